@@ -1,0 +1,71 @@
+//! GStreamer bus messages turned into errors.
+//!
+//! Warnings on the media path are treated as errors: a converter that cannot map a buffer only
+//! *warns* and then emits garbage (see ENVIRONMENT.md, "Stride"), and veilcam must never pass
+//! garbage — or unredacted pixels — downstream.
+
+use gstreamer as gst;
+use gst::prelude::*;
+
+/// A bus message that ends the run, as text naming the element and the debug detail.
+#[derive(Debug, Clone)]
+pub struct BusFailure(pub String);
+
+impl std::fmt::Display for BusFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one look at the bus found.
+#[derive(Debug)]
+pub enum BusEvent {
+    Eos,
+    Failure(BusFailure),
+}
+
+/// Pops messages until one matters or none is left after `timeout`.
+pub fn poll(bus: &gst::Bus, timeout: gst::ClockTime) -> Option<BusEvent> {
+    let types = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
+    while let Some(msg) = bus.timed_pop_filtered(timeout, &types) {
+        if let Some(event) = classify(&msg) {
+            return Some(event);
+        }
+    }
+    None
+}
+
+/// Maps one message to an event; `None` for messages that do not matter.
+pub fn classify(msg: &gst::Message) -> Option<BusEvent> {
+    use gst::MessageView;
+    match msg.view() {
+        MessageView::Eos(..) => Some(BusEvent::Eos),
+        MessageView::Error(err) => Some(BusEvent::Failure(describe(
+            msg.src(),
+            &err.error().to_string(),
+            err.debug().as_deref(),
+        ))),
+        MessageView::Warning(w) => {
+            let text = w.error().to_string();
+            // Benign, well-known warnings that do not touch pixels.
+            if is_benign_warning(&text) {
+                tracing::debug!(warning = %text, "ignored benign GStreamer warning");
+                return None;
+            }
+            Some(BusEvent::Failure(describe(msg.src(), &text, w.debug().as_deref())))
+        }
+        _ => None,
+    }
+}
+
+fn is_benign_warning(text: &str) -> bool {
+    // Emitted by sinks that cannot keep up with a clock; veilcam's file sinks are not synced.
+    text.contains("A lot of buffers are being dropped")
+        || text.contains("Delayed linking failed")
+}
+
+fn describe(src: Option<&gst::Object>, error: &str, debug: Option<&str>) -> BusFailure {
+    let element = src.map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
+    let detail = debug.map(|d| format!(" ({d})")).unwrap_or_default();
+    BusFailure(format!("{error} [{element}]{detail}"))
+}

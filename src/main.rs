@@ -1,0 +1,57 @@
+//! `veilcam` command-line entry: parse flags once, validate them into settings, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use veilcam::cli::{Cli, Command};
+use veilcam::settings::{media_kind, MediaKind, RedactSettings};
+use veilcam::{pipeline, still};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("veilcam: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> veilcam::Result<()> {
+    match &cli.command {
+        Command::Redact(args) => {
+            let settings = RedactSettings::from_args(args)?;
+            let summary = match media_kind(&settings.input) {
+                MediaKind::Image => still::redact_image(&settings)?,
+                MediaKind::Video => pipeline::redact_video(&settings, cli.quiet)?,
+            };
+            if !cli.quiet {
+                eprintln!(
+                    "veilcam: {} -> {}: {} frames, {} faces obscured, {:.1} fps ({:.1} s)",
+                    settings.input.display(),
+                    summary.output.display(),
+                    summary.frames,
+                    summary.faces,
+                    summary.fps(),
+                    summary.elapsed.as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("VEILCAM_LOG").unwrap_or_else(|_| EnvFilter::new(format!("veilcam={default}")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,119 @@
+//! Atomic output files: everything is written to a hidden temp file beside the target and
+//! renamed over it only when the writer says it is complete. A run that fails, panics or is
+//! interrupted leaves no output behind (the temp file is removed when dropped).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
+
+use crate::error::{Error, Result};
+
+/// A file being written that becomes visible at `target` only on [`commit`](Self::commit).
+#[derive(Debug)]
+pub struct AtomicOutput {
+    target: PathBuf,
+    temp: TempPath,
+    overwrite: bool,
+}
+
+impl AtomicOutput {
+    /// Checks `target` can be written and creates the temp file beside it.
+    pub fn prepare(target: &Path, overwrite: bool) -> Result<Self> {
+        if target.exists() && !overwrite {
+            return Err(Error::OutputExists { path: target.to_path_buf() });
+        }
+        if target.is_dir() {
+            return Err(Error::io(target, std::io::Error::other("is a directory")));
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::io(target, std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist", dir.display()))));
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(&format!(".part{ext}"))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(target, e))?
+            .into_temp_path();
+        Ok(AtomicOutput { target: target.to_path_buf(), temp, overwrite })
+    }
+
+    /// Where the writer writes until commit.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes the temp file to disk and renames it to the target.
+    pub fn commit(self) -> Result<()> {
+        let target = self.target;
+        File::open(&self.temp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&target, e))?;
+        let result = if self.overwrite { self.temp.persist(&target) } else { self.temp.persist_noclobber(&target) };
+        result.map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputExists { path: target.clone() }
+            } else {
+                Error::io(&target, e.error)
+            }
+        })
+    }
+}
+
+/// Refuses to write an output over its own input.
+pub fn ensure_distinct(input: &Path, output: &Path) -> Result<()> {
+    let same = match (input.canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(Error::io(output, std::io::Error::other("is the input file; refusing to overwrite the input")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_appears_at_the_target_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.mp4");
+        let out = AtomicOutput::prepare(&target, false).unwrap();
+        std::fs::write(out.temp_path(), b"data").unwrap();
+        assert!(!target.exists());
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_dropped_output_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.mp4");
+        let out = AtomicOutput::prepare(&target, false).unwrap();
+        std::fs::write(out.temp_path(), b"partial").unwrap();
+        drop(out);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_existing_output_is_kept_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.mp4");
+        std::fs::write(&target, b"precious").unwrap();
+        assert!(matches!(AtomicOutput::prepare(&target, false), Err(Error::OutputExists { .. })));
+        let out = AtomicOutput::prepare(&target, true).unwrap();
+        std::fs::write(out.temp_path(), b"new").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
+}

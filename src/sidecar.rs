@@ -1,0 +1,71 @@
+//! The `--sidecar` JSON: per frame, what was detected and what was obscured. Written as a
+//! stream (one frame at a time) to an atomic output, so it costs no memory per frame and
+//! appears only with a complete video.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::detect::Detection;
+use crate::error::{Error, Result};
+use crate::geometry::BBox;
+use crate::output::AtomicOutput;
+
+/// The header fields of a sidecar.
+#[derive(Debug, Serialize)]
+pub struct SidecarHeader<'a> {
+    pub veilcam: &'a str,
+    pub input: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps_n: i32,
+    pub fps_d: i32,
+}
+
+/// One frame's record.
+#[derive(Debug, Serialize)]
+pub struct FrameRecord<'a> {
+    pub index: u64,
+    pub pts_ns: Option<u64>,
+    pub duration_ns: Option<u64>,
+    pub detections: &'a [Detection],
+    pub regions: &'a [BBox],
+}
+
+pub struct SidecarWriter {
+    output: AtomicOutput,
+    writer: BufWriter<File>,
+    frames: u64,
+}
+
+impl SidecarWriter {
+    pub fn create(output: AtomicOutput, header: &SidecarHeader<'_>) -> Result<Self> {
+        let file = File::create(output.temp_path()).map_err(|e| Error::io(output.target(), e))?;
+        let mut writer = BufWriter::new(file);
+        let head = serde_json::to_string(header).expect("header serialises");
+        // `{...header, "frames": [` — the closing `]}` is written by `finish`.
+        let open = format!("{},\"frames\":[\n", &head[..head.len() - 1]);
+        writer.write_all(open.as_bytes()).map_err(|e| Error::io(output.target(), e))?;
+        Ok(SidecarWriter { output, writer, frames: 0 })
+    }
+
+    pub fn write(&mut self, record: &FrameRecord<'_>) -> Result<()> {
+        let sep = if self.frames == 0 { "" } else { ",\n" };
+        let line = serde_json::to_string(record).expect("records serialise");
+        write!(self.writer, "{sep}{line}").map_err(|e| Error::io(self.output.target(), e))?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.writer.write_all(b"\n]}\n").and_then(|_| self.writer.flush()).map_err(|e| Error::io(self.output.target(), e))?;
+        drop(self.writer);
+        self.output.commit()
+    }
+
+    pub fn target(&self) -> &Path {
+        self.output.target()
+    }
+}

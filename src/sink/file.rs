@@ -1,0 +1,231 @@
+//! Encoding redacted frames to a file:
+//! `appsrc ! videoconvert ! x264enc ! h264parse ! mp4mux|matroskamux|qtmux ! filesink`.
+//!
+//! Buffers keep the decoder's PTS and duration and the appsrc caps are the decoder's caps, so
+//! the output has the input's frame count, timestamps and frame rate. With `keep_audio`, the
+//! input is opened a second time inside this pipeline and its audio re-encoded to AAC; GStreamer's
+//! muxer paces that branch, so audio never piles up in memory.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gst::prelude::*;
+
+use crate::bus::{self, BusEvent};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::output::AtomicOutput;
+
+/// x264 speed presets, fastest first.
+pub const PRESETS: [&str; 10] =
+    ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+/// Bytes of raw video the appsrc may queue before `push` waits for the encoder.
+const QUEUE_FRAMES: u64 = 4;
+/// Longest wait for the encoder and muxer to drain after the last frame.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Encoder choices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncoderSettings {
+    /// x264 speed preset (one of [`PRESETS`]).
+    pub preset: String,
+    /// Constant quality (x264 CRF, 0–51, lower is better).
+    pub crf: u32,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        EncoderSettings { preset: "veryfast".into(), crf: 21 }
+    }
+}
+
+/// An encoding output file.
+pub struct FileSink {
+    target: PathBuf,
+    /// Taken by `finish`; dropping it unfinished removes the temp file.
+    output: Option<AtomicOutput>,
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    bus: gst::Bus,
+}
+
+impl FileSink {
+    /// Builds and starts the encoder for frames described by `caps`.
+    pub fn create(output: AtomicOutput, caps: &gst::Caps, enc: &EncoderSettings, audio_from: Option<&Path>) -> Result<Self> {
+        crate::init_gstreamer()?;
+        let target = output.target().to_path_buf();
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| encode_err(&target, format!("caps {caps}: {e}")))?;
+        let muxer = muxer_for(&target)?;
+        let (pipeline, appsrc) =
+            build(output.temp_path(), caps, &info, enc, muxer, audio_from).map_err(|e| missing_or_encode(&target, e))?;
+        let bus = pipeline.bus().expect("a pipeline has a bus");
+        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus };
+        sink.pipeline.set_state(gst::State::Playing).map_err(|_| sink.failure("cannot start the encoder"))?;
+        Ok(sink)
+    }
+
+    /// Hands one redacted frame to the encoder, waiting while its queue is full.
+    pub fn push(&mut self, frame: Frame) -> Result<()> {
+        if let Some(BusEvent::Failure(f)) = bus::poll(&self.bus, gst::ClockTime::ZERO) {
+            return Err(encode_err(&self.target, f.0));
+        }
+        self.appsrc.push_buffer(frame.buffer).map_err(|flow| self.failure(&format!("encoder refused frame {}: {flow:?}", frame.index)))?;
+        Ok(())
+    }
+
+    /// Drains the encoder, closes the file and moves it into place.
+    pub fn finish(self) -> Result<PathBuf> {
+        self.appsrc.end_of_stream().map_err(|flow| self.failure(&format!("cannot end stream: {flow:?}")))?;
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        loop {
+            match bus::poll(&self.bus, gst::ClockTime::from_mseconds(200)) {
+                Some(BusEvent::Eos) => break,
+                Some(BusEvent::Failure(f)) => return Err(encode_err(&self.target, f.0)),
+                None if Instant::now() > deadline => {
+                    return Err(encode_err(&self.target, "timed out finishing the file".into()))
+                }
+                None => {}
+            }
+        }
+        self.pipeline
+            .set_state(gst::State::Null)
+            .map_err(|_| encode_err(&self.target, "cannot close the file".into()))?;
+    let mut this = self;
+        this.output.take().expect("finish runs once").commit()?;
+        Ok(this.target.clone())
+    }
+
+    /// The error on the bus, or `fallback`.
+    fn failure(&self, fallback: &str) -> Error {
+        let message = match bus::poll(&self.bus, gst::ClockTime::from_mseconds(50)) {
+            Some(BusEvent::Failure(f)) => f.0,
+            _ => fallback.to_string(),
+        };
+        encode_err(&self.target, message)
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn encode_err(path: &Path, message: String) -> Error {
+    Error::Encode { path: path.to_path_buf(), message }
+}
+
+fn missing_or_encode(path: &Path, e: gst::glib::BoolError) -> Error {
+    let message = e.to_string();
+    if message.contains("Failed to create element") || message.contains("no such element") {
+        Error::MissingElement { path: path.to_path_buf(), message }
+    } else {
+        encode_err(path, message)
+    }
+}
+
+/// The muxer for a target's extension.
+pub fn muxer_for(target: &Path) -> Result<&'static str> {
+    let ext = target.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    match ext.as_str() {
+        "mp4" | "m4v" => Ok("mp4mux"),
+        "mov" => Ok("qtmux"),
+        "mkv" => Ok("matroskamux"),
+        other => Err(Error::Settings(format!(
+            "{}: unsupported output container '{other}' (use .mp4, .mov or .mkv)",
+            target.display()
+        ))),
+    }
+}
+
+fn build(
+    location: &Path,
+    caps: &gst::Caps,
+    info: &gst_video::VideoInfo,
+    enc: &EncoderSettings,
+    muxer: &str,
+    audio_from: Option<&Path>,
+) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
+    let pipeline = gst::Pipeline::with_name("veilcam-encode");
+    let appsrc = gst_app::AppSrc::builder()
+        .name("frames")
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .do_timestamp(false)
+        .block(true)
+        .max_bytes(info.size() as u64 * QUEUE_FRAMES)
+        .build();
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    // x264 cannot encode 4:2:0 at odd sizes; those keep their size as 4:4:4.
+    let odd = info.width() % 2 == 1 || info.height() % 2 == 1;
+    let format = if odd { gst_video::VideoFormat::Y444 } else { gst_video::VideoFormat::I420 };
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
+        .build()?;
+    let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).build()?;
+    encoder.set_property_from_str("pass", "qual");
+    encoder.set_property_from_str("speed-preset", &enc.preset);
+    let parse = gst::ElementFactory::make("h264parse").build()?;
+    let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
+    let filesink = gst::ElementFactory::make("filesink").property("location", location).build()?;
+    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &mux, &filesink])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &mux, &filesink])?;
+    if let Some(input) = audio_from {
+        add_audio_branch(&pipeline, input)?;
+    }
+    Ok((pipeline, appsrc))
+}
+
+/// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`.
+fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Result<(), gst::glib::BoolError> {
+    let filesrc = gst::ElementFactory::make("filesrc").property("location", input).build()?;
+    let decodebin = gst::ElementFactory::make("decodebin").build()?;
+    pipeline.add_many([&filesrc, &decodebin])?;
+    filesrc.link(&decodebin)?;
+    let weak = pipeline.downgrade();
+    let linked = std::sync::atomic::AtomicBool::new(false);
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else { return };
+        let is_audio = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
+            .unwrap_or(false);
+        let target = if is_audio && !linked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            audio_chain(&pipeline)
+        } else {
+            gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().and_then(|f| {
+                pipeline.add(&f)?;
+                f.sync_state_with_parent()?;
+                Ok(f)
+            })
+        };
+        match target {
+            Ok(el) => {
+                if let Err(e) = pad.link(&el.static_pad("sink").expect("sink pad")) {
+                    tracing::error!("cannot link audio: {e:?}");
+                }
+            }
+            Err(e) => tracing::error!("cannot build audio branch: {e}"),
+        }
+    });
+    Ok(())
+}
+
+fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gst::glib::BoolError> {
+    let queue = gst::ElementFactory::make("queue").build()?;
+    let convert = gst::ElementFactory::make("audioconvert").build()?;
+    let resample = gst::ElementFactory::make("audioresample").build()?;
+    let encoder = gst::ElementFactory::make("avenc_aac").build()?;
+    let mux = pipeline.by_name("mux").expect("mux exists");
+    pipeline.add_many([&queue, &convert, &resample, &encoder])?;
+    gst::Element::link_many([&queue, &convert, &resample, &encoder])?;
+    encoder.link(&mux)?;
+    for el in [&queue, &convert, &resample, &encoder] {
+        el.sync_state_with_parent()?;
+    }
+    Ok(queue)
+}

@@ -1,0 +1,246 @@
+//! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! I420 ! appsink`.
+//!
+//! Any container and codec GStreamer can decode works. Only the first video stream is used;
+//! other streams go to a `fakesink` (audio, if kept, is read again by the sink). The pipeline is
+//! prerolled on open, so a file that is missing, empty, truncated or not a video fails before any
+//! output exists.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gst::prelude::*;
+
+use super::FrameSource;
+use crate::bus::{self, BusEvent};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+/// Frames the appsink may hold before the decoder waits.
+const APPSINK_MAX_BUFFERS: u32 = 4;
+/// How long one wait for a frame lasts before the bus is checked again.
+const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// Longest time opening (prerolling) a file may take.
+const PREROLL_TIMEOUT: Duration = Duration::from_secs(30);
+const NO_VIDEO: &str = "veilcam-no-video";
+
+/// A decoding file.
+pub struct FileSource {
+    path: PathBuf,
+    pipeline: gst::Pipeline,
+    appsink: gst_app::AppSink,
+    bus: gst::Bus,
+    info: Arc<gst_video::VideoInfo>,
+    caps: gst::Caps,
+    duration: Option<gst::ClockTime>,
+    next_index: u64,
+    ended: bool,
+}
+
+impl FileSource {
+    /// Opens and prerolls `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        crate::init_gstreamer()?;
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::InputNotFound { path: path.to_path_buf() })
+            }
+            Err(e) => return Err(Error::io(path, e)),
+            Ok(m) if m.is_dir() => return Err(Error::Decode { path: path.to_path_buf(), message: "is a directory".into() }),
+            Ok(m) if m.len() == 0 => return Err(Error::Decode { path: path.to_path_buf(), message: "file is empty".into() }),
+            Ok(_) => {}
+        }
+        let decode_err = |message: String| Error::Decode { path: path.to_path_buf(), message };
+        let (pipeline, appsink) = build(path).map_err(|e| decode_err(e.to_string()))?;
+        let bus = pipeline.bus().expect("a pipeline has a bus");
+        let mut source = FileSource {
+            path: path.to_path_buf(),
+            pipeline,
+            appsink,
+            bus,
+            info: Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 16, 16).build().expect("valid")),
+            caps: gst::Caps::new_empty(),
+            duration: None,
+            next_index: 0,
+            ended: false,
+        };
+        source.preroll()?;
+        Ok(source)
+    }
+
+    fn preroll(&mut self) -> Result<()> {
+        let err = |message: String| Error::Decode { path: self.path.clone(), message };
+        self.pipeline.set_state(gst::State::Paused).map_err(|_| self.failure_or("cannot start decoding"))?;
+        let deadline = std::time::Instant::now() + PREROLL_TIMEOUT;
+        loop {
+            if std::time::Instant::now() > deadline {
+                return Err(err("timed out opening the file".into()));
+            }
+            let Some(msg) = self.bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
+            match msg.view() {
+                gst::MessageView::AsyncDone(..) => break,
+                gst::MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == NO_VIDEO) => {
+                    return Err(Error::NoVideo { path: self.path.clone() })
+                }
+                gst::MessageView::Eos(..) => return Err(err("no frames before end of file".into())),
+                _ => match bus::classify(&msg) {
+                    Some(BusEvent::Failure(f)) => return Err(err(f.0)),
+                    Some(BusEvent::Eos) => return Err(err("no frames before end of file".into())),
+                    None => {}
+                },
+            }
+        }
+        let caps = self
+            .appsink
+            .static_pad("sink")
+            .and_then(|p| p.current_caps())
+            .ok_or_else(|| Error::NoVideo { path: self.path.clone() })?;
+        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
+        self.info = Arc::new(info);
+        self.caps = caps;
+        self.duration = self.pipeline.query_duration::<gst::ClockTime>();
+        self.pipeline.set_state(gst::State::Playing).map_err(|_| self.failure_or("cannot start decoding"))?;
+        Ok(())
+    }
+
+    /// The error on the bus, or a generic one if there is none.
+    fn failure_or(&self, fallback: &str) -> Error {
+        let message = match bus::poll(&self.bus, gst::ClockTime::ZERO) {
+            Some(BusEvent::Failure(f)) => f.0,
+            _ => fallback.to_string(),
+        };
+        Error::Decode { path: self.path.clone(), message }
+    }
+
+    pub fn info(&self) -> &Arc<gst_video::VideoInfo> {
+        &self.info
+    }
+
+    /// Caps of the decoded frames (I420, with the stream's frame rate and pixel aspect ratio).
+    pub fn caps(&self) -> &gst::Caps {
+        &self.caps
+    }
+
+    pub fn duration(&self) -> Option<gst::ClockTime> {
+        self.duration
+    }
+
+    /// Expected number of frames, from duration and frame rate, if both are known.
+    pub fn estimated_frames(&self) -> Option<u64> {
+        let fps = self.info.fps();
+        let duration = self.duration?;
+        if fps.numer() <= 0 || fps.denom() <= 0 {
+            return None;
+        }
+        Some((duration.nseconds() as u128 * fps.numer() as u128 / (fps.denom() as u128 * 1_000_000_000)).max(1) as u64)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl FrameSource for FileSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if self.ended {
+            return Ok(None);
+        }
+        loop {
+            if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
+                let buffer = sample
+                    .buffer_owned()
+                    .ok_or_else(|| Error::Decode { path: self.path.clone(), message: "sample without buffer".into() })?;
+                if let Some(caps) = sample.caps() {
+                    if caps != self.caps.as_ref() {
+                        return Err(Error::Decode {
+                            path: self.path.clone(),
+                            message: format!("video format changed mid-stream to {caps}"),
+                        });
+                    }
+                }
+                drop(sample);
+                let frame = Frame { index: self.next_index, buffer, info: Arc::clone(&self.info) };
+                self.next_index += 1;
+                return Ok(Some(frame));
+            }
+            // No frame: decoding ended, failed, or is merely slow. The bus says which.
+            match bus::poll(&self.bus, gst::ClockTime::ZERO) {
+                Some(BusEvent::Failure(f)) => return Err(Error::Decode { path: self.path.clone(), message: f.0 }),
+                Some(BusEvent::Eos) => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+                None if self.appsink.is_eos() => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+impl Drop for FileSource {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn build(path: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
+    let pipeline = gst::Pipeline::with_name("veilcam-decode");
+    let filesrc = gst::ElementFactory::make("filesrc").property("location", path).build()?;
+    let decodebin = gst::ElementFactory::make("decodebin").build()?;
+    let convert = gst::ElementFactory::make("videoconvert").name("convert").build()?;
+    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
+    let appsink = gst_app::AppSink::builder()
+        .name("frames")
+        .caps(&caps)
+        .sync(false)
+        .max_buffers(APPSINK_MAX_BUFFERS)
+        .drop(false)
+        .build();
+    pipeline.add_many([&filesrc, &decodebin, &convert, appsink.upcast_ref()])?;
+    filesrc.link(&decodebin)?;
+    convert.link(&appsink)?;
+
+    let video_linked = Arc::new(AtomicBool::new(false));
+    let pipeline_weak = pipeline.downgrade();
+    let linked = Arc::clone(&video_linked);
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else { return };
+        let is_video = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if is_video && !linked.swap(true, Ordering::SeqCst) {
+            let Some(convert) = pipeline.by_name("convert") else { return };
+            let sink_pad = convert.static_pad("sink").expect("videoconvert has a sink pad");
+            if let Err(e) = pad.link(&sink_pad) {
+                tracing::error!("cannot link video stream: {e:?}");
+            }
+        } else {
+            // Streams veilcam does not use are discarded.
+            if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() {
+                if pipeline.add(&fake).is_ok() {
+                    let _ = fake.sync_state_with_parent();
+                    let _ = pad.link(&fake.static_pad("sink").expect("fakesink has a sink pad"));
+                }
+            }
+        }
+    });
+    let linked = Arc::clone(&video_linked);
+    let pipeline_weak = pipeline.downgrade();
+    decodebin.connect_no_more_pads(move |_| {
+        if !linked.load(Ordering::SeqCst) {
+            if let Some(p) = pipeline_weak.upgrade() {
+                let msg = gst::message::Application::new(gst::Structure::new_empty(NO_VIDEO));
+                let _ = p.post_message(msg);
+            }
+        }
+    });
+    Ok((pipeline, appsink))
+}
