@@ -49,6 +49,16 @@ pub struct RedactArgs {
     /// smaller faces but costs more.
     #[arg(long, default_value_t = 960)]
     pub detect_width: usize,
+    /// Run the face detector on every n-th frame only; the tracker fills the frames between.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub detect_every: u64,
+    /// Seconds of frames held back before encoding, so a face detected later also masks the
+    /// frames before it (0 = no look-ahead, as for live streams).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub lookahead: f64,
+    /// Seconds a face stays masked (moving with its track) after its last detection.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub hold: f64,
     /// x264 speed preset (ultrafast … veryslow).
     #[arg(long, default_value = "veryfast")]
     pub preset: String,

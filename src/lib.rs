@@ -20,6 +20,7 @@ pub mod sidecar;
 pub mod sink;
 pub mod source;
 pub mod still;
+pub mod track;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -31,7 +31,7 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
             };
             if !cli.quiet {
                 eprintln!(
-                    "veilcam: {} -> {}: {} frames, {} faces obscured, {:.1} fps ({:.1} s)",
+                    "veilcam: {} -> {}: {} frames, {} face detections, {:.1} fps ({:.1} s)",
                     settings.input.display(),
                     summary.output.display(),
                     summary.frames,

@@ -4,11 +4,13 @@
 //! decode thread ──frames──▶ detect workers (one ORT session each) ──detected──▶ redact + encode
 //!  (GStreamer)    bounded                                           bounded     (in order)
 //! ```
-//! Back-pressure reaches the decoder through the bounded channels and the appsrc queue, so
-//! memory does not grow with clip length. The output appears only if every stage finished
+//! The redact stage tracks faces and holds a bounded look-ahead window of frames (about a
+//! second) so a detection can also mask the frames before it and the misses around it
+//! ([`crate::track`]). Back-pressure reaches the decoder through the bounded channels, the
+//! window and the appsrc queue, so memory does not grow with clip length. The output appears only if every stage finished
 //! cleanly: a decode, detection or encode error drops the sink, and with it the temp file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,6 @@ use crate::detect::centerface::CenterFace;
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::BBox;
 use crate::output::{ensure_distinct, AtomicOutput};
 use crate::progress::Progress;
 use crate::redact::{redact, FillMode, Region, Shape};
@@ -27,6 +28,7 @@ use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
+use crate::track::{TrackedBox, Tracker, TrackerSettings};
 
 /// Frames each channel may hold.
 const CHANNEL_DEPTH: usize = 4;
@@ -46,10 +48,11 @@ impl Summary {
     }
 }
 
-/// A frame with the faces found in it.
+/// A frame with the faces found in it; `ran` is false on frames the detector skipped.
 struct Detected {
     frame: Frame,
     detections: Vec<Detection>,
+    ran: bool,
 }
 
 /// How detections become obscured regions.
@@ -63,6 +66,10 @@ pub struct MaskPolicy {
 impl MaskPolicy {
     pub fn regions(&self, detections: &[Detection]) -> Vec<Region> {
         detections.iter().map(|d| Region { bbox: d.bbox.scaled(self.mask_scale), shape: self.shape }).collect()
+    }
+
+    pub fn tracked_regions(&self, boxes: &[TrackedBox]) -> Vec<Region> {
+        boxes.iter().map(|b| Region { bbox: b.bbox.scaled(self.mask_scale), shape: self.shape }).collect()
     }
 }
 
@@ -105,8 +112,16 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let sink = FileSink::create(output, source.caps(), &s.encoder, audio)?;
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
     let policy = MaskPolicy { mask_scale: s.mask_scale, shape: s.shape, fill: s.fill };
+    let fps = info.fps();
+    let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
+    let tracking = TrackerSettings {
+        hold_frames: (s.hold_seconds * fps).round() as u64,
+        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
+        ..TrackerSettings::for_fps(fps, true)
+    };
+    let plan = StagePlan { policy, tracking, detect_every: s.detect_every };
 
-    let (frames, faces, sink, sidecar) = run_stages(source, detectors, sink, sidecar, policy, progress)?;
+    let (frames, faces, sink, sidecar) = run_stages(source, detectors, sink, sidecar, plan, progress)?;
     let output = sink.finish()?;
     if let Some(sidecar) = sidecar {
         sidecar.finish()?;
@@ -116,13 +131,22 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
 
 type StageOutput = (u64, u64, FileSink, Option<SidecarWriter>);
 
+/// What the stages do to each frame.
+#[derive(Clone, Copy, Debug)]
+struct StagePlan {
+    policy: MaskPolicy,
+    tracking: TrackerSettings,
+    /// Run the detector on every n-th frame; the tracker covers the others.
+    detect_every: u64,
+}
+
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
 fn run_stages(
     source: FileSource,
     detectors: Vec<CenterFace>,
     sink: FileSink,
     sidecar: Option<SidecarWriter>,
-    policy: MaskPolicy,
+    plan: StagePlan,
     progress: Progress,
 ) -> Result<StageOutput> {
     std::thread::scope(|scope| {
@@ -136,12 +160,12 @@ fn run_stages(
             let (rx, tx) = (frame_rx.clone(), det_tx.clone());
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn_scoped(scope, move || detect_stage(detector, rx, tx))
+                .spawn_scoped(scope, move || detect_stage(detector, plan.detect_every, rx, tx))
                 .expect("spawn detect thread");
         }
         drop((frame_rx, det_tx));
         // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, sink, sidecar, policy, progress);
+        let redacted = redact_stage(det_rx, sink, sidecar, plan, progress);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -159,13 +183,17 @@ fn decode_stage(mut source: FileSource, tx: Sender<Frame>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the detector on every frame it receives.
-fn detect_stage(mut detector: CenterFace, rx: Receiver<Frame>, tx: Sender<Result<Detected>>) {
+/// Runs the detector on every `every`-th frame it receives.
+fn detect_stage(mut detector: CenterFace, every: u64, rx: Receiver<Frame>, tx: Sender<Result<Detected>>) {
     for frame in rx {
-        let result = frame
-            .with_picture(|pic| detector.detect(pic))
-            .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
-            .map(|detections| Detected { frame, detections });
+        let result = if frame.index % every == 0 {
+            frame
+                .with_picture(|pic| detector.detect(pic))
+                .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
+                .map(|detections| Detected { frame, detections, ran: true })
+        } else {
+            Ok(Detected { frame, detections: Vec::new(), ran: false })
+        };
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             return;
@@ -173,42 +201,97 @@ fn detect_stage(mut detector: CenterFace, rx: Receiver<Frame>, tx: Sender<Result
     }
 }
 
-/// Puts detected frames back in order, obscures faces and hands frames to the encoder.
+/// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, the sidecar
+/// and the encoder.
+struct Redactor {
+    sink: FileSink,
+    sidecar: Option<SidecarWriter>,
+    plan: StagePlan,
+    tracker: Tracker,
+    window: VecDeque<Detected>,
+    progress: Progress,
+    frames: u64,
+    faces: u64,
+}
+
+impl Redactor {
+    /// Takes the next frame in order; emits the frames that left the look-ahead window.
+    fn accept(&mut self, item: Detected) -> Result<()> {
+        if item.ran {
+            self.tracker.observe(item.frame.index, &item.detections);
+        }
+        self.faces += item.detections.len() as u64;
+        self.window.push_back(item);
+        while self.window.len() as u64 > self.plan.tracking.lookahead_frames {
+            let oldest = self.window.pop_front().expect("window is not empty");
+            self.emit(oldest)?;
+        }
+        Ok(())
+    }
+
+    /// Obscures every tracked face of one frame and sends it on.
+    fn emit(&mut self, item: Detected) -> Result<()> {
+        let Detected { mut frame, detections, .. } = item;
+        let boxes = self.tracker.boxes_at(frame.index);
+        let regions = self.plan.policy.tracked_regions(&boxes);
+        let fill = self.plan.policy.fill;
+        frame.with_picture_mut(|pic| redact(pic, &regions, fill))?;
+        if let Some(sidecar) = self.sidecar.as_mut() {
+            sidecar.write(&FrameRecord {
+                index: frame.index,
+                pts_ns: frame.pts().map(|t| t.nseconds()),
+                duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
+                detections: &detections,
+                masks: &boxes,
+            })?;
+        }
+        self.tracker.forget_before(frame.index + 1);
+        self.sink.push(frame)?;
+        self.progress.frame_done();
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Emits what is left in the window at end of stream.
+    fn finish(mut self) -> Result<StageOutput> {
+        while let Some(item) = self.window.pop_front() {
+            self.emit(item)?;
+        }
+        self.progress.finish();
+        Ok((self.frames, self.faces, self.sink, self.sidecar))
+    }
+}
+
+/// Puts detected frames back in order and feeds them to the [`Redactor`].
 fn redact_stage(
     rx: Receiver<Result<Detected>>,
-    mut sink: FileSink,
-    mut sidecar: Option<SidecarWriter>,
-    policy: MaskPolicy,
-    mut progress: Progress,
+    sink: FileSink,
+    sidecar: Option<SidecarWriter>,
+    plan: StagePlan,
+    progress: Progress,
 ) -> Result<StageOutput> {
+    let mut redactor = Redactor {
+        sink,
+        sidecar,
+        plan,
+        tracker: Tracker::new(plan.tracking),
+        window: VecDeque::new(),
+        progress,
+        frames: 0,
+        faces: 0,
+    };
     let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
     let mut next = 0u64;
-    let mut faces = 0u64;
     for item in rx {
         let item = item?;
         pending.insert(item.frame.index, item);
-        while let Some(Detected { mut frame, detections }) = pending.remove(&next) {
-            let regions = policy.regions(&detections);
-            frame.with_picture_mut(|pic| redact(pic, &regions, policy.fill))?;
-            if let Some(sidecar) = sidecar.as_mut() {
-                let boxes: Vec<BBox> = regions.iter().map(|r| r.bbox).collect();
-                sidecar.write(&FrameRecord {
-                    index: frame.index,
-                    pts_ns: frame.pts().map(|t| t.nseconds()),
-                    duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
-                    detections: &detections,
-                    regions: &boxes,
-                })?;
-            }
-            faces += detections.len() as u64;
-            sink.push(frame)?;
-            progress.frame_done();
+        while let Some(item) = pending.remove(&next) {
+            redactor.accept(item)?;
             next += 1;
         }
     }
     if !pending.is_empty() {
         return Err(Error::Pipeline(format!("{} frames never came back from detection", pending.len())));
     }
-    progress.finish();
-    Ok((next, faces, sink, sidecar))
+    redactor.finish()
 }

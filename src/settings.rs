@@ -29,6 +29,9 @@ pub struct RedactSettings {
     pub ort_lib: PathBuf,
     pub workers: usize,
     pub ort_threads: usize,
+    pub detect_every: u64,
+    pub lookahead_seconds: f64,
+    pub hold_seconds: f64,
 }
 
 /// What kind of file a path is, by extension.
@@ -71,6 +74,15 @@ impl RedactSettings {
         if a.ort_threads == 0 || a.ort_threads > 64 {
             return bad(format!("--ort-threads {} must be between 1 and 64", a.ort_threads));
         }
+        if a.detect_every == 0 || a.detect_every > 30 {
+            return bad(format!("--detect-every {} must be between 1 and 30", a.detect_every));
+        }
+        if !(0.0..=5.0).contains(&a.lookahead) {
+            return bad(format!("--lookahead {} must be between 0 and 5 seconds", a.lookahead));
+        }
+        if !(0.0..=5.0).contains(&a.hold) {
+            return bad(format!("--hold {} must be between 0 and 5 seconds", a.hold));
+        }
         if media_kind(&a.input) != media_kind(&a.output) {
             return bad(format!(
                 "{} and {} must both be videos or both be images",
@@ -96,6 +108,9 @@ impl RedactSettings {
             ort_lib: runtime::locate_library(a.ort_lib.as_deref()),
             workers: a.workers,
             ort_threads: a.ort_threads,
+            detect_every: a.detect_every,
+            lookahead_seconds: a.lookahead,
+            hold_seconds: a.hold,
         })
     }
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::detect::Detection;
 use crate::error::{Error, Result};
-use crate::geometry::BBox;
 use crate::output::AtomicOutput;
+use crate::track::TrackedBox;
 
 /// The header fields of a sidecar.
 #[derive(Debug, Serialize)]
@@ -30,8 +30,10 @@ pub struct FrameRecord<'a> {
     pub index: u64,
     pub pts_ns: Option<u64>,
     pub duration_ns: Option<u64>,
+    /// What the detector found in this frame (empty on frames it skipped).
     pub detections: &'a [Detection],
-    pub regions: &'a [BBox],
+    /// What was obscured: one box per track, detected, interpolated, held or back-filled.
+    pub masks: &'a [TrackedBox],
 }
 
 pub struct SidecarWriter {
