@@ -71,6 +71,10 @@ pub struct RedactArgs {
     /// Also write every frame's detections and obscured regions as JSON.
     #[arg(long, value_name = "PATH")]
     pub sidecar: Option<PathBuf>,
+    /// Also write a review video: the redacted frames with each mask's box, track id and score
+    /// drawn on (green: detected, yellow: interpolated, orange: held, cyan: back-filled).
+    #[arg(long, value_name = "PATH")]
+    pub preview: Option<PathBuf>,
     /// Replace the output (and sidecar) if it exists.
     #[arg(long)]
     pub overwrite: bool,

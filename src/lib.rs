@@ -13,6 +13,7 @@ pub mod frame;
 pub mod geometry;
 pub mod output;
 pub mod pipeline;
+pub mod preview;
 pub mod progress;
 pub mod redact;
 pub mod settings;

@@ -21,6 +21,7 @@ use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::output::{ensure_distinct, AtomicOutput};
+use crate::preview::annotate;
 use crate::progress::Progress;
 use crate::redact::{redact, FillMode, Region, Shape};
 use crate::settings::RedactSettings;
@@ -82,6 +83,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     }
     let output = AtomicOutput::prepare(&s.output, s.overwrite)?;
     let sidecar_output = s.sidecar.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
+    let preview_output = s.preview.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let detectors = (0..s.workers)
         .map(|_| CenterFace::load(&s.ort_lib, &s.model, s.face, s.ort_threads))
         .collect::<Result<Vec<_>>>()?;
@@ -109,6 +111,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         })
         .transpose()?;
     let audio = s.keep_audio.then_some(s.input.as_path());
+    let preview = preview_output.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
     let sink = FileSink::create(output, source.caps(), &s.encoder, audio)?;
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
     let policy = MaskPolicy { mask_scale: s.mask_scale, shape: s.shape, fill: s.fill };
@@ -121,15 +124,26 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     };
     let plan = StagePlan { policy, tracking, detect_every: s.detect_every };
 
-    let (frames, faces, sink, sidecar) = run_stages(source, detectors, sink, sidecar, plan, progress)?;
-    let output = sink.finish()?;
-    if let Some(sidecar) = sidecar {
+    let outputs = Outputs { sink, sidecar, preview };
+    let (frames, faces, outputs) = run_stages(source, detectors, outputs, plan, progress)?;
+    let output = outputs.sink.finish()?;
+    if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
+    }
+    if let Some(preview) = outputs.preview {
+        preview.finish()?;
     }
     Ok(Summary { output, frames, faces, elapsed: started.elapsed() })
 }
 
-type StageOutput = (u64, u64, FileSink, Option<SidecarWriter>);
+/// Everything the run writes; each appears only if the whole run succeeds.
+struct Outputs {
+    sink: FileSink,
+    sidecar: Option<SidecarWriter>,
+    preview: Option<FileSink>,
+}
+
+type StageOutput = (u64, u64, Outputs);
 
 /// What the stages do to each frame.
 #[derive(Clone, Copy, Debug)]
@@ -144,8 +158,7 @@ struct StagePlan {
 fn run_stages(
     source: FileSource,
     detectors: Vec<CenterFace>,
-    sink: FileSink,
-    sidecar: Option<SidecarWriter>,
+    outputs: Outputs,
     plan: StagePlan,
     progress: Progress,
 ) -> Result<StageOutput> {
@@ -165,7 +178,7 @@ fn run_stages(
         }
         drop((frame_rx, det_tx));
         // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, sink, sidecar, plan, progress);
+        let redacted = redact_stage(det_rx, outputs, plan, progress);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -204,8 +217,7 @@ fn detect_stage(mut detector: CenterFace, every: u64, rx: Receiver<Frame>, tx: S
 /// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, the sidecar
 /// and the encoder.
 struct Redactor {
-    sink: FileSink,
-    sidecar: Option<SidecarWriter>,
+    outputs: Outputs,
     plan: StagePlan,
     tracker: Tracker,
     window: VecDeque<Detected>,
@@ -236,7 +248,7 @@ impl Redactor {
         let regions = self.plan.policy.tracked_regions(&boxes);
         let fill = self.plan.policy.fill;
         frame.with_picture_mut(|pic| redact(pic, &regions, fill))?;
-        if let Some(sidecar) = self.sidecar.as_mut() {
+        if let Some(sidecar) = self.outputs.sidecar.as_mut() {
             sidecar.write(&FrameRecord {
                 index: frame.index,
                 pts_ns: frame.pts().map(|t| t.nseconds()),
@@ -246,7 +258,12 @@ impl Redactor {
             })?;
         }
         self.tracker.forget_before(frame.index + 1);
-        self.sink.push(frame)?;
+        if let Some(preview) = self.outputs.preview.as_mut() {
+            let mut copy = Frame { index: frame.index, buffer: frame.buffer.copy_deep().map_err(|e| Error::Pipeline(format!("cannot copy frame: {e}")))?, info: frame.info.clone() };
+            copy.with_picture_mut(|pic| annotate(pic, &boxes))?;
+            preview.push(copy)?;
+        }
+        self.outputs.sink.push(frame)?;
         self.progress.frame_done();
         self.frames += 1;
         Ok(())
@@ -258,21 +275,19 @@ impl Redactor {
             self.emit(item)?;
         }
         self.progress.finish();
-        Ok((self.frames, self.faces, self.sink, self.sidecar))
+        Ok((self.frames, self.faces, self.outputs))
     }
 }
 
 /// Puts detected frames back in order and feeds them to the [`Redactor`].
 fn redact_stage(
     rx: Receiver<Result<Detected>>,
-    sink: FileSink,
-    sidecar: Option<SidecarWriter>,
+    outputs: Outputs,
     plan: StagePlan,
     progress: Progress,
 ) -> Result<StageOutput> {
     let mut redactor = Redactor {
-        sink,
-        sidecar,
+        outputs,
         plan,
         tracker: Tracker::new(plan.tracking),
         window: VecDeque::new(),

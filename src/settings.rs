@@ -24,6 +24,7 @@ pub struct RedactSettings {
     pub encoder: EncoderSettings,
     pub keep_audio: bool,
     pub sidecar: Option<PathBuf>,
+    pub preview: Option<PathBuf>,
     pub overwrite: bool,
     pub model: PathBuf,
     pub ort_lib: PathBuf,
@@ -93,6 +94,12 @@ impl RedactSettings {
         if media_kind(&a.output) == MediaKind::Video {
             crate::sink::file::muxer_for(&a.output)?;
         }
+        if let Some(preview) = &a.preview {
+            if media_kind(&a.input) == MediaKind::Image {
+                return bad("--preview is for videos; use --sidecar for images".into());
+            }
+            crate::sink::file::muxer_for(preview)?;
+        }
         Ok(RedactSettings {
             input: a.input.clone(),
             output: a.output.clone(),
@@ -103,6 +110,7 @@ impl RedactSettings {
             encoder: EncoderSettings { preset: a.preset.clone(), crf: a.crf },
             keep_audio: a.keep_audio,
             sidecar: a.sidecar.clone(),
+            preview: a.preview.clone(),
             overwrite: a.overwrite,
             model: a.model.clone().unwrap_or_else(default_model),
             ort_lib: runtime::locate_library(a.ort_lib.as_deref()),
