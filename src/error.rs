@@ -46,6 +46,9 @@ pub enum Error {
     #[error("{0}")]
     Pipeline(String),
 
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
     #[error("invalid setting: {0}")]
     Settings(String),
 }

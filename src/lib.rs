@@ -7,6 +7,7 @@
 
 pub mod bus;
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod frame;
@@ -22,6 +23,7 @@ pub mod sink;
 pub mod source;
 pub mod still;
 pub mod track;
+pub mod zones;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,0 +1,228 @@
+//! The camera configuration file (TOML): privacy zones and the redaction policy per camera.
+//!
+//! ```toml
+//! [cameras.front_door.zones.street]
+//! kind = "street"              # always fully obscured, every frame
+//! coordinates = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.35], [0.0, 0.45]]
+//! [cameras.front_door.zones.driveway]
+//! kind = "property"            # the owner's own ground
+//! coordinates = [[0.2, 0.5], [0.8, 0.5], [0.9, 1.0], [0.1, 1.0]]
+//! [cameras.front_door.policy]
+//! faces = "all"                # or "none"
+//! bystanders = "outside_property"   # or "none", "all"
+//! ```
+//! Coordinates are relative (0–1, origin top-left), so one config fits every resolution.
+//! Unknown keys are errors that name the key; so are malformed zones.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub cameras: BTreeMap<String, CameraConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    #[serde(default)]
+    pub zones: BTreeMap<String, ZoneConfig>,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub kind: ZoneKind,
+    /// Polygon corners as `[x, y]`, relative to the frame (0–1).
+    pub coordinates: Vec<[f64; 2]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneKind {
+    /// Public space: every pixel obscured in every frame, whatever is detected.
+    Street,
+    /// The owner's ground: persons standing here are not bystanders.
+    Property,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub faces: FacePolicy,
+    #[serde(default)]
+    pub bystanders: BystanderPolicy,
+}
+
+/// Which faces are obscured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FacePolicy {
+    #[default]
+    All,
+    None,
+}
+
+/// Which whole persons are obscured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BystanderPolicy {
+    /// Persons are not obscured as a whole (faces still follow the face policy).
+    #[default]
+    None,
+    /// Persons whose feet (bottom centre of the box) are outside every property zone.
+    OutsideProperty,
+    /// Every person.
+    All,
+}
+
+/// One camera's settings, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Camera {
+    pub name: String,
+    pub zones: Vec<Zone>,
+    pub policy: PolicyConfig,
+}
+
+/// A named polygon in relative coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub kind: ZoneKind,
+    pub polygon: Vec<(f64, f64)>,
+}
+
+impl Camera {
+    pub fn needs_persons(&self) -> bool {
+        self.policy.bystanders != BystanderPolicy::None
+    }
+
+    pub fn zones_of(&self, kind: ZoneKind) -> impl Iterator<Item = &Zone> {
+        self.zones.iter().filter(move |z| z.kind == kind)
+    }
+}
+
+/// Reads `path` and returns camera `name` (optional when the file has exactly one camera).
+pub fn load_camera(path: &Path, name: Option<&str>) -> Result<Camera> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_camera(&text, path, name)
+}
+
+pub fn parse_camera(text: &str, path: &Path, name: Option<&str>) -> Result<Camera> {
+    let err = |message: String| Error::Config { path: path.to_path_buf(), message };
+    let config: Config = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+    let (name, camera) = match name {
+        Some(n) => config.cameras.get_key_value(n).ok_or_else(|| {
+            let known: Vec<&str> = config.cameras.keys().map(String::as_str).collect();
+            err(format!("unknown camera '{n}' (cameras in this file: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
+        })?,
+        None if config.cameras.len() == 1 => config.cameras.iter().next().expect("one camera"),
+        None => return Err(err(format!("{} cameras defined; choose one with --camera", config.cameras.len()))),
+    };
+    let zones = camera
+        .zones
+        .iter()
+        .map(|(zone_name, z)| validate_zone(name, zone_name, z).map_err(err))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Camera { name: name.clone(), zones, policy: camera.policy })
+}
+
+fn validate_zone(camera: &str, name: &str, z: &ZoneConfig) -> std::result::Result<Zone, String> {
+    let key = format!("cameras.{camera}.zones.{name}.coordinates");
+    if z.coordinates.len() < 3 {
+        return Err(format!("{key}: a polygon needs at least 3 points, got {}", z.coordinates.len()));
+    }
+    for (i, [x, y]) in z.coordinates.iter().enumerate() {
+        if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
+            return Err(format!("{key}[{i}]: [{x}, {y}] is outside 0–1 (coordinates are relative to the frame)"));
+        }
+    }
+    Ok(Zone { name: name.to_string(), kind: z.kind, polygon: z.coordinates.iter().map(|[x, y]| (*x, *y)).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[cameras.front_door.zones.street]
+kind = "street"
+coordinates = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.35], [0.0, 0.45]]
+[cameras.front_door.zones.driveway]
+kind = "property"
+coordinates = [[0.2, 0.5], [0.8, 0.5], [0.9, 1.0], [0.1, 1.0]]
+[cameras.front_door.policy]
+faces = "all"
+bystanders = "outside_property"
+"#;
+
+    fn parse(text: &str, camera: Option<&str>) -> Result<Camera> {
+        parse_camera(text, Path::new("veilcam.toml"), camera)
+    }
+
+    fn message(r: Result<Camera>) -> String {
+        r.expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let cam = parse(EXAMPLE, Some("front_door")).unwrap();
+        assert_eq!(cam.zones.len(), 2);
+        assert_eq!(cam.policy.bystanders, BystanderPolicy::OutsideProperty);
+        assert_eq!(cam.zones_of(ZoneKind::Street).count(), 1);
+        assert!(cam.needs_persons());
+    }
+
+    #[test]
+    fn a_single_camera_need_not_be_named() {
+        assert_eq!(parse(EXAMPLE, None).unwrap().name, "front_door");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let m = message(parse(&EXAMPLE.replace("kind = \"street\"", "kind = \"street\"\nopacity = 1"), None));
+        assert!(m.contains("opacity") && m.contains("veilcam.toml"), "{m}");
+    }
+
+    #[test]
+    fn a_polygon_with_two_points_is_an_error_naming_the_zone() {
+        let text = "[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.0, 1.0]]\n";
+        let m = message(parse(text, None));
+        assert!(m.contains("cameras.c.zones.z.coordinates") && m.contains("at least 3"), "{m}");
+    }
+
+    #[test]
+    fn coordinates_outside_zero_to_one_are_errors() {
+        let text = "[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.2, 0.0], [0.5, 0.5]]\n";
+        let m = message(parse(text, None));
+        assert!(m.contains("coordinates[1]") && m.contains("outside 0–1"), "{m}");
+    }
+
+    #[test]
+    fn an_unknown_camera_lists_the_known_ones() {
+        let m = message(parse(EXAMPLE, Some("back_door")));
+        assert!(m.contains("back_door") && m.contains("front_door"), "{m}");
+    }
+
+    #[test]
+    fn an_unknown_zone_kind_is_an_error() {
+        let m = message(parse(&EXAMPLE.replace("kind = \"property\"", "kind = \"garden\""), None));
+        assert!(m.contains("garden") && m.contains("street"), "{m}");
+    }
+
+    #[test]
+    fn policy_defaults_to_all_faces_and_no_bystanders() {
+        let cam = parse("[cameras.c]\n", None).unwrap();
+        assert_eq!(cam.policy, PolicyConfig { faces: FacePolicy::All, bystanders: BystanderPolicy::None });
+        assert!(!cam.needs_persons());
+    }
+}
