@@ -24,6 +24,42 @@ pub struct Cli {
 pub enum Command {
     /// Redact one video (any format GStreamer decodes) or image (JPEG, PNG).
     Redact(RedactArgs),
+    /// Privacy zones of a camera config.
+    #[command(subcommand)]
+    Zones(ZonesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZonesCommand {
+    /// Draw a camera's zones (and optionally detections) on one frame of a clip, as PNG.
+    Preview(ZonesPreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ZonesPreviewArgs {
+    /// Camera config (TOML).
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
+    /// Camera of the config (optional if it defines only one).
+    #[arg(long, value_name = "NAME")]
+    pub camera: Option<String>,
+    /// Video or image to draw on.
+    pub input: PathBuf,
+    /// Output PNG.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Frame of the video to use (from 0).
+    #[arg(long, default_value_t = 0)]
+    pub frame: u64,
+    /// Also run the face and person detectors on the frame and draw what they find.
+    #[arg(long)]
+    pub detections: bool,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// ONNX Runtime shared library (see `redact --help`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +95,22 @@ pub struct RedactArgs {
     /// Seconds a face stays masked (moving with its track) after its last detection.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub hold: f64,
+    /// Camera config (TOML) with privacy zones and policy; see README.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Camera of the config to use (optional if it defines only one).
+    #[arg(long, value_name = "NAME")]
+    pub camera: Option<String>,
+    /// NanoDet person model, used when the policy obscures bystanders
+    /// [default: models/nanodet_m_416.onnx].
+    #[arg(long, value_name = "PATH")]
+    pub person_model: Option<PathBuf>,
+    /// Person detection score (0–1) from which a person is tracked.
+    #[arg(long, default_value_t = 0.4)]
+    pub person_threshold: f32,
+    /// Run the person detector on every n-th frame; the tracker covers the rest.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub person_every: u64,
     /// x264 speed preset (ultrafast … veryslow).
     #[arg(long, default_value = "veryfast")]
     pub preset: String,

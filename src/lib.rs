@@ -14,6 +14,7 @@ pub mod frame;
 pub mod geometry;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
 pub mod preview;
 pub mod progress;
 pub mod redact;
@@ -23,6 +24,7 @@ pub mod sink;
 pub mod source;
 pub mod still;
 pub mod track;
+pub mod zone_preview;
 pub mod zones;
 
 use std::path::PathBuf;

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use veilcam::cli::{Cli, Command};
+use veilcam::cli::{Cli, Command, ZonesCommand};
 use veilcam::settings::{media_kind, MediaKind, RedactSettings};
-use veilcam::{pipeline, still};
+use veilcam::{config, pipeline, still, zone_preview};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,6 +39,27 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
                     summary.fps(),
                     summary.elapsed.as_secs_f64()
                 );
+            }
+            Ok(())
+        }
+        Command::Zones(ZonesCommand::Preview(args)) => {
+            let camera = config::load_camera(&args.config, args.camera.as_deref())?;
+            let detectors = if args.detections {
+                let settings = RedactSettings::for_preview(args.ort_lib.as_deref())?;
+                Some(settings.detectors(true)?)
+            } else {
+                None
+            };
+            let preview = zone_preview::ZonePreview {
+                camera: &camera,
+                input: &args.input,
+                output: args.output.clone(),
+                frame: args.frame,
+                overwrite: args.overwrite,
+            };
+            let drawn = zone_preview::write(&preview, detectors)?;
+            if !cli.quiet {
+                eprintln!("veilcam: zones of camera '{}' drawn on {} ({} detections)", camera.name, args.output.display(), drawn);
             }
             Ok(())
         }

@@ -16,20 +16,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::detect::centerface::CenterFace;
-use crate::detect::Detection;
+use crate::detect::{Detection, DetectorSet};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::output::{ensure_distinct, AtomicOutput};
 use crate::preview::annotate;
 use crate::progress::Progress;
-use crate::redact::{redact, FillMode, Region, Shape};
+use crate::policy::Policy;
 use crate::settings::RedactSettings;
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
-use crate::track::{TrackedBox, Tracker, TrackerSettings};
+use crate::track::{Tracker, TrackerSettings};
 
 /// Frames each channel may hold.
 const CHANNEL_DEPTH: usize = 4;
@@ -56,24 +55,6 @@ struct Detected {
     ran: bool,
 }
 
-/// How detections become obscured regions.
-#[derive(Clone, Copy, Debug)]
-pub struct MaskPolicy {
-    pub mask_scale: f32,
-    pub shape: Shape,
-    pub fill: FillMode,
-}
-
-impl MaskPolicy {
-    pub fn regions(&self, detections: &[Detection]) -> Vec<Region> {
-        detections.iter().map(|d| Region { bbox: d.bbox.scaled(self.mask_scale), shape: self.shape }).collect()
-    }
-
-    pub fn tracked_regions(&self, boxes: &[TrackedBox]) -> Vec<Region> {
-        boxes.iter().map(|b| Region { bbox: b.bbox.scaled(self.mask_scale), shape: self.shape }).collect()
-    }
-}
-
 /// Redacts one video file.
 pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
@@ -84,9 +65,8 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let output = AtomicOutput::prepare(&s.output, s.overwrite)?;
     let sidecar_output = s.sidecar.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let preview_output = s.preview.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
-    let detectors = (0..s.workers)
-        .map(|_| CenterFace::load(&s.ort_lib, &s.model, s.face, s.ort_threads))
-        .collect::<Result<Vec<_>>>()?;
+    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
+    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
     let source = FileSource::open(&s.input)?;
     let info = source.info().clone();
     tracing::info!(
@@ -114,7 +94,6 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let preview = preview_output.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
     let sink = FileSink::create(output, source.caps(), &s.encoder, audio)?;
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
-    let policy = MaskPolicy { mask_scale: s.mask_scale, shape: s.shape, fill: s.fill };
     let fps = info.fps();
     let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
     let tracking = TrackerSettings {
@@ -122,10 +101,10 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-    let plan = StagePlan { policy, tracking, detect_every: s.detect_every };
+    let plan = StagePlan { tracking };
 
     let outputs = Outputs { sink, sidecar, preview };
-    let (frames, faces, outputs) = run_stages(source, detectors, outputs, plan, progress)?;
+    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, plan, progress)?;
     let output = outputs.sink.finish()?;
     if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
@@ -145,20 +124,18 @@ struct Outputs {
 
 type StageOutput = (u64, u64, Outputs);
 
-/// What the stages do to each frame.
+/// How the stages treat frames over time.
 #[derive(Clone, Copy, Debug)]
 struct StagePlan {
-    policy: MaskPolicy,
     tracking: TrackerSettings,
-    /// Run the detector on every n-th frame; the tracker covers the others.
-    detect_every: u64,
 }
 
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
 fn run_stages(
     source: FileSource,
-    detectors: Vec<CenterFace>,
+    detectors: Vec<DetectorSet>,
     outputs: Outputs,
+    policy: Policy,
     plan: StagePlan,
     progress: Progress,
 ) -> Result<StageOutput> {
@@ -173,12 +150,12 @@ fn run_stages(
             let (rx, tx) = (frame_rx.clone(), det_tx.clone());
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn_scoped(scope, move || detect_stage(detector, plan.detect_every, rx, tx))
+                .spawn_scoped(scope, move || detect_stage(detector, rx, tx))
                 .expect("spawn detect thread");
         }
         drop((frame_rx, det_tx));
         // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, outputs, plan, progress);
+        let redacted = redact_stage(det_rx, outputs, policy, plan, progress);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -196,17 +173,13 @@ fn decode_stage(mut source: FileSource, tx: Sender<Frame>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the detector on every `every`-th frame it receives.
-fn detect_stage(mut detector: CenterFace, every: u64, rx: Receiver<Frame>, tx: Sender<Result<Detected>>) {
+/// Runs the detectors due on each frame it receives.
+fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Frame>, tx: Sender<Result<Detected>>) {
     for frame in rx {
-        let result = if frame.index % every == 0 {
-            frame
-                .with_picture(|pic| detector.detect(pic))
-                .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
-                .map(|detections| Detected { frame, detections, ran: true })
-        } else {
-            Ok(Detected { frame, detections: Vec::new(), ran: false })
-        };
+        let result = frame
+            .with_picture(|pic| detectors.run(frame.index, pic))
+            .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
+            .map(|found| Detected { ran: found.is_some(), detections: found.unwrap_or_default(), frame });
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             return;
@@ -218,6 +191,7 @@ fn detect_stage(mut detector: CenterFace, every: u64, rx: Receiver<Frame>, tx: S
 /// and the encoder.
 struct Redactor {
     outputs: Outputs,
+    policy: Policy,
     plan: StagePlan,
     tracker: Tracker,
     window: VecDeque<Detected>,
@@ -245,9 +219,8 @@ impl Redactor {
     fn emit(&mut self, item: Detected) -> Result<()> {
         let Detected { mut frame, detections, .. } = item;
         let boxes = self.tracker.boxes_at(frame.index);
-        let regions = self.plan.policy.tracked_regions(&boxes);
-        let fill = self.plan.policy.fill;
-        frame.with_picture_mut(|pic| redact(pic, &regions, fill))?;
+        let policy = &mut self.policy;
+        frame.with_picture_mut(|pic| policy.apply(pic, &boxes))?;
         if let Some(sidecar) = self.outputs.sidecar.as_mut() {
             sidecar.write(&FrameRecord {
                 index: frame.index,
@@ -283,11 +256,13 @@ impl Redactor {
 fn redact_stage(
     rx: Receiver<Result<Detected>>,
     outputs: Outputs,
+    policy: Policy,
     plan: StagePlan,
     progress: Progress,
 ) -> Result<StageOutput> {
     let mut redactor = Redactor {
         outputs,
+        policy,
         plan,
         tracker: Tracker::new(plan.tracking),
         window: VecDeque::new(),

@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::RedactArgs;
+use crate::config::{self, Camera};
+use crate::detect::centerface::CenterFace;
+use crate::detect::nanodet::NanoDet;
+use crate::detect::DetectorSet;
 use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
@@ -11,6 +15,8 @@ use crate::sink::file::{EncoderSettings, PRESETS};
 
 /// Where the bundled face model lives when nothing else is named.
 pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface.onnx");
+/// Where the bundled person model lives when nothing else is named.
+pub const DEFAULT_PERSON_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/nanodet_m_416.onnx");
 
 /// Everything one redaction run needs to know.
 #[derive(Clone, Debug)]
@@ -33,6 +39,10 @@ pub struct RedactSettings {
     pub detect_every: u64,
     pub lookahead_seconds: f64,
     pub hold_seconds: f64,
+    pub camera: Option<Camera>,
+    pub person_model: PathBuf,
+    pub person_threshold: f32,
+    pub person_every: u64,
 }
 
 /// What kind of file a path is, by extension.
@@ -84,6 +94,16 @@ impl RedactSettings {
         if !(0.0..=5.0).contains(&a.hold) {
             return bad(format!("--hold {} must be between 0 and 5 seconds", a.hold));
         }
+        if !(a.person_threshold > 0.0 && a.person_threshold < 1.0) {
+            return bad(format!("--person-threshold {} must be between 0 and 1", a.person_threshold));
+        }
+        if a.person_every == 0 || a.person_every > 30 {
+            return bad(format!("--person-every {} must be between 1 and 30", a.person_every));
+        }
+        if a.camera.is_some() && a.config.is_none() {
+            return bad("--camera needs --config".into());
+        }
+        let camera = a.config.as_deref().map(|p| config::load_camera(p, a.camera.as_deref())).transpose()?;
         if media_kind(&a.input) != media_kind(&a.output) {
             return bad(format!(
                 "{} and {} must both be videos or both be images",
@@ -112,20 +132,41 @@ impl RedactSettings {
             sidecar: a.sidecar.clone(),
             preview: a.preview.clone(),
             overwrite: a.overwrite,
-            model: a.model.clone().unwrap_or_else(default_model),
+            model: a.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface.onnx")),
             ort_lib: runtime::locate_library(a.ort_lib.as_deref()),
             workers: a.workers,
             ort_threads: a.ort_threads,
             detect_every: a.detect_every,
             lookahead_seconds: a.lookahead,
             hold_seconds: a.hold,
+            camera,
+            person_model: a.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_m_416.onnx")),
+            person_threshold: a.person_threshold,
+            person_every: a.person_every,
         })
+    }
+
+    /// Default detection settings, for tools that only look at one frame.
+    pub fn for_preview(ort_lib: Option<&Path>) -> Result<Self> {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"])
+            .map_err(|e| Error::Settings(e.to_string()))?;
+        let crate::cli::Command::Redact(mut args) = cli.command else { unreachable!("parsed a redact command") };
+        args.ort_lib = ort_lib.map(Path::to_path_buf);
+        Self::from_args(&args)
+    }
+
+    /// Loads one worker's detectors (sessions are per worker, never shared).
+    pub fn detectors(&self, with_persons: bool) -> Result<DetectorSet> {
+        let face = CenterFace::load(&self.ort_lib, &self.model, self.face, self.ort_threads)?;
+        let person = with_persons
+            .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
+            .transpose()?;
+        Ok(DetectorSet { face, person, face_every: self.detect_every, person_every: self.person_every })
     }
 }
 
-/// `$VEILCAM_MODEL_DIR/centerface.onnx` if set, else the repository's model.
-fn default_model() -> PathBuf {
-    std::env::var_os("VEILCAM_MODEL_DIR")
-        .map(|d| PathBuf::from(d).join("centerface.onnx"))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+/// `$VEILCAM_MODEL_DIR/<name>` if that variable is set, else the repository's model.
+fn model_dir_or(default: &str, name: &str) -> PathBuf {
+    std::env::var_os("VEILCAM_MODEL_DIR").map(|d| PathBuf::from(d).join(name)).unwrap_or_else(|| PathBuf::from(default))
 }

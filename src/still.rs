@@ -6,12 +6,12 @@ use std::time::Instant;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, RgbImage};
 
-use crate::detect::centerface::CenterFace;
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
 use crate::output::{ensure_distinct, AtomicOutput};
-use crate::pipeline::{MaskPolicy, Summary};
-use crate::redact::redact;
+use crate::pipeline::Summary;
+use crate::policy::Policy;
+use crate::track::TrackedBox;
 use crate::settings::RedactSettings;
 
 const JPEG_QUALITY: u8 = 92;
@@ -23,21 +23,21 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         return Err(Error::InputNotFound { path: s.input.clone() });
     }
     let output = AtomicOutput::prepare(&s.output, s.overwrite)?;
-    let mut detector = CenterFace::load(&s.ort_lib, &s.model, s.face, s.ort_threads)?;
+    let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
+    let mut detectors = s.detectors(policy.needs_persons())?;
     let mut img = image::open(&s.input)
         .map_err(|e| Error::Image { path: s.input.clone(), message: e.to_string() })?
         .to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let detections = {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-        detector.detect(&pic).map_err(|message| Error::Detect { frame: 0, message })?
+        detectors.run(0, &pic).map_err(|message| Error::Detect { frame: 0, message })?.unwrap_or_default()
     };
-    let policy = MaskPolicy { mask_scale: s.mask_scale, shape: s.shape, fill: s.fill };
-    let regions = policy.regions(&detections);
+    let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
     {
         let data: &mut [u8] = &mut img;
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
-        redact(&mut pic, &regions, s.fill);
+        policy.apply(&mut pic, &boxes);
     }
     write_image(&img, &output)?;
     output.commit()?;

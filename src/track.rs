@@ -64,6 +64,13 @@ pub struct TrackedBox {
     pub origin: Origin,
 }
 
+impl TrackedBox {
+    /// A detection taken as is (for a single image, or a frame without tracking).
+    pub fn detected(track: u64, d: &Detection) -> Self {
+        TrackedBox { track, class: d.class, bbox: d.bbox, score: d.score, origin: Origin::Detected }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Observation {
     frame: u64,

@@ -6,6 +6,7 @@
 //! duplicates.
 
 pub mod centerface;
+pub mod nanodet;
 pub mod nms;
 pub mod preprocess;
 pub mod runtime;
@@ -29,4 +30,29 @@ pub struct Detection {
     #[serde(rename = "box")]
     pub bbox: BBox,
     pub score: f32,
+}
+
+/// The detectors one worker owns (each with its own ONNX Runtime session) and how often each
+/// runs.
+pub struct DetectorSet {
+    pub face: centerface::CenterFace,
+    pub person: Option<nanodet::NanoDet>,
+    pub face_every: u64,
+    pub person_every: u64,
+}
+
+impl DetectorSet {
+    /// Runs the detectors due on frame `index`; `None` when none was due.
+    pub fn run(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Result<Option<Vec<Detection>>, String> {
+        let face_due = index % self.face_every == 0;
+        let person_due = self.person.is_some() && index % self.person_every == 0;
+        if !face_due && !person_due {
+            return Ok(None);
+        }
+        let mut found = if face_due { self.face.detect(pic)? } else { Vec::new() };
+        if let (true, Some(person)) = (person_due, self.person.as_mut()) {
+            found.extend(person.detect(pic)?);
+        }
+        Ok(Some(found))
+    }
 }

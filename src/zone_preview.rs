@@ -1,0 +1,132 @@
+//! `veilcam zones preview`: one frame of a clip with the camera's zones drawn on, and optionally
+//! what the detectors find in it, so a user can place zone coordinates.
+//!
+//! Street zones are tinted red, property zones green; faces are outlined yellow, bystanders
+//! red and persons on the property green. The picture shows the unredacted frame: it is meant
+//! for the camera's owner setting up zones, and is written only where they ask.
+
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+
+use crate::config::{Camera, ZoneKind};
+use crate::detect::{Class, DetectorSet};
+use crate::error::{Error, Result};
+use crate::frame::{Layout, Picture};
+use crate::geometry::BBox;
+use crate::output::AtomicOutput;
+use crate::policy::Policy;
+use crate::settings::{media_kind, MediaKind};
+use crate::source::file::FileSource;
+use crate::source::FrameSource;
+use crate::track::TrackedBox;
+use crate::zones::ZoneMask;
+
+const RED: [u8; 3] = [230, 40, 40];
+const GREEN: [u8; 3] = [40, 210, 70];
+const YELLOW: [u8; 3] = [250, 220, 30];
+
+/// What to draw, and where.
+pub struct ZonePreview<'a> {
+    pub camera: &'a Camera,
+    pub input: &'a Path,
+    pub output: PathBuf,
+    pub frame: u64,
+    pub overwrite: bool,
+}
+
+/// Writes the preview; returns the number of detections drawn.
+pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usize> {
+    let output = AtomicOutput::prepare(&p.output, p.overwrite)?;
+    let mut img = load_frame(p.input, p.frame)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let boxes = match detectors {
+        Some(mut set) => {
+            let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
+            let found = set.run(0, &pic).map_err(|message| Error::Detect { frame: p.frame, message })?.unwrap_or_default();
+            found.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect()
+        }
+        None => Vec::new(),
+    };
+    tint(&mut img, &ZoneMask::new(p.camera, ZoneKind::Street, w, h), RED);
+    tint(&mut img, &ZoneMask::new(p.camera, ZoneKind::Property, w, h), GREEN);
+    for zone in &p.camera.zones {
+        let colour = if zone.kind == ZoneKind::Street { RED } else { GREEN };
+        let pts: Vec<(f64, f64)> = zone.polygon.iter().map(|&(x, y)| (x * w as f64, y * h as f64)).collect();
+        for i in 0..pts.len() {
+            line(&mut img, pts[i], pts[(i + 1) % pts.len()], colour);
+        }
+    }
+    let policy = Policy::new(Some(p.camera.clone()), 1.0, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
+    for b in &boxes {
+        let colour = match b.class {
+            Class::Face => YELLOW,
+            Class::Person if policy.is_bystander(b, w, h) => RED,
+            Class::Person => GREEN,
+        };
+        rectangle(&mut img, &b.bbox, colour);
+    }
+    img.save_with_format(output.temp_path(), image::ImageFormat::Png)
+        .map_err(|e| Error::Image { path: p.output.clone(), message: e.to_string() })?;
+    output.commit()?;
+    Ok(boxes.len())
+}
+
+/// Frame `index` of a video (or the image itself) as RGB.
+fn load_frame(input: &Path, index: u64) -> Result<RgbImage> {
+    if media_kind(input) == MediaKind::Image {
+        return image::open(input)
+            .map(|i| i.to_rgb8())
+            .map_err(|e| Error::Image { path: input.to_path_buf(), message: e.to_string() });
+    }
+    let mut source = FileSource::open(input)?;
+    loop {
+        let frame = source.next_frame()?.ok_or_else(|| Error::Decode {
+            path: input.to_path_buf(),
+            message: format!("has no frame {index}"),
+        })?;
+        if frame.index == index {
+            let (w, h) = (frame.width(), frame.height());
+            return frame.with_picture(|pic| {
+                RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb(pic.rgb_at(x as usize, y as usize)))
+            });
+        }
+    }
+}
+
+fn tint(img: &mut RgbImage, mask: &ZoneMask, colour: [u8; 3]) {
+    for y in 0..mask.height {
+        for &(a, b) in mask.spans(y) {
+            for x in a..b {
+                let px = img.get_pixel_mut(x as u32, y as u32);
+                for c in 0..3 {
+                    px.0[c] = ((px.0[c] as u16 * 3 + colour[c] as u16 * 2) / 5) as u8;
+                }
+            }
+        }
+    }
+}
+
+fn line(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), colour: [u8; 3]) {
+    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+    for i in 0..=steps {
+        let t = i as f64 / steps as f64;
+        let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+        for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)] {
+            put(img, x + dx, y + dy, colour);
+        }
+    }
+}
+
+fn rectangle(img: &mut RgbImage, b: &BBox, colour: [u8; 3]) {
+    let (x1, y1, x2, y2) = (b.x1 as f64, b.y1 as f64, b.x2 as f64, b.y2 as f64);
+    for (p, q) in [((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))] {
+        line(img, p, q, colour);
+    }
+}
+
+fn put(img: &mut RgbImage, x: f64, y: f64, colour: [u8; 3]) {
+    if x >= 0.0 && y >= 0.0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        img.put_pixel(x as u32, y as u32, Rgb(colour));
+    }
+}
