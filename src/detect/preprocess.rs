@@ -11,11 +11,16 @@ use rayon::prelude::*;
 use crate::frame::{Layout, Picture, Plane};
 use crate::geometry::BBox;
 
-/// How a source picture maps onto a detector input.
+/// How a region of a source picture (the whole picture, or a crop) maps onto a detector input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Letterbox {
     pub src_w: usize,
     pub src_h: usize,
+    /// The source region fed to the detector, in source pixels.
+    pub crop_x: usize,
+    pub crop_y: usize,
+    pub crop_w: usize,
+    pub crop_h: usize,
     pub content_w: usize,
     pub content_h: usize,
     pub input_w: usize,
@@ -26,11 +31,22 @@ impl Letterbox {
     /// Scales a `src_w`×`src_h` picture to `target_w` pixels wide (keeping the aspect ratio,
     /// never wider than the source), then pads both sides up to a multiple of `align`.
     pub fn fit_width(src_w: usize, src_h: usize, target_w: usize, align: usize) -> Self {
-        let content_w = target_w.min(src_w).max(1);
-        let content_h = ((src_h as f64 * content_w as f64 / src_w as f64).round() as usize).max(1);
+        let scale = target_w.min(src_w).max(1) as f64 / src_w as f64;
+        Self::crop(src_w, src_h, (0, 0, src_w, src_h), scale, align)
+    }
+
+    /// Scales the crop `(x, y, w, h)` of a picture by `scale` (above 1 enlarges small faces),
+    /// then pads up to a multiple of `align`.
+    pub fn crop(src_w: usize, src_h: usize, (x, y, w, h): (usize, usize, usize, usize), scale: f64, align: usize) -> Self {
+        let content_w = ((w as f64 * scale).round() as usize).max(1);
+        let content_h = ((h as f64 * scale).round() as usize).max(1);
         Letterbox {
             src_w,
             src_h,
+            crop_x: x,
+            crop_y: y,
+            crop_w: w,
+            crop_h: h,
             content_w,
             content_h,
             input_w: content_w.div_ceil(align) * align,
@@ -40,20 +56,43 @@ impl Letterbox {
 
     /// Stretches the picture over a fixed `w`×`h` input (no padding).
     pub fn stretch(src_w: usize, src_h: usize, w: usize, h: usize) -> Self {
-        Letterbox { src_w, src_h, content_w: w, content_h: h, input_w: w, input_h: h }
+        Letterbox {
+            src_w,
+            src_h,
+            crop_x: 0,
+            crop_y: 0,
+            crop_w: src_w,
+            crop_h: src_h,
+            content_w: w,
+            content_h: h,
+            input_w: w,
+            input_h: h,
+        }
     }
 
     pub fn scale_x(&self) -> f32 {
-        self.content_w as f32 / self.src_w as f32
+        self.content_w as f32 / self.crop_w as f32
     }
 
     pub fn scale_y(&self) -> f32 {
-        self.content_h as f32 / self.src_h as f32
+        self.content_h as f32 / self.crop_h as f32
     }
 
     /// Maps a box in input-tensor pixels back to source pixels, clipped to the picture.
     pub fn to_source(&self, b: &BBox) -> BBox {
-        b.rescaled(1.0 / self.scale_x(), 1.0 / self.scale_y()).clamped(self.src_w as f32, self.src_h as f32)
+        let r = b.rescaled(1.0 / self.scale_x(), 1.0 / self.scale_y());
+        let (dx, dy) = (self.crop_x as f32, self.crop_y as f32);
+        BBox::new(r.x1 + dx, r.y1 + dy, r.x2 + dx, r.y2 + dy).clamped(self.src_w as f32, self.src_h as f32)
+    }
+
+    /// Output sample positions along x and y for a plane `plane_w`×`plane_h` of the picture.
+    fn positions(&self, plane_w: usize, plane_h: usize) -> (Vec<Sample>, Vec<Sample>) {
+        let fx = plane_w as f32 / self.src_w as f32;
+        let fy = plane_h as f32 / self.src_h as f32;
+        (
+            sample_positions(self.content_w, self.crop_x as f32 * fx, self.crop_w as f32 * fx, plane_w),
+            sample_positions(self.content_h, self.crop_y as f32 * fy, self.crop_h as f32 * fy, plane_h),
+        )
     }
 }
 
@@ -84,10 +123,9 @@ pub fn fill_tensor(pic: &Picture<'_>, lb: &Letterbox, spec: &InputSpec, tensor: 
     // Output channel k receives RGB component `rgb_of[k]`.
     let rgb_of: [usize; 3] = if spec.bgr { [2, 1, 0] } else { [0, 1, 2] };
     let norm = Norm { rgb_of, mean: spec.mean, scale: spec.std.map(|s| 1.0 / s) };
-    let luma_x = sample_positions(lb.content_w, pic.planes[0].width);
-    let luma_y = sample_positions(lb.content_h, pic.planes[0].height);
+    let (luma_x, luma_y) = lb.positions(pic.planes[0].width, pic.planes[0].height);
     let (chroma_x, chroma_y) = match pic.layout {
-        Layout::I420 => (sample_positions(lb.content_w, pic.planes[1].width), sample_positions(lb.content_h, pic.planes[1].height)),
+        Layout::I420 => lb.positions(pic.planes[1].width, pic.planes[1].height),
         Layout::Rgb => (Vec::new(), Vec::new()),
     };
     let rows = c0
@@ -168,8 +206,7 @@ fn yuv_to_rgb_f32(y: f32, u: f32, v: f32) -> [f32; 3] {
 pub fn fill_tensor_reference(pic: &Picture<'_>, lb: &Letterbox, spec: &InputSpec, tensor: &mut Array4<f32>) {
     debug_assert_eq!(tensor.shape(), &[1, 3, lb.input_h, lb.input_w]);
     tensor.fill(0.0);
-    let map_x = sample_positions(lb.content_w, lb.src_w);
-    let map_y = sample_positions(lb.content_h, lb.src_h);
+    let (map_x, map_y) = lb.positions(lb.src_w, lb.src_h);
     let mut batch = tensor.index_axis_mut(Axis(0), 0);
     let mut rgb = [0f32; 3];
     let (mut c0, mut rest) = batch.view_mut().split_at(Axis(0), 1);
@@ -193,15 +230,15 @@ pub fn fill_tensor_reference(pic: &Picture<'_>, lb: &Letterbox, spec: &InputSpec
     }
 }
 
-/// For each of `dst` output samples: the two source samples around its centre and the weight
-/// of the second.
-fn sample_positions(dst: usize, src: usize) -> Vec<Sample> {
-    let ratio = src as f32 / dst as f32;
+/// For each of `dst` output samples spread over `[start, start + len)` of a line of `limit`
+/// source samples: the two source samples around its centre and the weight of the second.
+fn sample_positions(dst: usize, start: f32, len: f32, limit: usize) -> Vec<Sample> {
+    let ratio = len / dst as f32;
     (0..dst)
         .map(|d| {
-            let s = ((d as f32 + 0.5) * ratio - 0.5).clamp(0.0, (src - 1) as f32);
+            let s = (start + (d as f32 + 0.5) * ratio - 0.5).clamp(0.0, (limit - 1) as f32);
             let i0 = s.floor() as usize;
-            let i1 = (i0 + 1).min(src - 1);
+            let i1 = (i0 + 1).min(limit - 1);
             (i0, i1, s - i0 as f32)
         })
         .collect()
@@ -226,6 +263,31 @@ mod tests {
         assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (320, 240, 320, 256));
         let b = lb.to_source(&BBox::new(10.0, 10.0, 400.0, 300.0));
         assert_eq!((b.x2, b.y2), (320.0, 240.0), "boxes are clipped to the source");
+    }
+
+    #[test]
+    fn a_crop_maps_boxes_back_with_its_offset_and_scale() {
+        let lb = Letterbox::crop(1920, 1080, (800, 400, 160, 96), 2.0, 32);
+        assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (320, 192, 320, 192));
+        let b = lb.to_source(&BBox::new(20.0, 40.0, 60.0, 80.0));
+        assert_eq!((b.x1, b.y1, b.x2, b.y2), (810.0, 420.0, 830.0, 440.0));
+    }
+
+    #[test]
+    fn a_crop_samples_the_right_source_pixels() {
+        // 8x4 RGB picture whose red channel is 10*x + y; crop columns 4..8, rows 2..4 at 1:1.
+        let mut data = vec![0u8; 8 * 4 * 3];
+        for y in 0..4 {
+            for x in 0..8 {
+                data[(y * 8 + x) * 3] = (10 * x + y) as u8;
+            }
+        }
+        let pic = Picture::from_planes(Layout::Rgb, 8, 4, [(&data[..], 24)]);
+        let lb = Letterbox::crop(8, 4, (4, 2, 4, 2), 1.0, 2);
+        let mut t = Array4::zeros((1, 3, lb.input_h, lb.input_w));
+        fill_tensor(&pic, &lb, &InputSpec::RGB_RAW, &mut t);
+        assert_eq!(t[[0, 0, 0, 0]], 42.0);
+        assert_eq!(t[[0, 0, 1, 3]], 73.0);
     }
 
     #[test]
