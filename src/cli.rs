@@ -85,6 +85,11 @@ pub struct RedactArgs {
     /// smaller faces but costs more.
     #[arg(long, default_value_t = 960)]
     pub detect_width: usize,
+    /// Skip the closer look for small faces: by default, regions that moved since the previous
+    /// detection (and the heads of detected persons) are searched again at twice native
+    /// resolution, within a fixed per-frame budget.
+    #[arg(long)]
+    pub no_small_faces: bool,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub detect_every: u64,

@@ -6,7 +6,7 @@ use crate::cli::RedactArgs;
 use crate::config::{self, Camera};
 use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
-use crate::detect::DetectorSet;
+use crate::detect::{CloserLook, DetectorSet};
 use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
@@ -43,6 +43,7 @@ pub struct RedactSettings {
     pub person_model: PathBuf,
     pub person_threshold: f32,
     pub person_every: u64,
+    pub small_faces: bool,
 }
 
 /// What kind of file a path is, by extension.
@@ -143,6 +144,7 @@ impl RedactSettings {
             person_model: a.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_m_416.onnx")),
             person_threshold: a.person_threshold,
             person_every: a.person_every,
+            small_faces: !a.no_small_faces,
         })
     }
 
@@ -162,7 +164,8 @@ impl RedactSettings {
         let person = with_persons
             .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
             .transpose()?;
-        Ok(DetectorSet { face, person, face_every: self.detect_every, person_every: self.person_every })
+        let closer = self.small_faces.then(CloserLook::default);
+        Ok(DetectorSet { face, person, face_every: self.detect_every, person_every: self.person_every, closer })
     }
 }
 

@@ -64,6 +64,18 @@ impl CenterFace {
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
+    /// Finds faces in the crop `(x, y, w, h)` of `pic` enlarged by `scale`; boxes are in
+    /// `pic`'s pixels. Used to look again, closer, where small faces may be.
+    pub fn detect_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64) -> std::result::Result<Vec<Detection>, String> {
+        let lb = Letterbox::crop(pic.width, pic.height, crop, scale, ALIGN);
+        let mut input = Array4::zeros((1, 3, lb.input_h, lb.input_w));
+        fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
+        std::mem::swap(&mut self.input, &mut input);
+        let raw = self.infer().map_err(|e| e.to_string());
+        std::mem::swap(&mut self.input, &mut input);
+        Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
+    }
+
     /// The geometry for a picture size, reallocating the input only when the size changes.
     fn prepare(&mut self, width: usize, height: usize) -> Letterbox {
         match self.letterbox {

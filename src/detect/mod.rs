@@ -6,6 +6,7 @@
 //! duplicates.
 
 pub mod centerface;
+pub mod motion;
 pub mod nanodet;
 pub mod nms;
 pub mod preprocess;
@@ -39,6 +40,65 @@ pub struct DetectorSet {
     pub person: Option<nanodet::NanoDet>,
     pub face_every: u64,
     pub person_every: u64,
+    /// Second, closer look for small faces where the picture moved; `None` to skip it.
+    pub closer: Option<CloserLook>,
+}
+
+/// State and budget of the closer look for small faces.
+#[derive(Debug, Default)]
+pub struct CloserLook {
+    previous: Option<motion::CellImage>,
+}
+
+/// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
+pub const CLOSER_SCALE: f64 = 2.0;
+/// Largest region (in source pixels, each side) looked at closely in one piece; larger moving
+/// regions are cut into tiles of this size.
+pub const CLOSER_TILE: usize = 256;
+/// Source pixels looked at closely per frame, at most (about one 640×400 detector input at
+/// 2× scale); small regions go first.
+pub const CLOSER_BUDGET: usize = 64_000;
+
+impl CloserLook {
+    /// Faces found in the regions of `pic` that moved since the last call.
+    fn look(&mut self, face: &mut centerface::CenterFace, pic: &crate::frame::Picture<'_>, extra: &[(usize, usize, usize, usize)]) -> Result<Vec<Detection>, String> {
+        let current = motion::CellImage::from_picture(pic);
+        let mut regions = match &self.previous {
+            Some(prev) => motion::moving_regions(prev, &current, pic.width, pic.height, 2 * motion::CELL),
+            None => Vec::new(),
+        };
+        self.previous = Some(current);
+        regions.extend_from_slice(extra);
+        let mut tiles: Vec<(usize, usize, usize, usize)> = regions.into_iter().flat_map(tile).collect();
+        tiles.sort_by_key(|&(_, _, w, h)| w * h);
+        let mut spent = 0;
+        let mut found = Vec::new();
+        for t in tiles {
+            spent += t.2 * t.3;
+            if spent > CLOSER_BUDGET {
+                break;
+            }
+            found.extend(face.detect_crop(pic, t, CLOSER_SCALE)?);
+        }
+        Ok(found)
+    }
+}
+
+/// Cuts a region into tiles of at most `CLOSER_TILE` per side (overlapping by a little so a
+/// face on a cut is whole in one tile).
+fn tile((x, y, w, h): (usize, usize, usize, usize)) -> Vec<(usize, usize, usize, usize)> {
+    const OVERLAP: usize = 32;
+    let step = CLOSER_TILE - OVERLAP;
+    let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
+        if len <= CLOSER_TILE {
+            return vec![(origin, len)];
+        }
+        let mut v: Vec<(usize, usize)> = (0..).map(|i| origin + i * step).take_while(|&s| s + CLOSER_TILE < origin + len).map(|s| (s, CLOSER_TILE)).collect();
+        v.push((origin + len - CLOSER_TILE, CLOSER_TILE));
+        v
+    };
+    let (xs, ys) = (starts(x, w), starts(y, h));
+    ys.iter().flat_map(|&(ty, th)| xs.iter().map(move |&(tx, tw)| (tx, ty, tw, th))).collect()
 }
 
 impl DetectorSet {
@@ -49,10 +109,46 @@ impl DetectorSet {
         if !face_due && !person_due {
             return Ok(None);
         }
-        let mut found = if face_due { self.face.detect(pic)? } else { Vec::new() };
+        let mut found = Vec::new();
         if let (true, Some(person)) = (person_due, self.person.as_mut()) {
             found.extend(person.detect(pic)?);
         }
+        if face_due {
+            let mut faces = self.face.detect(pic)?;
+            if let Some(closer) = self.closer.as_mut() {
+                // Heads are in the top part of each person box.
+                let heads: Vec<_> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
+                faces.extend(closer.look(&mut self.face, pic, &heads)?);
+                faces = nms::non_maximum_suppression(faces, centerface::NMS_IOU);
+            }
+            found.extend(faces);
+        }
         Ok(Some(found))
+    }
+}
+
+/// The upper third of a person box, widened a little, as a pixel region.
+fn head_region(b: &BBox) -> (usize, usize, usize, usize) {
+    let h = b.height() / 3.0;
+    let x0 = (b.x1 - b.width() * 0.1).max(0.0);
+    let w = b.width() * 1.2;
+    (x0 as usize, b.y1.max(0.0) as usize, w.max(1.0) as usize, h.max(1.0) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_regions_are_cut_into_overlapping_tiles_that_cover_them() {
+        let tiles = tile((10, 20, 600, 100));
+        assert!(tiles.iter().all(|t| t.2 <= CLOSER_TILE && t.3 <= CLOSER_TILE));
+        assert_eq!(tiles.first().unwrap().0, 10);
+        let last = tiles.last().unwrap();
+        assert_eq!(last.0 + last.2, 610);
+        for pair in tiles.windows(2) {
+            assert!(pair[1].0 < pair[0].0 + pair[0].2, "tiles overlap: {pair:?}");
+        }
+        assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
     }
 }
