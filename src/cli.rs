@@ -24,9 +24,48 @@ pub struct Cli {
 pub enum Command {
     /// Redact one video (any format GStreamer decodes) or image (JPEG, PNG).
     Redact(RedactArgs),
+    /// Compare redaction with a plain GStreamer transcode of the same clip (fps, ratio, stage
+    /// times, latency, peak memory).
+    Bench(BenchArgs),
+    /// Plain GStreamer transcode with veilcam's encoder settings (the bench baseline).
+    #[command(hide = true)]
+    Transcode(TranscodeArgs),
     /// Privacy zones of a camera config.
     #[command(subcommand)]
     Zones(ZonesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Clip to measure (e.g. a 1080p30 H.264 file; scripts/bench makes one).
+    pub input: PathBuf,
+    /// x264 speed preset, for both runs.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+    /// x264 constant quality, for both runs.
+    #[arg(long, default_value_t = 21)]
+    pub crf: u32,
+    /// Where the two outputs and their stats go.
+    #[arg(long, default_value = "out/bench")]
+    pub work_dir: PathBuf,
+    /// Extra `veilcam redact` options, after `--`.
+    #[arg(last = true)]
+    pub redact_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscodeArgs {
+    pub input: PathBuf,
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+    #[arg(long, default_value_t = 21)]
+    pub crf: u32,
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +174,9 @@ pub struct RedactArgs {
     /// Replace the output (and sidecar) if it exists.
     #[arg(long)]
     pub overwrite: bool,
+    /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
     /// CenterFace ONNX model [default: models/centerface.onnx].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,

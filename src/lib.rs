@@ -5,6 +5,7 @@
 //! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
 //! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
 
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod sidecar;
 pub mod sink;
 pub mod source;
+pub mod stats;
 pub mod still;
 pub mod track;
 pub mod zone_preview;

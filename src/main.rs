@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 use veilcam::cli::{Cli, Command, ZonesCommand};
 use veilcam::settings::{media_kind, MediaKind, RedactSettings};
-use veilcam::{config, pipeline, still, zone_preview};
+use veilcam::sink::file::EncoderSettings;
+use veilcam::{bench, config, pipeline, still, zone_preview};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,6 +30,9 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
                 MediaKind::Image => still::redact_image(&settings)?,
                 MediaKind::Video => pipeline::redact_video(&settings, cli.quiet)?,
             };
+            if let (Some(path), Some(stats)) = (&args.stats, &summary.stats) {
+                bench::write_stats(path, stats)?;
+            }
             if !cli.quiet {
                 eprintln!(
                     "veilcam: {} -> {}: {} frames, {} face detections, {:.1} fps ({:.1} s)",
@@ -39,6 +43,22 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
                     summary.fps(),
                     summary.elapsed.as_secs_f64()
                 );
+            }
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf };
+            bench::run(&args.input, &args.work_dir, &enc, &args.redact_args)?;
+            Ok(())
+        }
+        Command::Transcode(args) => {
+            if args.output.exists() && !args.overwrite {
+                return Err(veilcam::Error::OutputExists { path: args.output.clone() });
+            }
+            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf };
+            let report = bench::plain_transcode(&args.input, &args.output, &enc)?;
+            if let Some(path) = &args.stats {
+                bench::write_stats(path, &report)?;
             }
             Ok(())
         }

@@ -26,6 +26,7 @@ use crate::policy::Policy;
 use crate::settings::RedactSettings;
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
+use crate::stats::{StageTimes, StatsReport};
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
 use crate::track::{Tracker, TrackerSettings};
@@ -40,6 +41,7 @@ pub struct Summary {
     pub frames: u64,
     pub faces: u64,
     pub elapsed: Duration,
+    pub stats: Option<StatsReport>,
 }
 
 impl Summary {
@@ -53,6 +55,8 @@ struct Detected {
     frame: Frame,
     detections: Vec<Detection>,
     ran: bool,
+    /// When the frame left the decoder (for latency).
+    decoded_at: Instant,
 }
 
 /// Redacts one video file.
@@ -104,7 +108,8 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let plan = StagePlan { tracking };
 
     let outputs = Outputs { sink, sidecar, preview };
-    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, plan, progress)?;
+    let times = StageTimes::default();
+    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, plan, progress, &times)?;
     let output = outputs.sink.finish()?;
     if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
@@ -112,7 +117,8 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     if let Some(preview) = outputs.preview {
         preview.finish()?;
     }
-    Ok(Summary { output, frames, faces, elapsed: started.elapsed() })
+    let elapsed = started.elapsed();
+    Ok(Summary { output, frames, faces, elapsed, stats: Some(times.report(frames, elapsed)) })
 }
 
 /// Everything the run writes; each appears only if the whole run succeeds.
@@ -138,24 +144,25 @@ fn run_stages(
     policy: Policy,
     plan: StagePlan,
     progress: Progress,
+    times: &StageTimes,
 ) -> Result<StageOutput> {
     std::thread::scope(|scope| {
-        let (frame_tx, frame_rx) = bounded::<Frame>(CHANNEL_DEPTH);
+        let (frame_tx, frame_rx) = bounded::<(Frame, Instant)>(CHANNEL_DEPTH);
         let (det_tx, det_rx) = bounded::<Result<Detected>>(CHANNEL_DEPTH);
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, frame_tx))
+            .spawn_scoped(scope, move || decode_stage(source, frame_tx, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (frame_rx.clone(), det_tx.clone());
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn_scoped(scope, move || detect_stage(detector, rx, tx))
+                .spawn_scoped(scope, move || detect_stage(detector, rx, tx, times))
                 .expect("spawn detect thread");
         }
         drop((frame_rx, det_tx));
         // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, outputs, policy, plan, progress);
+        let redacted = redact_stage(det_rx, outputs, policy, plan, progress, times);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -164,9 +171,9 @@ fn run_stages(
 }
 
 /// Pulls frames from the source until end of stream or until nobody listens.
-fn decode_stage(mut source: FileSource, tx: Sender<Frame>) -> Result<()> {
-    while let Some(frame) = source.next_frame()? {
-        if tx.send(frame).is_err() {
+fn decode_stage(mut source: FileSource, tx: Sender<(Frame, Instant)>, times: &StageTimes) -> Result<()> {
+    while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
+        if tx.send((frame, Instant::now())).is_err() {
             break; // a later stage failed; it reports why
         }
     }
@@ -174,12 +181,11 @@ fn decode_stage(mut source: FileSource, tx: Sender<Frame>) -> Result<()> {
 }
 
 /// Runs the detectors due on each frame it receives.
-fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Frame>, tx: Sender<Result<Detected>>) {
-    for frame in rx {
-        let result = frame
-            .with_picture(|pic| detectors.run(frame.index, pic))
+fn detect_stage(mut detectors: DetectorSet, rx: Receiver<(Frame, Instant)>, tx: Sender<Result<Detected>>, times: &StageTimes) {
+    for (frame, decoded_at) in rx {
+        let result = StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(frame.index, pic)))
             .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
-            .map(|found| Detected { ran: found.is_some(), detections: found.unwrap_or_default(), frame });
+            .map(|found| Detected { ran: found.is_some(), detections: found.unwrap_or_default(), frame, decoded_at });
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             return;
@@ -189,7 +195,7 @@ fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Frame>, tx: Sender<Resu
 
 /// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, the sidecar
 /// and the encoder.
-struct Redactor {
+struct Redactor<'t> {
     outputs: Outputs,
     policy: Policy,
     plan: StagePlan,
@@ -198,9 +204,10 @@ struct Redactor {
     progress: Progress,
     frames: u64,
     faces: u64,
+    times: &'t StageTimes,
 }
 
-impl Redactor {
+impl Redactor<'_> {
     /// Takes the next frame in order; emits the frames that left the look-ahead window.
     fn accept(&mut self, item: Detected) -> Result<()> {
         if item.ran {
@@ -217,10 +224,10 @@ impl Redactor {
 
     /// Obscures every tracked face of one frame and sends it on.
     fn emit(&mut self, item: Detected) -> Result<()> {
-        let Detected { mut frame, detections, .. } = item;
+        let Detected { mut frame, detections, decoded_at, .. } = item;
         let boxes = self.tracker.boxes_at(frame.index);
         let policy = &mut self.policy;
-        frame.with_picture_mut(|pic| policy.apply(pic, &boxes))?;
+        StageTimes::time(&self.times.redact, || frame.with_picture_mut(|pic| policy.apply(pic, &boxes)))?;
         if let Some(sidecar) = self.outputs.sidecar.as_mut() {
             sidecar.write(&FrameRecord {
                 index: frame.index,
@@ -236,7 +243,9 @@ impl Redactor {
             copy.with_picture_mut(|pic| annotate(pic, &boxes))?;
             preview.push(copy)?;
         }
-        self.outputs.sink.push(frame)?;
+        self.times.frame_latency(decoded_at);
+        let sink = &mut self.outputs.sink;
+        StageTimes::time(&self.times.encode_wait, || sink.push(frame))?;
         self.progress.frame_done();
         self.frames += 1;
         Ok(())
@@ -259,8 +268,10 @@ fn redact_stage(
     policy: Policy,
     plan: StagePlan,
     progress: Progress,
+    times: &StageTimes,
 ) -> Result<StageOutput> {
     let mut redactor = Redactor {
+        times,
         outputs,
         policy,
         plan,

@@ -41,7 +41,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     }
     write_image(&img, &output)?;
     output.commit()?;
-    Ok(Summary { output: s.output.clone(), frames: 1, faces: detections.len() as u64, elapsed: started.elapsed() })
+    Ok(Summary { output: s.output.clone(), frames: 1, faces: detections.len() as u64, elapsed: started.elapsed(), stats: None })
 }
 
 fn write_image(img: &RgbImage, output: &AtomicOutput) -> Result<()> {

@@ -1,0 +1,138 @@
+//! Run statistics: busy time per stage, per-frame latency through the pipeline and peak memory,
+//! for `--stats` and `veilcam bench`. Counters are atomics and the latency histogram has a fixed
+//! size, so measuring costs no memory per frame.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Latency histogram: 1 ms buckets up to 10 s, then one overflow bucket.
+const BUCKETS: usize = 10_000;
+
+#[derive(Debug)]
+pub struct Histogram {
+    counts: Vec<u32>,
+    total: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { counts: vec![0; BUCKETS + 1], total: 0 }
+    }
+}
+
+impl Histogram {
+    pub fn record(&mut self, d: Duration) {
+        let bucket = (d.as_millis() as usize).min(BUCKETS);
+        self.counts[bucket] += 1;
+        self.total += 1;
+    }
+
+    /// The upper edge (ms) of the bucket holding the `p`-th percentile; `None` when empty.
+    pub fn percentile_ms(&self, p: f64) -> Option<u64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((p / 100.0) * self.total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for (ms, &c) in self.counts.iter().enumerate() {
+            seen += c as u64;
+            if seen >= rank {
+                return Some(ms as u64 + 1);
+            }
+        }
+        Some(BUCKETS as u64 + 1)
+    }
+}
+
+/// Busy time of each stage, summed over its threads.
+#[derive(Debug, Default)]
+pub struct StageTimes {
+    pub decode: AtomicU64,
+    pub detect: AtomicU64,
+    pub redact: AtomicU64,
+    pub encode_wait: AtomicU64,
+    latency: Mutex<Histogram>,
+}
+
+impl StageTimes {
+    /// Runs `f`, adding its duration to `counter`.
+    pub fn time<R>(counter: &AtomicU64, f: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        let r = f();
+        counter.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    /// Records how long a frame took from leaving the decoder to entering the encoder.
+    pub fn frame_latency(&self, since: Instant) {
+        self.latency.lock().expect("latency lock").record(since.elapsed());
+    }
+
+    pub fn report(&self, frames: u64, wall: Duration) -> StatsReport {
+        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        let latency = self.latency.lock().expect("latency lock");
+        StatsReport {
+            frames,
+            wall_s: wall.as_secs_f64(),
+            fps: frames as f64 / wall.as_secs_f64().max(1e-9),
+            decode_s: secs(&self.decode),
+            detect_s: secs(&self.detect),
+            redact_s: secs(&self.redact),
+            encode_wait_s: secs(&self.encode_wait),
+            latency_p50_ms: latency.percentile_ms(50.0),
+            latency_p99_ms: latency.percentile_ms(99.0),
+            peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
+        }
+    }
+}
+
+/// What `--stats` writes.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct StatsReport {
+    pub frames: u64,
+    pub wall_s: f64,
+    pub fps: f64,
+    /// Time the decode thread spent waiting for GStreamer's decoder.
+    pub decode_s: f64,
+    /// Detector time, summed over workers.
+    pub detect_s: f64,
+    /// Tracking, policy and fill time.
+    pub redact_s: f64,
+    /// Time spent waiting for the encoder to accept frames (back-pressure).
+    pub encode_wait_s: f64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Peak resident set size of this process (`VmHWM`), on Linux.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_the_recorded_latencies() {
+        let mut h = Histogram::default();
+        for ms in 1..=100 {
+            h.record(Duration::from_millis(ms));
+        }
+        assert_eq!(h.percentile_ms(50.0), Some(51));
+        assert_eq!(h.percentile_ms(99.0), Some(100));
+        assert_eq!(Histogram::default().percentile_ms(50.0), None);
+    }
+
+    #[test]
+    fn peak_rss_is_readable_on_linux() {
+        assert!(peak_rss_bytes().unwrap() > 1024 * 1024);
+    }
+}
