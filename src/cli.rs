@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::redact::{FillMode, Shape};
+use crate::settings::{parse_cadence, Cadence};
 
 #[derive(Debug, Parser)]
 #[command(name = "veilcam", version, about = "Redact faces from video and images before they are stored or shared")]
@@ -130,8 +131,9 @@ pub struct RedactArgs {
     #[arg(long)]
     pub no_small_faces: bool,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub detect_every: u64,
+    /// `auto` detects about 10 times a second (every frame at 10 fps, every 3rd at 30 fps).
+    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
+    pub detect_every: Cadence,
     /// Seconds of frames held back before encoding, so a face detected later also masks the
     /// frames before it (0 = no look-ahead, as for live streams).
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
@@ -152,9 +154,10 @@ pub struct RedactArgs {
     /// Person detection score (0–1) from which a person is tracked.
     #[arg(long, default_value_t = 0.4)]
     pub person_threshold: f32,
-    /// Run the person detector on every n-th frame; the tracker covers the rest.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub person_every: u64,
+    /// Run the person detector on every n-th frame; the tracker covers the rest. `auto` runs it
+    /// about 5 times a second.
+    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
+    pub person_every: Cadence,
     /// x264 speed preset (ultrafast … veryslow).
     #[arg(long, default_value = "veryfast")]
     pub preset: String,

@@ -23,7 +23,7 @@ use crate::output::{ensure_distinct, AtomicOutput};
 use crate::preview::annotate;
 use crate::progress::Progress;
 use crate::policy::Policy;
-use crate::settings::RedactSettings;
+use crate::settings::{RedactSettings, FACE_RATE, PERSON_RATE};
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
@@ -70,15 +70,22 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let sidecar_output = s.sidecar.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let preview_output = s.preview.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
-    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let mut detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
     let source = FileSource::open(&s.input)?;
     let info = source.info().clone();
+    let fps = info.fps();
+    let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
+    for d in &mut detectors {
+        d.face_every = s.detect_every.frames(fps, FACE_RATE);
+        d.person_every = s.person_every.frames(fps, PERSON_RATE);
+    }
     tracing::info!(
         input = %s.input.display(),
         width = info.width(),
         height = info.height(),
         fps = %info.fps(),
         duration = ?source.duration(),
+        face_every = detectors[0].face_every,
         "decoding"
     );
     let sidecar = sidecar_output
@@ -98,8 +105,6 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let preview = preview_output.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
     let sink = FileSink::create(output, source.caps(), &s.encoder, audio)?;
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
-    let fps = info.fps();
-    let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,

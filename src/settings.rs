@@ -36,14 +36,51 @@ pub struct RedactSettings {
     pub ort_lib: PathBuf,
     pub workers: usize,
     pub ort_threads: usize,
-    pub detect_every: u64,
+    pub detect_every: Cadence,
     pub lookahead_seconds: f64,
     pub hold_seconds: f64,
     pub camera: Option<Camera>,
     pub person_model: PathBuf,
     pub person_threshold: f32,
-    pub person_every: u64,
+    pub person_every: Cadence,
     pub small_faces: bool,
+}
+
+/// How often a detector runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cadence {
+    /// A fixed number of detections per second of video, whatever the frame rate.
+    Auto,
+    /// Every n-th frame.
+    Every(u64),
+}
+
+/// Face detections per second of video with `--detect-every auto`.
+pub const FACE_RATE: f64 = 10.0;
+/// Person detections per second of video with `--person-every auto`.
+pub const PERSON_RATE: f64 = 5.0;
+/// Frame rate assumed before the stream's is known (and for still images).
+pub const DEFAULT_FPS: f64 = 10.0;
+
+impl Cadence {
+    /// The frame interval at `fps` for an automatic rate of `per_second` detections.
+    pub fn frames(self, fps: f64, per_second: f64) -> u64 {
+        match self {
+            Cadence::Every(n) => n,
+            Cadence::Auto => ((fps / per_second).round() as u64).max(1),
+        }
+    }
+}
+
+/// Parses `auto` or a frame interval from 1 to 30.
+pub fn parse_cadence(s: &str) -> std::result::Result<Cadence, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Cadence::Auto);
+    }
+    match s.parse::<u64>() {
+        Ok(n) if (1..=30).contains(&n) => Ok(Cadence::Every(n)),
+        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from 1 to 30")),
+    }
 }
 
 /// What kind of file a path is, by extension.
@@ -86,9 +123,6 @@ impl RedactSettings {
         if a.ort_threads == 0 || a.ort_threads > 64 {
             return bad(format!("--ort-threads {} must be between 1 and 64", a.ort_threads));
         }
-        if a.detect_every == 0 || a.detect_every > 30 {
-            return bad(format!("--detect-every {} must be between 1 and 30", a.detect_every));
-        }
         if !(0.0..=5.0).contains(&a.lookahead) {
             return bad(format!("--lookahead {} must be between 0 and 5 seconds", a.lookahead));
         }
@@ -97,9 +131,6 @@ impl RedactSettings {
         }
         if !(a.person_threshold > 0.0 && a.person_threshold < 1.0) {
             return bad(format!("--person-threshold {} must be between 0 and 1", a.person_threshold));
-        }
-        if a.person_every == 0 || a.person_every > 30 {
-            return bad(format!("--person-every {} must be between 1 and 30", a.person_every));
         }
         if a.camera.is_some() && a.config.is_none() {
             return bad("--camera needs --config".into());
@@ -165,11 +196,34 @@ impl RedactSettings {
             .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
             .transpose()?;
         let closer = self.small_faces.then(CloserLook::default);
-        Ok(DetectorSet { face, person, face_every: self.detect_every, person_every: self.person_every, closer })
+        // Cadences are per frame; `Cadence::Auto` is resolved by `DetectorSet::set_frame_rate`.
+        let (face_every, person_every) = (self.detect_every.frames(DEFAULT_FPS, FACE_RATE), self.person_every.frames(DEFAULT_FPS, PERSON_RATE));
+        Ok(DetectorSet { face, person, face_every, person_every, closer })
     }
 }
 
 /// `$VEILCAM_MODEL_DIR/<name>` if that variable is set, else the repository's model.
 fn model_dir_or(default: &str, name: &str) -> PathBuf {
     std::env::var_os("VEILCAM_MODEL_DIR").map(|d| PathBuf::from(d).join(name)).unwrap_or_else(|| PathBuf::from(default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn automatic_cadence_keeps_detections_per_second_across_frame_rates() {
+        assert_eq!(Cadence::Auto.frames(10.0, FACE_RATE), 1);
+        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE), 3);
+        assert_eq!(Cadence::Auto.frames(5.0, FACE_RATE), 1, "never less than every frame");
+        assert_eq!(Cadence::Every(4).frames(30.0, FACE_RATE), 4);
+    }
+
+    #[test]
+    fn cadence_accepts_auto_or_a_small_whole_number() {
+        assert_eq!(parse_cadence("auto"), Ok(Cadence::Auto));
+        assert_eq!(parse_cadence("3"), Ok(Cadence::Every(3)));
+        assert!(parse_cadence("0").is_err());
+        assert!(parse_cadence("fast").is_err());
+    }
 }
