@@ -10,6 +10,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod eval;
 pub mod error;
 pub mod frame;
 pub mod geometry;

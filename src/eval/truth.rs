@@ -77,7 +77,7 @@ pub struct TruthFace {
     /// Fraction of the visible box covered by nearer faces' cut-outs.
     pub occluded: f32,
     /// Counted in recall. False when less than 30 % of the box is in the frame, the visible
-    /// part is under 6 px across, or more than 35 % of it is hidden by a nearer face.
+    /// part is under 8 px across, or more than 35 % of it is hidden by a nearer face.
     pub scored: bool,
 }
 

@@ -1,0 +1,121 @@
+//! The report: one JSON document (`report.json`) and a fixed-width table for the terminal.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::measure::{MeasureSettings, Measurement, Ratio};
+use super::truth::SizeBucket;
+use super::{EvalError, Result};
+
+/// The `format` field of `report.json`.
+pub const REPORT_FORMAT: &str = "veilcam-eval-report/1";
+/// Tracks listed per variant under the table.
+const TRACKS_SHOWN: usize = 8;
+
+/// One variant's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantReport {
+    pub variant: String,
+    pub clip: PathBuf,
+    pub truth: PathBuf,
+    pub output: Option<PathBuf>,
+    /// The clip was made by this run (false: taken from the cache).
+    pub generated: bool,
+    pub generate_seconds: Option<f64>,
+    pub redact_seconds: Option<f64>,
+    pub measure_seconds: Option<f64>,
+    /// veilcam's own summary line.
+    pub redact_summary: Option<String>,
+    pub measurement: Option<Measurement>,
+    /// Why this variant has no measurement.
+    pub error: Option<String>,
+}
+
+/// A whole evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub format: String,
+    pub veilcam: Option<PathBuf>,
+    pub veilcam_args: Vec<String>,
+    pub thresholds: MeasureSettings,
+    pub variants: Vec<VariantReport>,
+    pub total_seconds: f64,
+}
+
+impl Report {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self).expect("report serialises");
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| EvalError::io(path, e))
+    }
+}
+
+fn pct(r: &Ratio) -> String {
+    match r.percent {
+        Some(p) => format!("{p:.1}%"),
+        None => "-".into(),
+    }
+}
+
+/// The table: one row per variant, then the worst leak runs per track.
+pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
+    let mut out = String::new();
+    let mut header = format!("{:<8} {:>6} {:>7}", "variant", "faces", "recall");
+    for b in SizeBucket::SCORED {
+        let _ = write!(header, " {:>13}", format!("{} px", b.label()));
+    }
+    let _ = write!(header, " {:>12} {:>16} {:>13} {:>9} {:>7} {:>8}", "partial", "leaked frames", "longest leak", "over-red", "frames", "duration");
+    let _ = writeln!(out, "{header}");
+    for (name, m) in rows {
+        let mut line = format!("{:<8} {:>6} {:>7}", name, m.recall.total, pct(&m.recall));
+        for b in SizeBucket::SCORED {
+            let r = m.buckets.get(&b).copied().unwrap_or_default();
+            let _ = write!(line, " {:>13}", format!("{} ({})", pct(&r), r.total));
+        }
+        let leaked = format!(
+            "{}/{} ({})",
+            m.leaks.leaked_frames,
+            m.leaks.frames_with_faces,
+            m.leaks.leaked_percent.map_or("-".into(), |p| format!("{p:.1}%"))
+        );
+        let longest = match m.leaks.longest_run_track {
+            Some(t) => format!("{} f #{t}", m.leaks.longest_run),
+            None => "0".into(),
+        };
+        let over = m.over_redaction.percent.map_or("-".into(), |p| format!("{p:.2}%"));
+        let frames = if m.frames.frames_match { "ok".to_string() } else { format!("{}/{}", m.frames.output_frames, m.frames.input_frames) };
+        let duration = if m.frames.duration_match { "ok" } else { "DIFFERS" };
+        let _ = writeln!(
+            line,
+            " {:>12} {:>16} {:>13} {:>9} {:>7} {:>8}",
+            format!("{} ({})", pct(&m.partial), m.partial.total),
+            leaked,
+            longest,
+            over,
+            frames,
+            duration
+        );
+        out.push_str(&line);
+    }
+    for (name, m) in rows {
+        let mut worst: Vec<_> = m.leaks.tracks.iter().filter(|t| t.longest_run > 0).collect();
+        worst.sort_by_key(|t| (std::cmp::Reverse(t.longest_run), t.track));
+        let clean = m.leaks.tracks.len() - worst.len();
+        let listed: Vec<String> = worst
+            .iter()
+            .take(TRACKS_SHOWN)
+            .map(|t| format!("#{} {} f ({:.2} s, {}/{} leaked)", t.track, t.longest_run, t.longest_run as f64 / fps, t.leaked_frames, t.scored_frames))
+            .collect();
+        let more = worst.len().saturating_sub(TRACKS_SHOWN);
+        let _ = writeln!(
+            out,
+            "{name}: longest leak runs: {}{}; {clean} of {} tracks never leaked",
+            if listed.is_empty() { "none".to_string() } else { listed.join(", ") },
+            if more > 0 { format!(", … {more} more") } else { String::new() },
+            m.leaks.tracks.len()
+        );
+    }
+    out
+}

@@ -1,0 +1,139 @@
+//! The evaluation harness must be honest: a copy that leaves every face alone scores ≈ 0 %
+//! recall, and a copy with every labelled face blacked out scores 100 %. Also: the generator is
+//! deterministic and its truth is self-consistent.
+//!
+//! Clips are short (1 s at 640×360) and made once per test binary.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use veilcam::eval::control::{make_control, Control};
+use veilcam::eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
+use veilcam::eval::measure::{measure, MeasureSettings, Measurement};
+use veilcam::eval::truth::{SizeBucket, Truth};
+
+struct Clip {
+    video: PathBuf,
+    truth: Truth,
+    truth_path: PathBuf,
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    day: Clip,
+    night: Clip,
+}
+
+fn settings(variant: Variant) -> GenerateSettings {
+    GenerateSettings { width: 640, height: 360, seconds: 1.0, faces: 6, ..GenerateSettings::new(variant) }
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let make = |variant: Variant| {
+            let video = dir.path().join(format!("{}.mp4", variant.name()));
+            let truth_path = dir.path().join(format!("{}.truth.json", variant.name()));
+            generate(&settings(variant), &MediaPaths::default(), &video, &truth_path).expect("clip generates");
+            Clip { video, truth: Truth::read(&truth_path).expect("truth reads"), truth_path }
+        };
+        let (day, night) = (make(Variant::Day), make(Variant::Night));
+        Fixture { dir, day, night }
+    })
+}
+
+fn measure_control(clip: &Clip, control: Control) -> Measurement {
+    let out = fixture().dir.path().join(format!("{}-{control:?}.mp4", clip.truth.variant));
+    make_control(&clip.truth, &clip.video, &out, control, 21).expect("control encodes");
+    measure(&clip.truth, &clip.video, &out, &MeasureSettings::default(), None).expect("measures")
+}
+
+fn assert_timing_matches(m: &Measurement) {
+    assert!(m.frames.frames_match, "{:?}", m.frames);
+    assert!(m.frames.duration_match, "{:?}", m.frames);
+    assert_eq!(m.frames.pts_mismatches, 0);
+}
+
+#[test]
+fn an_identical_copy_scores_zero_recall() {
+    for clip in [&fixture().day, &fixture().night] {
+        let copy = fixture().dir.path().join(format!("{}-copy.mp4", clip.truth.variant));
+        std::fs::copy(&clip.video, &copy).expect("copies");
+        let m = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None).expect("measures");
+        assert!(m.recall.total > 50, "{}: only {} faces", clip.truth.variant, m.recall.total);
+        assert_eq!(m.recall.redacted, 0, "{}: {:?}", clip.truth.variant, m.recall);
+        assert_eq!(m.leaks.leaked_frames, m.leaks.frames_with_faces);
+        assert_eq!(m.over_redaction.changed, 0);
+        assert_timing_matches(&m);
+    }
+}
+
+#[test]
+fn an_untouched_re_encode_scores_about_zero_recall() {
+    for clip in [&fixture().day, &fixture().night] {
+        let m = measure_control(clip, Control::Untouched);
+        let recall = m.recall.percent.expect("faces were scored");
+        assert!(recall <= 2.0, "{}: untouched copy scored {recall:.1} % ({:?})", clip.truth.variant, m.recall);
+        let over = m.over_redaction.percent.expect("background measured");
+        assert!(over < 0.05, "{}: re-encoding alone changed {over:.3} % of the background", clip.truth.variant);
+        assert_timing_matches(&m);
+    }
+}
+
+#[test]
+fn a_copy_with_every_labelled_face_blacked_out_scores_full_recall() {
+    for clip in [&fixture().day, &fixture().night] {
+        let m = measure_control(clip, Control::Blackout);
+        assert_eq!(m.recall.redacted, m.recall.total, "{}: {:?}", clip.truth.variant, m.recall);
+        assert_eq!(m.leaks.leaked_frames, 0);
+        assert_eq!(m.leaks.longest_run, 0);
+        for (bucket, r) in &m.buckets {
+            assert_eq!(r.redacted, r.total, "{}: bucket {bucket:?}", clip.truth.variant);
+        }
+        assert_timing_matches(&m);
+    }
+}
+
+#[test]
+fn veilcams_own_fills_at_the_true_positions_count_as_redacted() {
+    for control in [Control::Mosaic, Control::Blur] {
+        let m = measure_control(&fixture().day, control);
+        let recall = m.recall.percent.expect("faces were scored");
+        assert!(recall >= 99.0, "{control:?}: {recall:.1} % ({:?})", m.recall);
+    }
+}
+
+#[test]
+fn the_generator_is_deterministic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (video, truth) = (dir.path().join("again.mp4"), dir.path().join("again.truth.json"));
+    generate(&settings(Variant::Day), &MediaPaths::default(), &video, &truth).expect("clip generates");
+    let first = &fixture().day;
+    assert_eq!(std::fs::read(&truth).unwrap(), std::fs::read(&first.truth_path).unwrap(), "truth differs");
+    assert_eq!(std::fs::read(&video).unwrap(), std::fs::read(&first.video).unwrap(), "video bytes differ");
+}
+
+#[test]
+fn truth_boxes_are_clipped_to_the_frame_and_flagged() {
+    for clip in [&fixture().day, &fixture().night] {
+        let t = &clip.truth;
+        assert_eq!(t.frames.len() as u64, t.frame_count);
+        let (mut partial, mut small) = (0, 0);
+        for frame in &t.frames {
+            for f in &frame.faces {
+                assert!(f.x + f.w <= t.width && f.y + f.h <= t.height, "{f:?}");
+                let [x1, y1, x2, y2] = f.full;
+                let outside = x1 < 0.0 || y1 < 0.0 || x2 > t.width as f32 || y2 > t.height as f32;
+                assert_eq!(f.partial, outside, "{f:?}");
+                assert_eq!(f.bucket, SizeBucket::of_height((y2 - y1) as f64), "{f:?}");
+                // The visible box covers the clipped face box.
+                assert!(f.x as f32 <= x1.max(0.0) && (f.x + f.w) as f32 >= x2.min(t.width as f32), "{f:?}");
+                partial += (f.scored && f.partial) as usize;
+                small += (f.scored && f.bucket <= SizeBucket::H24) as usize;
+            }
+        }
+        assert!(partial > 0, "{}: no partial faces", t.variant);
+        assert!(small * 2 > t.scored_faces(), "{}: small faces are not the majority", t.variant);
+    }
+}
