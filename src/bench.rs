@@ -1,7 +1,7 @@
 //! `veilcam bench`: redaction against a plain GStreamer transcode of the same clip, in one run.
 //!
 //! Both run as child processes of this binary (so each one's peak memory is its own):
-//! `veilcam transcode` is `filesrc ! decodebin ! videoconvert ! x264enc ! h264parse ! mp4mux`
+//! `veilcam transcode` is `filesrc ! decodebin ! videoconvert ! x264enc ! mp4mux`
 //! with the same encoder settings, and `veilcam redact` is the real thing. The report gives
 //! fps, the ratio redact ÷ plain in wall time, redaction's per-stage busy time, latency and
 //! peak RSS of each.
@@ -26,7 +26,7 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
     let started = Instant::now();
     let err = |message: String| Error::Encode { path: output.to_path_buf(), message };
     let description =
-        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=I420 ! x264enc name=enc ! h264parse ! mp4mux ! filesink name=sink";
+        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=I420 ! x264enc name=enc ! mp4mux ! filesink name=sink";
     let pipeline = gst::parse::launch(description)
         .map_err(|e| err(e.to_string()))?
         .downcast::<gst::Pipeline>()

@@ -38,13 +38,12 @@ use gstreamer as gst;
 pub use error::{Error, Result};
 
 /// GStreamer elements a run needs, with the Debian package that ships each.
-const REQUIRED_ELEMENTS: [(&str, &str); 8] = [
+const REQUIRED_ELEMENTS: [(&str, &str); 7] = [
     ("decodebin", "gstreamer1.0-plugins-base"),
     ("videoconvert", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("x264enc", "gstreamer1.0-plugins-ugly"),
-    ("h264parse", "gstreamer1.0-plugins-bad"),
     ("mp4mux", "gstreamer1.0-plugins-good"),
     ("filesink", "gstreamer1.0 (core)"),
 ];

@@ -31,7 +31,8 @@ impl AtomicOutput {
             _ => PathBuf::from("."),
         };
         if !dir.is_dir() {
-            return Err(Error::io(target, std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist", dir.display()))));
+            let why = if dir.exists() { format!("{} is not a directory", dir.display()) } else { format!("directory {} does not exist", dir.display()) };
+            return Err(Error::io(target, std::io::Error::new(std::io::ErrorKind::NotFound, why)));
         }
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();

@@ -44,10 +44,13 @@ pub struct DetectorSet {
     pub closer: Option<CloserLook>,
 }
 
-/// State and budget of the closer look for small faces.
+/// State of the closer look for small faces.
 #[derive(Debug, Default)]
 pub struct CloserLook {
     previous: Option<motion::CellImage>,
+    /// Where in the list of tiles the next look starts, so that when there is more to look at
+    /// than the budget allows, every tile gets its turn over successive detection frames.
+    cursor: usize,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -55,8 +58,8 @@ pub const CLOSER_SCALE: f64 = 2.0;
 /// Largest region (in source pixels, each side) looked at closely in one piece; larger moving
 /// regions are cut into tiles of this size.
 pub const CLOSER_TILE: usize = 256;
-/// Source pixels looked at closely per frame, at most (about one 640×400 detector input at
-/// 2× scale); small regions go first.
+/// Source pixels looked at closely per frame, at most (about one 512×512 detector input at
+/// 2× scale). When moving regions exceed it, successive frames take turns over them.
 pub const CLOSER_BUDGET: usize = 64_000;
 
 impl CloserLook {
@@ -69,17 +72,21 @@ impl CloserLook {
         };
         self.previous = Some(current);
         regions.extend_from_slice(extra);
-        let mut tiles: Vec<(usize, usize, usize, usize)> = regions.into_iter().flat_map(tile).collect();
-        tiles.sort_by_key(|&(_, _, w, h)| w * h);
+        let tiles: Vec<(usize, usize, usize, usize)> = regions.into_iter().flat_map(tile).collect();
         let mut spent = 0;
         let mut found = Vec::new();
-        for t in tiles {
-            spent += t.2 * t.3;
-            if spent > CLOSER_BUDGET {
-                break;
+        let n = tiles.len();
+        for k in 0..n {
+            let t = tiles[(self.cursor + k) % n];
+            if spent > 0 && spent + t.2 * t.3 > CLOSER_BUDGET {
+                self.cursor = (self.cursor + k) % n;
+                return Ok(found);
             }
-            found.extend(face.detect_crop(pic, t, CLOSER_SCALE)?);
+            spent += t.2 * t.3;
+            let dets = face.detect_crop(pic, t, CLOSER_SCALE)?;
+            found.extend(dets.into_iter().filter(|d| !cut_by_tile(&d.bbox, t, pic.width, pic.height)));
         }
+        self.cursor = 0;
         Ok(found)
     }
 }
@@ -118,13 +125,26 @@ impl DetectorSet {
             if let Some(closer) = self.closer.as_mut() {
                 // Heads are in the top part of each person box.
                 let heads: Vec<_> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
-                faces.extend(closer.look(&mut self.face, pic, &heads)?);
-                faces = nms::non_maximum_suppression(faces, centerface::NMS_IOU);
+                // The global pass wins: a closer look only adds faces it did not find.
+                let closer_faces = nms::non_maximum_suppression(closer.look(&mut self.face, pic, &heads)?, centerface::NMS_IOU);
+                let new: Vec<Detection> =
+                    closer_faces.into_iter().filter(|c| faces.iter().all(|g| g.bbox.iou(&c.bbox) < centerface::NMS_IOU)).collect();
+                faces.extend(new);
             }
             found.extend(faces);
         }
         Ok(Some(found))
     }
+}
+
+/// Whether a box found in tile `t` touches a tile edge that is not a picture edge: the face
+/// was cut by the tile, and the box covers only part of it.
+fn cut_by_tile(b: &BBox, (x, y, w, h): (usize, usize, usize, usize), width: usize, height: usize) -> bool {
+    const EDGE: f32 = 2.0;
+    (x > 0 && b.x1 <= x as f32 + EDGE)
+        || (y > 0 && b.y1 <= y as f32 + EDGE)
+        || (x + w < width && b.x2 >= (x + w) as f32 - EDGE)
+        || (y + h < height && b.y2 >= (y + h) as f32 - EDGE)
 }
 
 /// The upper third of a person box, widened a little, as a pixel region.
@@ -150,5 +170,14 @@ mod tests {
             assert!(pair[1].0 < pair[0].0 + pair[0].2, "tiles overlap: {pair:?}");
         }
         assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
+    }
+
+    #[test]
+    fn a_face_cut_by_a_tile_edge_is_dropped_unless_the_edge_is_the_frame_edge() {
+        let t = (100, 100, 200, 200);
+        assert!(!cut_by_tile(&BBox::new(150.0, 150.0, 180.0, 190.0), t, 1920, 1080));
+        assert!(cut_by_tile(&BBox::new(101.0, 150.0, 130.0, 190.0), t, 1920, 1080));
+        assert!(cut_by_tile(&BBox::new(150.0, 150.0, 180.0, 299.5), t, 1920, 1080));
+        assert!(!cut_by_tile(&BBox::new(0.0, 150.0, 30.0, 190.0), (0, 100, 200, 200), 1920, 1080));
     }
 }

@@ -1,5 +1,5 @@
 //! Encoding redacted frames to a file:
-//! `appsrc ! videoconvert ! x264enc ! h264parse ! mp4mux|matroskamux|qtmux ! filesink`.
+//! `appsrc ! videoconvert ! x264enc ! mp4mux|matroskamux|qtmux ! filesink`.
 //!
 //! Buffers keep the decoder's PTS and duration and the appsrc caps are the decoder's caps, so
 //! the output has the input's frame count, timestamps and frame rate. With `keep_audio`, the
@@ -169,11 +169,12 @@ fn build(
     let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).build()?;
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("speed-preset", &enc.preset);
-    let parse = gst::ElementFactory::make("h264parse").build()?;
     let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
     let filesink = gst::ElementFactory::make("filesink").property("location", location).build()?;
-    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &mux, &filesink])?;
-    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &mux, &filesink])?;
+    // No h264parse: x264enc already emits AVC access units the muxers take, and the parser
+    // would drop the last frame's duration (it derives durations from the next frame).
+    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &mux, &filesink])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &mux, &filesink])?;
     if let Some(input) = audio_from {
         add_audio_branch(&pipeline, input)?;
     }

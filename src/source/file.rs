@@ -6,7 +6,7 @@
 //! output exists.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +39,11 @@ pub struct FileSource {
     duration: Option<gst::ClockTime>,
     next_index: u64,
     ended: bool,
+    /// The frame decoded last, handed out once the next one (or the end) is known.
+    pending: Option<Frame>,
+    /// End (ns, running time) of the latest buffer of any other stream (audio), to tell a
+    /// truncated file from one whose audio outlasts its video.
+    other_streams_end: Arc<AtomicU64>,
 }
 
 impl FileSource {
@@ -55,7 +60,8 @@ impl FileSource {
             Ok(_) => {}
         }
         let decode_err = |message: String| Error::Decode { path: path.to_path_buf(), message };
-        let (pipeline, appsink) = build(path).map_err(|e| decode_err(e.to_string()))?;
+        let other_streams_end = Arc::new(AtomicU64::new(0));
+        let (pipeline, appsink) = build(path, Arc::clone(&other_streams_end)).map_err(|e| decode_err(e.to_string()))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let mut source = FileSource {
             path: path.to_path_buf(),
@@ -67,6 +73,8 @@ impl FileSource {
             duration: None,
             next_index: 0,
             ended: false,
+            pending: None,
+            other_streams_end,
         };
         source.preroll()?;
         Ok(source)
@@ -144,14 +152,13 @@ impl FileSource {
     }
 }
 
-impl FrameSource for FileSource {
-    fn next_frame(&mut self) -> Result<Option<Frame>> {
-        if self.ended {
-            return Ok(None);
-        }
+impl FileSource {
+    /// The next decoded frame with its timestamp as running time (so an MP4 edit list that
+    /// starts the media late does not shift the output), or `None` at end of stream.
+    fn pull(&mut self) -> Result<Option<Frame>> {
         loop {
             if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
-                let buffer = sample
+                let mut buffer = sample
                     .buffer_owned()
                     .ok_or_else(|| Error::Decode { path: self.path.clone(), message: "sample without buffer".into() })?;
                 if let Some(caps) = sample.caps() {
@@ -162,7 +169,14 @@ impl FrameSource for FileSource {
                         });
                     }
                 }
+                let running = match (sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>()), buffer.pts()) {
+                    (Some(segment), Some(pts)) => segment.to_running_time(pts),
+                    _ => buffer.pts(),
+                };
                 drop(sample);
+                if running != buffer.pts() {
+                    buffer.make_mut().set_pts(running);
+                }
                 let frame = Frame { index: self.next_index, buffer, info: Arc::clone(&self.info) };
                 self.next_index += 1;
                 return Ok(Some(frame));
@@ -170,15 +184,71 @@ impl FrameSource for FileSource {
             // No frame: decoding ended, failed, or is merely slow. The bus says which.
             match bus::poll(&self.bus, gst::ClockTime::ZERO) {
                 Some(BusEvent::Failure(f)) => return Err(Error::Decode { path: self.path.clone(), message: f.0 }),
-                Some(BusEvent::Eos) => {
-                    self.ended = true;
-                    return Ok(None);
-                }
-                None if self.appsink.is_eos() => {
-                    self.ended = true;
-                    return Ok(None);
-                }
+                Some(BusEvent::Eos) => return Ok(None),
+                None if self.appsink.is_eos() => return Ok(None),
                 None => {}
+            }
+        }
+    }
+
+    /// Checks that the stream did not stop short of the container's duration (a truncated file
+    /// ends with a plain end-of-stream), and gives the last frame the rest of the duration.
+    fn finish_last(&self, last: &mut Frame) -> Result<()> {
+        let (Some(duration), Some(pts)) = (self.duration, last.pts()) else { return Ok(()) };
+        let frame_len = last.buffer.duration().filter(|d| d.nseconds() > 1).unwrap_or(gst::ClockTime::from_mseconds(40));
+        let video_end = pts + frame_len;
+        let end = video_end.max(gst::ClockTime::from_nseconds(self.other_streams_end.load(Ordering::Relaxed)));
+        let slack = (frame_len * 2).max(gst::ClockTime::from_mseconds(200));
+        if end + slack < duration {
+            return Err(Error::Decode {
+                path: self.path.clone(),
+                message: format!(
+                    "stream ended at {:.2} s of {:.2} s: the file is truncated or damaged",
+                    end.nseconds() as f64 / 1e9,
+                    duration.nseconds() as f64 / 1e9
+                ),
+            });
+        }
+        // The container's duration is the video's own only when there is no other stream.
+        let video_only = self.other_streams_end.load(Ordering::Relaxed) == 0;
+        if video_only && duration > video_end && duration - pts <= frame_len * 4 {
+            last.buffer.make_mut().set_duration(duration - pts);
+        } else if last.buffer.duration().is_none_or(|d| d.nseconds() <= 1) {
+            last.buffer.make_mut().set_duration(frame_len);
+        }
+        Ok(())
+    }
+}
+
+impl FrameSource for FileSource {
+    /// Frames are handed out one behind the decoder, so a frame without a usable duration
+    /// (variable frame rate) gets the gap to the next frame's timestamp.
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if self.ended {
+            return Ok(None);
+        }
+        loop {
+            match self.pull()? {
+                Some(next) => {
+                    let next_pts = next.pts();
+                    let Some(mut frame) = self.pending.replace(next) else { continue };
+                    if let (Some(pts), Some(next_pts)) = (frame.pts(), next_pts) {
+                        if frame.buffer.duration().is_none_or(|d| d.nseconds() <= 1) && next_pts > pts {
+                            frame.buffer.make_mut().set_duration(next_pts - pts);
+                        }
+                    }
+                    return Ok(Some(frame));
+                }
+                None => {
+                    self.ended = true;
+                    return match self.pending.take() {
+                        Some(mut last) => {
+                            self.finish_last(&mut last)?;
+                            Ok(Some(last))
+                        }
+                        None => Ok(None),
+                    };
+                }
             }
         }
     }
@@ -190,7 +260,7 @@ impl Drop for FileSource {
     }
 }
 
-fn build(path: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
+fn build(path: &Path, other_end: Arc<AtomicU64>) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-decode");
     let filesrc = gst::ElementFactory::make("filesrc").property("location", path).build()?;
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
@@ -227,7 +297,23 @@ fn build(path: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), 
             if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() {
                 if pipeline.add(&fake).is_ok() {
                     let _ = fake.sync_state_with_parent();
-                    let _ = pad.link(&fake.static_pad("sink").expect("fakesink has a sink pad"));
+                    let sink_pad = fake.static_pad("sink").expect("fakesink has a sink pad");
+                    let end = Arc::clone(&other_end);
+                    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                        if let Some(buffer) = info.buffer() {
+                            let segment = pad.sticky_event::<gst::event::Segment>(0);
+                            let running = match (segment.as_ref().and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned()), buffer.pts()) {
+                                (Some(seg), Some(pts)) => seg.to_running_time(pts),
+                                (_, pts) => pts,
+                            };
+                            if let Some(t) = running {
+                                let stop = t + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+                                end.fetch_max(stop.nseconds(), Ordering::Relaxed);
+                            }
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                    let _ = pad.link(&sink_pad);
                 }
             }
         }

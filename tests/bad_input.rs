@@ -1,0 +1,201 @@
+//! Bad inputs and bad outputs: veilcam fails loudly and leaves nothing behind.
+//!
+//! For every case: the exit status is non-zero, stderr names the file and the cause, no output
+//! (nor a hidden `.<name>.*.part.*` temp file) is left in the output directory, and the input
+//! is byte-identical afterwards. A partial output could contain unredacted or missing frames
+//! and be mistaken for a finished one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Detection quality and encoding speed are not the point here.
+const FAST: &[&str] = &["--preset", "ultrafast", "--detect-width", "320"];
+
+/// Runs veilcam and checks that it failed cleanly. `expect` are snippets stderr must contain
+/// (case-insensitive): the file and the cause.
+fn assert_fails_cleanly(input: &Path, output: &Path, extra: &[&str], expect: &[&str]) -> String {
+    let out_dir = output.parent().expect("output has a directory").to_path_buf();
+    let dir_before = out_dir.is_dir().then(|| dir_entries(&out_dir));
+    let input_before = std::fs::read(input).ok();
+    let args: Vec<&str> = FAST.iter().chain(extra).copied().collect();
+
+    let run = run_veilcam(input, output, &args);
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    if std::env::var_os("VEILCAM_TEST_SHOW_STDERR").is_some() {
+        eprintln!("--- {}: {}", input.display(), stderr.trim());
+    }
+    assert!(!run.status.success(), "veilcam succeeded on {} -> {}:\n{stderr}", input.display(), output.display());
+    assert_eq!(run.status.code(), Some(1), "exit status for a failed run:\n{stderr}");
+    let lower = stderr.to_lowercase();
+    for snippet in expect {
+        assert!(lower.contains(&snippet.to_lowercase()), "stderr does not mention {snippet:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "veilcam panicked:\n{stderr}");
+    if let Some(before) = dir_before {
+        let after = dir_entries(&out_dir);
+        let leftovers: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+        assert!(leftovers.is_empty(), "left behind in {}: {leftovers:?}", out_dir.display());
+    }
+    assert_eq!(std::fs::read(input).ok(), input_before, "the input {} changed", input.display());
+    stderr
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The first `fraction` of faces.mp4's bytes.
+fn truncated_faces(dir: &Path, name: &str, fraction: f64) -> PathBuf {
+    let bytes = std::fs::read(sample("faces.mp4")).unwrap();
+    let cut = (bytes.len() as f64 * fraction) as usize;
+    write(dir, name, &bytes[..cut])
+}
+
+#[test]
+fn an_empty_file_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "empty.mp4", b"");
+    assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["empty.mp4", "empty"]);
+}
+
+#[test]
+fn a_text_file_named_mp4_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "notes.mp4", b"These are meeting notes, not a video.\n");
+    assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["notes.mp4", "cannot decode"]);
+}
+
+#[test]
+fn an_mp4_cut_inside_its_header_is_rejected() {
+    // faces.mp4 is fast-start: its moov box comes first, so 1% of it ends inside the index.
+    let dir = tempfile::tempdir().unwrap();
+    let input = truncated_faces(dir.path(), "header-cut.mp4", 0.01);
+    let stderr = assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["header-cut.mp4"]);
+    // The index never finishes, so no stream is ever announced: either wording names a cause.
+    assert!(stderr.contains("cannot decode") || stderr.contains("no video stream"), "no cause given:\n{stderr}");
+}
+
+#[test]
+fn an_mp4_cut_in_half_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = truncated_faces(dir.path(), "half.mp4", 0.5);
+    assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["half.mp4"]);
+}
+
+#[test]
+fn an_mp4_cut_at_thirty_percent_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = truncated_faces(dir.path(), "cut30.mp4", 0.3);
+    assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["cut30.mp4"]);
+}
+
+#[test]
+fn a_missing_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("no-such-video.mp4");
+    assert_fails_cleanly(&input, &dir.path().join("out.mp4"), &[], &["no-such-video.mp4", "no such file"]);
+}
+
+#[test]
+fn an_output_under_a_regular_file_is_rejected() {
+    // Root may write into any directory, so "unwritable" is made by a parent that is a file.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = write(dir.path(), "not-a-dir", b"x");
+    let output = blocker.join("out.mp4");
+    let stderr = assert_fails_cleanly(&sample("faces.mp4"), &output, &[], &["not-a-dir/out.mp4"]);
+    assert_eq!(std::fs::read(&blocker).unwrap(), b"x");
+    assert_eq!(dir_entries(dir.path()), vec!["not-a-dir".to_string()], "{stderr}");
+}
+
+#[test]
+fn an_output_in_a_missing_directory_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("no-such-dir").join("out.mp4");
+    assert_fails_cleanly(&sample("faces.mp4"), &output, &[], &["no-such-dir", "does not exist"]);
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[test]
+fn an_output_where_not_even_root_can_create_files_is_rejected() {
+    // procfs refuses new files to everyone, root included.
+    let output = Path::new("/proc/self/veilcam-out.mp4");
+    let run = run_veilcam(&sample("faces.mp4"), output, FAST);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "veilcam wrote into /proc:\n{stderr}");
+    assert!(stderr.contains("/proc/self/veilcam-out.mp4"), "stderr does not name the output:\n{stderr}");
+    assert!(!output.exists());
+}
+
+#[test]
+fn a_missing_model_is_named_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.mp4");
+    assert_fails_cleanly(
+        &sample("faces.mp4"),
+        &output,
+        &["--model", "/nonexistent/centerface.onnx"],
+        &["/nonexistent/centerface.onnx", "no such file"],
+    );
+}
+
+#[test]
+fn a_missing_onnx_runtime_is_named_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.mp4");
+    assert_fails_cleanly(
+        &sample("faces.mp4"),
+        &output,
+        &["--ort-lib", "/nonexistent/libonnxruntime.so"],
+        &["/nonexistent/libonnxruntime.so", "not found"],
+    );
+}
+
+#[test]
+fn a_model_file_that_is_not_onnx_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(dir.path(), "garbage.onnx", b"not a protobuf at all");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    assert_fails_cleanly(
+        &sample("faces.mp4"),
+        &out_dir.join("out.mp4"),
+        &["--model", model.to_str().unwrap()],
+        &["garbage.onnx"],
+    );
+}
+
+#[test]
+fn an_existing_output_is_kept_byte_for_byte_without_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let precious = b"an earlier redaction the user wants to keep".to_vec();
+    let output = write(dir.path(), "out.mp4", &precious);
+    assert_fails_cleanly(&sample("faces.mp4"), &output, &[], &["out.mp4", "already exists", "--overwrite"]);
+    assert_eq!(std::fs::read(&output).unwrap(), precious);
+}
+
+#[test]
+fn an_existing_sidecar_is_kept_and_no_video_is_written_without_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = write(dir.path(), "out.json", b"{\"keep\": true}");
+    let output = dir.path().join("out.mp4");
+    assert_fails_cleanly(
+        &sample("faces.mp4"),
+        &output,
+        &["--sidecar", sidecar.to_str().unwrap()],
+        &["out.json", "already exists"],
+    );
+    assert_eq!(std::fs::read(&sidecar).unwrap(), b"{\"keep\": true}");
+}
+
+#[test]
+fn the_input_is_never_overwritten_by_its_own_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("clip.mp4");
+    std::fs::copy(sample("faces.mp4"), &input).unwrap();
+    assert_fails_cleanly(&input, &input, &["--overwrite"], &["clip.mp4", "input"]);
+}

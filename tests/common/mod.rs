@@ -1,0 +1,577 @@
+//! Shared helpers for veilcam's integration tests.
+//!
+//! Everything here uses real GStreamer pipelines on the real sample media:
+//! - [`probe`] and [`for_each_frame`] decode a file (`filesrc ! decodebin ! videoconvert ! I420
+//!   appsink`) and report every frame's timing, the caps, the decoders used and whether an audio
+//!   stream exists;
+//! - [`make_clip`] derives test clips from the decoded frames of `sample_media/vtest.avi`
+//!   (`appsrc ! videoconvert ! <encoder> ! <muxer> ! filesink`) with exactly the timestamps a
+//!   test asks for;
+//! - [`run_veilcam`] runs the real CLI binary.
+//!
+//! Each integration test file compiles this module on its own, so not every helper is used
+//! everywhere.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+/// Longest time one helper pipeline (decode or encode of a test clip) may run.
+const PIPELINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn init() {
+    gst::init().expect("GStreamer initialises");
+}
+
+/// A file in `sample_media/`.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media").join(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the CLI
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `veilcam -q redact <input> -o <output> <args…>` and returns its status and output.
+pub fn run_veilcam(input: &Path, output: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .arg("-q")
+        .arg("redact")
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .args(args)
+        .output()
+        .expect("veilcam binary runs")
+}
+
+/// Like [`run_veilcam`], but the run must succeed and the output must exist.
+pub fn redact_ok(input: &Path, output: &Path, args: &[&str]) {
+    let out = run_veilcam(input, output, args);
+    assert!(
+        out.status.success(),
+        "veilcam redact {} -o {} {args:?} failed ({}):\n{}",
+        input.display(),
+        output.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(output.is_file(), "veilcam succeeded but wrote no {}", output.display());
+}
+
+/// Names in `dir`, sorted.
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probing and decoding
+// ---------------------------------------------------------------------------------------------
+
+/// One decoded frame's timing, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameTime {
+    /// Presentation time on the stream's own timeline (buffer PTS mapped through the segment).
+    /// This is what a player shows: an MP4 edit list that starts the media at 80 ms, for
+    /// example, gives raw PTS 80 ms but stream time 0.
+    pub pts: Option<u64>,
+    /// The buffer PTS as the decoder produced it.
+    pub raw_pts: Option<u64>,
+    pub duration: Option<u64>,
+}
+
+/// What decoding a whole file found.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub frames: Vec<FrameTime>,
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate from the caps, as (numerator, denominator).
+    pub fps: (i32, i32),
+    /// Caps of the decoded video stream as decodebin produced it (before any conversion).
+    pub caps: String,
+    /// Whether decodebin exposed an audio stream.
+    pub has_audio: bool,
+    /// Stream time of the first decoded audio sample, in nanoseconds.
+    pub first_audio_pts: Option<u64>,
+    /// Duration the pipeline reports after end of stream, in nanoseconds.
+    pub duration: Option<u64>,
+    /// Factory names of the elements decodebin plugged (demuxer, parser, decoders).
+    pub elements: Vec<String>,
+}
+
+impl Probe {
+    pub fn used(&self, factory: &str) -> bool {
+        self.elements.iter().any(|e| e == factory)
+    }
+}
+
+/// One decoded frame as tightly packed I420 planes (no stride padding).
+#[derive(Clone, Debug)]
+pub struct I420 {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl I420 {
+    pub fn chroma_width(&self) -> usize {
+        self.width.div_ceil(2)
+    }
+
+    pub fn chroma_height(&self) -> usize {
+        self.height.div_ceil(2)
+    }
+}
+
+/// Decodes `path` and reports timing, caps and streams without keeping pixels.
+pub fn probe(path: &Path) -> Probe {
+    decode(path, None)
+}
+
+/// Decodes every frame's luma, rows packed to `width` bytes.
+pub fn decode_gray(path: &Path) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for_each_frame(path, |_, f| frames.push(f.y.clone()));
+    frames
+}
+
+/// Decodes every frame as packed I420.
+pub fn decode_i420(path: &Path) -> Vec<I420> {
+    let mut frames = Vec::new();
+    for_each_frame(path, |_, f| frames.push(f.clone()));
+    frames
+}
+
+/// Decodes `path`, handing each frame (packed I420) to `f` as it arrives.
+pub fn for_each_frame(path: &Path, mut f: impl FnMut(usize, &I420)) -> Probe {
+    decode(path, Some(&mut f))
+}
+
+/// Receives each decoded frame with its index.
+type FrameSink<'a> = &'a mut dyn FnMut(usize, &I420);
+
+fn decode(path: &Path, mut on_frame: Option<FrameSink<'_>>) -> Probe {
+    init();
+    assert!(path.is_file(), "{}: no such file to decode", path.display());
+    let pipeline = gst::Pipeline::new();
+    let filesrc = gst::ElementFactory::make("filesrc").property("location", path).build().unwrap();
+    let decodebin = gst::ElementFactory::make("decodebin").build().unwrap();
+    let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
+    let appsink = gst_app::AppSink::builder()
+        .caps(&gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build())
+        .sync(false)
+        .max_buffers(4)
+        .build();
+    pipeline.add_many([&filesrc, &decodebin, &convert, appsink.upcast_ref()]).unwrap();
+    filesrc.link(&decodebin).unwrap();
+    convert.link(&appsink).unwrap();
+
+    let has_audio = Arc::new(AtomicBool::new(false));
+    let first_audio = Arc::new(Mutex::new(None::<u64>));
+    let video_caps = Arc::new(Mutex::new(None::<String>));
+    {
+        let pipeline_weak = pipeline.downgrade();
+        let convert_sink = convert.static_pad("sink").unwrap();
+        let has_audio = Arc::clone(&has_audio);
+        let first_audio = Arc::clone(&first_audio);
+        let video_caps = Arc::clone(&video_caps);
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else { return };
+            let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)));
+            let name = caps.as_ref().and_then(|c| c.structure(0).map(|s| s.name().to_string())).unwrap_or_default();
+            if name.starts_with("video/") && !convert_sink.is_linked() {
+                *video_caps.lock().unwrap() = caps.map(|c| c.to_string());
+                pad.link(&convert_sink).expect("link decoded video");
+                return;
+            }
+            if name.starts_with("audio/") {
+                has_audio.store(true, Ordering::SeqCst);
+                let first_audio = Arc::clone(&first_audio);
+                pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                    let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
+                    let stream_time = pad
+                        .sticky_event::<gst::event::Segment>(0)
+                        .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().and_then(|s| s.to_stream_time(pts)))
+                        .unwrap_or(pts);
+                    *first_audio.lock().unwrap() = Some(stream_time.nseconds());
+                    gst::PadProbeReturn::Remove
+                });
+            }
+            let fake =
+                gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().unwrap();
+            pipeline.add(&fake).unwrap();
+            fake.sync_state_with_parent().unwrap();
+            pad.link(&fake.static_pad("sink").unwrap()).expect("link unused stream");
+        });
+    }
+
+    let bus = pipeline.bus().unwrap();
+    pipeline
+        .set_state(gst::State::Playing)
+        .unwrap_or_else(|e| panic!("{}: cannot start decoding: {e:?}", path.display()));
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    let mut frames = Vec::new();
+    let mut info: Option<gst_video::VideoInfo> = None;
+    let mut fps = (0, 1);
+    loop {
+        if let Some(sample) = appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            let caps = sample.caps().expect("sample caps");
+            let this_info = gst_video::VideoInfo::from_caps(caps).expect("video caps");
+            if let Some(prev) = &info {
+                assert_eq!(
+                    (prev.width(), prev.height()),
+                    (this_info.width(), this_info.height()),
+                    "{}: frame size changed mid-stream",
+                    path.display()
+                );
+            }
+            fps = (this_info.fps().numer(), this_info.fps().denom());
+            let buffer = sample.buffer().expect("sample buffer");
+            let raw_pts = buffer.pts().map(|t| t.nseconds());
+            let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>());
+            let pts = match (buffer.pts(), segment) {
+                (Some(t), Some(seg)) => seg.to_stream_time(t).map(|t| t.nseconds()),
+                (pts, _) => pts.map(|t| t.nseconds()),
+            };
+            frames.push(FrameTime { pts, raw_pts, duration: buffer.duration().map(|t| t.nseconds()) });
+            if let Some(f) = on_frame.as_mut() {
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &this_info).expect("map frame");
+                f(frames.len() - 1, &pack_i420(&frame));
+            }
+            info = Some(this_info);
+            continue;
+        }
+        if appsink.is_eos() {
+            break;
+        }
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    let _ = pipeline.set_state(gst::State::Null);
+                    panic!("{}: decoding failed: {} ({:?})", path.display(), e.error(), e.debug());
+                }
+                gst::MessageView::Eos(..) => {}
+                _ => {}
+            }
+        }
+        assert!(Instant::now() < deadline, "{}: decoding timed out after {} frames", path.display(), frames.len());
+    }
+    let duration = pipeline.query_duration::<gst::ClockTime>().map(|t| t.nseconds());
+    let elements = decodebin
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.factory().map(|f| f.name().to_string()))
+        .collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let info = info.unwrap_or_else(|| panic!("{}: no video frame decoded", path.display()));
+    let caps = video_caps.lock().unwrap().clone().unwrap_or_default();
+    let first_audio_pts = *first_audio.lock().unwrap();
+    Probe {
+        frames,
+        width: info.width(),
+        height: info.height(),
+        fps,
+        caps,
+        has_audio: has_audio.load(Ordering::SeqCst),
+        first_audio_pts,
+        duration,
+        elements,
+    }
+}
+
+/// Copies the visible samples of each plane, row by row, using the frame's own strides.
+fn pack_i420(frame: &gst_video::VideoFrameRef<&gst::BufferRef>) -> I420 {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let strides = frame.plane_stride();
+    let plane = |i: usize, pw: usize, ph: usize| {
+        let data = frame.plane_data(i as u32).expect("plane data");
+        let stride = strides[i] as usize;
+        let mut out = Vec::with_capacity(pw * ph);
+        for row in 0..ph {
+            out.extend_from_slice(&data[row * stride..row * stride + pw]);
+        }
+        out
+    };
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    I420 { width: w, height: h, y: plane(0, w, h), u: plane(1, cw, ch), v: plane(2, cw, ch) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deriving clips from real footage
+// ---------------------------------------------------------------------------------------------
+
+/// Decoded frames of `sample_media/vtest.avi` at a chosen size (I420, square pixels).
+pub struct SourceFrames {
+    pub info: gst_video::VideoInfo,
+    pub buffers: Vec<gst::Buffer>,
+}
+
+/// The first `n` frames of vtest.avi stretched to `width`×`height` (no borders: picture content
+/// reaches every edge).
+pub fn vtest_frames(n: usize, width: u32, height: u32) -> SourceFrames {
+    init();
+    let desc = format!(
+        "filesrc name=in ! decodebin ! videoconvert ! videoscale add-borders=false ! \
+         video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1 ! \
+         appsink name=sink sync=false max-buffers=4"
+    );
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.by_name("in").unwrap().set_property("location", sample("vtest.avi"));
+    let appsink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    let mut buffers = Vec::with_capacity(n);
+    let mut info = None;
+    while buffers.len() < n {
+        match appsink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            Some(sample) => {
+                if info.is_none() {
+                    info = Some(gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap());
+                }
+                buffers.push(sample.buffer_owned().unwrap());
+            }
+            None if appsink.is_eos() => panic!("vtest.avi has only {} frames, {n} wanted", buffers.len()),
+            None => assert!(Instant::now() < deadline, "decoding vtest.avi timed out"),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    SourceFrames { info: info.unwrap(), buffers }
+}
+
+/// When each frame of a derived clip is shown.
+#[derive(Clone, Debug)]
+pub enum Timing {
+    /// Constant frame rate `n/d`: frame `i` at `i·d/n` s.
+    Fps(i32, i32),
+    /// Variable frame rate: frame `i` lasts `gaps_ms[i % len]` milliseconds; caps say 0/1.
+    VariableMs(Vec<u64>),
+    /// Like `VariableMs`, but the caps carry a nominal rate `n/d` (as phone recordings do).
+    VariableMsNominal(Vec<u64>, i32, i32),
+}
+
+impl Timing {
+    /// `(pts, duration)` in nanoseconds for `n` frames.
+    pub fn stamps(&self, n: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::with_capacity(n);
+        match self {
+            Timing::Fps(num, den) => {
+                let at = |i: u64| (1_000_000_000u128 * i as u128 * *den as u128 / *num as u128) as u64;
+                for i in 0..n as u64 {
+                    out.push((at(i), at(i + 1) - at(i)));
+                }
+            }
+            Timing::VariableMs(gaps) | Timing::VariableMsNominal(gaps, _, _) => {
+                let mut t = 0;
+                for i in 0..n {
+                    let d = gaps[i % gaps.len()] * 1_000_000;
+                    out.push((t, d));
+                    t += d;
+                }
+            }
+        }
+        out
+    }
+
+    fn fraction(&self) -> gst::Fraction {
+        match self {
+            Timing::Fps(n, d) => gst::Fraction::new(*n, *d),
+            Timing::VariableMs(_) => gst::Fraction::new(0, 1),
+            Timing::VariableMsNominal(_, n, d) => gst::Fraction::new(*n, *d),
+        }
+    }
+}
+
+/// A clip to derive from vtest.avi.
+pub struct ClipSpec<'a> {
+    pub frames: usize,
+    pub width: u32,
+    pub height: u32,
+    pub timing: Timing,
+    /// Encoder and muxer, e.g. `"x264enc speed-preset=ultrafast ! mp4mux"`. The muxer may be
+    /// named (`mp4mux name=mux`) so that `extra` can link more streams to it.
+    pub encode: &'a str,
+    /// Further branches of the pipeline, e.g. an audio source linked to `mux.`.
+    pub extra: &'a str,
+}
+
+impl ClipSpec<'_> {
+    pub fn new(frames: usize, width: u32, height: u32, timing: Timing, encode: &str) -> ClipSpec<'_> {
+        ClipSpec { frames, width, height, timing, encode, extra: "" }
+    }
+}
+
+/// x264 settings for derived H.264 clips: fast, with B-frames off so that decoders do not
+/// reorder (the clips are inputs, not the thing under test).
+pub const X264_FAST: &str = "x264enc speed-preset=ultrafast key-int-max=30";
+
+/// Encodes real vtest frames into `out` with the spec's timing, encoder and muxer.
+pub fn make_clip(spec: &ClipSpec<'_>, out: &Path) -> PathBuf {
+    let src = vtest_frames(spec.frames, spec.width, spec.height);
+    encode_frames(&src, &spec.timing, spec.encode, spec.extra, out);
+    out.to_path_buf()
+}
+
+/// Pushes `src` through `appsrc ! videoconvert ! {encode} ! filesink {extra}` with the given
+/// timing and waits for the file to be complete.
+pub fn encode_frames(src: &SourceFrames, timing: &Timing, encode: &str, extra: &str, out: &Path) {
+    init();
+    let desc = format!("appsrc name=src ! videoconvert ! {encode} ! filesink name=out {extra}");
+    let pipeline = gst::parse::launch(&desc)
+        .unwrap_or_else(|e| panic!("cannot build `{desc}`: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.by_name("out").unwrap().set_property("location", out);
+    let appsrc = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let caps = gst_video::VideoInfo::builder(src.info.format(), src.info.width(), src.info.height())
+        .fps(timing.fraction())
+        .par(gst::Fraction::new(1, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    appsrc.set_caps(Some(&caps));
+    appsrc.set_format(gst::Format::Time);
+    // Not blocking: while the queue is full, the bus is watched so that a pipeline that failed
+    // (say, a caps negotiation error) is reported instead of hanging the test.
+    appsrc.set_block(false);
+    let max_bytes = src.info.size() as u64 * 4;
+    appsrc.set_max_bytes(max_bytes);
+    pipeline.set_state(gst::State::Playing).unwrap_or_else(|e| panic!("cannot start `{desc}`: {e:?}"));
+    let bus = pipeline.bus().unwrap();
+    let stamps = timing.stamps(src.buffers.len());
+    let deadline = Instant::now() + PIPELINE_TIMEOUT;
+    let fail_on_error = |bus: &gst::Bus| {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                let _ = pipeline.set_state(gst::State::Null);
+                panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+            }
+        }
+    };
+    for (buffer, &(pts, duration)) in src.buffers.iter().zip(&stamps) {
+        while appsrc.current_level_bytes() >= max_bytes {
+            fail_on_error(&bus);
+            assert!(Instant::now() < deadline, "`{desc}` stopped taking frames");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut buffer = buffer.copy();
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_nseconds(pts));
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(gst::ClockTime::from_nseconds(duration));
+        }
+        if let Err(flow) = appsrc.push_buffer(buffer) {
+            let err = bus.pop_filtered(&[gst::MessageType::Error]);
+            panic!("`{desc}` refused a frame: {flow:?} {err:?}");
+        }
+    }
+    appsrc.end_of_stream().unwrap();
+    loop {
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::from_mseconds(200), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(..)) => break,
+            Some(gst::MessageView::Error(e)) => {
+                let _ = pipeline.set_state(gst::State::Null);
+                panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+            }
+            _ => assert!(Instant::now() < deadline, "`{desc}` did not finish"),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Re-encodes `input` as is (`filesrc ! decodebin ! videoconvert ! {encode} ! filesink`): the
+/// "no redaction" control for pixel comparisons.
+pub fn transcode(input: &Path, encode: &str, out: &Path) {
+    init();
+    let desc = format!("filesrc name=in ! decodebin ! videoconvert ! {encode} ! filesink name=out");
+    let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.by_name("in").unwrap().set_property("location", input);
+    pipeline.by_name("out").unwrap().set_property("location", out);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(PIPELINE_TIMEOUT.as_secs()),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("`{desc}` did not finish"));
+    if let gst::MessageView::Error(e) = msg.view() {
+        let _ = pipeline.set_state(gst::State::Null);
+        panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Panics, naming the Debian package to install, unless every element exists.
+pub fn require_elements(elements: &[(&str, &str)]) {
+    init();
+    let missing: Vec<String> = elements
+        .iter()
+        .filter(|(name, _)| gst::ElementFactory::find(name).is_none())
+        .map(|(name, pkg)| format!("{name} (install {pkg})"))
+        .collect();
+    assert!(missing.is_empty(), "GStreamer elements this test needs are missing: {}", missing.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts that `output` shows the same frames at the same times as `input`: frame count,
+/// every frame's presentation time and duration, overall duration, size and frame rate.
+pub fn assert_same_timing(what: &str, input: &Probe, output: &Probe) {
+    assert_same_frames(what, input, output);
+    assert_eq!(output.duration, input.duration, "{what}: duration changed");
+}
+
+/// Like [`assert_same_timing`] but without the container's duration (which includes any
+/// audio stream, so it legitimately changes when audio is dropped).
+pub fn assert_same_frames(what: &str, input: &Probe, output: &Probe) {
+    assert_eq!((output.width, output.height), (input.width, input.height), "{what}: frame size changed");
+    assert_eq!(output.fps, input.fps, "{what}: frame rate changed");
+    assert_eq!(
+        output.frames.len(),
+        input.frames.len(),
+        "{what}: frame count changed ({} in, {} out)",
+        input.frames.len(),
+        output.frames.len()
+    );
+    for (i, (a, b)) in input.frames.iter().zip(&output.frames).enumerate() {
+        assert!(a.pts.is_some() && a.duration.is_some(), "{what}: input frame {i} lacks timing: {a:?}");
+        assert_eq!(
+            (b.pts, b.duration),
+            (a.pts, a.duration),
+            "{what}: frame {i} timing changed (input {a:?}, output {b:?})"
+        );
+    }
+}
+
+/// Mean absolute difference of two equally sized sample slices.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).unsigned_abs() as u64).sum();
+    sum as f64 / a.len().max(1) as f64
+}

@@ -1,0 +1,118 @@
+//! CenterFace through the library API: the real model, the real ONNX Runtime and a real
+//! photograph find the face where the reference implementation finds it.
+
+use std::path::Path;
+
+use veilcam::detect::centerface::{CenterFace, CenterFaceSettings};
+use veilcam::detect::runtime::locate_library;
+use veilcam::detect::{Class, Detection};
+use veilcam::frame::{Layout, Picture};
+use veilcam::geometry::BBox;
+use veilcam::settings::DEFAULT_MODEL;
+
+/// The face in astronaut.png as the reference (python, deface's decoding) finds it at 512×512,
+/// threshold 0.2: see sample_media/README.md.
+const ASTRONAUT_FACE: BBox = BBox { x1: 181.53, y1: 58.20, x2: 269.88, y2: 177.81 };
+const ASTRONAUT_SCORE: f32 = 0.929;
+
+fn detector() -> CenterFace {
+    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512 };
+    CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads")
+}
+
+fn astronaut() -> image::RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/astronaut.png");
+    image::open(&path).expect("astronaut.png decodes").to_rgb8()
+}
+
+fn confident(dets: &[Detection]) -> Vec<Detection> {
+    dets.iter().copied().filter(|d| d.score > 0.5).collect()
+}
+
+#[test]
+fn centerface_finds_the_astronauts_face_where_the_reference_does() {
+    let img = astronaut();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    assert_eq!((w, h), (512, 512));
+    let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
+    let dets = detector().detect(&pic).expect("detection runs");
+
+    let faces = confident(&dets);
+    assert_eq!(faces.len(), 1, "expected exactly one face above 0.5, got {faces:?}");
+    let face = faces[0];
+    assert_eq!(face.class, Class::Face);
+    let iou = face.bbox.iou(&ASTRONAUT_FACE);
+    assert!(iou > 0.8, "box {:?} has IoU {iou:.3} with the reference {ASTRONAUT_FACE:?}", face.bbox);
+    // Same model, same input size, same decoding: the corners agree to about a pixel.
+    for (got, want) in [
+        (face.bbox.x1, ASTRONAUT_FACE.x1),
+        (face.bbox.y1, ASTRONAUT_FACE.y1),
+        (face.bbox.x2, ASTRONAUT_FACE.x2),
+        (face.bbox.y2, ASTRONAUT_FACE.y2),
+    ] {
+        assert!((got - want).abs() < 2.0, "box {:?} is off the reference {ASTRONAUT_FACE:?}", face.bbox);
+    }
+    assert!((face.score - ASTRONAUT_SCORE).abs() < 0.02, "score {} (reference {ASTRONAUT_SCORE})", face.score);
+}
+
+#[test]
+fn a_picture_with_padded_rows_gives_the_same_detections() {
+    let img = astronaut();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let tight = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
+    let mut det = detector();
+    let expected = det.detect(&tight).expect("detection runs");
+    assert!(!confident(&expected).is_empty());
+
+    // An odd stride (1541 = 1536 + 5) with loud padding bytes: reading padding as pixels, or
+    // assuming stride == width·3, would shift rows and change the result.
+    let stride = w * 3 + 5;
+    let mut padded = vec![0xFFu8; stride * h];
+    for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
+        padded[y * stride..y * stride + w * 3].copy_from_slice(row);
+        padded[y * stride + w * 3..(y + 1) * stride].copy_from_slice(&[0xFF, 0x00, 0xFF, 0x00, 0xFF]);
+    }
+    let pic = Picture::from_planes(Layout::Rgb, w, h, [(padded.as_slice(), stride)]);
+    let got = det.detect(&pic).expect("detection runs");
+    assert_eq!(got, expected, "padding changed the detections");
+
+    // The same session also works on a fresh detector with the padded picture first.
+    let fresh = detector().detect(&pic).expect("detection runs");
+    assert_eq!(fresh, expected);
+}
+
+#[test]
+fn the_astronaut_is_found_in_a_cropped_non_square_picture_at_the_mapped_place() {
+    // Crop a 320×240 window around the face out of the photo (a real, non-square picture
+    // smaller than the detection width) and view it inside the full image's buffer: the row
+    // stride is the full image's 1536 bytes. The box must come back in the crop's pixels.
+    let img = astronaut();
+    let full_stride = img.width() as usize * 3;
+    let (x0, y0, cw, ch) = (100usize, 20usize, 320usize, 240usize);
+    let start = y0 * full_stride + x0 * 3;
+    let view = &img.as_raw()[start..];
+    let pic = Picture::from_planes(Layout::Rgb, cw, ch, [(view, full_stride)]);
+    let dets = detector().detect(&pic).expect("detection runs");
+    let faces = confident(&dets);
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let expected = BBox::new(
+        ASTRONAUT_FACE.x1 - x0 as f32,
+        ASTRONAUT_FACE.y1 - y0 as f32,
+        ASTRONAUT_FACE.x2 - x0 as f32,
+        ASTRONAUT_FACE.y2 - y0 as f32,
+    );
+    let iou = faces[0].bbox.iou(&expected);
+    assert!(iou > 0.8, "box {:?} has IoU {iou:.3} with {expected:?}", faces[0].bbox);
+}
+
+#[test]
+fn a_picture_without_faces_yields_no_confident_detection() {
+    // The photo's lower-right corner (the astronaut's suit and the flag, no face).
+    let img = astronaut();
+    let full_stride = img.width() as usize * 3;
+    let (x0, y0) = (256usize, 320usize);
+    let view = &img.as_raw()[y0 * full_stride + x0 * 3..];
+    let pic = Picture::from_planes(Layout::Rgb, 256, 192, [(view, full_stride)]);
+    let dets = detector().detect(&pic).expect("detection runs");
+    assert!(confident(&dets).is_empty(), "found faces in a faceless crop: {dets:?}");
+}

@@ -1,0 +1,180 @@
+//! Decoding coverage: the redactor takes the codecs and containers cameras and phones produce,
+//! and keeps (or, by default, drops) audio.
+//!
+//! Every input is derived at test time from real vtest.avi frames with the named encoder and
+//! muxer; the test first checks that GStreamer really decodes it with the expected decoder, so a
+//! clip that silently fell back to another codec cannot make a test pass.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Detection quality and encoding speed are not the point here.
+const FAST: &[&str] = &["--preset", "ultrafast", "--detect-width", "320"];
+const FRAMES: usize = 20;
+
+/// Derives a 320×240, 25 fps clip with `encode`, checks that `decoder` decodes it, redacts it
+/// and checks that every frame arrives with its timing.
+fn redacts_format(name: &str, needs: &[(&str, &str)], encode: &str, decoder: &str) {
+    require_elements(needs);
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_clip(&ClipSpec::new(FRAMES, 320, 240, Timing::Fps(25, 1), encode), &dir.path().join(name));
+    let before = probe(&input);
+    assert!(before.used(decoder), "{name} is not decoded by {decoder} but by {:?}", before.elements);
+    assert_eq!(before.frames.len(), FRAMES, "{name}: the derived clip has {} frames", before.frames.len());
+
+    let output = dir.path().join("out.mp4");
+    redact_ok(&input, &output, FAST);
+    let after = probe(&output);
+    assert!(after.used("avdec_h264"), "output is not H.264: {:?}", after.elements);
+    assert_same_timing(name, &before, &after);
+}
+
+#[test]
+fn h264_in_mp4_is_redacted_frame_for_frame() {
+    redacts_format(
+        "h264.mp4",
+        &[("x264enc", "gstreamer1.0-plugins-ugly"), ("mp4mux", "gstreamer1.0-plugins-good")],
+        &format!("{X264_FAST} ! mp4mux"),
+        "avdec_h264",
+    );
+}
+
+#[test]
+fn msmpeg4_in_avi_is_redacted_frame_for_frame() {
+    redacts_format(
+        "msmpeg4.avi",
+        &[("avenc_msmpeg4", "gstreamer1.0-libav"), ("avimux", "gstreamer1.0-plugins-good")],
+        "avenc_msmpeg4 bitrate=800000 ! avimux",
+        "avdec_msmpeg4",
+    );
+}
+
+#[test]
+fn mjpeg_in_avi_is_redacted_frame_for_frame() {
+    redacts_format(
+        "mjpeg.avi",
+        &[("jpegenc", "gstreamer1.0-plugins-good"), ("avimux", "gstreamer1.0-plugins-good")],
+        "jpegenc quality=85 ! avimux",
+        "jpegdec",
+    );
+}
+
+#[test]
+fn vp8_in_webm_is_redacted_frame_for_frame() {
+    redacts_format(
+        "vp8.webm",
+        &[("vp8enc", "gstreamer1.0-plugins-good"), ("webmmux", "gstreamer1.0-plugins-good")],
+        "vp8enc deadline=1 cpu-used=8 ! webmmux",
+        "vp8dec",
+    );
+}
+
+#[test]
+fn vp9_in_webm_is_redacted_frame_for_frame() {
+    redacts_format(
+        "vp9.webm",
+        &[("vp9enc", "gstreamer1.0-plugins-good"), ("webmmux", "gstreamer1.0-plugins-good")],
+        "vp9enc deadline=1 cpu-used=8 ! webmmux",
+        "vp9dec",
+    );
+}
+
+#[test]
+fn h265_in_matroska_is_redacted_frame_for_frame() {
+    redacts_format(
+        "h265.mkv",
+        &[
+            ("x265enc", "gstreamer1.0-plugins-bad"),
+            ("h265parse", "gstreamer1.0-plugins-bad"),
+            ("avdec_h265", "gstreamer1.0-libav"),
+            ("matroskamux", "gstreamer1.0-plugins-good"),
+        ],
+        "x265enc speed-preset=ultrafast ! h265parse ! matroskamux",
+        "avdec_h265",
+    );
+}
+
+/// A 25 fps, 30-frame clip (1.2 s) with a 1.2 s sine tone in the same container.
+fn clip_with_audio(dir: &Path, name: &str, mux: &str, audio_encoder: &str) -> std::path::PathBuf {
+    let encode = format!("{X264_FAST} ! {mux} name=mux");
+    // 52 buffers of 1024 samples at 44.1 kHz ≈ 1.21 s.
+    let extra = format!("audiotestsrc num-buffers=52 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! {audio_encoder} ! mux.");
+    let spec = ClipSpec { extra: &extra, ..ClipSpec::new(30, 320, 240, Timing::Fps(25, 1), &encode) };
+    let input = make_clip(&spec, &dir.join(name));
+    let before = probe(&input);
+    assert!(before.has_audio, "{name}: the derived clip has no audio stream ({:?})", before.elements);
+    input
+}
+
+fn keeps_audio_only_when_asked(input: &Path, dir: &Path) {
+    let before = probe(input);
+
+    let stripped = dir.join("stripped.mp4");
+    redact_ok(input, &stripped, FAST);
+    let after = probe(&stripped);
+    assert!(!after.has_audio, "audio survived without --keep-audio ({:?})", after.elements);
+    assert_same_frames("audio stripped", &before, &after);
+
+    let kept = dir.join("kept.mp4");
+    let args: Vec<&str> = FAST.iter().copied().chain(["--keep-audio"]).collect();
+    redact_ok(input, &kept, &args);
+    let after = probe(&kept);
+    assert!(after.has_audio, "--keep-audio wrote no audio stream ({:?})", after.elements);
+    assert_same_frames("audio kept", &before, &after);
+    // With the audio kept, the file is as long as the input (audio included), give or take
+    // an AAC frame (1024 samples, 23 ms at 44.1 kHz).
+    let (a, b) = (before.duration.unwrap() as i64, after.duration.unwrap() as i64);
+    assert!((a - b).abs() <= 25_000_000, "--keep-audio: duration {b} ns, input {a} ns");
+}
+
+#[test]
+fn aac_audio_in_mp4_is_dropped_by_default_and_kept_with_keep_audio() {
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip_with_audio(dir.path(), "talk.mp4", "mp4mux", "avenc_aac");
+    keeps_audio_only_when_asked(&input, dir.path());
+}
+
+#[test]
+fn opus_audio_in_matroska_is_dropped_by_default_and_kept_with_keep_audio() {
+    require_elements(&[("opusenc", "gstreamer1.0-plugins-base"), ("avenc_aac", "gstreamer1.0-libav")]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip_with_audio(dir.path(), "talk.mkv", "matroskamux", "opusenc");
+    keeps_audio_only_when_asked(&input, dir.path());
+}
+
+#[test]
+fn keep_audio_keeps_sound_and_picture_in_sync_when_the_video_has_an_edit_list() {
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let dir = tempfile::tempdir().unwrap();
+    // B-frames delay the first presentation time; mp4mux writes an edit list that maps it back
+    // to 0 (as in faces.mp4 and most camera and phone recordings).
+    let encode = "x264enc speed-preset=ultrafast bframes=2 b-adapt=false key-int-max=30 ! mp4mux name=mux";
+    let extra = "audiotestsrc num-buffers=52 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
+    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::Fps(25, 1), encode) };
+    let input = make_clip(&spec, &dir.path().join("bframes-talk.mp4"));
+    let before = probe(&input);
+    assert!(before.has_audio);
+    assert!(
+        before.frames[0].raw_pts > before.frames[0].pts,
+        "the derived clip has no edit list, so this test would not test anything: {:?}",
+        before.frames[0]
+    );
+
+    let output = dir.path().join("kept.mp4");
+    let args: Vec<&str> = FAST.iter().copied().chain(["--keep-audio"]).collect();
+    redact_ok(&input, &output, &args);
+    let after = probe(&output);
+    assert!(after.has_audio);
+    let offset = |p: &Probe| p.frames[0].pts.unwrap() as i64 - p.first_audio_pts.unwrap() as i64;
+    assert!(
+        (offset(&after) - offset(&before)).abs() <= 1_000_000,
+        "video starts {} ms after the audio in the output, {} ms in the input",
+        offset(&after) / 1_000_000,
+        offset(&before) / 1_000_000
+    );
+    assert_same_frames("B-frame clip with audio", &before, &after);
+}
