@@ -94,7 +94,8 @@ impl CloserLook {
 /// Cuts a region into tiles of at most `CLOSER_TILE` per side (overlapping by a little so a
 /// face on a cut is whole in one tile).
 fn tile((x, y, w, h): (usize, usize, usize, usize)) -> Vec<(usize, usize, usize, usize)> {
-    const OVERLAP: usize = 32;
+    // Faces up to this size lie whole inside some tile; larger ones are the global pass's.
+    const OVERLAP: usize = 64;
     let step = CLOSER_TILE - OVERLAP;
     let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
         if len <= CLOSER_TILE {

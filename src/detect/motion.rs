@@ -9,7 +9,7 @@ use crate::frame::Picture;
 
 /// Size of one motion cell in pixels.
 pub const CELL: usize = 8;
-/// Mean absolute luma change in a cell that counts as motion.
+/// Mean absolute luma change in a cell that counts as motion (at least; more in noisy frames).
 const THRESHOLD: u32 = 10;
 
 /// A downscaled luma image: one mean value per `CELL`×`CELL` cell.
@@ -48,8 +48,14 @@ pub fn moving_regions(prev: &CellImage, cur: &CellImage, width: usize, height: u
         return Vec::new();
     }
     let (cols, rows) = (cur.cols, cur.rows);
-    let moving: Vec<bool> =
-        prev.cells.iter().zip(&cur.cells).map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() >= THRESHOLD).collect();
+    let diffs: Vec<u32> = prev.cells.iter().zip(&cur.cells).map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs()).collect();
+    // Sensor noise and global brightness changes move every cell a little: motion is what
+    // stands out from the frame's typical change.
+    let mut sorted = diffs.clone();
+    sorted.sort_unstable();
+    let typical = sorted[sorted.len() / 2];
+    let threshold = THRESHOLD.max(3 * typical + 4);
+    let moving: Vec<bool> = diffs.iter().map(|&d| d >= threshold).collect();
     let mut seen = vec![false; cols * rows];
     let mut regions = Vec::new();
     for start in 0..cols * rows {
@@ -107,6 +113,18 @@ mod tests {
         let mut r = moving_regions(&prev, &cur, 160, 80, 4);
         r.sort();
         assert_eq!(r, vec![(12, 12, 16, 24), (116, 52, 16, 16)]);
+    }
+
+    #[test]
+    fn noise_and_brightness_changes_over_the_whole_frame_are_not_motion() {
+        let prev = cells(20, 10, &[]);
+        let mut cur = prev.clone();
+        for (i, c) in cur.cells.iter_mut().enumerate() {
+            *c += 12 + (i % 3) as u8; // the whole frame brightened by 12..14
+        }
+        assert!(moving_regions(&prev, &cur, 160, 80, 0).is_empty());
+        cur.cells[5 * 20 + 7] = 200; // one real mover stands out
+        assert_eq!(moving_regions(&prev, &cur, 160, 80, 0), vec![(56, 40, 8, 8)]);
     }
 
     #[test]
