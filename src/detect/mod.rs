@@ -83,8 +83,9 @@ impl CloserLook {
                 return Ok(found);
             }
             spent += t.2 * t.3;
-            let dets = face.detect_crop(pic, t, CLOSER_SCALE)?;
-            found.extend(dets.into_iter().filter(|d| !cut_by_tile(&d.bbox, t, pic.width, pic.height)));
+            // A face cut by the crop edge yields a partial box; it is kept (masking part of a
+            // face more is harmless) but never replaces a global detection (see `run`).
+            found.extend(face.detect_crop(pic, t, CLOSER_SCALE)?);
         }
         self.cursor = 0;
         Ok(found)
@@ -138,16 +139,6 @@ impl DetectorSet {
     }
 }
 
-/// Whether a box found in tile `t` touches a tile edge that is not a picture edge: the face
-/// was cut by the tile, and the box covers only part of it.
-fn cut_by_tile(b: &BBox, (x, y, w, h): (usize, usize, usize, usize), width: usize, height: usize) -> bool {
-    const EDGE: f32 = 2.0;
-    (x > 0 && b.x1 <= x as f32 + EDGE)
-        || (y > 0 && b.y1 <= y as f32 + EDGE)
-        || (x + w < width && b.x2 >= (x + w) as f32 - EDGE)
-        || (y + h < height && b.y2 >= (y + h) as f32 - EDGE)
-}
-
 /// The upper third of a person box, widened a little, as a pixel region.
 fn head_region(b: &BBox) -> (usize, usize, usize, usize) {
     let h = b.height() / 3.0;
@@ -171,14 +162,5 @@ mod tests {
             assert!(pair[1].0 < pair[0].0 + pair[0].2, "tiles overlap: {pair:?}");
         }
         assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
-    }
-
-    #[test]
-    fn a_face_cut_by_a_tile_edge_is_dropped_unless_the_edge_is_the_frame_edge() {
-        let t = (100, 100, 200, 200);
-        assert!(!cut_by_tile(&BBox::new(150.0, 150.0, 180.0, 190.0), t, 1920, 1080));
-        assert!(cut_by_tile(&BBox::new(101.0, 150.0, 130.0, 190.0), t, 1920, 1080));
-        assert!(cut_by_tile(&BBox::new(150.0, 150.0, 180.0, 299.5), t, 1920, 1080));
-        assert!(!cut_by_tile(&BBox::new(0.0, 150.0, 30.0, 190.0), (0, 100, 200, 200), 1920, 1080));
     }
 }
