@@ -123,7 +123,7 @@ pub struct RedactArgs {
     pub mask_scale: f32,
     /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
     /// smaller faces but costs more.
-    #[arg(long, default_value_t = 960)]
+    #[arg(long, default_value_t = 640)]
     pub detect_width: usize,
     /// Skip the closer look for small faces: by default, regions that moved since the previous
     /// detection (and the heads of detected persons) are searched again at twice native
