@@ -25,6 +25,10 @@ pub struct Cli {
 pub enum Command {
     /// Redact one video (any format GStreamer decodes) or image (JPEG, PNG).
     Redact(RedactArgs),
+    /// Redact every video and image under a directory into another, keeping relative paths.
+    /// Completed outputs are skipped on re-run; a failed file is reported and the run goes on
+    /// (exit code 2 if any failed).
+    Batch(BatchArgs),
     /// Compare redaction with a plain GStreamer transcode of the same clip (fps, ratio, stage
     /// times, latency, peak memory).
     Bench(BenchArgs),
@@ -34,6 +38,20 @@ pub enum Command {
     /// Privacy zones of a camera config.
     #[command(subcommand)]
     Zones(ZonesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Directory of inputs (searched recursively).
+    pub input_dir: PathBuf,
+    /// Directory for the outputs (videos become .mp4, images keep their format).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Files redacted at once.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub options: RedactOptions,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +127,13 @@ pub struct RedactArgs {
     /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub options: RedactOptions,
+}
+
+/// Everything about how to redact, shared by `redact` and `batch`.
+#[derive(Debug, Args)]
+pub struct RedactOptions {
     /// How faces are obscured. `solid` and `mosaic` are irreversible; `blur` is weaker.
     #[arg(long, value_enum, default_value_t = FillMode::Mosaic)]
     pub fill: FillMode,

@@ -8,13 +8,16 @@ use tracing_subscriber::EnvFilter;
 use veilcam::cli::{Cli, Command, ZonesCommand};
 use veilcam::settings::{media_kind, MediaKind, RedactSettings};
 use veilcam::sink::file::EncoderSettings;
-use veilcam::{bench, config, pipeline, still, zone_preview};
+use veilcam::{batch, bench, config, pipeline, still, zone_preview};
+
+/// Exit code when a batch finished but some files failed.
+const SOME_FILES_FAILED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("veilcam: error: {e}");
             ExitCode::from(1)
@@ -22,7 +25,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> veilcam::Result<()> {
+fn run(cli: &Cli) -> veilcam::Result<ExitCode> {
+    if let Command::Batch(args) = &cli.command {
+        let summary = batch::run(&args.input_dir, &args.output, args.jobs, &args.options, cli.quiet)?;
+        eprintln!(
+            "veilcam: batch {} -> {}: {} done, {} skipped (already done), {} failed",
+            args.input_dir.display(),
+            args.output.display(),
+            summary.done,
+            summary.skipped,
+            summary.failed.len()
+        );
+        for (path, why) in &summary.failed {
+            eprintln!("  failed: {}: {why}", path.display());
+        }
+        return Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(SOME_FILES_FAILED) });
+    }
+    run_one(cli).map(|()| ExitCode::SUCCESS)
+}
+
+fn run_one(cli: &Cli) -> veilcam::Result<()> {
     match &cli.command {
         Command::Redact(args) => {
             let settings = RedactSettings::from_args(args)?;
@@ -30,7 +52,7 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
                 MediaKind::Image => still::redact_image(&settings)?,
                 MediaKind::Video => pipeline::redact_video(&settings, cli.quiet)?,
             };
-            if let (Some(path), Some(stats)) = (&args.stats, &summary.stats) {
+            if let (Some(path), Some(stats)) = (&args.options.stats, &summary.stats) {
                 bench::write_stats(path, stats)?;
             }
             if !cli.quiet {
@@ -83,6 +105,7 @@ fn run(cli: &Cli) -> veilcam::Result<()> {
             }
             Ok(())
         }
+        Command::Batch(_) => unreachable!("handled in run"),
     }
 }
 

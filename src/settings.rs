@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::RedactArgs;
+use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
 use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
@@ -102,81 +102,86 @@ pub fn media_kind(path: &Path) -> MediaKind {
 
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
+        Self::new(&a.input, &a.output, &a.options)
+    }
+
+    /// Settings for redacting `input` to `output` with `o`.
+    pub fn new(input: &Path, output: &Path, o: &RedactOptions) -> Result<Self> {
         let bad = |m: String| Err(Error::Settings(m));
-        if !(a.threshold > 0.0 && a.threshold < 1.0) {
-            return bad(format!("--threshold {} must be between 0 and 1", a.threshold));
+        if !(o.threshold > 0.0 && o.threshold < 1.0) {
+            return bad(format!("--threshold {} must be between 0 and 1", o.threshold));
         }
-        if !(1.0..=4.0).contains(&a.mask_scale) {
-            return bad(format!("--mask-scale {} must be between 1.0 and 4.0", a.mask_scale));
+        if !(1.0..=4.0).contains(&o.mask_scale) {
+            return bad(format!("--mask-scale {} must be between 1.0 and 4.0", o.mask_scale));
         }
-        if !(32..=7680).contains(&a.detect_width) {
-            return bad(format!("--detect-width {} must be between 32 and 7680", a.detect_width));
+        if !(32..=7680).contains(&o.detect_width) {
+            return bad(format!("--detect-width {} must be between 32 and 7680", o.detect_width));
         }
-        if !PRESETS.contains(&a.preset.as_str()) {
-            return bad(format!("--preset {} is not one of {}", a.preset, PRESETS.join(", ")));
+        if !PRESETS.contains(&o.preset.as_str()) {
+            return bad(format!("--preset {} is not one of {}", o.preset, PRESETS.join(", ")));
         }
-        if a.crf > 51 {
-            return bad(format!("--crf {} must be between 0 and 51", a.crf));
+        if o.crf > 51 {
+            return bad(format!("--crf {} must be between 0 and 51", o.crf));
         }
-        if a.workers == 0 || a.workers > 16 {
-            return bad(format!("--workers {} must be between 1 and 16", a.workers));
+        if o.workers == 0 || o.workers > 16 {
+            return bad(format!("--workers {} must be between 1 and 16", o.workers));
         }
-        if a.ort_threads == 0 || a.ort_threads > 64 {
-            return bad(format!("--ort-threads {} must be between 1 and 64", a.ort_threads));
+        if o.ort_threads == 0 || o.ort_threads > 64 {
+            return bad(format!("--ort-threads {} must be between 1 and 64", o.ort_threads));
         }
-        if !(0.0..=5.0).contains(&a.lookahead) {
-            return bad(format!("--lookahead {} must be between 0 and 5 seconds", a.lookahead));
+        if !(0.0..=5.0).contains(&o.lookahead) {
+            return bad(format!("--lookahead {} must be between 0 and 5 seconds", o.lookahead));
         }
-        if !(0.0..=5.0).contains(&a.hold) {
-            return bad(format!("--hold {} must be between 0 and 5 seconds", a.hold));
+        if !(0.0..=5.0).contains(&o.hold) {
+            return bad(format!("--hold {} must be between 0 and 5 seconds", o.hold));
         }
-        if !(a.person_threshold > 0.0 && a.person_threshold < 1.0) {
-            return bad(format!("--person-threshold {} must be between 0 and 1", a.person_threshold));
+        if !(o.person_threshold > 0.0 && o.person_threshold < 1.0) {
+            return bad(format!("--person-threshold {} must be between 0 and 1", o.person_threshold));
         }
-        if a.camera.is_some() && a.config.is_none() {
+        if o.camera.is_some() && o.config.is_none() {
             return bad("--camera needs --config".into());
         }
-        let camera = a.config.as_deref().map(|p| config::load_camera(p, a.camera.as_deref())).transpose()?;
-        if media_kind(&a.input) != media_kind(&a.output) {
+        let camera = o.config.as_deref().map(|p| config::load_camera(p, o.camera.as_deref())).transpose()?;
+        if media_kind(&input) != media_kind(&output) {
             return bad(format!(
                 "{} and {} must both be videos or both be images",
-                a.input.display(),
-                a.output.display()
+                input.display(),
+                output.display()
             ));
         }
-        if media_kind(&a.output) == MediaKind::Video {
-            crate::sink::file::muxer_for(&a.output)?;
+        if media_kind(&output) == MediaKind::Video {
+            crate::sink::file::muxer_for(&output)?;
         }
-        if let Some(preview) = &a.preview {
-            if media_kind(&a.input) == MediaKind::Image {
+        if let Some(preview) = &o.preview {
+            if media_kind(&input) == MediaKind::Image {
                 return bad("--preview is for videos; use --sidecar for images".into());
             }
             crate::sink::file::muxer_for(preview)?;
         }
         Ok(RedactSettings {
-            input: a.input.clone(),
-            output: a.output.clone(),
-            fill: a.fill,
-            shape: a.shape,
-            mask_scale: a.mask_scale,
-            face: CenterFaceSettings { threshold: a.threshold, detect_width: a.detect_width },
-            encoder: EncoderSettings { preset: a.preset.clone(), crf: a.crf },
-            keep_audio: a.keep_audio,
-            sidecar: a.sidecar.clone(),
-            preview: a.preview.clone(),
-            overwrite: a.overwrite,
-            model: a.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface.onnx")),
-            ort_lib: runtime::locate_library(a.ort_lib.as_deref()),
-            workers: a.workers,
-            ort_threads: a.ort_threads,
-            detect_every: a.detect_every,
-            lookahead_seconds: a.lookahead,
-            hold_seconds: a.hold,
+            input: input.to_path_buf(),
+            output: output.to_path_buf(),
+            fill: o.fill,
+            shape: o.shape,
+            mask_scale: o.mask_scale,
+            face: CenterFaceSettings { threshold: o.threshold, detect_width: o.detect_width },
+            encoder: EncoderSettings { preset: o.preset.clone(), crf: o.crf },
+            keep_audio: o.keep_audio,
+            sidecar: o.sidecar.clone(),
+            preview: o.preview.clone(),
+            overwrite: o.overwrite,
+            model: o.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface.onnx")),
+            ort_lib: runtime::locate_library(o.ort_lib.as_deref()),
+            workers: o.workers,
+            ort_threads: o.ort_threads,
+            detect_every: o.detect_every,
+            lookahead_seconds: o.lookahead,
+            hold_seconds: o.hold,
             camera,
-            person_model: a.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_416.onnx")),
-            person_threshold: a.person_threshold,
-            person_every: a.person_every,
-            small_faces: !a.no_small_faces,
+            person_model: o.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_416.onnx")),
+            person_threshold: o.person_threshold,
+            person_every: o.person_every,
+            small_faces: !o.no_small_faces,
         })
     }
 
@@ -186,7 +191,7 @@ impl RedactSettings {
         let cli = crate::cli::Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"])
             .map_err(|e| Error::Settings(e.to_string()))?;
         let crate::cli::Command::Redact(mut args) = cli.command else { unreachable!("parsed a redact command") };
-        args.ort_lib = ort_lib.map(Path::to_path_buf);
+        args.options.ort_lib = ort_lib.map(Path::to_path_buf);
         Self::from_args(&args)
     }
 
