@@ -144,7 +144,9 @@ pub struct RedactOptions {
     #[arg(long, default_value_t = 0.2)]
     pub threshold: f32,
     /// Growth of each detected face box before it is obscured (1.0 = the box as detected).
-    #[arg(long, default_value_t = 1.3)]
+    /// The default leaves room for boxes that are a little tight when detecting at a reduced
+    /// width.
+    #[arg(long, default_value_t = 1.4)]
     pub mask_scale: f32,
     /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
     /// smaller faces but costs more.

@@ -211,8 +211,10 @@ fn assert_faces_gone_background_kept(what: &str, args: &[&str], check_energy: bo
     );
     let (frac, mad) = (median(changed_fracs), median(background_mads));
     assert!(frac < 0.03, "{what}: in a typical frame {:.1}% of the background blocks changed", frac * 100.0);
-    // A plain x264 re-encode of this clip differs by about 1.9 on average.
-    assert!(mad < 3.0, "{what}: the background differs from the input by {mad:.2} on average");
+    // A plain x264 re-encode of this clip differs by about 1.9 on average; the real pedestrians'
+    // heads in the background (unlabelled faces, masked by the closer look) add up to about 2
+    // with the solid fill. A runaway mask shows in the block fractions above.
+    assert!(mad < 4.5, "{what}: the background differs from the input by {mad:.2} on average");
     eprintln!(
         "{what}: at most {worst:.2} of a face's detail survived; background change {:.2}%, {mad:.2}",
         frac * 100.0
