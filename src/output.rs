@@ -9,6 +9,9 @@ use tempfile::TempPath;
 
 use crate::error::{Error, Result};
 
+/// Permissions of a finished output.
+const OUTPUT_MODE: u32 = 0o644;
+
 /// A file being written that becomes visible at `target` only on [`commit`](Self::commit).
 #[derive(Debug)]
 pub struct AtomicOutput {
@@ -42,6 +45,8 @@ impl AtomicOutput {
             .tempfile_in(&dir)
             .map_err(|e| Error::io(target, e))?
             .into_temp_path();
+        // Temp files are private (0600); the output is an ordinary, shareable file.
+        std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(OUTPUT_MODE)).map_err(|e| Error::io(target, e))?;
         Ok(AtomicOutput { target: target.to_path_buf(), temp, overwrite })
     }
 
@@ -94,6 +99,9 @@ mod tests {
         assert!(!target.exists());
         out.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"data");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, OUTPUT_MODE, "an ordinary file, not a private temp file ({mode:o})");
     }
 
     #[test]
