@@ -110,11 +110,10 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-    let plan = StagePlan { tracking };
 
     let outputs = Outputs { sink, sidecar, preview };
     let times = StageTimes::default();
-    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, plan, progress, &times)?;
+    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, tracking, progress, &times)?;
     let output = outputs.sink.finish()?;
     if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
@@ -135,19 +134,13 @@ struct Outputs {
 
 type StageOutput = (u64, u64, Outputs);
 
-/// How the stages treat frames over time.
-#[derive(Clone, Copy, Debug)]
-struct StagePlan {
-    tracking: TrackerSettings,
-}
-
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
 fn run_stages(
     source: FileSource,
     detectors: Vec<DetectorSet>,
     outputs: Outputs,
     policy: Policy,
-    plan: StagePlan,
+    tracking: TrackerSettings,
     progress: Progress,
     times: &StageTimes,
 ) -> Result<StageOutput> {
@@ -167,7 +160,7 @@ fn run_stages(
         }
         drop((frame_rx, det_tx));
         // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, outputs, policy, plan, progress, times);
+        let redacted = redact_stage(det_rx, outputs, policy, tracking, progress, times);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -203,7 +196,6 @@ fn detect_stage(mut detectors: DetectorSet, rx: Receiver<(Frame, Instant)>, tx: 
 struct Redactor<'t> {
     outputs: Outputs,
     policy: Policy,
-    plan: StagePlan,
     tracker: Tracker,
     window: VecDeque<Detected>,
     progress: Progress,
@@ -220,7 +212,7 @@ impl Redactor<'_> {
         }
         self.faces += item.detections.len() as u64;
         self.window.push_back(item);
-        while self.window.len() as u64 > self.plan.tracking.lookahead_frames {
+        while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
         }
@@ -271,7 +263,7 @@ fn redact_stage(
     rx: Receiver<Result<Detected>>,
     outputs: Outputs,
     policy: Policy,
-    plan: StagePlan,
+    tracking: TrackerSettings,
     progress: Progress,
     times: &StageTimes,
 ) -> Result<StageOutput> {
@@ -279,8 +271,7 @@ fn redact_stage(
         times,
         outputs,
         policy,
-        plan,
-        tracker: Tracker::new(plan.tracking),
+        tracker: Tracker::new(tracking),
         window: VecDeque::new(),
         progress,
         frames: 0,
