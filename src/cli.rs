@@ -158,8 +158,8 @@ pub struct RedactOptions {
     #[arg(long)]
     pub no_small_faces: bool,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
-    /// `auto` detects on every frame up to 30 fps (every 2nd at 60 fps); 2 or 3 trade recall of
-    /// small faces for speed.
+    /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
+    /// 30 fps; 1 costs twice the detection time, 3 loses faces.
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
     pub detect_every: Cadence,
     /// Seconds of frames held back before encoding, so a face detected later also masks the
@@ -208,17 +208,24 @@ pub struct RedactOptions {
     /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
     #[arg(long, value_name = "PATH")]
     pub stats: Option<PathBuf>,
-    /// CenterFace ONNX model [default: models/centerface.onnx].
+    /// CenterFace ONNX model [default: models/centerface_int8.onnx; the float original is
+    /// models/centerface.onnx].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH or the cache
     /// that scripts/fetch-onnxruntime fills].
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// Detection workers, each with its own ONNX Runtime session.
-    #[arg(long, default_value_t = 1)]
+    /// Detection workers, each with its own ONNX Runtime session [default: the number of CPU
+    /// cores, at most 2; more help only on larger machines].
+    #[arg(long, default_value_t = default_workers(), hide_default_value = true)]
     pub workers: usize,
     /// ONNX Runtime threads per worker.
     #[arg(long, default_value_t = 1)]
     pub ort_threads: usize,
+}
+
+/// One detection worker per core, up to two: measured best on two cores (docs/evaluation.md).
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::detect::{Detection, DetectorSet};
+use crate::detect::{Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::output::{ensure_distinct, AtomicOutput};
 use crate::preview::annotate;
 use crate::progress::Progress;
 use crate::policy::Policy;
-use crate::settings::{RedactSettings, FACE_RATE, PERSON_RATE};
+use crate::settings::RedactSettings;
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
@@ -70,22 +70,20 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let sidecar_output = s.sidecar.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let preview_output = s.preview.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
-    let mut detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
     let source = FileSource::open(&s.input)?;
     let info = source.info().clone();
     let fps = info.fps();
     let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
-    for d in &mut detectors {
-        d.face_every = s.detect_every.frames(fps, FACE_RATE);
-        d.person_every = s.person_every.frames(fps, PERSON_RATE);
-    }
+    let planner = s.planner(fps);
     tracing::info!(
         input = %s.input.display(),
         width = info.width(),
         height = info.height(),
         fps = %info.fps(),
         duration = ?source.duration(),
-        face_every = detectors[0].face_every,
+        face_every = planner.face_every,
+        workers = detectors.len(),
         "decoding"
     );
     let sidecar = sidecar_output
@@ -113,7 +111,8 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
 
     let outputs = Outputs { sink, sidecar, preview };
     let times = StageTimes::default();
-    let (frames, faces, outputs) = run_stages(source, detectors, outputs, policy, tracking, progress, &times)?;
+    let planning = Planning { planner, persons: policy.needs_persons() };
+    let (frames, faces, outputs) = run_stages(source, planning, detectors, outputs, policy, tracking, progress, &times)?;
     let output = outputs.sink.finish()?;
     if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
@@ -134,9 +133,24 @@ struct Outputs {
 
 type StageOutput = (u64, u64, Outputs);
 
+/// The in-order planning of detection, done on the decode thread.
+struct Planning {
+    planner: Planner,
+    persons: bool,
+}
+
+/// A decoded frame on its way to a detection worker.
+struct Planned {
+    frame: Frame,
+    plan: Plan,
+    decoded_at: Instant,
+}
+
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
+#[allow(clippy::too_many_arguments)]
 fn run_stages(
     source: FileSource,
+    planning: Planning,
     detectors: Vec<DetectorSet>,
     outputs: Outputs,
     policy: Policy,
@@ -145,11 +159,11 @@ fn run_stages(
     times: &StageTimes,
 ) -> Result<StageOutput> {
     std::thread::scope(|scope| {
-        let (frame_tx, frame_rx) = bounded::<(Frame, Instant)>(CHANNEL_DEPTH);
+        let (frame_tx, frame_rx) = bounded::<Planned>(CHANNEL_DEPTH);
         let (det_tx, det_rx) = bounded::<Result<Detected>>(CHANNEL_DEPTH);
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, frame_tx, times))
+            .spawn_scoped(scope, move || decode_stage(source, planning, frame_tx, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (frame_rx.clone(), det_tx.clone());
@@ -168,22 +182,29 @@ fn run_stages(
     })
 }
 
-/// Pulls frames from the source until end of stream or until nobody listens.
-fn decode_stage(mut source: FileSource, tx: Sender<(Frame, Instant)>, times: &StageTimes) -> Result<()> {
+/// Pulls frames from the source and plans their detection, until end of stream or until
+/// nobody listens.
+fn decode_stage(mut source: FileSource, mut planning: Planning, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
-        if tx.send((frame, Instant::now())).is_err() {
+        let decoded_at = Instant::now();
+        let plan = frame.with_picture(|pic| planning.planner.plan(frame.index, pic, planning.persons))?;
+        if tx.send(Planned { frame, plan, decoded_at }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
     Ok(())
 }
 
-/// Runs the detectors due on each frame it receives.
-fn detect_stage(mut detectors: DetectorSet, rx: Receiver<(Frame, Instant)>, tx: Sender<Result<Detected>>, times: &StageTimes) {
-    for (frame, decoded_at) in rx {
-        let result = StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(frame.index, pic)))
-            .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
-            .map(|found| Detected { ran: found.is_some(), detections: found.unwrap_or_default(), frame, decoded_at });
+/// Runs the detectors each frame's plan asks for.
+fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Planned>, tx: Sender<Result<Detected>>, times: &StageTimes) {
+    for Planned { frame, plan, decoded_at } in rx {
+        let result = if plan.any() {
+            StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(pic, &plan)))
+                .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
+        } else {
+            Ok(Vec::new())
+        }
+        .map(|detections| Detected { ran: plan.any(), detections, frame, decoded_at });
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             return;

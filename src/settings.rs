@@ -6,7 +6,7 @@ use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
 use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
-use crate::detect::{CloserLook, DetectorSet};
+use crate::detect::{DetectorSet, Planner};
 use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use crate::redact::{FillMode, Shape};
 use crate::sink::file::{EncoderSettings, PRESETS};
 
 /// Where the bundled face model lives when nothing else is named.
-pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface.onnx");
+pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface_int8.onnx");
 /// Where the bundled person model lives when nothing else is named.
 pub const DEFAULT_PERSON_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/nanodet_416.onnx");
 
@@ -55,14 +55,12 @@ pub enum Cadence {
     Every(u64),
 }
 
-/// Face detections per second of video with `--detect-every auto`: every frame up to 30 fps
-/// (skipping frames costs recall of small faces; see docs/evaluation.md).
-pub const FACE_RATE: f64 = 30.0;
+/// Face detections per second of video with `--detect-every auto`: every frame up to 20 fps,
+/// every 2nd frame at 25 and 30 fps. The tracker interpolates the frame between two looks;
+/// every 3rd frame loses faces (see docs/evaluation.md).
+pub const FACE_RATE: f64 = 15.0;
 /// Person detections per second of video with `--person-every auto`.
 pub const PERSON_RATE: f64 = 5.0;
-/// Frame rate assumed before the stream's is known (and for still images).
-pub const DEFAULT_FPS: f64 = 10.0;
-
 impl Cadence {
     /// The frame interval at `fps` for an automatic rate of `per_second` detections.
     pub fn frames(self, fps: f64, per_second: f64) -> u64 {
@@ -170,7 +168,7 @@ impl RedactSettings {
             sidecar: o.sidecar.clone(),
             preview: o.preview.clone(),
             overwrite: o.overwrite,
-            model: o.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface.onnx")),
+            model: o.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface_int8.onnx")),
             ort_lib: runtime::locate_library(o.ort_lib.as_deref()),
             workers: o.workers,
             ort_threads: o.ort_threads,
@@ -201,10 +199,12 @@ impl RedactSettings {
         let person = with_persons
             .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
             .transpose()?;
-        let closer = self.small_faces.then(CloserLook::default);
-        // Cadences are per frame; `Cadence::Auto` is resolved by `DetectorSet::set_frame_rate`.
-        let (face_every, person_every) = (self.detect_every.frames(DEFAULT_FPS, FACE_RATE), self.person_every.frames(DEFAULT_FPS, PERSON_RATE));
-        Ok(DetectorSet { face, person, face_every, person_every, closer })
+        Ok(DetectorSet { face, person })
+    }
+
+    /// The planner for a video at `fps` frames per second.
+    pub fn planner(&self, fps: f64) -> Planner {
+        Planner::new(self.detect_every.frames(fps, FACE_RATE), self.person_every.frames(fps, PERSON_RATE), self.small_faces)
     }
 }
 
@@ -220,8 +220,10 @@ mod tests {
     #[test]
     fn automatic_cadence_keeps_detections_per_second_across_frame_rates() {
         assert_eq!(Cadence::Auto.frames(10.0, FACE_RATE), 1);
-        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE), 1);
-        assert_eq!(Cadence::Auto.frames(60.0, FACE_RATE), 2);
+        assert_eq!(Cadence::Auto.frames(20.0, FACE_RATE), 1);
+        assert_eq!(Cadence::Auto.frames(25.0, FACE_RATE), 2);
+        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE), 2);
+        assert_eq!(Cadence::Auto.frames(60.0, FACE_RATE), 4);
         assert_eq!(Cadence::Auto.frames(5.0, PERSON_RATE), 1, "never less than every frame");
         assert_eq!(Cadence::Every(4).frames(30.0, FACE_RATE), 4);
     }

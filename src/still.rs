@@ -6,6 +6,7 @@ use std::time::Instant;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, RgbImage};
 
+use crate::detect::Plan;
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
 use crate::output::{ensure_distinct, AtomicOutput};
@@ -31,7 +32,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let detections = {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-        detectors.run(0, &pic).map_err(|message| Error::Detect { frame: 0, message })?.unwrap_or_default()
+        detectors.run(&pic, &Plan::single(policy.needs_persons())).map_err(|message| Error::Detect { frame: 0, message })?
     };
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
     {

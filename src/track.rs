@@ -20,6 +20,10 @@ use serde::Serialize;
 use crate::detect::{Class, Detection};
 use crate::geometry::BBox;
 
+/// Box sizes a face may move per second beyond its predicted motion: a walking person crosses
+/// several face widths a second, and a new track has no velocity to predict with yet.
+const DRIFT_PER_SECOND: f64 = 6.0;
+
 /// Tracking tunables, in frames.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackerSettings {
@@ -29,6 +33,9 @@ pub struct TrackerSettings {
     pub lookahead_frames: u64,
     /// Extra growth of a non-detected box per frame of distance to its nearest detection.
     pub growth_per_frame: f32,
+    /// How far (in box sizes) a face may move in one frame beyond its predicted motion, so a
+    /// track found again after several frames without a detection still matches.
+    pub drift_per_frame: f32,
 }
 
 impl TrackerSettings {
@@ -39,6 +46,7 @@ impl TrackerSettings {
             hold_frames: second,
             lookahead_frames: if lookahead { second } else { 0 },
             growth_per_frame: 0.04,
+            drift_per_frame: (DRIFT_PER_SECOND / fps.clamp(1.0, 120.0)) as f32,
         }
     }
 }
@@ -189,7 +197,8 @@ pub struct Tracker {
 /// Least IoU between a prediction and a detection for them to be the same object, unless
 /// their centres are close (small, fast faces often do not overlap from frame to frame).
 const MATCH_IOU: f32 = 0.1;
-/// Centre distance, in units of the larger box size, under which two boxes may match.
+/// Centre distance, in units of the larger box size, under which two boxes in consecutive
+/// frames may match (more after frames without a detection, see `drift_per_frame`).
 const MATCH_DISTANCE: f32 = 1.5;
 
 impl Tracker {
@@ -210,11 +219,14 @@ impl Tracker {
                 continue;
             }
             let predicted = track.predict(frame);
+            // The longer a track went unseen, the further it may be from its prediction.
+            let gap = frame.saturating_sub(track.last().frame).max(1) - 1;
+            let reach = MATCH_DISTANCE + self.settings.drift_per_frame * gap as f32;
             for (di, det) in detections.iter().enumerate() {
                 if det.class != track.class {
                     continue;
                 }
-                if let Some(cost) = match_cost(&predicted, &det.bbox) {
+                if let Some(cost) = match_cost(&predicted, &det.bbox, reach) {
                     pairs.push((cost, ti, di));
                 }
             }
@@ -272,13 +284,23 @@ impl Tracker {
     }
 }
 
-fn match_cost(predicted: &BBox, det: &BBox) -> Option<f32> {
+/// Largest ratio between the sizes of a track's box and a detection that may match: a face
+/// does not double in size between two looks, but a near and a far face can pass close by.
+const MATCH_SIZE_RATIO: f32 = 2.0;
+
+/// The cost of pairing a track's predicted box with a detection, if they are of a similar size
+/// and their centres are within `reach` box sizes or they overlap enough.
+fn match_cost(predicted: &BBox, det: &BBox, reach: f32) -> Option<f32> {
+    let (ps, ds) = (predicted.width().max(predicted.height()).max(1.0), det.width().max(det.height()).max(1.0));
+    if ps.max(ds) > MATCH_SIZE_RATIO * ps.min(ds) {
+        return None;
+    }
     let iou = predicted.iou(det);
     let (px, py) = predicted.center();
     let (dx, dy) = det.center();
-    let size = predicted.width().max(predicted.height()).max(det.width().max(det.height())).max(1.0);
+    let size = ps.max(ds);
     let distance = ((px - dx).powi(2) + (py - dy).powi(2)).sqrt() / size;
-    (iou >= MATCH_IOU || distance <= MATCH_DISTANCE).then_some(1.0 - iou + distance)
+    (iou >= MATCH_IOU || distance <= reach).then_some(1.0 - iou + distance)
 }
 
 #[cfg(test)]
@@ -290,7 +312,7 @@ mod tests {
     }
 
     fn settings() -> TrackerSettings {
-        TrackerSettings { hold_frames: 5, lookahead_frames: 5, growth_per_frame: 0.0 }
+        TrackerSettings { hold_frames: 5, lookahead_frames: 5, growth_per_frame: 0.0, drift_per_frame: 0.25 }
     }
 
     #[test]
@@ -343,6 +365,35 @@ mod tests {
         let a = t.observe(0, &[face(0.0, 0.0, 12.0)])[0];
         let b = t.observe(1, &[face(14.0, 0.0, 12.0)])[0]; // IoU 0, centre 14 px away
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_small_face_found_again_after_a_gap_joins_its_track_and_the_gap_is_interpolated() {
+        let mut t = Tracker::new(TrackerSettings { hold_frames: 25, ..settings() });
+        // 12 px face moving 3 px/frame, detected at frames 0 and 10 only (2.5 sizes apart).
+        let a = t.observe(0, &[face(0.0, 0.0, 12.0)])[0];
+        let b = t.observe(10, &[face(30.0, 0.0, 12.0)])[0];
+        assert_eq!(a, b);
+        let at5 = t.boxes_at(5);
+        assert_eq!(at5.len(), 1, "{at5:?}");
+        assert_eq!(at5[0].origin, Origin::Interpolated);
+        assert!((at5[0].bbox.center().0 - 21.0).abs() < 1.0, "{:?}", at5[0].bbox);
+    }
+
+    #[test]
+    fn a_face_far_away_in_the_next_frame_starts_a_new_track() {
+        let mut t = Tracker::new(settings());
+        let a = t.observe(0, &[face(0.0, 0.0, 12.0)])[0];
+        let b = t.observe(1, &[face(60.0, 0.0, 12.0)])[0];
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_small_face_near_a_large_one_does_not_take_over_its_track() {
+        let mut t = Tracker::new(settings());
+        let big = t.observe(0, &[face(100.0, 100.0, 40.0)])[0];
+        let small = t.observe(3, &[face(110.0, 150.0, 12.0)])[0];
+        assert_ne!(big, small);
     }
 
     #[test]

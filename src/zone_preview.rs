@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 
 use crate::config::{Camera, ZoneKind};
-use crate::detect::{Class, DetectorSet};
+use crate::detect::{Class, DetectorSet, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture};
 use crate::geometry::BBox;
@@ -43,7 +43,7 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
     let boxes = match detectors {
         Some(mut set) => {
             let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-            let found = set.run(0, &pic).map_err(|message| Error::Detect { frame: p.frame, message })?.unwrap_or_default();
+            let found = set.run(&pic, &Plan::single(set.person.is_some())).map_err(|message| Error::Detect { frame: p.frame, message })?;
             found.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect()
         }
         None => Vec::new(),

@@ -33,23 +33,43 @@ pub struct Detection {
     pub score: f32,
 }
 
-/// The detectors one worker owns (each with its own ONNX Runtime session) and how often each
-/// runs.
-pub struct DetectorSet {
-    pub face: centerface::CenterFace,
-    pub person: Option<nanodet::NanoDet>,
-    pub face_every: u64,
-    pub person_every: u64,
-    /// Second, closer look for small faces where the picture moved; `None` to skip it.
-    pub closer: Option<CloserLook>,
+/// A rectangle of source pixels: `(x, y, width, height)`.
+pub type Region = (usize, usize, usize, usize);
+
+/// What to detect in one frame. Decided in frame order by the [`Planner`] before the frame
+/// reaches a worker, so the result never depends on how many workers there are or which one
+/// takes the frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub faces: bool,
+    pub persons: bool,
+    /// Regions to search again for small faces, enlarged by [`CLOSER_SCALE`].
+    pub closer: Vec<Region>,
 }
 
-/// State of the closer look for small faces.
-#[derive(Debug, Default)]
-pub struct CloserLook {
+impl Plan {
+    /// Everything, once: for a single picture.
+    pub fn single(persons: bool) -> Self {
+        Plan { faces: true, persons, closer: Vec::new() }
+    }
+
+    /// Whether any detector runs on the frame.
+    pub fn any(&self) -> bool {
+        self.faces || self.persons
+    }
+}
+
+/// Decides, frame by frame and in order, which detectors run and where the closer look for
+/// small faces goes (regions that moved since the previous face detection).
+#[derive(Debug)]
+pub struct Planner {
+    pub face_every: u64,
+    pub person_every: u64,
+    /// Plan the closer look for small faces.
+    pub small_faces: bool,
     previous: Option<motion::CellImage>,
-    /// Where in the list of tiles the next look starts, so that when there is more to look at
-    /// than the budget allows, every tile gets its turn over successive detection frames.
+    /// Where in the list of large-region tiles the next look starts, so that when there is
+    /// more to look at than the budget allows, every tile gets its turn over successive frames.
     cursor: usize,
 }
 
@@ -62,39 +82,104 @@ pub const CLOSER_TILE: usize = 256;
 /// 2× scale). When moving regions exceed it, successive frames take turns over them.
 pub const CLOSER_BUDGET: usize = 64_000;
 
-impl CloserLook {
-    /// Faces found in the regions of `pic` that moved since the last call.
-    fn look(&mut self, face: &mut centerface::CenterFace, pic: &crate::frame::Picture<'_>, extra: &[(usize, usize, usize, usize)]) -> Result<Vec<Detection>, String> {
+impl Planner {
+    pub fn new(face_every: u64, person_every: u64, small_faces: bool) -> Self {
+        Planner { face_every: face_every.max(1), person_every: person_every.max(1), small_faces, previous: None, cursor: 0 }
+    }
+
+    /// The plan for frame `index`; `with_persons` when a person detector is loaded.
+    pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>, with_persons: bool) -> Plan {
+        let faces = index % self.face_every == 0;
+        let persons = with_persons && index % self.person_every == 0;
+        let closer = if faces && self.small_faces { self.closer_regions(pic) } else { Vec::new() };
+        Plan { faces, persons, closer }
+    }
+
+    /// The regions of `pic` that moved since the last call, within the budget.
+    fn closer_regions(&mut self, pic: &crate::frame::Picture<'_>) -> Vec<Region> {
         let current = motion::CellImage::from_picture(pic);
         let mut regions = match &self.previous {
             Some(prev) => motion::moving_regions(prev, &current, pic.width, pic.height, 2 * motion::CELL),
             None => Vec::new(),
         };
         self.previous = Some(current);
-        regions.extend_from_slice(extra);
-        let tiles: Vec<(usize, usize, usize, usize)> = regions.into_iter().flat_map(tile).collect();
-        let mut spent = 0;
-        let mut found = Vec::new();
-        let n = tiles.len();
-        for k in 0..n {
-            let t = tiles[(self.cursor + k) % n];
-            if spent > 0 && spent + t.2 * t.3 > CLOSER_BUDGET {
-                self.cursor = (self.cursor + k) % n;
-                return Ok(found);
-            }
-            spent += t.2 * t.3;
-            // A face cut by the crop edge yields a partial box; it is kept (masking part of a
-            // face more is harmless) but never replaces a global detection (see `run`).
-            found.extend(face.detect_crop(pic, t, CLOSER_SCALE)?);
+        let (chosen, cursor) = within_budget(&mut regions, self.cursor, CLOSER_BUDGET);
+        self.cursor = cursor;
+        chosen
+    }
+}
+
+/// Chooses what to look at closely within `budget` source pixels; returns the regions and the
+/// rotation cursor for the next call.
+///
+/// Small movers come first: a face too small for the global pass belongs to a small figure, so
+/// small regions are looked at whole on every call, with up to half the budget. The tiles of
+/// larger regions (near people, whose faces the global pass finds) take turns with the rest,
+/// starting at `cursor`.
+fn within_budget(regions: &mut [Region], cursor: usize, budget: usize) -> (Vec<Region>, usize) {
+    regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
+    let (mut spent, mut chosen, mut rest) = (0, Vec::new(), Vec::new());
+    for &r in regions.iter() {
+        let area = r.2 * r.3;
+        if r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE && spent + area <= budget / 2 {
+            spent += area;
+            chosen.push(r);
+        } else {
+            rest.extend(tile(r));
         }
-        self.cursor = 0;
+    }
+    let n = rest.len();
+    for k in 0..n {
+        let t = rest[(cursor + k) % n];
+        // At least one tile per call, even if small regions spent the budget.
+        if k > 0 && spent + t.2 * t.3 > budget {
+            return (chosen, (cursor + k) % n);
+        }
+        spent += t.2 * t.3;
+        chosen.push(t);
+    }
+    (chosen, 0)
+}
+
+/// The detectors one worker owns, each with its own ONNX Runtime session. They keep no state
+/// between frames: what to do with a frame is in its [`Plan`].
+pub struct DetectorSet {
+    pub face: centerface::CenterFace,
+    pub person: Option<nanodet::NanoDet>,
+}
+
+impl DetectorSet {
+    /// Runs what `plan` asks for on `pic`.
+    pub fn run(&mut self, pic: &crate::frame::Picture<'_>, plan: &Plan) -> Result<Vec<Detection>, String> {
+        let mut found = Vec::new();
+        if let (true, Some(person)) = (plan.persons, self.person.as_mut()) {
+            found.extend(person.detect(pic)?);
+        }
+        if !plan.faces {
+            return Ok(found);
+        }
+        let mut faces = self.face.detect(pic)?;
+        // Heads are in the top part of each person box; they get a closer look as well.
+        let mut heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
+        let (heads, _) = within_budget(&mut heads, 0, CLOSER_BUDGET);
+        let mut closer = Vec::new();
+        for &region in plan.closer.iter().chain(&heads) {
+            // A face cut by the crop edge yields a partial box; it is kept (masking part of a
+            // face more is harmless) but never replaces a global detection.
+            closer.extend(self.face.detect_crop(pic, region, CLOSER_SCALE)?);
+        }
+        // The global pass wins: a closer look only adds faces it did not find.
+        let closer = nms::non_maximum_suppression(closer, centerface::NMS_IOU);
+        let new: Vec<Detection> = closer.into_iter().filter(|c| faces.iter().all(|g| g.bbox.iou(&c.bbox) < centerface::NMS_IOU)).collect();
+        faces.extend(new);
+        found.extend(faces);
         Ok(found)
     }
 }
 
 /// Cuts a region into tiles of at most `CLOSER_TILE` per side (overlapping by a little so a
 /// face on a cut is whole in one tile).
-fn tile((x, y, w, h): (usize, usize, usize, usize)) -> Vec<(usize, usize, usize, usize)> {
+fn tile((x, y, w, h): Region) -> Vec<Region> {
     // Faces up to this size lie whole inside some tile; larger ones are the global pass's.
     const OVERLAP: usize = 64;
     let step = CLOSER_TILE - OVERLAP;
@@ -110,37 +195,8 @@ fn tile((x, y, w, h): (usize, usize, usize, usize)) -> Vec<(usize, usize, usize,
     ys.iter().flat_map(|&(ty, th)| xs.iter().map(move |&(tx, tw)| (tx, ty, tw, th))).collect()
 }
 
-impl DetectorSet {
-    /// Runs the detectors due on frame `index`; `None` when none was due.
-    pub fn run(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Result<Option<Vec<Detection>>, String> {
-        let face_due = index % self.face_every == 0;
-        let person_due = self.person.is_some() && index % self.person_every == 0;
-        if !face_due && !person_due {
-            return Ok(None);
-        }
-        let mut found = Vec::new();
-        if let (true, Some(person)) = (person_due, self.person.as_mut()) {
-            found.extend(person.detect(pic)?);
-        }
-        if face_due {
-            let mut faces = self.face.detect(pic)?;
-            if let Some(closer) = self.closer.as_mut() {
-                // Heads are in the top part of each person box.
-                let heads: Vec<_> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
-                // The global pass wins: a closer look only adds faces it did not find.
-                let closer_faces = nms::non_maximum_suppression(closer.look(&mut self.face, pic, &heads)?, centerface::NMS_IOU);
-                let new: Vec<Detection> =
-                    closer_faces.into_iter().filter(|c| faces.iter().all(|g| g.bbox.iou(&c.bbox) < centerface::NMS_IOU)).collect();
-                faces.extend(new);
-            }
-            found.extend(faces);
-        }
-        Ok(Some(found))
-    }
-}
-
 /// The upper third of a person box, widened a little, as a pixel region.
-fn head_region(b: &BBox) -> (usize, usize, usize, usize) {
+fn head_region(b: &BBox) -> Region {
     let h = b.height() / 3.0;
     let x0 = (b.x1 - b.width() * 0.1).max(0.0);
     let w = b.width() * 1.2;
@@ -162,5 +218,32 @@ mod tests {
             assert!(pair[1].0 < pair[0].0 + pair[0].2, "tiles overlap: {pair:?}");
         }
         assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
+    }
+
+    #[test]
+    fn small_regions_are_looked_at_on_every_call_and_large_tiles_take_turns() {
+        let small = (1000, 500, 40, 60);
+        let large = (0, 0, 1200, 700); // many tiles, far over the budget
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        for _ in 0..40 {
+            let (chosen, next) = within_budget(&mut [large, small], cursor, CLOSER_BUDGET);
+            assert!(chosen.contains(&small), "the small region is in every look");
+            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
+            assert!(spent <= CLOSER_BUDGET + CLOSER_TILE * CLOSER_TILE, "{spent}");
+            seen.extend(chosen);
+            cursor = next;
+        }
+        assert!(tile(large).iter().all(|t| seen.contains(t)), "every tile of the large region had its turn");
+    }
+
+    #[test]
+    fn the_planner_runs_each_detector_at_its_cadence() {
+        let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
+        let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        let mut planner = Planner::new(2, 3, true);
+        let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, &pic, true)).map(|p| (p.faces, p.persons)).collect();
+        assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
+        assert!(!planner.plan(6, &pic, false).persons, "no person detector, no person detection");
     }
 }
