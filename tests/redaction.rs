@@ -259,10 +259,15 @@ fn the_face_detail_measure_sees_faces_in_an_unredacted_reencode() {
 }
 
 fn sidecar_run(dir: &Path) -> serde_json::Value {
+    sidecar_run_with(dir, &[])
+}
+
+fn sidecar_run_with(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let output = dir.join("redacted.mp4");
     let sidecar = dir.join("redacted.json");
     let mut args = vec!["--sidecar", sidecar.to_str().unwrap()];
     args.extend_from_slice(ENCODE_FAST);
+    args.extend_from_slice(extra);
     redact_ok(&sample("faces.mp4"), &output, &args);
     let text = std::fs::read_to_string(&sidecar).expect("sidecar written");
     serde_json::from_str(&text).expect("sidecar is valid JSON")
@@ -298,6 +303,17 @@ fn the_sidecar_has_every_frame_with_masks_on_every_ground_truth_face() {
 }
 
 #[test]
+fn detections_and_masks_do_not_depend_on_the_number_of_workers() {
+    // What each frame is searched for is planned in frame order, so which worker takes a frame
+    // (a matter of timing) never changes the result.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = sidecar_run_with(one.path(), &["--workers", "1"]);
+    let b = sidecar_run_with(two.path(), &["--workers", "2"]);
+    assert!(a["frames"].as_array().unwrap().iter().any(|f| !f["detections"].as_array().unwrap().is_empty()));
+    assert_eq!(a["frames"], b["frames"]);
+}
+
+#[test]
 fn sidecar_timestamps_are_the_presentation_times_of_the_output() {
     let dir = tempfile::tempdir().unwrap();
     let json = sidecar_run(dir.path());
@@ -327,9 +343,9 @@ fn luma(img: &image::RgbImage) -> Vec<u8> {
 }
 
 /// Whether (x, y) lies inside the area a mask over the face may touch: the face box grown by
-/// the default mask scale (1.3), plus a margin for the detector's box differing slightly.
+/// the default mask scale (1.4), plus a margin for the detector's box differing slightly.
 fn near_face(x: u32, y: u32) -> bool {
-    let m = ASTRONAUT_FACE.grown(1.3);
+    let m = ASTRONAUT_FACE.grown(1.4);
     let margin = 8.0;
     (x as f64) >= m.x1 - margin
         && (x as f64) < m.x2 + margin

@@ -25,18 +25,29 @@ impl CellImage {
     pub fn from_picture(pic: &Picture<'_>) -> Self {
         let (cols, rows) = (pic.width.div_ceil(CELL), pic.height.div_ceil(CELL));
         let mut sums = vec![0u32; cols * rows];
-        let mut counts = vec![0u32; cols * rows];
         let plane = &pic.planes[0];
-        let (ch, offset) = (plane.kind.channels, if plane.kind.channels == 3 { 1 } else { 0 });
+        let channels = plane.kind.channels;
         for y in 0..pic.height {
-            let row = plane.row(y);
-            let base = (y / CELL) * cols;
-            for x in 0..pic.width {
-                sums[base + x / CELL] += row[x * ch + offset] as u32;
-                counts[base + x / CELL] += 1;
+            let row = &plane.row(y)[..pic.width * channels];
+            let sums = &mut sums[(y / CELL) * cols..][..cols];
+            if channels == 1 {
+                for (sum, chunk) in sums.iter_mut().zip(row.chunks(CELL)) {
+                    *sum += chunk.iter().map(|&v| v as u32).sum::<u32>();
+                }
+            } else {
+                // The green channel of RGB.
+                for (sum, chunk) in sums.iter_mut().zip(row.chunks(CELL * channels)) {
+                    *sum += chunk.iter().skip(1).step_by(channels).map(|&v| v as u32).sum::<u32>();
+                }
             }
         }
-        let cells = sums.iter().zip(&counts).map(|(s, c)| (s / c.max(&1)) as u8).collect();
+        // Cells on the right and bottom edges may be partial.
+        let side = |i: usize, len: usize| (len - i * CELL).min(CELL) as u32;
+        let cells = sums
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s / (side(i % cols, pic.width) * side(i / cols, pic.height))) as u8)
+            .collect();
         CellImage { cols, rows, cells }
     }
 }
@@ -133,5 +144,16 @@ mod tests {
         let (u, v) = (vec![128u8; 8 * 4], vec![128u8; 8 * 4]);
         let pic = Picture::from_planes(crate::frame::Layout::I420, 16, 8, [(&data[..], 16), (&u[..], 8), (&v[..], 8)]);
         assert_eq!(CellImage::from_picture(&pic).cells, vec![10, 30]);
+    }
+
+    #[test]
+    fn partial_edge_cells_average_only_their_own_pixels() {
+        // 10x9 luma of value 100 with stride 16: cells of 8x8, 2x8, 8x1 and 2x1 pixels.
+        let data = vec![100u8; 16 * 9];
+        let (u, v) = (vec![128u8; 8 * 5], vec![128u8; 8 * 5]);
+        let pic = Picture::from_planes(crate::frame::Layout::I420, 10, 9, [(&data[..], 16), (&u[..], 8), (&v[..], 8)]);
+        let img = CellImage::from_picture(&pic);
+        assert_eq!((img.cols, img.rows), (2, 2));
+        assert_eq!(img.cells, vec![100; 4]);
     }
 }
