@@ -207,7 +207,7 @@ impl RedactSettings {
 
     /// The planner for a video at `fps` frames per second.
     pub fn planner(&self, fps: f64) -> Planner {
-        Planner::new(self.detect_every.frames(fps, FACE_RATE), self.person_every.frames(fps, PERSON_RATE), self.small_faces)
+        Planner::new(self.detect_every.frames(fps, FACE_RATE), self.person_every.frames(fps, PERSON_RATE), self.small_faces, fps)
     }
 }
 

@@ -67,7 +67,11 @@ pub struct Planner {
     pub person_every: u64,
     /// Plan the closer look for small faces.
     pub small_faces: bool,
-    previous: Option<motion::CellImage>,
+    /// Frames between the two pictures compared for motion, at least.
+    motion_span: u64,
+    /// Cell images of recent looks, oldest first: the newest one at least `motion_span`
+    /// frames old is what the next look is compared with.
+    recent: std::collections::VecDeque<(u64, motion::CellImage)>,
     /// Where in the list of large-region tiles the next look starts, so that when there is
     /// more to look at than the budget allows, every tile gets its turn over successive frames.
     cursor: usize,
@@ -82,27 +86,44 @@ pub const CLOSER_TILE: usize = 256;
 /// 2× scale). When moving regions exceed it, successive frames take turns over them.
 pub const CLOSER_BUDGET: usize = 64_000;
 
+/// Seconds between the two pictures compared for motion, at least: over a single frame at
+/// 30 fps a small, slow face hardly changes its cells.
+pub const MOTION_SPAN_SECONDS: f64 = 0.06;
+
 impl Planner {
-    pub fn new(face_every: u64, person_every: u64, small_faces: bool) -> Self {
-        Planner { face_every: face_every.max(1), person_every: person_every.max(1), small_faces, previous: None, cursor: 0 }
+    /// A planner for a video at `fps` frames per second.
+    pub fn new(face_every: u64, person_every: u64, small_faces: bool, fps: f64) -> Self {
+        Planner {
+            face_every: face_every.max(1),
+            person_every: person_every.max(1),
+            small_faces,
+            motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
+            recent: Default::default(),
+            cursor: 0,
+        }
     }
 
     /// The plan for frame `index`; `with_persons` when a person detector is loaded.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>, with_persons: bool) -> Plan {
         let faces = index % self.face_every == 0;
         let persons = with_persons && index % self.person_every == 0;
-        let closer = if faces && self.small_faces { self.closer_regions(pic) } else { Vec::new() };
+        let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         Plan { faces, persons, closer }
     }
 
-    /// The regions of `pic` that moved since the last call, within the budget.
-    fn closer_regions(&mut self, pic: &crate::frame::Picture<'_>) -> Vec<Region> {
+    /// The regions of `pic` that moved since an earlier look, within the budget.
+    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Vec<Region> {
         let current = motion::CellImage::from_picture(pic);
-        let mut regions = match &self.previous {
-            Some(prev) => motion::moving_regions(prev, &current, pic.width, pic.height, 2 * motion::CELL),
-            None => Vec::new(),
+        // Keep only the newest look old enough to compare with, and those after it.
+        let old_enough = |i: u64| i + self.motion_span <= index;
+        while self.recent.len() > 1 && old_enough(self.recent[1].0) {
+            self.recent.pop_front();
+        }
+        let mut regions = match self.recent.front() {
+            Some((i, prev)) if old_enough(*i) => motion::moving_regions(prev, &current, pic.width, pic.height, 2 * motion::CELL),
+            _ => Vec::new(),
         };
-        self.previous = Some(current);
+        self.recent.push_back((index, current));
         let (chosen, cursor) = within_budget(&mut regions, self.cursor, CLOSER_BUDGET);
         self.cursor = cursor;
         chosen
@@ -241,9 +262,32 @@ mod tests {
     fn the_planner_runs_each_detector_at_its_cadence() {
         let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
         let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
-        let mut planner = Planner::new(2, 3, true);
+        let mut planner = Planner::new(2, 3, true, 25.0);
         let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, &pic, true)).map(|p| (p.faces, p.persons)).collect();
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
         assert!(!planner.plan(6, &pic, false).persons, "no person detector, no person detection");
+    }
+
+    #[test]
+    fn motion_is_measured_over_at_least_the_motion_span() {
+        // 60 fps, a look on every frame: a square moving 1 px a frame is compared over 4 frames.
+        let picture = |x0: usize| {
+            let mut y = vec![0u8; 128 * 64];
+            for row in 20..40 {
+                y[row * 128 + x0..row * 128 + x0 + 20].fill(200);
+            }
+            y
+        };
+        let (u, v) = (vec![128u8; 64 * 32], vec![128u8; 64 * 32]);
+        let mut planner = Planner::new(1, 1, true, 60.0);
+        assert_eq!(planner.motion_span, 4);
+        let mut moved = Vec::new();
+        for i in 0..8 {
+            let y = picture(40 + i);
+            let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
+            moved.push(!planner.plan(i as u64, &pic, false).closer.is_empty());
+        }
+        assert_eq!(moved, vec![false, false, false, false, true, true, true, true]);
+        assert!(planner.recent.len() <= 5, "only the looks still needed are kept");
     }
 }
