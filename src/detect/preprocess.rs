@@ -124,23 +124,74 @@ pub fn fill_tensor(pic: &Picture<'_>, lb: &Letterbox, spec: &InputSpec, tensor: 
     let rgb_of: [usize; 3] = if spec.bgr { [2, 1, 0] } else { [0, 1, 2] };
     let norm = Norm { rgb_of, mean: spec.mean, scale: spec.std.map(|s| 1.0 / s) };
     let (luma_x, luma_y) = lb.positions(pic.planes[0].width, pic.planes[0].height);
-    let (chroma_x, chroma_y) = match pic.layout {
-        Layout::I420 => lb.positions(pic.planes[1].width, pic.planes[1].height),
-        Layout::Rgb => (Vec::new(), Vec::new()),
-    };
     let rows = c0
         .par_chunks_mut(lb.input_w)
         .zip(c1.par_chunks_mut(lb.input_w))
         .zip(c2.par_chunks_mut(lb.input_w))
         .take(lb.content_h)
         .enumerate();
-    rows.for_each(|(dy, ((o0, o1), o2))| {
-        let mut out = [o0, o1, o2];
-        match pic.layout {
-            Layout::Rgb => rgb_row(&pic.planes[0], luma_y[dy], &luma_x, &norm, &mut out),
-            Layout::I420 => i420_row(pic, luma_y[dy], chroma_y[dy], &luma_x, &chroma_x, &norm, &mut out),
+    match pic.layout {
+        Layout::Rgb => rows.for_each(|(dy, ((o0, o1), o2))| rgb_row(&pic.planes[0], luma_y[dy], &luma_x, &norm, &mut [o0, o1, o2])),
+        Layout::I420 => {
+            let (chroma_x, chroma_y) = lb.positions(pic.planes[1].width, pic.planes[1].height);
+            let (luma_x, chroma_x) = (Span::of(&luma_x), Span::of(&chroma_x));
+            rows.for_each_init(Blend::default, |blend, (dy, ((o0, o1), o2))| {
+                blend.rows(pic, luma_y[dy], chroma_y[dy], &luma_x, &chroma_x);
+                blend.write(&luma_x, &chroma_x, &norm, [o0, o1, o2]);
+            });
         }
-    });
+    }
+}
+
+/// Output sample positions along x, relative to the first source column they read.
+struct Span {
+    first: usize,
+    /// One past the last source column read.
+    end: usize,
+    samples: Vec<Sample>,
+}
+
+impl Span {
+    fn of(xs: &[Sample]) -> Self {
+        let first = xs.iter().map(|s| s.0).min().unwrap_or(0);
+        let end = xs.iter().map(|s| s.1 + 1).max().unwrap_or(0);
+        Span { first, end, samples: xs.iter().map(|&(a, b, f)| (a - first, b - first, f)).collect() }
+    }
+}
+
+/// The two source rows around one output row, blended vertically, for each I420 plane: the
+/// horizontal pass then reads two neighbours from each instead of four bytes from two rows.
+#[derive(Default)]
+struct Blend {
+    y: Vec<f32>,
+    u: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Blend {
+    fn rows(&mut self, pic: &Picture<'_>, (y0, y1, fy): Sample, (c0, c1, cfy): Sample, xs: &Span, cxs: &Span) {
+        let (py, pu, pv) = (&pic.planes[0], &pic.planes[1], &pic.planes[2]);
+        blend(&py.row(y0)[xs.first..xs.end], &py.row(y1)[xs.first..xs.end], fy, &mut self.y);
+        blend(&pu.row(c0)[cxs.first..cxs.end], &pu.row(c1)[cxs.first..cxs.end], cfy, &mut self.u);
+        blend(&pv.row(c0)[cxs.first..cxs.end], &pv.row(c1)[cxs.first..cxs.end], cfy, &mut self.v);
+    }
+
+    fn write(&self, xs: &Span, cxs: &Span, norm: &Norm, [o0, o1, o2]: [&mut [f32]; 3]) {
+        let lerp = |row: &[f32], &(a, b, f): &Sample| row[a] + (row[b] - row[a]) * f;
+        let outputs = o0.iter_mut().zip(o1.iter_mut()).zip(o2.iter_mut());
+        for (((o0, o1), o2), (x, cx)) in outputs.zip(xs.samples.iter().zip(&cxs.samples)) {
+            let rgb = yuv_to_rgb_f32(lerp(&self.y, x), lerp(&self.u, cx), lerp(&self.v, cx));
+            *o0 = norm.channel(0, rgb);
+            *o1 = norm.channel(1, rgb);
+            *o2 = norm.channel(2, rgb);
+        }
+    }
+}
+
+/// `out[i] = a[i] + (b[i] - a[i]) * f`.
+fn blend(a: &[u8], b: &[u8], f: f32, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(a.iter().zip(b).map(|(&p, &q)| p as f32 + (q as f32 - p as f32) * f));
 }
 
 /// Per-output-channel normalisation.
@@ -153,9 +204,15 @@ struct Norm {
 impl Norm {
     #[inline(always)]
     fn write(&self, out: &mut [&mut [f32]; 3], dx: usize, rgb: [f32; 3]) {
-        for k in 0..3 {
-            out[k][dx] = (rgb[self.rgb_of[k]] - self.mean[k]) * self.scale[k];
+        for (k, channel) in out.iter_mut().enumerate() {
+            channel[dx] = self.channel(k, rgb);
         }
+    }
+
+    /// Output channel `k` of one RGB pixel.
+    #[inline(always)]
+    fn channel(&self, k: usize, rgb: [f32; 3]) -> f32 {
+        (rgb[self.rgb_of[k]] - self.mean[k]) * self.scale[k]
     }
 }
 
@@ -164,18 +221,6 @@ fn rgb_row(p: &Plane<'_>, (y0, y1, fy): Sample, xs: &[Sample], norm: &Norm, out:
     for (dx, &(x0, x1, fx)) in xs.iter().enumerate() {
         let rgb: [f32; 3] = std::array::from_fn(|k| bilerp(r0[x0 * 3 + k], r0[x1 * 3 + k], r1[x0 * 3 + k], r1[x1 * 3 + k], fx, fy));
         norm.write(out, dx, rgb);
-    }
-}
-
-fn i420_row(pic: &Picture<'_>, (y0, y1, fy): Sample, (cy0, cy1, cfy): Sample, xs: &[Sample], cxs: &[Sample], norm: &Norm, out: &mut [&mut [f32]; 3]) {
-    let (py, pu, pv) = (&pic.planes[0], &pic.planes[1], &pic.planes[2]);
-    let (ya, yb) = (py.row(y0), py.row(y1));
-    let (ua, ub, va, vb) = (pu.row(cy0), pu.row(cy1), pv.row(cy0), pv.row(cy1));
-    for (dx, (&(x0, x1, fx), &(cx0, cx1, cfx))) in xs.iter().zip(cxs).enumerate() {
-        let y = bilerp(ya[x0], ya[x1], yb[x0], yb[x1], fx, fy);
-        let u = bilerp(ua[cx0], ua[cx1], ub[cx0], ub[cx1], cfx, cfy);
-        let v = bilerp(va[cx0], va[cx1], vb[cx0], vb[cx1], cfx, cfy);
-        norm.write(out, dx, yuv_to_rgb_f32(y, u, v));
     }
 }
 
