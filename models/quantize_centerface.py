@@ -10,10 +10,12 @@ Input: models/centerface.onnx (made by prepare_centerface.py). Steps:
      16-bit intermediate sums), activations uint8, MinMax calibration;
   3. calibration pictures, all from the repository's sample_media/ (decoded by GStreamer's
      gst-launch-1.0, as veilcam decodes them): every 12th frame of faces.mp4 and of vtest.avi,
-     astronaut.png and faces/*.  Each picture is fed twice, as veilcam feeds the detector:
-     whole, scaled to 640 px wide (the global pass), and its centre 256x256 enlarged 2x (the
-     closer look for small faces). Letterboxing pads right and bottom with zeros, as
-     src/detect/preprocess.rs does.
+     astronaut.png and faces/*. Each picture is used as it is and in a "night look" (grey, dim
+     and flat, as a camera's infrared mode records; without it small faces in night footage
+     lost detection), and each of those is fed as veilcam feeds the detector: whole, scaled to
+     640 px wide (the global pass), and its centre 256x256 enlarged 2x (the closer look for
+     small faces). Letterboxing pads right and bottom with zeros, as src/detect/preprocess.rs
+     does.
 
 Calibration runs ONNX Runtime in float, so the scales can differ in the last bits between
 CPUs; the committed file's SHA-256 is in models/README.md, and --check compares the model
@@ -69,16 +71,28 @@ def letterbox(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(2, 0, 1)[None])
 
 
+def night_look(rgb: np.ndarray) -> np.ndarray:
+    """What a camera's infrared night mode makes of a picture: grey, dim and flat."""
+    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = 40.0 + 0.45 * grey
+    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def inputs(pictures: list[str]) -> list[np.ndarray]:
+    """Each picture as it is and in a night look, each whole and as a closer look."""
     out = []
     for p in pictures:
         rgb = np.asarray(Image.open(p).convert("RGB"))
-        h, w = rgb.shape[:2]
-        out.append(letterbox(rgb, min(1.0, GLOBAL_WIDTH / w)))
-        t = min(CLOSER_TILE, w, h)
-        y, x = (h - t) // 2, (w - t) // 2
-        out.append(letterbox(np.ascontiguousarray(rgb[y:y + t, x:x + t]), CLOSER_SCALE))
+        out.extend(views(rgb) + views(night_look(rgb)))
     return out
+
+
+def views(rgb: np.ndarray) -> list[np.ndarray]:
+    """The picture as the detector sees it: whole at the global width, and a closer look."""
+    h, w = rgb.shape[:2]
+    t = min(CLOSER_TILE, w, h)
+    y, x = (h - t) // 2, (w - t) // 2
+    return [letterbox(rgb, min(1.0, GLOBAL_WIDTH / w)), letterbox(np.ascontiguousarray(rgb[y:y + t, x:x + t]), CLOSER_SCALE)]
 
 
 def calibration_pictures(tmp: str) -> list[str]:
