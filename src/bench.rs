@@ -18,7 +18,7 @@ use gst::prelude::*;
 use crate::bus::{self, BusEvent};
 use crate::error::{Error, Result};
 use crate::sink::file::EncoderSettings;
-use crate::stats::{peak_rss_bytes, StatsReport};
+use crate::stats::{cpu_seconds, peak_rss_bytes, StatsReport};
 
 /// Transcodes `input` to `output` with GStreamer alone: the baseline redaction is compared to.
 pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Result<StatsReport> {
@@ -68,6 +68,7 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
         latency_p50_ms: None,
         latency_p99_ms: None,
         peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
+        cpu_s: cpu_seconds(),
     })
 }
 
@@ -116,13 +117,17 @@ fn child(exe: &Path, dir: &Path, name: &str, args: &[&str]) -> Result<StatsRepor
 fn print_report(input: &Path, enc: &EncoderSettings, plain: &StatsReport, redact: &StatsReport) {
     let mb = |r: &StatsReport| r.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "?".into());
     println!("bench: {} (x264 preset {}, crf {})", input.display(), enc.preset, enc.crf);
-    println!("  {:<18} {:>7} {:>9} {:>9} {:>10}", "", "frames", "wall s", "fps", "peak RSS");
+    let cpu = |r: &StatsReport| r.cpu_s.map(|c| format!("{c:.2}")).unwrap_or_else(|| "?".into());
+    println!("  {:<18} {:>7} {:>9} {:>9} {:>9} {:>10}", "", "frames", "wall s", "fps", "CPU s", "peak RSS");
     for (name, r) in [("plain transcode", plain), ("veilcam redact", redact)] {
-        println!("  {:<18} {:>7} {:>9.2} {:>9.1} {:>10}", name, r.frames, r.wall_s, r.fps, mb(r));
+        println!("  {:<18} {:>7} {:>9.2} {:>9.1} {:>9} {:>10}", name, r.frames, r.wall_s, r.fps, cpu(r), mb(r));
     }
     println!("  ratio redact / plain (wall time): {:.2}", redact.wall_s / plain.wall_s.max(1e-9));
+    if let (Some(p), Some(r)) = (plain.cpu_s, redact.cpu_s) {
+        println!("  ratio redact / plain (CPU time, less sensitive to other load): {:.2}", r / p.max(1e-9));
+    }
     println!(
-        "  redact busy time: decode wait {:.2} s, detect {:.2} s, track+policy+fill {:.2} s, encoder back-pressure {:.2} s",
+        "  redact busy time: decode wait {:.2} s, detect {:.2} s (summed over workers), track+policy+fill {:.2} s, encoder back-pressure {:.2} s",
         redact.decode_s, redact.detect_s, redact.redact_s, redact.encode_wait_s
     );
     let ms = |v: Option<u64>| v.map(|m| format!("{m} ms")).unwrap_or_else(|| "?".into());

@@ -85,6 +85,7 @@ impl StageTimes {
             latency_p50_ms: latency.percentile_ms(50.0),
             latency_p99_ms: latency.percentile_ms(99.0),
             peak_rss_mb: peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
+            cpu_s: cpu_seconds(),
         }
     }
 }
@@ -106,6 +107,20 @@ pub struct StatsReport {
     pub latency_p50_ms: Option<u64>,
     pub latency_p99_ms: Option<u64>,
     pub peak_rss_mb: Option<f64>,
+    /// CPU time of the whole process (user + system, all threads), in seconds.
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
+}
+
+/// CPU time this process used so far (user + system, all threads), on Linux.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at `state`, field 3;
+    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s (USER_HZ).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<u64>().ok();
+    Some((ticks(14)? + ticks(15)?) as f64 / 100.0)
 }
 
 /// Peak resident set size of this process (`VmHWM`), on Linux.
@@ -119,6 +134,18 @@ pub fn peak_rss_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_seconds().expect("readable on Linux");
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = cpu_seconds().unwrap();
+        assert!(after - before >= 0.1, "{before} -> {after}");
+    }
 
     #[test]
     fn percentiles_come_from_the_recorded_latencies() {
