@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn rgb_picture_respects_stride_padding() {
         // 3x2 RGB with rows padded to 12 bytes: padding must never be read as pixels.
-        let mut data = vec![0xEEu8; 24];
+        let mut data = [0xEEu8; 24];
         for y in 0..2 {
             for x in 0..3 {
                 let i = y * 12 + x * 3;

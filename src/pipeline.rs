@@ -1,14 +1,17 @@
 //! The video pipeline: stages on their own threads, joined by bounded channels.
 //!
 //! ```text
-//! decode thread ──frames──▶ detect workers (one ORT session each) ──detected──▶ redact + encode
-//!  (GStreamer)    bounded                                           bounded     (in order)
+//! decode + plan ──planned frames──▶ detect workers (one ORT session each) ──detected──▶ redact + encode
+//!  (GStreamer)     bounded                                                 bounded     (re-ordered)
 //! ```
-//! The redact stage tracks faces and holds a bounded look-ahead window of frames (about a
+//! The decode thread also plans each frame's detection ([`crate::detect::Planner`]) in frame
+//! order, so the workers keep no state and the result does not depend on how many there are
+//! or which one takes a frame. The redact stage tracks faces and holds a bounded look-ahead window of frames (about a
 //! second) so a detection can also mask the frames before it and the misses around it
 //! ([`crate::track`]). Back-pressure reaches the decoder through the bounded channels, the
-//! window and the appsrc queue, so memory does not grow with clip length. The output appears only if every stage finished
-//! cleanly: a decode, detection or encode error drops the sink, and with it the temp file.
+//! window and the appsrc queue, so memory does not grow with clip length. The output appears
+//! only if every stage finished cleanly: a decode, detection or encode error drops the sink, and
+//! with it the temp file.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -149,7 +152,7 @@ struct Planned {
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
 #[allow(clippy::too_many_arguments)]
 fn run_stages(
-    source: FileSource,
+    source: impl FrameSource,
     planning: Planning,
     detectors: Vec<DetectorSet>,
     outputs: Outputs,
@@ -184,7 +187,7 @@ fn run_stages(
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens.
-fn decode_stage(mut source: FileSource, mut planning: Planning, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
+fn decode_stage(mut source: impl FrameSource, mut planning: Planning, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
         let decoded_at = Instant::now();
         let plan = frame.with_picture(|pic| planning.planner.plan(frame.index, pic, planning.persons))?;

@@ -143,18 +143,18 @@ impl RedactSettings {
             return bad("--camera needs --config".into());
         }
         let camera = o.config.as_deref().map(|p| config::load_camera(p, o.camera.as_deref())).transpose()?;
-        if media_kind(&input) != media_kind(&output) {
+        if media_kind(input) != media_kind(output) {
             return bad(format!(
                 "{} and {} must both be videos or both be images",
                 input.display(),
                 output.display()
             ));
         }
-        if media_kind(&output) == MediaKind::Video {
-            crate::sink::file::muxer_for(&output)?;
+        if media_kind(output) == MediaKind::Video {
+            crate::sink::file::muxer_for(output)?;
         }
         if let Some(preview) = &o.preview {
-            if media_kind(&input) == MediaKind::Image {
+            if media_kind(input) == MediaKind::Image {
                 return bad("--preview is for videos; use --sidecar for images".into());
             }
             crate::sink::file::muxer_for(preview)?;

@@ -30,7 +30,7 @@ struct Cli {
 enum Cmd {
     /// Generate (or reuse) the clips, redact them with `veilcam`, measure, report.
     Run(RunArgs),
-    /// Generate clips with truth: <out>/<variant>.mp4 and <out>/<variant>.truth.json.
+    /// Generate clips with truth: OUT/VARIANT.mp4 and OUT/VARIANT.truth.json.
     Generate(GenerateArgs),
     /// Measure one redacted output against its input and truth.
     Measure(MeasureArgs),
@@ -146,7 +146,7 @@ struct RunArgs {
     clip: ClipArgs,
     #[command(flatten)]
     thresholds: ThresholdArgs,
-    /// Output directory (clips are cached in <out>/clips).
+    /// Output directory (clips are cached in OUT/clips).
     #[arg(long, default_value = "out/eval")]
     out: PathBuf,
     /// The veilcam binary [default: the one beside veilcam-eval].

@@ -3,7 +3,8 @@
 //! Each stage is a separate piece: [`preprocess`] resizes and pads a picture into a reused
 //! tensor, [`runtime`] loads ONNX Runtime and builds one session per worker, a decoder per
 //! model ([`centerface`]) turns the model's output heads into boxes, and [`nms`] removes
-//! duplicates.
+//! duplicates. The [`Planner`] decides in frame order what each frame is searched for, and a
+//! [`DetectorSet`] (one per worker) carries it out.
 
 pub mod centerface;
 pub mod motion;
@@ -105,8 +106,8 @@ impl Planner {
 
     /// The plan for frame `index`; `with_persons` when a person detector is loaded.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>, with_persons: bool) -> Plan {
-        let faces = index % self.face_every == 0;
-        let persons = with_persons && index % self.person_every == 0;
+        let faces = index.is_multiple_of(self.face_every);
+        let persons = with_persons && index.is_multiple_of(self.person_every);
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         Plan { faces, persons, closer }
     }

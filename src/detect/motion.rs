@@ -1,4 +1,4 @@
-//! Where to look closer for small faces: regions that moved since the previous look.
+//! Where to look closer for small faces: regions that moved since an earlier look.
 //!
 //! Faces of 12–24 px (people on the street in a 1080p doorbell view) shrink below what the
 //! detector sees once the frame is scaled down for the global pass. Walking people move, so a
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn partial_edge_cells_average_only_their_own_pixels() {
         // 10x9 luma of value 100 with stride 16: cells of 8x8, 2x8, 8x1 and 2x1 pixels.
-        let data = vec![100u8; 16 * 9];
+        let data = [100u8; 16 * 9];
         let (u, v) = (vec![128u8; 8 * 5], vec![128u8; 8 * 5]);
         let pic = Picture::from_planes(crate::frame::Layout::I420, 10, 9, [(&data[..], 16), (&u[..], 8), (&v[..], 8)]);
         let img = CellImage::from_picture(&pic);

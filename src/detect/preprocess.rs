@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn a_crop_samples_the_right_source_pixels() {
         // 8x4 RGB picture whose red channel is 10*x + y; crop columns 4..8, rows 2..4 at 1:1.
-        let mut data = vec![0u8; 8 * 4 * 3];
+        let mut data = [0u8; 8 * 4 * 3];
         for y in 0..4 {
             for x in 0..8 {
                 data[(y * 8 + x) * 3] = (10 * x + y) as u8;
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn tensor_holds_the_picture_and_zero_padding() {
         // 4x2 RGB picture, rows padded to 16 bytes; red ramp in x, green = 10*y.
-        let mut data = vec![0u8; 32];
+        let mut data = [0u8; 32];
         for y in 0..2 {
             for x in 0..4 {
                 let i = y * 16 + x * 3;
@@ -362,8 +362,8 @@ mod tests {
     /// A smooth I420 picture of odd size with stride padding (picture-like, not noise: the
     /// two paths place chroma differently, which only matters at sample-to-sample jumps).
     fn smooth_i420(w: usize, h: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>, usize, usize) {
-        let (ys, cs) = (w + 7, (w + 1) / 2 + 5);
-        let (ch, cw) = (h.div_ceil(2), (w + 1) / 2);
+        let (ys, cs) = (w + 7, w.div_ceil(2) + 5);
+        let (ch, cw) = (h.div_ceil(2), w.div_ceil(2));
         let f = |x: f32, y: f32, a: f32, b: f32| (128.0 + 90.0 * (x / a).sin() * (y / b).cos()) as u8;
         let mut y = vec![0xEE; ys * h];
         for r in 0..h {
