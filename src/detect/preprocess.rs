@@ -11,6 +11,9 @@ use rayon::prelude::*;
 use crate::frame::{Layout, Picture, Plane};
 use crate::geometry::BBox;
 
+/// Largest extra downscaling of one side that [`Letterbox::fit_width`] accepts to avoid padding.
+pub const MAX_SQUEEZE: f64 = 0.05;
+
 /// How a region of a source picture (the whole picture, or a crop) maps onto a detector input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Letterbox {
@@ -30,9 +33,23 @@ pub struct Letterbox {
 impl Letterbox {
     /// Scales a `src_w`×`src_h` picture to `target_w` pixels wide (keeping the aspect ratio,
     /// never wider than the source), then pads both sides up to a multiple of `align`.
+    ///
+    /// When the picture is scaled down anyway, a side that would need padding is instead
+    /// scaled a little further down to the multiple of `align` below it, if that is at most
+    /// [`MAX_SQUEEZE`] smaller: 1080p at 640 px wide becomes 640×352 rather than 640×360
+    /// padded to 384, 8 % fewer pixels to run the detector on for a 2 % change of aspect.
     pub fn fit_width(src_w: usize, src_h: usize, target_w: usize, align: usize) -> Self {
         let scale = target_w.min(src_w).max(1) as f64 / src_w as f64;
-        Self::crop(src_w, src_h, (0, 0, src_w, src_h), scale, align)
+        let mut lb = Self::crop(src_w, src_h, (0, 0, src_w, src_h), scale, align);
+        if scale < 1.0 {
+            let squeeze = |content: usize| {
+                let aligned = content / align * align;
+                if aligned > 0 && (content - aligned) as f64 <= MAX_SQUEEZE * content as f64 { aligned } else { content }
+            };
+            (lb.content_w, lb.content_h) = (squeeze(lb.content_w), squeeze(lb.content_h));
+            (lb.input_w, lb.input_h) = (lb.content_w.div_ceil(align) * align, lb.content_h.div_ceil(align) * align);
+        }
+        lb
     }
 
     /// Scales the crop `(x, y, w, h)` of a picture by `scale` (above 1 enlarges small faces),
@@ -295,11 +312,25 @@ mod tests {
 
     #[test]
     fn letterbox_pads_to_the_alignment_and_maps_boxes_back() {
+        // 1000x600 at 640 wide is 640x384 exactly. At 520 wide it is 520x312: the width is
+        // squeezed to 512 (1.5 %), but 312 -> 288 would be 7.7 %, so the height is padded to 320.
+        let lb = Letterbox::fit_width(1000, 600, 640, 32);
+        assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (640, 384, 640, 384));
+        let lb = Letterbox::fit_width(1000, 600, 520, 32);
+        assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (512, 312, 512, 320));
+        let b = lb.to_source(&BBox::new(51.2, 52.0, 102.4, 104.0));
+        assert!((b.x1 - 100.0).abs() < 1e-3 && (b.y1 - 100.0).abs() < 1e-3, "{b:?}");
+        assert!((b.x2 - 200.0).abs() < 1e-3 && (b.y2 - 200.0).abs() < 1e-3, "{b:?}");
+    }
+
+    #[test]
+    fn a_downscaled_side_is_squeezed_to_the_alignment_instead_of_padded() {
         let lb = Letterbox::fit_width(1920, 1080, 640, 32);
-        assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (640, 360, 640, 384));
-        let b = lb.to_source(&BBox::new(64.0, 36.0, 128.0, 72.0));
-        assert!((b.x1 - 192.0).abs() < 1e-3 && (b.y1 - 108.0).abs() < 1e-3);
-        assert!((b.x2 - 384.0).abs() < 1e-3 && (b.y2 - 216.0).abs() < 1e-3);
+        assert_eq!((lb.content_w, lb.content_h, lb.input_w, lb.input_h), (640, 352, 640, 352));
+        // Boxes map back through each side's own scale.
+        let b = lb.to_source(&BBox::new(64.0, 35.2, 128.0, 70.4));
+        assert!((b.x1 - 192.0).abs() < 1e-3 && (b.y1 - 108.0).abs() < 1e-3, "{b:?}");
+        assert!((b.x2 - 384.0).abs() < 1e-3 && (b.y2 - 216.0).abs() < 1e-3, "{b:?}");
     }
 
     #[test]
