@@ -12,16 +12,32 @@ use veilcam::{batch, bench, config, pipeline, still, zone_preview};
 
 /// Exit code when a batch finished but some files failed.
 const SOME_FILES_FAILED: u8 = 2;
+/// Exit code after Ctrl-C, SIGTERM or SIGHUP (128 + SIGINT, as shells report an interrupt).
+const INTERRUPTED: i32 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    remove_outputs_on_signal();
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("veilcam: error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// When a signal ends the process, drop handlers do not run: delete the outputs still being
+/// written first, so an interrupted run leaves nothing behind.
+fn remove_outputs_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        let removed = veilcam::output::remove_pending();
+        eprintln!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
+        std::process::exit(INTERRUPTED);
+    });
+    if let Err(e) = installed {
+        tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
     }
 }
 

@@ -1,9 +1,12 @@
 //! Atomic output files: everything is written to a hidden temp file beside the target and
-//! renamed over it only when the writer says it is complete. A run that fails, panics or is
-//! interrupted leaves no output behind (the temp file is removed when dropped).
+//! renamed over it only when the writer says it is complete. A run that fails or panics leaves
+//! no output behind (the temp file is removed when dropped), and one that is interrupted by a
+//! signal neither: [`remove_pending`] deletes the temp files still being written.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tempfile::TempPath;
 
@@ -12,12 +15,32 @@ use crate::error::{Error, Result};
 /// Permissions of a finished output.
 const OUTPUT_MODE: u32 = 0o644;
 
+/// Temp files being written, for [`remove_pending`].
+static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Deletes every temp file still being written, as the process ends on a signal (the drop
+/// handlers that normally remove them do not run then). Returns how many were removed.
+pub fn remove_pending() -> usize {
+    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    pending.iter().filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
 /// A file being written that becomes visible at `target` only on [`commit`](Self::commit).
 #[derive(Debug)]
 pub struct AtomicOutput {
     target: PathBuf,
-    temp: TempPath,
+    /// `None` only inside `commit`.
+    temp: Option<TempPath>,
     overwrite: bool,
+}
+
+impl Drop for AtomicOutput {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(temp.to_path_buf().as_path());
+        }
+        // Dropping `temp` removes the file.
+    }
 }
 
 impl AtomicOutput {
@@ -47,12 +70,13 @@ impl AtomicOutput {
             .into_temp_path();
         // Temp files are private (0600); the output is an ordinary, shareable file.
         std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(OUTPUT_MODE)).map_err(|e| Error::io(target, e))?;
-        Ok(AtomicOutput { target: target.to_path_buf(), temp, overwrite })
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).insert(temp.to_path_buf());
+        Ok(AtomicOutput { target: target.to_path_buf(), temp: Some(temp), overwrite })
     }
 
     /// Where the writer writes until commit.
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.temp.as_deref().expect("an output is committed only once")
     }
 
     pub fn target(&self) -> &Path {
@@ -60,10 +84,13 @@ impl AtomicOutput {
     }
 
     /// Flushes the temp file to disk and renames it to the target.
-    pub fn commit(self) -> Result<()> {
-        let target = self.target;
-        File::open(&self.temp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&target, e))?;
-        let result = if self.overwrite { self.temp.persist(&target) } else { self.temp.persist_noclobber(&target) };
+    pub fn commit(mut self) -> Result<()> {
+        let target = self.target.clone();
+        File::open(self.temp_path()).and_then(|f| f.sync_all()).map_err(|e| Error::io(&target, e))?;
+        let temp = self.temp.take().expect("an output is committed only once");
+        let temp_path = temp.to_path_buf();
+        let result = if self.overwrite { temp.persist(&target) } else { temp.persist_noclobber(&target) };
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(&temp_path);
         result.map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::OutputExists { path: target.clone() }
@@ -112,6 +139,28 @@ mod tests {
         std::fs::write(out.temp_path(), b"partial").unwrap();
         drop(out);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    fn pending(path: &Path) -> bool {
+        PENDING.lock().unwrap().contains(path)
+    }
+
+    #[test]
+    fn outputs_are_listed_for_removal_on_a_signal_until_committed_or_dropped() {
+        // (remove_pending itself is exercised end to end in tests/bad_input.rs: other tests in
+        // this process write outputs at the same time.)
+        let dir = tempfile::tempdir().unwrap();
+        let done = AtomicOutput::prepare(&dir.path().join("done.mp4"), false).unwrap();
+        let done_temp = done.temp_path().to_path_buf();
+        assert!(pending(&done_temp));
+        std::fs::write(&done_temp, b"complete").unwrap();
+        done.commit().unwrap();
+        assert!(!pending(&done_temp));
+        let dropped = AtomicOutput::prepare(&dir.path().join("dropped.mp4"), false).unwrap();
+        let dropped_temp = dropped.temp_path().to_path_buf();
+        assert!(pending(&dropped_temp));
+        drop(dropped);
+        assert!(!pending(&dropped_temp));
     }
 
     #[test]

@@ -199,3 +199,36 @@ fn the_input_is_never_overwritten_by_its_own_output() {
     std::fs::copy(sample("faces.mp4"), &input).unwrap();
     assert_fails_cleanly(&input, &input, &["--overwrite"], &["clip.mp4", "input"]);
 }
+
+#[test]
+fn an_interrupted_run_leaves_no_output_and_no_temp_file() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
+    let child = Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .args(["-q", "redact"])
+        .arg(sample("vtest.avi"))
+        .arg("-o")
+        .arg(&output)
+        .arg("--sidecar")
+        .arg(&sidecar)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("veilcam binary runs");
+    // The hidden temp files appear once the run has started writing; then interrupt it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir_entries(dir.path()).len() < 2 {
+        assert!(Instant::now() < deadline, "no temp files appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(signalled.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "exit status after Ctrl-C; stderr:\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(dir_entries(dir.path()).is_empty(), "left behind: {:?}", dir_entries(dir.path()));
+}
