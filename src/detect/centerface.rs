@@ -42,25 +42,29 @@ pub struct CenterFaceSettings {
     pub detect_width: usize,
 }
 
-/// One CenterFace session with its reusable input buffer.
+/// One CenterFace session with its reusable input buffers.
 pub struct CenterFace {
     session: Session,
     settings: CenterFaceSettings,
     letterbox: Option<Letterbox>,
+    /// The whole-picture input (its size changes only with the picture's).
     input: Array4<f32>,
+    /// Storage for the closer look's inputs, whose sizes change from crop to crop: it grows to
+    /// the largest and is reused, instead of a fresh allocation per crop.
+    crop_storage: Vec<f32>,
 }
 
 impl CenterFace {
     pub fn load(library: &Path, model: &Path, settings: CenterFaceSettings, intra_threads: usize) -> Result<Self> {
         let session = runtime::session(library, model, intra_threads)?;
-        Ok(CenterFace { session, settings, letterbox: None, input: Array4::zeros((1, 3, ALIGN, ALIGN)) })
+        Ok(CenterFace { session, settings, letterbox: None, input: Array4::zeros((1, 3, ALIGN, ALIGN)), crop_storage: Vec::new() })
     }
 
     /// Finds faces in `pic`; boxes are in `pic`'s pixels.
     pub fn detect(&mut self, pic: &Picture<'_>) -> std::result::Result<Vec<Detection>, String> {
         let lb = self.prepare(pic.width, pic.height);
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
-        let raw = self.infer().map_err(|e| e.to_string())?;
+        let raw = infer(&mut self.session, &self.input, self.settings.threshold).map_err(|e| e.to_string())?;
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
@@ -68,11 +72,12 @@ impl CenterFace {
     /// `pic`'s pixels. Used to look again, closer, where small faces may be.
     pub fn detect_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64) -> std::result::Result<Vec<Detection>, String> {
         let lb = Letterbox::crop(pic.width, pic.height, crop, scale, ALIGN);
-        let mut input = Array4::zeros((1, 3, lb.input_h, lb.input_w));
+        let mut storage = std::mem::take(&mut self.crop_storage);
+        storage.resize(3 * lb.input_h * lb.input_w, 0.0); // fill_tensor overwrites all of it
+        let mut input = Array4::from_shape_vec((1, 3, lb.input_h, lb.input_w), storage).expect("storage has the tensor's length");
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
-        std::mem::swap(&mut self.input, &mut input);
-        let raw = self.infer().map_err(|e| e.to_string());
-        std::mem::swap(&mut self.input, &mut input);
+        let raw = infer(&mut self.session, &input, self.settings.threshold).map_err(|e| e.to_string());
+        self.crop_storage = input.into_raw_vec_and_offset().0;
         Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
@@ -89,14 +94,16 @@ impl CenterFace {
         }
     }
 
-    fn infer(&mut self) -> ort::Result<Vec<Detection>> {
-        let outputs = self.session.run(ort::inputs![INPUT => TensorRef::from_array_view(&self.input)?])?;
-        let heat = outputs[HEATMAP].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
-        let scale = outputs[SCALE].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
-        let offset = outputs[OFFSET].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
-        let (h, w) = (self.input.shape()[2] as f32, self.input.shape()[3] as f32);
-        Ok(decode(heat, scale, offset, self.settings.threshold, w, h))
-    }
+}
+
+/// Runs the model on one input; boxes in input pixels.
+fn infer(session: &mut Session, input: &Array4<f32>, threshold: f32) -> ort::Result<Vec<Detection>> {
+    let outputs = session.run(ort::inputs![INPUT => TensorRef::from_array_view(input)?])?;
+    let heat = outputs[HEATMAP].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+    let scale = outputs[SCALE].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+    let offset = outputs[OFFSET].try_extract_array::<f32>()?.into_dimensionality::<Ix4>().map_err(shape_error)?;
+    let (h, w) = (input.shape()[2] as f32, input.shape()[3] as f32);
+    Ok(decode(heat, scale, offset, threshold, w, h))
 }
 
 fn shape_error(e: ndarray::ShapeError) -> ort::Error {
