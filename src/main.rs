@@ -85,7 +85,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<()> {
             Ok(())
         }
         Command::Bench(args) => {
-            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf };
+            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf, threads: 0 };
             bench::run(&args.input, &args.work_dir, &enc, &args.redact_args)?;
             Ok(())
         }
@@ -93,7 +93,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<()> {
             if args.output.exists() && !args.overwrite {
                 return Err(veilcam::Error::OutputExists { path: args.output.clone() });
             }
-            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf };
+            let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf, threads: 0 };
             let report = bench::plain_transcode(&args.input, &args.output, &enc)?;
             if let Some(path) = &args.stats {
                 bench::write_stats(path, &report)?;

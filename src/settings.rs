@@ -166,7 +166,7 @@ impl RedactSettings {
             shape: o.shape,
             mask_scale: o.mask_scale,
             face: CenterFaceSettings { threshold: o.threshold, detect_width: o.detect_width },
-            encoder: EncoderSettings { preset: o.preset.clone(), crf: o.crf },
+            encoder: EncoderSettings { preset: o.preset.clone(), crf: o.crf, threads: 0 },
             keep_audio: o.keep_audio,
             sidecar: o.sidecar.clone(),
             preview: o.preview.clone(),

@@ -37,7 +37,7 @@ const MASK_SCALE: f32 = 1.3;
 /// Re-encodes `input` to `output` (x264 at `crf`, veryfast) with `control` applied per frame.
 pub fn make_control(truth: &Truth, input: &Path, output: &Path, control: Control, crf: u32) -> Result<u64> {
     let mut source = FileSource::open(input)?;
-    let enc = EncoderSettings { preset: "veryfast".into(), crf };
+    let enc = EncoderSettings { preset: "veryfast".into(), crf, threads: 1 };
     let mut sink = FileSink::create(AtomicOutput::prepare(output, true)?, &source.caps().clone(), &enc, None)?;
     let mut frames = 0;
     while let Some(mut frame) = source.next_frame()? {

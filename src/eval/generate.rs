@@ -32,7 +32,7 @@ use crate::source::file::FileSource;
 use crate::source::FrameSource;
 
 /// Bumped whenever a change to the generator changes its output, so cached clips are remade.
-pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/1";
+pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/2";
 pub const DEFAULT_WIDTH: u32 = 1920;
 pub const DEFAULT_HEIGHT: u32 = 1080;
 pub const DEFAULT_FPS: u32 = 25;
@@ -381,7 +381,7 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
     if let Some(dir) = video.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
     }
-    let enc = EncoderSettings { preset: settings.preset.clone(), crf: settings.crf };
+    let enc = EncoderSettings { preset: settings.preset.clone(), crf: settings.crf, threads: 1 };
     let mut sink = FileSink::create(AtomicOutput::prepare(video, true)?, &caps, &enc, None)?;
 
     let frame_count = settings.frame_count();

@@ -34,11 +34,14 @@ pub struct EncoderSettings {
     pub preset: String,
     /// Constant quality (x264 CRF, 0–51, lower is better).
     pub crf: u32,
+    /// Encoder threads, 0 for x264's choice. x264 in GStreamer does not give the same bytes
+    /// twice for the same input with more than one thread; one thread does.
+    pub threads: u32,
 }
 
 impl Default for EncoderSettings {
     fn default() -> Self {
-        EncoderSettings { preset: "veryfast".into(), crf: 21 }
+        EncoderSettings { preset: "veryfast".into(), crf: 21, threads: 0 }
     }
 }
 
@@ -166,7 +169,7 @@ fn build(
     let filter = gst::ElementFactory::make("capsfilter")
         .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
         .build()?;
-    let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).build()?;
+    let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).property("threads", enc.threads).build()?;
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("speed-preset", &enc.preset);
     let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
