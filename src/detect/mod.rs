@@ -61,7 +61,7 @@ impl Plan {
 }
 
 /// Decides, frame by frame and in order, which detectors run and where the closer look for
-/// small faces goes (regions that moved since the previous face detection).
+/// small faces goes (regions that moved since a look at least [`MOTION_SPAN_SECONDS`] earlier).
 #[derive(Debug)]
 pub struct Planner {
     pub face_every: u64,
@@ -83,8 +83,9 @@ pub const CLOSER_SCALE: f64 = 2.0;
 /// Largest region (in source pixels, each side) looked at closely in one piece; larger moving
 /// regions are cut into tiles of this size.
 pub const CLOSER_TILE: usize = 256;
-/// Source pixels looked at closely per frame, at most (about one 512×512 detector input at
-/// 2× scale). When moving regions exceed it, successive frames take turns over them.
+/// Source pixels looked at closely per look, at most (about one 512×512 detector input at
+/// 2× scale). When moving regions exceed it, successive looks take turns over them. Heads of
+/// detected persons have a budget of the same size of their own.
 pub const CLOSER_BUDGET: usize = 64_000;
 
 /// Seconds between the two pictures compared for motion, at least: over a single frame at
