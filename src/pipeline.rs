@@ -78,7 +78,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let info = source.info().clone();
     let fps = info.fps();
     let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
-    let planner = s.planner(fps);
+    let planner = s.planner(fps, policy.needs_persons());
     tracing::info!(
         input = %s.input.display(),
         width = info.width(),
@@ -114,8 +114,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
 
     let outputs = Outputs { sink, sidecar, preview };
     let times = StageTimes::default();
-    let planning = Planning { planner, persons: policy.needs_persons() };
-    let (frames, faces, outputs) = run_stages(source, planning, detectors, outputs, policy, tracking, progress, &times)?;
+    let (frames, faces, outputs) = run_stages(source, planner, detectors, outputs, policy, tracking, progress, &times)?;
     let output = outputs.sink.finish()?;
     if let Some(sidecar) = outputs.sidecar {
         sidecar.finish()?;
@@ -136,12 +135,6 @@ struct Outputs {
 
 type StageOutput = (u64, u64, Outputs);
 
-/// The in-order planning of detection, done on the decode thread.
-struct Planning {
-    planner: Planner,
-    persons: bool,
-}
-
 /// A decoded frame on its way to a detection worker.
 struct Planned {
     frame: Frame,
@@ -153,7 +146,7 @@ struct Planned {
 #[allow(clippy::too_many_arguments)]
 fn run_stages(
     source: impl FrameSource,
-    planning: Planning,
+    planner: Planner,
     detectors: Vec<DetectorSet>,
     outputs: Outputs,
     policy: Policy,
@@ -166,7 +159,7 @@ fn run_stages(
         let (det_tx, det_rx) = bounded::<Result<Detected>>(CHANNEL_DEPTH);
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planning, frame_tx, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, frame_tx, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (frame_rx.clone(), det_tx.clone());
@@ -187,10 +180,10 @@ fn run_stages(
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens.
-fn decode_stage(mut source: impl FrameSource, mut planning: Planning, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
+fn decode_stage(mut source: impl FrameSource, mut planner: Planner, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
         let decoded_at = Instant::now();
-        let plan = frame.with_picture(|pic| planning.planner.plan(frame.index, pic, planning.persons))?;
+        let plan = frame.with_picture(|pic| planner.plan(frame.index, pic))?;
         if tx.send(Planned { frame, plan, decoded_at }).is_err() {
             break; // a later stage failed; it reports why
         }

@@ -205,9 +205,11 @@ impl RedactSettings {
         Ok(DetectorSet { face, person })
     }
 
-    /// The planner for a video at `fps` frames per second.
-    pub fn planner(&self, fps: f64) -> Planner {
-        Planner::new(self.detect_every.frames(fps, FACE_RATE), self.person_every.frames(fps, PERSON_RATE), self.small_faces, fps)
+    /// The planner for a video at `fps` frames per second; `with_persons` when the policy needs
+    /// the person detector.
+    pub fn planner(&self, fps: f64, with_persons: bool) -> Planner {
+        let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
+        Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps)
     }
 }
 

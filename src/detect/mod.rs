@@ -65,7 +65,8 @@ impl Plan {
 #[derive(Debug)]
 pub struct Planner {
     pub face_every: u64,
-    pub person_every: u64,
+    /// `None` when no person detector is loaded.
+    pub person_every: Option<u64>,
     /// Plan the closer look for small faces.
     pub small_faces: bool,
     /// Frames between the two pictures compared for motion, at least.
@@ -93,11 +94,12 @@ pub const CLOSER_BUDGET: usize = 64_000;
 pub const MOTION_SPAN_SECONDS: f64 = 0.06;
 
 impl Planner {
-    /// A planner for a video at `fps` frames per second.
-    pub fn new(face_every: u64, person_every: u64, small_faces: bool, fps: f64) -> Self {
+    /// A planner for a video at `fps` frames per second; `person_every` is `None` when no
+    /// person detector is loaded.
+    pub fn new(face_every: u64, person_every: Option<u64>, small_faces: bool, fps: f64) -> Self {
         Planner {
             face_every: face_every.max(1),
-            person_every: person_every.max(1),
+            person_every: person_every.map(|n| n.max(1)),
             small_faces,
             motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
             recent: Default::default(),
@@ -105,10 +107,10 @@ impl Planner {
         }
     }
 
-    /// The plan for frame `index`; `with_persons` when a person detector is loaded.
-    pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>, with_persons: bool) -> Plan {
+    /// The plan for frame `index`.
+    pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
         let faces = index.is_multiple_of(self.face_every);
-        let persons = with_persons && index.is_multiple_of(self.person_every);
+        let persons = self.person_every.is_some_and(|n| index.is_multiple_of(n));
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         Plan { faces, persons, closer }
     }
@@ -264,10 +266,11 @@ mod tests {
     fn the_planner_runs_each_detector_at_its_cadence() {
         let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
         let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
-        let mut planner = Planner::new(2, 3, true, 25.0);
-        let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, &pic, true)).map(|p| (p.faces, p.persons)).collect();
+        let mut planner = Planner::new(2, Some(3), true, 25.0);
+        let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, &pic)).map(|p| (p.faces, p.persons)).collect();
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
-        assert!(!planner.plan(6, &pic, false).persons, "no person detector, no person detection");
+        let mut faces_only = Planner::new(2, None, true, 25.0);
+        assert!((0..6).all(|i| !faces_only.plan(i, &pic).persons), "no person detector, no person detection");
     }
 
     #[test]
@@ -281,13 +284,13 @@ mod tests {
             y
         };
         let (u, v) = (vec![128u8; 64 * 32], vec![128u8; 64 * 32]);
-        let mut planner = Planner::new(1, 1, true, 60.0);
+        let mut planner = Planner::new(1, None, true, 60.0);
         assert_eq!(planner.motion_span, 4);
         let mut moved = Vec::new();
         for i in 0..8 {
             let y = picture(40 + i);
             let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
-            moved.push(!planner.plan(i as u64, &pic, false).closer.is_empty());
+            moved.push(!planner.plan(i as u64, &pic).closer.is_empty());
         }
         assert_eq!(moved, vec![false, false, false, false, true, true, true, true]);
         assert!(planner.recent.len() <= 5, "only the looks still needed are kept");
