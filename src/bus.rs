@@ -24,15 +24,21 @@ pub enum BusEvent {
     Failure(BusFailure),
 }
 
-/// Pops messages until one matters or none is left after `timeout`.
+/// Pops messages until one matters or none is left after `timeout` (`ZERO`: only what is
+/// already queued). Messages that do not matter are dropped.
+///
+/// Not `Bus::timed_pop_filtered`: in gstreamer-rs 0.25 it subtracts the time already spent
+/// from the timeout before the first pop, so with a zero timeout it never pops anything and a
+/// pipeline's error goes unnoticed.
 pub fn poll(bus: &gst::Bus, timeout: gst::ClockTime) -> Option<BusEvent> {
-    let types = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
-    while let Some(msg) = bus.timed_pop_filtered(timeout, &types) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(timeout.nseconds());
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let msg = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))?;
         if let Some(event) = classify(&msg) {
             return Some(event);
         }
     }
-    None
 }
 
 /// Maps one message to an event; `None` for messages that do not matter.
@@ -68,4 +74,21 @@ fn describe(src: Option<&gst::Object>, error: &str, debug: Option<&str>) -> BusF
     let element = src.map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
     let detail = debug.map(|d| format!(" ({d})")).unwrap_or_default();
     BusFailure(format!("{error} [{element}]{detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_already_on_the_bus_is_found_without_waiting() {
+        gst::init().unwrap();
+        let bus = gst::Bus::new();
+        bus.post(gst::message::Latency::new()).unwrap();
+        let error = gst::message::Error::new(gst::CoreError::Failed, "encoder failed");
+        bus.post(error).unwrap();
+        let found = poll(&bus, gst::ClockTime::ZERO);
+        assert!(matches!(&found, Some(BusEvent::Failure(f)) if f.0.contains("encoder failed")), "{found:?}");
+        assert!(poll(&bus, gst::ClockTime::ZERO).is_none(), "nothing left");
+    }
 }

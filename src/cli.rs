@@ -11,7 +11,7 @@ use crate::settings::{parse_cadence, Cadence};
 #[derive(Debug, Parser)]
 #[command(name = "veilcam", version, about = "Redact faces from video and images before they are stored or shared")]
 pub struct Cli {
-    /// More log output (-v: debug, -vv: trace).
+    /// More log output (-v: progress and details, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// No progress bar and no summary line; errors only.
@@ -202,12 +202,18 @@ pub struct RedactOptions {
     /// drawn on (green: detected, yellow: interpolated, orange: held, cyan: back-filled).
     #[arg(long, value_name = "PATH")]
     pub preview: Option<PathBuf>,
-    /// Replace the output (and sidecar) if it exists.
+    /// Replace the output (and sidecar, preview, stats) if it exists.
     #[arg(long)]
     pub overwrite: bool,
     /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
     #[arg(long, value_name = "PATH")]
     pub stats: Option<PathBuf>,
+    /// Redact what decodes of a damaged input (truncated, corrupt data) instead of failing:
+    /// each decoded frame keeps its timestamp, the gaps are listed in the sidecar and the
+    /// summary, and the exit code is 3 when anything was lost. Without it, an input that does
+    /// not decode cleanly to its end is an error and nothing is written.
+    #[arg(long)]
+    pub salvage: bool,
     /// CenterFace ONNX model [default: models/centerface_int8.onnx; the float original is
     /// models/centerface.onnx].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]

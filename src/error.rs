@@ -51,6 +51,9 @@ pub enum Error {
 
     #[error("invalid setting: {0}")]
     Settings(String),
+
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

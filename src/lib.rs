@@ -15,6 +15,8 @@ pub mod eval;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod input;
+pub mod interrupt;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

@@ -1,6 +1,12 @@
 //! `veilcam` command-line entry: parse flags once, validate them into settings, run.
+//!
+//! Exit codes: 0 done; 1 error (nothing written); 2 a batch finished but some files failed;
+//! 3 `--salvage` wrote an output but the input was damaged (gaps listed); 130 interrupted by
+//! Ctrl-C, SIGTERM or SIGHUP (nothing written).
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -12,39 +18,72 @@ use veilcam::{batch, bench, config, pipeline, still, zone_preview};
 
 /// Exit code when a batch finished but some files failed.
 const SOME_FILES_FAILED: u8 = 2;
+/// Exit code when `--salvage` wrote an output from a damaged input.
+const SALVAGED: u8 = 3;
 /// Exit code after Ctrl-C, SIGTERM or SIGHUP (128 + SIGINT, as shells report an interrupt).
-const INTERRUPTED: i32 = 130;
+const INTERRUPTED: u8 = 130;
+/// How long the stages may take to unwind after a signal before the process is ended anyway.
+const UNWIND_GRACE: Duration = Duration::from_secs(10);
+
+/// Writes one line to stderr. A closed or full stderr must never abort a run (`eprintln!`
+/// panics then), so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    remove_outputs_on_signal();
-    match run(&cli) {
+    stop_on_signal();
+    let result = run(&cli);
+    if veilcam::interrupt::requested() && result.is_err() {
+        say!("veilcam: interrupted; no output written");
+        return ExitCode::from(INTERRUPTED);
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("veilcam: error: {e}");
+            say!("veilcam: error: {e}");
             ExitCode::from(1)
         }
     }
 }
 
-/// When a signal ends the process, drop handlers do not run: delete the outputs still being
-/// written first, so an interrupted run leaves nothing behind.
-fn remove_outputs_on_signal() {
+/// Ctrl-C, SIGTERM and SIGHUP ask every stage to stop ([`veilcam::interrupt`]); the run then
+/// unwinds like after any error, its temp files are removed by their owners, and `main` exits
+/// with code 130. Should the stages not have unwound after [`UNWIND_GRACE`], or should a
+/// second signal come, the unfinished files are removed and the process ends at once.
+fn stop_on_signal() {
     let installed = ctrlc::set_handler(|| {
-        let removed = veilcam::output::remove_pending();
-        eprintln!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
-        std::process::exit(INTERRUPTED);
+        if veilcam::interrupt::requested() {
+            end_now();
+        }
+        veilcam::interrupt::request();
+        std::thread::spawn(|| {
+            std::thread::sleep(UNWIND_GRACE);
+            end_now();
+        });
     });
     if let Err(e) = installed {
         tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
     }
 }
 
+/// Removes the unfinished outputs and ends the process without running exit handlers (other
+/// threads may still be inside GStreamer or ONNX Runtime).
+fn end_now() -> ! {
+    let removed = veilcam::output::remove_pending();
+    say!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
+    // SAFETY: `_exit` ends the process at once; nothing of this process runs after it.
+    unsafe { libc::_exit(INTERRUPTED as i32) }
+}
+
 fn run(cli: &Cli) -> veilcam::Result<ExitCode> {
     if let Command::Batch(args) = &cli.command {
         let summary = batch::run(&args.input_dir, &args.output, args.jobs, &args.options, cli.quiet)?;
-        eprintln!(
+        say!(
             "veilcam: batch {} -> {}: {} done, {} skipped (already done), {} failed",
             args.input_dir.display(),
             args.output.display(),
@@ -53,14 +92,14 @@ fn run(cli: &Cli) -> veilcam::Result<ExitCode> {
             summary.failed.len()
         );
         for (path, why) in &summary.failed {
-            eprintln!("  failed: {}: {why}", path.display());
+            say!("  failed: {}: {why}", path.display());
         }
         return Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(SOME_FILES_FAILED) });
     }
-    run_one(cli).map(|()| ExitCode::SUCCESS)
+    run_one(cli)
 }
 
-fn run_one(cli: &Cli) -> veilcam::Result<()> {
+fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
     match &cli.command {
         Command::Redact(args) => {
             let settings = RedactSettings::from_args(args)?;
@@ -68,26 +107,27 @@ fn run_one(cli: &Cli) -> veilcam::Result<()> {
                 MediaKind::Image => still::redact_image(&settings)?,
                 MediaKind::Video => pipeline::redact_video(&settings, cli.quiet)?,
             };
-            if let (Some(path), Some(stats)) = (&args.options.stats, &summary.stats) {
-                bench::write_stats(path, stats)?;
-            }
             if !cli.quiet {
-                eprintln!(
-                    "veilcam: {} -> {}: {} frames, {} face detections, {:.1} fps ({:.1} s)",
-                    settings.input.display(),
-                    summary.output.display(),
-                    summary.frames,
-                    summary.faces,
-                    summary.fps(),
-                    summary.elapsed.as_secs_f64()
-                );
+                say!("veilcam: {} -> {}: {}", settings.input.display(), summary.output.display(), describe(&summary));
             }
-            Ok(())
+            if !summary.damage.is_empty() {
+                let d = &summary.damage;
+                say!(
+                    "veilcam: salvaged a damaged input ({}): {} undecodable frame(s), {} gap(s), {:.2} s missing{}",
+                    d.reports.first().map_or("frames missing", String::as_str),
+                    d.undecodable_frames,
+                    d.gaps.len(),
+                    d.missing_seconds(),
+                    if settings.sidecar.is_some() { "; details in the sidecar" } else { "" }
+                );
+                return Ok(ExitCode::from(SALVAGED));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf, threads: 0 };
             bench::run(&args.input, &args.work_dir, &enc, &args.redact_args)?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Transcode(args) => {
             if args.output.exists() && !args.overwrite {
@@ -98,7 +138,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<()> {
             if let Some(path) = &args.stats {
                 bench::write_stats(path, &report)?;
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Zones(ZonesCommand::Preview(args)) => {
             let camera = config::load_camera(&args.config, args.camera.as_deref())?;
@@ -117,21 +157,42 @@ fn run_one(cli: &Cli) -> veilcam::Result<()> {
             };
             let drawn = zone_preview::write(&preview, detectors)?;
             if !cli.quiet {
-                eprintln!("veilcam: zones of camera '{}' drawn on {} ({} detections)", camera.name, args.output.display(), drawn);
+                say!("veilcam: zones of camera '{}' drawn on {} ({} detections)", camera.name, args.output.display(), drawn);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Batch(_) => unreachable!("handled in run"),
     }
 }
 
+/// "N frames, N face detections[, N person detections], N fps (N s)".
+fn describe(summary: &pipeline::Summary) -> String {
+    let persons = if summary.persons > 0 { format!(", {} person detections", summary.persons) } else { String::new() };
+    let frames = if summary.frames == 1 { "1 frame".to_string() } else { format!("{} frames", summary.frames) };
+    format!(
+        "{frames}, {} face detections{persons}, {:.1} fps ({:.1} s)",
+        summary.faces,
+        summary.fps(),
+        summary.elapsed.as_secs_f64()
+    )
+}
+
+/// By default only warnings are logged (the progress bar and the summary line are the normal
+/// output); `-v` adds progress and details, `-vv` debugging, `-vvv` everything. Colours only on
+/// a terminal.
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "info",
-        (false, 1) => "debug",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("VEILCAM_LOG").unwrap_or_else(|_| EnvFilter::new(format!("veilcam={default}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

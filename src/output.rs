@@ -2,6 +2,13 @@
 //! renamed over it only when the writer says it is complete. A run that fails or panics leaves
 //! no output behind (the temp file is removed when dropped), and one that is interrupted by a
 //! signal neither: [`remove_pending`] deletes the temp files still being written.
+//!
+//! A run with several outputs (video, sidecar, preview, stats) checks all of them before any
+//! work starts ([`prepare_all`]: each distinct from the input and from the others, none
+//! existing without `--overwrite`, none anything but a regular file) and commits them together
+//! at the end ([`commit_all`]): all are synced and re-checked before the first rename, and a
+//! failed rename takes back the ones already placed, so a run leaves all of its outputs or
+//! none.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -14,6 +21,10 @@ use crate::error::{Error, Result};
 
 /// Permissions of a finished output.
 const OUTPUT_MODE: u32 = 0o644;
+/// Longest file name most Linux file systems take, in bytes.
+const NAME_MAX: usize = 255;
+/// Random characters in a temp file's name.
+const TEMP_RANDOM: usize = 6;
 
 /// Temp files being written, for [`remove_pending`].
 static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -46,12 +57,8 @@ impl Drop for AtomicOutput {
 impl AtomicOutput {
     /// Checks `target` can be written and creates the temp file beside it.
     pub fn prepare(target: &Path, overwrite: bool) -> Result<Self> {
-        if target.exists() && !overwrite {
-            return Err(Error::OutputExists { path: target.to_path_buf() });
-        }
-        if target.is_dir() {
-            return Err(Error::io(target, std::io::Error::other("is a directory")));
-        }
+        crate::interrupt::check()?;
+        check_target(target, overwrite)?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -62,9 +69,11 @@ impl AtomicOutput {
         }
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let suffix = format!(".part{ext}");
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(&format!(".part{ext}"))
+            .prefix(&temp_prefix(&name, suffix.len()))
+            .rand_bytes(TEMP_RANDOM)
+            .suffix(&suffix)
             .tempfile_in(&dir)
             .map_err(|e| Error::io(target, e))?
             .into_temp_path();
@@ -84,9 +93,17 @@ impl AtomicOutput {
     }
 
     /// Flushes the temp file to disk and renames it to the target.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        commit_all(vec![self])
+    }
+
+    fn sync(&self) -> Result<()> {
+        File::open(self.temp_path()).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.target, e))
+    }
+
+    /// Renames the synced temp file to the target.
+    fn place(mut self) -> Result<()> {
         let target = self.target.clone();
-        File::open(self.temp_path()).and_then(|f| f.sync_all()).map_err(|e| Error::io(&target, e))?;
         let temp = self.temp.take().expect("an output is committed only once");
         let temp_path = temp.to_path_buf();
         let result = if self.overwrite { temp.persist(&target) } else { temp.persist_noclobber(&target) };
@@ -101,16 +118,122 @@ impl AtomicOutput {
     }
 }
 
+/// Commits every output of a run, or none: all temp files are synced and every target checked
+/// again (a file may have appeared there during the run) before the first rename; if a rename
+/// still fails, the outputs placed before it are removed again (those that replaced an older
+/// file with `--overwrite` cannot be taken back).
+pub fn commit_all(outputs: Vec<AtomicOutput>) -> Result<()> {
+    crate::interrupt::check()?;
+    for out in &outputs {
+        out.sync()?;
+    }
+    for out in &outputs {
+        check_target(&out.target, out.overwrite)?;
+    }
+    let mut placed: Vec<(PathBuf, bool)> = Vec::new();
+    for out in outputs {
+        let (target, overwrite) = (out.target.clone(), out.overwrite);
+        if let Err(e) = out.place() {
+            for (path, replaced) in placed {
+                if !replaced {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            return Err(e);
+        }
+        placed.push((target, overwrite));
+    }
+    Ok(())
+}
+
+/// One output of a run and the option that names it, for error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub option: &'static str,
+    pub path: &'a Path,
+}
+
+/// Checks every output of a run before any work starts, then creates their temp files: each
+/// must differ from the input and from the others (through symlinks, `..` and hard links), may
+/// exist only with `overwrite`, and only as a regular file.
+pub fn prepare_all(input: &Path, targets: &[Target<'_>], overwrite: bool) -> Result<Vec<AtomicOutput>> {
+    for (i, t) in targets.iter().enumerate() {
+        ensure_distinct(input, t.path)?;
+        if let Some(other) = targets[..i].iter().find(|o| same_file(o.path, t.path)) {
+            let why = format!("{} names the same file as {}", t.option, other.option);
+            return Err(Error::io(t.path, std::io::Error::other(why)));
+        }
+    }
+    for t in targets {
+        check_target(t.path, overwrite)?;
+    }
+    targets.iter().map(|t| AtomicOutput::prepare(t.path, overwrite)).collect()
+}
+
 /// Refuses to write an output over its own input.
 pub fn ensure_distinct(input: &Path, output: &Path) -> Result<()> {
-    let same = match (input.canonicalize(), output.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
+    if same_file(input, output) {
         return Err(Error::io(output, std::io::Error::other("is the input file; refusing to overwrite the input")));
     }
     Ok(())
+}
+
+/// Whether two paths name one file: the same canonical path (for a file that does not exist
+/// yet, its canonical directory and name), or the same inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        if (ma.dev(), ma.ino()) == (mb.dev(), mb.ino()) {
+            return true;
+        }
+    }
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The canonical form of `path`, also for a file that does not exist yet.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(name))
+}
+
+/// An output may be written at `target`: not an existing file unless `overwrite`, never a
+/// directory, FIFO or device, and a name the file system can hold with the temp file's.
+fn check_target(target: &Path, overwrite: bool) -> Result<()> {
+    let name_len = target.file_name().map_or(0, |n| n.len());
+    if name_len > NAME_MAX {
+        return Err(Error::io(target, std::io::Error::other(format!("file name is {name_len} bytes long; at most {NAME_MAX} fit"))));
+    }
+    match std::fs::symlink_metadata(target) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => Err(Error::io(target, std::io::Error::other("is a directory"))),
+        Ok(_) if !overwrite => Err(Error::OutputExists { path: target.to_path_buf() }),
+        Ok(m) if m.file_type().is_symlink() || m.is_file() => match std::fs::metadata(target) {
+            Ok(t) if !t.is_file() => Err(Error::io(target, std::io::Error::other(crate::input::kind_of(&t)))),
+            _ => Ok(()),
+        },
+        Ok(m) => Err(Error::io(target, std::io::Error::other(crate::input::kind_of(&m)))),
+    }
+}
+
+/// A temp-file prefix `.<name>.` short enough that prefix, random part and `suffix` stay
+/// within [`NAME_MAX`] (the name is cut at a character boundary when needed).
+fn temp_prefix(name: &str, suffix_len: usize) -> String {
+    let room = NAME_MAX.saturating_sub(suffix_len + TEMP_RANDOM + 2);
+    let mut cut = name.len().min(room);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}.", &name[..cut])
 }
 
 #[cfg(test)]
@@ -161,6 +284,54 @@ mod tests {
         assert!(pending(&dropped_temp));
         drop(dropped);
         assert!(!pending(&dropped_temp));
+    }
+
+    #[test]
+    fn temp_names_of_long_outputs_stay_within_name_max() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join(format!("{}.mp4", "é".repeat(100) + &"a".repeat(46)));
+        assert_eq!(target.file_name().unwrap().len(), 250);
+        let out = AtomicOutput::prepare(&target, false).unwrap();
+        let temp_len = out.temp_path().file_name().unwrap().len();
+        assert!(temp_len <= NAME_MAX, "{temp_len}");
+        std::fs::write(out.temp_path(), b"data").unwrap();
+        out.commit().unwrap();
+        assert!(target.is_file());
+    }
+
+    #[test]
+    fn outputs_must_differ_from_the_input_and_from_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.mp4");
+        std::fs::write(&input, b"input").unwrap();
+        let out = dir.path().join("out.mp4");
+        let side = |option, path| Target { option, path };
+        let via_dotdot = dir.path().join("sub/../in.mp4");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        for alias in [input.as_path(), via_dotdot.as_path()] {
+            let err = prepare_all(&input, &[side("-o", &out), side("--stats", alias)], true).unwrap_err();
+            assert!(err.to_string().contains("is the input"), "{err}");
+        }
+        let err = prepare_all(&input, &[side("-o", &out), side("--sidecar", &out)], true).unwrap_err();
+        assert!(err.to_string().contains("--sidecar names the same file as -o"), "{err}");
+        assert_eq!(std::fs::read(&input).unwrap(), b"input");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temp file left");
+    }
+
+    #[test]
+    fn a_file_created_at_a_target_during_the_run_stops_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (video, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
+        let input = dir.path().join("in.mp4");
+        let targets = [Target { option: "-o", path: &video }, Target { option: "--sidecar", path: &sidecar }];
+        let outs = prepare_all(&input, &targets, false).unwrap();
+        for o in &outs {
+            std::fs::write(o.temp_path(), b"new").unwrap();
+        }
+        std::fs::write(&sidecar, b"someone else's").unwrap();
+        assert!(matches!(commit_all(outs), Err(Error::OutputExists { .. })));
+        assert!(!video.exists(), "the video is not committed without its sidecar");
+        assert_eq!(std::fs::read(&sidecar).unwrap(), b"someone else's");
     }
 
     #[test]

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::detect::{Detection, DetectorSet, Plan, Planner};
+use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::output::{ensure_distinct, AtomicOutput};
+use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::annotate;
 use crate::progress::Progress;
 use crate::policy::Policy;
@@ -31,6 +31,7 @@ use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
 use crate::source::file::FileSource;
+use crate::source::Damage;
 use crate::source::FrameSource;
 use crate::track::{Tracker, TrackerSettings};
 
@@ -42,9 +43,14 @@ const CHANNEL_DEPTH: usize = 4;
 pub struct Summary {
     pub output: PathBuf,
     pub frames: u64,
+    /// Face detections, summed over frames.
     pub faces: u64,
+    /// Person detections, summed over frames (only when the policy looks for persons).
+    pub persons: u64,
     pub elapsed: Duration,
     pub stats: Option<StatsReport>,
+    /// What `--salvage` skipped: empty for an input that decoded cleanly.
+    pub damage: Damage,
 }
 
 impl Summary {
@@ -62,34 +68,54 @@ struct Detected {
     decoded_at: Instant,
 }
 
+/// Every file one video run writes. All are checked before the first frame is decoded and
+/// appear together, only if the whole run succeeded.
+struct Targets {
+    video: AtomicOutput,
+    sidecar: Option<AtomicOutput>,
+    preview: Option<AtomicOutput>,
+    stats: Option<AtomicOutput>,
+}
+
+impl Targets {
+    fn prepare(s: &RedactSettings) -> Result<Self> {
+        let mut wanted = vec![Target { option: "-o", path: &s.output }];
+        let optional = [("--sidecar", &s.sidecar), ("--preview", &s.preview), ("--stats", &s.stats)];
+        wanted.extend(optional.iter().filter_map(|(option, p)| p.as_deref().map(|path| Target { option, path })));
+        let mut prepared = prepare_all(&s.input, &wanted, s.overwrite)?.into_iter();
+        let video = prepared.next().expect("the video output is always prepared");
+        let mut next_if = |wanted: bool| if wanted { prepared.next() } else { None };
+        let sidecar = next_if(s.sidecar.is_some());
+        let preview = next_if(s.preview.is_some());
+        let stats = next_if(s.stats.is_some());
+        Ok(Targets { video, sidecar, preview, stats })
+    }
+}
+
 /// Redacts one video file.
 pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
-    ensure_distinct(&s.input, &s.output)?;
-    if !s.input.exists() {
-        return Err(Error::InputNotFound { path: s.input.clone() });
-    }
-    let output = AtomicOutput::prepare(&s.output, s.overwrite)?;
-    let sidecar_output = s.sidecar.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
-    let preview_output = s.preview.as_deref().map(|p| AtomicOutput::prepare(p, s.overwrite)).transpose()?;
+    crate::input::check(&s.input)?;
+    let targets = Targets::prepare(s)?;
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
     let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
-    let source = FileSource::open(&s.input)?;
+    let source = FileSource::open_with(&s.input, s.salvage)?;
     let info = source.info().clone();
     let fps = info.fps();
     let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
     let planner = s.planner(fps, policy.needs_persons());
-    tracing::info!(
-        input = %s.input.display(),
-        width = info.width(),
-        height = info.height(),
-        fps = %info.fps(),
-        duration = ?source.duration(),
-        face_every = planner.face_every,
-        workers = detectors.len(),
-        "decoding"
+    tracing::debug!(
+        "decoding {}: {}x{} at {} fps, {}, faces every {} frame(s), {} worker(s)",
+        s.input.display(),
+        info.width(),
+        info.height(),
+        info.fps(),
+        source.duration().map_or("duration unknown".to_string(), |d| format!("{:.2} s", d.nseconds() as f64 / 1e9)),
+        planner.face_every,
+        detectors.len()
     );
-    let sidecar = sidecar_output
+    let sidecar = targets
+        .sidecar
         .map(|out| {
             let header = SidecarHeader {
                 veilcam: env!("CARGO_PKG_VERSION"),
@@ -103,8 +129,8 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         })
         .transpose()?;
     let audio = s.keep_audio.then_some(s.input.as_path());
-    let preview = preview_output.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
-    let sink = FileSink::create(output, source.caps(), &s.encoder, audio)?;
+    let preview = targets.preview.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
+    let sink = FileSink::create(targets.video, source.caps(), &s.encoder, audio)?;
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
@@ -114,16 +140,40 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
 
     let outputs = Outputs { sink, sidecar, preview };
     let times = StageTimes::default();
-    let (frames, faces, outputs) = run_stages(source, planner, detectors, outputs, policy, tracking, progress, &times)?;
-    let output = outputs.sink.finish()?;
-    if let Some(sidecar) = outputs.sidecar {
-        sidecar.finish()?;
+    let damage = source.damage_log();
+    let done = run_stages(source, planner, detectors, outputs, policy, tracking, progress, &times)?;
+    let damage = damage.take();
+    let mut ready = vec![done.outputs.sink.finish()?];
+    if let Some(sidecar) = done.outputs.sidecar {
+        ready.push(sidecar.finish(&damage)?);
     }
-    if let Some(preview) = outputs.preview {
-        preview.finish()?;
+    if let Some(preview) = done.outputs.preview {
+        ready.push(preview.finish()?);
     }
     let elapsed = started.elapsed();
-    Ok(Summary { output, frames, faces, elapsed, stats: Some(times.report(frames, elapsed)) })
+    let stats = times.report(done.frames, elapsed);
+    if let Some(out) = targets.stats {
+        write_json(&out, &stats)?;
+        ready.push(out);
+    }
+    commit_all(ready)?;
+    Ok(Summary {
+        output: s.output.clone(),
+        frames: done.frames,
+        faces: done.faces,
+        persons: done.persons,
+        elapsed,
+        stats: Some(stats),
+        damage,
+    })
+}
+
+/// Writes `value` as pretty JSON to the temp file of `out`.
+pub fn write_json(out: &AtomicOutput, value: &impl serde::Serialize) -> Result<()> {
+    let file = std::fs::File::create(out.temp_path()).map_err(|e| Error::io(out.target(), e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut writer, value).map_err(|e| Error::io(out.target(), e.into()))?;
+    std::io::Write::flush(&mut writer).map_err(|e| Error::io(out.target(), e))
 }
 
 /// Everything the run writes; each appears only if the whole run succeeds.
@@ -133,7 +183,13 @@ struct Outputs {
     preview: Option<FileSink>,
 }
 
-type StageOutput = (u64, u64, Outputs);
+/// What the stages hand back after the last frame.
+struct StageOutput {
+    frames: u64,
+    faces: u64,
+    persons: u64,
+    outputs: Outputs,
+}
 
 /// A decoded frame on its way to a detection worker.
 struct Planned {
@@ -182,6 +238,7 @@ fn run_stages(
 /// nobody listens.
 fn decode_stage(mut source: impl FrameSource, mut planner: Planner, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
+        crate::interrupt::check()?;
         let decoded_at = Instant::now();
         let plan = frame.with_picture(|pic| planner.plan(frame.index, pic))?;
         if tx.send(Planned { frame, plan, decoded_at }).is_err() {
@@ -218,6 +275,7 @@ struct Redactor<'t> {
     progress: Progress,
     frames: u64,
     faces: u64,
+    persons: u64,
     times: &'t StageTimes,
 }
 
@@ -227,7 +285,9 @@ impl Redactor<'_> {
         if item.ran {
             self.tracker.observe(item.frame.index, &item.detections);
         }
-        self.faces += item.detections.len() as u64;
+        let faces = item.detections.iter().filter(|d| d.class == Class::Face).count() as u64;
+        self.faces += faces;
+        self.persons += item.detections.len() as u64 - faces;
         self.window.push_back(item);
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
@@ -271,7 +331,7 @@ impl Redactor<'_> {
             self.emit(item)?;
         }
         self.progress.finish();
-        Ok((self.frames, self.faces, self.outputs))
+        Ok(StageOutput { frames: self.frames, faces: self.faces, persons: self.persons, outputs: self.outputs })
     }
 }
 
@@ -293,10 +353,12 @@ fn redact_stage(
         progress,
         frames: 0,
         faces: 0,
+        persons: 0,
     };
     let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
     let mut next = 0u64;
     for item in rx {
+        crate::interrupt::check()?;
         let item = item?;
         pending.insert(item.frame.index, item);
         while let Some(item) = pending.remove(&next) {

@@ -1,6 +1,6 @@
 //! The `--sidecar` JSON: per frame, what was detected and what was obscured. Written as a
 //! stream (one frame at a time) to an atomic output, so it costs no memory per frame and
-//! appears only with a complete video.
+//! appears only with a complete video (or image).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::output::AtomicOutput;
+use crate::source::Damage;
 use crate::track::TrackedBox;
 
 /// The header fields of a sidecar.
@@ -61,10 +62,16 @@ impl SidecarWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<()> {
-        self.writer.write_all(b"\n]}\n").and_then(|_| self.writer.flush()).map_err(|e| Error::io(self.output.target(), e))?;
+    /// Closes the JSON with what `--salvage` skipped (`"damage"`: gaps, undecodable frames,
+    /// reports; empty for a clean input). The file is complete but not yet in place: the caller
+    /// commits it together with the run's other outputs.
+    pub fn finish(mut self, damage: &Damage) -> Result<AtomicOutput> {
+        let damage = serde_json::to_string(damage).expect("damage serialises");
+        write!(self.writer, "\n],\"damage\":{damage}}}\n")
+            .and_then(|_| self.writer.flush())
+            .map_err(|e| Error::io(self.output.target(), e))?;
         drop(self.writer);
-        self.output.commit()
+        Ok(self.output)
     }
 
     pub fn target(&self) -> &Path {

@@ -1,39 +1,48 @@
 //! Still images (JPEG, PNG): decoded with `image`, redacted like a video frame, written
-//! without any of the input's metadata (EXIF, XMP, ICC text) and atomically.
+//! without any of the input's metadata (EXIF, XMP, ICC text) and atomically, together with its
+//! sidecar and stats when asked for.
 
 use std::time::Instant;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, RgbImage};
 
-use crate::detect::Plan;
+use crate::detect::{Class, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
-use crate::output::{ensure_distinct, AtomicOutput};
-use crate::pipeline::Summary;
+use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
+use crate::pipeline::{write_json, Summary};
+use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
+use crate::source::Damage;
+use crate::stats::StageTimes;
 use crate::policy::Policy;
 use crate::track::TrackedBox;
 use crate::settings::RedactSettings;
 
 const JPEG_QUALITY: u8 = 92;
 
+/// Redacts one image. Its `--sidecar` (one frame) and `--stats` are committed with it.
 pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let started = Instant::now();
-    ensure_distinct(&s.input, &s.output)?;
-    if !s.input.exists() {
-        return Err(Error::InputNotFound { path: s.input.clone() });
-    }
-    let output = AtomicOutput::prepare(&s.output, s.overwrite)?;
+    crate::input::check(&s.input)?;
+    let mut wanted = vec![Target { option: "-o", path: &s.output }];
+    let optional = [("--sidecar", &s.sidecar), ("--stats", &s.stats)];
+    wanted.extend(optional.iter().filter_map(|(option, p)| p.as_deref().map(|path| Target { option, path })));
+    let mut prepared = prepare_all(&s.input, &wanted, s.overwrite)?.into_iter();
+    let output = prepared.next().expect("the image output is always prepared");
+    let sidecar_out = s.sidecar.as_ref().and_then(|_| prepared.next());
+    let stats_out = s.stats.as_ref().and_then(|_| prepared.next());
+
     let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
     let mut detectors = s.detectors(policy.needs_persons())?;
-    let mut img = image::open(&s.input)
-        .map_err(|e| Error::Image { path: s.input.clone(), message: e.to_string() })?
-        .to_rgb8();
+    let mut img = decode(&s.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
+    let detect_started = Instant::now();
     let detections = {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
         detectors.run(&pic, &Plan::single(policy.needs_persons())).map_err(|message| Error::Detect { frame: 0, message })?
     };
+    let detect_time = detect_started.elapsed();
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
     {
         let data: &mut [u8] = &mut img;
@@ -41,8 +50,49 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         policy.apply(&mut pic, &boxes);
     }
     write_image(&img, &output)?;
-    output.commit()?;
-    Ok(Summary { output: s.output.clone(), frames: 1, faces: detections.len() as u64, elapsed: started.elapsed(), stats: None })
+    let mut ready = vec![output];
+    if let Some(out) = sidecar_out {
+        let header = SidecarHeader { veilcam: env!("CARGO_PKG_VERSION"), input: s.input.display().to_string(), width: w as u32, height: h as u32, fps_n: 0, fps_d: 1 };
+        let mut sidecar = SidecarWriter::create(out, &header)?;
+        sidecar.write(&FrameRecord { index: 0, pts_ns: None, duration_ns: None, detections: &detections, masks: &boxes })?;
+        ready.push(sidecar.finish(&Damage::default())?);
+    }
+    let elapsed = started.elapsed();
+    let times = StageTimes::default();
+    times.detect.store(detect_time.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+    let stats = times.report(1, elapsed);
+    if let Some(out) = stats_out {
+        write_json(&out, &stats)?;
+        ready.push(out);
+    }
+    commit_all(ready)?;
+    let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
+    Ok(Summary {
+        output: s.output.clone(),
+        frames: 1,
+        faces,
+        persons: detections.len() as u64 - faces,
+        elapsed,
+        stats: Some(stats),
+        damage: Damage::default(),
+    })
+}
+
+/// Decodes an image, refusing one that does not decode cleanly to its end: a truncated or
+/// corrupt JPEG is an error (the lenient decoder would fill the rest with grey), checked by
+/// decoding it once more in zune-jpeg's strict mode.
+fn decode(path: &std::path::Path) -> Result<RgbImage> {
+    let err = |message: String| Error::Image { path: path.to_path_buf(), message };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let format = image::guess_format(&bytes).map_err(|_| err("not a JPEG or PNG image".into()))?;
+    if format == ImageFormat::Jpeg {
+        let options = zune_jpeg::zune_core::options::DecoderOptions::default().set_strict_mode(true);
+        zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(&bytes), options)
+            .decode()
+            .map_err(|e| err(format!("the JPEG is damaged or truncated ({e:?})")))?;
+    }
+    let img = image::load_from_memory_with_format(&bytes, format).map_err(|e| err(e.to_string()))?;
+    Ok(img.to_rgb8())
 }
 
 fn write_image(img: &RgbImage, output: &AtomicOutput) -> Result<()> {

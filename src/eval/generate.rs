@@ -432,7 +432,9 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
         sink.push(Frame { index: i, buffer, info: Arc::clone(&info) })?;
     }
     drop(background);
-    let written = sink.finish()?;
+    let finished = sink.finish()?;
+    let written = finished.target().to_path_buf();
+    finished.commit()?;
     fix_mp4_times(&written)?;
 
     let truth = Truth {

@@ -4,7 +4,13 @@
 //! Buffers keep the decoder's PTS and duration and the appsrc caps are the decoder's caps, so
 //! the output has the input's frame count, timestamps and frame rate. With `keep_audio`, the
 //! input is opened a second time inside this pipeline and its audio re-encoded to AAC; GStreamer's
-//! muxer paces that branch, so audio never piles up in memory.
+//! muxer paces that branch, so audio never piles up in memory. The muxer keeps only the tags set
+//! on it (none), so no tag of the input (title, artist, comment, location …) reaches the file.
+//!
+//! The appsrc never blocks: [`FileSink::push`] waits for room in its queue itself while watching
+//! the bus, so an encoder, muxer or disk that fails (disk full, a frame size x264 refuses) ends
+//! the run with that error within milliseconds instead of leaving the caller blocked forever
+//! in `push_buffer`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,6 +25,8 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::output::AtomicOutput;
 
+/// Smallest frame side the H.264 encoder takes (x264enc refuses to negotiate below it).
+pub const MIN_SIDE: u32 = 16;
 /// x264 speed presets, fastest first.
 pub const PRESETS: [&str; 10] =
     ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
@@ -26,6 +34,10 @@ pub const PRESETS: [&str; 10] =
 const QUEUE_FRAMES: u64 = 4;
 /// Longest wait for the encoder and muxer to drain after the last frame.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest time the encoder may take a frame from a full queue before the run fails as stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a full queue is looked at again (the bus wakes the wait at once on an error).
+const QUEUE_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(10);
 
 /// Encoder choices.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +65,8 @@ pub struct FileSink {
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
     bus: gst::Bus,
+    /// Bytes of raw frames the appsrc may hold before `push` waits.
+    max_queued: u64,
 }
 
 impl FileSink {
@@ -61,30 +75,63 @@ impl FileSink {
         crate::init_gstreamer()?;
         let target = output.target().to_path_buf();
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| encode_err(&target, format!("caps {caps}: {e}")))?;
+        if info.width() < MIN_SIDE || info.height() < MIN_SIDE {
+            let why = format!("frames of {}x{} are too small for the H.264 encoder (at least {MIN_SIDE}x{MIN_SIDE})", info.width(), info.height());
+            return Err(encode_err(&target, why));
+        }
         let muxer = muxer_for(&target)?;
         let (pipeline, appsrc) =
             build(output.temp_path(), caps, &info, enc, muxer, audio_from).map_err(|e| missing_or_encode(&target, e))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
-        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus };
+        let max_queued = info.size() as u64 * QUEUE_FRAMES;
+        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus, max_queued };
         sink.pipeline.set_state(gst::State::Playing).map_err(|_| sink.failure("cannot start the encoder"))?;
         Ok(sink)
     }
 
     /// Hands one redacted frame to the encoder, waiting while its queue is full.
     pub fn push(&mut self, frame: Frame) -> Result<()> {
-        if let Some(BusEvent::Failure(f)) = bus::poll(&self.bus, gst::ClockTime::ZERO) {
-            return Err(encode_err(&self.target, f.0));
-        }
+        self.wait_for_room()?;
         self.appsrc.push_buffer(frame.buffer).map_err(|flow| self.failure(&format!("encoder refused frame {}: {flow:?}", frame.index)))?;
         Ok(())
     }
 
-    /// Drains the encoder, closes the file and moves it into place.
-    pub fn finish(self) -> Result<PathBuf> {
+    /// Waits until the appsrc queue has room, failing as soon as the pipeline reports an error,
+    /// ends early, stalls, or the run is interrupted.
+    fn wait_for_room(&self) -> Result<()> {
+        let mut level = self.appsrc.current_level_bytes();
+        let mut moved_at = Instant::now();
+        loop {
+            match bus::poll(&self.bus, gst::ClockTime::ZERO) {
+                Some(BusEvent::Failure(f)) => return Err(encode_err(&self.target, f.0)),
+                Some(BusEvent::Eos) => return Err(encode_err(&self.target, "the encoder ended before the last frame".into())),
+                None => {}
+            }
+            if level < self.max_queued {
+                return Ok(());
+            }
+            crate::interrupt::check()?;
+            if let Some(BusEvent::Failure(f)) = bus::poll(&self.bus, QUEUE_POLL) {
+                return Err(encode_err(&self.target, f.0));
+            }
+            let now = self.appsrc.current_level_bytes();
+            if now != level {
+                (level, moved_at) = (now, Instant::now());
+            } else if moved_at.elapsed() > STALL_TIMEOUT {
+                return Err(encode_err(&self.target, format!("the encoder took no frame for {} s", STALL_TIMEOUT.as_secs())));
+            }
+        }
+    }
+
+    /// Drains the encoder and closes the file. The output is complete but not yet in place:
+    /// the caller commits it together with the run's other outputs
+    /// ([`crate::output::commit_all`]).
+    pub fn finish(mut self) -> Result<AtomicOutput> {
         self.appsrc.end_of_stream().map_err(|flow| self.failure(&format!("cannot end stream: {flow:?}")))?;
         let deadline = Instant::now() + FINISH_TIMEOUT;
         loop {
-            match bus::poll(&self.bus, gst::ClockTime::from_mseconds(200)) {
+            crate::interrupt::check()?;
+            match bus::poll(&self.bus, gst::ClockTime::from_mseconds(100)) {
                 Some(BusEvent::Eos) => break,
                 Some(BusEvent::Failure(f)) => return Err(encode_err(&self.target, f.0)),
                 None if Instant::now() > deadline => {
@@ -96,9 +143,7 @@ impl FileSink {
         self.pipeline
             .set_state(gst::State::Null)
             .map_err(|_| encode_err(&self.target, "cannot close the file".into()))?;
-    let mut this = self;
-        this.output.take().expect("finish runs once").commit()?;
-        Ok(this.target.clone())
+        Ok(self.output.take().expect("finish runs once"))
     }
 
     /// The error on the bus, or `fallback`.
@@ -159,7 +204,9 @@ fn build(
         .format(gst::Format::Time)
         .is_live(false)
         .do_timestamp(false)
-        .block(true)
+        // `push` waits for room itself, watching the bus: a blocking appsrc would wait forever
+        // once the encoder has failed.
+        .block(false)
         .max_bytes(info.size() as u64 * QUEUE_FRAMES)
         .build();
     let convert = gst::ElementFactory::make("videoconvert").build()?;
@@ -173,6 +220,11 @@ fn build(
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("speed-preset", &enc.preset);
     let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
+    // The input's tags (title, artist, comment, GPS …) reach the muxer with the audio branch;
+    // a muxer that keeps only the tags set on it (none) writes none of them.
+    if let Some(setter) = mux.dynamic_cast_ref::<gst::TagSetter>() {
+        setter.set_tag_merge_mode(gst::TagMergeMode::KeepAll);
+    }
     let filesink = gst::ElementFactory::make("filesink").property("location", location).build()?;
     // No h264parse: x264enc already emits AVC access units the muxers take, and the parser
     // would drop the last frame's duration (it derives durations from the next frame).
@@ -221,6 +273,7 @@ fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Resu
 
 fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gst::glib::BoolError> {
     let queue = gst::ElementFactory::make("queue").build()?;
+    empty_tags(&queue.static_pad("sink").expect("queue has a sink pad"));
     let convert = gst::ElementFactory::make("audioconvert").build()?;
     let resample = gst::ElementFactory::make("audioresample").build()?;
     let encoder = gst::ElementFactory::make("avenc_aac").build()?;
@@ -232,4 +285,17 @@ fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gs
         el.sync_state_with_parent()?;
     }
     Ok(queue)
+}
+
+
+/// Empties every tag event that reaches `pad`: the audio stream's own tags (title, artist …)
+/// would otherwise be written as track tags by matroskamux whatever its merge mode.
+fn empty_tags(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        let is_tag = matches!(&info.data, Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Tag);
+        if is_tag {
+            info.data = Some(gst::PadProbeData::Event(gst::event::Tag::new(gst::TagList::new())));
+        }
+        gst::PadProbeReturn::Ok
+    });
 }

@@ -4,6 +4,12 @@
 //! other streams go to a `fakesink` (audio, if kept, is read again by the sink). The pipeline is
 //! prerolled on open, so a file that is missing, empty, truncated or not a video fails before any
 //! output exists.
+//!
+//! By default a file must decode cleanly to its end: a frame a decoder cannot decode, a
+//! demuxer that meets the end of the file mid-frame, or a stream that stops short of the
+//! container's duration ends the run with that cause ([`super::integrity`]). With `salvage`
+//! the frames that do decode go on with their own timestamps, and what was lost is recorded
+//! as [`Damage`] (gaps in the timeline, undecodable frames, what GStreamer said).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +21,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gst::prelude::*;
 
+use super::integrity::{self, DamageLog, Gap};
 use super::FrameSource;
 use crate::bus::{self, BusEvent};
 use crate::error::{Error, Result};
@@ -44,25 +51,31 @@ pub struct FileSource {
     /// End (ns, running time) of the latest buffer of any other stream (audio), to tell a
     /// truncated file from one whose audio outlasts its video.
     other_streams_end: Arc<AtomicU64>,
+    /// Redact what decodes of a damaged file instead of failing.
+    salvage: bool,
+    damage: DamageLog,
+    /// End of the frame handed out last, to find gaps in a salvaged timeline.
+    last_end: Option<gst::ClockTime>,
 }
 
 impl FileSource {
-    /// Opens and prerolls `path`.
+    /// Opens and prerolls `path`; damage is an error.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    /// Opens and prerolls `path`; with `salvage`, damage is recorded instead of failing.
+    pub fn open_with(path: &Path, salvage: bool) -> Result<Self> {
         crate::init_gstreamer()?;
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::InputNotFound { path: path.to_path_buf() })
-            }
-            Err(e) => return Err(Error::io(path, e)),
-            Ok(m) if m.is_dir() => return Err(Error::Decode { path: path.to_path_buf(), message: "is a directory".into() }),
-            Ok(m) if m.len() == 0 => return Err(Error::Decode { path: path.to_path_buf(), message: "file is empty".into() }),
-            Ok(_) => {}
-        }
+        crate::input::check(path)?;
         let decode_err = |message: String| Error::Decode { path: path.to_path_buf(), message };
         let other_streams_end = Arc::new(AtomicU64::new(0));
-        let (pipeline, appsink) = build(path, Arc::clone(&other_streams_end)).map_err(|e| decode_err(e.to_string()))?;
+        let damage = DamageLog::default();
+        integrity::register(&damage);
+        let (pipeline, appsink) =
+            build(path, Arc::clone(&other_streams_end), &damage, salvage).map_err(|e| decode_err(e.to_string()))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
+        damage.watch_bus(&bus);
         let mut source = FileSource {
             path: path.to_path_buf(),
             pipeline,
@@ -75,6 +88,9 @@ impl FileSource {
             ended: false,
             pending: None,
             other_streams_end,
+            salvage,
+            damage,
+            last_end: None,
         };
         source.preroll()?;
         Ok(source)
@@ -88,6 +104,7 @@ impl FileSource {
             if std::time::Instant::now() > deadline {
                 return Err(err("timed out opening the file".into()));
             }
+            crate::interrupt::check()?;
             let Some(msg) = self.bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
             match msg.view() {
                 gst::MessageView::AsyncDone(..) => break,
@@ -96,7 +113,7 @@ impl FileSource {
                 }
                 gst::MessageView::Eos(..) => return Err(err("no frames before end of file".into())),
                 _ => match bus::classify(&msg) {
-                    Some(BusEvent::Failure(f)) => return Err(err(f.0)),
+                    Some(BusEvent::Failure(f)) => return Err(err(readable_failure(f.0))),
                     Some(BusEvent::Eos) => return Err(err("no frames before end of file".into())),
                     None => {}
                 },
@@ -150,6 +167,44 @@ impl FileSource {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Where the damage of this decode is recorded (read it after the last frame).
+    pub fn damage_log(&self) -> DamageLog {
+        self.damage.clone()
+    }
+
+    /// Strict mode: the first damage report ends the run, naming what was lost.
+    fn check_damage(&self) -> Result<()> {
+        if self.salvage {
+            return Ok(());
+        }
+        match self.damage.first_report() {
+            Some(report) => Err(Error::Decode {
+                path: self.path.clone(),
+                message: format!("the file is damaged ({report}); --salvage redacts the frames that do decode"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The length of one frame at the stream's nominal rate, if it has one.
+    fn nominal_frame(&self) -> Option<gst::ClockTime> {
+        let fps = self.info.fps();
+        (fps.numer() > 0 && fps.denom() > 0)
+            .then(|| gst::ClockTime::from_nseconds(1_000_000_000 * fps.denom() as u64 / fps.numer() as u64))
+    }
+
+    /// With `salvage`, notes a jump in the timeline before `frame` as a gap.
+    fn note_gap(&mut self, frame: &Frame) {
+        let (Some(pts), Some(frame_len)) = (frame.pts(), self.nominal_frame()) else { return };
+        if let Some(end) = self.last_end {
+            if self.salvage && pts > end + frame_len / 2 {
+                self.damage.gap(Gap { from_ns: end.nseconds(), to_ns: pts.nseconds() });
+            }
+        }
+        let len = frame.buffer.duration().filter(|d| d.nseconds() > 1).unwrap_or(frame_len);
+        self.last_end = Some(pts + len);
+    }
 }
 
 impl FileSource {
@@ -177,15 +232,38 @@ impl FileSource {
                 if running != buffer.pts() {
                     buffer.make_mut().set_pts(running);
                 }
+                self.check_damage()?;
                 let frame = Frame { index: self.next_index, buffer, info: Arc::clone(&self.info) };
                 self.next_index += 1;
                 return Ok(Some(frame));
             }
+            crate::interrupt::check()?;
             // No frame: decoding ended, failed, or is merely slow. The bus says which.
             match bus::poll(&self.bus, gst::ClockTime::ZERO) {
-                Some(BusEvent::Failure(f)) => return Err(Error::Decode { path: self.path.clone(), message: f.0 }),
-                Some(BusEvent::Eos) => return Ok(None),
-                None if self.appsink.is_eos() => return Ok(None),
+                Some(BusEvent::Failure(f)) if self.salvage && self.next_index > 0 => {
+                    // Salvage: the frames before a fatal error are kept; the rest is a gap.
+                    self.damage.report(readable_failure(f.0));
+                    return Ok(None);
+                }
+                Some(BusEvent::Failure(f)) if self.next_index > 0 => {
+                    let message = format!(
+                        "the file is damaged after frame {} ({}); --salvage redacts the frames that do decode",
+                        self.next_index,
+                        readable_failure(f.0)
+                    );
+                    return Err(Error::Decode { path: self.path.clone(), message });
+                }
+                Some(BusEvent::Failure(f)) => {
+                    return Err(Error::Decode { path: self.path.clone(), message: readable_failure(f.0) })
+                }
+                Some(BusEvent::Eos) => {
+                    self.check_damage()?;
+                    return Ok(None);
+                }
+                None if self.appsink.is_eos() => {
+                    self.check_damage()?;
+                    return Ok(None);
+                }
                 None => {}
             }
         }
@@ -199,7 +277,10 @@ impl FileSource {
         let video_end = pts + frame_len;
         let end = video_end.max(gst::ClockTime::from_nseconds(self.other_streams_end.load(Ordering::Relaxed)));
         let slack = (frame_len * 2).max(gst::ClockTime::from_mseconds(200));
-        if end + slack < duration {
+        if end + slack < duration && self.salvage {
+            self.damage.report(format!("the stream ends at {:.2} s of {:.2} s", end.nseconds() as f64 / 1e9, duration.nseconds() as f64 / 1e9));
+            self.damage.gap(Gap { from_ns: end.nseconds(), to_ns: duration.nseconds() });
+        } else if end + slack < duration {
             return Err(Error::Decode {
                 path: self.path.clone(),
                 message: format!(
@@ -233,21 +314,30 @@ impl FrameSource for FileSource {
                     let next_pts = next.pts();
                     let Some(mut frame) = self.pending.replace(next) else { continue };
                     if let (Some(pts), Some(next_pts)) = (frame.pts(), next_pts) {
-                        if frame.buffer.duration().is_none_or(|d| d.nseconds() <= 1) && next_pts > pts {
+                        // A salvaged frame before a gap keeps its nominal length.
+                        let gap = self.salvage && self.nominal_frame().is_some_and(|f| next_pts > pts + f + f / 2);
+                        if frame.buffer.duration().is_none_or(|d| d.nseconds() <= 1) && next_pts > pts && !gap {
                             frame.buffer.make_mut().set_duration(next_pts - pts);
                         }
                     }
+                    self.note_gap(&frame);
                     return Ok(Some(frame));
                 }
                 None => {
                     self.ended = true;
-                    return match self.pending.take() {
+                    let last = match self.pending.take() {
                         Some(mut last) => {
                             self.finish_last(&mut last)?;
-                            Ok(Some(last))
+                            self.note_gap(&last);
+                            Some(last)
                         }
-                        None => Ok(None),
+                        None => None,
                     };
+                    if self.salvage && !self.damage.has_reports() {
+                        // Jumps in a file nothing was wrong with are variable frame rate.
+                        self.damage.clear_gaps();
+                    }
+                    return Ok(last);
                 }
             }
         }
@@ -257,13 +347,38 @@ impl FrameSource for FileSource {
 impl Drop for FileSource {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+        integrity::unwatch(&self.damage);
     }
 }
 
-fn build(path: &Path, other_end: Arc<AtomicU64>) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
+/// A bus error in words a user can act on; GStreamer's own text follows.
+fn readable_failure(message: String) -> String {
+    if message.contains("typefind") || message.contains("Could not determine type of stream") {
+        format!("not a video or image format GStreamer recognises ({message})")
+    } else {
+        message
+    }
+}
+
+fn build(
+    path: &Path,
+    other_end: Arc<AtomicU64>,
+    damage: &DamageLog,
+    salvage: bool,
+) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-decode");
     let filesrc = gst::ElementFactory::make("filesrc").property("location", path).build()?;
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
+    let log = damage.clone();
+    decodebin.connect("deep-element-added", false, move |args| {
+        let element = args[2].get::<gst::Element>().expect("deep-element-added gives an element");
+        integrity::harden_decoder(&element, salvage);
+        let is_demuxer = element.factory().is_some_and(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).is_some_and(|k| k.contains("Demux")));
+        if is_demuxer {
+            integrity::watch_demuxer(&element, &log);
+        }
+        None
+    });
     let convert = gst::ElementFactory::make("videoconvert").name("convert").build()?;
     let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
     let appsink = gst_app::AppSink::builder()

@@ -2,6 +2,9 @@
 //! with their original timestamps, and ends with `Ok(None)` only at a clean end of stream.
 
 pub mod file;
+pub mod integrity;
+
+pub use integrity::{Damage, Gap};
 
 use crate::error::Result;
 use crate::frame::Frame;

@@ -1,0 +1,74 @@
+//! Input files: what veilcam agrees to read. Only a regular file (or a symlink to one) is read;
+//! a FIFO, device or socket would block or never end, and is refused with what it is.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Checks that `path` is a readable, non-empty regular file, naming the cause otherwise.
+pub fn check(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match std::fs::symlink_metadata(path) {
+                Ok(_) => Error::io(path, std::io::Error::other("is a symbolic link to a file that does not exist")),
+                Err(_) => Error::InputNotFound { path: path.to_path_buf() },
+            });
+        }
+        // A symlink loop, a permission problem …: the system's own words.
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if meta.is_dir() {
+        return Err(Error::io(path, std::io::Error::other("is a directory")));
+    }
+    if !meta.is_file() {
+        return Err(Error::io(path, std::io::Error::other(kind_of(&meta))));
+    }
+    if meta.len() == 0 {
+        return Err(Error::Decode { path: path.to_path_buf(), message: "file is empty".into() });
+    }
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+/// "is not a regular file (…)" with what the file is instead.
+pub fn kind_of(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a plain file"
+    };
+    format!("is not a regular file ({what})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifos_devices_and_symlink_loops_are_refused_with_their_real_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("p.jpg");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(check(&fifo).unwrap_err().to_string().contains("a FIFO"));
+        assert!(check(Path::new("/dev/zero")).unwrap_err().to_string().contains("a character device"));
+        let looped = dir.path().join("loop.mp4");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let err = check(&looped).unwrap_err().to_string();
+        assert!(err.contains("symbolic links"), "{err}");
+        let dangling = dir.path().join("dangling.mp4");
+        std::os::unix::fs::symlink(dir.path().join("gone.mp4"), &dangling).unwrap();
+        assert!(check(&dangling).unwrap_err().to_string().contains("does not exist"));
+        assert!(matches!(check(&dir.path().join("none.mp4")), Err(Error::InputNotFound { .. })));
+    }
+}

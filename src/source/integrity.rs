@@ -1,0 +1,213 @@
+//! Damage that GStreamer reports quietly, gathered so that a damaged input is an error (or,
+//! with `--salvage`, a recorded gap) instead of a short or patched-up output.
+//!
+//! A decode is clean only if nothing below happened; each is recorded in the source's
+//! [`DamageLog`]:
+//! - a video decoder dropped a frame it could not decode: with `output-corrupt=false` the
+//!   libav decoders drop corrupt frames instead of concealing them, and every drop posts a QoS
+//!   message ([`DamageLog::watch_bus`]);
+//! - a video decoder reported a decoding error: with `max-errors=0` (strict mode) the first
+//!   one is a bus error ([`harden_decoder`]);
+//! - a demuxer met the end of the file in the middle of a frame. avidemux and matroskademux
+//!   only say so in the debug log ("Short read … (truncated file?)", "Dropping short buffer"),
+//!   so a log function watches their categories for the demuxers of veilcam's pipelines
+//!   ([`watch_demuxer`]);
+//! - a libav decoder concealed an error (a frame cut off at the end of an MPEG-TS or raw H.264
+//!   file decodes with grey blocks and no flag): libav logs it at ERROR level, without naming
+//!   the element, so such a message counts against every decode running at the time
+//!   ([`register`]). Two files decoded at once in one process (`batch --jobs 2`) can thus both
+//!   fail for the damage of one; the clean one succeeds when run again.
+//!
+//! Truncation of a container that declares its duration is checked by the source itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once};
+
+use gstreamer as gst;
+use gst::prelude::*;
+use serde::Serialize;
+
+/// The debug category of libav's own log (its ERROR level is libav's `AV_LOG_ERROR`).
+const LIBAV: &str = "libav";
+/// Debug categories and phrases by which demuxers report a file that ends mid-frame.
+const TRUNCATION_SIGNS: [(&str, &str); 3] = [
+    ("avidemux", "Short read"),
+    ("matroskareadcommon", "Dropping short buffer"),
+    ("qtdemux", "truncated"),
+];
+/// Reports kept word for word; later ones are only counted.
+const MAX_REPORTS: usize = 20;
+
+/// What a decode lost, as `--salvage` records it in the sidecar and the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Damage {
+    /// Spans of the timeline without a decodable frame, in nanoseconds of stream time.
+    pub gaps: Vec<Gap>,
+    /// Frames a decoder dropped because it could not decode them.
+    pub undecodable_frames: u64,
+    /// What GStreamer said about the damage, first reports first.
+    pub reports: Vec<String>,
+}
+
+impl Damage {
+    pub fn is_empty(&self) -> bool {
+        self.gaps.is_empty() && self.undecodable_frames == 0 && self.reports.is_empty()
+    }
+
+    /// Seconds of the timeline covered by gaps.
+    pub fn missing_seconds(&self) -> f64 {
+        self.gaps.iter().map(|g| g.to_ns.saturating_sub(g.from_ns)).sum::<u64>() as f64 / 1e9
+    }
+}
+
+/// A span `[from_ns, to_ns)` with no frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+/// The damage of one decode, shared with GStreamer's threads.
+#[derive(Clone, Debug, Default)]
+pub struct DamageLog(Arc<Mutex<Damage>>);
+
+impl DamageLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Damage> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn report(&self, what: String) {
+        let mut d = self.lock();
+        if d.reports.len() < MAX_REPORTS {
+            d.reports.push(what);
+        }
+    }
+
+    pub fn undecodable(&self, what: String) {
+        self.lock().undecodable_frames += 1;
+        self.report(what);
+    }
+
+    pub fn gap(&self, gap: Gap) {
+        self.lock().gaps.push(gap);
+    }
+
+    /// The first report, if anything was damaged.
+    pub fn first_report(&self) -> Option<String> {
+        let d = self.lock();
+        d.reports.first().cloned().or_else(|| (!d.gaps.is_empty()).then(|| "frames are missing".to_string()))
+    }
+
+    pub fn has_reports(&self) -> bool {
+        let d = self.lock();
+        !d.reports.is_empty() || d.undecodable_frames > 0
+    }
+
+    pub fn take(&self) -> Damage {
+        std::mem::take(&mut *self.lock())
+    }
+
+    pub fn clear_gaps(&self) {
+        self.lock().gaps.clear();
+    }
+
+    /// Records every frame a video decoder drops (a QoS message from a decoder in a pipeline
+    /// without a clock means it could not decode the frame).
+    pub fn watch_bus(&self, bus: &gst::Bus) {
+        let log = self.clone();
+        bus.set_sync_handler(move |_, msg| {
+            if let gst::MessageView::Qos(qos) = msg.view() {
+                let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "decoder".into());
+                let (_, _, stream_time, timestamp, _) = qos.get();
+                let timestamp = stream_time.or(timestamp);
+                let at = timestamp.map_or(String::new(), |t| format!(" at {:.3} s", t.nseconds() as f64 / 1e9));
+                log.undecodable(format!("{from} could not decode the frame{at}"));
+            }
+            gst::BusSyncReply::Pass
+        });
+    }
+}
+
+/// Makes a decoder that decodebin plugged fail or drop instead of concealing damage:
+/// libav decoders drop corrupt frames (`output-corrupt=false`), and in strict mode a video
+/// decoder's first decoding error ends the run (`max-errors=0`); with `--salvage` decoding goes
+/// on past errors (`max-errors=-1`) and the drops are counted.
+pub fn harden_decoder(element: &gst::Element, salvage: bool) {
+    if element.find_property("output-corrupt").is_some() {
+        element.set_property("output-corrupt", false);
+    }
+    if element.is::<gstreamer_video::VideoDecoder>() && element.find_property("max-errors").is_some() {
+        element.set_property("max-errors", if salvage { -1i32 } else { 0i32 });
+    }
+}
+
+/// The decodes being watched: their logs, and their demuxers by element name (GStreamer names
+/// elements uniquely in a process).
+#[derive(Default)]
+struct Watched {
+    decodes: Vec<DamageLog>,
+    demuxers: HashMap<String, DamageLog>,
+}
+
+static WATCHED: Mutex<Option<Watched>> = Mutex::new(None);
+
+fn watched() -> std::sync::MutexGuard<'static, Option<Watched>> {
+    WATCHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Watches GStreamer's debug log for damage while the decode that reports to `log` runs.
+pub fn register(log: &DamageLog) {
+    install_log_watch();
+    watched().get_or_insert_with(Watched::default).decodes.push(log.clone());
+}
+
+/// Watches the debug log of `demuxer` for the signs of a file that ends mid-frame.
+pub fn watch_demuxer(demuxer: &gst::Element, log: &DamageLog) {
+    watched().get_or_insert_with(Watched::default).demuxers.insert(demuxer.name().to_string(), log.clone());
+}
+
+/// Stops watching for the decode that reports to `log`.
+pub fn unwatch(log: &DamageLog) {
+    if let Some(w) = watched().as_mut() {
+        w.demuxers.retain(|_, l| !Arc::ptr_eq(&l.0, &log.0));
+        w.decodes.retain(|l| !Arc::ptr_eq(&l.0, &log.0));
+    }
+}
+
+fn install_log_watch() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // Without GST_DEBUG the default log function would now print these warnings.
+        if std::env::var_os("GST_DEBUG").is_none() {
+            gst::log::remove_default_log_function();
+        }
+        let categories = TRUNCATION_SIGNS.iter().map(|(c, _)| (*c, gst::DebugLevel::Warning));
+        for (category, level) in categories.chain([(LIBAV, gst::DebugLevel::Error)]) {
+            if gst::DebugCategory::get(category).is_none_or(|c| c.threshold() < level) {
+                gst::log::set_threshold_for_name(category, level);
+            }
+        }
+        gst::log::add_log_function(|category, level, _file, _function, _line, object, message| {
+            if level > gst::DebugLevel::Warning {
+                return;
+            }
+            let Some(text) = message.get() else { return };
+            let guard = watched();
+            let Some(w) = guard.as_ref() else { return };
+            if category.name() == LIBAV && level == gst::DebugLevel::Error {
+                for log in &w.decodes {
+                    log.report(format!("libav: {}", text.trim()));
+                }
+                return;
+            }
+            let sign = TRUNCATION_SIGNS.iter().any(|(c, phrase)| category.name() == *c && text.contains(phrase));
+            let Some(object) = object.filter(|_| sign) else { return };
+            // A pad is shown as `element:pad`.
+            let shown = object.to_string();
+            let element = shown.split(':').next().unwrap_or_default();
+            if let Some(log) = w.demuxers.get(element) {
+                log.report(format!("{element}: {text}"));
+            }
+        });
+    });
+}
