@@ -62,4 +62,13 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+
+    /// The same error, naming `input` where it names no file of its own (a detector or
+    /// pipeline failure), so the user knows which file it concerns.
+    pub fn naming(self, input: &std::path::Path) -> Self {
+        match self {
+            Error::Detect { .. } | Error::Pipeline(_) => Error::Pipeline(format!("{}: {self}", input.display())),
+            other => other,
+        }
+    }
 }

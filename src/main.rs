@@ -104,9 +104,10 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         Command::Redact(args) => {
             let settings = RedactSettings::from_args(args)?;
             let summary = match media_kind(&settings.input) {
-                MediaKind::Image => still::redact_image(&settings)?,
-                MediaKind::Video => pipeline::redact_video(&settings, cli.quiet)?,
-            };
+                MediaKind::Image => still::redact_image(&settings),
+                MediaKind::Video => pipeline::redact_video(&settings, cli.quiet),
+            }
+            .map_err(|e| e.naming(&settings.input))?;
             if !cli.quiet {
                 say!("veilcam: {} -> {}: {}", settings.input.display(), summary.output.display(), describe(&summary));
             }

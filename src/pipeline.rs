@@ -248,12 +248,28 @@ fn decode_stage(mut source: impl FrameSource, mut planner: Planner, tx: Sender<P
     Ok(())
 }
 
+/// Fault injection for tests and drills: with `VEILCAM_FAIL_DETECTOR_AT=N` in the environment
+/// the detector reports an error on frame N (after the real detector ran), so a run can be made
+/// to lose its detector mid-stream without a mock. Documented in the README.
+const FAIL_DETECTOR_AT: &str = "VEILCAM_FAIL_DETECTOR_AT";
+
+fn injected_detector_failure() -> Option<u64> {
+    std::env::var(FAIL_DETECTOR_AT).ok()?.trim().parse().ok()
+}
+
 /// Runs the detectors each frame's plan asks for.
 fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Planned>, tx: Sender<Result<Detected>>, times: &StageTimes) {
+    let fail_at = injected_detector_failure();
     for Planned { frame, plan, decoded_at } in rx {
-        let result = if plan.any() {
+        let result = if plan.any() || fail_at == Some(frame.index) {
             StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(pic, &plan)))
                 .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
+                .and_then(|found| match fail_at {
+                    Some(n) if n == frame.index => {
+                        Err(Error::Detect { frame: n, message: format!("failure injected by {FAIL_DETECTOR_AT}") })
+                    }
+                    _ => Ok(found),
+                })
         } else {
             Ok(Vec::new())
         }

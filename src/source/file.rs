@@ -353,8 +353,10 @@ impl Drop for FileSource {
 
 /// A bus error in words a user can act on; GStreamer's own text follows.
 fn readable_failure(message: String) -> String {
-    if message.contains("typefind") || message.contains("Could not determine type of stream") {
-        format!("not a video or image format GStreamer recognises ({message})")
+    if message.contains("This appears to be a text file") {
+        "not a video or image format GStreamer recognises: it is a text file".into()
+    } else if message.contains("Could not determine type of stream") {
+        "not a video or image format GStreamer recognises".into()
     } else {
         message
     }

@@ -1,0 +1,547 @@
+//! Regression tests for the defects found by using veilcam as a hostile user would (issue #10):
+//! damaged media, encoder failures, aliased and clobbering output paths, FIFOs, closed pipes,
+//! long names, tags, signals. Each test is named after the defect it pins down and failed
+//! before its fix.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use gstreamer as gst;
+
+/// Detection quality and encoding speed are not the point here.
+const FAST: &[&str] = &["--preset", "ultrafast", "--detect-width", "320"];
+/// Exit code of `--salvage` when the input was damaged.
+const SALVAGED: i32 = 3;
+
+fn veilcam() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veilcam"))
+}
+
+/// `veilcam -q redact <input> -o <output> FAST <args>`, killed if it runs past `limit`.
+fn redact_within(limit: Duration, input: &Path, output: &Path, args: &[&str]) -> Output {
+    let mut cmd = veilcam();
+    cmd.args(["-q", "redact"]).arg(input).arg("-o").arg(output).args(FAST).args(args);
+    run_within(limit, cmd)
+}
+
+fn run_within(limit: Duration, mut cmd: Command) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("veilcam runs");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("veilcam still ran after {limit:?}:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The run failed with exit code 1, named each of `expect` on stderr, and left `dir` as it was.
+fn assert_failed_cleanly(out: &Output, dir: &Path, before: &[String], expect: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "exit status:\n{err}");
+    for snippet in expect {
+        assert!(err.to_lowercase().contains(&snippet.to_lowercase()), "stderr does not mention {snippet:?}:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(dir_entries(dir), before, "files appeared or vanished in {}", dir.display());
+}
+
+/// Runs a `gst-launch`-style pipeline to its end (for making damaged and tagged media).
+fn gst_launch(desc: &str) {
+    init();
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .unwrap_or_else(|| panic!("`{desc}` did not finish"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("`{desc}` failed: {}", e.error());
+    }
+}
+
+/// `faces.mp4`'s H.264 stream remuxed by `mux` (e.g. `mpegtsmux`), then cut to 45 %.
+fn truncated_remux(dir: &Path, name: &str, mux: &str) -> PathBuf {
+    let whole = dir.join(format!("whole-{name}"));
+    gst_launch(&format!(
+        "filesrc location={} ! qtdemux ! h264parse ! {mux} ! filesink location={}",
+        sample("faces.mp4").display(),
+        whole.display()
+    ));
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::remove_file(&whole).unwrap();
+    let cut = dir.join(name);
+    std::fs::write(&cut, &bytes[..bytes.len() * 45 / 100]).unwrap();
+    cut
+}
+
+/// `faces.mp4` with 20 KB of noise written into its middle.
+fn corrupted_faces(dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(sample("faces.mp4")).unwrap();
+    let mid = bytes.len() / 2;
+    let mut x = 0x2545_f491_u32;
+    for b in &mut bytes[mid..mid + 20_000] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let path = dir.join("corrupt.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Encoder-side failures end the run instead of hanging it
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn frames_too_small_for_the_encoder_fail_fast_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    for (w, h) in [(1, 1), (2, 2), (17, 9)] {
+        let input = dir.path().join(format!("tiny-{w}x{h}.mkv"));
+        gst_launch(&format!(
+            "videotestsrc num-buffers=10 ! video/x-raw,width={w},height={h},framerate=10/1,format=I420 ! matroskamux ! filesink location={}",
+            input.display()
+        ));
+        let before = dir_entries(dir.path());
+        let out = redact_within(Duration::from_secs(30), &input, &dir.path().join("out.mp4"), &[]);
+        assert_failed_cleanly(&out, dir.path(), &before, &["out.mp4", "too small"]);
+    }
+}
+
+/// Runs veilcam with its file size limited to `bytes` (as on a nearly full disk: writes past it
+/// fail with EFBIG; SIGXFSZ is ignored so the write error reaches the encoder).
+fn redact_on_a_full_disk(bytes: u64, input: &Path, output: &Path, args: &[&str]) -> Output {
+    let mut cmd = veilcam();
+    cmd.args(["-q", "redact"]).arg(input).arg("-o").arg(output).args(FAST).args(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run_within(Duration::from_secs(60), cmd)
+}
+
+#[test]
+fn a_full_disk_after_output_started_ends_the_run_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_on_a_full_disk(300_000, &sample("vtest.avi"), &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["out.mp4", "cannot encode"]);
+    // The same for a preview that runs out of room while the main output still has it.
+    let out = redact_on_a_full_disk(
+        300_000,
+        &sample("vtest.avi"),
+        &dir.path().join("out.mp4"),
+        &["--preview", dir.path().join("review.mp4").to_str().unwrap(), "--crf", "40"],
+    );
+    assert_failed_cleanly(&out, dir.path(), &before, &["cannot encode"]);
+}
+
+#[test]
+fn a_detector_failing_after_output_started_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir_entries(dir.path());
+    let mut cmd = veilcam();
+    cmd.args(["-q", "redact"]).arg(sample("vtest.avi")).arg("-o").arg(dir.path().join("out.mp4")).args(FAST);
+    cmd.arg("--sidecar").arg(dir.path().join("out.json")).env("VEILCAM_FAIL_DETECTOR_AT", "90");
+    let out = run_within(Duration::from_secs(60), cmd);
+    assert_failed_cleanly(&out, dir.path(), &before, &["vtest.avi", "detector failed on frame 90"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2–4. Damaged inputs are errors; --salvage redacts what decodes and says what was lost
+// ---------------------------------------------------------------------------------------------
+
+fn assert_damaged_input_is_refused(input: &Path, dir: &Path) {
+    let before = dir_entries(dir);
+    let out = redact_within(Duration::from_secs(60), input, &dir.join("out.mp4"), &[]);
+    let name = input.file_name().unwrap().to_str().unwrap();
+    assert_failed_cleanly(&out, dir, &before, &[name, "damaged", "--salvage"]);
+}
+
+/// Salvages `input`: exit code 3, an output whose frames keep the input's decodable
+/// timestamps, and the loss recorded in the sidecar.
+fn assert_salvaged(input: &Path, dir: &Path) -> serde_json::Value {
+    let (output, sidecar) = (dir.join("salvaged.mp4"), dir.join("salvaged.json"));
+    let out = redact_within(
+        Duration::from_secs(60),
+        input,
+        &output,
+        &["--salvage", "--sidecar", sidecar.to_str().unwrap(), "--overwrite"],
+    );
+    assert_eq!(out.status.code(), Some(SALVAGED), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let damage = &json["damage"];
+    assert!(!damage["reports"].as_array().unwrap().is_empty(), "the sidecar says what was damaged: {damage}");
+    let frames = json["frames"].as_array().unwrap();
+    let written = probe(&output);
+    assert_eq!(written.frames.len(), frames.len(), "every salvaged frame is in the output");
+    assert!(frames.len() > 10, "the frames before the damage were kept");
+    let sidecar_pts: Vec<u64> = frames.iter().map(|f| f["pts_ns"].as_u64().unwrap()).collect();
+    let output_pts: Vec<u64> = written.frames.iter().map(|f| f.pts.unwrap()).collect();
+    assert_eq!(sidecar_pts, output_pts, "each frame keeps its own timestamp");
+    json
+}
+
+#[test]
+fn a_truncated_avi_without_a_full_index_is_refused_and_can_be_salvaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample("vtest.avi")).unwrap();
+    let cut = dir.path().join("cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert_damaged_input_is_refused(&cut, dir.path());
+    assert_salvaged(&cut, dir.path());
+}
+
+#[test]
+fn truncated_streams_that_declare_no_length_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("cut.ts", "mpegtsmux"),
+        ("cut.mkv", "matroskamux streamable=true"),
+        ("cut.h264", "video/x-h264,stream-format=byte-stream"),
+    ];
+    for (name, mux) in cases {
+        let cut = truncated_remux(dir.path(), name, mux);
+        assert_damaged_input_is_refused(&cut, dir.path());
+        std::fs::remove_file(cut).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_data_mid_stream_is_refused_and_salvage_records_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = corrupted_faces(dir.path());
+    assert_damaged_input_is_refused(&corrupt, dir.path());
+    let json = assert_salvaged(&corrupt, dir.path());
+    let gaps = json["damage"]["gaps"].as_array().unwrap();
+    assert!(!gaps.is_empty(), "the frames lost in the middle are a gap: {}", json["damage"]);
+}
+
+#[test]
+fn an_intact_file_decodes_cleanly_and_salvage_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = redact_within(Duration::from_secs(60), &sample("faces.mp4"), &dir.path().join("a.mp4"), &["--salvage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(probe(&dir.path().join("a.mp4")).frames.len(), 100);
+}
+
+#[test]
+fn a_truncated_jpeg_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample("faces/left06.jpg")).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(30), &cut, &dir.path().join("out.jpg"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["cut.jpg", "truncated"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. No input tag reaches an output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn keep_audio_writes_no_tag_of_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mux, audio_enc) in [("tagged.mp4", "mp4mux", "avenc_aac"), ("tagged.mkv", "matroskamux", "vorbisenc")] {
+        let input = dir.path().join(name);
+        gst_launch(&format!(
+            "videotestsrc num-buffers=25 ! video/x-raw,width=320,height=240,framerate=25/1 ! taginject tags=\"title=VIDEOTITLE,artist=VIDEOARTIST,comment=VIDEOCOMMENT\" ! x264enc ! h264parse ! {mux} name=m ! filesink location={} \
+             audiotestsrc num-buffers=50 ! taginject tags=\"title=AUDIOTITLE,artist=AUDIOARTIST,comment=AUDIOCOMMENT\" ! {audio_enc} ! m.",
+            input.display()
+        ));
+        let raw = std::fs::read(&input).unwrap();
+        assert!(contains(&raw, b"AUDIOTITLE") || contains(&raw, b"VIDEOTITLE"), "the test input carries tags");
+        for ext in ["mp4", "mkv", "mov"] {
+            for keep in [false, true] {
+                let output = dir.path().join(format!("out-{keep}.{ext}"));
+                let args: &[&str] = if keep { &["--keep-audio"] } else { &[] };
+                let out = redact_within(Duration::from_secs(60), &input, &output, args);
+                assert!(out.status.success(), "{}", stderr(&out));
+                let written = std::fs::read(&output).unwrap();
+                for tag in ["VIDEOTITLE", "VIDEOARTIST", "VIDEOCOMMENT", "AUDIOTITLE", "AUDIOARTIST", "AUDIOCOMMENT"] {
+                    assert!(!contains(&written, tag.as_bytes()), "{tag} of {name} leaked into .{ext} (keep audio: {keep})");
+                }
+                std::fs::remove_file(output).unwrap();
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6–7, 12, 14. Output paths: checked together, committed together
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn no_side_output_may_overwrite_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    std::fs::copy(sample("faces.mp4"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let via_dotdot = format!("{}/sub/../in.mp4", dir.path().display());
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let out = dir.path().join("out.mp4");
+    for (option, target) in [
+        ("--stats", input.to_str().unwrap()),
+        ("--sidecar", input.to_str().unwrap()),
+        ("--preview", input.to_str().unwrap()),
+        ("--stats", via_dotdot.as_str()),
+    ] {
+        for overwrite in [false, true] {
+            let before = dir_entries(dir.path());
+            let mut args = vec![option, target];
+            if overwrite {
+                args.push("--overwrite");
+            }
+            let run = redact_within(Duration::from_secs(30), &input, &out, &args);
+            assert_failed_cleanly(&run, dir.path(), &before, &["in.mp4", "input"]);
+            assert_eq!(std::fs::read(&input).unwrap(), original, "{option} {target} changed the input");
+        }
+    }
+}
+
+#[test]
+fn an_existing_stats_file_is_kept_without_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    std::fs::write(&stats, b"precious").unwrap();
+    let before = dir_entries(dir.path());
+    let run = redact_within(Duration::from_secs(30), &sample("faces.mp4"), &dir.path().join("out.mp4"), &["--stats", stats.to_str().unwrap()]);
+    assert_failed_cleanly(&run, dir.path(), &before, &["stats.json", "already exists"]);
+    assert_eq!(std::fs::read(&stats).unwrap(), b"precious");
+}
+
+#[test]
+fn outputs_naming_the_same_file_or_an_unwritable_place_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    std::fs::write(dir.path().join("plain-file"), b"x").unwrap();
+    let unwritable = dir.path().join("plain-file/stats.json");
+    for args in [vec!["--sidecar", out.to_str().unwrap()], vec!["--stats", unwritable.to_str().unwrap()]] {
+        let before = dir_entries(dir.path());
+        let started = Instant::now();
+        let run = redact_within(Duration::from_secs(30), &sample("vtest.avi"), &out, &args);
+        assert_failed_cleanly(&run, dir.path(), &before, &[]);
+        assert!(started.elapsed() < Duration::from_secs(10), "refused before redacting, not after");
+    }
+}
+
+#[test]
+fn images_honour_sidecar_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, sidecar, stats) = (dir.path().join("out.png"), dir.path().join("s.json"), dir.path().join("st.json"));
+    let run = redact_within(
+        Duration::from_secs(60),
+        &sample("astronaut.png"),
+        &out,
+        &["--sidecar", sidecar.to_str().unwrap(), "--stats", stats.to_str().unwrap()],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let frames = json["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 1);
+    assert!(!frames[0]["masks"].as_array().unwrap().is_empty(), "the astronaut's face is in the sidecar");
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(stats["frames"], 1);
+}
+
+#[test]
+fn an_output_name_near_name_max_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("{}.mp4", "n".repeat(240));
+    let out = dir.path().join(&name);
+    let run = redact_within(Duration::from_secs(60), &sample("faces.mp4"), &out, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(out.is_file());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9, 15. Inputs that are not regular files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fifos_devices_and_symlink_loops_are_refused_with_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p.jpg");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let looped = dir.path().join("loop.mp4");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let cases: [(&Path, &str, &str); 3] =
+        [(&fifo, "o.jpg", "FIFO"), (Path::new("/dev/zero"), "o.mp4", "character device"), (&looped, "o.mp4", "symbolic links")];
+    for (input, output, cause) in cases {
+        let before = dir_entries(dir.path());
+        let run = redact_within(Duration::from_secs(20), input, &dir.path().join(output), &[]);
+        assert_failed_cleanly(&run, dir.path(), &before, &[cause]);
+        assert!(!stderr(&run).contains("file is empty"), "{}", stderr(&run));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13, 19. What veilcam says, and that saying it never aborts a run
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_stderr_does_not_abort_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    let mut child = veilcam()
+        .arg("redact")
+        .arg(sample("faces.mp4"))
+        .arg("-o")
+        .arg(&out)
+        .args(FAST)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader is gone, as with `2>&1 | head -1`
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a run whose stderr closed still succeeds");
+    assert_eq!(probe(&out).frames.len(), 100);
+}
+
+#[test]
+fn default_output_is_one_plain_summary_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = veilcam();
+    cmd.arg("redact").arg(sample("faces.mp4")).arg("-o").arg(dir.path().join("out.mp4")).args(FAST);
+    let out = run_within(Duration::from_secs(60), cmd);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one summary line when not on a terminal:\n{err}");
+    assert!(lines[0].contains("100 frames") && lines[0].contains("face detections"), "{err}");
+    assert!(!err.contains('\x1b'), "no colour codes in a pipe: {err:?}");
+    assert!(!err.contains("Some("), "no debug formatting: {err}");
+}
+
+#[test]
+fn person_detections_are_not_called_face_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/veilcam.toml");
+    let mut cmd = veilcam();
+    cmd.arg("redact").arg(sample("vtest.avi")).arg("-o").arg(dir.path().join("out.mp4")).args(FAST);
+    cmd.arg("--config").arg(config);
+    let out = run_within(Duration::from_secs(120), cmd);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("person detections"), "persons are counted apart: {err}");
+}
+
+#[test]
+fn a_text_file_is_reported_as_an_unrecognised_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("notes.mp4");
+    std::fs::write(&input, "meeting notes, not a video\n".repeat(50)).unwrap();
+    let before = dir_entries(dir.path());
+    let run = redact_within(Duration::from_secs(30), &input, &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&run, dir.path(), &before, &["notes.mp4", "not a video or image format"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 20. Signals: stop, clean up, exit — on one path
+// ---------------------------------------------------------------------------------------------
+
+/// Starts a redaction of vtest.avi (with a sidecar and stats) into `dir`.
+fn start_redaction(dir: &Path) -> std::process::Child {
+    veilcam()
+        .args(["-q", "redact"])
+        .arg(sample("vtest.avi"))
+        .arg("-o")
+        .arg(dir.join("out.mp4"))
+        .arg("--sidecar")
+        .arg(dir.join("out.json"))
+        .arg("--stats")
+        .arg(dir.join("stats.json"))
+        .args(FAST)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("veilcam runs")
+}
+
+fn signal(child: &std::process::Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+}
+
+/// Waits for the child and returns its exit code and stderr.
+fn finish(mut child: std::process::Child) -> (Option<i32>, String) {
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (child.wait().unwrap().code(), err)
+}
+
+#[test]
+fn sigterm_and_sighup_stop_the_run_and_leave_nothing() {
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = start_redaction(dir.path());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while dir_entries(dir.path()).len() < 3 {
+            assert!(Instant::now() < deadline, "no temp files appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        signal(&child, sig);
+        let (code, err) = finish(child);
+        assert_eq!(code, Some(130), "signal {sig}: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert!(dir_entries(dir.path()).is_empty(), "left behind: {:?}", dir_entries(dir.path()));
+    }
+}
+
+#[test]
+fn an_interruption_at_any_moment_leaves_all_outputs_or_none() {
+    // Interrupts at moments spread over the run: before work starts, while frames flow, while
+    // the outputs are finished and committed. Every run must end with code 0 (it finished
+    // first: all three outputs) or 130 (none), never a crash or a leftover temp file.
+    let mut interrupted = 0;
+    for i in 0..10u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let child = start_redaction(dir.path());
+        std::thread::sleep(Duration::from_millis(50 + i * 280));
+        signal(&child, libc::SIGINT);
+        let (code, err) = finish(child);
+        let left = dir_entries(dir.path());
+        match code {
+            Some(130) => {
+                interrupted += 1;
+                assert!(left.is_empty(), "run {i}: interrupted but left {left:?}:\n{err}");
+            }
+            Some(0) => assert_eq!(left, ["out.json", "out.mp4", "stats.json"], "run {i}: finished but wrote {left:?}"),
+            other => panic!("run {i}: exit {other:?}:\n{err}"),
+        }
+        assert!(!err.contains("ONNX") && !err.contains("panicked"), "run {i}: {err}");
+    }
+    assert!(interrupted >= 3, "most runs were interrupted mid-way ({interrupted} of 10)");
+}
