@@ -89,7 +89,8 @@ pub struct TranscodeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ZonesCommand {
-    /// Draw a camera's zones (and optionally detections) on one frame of a clip, as PNG.
+    /// Draw a camera's zones (and optionally detections) on one frame of a clip, as PNG. The
+    /// frame is redacted first (faces, bystanders, street zones), unless --unredacted.
     Preview(ZonesPreviewArgs),
 }
 
@@ -109,9 +110,16 @@ pub struct ZonesPreviewArgs {
     /// Frame of the video to use (from 0).
     #[arg(long, default_value_t = 0)]
     pub frame: u64,
-    /// Also run the face and person detectors on the frame and draw what they find.
+    /// Also outline what the face and person detectors find on the frame (faces yellow,
+    /// bystanders red, persons on the property green).
     #[arg(long)]
     pub detections: bool,
+    /// Draw on the raw frame instead of the redacted one: the PNG then contains every face and
+    /// person exactly as filmed. Without it the frame is redacted with the camera's policy and
+    /// the default fill (the face detector always runs, so ONNX Runtime and the models are
+    /// needed).
+    #[arg(long)]
+    pub unredacted: bool,
     /// Replace the output if it exists.
     #[arg(long)]
     pub overwrite: bool,
