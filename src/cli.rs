@@ -183,8 +183,8 @@ pub struct RedactOptions {
     /// Camera of the config to use (optional if it defines only one).
     #[arg(long, value_name = "NAME")]
     pub camera: Option<String>,
-    /// NanoDet person model, used when the policy obscures bystanders
-    /// [default: models/nanodet_416.onnx].
+    /// NanoDet person model, used when the policy obscures bystanders [default:
+    /// nanodet_416.onnx, looked up like --model].
     #[arg(long, value_name = "PATH")]
     pub person_model: Option<PathBuf>,
     /// Person detection score (0–1) from which a person is tracked.
@@ -216,12 +216,14 @@ pub struct RedactOptions {
     /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
     #[arg(long, value_name = "PATH")]
     pub stats: Option<PathBuf>,
-    /// CenterFace ONNX model [default: models/centerface_int8.onnx; the float original is
-    /// models/centerface.onnx].
+    /// CenterFace ONNX model [default: centerface_int8.onnx (centerface.onnx is the float
+    /// original) from $VEILCAM_MODEL_DIR, <exe dir>/models/, <exe dir>/../share/veilcam/models/,
+    /// /usr/local/share/veilcam/models/, /usr/share/veilcam/models/ or the build tree].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH or the cache
-    /// that scripts/fetch-onnxruntime fills].
+    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH, beside the
+    /// executable or in ../lib/veilcam/, /usr/local/lib/veilcam/, /usr/lib/veilcam/, or the
+    /// cache that scripts/fetch-onnxruntime fills].
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Detection workers, each with its own ONNX Runtime session [default: the number of CPU

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod models;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
