@@ -166,3 +166,22 @@ fn put(img: &mut RgbImage, x: f64, y: f64, colour: [u8; 3]) {
         img.put_pixel(x as u32, y as u32, Rgb(colour));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicyConfig;
+
+    #[test]
+    fn a_redacted_preview_without_detectors_is_an_error_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let camera = Camera { name: "c".into(), zones: Vec::new(), policy: PolicyConfig::default() };
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/astronaut.png");
+        let output = dir.path().join("preview.png");
+        let look = Look::Redacted { fill: FillMode::Mosaic, shape: Shape::Ellipse, mask_scale: 1.4 };
+        let preview = ZonePreview { camera: &camera, input: &input, output: output.clone(), frame: 0, overwrite: false, look, draw_detections: false };
+        let err = write(&preview, None).expect_err("no detectors, no redacted preview");
+        assert!(err.to_string().contains("face detector"), "{err}");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    }
+}
