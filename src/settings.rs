@@ -160,7 +160,7 @@ impl RedactSettings {
         let person_model = match models::locate(models::PERSON_MODEL, o.person_model.as_deref()) {
             Ok(path) => path,
             Err(e) if camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
-            // Not needed by the policy; a tool that loads it anyway gets "no such file".
+            // Not needed by the policy; `detectors` repeats the search if asked to load it.
             Err(_) => PathBuf::from(models::PERSON_MODEL),
         };
         Ok(RedactSettings {
@@ -203,6 +203,10 @@ impl RedactSettings {
     /// Loads one worker's detectors (sessions are per worker, never shared).
     pub fn detectors(&self, with_persons: bool) -> Result<DetectorSet> {
         let face = CenterFace::load(&self.ort_lib, &self.model, self.face, self.ort_threads)?;
+        if with_persons && self.person_model == Path::new(models::PERSON_MODEL) && !self.person_model.is_file() {
+            // Not found when the settings were made: the error lists the places searched.
+            models::locate(models::PERSON_MODEL, None)?;
+        }
         let person = with_persons
             .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
             .transpose()?;

@@ -95,3 +95,36 @@ fn a_binary_copied_away_from_its_models_lists_where_it_looked() {
     }
     assert!(!out.exists(), "no output after a failed run");
 }
+
+#[test]
+fn models_and_runtime_beside_a_copied_binary_are_found_and_a_missing_person_model_is_listed() {
+    no_system_install();
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = dir.path().join("tools");
+    std::fs::create_dir_all(bin_dir.join("models")).unwrap();
+    let bin = bin_dir.join("veilcam");
+    std::fs::copy(env!("CARGO_BIN_EXE_veilcam"), &bin).unwrap();
+    std::fs::copy(locate_library(None), bin_dir.join(library_name())).unwrap();
+    std::fs::copy(Path::new(veilcam::models::BUILD_TREE_DIR).join(FACE_MODEL), bin_dir.join("models").join(FACE_MODEL)).unwrap();
+    let no_cache = dir.path().join("no-cache");
+    let input = sample("astronaut.png");
+
+    // <exe dir>/models/ and <exe dir>/libonnxruntime.so.1.31.1.
+    let out = dir.path().join("faces.png");
+    let run = run_isolated(&bin, &no_cache, &[Path::new("-q"), Path::new("redact"), &input, Path::new("-o"), &out]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // A policy that needs the person model, which is nowhere.
+    let config = dir.path().join("veilcam.toml");
+    std::fs::write(&config, "[cameras.door.policy]\nbystanders = \"all\"\n").unwrap();
+    for args in [
+        vec![Path::new("redact"), &input, Path::new("-o"), &dir.path().join("persons.png"), Path::new("--config"), &config],
+        vec![Path::new("zones"), Path::new("preview"), Path::new("--config"), &config, &input, Path::new("-o"), &dir.path().join("zones.png")],
+    ] {
+        let run = run_isolated(&bin, &no_cache, &args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} ran without a person model");
+        assert!(stderr.contains("nanodet_416.onnx") && stderr.contains(&bin_dir.join("models").display().to_string()), "{args:?}: {stderr}");
+    }
+    assert_eq!(dir_entries(dir.path()), ["faces.png", "tools", "veilcam.toml"], "no output from the failed runs");
+}
