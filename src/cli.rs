@@ -89,7 +89,8 @@ pub struct TranscodeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ZonesCommand {
-    /// Draw a camera's zones (and optionally detections) on one frame of a clip, as PNG.
+    /// Draw a camera's zones (and optionally detections) on one frame of a clip, as PNG. The
+    /// frame is redacted first (faces, bystanders, street zones), unless --unredacted.
     Preview(ZonesPreviewArgs),
 }
 
@@ -109,9 +110,16 @@ pub struct ZonesPreviewArgs {
     /// Frame of the video to use (from 0).
     #[arg(long, default_value_t = 0)]
     pub frame: u64,
-    /// Also run the face and person detectors on the frame and draw what they find.
+    /// Also outline what the face and person detectors find on the frame (faces yellow,
+    /// bystanders red, persons on the property green).
     #[arg(long)]
     pub detections: bool,
+    /// Draw on the raw frame instead of the redacted one: the PNG then contains every face and
+    /// person exactly as filmed. Without it the frame is redacted with the camera's policy and
+    /// the default fill (the face detector always runs, so ONNX Runtime and the models are
+    /// needed).
+    #[arg(long)]
+    pub unredacted: bool,
     /// Replace the output if it exists.
     #[arg(long)]
     pub overwrite: bool,
@@ -175,8 +183,8 @@ pub struct RedactOptions {
     /// Camera of the config to use (optional if it defines only one).
     #[arg(long, value_name = "NAME")]
     pub camera: Option<String>,
-    /// NanoDet person model, used when the policy obscures bystanders
-    /// [default: models/nanodet_416.onnx].
+    /// NanoDet person model, used when the policy obscures bystanders [default:
+    /// nanodet_416.onnx, looked up like --model].
     #[arg(long, value_name = "PATH")]
     pub person_model: Option<PathBuf>,
     /// Person detection score (0–1) from which a person is tracked.
@@ -214,12 +222,14 @@ pub struct RedactOptions {
     /// not decode cleanly to its end is an error and nothing is written.
     #[arg(long)]
     pub salvage: bool,
-    /// CenterFace ONNX model [default: models/centerface_int8.onnx; the float original is
-    /// models/centerface.onnx].
+    /// CenterFace ONNX model [default: centerface_int8.onnx (centerface.onnx is the float
+    /// original) from $VEILCAM_MODEL_DIR, <exe dir>/models/, <exe dir>/../share/veilcam/models/,
+    /// /usr/local/share/veilcam/models/, /usr/share/veilcam/models/ or the build tree].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH or the cache
-    /// that scripts/fetch-onnxruntime fills].
+    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH, beside the
+    /// executable or in ../lib/veilcam/, /usr/local/lib/veilcam/, /usr/lib/veilcam/, or the
+    /// cache that scripts/fetch-onnxruntime fills].
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Detection workers, each with its own ONNX Runtime session [default: the number of CPU

@@ -12,7 +12,8 @@
 //! bystanders = "outside_property"   # or "none", "all"
 //! ```
 //! Coordinates are relative (0–1, origin top-left), so one config fits every resolution.
-//! Unknown keys are errors that name the key; so are malformed zones.
+//! Unknown keys are errors that name the key; so are malformed zones: fewer than 3 points,
+//! a coordinate outside 0–1 (NaN and infinity included), or an outline that encloses no area.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -146,7 +147,14 @@ fn validate_zone(camera: &str, name: &str, z: &ZoneConfig) -> std::result::Resul
             return Err(format!("{key}[{i}]: [{x}, {y}] is outside 0–1 (coordinates are relative to the frame)"));
         }
     }
-    Ok(Zone { name: name.to_string(), kind: z.kind, polygon: z.coordinates.iter().map(|[x, y]| (*x, *y)).collect() })
+    let polygon: Vec<(f64, f64)> = z.coordinates.iter().map(|[x, y]| (*x, *y)).collect();
+    if !crate::zones::covers_a_pixel(&polygon) {
+        let n = crate::zones::CHECK_RESOLUTION;
+        return Err(format!(
+            "{key}: the polygon encloses no area (its points are collinear or repeated, or it is too small to cover a pixel of a {n}×{n} frame)"
+        ));
+    }
+    Ok(Zone { name: name.to_string(), kind: z.kind, polygon })
 }
 
 #[cfg(test)]
@@ -205,6 +213,24 @@ bystanders = "outside_property"
         let text = "[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.2, 0.0], [0.5, 0.5]]\n";
         let m = message(parse(text, None));
         assert!(m.contains("coordinates[1]") && m.contains("outside 0–1"), "{m}");
+    }
+
+    #[test]
+    fn a_zone_enclosing_no_area_is_an_error_naming_the_zone() {
+        for coordinates in ["[[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]", "[[0.2, 0.2], [0.8, 0.2], [0.2, 0.2]]", "[[0.5, 0.5], [0.5001, 0.5], [0.5, 0.5001]]"] {
+            let text = format!("[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = {coordinates}\n");
+            let m = message(parse(&text, None));
+            assert!(m.contains("cameras.c.zones.z.coordinates") && m.contains("encloses no area"), "{coordinates}: {m}");
+        }
+    }
+
+    #[test]
+    fn nan_and_infinite_coordinates_are_errors() {
+        for bad in ["nan", "inf", "-inf"] {
+            let text = format!("[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [{bad}, 0.0], [0.5, 0.5]]\n");
+            let m = message(parse(&text, None));
+            assert!(m.contains("cameras.c.zones.z.coordinates[1]") && m.contains("outside 0–1"), "{bad}: {m}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod frame;
 pub mod geometry;
 pub mod input;
 pub mod interrupt;
+pub mod models;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

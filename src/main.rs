@@ -143,11 +143,14 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         }
         Command::Zones(ZonesCommand::Preview(args)) => {
             let camera = config::load_camera(&args.config, args.camera.as_deref())?;
-            let detectors = if args.detections {
-                let settings = RedactSettings::for_preview(args.ort_lib.as_deref())?;
-                Some(settings.detectors(true)?)
-            } else {
-                None
+            // A redacted preview needs the detectors whatever is drawn: fail closed.
+            let settings = (args.detections || !args.unredacted)
+                .then(|| RedactSettings::for_preview(args.ort_lib.as_deref()))
+                .transpose()?;
+            let detectors = settings.as_ref().map(|s| s.detectors(args.detections || camera.needs_persons())).transpose()?;
+            let look = match &settings {
+                Some(s) if !args.unredacted => zone_preview::Look::Redacted { fill: s.fill, shape: s.shape, mask_scale: s.mask_scale },
+                _ => zone_preview::Look::Unredacted,
             };
             let preview = zone_preview::ZonePreview {
                 camera: &camera,
@@ -155,10 +158,21 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 output: args.output.clone(),
                 frame: args.frame,
                 overwrite: args.overwrite,
+                look,
+                draw_detections: args.detections,
             };
             let drawn = zone_preview::write(&preview, detectors)?;
+            if args.unredacted {
+                say!("veilcam: warning: {} shows the UNREDACTED frame: faces are visible in it", args.output.display());
+            }
             if !cli.quiet {
-                say!("veilcam: zones of camera '{}' drawn on {} ({} detections)", camera.name, args.output.display(), drawn);
+                let what = if args.unredacted { "the unredacted frame" } else { "the redacted frame" };
+                say!(
+                    "veilcam: zones of camera '{}' drawn on {what} in {} ({} detections)",
+                    camera.name,
+                    args.output.display(),
+                    drawn
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,16 +10,13 @@ use crate::detect::{DetectorSet, Planner};
 use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
+use crate::models;
 use crate::redact::{FillMode, Shape};
 use crate::sink::file::{EncoderSettings, PRESETS};
 
-/// Where the bundled face model lives when nothing else is named: CenterFace quantised to 8
-/// bits (models/quantize_centerface.py), about twice as fast as the float original.
-pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface_int8.onnx");
-/// The float CenterFace the 8-bit model is made from.
-pub const FLOAT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/centerface.onnx");
-/// Where the bundled person model lives when nothing else is named.
-pub const DEFAULT_PERSON_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/nanodet_416.onnx");
+// Build-tree model paths, kept here for the tests and benches that name them; the binary looks
+// models up with `models::locate`.
+pub use crate::models::{DEFAULT_MODEL, DEFAULT_PERSON_MODEL, FLOAT_MODEL};
 
 /// Everything one redaction run needs to know.
 #[derive(Clone, Debug)]
@@ -162,6 +159,13 @@ impl RedactSettings {
             }
             crate::sink::file::muxer_for(preview)?;
         }
+        let model = models::locate(models::FACE_MODEL, o.model.as_deref())?;
+        let person_model = match models::locate(models::PERSON_MODEL, o.person_model.as_deref()) {
+            Ok(path) => path,
+            Err(e) if camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
+            // Not needed by the policy; `detectors` repeats the search if asked to load it.
+            Err(_) => PathBuf::from(models::PERSON_MODEL),
+        };
         Ok(RedactSettings {
             input: input.to_path_buf(),
             output: output.to_path_buf(),
@@ -176,7 +180,7 @@ impl RedactSettings {
             stats: o.stats.clone(),
             overwrite: o.overwrite,
             salvage: o.salvage,
-            model: o.model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_MODEL, "centerface_int8.onnx")),
+            model,
             ort_lib: runtime::locate_library(o.ort_lib.as_deref()),
             workers: o.workers,
             ort_threads: o.ort_threads,
@@ -184,7 +188,7 @@ impl RedactSettings {
             lookahead_seconds: o.lookahead,
             hold_seconds: o.hold,
             camera,
-            person_model: o.person_model.clone().unwrap_or_else(|| model_dir_or(DEFAULT_PERSON_MODEL, "nanodet_416.onnx")),
+            person_model,
             person_threshold: o.person_threshold,
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
@@ -204,6 +208,10 @@ impl RedactSettings {
     /// Loads one worker's detectors (sessions are per worker, never shared).
     pub fn detectors(&self, with_persons: bool) -> Result<DetectorSet> {
         let face = CenterFace::load(&self.ort_lib, &self.model, self.face, self.ort_threads)?;
+        if with_persons && self.person_model == Path::new(models::PERSON_MODEL) && !self.person_model.is_file() {
+            // Not found when the settings were made: the error lists the places searched.
+            models::locate(models::PERSON_MODEL, None)?;
+        }
         let person = with_persons
             .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
             .transpose()?;
@@ -216,11 +224,6 @@ impl RedactSettings {
         let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
         Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps)
     }
-}
-
-/// `$VEILCAM_MODEL_DIR/<name>` if that variable is set, else the repository's model.
-fn model_dir_or(default: &str, name: &str) -> PathBuf {
-    std::env::var_os("VEILCAM_MODEL_DIR").map(|d| PathBuf::from(d).join(name)).unwrap_or_else(|| PathBuf::from(default))
 }
 
 #[cfg(test)]

@@ -2,8 +2,13 @@
 //! what the detectors find in it, so a user can place zone coordinates.
 //!
 //! Street zones are tinted red, property zones green; faces are outlined yellow, bystanders
-//! red and persons on the property green. The picture shows the unredacted frame: it is meant
-//! for the camera's owner setting up zones, and is written only where they ask.
+//! red and persons on the property green.
+//!
+//! The frame is **redacted** before anything is drawn on it, as `veilcam redact` would redact
+//! that frame as a still image: faces and bystanders obscured by the camera's policy with the
+//! default fill, street zones blacked out. The detectors therefore always run for a redacted
+//! preview (fail closed: no detector, no preview). Only [`Look::Unredacted`] (the
+//! `--unredacted` flag) draws on the raw frame, and then the PNG shows every face as filmed.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +17,11 @@ use image::{Rgb, RgbImage};
 use crate::config::{Camera, ZoneKind};
 use crate::detect::{Class, DetectorSet, Plan};
 use crate::error::{Error, Result};
-use crate::frame::{Layout, Picture};
+use crate::frame::{Layout, Picture, PictureMut};
 use crate::geometry::BBox;
-use crate::output::AtomicOutput;
+use crate::output::{ensure_distinct, AtomicOutput};
 use crate::policy::Policy;
+use crate::redact::{FillMode, Shape};
 use crate::settings::{media_kind, MediaKind};
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
@@ -26,6 +32,15 @@ const RED: [u8; 3] = [230, 40, 40];
 const GREEN: [u8; 3] = [40, 210, 70];
 const YELLOW: [u8; 3] = [250, 220, 30];
 
+/// What the zones are drawn on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Look {
+    /// The frame as `redact` would write it: the camera's policy with this fill.
+    Redacted { fill: FillMode, shape: Shape, mask_scale: f32 },
+    /// The raw frame, faces and all (`--unredacted`).
+    Unredacted,
+}
+
 /// What to draw, and where.
 pub struct ZonePreview<'a> {
     pub camera: &'a Camera,
@@ -33,20 +48,40 @@ pub struct ZonePreview<'a> {
     pub output: PathBuf,
     pub frame: u64,
     pub overwrite: bool,
+    pub look: Look,
+    /// Outline what the detectors found.
+    pub draw_detections: bool,
 }
 
-/// Writes the preview; returns the number of detections drawn.
+/// Writes the preview; returns the number of detections found. A redacted preview needs
+/// `detectors`; without them it is an error and nothing is written.
 pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usize> {
+    ensure_distinct(p.input, &p.output)?;
+    if matches!(p.look, Look::Redacted { .. }) && detectors.is_none() {
+        return Err(Error::Settings("a redacted zones preview needs the face detector".into()));
+    }
+    if p.draw_detections && detectors.is_none() {
+        return Err(Error::Settings("drawing detections needs the detectors".into()));
+    }
     let output = AtomicOutput::prepare(&p.output, p.overwrite)?;
     let mut img = load_frame(p.input, p.frame)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let boxes = match detectors {
+    let boxes: Vec<TrackedBox> = match detectors {
         Some(mut set) => {
             let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
             let found = set.run(&pic, &Plan::single(set.person.is_some())).map_err(|message| Error::Detect { frame: p.frame, message })?;
             found.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect()
         }
         None => Vec::new(),
+    };
+    let policy = match p.look {
+        Look::Redacted { fill, shape, mask_scale } => {
+            let mut policy = Policy::new(Some(p.camera.clone()), mask_scale, shape, fill);
+            let data: &mut [u8] = &mut img;
+            policy.apply(&mut PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]), &boxes);
+            policy
+        }
+        Look::Unredacted => Policy::new(Some(p.camera.clone()), 1.0, Shape::Box, FillMode::Solid),
     };
     tint(&mut img, &ZoneMask::new(p.camera, ZoneKind::Street, w, h), RED);
     tint(&mut img, &ZoneMask::new(p.camera, ZoneKind::Property, w, h), GREEN);
@@ -57,14 +92,15 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
             line(&mut img, pts[i], pts[(i + 1) % pts.len()], colour);
         }
     }
-    let policy = Policy::new(Some(p.camera.clone()), 1.0, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
-    for b in &boxes {
-        let colour = match b.class {
-            Class::Face => YELLOW,
-            Class::Person if policy.is_bystander(b, w, h) => RED,
-            Class::Person => GREEN,
-        };
-        rectangle(&mut img, &b.bbox, colour);
+    if p.draw_detections {
+        for b in &boxes {
+            let colour = match b.class {
+                Class::Face => YELLOW,
+                Class::Person if policy.is_bystander(b, w, h) => RED,
+                Class::Person => GREEN,
+            };
+            rectangle(&mut img, &b.bbox, colour);
+        }
     }
     img.save_with_format(output.temp_path(), image::ImageFormat::Png)
         .map_err(|e| Error::Image { path: p.output.clone(), message: e.to_string() })?;
@@ -128,5 +164,24 @@ fn rectangle(img: &mut RgbImage, b: &BBox, colour: [u8; 3]) {
 fn put(img: &mut RgbImage, x: f64, y: f64, colour: [u8; 3]) {
     if x >= 0.0 && y >= 0.0 && (x as u32) < img.width() && (y as u32) < img.height() {
         img.put_pixel(x as u32, y as u32, Rgb(colour));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PolicyConfig;
+
+    #[test]
+    fn a_redacted_preview_without_detectors_is_an_error_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let camera = Camera { name: "c".into(), zones: Vec::new(), policy: PolicyConfig::default() };
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/astronaut.png");
+        let output = dir.path().join("preview.png");
+        let look = Look::Redacted { fill: FillMode::Mosaic, shape: Shape::Ellipse, mask_scale: 1.4 };
+        let preview = ZonePreview { camera: &camera, input: &input, output: output.clone(), frame: 0, overwrite: false, look, draw_detections: false };
+        let err = write(&preview, None).expect_err("no detectors, no redacted preview");
+        assert!(err.to_string().contains("face detector"), "{err}");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
     }
 }

@@ -1,7 +1,9 @@
 //! ONNX Runtime: finding the shared library, one process-wide environment, and sessions.
 //!
 //! `ort` is built with `load-dynamic`: `libonnxruntime.so` is opened at run time from, in order,
-//! `--ort-lib`, `$VEILCAM_ORT_LIB`, `$ORT_DYLIB_PATH`, and the cache that
+//! `--ort-lib`, `$VEILCAM_ORT_LIB`, `$ORT_DYLIB_PATH`, then the first of these that exists:
+//! beside the executable (`<exe dir>/`, `<exe dir>/../lib/veilcam/`, where `scripts/install`
+//! puts it), `/usr/local/lib/veilcam/`, `/usr/lib/veilcam/`, and the cache that
 //! `scripts/fetch-onnxruntime` fills. A missing library is a clear error, never a panic.
 
 use std::path::{Path, PathBuf};
@@ -30,13 +32,37 @@ pub fn cached_library_path() -> PathBuf {
     cache.join(format!("onnxruntime-{ORT_VERSION}")).join(format!("libonnxruntime.so.{ORT_VERSION}"))
 }
 
-/// Resolves the library path from the flag, the environment or the cache.
+/// File name of the library veilcam installs and looks for.
+pub fn library_name() -> String {
+    format!("libonnxruntime.so.{ORT_VERSION}")
+}
+
+/// Where the library is looked for when neither the flag nor the environment names it, in
+/// order: beside the executable `exe`, its prefix, the system library directories, the cache.
+pub fn library_candidates(exe: Option<&Path>) -> Vec<PathBuf> {
+    let name = library_name();
+    let mut out = Vec::new();
+    if let Some(dir) = exe.and_then(Path::parent) {
+        out.push(dir.join(&name));
+        out.push(dir.join("../lib/veilcam").join(&name));
+    }
+    out.extend(["/usr/local/lib/veilcam", "/usr/lib/veilcam"].iter().map(|d| Path::new(d).join(&name)));
+    out.push(cached_library_path());
+    out
+}
+
+/// Resolves the library path from the flag, the environment, or the first of
+/// [`library_candidates`] that exists (the cache path when none does, so that the error names
+/// where `scripts/fetch-onnxruntime` would put it).
 pub fn locate_library(explicit: Option<&Path>) -> PathBuf {
     explicit
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("VEILCAM_ORT_LIB").map(PathBuf::from))
         .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
-        .unwrap_or_else(cached_library_path)
+        .unwrap_or_else(|| {
+            let candidates = library_candidates(std::env::current_exe().ok().as_deref());
+            candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(cached_library_path)
+        })
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
@@ -44,7 +70,7 @@ pub fn environment(library: &Path) -> Result<&'static Environment> {
     let loaded = ENVIRONMENT.get_or_init(|| {
         if !library.is_file() {
             return Err(format!(
-                "not found (run scripts/fetch-onnxruntime, or point --ort-lib / VEILCAM_ORT_LIB at libonnxruntime.so {ORT_VERSION})"
+                "not found (run scripts/fetch-onnxruntime or scripts/install, or point --ort-lib / VEILCAM_ORT_LIB at libonnxruntime.so {ORT_VERSION}; without them it is looked for beside the executable, in ../lib/veilcam/, /usr/local/lib/veilcam/, /usr/lib/veilcam/ and the cache)"
             ));
         }
         let env = ort::init_from(library)
@@ -83,4 +109,18 @@ fn build_session(env: &Environment, model: &Path, intra_threads: usize) -> ort::
 
 fn plain(e: ort::Error<ort::session::builder::SessionBuilder>) -> ort::Error {
     ort::Error::new(e.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_is_looked_for_beside_the_executable_before_the_cache() {
+        let list = library_candidates(Some(Path::new("/opt/vc/bin/veilcam")));
+        let name = library_name();
+        assert_eq!(list[0], Path::new("/opt/vc/bin").join(&name));
+        assert_eq!(list[1], Path::new("/opt/vc/bin/../lib/veilcam").join(&name));
+        assert_eq!(list.last(), Some(&cached_library_path()));
+    }
 }
