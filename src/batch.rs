@@ -413,7 +413,9 @@ pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], exi
     let same_outputs = record.is_some_and(|r| r.outputs == keys);
     let same_input = record.is_some_and(|r| r.identity == *identity);
     match record {
-        Some(r) if r.state == State::Done && same_input && same_outputs && exist.iter().all(|e| *e) && !overwrite => Decision::Skip,
+        // A claimed job whose outputs all exist finished them (outputs appear only complete); only
+        // its `done` line was cut off, by a signal.
+        Some(_) if same_input && same_outputs && exist.iter().all(|e| *e) && !overwrite => Decision::Skip,
         _ if overwrite || !exist.iter().any(|e| *e) => Decision::Run { overwrite },
         // veilcam's own outputs of an unfinished job, or of a finished one partly deleted since.
         Some(r) if same_outputs && (r.state == State::Claimed || same_input) => Decision::Run { overwrite: true },
@@ -641,9 +643,11 @@ mod tests {
         assert_eq!(decide(None, &identity(1), &keys, &[true], true), Decision::Run { overwrite: true });
         assert_eq!(decide(Some(&done), &identity(2), &keys, &[true], false), Decision::Refuse(Refusal::InputChanged));
         assert_eq!(decide(Some(&done), &identity(2), &keys, &[false], false), Decision::Run { overwrite: false });
-        let claimed = record(State::Claimed, 1, &["a.mp4"]);
-        assert_eq!(decide(Some(&claimed), &identity(1), &keys, &[true], false), Decision::Run { overwrite: true });
+        let claimed = record(State::Claimed, 1, &["a.mp4", "a.mp4.json"]);
         let with_sidecar = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, false], false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(2), &with_sidecar, &[true, true], false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, true], false), Decision::Skip);
         assert_eq!(
             decide(Some(&done), &identity(1), &with_sidecar, &[true, false], false),
             Decision::Refuse(Refusal::OtherOutputs(vec!["a.mp4".into()]))

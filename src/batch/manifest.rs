@@ -3,10 +3,11 @@
 //! Before a job writes anything, a `claimed` line names the outputs it is about to write; after
 //! all of its outputs were committed, a `done` line repeats them with the input's identity (size
 //! and modification time). Each line is flushed to disk before the run goes on. A re-run trusts
-//! only this record: an output is "already done" when the last line for its input says `done`
-//! for the same input identity and the same outputs, and they all exist. Anything else found at
-//! an output path was not written by veilcam batch (or belongs to another input state), and is
-//! never taken for done.
+//! only this record: an output is "already done" when the last line for its input names the same
+//! input identity and the same outputs, and they all exist (a `claimed` job whose outputs all
+//! exist finished them, as outputs appear only complete: a signal cut off its `done` line).
+//! Anything else found at an output path was not written by veilcam batch (or belongs to another
+//! input state), and is never taken for done.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
