@@ -625,6 +625,16 @@ mod tests {
         assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
     }
 
+    #[test]
+    fn a_path_that_does_not_exist_yet_resolves_through_its_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("in")).unwrap();
+        std::os::unix::fs::symlink(real.join("in"), real.join("link")).unwrap();
+        assert_eq!(resolve(&real.join("link/new/../x")).unwrap(), real.join("in/x"));
+        assert_eq!(resolve(&real.join("link/.")).unwrap(), real.join("in"));
+    }
+
     fn identity(size: u64) -> Identity {
         Identity { size, mtime_s: 1, mtime_ns: 0 }
     }
