@@ -42,7 +42,7 @@ const VIDEO_OUTPUT_EXTENSION: &str = "mp4";
 /// Where a batch reads and writes: the input tree as given, and the output directories resolved
 /// to canonical absolute paths (they exist once the layout is built).
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub struct BatchDirs {
     pub input_dir: PathBuf,
     input_canonical: PathBuf,
     pub output_dir: PathBuf,
@@ -113,7 +113,7 @@ pub struct BatchSummary {
     pub failed: Vec<(PathBuf, String)>,
 }
 
-impl Layout {
+impl BatchDirs {
     /// Checks that no output directory is, or contains, the input directory, then creates the
     /// output directories. In batch, `options.sidecar`, `.preview` and `.stats` are directories.
     pub fn new(input_dir: &Path, output_dir: &Path, options: &RedactOptions) -> Result<Self> {
@@ -128,7 +128,7 @@ impl Layout {
         }
         let mut resolved = resolved.into_iter();
         let output_dir = resolved.next().flatten().expect("the output directory is always given");
-        Ok(Layout {
+        Ok(BatchDirs {
             input_dir: input_dir.to_path_buf(),
             input_canonical,
             output_dir,
@@ -211,7 +211,7 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// The jobs for every redactable file under the input directory, in path order.
-pub fn plan(layout: &Layout) -> Plan {
+pub fn plan(layout: &BatchDirs) -> Plan {
     let mut walker = Walker { layout, skip: layout.output_roots(), visited: HashSet::new(), found: Vec::new(), plan: Plan::default() };
     walker.walk(&layout.input_dir, Path::new(""));
     let Walker { mut found, mut plan, .. } = walker;
@@ -227,7 +227,7 @@ pub fn plan(layout: &Layout) -> Plan {
 
 /// Depth-first walk of the input tree, following symlinks, each directory once.
 struct Walker<'a> {
-    layout: &'a Layout,
+    layout: &'a BatchDirs,
     skip: Vec<&'a Path>,
     visited: HashSet<(u64, u64)>,
     /// Redactable files, relative to the input directory.
@@ -313,7 +313,7 @@ fn is_media(path: &Path) -> bool {
 /// The output path (relative) of each input: images keep their path, videos become `.mp4`. Videos
 /// that would share an output keep their source extension (`cam.avi` → `cam.avi.mp4`), except
 /// one that is already named so (`cam.mp4`). Returns the jobs and a note per renaming.
-fn assign_outputs(layout: &Layout, inputs: Vec<PathBuf>) -> (Vec<Job>, Vec<String>) {
+fn assign_outputs(layout: &BatchDirs, inputs: Vec<PathBuf>) -> (Vec<Job>, Vec<String>) {
     let natural = |rel: &Path| match media_kind(rel) {
         MediaKind::Image => rel.to_path_buf(),
         MediaKind::Video => rel.with_extension(VIDEO_OUTPUT_EXTENSION),
@@ -427,7 +427,7 @@ pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], exi
 
 /// What every job of a run shares.
 struct Context<'a> {
-    layout: &'a Layout,
+    layout: &'a BatchDirs,
     manifest: &'a Manifest,
     options: &'a RedactOptions,
 }
@@ -476,7 +476,7 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
 
 /// Runs every job with `jobs` files at a time; reports each file as it finishes.
 pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOptions, quiet: bool) -> Result<BatchSummary> {
-    let layout = Layout::new(input_dir, output_dir, options)?;
+    let layout = BatchDirs::new(input_dir, output_dir, options)?;
     let plan = plan(&layout);
     let manifest = Manifest::open(&layout.output_dir)?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(plan.jobs.len() as u64) };
@@ -552,7 +552,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         touch(&input, &["cam1/2026-11-01/a.avi", "cam1/b.MKV", "snap.jpg", "notes.txt", ".hidden.mp4"]);
-        let layout = Layout::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
         let plan = plan(&layout);
         assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "snap.jpg"]);
         assert!(plan.failed.is_empty() && plan.notes.is_empty(), "{plan:?}");
@@ -563,7 +563,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         touch(&input, &["cam.avi", "cam.mkv", "cam.mp4", "door.avi"]);
-        let layout = Layout::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
         let plan = plan(&layout);
         assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam.avi.mp4", "cam.mkv.mp4", "cam.mp4", "door.mp4"]);
         assert_eq!(plan.notes.len(), 2, "each renaming is reported: {:?}", plan.notes);
@@ -575,7 +575,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         touch(&input, &["cam.avi", "cam.mp4", "cam.avi.mp4"]);
-        let layout = Layout::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
         let plan = plan(&layout);
         assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam.mp4"]);
         let failed: Vec<_> = plan.failed.iter().map(|(p, _)| p.file_name().unwrap().to_str().unwrap()).collect();
@@ -590,7 +590,7 @@ mod tests {
         touch(&input, &["front/visitor.avi", "snap.png"]);
         let (s, p, t) = (dir.path().join("s"), dir.path().join("p"), dir.path().join("t"));
         let o = options(&["--sidecar", s.to_str().unwrap(), "--preview", p.to_str().unwrap(), "--stats", t.to_str().unwrap()]);
-        let layout = Layout::new(&input, &dir.path().join("out"), &o).unwrap();
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &o).unwrap();
         let plan = plan(&layout);
         let root = dir.path().canonicalize().unwrap();
         let rel = |p: &Option<PathBuf>| p.as_ref().map(|p| p.strip_prefix(&root).unwrap().display().to_string());
@@ -607,7 +607,7 @@ mod tests {
         let input = dir.path().join("in");
         touch(&input, &["a.jpg"]);
         for (out, extra) in [(input.clone(), vec![]), (input.join("."), vec![]), (dir.path().to_path_buf(), vec![]), (dir.path().join("out"), vec!["--sidecar", input.to_str().unwrap()])] {
-            let err = Layout::new(&input, &out, &options(&extra)).unwrap_err().to_string();
+            let err = BatchDirs::new(&input, &out, &options(&extra)).unwrap_err().to_string();
             assert!(err.contains("input directory"), "{out:?} {extra:?}: {err}");
         }
     }
@@ -618,7 +618,7 @@ mod tests {
         let input = dir.path().join("in");
         touch(&input, &["a.jpg", "sub/b.jpg", "redacted/a.jpg"]);
         std::os::unix::fs::symlink("..", input.join("sub/loop")).unwrap();
-        let layout = Layout::new(&input, &input.join("redacted"), &options(&[])).unwrap();
+        let layout = BatchDirs::new(&input, &input.join("redacted"), &options(&[])).unwrap();
         let plan = plan(&layout);
         let rels: Vec<_> = plan.jobs.iter().map(|j| j.rel.display().to_string()).collect();
         assert_eq!(rels, vec!["a.jpg", "sub/b.jpg"]);
