@@ -1,12 +1,27 @@
 //! `veilcam batch`: redact an archive, directory by directory.
 //!
 //! Every video and image under the input directory is redacted to the same relative path under
-//! the output directory (videos become `.mp4`). Outputs appear only when complete (atomic
-//! rename), so an existing output means a finished file and is skipped on re-run; an interrupted
-//! run leaves nothing half-written. An error on one file is reported and the others go on; the
-//! run then exits with code 2 and lists what failed.
+//! the output directory (videos become `.mp4`; videos that would land on the same `.mp4` keep
+//! their source extension: `cam.avi` → `cam.avi.mp4`). Outputs appear only when complete
+//! (atomic rename), and a completion manifest in the output directory ([`manifest`]) records
+//! each finished job, so a re-run skips exactly what veilcam batch finished and never takes
+//! another file at an output path for done. An error on one file is reported and the others go
+//! on; the run then exits with code 2 and lists what failed.
+//!
+//! The walk follows symlinks but visits each directory once (by device and inode), never
+//! enters the output directories, and reports anything that is not a regular file (a FIFO, a
+//! device) as a failed file instead of opening it. An output directory equal to the input
+//! directory, or one containing it, is refused before anything is written.
+//!
+//! In batch, `--sidecar`, `--preview` and `--stats` name directories: each video gets its own
+//! side outputs there, at its output's relative path (`<out>.json`, `<out stem>.preview.mp4`,
+//! `<out>.stats.json`).
 
-use std::path::{Path, PathBuf};
+pub mod manifest;
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,15 +31,70 @@ use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::settings::{media_kind, MediaKind, RedactSettings};
 use crate::still;
+use manifest::{Identity, Manifest, Record, State};
 
 /// Extensions taken as video inputs (images are those of [`media_kind`]).
 const VIDEO_EXTENSIONS: [&str; 10] = ["mp4", "m4v", "mov", "mkv", "avi", "webm", "ts", "mts", "mpg", "mpeg"];
 
+/// Extension of every video output.
+const VIDEO_OUTPUT_EXTENSION: &str = "mp4";
+
+/// Where a batch reads and writes: the input tree as given, and the output directories resolved
+/// to canonical absolute paths (they exist once the layout is built).
+#[derive(Clone, Debug)]
+pub struct BatchDirs {
+    pub input_dir: PathBuf,
+    input_canonical: PathBuf,
+    pub output_dir: PathBuf,
+    pub sidecar_dir: Option<PathBuf>,
+    pub preview_dir: Option<PathBuf>,
+    pub stats_dir: Option<PathBuf>,
+}
+
 /// One file to redact.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
+    /// The input as found under the input directory.
     pub input: PathBuf,
+    /// Its path relative to the input directory.
+    pub rel: PathBuf,
+    /// The redacted file.
     pub output: PathBuf,
+    /// The side outputs asked for (each `None` when not asked for, or not made for this kind).
+    pub side: SideOutputs,
+}
+
+/// Per-file side outputs of a job.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SideOutputs {
+    pub sidecar: Option<PathBuf>,
+    pub preview: Option<PathBuf>,
+    pub stats: Option<PathBuf>,
+}
+
+impl Job {
+    /// Every file the job writes: the output first, then its side outputs.
+    pub fn outputs(&self) -> Vec<&Path> {
+        std::iter::once(self.output.as_path())
+            .chain([&self.side.sidecar, &self.side.preview, &self.side.stats].into_iter().flatten().map(PathBuf::as_path))
+            .collect()
+    }
+
+    /// The key of the job in the manifest.
+    fn key(&self) -> String {
+        self.rel.to_string_lossy().into_owned()
+    }
+}
+
+/// What a batch will do, decided before any file is written.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub jobs: Vec<Job>,
+    /// Files found that cannot be redacted (not a regular file, an unreadable directory, an
+    /// output two inputs would share), with the cause.
+    pub failed: Vec<(PathBuf, String)>,
+    /// What the user should know: renamed outputs, directories not walked.
+    pub notes: Vec<String>,
 }
 
 /// What happened to one file.
@@ -43,37 +113,195 @@ pub struct BatchSummary {
     pub failed: Vec<(PathBuf, String)>,
 }
 
-/// The jobs for every redactable file under `input_dir`, in path order.
-pub fn plan(input_dir: &Path, output_dir: &Path) -> Result<Vec<Job>> {
-    if !input_dir.is_dir() {
-        return Err(Error::io(input_dir, std::io::Error::new(std::io::ErrorKind::NotFound, "is not a directory")));
-    }
-    let mut files = Vec::new();
-    walk(input_dir, &mut files)?;
-    files.sort();
-    Ok(files
-        .into_iter()
-        .filter_map(|input| {
-            let rel = input.strip_prefix(input_dir).ok()?.to_path_buf();
-            let output = match media_kind(&input) {
-                MediaKind::Image => output_dir.join(&rel),
-                MediaKind::Video => output_dir.join(rel).with_extension("mp4"),
-            };
-            Some(Job { input, output })
+impl BatchDirs {
+    /// Checks that no output directory is, or contains, the input directory, then creates the
+    /// output directories. In batch, `options.sidecar`, `.preview` and `.stats` are directories.
+    pub fn new(input_dir: &Path, output_dir: &Path, options: &RedactOptions) -> Result<Self> {
+        if !input_dir.is_dir() {
+            return Err(Error::io(input_dir, std::io::Error::new(std::io::ErrorKind::NotFound, "is not a directory")));
+        }
+        let input_canonical = input_dir.canonicalize().map_err(|e| Error::io(input_dir, e))?;
+        let roots = [("-o/--output", Some(output_dir)), ("--sidecar", options.sidecar.as_deref()), ("--preview", options.preview.as_deref()), ("--stats", options.stats.as_deref())];
+        let mut resolved = Vec::new();
+        for (flag, dir) in roots {
+            resolved.push(dir.map(|d| check_root(flag, d, &input_canonical)).transpose()?);
+        }
+        let mut resolved = resolved.into_iter();
+        let output_dir = resolved.next().flatten().expect("the output directory is always given");
+        Ok(BatchDirs {
+            input_dir: input_dir.to_path_buf(),
+            input_canonical,
+            output_dir,
+            sidecar_dir: resolved.next().flatten(),
+            preview_dir: resolved.next().flatten(),
+            stats_dir: resolved.next().flatten(),
         })
-        .collect())
-}
+    }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if is_media(&path) {
-            out.push(path);
+    /// Directories the walk never enters: everything veilcam writes.
+    fn output_roots(&self) -> Vec<&Path> {
+        std::iter::once(&self.output_dir).chain([&self.sidecar_dir, &self.preview_dir, &self.stats_dir].into_iter().flatten()).map(PathBuf::as_path).collect()
+    }
+
+    /// The manifest's name for an output: relative to the output directory when inside it.
+    fn key(&self, output: &Path) -> String {
+        output.strip_prefix(&self.output_dir).unwrap_or(output).to_string_lossy().into_owned()
+    }
+
+    /// The side outputs of an input whose output is `out_rel` (relative to the output dir).
+    fn side_outputs(&self, out_rel: &Path, kind: MediaKind) -> SideOutputs {
+        let suffixed = |dir: &Path, suffix: &str| {
+            let mut name = out_rel.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            dir.join(out_rel.with_file_name(name))
+        };
+        let video = kind == MediaKind::Video;
+        SideOutputs {
+            // `redact` writes no sidecar for an image (yet): asking for one would record an output
+            // that never appears.
+            sidecar: self.sidecar_dir.as_deref().filter(|_| video).map(|d| suffixed(d, ".json")),
+            preview: self.preview_dir.as_deref().filter(|_| video).map(|d| d.join(out_rel.with_extension(format!("preview.{VIDEO_OUTPUT_EXTENSION}")))),
+            stats: self.stats_dir.as_deref().filter(|_| video).map(|d| suffixed(d, ".stats.json")),
         }
     }
-    Ok(())
+}
+
+/// Refuses an output directory (`flag`) that is the input directory or contains it, and that is
+/// not a directory; creates it and returns its canonical path.
+fn check_root(flag: &str, dir: &Path, input: &Path) -> Result<PathBuf> {
+    let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
+    if resolved == input {
+        return Err(Error::Settings(format!("{flag} {} is the input directory: outputs must go to another directory", dir.display())));
+    }
+    if input.starts_with(&resolved) {
+        return Err(Error::Settings(format!(
+            "{flag} {} contains the input directory {}: outputs could land among the inputs; use a directory outside it",
+            dir.display(),
+            input.display()
+        )));
+    }
+    if resolved.exists() && !resolved.is_dir() {
+        return Err(Error::Settings(format!("{flag} {} is not a directory (in batch it names a directory)", dir.display())));
+    }
+    std::fs::create_dir_all(&resolved).map_err(|e| Error::io(dir, e))?;
+    resolved.canonicalize().map_err(|e| Error::io(dir, e))
+}
+
+/// The canonical absolute form of `path`, which need not exist yet: its deepest existing
+/// ancestor is canonicalized and the rest appended (`.` and `..` resolved lexically).
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let components: Vec<Component> = absolute.components().collect();
+    for split in (1..=components.len()).rev() {
+        let head: PathBuf = components[..split].iter().collect();
+        if let Ok(mut resolved) = head.canonicalize() {
+            for c in &components[split..] {
+                match c {
+                    Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    Component::Normal(name) => resolved.push(name),
+                    _ => {}
+                }
+            }
+            return Ok(resolved);
+        }
+    }
+    Ok(absolute)
+}
+
+/// The jobs for every redactable file under the input directory, in path order.
+pub fn plan(layout: &BatchDirs) -> Plan {
+    let mut walker = Walker { layout, skip: layout.output_roots(), visited: HashSet::new(), found: Vec::new(), plan: Plan::default() };
+    walker.walk(&layout.input_dir, Path::new(""));
+    let Walker { mut found, mut plan, .. } = walker;
+    found.sort();
+    let (jobs, renamed) = assign_outputs(layout, found);
+    plan.notes.extend(renamed);
+    let (jobs, collided) = drop_collisions(jobs);
+    plan.jobs = jobs;
+    plan.failed.extend(collided);
+    plan.failed.sort();
+    plan
+}
+
+/// Depth-first walk of the input tree, following symlinks, each directory once.
+struct Walker<'a> {
+    layout: &'a BatchDirs,
+    skip: Vec<&'a Path>,
+    visited: HashSet<(u64, u64)>,
+    /// Redactable files, relative to the input directory.
+    found: Vec<PathBuf>,
+    plan: Plan,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Path, rel: &Path) {
+        let (meta, canonical) = match std::fs::metadata(dir).and_then(|m| Ok((m, dir.canonicalize()?))) {
+            Ok(found) => found,
+            Err(e) => return self.plan.failed.push((dir.to_path_buf(), e.to_string())),
+        };
+        if self.skip.iter().any(|root| canonical.starts_with(root)) {
+            if canonical.starts_with(&self.layout.input_canonical) {
+                self.plan.notes.push(format!("not searched: {} (an output directory)", dir.display()));
+            }
+            return;
+        }
+        if !self.visited.insert((meta.dev(), meta.ino())) {
+            self.plan.notes.push(format!("not searched: {} (already visited: a symlink loop or a second link)", dir.display()));
+            return;
+        }
+        let entries = match std::fs::read_dir(dir).and_then(|d| d.collect::<std::io::Result<Vec<_>>>()) {
+            Ok(entries) => entries,
+            Err(e) => return self.plan.failed.push((dir.to_path_buf(), format!("cannot read directory: {e}"))),
+        };
+        let mut names: Vec<_> = entries.into_iter().map(|e| e.file_name()).collect();
+        names.sort();
+        for name in names {
+            self.visit(&dir.join(&name), &rel.join(&name));
+        }
+    }
+
+    fn visit(&mut self, path: &Path, rel: &Path) {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                if is_media(path) {
+                    let why = if path.is_symlink() { format!("broken symlink: {e}") } else { e.to_string() };
+                    self.plan.failed.push((path.to_path_buf(), why));
+                }
+                return;
+            }
+        };
+        if meta.is_dir() {
+            return self.walk(path, rel);
+        }
+        if !is_media(path) {
+            return;
+        }
+        if !meta.is_file() {
+            return self.plan.failed.push((path.to_path_buf(), format!("not a regular file: {}", file_type_name(&meta.file_type()))));
+        }
+        // A symlink into an output directory is an output, not an input.
+        let into_output = path.canonicalize().is_ok_and(|c| self.skip.iter().any(|root| c.starts_with(root)));
+        if !into_output {
+            self.found.push(rel.to_path_buf());
+        }
+    }
+}
+
+fn file_type_name(t: &std::fs::FileType) -> &'static str {
+    if t.is_fifo() {
+        "FIFO"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
 }
 
 fn is_media(path: &Path) -> bool {
@@ -82,48 +310,203 @@ fn is_media(path: &Path) -> bool {
     !hidden && (media_kind(path) == MediaKind::Image || VIDEO_EXTENSIONS.contains(&ext.as_str()))
 }
 
-/// Redacts one job (skipping it when its output exists).
-pub fn run_job(job: &Job, options: &RedactOptions) -> Outcome {
-    if job.output.exists() && !options.overwrite {
-        return Outcome::Skipped;
+/// The output path (relative) of each input: images keep their path, videos become `.mp4`. Videos
+/// that would share an output keep their source extension (`cam.avi` → `cam.avi.mp4`), except
+/// one that is already named so (`cam.mp4`). Returns the jobs and a note per renaming.
+fn assign_outputs(layout: &BatchDirs, inputs: Vec<PathBuf>) -> (Vec<Job>, Vec<String>) {
+    let natural = |rel: &Path| match media_kind(rel) {
+        MediaKind::Image => rel.to_path_buf(),
+        MediaKind::Video => rel.with_extension(VIDEO_OUTPUT_EXTENSION),
+    };
+    let mut by_output: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for rel in inputs {
+        by_output.entry(natural(&rel)).or_default().push(rel);
     }
-    let result = (|| {
-        if let Some(parent) = job.output.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let mut jobs = Vec::new();
+    let mut notes = Vec::new();
+    for (out_rel, rels) in by_output {
+        let shared = rels.len() > 1;
+        for rel in &rels {
+            let out_rel = if shared && *rel != out_rel {
+                let mut name = rel.file_name().unwrap_or_default().to_os_string();
+                name.push(format!(".{VIDEO_OUTPUT_EXTENSION}"));
+                let renamed = rel.with_file_name(name);
+                let others: Vec<String> = rels.iter().map(|r| r.display().to_string()).collect();
+                notes.push(format!("{} -> {} ({} would all be {})", rel.display(), renamed.display(), others.join(", "), out_rel.display()));
+                renamed
+            } else {
+                out_rel.clone()
+            };
+            jobs.push(Job {
+                input: layout.input_dir.join(rel),
+                rel: rel.clone(),
+                output: layout.output_dir.join(&out_rel),
+                side: layout.side_outputs(&out_rel, media_kind(rel)),
+            });
         }
-        let settings = RedactSettings::new(&job.input, &job.output, options)?;
-        match media_kind(&job.input) {
-            MediaKind::Image => still::redact_image(&settings),
-            MediaKind::Video => pipeline::redact_video(&settings, true),
+    }
+    jobs.sort_by(|a, b| a.rel.cmp(&b.rel));
+    (jobs, notes)
+}
+
+/// Jobs that would write the same file (after renaming) all fail: which of them would win is
+/// not the user's choice, and none may silently skip.
+fn drop_collisions(jobs: Vec<Job>) -> (Vec<Job>, Vec<(PathBuf, String)>) {
+    let mut writers: BTreeMap<&Path, Vec<&Path>> = BTreeMap::new();
+    for job in &jobs {
+        for out in job.outputs() {
+            writers.entry(out).or_default().push(&job.input);
         }
-    })();
-    match result {
-        Ok(summary) => Outcome::Done { frames: summary.frames, faces: summary.faces },
+    }
+    let mut failed = Vec::new();
+    let mut clashing = HashSet::new();
+    for (out, inputs) in &writers {
+        if inputs.len() > 1 {
+            for input in inputs {
+                let others: Vec<String> = inputs.iter().filter(|i| *i != input).map(|i| i.display().to_string()).collect();
+                failed.push((input.to_path_buf(), format!("{} would also be written for {}; rename one of them", out.display(), others.join(", "))));
+                clashing.insert(input.to_path_buf());
+            }
+        }
+    }
+    let jobs = jobs.into_iter().filter(|j| !clashing.contains(&j.input)).collect();
+    (jobs, failed)
+}
+
+/// What to do with one job, given what an earlier run recorded and what exists.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Done by an earlier run, for this very input: leave it.
+    Skip,
+    /// Redact; `overwrite` lets the job replace outputs at its paths.
+    Run { overwrite: bool },
+    /// An output exists that this job may not replace without `--overwrite`.
+    Refuse(Refusal),
+}
+
+/// Why an existing output is not replaced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No earlier run of veilcam batch recorded writing it.
+    NotWritten,
+    /// veilcam batch wrote it, from an input that has changed since.
+    InputChanged,
+    /// veilcam batch redacted this input before, to other outputs.
+    OtherOutputs(Vec<String>),
+}
+
+impl Refusal {
+    fn message(&self) -> String {
+        match self {
+            Refusal::NotWritten => "exists but was not written by veilcam batch; --overwrite replaces it".into(),
+            Refusal::InputChanged => "exists, but its input changed since it was redacted; --overwrite redoes it".into(),
+            Refusal::OtherOutputs(before) => {
+                format!("exists, but the input was redacted before to other outputs ({}); --overwrite redoes it", before.join(", "))
+            }
+        }
+    }
+}
+
+/// Decides a job from the manifest's last `record` of its input, the input's `identity` now, the
+/// manifest keys of the outputs it would write and which of them `exist`.
+pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], exist: &[bool], overwrite: bool) -> Decision {
+    let same_outputs = record.is_some_and(|r| r.outputs == keys);
+    let same_input = record.is_some_and(|r| r.identity == *identity);
+    match record {
+        // A claimed job whose outputs all exist finished them (outputs appear only complete); only
+        // its `done` line was cut off, by a signal.
+        Some(_) if same_input && same_outputs && exist.iter().all(|e| *e) && !overwrite => Decision::Skip,
+        _ if overwrite || !exist.iter().any(|e| *e) => Decision::Run { overwrite },
+        // veilcam's own outputs of an unfinished job, or of a finished one partly deleted since.
+        Some(r) if same_outputs && (r.state == State::Claimed || same_input) => Decision::Run { overwrite: true },
+        Some(r) if !same_outputs => Decision::Refuse(Refusal::OtherOutputs(r.outputs.clone())),
+        Some(_) => Decision::Refuse(Refusal::InputChanged),
+        None => Decision::Refuse(Refusal::NotWritten),
+    }
+}
+
+/// What every job of a run shares.
+struct Context<'a> {
+    layout: &'a BatchDirs,
+    manifest: &'a Manifest,
+    options: &'a RedactOptions,
+}
+
+/// Redacts one job, unless an earlier run did it; records it in the manifest.
+fn run_job(job: &Job, cx: &Context<'_>) -> Outcome {
+    match try_run_job(job, cx) {
+        Ok(outcome) => outcome,
         Err(e) => Outcome::Failed(e),
     }
 }
 
+fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
+    let identity = Identity::of(&job.input)?;
+    let outputs = job.outputs();
+    let keys: Vec<String> = outputs.iter().map(|p| cx.layout.key(p)).collect();
+    let exist: Vec<bool> = outputs.iter().map(|p| p.symlink_metadata().is_ok()).collect();
+    let overwrite = match decide(cx.manifest.last(&job.key()), &identity, &keys, &exist, cx.options.overwrite) {
+        Decision::Skip => return Ok(Outcome::Skipped),
+        Decision::Refuse(why) => {
+            let existing = outputs.iter().zip(&exist).find(|(_, e)| **e).map_or(job.output.as_path(), |(p, _)| p);
+            return Err(Error::io(existing, std::io::Error::other(why.message())));
+        }
+        Decision::Run { overwrite } => overwrite,
+    };
+    let mut options = cx.options.clone();
+    options.overwrite = overwrite;
+    options.sidecar = job.side.sidecar.clone();
+    options.preview = job.side.preview.clone();
+    options.stats = job.side.stats.clone();
+    let settings = RedactSettings::new(&job.input, &job.output, &options)?;
+    for out in &outputs {
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+    }
+    let record = |state| Record { state, input: job.key(), identity, outputs: keys.clone(), veilcam: env!("CARGO_PKG_VERSION").into() };
+    cx.manifest.append(&record(State::Claimed))?;
+    let summary = match media_kind(&job.input) {
+        MediaKind::Image => still::redact_image(&settings)?,
+        MediaKind::Video => pipeline::redact_video(&settings, true)?,
+    };
+    cx.manifest.append(&record(State::Done))?;
+    Ok(Outcome::Done { frames: summary.frames, faces: summary.faces })
+}
+
 /// Runs every job with `jobs` files at a time; reports each file as it finishes.
 pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOptions, quiet: bool) -> Result<BatchSummary> {
-    let plan = plan(input_dir, output_dir)?;
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(plan.len() as u64) };
+    let layout = BatchDirs::new(input_dir, output_dir, options)?;
+    let plan = plan(&layout);
+    let manifest = Manifest::open(&layout.output_dir)?;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(plan.jobs.len() as u64) };
     bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} files  ETA {eta}").expect("valid template").progress_chars("=> "));
     bar.set_message("batch");
-    let queue = Mutex::new(plan.iter());
-    let summary = Mutex::new(BatchSummary::default());
+    let report = |line: String, always: bool| {
+        if !quiet || always {
+            bar.suspend(|| eprintln!("veilcam: {line}"));
+        }
+    };
+    for note in &plan.notes {
+        report(note.clone(), false);
+    }
+    for (path, why) in &plan.failed {
+        report(format!("FAILED  {}: {why}", path.display()), true);
+    }
+    let cx = Context { layout: &layout, manifest: &manifest, options };
+    let queue = Mutex::new(plan.jobs.iter());
+    let summary = Mutex::new(BatchSummary { failed: plan.failed.clone(), ..BatchSummary::default() });
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
                 let Some(job) = queue.lock().expect("queue lock").next() else { return };
-                let outcome = run_job(job, options);
+                let outcome = run_job(job, &cx);
                 let line = match &outcome {
                     Outcome::Done { frames, faces } => format!("done    {} ({frames} frames, {faces} face detections)", job.input.display()),
-                    Outcome::Skipped => format!("skipped {} (output exists)", job.input.display()),
+                    Outcome::Skipped => format!("skipped {} (already done)", job.input.display()),
                     Outcome::Failed(e) => format!("FAILED  {}: {e}", job.input.display()),
                 };
-                if !quiet || matches!(outcome, Outcome::Failed(_)) {
-                    bar.suspend(|| eprintln!("veilcam: {line}"));
-                }
+                report(line, matches!(outcome, Outcome::Failed(_)));
                 bar.inc(1);
                 let mut s = summary.lock().expect("summary lock");
                 match outcome {
@@ -141,18 +524,143 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn options(extra: &[&str]) -> RedactOptions {
+        #[derive(Parser)]
+        struct Opts {
+            #[command(flatten)]
+            o: RedactOptions,
+        }
+        Opts::parse_from(std::iter::once("t").chain(extra.iter().copied())).o
+    }
+
+    fn touch(root: &Path, files: &[&str]) {
+        for f in files {
+            let path = root.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+    }
+
+    fn outputs(plan: &Plan, root: &Path) -> Vec<String> {
+        plan.jobs.iter().map(|j| j.output.strip_prefix(root).unwrap().display().to_string()).collect()
+    }
 
     #[test]
     fn the_plan_keeps_relative_paths_and_turns_videos_into_mp4() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
-        std::fs::create_dir_all(input.join("cam1/2026-11-01")).unwrap();
-        for f in ["cam1/2026-11-01/a.avi", "cam1/b.MKV", "snap.jpg", "notes.txt", ".hidden.mp4"] {
-            std::fs::write(input.join(f), b"x").unwrap();
+        touch(&input, &["cam1/2026-11-01/a.avi", "cam1/b.MKV", "snap.jpg", "notes.txt", ".hidden.mp4"]);
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let plan = plan(&layout);
+        assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "snap.jpg"]);
+        assert!(plan.failed.is_empty() && plan.notes.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn videos_that_would_share_an_output_keep_their_source_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["cam.avi", "cam.mkv", "cam.mp4", "door.avi"]);
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let plan = plan(&layout);
+        assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam.avi.mp4", "cam.mkv.mp4", "cam.mp4", "door.mp4"]);
+        assert_eq!(plan.notes.len(), 2, "each renaming is reported: {:?}", plan.notes);
+        assert!(plan.notes[0].starts_with("cam.avi -> cam.avi.mp4"), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_collision_left_after_renaming_fails_every_file_involved() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["cam.avi", "cam.mp4", "cam.avi.mp4"]);
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let plan = plan(&layout);
+        assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam.mp4"]);
+        let failed: Vec<_> = plan.failed.iter().map(|(p, _)| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(failed, vec!["cam.avi", "cam.avi.mp4"]);
+        assert!(plan.failed[0].1.contains("would also be written for"), "{:?}", plan.failed);
+    }
+
+    #[test]
+    fn side_outputs_get_one_file_per_input_in_their_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["front/visitor.avi", "snap.png"]);
+        let (s, p, t) = (dir.path().join("s"), dir.path().join("p"), dir.path().join("t"));
+        let o = options(&["--sidecar", s.to_str().unwrap(), "--preview", p.to_str().unwrap(), "--stats", t.to_str().unwrap()]);
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &o).unwrap();
+        let plan = plan(&layout);
+        let root = dir.path().canonicalize().unwrap();
+        let rel = |p: &Option<PathBuf>| p.as_ref().map(|p| p.strip_prefix(&root).unwrap().display().to_string());
+        let video = &plan.jobs[0].side;
+        assert_eq!(rel(&video.sidecar).as_deref(), Some("s/front/visitor.mp4.json"));
+        assert_eq!(rel(&video.preview).as_deref(), Some("p/front/visitor.preview.mp4"));
+        assert_eq!(rel(&video.stats).as_deref(), Some("t/front/visitor.mp4.stats.json"));
+        assert_eq!(plan.jobs[1].side, SideOutputs::default(), "images have no side outputs");
+    }
+
+    #[test]
+    fn an_output_directory_that_is_or_contains_the_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["a.jpg"]);
+        for (out, extra) in [(input.clone(), vec![]), (input.join("."), vec![]), (dir.path().to_path_buf(), vec![]), (dir.path().join("out"), vec!["--sidecar", input.to_str().unwrap()])] {
+            let err = BatchDirs::new(&input, &out, &options(&extra)).unwrap_err().to_string();
+            assert!(err.contains("input directory"), "{out:?} {extra:?}: {err}");
         }
-        let jobs = plan(&input, &dir.path().join("out")).unwrap();
-        let outs: Vec<String> =
-            jobs.iter().map(|j| j.output.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
-        assert_eq!(outs, vec!["out/cam1/2026-11-01/a.mp4", "out/cam1/b.mp4", "out/snap.jpg"]);
+    }
+
+    #[test]
+    fn the_walk_skips_an_output_tree_inside_the_input_and_visits_each_directory_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["a.jpg", "sub/b.jpg", "redacted/a.jpg"]);
+        std::os::unix::fs::symlink("..", input.join("sub/loop")).unwrap();
+        let layout = BatchDirs::new(&input, &input.join("redacted"), &options(&[])).unwrap();
+        let plan = plan(&layout);
+        let rels: Vec<_> = plan.jobs.iter().map(|j| j.rel.display().to_string()).collect();
+        assert_eq!(rels, vec!["a.jpg", "sub/b.jpg"]);
+        assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_path_that_does_not_exist_yet_resolves_through_its_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("in")).unwrap();
+        std::os::unix::fs::symlink(real.join("in"), real.join("link")).unwrap();
+        assert_eq!(resolve(&real.join("link/new/../x")).unwrap(), real.join("in/x"));
+        assert_eq!(resolve(&real.join("link/.")).unwrap(), real.join("in"));
+    }
+
+    fn identity(size: u64) -> Identity {
+        Identity { size, mtime_s: 1, mtime_ns: 0 }
+    }
+
+    fn record(state: State, size: u64, outputs: &[&str]) -> Record {
+        Record { state, input: "a.avi".into(), identity: identity(size), outputs: outputs.iter().map(|s| s.to_string()).collect(), veilcam: "t".into() }
+    }
+
+    #[test]
+    fn only_a_recorded_finished_job_for_the_same_input_is_skipped() {
+        let keys = vec!["a.mp4".to_string()];
+        let done = record(State::Done, 1, &["a.mp4"]);
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &[true], false), Decision::Skip);
+        assert_eq!(decide(None, &identity(1), &keys, &[true], false), Decision::Refuse(Refusal::NotWritten));
+        assert_eq!(decide(None, &identity(1), &keys, &[false], false), Decision::Run { overwrite: false });
+        assert_eq!(decide(None, &identity(1), &keys, &[true], true), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&done), &identity(2), &keys, &[true], false), Decision::Refuse(Refusal::InputChanged));
+        assert_eq!(decide(Some(&done), &identity(2), &keys, &[false], false), Decision::Run { overwrite: false });
+        let claimed = record(State::Claimed, 1, &["a.mp4", "a.mp4.json"]);
+        let with_sidecar = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, false], false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(2), &with_sidecar, &[true, true], false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, true], false), Decision::Skip);
+        assert_eq!(
+            decide(Some(&done), &identity(1), &with_sidecar, &[true, false], false),
+            Decision::Refuse(Refusal::OtherOutputs(vec!["a.mp4".into()]))
+        );
     }
 }

@@ -26,8 +26,8 @@ pub enum Command {
     /// Redact one video (any format GStreamer decodes) or image (JPEG, PNG).
     Redact(RedactArgs),
     /// Redact every video and image under a directory into another, keeping relative paths.
-    /// Completed outputs are skipped on re-run; a failed file is reported and the run goes on
-    /// (exit code 2 if any failed).
+    /// Files a previous batch finished are skipped on re-run; a failed file is reported and the
+    /// run goes on (exit code 2 if any failed).
     Batch(BatchArgs),
     /// Compare redaction with a plain GStreamer transcode of the same clip (fps, ratio, stage
     /// times, latency, peak memory).
@@ -41,10 +41,12 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = BATCH_HELP)]
 pub struct BatchArgs {
-    /// Directory of inputs (searched recursively).
+    /// Directory of inputs (searched recursively, following symlinks; each directory once).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (videos become .mp4, images keep their format).
+    /// Directory for the outputs (videos become .mp4, images keep their format). It may not be
+    /// the input directory or contain it; inside the input directory it is not searched.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Files redacted at once.
@@ -53,6 +55,24 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub options: RedactOptions,
 }
+
+/// What `batch --help` adds about outputs.
+const BATCH_HELP: &str = "\
+Outputs and re-runs:
+  Each finished file is recorded in OUTPUT/.veilcam-batch.jsonl (input path, size, mtime,
+  outputs). A re-run skips a file only when that record matches the input as it is now and its
+  outputs exist. A file at an output path that veilcam batch did not write, or an output of an
+  input that changed since, is a failed file, never \"done\"; --overwrite redoes such files (and
+  all others). Videos that would share an output keep their source extension: cam.avi and
+  cam.mkv beside cam.mp4 become cam.avi.mp4 and cam.mkv.mp4. Anything with a media name that is
+  not a regular file (FIFO, device) is a failed file.
+
+Side outputs in batch:
+  --sidecar DIR, --preview DIR and --stats DIR name directories (they may be OUTPUT itself). Each
+  video gets its own files there, at its output's relative path: OUT.json (sidecar),
+  OUT-without-extension.preview.mp4 (preview) and OUT.stats.json (stats); e.g.
+  front/visitor.avi -> front/visitor.mp4, front/visitor.mp4.json, front/visitor.preview.mp4,
+  front/visitor.mp4.stats.json. Images get no side outputs.";
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -140,7 +160,7 @@ pub struct RedactArgs {
 }
 
 /// Everything about how to redact, shared by `redact` and `batch`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RedactOptions {
     /// How faces are obscured. `solid` and `mosaic` are irreversible; `blur` is weaker.
     #[arg(long, value_enum, default_value_t = FillMode::Mosaic)]

@@ -1,0 +1,152 @@
+//! The completion manifest of a batch: `<output>/.veilcam-batch.jsonl`, one JSON line per event.
+//!
+//! Before a job writes anything, a `claimed` line names the outputs it is about to write; after
+//! all of its outputs were committed, a `done` line repeats them with the input's identity (size
+//! and modification time). Each line is flushed to disk before the run goes on. A re-run trusts
+//! only this record: an output is "already done" when the last line for its input names the same
+//! input identity and the same outputs, and they all exist (a `claimed` job whose outputs all
+//! exist finished them, as outputs appear only complete: a signal cut off its `done` line).
+//! Anything else found at an output path was not written by veilcam batch (or belongs to another
+//! input state), and is never taken for done.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// File name of the manifest inside the output directory (hidden, so a walk never takes it for
+/// an input).
+pub const MANIFEST_NAME: &str = ".veilcam-batch.jsonl";
+
+/// What a manifest line says about its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The job is about to write its outputs (they are veilcam's from now on).
+    Claimed,
+    /// Every output of the job was committed.
+    Done,
+}
+
+/// Which version of an input a job redacted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub size: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: i64,
+}
+
+impl Identity {
+    /// The identity of the file at `path` now (following symlinks).
+    pub fn of(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok(Identity { size: meta.len(), mtime_s: meta.mtime(), mtime_ns: meta.mtime_nsec() })
+    }
+}
+
+/// One line of the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub state: State,
+    /// Input path relative to the input directory.
+    pub input: String,
+    #[serde(flatten)]
+    pub identity: Identity,
+    /// Every output of the job: relative to the output directory when inside it, else absolute.
+    pub outputs: Vec<String>,
+    /// veilcam version that wrote the line.
+    pub veilcam: String,
+}
+
+/// The manifest of one output directory: what earlier runs recorded, and the file new lines go
+/// to.
+#[derive(Debug)]
+pub struct Manifest {
+    path: PathBuf,
+    /// The last record of each input, as read at open.
+    last: HashMap<String, Record>,
+    file: Mutex<File>,
+}
+
+impl Manifest {
+    /// Reads the manifest in `output_dir` (if any) and opens it for appending. A line that does
+    /// not parse (the tail of a line cut short when a run was killed) is ignored.
+    pub fn open(output_dir: &Path) -> Result<Self> {
+        let path = output_dir.join(MANIFEST_NAME);
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(|e| Error::io(&path, e))?;
+        let mut last = HashMap::new();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<Record>(line) {
+                last.insert(record.input.clone(), record);
+            }
+        }
+        // A line cut short must not swallow the next one.
+        if !text.is_empty() && !text.ends_with('\n') {
+            file.seek(SeekFrom::End(0)).and_then(|_| file.write_all(b"\n")).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(Manifest { path, last, file: Mutex::new(file) })
+    }
+
+    /// The last record an earlier run wrote for `input` (relative path key).
+    pub fn last(&self, input: &str) -> Option<&Record> {
+        self.last.get(input)
+    }
+
+    /// Appends `record` and flushes it to disk.
+    pub fn append(&self, record: &Record) -> Result<()> {
+        let mut line = serde_json::to_string(record).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+        line.push('\n');
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        (&*file).write_all(line.as_bytes()).and_then(|()| file.sync_data()).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(input: &str, state: State) -> Record {
+        Record {
+            state,
+            input: input.into(),
+            identity: Identity { size: 1, mtime_s: 2, mtime_ns: 3 },
+            outputs: vec![format!("{input}.mp4")],
+            veilcam: "test".into(),
+        }
+    }
+
+    #[test]
+    fn the_last_record_of_each_input_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::open(dir.path()).unwrap();
+        m.append(&record("a", State::Claimed)).unwrap();
+        m.append(&record("b", State::Claimed)).unwrap();
+        m.append(&record("a", State::Done)).unwrap();
+        drop(m);
+        let m = Manifest::open(dir.path()).unwrap();
+        assert_eq!(m.last("a"), Some(&record("a", State::Done)));
+        assert_eq!(m.last("b"), Some(&record("b", State::Claimed)));
+        assert_eq!(m.last("c"), None);
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_kill_does_not_swallow_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = serde_json::to_string(&record("a", State::Done)).unwrap();
+        std::fs::write(dir.path().join(MANIFEST_NAME), format!("{full}\n{}", &full[..20])).unwrap();
+        let m = Manifest::open(dir.path()).unwrap();
+        m.append(&record("b", State::Done)).unwrap();
+        drop(m);
+        let m = Manifest::open(dir.path()).unwrap();
+        assert!(m.last("a").is_some() && m.last("b").is_some());
+    }
+}
