@@ -20,6 +20,7 @@
 pub mod manifest;
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -484,7 +485,10 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
     bar.set_message("batch");
     let report = |line: String, always: bool| {
         if !quiet || always {
-            bar.suspend(|| eprintln!("veilcam: {line}"));
+            // A closed stderr must not abort the batch: write errors are ignored.
+            bar.suspend(|| {
+                let _ = writeln!(std::io::stderr().lock(), "veilcam: {line}");
+            });
         }
     };
     for note in &plan.notes {
@@ -499,6 +503,10 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
+                // After a signal no new file is started; the ones running unwind by themselves.
+                if crate::interrupt::requested() {
+                    return;
+                }
                 let Some(job) = queue.lock().expect("queue lock").next() else { return };
                 let outcome = run_job(job, &cx);
                 let line = match &outcome {
@@ -518,6 +526,7 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
         }
     });
     bar.finish_and_clear();
+    crate::interrupt::check()?;
     Ok(summary.into_inner().expect("summary lock"))
 }
 

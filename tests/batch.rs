@@ -258,7 +258,6 @@ fn regression_side_outputs_are_written_per_file_in_their_directories() {
 }
 
 #[test]
-#[ignore = "needs stats written by redact_video"]
 fn regression_stats_are_written_per_video_in_batch() {
     init();
     let dir = tempfile::tempdir().unwrap();
@@ -324,13 +323,11 @@ fn an_interrupted_batch_leaves_nothing_half_written_and_resumes(signal: &str) {
 }
 
 #[test]
-#[ignore = "needs the signal handler to stop new temp files and exit without running C++ destructors"]
 fn an_interrupted_batch_by_sigterm_leaves_nothing_half_written_and_resumes() {
     an_interrupted_batch_leaves_nothing_half_written_and_resumes("TERM");
 }
 
 #[test]
-#[ignore = "needs the signal handler to stop new temp files and exit without running C++ destructors"]
 fn an_interrupted_batch_by_sigint_leaves_nothing_half_written_and_resumes() {
     an_interrupted_batch_leaves_nothing_half_written_and_resumes("INT");
 }
