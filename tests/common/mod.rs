@@ -575,3 +575,208 @@ pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     let sum: u64 = a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).unsigned_abs() as u64).sum();
     sum as f64 / a.len().max(1) as f64
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ground truth and the "face is gone" measure (faces.mp4 + faces.json)
+// ---------------------------------------------------------------------------------------------
+
+/// Size of `sample_media/faces.mp4`.
+pub const FACES_W: usize = 1280;
+pub const FACES_H: usize = 720;
+
+/// A tight face box from faces.json (or a hand-made reference), in pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct FaceBox {
+    pub id: u64,
+    pub x1: f64,
+    pub y1: f64,
+    pub x2: f64,
+    pub y2: f64,
+}
+
+impl FaceBox {
+    pub fn grown(&self, factor: f64) -> FaceBox {
+        let (cx, cy) = ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0);
+        let (hw, hh) = ((self.x2 - self.x1) * factor / 2.0, (self.y2 - self.y1) * factor / 2.0);
+        FaceBox { id: self.id, x1: cx - hw, y1: cy - hh, x2: cx + hw, y2: cy + hh }
+    }
+
+    /// The box in a picture scaled by `factor` (e.g. 0.5 for faces.mp4 at 640×360).
+    pub fn scaled(&self, factor: f64) -> FaceBox {
+        FaceBox { id: self.id, x1: self.x1 * factor, y1: self.y1 * factor, x2: self.x2 * factor, y2: self.y2 * factor }
+    }
+
+    /// Intersection over union with a sidecar box (`{"x1":…,"y1":…,"x2":…,"y2":…}`).
+    pub fn iou(&self, b: &serde_json::Value) -> f64 {
+        let f = |k: &str| b[k].as_f64().unwrap();
+        let (x1, y1, x2, y2) = (f("x1"), f("y1"), f("x2"), f("y2"));
+        let iw = (self.x2.min(x2) - self.x1.max(x1)).max(0.0);
+        let ih = (self.y2.min(y2) - self.y1.max(y1)).max(0.0);
+        let inter = iw * ih;
+        inter / ((self.x2 - self.x1) * (self.y2 - self.y1) + (x2 - x1) * (y2 - y1) - inter)
+    }
+
+    /// Pixels (x, y) of the ellipse inscribed in the box, inside the picture with a 1-pixel
+    /// border (so the 3×3 neighbourhood exists).
+    pub fn ellipse_pixels(&self, w: usize, h: usize) -> Vec<(usize, usize)> {
+        let (cx, cy) = ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0);
+        let (rx, ry) = ((self.x2 - self.x1) / 2.0, (self.y2 - self.y1) / 2.0);
+        let mut px = Vec::new();
+        for y in (self.y1.max(1.0) as usize)..(self.y2.min(h as f64 - 1.0) as usize) {
+            for x in (self.x1.max(1.0) as usize)..(self.x2.min(w as f64 - 1.0) as usize) {
+                let (dx, dy) = ((x as f64 + 0.5 - cx) / rx, (y as f64 + 0.5 - cy) / ry);
+                if dx * dx + dy * dy <= 1.0 {
+                    px.push((x, y));
+                }
+            }
+        }
+        px
+    }
+}
+
+/// faces.json (made by `scripts/make_sample_media.py` from the compositing geometry, not by
+/// veilcam): per frame, the presentation time and the ground-truth face boxes.
+pub fn faces_truth() -> Vec<(u64, Vec<FaceBox>)> {
+    let text = std::fs::read_to_string(sample("faces.json")).expect("faces.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("faces.json parses");
+    json["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| {
+            let faces = f["faces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let g = |k: &str| b[k].as_f64().unwrap();
+                    FaceBox {
+                        id: b["id"].as_u64().unwrap(),
+                        x1: g("x"),
+                        y1: g("y"),
+                        x2: g("x") + g("w"),
+                        y2: g("y") + g("h"),
+                    }
+                })
+                .collect();
+            (f["pts_ns"].as_u64().unwrap(), faces)
+        })
+        .collect()
+}
+
+/// Luma minus its 3×3 mean at (x, y).
+pub fn detail(y: &[u8], w: usize, x: usize, row: usize) -> f64 {
+    let mut sum = 0u32;
+    for dy in 0..3 {
+        for dx in 0..3 {
+            sum += y[(row + dy - 1) * w + x + dx - 1] as u32;
+        }
+    }
+    y[row * w + x] as f64 - sum as f64 / 9.0
+}
+
+/// Correlation of the input's and the output's fine detail over `px`: about 1 when the
+/// output still shows the input's texture, about 0 when none of it is left.
+pub fn surviving_detail(input: &[u8], output: &[u8], w: usize, px: &[(usize, usize)]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for &(x, y) in px {
+        let (a, b) = (detail(input, w, x, y), detail(output, w, x, y));
+        ab += a * b;
+        aa += a * a;
+        bb += b * b;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
+}
+
+/// Mean absolute fine detail over `px`.
+pub fn detail_energy(y: &[u8], w: usize, px: &[(usize, usize)]) -> f64 {
+    px.iter().map(|&(x, r)| detail(y, w, x, r).abs()).sum::<f64>() / px.len().max(1) as f64
+}
+
+/// The fraction of 16×16 blocks away from every face (outside each face box grown 2×) whose
+/// mean absolute luma difference exceeds 8, and the mean absolute difference there.
+pub fn background_change(input: &[u8], output: &[u8], w: usize, h: usize, faces: &[FaceBox]) -> (f64, f64) {
+    let keep_out: Vec<FaceBox> = faces.iter().map(|f| f.grown(2.0)).collect();
+    let (mut blocks, mut changed, mut sum, mut n) = (0usize, 0usize, 0u64, 0u64);
+    for by in 0..h / 16 {
+        for bx in 0..w / 16 {
+            let (x0, y0) = ((bx * 16) as f64, (by * 16) as f64);
+            if keep_out.iter().any(|k| x0 < k.x2 && x0 + 16.0 > k.x1 && y0 < k.y2 && y0 + 16.0 > k.y1) {
+                continue;
+            }
+            let mut block = 0u64;
+            for y in by * 16..by * 16 + 16 {
+                for x in bx * 16..bx * 16 + 16 {
+                    block += (input[y * w + x] as i32 - output[y * w + x] as i32).unsigned_abs() as u64;
+                }
+            }
+            blocks += 1;
+            if block > 8 * 256 {
+                changed += 1;
+            }
+            sum += block;
+            n += 256;
+        }
+    }
+    (changed as f64 / blocks as f64, sum as f64 / n as f64)
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// What one output frame shows of one ground-truth face.
+#[derive(Clone, Copy, Debug)]
+pub struct FaceCheck {
+    pub frame: usize,
+    pub id: u64,
+    /// [`surviving_detail`] of the input's face in the output.
+    pub kept: f64,
+    /// The output's [`detail_energy`] over the face relative to the input's.
+    pub energy: f64,
+}
+
+/// What one output frame shows: every face, and the background.
+#[derive(Clone, Debug)]
+pub struct FrameCheck {
+    pub faces: Vec<FaceCheck>,
+    /// [`background_change`]: fraction of changed background blocks, mean absolute difference.
+    pub background: (f64, f64),
+}
+
+impl FrameCheck {
+    /// The face of this frame that kept the most of its detail.
+    pub fn worst_kept(&self) -> f64 {
+        self.faces.iter().map(|f| f.kept).fold(0.0, f64::max)
+    }
+}
+
+/// Decodes `output` and measures, frame for frame, how much of each face in `truth[i]` survives
+/// against the input luma `input[i]` (both `w`×`h`), and how much of the background changed.
+pub fn check_frames(input: &[Vec<u8>], output: &Path, truth: &[Vec<FaceBox>], w: usize, h: usize) -> Vec<FrameCheck> {
+    let mut checks = Vec::new();
+    let probe = for_each_frame(output, |i, frame| {
+        assert_eq!((frame.width, frame.height), (w, h), "{}: frame size", output.display());
+        assert!(i < input.len() && i < truth.len(), "{}: more frames than the input", output.display());
+        let faces = truth[i]
+            .iter()
+            .map(|face| {
+                let px = face.ellipse_pixels(w, h);
+                FaceCheck {
+                    frame: i,
+                    id: face.id,
+                    kept: surviving_detail(&input[i], &frame.y, w, &px),
+                    energy: detail_energy(&frame.y, w, &px) / detail_energy(&input[i], w, &px),
+                }
+            })
+            .collect();
+        checks.push(FrameCheck { faces, background: background_change(&input[i], &frame.y, w, h, &truth[i]) });
+    });
+    assert_eq!(probe.frames.len(), input.len(), "{}: frame count changed", output.display());
+    checks
+}
