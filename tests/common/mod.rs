@@ -6,7 +6,10 @@
 //!   stream exists;
 //! - [`make_clip`] derives test clips from the decoded frames of `sample_media/vtest.avi`
 //!   (`appsrc ! videoconvert ! <encoder> ! <muxer> ! filesink`) with exactly the timestamps a
-//!   test asks for;
+//!   test asks for; [`make_faces_clip`] does the same from `sample_media/faces.mp4` and scales
+//!   its ground truth (`faces.json`) to match;
+//! - [`faces_truth`], [`surviving_detail`] and [`check_frames`] measure, frame for frame and
+//!   against that ground truth, how much of each face an output still shows;
 //! - [`run_veilcam`] runs the real CLI binary.
 //!
 //! Each integration test file compiles this module on its own, so not every helper is used
@@ -320,15 +323,57 @@ fn pack_i420(frame: &gst_video::VideoFrameRef<&gst::BufferRef>) -> I420 {
 // Deriving clips from real footage
 // ---------------------------------------------------------------------------------------------
 
-/// Decoded frames of `sample_media/vtest.avi` at a chosen size (I420, square pixels).
+/// Decoded frames of a sample at a chosen size (I420, square pixels).
 pub struct SourceFrames {
     pub info: gst_video::VideoInfo,
     pub buffers: Vec<gst::Buffer>,
 }
 
+impl SourceFrames {
+    /// Frame `i`'s luma, rows packed to the width.
+    pub fn luma(&self, i: usize) -> Vec<u8> {
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(self.buffers[i].as_ref(), &self.info)
+            .expect("map source frame");
+        pack_i420(&frame).y
+    }
+
+    /// Applies `f` to each frame's packed I420 planes in place (frame index, frame).
+    pub fn edit(&mut self, mut f: impl FnMut(usize, &mut I420)) {
+        for (i, buffer) in self.buffers.iter_mut().enumerate() {
+            let mut packed = {
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &self.info)
+                    .expect("map source frame");
+                pack_i420(&frame)
+            };
+            f(i, &mut packed);
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), &self.info)
+                .expect("map source frame writable");
+            unpack_i420(&packed, &mut frame);
+        }
+    }
+}
+
+/// Writes packed planes back into a frame, row by row, using the frame's own strides.
+fn unpack_i420(packed: &I420, frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>) {
+    let strides = frame.plane_stride().to_vec();
+    let planes = [(&packed.y, packed.width, packed.height), (&packed.u, packed.chroma_width(), packed.chroma_height()), (&packed.v, packed.chroma_width(), packed.chroma_height())];
+    for (i, (src, pw, ph)) in planes.into_iter().enumerate() {
+        let stride = strides[i] as usize;
+        let data = frame.plane_data_mut(i as u32).expect("plane data");
+        for row in 0..ph {
+            data[row * stride..row * stride + pw].copy_from_slice(&src[row * pw..row * pw + pw]);
+        }
+    }
+}
+
 /// The first `n` frames of vtest.avi stretched to `width`×`height` (no borders: picture content
 /// reaches every edge).
 pub fn vtest_frames(n: usize, width: u32, height: u32) -> SourceFrames {
+    source_frames(&sample("vtest.avi"), n, width, height)
+}
+
+/// The first `n` frames of `path` stretched to `width`×`height`.
+pub fn source_frames(path: &Path, n: usize, width: u32, height: u32) -> SourceFrames {
     init();
     let desc = format!(
         "filesrc name=in ! decodebin ! videoconvert ! videoscale add-borders=false ! \
@@ -336,7 +381,7 @@ pub fn vtest_frames(n: usize, width: u32, height: u32) -> SourceFrames {
          appsink name=sink sync=false max-buffers=4"
     );
     let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    pipeline.by_name("in").unwrap().set_property("location", sample("vtest.avi"));
+    pipeline.by_name("in").unwrap().set_property("location", path);
     let appsink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let deadline = Instant::now() + PIPELINE_TIMEOUT;
@@ -350,8 +395,8 @@ pub fn vtest_frames(n: usize, width: u32, height: u32) -> SourceFrames {
                 }
                 buffers.push(sample.buffer_owned().unwrap());
             }
-            None if appsink.is_eos() => panic!("vtest.avi has only {} frames, {n} wanted", buffers.len()),
-            None => assert!(Instant::now() < deadline, "decoding vtest.avi timed out"),
+            None if appsink.is_eos() => panic!("{} has only {} frames, {n} wanted", path.display(), buffers.len()),
+            None => assert!(Instant::now() < deadline, "decoding {} timed out", path.display()),
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
@@ -429,6 +474,21 @@ pub fn make_clip(spec: &ClipSpec<'_>, out: &Path) -> PathBuf {
     let src = vtest_frames(spec.frames, spec.width, spec.height);
     encode_frames(&src, &spec.timing, spec.encode, spec.extra, out);
     out.to_path_buf()
+}
+
+/// Encodes the first frames of faces.mp4, scaled to the spec's size, into `out`; returns the
+/// source frames (so a test can compare with them) and faces.json's boxes for those frames,
+/// scaled to match. Keep the spec's size at 16:9, as faces.mp4 is.
+pub fn make_faces_clip(spec: &ClipSpec<'_>, out: &Path) -> (SourceFrames, Vec<Vec<FaceBox>>) {
+    assert_eq!(spec.width as usize * FACES_H, spec.height as usize * FACES_W, "faces clips keep 16:9");
+    let src = source_frames(&sample("faces.mp4"), spec.frames, spec.width, spec.height);
+    encode_frames(&src, &spec.timing, spec.encode, spec.extra, out);
+    (src, faces_truth_scaled(spec.frames, spec.width as f64 / FACES_W as f64))
+}
+
+/// faces.json's boxes of the first `n` frames, scaled by `factor`.
+pub fn faces_truth_scaled(n: usize, factor: f64) -> Vec<Vec<FaceBox>> {
+    faces_truth().into_iter().take(n).map(|(_, faces)| faces.iter().map(|f| f.scaled(factor)).collect()).collect()
 }
 
 /// Pushes `src` through `appsrc ! videoconvert ! {encode} ! filesink {extra}` with the given
@@ -692,6 +752,26 @@ pub fn surviving_detail(input: &[u8], output: &[u8], w: usize, px: &[(usize, usi
     }
 }
 
+/// How much of the input's fine detail over `px` the output still carries, as the share of
+/// the input's detail signal found in the output's (Σ a·b / Σ a², a and b the input's and
+/// the output's [`detail`]): about 1 for a faithful copy, about 0 when nothing of the face is
+/// left. Unlike [`surviving_detail`] it stays near 0 when the output has almost no detail
+/// (a solid fill, whose few remaining samples may correlate by chance), and unlike a detail
+/// *energy* ratio it ignores detail the input did not have (the edge of a mask).
+pub fn detail_gain(input: &[u8], output: &[u8], w: usize, px: &[(usize, usize)]) -> f64 {
+    let (mut ab, mut aa) = (0.0, 0.0);
+    for &(x, y) in px {
+        let (a, b) = (detail(input, w, x, y), detail(output, w, x, y));
+        ab += a * b;
+        aa += a * a;
+    }
+    if aa == 0.0 {
+        0.0
+    } else {
+        ab / aa
+    }
+}
+
 /// Mean absolute fine detail over `px`.
 pub fn detail_energy(y: &[u8], w: usize, px: &[(usize, usize)]) -> f64 {
     px.iter().map(|&(x, r)| detail(y, w, x, r).abs()).sum::<f64>() / px.len().max(1) as f64
@@ -737,6 +817,8 @@ pub struct FaceCheck {
     pub id: u64,
     /// [`surviving_detail`] of the input's face in the output.
     pub kept: f64,
+    /// [`detail_gain`] of the input's face in the output.
+    pub gain: f64,
     /// The output's [`detail_energy`] over the face relative to the input's.
     pub energy: f64,
 }
@@ -771,6 +853,7 @@ pub fn check_frames(input: &[Vec<u8>], output: &Path, truth: &[Vec<FaceBox>], w:
                     frame: i,
                     id: face.id,
                     kept: surviving_detail(&input[i], &frame.y, w, &px),
+                    gain: detail_gain(&input[i], &frame.y, w, &px),
                     energy: detail_energy(&frame.y, w, &px) / detail_energy(&input[i], w, &px),
                 }
             })
