@@ -135,16 +135,60 @@ pub fn peak_rss_bytes() -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// `struct timespec` on 64-bit Linux.
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+
+    extern "C" {
+        /// libc's `clock_gettime` (std links libc on Linux): the kernel's own CPU clocks,
+        /// independent of the `/proc/self/stat` ticks that `cpu_seconds` reads.
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+    fn clock_seconds(clock: i32) -> f64 {
+        let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable `struct timespec`; the clock ids are Linux's.
+        let rc = unsafe { clock_gettime(clock, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime({clock}) failed");
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    }
+
+    /// Regression test for issue #10: the old version spun for 300 ms of *wall* time and
+    /// expected 0.1 s of CPU time, which failed beside busy processes (this thread got less
+    /// than a third of a core). Now the work is measured in this thread's own CPU time, so the
+    /// expected growth is there however loaded the machine is (only the wall time stretches),
+    /// and a `cpu_seconds` that returned a constant still fails.
     #[test]
     fn cpu_time_grows_with_work() {
+        const WORK_S: f64 = 0.5;
+        let process_before = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
         let before = cpu_seconds().expect("readable on Linux");
+        let thread_before = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
         let started = Instant::now();
         let mut x = 0u64;
-        while started.elapsed() < Duration::from_millis(300) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        while clock_seconds(CLOCK_THREAD_CPUTIME_ID) - thread_before < WORK_S {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "this thread got no CPU time for 2 minutes");
         }
         let after = cpu_seconds().unwrap();
-        assert!(after - before >= 0.1, "{before} -> {after}");
+        let process_after = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+        let (grew, process_grew) = (after - before, process_after - process_before);
+        // The process used at least this thread's WORK_S; `cpu_seconds` counts in 10 ms ticks.
+        assert!(grew >= WORK_S - 0.05, "cpu_seconds grew by {grew:.3} s while this thread alone used {WORK_S} s");
+        // Other test threads may run meanwhile, but both readings lie inside the process
+        // clock's window, so `cpu_seconds` cannot have grown by more than the process clock.
+        assert!(
+            grew <= process_grew + 0.05,
+            "cpu_seconds grew by {grew:.3} s, the process CPU clock by only {process_grew:.3} s"
+        );
     }
 
     #[test]
