@@ -48,7 +48,7 @@ pub fn make_control(truth: &Truth, input: &Path, output: &Path, control: Control
         frames += 1;
     }
     drop(source);
-    sink.finish()?;
+    sink.finish()?.commit()?;
     if frames == 0 {
         return Err(EvalError::Mismatch(format!("{}: no frames", input.display())));
     }

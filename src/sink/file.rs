@@ -239,7 +239,10 @@ fn build(
 /// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`.
 fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Result<(), gst::glib::BoolError> {
     let filesrc = gst::ElementFactory::make("filesrc").property("location", input).build()?;
-    let decodebin = gst::ElementFactory::make("decodebin").build()?;
+    // Only audio is decoded here: other streams leave decodebin still encoded, into a fakesink.
+    let decodebin = gst::ElementFactory::make("decodebin")
+        .property("caps", gst::Caps::builder("audio/x-raw").build())
+        .build()?;
     pipeline.add_many([&filesrc, &decodebin])?;
     filesrc.link(&decodebin)?;
     let weak = pipeline.downgrade();
