@@ -1,4 +1,37 @@
-//! Sinks: where redacted frames go. The file sink encodes to H.264 and muxes into a container
-//! written atomically.
+//! Sinks: where redacted frames go. Every sink receives each redacted frame in order together
+//! with what was applied to it ([`Applied`]) through one trait, [`FrameSink`], so the file
+//! encoder, the sidecar, the review video and the live restream and recorder are fed by the
+//! same in-order tail of the pipeline.
 
 pub mod file;
+
+use crate::detect::Detection;
+use crate::error::Result;
+use crate::frame::Frame;
+use crate::output::AtomicOutput;
+use crate::track::TrackedBox;
+
+/// What the pipeline did to one frame, as every sink sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    /// What the detectors found in this frame (empty on frames they skipped).
+    pub detections: &'a [Detection],
+    /// The tracked boxes obscured in this frame: detected, interpolated, held or back-filled.
+    pub masks: &'a [TrackedBox],
+    /// The whole picture was obscured because its detection failed or missed its deadline
+    /// (live mode); the masks then say nothing about the picture.
+    pub fully_obscured: bool,
+}
+
+/// A consumer of redacted frames. `push` is called once per frame in stream order, from one
+/// thread; a sink that falls behind makes `push` wait (back-pressure), and one that fails
+/// returns the error, which ends the run.
+pub trait FrameSink: Send {
+    /// Takes one redacted frame. The frame's buffer is shared: a sink that keeps it takes a
+    /// reference (`frame.buffer.clone()`), never a copy of the pixels.
+    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()>;
+
+    /// Ends the stream after the last frame. A file sink returns its complete output, which the
+    /// caller commits together with the run's other outputs; a live sink returns `None`.
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>>;
+}
