@@ -213,6 +213,13 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// A second reference to the same pixels, for a stage that only reads them (detection)
+    /// while the frame goes on. Whoever writes first gets a private copy (GStreamer's
+    /// copy-on-write), so a reader never sees a half-redacted picture, nor a writer a stale one.
+    pub fn share(&self) -> Frame {
+        Frame { index: self.index, buffer: self.buffer.clone(), info: Arc::clone(&self.info) }
+    }
+
     pub fn pts(&self) -> Option<gst::ClockTime> {
         self.buffer.pts()
     }

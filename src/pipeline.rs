@@ -21,13 +21,16 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, PictureMut};
+use crate::geometry::BBox;
+use crate::redact::{redact, FillMode, Region, Shape};
+use crate::sink::{Applied, FrameSink};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
-use crate::preview::annotate;
+use crate::preview::PreviewSink;
 use crate::progress::Progress;
 use crate::policy::Policy;
 use crate::settings::RedactSettings;
-use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
+use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
 use crate::source::file::FileSource;
@@ -51,21 +54,14 @@ pub struct Summary {
     pub stats: Option<StatsReport>,
     /// What `--salvage` skipped: empty for an input that decoded cleanly.
     pub damage: Damage,
+    /// Frames that left fully obscured because their detection was late or failed (live).
+    pub obscured: u64,
 }
 
 impl Summary {
     pub fn fps(&self) -> f64 {
         self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-/// A frame with the faces found in it; `ran` is false on frames the detector skipped.
-struct Detected {
-    frame: Frame,
-    detections: Vec<Detection>,
-    ran: bool,
-    /// When the frame left the decoder (for latency).
-    decoded_at: Instant,
 }
 
 /// Every file one video run writes. All are checked before the first frame is decoded and
@@ -114,42 +110,38 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         planner.face_every,
         detectors.len()
     );
-    let sidecar = targets
-        .sidecar
-        .map(|out| {
-            let header = SidecarHeader {
-                veilcam: env!("CARGO_PKG_VERSION"),
-                input: s.input.display().to_string(),
-                width: info.width(),
-                height: info.height(),
-                fps_n: info.fps().numer(),
-                fps_d: info.fps().denom(),
-            };
-            SidecarWriter::create(out, &header)
-        })
-        .transpose()?;
+    let damage = source.damage_log();
+    let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
     let audio = s.keep_audio.then_some(s.input.as_path());
-    let preview = targets.preview.map(|out| FileSink::create(out, source.caps(), &s.encoder, None)).transpose()?;
-    let sink = FileSink::create(targets.video, source.caps(), &s.encoder, audio)?;
+    sinks.push(Box::new(FileSink::create(targets.video, source.caps(), &s.encoder, audio)?));
+    if let Some(out) = targets.sidecar {
+        let header = SidecarHeader {
+            veilcam: env!("CARGO_PKG_VERSION"),
+            input: s.input.display().to_string(),
+            width: info.width(),
+            height: info.height(),
+            fps_n: info.fps().numer(),
+            fps_d: info.fps().denom(),
+        };
+        sinks.push(Box::new(SidecarWriter::create(out, &header, damage.clone())?));
+    }
+    if let Some(out) = targets.preview {
+        sinks.push(Box::new(PreviewSink::new(FileSink::create(out, source.caps(), &s.encoder, None)?)));
+    }
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-
-    let outputs = Outputs { sink, sidecar, preview };
+    let stages = Stages { planner, detectors, policy, tracking, deadline: Deadline::NONE };
     let times = StageTimes::default();
-    let damage = source.damage_log();
-    let done = run_stages(source, planner, detectors, outputs, policy, tracking, progress, &times)?;
+    let done = run_stages(source, stages, sinks, progress, &times)?;
+    let mut ready = Vec::new();
+    for sink in done.sinks {
+        ready.extend(sink.finish()?);
+    }
     let damage = damage.take();
-    let mut ready = vec![done.outputs.sink.finish()?];
-    if let Some(sidecar) = done.outputs.sidecar {
-        ready.push(sidecar.finish(&damage)?);
-    }
-    if let Some(preview) = done.outputs.preview {
-        ready.push(preview.finish()?);
-    }
     let elapsed = started.elapsed();
     let stats = times.report(done.frames, elapsed);
     if let Some(out) = targets.stats {
@@ -165,6 +157,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         elapsed,
         stats: Some(stats),
         damage,
+        obscured: done.obscured,
     })
 }
 
@@ -176,57 +169,94 @@ pub fn write_json(out: &AtomicOutput, value: &impl serde::Serialize) -> Result<(
     std::io::Write::flush(&mut writer).map_err(|e| Error::io(out.target(), e))
 }
 
-/// Everything the run writes; each appears only if the whole run succeeds.
-struct Outputs {
-    sink: FileSink,
-    sidecar: Option<SidecarWriter>,
-    preview: Option<FileSink>,
-}
-
 /// What the stages hand back after the last frame.
 struct StageOutput {
     frames: u64,
     faces: u64,
     persons: u64,
-    outputs: Outputs,
+    /// Frames emitted fully obscured because their detection was late or failed (live mode).
+    obscured: u64,
+    sinks: Vec<Box<dyn FrameSink>>,
 }
 
-/// A decoded frame on its way to a detection worker.
+/// How the in-order tail waits for detection.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    /// How long after decoding a frame may wait for its detection; `None` waits as long as it
+    /// takes (files). A frame whose detection is later leaves fully obscured.
+    pub budget: Option<Duration>,
+    /// A detector error obscures that frame and the run goes on (live), instead of ending the
+    /// run (files).
+    pub survive_detector_errors: bool,
+}
+
+impl Deadline {
+    /// Files: every frame waits for its detection; a detector error ends the run.
+    pub const NONE: Deadline = Deadline { budget: None, survive_detector_errors: false };
+}
+
+/// A decoded frame on its way to a detection worker: a second reference to the pixels, which
+/// the worker only reads.
 struct Planned {
     frame: Frame,
     plan: Plan,
+}
+
+/// A decoded frame on its way to the in-order tail, where it waits for its findings.
+struct Decoded {
+    frame: Frame,
     decoded_at: Instant,
 }
 
+/// What the detectors found in one frame; `ran` is false on frames they skipped.
+struct Found {
+    index: u64,
+    detections: Vec<Detection>,
+    ran: bool,
+}
+
+/// The pipeline's threads and its in-order tail: everything except where frames come from
+/// and where they go.
+pub struct Stages {
+    pub planner: Planner,
+    pub detectors: Vec<DetectorSet>,
+    pub policy: Policy,
+    pub tracking: TrackerSettings,
+    pub deadline: Deadline,
+}
+
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
-#[allow(clippy::too_many_arguments)]
 fn run_stages(
     source: impl FrameSource,
-    planner: Planner,
-    detectors: Vec<DetectorSet>,
-    outputs: Outputs,
-    policy: Policy,
-    tracking: TrackerSettings,
+    stages: Stages,
+    sinks: Vec<Box<dyn FrameSink>>,
     progress: Progress,
     times: &StageTimes,
 ) -> Result<StageOutput> {
+    let Stages { planner, detectors, policy, tracking, deadline } = stages;
     std::thread::scope(|scope| {
-        let (frame_tx, frame_rx) = bounded::<Planned>(CHANNEL_DEPTH);
-        let (det_tx, det_rx) = bounded::<Result<Detected>>(CHANNEL_DEPTH);
+        let (plan_tx, plan_rx) = bounded::<Planned>(CHANNEL_DEPTH);
+        // Room for every frame that can be in detection at once, so the tail is never starved
+        // of a frame whose findings it already holds.
+        let (frame_tx, frame_rx) = bounded::<Decoded>(2 * CHANNEL_DEPTH + detectors.len());
+        let (found_tx, found_rx) = bounded::<Result<Found>>(CHANNEL_DEPTH);
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planner, frame_tx, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, frame_tx, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
-            let (rx, tx) = (frame_rx.clone(), det_tx.clone());
+            let (rx, tx) = (plan_rx.clone(), found_tx.clone());
+            let keep_going = deadline.survive_detector_errors;
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
-                .spawn_scoped(scope, move || detect_stage(detector, rx, tx, times))
+                .spawn_scoped(scope, move || detect_stage(detector, rx, tx, keep_going, times))
                 .expect("spawn detect thread");
         }
-        drop((frame_rx, det_tx));
-        // `det_rx` is moved in and dropped on return, which unblocks the other stages on error.
-        let redacted = redact_stage(det_rx, outputs, policy, tracking, progress, times);
+        drop((plan_rx, found_tx));
+        let redactor = Redactor::new(sinks, policy, tracking, progress, times);
+        // The receivers are moved in and dropped on return, which unblocks the other stages on
+        // error.
+        let redacted = redact_stage(frame_rx, found_rx, deadline, redactor);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         decoded?;
@@ -235,13 +265,20 @@ fn run_stages(
 }
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
-/// nobody listens.
-fn decode_stage(mut source: impl FrameSource, mut planner: Planner, tx: Sender<Planned>, times: &StageTimes) -> Result<()> {
+/// nobody listens. Each frame goes to the detectors and, by another channel, to the tail.
+fn decode_stage(
+    mut source: impl FrameSource,
+    mut planner: Planner,
+    plan_tx: Sender<Planned>,
+    frame_tx: Sender<Decoded>,
+    times: &StageTimes,
+) -> Result<()> {
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
         crate::interrupt::check()?;
         let decoded_at = Instant::now();
         let plan = frame.with_picture(|pic| planner.plan(frame.index, pic))?;
-        if tx.send(Planned { frame, plan, decoded_at }).is_err() {
+        let planned = Planned { frame: frame.share(), plan };
+        if plan_tx.send(planned).is_err() || frame_tx.send(Decoded { frame, decoded_at }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
@@ -257,15 +294,23 @@ fn injected_detector_failure() -> Option<u64> {
     std::env::var(FAIL_DETECTOR_AT).ok()?.trim().parse().ok()
 }
 
-/// Runs the detectors each frame's plan asks for.
-fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Planned>, tx: Sender<Result<Detected>>, times: &StageTimes) {
+/// Runs the detectors each frame's plan asks for. The worker's reference to the pixels is
+/// dropped before its findings are sent, so the tail can fill the frame in place.
+fn detect_stage(
+    mut detectors: DetectorSet,
+    rx: Receiver<Planned>,
+    tx: Sender<Result<Found>>,
+    keep_going: bool,
+    times: &StageTimes,
+) {
     let fail_at = injected_detector_failure();
-    for Planned { frame, plan, decoded_at } in rx {
-        let result = if plan.any() || fail_at == Some(frame.index) {
+    for Planned { frame, plan } in rx {
+        let index = frame.index;
+        let result = if plan.any() || fail_at == Some(index) {
             StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(pic, &plan)))
-                .and_then(|r| r.map_err(|message| Error::Detect { frame: frame.index, message }))
+                .and_then(|r| r.map_err(|message| Error::Detect { frame: index, message }))
                 .and_then(|found| match fail_at {
-                    Some(n) if n == frame.index => {
+                    Some(n) if n == index => {
                         Err(Error::Detect { frame: n, message: format!("failure injected by {FAIL_DETECTOR_AT}") })
                     }
                     _ => Ok(found),
@@ -273,38 +318,71 @@ fn detect_stage(mut detectors: DetectorSet, rx: Receiver<Planned>, tx: Sender<Re
         } else {
             Ok(Vec::new())
         }
-        .map(|detections| Detected { ran: plan.any(), detections, frame, decoded_at });
+        .map(|detections| Found { index, detections, ran: plan.any() });
+        drop(frame);
         let failed = result.is_err();
-        if tx.send(result).is_err() || failed {
+        if tx.send(result).is_err() || (failed && !keep_going) {
             return;
         }
     }
 }
 
-/// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, the sidecar
-/// and the encoder.
+/// A frame in the look-ahead window with what was found in it.
+struct Windowed {
+    frame: Frame,
+    detections: Vec<Detection>,
+    decoded_at: Instant,
+    /// Its detection was late or failed: the whole picture is obscured.
+    fully_obscured: bool,
+}
+
+/// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, and the sinks.
 struct Redactor<'t> {
-    outputs: Outputs,
+    sinks: Vec<Box<dyn FrameSink>>,
     policy: Policy,
     tracker: Tracker,
-    window: VecDeque<Detected>,
+    window: VecDeque<Windowed>,
     progress: Progress,
     frames: u64,
     faces: u64,
     persons: u64,
+    obscured: u64,
     times: &'t StageTimes,
 }
 
-impl Redactor<'_> {
-    /// Takes the next frame in order; emits the frames that left the look-ahead window.
-    fn accept(&mut self, item: Detected) -> Result<()> {
-        if item.ran {
-            self.tracker.observe(item.frame.index, &item.detections);
+impl<'t> Redactor<'t> {
+    fn new(sinks: Vec<Box<dyn FrameSink>>, policy: Policy, tracking: TrackerSettings, progress: Progress, times: &'t StageTimes) -> Self {
+        Redactor {
+            sinks,
+            policy,
+            tracker: Tracker::new(tracking),
+            window: VecDeque::new(),
+            progress,
+            frames: 0,
+            faces: 0,
+            persons: 0,
+            obscured: 0,
+            times,
         }
-        let faces = item.detections.iter().filter(|d| d.class == Class::Face).count() as u64;
+    }
+
+    /// Takes the next frame in order with its findings (`None`: late or failed, so the frame
+    /// is obscured whole); emits the frames that left the look-ahead window.
+    fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
+        let Decoded { frame, decoded_at } = decoded;
+        let (detections, fully_obscured) = match found {
+            Some(found) => {
+                if found.ran {
+                    self.tracker.observe(frame.index, &found.detections);
+                }
+                (found.detections, false)
+            }
+            None => (Vec::new(), true),
+        };
+        let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
-        self.persons += item.detections.len() as u64 - faces;
-        self.window.push_back(item);
+        self.persons += detections.len() as u64 - faces;
+        self.window.push_back(Windowed { frame, detections, decoded_at, fully_obscured });
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -312,30 +390,20 @@ impl Redactor<'_> {
         Ok(())
     }
 
-    /// Obscures every tracked face of one frame and sends it on.
-    fn emit(&mut self, item: Detected) -> Result<()> {
-        let Detected { mut frame, detections, decoded_at, .. } = item;
+    /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
+    fn emit(&mut self, item: Windowed) -> Result<()> {
+        let Windowed { mut frame, detections, decoded_at, fully_obscured } = item;
         let boxes = self.tracker.boxes_at(frame.index);
         let policy = &mut self.policy;
-        StageTimes::time(&self.times.redact, || frame.with_picture_mut(|pic| policy.apply(pic, &boxes)))?;
-        if let Some(sidecar) = self.outputs.sidecar.as_mut() {
-            sidecar.write(&FrameRecord {
-                index: frame.index,
-                pts_ns: frame.pts().map(|t| t.nseconds()),
-                duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
-                detections: &detections,
-                masks: &boxes,
-            })?;
-        }
+        StageTimes::time(&self.times.redact, || {
+            frame.with_picture_mut(|pic| if fully_obscured { obscure_whole(pic) } else { policy.apply(pic, &boxes) })
+        })?;
+        self.obscured += u64::from(fully_obscured);
         self.tracker.forget_before(frame.index + 1);
-        if let Some(preview) = self.outputs.preview.as_mut() {
-            let mut copy = Frame { index: frame.index, buffer: frame.buffer.copy_deep().map_err(|e| Error::Pipeline(format!("cannot copy frame: {e}")))?, info: frame.info.clone() };
-            copy.with_picture_mut(|pic| annotate(pic, &boxes))?;
-            preview.push(copy)?;
-        }
         self.times.frame_latency(decoded_at);
-        let sink = &mut self.outputs.sink;
-        StageTimes::time(&self.times.encode_wait, || sink.push(frame))?;
+        let applied = Applied { detections: &detections, masks: &boxes, fully_obscured };
+        let sinks = &mut self.sinks;
+        StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();
         self.frames += 1;
         Ok(())
@@ -347,43 +415,57 @@ impl Redactor<'_> {
             self.emit(item)?;
         }
         self.progress.finish();
-        Ok(StageOutput { frames: self.frames, faces: self.faces, persons: self.persons, outputs: self.outputs })
+        Ok(StageOutput { frames: self.frames, faces: self.faces, persons: self.persons, obscured: self.obscured, sinks: self.sinks })
     }
 }
 
-/// Puts detected frames back in order and feeds them to the [`Redactor`].
+/// Blacks out a whole picture: what leaves when a frame's detection was late or failed.
+fn obscure_whole(pic: &mut PictureMut<'_>) {
+    let whole = BBox::new(0.0, 0.0, pic.width as f32, pic.height as f32);
+    redact(pic, &[Region { bbox: whole, shape: Shape::Box }], FillMode::Solid);
+}
+
+/// Takes frames in order and waits for each one's findings, up to the deadline.
 fn redact_stage(
-    rx: Receiver<Result<Detected>>,
-    outputs: Outputs,
-    policy: Policy,
-    tracking: TrackerSettings,
-    progress: Progress,
-    times: &StageTimes,
+    frames: Receiver<Decoded>,
+    found: Receiver<Result<Found>>,
+    deadline: Deadline,
+    mut redactor: Redactor<'_>,
 ) -> Result<StageOutput> {
-    let mut redactor = Redactor {
-        times,
-        outputs,
-        policy,
-        tracker: Tracker::new(tracking),
-        window: VecDeque::new(),
-        progress,
-        frames: 0,
-        faces: 0,
-        persons: 0,
-    };
-    let mut pending: BTreeMap<u64, Detected> = BTreeMap::new();
-    let mut next = 0u64;
-    for item in rx {
+    let mut waiting: BTreeMap<u64, Result<Found>> = BTreeMap::new();
+    for decoded in frames {
         crate::interrupt::check()?;
-        let item = item?;
-        pending.insert(item.frame.index, item);
-        while let Some(item) = pending.remove(&next) {
-            redactor.accept(item)?;
-            next += 1;
+        let index = decoded.frame.index;
+        let due = deadline.budget.map(|b| decoded.decoded_at + b);
+        let result = loop {
+            if let Some(result) = waiting.remove(&index) {
+                break Some(result);
+            }
+            let next = match due {
+                None => found.recv().map_err(|_| ()),
+                Some(due) => found.recv_timeout(due.saturating_duration_since(Instant::now())).map_err(|_| ()),
+            };
+            match next {
+                Ok(Ok(f)) if f.index < index => {} // late findings of a frame already gone
+                Ok(Ok(f)) => {
+                    waiting.insert(f.index, Ok(f));
+                }
+                Ok(Err(e)) => match &e {
+                    Error::Detect { frame, .. } if deadline.survive_detector_errors => {
+                        tracing::warn!("{e}; the frame leaves obscured");
+                        waiting.insert(*frame, Err(e));
+                    }
+                    _ => return Err(e),
+                },
+                Err(()) if due.is_some() => break None, // late: obscured
+                Err(()) => return Err(Error::Pipeline(format!("frame {index} never came back from detection"))),
+            }
+        };
+        match result {
+            Some(Ok(f)) => redactor.accept(decoded, Some(f))?,
+            Some(Err(_)) | None => redactor.accept(decoded, None)?,
         }
-    }
-    if !pending.is_empty() {
-        return Err(Error::Pipeline(format!("{} frames never came back from detection", pending.len())));
+        waiting.retain(|&i, _| i > index);
     }
     redactor.finish()
 }

@@ -2,9 +2,35 @@
 //! box, track id and score drawn on, coloured by how the box was obtained. A person checking
 //! the output watches this to see which masks came from the detector and which from the tracker.
 
-use crate::frame::PictureMut;
+use crate::error::{Error, Result};
+use crate::frame::{Frame, PictureMut};
 use crate::geometry::BBox;
+use crate::output::AtomicOutput;
+use crate::sink::file::FileSink;
+use crate::sink::{Applied, FrameSink};
 use crate::track::{Origin, TrackedBox};
+
+/// The review video as a sink: each redacted frame is copied, annotated and encoded.
+pub struct PreviewSink(FileSink);
+
+impl PreviewSink {
+    pub fn new(encoder: FileSink) -> Self {
+        PreviewSink(encoder)
+    }
+}
+
+impl FrameSink for PreviewSink {
+    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
+        let buffer = frame.buffer.copy_deep().map_err(|e| Error::Pipeline(format!("cannot copy frame: {e}")))?;
+        let mut copy = Frame { index: frame.index, buffer, info: frame.info.clone() };
+        copy.with_picture_mut(|pic| annotate(pic, applied.masks))?;
+        self.0.push(copy)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        self.0.finish().map(Some)
+    }
+}
 
 /// Colours as limited-range YUV.
 const GREEN: [u8; 3] = [145, 54, 34];

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::output::AtomicOutput;
-use crate::source::Damage;
+use crate::frame::Frame;
+use crate::sink::{Applied, FrameSink};
+use crate::source::integrity::DamageLog;
 use crate::track::TrackedBox;
 
 /// The header fields of a sidecar.
@@ -35,23 +37,28 @@ pub struct FrameRecord<'a> {
     pub detections: &'a [Detection],
     /// What was obscured: one box per track, detected, interpolated, held or back-filled.
     pub masks: &'a [TrackedBox],
+    /// The whole picture was obscured (its detection was late or failed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fully_obscured: bool,
 }
 
 pub struct SidecarWriter {
     output: AtomicOutput,
     writer: BufWriter<File>,
     frames: u64,
+    /// Read when the file is closed: what `--salvage` skipped.
+    damage: DamageLog,
 }
 
 impl SidecarWriter {
-    pub fn create(output: AtomicOutput, header: &SidecarHeader<'_>) -> Result<Self> {
+    pub fn create(output: AtomicOutput, header: &SidecarHeader<'_>, damage: DamageLog) -> Result<Self> {
         let file = File::create(output.temp_path()).map_err(|e| Error::io(output.target(), e))?;
         let mut writer = BufWriter::new(file);
         let head = serde_json::to_string(header).expect("header serialises");
         // `{...header, "frames": [` — the closing `]}` is written by `finish`.
         let open = format!("{},\"frames\":[\n", &head[..head.len() - 1]);
         writer.write_all(open.as_bytes()).map_err(|e| Error::io(output.target(), e))?;
-        Ok(SidecarWriter { output, writer, frames: 0 })
+        Ok(SidecarWriter { output, writer, frames: 0, damage })
     }
 
     pub fn write(&mut self, record: &FrameRecord<'_>) -> Result<()> {
@@ -65,8 +72,8 @@ impl SidecarWriter {
     /// Closes the JSON with what `--salvage` skipped (`"damage"`: gaps, undecodable frames,
     /// reports; empty for a clean input). The file is complete but not yet in place: the caller
     /// commits it together with the run's other outputs.
-    pub fn finish(mut self, damage: &Damage) -> Result<AtomicOutput> {
-        let damage = serde_json::to_string(damage).expect("damage serialises");
+    pub fn close(mut self) -> Result<AtomicOutput> {
+        let damage = serde_json::to_string(&self.damage.snapshot()).expect("damage serialises");
         write!(self.writer, "\n],\"damage\":{damage}}}\n")
             .and_then(|_| self.writer.flush())
             .map_err(|e| Error::io(self.output.target(), e))?;
@@ -76,5 +83,22 @@ impl SidecarWriter {
 
     pub fn target(&self) -> &Path {
         self.output.target()
+    }
+}
+
+impl FrameSink for SidecarWriter {
+    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
+        self.write(&FrameRecord {
+            index: frame.index,
+            pts_ns: frame.pts().map(|t| t.nseconds()),
+            duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
+            detections: applied.detections,
+            masks: applied.masks,
+            fully_obscured: applied.fully_obscured,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        self.close().map(Some)
     }
 }

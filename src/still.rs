@@ -53,9 +53,9 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let mut ready = vec![output];
     if let Some(out) = sidecar_out {
         let header = SidecarHeader { veilcam: env!("CARGO_PKG_VERSION"), input: s.input.display().to_string(), width: w as u32, height: h as u32, fps_n: 0, fps_d: 1 };
-        let mut sidecar = SidecarWriter::create(out, &header)?;
-        sidecar.write(&FrameRecord { index: 0, pts_ns: None, duration_ns: None, detections: &detections, masks: &boxes })?;
-        ready.push(sidecar.finish(&Damage::default())?);
+        let mut sidecar = SidecarWriter::create(out, &header, Default::default())?;
+        sidecar.write(&FrameRecord { index: 0, pts_ns: None, duration_ns: None, detections: &detections, masks: &boxes, fully_obscured: false })?;
+        ready.push(sidecar.close()?);
     }
     let elapsed = started.elapsed();
     let times = StageTimes::default();
@@ -75,6 +75,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         elapsed,
         stats: Some(stats),
         damage: Damage::default(),
+        obscured: 0,
     })
 }
 

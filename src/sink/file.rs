@@ -302,3 +302,13 @@ fn empty_tags(pad: &gst::Pad) {
         gst::PadProbeReturn::Ok
     });
 }
+
+impl super::FrameSink for FileSink {
+    fn push(&mut self, frame: &Frame, _applied: &super::Applied<'_>) -> Result<()> {
+        FileSink::push(self, frame.share())
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        FileSink::finish(*self).map(Some)
+    }
+}

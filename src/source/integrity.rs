@@ -103,6 +103,11 @@ impl DamageLog {
         !d.reports.is_empty() || d.undecodable_frames > 0
     }
 
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> Damage {
+        self.lock().clone()
+    }
+
     pub fn take(&self) -> Damage {
         std::mem::take(&mut *self.lock())
     }
