@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
@@ -134,7 +134,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-    let stages = Stages { planner, detectors, policy, tracking, deadline: Deadline::NONE };
+    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::FILE };
     let times = StageTimes::default();
     let done = run_stages(source, stages, sinks, progress, &times)?;
     let mut ready = Vec::new();
@@ -170,29 +170,39 @@ pub fn write_json(out: &AtomicOutput, value: &impl serde::Serialize) -> Result<(
 }
 
 /// What the stages hand back after the last frame.
-struct StageOutput {
-    frames: u64,
-    faces: u64,
-    persons: u64,
+pub struct StageOutput {
+    pub frames: u64,
+    pub faces: u64,
+    pub persons: u64,
     /// Frames emitted fully obscured because their detection was late or failed (live mode).
-    obscured: u64,
-    sinks: Vec<Box<dyn FrameSink>>,
+    pub obscured: u64,
+    /// Frames that skipped detection because the detectors were behind (live mode).
+    pub shed: u64,
+    /// The sinks, to be finished by the caller.
+    pub sinks: Vec<Box<dyn FrameSink>>,
 }
 
-/// How the in-order tail waits for detection.
+/// How frames are paced through the stages: as fast as they decode (files) or in real time
+/// with a latency budget (live cameras).
 #[derive(Clone, Copy, Debug)]
-pub struct Deadline {
+pub struct Pace {
     /// How long after decoding a frame may wait for its detection; `None` waits as long as it
-    /// takes (files). A frame whose detection is later leaves fully obscured.
+    /// takes. A frame whose detection is later leaves fully obscured.
     pub budget: Option<Duration>,
-    /// A detector error obscures that frame and the run goes on (live), instead of ending the
-    /// run (files).
-    pub survive_detector_errors: bool,
+    /// Live: a detector error obscures that frame and the run goes on; when the detectors fall
+    /// behind, frames skip detection (the tracker carries the masks) before any frame misses
+    /// its budget; an interrupt ends the stream cleanly so the sinks can close their files.
+    pub live: bool,
 }
 
-impl Deadline {
+impl Pace {
     /// Files: every frame waits for its detection; a detector error ends the run.
-    pub const NONE: Deadline = Deadline { budget: None, survive_detector_errors: false };
+    pub const FILE: Pace = Pace { budget: None, live: false };
+
+    /// Live cameras: frames leave within `budget` of decoding.
+    pub fn live(budget: Duration) -> Pace {
+        Pace { budget: Some(budget), live: true }
+    }
 }
 
 /// A decoded frame on its way to a detection worker: a second reference to the pixels, which
@@ -222,31 +232,32 @@ pub struct Stages {
     pub detectors: Vec<DetectorSet>,
     pub policy: Policy,
     pub tracking: TrackerSettings,
-    pub deadline: Deadline,
+    pub pace: Pace,
 }
 
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
-fn run_stages(
+pub fn run_stages(
     source: impl FrameSource,
     stages: Stages,
     sinks: Vec<Box<dyn FrameSink>>,
     progress: Progress,
     times: &StageTimes,
 ) -> Result<StageOutput> {
-    let Stages { planner, detectors, policy, tracking, deadline } = stages;
+    let Stages { planner, detectors, policy, tracking, pace } = stages;
     std::thread::scope(|scope| {
         let (plan_tx, plan_rx) = bounded::<Planned>(CHANNEL_DEPTH);
         // Room for every frame that can be in detection at once, so the tail is never starved
         // of a frame whose findings it already holds.
         let (frame_tx, frame_rx) = bounded::<Decoded>(2 * CHANNEL_DEPTH + detectors.len());
         let (found_tx, found_rx) = bounded::<Result<Found>>(CHANNEL_DEPTH);
+        let to_tail = Tail { frames: frame_tx, skipped: found_tx.clone() };
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, frame_tx, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace.live, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (plan_rx.clone(), found_tx.clone());
-            let keep_going = deadline.survive_detector_errors;
+            let keep_going = pace.live;
             std::thread::Builder::new()
                 .name(format!("detect-{i}"))
                 .spawn_scoped(scope, move || detect_stage(detector, rx, tx, keep_going, times))
@@ -256,33 +267,61 @@ fn run_stages(
         let redactor = Redactor::new(sinks, policy, tracking, progress, times);
         // The receivers are moved in and dropped on return, which unblocks the other stages on
         // error.
-        let redacted = redact_stage(frame_rx, found_rx, deadline, redactor);
+        let redacted = redact_stage(frame_rx, found_rx, pace, redactor);
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
-        decoded?;
-        redacted
+        let shed = decoded?;
+        redacted.map(|out| StageOutput { shed, ..out })
     })
+}
+
+/// Where the decode thread sends each frame besides the detectors: the frame itself to the
+/// tail, and, for a frame that skips detection because the detectors are behind, its empty
+/// findings.
+struct Tail {
+    frames: Sender<Decoded>,
+    skipped: Sender<Result<Found>>,
 }
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens. Each frame goes to the detectors and, by another channel, to the tail.
+/// `live`: a frame the detectors have no room for skips detection instead of waiting, and an
+/// interrupt ends the stream. Returns how many frames skipped detection.
 fn decode_stage(
     mut source: impl FrameSource,
     mut planner: Planner,
     plan_tx: Sender<Planned>,
-    frame_tx: Sender<Decoded>,
+    tail: Tail,
+    live: bool,
     times: &StageTimes,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut shed = 0;
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
+        if live && crate::interrupt::requested() {
+            break;
+        }
         crate::interrupt::check()?;
         let decoded_at = Instant::now();
-        let plan = frame.with_picture(|pic| planner.plan(frame.index, pic))?;
+        let index = frame.index;
+        let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
         let planned = Planned { frame: frame.share(), plan };
-        if plan_tx.send(planned).is_err() || frame_tx.send(Decoded { frame, decoded_at }).is_err() {
+        let sent = if live {
+            match plan_tx.try_send(planned) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    shed += 1;
+                    tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok()
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        } else {
+            plan_tx.send(planned).is_ok()
+        };
+        if !sent || tail.frames.send(Decoded { frame, decoded_at }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
-    Ok(())
+    Ok(shed)
 }
 
 /// Fault injection for tests and drills: with `VEILCAM_FAIL_DETECTOR_AT=N` in the environment
@@ -292,6 +331,16 @@ const FAIL_DETECTOR_AT: &str = "VEILCAM_FAIL_DETECTOR_AT";
 
 fn injected_detector_failure() -> Option<u64> {
     std::env::var(FAIL_DETECTOR_AT).ok()?.trim().parse().ok()
+}
+
+/// Fault injection: with `VEILCAM_DETECTOR_DELAY_MS=N` every detection takes N ms longer, to
+/// see a slow detector (an overloaded machine) make live frames leave obscured. Documented in
+/// the README.
+const DETECTOR_DELAY_MS: &str = "VEILCAM_DETECTOR_DELAY_MS";
+
+fn injected_detector_delay() -> Option<Duration> {
+    let ms: u64 = std::env::var(DETECTOR_DELAY_MS).ok()?.trim().parse().ok()?;
+    Some(Duration::from_millis(ms))
 }
 
 /// Runs the detectors each frame's plan asks for. The worker's reference to the pixels is
@@ -304,8 +353,12 @@ fn detect_stage(
     times: &StageTimes,
 ) {
     let fail_at = injected_detector_failure();
+    let delay = injected_detector_delay();
     for Planned { frame, plan } in rx {
         let index = frame.index;
+        if let Some(delay) = delay.filter(|_| plan.any()) {
+            std::thread::sleep(delay);
+        }
         let result = if plan.any() || fail_at == Some(index) {
             StageTimes::time(&times.detect, || frame.with_picture(|pic| detectors.run(pic, &plan)))
                 .and_then(|r| r.map_err(|message| Error::Detect { frame: index, message }))
@@ -415,7 +468,14 @@ impl<'t> Redactor<'t> {
             self.emit(item)?;
         }
         self.progress.finish();
-        Ok(StageOutput { frames: self.frames, faces: self.faces, persons: self.persons, obscured: self.obscured, sinks: self.sinks })
+        Ok(StageOutput {
+            frames: self.frames,
+            faces: self.faces,
+            persons: self.persons,
+            obscured: self.obscured,
+            shed: 0,
+            sinks: self.sinks,
+        })
     }
 }
 
@@ -429,14 +489,16 @@ fn obscure_whole(pic: &mut PictureMut<'_>) {
 fn redact_stage(
     frames: Receiver<Decoded>,
     found: Receiver<Result<Found>>,
-    deadline: Deadline,
+    pace: Pace,
     mut redactor: Redactor<'_>,
 ) -> Result<StageOutput> {
     let mut waiting: BTreeMap<u64, Result<Found>> = BTreeMap::new();
     for decoded in frames {
-        crate::interrupt::check()?;
+        if !pace.live {
+            crate::interrupt::check()?;
+        }
         let index = decoded.frame.index;
-        let due = deadline.budget.map(|b| decoded.decoded_at + b);
+        let due = pace.budget.map(|b| decoded.decoded_at + b);
         let result = loop {
             if let Some(result) = waiting.remove(&index) {
                 break Some(result);
@@ -451,7 +513,7 @@ fn redact_stage(
                     waiting.insert(f.index, Ok(f));
                 }
                 Ok(Err(e)) => match &e {
-                    Error::Detect { frame, .. } if deadline.survive_detector_errors => {
+                    Error::Detect { frame, .. } if pace.live => {
                         tracing::warn!("{e}; the frame leaves obscured");
                         waiting.insert(*frame, Err(e));
                     }
