@@ -163,22 +163,22 @@ pub struct RedactArgs {
 #[derive(Clone, Debug, Args)]
 pub struct RedactOptions {
     /// How faces are obscured. `solid` and `mosaic` are irreversible; `blur` is weaker.
-    #[arg(long, value_enum, default_value_t = FillMode::Mosaic)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_FILL)]
     pub fill: FillMode,
     /// Outline of the obscured area.
-    #[arg(long, value_enum, default_value_t = Shape::Ellipse)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_SHAPE)]
     pub shape: Shape,
     /// Detection score (0–1) from which a face is obscured; lower hides more.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
     /// Growth of each detected face box before it is obscured (1.0 = the box as detected).
     /// The default leaves room for boxes that are a little tight when detecting at a reduced
     /// width.
-    #[arg(long, default_value_t = 1.4)]
+    #[arg(long, default_value_t = DEFAULT_MASK_SCALE)]
     pub mask_scale: f32,
     /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
     /// smaller faces but costs more.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = DEFAULT_DETECT_WIDTH)]
     pub detect_width: usize,
     /// Skip the closer look for small faces: by default, regions that moved since the previous
     /// detection (and the heads of detected persons) are searched again at twice native
@@ -192,10 +192,10 @@ pub struct RedactOptions {
     pub detect_every: Cadence,
     /// Seconds of frames held back before encoding, so a face detected later also masks the
     /// frames before it (0 = no look-ahead, as for live streams).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = DEFAULT_LOOKAHEAD_SECONDS, value_name = "SECONDS")]
     pub lookahead: f64,
     /// Seconds a face stays masked (moving with its track) after its last detection.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = DEFAULT_HOLD_SECONDS, value_name = "SECONDS")]
     pub hold: f64,
     /// Camera config (TOML) with privacy zones and policy; see README.
     #[arg(long, value_name = "PATH")]
@@ -208,17 +208,17 @@ pub struct RedactOptions {
     #[arg(long, value_name = "PATH")]
     pub person_model: Option<PathBuf>,
     /// Person detection score (0–1) from which a person is tracked.
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = DEFAULT_PERSON_THRESHOLD)]
     pub person_threshold: f32,
     /// Run the person detector on every n-th frame; the tracker covers the rest. `auto` runs it
     /// about 5 times a second.
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
     pub person_every: Cadence,
     /// x264 speed preset (ultrafast … veryslow).
-    #[arg(long, default_value = "veryfast")]
+    #[arg(long, default_value = DEFAULT_PRESET)]
     pub preset: String,
     /// x264 constant quality, 0–51 (lower is better quality, larger files).
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, default_value_t = DEFAULT_CRF)]
     pub crf: u32,
     /// Keep the input's audio (re-encoded to AAC). By default audio is stripped.
     #[arg(long)]
@@ -257,11 +257,70 @@ pub struct RedactOptions {
     #[arg(long, default_value_t = default_workers(), hide_default_value = true)]
     pub workers: usize,
     /// ONNX Runtime threads per worker.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_ORT_THREADS)]
     pub ort_threads: usize,
+}
+
+/// Every option's default, named (the flags above take them from here too).
+pub const DEFAULT_FILL: FillMode = FillMode::Mosaic;
+pub const DEFAULT_SHAPE: Shape = Shape::Ellipse;
+pub const DEFAULT_THRESHOLD: f32 = 0.2;
+pub const DEFAULT_MASK_SCALE: f32 = 1.4;
+pub const DEFAULT_DETECT_WIDTH: usize = 640;
+pub const DEFAULT_LOOKAHEAD_SECONDS: f64 = 1.0;
+pub const DEFAULT_HOLD_SECONDS: f64 = 1.0;
+pub const DEFAULT_PERSON_THRESHOLD: f32 = 0.4;
+pub const DEFAULT_PRESET: &str = "veryfast";
+pub const DEFAULT_CRF: u32 = 21;
+pub const DEFAULT_ORT_THREADS: usize = 1;
+
+impl Default for RedactOptions {
+    /// The options of a run given no flags, without parsing a command line.
+    fn default() -> Self {
+        RedactOptions {
+            fill: DEFAULT_FILL,
+            shape: DEFAULT_SHAPE,
+            threshold: DEFAULT_THRESHOLD,
+            mask_scale: DEFAULT_MASK_SCALE,
+            detect_width: DEFAULT_DETECT_WIDTH,
+            no_small_faces: false,
+            detect_every: Cadence::Auto,
+            lookahead: DEFAULT_LOOKAHEAD_SECONDS,
+            hold: DEFAULT_HOLD_SECONDS,
+            config: None,
+            camera: None,
+            person_model: None,
+            person_threshold: DEFAULT_PERSON_THRESHOLD,
+            person_every: Cadence::Auto,
+            preset: DEFAULT_PRESET.to_string(),
+            crf: DEFAULT_CRF,
+            keep_audio: false,
+            sidecar: None,
+            preview: None,
+            overwrite: false,
+            stats: None,
+            salvage: false,
+            model: std::env::var_os("VEILCAM_MODEL").map(PathBuf::from),
+            ort_lib: None,
+            workers: default_workers(),
+            ort_threads: DEFAULT_ORT_THREADS,
+        }
+    }
 }
 
 /// One detection worker per core, up to two: measured best on two cores (docs/evaluation.md).
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_named_defaults_are_what_an_empty_command_line_gives() {
+        let cli = Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"]).unwrap();
+        let Command::Redact(args) = cli.command else { panic!("a redact command") };
+        assert_eq!(format!("{:?}", args.options), format!("{:?}", RedactOptions::default()));
+    }
 }

@@ -197,12 +197,8 @@ impl RedactSettings {
 
     /// Default detection settings, for tools that only look at one frame.
     pub fn for_preview(ort_lib: Option<&Path>) -> Result<Self> {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"])
-            .map_err(|e| Error::Settings(e.to_string()))?;
-        let crate::cli::Command::Redact(mut args) = cli.command else { unreachable!("parsed a redact command") };
-        args.options.ort_lib = ort_lib.map(Path::to_path_buf);
-        Self::from_args(&args)
+        let options = RedactOptions { ort_lib: ort_lib.map(Path::to_path_buf), ..RedactOptions::default() };
+        Self::new(Path::new("frame.mp4"), Path::new("unused.mp4"), &options)
     }
 
     /// Loads one worker's detectors (sessions are per worker, never shared).
