@@ -193,6 +193,10 @@ impl TestCam {
             if let Some(mounts) = server.mount_points() {
                 mounts.remove_factory(&mount);
             }
+            // Sessions first, so no media is still streaming into a connection being closed.
+            if let Some(sessions) = server.session_pool() {
+                sessions.filter(Some(&mut |_, _| rtsp_server::RTSPFilterResult::Remove));
+            }
             server.client_filter(Some(&mut |_, _| rtsp_server::RTSPFilterResult::Remove));
             main_loop.quit();
         });

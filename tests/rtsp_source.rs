@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gst::prelude::*;
-use veilcam::source::rtsp::{RetryReason, RtspOptions, RtspSource, SourceEvent};
+use veilcam::source::rtsp::{RetryReason, RtspOptions, RtspSource, SourceEvent, Transport};
 use veilcam::source::FrameSource;
 use veilcam::testcam::{self, TestCam, TestCamOptions};
 
@@ -182,6 +182,31 @@ fn reads_twenty_frames_of_faces_from_a_test_camera() {
     // 20 frames at 25 fps span about 0.76 s of camera time.
     let span = seen.frames[19].pts().unwrap() - seen.frames[0].pts().unwrap();
     assert!(span >= gst::ClockTime::from_mseconds(600) && span <= gst::ClockTime::from_mseconds(1500), "{span}");
+}
+
+#[test]
+fn the_test_camera_loops_its_clip_without_a_break() {
+    // faces.mp4 is 100 frames (4 s); 110 frames cross the loop point.
+    let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
+    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
+    let mut seen = Seen::default();
+    read_frames(&mut source, &mut seen, 110, FIRST_FRAMES);
+    assert!(seen.disconnects.is_empty(), "{:?}", seen.disconnects);
+    assert_eq!(seen.segments.len(), 1, "one segment: the loop is seamless for the client");
+    assert_strictly_increasing_from_zero(&seen.frames);
+    let span = seen.frames[109].pts().unwrap().mseconds();
+    assert!((4000..=5000).contains(&span), "110 frames at 25 fps span {span} ms");
+}
+
+#[test]
+fn reads_frames_over_udp_when_asked() {
+    let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
+    let options = RtspOptions { transport: Transport::Udp, ..RtspOptions::default() };
+    let mut source = RtspSource::open(cam.url(), options).unwrap();
+    let mut seen = Seen::default();
+    read_frames(&mut source, &mut seen, 10, FIRST_FRAMES);
+    assert!(seen.sizes.iter().all(|&s| s == (1280, 720)));
+    assert_strictly_increasing_from_zero(&seen.frames);
 }
 
 #[test]
