@@ -315,6 +315,22 @@ fn next_frame_returns_none_within_the_stall_timeout_while_no_camera_answers() {
 }
 
 #[test]
+fn a_server_that_accepts_but_never_answers_is_a_failed_connect_after_the_connect_timeout() {
+    // A TCP listener that takes the connection and says nothing, like a wedged camera.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let options = RtspOptions { connect_timeout: Duration::from_secs(1), ..RtspOptions::default() };
+    let mut source = RtspSource::open(&format!("rtsp://127.0.0.1:{port}/wedged"), options).unwrap();
+    let mut seen = Seen::default();
+    let took = wait_for_disconnect(&mut source, &mut seen, Duration::from_secs(3));
+    assert!(matches!(&seen.disconnects[0], RetryReason::ConnectFailed(_)), "{:?}", seen.disconnects);
+    assert!(took >= Duration::from_millis(900) && took <= Duration::from_secs(3), "{took:?}");
+    drop(source);
+    drop(held.join());
+}
+
+#[test]
 fn credentials_never_appear_in_errors_logs_or_debug_output() {
     const PASSWORD: &str = "s3cr3t-pass";
     const WRONG: &str = "wr0ng-guess";

@@ -643,6 +643,8 @@ fn build(url: &CameraUrl, options: &RtspOptions) -> std::result::Result<(gst::Pi
         .name(CAMERA_ELEMENT)
         .property("location", &url.location)
         .property("latency", latency_ms)
+        // rtspsrc's own connect timeout (20 s by default) follows ours.
+        .property("tcp-timeout", u64::try_from(options.connect_timeout.as_micros()).unwrap_or(u64::MAX))
         .property_from_str("protocols", options.transport.rtspsrc_protocols());
     if let Some(user) = &url.user {
         src = src.property("user-id", user);
