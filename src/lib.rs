@@ -30,6 +30,7 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod still;
+pub mod testcam;
 pub mod track;
 pub mod zone_preview;
 pub mod zones;
