@@ -4,6 +4,8 @@
 //! same in-order tail of the pipeline.
 
 pub mod file;
+pub mod recorder;
+pub mod restream;
 
 use crate::detect::Detection;
 use crate::error::Result;

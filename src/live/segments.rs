@@ -1,0 +1,485 @@
+//! The on-disk layout of a camera's recording, shared by the [`Recorder`](crate::sink::recorder)
+//! that writes it, the [retention](super::retention) sweeper that prunes it and the coming
+//! legal-request export that reads it.
+//!
+//! ```text
+//! DIR/CAMERA/2026-11-30T19-04-05Z.mp4        closed segment (fragmented MP4), named by UTC start
+//! DIR/CAMERA/2026-11-30T19-04-05Z.mp4.hold   legal hold: the segment is never deleted
+//! DIR/CAMERA/2026-11-30T19-05-05Z.mp4.part   the segment being written (never under a final name)
+//! DIR/CAMERA/index.jsonl                     one JSON line per closed segment, fsynced
+//! DIR/CAMERA/.index.lock                     flock(2) taken by every writer of the index
+//! ```
+//!
+//! A segment is written as `NAME.mp4.part` and renamed to `NAME.mp4` only once it is closed,
+//! synced and hashed, so a final name always holds a complete file. After a crash or kill -9 the
+//! open segment stays behind as `.part`; [`recover`] cuts it after its last complete fragment
+//! (fragmented MP4 keeps every fragment written before the kill, at most about one second is
+//! lost), renames it and indexes it with `"recovered": true`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The index file in each camera directory.
+pub const INDEX_FILE: &str = "index.jsonl";
+/// The lock file every writer of the index holds while it writes.
+pub const LOCK_FILE: &str = ".index.lock";
+/// Extension of a closed segment.
+pub const SEGMENT_EXT: &str = "mp4";
+/// Suffix of the segment being written.
+pub const PART_SUFFIX: &str = ".part";
+/// Suffix of a legal-hold marker, beside the segment it holds (`NAME.mp4.hold`).
+pub const HOLD_SUFFIX: &str = ".hold";
+
+/// One closed segment, as one line of `index.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentRecord {
+    /// File name inside the camera directory.
+    pub file: String,
+    /// UTC of the first frame, RFC 3339 with milliseconds.
+    pub start: String,
+    /// UTC of the end of the last frame.
+    pub end: String,
+    /// Video frames in the file.
+    pub frames: u64,
+    /// File size.
+    pub bytes: u64,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// Recovered from a `.part` file after a crash (its end is where the last fragment ends).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+}
+
+impl SegmentRecord {
+    /// Start as milliseconds since the Unix epoch.
+    pub fn start_ms(&self) -> Option<i64> {
+        parse_rfc3339_ms(&self.start)
+    }
+
+    /// End as milliseconds since the Unix epoch.
+    pub fn end_ms(&self) -> Option<i64> {
+        parse_rfc3339_ms(&self.end)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    milli: i64,
+}
+
+fn civil(ms: i64) -> Civil {
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let tod = secs.rem_euclid(86_400);
+    Civil { year, month, day, hour: tod / 3600, minute: tod / 60 % 60, second: tod % 60, milli: ms.rem_euclid(1000) }
+}
+
+/// `2026-11-30T19:04:05.123Z`.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let c = civil(ms);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", c.year, c.month, c.day, c.hour, c.minute, c.second, c.milli)
+}
+
+/// A segment's file stem for a start at `ms`: `2026-11-30T19-04-05Z` (no colons, so the name
+/// is valid on every file system and in URLs).
+pub fn segment_stem(ms: i64) -> String {
+    let c = civil(ms);
+    format!("{:04}-{:02}-{:02}T{:02}-{:02}-{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
+}
+
+/// Parses what [`format_rfc3339_ms`] writes (milliseconds optional).
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    parse_date_time(date, time, ':')
+}
+
+/// The UTC start of a segment from its file name (`2026-11-30T19-04-05Z[-N].mp4`).
+pub fn parse_segment_name(name: &str) -> Option<i64> {
+    let stem = name.strip_suffix(".mp4")?;
+    let (date, time) = stem.split_once('T')?;
+    let time = time.split_once('Z')?.0;
+    parse_date_time(date, time, '-')
+}
+
+fn parse_date_time(date: &str, time: &str, sep: char) -> Option<i64> {
+    let mut d = date.splitn(3, '-');
+    let year: i64 = d.next()?.parse().ok()?;
+    let month: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    let (hms, milli) = match time.split_once('.') {
+        Some((hms, frac)) if frac.len() == 3 => (hms, frac.parse::<i64>().ok()?),
+        Some(_) => return None,
+        None => (time, 0),
+    };
+    let mut t = hms.splitn(3, sep);
+    let hour: i64 = t.next()?.parse().ok()?;
+    let minute: i64 = t.next()?.parse().ok()?;
+    let second: i64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + milli)
+}
+
+/// The hold marker of a segment file.
+pub fn hold_marker(segment: &Path) -> PathBuf {
+    let mut name = segment.as_os_str().to_os_string();
+    name.push(HOLD_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Whether a segment is on legal hold.
+pub fn is_held(segment: &Path) -> bool {
+    hold_marker(segment).exists()
+}
+
+/// An exclusive lock on a camera's index, released when dropped.
+pub struct IndexLock {
+    _file: File,
+}
+
+/// Takes the index lock of `camera_dir` (waits for another writer, in this or another process).
+pub fn lock(camera_dir: &Path) -> Result<IndexLock> {
+    let path = camera_dir.join(LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    // SAFETY: flock on a descriptor we own; the lock goes with the descriptor when it closes.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(&path, std::io::Error::last_os_error()));
+    }
+    Ok(IndexLock { _file: file })
+}
+
+/// The records of `camera_dir`'s index, in file order (no index: none). A line that does not
+/// parse is an error naming the file and line: the index is evidence, never silently skipped.
+pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
+    let path = camera_dir.join(INDEX_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| Error::Pipeline(format!("{}: line {}: {e}", path.display(), n + 1)))
+        })
+        .collect()
+}
+
+/// Appends one record to the index and fsyncs it. The caller holds the [`lock`].
+pub fn append_index(camera_dir: &Path, record: &SegmentRecord, _lock: &IndexLock) -> Result<()> {
+    let path = camera_dir.join(INDEX_FILE);
+    let mut line = serde_json::to_string(record).expect("a record serialises");
+    line.push('\n');
+    let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    file.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
+    file.sync_all().map_err(|e| Error::io(&path, e))?;
+    sync_dir(camera_dir)
+}
+
+/// Replaces the index with `records` (temp file, fsync, rename, fsync of the directory). The
+/// caller holds the [`lock`].
+pub fn rewrite_index(camera_dir: &Path, records: &[SegmentRecord], _lock: &IndexLock) -> Result<()> {
+    let path = camera_dir.join(INDEX_FILE);
+    let temp = camera_dir.join(format!(".{INDEX_FILE}.tmp"));
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&serde_json::to_string(record).expect("a record serialises"));
+        text.push('\n');
+    }
+    let mut file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| Error::io(&temp, e))?;
+    file.sync_all().map_err(|e| Error::io(&temp, e))?;
+    fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(camera_dir)
+}
+
+/// Fsyncs a directory, so a rename or a new file in it survives a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// SHA-256 (hex) and size of a file.
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, bytes))
+}
+
+/// What the fragments of a fragmented MP4 hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fragments {
+    /// Complete `moof` + `mdat` pairs.
+    pub count: u64,
+    /// Samples (video frames) in those fragments, from their `trun` boxes.
+    pub samples: u64,
+    /// Byte offset just past the last complete `mdat` of a fragment (0 if none).
+    pub complete_end: u64,
+}
+
+/// Walks the top-level boxes of a fragmented MP4 and counts its complete fragments.
+///
+/// Layout read (ISO/IEC 14496-12): every box is `size: u32 BE, type: [u8; 4]`, with
+/// `size == 1` meaning a `u64` size follows and `size == 0` "to the end of the file". A
+/// fragment is a `moof` (holding `traf` boxes, each with `trun` boxes whose payload starts with
+/// `version/flags: u32, sample_count: u32`) followed by its `mdat`. A box cut short by a kill
+/// ends the walk; everything before it is intact.
+pub fn scan_fragments(path: &Path) -> Result<Fragments> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut found = Fragments::default();
+    let mut pos = 0u64;
+    let mut pending_samples: Option<u64> = None;
+    while let Some((kind, start, size)) = read_box_header(&mut file, pos, len).map_err(|e| Error::io(path, e))? {
+        let end = pos + size;
+        if end > len {
+            break;
+        }
+        match &kind {
+            b"moof" => {
+                let mut body = vec![0u8; (end - start) as usize];
+                file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut body)).map_err(|e| Error::io(path, e))?;
+                pending_samples = Some(moof_samples(&body));
+            }
+            b"mdat" => {
+                if let Some(samples) = pending_samples.take() {
+                    found.count += 1;
+                    found.samples += samples;
+                    found.complete_end = end;
+                }
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    Ok(found)
+}
+
+/// `(type, body start, box size)` of the box at `pos`, or `None` at the end or on a cut header.
+fn read_box_header(file: &mut File, pos: u64, len: u64) -> std::io::Result<Option<([u8; 4], u64, u64)>> {
+    if pos + 8 > len {
+        return Ok(None);
+    }
+    let mut header = [0u8; 8];
+    file.seek(SeekFrom::Start(pos))?;
+    file.read_exact(&mut header)?;
+    let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
+    let size = u32::from_be_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
+    let (start, size) = match size {
+        0 => (pos + 8, len - pos),
+        1 => {
+            if pos + 16 > len {
+                return Ok(None);
+            }
+            let mut large = [0u8; 8];
+            file.read_exact(&mut large)?;
+            (pos + 16, u64::from_be_bytes(large))
+        }
+        n => (pos + 8, n),
+    };
+    if size < start - pos {
+        return Ok(None);
+    }
+    Ok(Some((kind, start, size)))
+}
+
+/// Sample count of a `moof` body: the sum over its `traf/trun` boxes.
+fn moof_samples(body: &[u8]) -> u64 {
+    children(body)
+        .filter(|(kind, _)| kind == b"traf")
+        .flat_map(|(_, traf)| children(traf))
+        .filter(|(kind, _)| kind == b"trun")
+        .filter_map(|(_, trun)| trun.get(4..8).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as u64))
+        .sum()
+}
+
+/// The child boxes `(type, body)` of a container body (32-bit sizes, as in `moof`).
+fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        let header = body.get(pos..pos + 8)?;
+        let size = u32::from_be_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+        let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
+        if size < 8 || pos + size > body.len() {
+            return None;
+        }
+        let child = &body[pos + 8..pos + size];
+        pos += size;
+        Some((kind, child))
+    })
+}
+
+/// Finalises a closed segment: fsyncs `part`, hashes it, renames it to `final_path` and appends
+/// its record to the index. Returns the record.
+pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, end_ms: i64, recovered: bool) -> Result<SegmentRecord> {
+    let camera_dir = final_path.parent().expect("a segment lies in a camera directory");
+    File::open(part).and_then(|f| f.sync_all()).map_err(|e| Error::io(part, e))?;
+    let fragments = scan_fragments(part)?;
+    let (sha256, bytes) = hash_file(part)?;
+    let record = SegmentRecord {
+        file: final_path.file_name().expect("a file name").to_string_lossy().into_owned(),
+        start: format_rfc3339_ms(start_ms),
+        end: format_rfc3339_ms(end_ms.max(start_ms)),
+        frames: fragments.samples,
+        bytes,
+        sha256,
+        recovered,
+    };
+    let guard = lock(camera_dir)?;
+    fs::rename(part, final_path).map_err(|e| Error::io(final_path, e))?;
+    append_index(camera_dir, &record, &guard)?;
+    Ok(record)
+}
+
+/// Recovers the segments a crash left as `.part` files in `camera_dir`: each is cut after its
+/// last complete fragment, renamed to its final name and indexed (`recovered: true`); one
+/// without a complete fragment holds no frame and is removed. Returns the recovered records.
+///
+/// Only call this when no recorder is writing into `camera_dir` (the recorder does, as it opens).
+pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
+    let mut recovered = Vec::new();
+    let entries = match fs::read_dir(camera_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(recovered),
+        Err(e) => return Err(Error::io(camera_dir, e)),
+    };
+    let mut parts: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(&format!(".{SEGMENT_EXT}{PART_SUFFIX}"))))
+        .collect();
+    parts.sort();
+    for part in parts {
+        let final_path = PathBuf::from(part.to_str().expect("checked above").trim_end_matches(PART_SUFFIX));
+        let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let fragments = scan_fragments(&part)?;
+        if fragments.count == 0 || final_path.exists() {
+            tracing::warn!(file = %part.display(), "removing an interrupted segment without a complete fragment");
+            fs::remove_file(&part).map_err(|e| Error::io(&part, e))?;
+            continue;
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&part)
+            .and_then(|f| f.set_len(fragments.complete_end))
+            .map_err(|e| Error::io(&part, e))?;
+        let start = parse_segment_name(&name).unwrap_or_else(now_ms);
+        // The fragments hold whole frames; their duration is not in the index of a crash, so
+        // the end is taken from the file's modification time, the moment the last one was written.
+        let end = fs::metadata(&part)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(start);
+        tracing::warn!(file = %final_path.display(), frames = fragments.samples, "recovered an interrupted segment");
+        recovered.push(commit_segment(&part, &final_path, start, end, true)?);
+    }
+    Ok(recovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_round_trip() {
+        // 2026-11-30T19:04:05.123Z
+        let ms = 1_796_065_445_123;
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-30T19:04:05.123Z");
+        assert_eq!(segment_stem(ms), "2026-11-30T19-04-05Z");
+        assert_eq!(parse_rfc3339_ms("2026-11-30T19:04:05.123Z"), Some(ms));
+        assert_eq!(parse_segment_name("2026-11-30T19-04-05Z.mp4"), Some(ms - 123));
+        assert_eq!(parse_segment_name("2026-11-30T19-04-05Z-2.mp4"), Some(ms - 123));
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(parse_rfc3339_ms("2024-02-29T23:59:59Z"), Some(1_709_251_199_000));
+    }
+
+    #[test]
+    fn names_that_are_not_segments_do_not_parse() {
+        assert_eq!(parse_segment_name("index.jsonl"), None);
+        assert_eq!(parse_segment_name("2026-13-30T19-04-05Z.mp4"), None);
+        assert_eq!(parse_segment_name("2026-11-30T19-04-05Z.mp4.part"), None);
+    }
+
+    #[test]
+    fn fragment_scan_stops_at_a_box_cut_short() {
+        fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+            let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend_from_slice(body);
+            b
+        }
+        let trun = mp4_box(b"trun", &[0, 0, 0, 1, 0, 0, 0, 25]);
+        let moof = mp4_box(b"moof", &mp4_box(b"traf", &trun));
+        let mut file = mp4_box(b"ftyp", b"iso6");
+        file.extend(mp4_box(b"moov", &[0; 16]));
+        file.extend(&moof);
+        file.extend(mp4_box(b"mdat", &[7; 100]));
+        let complete = file.len() as u64;
+        file.extend(&moof);
+        file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.mp4");
+        fs::write(&path, &file).unwrap();
+        let found = scan_fragments(&path).unwrap();
+        assert_eq!(found, Fragments { count: 1, samples: 25, complete_end: complete });
+    }
+}

@@ -1,0 +1,465 @@
+//! The live recorder: redacted frames → one camera's segments on disk.
+//!
+//! `appsrc ! videoconvert ! x264enc tune=zerolatency ! h264parse ! splitmuxsink` with
+//! `mp4mux fragment-duration=1000` as the muxer: fragmented MP4, so a kill -9 loses at most the
+//! last second. Segments are `segment_seconds` long (splitmuxsink asks the encoder for a key
+//! frame at each split) and named by the UTC of their first frame through
+//! `format-location-full`. The layout on disk, the `.part` → final rename and the index are
+//! described in [`crate::live::segments`].
+//!
+//! Timing: the first frame of a run of contiguous timestamps is pinned to the wall clock (or
+//! just after the previous run's end, so names never go backwards), and every later frame's
+//! UTC is that plus its PTS offset. A timestamp jump (backwards, or forward by more than
+//! [`MAX_GAP`]) or new caps (a camera that came back at another size) ends the run: its
+//! segment is closed and a new pipeline starts a new one.
+//!
+//! A thread per run reads the bus: it commits each segment splitmuxsink closes (fsync, hash,
+//! rename, index line) even while no frame arrives, and records the first failure, which the
+//! next `push` returns. `push` never blocks on a failed encoder: it waits for room in the
+//! appsrc's small queue itself, with a deadline.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gst::prelude::*;
+
+use crate::bus::{self, BusEvent};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::live::segments::{self, SegmentRecord, PART_SUFFIX, SEGMENT_EXT};
+use crate::output::AtomicOutput;
+use crate::sink::{Applied, FrameSink};
+
+/// Default segment length.
+pub const DEFAULT_SEGMENT_SECONDS: u64 = 60;
+/// Default x264 speed preset: real time at 1080p on a small machine.
+pub const DEFAULT_PRESET: &str = "veryfast";
+/// Default x264 constant quantizer.
+pub const DEFAULT_QUANTIZER: u32 = 23;
+/// Length of one MP4 fragment, the most a kill -9 loses.
+pub const FRAGMENT_MS: u32 = 1000;
+/// A forward timestamp gap beyond this starts a new segment.
+pub const MAX_GAP: gst::ClockTime = gst::ClockTime::from_seconds(2);
+/// Raw frames the appsrc may queue before `push` waits for the encoder.
+const QUEUE_FRAMES: u64 = 3;
+/// Longest wait for room in the queue before the recorder counts as stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the last segment to close.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one read of the bus waits.
+const BUS_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+
+/// What a recorder is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecorderSettings {
+    /// The recordings root; segments go to `dir/camera/`.
+    pub dir: PathBuf,
+    /// Camera name (a single path component).
+    pub camera: String,
+    /// Segment length in seconds (at least 1).
+    pub segment_seconds: u64,
+    /// x264 speed preset.
+    pub preset: String,
+    /// x264 constant quantizer (0–51).
+    pub quantizer: u32,
+}
+
+impl RecorderSettings {
+    /// Defaults for `camera` under `dir`.
+    pub fn new(dir: impl Into<PathBuf>, camera: impl Into<String>) -> Self {
+        RecorderSettings {
+            dir: dir.into(),
+            camera: camera.into(),
+            segment_seconds: DEFAULT_SEGMENT_SECONDS,
+            preset: DEFAULT_PRESET.into(),
+            quantizer: DEFAULT_QUANTIZER,
+        }
+    }
+
+    /// The camera's directory.
+    pub fn camera_dir(&self) -> PathBuf {
+        self.dir.join(&self.camera)
+    }
+}
+
+/// Where frame timestamps sit on the UTC time line, for one run.
+#[derive(Clone, Copy, Debug)]
+struct TimeBase {
+    utc_ms: i64,
+    pts: gst::ClockTime,
+}
+
+impl TimeBase {
+    fn utc_of(&self, pts: gst::ClockTime) -> i64 {
+        self.utc_ms + (pts.nseconds() as i64 - self.pts.nseconds() as i64) / 1_000_000
+    }
+}
+
+/// State shared with the streaming thread (naming) and the bus thread (committing).
+struct Shared {
+    camera_dir: PathBuf,
+    base: Mutex<Option<TimeBase>>,
+    /// Open segment `.part` path → UTC start (ms).
+    open: Mutex<HashMap<PathBuf, i64>>,
+    /// The first failure of the run, returned by the next `push`.
+    failure: Mutex<Option<String>>,
+    /// Records of the segments committed so far.
+    committed: Mutex<Vec<SegmentRecord>>,
+    /// End (UTC ms) of the latest segment committed, so the next run's names follow on.
+    last_end_ms: Mutex<i64>,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            tracing::error!(camera_dir = %self.camera_dir.display(), %message, "recorder failed");
+            *failure = Some(message);
+        }
+    }
+
+    /// A free `.part` path for a segment starting at `start_ms`.
+    fn name_segment(&self, start_ms: i64) -> PathBuf {
+        let stem = segments::segment_stem(start_ms);
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        (0..)
+            .map(|n| if n == 0 { format!("{stem}.{SEGMENT_EXT}") } else { format!("{stem}-{n}.{SEGMENT_EXT}") })
+            .map(|name| self.camera_dir.join(name))
+            .find(|path| {
+                let part = part_path(path);
+                !path.exists() && !part.exists() && !open.contains_key(&part)
+            })
+            .map(|path| part_path(&path))
+            .expect("an unused name exists")
+    }
+}
+
+fn part_path(final_path: &Path) -> PathBuf {
+    let mut name = final_path.as_os_str().to_os_string();
+    name.push(PART_SUFFIX);
+    PathBuf::from(name)
+}
+
+fn final_path(part: &Path) -> PathBuf {
+    PathBuf::from(part.to_string_lossy().trim_end_matches(PART_SUFFIX).to_string())
+}
+
+/// One pipeline: frames of one caps and contiguous timestamps.
+struct Run {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    info: gst_video::VideoInfo,
+    bus_thread: Option<JoinHandle<()>>,
+    /// Set by the bus thread when the pipeline has drained after EOS.
+    drained: Arc<Mutex<bool>>,
+    max_queued: u64,
+    /// End of the latest frame pushed.
+    last_end: Option<gst::ClockTime>,
+}
+
+/// A camera's recorder (a [`FrameSink`]).
+pub struct Recorder {
+    settings: RecorderSettings,
+    shared: Arc<Shared>,
+    run: Option<Run>,
+}
+
+impl Recorder {
+    /// Creates `dir/camera/` and recovers what a crash left there ([`segments::recover`]).
+    /// The pipeline starts with the first frame.
+    pub fn create(settings: RecorderSettings) -> Result<Self> {
+        crate::init_gstreamer()?;
+        validate(&settings)?;
+        let camera_dir = settings.camera_dir();
+        std::fs::create_dir_all(&camera_dir).map_err(|e| Error::io(&camera_dir, e))?;
+        let recovered = segments::recover(&camera_dir)?;
+        let last_end_ms = segments::read_index(&camera_dir)?.iter().filter_map(SegmentRecord::end_ms).max().unwrap_or(0);
+        let shared = Arc::new(Shared {
+            camera_dir,
+            base: Mutex::new(None),
+            open: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
+            committed: Mutex::new(recovered),
+            last_end_ms: Mutex::new(last_end_ms),
+        });
+        Ok(Recorder { settings, shared, run: None })
+    }
+
+    /// The records of the segments this recorder has closed (and recovered) so far.
+    pub fn committed(&self) -> Vec<SegmentRecord> {
+        self.shared.committed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The `.part` file being written now, if any.
+    pub fn current_part(&self) -> Option<PathBuf> {
+        self.shared.open.lock().unwrap_or_else(|e| e.into_inner()).keys().next().cloned()
+    }
+
+    fn err(&self, message: String) -> Error {
+        Error::Encode { path: self.shared.camera_dir.clone(), message }
+    }
+
+    fn check_failure(&self) -> Result<()> {
+        match self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(message) => Err(self.err(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `frame` cannot continue the current run.
+    fn breaks_run(&self, frame: &Frame) -> bool {
+        let Some(run) = &self.run else { return false };
+        if *frame.info != run.info {
+            tracing::info!(camera = %self.settings.camera, "new caps: starting a new segment");
+            return true;
+        }
+        match (frame.pts(), run.last_end) {
+            (Some(pts), Some(end)) if pts + gst::ClockTime::from_mseconds(1) < end || pts > end + MAX_GAP => {
+                tracing::info!(camera = %self.settings.camera, pts = %pts, expected = %end, "timestamp jump: starting a new segment");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn start_run(&mut self, frame: &Frame) -> Result<()> {
+        let pts = frame.pts().unwrap_or(gst::ClockTime::ZERO);
+        let last_end = *self.shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner());
+        // Names follow on from the previous segment even when frames come faster than real time.
+        let utc_ms = segments::now_ms().max(last_end + 1000);
+        *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeBase { utc_ms, pts });
+        let caps = frame.info.to_caps().map_err(|e| self.err(format!("frame caps: {e}")))?;
+        let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared).map_err(|e| self.err(e.to_string()))?;
+        let bus = pipeline.bus().expect("a pipeline has a bus");
+        let drained = Arc::new(Mutex::new(false));
+        let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
+        pipeline.set_state(gst::State::Playing).map_err(|_| self.err("cannot start the recorder".into()))?;
+        let max_queued = frame.info.size() as u64 * QUEUE_FRAMES;
+        self.run = Some(Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None });
+        Ok(())
+    }
+
+    /// Ends the current run: EOS, wait until the last segment is committed, stop the pipeline.
+    fn end_run(&mut self) -> Result<()> {
+        let Some(mut run) = self.run.take() else { return Ok(()) };
+        let result = (|| {
+            run.appsrc.end_of_stream().map_err(|flow| self.err(format!("cannot end the segment: {flow:?}")))?;
+            let deadline = Instant::now() + FINISH_TIMEOUT;
+            while !*run.drained.lock().unwrap_or_else(|e| e.into_inner()) {
+                self.check_failure()?;
+                if Instant::now() > deadline {
+                    return Err(self.err("timed out closing the segment".into()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        })();
+        let _ = run.pipeline.set_state(gst::State::Null);
+        if let Some(thread) = run.bus_thread.take() {
+            let _ = thread.join();
+        }
+        result?;
+        self.check_failure()
+    }
+
+    fn wait_for_room(&self, run: &Run) -> Result<()> {
+        let deadline = Instant::now() + STALL_TIMEOUT;
+        while run.appsrc.current_level_bytes() >= run.max_queued {
+            self.check_failure()?;
+            if Instant::now() > deadline {
+                return Err(self.err(format!("the encoder took no frame for {} s", STALL_TIMEOUT.as_secs())));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+}
+
+impl FrameSink for Recorder {
+    fn push(&mut self, frame: &Frame, _applied: &Applied<'_>) -> Result<()> {
+        self.check_failure()?;
+        if self.breaks_run(frame) {
+            self.end_run()?;
+        }
+        if self.run.is_none() {
+            self.start_run(frame)?;
+        }
+        let run = self.run.as_ref().expect("started above");
+        self.wait_for_room(run)?;
+        let mut buffer = frame.buffer.clone();
+        if buffer.pts().is_none() {
+            // A frame without a timestamp follows the one before.
+            buffer.make_mut().set_pts(run.last_end.unwrap_or(gst::ClockTime::ZERO));
+        }
+        let pts = buffer.pts().expect("set above");
+        let end = pts + buffer.duration().unwrap_or(gst::ClockTime::from_mseconds(40));
+        run.appsrc.push_buffer(buffer).map_err(|flow| {
+            let message = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.err(message.unwrap_or_else(|| format!("the recorder refused frame {}: {flow:?}", frame.index)))
+        })?;
+        self.run.as_mut().expect("started above").last_end = Some(end);
+        Ok(())
+    }
+
+    /// Closes the current segment cleanly (the SIGTERM path); a live sink has no output to
+    /// commit, so this returns `None`.
+    fn finish(mut self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        self.end_run()?;
+        Ok(None)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut run) = self.run.take() {
+            // Unfinished (an error elsewhere): the open segment stays as `.part`, to be
+            // recovered by the next recorder; nothing incomplete gets a final name.
+            let _ = run.pipeline.set_state(gst::State::Null);
+            if let Some(thread) = run.bus_thread.take() {
+                *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn validate(settings: &RecorderSettings) -> Result<()> {
+    let bad = |why: &str| Err(Error::Settings(format!("recorder for camera '{}': {why}", settings.camera)));
+    let name_ok = !settings.camera.is_empty()
+        && settings.camera != "."
+        && settings.camera != ".."
+        && !settings.camera.contains(['/', '\\', '\0']);
+    if !name_ok {
+        return bad("the camera name must be a plain file name");
+    }
+    if settings.segment_seconds == 0 {
+        return bad("segment_seconds must be at least 1");
+    }
+    if !crate::sink::file::PRESETS.contains(&settings.preset.as_str()) {
+        return bad(&format!("unknown x264 preset '{}'", settings.preset));
+    }
+    if settings.quantizer > 51 {
+        return bad("the quantizer must be 0–51");
+    }
+    Ok(())
+}
+
+/// Reads the run's bus until the pipeline drains or is stopped: commits closed segments and
+/// records failures.
+fn spawn_bus_thread(bus: gst::Bus, shared: Arc<Shared>, drained: Arc<Mutex<bool>>) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("veilcam-recorder-bus".into())
+        .spawn(move || loop {
+            if *drained.lock().unwrap_or_else(|e| e.into_inner()) {
+                return;
+            }
+            let Some(msg) = bus.timed_pop(BUS_POLL) else { continue };
+            if let gst::MessageView::Element(element) = msg.view() {
+                if let Some(s) = element.structure().filter(|s| s.name() == "splitmuxsink-fragment-closed") {
+                    if let Err(e) = commit_closed(&shared, s) {
+                        shared.fail(e.to_string());
+                    }
+                }
+                continue;
+            }
+            match bus::classify(&msg) {
+                Some(BusEvent::Eos) => {
+                    *drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                    return;
+                }
+                Some(BusEvent::Failure(f)) => shared.fail(f.0),
+                None => {}
+            }
+        })
+        .map_err(|e| Error::Pipeline(format!("cannot start the recorder's bus thread: {e}")))
+}
+
+/// Commits the segment a `splitmuxsink-fragment-closed` message names.
+fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
+    let part = PathBuf::from(s.get::<String>("location").map_err(|e| Error::Pipeline(format!("fragment-closed: {e}")))?);
+    let running_time = s.get::<u64>("running-time").map(gst::ClockTime::from_nseconds).ok();
+    let start_ms = shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&part);
+    let Some(start_ms) = start_ms else {
+        return Err(Error::Pipeline(format!("{}: closed but never opened", part.display())));
+    };
+    let base = *shared.base.lock().unwrap_or_else(|e| e.into_inner());
+    let end_ms = match (base, running_time) {
+        (Some(base), Some(rt)) => base.utc_of(rt),
+        _ => segments::now_ms(),
+    };
+    let record = segments::commit_segment(&part, &final_path(&part), start_ms, end_ms, false)?;
+    tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
+    *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms.max(start_ms);
+    shared.committed.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    Ok(())
+}
+
+/// Running time of a sample's buffer: the appsrc's segment starts at 0, so this is the frame's
+/// PTS as pushed. (The encoder's output PTS is not: x264enc shifts it by 1000 hours.)
+fn running_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
+    let pts = sample.buffer()?.pts()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    segment.to_running_time(pts)
+}
+
+fn build(
+    settings: &RecorderSettings,
+    caps: &gst::Caps,
+    info: &gst_video::VideoInfo,
+    shared: &Arc<Shared>,
+) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
+    let pipeline = gst::Pipeline::with_name(&format!("veilcam-record-{}", settings.camera));
+    let appsrc = gst_app::AppSrc::builder()
+        .name("frames")
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .do_timestamp(false)
+        .block(false)
+        .max_bytes(info.size() as u64 * QUEUE_FRAMES)
+        .build();
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    // x264 cannot encode 4:2:0 at odd sizes; those keep their size as 4:4:4.
+    let odd = info.width() % 2 == 1 || info.height() % 2 == 1;
+    let format = if odd { gst_video::VideoFormat::Y444 } else { gst_video::VideoFormat::I420 };
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
+        .build()?;
+    let fps = info.fps();
+    let key_int = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).clamp(1, 300) as u32 } else { 30 };
+    let encoder = gst::ElementFactory::make("x264enc")
+        .property("quantizer", settings.quantizer)
+        .property("key-int-max", key_int)
+        .build()?;
+    encoder.set_property_from_str("pass", "qual");
+    encoder.set_property_from_str("tune", "zerolatency");
+    encoder.set_property_from_str("speed-preset", &settings.preset);
+    let parse = gst::ElementFactory::make("h264parse").build()?;
+    let muxer = gst::ElementFactory::make("mp4mux").property("fragment-duration", FRAGMENT_MS).build()?;
+    let splitmux = gst::ElementFactory::make("splitmuxsink")
+        .property("muxer", &muxer)
+        .property("max-size-time", settings.segment_seconds * 1_000_000_000)
+        .property("send-keyframe-requests", true)
+        .build()?;
+    let naming = Arc::clone(shared);
+    splitmux.connect("format-location-full", false, move |args| {
+        let sample = args[2].get::<gst::Sample>().ok();
+        let base = *naming.base.lock().unwrap_or_else(|e| e.into_inner());
+        let start_ms = match (base, sample.as_ref().and_then(running_time)) {
+            (Some(base), Some(running_time)) => base.utc_of(running_time),
+            _ => segments::now_ms(),
+        };
+        let part = naming.name_segment(start_ms);
+        naming.open.lock().unwrap_or_else(|e| e.into_inner()).insert(part.clone(), start_ms);
+        Some(part.to_string_lossy().into_owned().to_value())
+    });
+    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &splitmux])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &splitmux])?;
+    Ok((pipeline, appsrc))
+}

@@ -1,0 +1,303 @@
+//! The redacted restream: an RTSP server (gst-rtsp-server) with one mount per camera.
+//!
+//! One [`RtspServer`] serves every camera. It binds when it starts (port 0 picks a free port,
+//! [`RtspServer::port`] tells which), runs its own GLib main loop on a thread and a thread pool
+//! of [`SERVER_THREADS`] (the library's default of one deadlocks a client that reads back from
+//! the same server). [`RtspServer::mount`] adds `/NAME` and returns its [`Restream`], the
+//! [`FrameSink`] the pipeline feeds.
+//!
+//! Each mount is one shared media, so every client sees the same stream:
+//! `appsrc ! videoconvert ! x264enc tune=zerolatency ! rtph264pay name=pay0`. The media exists
+//! only while a client is connected; frames pushed with no client are dropped. The appsrc is
+//! live, stamps frames on arrival and is leaky: it holds at most [`QUEUE_FRAMES`] frames and
+//! drops the oldest when the encoder is behind, so a slow client never makes the pipeline wait
+//! and never makes the server keep more than a few frames. New caps (a camera back at another
+//! size) are set on the appsrc; the encoder starts again at the new size.
+//!
+//! Only what `push` is handed (already redacted) is ever served. With [`Credentials`], every
+//! mount needs HTTP basic auth; the password is never logged or printed (`Debug` hides it).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_video as gst_video;
+use gst::glib;
+use gst::prelude::*;
+use rtsp::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::output::AtomicOutput;
+use crate::sink::{Applied, FrameSink};
+
+/// Threads of the server's pool (more than one: see the module docs).
+pub const SERVER_THREADS: i32 = 4;
+/// Frames the appsrc of a mount holds at most (the oldest is dropped beyond that).
+pub const QUEUE_FRAMES: u64 = 3;
+/// The role every authenticated user gets.
+const ROLE: &str = "viewer";
+
+/// A user name and password for the restream's basic auth.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).field("password", &"<hidden>").finish()
+    }
+}
+
+/// Encoder choices of the restream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestreamSettings {
+    /// x264 speed preset: `ultrafast` or `veryfast` keep up in real time.
+    pub preset: String,
+    /// Key frame interval in seconds (a client joining waits at most this for a picture).
+    pub key_seconds: u32,
+    /// x264 bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+}
+
+impl Default for RestreamSettings {
+    fn default() -> Self {
+        RestreamSettings { preset: "ultrafast".into(), key_seconds: 1, bitrate_kbps: 4000 }
+    }
+}
+
+/// The RTSP server shared by every camera's restream.
+pub struct RtspServer {
+    server: rtsp::RTSPServer,
+    addr: SocketAddr,
+    main_loop: glib::MainLoop,
+    context: glib::MainContext,
+    thread: Option<JoinHandle<()>>,
+    source: Option<glib::SourceId>,
+    auth: bool,
+    settings: RestreamSettings,
+}
+
+impl std::fmt::Debug for RtspServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspServer").field("addr", &self.addr).field("auth", &self.auth).finish()
+    }
+}
+
+impl RtspServer {
+    /// Binds to `listen` (port 0: any free port) and starts serving.
+    pub fn start(listen: SocketAddr, credentials: Option<&Credentials>, settings: RestreamSettings) -> Result<Self> {
+        crate::init_gstreamer()?;
+        let err = |message: String| Error::Pipeline(format!("restream on {listen}: {message}"));
+        if !crate::sink::file::PRESETS.contains(&settings.preset.as_str()) {
+            return Err(Error::Settings(format!("restream: unknown x264 preset '{}'", settings.preset)));
+        }
+        for element in ["x264enc", "rtph264pay"] {
+            if gst::ElementFactory::find(element).is_none() {
+                return Err(Error::MissingElement { path: "restream".into(), message: element.into() });
+            }
+        }
+        let server = rtsp::RTSPServer::new();
+        server.set_address(&listen.ip().to_string());
+        server.set_service(&listen.port().to_string());
+        let pool = rtsp::RTSPThreadPool::new();
+        pool.set_max_threads(SERVER_THREADS);
+        server.set_thread_pool(Some(&pool));
+        if let Some(credentials) = credentials {
+            let auth = rtsp::RTSPAuth::new();
+            let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE).build();
+            let basic = rtsp::RTSPAuth::make_basic(&credentials.user, &credentials.password);
+            auth.add_basic(basic.as_str(), &token);
+            server.set_auth(Some(&auth));
+        }
+        let context = glib::MainContext::new();
+        let source = server.attach(Some(&context)).map_err(|e| err(format!("cannot bind: {e}")))?;
+        let port = server.bound_port();
+        if port <= 0 {
+            return Err(err("cannot bind".into()));
+        }
+        let addr = SocketAddr::new(listen.ip(), port as u16);
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let running = main_loop.clone();
+        let server_context = context.clone();
+        let thread = std::thread::Builder::new()
+            .name("veilcam-rtsp-server".into())
+            .spawn(move || {
+                context
+                    .with_thread_default(|| running.run())
+                    .unwrap_or_else(|e| tracing::error!(error = %e, "the RTSP server's main loop did not start"));
+            })
+            .map_err(|e| err(format!("cannot start the server thread: {e}")))?;
+        tracing::info!(%addr, auth = credentials.is_some(), "restream listening");
+        Ok(RtspServer { server, addr, main_loop, context: server_context, thread: Some(thread), source: Some(source), auth: credentials.is_some(), settings })
+    }
+
+    /// The address the server listens on (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The URL of a camera's mount (without credentials).
+    pub fn url(&self, camera: &str) -> String {
+        format!("rtsp://{}/{camera}", self.addr)
+    }
+
+    /// Adds the mount `/camera` and returns the sink that feeds it.
+    pub fn mount(&self, camera: &str) -> Result<Restream> {
+        let valid = !camera.is_empty() && camera.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !valid {
+            return Err(Error::Settings(format!("restream: camera name '{camera}' must be letters, digits, '_', '-' or '.'")));
+        }
+        let mounts = self.server.mount_points().ok_or_else(|| Error::Pipeline("restream: no mount points".into()))?;
+        let state = Arc::new(MountState { camera: camera.to_string(), appsrc: Mutex::new(None), caps: Mutex::new(None) });
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(&launch_line(&self.settings));
+        factory.set_shared(true);
+        // A client leaving must not stop the stream the others watch; the last one leaving ends
+        // the media, and the next client gets a fresh one.
+        factory.set_stop_on_disconnect(false);
+        if self.auth {
+            let role = gst::Structure::builder(ROLE)
+                .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                .build();
+            factory.add_role_from_structure(&role);
+        }
+        let configured = Arc::clone(&state);
+        factory.connect_media_configure(move |_, media| configured.attach(media));
+        mounts.add_factory(&format!("/{camera}"), factory);
+        tracing::info!(camera, "restream mount added");
+        Ok(Restream { state })
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        // The source lives in the server's own context, not the default one.
+        if let Some(source) = self.source.take().and_then(|id| self.context.find_source_by_id(&id)) {
+            source.destroy();
+        }
+        self.main_loop.quit();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn launch_line(settings: &RestreamSettings) -> String {
+    format!(
+        "( appsrc name=frames is-live=true format=time do-timestamp=true block=false \
+         max-bytes=0 max-buffers={QUEUE_FRAMES} leaky-type=downstream \
+         ! videoconvert ! video/x-raw,format=I420 \
+         ! x264enc tune=zerolatency speed-preset={} key-int-max={} bitrate={} \
+         ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+        settings.preset,
+        // At up to 30 fps; a faster camera gets key frames a little more often than asked.
+        settings.key_seconds.max(1) * 30,
+        settings.bitrate_kbps,
+    )
+}
+
+/// What a mount's sink shares with the server's media callbacks.
+struct MountState {
+    camera: String,
+    /// The appsrc of the media being served, while a client is connected.
+    appsrc: Mutex<Option<gst_app::AppSrc>>,
+    /// Caps of the latest frame, given to a media created later.
+    caps: Mutex<Option<(gst_video::VideoInfo, gst::Caps)>>,
+}
+
+impl MountState {
+    /// Takes the appsrc of a newly configured media.
+    fn attach(self: &Arc<Self>, media: &rtsp::RTSPMedia) {
+        let bin = media.element();
+        let Some(appsrc) = bin
+            .dynamic_cast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name_recurse_up("frames"))
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        else {
+            tracing::error!(camera = %self.camera, "restream media without its appsrc");
+            return;
+        };
+        if let Some((_, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
+            appsrc.set_caps(Some(caps));
+        }
+        *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc);
+        let state = Arc::downgrade(self);
+        media.connect_unprepared(move |_| {
+            if let Some(state) = state.upgrade() {
+                *state.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                tracing::debug!(camera = %state.camera, "restream media ended");
+            }
+        });
+        tracing::debug!(camera = %self.camera, "restream media started");
+    }
+}
+
+/// The restream of one camera (a [`FrameSink`]).
+pub struct Restream {
+    state: Arc<MountState>,
+}
+
+impl Restream {
+    /// Whether a client is watching (frames pushed now are served).
+    pub fn has_clients(&self) -> bool {
+        self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Remembers the frame's caps; `Some(caps)` when they are new.
+    fn note_caps(&self, frame: &Frame) -> Result<Option<gst::Caps>> {
+        let mut current = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|(info, _)| info == &*frame.info) {
+            return Ok(None);
+        }
+        let caps = frame
+            .info
+            .to_caps()
+            .map_err(|e| Error::Pipeline(format!("restream {}: frame caps: {e}", self.state.camera)))?;
+        *current = Some(((*frame.info).clone(), caps.clone()));
+        Ok(Some(caps))
+    }
+}
+
+impl FrameSink for Restream {
+    /// Hands the frame to the clients' stream; dropped when nobody watches. Never waits.
+    fn push(&mut self, frame: &Frame, _applied: &Applied<'_>) -> Result<()> {
+        let new_caps = self.note_caps(frame)?;
+        let appsrc = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(appsrc) = appsrc else { return Ok(()) };
+        if let Some(caps) = new_caps {
+            tracing::info!(camera = %self.state.camera, %caps, "restream caps changed");
+            appsrc.set_caps(Some(&caps));
+        }
+        // A new reference to the same pixels; the appsrc stamps it with the server's clock.
+        let mut buffer = frame.buffer.copy();
+        {
+            let buffer = buffer.get_mut().expect("a fresh copy is writable");
+            buffer.set_pts(gst::ClockTime::NONE);
+            buffer.set_dts(gst::ClockTime::NONE);
+        }
+        if let Err(flow) = appsrc.push_buffer(buffer) {
+            // The media is going away (the last client left): the frame is dropped.
+            tracing::debug!(camera = %self.state.camera, ?flow, "restream dropped a frame");
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        if let Some(appsrc) = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = appsrc.end_of_stream();
+        }
+        Ok(None)
+    }
+}
