@@ -17,6 +17,7 @@ pub mod frame;
 pub mod geometry;
 pub mod input;
 pub mod interrupt;
+pub mod live;
 pub mod models;
 pub mod output;
 pub mod pipeline;

@@ -1,0 +1,4 @@
+//! Live cameras: configuration ([`config`]) and Prometheus metrics with health ([`metrics`]).
+
+pub mod config;
+pub mod metrics;
