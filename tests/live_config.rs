@@ -241,6 +241,21 @@ fn existing_camera_configs_still_load_and_file_mode_accepts_live_configs() {
     assert_eq!(from_file_mode, parse(&issue_example()).unwrap().cameras[0].camera);
 }
 
+#[test]
+fn the_readme_live_example_loads() {
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("## Live cameras: configuration").nth(1).expect("README section");
+    let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("toml block");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("restream.pass"), "s3cret\n").unwrap();
+    let config = dir.path().join("veilcam.toml");
+    std::fs::write(&config, example).unwrap();
+    let live = load_live(&config).unwrap();
+    assert_eq!(live.auth.unwrap().password.expose(), "s3cret");
+    let cam = &live.cameras[0];
+    assert_eq!((cam.name(), cam.transport, cam.retain), ("front_door", Transport::Udp, Duration::from_secs(24 * 3600)));
+}
+
 // ---- metrics and health over real HTTP ----
 
 struct Reply {
