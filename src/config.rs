@@ -14,17 +14,27 @@
 //! Coordinates are relative (0–1, origin top-left), so one config fits every resolution.
 //! Unknown keys are errors that name the key; so are malformed zones: fewer than 3 points,
 //! a coordinate outside 0–1 (NaN and infinity included), or an outline that encloses no area.
+//!
+//! The same file may hold live-camera settings (a `[live]` table, and `source`, `retain_hours`
+//! and `transport` per camera); file commands accept and ignore them, and
+//! [`crate::live::config`] validates them. Errors give line, column and key path but never
+//! quote the file's text, which may hold a camera password.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::live::config::{redact_credentials, LiveTable, Secret, Transport};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Live-mode settings (`veilcam live`), checked by [`crate::live::config::load_live`].
+    #[serde(default)]
+    pub live: Option<LiveTable>,
     #[serde(default)]
     pub cameras: BTreeMap<String, CameraConfig>,
 }
@@ -36,6 +46,15 @@ pub struct CameraConfig {
     pub zones: BTreeMap<String, ZoneConfig>,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Live camera URL (`rtsp://` or `rtsps://`, credentials allowed, never printed).
+    #[serde(default)]
+    pub source: Option<Secret>,
+    /// Live recording retention for this camera, overriding `[live] retain_hours`.
+    #[serde(default)]
+    pub retain_hours: Option<f64>,
+    /// RTP transport from this camera, overriding `[live] transport`.
+    #[serde(default)]
+    pub transport: Option<Transport>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -120,7 +139,7 @@ pub fn load_camera(path: &Path, name: Option<&str>) -> Result<Camera> {
 
 pub fn parse_camera(text: &str, path: &Path, name: Option<&str>) -> Result<Camera> {
     let err = |message: String| Error::Config { path: path.to_path_buf(), message };
-    let config: Config = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+    let config: Config = parse_toml(text, path)?;
     let (name, camera) = match name {
         Some(n) => config.cameras.get_key_value(n).ok_or_else(|| {
             let known: Vec<&str> = config.cameras.keys().map(String::as_str).collect();
@@ -135,6 +154,42 @@ pub fn parse_camera(text: &str, path: &Path, name: Option<&str>) -> Result<Camer
         .map(|(zone_name, z)| validate_zone(name, zone_name, z).map_err(err))
         .collect::<Result<Vec<_>>>()?;
     Ok(Camera { name: name.clone(), zones, policy: camera.policy })
+}
+
+/// Deserializes `text` (read from `path`). An error reads `line L, column C: key.path: cause`,
+/// without the source line, and with any URL credentials in the cause replaced by `***`.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    let err = |message: String| Error::Config { path: path.to_path_buf(), message };
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| err(describe_toml_error(text, &e, None)))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        err(describe_toml_error(text, e.inner(), Some(&key)))
+    })
+}
+
+fn describe_toml_error(text: &str, e: &toml::de::Error, key: Option<&str>) -> String {
+    let mut message = String::new();
+    if let Some(span) = e.span() {
+        let (line, column) = line_and_column(text, span.start);
+        message.push_str(&format!("line {line}, column {column}: "));
+    }
+    if let Some(key) = key.filter(|k| !k.is_empty() && *k != ".") {
+        message.push_str(&format!("{key}: "));
+    }
+    message.push_str(e.message().trim_end());
+    redact_credentials(&message)
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 fn validate_zone(camera: &str, name: &str, z: &ZoneConfig) -> std::result::Result<Zone, String> {

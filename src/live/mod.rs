@@ -1,6 +1,9 @@
-//! Live cameras: what runs beside the engine while cameras stream. [`segments`] is the
-//! on-disk layout of a camera's recording (segments, index, holds, crash recovery) and
-//! [`retention`] prunes it by age and free space.
+//! Live cameras: configuration ([`config`]), the camera runner that feeds each RTSP camera
+//! through the engine to the restream and the recorder ([`camera`]), the on-disk layout of a
+//! recording ([`segments`]: segments, index, holds, crash recovery), retention by age and free
+//! space ([`retention`]), and Prometheus metrics with health ([`metrics`]).
 
+pub mod config;
+pub mod metrics;
 pub mod retention;
 pub mod segments;

@@ -1,0 +1,420 @@
+//! Live-mode metrics and health: a Prometheus registry with one label set per camera, and a
+//! small HTTP server on its own thread serving `/metrics` and `/healthz`.
+//!
+//! The engine asks [`LiveMetrics::camera`] once for a camera's [`CameraMetrics`] handle and
+//! then calls its `&self` methods per frame: each is an atomic add or store (the latency
+//! histogram takes a short lock), no allocation, no label lookup.
+//!
+//! Exposed series (OpenMetrics text, every one labelled `camera`):
+//!
+//! | series | type | meaning |
+//! |---|---|---|
+//! | `veilcam_frames_in_total` | counter | frames received from the camera |
+//! | `veilcam_frames_out_total` | counter | frames sent on (redacted, or obscured for the deadline) |
+//! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection was late or failed (also in `frames_out`) |
+//! | `veilcam_frames_dropped_total` | counter | frames not sent (`late_frames = "drop"`) |
+//! | `veilcam_detection_lag_seconds` | gauge | how far detection trails the newest camera frame |
+//! | `veilcam_latency_seconds` | histogram | camera frame arrival → frame sent on |
+//! | `veilcam_reconnects_total` | counter, also labelled `reason` | reconnects to the camera |
+//! | `veilcam_segments_total` | counter | recording segments closed |
+//! | `veilcam_recording_bytes` | gauge | bytes of this camera's recordings on disk |
+//!
+//! `/healthz` answers 200 while every camera has, within the stale window, both delivered a
+//! frame (`frame_in`) and had one sent on (`frame_out`, `frame_obscured_deadline`), else 503; a
+//! camera that has not yet done both counts as stale. The body is a short JSON document
+//! naming each camera's state.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Upper bounds (seconds) of the latency histogram's buckets, dense around the 250 ms budget.
+pub const LATENCY_BUCKETS: [f64; 14] = [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0];
+
+/// `Content-Type` of `/metrics`.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CameraLabel {
+    camera: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconnectLabels {
+    camera: String,
+    reason: String,
+}
+
+type GaugeF64 = Gauge<f64, AtomicU64>;
+type HistogramFamily = Family<CameraLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// The metric families, each holding one series per camera.
+struct Families {
+    frames_in: Family<CameraLabel, Counter>,
+    frames_out: Family<CameraLabel, Counter>,
+    obscured_deadline: Family<CameraLabel, Counter>,
+    dropped: Family<CameraLabel, Counter>,
+    detection_lag: Family<CameraLabel, GaugeF64>,
+    latency: HistogramFamily,
+    reconnects: Family<ReconnectLabels, Counter>,
+    segments: Family<CameraLabel, Counter>,
+    recording_bytes: Family<CameraLabel, Gauge>,
+}
+
+impl Families {
+    fn new() -> Self {
+        Families {
+            frames_in: Family::default(),
+            frames_out: Family::default(),
+            obscured_deadline: Family::default(),
+            dropped: Family::default(),
+            detection_lag: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            reconnects: Family::default(),
+            segments: Family::default(),
+            recording_bytes: Family::default(),
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register("frames_in", "Frames received from the camera", self.frames_in.clone());
+        r.register("frames_out", "Frames sent on, redacted or obscured", self.frames_out.clone());
+        r.register(
+            "frames_obscured_deadline",
+            "Frames sent fully obscured because detection was late or failed",
+            self.obscured_deadline.clone(),
+        );
+        r.register("frames_dropped", "Frames not sent because detection was late or failed", self.dropped.clone());
+        r.register_with_unit(
+            "detection_lag",
+            "How far detection trails the newest camera frame",
+            Unit::Seconds,
+            self.detection_lag.clone(),
+        );
+        r.register_with_unit("latency", "Camera frame arrival to frame sent on", Unit::Seconds, self.latency.clone());
+        r.register("reconnects", "Reconnects to the camera, by reason", self.reconnects.clone());
+        r.register("segments", "Recording segments closed", self.segments.clone());
+        r.register_with_unit("recording", "Bytes of recordings on disk", Unit::Bytes, self.recording_bytes.clone());
+    }
+
+    fn camera(&self, name: &str, clock: Instant) -> CameraMetrics {
+        let label = CameraLabel { camera: name.to_string() };
+        CameraMetrics {
+            name: Arc::from(name),
+            frames_in: self.frames_in.get_or_create_owned(&label),
+            frames_out: self.frames_out.get_or_create_owned(&label),
+            obscured_deadline: self.obscured_deadline.get_or_create_owned(&label),
+            dropped: self.dropped.get_or_create_owned(&label),
+            detection_lag: self.detection_lag.get_or_create_owned(&label),
+            latency: self.latency.get_or_create_owned(&label),
+            reconnects: self.reconnects.clone(),
+            segments: self.segments.get_or_create_owned(&label),
+            recording_bytes: self.recording_bytes.get_or_create_owned(&label),
+            clock,
+            last_in: Arc::new(AtomicU64::new(NEVER)),
+            last_out: Arc::new(AtomicU64::new(NEVER)),
+        }
+    }
+}
+
+/// "No frame yet" in the last-frame stamps (which hold nanoseconds since the clock + 1).
+const NEVER: u64 = 0;
+
+/// One camera's metrics. Cheap to clone (shared counters); every method takes `&self`.
+#[derive(Clone)]
+pub struct CameraMetrics {
+    name: Arc<str>,
+    frames_in: Counter,
+    frames_out: Counter,
+    obscured_deadline: Counter,
+    dropped: Counter,
+    detection_lag: GaugeF64,
+    latency: Histogram,
+    reconnects: Family<ReconnectLabels, Counter>,
+    segments: Counter,
+    recording_bytes: Gauge<i64, AtomicI64>,
+    clock: Instant,
+    last_in: Arc<AtomicU64>,
+    last_out: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for CameraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraMetrics").field("camera", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl CameraMetrics {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A frame arrived from the camera.
+    pub fn frame_in(&self) {
+        self.frames_in.inc();
+        self.stamp(&self.last_in);
+    }
+
+    /// A redacted frame was sent on, `latency` after its arrival from the camera.
+    pub fn frame_out(&self, latency: Duration) {
+        self.frames_out.inc();
+        self.latency.observe(latency.as_secs_f64());
+        self.stamp(&self.last_out);
+    }
+
+    /// A frame was sent on fully obscured because its detection missed the budget or failed;
+    /// counted in `frames_out` as well.
+    pub fn frame_obscured_deadline(&self, latency: Duration) {
+        self.obscured_deadline.inc();
+        self.frame_out(latency);
+    }
+
+    /// A frame was not sent because its detection missed the budget or failed.
+    pub fn frame_dropped(&self) {
+        self.dropped.inc();
+    }
+
+    /// How far detection trails the newest camera frame.
+    pub fn set_detection_lag(&self, lag: Duration) {
+        self.detection_lag.set(lag.as_secs_f64());
+    }
+
+    /// The source reconnected (or is about to) for `reason`, a short stable word such as
+    /// `"eos"`, `"stall"` or `"error"`. Allocates a label the first time a reason is seen.
+    pub fn reconnect(&self, reason: &str) {
+        let labels = ReconnectLabels { camera: self.name.to_string(), reason: reason.to_string() };
+        self.reconnects.get_or_create(&labels).inc();
+    }
+
+    /// A recording segment was closed.
+    pub fn segment_closed(&self) {
+        self.segments.inc();
+    }
+
+    /// Bytes of this camera's recordings now on disk (after a segment closes or a sweep).
+    pub fn set_recording_bytes(&self, bytes: u64) {
+        self.recording_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    fn stamp(&self, slot: &AtomicU64) {
+        let nanos = u64::try_from(self.clock.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        slot.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// Time since the last stamp in `slot`, `None` if never stamped.
+    fn since(&self, slot: &AtomicU64, now: Instant) -> Option<Duration> {
+        match slot.load(Ordering::Relaxed) {
+            NEVER => None,
+            stamp => Some(now.saturating_duration_since(self.clock + Duration::from_nanos(stamp - 1))),
+        }
+    }
+}
+
+/// One camera's line in the `/healthz` body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CameraHealth {
+    pub camera: String,
+    pub healthy: bool,
+    /// Seconds since the last frame from the camera; `null` before the first.
+    pub seconds_since_frame_in: Option<f64>,
+    /// Seconds since the last frame sent on; `null` before the first.
+    pub seconds_since_frame_out: Option<f64>,
+}
+
+/// The `/healthz` answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Health {
+    /// `"ok"` or `"stale"`.
+    pub status: &'static str,
+    pub stale_after_seconds: f64,
+    pub cameras: Vec<CameraHealth>,
+}
+
+impl Health {
+    pub fn is_healthy(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// The live metrics of every camera, and the health verdict drawn from them.
+pub struct LiveMetrics {
+    registry: Registry,
+    cameras: Vec<CameraMetrics>,
+    stale_after: Duration,
+}
+
+impl std::fmt::Debug for LiveMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveMetrics").field("cameras", &self.cameras).field("stale_after", &self.stale_after).finish()
+    }
+}
+
+impl LiveMetrics {
+    /// Metrics for `cameras` (each series starts at zero, so every camera shows from the first
+    /// scrape); `/healthz` calls a camera stale after `stale_after` without frames.
+    pub fn new<S: AsRef<str>>(cameras: impl IntoIterator<Item = S>, stale_after: Duration) -> Self {
+        let families = Families::new();
+        let mut registry = Registry::with_prefix("veilcam");
+        families.register(&mut registry);
+        let clock = Instant::now();
+        let cameras = cameras.into_iter().map(|name| families.camera(name.as_ref(), clock)).collect();
+        LiveMetrics { registry, cameras, stale_after }
+    }
+
+    /// The handle of camera `name`, if it was named in [`LiveMetrics::new`].
+    pub fn camera(&self, name: &str) -> Option<&CameraMetrics> {
+        self.cameras.iter().find(|c| c.name() == name)
+    }
+
+    /// Every series in OpenMetrics text (what `/metrics` serves).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+
+    /// The health verdict now (what `/healthz` serves).
+    pub fn health(&self) -> Health {
+        let now = Instant::now();
+        let cameras: Vec<CameraHealth> = self.cameras.iter().map(|c| self.camera_health(c, now)).collect();
+        let healthy = cameras.iter().all(|c| c.healthy);
+        Health {
+            status: if healthy { "ok" } else { "stale" },
+            stale_after_seconds: self.stale_after.as_secs_f64(),
+            cameras,
+        }
+    }
+
+    fn camera_health(&self, c: &CameraMetrics, now: Instant) -> CameraHealth {
+        let since_in = c.since(&c.last_in, now);
+        let since_out = c.since(&c.last_out, now);
+        let fresh = |d: Option<Duration>| d.is_some_and(|d| d <= self.stale_after);
+        CameraHealth {
+            camera: c.name().to_string(),
+            healthy: fresh(since_in) && fresh(since_out),
+            seconds_since_frame_in: since_in.map(|d| round_ms(d.as_secs_f64())),
+            seconds_since_frame_out: since_out.map(|d| round_ms(d.as_secs_f64())),
+        }
+    }
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// The HTTP server for `/metrics` and `/healthz`, on its own thread; stops when dropped.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    server: Option<Arc<tiny_http::Server>>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Listens on `addr` (port 0 picks a free port; see [`MetricsServer::local_addr`]).
+    pub fn start(addr: SocketAddr, metrics: Arc<LiveMetrics>) -> Result<Self> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| Error::Pipeline(format!("metrics server: cannot listen on {addr}: {e}")))?;
+        let addr = server.server_addr().to_ip().expect("bound to an IP address");
+        let server = Arc::new(server);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("veilcam-metrics".into())
+            .spawn({
+                let (server, stopping) = (server.clone(), stopping.clone());
+                move || serve(&server, &metrics, &stopping)
+            })
+            .map_err(|e| Error::Pipeline(format!("metrics server: cannot start its thread: {e}")))?;
+        tracing::info!(%addr, "metrics on http://{addr}/metrics, health on http://{addr}/healthz");
+        Ok(MetricsServer { addr, server: Some(server), stopping, thread: Some(thread) })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and returns once the port is closed (at most [`STOP_TIMEOUT`] later).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+/// How long [`MetricsServer::stop`] waits for tiny_http's accept thread to close the port.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(server) = &self.server {
+            server.unblock();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // Dropping the last handle tells tiny_http's accept thread to stop; it closes the
+        // listening socket on its own thread, which it does not let us join, so wait for it.
+        drop(self.server.take());
+        wait_until_closed(self.addr);
+    }
+}
+
+fn wait_until_closed(addr: SocketAddr) {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Err(_) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    tracing::warn!(%addr, "metrics server: the port is still open {STOP_TIMEOUT:?} after stopping");
+}
+
+fn serve(server: &tiny_http::Server, metrics: &LiveMetrics, stopping: &AtomicBool) {
+    loop {
+        match server.recv() {
+            Ok(request) => respond(request, metrics),
+            Err(_) if stopping.load(Ordering::SeqCst) => return,
+            Err(e) => {
+                tracing::warn!("metrics server: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+fn respond(request: tiny_http::Request, metrics: &LiveMetrics) {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let method = request.method().clone();
+    let (status, content_type, body) = match (&method, path.as_str()) {
+        (tiny_http::Method::Get | tiny_http::Method::Head, "/metrics") => (200, METRICS_CONTENT_TYPE, metrics.encode()),
+        (tiny_http::Method::Get | tiny_http::Method::Head, "/healthz") => {
+            let health = metrics.health();
+            let body = serde_json::to_string(&health).expect("health serialises") + "\n";
+            (if health.is_healthy() { 200 } else { 503 }, "application/json", body)
+        }
+        (tiny_http::Method::Get | tiny_http::Method::Head, _) => (404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n".into()),
+        _ => (405, "text/plain; charset=utf-8", "only GET and HEAD\n".into()),
+    };
+    let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("valid header");
+    let response = tiny_http::Response::from_string(body).with_status_code(status).with_header(header);
+    if let Err(e) = request.respond(response) {
+        tracing::debug!("metrics server: {method} {path}: {e}");
+    }
+}
