@@ -38,6 +38,67 @@ pub enum Command {
     /// Privacy zones of a camera config.
     #[command(subcommand)]
     Zones(ZonesCommand),
+    /// Redact live RTSP cameras in real time: every camera of the config that has a `source`
+    /// is restreamed redacted at rtsp://LISTEN/<camera> and recorded in segments (see README).
+    /// Ctrl-C or SIGTERM closes the current segments and exits 0.
+    Live(LiveArgs),
+    /// Serve a clip as a looping RTSP camera (for demos and tests of `live`).
+    Testcam(TestcamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Config (TOML) with a `[live]` table and cameras that have a `source`.
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
+    /// How faces are obscured.
+    #[arg(long, value_enum, default_value_t = DEFAULT_FILL)]
+    pub fill: FillMode,
+    /// Detection score (0–1) from which a face is obscured; lower hides more.
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// Width frames are scaled to for the global detection pass.
+    #[arg(long, default_value_t = DEFAULT_DETECT_WIDTH)]
+    pub detect_width: usize,
+    /// Detection workers per camera.
+    #[arg(long, default_value_t = default_workers(), hide_default_value = true)]
+    pub workers: usize,
+    /// CenterFace ONNX model (see `redact --help`).
+    #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime shared library (see `redact --help`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl LiveArgs {
+    /// The detection options of a live run (everything else at its default).
+    pub fn options(&self) -> RedactOptions {
+        RedactOptions {
+            fill: self.fill,
+            threshold: self.threshold,
+            detect_width: self.detect_width,
+            workers: self.workers,
+            model: self.model.clone(),
+            ort_lib: self.ort_lib.clone(),
+            ..RedactOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TestcamArgs {
+    /// Clip to serve, in a loop, in real time.
+    pub clip: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8554)]
+    pub port: u16,
+    /// Mount: the camera is served at rtsp://HOST:PORT/MOUNT.
+    #[arg(long, default_value = "cam")]
+    pub mount: String,
 }
 
 #[derive(Debug, Args)]

@@ -176,6 +176,29 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Live(args) => {
+            let config = veilcam::live::config::load_live(&args.config)?;
+            let summary = veilcam::live::camera::run(&config, &args.options())?;
+            for cam in &summary.cameras {
+                say!(
+                    "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker)",
+                    cam.name,
+                    cam.frames,
+                    cam.obscured,
+                    cam.shed
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Testcam(args) => {
+            let cam = veilcam::testcam::serve(&args.clip, std::net::SocketAddr::new(args.host, args.port), &args.mount)?;
+            say!("veilcam: serving {} in a loop at {} (Ctrl-C stops)", args.clip.display(), cam.url());
+            while !veilcam::interrupt::requested() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            cam.stop();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Batch(_) => unreachable!("handled in run"),
     }
 }

@@ -454,7 +454,7 @@ impl<'t> Redactor<'t> {
         self.obscured += u64::from(fully_obscured);
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, masks: &boxes, fully_obscured };
+        let applied = Applied { detections: &detections, masks: &boxes, fully_obscured, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();

@@ -195,6 +195,15 @@ impl RedactSettings {
         })
     }
 
+    /// Detection settings for a live camera: `options` with the camera's zones and policy and
+    /// no look-ahead (a live frame cannot wait for later ones).
+    pub fn for_live(options: &RedactOptions, camera: Camera) -> Result<Self> {
+        let options = RedactOptions { lookahead: 0.0, config: None, camera: None, ..options.clone() };
+        let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
+        settings.camera = Some(camera);
+        Ok(settings)
+    }
+
     /// Default detection settings, for tools that only look at one frame.
     pub fn for_preview(ort_lib: Option<&Path>) -> Result<Self> {
         let options = RedactOptions { ort_lib: ort_lib.map(Path::to_path_buf), ..RedactOptions::default() };

@@ -3,6 +3,7 @@
 //! recording ([`segments`]: segments, index, holds, crash recovery), retention by age and free
 //! space ([`retention`]), and Prometheus metrics with health ([`metrics`]).
 
+pub mod camera;
 pub mod config;
 pub mod metrics;
 pub mod retention;

@@ -23,6 +23,8 @@ pub struct Applied<'a> {
     /// The whole picture was obscured because its detection failed or missed its deadline
     /// (live mode); the masks then say nothing about the picture.
     pub fully_obscured: bool,
+    /// When the frame left the decoder (latency is measured from here).
+    pub decoded_at: std::time::Instant,
 }
 
 /// A consumer of redacted frames. `push` is called once per frame in stream order, from one
