@@ -244,6 +244,8 @@ pub fn run_stages(
     times: &StageTimes,
 ) -> Result<StageOutput> {
     let Stages { planner, detectors, policy, tracking, pace } = stages;
+    // Live, a frame may go without a look of its own for twice the planned cadence.
+    let max_unlooked = pace.live.then(|| 2 * planner.face_every);
     std::thread::scope(|scope| {
         let (plan_tx, plan_rx) = bounded::<Planned>(CHANNEL_DEPTH);
         // Room for every frame that can be in detection at once, so the tail is never starved
@@ -264,7 +266,7 @@ pub fn run_stages(
                 .expect("spawn detect thread");
         }
         drop((plan_rx, found_tx));
-        let redactor = Redactor::new(sinks, policy, tracking, progress, times);
+        let redactor = Redactor::new(sinks, policy, tracking, max_unlooked, progress, times);
         // The receivers are moved in and dropped on return, which unblocks the other stages on
         // error.
         let redacted = redact_stage(frame_rx, found_rx, pace, redactor);
@@ -355,6 +357,9 @@ fn detect_stage(
     let fail_at = injected_detector_failure();
     let delay = injected_detector_delay();
     for Planned { frame, plan } in rx {
+        if crate::interrupt::requested() {
+            return; // the tail obscures (live) or fails (files) what is left
+        }
         let index = frame.index;
         if let Some(delay) = delay.filter(|_| plan.any()) {
             std::thread::sleep(delay);
@@ -400,12 +405,27 @@ struct Redactor<'t> {
     faces: u64,
     persons: u64,
     obscured: u64,
+    /// Live: a frame without a look of its own may lean on the tracker only this many frames
+    /// after the last look that came back in time; later (or before any look) it leaves
+    /// obscured. `None` for files, where every look comes back.
+    max_unlooked: Option<u64>,
+    /// The last frame whose look came back.
+    last_look: Option<u64>,
     times: &'t StageTimes,
 }
 
 impl<'t> Redactor<'t> {
-    fn new(sinks: Vec<Box<dyn FrameSink>>, policy: Policy, tracking: TrackerSettings, progress: Progress, times: &'t StageTimes) -> Self {
+    fn new(
+        sinks: Vec<Box<dyn FrameSink>>,
+        policy: Policy,
+        tracking: TrackerSettings,
+        max_unlooked: Option<u64>,
+        progress: Progress,
+        times: &'t StageTimes,
+    ) -> Self {
         Redactor {
+            max_unlooked,
+            last_look: None,
             sinks,
             policy,
             tracker: Tracker::new(tracking),
@@ -424,12 +444,12 @@ impl<'t> Redactor<'t> {
     fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
         let Decoded { frame, decoded_at } = decoded;
         let (detections, fully_obscured) = match found {
-            Some(found) => {
-                if found.ran {
-                    self.tracker.observe(frame.index, &found.detections);
-                }
+            Some(found) if found.ran => {
+                self.tracker.observe(frame.index, &found.detections);
+                self.last_look = Some(frame.index);
                 (found.detections, false)
             }
+            Some(found) => (found.detections, !self.tracker_covers(frame.index)),
             None => (Vec::new(), true),
         };
         let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
@@ -441,6 +461,16 @@ impl<'t> Redactor<'t> {
             self.emit(oldest)?;
         }
         Ok(())
+    }
+
+    /// Whether the tracker may stand in for a look at frame `index`: always for files; live,
+    /// only shortly after a look that came back (never before the first one).
+    fn tracker_covers(&self, index: u64) -> bool {
+        match (self.max_unlooked, self.last_look) {
+            (None, _) => true,
+            (Some(max), Some(last)) => index - last <= max,
+            (Some(_), None) => false,
+        }
     }
 
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.

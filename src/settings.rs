@@ -198,7 +198,16 @@ impl RedactSettings {
     /// Detection settings for a live camera: `options` with the camera's zones and policy and
     /// no look-ahead (a live frame cannot wait for later ones).
     pub fn for_live(options: &RedactOptions, camera: Camera) -> Result<Self> {
-        let options = RedactOptions { lookahead: 0.0, config: None, camera: None, ..options.clone() };
+        // Every frame is looked at: without look-ahead, a frame between two looks has nothing
+        // but the tracker's guess (a face that appears or jumps shows until the next look).
+        // When the detectors fall behind, frames skip looks (Pace::live) before any is late.
+        let options = RedactOptions {
+            lookahead: 0.0,
+            detect_every: Cadence::Every(1),
+            config: None,
+            camera: None,
+            ..options.clone()
+        };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
         Ok(settings)

@@ -232,7 +232,11 @@ impl FrameSource for LiveFeed {
             if crate::interrupt::requested() {
                 return Ok(None);
             }
-            match self.source.next_event_within(FEED_POLL)? {
+            let event = match self.source.next_event_within(FEED_POLL) {
+                Err(Error::Interrupted) => return Ok(None), // a signal ends a live stream cleanly
+                other => other?,
+            };
+            match event {
                 SourceEvent::Frame(frame) => {
                     if let Some(m) = &self.metrics {
                         m.frame_in();

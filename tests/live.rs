@@ -1,0 +1,233 @@
+//! `veilcam live` end to end, with real parts only: `veilcam testcam` serves
+//! `sample_media/faces.mp4` as a looping RTSP camera, `veilcam live` reads it, and a
+//! GStreamer client (`rtspsrc ! decodebin`) reads the redacted restream back.
+//!
+//! Which faces.mp4 frame a received frame shows is found by comparing the background (the
+//! faces masked out), so the ground truth of faces.json applies to it; a face counts as shown
+//! when the received frame carries its fine detail ([`detail_gain`]).
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+
+/// A received face carrying more than this share of the source face's detail is visible
+/// (the file tests use 0.08–0.18; two extra H.264 generations blur what is left).
+const SHOWN: f64 = 0.25;
+/// A frame counts as fully obscured when its mean luma is below this.
+const BLACK: f64 = 20.0;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        Proc(Some(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("veilcam runs")))
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = self.0.as_ref().unwrap().id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    /// Waits at most `limit` for the exit; returns the exit code and stderr.
+    fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+        let mut child = self.0.take().unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let code = child.wait().unwrap().code();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (code, err)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn veilcam() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veilcam"))
+}
+
+/// `veilcam testcam faces.mp4` on a free port, with a login.
+fn testcam() -> (Proc, u16) {
+    let port = free_port();
+    let cam = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", &port.to_string()]));
+    (cam, port)
+}
+
+/// A live config for one camera reading `rtsp://user:SECRET@127.0.0.1:cam_port/cam`.
+fn live_config(dir: &Path, cam_port: u16, extra: &str) -> (PathBuf, u16) {
+    let listen = free_port();
+    let text = format!(
+        "[live]\nlisten = \"127.0.0.1:{listen}\"\nrecordings = \"{}\"\nsegment_seconds = 1\n{extra}\n\
+         [cameras.door]\nsource = \"rtsp://user:SECRET-PASSWORD@127.0.0.1:{cam_port}/cam\"\n",
+        dir.join("recordings").display()
+    );
+    let path = dir.join("live.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, listen)
+}
+
+/// Reads `n` luma frames of the restream, retrying the connection until `limit`.
+fn read_restream(url: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+    init();
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    while frames.len() < n && started.elapsed() < limit {
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc location={url} protocols=tcp latency=100 ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        while frames.len() < n && started.elapsed() < limit {
+            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) else {
+                if sink.is_eos() || pipeline.bus().unwrap().pop_filtered(&[gst::MessageType::Error]).is_some() {
+                    break;
+                }
+                continue;
+            };
+            let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
+            let (w, h) = (caps.get::<i32>("width").unwrap() as usize, caps.get::<i32>("height").unwrap() as usize);
+            assert_eq!((w, h), (FACES_W, FACES_H), "the restream keeps the camera's size");
+            let map = sample.buffer().unwrap().map_readable().unwrap();
+            let stride = map.len() / h;
+            frames.push((0..h).flat_map(|y| map[y * stride..y * stride + w].to_vec()).collect());
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        if frames.len() < n {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert!(frames.len() >= n, "only {} of {n} restream frames within {limit:?}", frames.len());
+    frames
+}
+
+/// The faces.mp4 frame `frame` shows: the one whose background (faces masked out, every 4th
+/// pixel) differs least.
+fn matching_source(frame: &[u8], source: &[Vec<u8>], truth: &[(u64, Vec<FaceBox>)]) -> usize {
+    let outside = |i: usize, x: usize, y: usize| {
+        truth[i].1.iter().all(|f| {
+            let g = f.grown(1.6);
+            (x as f64) < g.x1 || (x as f64) > g.x2 || (y as f64) < g.y1 || (y as f64) > g.y2
+        })
+    };
+    (0..source.len())
+        .min_by_key(|&i| {
+            let mut diff = 0u64;
+            for y in (0..FACES_H).step_by(4) {
+                for x in (0..FACES_W).step_by(4) {
+                    if outside(i, x, y) {
+                        diff += (frame[y * FACES_W + x] as i64 - source[i][y * FACES_W + x] as i64).unsigned_abs();
+                    }
+                }
+            }
+            diff
+        })
+        .unwrap()
+}
+
+/// For each received frame, the faces of its source frame that still show.
+fn shown_faces(frames: &[Vec<u8>]) -> Vec<String> {
+    let source = decode_gray(&sample("faces.mp4"));
+    let truth = faces_truth();
+    let mut shown = Vec::new();
+    for (n, frame) in frames.iter().enumerate() {
+        let i = matching_source(frame, &source, &truth);
+        for face in &truth[i].1 {
+            let px = face.ellipse_pixels(FACES_W, FACES_H);
+            let gain = detail_gain(&source[i], frame, FACES_W, &px);
+            if gain > SHOWN {
+                shown.push(format!("received frame {n} (source frame {i}) face {}: {gain:.2}", face.id));
+            }
+        }
+    }
+    shown
+}
+
+fn mean(frame: &[u8]) -> f64 {
+    frame.iter().map(|&v| v as f64).sum::<f64>() / frame.len() as f64
+}
+
+#[test]
+fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_port) = testcam();
+    let (config, listen) = live_config(dir.path(), cam_port, "");
+    let live = Proc::spawn(veilcam().arg("live").arg("--config").arg(&config).args(["--workers", "1"]));
+
+    // The measure sees faces in the camera's own stream: it can fail.
+    let raw = read_restream(&format!("rtsp://127.0.0.1:{cam_port}/cam"), 10, Duration::from_secs(60));
+    assert!(shown_faces(&raw).len() >= 10, "the camera shows faces: {:?}", shown_faces(&raw));
+
+    let frames = read_restream(&format!("rtsp://127.0.0.1:{listen}/door"), 40, Duration::from_secs(60));
+    let leaks = shown_faces(&frames);
+    assert!(leaks.is_empty(), "faces visible in the restream:\n{}", leaks.join("\n"));
+
+    // SIGTERM closes the current segment: exit 0, no unfinished file, every segment indexed.
+    live.signal(libc::SIGTERM);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("SECRET-PASSWORD"), "credentials in the log:\n{err}");
+    let camera_dir = dir.path().join("recordings/door");
+    let names = dir_entries(&camera_dir);
+    let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".mp4")).collect();
+    assert!(segments.len() >= 2, "segments: {names:?}");
+    assert!(!names.iter().any(|n| n.contains(".part") || n.starts_with(".tmp")), "unfinished files: {names:?}");
+    let index = std::fs::read_to_string(camera_dir.join("index.jsonl")).unwrap();
+    for name in &segments {
+        assert!(index.contains(name.as_str()), "{name} is not in the index");
+        let recorded: Vec<Vec<u8>> = decode_gray(&camera_dir.join(name));
+        assert!(!recorded.is_empty(), "{name} decodes");
+        let leaks = shown_faces(&recorded);
+        assert!(leaks.is_empty(), "faces visible in {name}:\n{}", leaks.join("\n"));
+    }
+}
+
+#[test]
+fn frames_whose_detection_is_late_leave_fully_obscured_never_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_port) = testcam();
+    let (config, listen) = live_config(dir.path(), cam_port, "latency_budget_ms = 100");
+    // Every detection takes 400 ms longer than the budget allows.
+    let live = Proc::spawn(
+        veilcam().arg("live").arg("--config").arg(&config).args(["--workers", "1"]).env("VEILCAM_DETECTOR_DELAY_MS", "400"),
+    );
+    let frames = read_restream(&format!("rtsp://127.0.0.1:{listen}/door"), 30, Duration::from_secs(60));
+    let leaks = shown_faces(&frames);
+    assert!(leaks.is_empty(), "faces visible while detection is late:\n{}", leaks.join("\n"));
+    let black = frames.iter().filter(|f| mean(f) < BLACK).count();
+    assert!(black * 2 > frames.len(), "most frames are obscured whole ({black} of {})", frames.len());
+    live.signal(libc::SIGINT);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("obscured for the deadline"), "{err}");
+}
