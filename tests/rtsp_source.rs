@@ -331,6 +331,19 @@ fn a_server_that_accepts_but_never_answers_is_a_failed_connect_after_the_connect
 }
 
 #[test]
+fn a_test_camera_on_a_port_in_use_or_with_a_missing_clip_is_an_error_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = testcam::serve(&sample("faces.mp4"), addr, "cam").unwrap_err().to_string();
+    assert!(err.contains(&addr.to_string()), "{err}");
+    let missing = sample("no-such-clip.mp4");
+    let err = testcam::serve(&missing, any_port(), "cam").unwrap_err().to_string();
+    assert!(err.contains("no-such-clip.mp4"), "{err}");
+    let err = testcam::serve(&sample("faces.mp4"), any_port(), "bad mount?").unwrap_err().to_string();
+    assert!(err.contains("bad mount?"), "{err}");
+}
+
+#[test]
 fn credentials_never_appear_in_errors_logs_or_debug_output() {
     const PASSWORD: &str = "s3cr3t-pass";
     const WRONG: &str = "wr0ng-guess";
