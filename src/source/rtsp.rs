@@ -67,14 +67,27 @@ const PULL_SLICE: Duration = Duration::from_millis(50);
 /// Name of the rtspsrc element, to tell network trouble from trouble on the media path.
 const CAMERA_ELEMENT: &str = "camera";
 
-/// How RTP travels from the camera.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How RTP travels from the camera (`"tcp"` or `"udp"` in a config file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// RTP interleaved in the RTSP TCP connection: works through NAT and firewalls, no loss.
     #[default]
     Tcp,
     /// RTP over UDP: lower latency on a clean LAN, frames may be lost.
     Udp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Transport::Tcp),
+            "udp" => Ok(Transport::Udp),
+            _ => Err(format!("transport {text:?}: use \"tcp\" or \"udp\"")),
+        }
+    }
 }
 
 impl Transport {
@@ -729,6 +742,18 @@ mod tests {
         assert!(err.contains("not an rtsp:// URL"), "{err}");
         assert!(!err.contains("hunter22"), "{err}");
         assert!(CameraUrl::parse("rtsp:///x").is_err());
+    }
+
+    #[test]
+    fn transport_reads_from_text_and_config() {
+        assert_eq!("UDP".parse::<Transport>(), Ok(Transport::Udp));
+        assert!("quic".parse::<Transport>().unwrap_err().contains("quic"));
+        #[derive(serde::Deserialize)]
+        struct Camera {
+            transport: Transport,
+        }
+        let camera: Camera = toml::from_str("transport = \"tcp\"").unwrap();
+        assert_eq!(camera.transport, Transport::Tcp);
     }
 
     #[test]
