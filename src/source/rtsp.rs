@@ -200,16 +200,53 @@ pub enum SourceEvent {
     },
 }
 
-/// `rtsp://user:pass@host/x` → `rtsp://***@host/x`; URLs without credentials are unchanged.
+/// `rtsp://user:pass@host/x` → `rtsp://***@host/x`, and the value of a password parameter
+/// some cameras take in the path or query (`?user=admin&password=x` → `password=***`);
+/// URLs without credentials are unchanged.
 pub fn redact_url(url: &str) -> String {
-    match split_credentials(url) {
+    let url = match split_credentials(url) {
         Some((_, rest_start)) => format!("{}***@{}", &url[..scheme_end(url)], &url[rest_start..]),
         None => url.to_string(),
-    }
+    };
+    mask_password_params(&url)
 }
 
-/// Replaces every `scheme://user:pass@` in `text` with `scheme://***@`.
+/// Parameter names whose values are passwords (Dahua, XMeye and others put them in the URL).
+const PASSWORD_KEYS: [&str; 4] = ["password", "passwd", "pass", "pwd"];
+
+/// Replaces the value of every `password=`-like parameter (after `?`, `&`, `/` or `;`).
+fn mask_password_params(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let after_delimiter = i > 0 && matches!(lower.as_bytes()[i - 1], b'?' | b'&' | b'/' | b';');
+        let key = PASSWORD_KEYS.iter().find(|k| after_delimiter && lower[i..].starts_with(&format!("{k}=")));
+        if let Some(key) = key {
+            let value_start = i + key.len() + 1;
+            let value_end = text[value_start..]
+                .find(|c: char| matches!(c, '&' | '/' | '?' | '#' | ';' | '"' | '\'') || c.is_whitespace())
+                .map_or(text.len(), |e| value_start + e);
+            out.push_str(&text[copied..value_start]);
+            out.push_str("***");
+            copied = value_end;
+            i = value_end.max(i + 1);
+        } else {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Replaces every `scheme://user:pass@` in `text` with `scheme://***@`, and the values of
+/// password parameters with `***`.
 pub fn scrub_credentials(text: &str) -> String {
+    mask_password_params(&scrub_userinfo(text))
+}
+
+fn scrub_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -717,6 +754,19 @@ mod tests {
         assert_eq!(redact_url("rtsp://h/x"), "rtsp://h/x");
         // An '@' in the path is not userinfo.
         assert_eq!(redact_url("rtsp://h/x@y"), "rtsp://h/x@y");
+    }
+
+    #[test]
+    fn password_parameters_in_path_or_query_are_masked() {
+        assert_eq!(
+            redact_url("rtsp://cam:554/cam/realmonitor?channel=1&user=admin&password=s3cret&subtype=0"),
+            "rtsp://cam:554/cam/realmonitor?channel=1&user=admin&password=***&subtype=0"
+        );
+        assert_eq!(redact_url("rtsp://cam/user=admin&PassWord=x1;stream=0.sdp"), "rtsp://cam/user=admin&PassWord=***;stream=0.sdp");
+        assert_eq!(redact_url("rtsp://cam/live?pwd=abc"), "rtsp://cam/live?pwd=***");
+        // Not a parameter: a path that merely contains the word.
+        assert_eq!(redact_url("rtsp://cam/passage=1"), "rtsp://cam/passage=1");
+        assert_eq!(scrub_credentials("failed: rtsp://cam/x?pass=hunter2 (timeout)"), "failed: rtsp://cam/x?pass=*** (timeout)");
     }
 
     #[test]
