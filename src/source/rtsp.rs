@@ -10,8 +10,9 @@
 //! ## Events
 //! [`RtspSource::next_event`] returns within the stall timeout (or the wait given to
 //! [`RtspSource::next_event_within`]) with one [`SourceEvent`]:
-//! - [`SourceEvent::Segment`] before the first frame of every connection, and whenever the
-//!   picture format changes: a new segment starts, frames carry the new
+//! - [`SourceEvent::Segment`] before the first frame of every connection, whenever the
+//!   picture format changes and when the stream's timestamps jump: a new segment starts,
+//!   frames carry the new
 //!   `Arc<VideoInfo>`, `info_changed` says whether size, format or rate differ;
 //! - [`SourceEvent::Frame`] a decoded I420 frame;
 //! - [`SourceEvent::Disconnected`] once per lost connection, with the reason and the backoff;
@@ -27,7 +28,9 @@
 //! PTS is running time from the first frame ever received (it is 0), measured within one
 //! connection by the stream's own timestamps, and across connections by the wall clock: after
 //! a reconnect the timeline jumps forward by the time the camera was away and never goes back.
-//! The first frame of each connection carries `DISCONT`.
+//! A stream whose own timestamps stray more than 2 s from the wall clock (a camera clock reset)
+//! starts a new stretch on the wall clock instead of leaving an hour-long hole or going back.
+//! The first frame of each connection or stretch carries `DISCONT`.
 //!
 //! ## Credentials
 //! A `user:pass@` in the URL is taken out of the location given to rtspsrc and passed through
@@ -182,7 +185,8 @@ impl From<RtspError> for Error {
 /// What one look at the camera found. See the module documentation.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// A new segment starts with the next frame: after (re)connecting, or a format change.
+    /// A new segment starts with the next frame: after (re)connecting, a format change or a
+    /// jump in the stream's timestamps.
     Segment {
         info: Arc<gst_video::VideoInfo>,
         /// Size, format or frame rate differ from the previous segment's (false for the first).
@@ -380,14 +384,68 @@ impl Backoff {
     }
 }
 
+/// How far a frame's stream time may stray from the wall clock before the stream counts as
+/// having jumped (a camera clock reset, a server restarting its timestamps).
+const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// Maps the stream's running time onto veilcam's timeline: 0 at the first frame ever, the
+/// stream's own spacing within a stretch, the wall clock between stretches. A stretch starts
+/// with each connection and whenever the stream's time strays from the wall clock by more
+/// than [`JUMP_TOLERANCE`]. Timestamps only go forward.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Wall-clock time of PTS 0.
+    epoch: Option<Instant>,
+    /// Start of the current stretch: wall clock and the stream's running time there.
+    anchor: Option<(Instant, gst::ClockTime)>,
+    last: Option<gst::ClockTime>,
+}
+
+impl Timeline {
+    fn new_connection(&mut self) {
+        self.anchor = None;
+    }
+
+    /// The PTS of a frame received at `now` with stream running time `running`, and whether
+    /// the stream jumped (a new stretch starts with this frame).
+    fn map(&mut self, now: Instant, running: Option<gst::ClockTime>) -> (gst::ClockTime, bool) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let running = running.unwrap_or_else(|| match self.anchor {
+            // No timestamp: the wall clock decides.
+            Some((wall, at)) => at + nanos(now - wall),
+            None => gst::ClockTime::ZERO,
+        });
+        let (wall, at) = *self.anchor.get_or_insert((now, running));
+        let expected = (now - wall).as_nanos() as i128;
+        let actual = running.nseconds() as i128 - at.nseconds() as i128;
+        let jumped = (actual - expected).unsigned_abs() > JUMP_TOLERANCE.as_nanos();
+        let (wall, at) = if jumped {
+            self.anchor = Some((now, running));
+            (now, running)
+        } else {
+            (wall, at)
+        };
+        let mut pts = nanos(wall - epoch) + running.saturating_sub(at);
+        if let Some(last) = self.last {
+            pts = pts.max(last + gst::ClockTime::from_nseconds(1));
+        }
+        self.last = Some(pts);
+        (pts, jumped)
+    }
+}
+
+fn nanos(d: Duration) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// One connection attempt or established connection.
 struct Connection {
     pipeline: gst::Pipeline,
     appsink: gst_app::AppSink,
     bus: gst::Bus,
     started: Instant,
-    /// Wall-clock time of this connection's first frame, and that frame's stream running time.
-    first: Option<(Instant, gst::ClockTime)>,
+    /// Wall-clock time of this connection's first frame.
+    first: Option<Instant>,
     last_frame: Option<Instant>,
     caps: Option<gst::Caps>,
 }
@@ -404,9 +462,7 @@ pub struct RtspSource {
     options: RtspOptions,
     state: State,
     backoff: Backoff,
-    /// Wall-clock time of the first frame ever received: PTS 0.
-    epoch: Option<Instant>,
-    last_pts: Option<gst::ClockTime>,
+    timeline: Timeline,
     last_frame: Option<Instant>,
     info: Option<Arc<gst_video::VideoInfo>>,
     next_index: u64,
@@ -439,8 +495,7 @@ impl RtspSource {
             url,
             options,
             state: State::Connected(connection),
-            epoch: None,
-            last_pts: None,
+            timeline: Timeline::default(),
             last_frame: None,
             info: None,
             next_index: 0,
@@ -523,7 +578,7 @@ impl RtspSource {
     /// Tears the connection down, logs the retry and schedules it.
     fn disconnect(&mut self, reason: RetryReason) -> SourceEvent {
         let good_for = match &self.state {
-            State::Connected(c) => c.first.map(|(t, _)| t.elapsed()),
+            State::Connected(c) => c.first.map(|t| t.elapsed()),
             State::Waiting { .. } => None,
         };
         let retry_in = self.backoff.after_disconnect(good_for);
@@ -549,21 +604,16 @@ impl RtspSource {
             (_, pts) => pts,
         };
         let first_of_connection = conn.first.is_none();
-        let epoch = *self.epoch.get_or_insert(now);
-        let (conn_start, first_running) = *conn.first.get_or_insert((now, running.unwrap_or(gst::ClockTime::ZERO)));
+        if first_of_connection {
+            conn.first = Some(now);
+            self.timeline.new_connection();
+        }
         conn.last_frame = Some(now);
         self.last_frame = Some(now);
-
-        // Within a connection the stream's clock; across connections the wall clock.
-        let offset = gst::ClockTime::from_nseconds((conn_start - epoch).as_nanos() as u64);
-        let within = running.map(|r| r.saturating_sub(first_running)).unwrap_or_else(|| {
-            gst::ClockTime::from_nseconds((now - conn_start).as_nanos() as u64)
-        });
-        let mut pts = offset + within;
-        if let Some(last) = self.last_pts {
-            pts = pts.max(last + gst::ClockTime::from_nseconds(1));
+        let (pts, jumped) = self.timeline.map(now, running);
+        if jumped {
+            tracing::warn!(camera = %self.url.shown, "camera timestamps jumped; a new segment starts");
         }
-        self.last_pts = Some(pts);
 
         let format_changed = conn.caps.as_ref() != Some(&caps);
         conn.caps = Some(caps.clone());
@@ -571,11 +621,11 @@ impl RtspSource {
             let buffer = buffer.make_mut();
             buffer.set_pts(pts);
             buffer.set_dts(gst::ClockTime::NONE);
-            if first_of_connection {
+            if first_of_connection || jumped {
                 buffer.set_flags(gst::BufferFlags::DISCONT);
             }
         }
-        let segment = if format_changed || first_of_connection {
+        let segment = if format_changed || first_of_connection || jumped {
             let info = gst_video::VideoInfo::from_caps(&caps)
                 .map_err(|e| Error::Pipeline(format!("camera {}: unusable video caps {caps}: {e}", self.url.shown)))?;
             let info_changed = self.info.as_deref().is_some_and(|old| !same_format(old, &info));
@@ -804,6 +854,64 @@ mod tests {
         }
         let camera: Camera = toml::from_str("transport = \"tcp\"").unwrap();
         assert_eq!(camera.transport, Transport::Tcp);
+    }
+
+    fn ms(v: u64) -> gst::ClockTime {
+        gst::ClockTime::from_mseconds(v)
+    }
+
+    #[test]
+    fn timeline_starts_at_zero_and_follows_the_stream_within_a_connection() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        // The stream's running time starts anywhere; frames arrive with some jitter.
+        assert_eq!(timeline.map(t0, Some(ms(5_000))), (ms(0), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(70), Some(ms(5_040))), (ms(40), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(400), Some(ms(5_080))), (ms(80), false));
+    }
+
+    #[test]
+    fn timeline_moves_on_by_the_time_away_across_a_reconnect() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(1_000)));
+        timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
+        // The new connection's stream starts again at a small running time, 6 s later.
+        timeline.new_connection();
+        let (pts, jumped) = timeline.map(t0 + Duration::from_secs(6), Some(ms(10)));
+        assert_eq!((pts, jumped), (ms(6_000), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(6_040), Some(ms(50))).0, ms(6_040));
+    }
+
+    #[test]
+    fn timeline_starts_a_new_stretch_when_the_stream_time_jumps() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(3_600_000)));
+        timeline.map(t0 + Duration::from_millis(40), Some(ms(3_600_040)));
+        // Back by an hour (a camera clock reset): a jump, and the timeline stays on the wall clock.
+        let (pts, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(0)));
+        assert!(jumped);
+        assert_eq!(pts, ms(80));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(120), Some(ms(40))), (ms(120), false));
+        // Forward by an hour: a jump too, not an hour-long gap.
+        let (pts, jumped) = timeline.map(t0 + Duration::from_millis(160), Some(ms(3_700_000)));
+        assert!(jumped);
+        assert_eq!(pts, ms(160));
+    }
+
+    #[test]
+    fn timeline_never_goes_back_even_when_the_stream_does_a_little() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(1_000)));
+        let (a, _) = timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
+        let (b, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(1_020)));
+        assert!(!jumped && b > a, "{a} {b}");
     }
 
     #[test]
