@@ -166,6 +166,14 @@ fn scaled_clip(dir: &Path) -> PathBuf {
     out
 }
 
+/// The engine runs each camera on its own thread; both ends must move there.
+#[test]
+fn the_source_and_the_test_camera_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<RtspSource>();
+    assert_send::<TestCam>();
+}
+
 #[test]
 fn reads_twenty_frames_of_faces_from_a_test_camera() {
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "front_door").unwrap();
