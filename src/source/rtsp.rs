@@ -70,6 +70,26 @@ const PULL_SLICE: Duration = Duration::from_millis(50);
 /// Name of the rtspsrc element, to tell network trouble from trouble on the media path.
 const CAMERA_ELEMENT: &str = "camera";
 
+/// Elements a camera needs beyond the ones every run needs, with the Debian package of each.
+/// (decodebin finds the depayloader and decoder for the camera's codec.)
+const RTSP_ELEMENTS: [(&str, &str); 1] = [("rtspsrc", "gstreamer1.0-plugins-good")];
+
+/// A clear error naming what is missing and where it comes from.
+pub(crate) fn require_elements(elements: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<String> = elements
+        .iter()
+        .filter(|(name, _)| gst::ElementFactory::find(name).is_none())
+        .map(|(name, package)| format!("{name} (from {package})"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::MissingElement {
+        path: std::path::PathBuf::from("GStreamer"),
+        message: format!("missing: {}; run scripts/setup", missing.join(", ")),
+    })
+}
+
 /// How RTP travels from the camera (`"tcp"` or `"udp"` in a config file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -487,6 +507,7 @@ impl RtspSource {
     /// cannot be built; an unreachable camera is retried (see [`RtspSource::next_event`]).
     pub fn open(url: &str, options: RtspOptions) -> Result<Self> {
         crate::init_gstreamer()?;
+        require_elements(&RTSP_ELEMENTS)?;
         let url = CameraUrl::parse(url)?;
         let connection = connect(&url, &options)?;
         tracing::info!(camera = %url.shown, transport = ?options.transport, "connecting to camera");
