@@ -167,6 +167,26 @@ impl Default for RtspOptions {
     }
 }
 
+/// Shortest stall timeout accepted: below it, ordinary network jitter would count as a stall.
+const MIN_STALL_TIMEOUT: Duration = Duration::from_millis(200);
+
+impl RtspOptions {
+    /// Refuses settings that would make the source spin or never retry.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.stall_timeout < MIN_STALL_TIMEOUT {
+            return Err(format!("stall timeout {:?} is below {MIN_STALL_TIMEOUT:?}", self.stall_timeout));
+        }
+        if self.connect_timeout < self.stall_timeout.min(Duration::from_secs(1)) {
+            return Err(format!("connect timeout {:?} is too short", self.connect_timeout));
+        }
+        let b = &self.backoff;
+        if b.initial.is_zero() || b.max < b.initial {
+            return Err(format!("backoff from {:?} to {:?}: need 0 < initial <= max", b.initial, b.max));
+        }
+        Ok(())
+    }
+}
+
 /// Why a connection ended and a retry follows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RetryReason {
@@ -509,6 +529,7 @@ impl RtspSource {
         crate::init_gstreamer()?;
         require_elements(&RTSP_ELEMENTS)?;
         let url = CameraUrl::parse(url)?;
+        options.validate().map_err(|message| Error::Settings(format!("camera {}: {message}", url.shown)))?;
         let connection = connect(&url, &options)?;
         tracing::info!(camera = %url.shown, transport = ?options.transport, "connecting to camera");
         Ok(RtspSource {
@@ -933,6 +954,20 @@ mod tests {
         let (a, _) = timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
         let (b, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(1_020)));
         assert!(!jumped && b > a, "{a} {b}");
+    }
+
+    #[test]
+    fn options_that_would_spin_or_never_retry_are_refused() {
+        assert_eq!(RtspOptions::default().validate(), Ok(()));
+        let zero_stall = RtspOptions { stall_timeout: Duration::ZERO, ..RtspOptions::default() };
+        assert!(zero_stall.validate().unwrap_err().contains("stall timeout"));
+        let no_backoff = RtspOptions { backoff: BackoffPolicy { initial: Duration::ZERO, ..BackoffPolicy::default() }, ..RtspOptions::default() };
+        assert!(no_backoff.validate().is_err());
+        let inverted = RtspOptions {
+            backoff: BackoffPolicy { initial: Duration::from_secs(10), max: Duration::from_secs(1), ..BackoffPolicy::default() },
+            ..RtspOptions::default()
+        };
+        assert!(inverted.validate().is_err());
     }
 
     #[test]
