@@ -95,6 +95,7 @@ pub fn serve(clip: &Path, addr: SocketAddr, mount: &str) -> Result<TestCam> {
 /// [`serve`] with options (authentication).
 pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOptions) -> Result<TestCam> {
     crate::init_gstreamer()?;
+    crate::source::rtsp::require_elements(&[("rtph264pay", "gstreamer1.0-plugins-good")])?;
     let mount = normalise_mount(mount)?;
     // Opened once here so a clip that cannot be decoded fails now, naming the file.
     let probe = FileSource::open(clip)?;

@@ -166,6 +166,14 @@ fn scaled_clip(dir: &Path) -> PathBuf {
     out
 }
 
+/// The engine runs each camera on its own thread; both ends must move there.
+#[test]
+fn the_source_and_the_test_camera_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<RtspSource>();
+    assert_send::<TestCam>();
+}
+
 #[test]
 fn reads_twenty_frames_of_faces_from_a_test_camera() {
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "front_door").unwrap();
@@ -328,6 +336,19 @@ fn a_server_that_accepts_but_never_answers_is_a_failed_connect_after_the_connect
     assert!(took >= Duration::from_millis(900) && took <= Duration::from_secs(3), "{took:?}");
     drop(source);
     drop(held.join());
+}
+
+#[test]
+fn a_test_camera_on_a_port_in_use_or_with_a_missing_clip_is_an_error_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = testcam::serve(&sample("faces.mp4"), addr, "cam").unwrap_err().to_string();
+    assert!(err.contains(&addr.to_string()), "{err}");
+    let missing = sample("no-such-clip.mp4");
+    let err = testcam::serve(&missing, any_port(), "cam").unwrap_err().to_string();
+    assert!(err.contains("no-such-clip.mp4"), "{err}");
+    let err = testcam::serve(&sample("faces.mp4"), any_port(), "bad mount?").unwrap_err().to_string();
+    assert!(err.contains("bad mount?"), "{err}");
 }
 
 #[test]

@@ -10,8 +10,9 @@
 //! ## Events
 //! [`RtspSource::next_event`] returns within the stall timeout (or the wait given to
 //! [`RtspSource::next_event_within`]) with one [`SourceEvent`]:
-//! - [`SourceEvent::Segment`] before the first frame of every connection, and whenever the
-//!   picture format changes: a new segment starts, frames carry the new
+//! - [`SourceEvent::Segment`] before the first frame of every connection, whenever the
+//!   picture format changes and when the stream's timestamps jump: a new segment starts,
+//!   frames carry the new
 //!   `Arc<VideoInfo>`, `info_changed` says whether size, format or rate differ;
 //! - [`SourceEvent::Frame`] a decoded I420 frame;
 //! - [`SourceEvent::Disconnected`] once per lost connection, with the reason and the backoff;
@@ -27,7 +28,9 @@
 //! PTS is running time from the first frame ever received (it is 0), measured within one
 //! connection by the stream's own timestamps, and across connections by the wall clock: after
 //! a reconnect the timeline jumps forward by the time the camera was away and never goes back.
-//! The first frame of each connection carries `DISCONT`.
+//! A stream whose own timestamps stray more than 2 s from the wall clock (a camera clock reset)
+//! starts a new stretch on the wall clock instead of leaving an hour-long hole or going back.
+//! The first frame of each connection or stretch carries `DISCONT`.
 //!
 //! ## Credentials
 //! A `user:pass@` in the URL is taken out of the location given to rtspsrc and passed through
@@ -67,14 +70,47 @@ const PULL_SLICE: Duration = Duration::from_millis(50);
 /// Name of the rtspsrc element, to tell network trouble from trouble on the media path.
 const CAMERA_ELEMENT: &str = "camera";
 
-/// How RTP travels from the camera.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Elements a camera needs beyond the ones every run needs, with the Debian package of each.
+/// (decodebin finds the depayloader and decoder for the camera's codec.)
+const RTSP_ELEMENTS: [(&str, &str); 1] = [("rtspsrc", "gstreamer1.0-plugins-good")];
+
+/// A clear error naming what is missing and where it comes from.
+pub(crate) fn require_elements(elements: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<String> = elements
+        .iter()
+        .filter(|(name, _)| gst::ElementFactory::find(name).is_none())
+        .map(|(name, package)| format!("{name} (from {package})"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::MissingElement {
+        path: std::path::PathBuf::from("GStreamer"),
+        message: format!("missing: {}; run scripts/setup", missing.join(", ")),
+    })
+}
+
+/// How RTP travels from the camera (`"tcp"` or `"udp"` in a config file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// RTP interleaved in the RTSP TCP connection: works through NAT and firewalls, no loss.
     #[default]
     Tcp,
     /// RTP over UDP: lower latency on a clean LAN, frames may be lost.
     Udp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Transport::Tcp),
+            "udp" => Ok(Transport::Udp),
+            _ => Err(format!("transport {text:?}: use \"tcp\" or \"udp\"")),
+        }
+    }
 }
 
 impl Transport {
@@ -131,6 +167,26 @@ impl Default for RtspOptions {
     }
 }
 
+/// Shortest stall timeout accepted: below it, ordinary network jitter would count as a stall.
+const MIN_STALL_TIMEOUT: Duration = Duration::from_millis(200);
+
+impl RtspOptions {
+    /// Refuses settings that would make the source spin or never retry.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.stall_timeout < MIN_STALL_TIMEOUT {
+            return Err(format!("stall timeout {:?} is below {MIN_STALL_TIMEOUT:?}", self.stall_timeout));
+        }
+        if self.connect_timeout < self.stall_timeout.min(Duration::from_secs(1)) {
+            return Err(format!("connect timeout {:?} is too short", self.connect_timeout));
+        }
+        let b = &self.backoff;
+        if b.initial.is_zero() || b.max < b.initial {
+            return Err(format!("backoff from {:?} to {:?}: need 0 < initial <= max", b.initial, b.max));
+        }
+        Ok(())
+    }
+}
+
 /// Why a connection ended and a retry follows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RetryReason {
@@ -169,7 +225,8 @@ impl From<RtspError> for Error {
 /// What one look at the camera found. See the module documentation.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// A new segment starts with the next frame: after (re)connecting, or a format change.
+    /// A new segment starts with the next frame: after (re)connecting, a format change or a
+    /// jump in the stream's timestamps.
     Segment {
         info: Arc<gst_video::VideoInfo>,
         /// Size, format or frame rate differ from the previous segment's (false for the first).
@@ -187,16 +244,53 @@ pub enum SourceEvent {
     },
 }
 
-/// `rtsp://user:pass@host/x` → `rtsp://***@host/x`; URLs without credentials are unchanged.
+/// `rtsp://user:pass@host/x` → `rtsp://***@host/x`, and the value of a password parameter
+/// some cameras take in the path or query (`?user=admin&password=x` → `password=***`);
+/// URLs without credentials are unchanged.
 pub fn redact_url(url: &str) -> String {
-    match split_credentials(url) {
+    let url = match split_credentials(url) {
         Some((_, rest_start)) => format!("{}***@{}", &url[..scheme_end(url)], &url[rest_start..]),
         None => url.to_string(),
-    }
+    };
+    mask_password_params(&url)
 }
 
-/// Replaces every `scheme://user:pass@` in `text` with `scheme://***@`.
+/// Parameter names whose values are passwords (Dahua, XMeye and others put them in the URL).
+const PASSWORD_KEYS: [&str; 4] = ["password", "passwd", "pass", "pwd"];
+
+/// Replaces the value of every `password=`-like parameter (after `?`, `&`, `/` or `;`).
+fn mask_password_params(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let after_delimiter = i > 0 && matches!(lower.as_bytes()[i - 1], b'?' | b'&' | b'/' | b';');
+        let key = PASSWORD_KEYS.iter().find(|k| after_delimiter && lower[i..].starts_with(&format!("{k}=")));
+        if let Some(key) = key {
+            let value_start = i + key.len() + 1;
+            let value_end = text[value_start..]
+                .find(|c: char| matches!(c, '&' | '/' | '?' | '#' | ';' | '"' | '\'') || c.is_whitespace())
+                .map_or(text.len(), |e| value_start + e);
+            out.push_str(&text[copied..value_start]);
+            out.push_str("***");
+            copied = value_end;
+            i = value_end.max(i + 1);
+        } else {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Replaces every `scheme://user:pass@` in `text` with `scheme://***@`, and the values of
+/// password parameters with `***`.
 pub fn scrub_credentials(text: &str) -> String {
+    mask_password_params(&scrub_userinfo(text))
+}
+
+fn scrub_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -330,14 +424,68 @@ impl Backoff {
     }
 }
 
+/// How far a frame's stream time may stray from the wall clock before the stream counts as
+/// having jumped (a camera clock reset, a server restarting its timestamps).
+const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// Maps the stream's running time onto veilcam's timeline: 0 at the first frame ever, the
+/// stream's own spacing within a stretch, the wall clock between stretches. A stretch starts
+/// with each connection and whenever the stream's time strays from the wall clock by more
+/// than [`JUMP_TOLERANCE`]. Timestamps only go forward.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Wall-clock time of PTS 0.
+    epoch: Option<Instant>,
+    /// Start of the current stretch: wall clock and the stream's running time there.
+    anchor: Option<(Instant, gst::ClockTime)>,
+    last: Option<gst::ClockTime>,
+}
+
+impl Timeline {
+    fn new_connection(&mut self) {
+        self.anchor = None;
+    }
+
+    /// The PTS of a frame received at `now` with stream running time `running`, and whether
+    /// the stream jumped (a new stretch starts with this frame).
+    fn map(&mut self, now: Instant, running: Option<gst::ClockTime>) -> (gst::ClockTime, bool) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let running = running.unwrap_or_else(|| match self.anchor {
+            // No timestamp: the wall clock decides.
+            Some((wall, at)) => at + nanos(now - wall),
+            None => gst::ClockTime::ZERO,
+        });
+        let (wall, at) = *self.anchor.get_or_insert((now, running));
+        let expected = (now - wall).as_nanos() as i128;
+        let actual = running.nseconds() as i128 - at.nseconds() as i128;
+        let jumped = (actual - expected).unsigned_abs() > JUMP_TOLERANCE.as_nanos();
+        let (wall, at) = if jumped {
+            self.anchor = Some((now, running));
+            (now, running)
+        } else {
+            (wall, at)
+        };
+        let mut pts = nanos(wall - epoch) + running.saturating_sub(at);
+        if let Some(last) = self.last {
+            pts = pts.max(last + gst::ClockTime::from_nseconds(1));
+        }
+        self.last = Some(pts);
+        (pts, jumped)
+    }
+}
+
+fn nanos(d: Duration) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// One connection attempt or established connection.
 struct Connection {
     pipeline: gst::Pipeline,
     appsink: gst_app::AppSink,
     bus: gst::Bus,
     started: Instant,
-    /// Wall-clock time of this connection's first frame, and that frame's stream running time.
-    first: Option<(Instant, gst::ClockTime)>,
+    /// Wall-clock time of this connection's first frame.
+    first: Option<Instant>,
     last_frame: Option<Instant>,
     caps: Option<gst::Caps>,
 }
@@ -354,9 +502,7 @@ pub struct RtspSource {
     options: RtspOptions,
     state: State,
     backoff: Backoff,
-    /// Wall-clock time of the first frame ever received: PTS 0.
-    epoch: Option<Instant>,
-    last_pts: Option<gst::ClockTime>,
+    timeline: Timeline,
     last_frame: Option<Instant>,
     info: Option<Arc<gst_video::VideoInfo>>,
     next_index: u64,
@@ -381,7 +527,9 @@ impl RtspSource {
     /// cannot be built; an unreachable camera is retried (see [`RtspSource::next_event`]).
     pub fn open(url: &str, options: RtspOptions) -> Result<Self> {
         crate::init_gstreamer()?;
+        require_elements(&RTSP_ELEMENTS)?;
         let url = CameraUrl::parse(url)?;
+        options.validate().map_err(|message| Error::Settings(format!("camera {}: {message}", url.shown)))?;
         let connection = connect(&url, &options)?;
         tracing::info!(camera = %url.shown, transport = ?options.transport, "connecting to camera");
         Ok(RtspSource {
@@ -389,8 +537,7 @@ impl RtspSource {
             url,
             options,
             state: State::Connected(connection),
-            epoch: None,
-            last_pts: None,
+            timeline: Timeline::default(),
             last_frame: None,
             info: None,
             next_index: 0,
@@ -473,7 +620,7 @@ impl RtspSource {
     /// Tears the connection down, logs the retry and schedules it.
     fn disconnect(&mut self, reason: RetryReason) -> SourceEvent {
         let good_for = match &self.state {
-            State::Connected(c) => c.first.map(|(t, _)| t.elapsed()),
+            State::Connected(c) => c.first.map(|t| t.elapsed()),
             State::Waiting { .. } => None,
         };
         let retry_in = self.backoff.after_disconnect(good_for);
@@ -499,21 +646,16 @@ impl RtspSource {
             (_, pts) => pts,
         };
         let first_of_connection = conn.first.is_none();
-        let epoch = *self.epoch.get_or_insert(now);
-        let (conn_start, first_running) = *conn.first.get_or_insert((now, running.unwrap_or(gst::ClockTime::ZERO)));
+        if first_of_connection {
+            conn.first = Some(now);
+            self.timeline.new_connection();
+        }
         conn.last_frame = Some(now);
         self.last_frame = Some(now);
-
-        // Within a connection the stream's clock; across connections the wall clock.
-        let offset = gst::ClockTime::from_nseconds((conn_start - epoch).as_nanos() as u64);
-        let within = running.map(|r| r.saturating_sub(first_running)).unwrap_or_else(|| {
-            gst::ClockTime::from_nseconds((now - conn_start).as_nanos() as u64)
-        });
-        let mut pts = offset + within;
-        if let Some(last) = self.last_pts {
-            pts = pts.max(last + gst::ClockTime::from_nseconds(1));
+        let (pts, jumped) = self.timeline.map(now, running);
+        if jumped {
+            tracing::warn!(camera = %self.url.shown, "camera timestamps jumped; a new segment starts");
         }
-        self.last_pts = Some(pts);
 
         let format_changed = conn.caps.as_ref() != Some(&caps);
         conn.caps = Some(caps.clone());
@@ -521,11 +663,11 @@ impl RtspSource {
             let buffer = buffer.make_mut();
             buffer.set_pts(pts);
             buffer.set_dts(gst::ClockTime::NONE);
-            if first_of_connection {
+            if first_of_connection || jumped {
                 buffer.set_flags(gst::BufferFlags::DISCONT);
             }
         }
-        let segment = if format_changed || first_of_connection {
+        let segment = if format_changed || first_of_connection || jumped {
             let info = gst_video::VideoInfo::from_caps(&caps)
                 .map_err(|e| Error::Pipeline(format!("camera {}: unusable video caps {caps}: {e}", self.url.shown)))?;
             let info_changed = self.info.as_deref().is_some_and(|old| !same_format(old, &info));
@@ -707,6 +849,19 @@ mod tests {
     }
 
     #[test]
+    fn password_parameters_in_path_or_query_are_masked() {
+        assert_eq!(
+            redact_url("rtsp://cam:554/cam/realmonitor?channel=1&user=admin&password=s3cret&subtype=0"),
+            "rtsp://cam:554/cam/realmonitor?channel=1&user=admin&password=***&subtype=0"
+        );
+        assert_eq!(redact_url("rtsp://cam/user=admin&PassWord=x1;stream=0.sdp"), "rtsp://cam/user=admin&PassWord=***;stream=0.sdp");
+        assert_eq!(redact_url("rtsp://cam/live?pwd=abc"), "rtsp://cam/live?pwd=***");
+        // Not a parameter: a path that merely contains the word.
+        assert_eq!(redact_url("rtsp://cam/passage=1"), "rtsp://cam/passage=1");
+        assert_eq!(scrub_credentials("failed: rtsp://cam/x?pass=hunter2 (timeout)"), "failed: rtsp://cam/x?pass=*** (timeout)");
+    }
+
+    #[test]
     fn scrub_removes_every_url_credential_in_free_text() {
         let text = "Could not open rtsp://admin:s3cret@10.0.0.2/a (retry rtsp://u:p@cam/b) ok";
         let scrubbed = scrub_credentials(text);
@@ -729,6 +884,90 @@ mod tests {
         assert!(err.contains("not an rtsp:// URL"), "{err}");
         assert!(!err.contains("hunter22"), "{err}");
         assert!(CameraUrl::parse("rtsp:///x").is_err());
+    }
+
+    #[test]
+    fn transport_reads_from_text_and_config() {
+        assert_eq!("UDP".parse::<Transport>(), Ok(Transport::Udp));
+        assert!("quic".parse::<Transport>().unwrap_err().contains("quic"));
+        #[derive(serde::Deserialize)]
+        struct Camera {
+            transport: Transport,
+        }
+        let camera: Camera = toml::from_str("transport = \"tcp\"").unwrap();
+        assert_eq!(camera.transport, Transport::Tcp);
+    }
+
+    fn ms(v: u64) -> gst::ClockTime {
+        gst::ClockTime::from_mseconds(v)
+    }
+
+    #[test]
+    fn timeline_starts_at_zero_and_follows_the_stream_within_a_connection() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        // The stream's running time starts anywhere; frames arrive with some jitter.
+        assert_eq!(timeline.map(t0, Some(ms(5_000))), (ms(0), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(70), Some(ms(5_040))), (ms(40), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(400), Some(ms(5_080))), (ms(80), false));
+    }
+
+    #[test]
+    fn timeline_moves_on_by_the_time_away_across_a_reconnect() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(1_000)));
+        timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
+        // The new connection's stream starts again at a small running time, 6 s later.
+        timeline.new_connection();
+        let (pts, jumped) = timeline.map(t0 + Duration::from_secs(6), Some(ms(10)));
+        assert_eq!((pts, jumped), (ms(6_000), false));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(6_040), Some(ms(50))).0, ms(6_040));
+    }
+
+    #[test]
+    fn timeline_starts_a_new_stretch_when_the_stream_time_jumps() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(3_600_000)));
+        timeline.map(t0 + Duration::from_millis(40), Some(ms(3_600_040)));
+        // Back by an hour (a camera clock reset): a jump, and the timeline stays on the wall clock.
+        let (pts, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(0)));
+        assert!(jumped);
+        assert_eq!(pts, ms(80));
+        assert_eq!(timeline.map(t0 + Duration::from_millis(120), Some(ms(40))), (ms(120), false));
+        // Forward by an hour: a jump too, not an hour-long gap.
+        let (pts, jumped) = timeline.map(t0 + Duration::from_millis(160), Some(ms(3_700_000)));
+        assert!(jumped);
+        assert_eq!(pts, ms(160));
+    }
+
+    #[test]
+    fn timeline_never_goes_back_even_when_the_stream_does_a_little() {
+        let t0 = Instant::now();
+        let mut timeline = Timeline::default();
+        timeline.new_connection();
+        timeline.map(t0, Some(ms(1_000)));
+        let (a, _) = timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
+        let (b, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(1_020)));
+        assert!(!jumped && b > a, "{a} {b}");
+    }
+
+    #[test]
+    fn options_that_would_spin_or_never_retry_are_refused() {
+        assert_eq!(RtspOptions::default().validate(), Ok(()));
+        let zero_stall = RtspOptions { stall_timeout: Duration::ZERO, ..RtspOptions::default() };
+        assert!(zero_stall.validate().unwrap_err().contains("stall timeout"));
+        let no_backoff = RtspOptions { backoff: BackoffPolicy { initial: Duration::ZERO, ..BackoffPolicy::default() }, ..RtspOptions::default() };
+        assert!(no_backoff.validate().is_err());
+        let inverted = RtspOptions {
+            backoff: BackoffPolicy { initial: Duration::from_secs(10), max: Duration::from_secs(1), ..BackoffPolicy::default() },
+            ..RtspOptions::default()
+        };
+        assert!(inverted.validate().is_err());
     }
 
     #[test]
