@@ -223,6 +223,19 @@ fn restream_auth_reads_a_password_file_relative_to_the_config() {
 }
 
 #[test]
+fn port_zero_for_both_listen_and_metrics_is_allowed() {
+    let text = issue_example().replace("127.0.0.1:8554", "127.0.0.1:0").replace("127.0.0.1:9108", "127.0.0.1:0");
+    let live = parse(&text).unwrap();
+    assert_eq!((live.listen.port(), live.metrics.unwrap().port()), (0, 0));
+}
+
+#[test]
+fn relative_recordings_are_relative_to_the_config_file() {
+    let live = parse(&issue_example().replace("/var/lib/veilcam/recordings", "rec")).unwrap();
+    assert_eq!(live.recordings.as_deref(), Some(Path::new("/etc/veilcam/rec")));
+}
+
+#[test]
 fn a_live_camera_name_must_be_a_safe_path_segment() {
     let text = "[cameras.\"../etc\"]\nsource = \"rtsp://cam.local/s\"\n";
     let m = error_of(text);

@@ -207,16 +207,16 @@ pub fn parse_live(text: &str, path: &Path) -> Result<LiveConfig> {
     let table = config.live.clone().unwrap_or_default();
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let (live, transport) = validate_table(&table, base_dir).map_err(err)?;
-    let cameras = live_cameras(&config, &live, transport, text, path)?;
+    let cameras = live_cameras(&config, &live, transport, path)?;
     Ok(LiveConfig { path: path.to_path_buf(), cameras, ..live })
 }
 
-fn live_cameras(config: &Config, live: &LiveConfig, transport: Transport, text: &str, path: &Path) -> Result<Vec<LiveCamera>> {
+fn live_cameras(config: &Config, live: &LiveConfig, transport: Transport, path: &Path) -> Result<Vec<LiveCamera>> {
     let err = |message: String| Error::Config { path: path.to_path_buf(), message };
     let mut cameras = Vec::new();
     for (name, raw) in config.cameras.iter().filter(|(_, c)| c.source.is_some()) {
         check_camera_name(name).map_err(err)?;
-        let camera = config::parse_camera(text, path, Some(name))?;
+        let camera = config::validate_camera(name, raw, path)?;
         cameras.push(live_camera(name, raw, camera, live.retain, transport).map_err(err)?);
     }
     if cameras.is_empty() {
@@ -261,7 +261,7 @@ fn check_camera_name(name: &str) -> std::result::Result<(), String> {
 fn validate_table(t: &LiveTable, base_dir: &Path) -> std::result::Result<(LiveConfig, Transport), String> {
     let listen = socket_addr("live.listen", t.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
     let metrics = t.metrics.as_deref().map(|m| socket_addr("live.metrics", m)).transpose()?;
-    if metrics == Some(listen) {
+    if metrics == Some(listen) && listen.port() != 0 {
         return Err(format!("live.metrics: {listen} is also live.listen; give the metrics server its own port"));
     }
     let segment_seconds = in_range("live.segment_seconds", t.segment_seconds.unwrap_or(DEFAULT_SEGMENT_SECONDS), SEGMENT_SECONDS_RANGE)?;
