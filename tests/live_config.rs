@@ -175,11 +175,13 @@ fn a_config_error_never_quotes_the_line_that_holds_a_password() {
     let typo_in_source_key = issue_example().replace("source =", "sorce =");
     let typo_in_password_key = format!("{}\n[live.auth]\nuser = \"viewer\"\npasword = \"{PASSWORD}\"\n", issue_example());
     let url_as_wrong_value = issue_example().replace("[live]\n", &format!("[live]\ntransport = \"rtsp://admin:{PASSWORD}@cam/s\"\n"));
+    let unencoded_slash_as_wrong_value = issue_example().replace("[live]\n", "[live]\ntransport = \"rtsp://admin:hunter2/x@cam/s\"\n");
     let unterminated = issue_example().replace("192.0.2.10/stream1\"", "192.0.2.10/stream1");
     for (text, key) in [
         (typo_in_source_key, "sorce"),
         (typo_in_password_key, "pasword"),
         (url_as_wrong_value, "live.transport"),
+        (unencoded_slash_as_wrong_value, "live.transport"),
         (unterminated, "line 10"),
     ] {
         let live_error = error_of(&text);
@@ -200,6 +202,9 @@ fn credentials_never_show_in_debug_output() {
     assert!(debug.contains("rtsp://***@192.0.2.10/stream1"), "{debug}");
     assert_eq!(live.cameras[0].source.to_string(), "rtsp://***@192.0.2.10/stream1");
     assert_eq!(live.auth.as_ref().unwrap().password.expose(), format!("{PASSWORD}-viewer"));
+    // The raw tables too, as file mode holds them.
+    let raw: veilcam::config::Config = veilcam::config::parse_toml(&text, Path::new("veilcam.toml")).unwrap();
+    assert_no_password(&format!("{raw:?}"));
 }
 
 #[test]

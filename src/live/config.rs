@@ -499,20 +499,24 @@ fn percent_decode(s: &str) -> std::result::Result<String, UrlError> {
 
 /// `text` with the user information of every `scheme://user:pass@host` in it replaced by `***`,
 /// for messages that may quote a URL (TOML errors, GStreamer errors, logs).
+///
+/// Errs on the safe side: everything between `://` and the last `@` of the URL (which ends at
+/// whitespace, a quote or an angle bracket) goes, so a password with an unencoded `/` is hidden
+/// too, at the price of a path that holds an `@`.
 pub fn redact_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>')).unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>')).unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.rfind('@') {
             Some(at) => {
                 out.push_str("***");
-                out.push_str(&authority[at..]);
+                out.push_str(&url[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(url),
         }
         rest = &tail[end..];
     }
@@ -564,7 +568,7 @@ mod tests {
 
     #[test]
     fn redact_credentials_hides_every_userinfo() {
-        let text = "a rtsp://u:p@h/x and `rtsps://only@h2` and http://h3/p@x";
-        assert_eq!(redact_credentials(text), "a rtsp://***@h/x and `rtsps://***@h2` and http://h3/p@x");
+        let text = "a rtsp://u:p@h/x and `rtsps://only@h2` and 'rtsp://u:pa/ss@h3/s' and http://h4/p";
+        assert_eq!(redact_credentials(text), "a rtsp://***@h/x and `rtsps://***@h2` and 'rtsp://***@h3/s' and http://h4/p");
     }
 }
