@@ -139,6 +139,16 @@ pub enum Transport {
     Udp,
 }
 
+impl Transport {
+    /// The value for rtspsrc's `protocols` property (`set_property_from_str`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
 /// How restream viewers authenticate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
