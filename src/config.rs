@@ -148,12 +148,18 @@ pub fn parse_camera(text: &str, path: &Path, name: Option<&str>) -> Result<Camer
         None if config.cameras.len() == 1 => config.cameras.iter().next().expect("one camera"),
         None => return Err(err(format!("{} cameras defined; choose one with --camera", config.cameras.len()))),
     };
+    validate_camera(name, camera, path)
+}
+
+/// Camera `name` as written (`camera`) turned into a [`Camera`]; `path` is named in errors.
+pub fn validate_camera(name: &str, camera: &CameraConfig, path: &Path) -> Result<Camera> {
+    let err = |message: String| Error::Config { path: path.to_path_buf(), message };
     let zones = camera
         .zones
         .iter()
         .map(|(zone_name, z)| validate_zone(name, zone_name, z).map_err(err))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Camera { name: name.clone(), zones, policy: camera.policy })
+    Ok(Camera { name: name.to_string(), zones, policy: camera.policy })
 }
 
 /// Deserializes `text` (read from `path`). An error reads `line L, column C: key.path: cause`,

@@ -175,11 +175,13 @@ fn a_config_error_never_quotes_the_line_that_holds_a_password() {
     let typo_in_source_key = issue_example().replace("source =", "sorce =");
     let typo_in_password_key = format!("{}\n[live.auth]\nuser = \"viewer\"\npasword = \"{PASSWORD}\"\n", issue_example());
     let url_as_wrong_value = issue_example().replace("[live]\n", &format!("[live]\ntransport = \"rtsp://admin:{PASSWORD}@cam/s\"\n"));
+    let unencoded_slash_as_wrong_value = issue_example().replace("[live]\n", "[live]\ntransport = \"rtsp://admin:hunter2/x@cam/s\"\n");
     let unterminated = issue_example().replace("192.0.2.10/stream1\"", "192.0.2.10/stream1");
     for (text, key) in [
         (typo_in_source_key, "sorce"),
         (typo_in_password_key, "pasword"),
         (url_as_wrong_value, "live.transport"),
+        (unencoded_slash_as_wrong_value, "live.transport"),
         (unterminated, "line 10"),
     ] {
         let live_error = error_of(&text);
@@ -200,6 +202,9 @@ fn credentials_never_show_in_debug_output() {
     assert!(debug.contains("rtsp://***@192.0.2.10/stream1"), "{debug}");
     assert_eq!(live.cameras[0].source.to_string(), "rtsp://***@192.0.2.10/stream1");
     assert_eq!(live.auth.as_ref().unwrap().password.expose(), format!("{PASSWORD}-viewer"));
+    // The raw tables too, as file mode holds them.
+    let raw: veilcam::config::Config = veilcam::config::parse_toml(&text, Path::new("veilcam.toml")).unwrap();
+    assert_no_password(&format!("{raw:?}"));
 }
 
 #[test]
@@ -220,6 +225,19 @@ fn restream_auth_reads_a_password_file_relative_to_the_config() {
     let missing = format!("{}\n[live.auth]\nuser = \"v\"\npassword_file = \"/nonexistent/veilcam.pass\"\n", issue_example());
     let m = error_of(&missing);
     assert!(m.contains("live.auth.password_file") && m.contains("/nonexistent/veilcam.pass"), "{m}");
+}
+
+#[test]
+fn port_zero_for_both_listen_and_metrics_is_allowed() {
+    let text = issue_example().replace("127.0.0.1:8554", "127.0.0.1:0").replace("127.0.0.1:9108", "127.0.0.1:0");
+    let live = parse(&text).unwrap();
+    assert_eq!((live.listen.port(), live.metrics.unwrap().port()), (0, 0));
+}
+
+#[test]
+fn relative_recordings_are_relative_to_the_config_file() {
+    let live = parse(&issue_example().replace("/var/lib/veilcam/recordings", "rec")).unwrap();
+    assert_eq!(live.recordings.as_deref(), Some(Path::new("/etc/veilcam/rec")));
 }
 
 #[test]

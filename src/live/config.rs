@@ -139,6 +139,16 @@ pub enum Transport {
     Udp,
 }
 
+impl Transport {
+    /// The value for rtspsrc's `protocols` property (`set_property_from_str`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
 /// How restream viewers authenticate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,16 +217,16 @@ pub fn parse_live(text: &str, path: &Path) -> Result<LiveConfig> {
     let table = config.live.clone().unwrap_or_default();
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let (live, transport) = validate_table(&table, base_dir).map_err(err)?;
-    let cameras = live_cameras(&config, &live, transport, text, path)?;
+    let cameras = live_cameras(&config, &live, transport, path)?;
     Ok(LiveConfig { path: path.to_path_buf(), cameras, ..live })
 }
 
-fn live_cameras(config: &Config, live: &LiveConfig, transport: Transport, text: &str, path: &Path) -> Result<Vec<LiveCamera>> {
+fn live_cameras(config: &Config, live: &LiveConfig, transport: Transport, path: &Path) -> Result<Vec<LiveCamera>> {
     let err = |message: String| Error::Config { path: path.to_path_buf(), message };
     let mut cameras = Vec::new();
     for (name, raw) in config.cameras.iter().filter(|(_, c)| c.source.is_some()) {
         check_camera_name(name).map_err(err)?;
-        let camera = config::parse_camera(text, path, Some(name))?;
+        let camera = config::validate_camera(name, raw, path)?;
         cameras.push(live_camera(name, raw, camera, live.retain, transport).map_err(err)?);
     }
     if cameras.is_empty() {
@@ -261,7 +271,7 @@ fn check_camera_name(name: &str) -> std::result::Result<(), String> {
 fn validate_table(t: &LiveTable, base_dir: &Path) -> std::result::Result<(LiveConfig, Transport), String> {
     let listen = socket_addr("live.listen", t.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
     let metrics = t.metrics.as_deref().map(|m| socket_addr("live.metrics", m)).transpose()?;
-    if metrics == Some(listen) {
+    if metrics == Some(listen) && listen.port() != 0 {
         return Err(format!("live.metrics: {listen} is also live.listen; give the metrics server its own port"));
     }
     let segment_seconds = in_range("live.segment_seconds", t.segment_seconds.unwrap_or(DEFAULT_SEGMENT_SECONDS), SEGMENT_SECONDS_RANGE)?;
@@ -499,20 +509,24 @@ fn percent_decode(s: &str) -> std::result::Result<String, UrlError> {
 
 /// `text` with the user information of every `scheme://user:pass@host` in it replaced by `***`,
 /// for messages that may quote a URL (TOML errors, GStreamer errors, logs).
+///
+/// Errs on the safe side: everything between `://` and the last `@` of the URL (which ends at
+/// whitespace, a quote or an angle bracket) goes, so a password with an unencoded `/` is hidden
+/// too, at the price of a path that holds an `@`.
 pub fn redact_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>')).unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>')).unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.rfind('@') {
             Some(at) => {
                 out.push_str("***");
-                out.push_str(&authority[at..]);
+                out.push_str(&url[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(url),
         }
         rest = &tail[end..];
     }
@@ -564,7 +578,7 @@ mod tests {
 
     #[test]
     fn redact_credentials_hides_every_userinfo() {
-        let text = "a rtsp://u:p@h/x and `rtsps://only@h2` and http://h3/p@x";
-        assert_eq!(redact_credentials(text), "a rtsp://***@h/x and `rtsps://***@h2` and http://h3/p@x");
+        let text = "a rtsp://u:p@h/x and `rtsps://only@h2` and 'rtsp://u:pa/ss@h3/s' and http://h4/p";
+        assert_eq!(redact_credentials(text), "a rtsp://***@h/x and `rtsps://***@h2` and 'rtsp://***@h3/s' and http://h4/p");
     }
 }
