@@ -194,15 +194,28 @@ fn child_records_until_killed() {
     panic!("the parent never killed this recorder");
 }
 
+/// A child process killed (SIGKILL) when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn recorder_killed_with_sigkill_leaves_only_decodable_files_under_final_names() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cam");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_records_until_killed", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("VEILCAM_TEST_RECORD_DIR", root.path())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["child_records_until_killed", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("VEILCAM_TEST_RECORD_DIR", root.path())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     // Kill it mid-segment: one segment closed, the next with at least one fragment written.
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
