@@ -383,19 +383,16 @@ fn spawn_bus_thread(bus: gst::Bus, shared: Arc<Shared>, drained: Arc<Mutex<bool>
 /// Commits the segment a `splitmuxsink-fragment-closed` message names.
 fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     let part = PathBuf::from(s.get::<String>("location").map_err(|e| Error::Pipeline(format!("fragment-closed: {e}")))?);
-    let running_time = s.get::<u64>("running-time").map(gst::ClockTime::from_nseconds).ok();
     let start_ms = shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&part);
     let Some(start_ms) = start_ms else {
         return Err(Error::Pipeline(format!("{}: closed but never opened", part.display())));
     };
-    let base = *shared.base.lock().unwrap_or_else(|e| e.into_inner());
-    let end_ms = match (base, running_time) {
-        (Some(base), Some(rt)) => base.utc_of(rt),
-        _ => segments::now_ms(),
-    };
-    let record = segments::commit_segment(&part, &final_path(&part), start_ms, end_ms, false)?;
+    // Not the message's running time: that is where splitmuxsink decided to split, which can
+    // be a key-frame interval past the segment's last frame.
+    let record = segments::commit_segment(&part, &final_path(&part), start_ms, false)?;
     tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
-    *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms.max(start_ms);
+    let end_ms = record.end_ms().unwrap_or(start_ms);
+    *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms;
     shared.committed.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     Ok(())
 }

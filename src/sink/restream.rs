@@ -241,11 +241,15 @@ impl MountState {
                 }
             }
         }
-        *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc);
+        *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc.clone());
         let state = Arc::downgrade(self);
+        let ours = appsrc.downgrade();
         media.connect_unprepared(move |_| {
-            if let Some(state) = state.upgrade() {
-                *state.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let Some(state) = state.upgrade() else { return };
+            let mut current = state.appsrc.lock().unwrap_or_else(|e| e.into_inner());
+            // Only this media's appsrc: a media for a newer client may already have replaced it.
+            if current.as_ref().is_some_and(|a| ours.upgrade().as_ref() == Some(a)) {
+                *current = None;
                 tracing::debug!(camera = %state.camera, "restream media ended");
             }
         });
