@@ -203,6 +203,10 @@ fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
     assert!(segments.len() >= 2, "segments: {names:?}");
     assert!(!names.iter().any(|n| n.contains(".part") || n.starts_with(".tmp")), "unfinished files: {names:?}");
     let index = std::fs::read_to_string(camera_dir.join("index.jsonl")).unwrap();
+    // Segments are 1 s long (25 frames), not cut at every jitter of the camera's timestamps.
+    let counts: Vec<u64> = index.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["frames"].as_u64().unwrap()).collect();
+    let closed_whole = &counts[..counts.len() - 1];
+    assert!(closed_whole.iter().all(|&n| n >= 15), "frames per segment: {counts:?}");
     for name in &segments {
         assert!(index.contains(name.as_str()), "{name} is not in the index");
         let recorded: Vec<Vec<u8>> = decode_gray(&camera_dir.join(name));

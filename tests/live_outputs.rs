@@ -146,6 +146,13 @@ fn recorder_splits_into_utc_named_segments_that_decode_and_match_their_index() {
     for r in &records[..records.len() - 1] {
         assert!((20..=30).contains(&r.frames), "{}: a 1 s segment of 25 fps has {} frames", r.file, r.frames);
     }
+    for (r, next) in records.iter().zip(records.iter().skip(1)) {
+        assert_eq!(r.end, next.start, "segments follow each other without gap or overlap");
+    }
+    for r in &records {
+        let span = r.end_ms().unwrap() - r.start_ms().unwrap();
+        assert!((span - r.frames as i64 * 40).abs() <= 2, "{}: {} frames of 40 ms span {span} ms", r.file, r.frames);
+    }
 }
 
 #[test]
@@ -194,15 +201,28 @@ fn child_records_until_killed() {
     panic!("the parent never killed this recorder");
 }
 
+/// A child process killed (SIGKILL) when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn recorder_killed_with_sigkill_leaves_only_decodable_files_under_final_names() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cam");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_records_until_killed", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("VEILCAM_TEST_RECORD_DIR", root.path())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["child_records_until_killed", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("VEILCAM_TEST_RECORD_DIR", root.path())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     // Kill it mid-segment: one segment closed, the next with at least one fragment written.
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
@@ -243,6 +263,8 @@ fn recorder_killed_with_sigkill_leaves_only_decodable_files_under_final_names() 
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert!(recovered[0].recovered);
     assert!(recovered[0].frames >= written.samples && recovered[0].frames >= 25, "{:?} vs {written:?}", recovered[0]);
+    let span = recovered[0].end_ms().unwrap() - recovered[0].start_ms().unwrap();
+    assert!((span - recovered[0].frames as i64 * 40).abs() <= 2, "{} frames span {span} ms", recovered[0].frames);
     let records = segments::read_index(&dir).unwrap();
     assert_eq!(records.len(), finals.len() + 1);
     assert_segments_match_index(&dir, &records);
@@ -503,4 +525,45 @@ fn restream_without_clients_drops_frames_and_never_waits() {
     // Decoding 50 frames of 720p takes well under this; a sink that waited for a client would not.
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     Box::new(restream).finish().unwrap();
+}
+
+#[test]
+fn restream_serves_a_client_that_comes_after_another_left() {
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let restream = server.mount("cam").unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+    for round in 0..3 {
+        let client = Client::connect(&server.url("cam"), None);
+        let got = client.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+        assert!(got.len() >= 5, "client {round} got {} frames", got.len());
+    }
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
+}
+
+#[test]
+fn restream_gives_each_camera_its_own_mount() {
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let door = start_pusher(Box::new(server.mount("door").unwrap()), ["faces.mp4", "faces.mp4"], Arc::clone(&switch), Arc::clone(&stop));
+    let street = start_pusher(Box::new(server.mount("street").unwrap()), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+    let (a, b) = (Client::connect(&server.url("door"), None), Client::connect(&server.url("street"), None));
+    let got_door = a.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    let got_street = b.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    let unknown = Client::connect(&server.url("garage"), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        if let Some(err) = unknown.error() {
+            break err;
+        }
+        assert!(Instant::now() < deadline, "a mount that does not exist was neither refused nor served");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stop.store(true, Ordering::SeqCst);
+    door.join().unwrap();
+    street.join().unwrap();
+    assert!(got_door.len() >= 5 && got_door.iter().all(|&s| s == (1280, 720)), "{got_door:?}");
+    assert!(got_street.len() >= 5 && got_street.iter().all(|&s| s == (768, 576)), "{got_street:?}");
+    assert!(refusal.contains("Not Found") || refusal.contains("404"), "{refusal}");
 }

@@ -107,6 +107,9 @@ struct Candidate {
 pub fn sweep(root: &Path, retention: &Retention) -> Result<SweepReport> {
     let now = segments::now_ms();
     let mut report = SweepReport::default();
+    if !root.exists() {
+        return Ok(report);
+    }
     let mut survivors = Vec::new();
     for camera_dir in camera_dirs(root)? {
         let camera = camera_dir.file_name().expect("a directory name").to_string_lossy().into_owned();
@@ -190,6 +193,9 @@ fn camera_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 /// The closed segments of one camera: indexed ones (times from the index) and final-named
 /// files missing from it (times from the name). `.part` files are never candidates.
 fn candidates(camera_dir: &Path, camera: &str) -> Result<Vec<Candidate>> {
+    // Under the lock, so a segment the recorder is renaming and indexing is seen either before
+    // (a `.part`) or after (indexed), never as an orphan in between.
+    let _guard = segments::lock(camera_dir)?;
     let index = segments::read_index(camera_dir)?;
     let mut found: Vec<Candidate> = Vec::new();
     for record in index {

@@ -271,44 +271,78 @@ pub struct Fragments {
     pub count: u64,
     /// Samples (video frames) in those fragments, from their `trun` boxes.
     pub samples: u64,
+    /// Sum of those samples' durations, in nanoseconds (0 when the timescale is unknown).
+    pub duration_ns: u64,
     /// Byte offset just past the last complete `mdat` of a fragment (0 if none).
     pub complete_end: u64,
+}
+
+/// Defaults the `moov` gives every fragment.
+#[derive(Clone, Copy, Debug, Default)]
+struct TrackDefaults {
+    /// Ticks per second of the (single, video) track, from `moov/trak/mdia/mdhd`.
+    timescale: u64,
+    /// `moov/mvex/trex` default sample duration, in ticks.
+    sample_duration: u32,
+}
+
+/// One fragment's samples and their total duration in ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FragmentSamples {
+    samples: u64,
+    ticks: u64,
 }
 
 /// Walks the top-level boxes of a fragmented MP4 and counts its complete fragments.
 ///
 /// Layout read (ISO/IEC 14496-12): every box is `size: u32 BE, type: [u8; 4]`, with
-/// `size == 1` meaning a `u64` size follows and `size == 0` "to the end of the file". A
-/// fragment is a `moof` (holding `traf` boxes, each with `trun` boxes whose payload starts with
-/// `version/flags: u32, sample_count: u32`) followed by its `mdat`. A box cut short by a kill
-/// ends the walk; everything before it is intact.
+/// `size == 1` meaning a `u64` size follows and `size == 0` "to the end of the file". The
+/// `moov` holds the track's timescale (`trak/mdia/mdhd`: after version/flags, v0 has two u32
+/// times then `timescale: u32`, v1 two u64 times then `timescale: u32`) and a default sample
+/// duration (`mvex/trex`: version/flags, track_ID, description index, then `duration: u32`). A
+/// fragment is a `moof` followed by its `mdat`; each `moof/traf` has a `tfhd` (version/flags,
+/// track_ID, then the optional fields its flags name: 0x01 base offset u64, 0x02 description
+/// index u32, 0x08 default duration u32, …) and `trun` boxes (version/flags, `sample_count:
+/// u32`, 0x001 data offset u32, 0x004 first sample flags u32, then per sample the fields of
+/// 0x100 duration, 0x200 size, 0x400 flags, 0x800 composition offset, u32 each). A box cut short
+/// by a kill ends the walk; everything before it is intact.
 pub fn scan_fragments(path: &Path) -> Result<Fragments> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut found = Fragments::default();
+    let mut defaults = TrackDefaults::default();
+    let mut ticks = 0u64;
     let mut pos = 0u64;
-    let mut pending_samples: Option<u64> = None;
+    let mut pending: Option<FragmentSamples> = None;
     while let Some((kind, start, size)) = read_box_header(&mut file, pos, len).map_err(|e| Error::io(path, e))? {
         let end = pos + size;
         if end > len {
             break;
         }
         match &kind {
-            b"moof" => {
+            b"moov" | b"moof" => {
                 let mut body = vec![0u8; (end - start) as usize];
                 file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut body)).map_err(|e| Error::io(path, e))?;
-                pending_samples = Some(moof_samples(&body));
+                if &kind == b"moov" {
+                    defaults = track_defaults(&body);
+                } else {
+                    pending = Some(moof_samples(&body, &defaults));
+                }
             }
             b"mdat" => {
-                if let Some(samples) = pending_samples.take() {
+                if let Some(fragment) = pending.take() {
                     found.count += 1;
-                    found.samples += samples;
+                    found.samples += fragment.samples;
+                    ticks += fragment.ticks;
                     found.complete_end = end;
                 }
             }
             _ => {}
         }
         pos = end;
+    }
+    if defaults.timescale > 0 {
+        found.duration_ns = (ticks as u128 * 1_000_000_000 / defaults.timescale as u128) as u64;
     }
     Ok(found)
 }
@@ -341,14 +375,61 @@ fn read_box_header(file: &mut File, pos: u64, len: u64) -> std::io::Result<Optio
     Ok(Some((kind, start, size)))
 }
 
-/// Sample count of a `moof` body: the sum over its `traf/trun` boxes.
-fn moof_samples(body: &[u8]) -> u64 {
-    children(body)
-        .filter(|(kind, _)| kind == b"traf")
-        .flat_map(|(_, traf)| children(traf))
-        .filter(|(kind, _)| kind == b"trun")
-        .filter_map(|(_, trun)| trun.get(4..8).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as u64))
-        .sum()
+fn be32(body: &[u8], at: usize) -> Option<u32> {
+    body.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+}
+
+/// The first child of `body` of type `kind`.
+fn child<'a>(body: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    children(body).find(|(k, _)| k == kind).map(|(_, b)| b)
+}
+
+/// Timescale and default sample duration from a `moov` body.
+fn track_defaults(moov: &[u8]) -> TrackDefaults {
+    let timescale = child(moov, b"trak")
+        .and_then(|trak| child(trak, b"mdia"))
+        .and_then(|mdia| child(mdia, b"mdhd"))
+        .and_then(|mdhd| {
+            let at = if mdhd.first() == Some(&1) { 4 + 16 } else { 4 + 8 };
+            be32(mdhd, at)
+        })
+        .unwrap_or(0) as u64;
+    let sample_duration = child(moov, b"mvex").and_then(|mvex| child(mvex, b"trex")).and_then(|trex| be32(trex, 12)).unwrap_or(0);
+    TrackDefaults { timescale, sample_duration }
+}
+
+/// Samples and ticks of a `moof` body: the sum over its `traf/trun` boxes.
+fn moof_samples(moof: &[u8], defaults: &TrackDefaults) -> FragmentSamples {
+    let mut total = FragmentSamples::default();
+    for (_, traf) in children(moof).filter(|(kind, _)| kind == b"traf") {
+        let default_duration = child(traf, b"tfhd").and_then(tfhd_default_duration).unwrap_or(defaults.sample_duration);
+        for (_, trun) in children(traf).filter(|(kind, _)| kind == b"trun") {
+            let Some(flags) = be32(trun, 0).map(|v| v & 0x00ff_ffff) else { continue };
+            let Some(count) = be32(trun, 4) else { continue };
+            total.samples += count as u64;
+            if flags & 0x100 == 0 {
+                total.ticks += count as u64 * default_duration as u64;
+                continue;
+            }
+            let mut at = 8 + 4 * ((flags & 0x001 != 0) as usize + (flags & 0x004 != 0) as usize);
+            let per_sample = 4 * [0x100, 0x200, 0x400, 0x800].iter().filter(|&&f| flags & f != 0).count();
+            for _ in 0..count {
+                total.ticks += be32(trun, at).unwrap_or(0) as u64;
+                at += per_sample;
+            }
+        }
+    }
+    total
+}
+
+/// The default sample duration a `tfhd` sets, if any.
+fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
+    let flags = be32(tfhd, 0)? & 0x00ff_ffff;
+    if flags & 0x08 == 0 {
+        return None;
+    }
+    let at = 8 + if flags & 0x01 != 0 { 8 } else { 0 } + if flags & 0x02 != 0 { 4 } else { 0 };
+    be32(tfhd, at)
 }
 
 /// The child boxes `(type, body)` of a container body (32-bit sizes, as in `moof`).
@@ -368,16 +449,18 @@ fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
 }
 
 /// Finalises a closed segment: fsyncs `part`, hashes it, renames it to `final_path` and appends
-/// its record to the index. Returns the record.
-pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, end_ms: i64, recovered: bool) -> Result<SegmentRecord> {
+/// its record to the index. The segment ends `start_ms` plus the duration of its samples, as
+/// the file itself says. Returns the record.
+pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: bool) -> Result<SegmentRecord> {
     let camera_dir = final_path.parent().expect("a segment lies in a camera directory");
     File::open(part).and_then(|f| f.sync_all()).map_err(|e| Error::io(part, e))?;
     let fragments = scan_fragments(part)?;
+    let end_ms = start_ms + (fragments.duration_ns / 1_000_000) as i64;
     let (sha256, bytes) = hash_file(part)?;
     let record = SegmentRecord {
         file: final_path.file_name().expect("a file name").to_string_lossy().into_owned(),
         start: format_rfc3339_ms(start_ms),
-        end: format_rfc3339_ms(end_ms.max(start_ms)),
+        end: format_rfc3339_ms(end_ms),
         frames: fragments.samples,
         bytes,
         sha256,
@@ -420,17 +503,10 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
             .open(&part)
             .and_then(|f| f.set_len(fragments.complete_end))
             .map_err(|e| Error::io(&part, e))?;
+        // The name has whole seconds: the recovered start may be up to 1 s early.
         let start = parse_segment_name(&name).unwrap_or_else(now_ms);
-        // The fragments hold whole frames; their duration is not in the index of a crash, so
-        // the end is taken from the file's modification time, the moment the last one was written.
-        let end = fs::metadata(&part)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(start);
         tracing::warn!(file = %final_path.display(), frames = fragments.samples, "recovered an interrupted segment");
-        recovered.push(commit_segment(&part, &final_path, start, end, true)?);
+        recovered.push(commit_segment(&part, &final_path, start, true)?);
     }
     Ok(recovered)
 }
@@ -459,27 +535,65 @@ mod tests {
         assert_eq!(parse_segment_name("2026-11-30T19-04-05Z.mp4.part"), None);
     }
 
+    fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn words(values: &[u32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_be_bytes()).collect()
+    }
+
+    /// `ftyp` + a `moov` with timescale 12800 and a default sample duration of 512 ticks.
+    fn header() -> Vec<u8> {
+        let mdhd = mp4_box(b"mdhd", &words(&[0, 0, 0, 12_800, 0, 0]));
+        let trak = mp4_box(b"trak", &mp4_box(b"mdia", &mdhd));
+        let mvex = mp4_box(b"mvex", &mp4_box(b"trex", &words(&[0, 1, 1, 512, 0, 0])));
+        let mut file = mp4_box(b"ftyp", b"iso6");
+        file.extend(mp4_box(b"moov", &[trak, mvex].concat()));
+        file
+    }
+
+    fn scan(bytes: &[u8]) -> Fragments {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment.mp4");
+        fs::write(&path, bytes).unwrap();
+        scan_fragments(&path).unwrap()
+    }
+
     #[test]
     fn fragment_scan_stops_at_a_box_cut_short() {
-        fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-            let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-            b.extend_from_slice(kind);
-            b.extend_from_slice(body);
-            b
-        }
-        let trun = mp4_box(b"trun", &[0, 0, 0, 1, 0, 0, 0, 25]);
+        let trun = mp4_box(b"trun", &words(&[1, 25, 0]));
         let moof = mp4_box(b"moof", &mp4_box(b"traf", &trun));
-        let mut file = mp4_box(b"ftyp", b"iso6");
-        file.extend(mp4_box(b"moov", &[0; 16]));
+        let mut file = header();
         file.extend(&moof);
         file.extend(mp4_box(b"mdat", &[7; 100]));
         let complete = file.len() as u64;
         file.extend(&moof);
         file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cut.mp4");
-        fs::write(&path, &file).unwrap();
-        let found = scan_fragments(&path).unwrap();
-        assert_eq!(found, Fragments { count: 1, samples: 25, complete_end: complete });
+        let found = scan(&file);
+        // 25 samples of the default 512 ticks at 12800 per second: exactly 1 s.
+        assert_eq!(found, Fragments { count: 1, samples: 25, duration_ns: 1_000_000_000, complete_end: complete });
+    }
+
+    #[test]
+    fn fragment_durations_come_from_trun_then_tfhd_then_trex() {
+        // trun with a data offset, per-sample durations and sizes (flags 0x301): 512 + 1024 ticks.
+        let trun_own = mp4_box(b"trun", &words(&[0x301, 2, 0, 512, 10, 1024, 10]));
+        // tfhd with a default duration of 256 ticks (flags 0x08) and a trun without durations.
+        let tfhd = mp4_box(b"tfhd", &words(&[0x08, 1, 256]));
+        let trun_plain = mp4_box(b"trun", &words(&[0x001, 4, 0]));
+        let mut file = header();
+        file.extend(mp4_box(b"moof", &mp4_box(b"traf", &trun_own)));
+        file.extend(mp4_box(b"mdat", &[0; 20]));
+        file.extend(mp4_box(b"moof", &mp4_box(b"traf", &[tfhd, trun_plain].concat())));
+        file.extend(mp4_box(b"mdat", &[0; 20]));
+        let found = scan(&file);
+        assert_eq!(found.samples, 6);
+        assert_eq!(found.count, 2);
+        // (512 + 1024 + 4 * 256) / 12800 s = 0.2 s.
+        assert_eq!(found.duration_ns, 200_000_000);
     }
 }

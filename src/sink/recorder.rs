@@ -161,6 +161,8 @@ struct Run {
     max_queued: u64,
     /// End of the latest frame pushed.
     last_end: Option<gst::ClockTime>,
+    /// PTS of the frame pushed last.
+    last_pts: Option<gst::ClockTime>,
 }
 
 /// A camera's recorder (a [`FrameSink`]).
@@ -219,8 +221,10 @@ impl Recorder {
             tracing::info!(camera = %self.settings.camera, "new caps: starting a new segment");
             return true;
         }
+        // A live camera's frames jitter: a frame may start before the previous one's nominal
+        // end. Only a step back past the previous frame's start, or a gap, is a jump.
         match (frame.pts(), run.last_end) {
-            (Some(pts), Some(end)) if pts + gst::ClockTime::from_mseconds(1) < end || pts > end + MAX_GAP => {
+            (Some(pts), Some(end)) if run.last_pts.is_some_and(|last| pts <= last) || pts > end + MAX_GAP => {
                 tracing::info!(camera = %self.settings.camera, pts = %pts, expected = %end, "timestamp jump: starting a new segment");
                 true
             }
@@ -241,7 +245,7 @@ impl Recorder {
         let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
         pipeline.set_state(gst::State::Playing).map_err(|_| self.err("cannot start the recorder".into()))?;
         let max_queued = frame.info.size() as u64 * QUEUE_FRAMES;
-        self.run = Some(Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None });
+        self.run = Some(Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None, last_pts: None });
         Ok(())
     }
 
@@ -303,7 +307,8 @@ impl FrameSink for Recorder {
             let message = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.err(message.unwrap_or_else(|| format!("the recorder refused frame {}: {flow:?}", frame.index)))
         })?;
-        self.run.as_mut().expect("started above").last_end = Some(end);
+        let run = self.run.as_mut().expect("started above");
+        (run.last_end, run.last_pts) = (Some(end), Some(pts));
         Ok(())
     }
 
@@ -383,19 +388,16 @@ fn spawn_bus_thread(bus: gst::Bus, shared: Arc<Shared>, drained: Arc<Mutex<bool>
 /// Commits the segment a `splitmuxsink-fragment-closed` message names.
 fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     let part = PathBuf::from(s.get::<String>("location").map_err(|e| Error::Pipeline(format!("fragment-closed: {e}")))?);
-    let running_time = s.get::<u64>("running-time").map(gst::ClockTime::from_nseconds).ok();
     let start_ms = shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&part);
     let Some(start_ms) = start_ms else {
         return Err(Error::Pipeline(format!("{}: closed but never opened", part.display())));
     };
-    let base = *shared.base.lock().unwrap_or_else(|e| e.into_inner());
-    let end_ms = match (base, running_time) {
-        (Some(base), Some(rt)) => base.utc_of(rt),
-        _ => segments::now_ms(),
-    };
-    let record = segments::commit_segment(&part, &final_path(&part), start_ms, end_ms, false)?;
+    // Not the message's running time: that is where splitmuxsink decided to split, which can
+    // be a key-frame interval past the segment's last frame.
+    let record = segments::commit_segment(&part, &final_path(&part), start_ms, false)?;
     tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
-    *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms.max(start_ms);
+    let end_ms = record.end_ms().unwrap_or(start_ms);
+    *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms;
     shared.committed.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     Ok(())
 }

@@ -159,7 +159,7 @@ impl RtspServer {
             return Err(Error::Settings(format!("restream: camera name '{camera}' must be letters, digits, '_', '-' or '.'")));
         }
         let mounts = self.server.mount_points().ok_or_else(|| Error::Pipeline("restream: no mount points".into()))?;
-        let state = Arc::new(MountState { camera: camera.to_string(), appsrc: Mutex::new(None), caps: Mutex::new(None) });
+        let state = Arc::new(MountState { camera: camera.to_string(), key_seconds: self.settings.key_seconds.max(1), appsrc: Mutex::new(None), caps: Mutex::new(None) });
         let factory = rtsp::RTSPMediaFactory::new();
         factory.set_launch(&launch_line(&self.settings));
         factory.set_shared(true);
@@ -199,10 +199,10 @@ fn launch_line(settings: &RestreamSettings) -> String {
         "( appsrc name=frames is-live=true format=time do-timestamp=true block=false \
          max-bytes=0 max-buffers={QUEUE_FRAMES} leaky-type=downstream \
          ! videoconvert ! video/x-raw,format=I420 \
-         ! x264enc tune=zerolatency speed-preset={} key-int-max={} bitrate={} \
+         ! x264enc name=encoder tune=zerolatency speed-preset={} key-int-max={} bitrate={} \
          ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
         settings.preset,
-        // At up to 30 fps; a faster camera gets key frames a little more often than asked.
+        // Until the frame rate is known (set from the caps when a client connects), 30 fps.
         settings.key_seconds.max(1) * 30,
         settings.bitrate_kbps,
     )
@@ -211,6 +211,8 @@ fn launch_line(settings: &RestreamSettings) -> String {
 /// What a mount's sink shares with the server's media callbacks.
 struct MountState {
     camera: String,
+    /// Seconds between key frames.
+    key_seconds: u32,
     /// The appsrc of the media being served, while a client is connected.
     appsrc: Mutex<Option<gst_app::AppSrc>>,
     /// Caps of the latest frame, given to a media created later.
@@ -229,14 +231,25 @@ impl MountState {
             tracing::error!(camera = %self.camera, "restream media without its appsrc");
             return;
         };
-        if let Some((_, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((info, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
             appsrc.set_caps(Some(caps));
+            let fps = info.fps();
+            if let Some(encoder) = bin.dynamic_cast_ref::<gst::Bin>().and_then(|b| b.by_name("encoder")) {
+                if fps.numer() > 0 && fps.denom() > 0 {
+                    let frames = (self.key_seconds as i32 * fps.numer() / fps.denom()).clamp(1, 600) as u32;
+                    encoder.set_property("key-int-max", frames);
+                }
+            }
         }
-        *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc);
+        *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc.clone());
         let state = Arc::downgrade(self);
+        let ours = appsrc.downgrade();
         media.connect_unprepared(move |_| {
-            if let Some(state) = state.upgrade() {
-                *state.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let Some(state) = state.upgrade() else { return };
+            let mut current = state.appsrc.lock().unwrap_or_else(|e| e.into_inner());
+            // Only this media's appsrc: a media for a newer client may already have replaced it.
+            if current.as_ref().is_some_and(|a| ours.upgrade().as_ref() == Some(a)) {
+                *current = None;
                 tracing::debug!(camera = %state.camera, "restream media ended");
             }
         });
