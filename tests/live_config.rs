@@ -262,7 +262,7 @@ fn existing_camera_configs_still_load_and_file_mode_accepts_live_configs() {
 #[test]
 fn the_readme_live_example_loads() {
     let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme.split("## Live cameras: configuration").nth(1).expect("README section");
+    let section = readme.split("### Configuration, metrics and health").nth(1).expect("README section");
     let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("toml block");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("restream.pass"), "s3cret\n").unwrap();

@@ -28,7 +28,9 @@ use veilcam::source::FrameSource;
 
 use common::*;
 
-const NOTHING: Applied<'static> = Applied { detections: &[], masks: &[], fully_obscured: false };
+fn nothing() -> Applied<'static> {
+    Applied { detections: &[], masks: &[], fully_obscured: false, decoded_at: std::time::Instant::now() }
+}
 
 /// Frames of a sample file, looped forever with a continuous timeline.
 struct Looped {
@@ -113,7 +115,7 @@ fn record_clip(root: &Path, camera: &str, segment_seconds: u64, frames: usize) -
     let mut source = FileSource::open(&sample("faces.mp4")).unwrap();
     for _ in 0..frames {
         let frame = source.next_frame().unwrap().expect("faces.mp4 has enough frames");
-        recorder.push(&frame, &NOTHING).expect("frame recorded");
+        recorder.push(&frame, &nothing()).expect("frame recorded");
     }
     recorder
 }
@@ -167,7 +169,7 @@ fn recorder_starts_a_new_segment_when_timestamps_jump_back_or_caps_change() {
         let mut source = FileSource::open(&sample(name)).unwrap();
         for _ in 0..20 {
             let frame = source.next_frame().unwrap().unwrap();
-            recorder.push(&frame, &NOTHING).unwrap();
+            recorder.push(&frame, &nothing()).unwrap();
         }
     }
     Box::new(recorder).finish().unwrap();
@@ -195,7 +197,7 @@ fn child_records_until_killed() {
     let mut frames = Looped::open("faces.mp4");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        recorder.push(&frames.next(), &NOTHING).unwrap();
+        recorder.push(&frames.next(), &nothing()).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the parent never killed this recorder");
@@ -373,7 +375,7 @@ fn start_pusher(
         let deadline = Instant::now() + Duration::from_secs(60);
         while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
             let frame = if switch.load(Ordering::SeqCst) { second.next() } else { first.next() };
-            sink.push(&frame, &NOTHING).unwrap();
+            sink.push(&frame, &nothing()).unwrap();
             std::thread::sleep(Duration::from_millis(40));
         }
         sink.finish().unwrap();
@@ -519,7 +521,7 @@ fn restream_without_clients_drops_frames_and_never_waits() {
     let started = Instant::now();
     for _ in 0..50 {
         let frame = source.next_frame().unwrap().unwrap();
-        restream.push(&frame, &NOTHING).unwrap();
+        restream.push(&frame, &nothing()).unwrap();
     }
     assert!(!restream.has_clients());
     // Decoding 50 frames of 720p takes well under this; a sink that waited for a client would not.
