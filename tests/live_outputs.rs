@@ -567,3 +567,39 @@ fn restream_gives_each_camera_its_own_mount() {
     assert!(got_street.len() >= 5 && got_street.iter().all(|&s| s == (768, 576)), "{got_street:?}");
     assert!(refusal.contains("Not Found") || refusal.contains("404"), "{refusal}");
 }
+
+#[test]
+fn restream_on_an_address_in_use_fails_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("the port is taken");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn recorder_whose_directory_vanishes_fails_naming_it_and_finish_does_not_hang() {
+    let root = tempfile::tempdir().unwrap();
+    let mut settings = RecorderSettings::new(root.path(), "cam");
+    settings.segment_seconds = 1;
+    settings.preset = "ultrafast".into();
+    let mut recorder = Recorder::create(settings).unwrap();
+    let mut frames = Looped::open("vtest.avi");
+    for _ in 0..5 {
+        recorder.push(&frames.next(), &NOTHING).unwrap();
+    }
+    std::fs::remove_dir_all(root.path().join("cam")).unwrap();
+    // The open segment cannot be committed, nor the next one opened: a push soon fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let err = loop {
+        assert!(Instant::now() < deadline, "the recorder never noticed its directory was gone");
+        if let Err(e) = recorder.push(&frames.next(), &NOTHING) {
+            break e;
+        }
+    };
+    assert!(err.to_string().contains(&root.path().join("cam").display().to_string()), "{err}");
+    // Once it failed, finish neither hangs nor pretends success.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(Box::new(recorder).finish().is_err()));
+    let failed = finished.recv_timeout(Duration::from_secs(30)).expect("finish after a failure returns");
+    assert!(failed, "finish reports the failure too");
+}

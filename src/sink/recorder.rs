@@ -261,6 +261,8 @@ impl Recorder {
             Ok(())
         })();
         let _ = run.pipeline.set_state(gst::State::Null);
+        // After a failure the pipeline never drains: stop the bus thread all the same.
+        *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
         if let Some(thread) = run.bus_thread.take() {
             let _ = thread.join();
         }
