@@ -423,6 +423,21 @@ impl Client {
         sizes
     }
 
+    /// Whether the stream ended (EOS or an error) within `limit`.
+    fn ends_within(&self, limit: Duration) -> bool {
+        let bus = self.pipeline.bus().unwrap();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let _ = self.appsink.try_pull_sample(gst::ClockTime::ZERO);
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
+                if matches!(msg.view(), gst::MessageView::Eos(..) | gst::MessageView::Error(..)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     fn error(&self) -> Option<String> {
         let bus = self.pipeline.bus().unwrap();
         while let Some(msg) = bus.pop() {
@@ -602,4 +617,20 @@ fn recorder_whose_directory_vanishes_fails_naming_it_and_finish_does_not_hang() 
     std::thread::spawn(move || done.send(Box::new(recorder).finish().is_err()));
     let failed = finished.recv_timeout(Duration::from_secs(30)).expect("finish after a failure returns");
     assert!(failed, "finish reports the failure too");
+}
+
+#[test]
+fn restream_server_dropped_disconnects_its_clients() {
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let restream = server.mount("cam").unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+    let client = Client::connect(&server.url("cam"), None);
+    assert!(client.frames_until(Duration::from_secs(20), |f| f.len() >= 3).len() >= 3);
+    drop(server);
+    assert!(client.ends_within(Duration::from_secs(10)), "the client still streams after the server went away");
+    // The sink goes on taking frames (and dropping them) without error.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
 }
