@@ -180,6 +180,10 @@ fn recorder_starts_a_new_segment_when_timestamps_jump_back_or_caps_change() {
         (p.width, p.height)
     }).collect();
     assert_eq!(sizes, [(1280, 720), (1280, 720), (768, 576)]);
+    for (a, b) in records.iter().zip(records.iter().skip(1)) {
+        assert!(a.end_ms().unwrap() <= b.start_ms().unwrap(), "the UTC time line never goes back: {a:?} then {b:?}");
+        assert_ne!(a.file, b.file);
+    }
 }
 
 /// Not a test on its own: the child process that `recorder_killed_with_sigkill_...` runs and
@@ -633,4 +637,23 @@ fn restream_server_dropped_disconnects_its_clients() {
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     pusher.join().unwrap();
+}
+
+#[test]
+fn retention_applies_each_cameras_own_age_limit() {
+    let root = tempfile::tempdir().unwrap();
+    Box::new(record_clip(root.path(), "short", 1, 50)).finish().unwrap();
+    Box::new(record_clip(root.path(), "long", 1, 50)).finish().unwrap();
+    let short = segments::read_index(&root.path().join("short")).unwrap();
+    let long = segments::read_index(&root.path().join("long")).unwrap();
+    let newest_end = short.iter().chain(&long).filter_map(SegmentRecord::end_ms).max().unwrap();
+    wait_for("the segments to age", Duration::from_secs(10), || segments::now_ms() > newest_end + 1200);
+
+    let mut retention = Retention::new(Duration::from_secs(1), 0);
+    retention.per_camera.insert("long".into(), Duration::from_secs(3600));
+    let report = retention::sweep(root.path(), &retention).unwrap();
+    assert_eq!(report.deleted.len(), short.len(), "{report:?}");
+    assert!(report.deleted.iter().all(|d| d.camera == "short"), "{report:?}");
+    assert!(segments::read_index(&root.path().join("short")).unwrap().is_empty());
+    assert_eq!(segments::read_index(&root.path().join("long")).unwrap(), long);
 }
