@@ -182,6 +182,10 @@ fn recorder_starts_a_new_segment_when_timestamps_jump_back_or_caps_change() {
         (p.width, p.height)
     }).collect();
     assert_eq!(sizes, [(1280, 720), (1280, 720), (768, 576)]);
+    for (a, b) in records.iter().zip(records.iter().skip(1)) {
+        assert!(a.end_ms().unwrap() <= b.start_ms().unwrap(), "the UTC time line never goes back: {a:?} then {b:?}");
+        assert_ne!(a.file, b.file);
+    }
 }
 
 /// Not a test on its own: the child process that `recorder_killed_with_sigkill_...` runs and
@@ -425,6 +429,21 @@ impl Client {
         sizes
     }
 
+    /// Whether the stream ended (EOS or an error) within `limit`.
+    fn ends_within(&self, limit: Duration) -> bool {
+        let bus = self.pipeline.bus().unwrap();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let _ = self.appsink.try_pull_sample(gst::ClockTime::ZERO);
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
+                if matches!(msg.view(), gst::MessageView::Eos(..) | gst::MessageView::Error(..)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     fn error(&self) -> Option<String> {
         let bus = self.pipeline.bus().unwrap();
         while let Some(msg) = bus.pop() {
@@ -568,4 +587,75 @@ fn restream_gives_each_camera_its_own_mount() {
     assert!(got_door.len() >= 5 && got_door.iter().all(|&s| s == (1280, 720)), "{got_door:?}");
     assert!(got_street.len() >= 5 && got_street.iter().all(|&s| s == (768, 576)), "{got_street:?}");
     assert!(refusal.contains("Not Found") || refusal.contains("404"), "{refusal}");
+}
+
+#[test]
+fn restream_on_an_address_in_use_fails_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("the port is taken");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn recorder_whose_directory_vanishes_fails_naming_it_and_finish_does_not_hang() {
+    let root = tempfile::tempdir().unwrap();
+    let mut settings = RecorderSettings::new(root.path(), "cam");
+    settings.segment_seconds = 1;
+    settings.preset = "ultrafast".into();
+    let mut recorder = Recorder::create(settings).unwrap();
+    let mut frames = Looped::open("vtest.avi");
+    for _ in 0..5 {
+        recorder.push(&frames.next(), &NOTHING).unwrap();
+    }
+    std::fs::remove_dir_all(root.path().join("cam")).unwrap();
+    // The open segment cannot be committed, nor the next one opened: a push soon fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let err = loop {
+        assert!(Instant::now() < deadline, "the recorder never noticed its directory was gone");
+        if let Err(e) = recorder.push(&frames.next(), &NOTHING) {
+            break e;
+        }
+    };
+    assert!(err.to_string().contains(&root.path().join("cam").display().to_string()), "{err}");
+    // Once it failed, finish neither hangs nor pretends success.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(Box::new(recorder).finish().is_err()));
+    let failed = finished.recv_timeout(Duration::from_secs(30)).expect("finish after a failure returns");
+    assert!(failed, "finish reports the failure too");
+}
+
+#[test]
+fn restream_server_dropped_disconnects_its_clients() {
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let restream = server.mount("cam").unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+    let client = Client::connect(&server.url("cam"), None);
+    assert!(client.frames_until(Duration::from_secs(20), |f| f.len() >= 3).len() >= 3);
+    drop(server);
+    assert!(client.ends_within(Duration::from_secs(10)), "the client still streams after the server went away");
+    // The sink goes on taking frames (and dropping them) without error.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
+}
+
+#[test]
+fn retention_applies_each_cameras_own_age_limit() {
+    let root = tempfile::tempdir().unwrap();
+    Box::new(record_clip(root.path(), "short", 1, 50)).finish().unwrap();
+    Box::new(record_clip(root.path(), "long", 1, 50)).finish().unwrap();
+    let short = segments::read_index(&root.path().join("short")).unwrap();
+    let long = segments::read_index(&root.path().join("long")).unwrap();
+    let newest_end = short.iter().chain(&long).filter_map(SegmentRecord::end_ms).max().unwrap();
+    wait_for("the segments to age", Duration::from_secs(10), || segments::now_ms() > newest_end + 1200);
+
+    let mut retention = Retention::new(Duration::from_secs(1), 0);
+    retention.per_camera.insert("long".into(), Duration::from_secs(3600));
+    let report = retention::sweep(root.path(), &retention).unwrap();
+    assert_eq!(report.deleted.len(), short.len(), "{report:?}");
+    assert!(report.deleted.iter().all(|d| d.camera == "short"), "{report:?}");
+    assert!(segments::read_index(&root.path().join("short")).unwrap().is_empty());
+    assert_eq!(segments::read_index(&root.path().join("long")).unwrap(), long);
 }

@@ -235,8 +235,9 @@ impl Recorder {
     fn start_run(&mut self, frame: &Frame) -> Result<()> {
         let pts = frame.pts().unwrap_or(gst::ClockTime::ZERO);
         let last_end = *self.shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner());
-        // Names follow on from the previous segment even when frames come faster than real time.
-        let utc_ms = segments::now_ms().max(last_end + 1000);
+        // The time line never goes back, even when frames come faster than real time (a name taken
+        // in the same second gets a suffix: `…Z-1.mp4`).
+        let utc_ms = segments::now_ms().max(last_end);
         *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeBase { utc_ms, pts });
         let caps = frame.info.to_caps().map_err(|e| self.err(format!("frame caps: {e}")))?;
         let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared).map_err(|e| self.err(e.to_string()))?;
@@ -265,6 +266,8 @@ impl Recorder {
             Ok(())
         })();
         let _ = run.pipeline.set_state(gst::State::Null);
+        // After a failure the pipeline never drains: stop the bus thread all the same.
+        *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
         if let Some(thread) = run.bus_thread.take() {
             let _ = thread.join();
         }

@@ -183,6 +183,8 @@ impl RtspServer {
 
 impl Drop for RtspServer {
     fn drop(&mut self) {
+        // Close every client, which ends the media they watch: nothing is served after this.
+        self.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
         // The source lives in the server's own context, not the default one.
         if let Some(source) = self.source.take().and_then(|id| self.context.find_source_by_id(&id)) {
             source.destroy();
