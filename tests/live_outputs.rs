@@ -606,14 +606,14 @@ fn recorder_whose_directory_vanishes_fails_naming_it_and_finish_does_not_hang() 
     let mut recorder = Recorder::create(settings).unwrap();
     let mut frames = Looped::open("vtest.avi");
     for _ in 0..5 {
-        recorder.push(&frames.next(), &NOTHING).unwrap();
+        recorder.push(&frames.next(), &nothing()).unwrap();
     }
     std::fs::remove_dir_all(root.path().join("cam")).unwrap();
     // The open segment cannot be committed, nor the next one opened: a push soon fails.
     let deadline = Instant::now() + Duration::from_secs(20);
     let err = loop {
         assert!(Instant::now() < deadline, "the recorder never noticed its directory was gone");
-        if let Err(e) = recorder.push(&frames.next(), &NOTHING) {
+        if let Err(e) = recorder.push(&frames.next(), &nothing()) {
             break e;
         }
     };
