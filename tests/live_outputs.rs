@@ -609,7 +609,7 @@ fn restream_gives_each_camera_its_own_mount() {
 fn restream_on_an_address_in_use_fails_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("the port is taken");
+    let err = RtspServer::start(addr, None, RestreamSettings::default()).expect_err("the port is taken");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
 
