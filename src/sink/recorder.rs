@@ -244,9 +244,16 @@ impl Recorder {
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let drained = Arc::new(Mutex::new(false));
         let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
-        pipeline.set_state(gst::State::Playing).map_err(|_| self.err("cannot start the recorder".into()))?;
         let max_queued = frame.info.size() as u64 * QUEUE_FRAMES;
-        self.run = Some(Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None });
+        let run = Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None };
+        // Kept before it starts, so a failed start is torn down like any run (bus thread included).
+        let started = run.pipeline.set_state(gst::State::Playing);
+        self.run = Some(run);
+        if started.is_err() {
+            let message = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.discard_run();
+            return Err(self.err(message.unwrap_or_else(|| "cannot start the recorder".into())));
+        }
         Ok(())
     }
 
@@ -322,17 +329,24 @@ impl FrameSink for Recorder {
     }
 }
 
-impl Drop for Recorder {
-    fn drop(&mut self) {
+impl Recorder {
+    /// Stops the current run without closing its segment: it stays as `.part`, to be recovered
+    /// by the next recorder; nothing incomplete gets a final name.
+    fn discard_run(&mut self) {
         if let Some(mut run) = self.run.take() {
-            // Unfinished (an error elsewhere): the open segment stays as `.part`, to be
-            // recovered by the next recorder; nothing incomplete gets a final name.
             let _ = run.pipeline.set_state(gst::State::Null);
+            *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
             if let Some(thread) = run.bus_thread.take() {
-                *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 let _ = thread.join();
             }
         }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Unfinished (an error elsewhere): see `discard_run`.
+        self.discard_run();
     }
 }
 
