@@ -178,7 +178,12 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         }
         Command::Live(args) => {
             let config = veilcam::live::config::load_live(&args.config)?;
-            let summary = veilcam::live::camera::run(&config, &args.options())?;
+            let ready = |name: &str, url: &str| {
+                if !cli.quiet {
+                    say!("veilcam: camera {name}: redacted restream at {url}");
+                }
+            };
+            let summary = veilcam::live::camera::run(&config, &args.options(), &ready)?;
             for cam in &summary.cameras {
                 say!(
                     "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker)",

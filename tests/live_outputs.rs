@@ -200,8 +200,13 @@ fn child_records_until_killed() {
     let mut recorder = Recorder::create(settings).unwrap();
     let mut frames = Looped::open("faces.mp4");
     let deadline = Instant::now() + Duration::from_secs(60);
+    let (count, count_tmp) = (Path::new(&root).join("pushed"), Path::new(&root).join("pushed.tmp"));
+    let mut pushed = 0u64;
     while Instant::now() < deadline {
         recorder.push(&frames.next(), &nothing()).unwrap();
+        pushed += 1;
+        std::fs::write(&count_tmp, pushed.to_string()).unwrap();
+        std::fs::rename(&count_tmp, &count).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the parent never killed this recorder");
@@ -268,12 +273,18 @@ fn recorder_killed_with_sigkill_leaves_only_decodable_files_under_final_names() 
     let recovered = recorder.committed();
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert!(recovered[0].recovered);
-    assert!(recovered[0].frames >= written.samples && recovered[0].frames >= 25, "{:?} vs {written:?}", recovered[0]);
+    assert!(recovered[0].frames >= written.samples && recovered[0].frames > 0, "{:?} vs {written:?}", recovered[0]);
     let span = recovered[0].end_ms().unwrap() - recovered[0].start_ms().unwrap();
     assert!((span - recovered[0].frames as i64 * 40).abs() <= 2, "{} frames span {span} ms", recovered[0].frames);
     let records = segments::read_index(&dir).unwrap();
     assert_eq!(records.len(), finals.len() + 1);
-    assert_segments_match_index(&dir, &records);
+    let kept = assert_segments_match_index(&dir, &records);
+    // What the kill cost: the fragment being written (0.5 s), the key-frame interval
+    // splitmuxsink holds back (0.5 s) and the few frames queued before the encoder: about a
+    // second (measured 26–28 frames of 25 fps); 45 frames is 1.8 s.
+    let pushed: u64 = std::fs::read_to_string(root.path().join("pushed")).unwrap().parse().unwrap();
+    eprintln!("kill -9: {pushed} frames pushed, {kept} kept");
+    assert!(kept <= pushed && pushed - kept <= 45, "{pushed} frames pushed, {kept} kept after the kill");
     assert!(names_with_suffix(&dir, ".part").is_empty(), "{:?}", listing(&dir));
 }
 
@@ -294,38 +305,45 @@ fn recorder_refuses_a_camera_name_that_leaves_its_directory() {
 fn retention_deletes_old_segments_but_not_held_ones_nor_the_one_being_written() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("porch");
-    // 4 s of video in 1 s segments: two closed, the third still being written (splitmuxsink
-    // closes a segment once it holds the key frame after the next one).
+    // 4 s of video in 1 s segments: some closed, the last still being written (splitmuxsink
+    // holds back the last key-frame interval).
     let recorder = record_clip(root.path(), "porch", 1, 100);
     wait_for("two closed segments", Duration::from_secs(20), || recorder.committed().len() >= 2);
+    let mut closed = 0;
+    wait_for("the recorder to settle", Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(500));
+        std::mem::replace(&mut closed, recorder.committed().len()) == recorder.committed().len()
+    });
     let part = recorder.current_part().expect("a segment is open");
     assert!(part.exists());
     let records = segments::read_index(&dir).unwrap();
-    assert_eq!(records.len(), 2);
-    let held = dir.join(&records[1].file);
+    assert!(records.len() >= 2, "{records:?}");
+    let (old, newest) = records.split_at(records.len() - 1);
+    let held = dir.join(&newest[0].file);
     std::fs::write(segments::hold_marker(&held), b"case 2026-17").unwrap();
 
-    // Both closed segments are older than 1 s once the later one has ended 1 s ago.
-    let old_enough = records[1].end_ms().unwrap() + 1200;
+    // Every closed segment is older than 1 s once the newest has ended 1 s ago.
+    let old_enough = newest[0].end_ms().unwrap() + 1200;
     wait_for("the segments to age", Duration::from_secs(10), || segments::now_ms() > old_enough);
     let report = retention::sweep(root.path(), &Retention::new(Duration::from_secs(1), 0)).unwrap();
 
-    assert_eq!(report.deleted.len(), 1, "{report:?}");
-    assert_eq!(report.deleted[0].file, records[0].file);
-    assert_eq!(report.deleted[0].reason, DeleteReason::Age);
+    let deleted: Vec<&str> = report.deleted.iter().map(|d| d.file.as_str()).collect();
+    let expected: Vec<&str> = old.iter().map(|r| r.file.as_str()).collect();
+    assert_eq!(deleted, expected, "{report:?}");
+    assert!(report.deleted.iter().all(|d| d.reason == DeleteReason::Age));
     assert_eq!(report.held, vec![held.clone()]);
-    assert!(!dir.join(&records[0].file).exists(), "old segment deleted");
+    assert!(old.iter().all(|r| !dir.join(&r.file).exists()), "old segments deleted");
     assert!(held.exists(), "held segment kept");
     assert!(part.exists(), "the segment being written is untouched");
-    assert_eq!(segments::read_index(&dir).unwrap(), vec![records[1].clone()], "index updated");
+    assert_eq!(segments::read_index(&dir).unwrap(), newest, "index updated");
 
     // The open segment closes normally afterwards and joins the index.
     Box::new(recorder).finish().unwrap();
     let after = segments::read_index(&dir).unwrap();
-    assert_eq!(after.len(), 3, "the held segment and the two written after the sweep: {after:?}");
-    assert_eq!(after[0], records[1]);
+    assert_eq!(after[0], newest[0]);
     assert_eq!(after[1].file, part.file_name().unwrap().to_string_lossy().trim_end_matches(".part"));
-    assert_eq!(assert_segments_match_index(&dir, &after), 75);
+    let deleted_frames: u64 = old.iter().map(|r| r.frames).sum();
+    assert_eq!(assert_segments_match_index(&dir, &after), 100 - deleted_frames);
 }
 
 #[test]
@@ -593,7 +611,7 @@ fn restream_gives_each_camera_its_own_mount() {
 fn restream_on_an_address_in_use_fails_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("the port is taken");
+    let err = RtspServer::start(addr, None, RestreamSettings::default()).expect_err("the port is taken");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::cli::RedactOptions;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::live::config::{LateFrames, LiveCamera, LiveConfig, Transport as ConfigTransport};
+use crate::live::config::{AuthMethod, LateFrames, LiveCamera, LiveConfig, Transport as ConfigTransport};
 use crate::live::metrics::{CameraMetrics, LiveMetrics, MetricsServer};
 use crate::live::retention::{Retention, Sweeper};
 use crate::output::AtomicOutput;
@@ -70,6 +70,10 @@ pub struct LiveServices {
 impl LiveServices {
     /// Starts the restream server, the metrics server and the retention sweeper of `config`.
     pub fn start(config: &LiveConfig) -> Result<Self> {
+        if config.auth.as_ref().is_some_and(|a| a.method == AuthMethod::Digest) {
+            let message = "live.auth.method: \"digest\" is not served yet; use \"basic\"".to_string();
+            return Err(Error::Config { path: config.path.clone(), message });
+        }
         let credentials = config
             .auth
             .as_ref()
@@ -113,10 +117,11 @@ impl LiveServices {
 }
 
 /// Runs every camera of `config` until a signal ([`crate::interrupt`]) ends the streams.
-pub fn run(config: &LiveConfig, options: &RedactOptions) -> Result<LiveSummary> {
+/// `on_ready` is told each camera's name and restream URL once the servers are up.
+pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(&str, &str)) -> Result<LiveSummary> {
     let services = LiveServices::start(config)?;
     for cam in &config.cameras {
-        tracing::warn!("camera {}: restream at {}", cam.name(), services.restream_url(cam.name()));
+        on_ready(cam.name(), &services.restream_url(cam.name()));
     }
     let results: Vec<Result<CameraSummary>> = std::thread::scope(|scope| {
         let handles: Vec<_> = config

@@ -13,8 +13,8 @@
 //! A segment is written as `NAME.mp4.part` and renamed to `NAME.mp4` only once it is closed,
 //! synced and hashed, so a final name always holds a complete file. After a crash or kill -9 the
 //! open segment stays behind as `.part`; [`recover`] cuts it after its last complete fragment
-//! (fragmented MP4 keeps every fragment written before the kill, at most about one second is
-//! lost), renames it and indexes it with `"recovered": true`.
+//! (fragmented MP4 keeps every fragment written before the kill; about a second is lost),
+//! renames it and indexes it with `"recovered": true`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -1,8 +1,9 @@
 //! The live recorder: redacted frames → one camera's segments on disk.
 //!
 //! `appsrc ! videoconvert ! x264enc tune=zerolatency ! h264parse ! splitmuxsink` with
-//! `mp4mux fragment-duration=1000` as the muxer: fragmented MP4, so a kill -9 loses at most the
-//! last second. Segments are `segment_seconds` long (splitmuxsink asks the encoder for a key
+//! `mp4mux fragment-duration=500` as the muxer and a key frame every 0.5 s: fragmented MP4, so
+//! a kill -9 loses only the last second or so (the fragment being written and the key-frame
+//! interval splitmuxsink holds back; measured about 1.1 s). Segments are `segment_seconds` long (splitmuxsink asks the encoder for a key
 //! frame at each split) and named by the UTC of their first frame through
 //! `format-location-full`. The layout on disk, the `.part` → final rename and the index are
 //! described in [`crate::live::segments`].
@@ -42,8 +43,11 @@ pub const DEFAULT_SEGMENT_SECONDS: u64 = 60;
 pub const DEFAULT_PRESET: &str = "veryfast";
 /// Default x264 constant quantizer.
 pub const DEFAULT_QUANTIZER: u32 = 23;
-/// Length of one MP4 fragment, the most a kill -9 loses.
-pub const FRAGMENT_MS: u32 = 1000;
+/// Length of one MP4 fragment: what is written at once, so part of what a kill -9 loses.
+pub const FRAGMENT_MS: u32 = 500;
+/// Time between key frames. splitmuxsink holds back one key-frame interval (it cuts segments
+/// on key frames), the rest of what a kill -9 loses.
+pub const KEY_INTERVAL_MS: u32 = 500;
 /// A forward timestamp gap beyond this starts a new segment.
 pub const MAX_GAP: gst::ClockTime = gst::ClockTime::from_seconds(2);
 /// Raw frames the appsrc may queue before `push` waits for the encoder.
@@ -244,9 +248,16 @@ impl Recorder {
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let drained = Arc::new(Mutex::new(false));
         let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
-        pipeline.set_state(gst::State::Playing).map_err(|_| self.err("cannot start the recorder".into()))?;
         let max_queued = frame.info.size() as u64 * QUEUE_FRAMES;
-        self.run = Some(Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None, last_pts: None });
+        let run = Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None, last_pts: None };
+        // Kept before it starts, so a failed start is torn down like any run (bus thread included).
+        let started = run.pipeline.set_state(gst::State::Playing);
+        self.run = Some(run);
+        if started.is_err() {
+            let message = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            self.discard_run();
+            return Err(self.err(message.unwrap_or_else(|| "cannot start the recorder".into())));
+        }
         Ok(())
     }
 
@@ -323,17 +334,24 @@ impl FrameSink for Recorder {
     }
 }
 
-impl Drop for Recorder {
-    fn drop(&mut self) {
+impl Recorder {
+    /// Stops the current run without closing its segment: it stays as `.part`, to be recovered
+    /// by the next recorder; nothing incomplete gets a final name.
+    fn discard_run(&mut self) {
         if let Some(mut run) = self.run.take() {
-            // Unfinished (an error elsewhere): the open segment stays as `.part`, to be
-            // recovered by the next recorder; nothing incomplete gets a final name.
             let _ = run.pipeline.set_state(gst::State::Null);
+            *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
             if let Some(thread) = run.bus_thread.take() {
-                *run.drained.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 let _ = thread.join();
             }
         }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Unfinished (an error elsewhere): see `discard_run`.
+        self.discard_run();
     }
 }
 
@@ -437,7 +455,11 @@ fn build(
         .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
         .build()?;
     let fps = info.fps();
-    let key_int = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).clamp(1, 300) as u32 } else { 30 };
+    let key_int = if fps.numer() > 0 && fps.denom() > 0 {
+        (fps.numer() as i64 * KEY_INTERVAL_MS as i64 / (fps.denom() as i64 * 1000)).clamp(1, 300) as u32
+    } else {
+        15
+    };
     let encoder = gst::ElementFactory::make("x264enc")
         .property("quantizer", settings.quantizer)
         .property("key-int-max", key_int)
