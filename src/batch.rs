@@ -21,7 +21,7 @@ pub mod manifest;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -281,27 +281,13 @@ impl Walker<'_> {
             return;
         }
         if !meta.is_file() {
-            return self.plan.failed.push((path.to_path_buf(), format!("not a regular file: {}", file_type_name(&meta.file_type()))));
+            return self.plan.failed.push((path.to_path_buf(), format!("not a regular file: {}", crate::input::type_name(&meta.file_type()))));
         }
         // A symlink into an output directory is an output, not an input.
         let into_output = path.canonicalize().is_ok_and(|c| self.skip.iter().any(|root| c.starts_with(root)));
         if !into_output {
             self.found.push(rel.to_path_buf());
         }
-    }
-}
-
-fn file_type_name(t: &std::fs::FileType) -> &'static str {
-    if t.is_fifo() {
-        "FIFO"
-    } else if t.is_char_device() {
-        "character device"
-    } else if t.is_block_device() {
-        "block device"
-    } else if t.is_socket() {
-        "socket"
-    } else {
-        "special file"
     }
 }
 

@@ -33,22 +33,25 @@ pub fn check(path: &Path) -> Result<()> {
 
 /// "is not a regular file (…)" with what the file is instead.
 pub fn kind_of(meta: &std::fs::Metadata) -> String {
+    format!("is not a regular file (a {})", type_name(&meta.file_type()))
+}
+
+/// What a file that is not a regular file is: "FIFO", "character device" ….
+pub fn type_name(t: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    let what = if t.is_fifo() {
-        "a FIFO"
+    if t.is_fifo() {
+        "FIFO"
     } else if t.is_char_device() {
-        "a character device"
+        "character device"
     } else if t.is_block_device() {
-        "a block device"
+        "block device"
     } else if t.is_socket() {
-        "a socket"
+        "socket"
     } else if t.is_dir() {
-        "a directory"
+        "directory"
     } else {
-        "not a plain file"
-    };
-    format!("is not a regular file ({what})")
+        "special file"
+    }
 }
 
 #[cfg(test)]
