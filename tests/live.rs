@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,27 +23,52 @@ const SHOWN: f64 = 0.25;
 /// A frame counts as fully obscured when its mean luma is below this.
 const BLACK: f64 = 20.0;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A child process killed when the test ends, however it ends. Its stderr is collected as
+/// it comes, so a test can wait for a line and show everything on failure.
+struct Proc {
+    child: Option<Child>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
-
-/// A child process killed when the test ends, however it ends.
-struct Proc(Option<Child>);
 
 impl Proc {
     fn spawn(cmd: &mut Command) -> Proc {
-        Proc(Some(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("veilcam runs")))
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("veilcam runs");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stderr, sink) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&lines));
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Proc { child: Some(child), lines }
+    }
+
+    fn stderr(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The first word after `marker` on a stderr line, waiting up to a minute for it.
+    fn wait_for(&self, marker: &str) -> String {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let found = self.lines.lock().unwrap().iter().find_map(|l| l.split_once(marker).map(|(_, rest)| rest.to_string()));
+            if let Some(rest) = found {
+                return rest.split_whitespace().next().unwrap_or_default().to_string();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no line with {marker:?} within a minute:\n{}", self.stderr());
     }
 
     fn signal(&self, sig: libc::c_int) {
-        let pid = self.0.as_ref().unwrap().id() as libc::pid_t;
+        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(pid, sig) };
     }
 
     /// Waits at most `limit` for the exit; returns the exit code and stderr.
     fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
-        let mut child = self.0.take().unwrap();
+        let mut child = self.child.take().unwrap();
         let started = Instant::now();
         while child.try_wait().unwrap().is_none() {
             if started.elapsed() > limit {
@@ -55,15 +78,14 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(20));
         }
         let code = child.wait().unwrap().code();
-        let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        (code, err)
+        std::thread::sleep(Duration::from_millis(100)); // the reader takes the last lines
+        (code, self.stderr())
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -74,28 +96,38 @@ fn veilcam() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veilcam"))
 }
 
-/// `veilcam testcam faces.mp4` on a free port, with a login.
-fn testcam() -> (Proc, u16) {
-    let port = free_port();
-    let cam = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", &port.to_string()]));
-    (cam, port)
+/// `veilcam testcam faces.mp4` on a port of its choosing; returns it and its URL.
+fn testcam() -> (Proc, String) {
+    let cam = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", "0"]));
+    let url = cam.wait_for(" in a loop at ");
+    (cam, url)
 }
 
-/// A live config for one camera reading `rtsp://user:SECRET@127.0.0.1:cam_port/cam`.
-fn live_config(dir: &Path, cam_port: u16, extra: &str) -> (PathBuf, u16) {
-    let listen = free_port();
+/// `veilcam live` on a config for one camera reading the test camera at `cam_url` with
+/// credentials in the URL, restreaming on a port of its choosing; returns it and the
+/// restream URL.
+fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, String) {
+    let source = cam_url.replacen("rtsp://", "rtsp://user:SECRET-PASSWORD@", 1);
     let text = format!(
-        "[live]\nlisten = \"127.0.0.1:{listen}\"\nrecordings = \"{}\"\nsegment_seconds = 2\n{extra}\n\
-         [cameras.door]\nsource = \"rtsp://user:SECRET-PASSWORD@127.0.0.1:{cam_port}/cam\"\n",
+        "[live]\nlisten = \"127.0.0.1:0\"\nrecordings = \"{}\"\nsegment_seconds = 2\n{extra}\n\
+         [cameras.door]\nsource = \"{source}\"\n",
         dir.join("recordings").display()
     );
-    let path = dir.join("live.toml");
-    std::fs::write(&path, text).unwrap();
-    (path, listen)
+    let config = dir.join("live.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = veilcam();
+    cmd.arg("live").arg("--config").arg(&config).args(["--workers", "1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc::spawn(&mut cmd);
+    let url = proc.wait_for("redacted restream at ");
+    (proc, url)
 }
 
-/// Reads `n` luma frames of the restream, retrying the connection until `limit`.
-fn read_restream(url: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+/// Reads `n` luma frames of the RTSP stream at `url` (served by `server`), retrying the
+/// connection until `limit`.
+fn read_restream(url: &str, n: usize, limit: Duration, server: &Proc) -> Vec<Vec<u8>> {
     init();
     let started = Instant::now();
     let mut frames = Vec::new();
@@ -127,7 +159,7 @@ fn read_restream(url: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
-    assert!(frames.len() >= n, "only {} of {n} restream frames within {limit:?}", frames.len());
+    assert!(frames.len() >= n, "only {} of {n} frames of {url} within {limit:?}; its server said:\n{}", frames.len(), server.stderr());
     frames
 }
 
@@ -205,15 +237,14 @@ fn mean(frame: &[u8]) -> f64 {
 #[test]
 fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
     let dir = tempfile::tempdir().unwrap();
-    let (_cam, cam_port) = testcam();
-    let (config, listen) = live_config(dir.path(), cam_port, "");
-    let live = Proc::spawn(veilcam().arg("live").arg("--config").arg(&config).args(["--workers", "1"]));
+    let (cam, cam_url) = testcam();
+    let (live, restream) = live(dir.path(), &cam_url, "", &[]);
 
     // The measure sees faces in the camera's own stream: it can fail.
-    let raw = read_restream(&format!("rtsp://127.0.0.1:{cam_port}/cam"), 10, Duration::from_secs(60));
+    let raw = read_restream(&cam_url, 10, Duration::from_secs(60), &cam);
     assert!(shown_faces(&raw).len() >= 10, "the camera shows faces: {:?}", shown_faces(&raw));
 
-    let frames = read_restream(&format!("rtsp://127.0.0.1:{listen}/door"), 40, Duration::from_secs(60));
+    let frames = read_restream(&restream, 40, Duration::from_secs(60), &live);
     assert_faces_hidden("the restream", &frames);
 
     // SIGTERM closes the current segment: exit 0, no unfinished file, every segment indexed.
@@ -243,13 +274,10 @@ fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
 #[test]
 fn frames_whose_detection_is_late_leave_fully_obscured_never_raw() {
     let dir = tempfile::tempdir().unwrap();
-    let (_cam, cam_port) = testcam();
-    let (config, listen) = live_config(dir.path(), cam_port, "latency_budget_ms = 100");
+    let (_cam, cam_url) = testcam();
     // Every detection takes 400 ms longer than the budget allows.
-    let live = Proc::spawn(
-        veilcam().arg("live").arg("--config").arg(&config).args(["--workers", "1"]).env("VEILCAM_DETECTOR_DELAY_MS", "400"),
-    );
-    let frames = read_restream(&format!("rtsp://127.0.0.1:{listen}/door"), 30, Duration::from_secs(60));
+    let (live, restream) = live(dir.path(), &cam_url, "latency_budget_ms = 100", &[("VEILCAM_DETECTOR_DELAY_MS", "400")]);
+    let frames = read_restream(&restream, 30, Duration::from_secs(60), &live);
     let leaks = shown_faces(&frames);
     assert!(leaks.is_empty(), "faces visible while detection is late:\n{}", leaks.join("\n"));
     let black = frames.iter().filter(|f| mean(f) < BLACK).count();
