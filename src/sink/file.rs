@@ -175,6 +175,34 @@ fn missing_or_encode(path: &Path, e: gst::glib::BoolError) -> Error {
     }
 }
 
+/// The input end of every encoding pipeline: `appsrc` (frames with their own timestamps,
+/// holding at most `queue_frames` frames; non-blocking, since the caller waits for room itself
+/// while watching the bus: a blocking appsrc would wait forever once the encoder has failed)
+/// `! videoconvert ! capsfilter` to what x264 takes (4:2:0, or 4:4:4 at odd sizes, which 4:2:0
+/// cannot hold).
+pub(crate) fn raw_input(
+    caps: &gst::Caps,
+    info: &gst_video::VideoInfo,
+    queue_frames: u64,
+) -> std::result::Result<(gst_app::AppSrc, gst::Element, gst::Element), gst::glib::BoolError> {
+    let appsrc = gst_app::AppSrc::builder()
+        .name("frames")
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .do_timestamp(false)
+        .block(false)
+        .max_bytes(info.size() as u64 * queue_frames)
+        .build();
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    let odd = info.width() % 2 == 1 || info.height() % 2 == 1;
+    let format = if odd { gst_video::VideoFormat::Y444 } else { gst_video::VideoFormat::I420 };
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
+        .build()?;
+    Ok((appsrc, convert, filter))
+}
+
 /// The muxer for a target's extension.
 pub fn muxer_for(target: &Path) -> Result<&'static str> {
     let ext = target.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
@@ -198,24 +226,7 @@ fn build(
     audio_from: Option<&Path>,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-encode");
-    let appsrc = gst_app::AppSrc::builder()
-        .name("frames")
-        .caps(caps)
-        .format(gst::Format::Time)
-        .is_live(false)
-        .do_timestamp(false)
-        // `push` waits for room itself, watching the bus: a blocking appsrc would wait forever
-        // once the encoder has failed.
-        .block(false)
-        .max_bytes(info.size() as u64 * QUEUE_FRAMES)
-        .build();
-    let convert = gst::ElementFactory::make("videoconvert").build()?;
-    // x264 cannot encode 4:2:0 at odd sizes; those keep their size as 4:4:4.
-    let odd = info.width() % 2 == 1 || info.height() % 2 == 1;
-    let format = if odd { gst_video::VideoFormat::Y444 } else { gst_video::VideoFormat::I420 };
-    let filter = gst::ElementFactory::make("capsfilter")
-        .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
-        .build()?;
+    let (appsrc, convert, filter) = raw_input(caps, info, QUEUE_FRAMES)?;
     let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).property("threads", enc.threads).build()?;
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("speed-preset", &enc.preset);

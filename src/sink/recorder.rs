@@ -438,22 +438,7 @@ fn build(
     shared: &Arc<Shared>,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name(&format!("veilcam-record-{}", settings.camera));
-    let appsrc = gst_app::AppSrc::builder()
-        .name("frames")
-        .caps(caps)
-        .format(gst::Format::Time)
-        .is_live(false)
-        .do_timestamp(false)
-        .block(false)
-        .max_bytes(info.size() as u64 * QUEUE_FRAMES)
-        .build();
-    let convert = gst::ElementFactory::make("videoconvert").build()?;
-    // x264 cannot encode 4:2:0 at odd sizes; those keep their size as 4:4:4.
-    let odd = info.width() % 2 == 1 || info.height() % 2 == 1;
-    let format = if odd { gst_video::VideoFormat::Y444 } else { gst_video::VideoFormat::I420 };
-    let filter = gst::ElementFactory::make("capsfilter")
-        .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
-        .build()?;
+    let (appsrc, convert, filter) = super::file::raw_input(caps, info, QUEUE_FRAMES)?;
     let fps = info.fps();
     let key_int = if fps.numer() > 0 && fps.denom() > 0 {
         (fps.numer() as i64 * KEY_INTERVAL_MS as i64 / (fps.denom() as i64 * 1000)).clamp(1, 300) as u32
