@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod eval;
+pub mod export;
 pub mod error;
 pub mod frame;
 pub mod geometry;
