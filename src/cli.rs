@@ -44,6 +44,15 @@ pub enum Command {
     Live(LiveArgs),
     /// Serve a clip as a looping RTSP camera (for demos and tests of `live`).
     Testcam(TestcamArgs),
+    /// Check an export bundle: its signature, every file's SHA-256 and size, nothing missing
+    /// or added. One line per file; exit 0 only when everything checks.
+    Verify(VerifyArgs),
+    /// The Ed25519 key that signs export bundles and audit-log checkpoints.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The hash-chained audit log of exports, verifies, holds and key creation.
+    #[command(subcommand)]
+    Log(LogCommand),
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +376,61 @@ impl Default for RedactOptions {
             ort_threads: DEFAULT_ORT_THREADS,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle (zip) written by `veilcam export`.
+    pub bundle: PathBuf,
+    /// Public key file (`veilcam.pub`, minisign format) the bundle must be signed with; without
+    /// it the signature is checked with the key the bundle names, whose fingerprint is printed.
+    #[arg(long, value_name = "PUBFILE")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the signing key pair (never overwrites one) and print its fingerprint.
+    Init(KeysArgs),
+    /// Print the fingerprint and key id of the signing key.
+    Show(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Key directory [default: $VEILCAM_HOME/keys, else $XDG_DATA_HOME/veilcam/keys, else
+    /// ~/.local/share/veilcam/keys].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check the whole audit log: every entry's hash, the chain, the order and the signed
+    /// checkpoints; names the line and seq of each break. Exit 0 only when intact.
+    Verify(LogVerifyArgs),
+    /// Print the audit log, one entry per line.
+    Show(LogArgs),
+    /// Write a signed checkpoint over the log's current head now.
+    Seal(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Audit log [default: $VEILCAM_HOME/audit.jsonl, else $XDG_DATA_HOME/veilcam/audit.jsonl,
+    /// else ~/.local/share/veilcam/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogVerifyArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Public key file the checkpoints must be signed with [default: veilcam.pub of the default
+    /// key directory, when there is one].
+    #[arg(long, value_name = "PUBFILE")]
+    pub key: Option<PathBuf>,
 }
 
 /// One detection worker per core, up to two: measured best on two cores (docs/evaluation.md).

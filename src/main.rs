@@ -204,7 +204,19 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             cam.stop();
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(args) => Ok(passed(veilcam::export::commands::verify(args)?)),
+        Command::Keys(command) => Ok(passed(veilcam::export::commands::keys(command)?)),
+        Command::Log(command) => Ok(passed(veilcam::export::commands::log(command)?)),
         Command::Batch(_) => unreachable!("handled in run"),
+    }
+}
+
+/// Exit 0 when every check passed, 1 otherwise.
+fn passed(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

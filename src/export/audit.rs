@@ -104,7 +104,13 @@ impl AuditLog {
     /// The log at [`default_path`], signing checkpoints with the key of [`keys::default_dir`]
     /// when one exists there (a key that exists but cannot be loaded is an error).
     pub fn open_default() -> Result<AuditLog> {
-        let log = AuditLog::open(&default_path())?;
+        AuditLog::open_signed(&default_path())
+    }
+
+    /// The log at `path`, signing checkpoints with the key of [`keys::default_dir`] when one
+    /// exists there.
+    pub fn open_signed(path: &Path) -> Result<AuditLog> {
+        let log = AuditLog::open(path)?;
         let dir = keys::default_dir();
         if std::fs::symlink_metadata(dir.join(keys::SECRET_FILE)).is_ok() {
             return Ok(log.with_key(SigningKey::load(&dir)?));
@@ -273,17 +279,16 @@ fn checkpoint_message(head_seq: u64, head: &str) -> Vec<u8> {
     format!("veilcam audit checkpoint v1\n{head_seq}\n{head}\n").into_bytes()
 }
 
-/// `$USER` (else `$LOGNAME`, else `uid:N`), the uid and the host name.
+/// The user (the password database's name for the real uid, else `$USER`, else `uid:N`), the
+/// uid and the host name.
 fn who() -> (String, u32, String) {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let user = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+    let user = user_name(uid)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| format!("uid:{uid}"));
     let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and we stop at the first NUL or the end.
+    // SAFETY: the buffer is valid for its length; we stop at the first NUL or at its end.
     let host = if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         String::from_utf8_lossy(&buf[..end]).into_owned()
@@ -291,6 +296,21 @@ fn who() -> (String, u32, String) {
         "unknown".to_string()
     };
     (user, uid, host)
+}
+
+/// The password database's name for `uid`.
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes the strings into
+    // `buf` (valid for its length) and sets `found` to `pwd` on success, or null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(pwd.pw_name).to_str().ok().map(str::to_string)
+    }
 }
 
 /// The hashed part of an entry line (without its newline) and the hash it states, when the

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod commands;
 pub mod keys;
 pub mod minisig;
 pub mod verify;
