@@ -184,7 +184,12 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         }
     };
     let scratch = tempfile::tempdir().ok();
+    let mut seen = std::collections::BTreeSet::new();
     for entry in &entries {
+        if !seen.insert(entry.name.as_str()) {
+            report.findings.push(Finding::failed(&entry.name, "listed twice in the manifest"));
+            continue;
+        }
         let applicable: Vec<&dyn MediaCheck> = checks.iter().map(AsRef::as_ref).filter(|c| c.applies(&entry.name, &manifest)).collect();
         let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty()).map(|d| d.path().join("file"));
         let finding = check_file(&mut zip, entry, extract_to.as_deref(), &applicable, &manifest);
