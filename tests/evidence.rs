@@ -385,3 +385,46 @@ fn a_second_entry_hidden_under_a_listed_name_is_named() {
     assert!(failed(&report).contains(&VIDEO.to_string()), "{report}");
     assert!(report.contains("a second entry under this name"), "{report}");
 }
+
+/// Runs veilcam with a deadline; a run that does not end in time is killed and fails the test.
+fn veilcam_within(home: &Home, args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .args(args)
+        .env("VEILCAM_HOME", home.path().join("home"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("veilcam {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn regression_verify_and_log_verify_of_a_fifo_hung_in_open() {
+    let home = Home::new();
+    home.init_key();
+    let fifo = home.path().join("fifo.zip");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let limit = std::time::Duration::from_secs(20);
+    for args in [vec!["verify", fifo.to_str().unwrap()], vec!["log", "verify", "--log", fifo.to_str().unwrap()]] {
+        let out = veilcam_within(&home, &args, limit);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("fifo.zip") && text.contains("a FIFO"), "{args:?}: {text}");
+    }
+    let public = home.keys_dir().join("veilcam.pub");
+    let bundle = home.bundle();
+    std::fs::remove_file(&public).unwrap();
+    assert!(Command::new("mkfifo").arg(&public).status().unwrap().success());
+    let out = veilcam_within(&home, &["verify", bundle.to_str().unwrap(), "--key", public.to_str().unwrap()], limit);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a FIFO"), "{}", String::from_utf8_lossy(&out.stdout));
+}

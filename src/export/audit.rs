@@ -420,10 +420,7 @@ struct Walk<'a> {
 /// problem names its line and seq; after a break the walk resumes from the damaged entry, so
 /// one edit is reported once, not at every later line.
 pub fn verify(path: &Path, trusted: Option<&PublicKey>) -> Result<LogReport> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
-        _ => Error::io(path, e),
-    })?;
+    let file = keys::open_regular(path)?;
     let mut walk = Walk { trusted, prev_seq: 0, prev_hash: GENESIS.to_string(), report: LogReport::default() };
     let mut reader = BufReader::new(file);
     let mut raw = Vec::new();
@@ -526,10 +523,8 @@ impl Walk<'_> {
 
 /// Every entry of the log, for `veilcam log show` (lines that are not entries are skipped).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
-        _ => Error::io(path, e),
-    })?;
+    let mut text = String::new();
+    keys::open_regular(path)?.read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
     Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
 }
 

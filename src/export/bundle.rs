@@ -15,7 +15,7 @@
 //! that counts is `sealed_at` in the signed manifest). The zip is written to a temp name beside the target and renamed only
 //! when complete ([`crate::output::AtomicOutput`]); an existing target is never replaced.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -96,7 +96,7 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     for f in files {
         crate::interrupt::check()?;
         entries.push(add_file(&mut zip, f, time).map_err(|e| match e {
-            AddError::Source(e) => Error::io(&f.path, e),
+            AddError::Source(e) => e,
             AddError::Bundle(e) => Error::io(target, e),
         })?);
     }
@@ -138,18 +138,15 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
 
 /// Which side of a copy failed: reading the source file or writing the bundle.
 enum AddError {
-    Source(std::io::Error),
+    Source(Error),
     Bundle(std::io::Error),
 }
 
 /// Copies one file into the zip, hashing what is written.
 fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFile, time: zip::DateTime) -> std::result::Result<FileEntry, AddError> {
-    let mut src = File::open(&f.path).map_err(AddError::Source)?;
-    let meta = src.metadata().map_err(AddError::Source)?;
-    if !meta.is_file() {
-        return Err(AddError::Source(std::io::Error::other(crate::input::kind_of(&meta))));
-    }
-    zip.start_file(f.name.as_str(), options_for(&f.name, meta.len(), time)).map_err(|e| AddError::Bundle(std::io::Error::other(e)))?;
+    let mut src = super::keys::open_regular(&f.path).map_err(AddError::Source)?;
+    let len = src.metadata().map_err(|e| AddError::Source(Error::io(&f.path, e)))?.len();
+    zip.start_file(f.name.as_str(), options_for(&f.name, len, time)).map_err(|e| AddError::Bundle(std::io::Error::other(e)))?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut buf = vec![0u8; CHUNK];
@@ -161,7 +158,7 @@ fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFil
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(AddError::Source(e)),
+            Err(e) => return Err(AddError::Source(Error::io(&f.path, e))),
         };
         hasher.update(&buf[..n]);
         zip.write_all(&buf[..n]).map_err(AddError::Bundle)?;
@@ -285,7 +282,7 @@ mod tests {
         let sealed = seal(&dir.path().join("case.zip"), &files, json!({ "case": "2026-117" }), &k).unwrap();
         assert_eq!(sealed.files[0].bytes, 3 * CHUNK as u64 + 5);
         assert_eq!(sealed.files[0].sha256, hex(&Sha256::digest(std::fs::read(&a).unwrap())));
-        let mut zip = zip::ZipArchive::new(File::open(&sealed.path).unwrap()).unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&sealed.path).unwrap()).unwrap();
         let names: Vec<_> = zip.file_names().map(str::to_string).collect();
         assert_eq!(names, ["video/a.mp4", "b.json", MANIFEST, SIGNATURE]);
         let mut text = String::new();

@@ -147,7 +147,7 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         }
     }
     let bundle_name = bundle.display().to_string();
-    let mut zip = match File::open(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
+    let mut zip = match super::keys::open_regular(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
         Ok(zip) => zip,
         Err(why) => {
             report.findings.push(Finding::failed(&bundle_name, format!("cannot read the bundle: {why}")));
