@@ -205,7 +205,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => Ok(passed(veilcam::export::commands::verify(args)?)),
-        Command::Keys(command) => Ok(passed(veilcam::export::commands::keys(command)?)),
+        Command::Keys(command) => Ok(passed(veilcam::export::commands::keys(command, cli.quiet)?)),
         Command::Log(command) => Ok(passed(veilcam::export::commands::log(command)?)),
         Command::Batch(_) => unreachable!("handled in run"),
     }

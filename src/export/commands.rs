@@ -20,21 +20,28 @@ macro_rules! out {
     }};
 }
 
-/// `veilcam keys init|show`.
-pub fn keys(command: &KeysCommand) -> Result<bool> {
+/// `veilcam keys init|show`. `init` prints the fingerprint alone on stdout (for scripts) and,
+/// unless `quiet`, where the files are on stderr.
+pub fn keys(command: &KeysCommand, quiet: bool) -> Result<bool> {
     match command {
         KeysCommand::Init(args) => {
             let dir = args.dir.clone().unwrap_or_else(keys::default_dir);
             let key = keys::init(&dir)?;
-            out!("{}", key.public_fingerprint());
-            tracing::info!("new signing key in {}", dir.display());
-            let mut log = AuditLog::open_default()?;
             let public = key.public();
-            log.append(
-                "keys.init",
-                json!({ "dir": dir, "fingerprint": public.fingerprint(), "key_id": public.key_id_display(), "public_key": public.to_minisign_base64() }),
-            )?;
-            log.close()?;
+            out!("{}", public.fingerprint());
+            if !quiet {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "veilcam: new signing key {} (secret, mode 0600) and {} (public, minisign key id {}); its fingerprint is above",
+                    dir.join(keys::SECRET_FILE).display(),
+                    dir.join(keys::PUBLIC_FILE).display(),
+                    public.key_id_display()
+                );
+            }
+            let details = json!({ "dir": dir, "fingerprint": public.fingerprint(), "key_id": public.key_id_display(), "public_key": public.to_minisign_base64() });
+            AuditLog::open_default().and_then(|mut log| log.append("keys.init", details).and_then(|()| log.close())).map_err(|e| {
+                crate::Error::Pipeline(format!("the signing key was created in {}, but recording it in the audit log failed: {e}", dir.display()))
+            })?;
             Ok(true)
         }
         KeysCommand::Show(args) => {
