@@ -38,7 +38,8 @@ const CHUNK: usize = 1 << 20;
 pub trait MediaCheck {
     /// Whether this check looks at the bundle file `name`.
     fn applies(&self, name: &str, manifest: &Value) -> bool;
-    /// Checks the file, extracted to `path`. `Ok` holds a short note for the file's line
+    /// Checks the file, extracted to `path` (a temp file with the same base name, so the same
+    /// extension). `Ok` holds a short note for the file's line
     /// ("795 frames"); `Err` the reason it fails.
     fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String>;
 }
@@ -191,8 +192,13 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
             continue;
         }
         let applicable: Vec<&dyn MediaCheck> = checks.iter().map(AsRef::as_ref).filter(|c| c.applies(&entry.name, &manifest)).collect();
-        let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty()).map(|d| d.path().join("file"));
+        // Under its own base name: some readers (C2PA) go by the extension.
+        let base = entry.name.rsplit('/').next().unwrap_or("file");
+        let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty() && check_name(&entry.name).is_ok()).map(|d| d.path().join(base));
         let finding = check_file(&mut zip, entry, extract_to.as_deref(), &applicable, &manifest);
+        if let Some(path) = &extract_to {
+            let _ = std::fs::remove_file(path);
+        }
         report.findings.push(finding);
     }
     let listed: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -275,7 +281,9 @@ fn check_file(
     }
     let mut notes = vec![format!("{bytes} bytes, SHA-256 matches")];
     for check in checks {
-        let path = extract_to.expect("extracted when a check applies");
+        let Some(path) = extract_to else {
+            return Finding::failed(name, "cannot be extracted for its media checks (no temp directory)");
+        };
         match check.check(name, path, manifest) {
             Ok(note) if note.is_empty() => {}
             Ok(note) => notes.push(note),
@@ -408,6 +416,7 @@ mod tests {
         }
 
         fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String> {
+            assert_eq!(path.extension().unwrap(), "mp4", "extracted under its own name");
             let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
             if name == self.fail_on {
                 return Err(format!("case {} says no", manifest["case"]));
