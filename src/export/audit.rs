@@ -220,11 +220,13 @@ impl AuditLog {
     /// The last entry's seq and hash (0 and [`GENESIS`] for an empty log). Refuses a log whose
     /// last line is not a complete entry: appending after it would hide the damage.
     fn head(&self) -> Result<(u64, String)> {
-        let Some((number, line)) = last_line(&self.file).map_err(|e| Error::io(&self.path, e))? else {
+        let Some((start, line)) = last_line(&self.file).map_err(|e| Error::io(&self.path, e))? else {
             return Ok((0, GENESIS.to_string()));
         };
         let damaged = |why: &str| {
-            let why = format!("line {number} is {why}; the audit log is damaged (see `veilcam log verify`), nothing appended");
+            // The line number is counted only here: appends never read the whole log.
+            let at = line_number_at(&self.file, start).map_or_else(|_| format!("the line at byte {start}"), |n| format!("line {n}"));
+            let why = format!("{at} is {why}; the audit log is damaged (see `veilcam log verify`), nothing appended");
             Error::io(&self.path, std::io::Error::new(std::io::ErrorKind::InvalidData, why))
         };
         let Some(text) = line.strip_suffix('\n') else {
@@ -322,9 +324,9 @@ fn split_hash(line: &str) -> Option<(&str, &str)> {
     hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()).then_some((body, hash))
 }
 
-/// The last line of `file` (with its newline when it has one) and its 1-based number, or
-/// `None` for an empty file. Reads backwards from the end in chunks.
-fn last_line(mut file: &File) -> std::io::Result<Option<(usize, String)>> {
+/// The last line of `file` (with its newline when it has one) and the offset it starts at,
+/// or `None` for an empty file. Reads backwards from the end in chunks.
+fn last_line(mut file: &File) -> std::io::Result<Option<(u64, String)>> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(None);
@@ -352,19 +354,23 @@ fn last_line(mut file: &File) -> std::io::Result<Option<(usize, String)>> {
         pos = from;
     };
     let line = String::from_utf8_lossy(&tail[tail.len() - (len - start) as usize..]).into_owned();
-    // Its number: newlines before it, plus one.
+    Ok(Some((start, line)))
+}
+
+/// The 1-based number of the line that starts at byte `start`.
+fn line_number_at(mut file: &File, start: u64) -> std::io::Result<usize> {
     file.seek(SeekFrom::Start(0))?;
-    let mut before = 0usize;
-    let mut counted = 0u64;
-    let mut reader = BufReader::new(file);
-    while counted < start {
+    let mut reader = BufReader::new(file).take(start);
+    let mut newlines = 0usize;
+    loop {
         let buf = reader.fill_buf()?;
-        let take = buf.len().min((start - counted) as usize);
-        before += buf[..take].iter().filter(|&&b| b == b'\n').count();
-        counted += take as u64;
-        reader.consume(take);
+        if buf.is_empty() {
+            return Ok(newlines + 1);
+        }
+        let n = buf.len();
+        newlines += buf.iter().filter(|&&b| b == b'\n').count();
+        reader.consume(n);
     }
-    Ok(Some((before + 1, line)))
 }
 
 /// One problem [`verify`] found, at a line of the log.
