@@ -427,10 +427,11 @@ pub struct LogArgs {
 pub struct LogVerifyArgs {
     #[command(flatten)]
     pub log: LogArgs,
-    /// Public key file the checkpoints must be signed with [default: veilcam.pub of the default
-    /// key directory, when there is one].
+    /// Public key file the checkpoints must be signed with; repeat it to trust the keys a log
+    /// was signed with before a key was replaced [default: veilcam.pub of the default key
+    /// directory, when there is one].
     #[arg(long, value_name = "PUBFILE")]
-    pub key: Option<PathBuf>,
+    pub key: Vec<PathBuf>,
 }
 
 /// One detection worker per core, up to two: measured best on two cores (docs/evaluation.md).

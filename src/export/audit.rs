@@ -415,17 +415,18 @@ impl LogReport {
 
 /// The chain state while walking the log.
 struct Walk<'a> {
-    trusted: Option<&'a PublicKey>,
+    trusted: &'a [PublicKey],
     prev_seq: u64,
     prev_hash: String,
     report: LogReport,
 }
 
 /// Checks the whole log at `path`: every entry's hash, the chain of `prev` hashes, the
-/// sequence numbers and every checkpoint's signature (made by `trusted` when given). Each
+/// sequence numbers and every checkpoint's signature (made by one of the `trusted` keys, when
+/// any are given: several after a key was replaced). Each
 /// problem names its line and seq; after a break the walk resumes from the damaged entry, so
 /// one edit is reported once, not at every later line.
-pub fn verify(path: &Path, trusted: Option<&PublicKey>) -> Result<LogReport> {
+pub fn verify(path: &Path, trusted: &[PublicKey]) -> Result<LogReport> {
     let file = keys::open_regular(path)?;
     let mut walk = Walk { trusted, prev_seq: 0, prev_hash: GENESIS.to_string(), report: LogReport::default() };
     let mut reader = BufReader::new(file);
@@ -520,8 +521,9 @@ impl Walk<'_> {
             .and_then(|s| s.try_into().ok())
             .ok_or("signature is not 64 bytes of base64")?;
         key.verify(&checkpoint_message(head_seq, head), &signature).map_err(|_| "signature does not verify".to_string())?;
-        if let Some(trusted) = self.trusted.filter(|t| **t != key) {
-            return Err(format!("signed by key {}, not by the trusted key {}", key.fingerprint(), trusted.fingerprint()));
+        if !self.trusted.is_empty() && !self.trusted.contains(&key) {
+            let trusted: Vec<String> = self.trusted.iter().map(PublicKey::fingerprint).collect();
+            return Err(format!("signed by key {}, not by a trusted key ({})", key.fingerprint(), trusted.join(", ")));
         }
         Ok(key.fingerprint())
     }
@@ -561,6 +563,8 @@ mod tests {
     }
 
     fn problems(path: &Path, trusted: Option<&PublicKey>) -> Vec<String> {
+        let trusted: Vec<PublicKey> = trusted.into_iter().cloned().collect();
+        let trusted = &trusted[..];
         verify(path, trusted).unwrap().problems.iter().map(ToString::to_string).collect()
     }
 
@@ -575,7 +579,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, public, lines) = sealed_log(dir.path(), 3);
         assert_eq!(lines.len(), 4, "3 entries and the checkpoint written on close");
-        let report = verify(&path, Some(&public)).unwrap();
+        let report = verify(&path, std::slice::from_ref(&public)).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
         assert_eq!((report.entries, report.checkpoints, report.sealed_through), (4, 1, Some(3)));
         assert_eq!(report.signers, [public.fingerprint()]);
@@ -692,6 +696,23 @@ mod tests {
     }
 
     #[test]
+    fn a_log_signed_before_and_after_a_key_change_verifies_with_both_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, old, _) = sealed_log(dir.path(), 2);
+        let new_key = SigningKey::generate().unwrap();
+        let new = new_key.public();
+        let mut log = AuditLog::open(&path).unwrap().with_key(new_key);
+        log.append("keys.init", json!({})).unwrap();
+        log.close().unwrap();
+        let report = verify(&path, &[old.clone(), new.clone()]).unwrap();
+        assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(report.checkpoints, 2);
+        let found = problems(&path, Some(&new));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("line 3 (seq 3): bad checkpoint: signed by key"), "{found:?}");
+    }
+
+    #[test]
     fn appending_after_a_damaged_last_line_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _, lines) = sealed_log(dir.path(), 2);
@@ -722,7 +743,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let report = verify(&path, None).unwrap();
+        let report = verify(&path, &[]).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
         assert_eq!(report.entries, 100);
     }
@@ -737,7 +758,7 @@ mod tests {
         log.append("big", json!(big)).unwrap();
         log.append("small", json!(1)).unwrap();
         log.append("big", json!(big)).unwrap();
-        assert!(verify(&path, None).unwrap().ok());
+        assert!(verify(&path, &[]).unwrap().ok());
         assert_eq!(read_entries(&path).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     }
 }

@@ -85,18 +85,17 @@ pub fn log(command: &LogCommand) -> Result<bool> {
     match command {
         LogCommand::Verify(args) => {
             let path = log_path(args.log.log.as_deref());
-            let trusted = match &args.key {
-                Some(key) => Some(PublicKey::load(key)?),
-                None => {
-                    let default = keys::default_dir().join(keys::PUBLIC_FILE);
-                    default.exists().then(|| PublicKey::load(&default)).transpose()?
-                }
+            let trusted: Vec<PublicKey> = if args.key.is_empty() {
+                let default = keys::default_dir().join(keys::PUBLIC_FILE);
+                default.exists().then(|| PublicKey::load(&default)).transpose()?.into_iter().collect()
+            } else {
+                args.key.iter().map(|k| PublicKey::load(k)).collect::<Result<_>>()?
             };
-            let report = audit::verify(&path, trusted.as_ref())?;
+            let report = audit::verify(&path, &trusted)?;
             for problem in &report.problems {
                 out!("FAILED  {problem}");
             }
-            out!("{}", describe(&path, &report, trusted.as_ref()));
+            out!("{}", describe(&path, &report, !trusted.is_empty()));
             Ok(report.ok())
         }
         LogCommand::Show(args) => {
@@ -123,12 +122,12 @@ fn log_path(given: Option<&Path>) -> PathBuf {
 }
 
 /// The summary line of `log verify`.
-fn describe(path: &Path, report: &audit::LogReport, trusted: Option<&PublicKey>) -> String {
+fn describe(path: &Path, report: &audit::LogReport, trusted: bool) -> String {
     let verdict = if report.ok() { "intact" } else { "DAMAGED" };
     let head = report.head.as_ref().map_or("empty".to_string(), |(seq, hash)| format!("head seq {seq} {hash}"));
     let signed = match (report.sealed_through, &report.head) {
         (Some(through), Some((last, _))) => {
-            let by = if trusted.is_some() { "the trusted key" } else { "the key it names (no trusted key given)" };
+            let by = if trusted { "the trusted key" } else { "the key it names (no trusted key given)" };
             let tail = if *last > through + 1 { format!("; seq {}–{last} are covered by the chain only", through + 1) } else { String::new() };
             format!("{} checkpoint(s), signed through seq {through} by {by} {}{tail}", report.checkpoints, report.signers.join(", "))
         }
