@@ -213,7 +213,7 @@ impl AuditLog {
             return Err(Error::Settings(format!("audit entry `{action}` is {} bytes; at most {MAX_ENTRY}", line.len())));
         }
         // One write of the whole line (O_APPEND), then to disk before anyone relies on it.
-        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_data()).map_err(|e| Error::io(&self.path, e))?;
+        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_all()).map_err(|e| Error::io(&self.path, e))?;
         Ok(head_seq + 1)
     }
 
