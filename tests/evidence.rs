@@ -428,3 +428,24 @@ fn regression_verify_and_log_verify_of_a_fifo_hung_in_open() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("a FIFO"), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn log_show_lists_entries_and_log_seal_needs_a_key() {
+    let home = Home::new();
+    let log = home.path().join("other.jsonl");
+    let seal = home.veilcam(&["log", "seal", "--log", log.to_str().unwrap()]);
+    assert_eq!(seal.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&seal.stderr).contains("keys init"), "{}", String::from_utf8_lossy(&seal.stderr));
+    let fingerprint = home.init_key();
+    let seal = home.veilcam(&["log", "seal", "--log", log.to_str().unwrap()]);
+    assert!(seal.status.success(), "{}", String::from_utf8_lossy(&seal.stderr));
+    let show = home.veilcam(&["log", "show"]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains(" keys.init ") && lines[0].contains(&fingerprint), "{text}");
+    assert!(lines[1].contains(" checkpoint "), "{text}");
+    let verify = home.veilcam(&["log", "verify", "--log", log.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && text.contains("1 checkpoint(s)") && text.contains(&fingerprint), "{text}");
+}
