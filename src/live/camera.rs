@@ -151,11 +151,15 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     let metrics = services.metrics.camera(&name).cloned();
     let source = RtspSource::open(&camera_url(cam), rtsp_options(cam))?;
     let feed = LiveFeed { source, metrics: metrics.clone(), started: Instant::now() };
-    let mut sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(services.server.mount(&name)?)];
-    if let Some(dir) = &config.recordings {
-        let settings = RecorderSettings { segment_seconds: config.segment.as_secs().max(1), ..RecorderSettings::new(dir, &name) };
-        sinks.push(Box::new(Recorder::create(settings)?));
-    }
+    // With recordings, the recorder's encoder feeds the restream too: one encode per camera.
+    let mut sinks: Vec<Box<dyn FrameSink>> = match &config.recordings {
+        Some(dir) => {
+            let settings = RecorderSettings { segment_seconds: config.segment.as_secs().max(1), ..RecorderSettings::new(dir, &name) };
+            let restream = services.server.mount_encoded(&name)?;
+            vec![Box::new(Recorder::create(settings)?.feeding(restream))]
+        }
+        None => vec![Box::new(services.server.mount(&name)?)],
+    };
     if config.late_frames == LateFrames::Drop {
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }
