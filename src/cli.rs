@@ -216,6 +216,13 @@ pub struct RedactArgs {
     /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Play the clip as `veilcam live` plays a camera: frames arrive at their timestamps (real
+    /// time), no look-ahead, every frame looked at, looks shed when the detector falls behind,
+    /// and a frame not decided within BUDGET_MS of its arrival leaves fully obscured. To
+    /// rehearse a live setup on a recording, and to measure live recall with the evaluation
+    /// harness.
+    #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250")]
+    pub realtime: Option<u64>,
     #[command(flatten)]
     pub options: RedactOptions,
 }

@@ -212,8 +212,15 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
 fn describe(summary: &pipeline::Summary) -> String {
     let persons = if summary.persons > 0 { format!(", {} person detections", summary.persons) } else { String::new() };
     let frames = if summary.frames == 1 { "1 frame".to_string() } else { format!("{} frames", summary.frames) };
+    let mut live = String::new();
+    if summary.shed > 0 {
+        live += &format!(", {} without a look of their own (detector behind)", summary.shed);
+    }
+    if summary.obscured > 0 {
+        live += &format!(", {} fully obscured (detection late or failed)", summary.obscured);
+    }
     format!(
-        "{frames}, {} face detections{persons}, {:.1} fps ({:.1} s)",
+        "{frames}, {} face detections{persons}{live}, {:.1} fps ({:.1} s)",
         summary.faces,
         summary.fps(),
         summary.elapsed.as_secs_f64()

@@ -1,6 +1,7 @@
 //! Validated settings: built once from the command line, read everywhere else.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
@@ -47,6 +48,8 @@ pub struct RedactSettings {
     pub person_threshold: f32,
     pub person_every: Cadence,
     pub small_faces: bool,
+    /// `--realtime`: the clip is played as a live camera with this latency budget.
+    pub realtime: Option<Duration>,
 }
 
 /// How often a detector runs.
@@ -103,7 +106,13 @@ pub fn media_kind(path: &Path) -> MediaKind {
 
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
-        Self::new(&a.input, &a.output, &a.options)
+        let Some(budget_ms) = a.realtime else { return Self::new(&a.input, &a.output, &a.options) };
+        if !(10..=10_000).contains(&budget_ms) {
+            return Err(Error::Settings(format!("--realtime {budget_ms}: the budget must be 10–10000 ms")));
+        }
+        let mut settings = Self::new(&a.input, &a.output, &live_options(&a.options))?;
+        settings.realtime = Some(Duration::from_millis(budget_ms));
+        Ok(settings)
     }
 
     /// Settings for redacting `input` to `output` with `o`.
@@ -192,6 +201,7 @@ impl RedactSettings {
             person_threshold: o.person_threshold,
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
+            realtime: None,
         })
     }
 
@@ -201,13 +211,7 @@ impl RedactSettings {
         // Every frame is looked at: without look-ahead, a frame between two looks has nothing
         // but the tracker's guess (a face that appears or jumps shows until the next look).
         // When the detectors fall behind, frames skip looks (Pace::live) before any is late.
-        let options = RedactOptions {
-            lookahead: 0.0,
-            detect_every: Cadence::Every(1),
-            config: None,
-            camera: None,
-            ..options.clone()
-        };
+        let options = RedactOptions { config: None, camera: None, ..live_options(options) };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
         Ok(settings)
@@ -238,6 +242,13 @@ impl RedactSettings {
         let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
         Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps)
     }
+}
+
+/// `options` as a live camera uses them: every frame looked at (when the detectors fall behind,
+/// frames skip looks before any is late), and no look-ahead — a live frame cannot wait for
+/// later ones, so a face that appears or jumps shows until the next look.
+fn live_options(options: &RedactOptions) -> RedactOptions {
+    RedactOptions { lookahead: 0.0, detect_every: Cadence::Every(1), ..options.clone() }
 }
 
 #[cfg(test)]
