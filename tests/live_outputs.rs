@@ -566,7 +566,7 @@ fn a_recorder_feeds_the_restream_from_its_one_encoder_across_a_size_change() {
 
 #[test]
 fn restream_with_credentials_refuses_a_client_without_them() {
-    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into() };
+    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into(), digest: false };
     assert!(!format!("{credentials:?}").contains("s3cret-pw"), "Debug hides the password");
     let server = RtspServer::start(any_port(), Some(&credentials), RestreamSettings::default()).unwrap();
     assert!(!format!("{server:?}").contains("s3cret-pw"));
@@ -586,6 +586,34 @@ fn restream_with_credentials_refuses_a_client_without_them() {
     };
     assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
     drop(stranger);
+
+    let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
+    let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
+    assert!(got.len() >= 5 && got.iter().all(|&s| s == (768, 576)), "{got:?}");
+}
+
+#[test]
+fn restream_with_digest_auth_serves_the_right_user_and_refuses_a_wrong_password() {
+    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into(), digest: true };
+    let server = RtspServer::start(any_port(), Some(&credentials), RestreamSettings::default()).unwrap();
+    let restream = server.mount("cam").unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+
+    let intruder = Client::connect(&server.url("cam"), Some(("viewer", "wrong")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        if let Some(err) = intruder.error() {
+            break err;
+        }
+        assert!(intruder.appsink.try_pull_sample(gst::ClockTime::ZERO).is_none(), "a wrong password got a frame");
+        assert!(Instant::now() < deadline, "a wrong password was neither refused nor served");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
+    drop(intruder);
 
     let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
     let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);

@@ -70,14 +70,11 @@ pub struct LiveServices {
 impl LiveServices {
     /// Starts the restream server, the metrics server and the retention sweeper of `config`.
     pub fn start(config: &LiveConfig) -> Result<Self> {
-        if config.auth.as_ref().is_some_and(|a| a.method == AuthMethod::Digest) {
-            let message = "live.auth.method: \"digest\" is not served yet; use \"basic\"".to_string();
-            return Err(Error::Config { path: config.path.clone(), message });
-        }
-        let credentials = config
-            .auth
-            .as_ref()
-            .map(|a| Credentials { user: a.user.clone(), password: a.password.expose().to_string() });
+        let credentials = config.auth.as_ref().map(|a| Credentials {
+            user: a.user.clone(),
+            password: a.password.expose().to_string(),
+            digest: a.method == AuthMethod::Digest,
+        });
         let server = RtspServer::start(config.listen, credentials.as_ref(), RestreamSettings::default())?;
         let metrics = Arc::new(LiveMetrics::new(config.cameras.iter().map(|c| c.name().to_string()), config.health_stale));
         let metrics_server = config.metrics.map(|addr| MetricsServer::start(addr, Arc::clone(&metrics))).transpose()?;

@@ -15,7 +15,7 @@
 //! [live.auth]                         # optional: viewers of the restream must log in
 //! user = "viewer"
 //! password_file = "/etc/veilcam/restream.pass"   # or password = "..."
-//! method = "basic"                    # "digest" is not served yet
+//! method = "basic"                    # or "digest"
 //!
 //! [cameras.front_door]
 //! source = "rtsp://user:pass@192.0.2.10/stream1"
@@ -153,8 +153,7 @@ impl Transport {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
-    /// The password never crosses the network in the clear. Not served yet: `veilcam live`
-    /// refuses it with a clear error rather than falling back to basic.
+    /// HTTP digest auth: the password never crosses the network in the clear.
     Digest,
     /// HTTP basic auth (the password is only encoded): use it on a trusted network or behind TLS.
     #[default]

@@ -20,7 +20,7 @@
 //! size) are set on the appsrc; the encoder starts again at the new size.
 //!
 //! Only what `push` is handed (already redacted) is ever served. With [`Credentials`], every
-//! mount needs HTTP basic auth; the password is never logged or printed (`Debug` hides it).
+//! mount needs HTTP basic or digest auth; the password is never logged or printed (`Debug` hides it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,16 +47,22 @@ pub const QUEUE_FRAMES: u64 = 3;
 /// The role every authenticated user gets.
 const ROLE: &str = "viewer";
 
-/// A user name and password for the restream's basic auth.
+/// A user name and password for the restream's authentication.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
+    /// HTTP digest (RFC 2617: the password never crosses the network) instead of basic.
+    pub digest: bool,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("user", &self.user).field("password", &"<hidden>").finish()
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("digest", &self.digest)
+            .finish()
     }
 }
 
@@ -117,8 +123,13 @@ impl RtspServer {
         if let Some(credentials) = credentials {
             let auth = rtsp::RTSPAuth::new();
             let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE).build();
-            let basic = rtsp::RTSPAuth::make_basic(&credentials.user, &credentials.password);
-            auth.add_basic(basic.as_str(), &token);
+            if credentials.digest {
+                auth.add_digest(&credentials.user, &credentials.password, &token);
+                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Digest);
+            } else {
+                let basic = rtsp::RTSPAuth::make_basic(&credentials.user, &credentials.password);
+                auth.add_basic(basic.as_str(), &token);
+            }
             server.set_auth(Some(&auth));
         }
         let context = glib::MainContext::new();
