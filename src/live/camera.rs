@@ -75,7 +75,8 @@ impl LiveServices {
             password: a.password.expose().to_string(),
             digest: a.method == AuthMethod::Digest,
         });
-        let server = RtspServer::start(config.listen, credentials.as_ref(), RestreamSettings::default())?;
+        let restream = RestreamSettings { preset: config.encoder_preset.clone(), ..RestreamSettings::default() };
+        let server = RtspServer::start(config.listen, credentials.as_ref(), restream)?;
         let metrics = Arc::new(LiveMetrics::new(config.cameras.iter().map(|c| c.name().to_string()), config.health_stale));
         let metrics_server = config.metrics.map(|addr| MetricsServer::start(addr, Arc::clone(&metrics))).transpose()?;
         let sweeper = match &config.recordings {
@@ -151,7 +152,11 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     // With recordings, the recorder's encoder feeds the restream too: one encode per camera.
     let mut sinks: Vec<Box<dyn FrameSink>> = match &config.recordings {
         Some(dir) => {
-            let settings = RecorderSettings { segment_seconds: config.segment.as_secs().max(1), ..RecorderSettings::new(dir, &name) };
+            let settings = RecorderSettings {
+                segment_seconds: config.segment.as_secs().max(1),
+                preset: config.encoder_preset.clone(),
+                ..RecorderSettings::new(dir, &name)
+            };
             let restream = services.server.mount_encoded(&name)?;
             vec![Box::new(Recorder::create(settings)?.feeding(restream))]
         }
