@@ -329,3 +329,78 @@ fn keep_track_with_an_id_that_is_no_person_fails_and_writes_nothing() {
     assert!(stderr.contains("--keep-track 99999") && stderr.contains("person tracks:"), "{stderr}");
     assert_eq!(dir_entries(dir.path()), Vec::<String>::new(), "neither video nor sidecar, nor a temp file");
 }
+
+fn iou(a: &Rect, b: &Rect) -> f64 {
+    let iw = (a.2.min(b.2) - a.0.max(b.0)).max(0.0);
+    let ih = (a.3.min(b.3) - a.1.max(b.1)).max(0.0);
+    let inter = iw * ih;
+    inter / ((a.2 - a.0) * (a.3 - a.1) + (b.2 - b.0) * (b.3 - b.1) - inter)
+}
+
+/// Regression (issue 12): the sidecar listed the tracker's boxes before the policy as
+/// "masks": persons on the property and faces under `faces = "none"` appeared as masks, street
+/// zones did not. It now records what the fill applied.
+#[test]
+fn sidecar_records_what_was_obscured_not_the_trackers_boxes() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "none", "outside_property");
+    let (out, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
+    redact_ok(&sample("vtest.avi"), &out, &["--config", config.to_str().unwrap(), "--fill", "solid", "--sidecar", sidecar.to_str().unwrap()]);
+    let frames = sidecar_frames(&sidecar);
+    let output = decode_gray(&out);
+    let input = decode_gray(&sample("vtest.avi"));
+    let mut problems = Vec::new();
+    let (mut kept_faces, mut residents, mut bystanders) = (0, 0, 0);
+    for (i, f) in frames.iter().enumerate() {
+        if f["street_zones"] != serde_json::json!(["street"]) {
+            problems.push(format!("frame {i}: street zones {}", f["street_zones"]));
+        }
+        let kept: Vec<u64> = f["kept"].as_array().unwrap().iter().map(|k| k.as_u64().unwrap()).collect();
+        for t in f["tracks"].as_array().unwrap() {
+            let id = t["track"].as_u64().unwrap();
+            let obscured = f["obscured"].as_array().unwrap().iter().find(|o| o["track"] == id);
+            if obscured.is_some() == kept.contains(&id) {
+                problems.push(format!("frame {i}: track {id} must be either obscured or kept"));
+            }
+            if t["class"] == "face" {
+                kept_faces += usize::from(kept.contains(&id));
+                if obscured.is_some() {
+                    problems.push(format!("frame {i}: face {id} listed as obscured under faces = none"));
+                }
+            }
+        }
+        // What the sidecar says was obscured is black in the output.
+        for o in f["obscured"].as_array().unwrap() {
+            if o["why"] != "bystander" || !is_black(&output[i], shrink(rect(&o["box"]), 0.25)) {
+                problems.push(format!("frame {i}: {o} is not a black bystander"));
+            }
+        }
+    }
+    // Hand labels: residents are kept (and visible), bystanders obscured.
+    for (i, persons) in labels() {
+        let f = &frames[i];
+        for r in &persons {
+            let track = f["tracks"].as_array().unwrap().iter().filter(|t| t["class"] == "person").max_by(|a, b| iou(r, &rect(&a["box"])).total_cmp(&iou(r, &rect(&b["box"]))));
+            let Some(track) = track.filter(|t| iou(r, &rect(&t["box"])) >= 0.3) else {
+                problems.push(format!("frame {i}: no track on the person at {:.0},{:.0}", r.0, r.1));
+                continue;
+            };
+            let kept = f["kept"].as_array().unwrap().contains(&track["track"]);
+            let legs = (r.0 + (r.2 - r.0) * 0.25, r.1 + (r.3 - r.1) * 0.6, r.2 - (r.2 - r.0) * 0.25, r.3 - (r.3 - r.1) * 0.05);
+            if on_property(r) {
+                residents += 1;
+                if !kept || region_diff(&input[i], &output[i], legs) > 12.0 {
+                    problems.push(format!("frame {i}: the resident at {:.0},{:.0} (track {}) is not kept visible", r.0, r.1, track["track"]));
+                }
+            } else {
+                bystanders += 1;
+                if kept || !is_black(&output[i], shrink(*r, 0.25)) {
+                    problems.push(format!("frame {i}: the bystander at {:.0},{:.0} (track {}) is not obscured", r.0, r.1, track["track"]));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(kept_faces >= 100 && residents >= 4 && bystanders >= 20, "{kept_faces} kept faces, {residents} residents, {bystanders} bystanders");
+}
