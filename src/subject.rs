@@ -11,6 +11,7 @@
 //! the full run, too, it leaves the look-ahead window when exactly those frames were observed.
 //! The real pass then runs with `Keep::Track`.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::detect::Class;
@@ -26,6 +27,7 @@ use crate::sink::{Applied, FrameSink};
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
 use crate::stats::StageTimes;
+use crate::track::TrackedBox;
 
 /// Persons near a missed point listed in the error, at most.
 const CANDIDATES_LISTED: usize = 5;
@@ -47,6 +49,28 @@ pub fn resolve(s: &RedactSettings) -> Result<Keep> {
     let id = pick(&probe, x, y, time_ns).map_err(|message| Error::Settings(format!("{}: --keep-at {message}", s.input.display())))?;
     tracing::info!("--keep-at {x},{y}@{}: person track {id}", seconds(time_ns));
     Ok(Keep::Track(id))
+}
+
+/// Subject access on a still image, whose boxes are its detections (ids as in its sidecar):
+/// `Keep::At` (time 0) resolved to the person under the point; `Keep::Track` checked to name
+/// a person. An error names the image and the persons found.
+pub fn resolve_still(keep: Keep, boxes: &[TrackedBox], width: usize, height: usize, input: &Path) -> Result<Keep> {
+    let persons: Vec<(u64, BBox)> = boxes.iter().filter(|b| b.class == Class::Person).map(|b| (b.track, b.bbox)).collect();
+    let err = |message: String| Error::Settings(format!("{}: {message}", input.display()));
+    match keep {
+        Keep::Nobody => Ok(keep),
+        Keep::Track(id) if persons.iter().any(|(p, _)| *p == id) => Ok(keep),
+        Keep::Track(id) => {
+            let ids: Vec<String> = persons.iter().map(|(p, _)| p.to_string()).collect();
+            let known = if ids.is_empty() { "no person was found".to_string() } else { format!("person ids: {}", ids.join(", ")) };
+            Err(err(format!("--keep-track {id}: no person with that id in this image ({known}; ids are in the sidecar's \"tracks\")")))
+        }
+        Keep::At { time_ns, .. } if time_ns > 0 => Err(err(format!("--keep-at: an image has a single frame, at time 0, not {}", seconds(time_ns)))),
+        Keep::At { x, y, time_ns } => {
+            let probe = Probe { frame: Some((0, width, height, persons)), last_ns: Some(0) };
+            pick(&probe, x, y, time_ns).map(Keep::Track).map_err(|m| err(format!("--keep-at {m}")))
+        }
+    }
 }
 
 /// What the first pass saw of the frame shown at the asked time.

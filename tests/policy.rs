@@ -404,3 +404,29 @@ fn sidecar_records_what_was_obscured_not_the_trackers_boxes() {
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
     assert!(kept_faces >= 100 && residents >= 4 && bystanders >= 20, "{kept_faces} kept faces, {residents} residents, {bystanders} bystanders");
 }
+
+#[test]
+fn subject_access_on_an_image_keeps_the_person_under_the_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, sidecar) = (dir.path().join("kept.png"), dir.path().join("kept.json"));
+    redact_ok(&sample("astronaut.png"), &kept, &["--keep-at", "0.5,0.5@0", "--sidecar", sidecar.to_str().unwrap()]);
+    let frames = sidecar_frames(&sidecar);
+    assert_eq!(frames[0]["obscured"], serde_json::json!([]), "the only person is the subject: {}", frames[0]);
+    let (input, output) = (image::open(sample("astronaut.png")).unwrap().to_rgb8(), image::open(&kept).unwrap().to_rgb8());
+    // The astronaut's face (measured on the picture) is as in the input, pixel for pixel.
+    for y in 60..175 {
+        for x in 185..265 {
+            assert_eq!(input.get_pixel(x, y), output.get_pixel(x, y), "pixel {x},{y}");
+        }
+    }
+    // Without subject access the same face is obscured: the comparison above can fail.
+    let plain = dir.path().join("plain.png");
+    redact_ok(&sample("astronaut.png"), &plain, &[]);
+    let plain = image::open(&plain).unwrap().to_rgb8();
+    assert!((60..175).any(|y| (185..265).any(|x| input.get_pixel(x, y) != plain.get_pixel(x, y))));
+
+    let run = run_veilcam(&sample("astronaut.png"), &dir.path().join("no.png"), &["--keep-track", "7"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("astronaut.png") && stderr.contains("--keep-track 7"), "{stderr}");
+    assert!(!dir.path().join("no.png").exists());
+}
