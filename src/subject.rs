@@ -73,11 +73,14 @@ pub fn resolve_still(keep: Keep, boxes: &[TrackedBox], width: usize, height: usi
     }
 }
 
+/// Index, width, height and person boxes (track id, box) of one frame.
+type PersonsInFrame = (u64, usize, usize, Vec<(u64, BBox)>);
+
 /// What the first pass saw of the frame shown at the asked time.
 #[derive(Clone, Debug, Default)]
 struct Probe {
-    /// Index, size and person boxes (track id, box) of the frame shown at the time.
-    frame: Option<(u64, usize, usize, Vec<(u64, BBox)>)>,
+    /// The frame shown at the time.
+    frame: Option<PersonsInFrame>,
     /// Clip time of the last frame seen, for an error past the end.
     last_ns: Option<u64>,
 }
