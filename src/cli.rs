@@ -418,5 +418,17 @@ mod tests {
         let cli = Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"]).unwrap();
         let Command::Redact(args) = cli.command else { panic!("a redact command") };
         assert_eq!(format!("{:?}", args.options), format!("{:?}", RedactOptions::default()));
+        assert_eq!(args.keep.keep(), Keep::Nobody);
+    }
+
+    #[test]
+    fn keep_track_and_keep_at_name_one_subject() {
+        let parse = |extra: &[&str]| Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"].iter().chain(extra));
+        let Command::Redact(args) = parse(&["--keep-track", "7"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::Track(7));
+        let Command::Redact(args) = parse(&["--keep-at", "0.25,0.75@1:02.5"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::At { x: 0.25, y: 0.75, time_ns: 62_500_000_000 });
+        assert!(parse(&["--keep-track", "7", "--keep-at", "0.5,0.5@1"]).is_err(), "one subject at a time");
+        assert!(Cli::try_parse_from(["veilcam", "batch", "in", "-o", "out", "--keep-track", "7"]).is_err(), "batch has no subject");
     }
 }
