@@ -12,6 +12,7 @@ use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
+use crate::policy::Keep;
 use crate::redact::{FillMode, Shape};
 use crate::sink::file::{EncoderSettings, PRESETS};
 
@@ -50,6 +51,8 @@ pub struct RedactSettings {
     pub small_faces: bool,
     /// `--realtime`: the clip is played as a live camera with this latency budget.
     pub realtime: Option<Duration>,
+    /// Subject access: whom to keep visible (`Keep::Nobody`: the camera policy decides).
+    pub keep: Keep,
 }
 
 /// How often a detector runs.
@@ -106,11 +109,17 @@ pub fn media_kind(path: &Path) -> MediaKind {
 
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
-        let Some(budget_ms) = a.realtime else { return Self::new(&a.input, &a.output, &a.options) };
+        let options = RedactOptions { keep: a.keep.keep(), ..a.options.clone() };
+        let Some(budget_ms) = a.realtime else { return Self::new(&a.input, &a.output, &options) };
         if !(10..=10_000).contains(&budget_ms) {
             return Err(Error::Settings(format!("--realtime {budget_ms}: the budget must be 10–10000 ms")));
         }
-        let mut settings = Self::new(&a.input, &a.output, &live_options(&a.options))?;
+        if options.keep != Keep::Nobody {
+            // Track ids of a real-time run depend on which frames the machine had time to look
+            // at: a subject chosen by id could be another person.
+            return Err(Error::Settings("--realtime cannot be combined with --keep-track or --keep-at".into()));
+        }
+        let mut settings = Self::new(&a.input, &a.output, &live_options(&options))?;
         settings.realtime = Some(Duration::from_millis(budget_ms));
         Ok(settings)
     }
@@ -171,7 +180,7 @@ impl RedactSettings {
         let model = models::locate(models::FACE_MODEL, o.model.as_deref())?;
         let person_model = match models::locate(models::PERSON_MODEL, o.person_model.as_deref()) {
             Ok(path) => path,
-            Err(e) if camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
+            Err(e) if o.keep.is_subject_access() || camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
             // Not needed by the policy; `detectors` repeats the search if asked to load it.
             Err(_) => PathBuf::from(models::PERSON_MODEL),
         };
@@ -202,6 +211,7 @@ impl RedactSettings {
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
             realtime: None,
+            keep: o.keep,
         })
     }
 
