@@ -71,11 +71,22 @@ pub struct Finding {
     #[serde(rename = "box")]
     pub bbox: BBox,
     pub score: f32,
+    /// Every hit of the finding, frame by frame.
+    pub hits: Vec<Hit>,
     /// The latest box, for joining the next frame's hits.
     #[serde(skip)]
     last_box: BBox,
     #[serde(skip)]
     crop: Option<RgbImage>,
+}
+
+/// One face seen in one frame.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Hit {
+    pub frame: u64,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub score: f32,
 }
 
 /// What an audit found.
@@ -184,6 +195,7 @@ fn join(findings: &mut Vec<Finding>, hits: &[Detection], index: u64, seconds: Op
                 f.last_seconds = seconds;
                 f.frames += 1;
                 f.last_box = hit.bbox;
+                f.hits.push(Hit { frame: index, bbox: hit.bbox, score: hit.score });
                 if hit.score > f.score {
                     (f.best_frame, f.bbox, f.score, f.crop) = (index, hit.bbox, hit.score, Some(crop(pic, &hit.bbox)));
                 }
@@ -197,6 +209,7 @@ fn join(findings: &mut Vec<Finding>, hits: &[Detection], index: u64, seconds: Op
                 best_frame: index,
                 bbox: hit.bbox,
                 score: hit.score,
+                hits: vec![Hit { frame: index, bbox: hit.bbox, score: hit.score }],
                 last_box: hit.bbox,
                 crop: Some(crop(pic, &hit.bbox)),
             }),
