@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::policy::Keep;
 use crate::redact::{FillMode, Shape};
 use crate::settings::{parse_cadence, Cadence};
 
@@ -50,9 +51,43 @@ pub enum Command {
     /// The Ed25519 key that signs export bundles and audit-log checkpoints.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// The hash-chained audit log of exports, verifies, holds and key creation.
+    /// The hash-chained audit log of what was done: exports, verifies, holds, key creation
+    /// (not `veilcam audit`, which checks a video for visible faces).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Check a redacted video for faces still visible: a stronger look than redaction's (float
+    /// model, every frame, full resolution; --closer adds tiles at 2×). Lists each finding with
+    /// its frames and times; exit 0 when clean, 4 when a face was found.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The video to check (usually a redacted output).
+    pub input: PathBuf,
+    /// Write a PNG with one tile per finding (its best frame, the face outlined), in the order
+    /// listed, for review.
+    #[arg(long, value_name = "PNG")]
+    pub contact_sheet: Option<PathBuf>,
+    /// Write the findings as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Detection score from which a face counts as visible.
+    #[arg(long, default_value_t = crate::audit::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// Also look in overlapping tiles at twice the resolution, for faces of 10–20 px (about
+    /// five times the time).
+    #[arg(long)]
+    pub closer: bool,
+    /// Face model [default: the float CenterFace, models/centerface.onnx].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime shared library (see `redact --help`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Replace the contact sheet or JSON if they exist.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -225,8 +260,44 @@ pub struct RedactArgs {
     /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Play the clip as `veilcam live` plays a camera: frames arrive at their timestamps (real
+    /// time), no look-ahead, every frame looked at, looks shed when the detector falls behind,
+    /// and a frame not decided within BUDGET_MS of its arrival leaves fully obscured. To
+    /// rehearse a live setup on a recording, and to measure live recall with the evaluation
+    /// harness.
+    #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250")]
+    pub realtime: Option<u64>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
+}
+
+/// Subject access (`redact` and `export`): keep one person visible, obscure everyone else.
+#[derive(Clone, Debug, Default, Args)]
+pub struct KeepArgs {
+    /// Subject access: keep the person track N (its id in the sidecar or `--preview`) visible,
+    /// face and body, for its lifetime; every other face and person and every street zone is
+    /// obscured, whatever the camera policy says. Ids are the same on every run of the same
+    /// input with the same settings.
+    #[arg(long, value_name = "N", conflicts_with = "keep_at")]
+    pub keep_track: Option<u64>,
+    /// Subject access: keep the person under point X,Y (relative 0–1) at TIME (seconds or
+    /// HH:MM:SS(.mmm) from the start of the clip), e.g. 0.41,0.62@00:03:12. A first
+    /// detection pass up to TIME finds the track; then it runs as --keep-track.
+    #[arg(long, value_name = "X,Y@TIME", value_parser = Keep::parse_at)]
+    pub keep_at: Option<Keep>,
+}
+
+impl KeepArgs {
+    /// The subject these flags name (`Keep::Nobody` without either).
+    pub fn keep(&self) -> Keep {
+        match (self.keep_track, self.keep_at) {
+            (Some(id), _) => Keep::Track(id),
+            (None, Some(at)) => at,
+            (None, None) => Keep::Nobody,
+        }
+    }
 }
 
 /// Everything about how to redact, shared by `redact` and `batch`.
@@ -329,6 +400,10 @@ pub struct RedactOptions {
     /// ONNX Runtime threads per worker.
     #[arg(long, default_value_t = DEFAULT_ORT_THREADS)]
     pub ort_threads: usize,
+    /// Subject access (set from [`KeepArgs`] by `redact`, or by `export`): whom to keep
+    /// visible. Not a flag of its own, so `batch` has no subject.
+    #[arg(skip)]
+    pub keep: Keep,
 }
 
 /// Every option's default, named (the flags above take them from here too).
@@ -374,6 +449,7 @@ impl Default for RedactOptions {
             ort_lib: None,
             workers: default_workers(),
             ort_threads: DEFAULT_ORT_THREADS,
+            keep: Keep::Nobody,
         }
     }
 }
@@ -448,5 +524,17 @@ mod tests {
         let cli = Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"]).unwrap();
         let Command::Redact(args) = cli.command else { panic!("a redact command") };
         assert_eq!(format!("{:?}", args.options), format!("{:?}", RedactOptions::default()));
+        assert_eq!(args.keep.keep(), Keep::Nobody);
+    }
+
+    #[test]
+    fn keep_track_and_keep_at_name_one_subject() {
+        let parse = |extra: &[&str]| Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"].iter().chain(extra));
+        let Command::Redact(args) = parse(&["--keep-track", "7"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::Track(7));
+        let Command::Redact(args) = parse(&["--keep-at", "0.25,0.75@1:02.5"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::At { x: 0.25, y: 0.75, time_ns: 62_500_000_000 });
+        assert!(parse(&["--keep-track", "7", "--keep-at", "0.5,0.5@1"]).is_err(), "one subject at a time");
+        assert!(Cli::try_parse_from(["veilcam", "batch", "in", "-o", "out", "--keep-track", "7"]).is_err(), "batch has no subject");
     }
 }

@@ -28,12 +28,13 @@ use crate::sink::{Applied, FrameSink};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
 use crate::progress::Progress;
-use crate::policy::Policy;
+use crate::policy::{Decision, Keep, Policy};
 use crate::settings::RedactSettings;
 use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
 use crate::source::file::FileSource;
+use crate::source::realtime::RealTime;
 use crate::source::Damage;
 use crate::source::FrameSource;
 use crate::track::{Tracker, TrackerSettings};
@@ -56,6 +57,9 @@ pub struct Summary {
     pub damage: Damage,
     /// Frames that left fully obscured because their detection was late or failed (live).
     pub obscured: u64,
+    /// Frames that skipped detection because the detectors were behind (live; the tracker
+    /// covered them).
+    pub shed: u64,
 }
 
 impl Summary {
@@ -88,18 +92,37 @@ impl Targets {
     }
 }
 
+/// The frame rate of a source's caps, or 25 when the caps do not say.
+pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
+    let fps = info.fps();
+    if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 }
+}
+
+/// The stages of a file run of `s` with `policy` at `fps`: one detector set per worker, the
+/// planner, the tracker settings. Every pass over the same input with the same settings
+/// builds them here, so detections and track ids agree between passes (subject access
+/// resolves `--keep-at` in a first pass, [`crate::subject`]).
+pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
+    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let planner = s.planner(fps, policy.needs_persons());
+    let tracking = TrackerSettings {
+        hold_frames: (s.hold_seconds * fps).round() as u64,
+        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
+        ..TrackerSettings::for_fps(fps, true)
+    };
+    Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE })
+}
+
 /// Redacts one video file.
 pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
     crate::input::check(&s.input)?;
     let targets = Targets::prepare(s)?;
-    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
-    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let keep = crate::subject::resolve(s)?;
+    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(keep);
     let source = FileSource::open_with(&s.input, s.salvage)?;
     let info = source.info().clone();
-    let fps = info.fps();
-    let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
-    let planner = s.planner(fps, policy.needs_persons());
+    let stages = file_stages(s, policy, source_fps(&info))?;
     tracing::debug!(
         "decoding {}: {}x{} at {} fps, {}, faces every {} frame(s), {} worker(s)",
         s.input.display(),
@@ -107,11 +130,15 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         info.height(),
         info.fps(),
         source.duration().map_or("duration unknown".to_string(), |d| format!("{:.2} s", d.nseconds() as f64 / 1e9)),
-        planner.face_every,
-        detectors.len()
+        stages.planner.face_every,
+        stages.detectors.len()
     );
     let damage = source.damage_log();
     let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
+    if let Keep::Track(id) = keep {
+        // First, so a subject never seen fails the run before the encoders finish.
+        sinks.push(Box::new(crate::subject::SubjectWatch::new(id)));
+    }
     let audio = s.keep_audio.then_some(s.input.as_path());
     sinks.push(Box::new(FileSink::create(targets.video, source.caps(), &s.encoder, audio)?));
     if let Some(out) = targets.sidecar {
@@ -129,14 +156,14 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         sinks.push(Box::new(PreviewSink::new(FileSink::create(out, source.caps(), &s.encoder, None)?)));
     }
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
-    let tracking = TrackerSettings {
-        hold_frames: (s.hold_seconds * fps).round() as u64,
-        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
-        ..TrackerSettings::for_fps(fps, true)
-    };
-    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::FILE };
     let times = StageTimes::default();
-    let done = run_stages(source, stages, sinks, progress, &times)?;
+    let done = match s.realtime {
+        None => run_stages(source, stages, sinks, progress, &times)?,
+        Some(budget) => {
+            let stages = Stages { pace: Pace::rehearsal(budget), ..stages };
+            run_stages(RealTime::new(source), stages, sinks, progress, &times)?
+        }
+    };
     let mut ready = Vec::new();
     for sink in done.sinks {
         ready.extend(sink.finish()?);
@@ -158,6 +185,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         stats: Some(stats),
         damage,
         obscured: done.obscured,
+        shed: done.shed,
     })
 }
 
@@ -183,7 +211,7 @@ pub struct StageOutput {
 }
 
 /// How frames are paced through the stages: as fast as they decode (files) or in real time
-/// with a latency budget (live cameras).
+/// with a latency budget (live cameras, and files replayed as a camera with `--realtime`).
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     /// How long after decoding a frame may wait for its detection; `None` waits as long as it
@@ -191,17 +219,26 @@ pub struct Pace {
     pub budget: Option<Duration>,
     /// Live: a detector error obscures that frame and the run goes on; when the detectors fall
     /// behind, frames skip detection (the tracker carries the masks) before any frame misses
-    /// its budget; an interrupt ends the stream cleanly so the sinks can close their files.
+    /// its budget.
     pub live: bool,
+    /// An interrupt ends the stream cleanly so the sinks can close their files (a camera's
+    /// recording); otherwise it fails the run and nothing is written (a file).
+    pub interrupt_ends_stream: bool,
 }
 
 impl Pace {
     /// Files: every frame waits for its detection; a detector error ends the run.
-    pub const FILE: Pace = Pace { budget: None, live: false };
+    pub const FILE: Pace = Pace { budget: None, live: false, interrupt_ends_stream: false };
 
     /// Live cameras: frames leave within `budget` of decoding.
     pub fn live(budget: Duration) -> Pace {
-        Pace { budget: Some(budget), live: true }
+        Pace { budget: Some(budget), live: true, interrupt_ends_stream: true }
+    }
+
+    /// A file replayed as a live camera (`redact --realtime`): paced and decided as live, but
+    /// an interrupt fails the run like any file run.
+    pub fn rehearsal(budget: Duration) -> Pace {
+        Pace { interrupt_ends_stream: false, ..Pace::live(budget) }
     }
 }
 
@@ -255,7 +292,7 @@ pub fn run_stages(
         let to_tail = Tail { frames: frame_tx, skipped: found_tx.clone() };
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace.live, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (plan_rx.clone(), found_tx.clone());
@@ -287,19 +324,19 @@ struct Tail {
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens. Each frame goes to the detectors and, by another channel, to the tail.
-/// `live`: a frame the detectors have no room for skips detection instead of waiting, and an
-/// interrupt ends the stream. Returns how many frames skipped detection.
+/// Live pace: a frame the detectors have no room for skips detection instead of waiting (and,
+/// for a camera, an interrupt ends the stream). Returns how many frames skipped detection.
 fn decode_stage(
     mut source: impl FrameSource,
     mut planner: Planner,
     plan_tx: Sender<Planned>,
     tail: Tail,
-    live: bool,
+    pace: Pace,
     times: &StageTimes,
 ) -> Result<u64> {
     let mut shed = 0;
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
-        if live && crate::interrupt::requested() {
+        if pace.interrupt_ends_stream && crate::interrupt::requested() {
             break;
         }
         crate::interrupt::check()?;
@@ -307,7 +344,7 @@ fn decode_stage(
         let index = frame.index;
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
         let planned = Planned { frame: frame.share(), plan };
-        let sent = if live {
+        let sent = if pace.live {
             match plan_tx.try_send(planned) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
@@ -478,13 +515,20 @@ impl<'t> Redactor<'t> {
         let Windowed { mut frame, detections, decoded_at, fully_obscured } = item;
         let boxes = self.tracker.boxes_at(frame.index);
         let policy = &mut self.policy;
-        StageTimes::time(&self.times.redact, || {
-            frame.with_picture_mut(|pic| if fully_obscured { obscure_whole(pic) } else { policy.apply(pic, &boxes) })
+        let decision = StageTimes::time(&self.times.redact, || {
+            frame.with_picture_mut(|pic| {
+                if fully_obscured {
+                    obscure_whole(pic);
+                    Decision::default()
+                } else {
+                    policy.apply(pic, &boxes)
+                }
+            })
         })?;
         self.obscured += u64::from(fully_obscured);
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, masks: &boxes, fully_obscured, decoded_at };
+        let applied = Applied { detections: &detections, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();
@@ -524,7 +568,7 @@ fn redact_stage(
 ) -> Result<StageOutput> {
     let mut waiting: BTreeMap<u64, Result<Found>> = BTreeMap::new();
     for decoded in frames {
-        if !pace.live {
+        if !pace.interrupt_ends_stream {
             crate::interrupt::check()?;
         }
         let index = decoded.frame.index;

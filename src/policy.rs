@@ -1,19 +1,148 @@
 //! Policy: which tracked objects and which parts of the frame are obscured.
 //!
-//! Without a camera config every face is obscured. With one, `policy.faces` decides faces,
-//! `policy.bystanders` decides whole persons (a person whose ground point — the bottom centre
-//! of the box — is outside every property zone is a bystander), and street zones are blackened
-//! in every frame regardless of detection.
+//! Without a camera config every face is obscured. With one, `policy.faces` decides faces
+//! (`all`, `none`, or `outside_property`: a face whose person stands outside every property
+//! zone), `policy.bystanders` decides whole persons (a person whose ground point — the bottom
+//! centre of the box — is outside every property zone is a bystander), and street zones are
+//! blackened in every frame regardless of detection.
+//!
+//! Subject access ([`Keep`]) overrides the camera policy: one person track and its face stay
+//! visible, every other face and person is obscured, street zones stay black.
+//!
+//! [`Policy::decide`] is the one place that decides; its [`Decision`] is what is filled and
+//! what the sidecar records.
+
+use serde::Serialize;
 
 use crate::config::{BystanderPolicy, Camera, FacePolicy, ZoneKind};
 use crate::detect::Class;
 use crate::frame::PictureMut;
+use crate::geometry::BBox;
 use crate::redact::{redact, FillMode, Region, Shape};
 use crate::track::TrackedBox;
 use crate::zones::{point_in_zones, ZoneMask};
 
 /// Growth of a bystander's body box before it is obscured.
 pub const PERSON_MASK_SCALE: f32 = 1.15;
+
+/// Subject access: whom a run keeps visible while everyone else is obscured.
+///
+/// `Track` keeps one person track (its id as written in the sidecar and drawn in the preview)
+/// with the face inside its body; `At` names that person by a point (`x`, `y` relative 0–1)
+/// at `time_ns` from the start of the clip and is resolved to a `Track` before the run
+/// ([`crate::subject`]). With anything but `Nobody`, every other face, every other person
+/// (whole body) and every street zone is obscured, whatever the camera policy says.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Keep {
+    /// No subject access: the camera policy alone decides.
+    #[default]
+    Nobody,
+    /// Keep the person track with this id.
+    Track(u64),
+    /// Keep the person track under this point at this time.
+    At { x: f32, y: f32, time_ns: u64 },
+}
+
+impl Keep {
+    /// Whether this is a subject-access run (everyone but the subject obscured).
+    pub fn is_subject_access(&self) -> bool {
+        !matches!(self, Keep::Nobody)
+    }
+
+    /// Parses `--keep-at X,Y@TIME`: X,Y relative 0–1, TIME as seconds (`12.5`) or
+    /// `[HH:]MM:SS[.mmm]` from the start of the clip.
+    pub fn parse_at(s: &str) -> std::result::Result<Keep, String> {
+        let usage = || format!("'{s}' is not X,Y@TIME (X,Y relative 0–1, TIME seconds or HH:MM:SS(.mmm)), e.g. 0.41,0.62@00:03:12");
+        let (point, time) = s.split_once('@').ok_or_else(usage)?;
+        let (x, y) = point.split_once(',').ok_or_else(usage)?;
+        let coordinate = |v: &str, name: &str| -> std::result::Result<f32, String> {
+            match v.trim().parse::<f32>() {
+                Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
+                Ok(_) => Err(format!("'{s}': {name} = {v} is outside 0–1 (coordinates are relative to the frame)")),
+                Err(_) => Err(usage()),
+            }
+        };
+        let (x, y) = (coordinate(x, "X")?, coordinate(y, "Y")?);
+        let time_ns = parse_clip_time(time.trim()).ok_or_else(usage)?;
+        Ok(Keep::At { x, y, time_ns })
+    }
+}
+
+/// A time from the start of a clip, `SS[.fff]` or `[HH:]MM:SS[.fff]`, in nanoseconds.
+pub fn parse_clip_time(s: &str) -> Option<u64> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let (whole, last) = parts.split_at(parts.len() - 1);
+    let seconds: f64 = last[0].parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    if !whole.is_empty() && seconds >= 60.0 {
+        return None;
+    }
+    let mut total = 0u64;
+    for (i, p) in whole.iter().enumerate() {
+        let v: u64 = p.parse().ok()?;
+        // Minutes under an hour field must be under 60.
+        if i > 0 && v >= 60 {
+            return None;
+        }
+        total = total * 60 + v;
+    }
+    Some(total * 60_000_000_000 + (seconds * 1e9).round() as u64)
+}
+
+/// Why the policy obscured a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    /// A face the face policy obscures.
+    Face,
+    /// A person standing where the bystander policy obscures them.
+    Bystander,
+    /// Subject access: a face or person that is not the kept subject.
+    NotTheSubject,
+}
+
+/// One region the policy obscured in a frame, as the sidecar records it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Obscured {
+    pub track: u64,
+    pub class: Class,
+    /// The area filled (the tracked box grown by the mask scale), in source pixels.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub shape: Shape,
+    pub why: Why,
+}
+
+/// What the policy did to one frame: every tracked box is either obscured or kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Decision {
+    /// The regions filled, in the order they were filled.
+    pub obscured: Vec<Obscured>,
+    /// The street zones blackened (by name).
+    pub street_zones: Vec<String>,
+    /// The tracks left visible.
+    pub kept: Vec<u64>,
+}
+
+/// A frame the policy did not decide (obscured whole, or no policy involved).
+pub static NO_DECISION: Decision = Decision { obscured: Vec::new(), street_zones: Vec::new(), kept: Vec::new() };
+
+impl Decision {
+    /// The regions to fill.
+    pub fn regions(&self) -> Vec<Region> {
+        self.obscured.iter().map(|o| Region { bbox: o.bbox, shape: o.shape }).collect()
+    }
+}
+
+/// Upper part of a person box where the subject's own face may be (as a share of its height):
+/// a face lower down belongs to someone else (a child carried, a person behind).
+const SUBJECT_HEAD_SHARE: f32 = 0.5;
+/// Narrowest face, as a share of the subject's body width, that can be the subject's own: a
+/// smaller one is someone further away seen through the subject's box (the subject's faces on
+/// vtest.avi measure 0.21–0.71).
+const SUBJECT_FACE_MIN_SHARE: f32 = 0.15;
 
 /// The redaction policy of one run.
 #[derive(Clone, Debug)]
@@ -22,17 +151,24 @@ pub struct Policy {
     pub mask_scale: f32,
     pub shape: Shape,
     pub fill: FillMode,
+    /// Subject access: whom to keep (an unresolved `Keep::At` keeps nobody: fail closed).
+    pub keep: Keep,
     street: Option<ZoneMask>,
 }
 
 impl Policy {
     pub fn new(camera: Option<Camera>, mask_scale: f32, shape: Shape, fill: FillMode) -> Self {
-        Policy { camera, mask_scale, shape, fill, street: None }
+        Policy { camera, mask_scale, shape, fill, keep: Keep::Nobody, street: None }
+    }
+
+    /// The same policy for a subject-access run keeping `keep`.
+    pub fn keeping(self, keep: Keep) -> Self {
+        Policy { keep, ..self }
     }
 
     /// Whether the person detector is needed at all.
     pub fn needs_persons(&self) -> bool {
-        self.camera.as_ref().is_some_and(Camera::needs_persons)
+        self.keep.is_subject_access() || self.camera.as_ref().is_some_and(Camera::needs_persons)
     }
 
     fn face_policy(&self) -> FacePolicy {
@@ -45,33 +181,104 @@ impl Policy {
         match camera.policy.bystanders {
             BystanderPolicy::None => false,
             BystanderPolicy::All => true,
-            BystanderPolicy::OutsideProperty => {
-                let (cx, _) = b.bbox.center();
-                !point_in_zones(camera, ZoneKind::Property, cx as f64, b.bbox.y2 as f64, width, height)
-            }
+            BystanderPolicy::OutsideProperty => !stands_on_property(camera, &b.bbox, width, height),
         }
     }
 
-    /// The regions to obscure for a frame's tracked boxes.
-    pub fn regions(&self, boxes: &[TrackedBox], width: usize, height: usize) -> Vec<Region> {
-        boxes
-            .iter()
-            .filter_map(|b| match b.class {
-                Class::Face if self.face_policy() == FacePolicy::All => {
-                    Some(Region { bbox: b.bbox.scaled(self.mask_scale), shape: self.shape })
-                }
-                Class::Person if self.is_bystander(b, width, height) => {
-                    Some(Region { bbox: b.bbox.scaled(PERSON_MASK_SCALE), shape: Shape::Box })
-                }
-                _ => None,
-            })
-            .collect()
+    /// Whether `faces = "outside_property"` obscures `face`: when the ground point of a person
+    /// box containing the face's centre lies outside every property zone, or, with no person
+    /// around it, when the face's centre itself does. With several person boxes around the face
+    /// (people overlapping in the picture), one standing outside is enough: the face may be
+    /// theirs (fail closed).
+    pub fn is_outside_face(&self, face: &TrackedBox, boxes: &[TrackedBox], width: usize, height: usize) -> bool {
+        let Some(camera) = &self.camera else { return true };
+        let (cx, cy) = face.bbox.center();
+        let mut around = boxes.iter().filter(|b| b.class == Class::Person && contains(&b.bbox, cx, cy)).peekable();
+        if around.peek().is_none() {
+            return !point_in_zones(camera, ZoneKind::Property, cx as f64, cy as f64, width, height);
+        }
+        around.any(|p| !stands_on_property(camera, &p.bbox, width, height))
     }
 
-    /// Obscures one frame: tracked regions with the fill, then street zones in black.
-    pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox]) {
-        let regions = self.regions(boxes, pic.width, pic.height);
-        redact(pic, &regions, self.fill);
+    /// Whether the face policy obscures `face`.
+    fn obscures_face(&self, face: &TrackedBox, boxes: &[TrackedBox], width: usize, height: usize) -> bool {
+        match self.face_policy() {
+            FacePolicy::All => true,
+            FacePolicy::None => false,
+            FacePolicy::OutsideProperty => self.is_outside_face(face, boxes, width, height),
+        }
+    }
+
+    /// Decides what to obscure among a frame's tracked boxes: the one place that does. The
+    /// street zones are listed too (they are blackened in every frame).
+    pub fn decide(&self, boxes: &[TrackedBox], width: usize, height: usize) -> Decision {
+        let mut decision = Decision { street_zones: self.street_zone_names(), ..Decision::default() };
+        let subject = self.keep.is_subject_access().then(|| self.subject_tracks(boxes));
+        for b in boxes {
+            let why = match (&subject, b.class) {
+                (Some(kept), _) if kept.contains(&b.track) => None,
+                (Some(_), _) => Some(Why::NotTheSubject),
+                (None, Class::Face) => self.obscures_face(b, boxes, width, height).then_some(Why::Face),
+                (None, Class::Person) => self.is_bystander(b, width, height).then_some(Why::Bystander),
+            };
+            match why {
+                Some(why) => decision.obscured.push(self.obscured(b, why)),
+                None => decision.kept.push(b.track),
+            }
+        }
+        decision
+    }
+
+    /// The region filled for box `b`: a face grown by the mask scale in the run's shape, a
+    /// person's whole body as a box.
+    fn obscured(&self, b: &TrackedBox, why: Why) -> Obscured {
+        let (bbox, shape) = match b.class {
+            Class::Face => (b.bbox.scaled(self.mask_scale), self.shape),
+            Class::Person => (b.bbox.scaled(PERSON_MASK_SCALE), Shape::Box),
+        };
+        Obscured { track: b.track, class: b.class, bbox, shape, why }
+    }
+
+    /// Subject access: the tracks kept in this frame, the subject's person track and the one
+    /// face in the upper part of its body (and not far smaller than a head there) that lies in
+    /// no other person's (grown) box. When unsure (two faces there, or the face also inside
+    /// another person), no face is kept.
+    fn subject_tracks(&self, boxes: &[TrackedBox]) -> Vec<u64> {
+        let Keep::Track(id) = self.keep else { return Vec::new() };
+        let Some(body) = boxes.iter().find(|b| b.class == Class::Person && b.track == id) else { return Vec::new() };
+        let head = BBox::new(body.bbox.x1, body.bbox.y1, body.bbox.x2, body.bbox.y1 + body.bbox.height() * SUBJECT_HEAD_SHARE);
+        let others: Vec<BBox> =
+            boxes.iter().filter(|b| b.class == Class::Person && b.track != id).map(|b| b.bbox.scaled(PERSON_MASK_SCALE)).collect();
+        // Faces that may be the subject's: centred in its head, of a size a head can have.
+        let faces: Vec<&TrackedBox> = boxes
+            .iter()
+            .filter(|b| b.class == Class::Face)
+            .filter(|f| {
+                let (cx, cy) = f.bbox.center();
+                let share = f.bbox.width() / body.bbox.width().max(1.0);
+                contains(&head, cx, cy) && (SUBJECT_FACE_MIN_SHARE..=1.0).contains(&share)
+            })
+            .collect();
+        let mut kept = vec![id];
+        if let [face] = faces.as_slice() {
+            let (cx, cy) = face.bbox.center();
+            if !others.iter().any(|o| contains(o, cx, cy)) {
+                kept.push(face.track);
+            }
+        }
+        kept
+    }
+
+    fn street_zone_names(&self) -> Vec<String> {
+        let Some(camera) = &self.camera else { return Vec::new() };
+        camera.zones_of(ZoneKind::Street).map(|z| z.name.clone()).collect()
+    }
+
+    /// Obscures one frame: the regions [`Policy::decide`] chose with the fill, then street
+    /// zones in black. Returns the decision, which is what was applied.
+    pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox]) -> Decision {
+        let decision = self.decide(boxes, pic.width, pic.height);
+        redact(pic, &decision.regions(), self.fill);
         if let Some(camera) = &self.camera {
             let stale = self.street.as_ref().is_none_or(|m| (m.width, m.height) != (pic.width, pic.height));
             if stale {
@@ -82,7 +289,18 @@ impl Policy {
                 mask.blacken(pic);
             }
         }
+        decision
     }
+}
+
+/// Whether a person's ground point (the bottom centre of the box) is inside a property zone.
+fn stands_on_property(camera: &Camera, b: &BBox, width: usize, height: usize) -> bool {
+    let (cx, _) = b.center();
+    point_in_zones(camera, ZoneKind::Property, cx as f64, b.y2 as f64, width, height)
+}
+
+fn contains(b: &BBox, x: f32, y: f32) -> bool {
+    x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2
 }
 
 #[cfg(test)]
@@ -107,12 +325,167 @@ mod tests {
         TrackedBox { track: 2, class: Class::Face, bbox: BBox::new(10.0, 10.0, 20.0, 20.0), score: 0.9, origin: Origin::Detected }
     }
 
+    fn camera_with(faces: &str, bystanders: &str) -> Camera {
+        let mut cam = camera(bystanders);
+        cam.policy.faces = match faces {
+            "all" => FacePolicy::All,
+            "none" => FacePolicy::None,
+            _ => FacePolicy::OutsideProperty,
+        };
+        cam
+    }
+
+    fn boxed(track: u64, class: Class, x1: f32, y1: f32, x2: f32, y2: f32) -> TrackedBox {
+        TrackedBox { track, class, bbox: BBox::new(x1, y1, x2, y2), score: 0.9, origin: Origin::Detected }
+    }
+
+    fn obscured_tracks(d: &Decision) -> Vec<u64> {
+        let mut t: Vec<u64> = d.obscured.iter().map(|o| o.track).collect();
+        t.sort();
+        t
+    }
+
     #[test]
     fn without_a_config_only_faces_are_obscured() {
         let p = Policy::new(None, 1.3, Shape::Ellipse, FillMode::Mosaic);
-        let regions = p.regions(&[face(), person(90.0)], 100, 100);
-        assert_eq!(regions.len(), 1);
+        let d = p.decide(&[face(), person(90.0)], 100, 100);
+        assert_eq!(d.obscured.len(), 1);
+        assert_eq!(d.obscured[0].why, Why::Face);
+        assert_eq!(d.kept, vec![1], "the person is left visible and says so");
         assert!(!p.needs_persons());
+    }
+
+    #[test]
+    fn faces_outside_property_hides_the_face_of_a_person_standing_in_the_street() {
+        // Property: the lower half. Person 1 stands on it (feet y=90), person 3 in the street
+        // (feet y=40); each has a face in the top of its box.
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        assert!(p.needs_persons());
+        let boxes = [
+            boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0),
+            boxed(2, Class::Face, 15.0, 56.0, 25.0, 64.0),
+            boxed(3, Class::Person, 60.0, 5.0, 80.0, 40.0),
+            boxed(4, Class::Face, 65.0, 6.0, 75.0, 14.0),
+        ];
+        let d = p.decide(&boxes, 100, 100);
+        assert_eq!(obscured_tracks(&d), vec![4]);
+        assert_eq!(d.obscured[0].why, Why::Face);
+        assert_eq!(d.kept, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn faces_outside_property_without_a_person_uses_the_face_itself() {
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        let on = boxed(1, Class::Face, 40.0, 70.0, 50.0, 80.0);
+        let off = boxed(2, Class::Face, 40.0, 10.0, 50.0, 20.0);
+        assert_eq!(obscured_tracks(&p.decide(&[on, off], 100, 100)), vec![2]);
+    }
+
+    #[test]
+    fn faces_outside_property_hides_a_face_that_may_belong_to_a_person_outside() {
+        // A small street person (feet y=45) stands behind a large one on the property: the
+        // street person's face is inside both boxes, so it is hidden (it may be theirs), while
+        // a face only inside the resident's box is kept.
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        let boxes = [
+            boxed(1, Class::Person, 20.0, 20.0, 60.0, 95.0),
+            boxed(2, Class::Person, 40.0, 15.0, 50.0, 45.0),
+            boxed(3, Class::Face, 42.0, 16.0, 48.0, 22.0),
+            boxed(4, Class::Face, 25.0, 50.0, 33.0, 58.0),
+        ];
+        assert_eq!(obscured_tracks(&p.decide(&boxes, 100, 100)), vec![3]);
+    }
+
+    #[test]
+    fn faces_outside_property_with_no_property_zone_hides_every_face() {
+        let text = "[cameras.c.policy]\nfaces = \"outside_property\"\n";
+        let cam = parse_camera(text, std::path::Path::new("t.toml"), None).unwrap();
+        let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid);
+        let boxes = [boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0), boxed(2, Class::Face, 15.0, 56.0, 25.0, 64.0)];
+        assert_eq!(obscured_tracks(&p.decide(&boxes, 100, 100)), vec![2]);
+    }
+
+    /// Two walkers: subject 1 (face 2) and another person 3 (face 4).
+    fn two_walkers(other_x: f32) -> [TrackedBox; 4] {
+        [
+            boxed(1, Class::Person, 10.0, 10.0, 30.0, 90.0),
+            boxed(2, Class::Face, 15.0, 12.0, 25.0, 22.0),
+            boxed(3, Class::Person, other_x, 10.0, other_x + 20.0, 90.0),
+            boxed(4, Class::Face, other_x + 5.0, 12.0, other_x + 15.0, 22.0),
+        ]
+    }
+
+    #[test]
+    fn subject_access_keeps_the_subject_and_hides_everyone_else_whatever_the_policy() {
+        // The camera policy keeps every face and every person; subject access overrides it.
+        let p = Policy::new(Some(camera_with("none", "none")), 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        assert!(p.needs_persons());
+        let d = p.decide(&two_walkers(60.0), 100, 100);
+        assert_eq!(d.kept, vec![1, 2]);
+        assert_eq!(obscured_tracks(&d), vec![3, 4]);
+        assert!(d.obscured.iter().all(|o| o.why == Why::NotTheSubject));
+        let body = d.obscured.iter().find(|o| o.track == 3).unwrap();
+        assert_eq!(body.shape, Shape::Box, "another person is obscured whole");
+        assert_eq!(d.street_zones, Vec::<String>::new());
+    }
+
+    #[test]
+    fn subject_access_hides_the_subjects_face_where_another_body_overlaps_it() {
+        // The other walker crosses in front: the subject's face centre (20, 17) is inside the
+        // other person's box, so nobody can say whose face it is: hidden.
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        // The other walker's face is not found in this frame: only the subject's face is there.
+        let d = p.decide(&two_walkers(12.0)[..3], 100, 100);
+        assert_eq!(d.kept, vec![1]);
+        assert_eq!(obscured_tracks(&d), vec![2, 3]);
+        assert_eq!(p.decide(&two_walkers(40.0)[..3], 100, 100).kept, vec![1, 2], "apart, the face is kept");
+    }
+
+    #[test]
+    fn subject_access_keeps_no_face_when_two_are_in_the_subjects_head() {
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        let mut boxes = two_walkers(60.0).to_vec();
+        boxes.push(boxed(5, Class::Face, 20.0, 25.0, 28.0, 33.0));
+        let d = p.decide(&boxes, 100, 100);
+        assert_eq!(d.kept, vec![1]);
+    }
+
+    #[test]
+    fn subject_access_keeps_no_face_far_smaller_than_the_subjects_head() {
+        // A face 2 px wide in a 20 px wide body: someone far behind, seen through the subject.
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        let boxes = [boxed(1, Class::Person, 10.0, 10.0, 30.0, 90.0), boxed(2, Class::Face, 19.0, 15.0, 21.0, 17.0)];
+        assert_eq!(p.decide(&boxes, 100, 100).kept, vec![1]);
+    }
+
+    #[test]
+    fn subject_access_with_an_unresolved_point_or_an_absent_track_keeps_nobody() {
+        for keep in [Keep::At { x: 0.2, y: 0.5, time_ns: 0 }, Keep::Track(9)] {
+            let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(keep);
+            let d = p.decide(&two_walkers(60.0), 100, 100);
+            assert!(d.kept.is_empty(), "{keep:?}: {d:?}");
+            assert_eq!(d.obscured.len(), 4);
+        }
+    }
+
+    #[test]
+    fn street_zones_are_listed_in_every_decision() {
+        let text = "[cameras.c.zones.road]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.2]]\n";
+        let cam = parse_camera(text, std::path::Path::new("t.toml"), None).unwrap();
+        let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        assert_eq!(p.decide(&[], 100, 100).street_zones, vec!["road".to_string()]);
+    }
+
+    #[test]
+    fn keep_at_parses_seconds_and_clock_times() {
+        assert_eq!(Keep::parse_at("0.41,0.62@12.5"), Ok(Keep::At { x: 0.41, y: 0.62, time_ns: 12_500_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@00:03:12"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 192_000_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@1:00:00.250"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 3_600_250_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@02:03"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 123_000_000_000 }));
+        for bad in ["0.5,0.5", "0.5@3", "1.5,0.5@3", "0.5,-0.1@3", "0.5,0.5@", "0.5,0.5@1:75", "0.5,0.5@x", "0.5,0.5@-2", "0.5,0.5@1:2:3:4"] {
+            assert!(Keep::parse_at(bad).is_err(), "{bad}");
+        }
+        assert!(Keep::parse_at("1.5,0.5@3").unwrap_err().contains("outside 0–1"));
     }
 
     #[test]
@@ -120,7 +493,9 @@ mod tests {
         let p = Policy::new(Some(camera("outside_property")), 1.3, Shape::Ellipse, FillMode::Mosaic);
         assert!(p.is_bystander(&person(40.0), 100, 100), "feet at y=40 are in the street half");
         assert!(!p.is_bystander(&person(90.0), 100, 100), "feet at y=90 are on the drive");
-        assert_eq!(p.regions(&[person(40.0), person(90.0), face()], 100, 100).len(), 2);
+        let d = p.decide(&[person(40.0), person(90.0), face()], 100, 100);
+        assert_eq!(d.obscured.len(), 2);
+        assert_eq!(d.obscured.iter().map(|o| o.why).collect::<Vec<_>>(), vec![Why::Bystander, Why::Face]);
     }
 
     #[test]
@@ -137,6 +512,6 @@ mod tests {
         let mut cam = camera("none");
         cam.policy = PolicyConfig { faces: FacePolicy::None, ..cam.policy };
         let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid);
-        assert!(p.regions(&[face()], 100, 100).is_empty());
+        assert!(p.decide(&[face()], 100, 100).obscured.is_empty());
     }
 }
