@@ -98,6 +98,7 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
         entries.push(add_file(&mut zip, f, time).map_err(|e| match e {
             AddError::Source(e) => e,
             AddError::Bundle(e) => Error::io(target, e),
+            AddError::Interrupted => Error::Interrupted,
         })?);
     }
 
@@ -136,10 +137,11 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     })
 }
 
-/// Which side of a copy failed: reading the source file or writing the bundle.
+/// Why a copy stopped: reading the source file or writing the bundle failed, or a signal.
 enum AddError {
     Source(Error),
     Bundle(std::io::Error),
+    Interrupted,
 }
 
 /// Copies one file into the zip, hashing what is written.
@@ -152,7 +154,7 @@ fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFil
     let mut buf = vec![0u8; CHUNK];
     loop {
         if crate::interrupt::requested() {
-            return Err(AddError::Bundle(std::io::Error::other("interrupted")));
+            return Err(AddError::Interrupted);
         }
         let n = match src.read(&mut buf) {
             Ok(0) => break,
