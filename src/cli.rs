@@ -326,6 +326,11 @@ pub struct RedactOptions {
     /// resolution, within a fixed per-frame budget.
     #[arg(long)]
     pub no_small_faces: bool,
+    /// Stretch dark or low-contrast pictures (night, IR, backlight) before detection; only what
+    /// the detector sees changes. On the harness's night clips it finds more 24–48 px faces
+    /// (95.6 → 98.8 %) but not more faces overall (97.7 → 97.5 %): off by default.
+    #[arg(long)]
+    pub low_light: bool,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
     /// 30 fps; 1 costs twice the detection time, 3 loses faces.
@@ -429,6 +434,7 @@ impl Default for RedactOptions {
             mask_scale: DEFAULT_MASK_SCALE,
             detect_width: DEFAULT_DETECT_WIDTH,
             no_small_faces: false,
+            low_light: false,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,
             hold: DEFAULT_HOLD_SECONDS,

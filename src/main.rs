@@ -183,7 +183,21 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                     say!("veilcam: camera {name}: redacted restream at {url}");
                 }
             };
-            let summary = veilcam::live::camera::run(&config, &args.options(), &ready)?;
+            // Every live start and stop goes into the audit log, with the config it ran.
+            let (config_sha256, _) = veilcam::live::segments::hash_file(&args.config)?;
+            let cameras: Vec<&str> = config.cameras.iter().map(|c| c.name()).collect();
+            let mut audit = veilcam::export::audit::AuditLog::open_default()?;
+            let started = serde_json::json!({ "config": args.config.display().to_string(), "config_sha256": config_sha256, "cameras": cameras });
+            audit.append("live.start", started)?;
+            let result = veilcam::live::camera::run(&config, &args.options(), &ready);
+            let stopped = match &result {
+                Ok(s) => serde_json::json!({ "cameras": cameras, "frames": s.cameras.iter().map(|c| c.frames).sum::<u64>(), "ok": true }),
+                Err(e) => serde_json::json!({ "cameras": cameras, "ok": false, "error": e.to_string() }),
+            };
+            if let Err(e) = audit.append("live.stop", stopped).and_then(|()| audit.close()) {
+                tracing::warn!("cannot record the stop in the audit log: {e}");
+            }
+            let summary = result?;
             for cam in &summary.cameras {
                 say!(
                     "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker)",

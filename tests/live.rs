@@ -116,7 +116,7 @@ fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, 
     let config = dir.join("live.toml");
     std::fs::write(&config, text).unwrap();
     let mut cmd = veilcam();
-    cmd.arg("live").arg("--config").arg(&config).args(["--workers", "1"]);
+    cmd.arg("live").arg("--config").arg(&config).args(["--workers", "1"]).env("VEILCAM_HOME", dir.join("home"));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -253,6 +253,10 @@ fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
     let (code, err) = live.wait(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("SECRET-PASSWORD"), "credentials in the log:\n{err}");
+    // The audit log has the start and the stop, without the camera's credentials.
+    let audit = std::fs::read_to_string(dir.path().join("home/audit.jsonl")).unwrap();
+    assert!(audit.contains("\"live.start\"") && audit.contains("\"live.stop\""), "{audit}");
+    assert!(!audit.contains("SECRET-PASSWORD"), "{audit}");
     let camera_dir = dir.path().join("recordings/door");
     let names = dir_entries(&camera_dir);
     let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".mp4")).collect();

@@ -442,3 +442,106 @@ mod tests {
         assert!(fast.iter().zip(reference.iter()).all(|(a, b)| (a - b).abs() < 1e-3));
     }
 }
+
+/// Low-light normalisation of a detector input (RGB 0..255, `[1, 3, H, W]`, content in the
+/// top-left `content_w`×`content_h`): a dark or low-contrast picture (night, IR, backlight) is
+/// stretched so its 1st–99th brightness percentiles span 0–255, with the gain capped at
+/// [`MAX_LIGHT_GAIN`]. A picture that already spans most of the range is left as it is. Only what
+/// the detector sees changes, never the video. Returns the gain applied (1.0: none).
+pub fn normalise_light(tensor: &mut Array4<f32>, content_w: usize, content_h: usize) -> f32 {
+    let (h, w) = (tensor.shape()[2], tensor.shape()[3]);
+    let (cw, ch) = (content_w.min(w), content_h.min(h));
+    if cw == 0 || ch == 0 {
+        return 1.0;
+    }
+    let plane = h * w;
+    let data = tensor.as_slice_mut().expect("a detector input is contiguous");
+    let mut histogram = [0u32; 256];
+    let mut n = 0u32;
+    for y in (0..ch).step_by(2) {
+        for x in (0..cw).step_by(2) {
+            let i = y * w + x;
+            let level = (data[i] + data[plane + i] + data[2 * plane + i]) / 3.0;
+            histogram[level.clamp(0.0, 255.0) as usize] += 1;
+            n += 1;
+        }
+    }
+    let percentile = |q: f64| {
+        let target = (n as f64 * q).ceil() as u32;
+        let mut seen = 0;
+        histogram.iter().position(|&c| {
+            seen += c;
+            seen >= target.max(1)
+        }).unwrap_or(255) as f32
+    };
+    let (lo, hi) = (percentile(0.01), percentile(0.99));
+    if hi - lo >= MIN_LIGHT_SPAN {
+        return 1.0;
+    }
+    let gain = (255.0 / (hi - lo).max(1.0)).min(MAX_LIGHT_GAIN);
+    // Centre the stretched range: a dark picture is lifted, a washed-out one pulled down.
+    let offset = ((lo + hi) / 2.0) * gain - 127.5;
+    for y in 0..ch {
+        for c in 0..3 {
+            let row = &mut data[c * plane + y * w..c * plane + y * w + cw];
+            for v in row {
+                *v = (*v * gain - offset).clamp(0.0, 255.0);
+            }
+        }
+    }
+    gain
+}
+
+/// A picture whose 1st–99th brightness percentiles span at least this is left as it is.
+pub const MIN_LIGHT_SPAN: f32 = 160.0;
+/// The most low-light normalisation multiplies contrast by.
+pub const MAX_LIGHT_GAIN: f32 = 3.0;
+
+#[cfg(test)]
+mod light_tests {
+    use super::*;
+
+    fn picture(levels: impl Fn(usize, usize) -> f32, w: usize, h: usize) -> Array4<f32> {
+        let mut t = Array4::zeros((1, 3, h, w));
+        for c in 0..3 {
+            for y in 0..h {
+                for x in 0..w {
+                    t[[0, c, y, x]] = levels(x, y);
+                }
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn a_dark_low_contrast_picture_is_stretched_for_the_detector() {
+        // Night: levels 20..60.
+        let mut t = picture(|x, _| 20.0 + (x % 41) as f32, 64, 32);
+        let gain = normalise_light(&mut t, 64, 32);
+        assert_eq!(gain, MAX_LIGHT_GAIN);
+        let (lo, hi) = t.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(hi - lo > 100.0 && lo >= 0.0 && hi <= 255.0, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn a_picture_with_full_contrast_is_left_as_it_is() {
+        let mut t = picture(|x, y| ((x * 7 + y * 3) % 256) as f32, 64, 64);
+        let before = t.clone();
+        assert_eq!(normalise_light(&mut t, 64, 64), 1.0);
+        assert_eq!(t, before);
+    }
+
+    #[test]
+    fn the_letterbox_padding_is_not_touched() {
+        let mut t = picture(|x, _| 30.0 + (x % 20) as f32, 64, 32);
+        for c in 0..3 {
+            for y in 16..32 {
+                for x in 0..64 {
+                    t[[0, c, y, x]] = 0.0;
+                }
+            }
+        }
+        normalise_light(&mut t, 64, 16);
+        assert!((16..32).all(|y| (0..64).all(|x| t[[0, 0, y, x]] == 0.0)));
+    }
+}
