@@ -13,6 +13,7 @@ pub mod config;
 pub mod detect;
 pub mod eval;
 pub mod error;
+pub mod export;
 pub mod frame;
 pub mod geometry;
 pub mod input;

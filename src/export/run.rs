@@ -1,0 +1,528 @@
+//! One export from request to bundle. The order is chosen so that a failure anywhere leaves
+//! nothing behind: every check that can refuse the request (case id, bundle path, case already
+//! exported, signing key, camera, range, segment hashes) runs before any work; the working
+//! copy, sidecar and report are written into a hidden staging directory beside the bundle,
+//! which is removed on any error or interrupt; holds placed by this export are taken back on
+//! failure ([`super::hold::Placed`]); the bundle appears under its final name only when
+//! complete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use gstreamer_video as gst_video;
+
+use super::chain::{ChainSource, PartUse};
+use super::hold::Placed;
+use super::report::{self, Facts, ModelFact, PolicyFact, ProducedFact, SourceFact, ZoneFact};
+use super::select::{self, Gap, Origin, Selection, UtcRange};
+use super::{case_record, check_case_id, home_dir, ExportError};
+use crate::cli::RedactOptions;
+use crate::config::{FacePolicy, ZoneKind};
+use crate::error::{Error, Result};
+use crate::live::segments::{self, format_rfc3339_ms};
+use crate::output::{commit_all, AtomicOutput};
+use crate::pipeline::{run_stages, Pace, Stages};
+use crate::policy::Policy;
+use crate::progress::Progress;
+use crate::settings::{media_kind, MediaKind, RedactSettings};
+use crate::sidecar::{SidecarHeader, SidecarWriter};
+use crate::sink::file::FileSink;
+use crate::sink::FrameSink;
+use crate::source::integrity::DamageLog;
+use crate::stats::StageTimes;
+use crate::track::TrackerSettings;
+
+/// Where an export's frames come from.
+#[derive(Clone, Debug)]
+pub enum Sources {
+    /// Segments of `camera` under the recordings `root` for a UTC range.
+    Recordings { root: PathBuf, camera: String, range: UtcRange },
+    /// Files, in order, with an optional window (ns from the start of the first file).
+    Files { inputs: Vec<PathBuf>, from_ns: Option<u64>, to_ns: Option<u64> },
+}
+
+/// A legal request, as the operator states it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub case: String,
+    /// The legal basis (court order, subject access request …).
+    pub basis: String,
+    pub requester: String,
+    pub operator: String,
+    pub sources: Sources,
+    /// The bundle to write (`.zip`).
+    pub bundle: PathBuf,
+    /// Detection and encoding options; `config`/`camera` give zones and policy.
+    pub options: RedactOptions,
+}
+
+/// What an export produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub bundle: PathBuf,
+    pub working_copy: String,
+    pub frames: u64,
+    pub duration_seconds: f64,
+    pub gaps: Vec<Gap>,
+    /// Segments now on hold for the case.
+    pub held: Vec<PathBuf>,
+}
+
+/// The file names inside a bundle.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub working_copy: String,
+    pub sidecar: String,
+    pub report: String,
+}
+
+/// Name of the report inside a bundle.
+pub const REPORT_NAME: &str = "report.txt";
+
+/// Staging directories of exports in progress, removed by [`remove_pending`] when the process
+/// ends on a second signal (their owners remove them on every other path).
+static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the staging directories of exports still running (the process is about to end).
+pub fn remove_pending() -> usize {
+    let staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+    staging.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
+}
+
+/// A hidden directory beside the bundle, removed when dropped.
+struct Staging {
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    fn create(bundle: &Path) -> Result<Staging> {
+        let parent = parent_dir(bundle);
+        let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{name}.staging-"))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io(&parent, e))?;
+        STAGING.lock().unwrap_or_else(|e| e.into_inner()).push(dir.path().to_path_buf());
+        Ok(Staging { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        STAGING.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| d != self.dir.path());
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The bundle must not exist (never overwritten) and its directory must.
+fn check_bundle_target(bundle: &Path) -> Result<()> {
+    if bundle.symlink_metadata().is_ok() {
+        return Err(ExportError::BundleExists { path: bundle.to_path_buf() }.into());
+    }
+    let parent = parent_dir(bundle);
+    if !parent.is_dir() {
+        let why = std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist", parent.display()));
+        return Err(Error::io(bundle, why));
+    }
+    Ok(())
+}
+
+/// Only letters, digits, `-`, `_` and `.` (anything else becomes `-`), for file names.
+fn file_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect()
+}
+
+/// `2026-11-20T14:00:00.000Z` → `20261120T140000Z` (milliseconds only when not zero).
+fn compact_utc(ms: i64) -> String {
+    let full = format_rfc3339_ms(ms).replace(['-', ':'], "");
+    full.replace(".000Z", "Z")
+}
+
+fn compact_offset(ns: Option<u64>, default: &str) -> String {
+    ns.map_or(default.to_string(), |ns| {
+        let s = format!("{:.3}", ns as f64 / 1e9);
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    })
+}
+
+/// `CASE_CAMERA_FROM_TO.mp4` and the names beside it.
+pub fn names(case: &str, sources: &Sources, camera: Option<&str>) -> Names {
+    let stem = match sources {
+        Sources::Recordings { camera, range, .. } => {
+            format!("{case}_{}_{}_{}", file_safe(camera), compact_utc(range.from_ms), compact_utc(range.to_ms))
+        }
+        Sources::Files { inputs, from_ns, to_ns } => {
+            let label = camera.map(str::to_string).unwrap_or_else(|| {
+                inputs.first().and_then(|p| p.file_stem()).map_or("input".into(), |s| s.to_string_lossy().into_owned())
+            });
+            format!("{case}_{}_{}_{}", file_safe(&label), compact_offset(*from_ns, "0s"), compact_offset(*to_ns, "end"))
+        }
+    };
+    Names { working_copy: format!("{stem}.mp4"), sidecar: format!("{stem}.sidecar.json"), report: REPORT_NAME.to_string() }
+}
+
+/// Checks everything that can refuse `request` before any work, in the order a user fixes
+/// them: case id, bundle path, case already exported.
+pub fn check_request(request: &Request) -> Result<()> {
+    check_case_id(&request.case)?;
+    check_bundle_target(&request.bundle)?;
+    let record = case_record(&home_dir(), &request.case);
+    if record.exists() {
+        return Err(ExportError::CaseExported { case: request.case.clone(), record }.into());
+    }
+    Ok(())
+}
+
+/// Picks and checks the source files.
+pub fn select(sources: &Sources) -> Result<Selection> {
+    match sources {
+        Sources::Recordings { root, camera, range } => select::from_recordings(root, camera, *range),
+        Sources::Files { inputs, from_ns, to_ns } => {
+            if let Some(image) = inputs.iter().find(|p| media_kind(p) == MediaKind::Image) {
+                return Err(Error::Settings(format!("{}: export takes videos; redact an image with `veilcam redact`", image.display())));
+            }
+            select::from_files(inputs, *from_ns, *to_ns)
+        }
+    }
+}
+
+/// The settings of the redaction run: the operator's options with every face obscured
+/// whatever the camera's recording policy (a recording may keep faces on the property; an
+/// export shows no one but the subject) and one encoder thread (repeatable bytes).
+pub fn redact_settings(first_source: &Path, working_copy: &Path, options: &RedactOptions) -> Result<RedactSettings> {
+    let mut settings = RedactSettings::new(first_source, working_copy, options)?;
+    if let Some(camera) = settings.camera.as_mut() {
+        camera.policy.faces = FacePolicy::All;
+    }
+    settings.encoder.threads = 1;
+    Ok(settings)
+}
+
+/// What the engine did.
+struct Produced {
+    frames: u64,
+    faces: u64,
+    persons: u64,
+    duration_ns: u64,
+    width: u32,
+    height: u32,
+    fps: String,
+    uses: Vec<PartUse>,
+}
+
+/// Runs the one engine ([`run_stages`]) over the selected files into the working copy and its
+/// sidecar, both committed into `dir`.
+fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &Names, label: String, quiet: bool) -> Result<Produced> {
+    let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill);
+    let detectors = (0..settings.workers).map(|_| settings.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let source = ChainSource::open(selection.parts.clone())?;
+    let uses = source.uses();
+    let info = gst_video::VideoInfo::from_caps(source.caps())
+        .map_err(|e| Error::Pipeline(format!("{}: unusable caps: {e}", selection.parts[0].path.display())))?;
+    let fps = info.fps();
+    let fps_f = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
+    let video = AtomicOutput::prepare(&dir.join(&names.working_copy), false)?;
+    let sidecar = AtomicOutput::prepare(&dir.join(&names.sidecar), false)?;
+    let header = SidecarHeader {
+        veilcam: env!("CARGO_PKG_VERSION"),
+        input: label,
+        width: info.width(),
+        height: info.height(),
+        fps_n: fps.numer(),
+        fps_d: fps.denom(),
+    };
+    let sinks: Vec<Box<dyn FrameSink>> = vec![
+        Box::new(FileSink::create(video, source.caps(), &settings.encoder, None)?),
+        Box::new(SidecarWriter::create(sidecar, &header, DamageLog::default())?),
+    ];
+    let planner = settings.planner(fps_f, policy.needs_persons());
+    let tracking = TrackerSettings {
+        hold_frames: (settings.hold_seconds * fps_f).round() as u64,
+        lookahead_frames: (settings.lookahead_seconds * fps_f).round() as u64,
+        ..TrackerSettings::for_fps(fps_f, true)
+    };
+    let progress = Progress::new(&names.working_copy, source.estimated_frames(), quiet);
+    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::FILE };
+    let times = StageTimes::default();
+    let done = run_stages(source, stages, sinks, progress, &times)?;
+    let mut ready = Vec::new();
+    for sink in done.sinks {
+        ready.extend(sink.finish()?);
+    }
+    commit_all(ready)?;
+    let uses = std::mem::take(&mut *uses.lock().unwrap_or_else(|e| e.into_inner()));
+    let duration_ns = uses.iter().filter_map(|u| u.out_end_ns).max().unwrap_or(0);
+    if done.frames == 0 {
+        return Err(Error::Pipeline("no frame of the sources lies in the requested range".into()));
+    }
+    Ok(Produced {
+        frames: done.frames,
+        faces: done.faces,
+        persons: done.persons,
+        duration_ns,
+        width: info.width(),
+        height: info.height(),
+        fps: format!("{}/{}", fps.numer(), fps.denom()),
+        uses,
+    })
+}
+
+/// `--from`/`--to` in words.
+fn describe_range(sources: &Sources) -> String {
+    match sources {
+        Sources::Recordings { range, .. } => {
+            format!("{} to {} (UTC)", format_rfc3339_ms(range.from_ms), format_rfc3339_ms(range.to_ms))
+        }
+        Sources::Files { from_ns, to_ns, .. } => format!(
+            "{} to {} of the input(s)",
+            from_ns.map_or("the start".into(), |n| format!("{:.3} s", n as f64 / 1e9)),
+            to_ns.map_or("the end".into(), |n| format!("{:.3} s", n as f64 / 1e9))
+        ),
+    }
+}
+
+/// The effective settings, as the manifest records them.
+fn settings_json(s: &RedactSettings) -> serde_json::Value {
+    serde_json::json!({
+        "fill": s.fill,
+        "shape": s.shape,
+        "mask_scale": s.mask_scale,
+        "face_threshold": s.face.threshold,
+        "detect_width": s.face.detect_width,
+        "detect_every": format!("{:?}", s.detect_every),
+        "small_faces": s.small_faces,
+        "lookahead_seconds": s.lookahead_seconds,
+        "hold_seconds": s.hold_seconds,
+        "person_threshold": s.person_threshold,
+        "person_every": format!("{:?}", s.person_every),
+        "x264_preset": s.encoder.preset,
+        "x264_crf": s.encoder.crf,
+        "x264_threads": s.encoder.threads,
+        "workers": s.workers,
+        "ort_threads": s.ort_threads,
+    })
+}
+
+fn policy_fact(s: &RedactSettings, options: &RedactOptions, keep: String) -> PolicyFact {
+    let camera_config = options.config.as_ref().map(|p| match &s.camera {
+        Some(c) => format!("{} (camera '{}')", p.display(), c.name),
+        None => p.display().to_string(),
+    });
+    let zones = s.camera.iter().flat_map(|c| c.zones.iter()).map(|z| ZoneFact {
+        name: z.name.clone(),
+        kind: match z.kind {
+            ZoneKind::Street => "street (always obscured)".into(),
+            ZoneKind::Property => "property".into(),
+        },
+        coordinates: z.polygon.clone(),
+    });
+    PolicyFact {
+        camera_config,
+        faces: s.camera.as_ref().map_or("all".into(), |c| format!("{:?}", c.policy.faces).to_lowercase()),
+        bystanders: s.camera.as_ref().map_or("none".into(), |c| format!("{:?}", c.policy.bystanders).to_lowercase()),
+        zones: zones.collect(),
+        keep,
+    }
+}
+
+fn model_facts(s: &RedactSettings, persons: bool) -> Result<Vec<ModelFact>> {
+    let mut models = vec![("faces (CenterFace)", &s.model)];
+    if persons {
+        models.push(("persons (NanoDet)", &s.person_model));
+    }
+    models
+        .into_iter()
+        .map(|(role, path)| {
+            let (sha256, _) = segments::hash_file(path)?;
+            Ok(ModelFact { role, file: path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()), sha256 })
+        })
+        .collect()
+}
+
+/// Runs one export. `quiet` hides the progress bar.
+pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
+    let started = Instant::now();
+    check_request(request)?;
+    let selection = select(&request.sources)?;
+    let camera = match &request.sources {
+        Sources::Recordings { camera, .. } => Some(camera.clone()),
+        Sources::Files { .. } => request.options.camera.clone(),
+    };
+    let names = names(&request.case, &request.sources, camera.as_deref());
+    let staging = Staging::create(&request.bundle)?;
+    let working = staging.path().join(&names.working_copy);
+    let settings = redact_settings(&selection.parts[0].path, &working, &request.options)?;
+    let segments_used: Vec<PathBuf> = match &selection.origin {
+        Origin::Recordings { .. } => selection.parts.iter().map(|p| p.path.clone()).collect(),
+        Origin::Files { .. } => Vec::new(),
+    };
+    let holds = Placed::place_all(&segments_used, &request.case)?;
+    let label = format!("export of case {}: {}", request.case, describe_range(&request.sources));
+    let produced = redact(&selection, &settings, staging.path(), &names, label, quiet)?;
+    let persons = Policy::new(settings.camera.clone(), 1.0, settings.shape, settings.fill).needs_persons();
+    let facts = Facts {
+        case: request.case.clone(),
+        basis: request.basis.clone(),
+        requester: request.requester.clone(),
+        operator: request.operator.clone(),
+        exported_at: format_rfc3339_ms(segments::now_ms()),
+        veilcam_version: env!("CARGO_PKG_VERSION").to_string(),
+        origin: selection.origin.clone(),
+        range: describe_range(&request.sources),
+        gaps: selection.gaps.clone(),
+        clock_notes: selection.clock_notes.clone(),
+        sources: selection
+            .parts
+            .iter()
+            .map(|p| SourceFact {
+                name: p.name.clone(),
+                sha256: p.sha256.clone(),
+                bytes: p.bytes,
+                hash_checked_against: if p.record.is_some() { "the recording index (matched)" } else { "hashed on receipt (no index)" },
+                start: p.record.as_ref().map(|r| r.start.clone()),
+                end: p.record.as_ref().map(|r| r.end.clone()),
+                frames_indexed: p.record.as_ref().map(|r| r.frames),
+                recovered: p.record.as_ref().is_some_and(|r| r.recovered),
+                used: produced.uses.iter().find(|u| u.name == p.name).cloned().unwrap_or_else(|| PartUse { name: p.name.clone(), ..PartUse::default() }),
+            })
+            .collect(),
+        models: model_facts(&settings, persons)?,
+        settings: settings_json(&settings),
+        policy: policy_fact(&settings, &request.options, "nobody".into()),
+        produced: ProducedFact {
+            working_copy: names.working_copy.clone(),
+            sidecar: names.sidecar.clone(),
+            report: names.report.clone(),
+            frames: produced.frames,
+            duration_seconds: produced.duration_ns as f64 / 1e9,
+            width: produced.width,
+            height: produced.height,
+            fps: produced.fps.clone(),
+            face_detections: produced.faces,
+            person_detections: produced.persons,
+        },
+        holds: holds.segments().iter().map(|p| p.display().to_string()).collect(),
+        repeatability: report::REPEATABILITY.iter().map(|s| s.to_string()).collect(),
+        provenance: vec![report::PROVENANCE.to_string()],
+    };
+    let report_path = staging.path().join(&names.report);
+    let report_out = AtomicOutput::prepare(&report_path, false)?;
+    std::fs::write(report_out.temp_path(), report::render(&facts)).map_err(|e| Error::io(&report_path, e))?;
+    report_out.commit()?;
+    seal(request, &staging, &names, &facts)?;
+    holds.keep();
+    tracing::info!(bundle = %request.bundle.display(), elapsed = ?started.elapsed(), "export done");
+    Ok(Outcome {
+        bundle: request.bundle.clone(),
+        working_copy: names.working_copy,
+        frames: produced.frames,
+        duration_seconds: produced.duration_ns as f64 / 1e9,
+        gaps: selection.gaps,
+        held: segments_used,
+    })
+}
+
+/// Writes the bundle from the staging directory and records the case as exported.
+fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts) -> Result<()> {
+    crate::interrupt::check()?;
+    let manifest = serde_json::to_value(facts).expect("facts serialise");
+    let manifest_path = staging.path().join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("json")).map_err(|e| Error::io(&manifest_path, e))?;
+    let _ = names;
+    record_case(request)?;
+    // Until the signed zip lands (export::bundle::seal), the staging directory is the bundle.
+    let dir = staging.path().to_path_buf();
+    std::fs::rename(&dir, &request.bundle).map_err(|e| Error::io(&request.bundle, e))?;
+    Ok(())
+}
+
+/// Records that the case was exported, refusing when another export of it got there first.
+fn record_case(request: &Request) -> Result<()> {
+    let record = case_record(&home_dir(), &request.case);
+    let dir = record.parent().expect("the record lies in a directory");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let entry = serde_json::json!({
+        "case": request.case,
+        "bundle": request.bundle.canonicalize().unwrap_or_else(|_| request.bundle.clone()),
+        "exported_at": format_rfc3339_ms(segments::now_ms()),
+        "operator": request.operator,
+    });
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&record) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ExportError::CaseExported { case: request.case.clone(), record }.into())
+        }
+        Err(e) => return Err(Error::io(&record, e)),
+    };
+    std::io::Write::write_all(&mut file, format!("{entry}\n").as_bytes()).map_err(|e| Error::io(&record, e))
+}
+
+/// The recordings root: `explicit`, else `[live] recordings` of `config` (relative to the
+/// config file's directory).
+pub fn recordings_root(explicit: Option<&Path>, config: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    let Some(config) = config else { return Err(ExportError::NoRecordingsDir.into()) };
+    let text = std::fs::read_to_string(config).map_err(|e| Error::io(config, e))?;
+    let parsed: crate::config::Config = crate::config::parse_toml(&text, config)?;
+    let dir = parsed.live.and_then(|l| l.recordings).ok_or(ExportError::NoRecordingsDir)?;
+    Ok(if dir.is_absolute() { dir } else { parent_dir(config).join(dir) })
+}
+
+impl Request {
+    /// Validates the command line of `veilcam export`.
+    pub fn from_args(a: &crate::cli::ExportArgs) -> Result<Request> {
+        let o = &a.options;
+        let unused = [
+            (o.sidecar.is_some(), "--sidecar (the bundle always holds the sidecar)"),
+            (o.preview.is_some(), "--preview"),
+            (o.stats.is_some(), "--stats"),
+            (o.overwrite, "--overwrite (an export never overwrites)"),
+            (o.salvage, "--salvage (an export takes only sources that decode cleanly)"),
+            (o.keep_audio, "--keep-audio (an export carries no audio)"),
+        ];
+        if let Some((_, flag)) = unused.iter().find(|(given, _)| *given) {
+            return Err(Error::Settings(format!("export does not take {flag}")));
+        }
+        let sources = if a.inputs.is_empty() {
+            let camera = o.camera.clone().ok_or_else(|| Error::Settings("export needs --camera NAME (or --input FILE)".into()))?;
+            let (Some(from), Some(to)) = (&a.from, &a.to) else {
+                return Err(Error::Settings("export from recordings needs --from and --to (UTC, e.g. 2026-11-20T14:00:00Z)".into()));
+            };
+            let range = UtcRange::parse(from, to)?;
+            let root = recordings_root(a.recordings.as_deref(), o.config.as_deref())?;
+            Sources::Recordings { root, camera, range }
+        } else {
+            let from_ns = a.from.as_deref().map(|t| select::parse_offset("--from", t)).transpose()?;
+            let to_ns = a.to.as_deref().map(|t| select::parse_offset("--to", t)).transpose()?;
+            Sources::Files { inputs: a.inputs.clone(), from_ns, to_ns }
+        };
+        let mut options = o.clone();
+        if matches!(sources, Sources::Recordings { .. }) && options.config.is_none() {
+            // --camera names the recorded camera; without a config there is no policy to load.
+            options.camera = None;
+        }
+        let operator = a.operator.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+        Ok(Request {
+            case: a.case.clone(),
+            basis: a.basis.clone(),
+            requester: a.requester.clone(),
+            operator,
+            sources,
+            bundle: a.output.clone(),
+            options,
+        })
+    }
+}
