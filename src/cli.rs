@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::policy::Keep;
 use crate::redact::{FillMode, Shape};
 use crate::settings::{parse_cadence, Cadence};
 
@@ -302,7 +303,36 @@ pub struct RedactArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     #[command(flatten)]
+    pub keep: KeepArgs,
+    #[command(flatten)]
     pub options: RedactOptions,
+}
+
+/// Subject access (`redact` and `export`): keep one person visible, obscure everyone else.
+#[derive(Clone, Debug, Default, Args)]
+pub struct KeepArgs {
+    /// Subject access: keep the person track N (its id in the sidecar or `--preview`) visible,
+    /// face and body, for its lifetime; every other face and person and every street zone is
+    /// obscured, whatever the camera policy says. Ids are the same on every run of the same
+    /// input with the same settings.
+    #[arg(long, value_name = "N", conflicts_with = "keep_at")]
+    pub keep_track: Option<u64>,
+    /// Subject access: keep the person under point X,Y (relative 0–1) at TIME (seconds or
+    /// HH:MM:SS(.mmm) from the start of the clip), e.g. 0.41,0.62@00:03:12. A first
+    /// detection pass up to TIME finds the track; then it runs as --keep-track.
+    #[arg(long, value_name = "X,Y@TIME", value_parser = Keep::parse_at)]
+    pub keep_at: Option<Keep>,
+}
+
+impl KeepArgs {
+    /// The subject these flags name (`Keep::Nobody` without either).
+    pub fn keep(&self) -> Keep {
+        match (self.keep_track, self.keep_at) {
+            (Some(id), _) => Keep::Track(id),
+            (None, Some(at)) => at,
+            (None, None) => Keep::Nobody,
+        }
+    }
 }
 
 /// Everything about how to redact, shared by `redact` and `batch`.
@@ -405,6 +435,10 @@ pub struct RedactOptions {
     /// ONNX Runtime threads per worker.
     #[arg(long, default_value_t = DEFAULT_ORT_THREADS)]
     pub ort_threads: usize,
+    /// Subject access (set from [`KeepArgs`] by `redact`, or by `export`): whom to keep
+    /// visible. Not a flag of its own, so `batch` has no subject.
+    #[arg(skip)]
+    pub keep: Keep,
 }
 
 /// Every option's default, named (the flags above take them from here too).
@@ -450,6 +484,7 @@ impl Default for RedactOptions {
             ort_lib: None,
             workers: default_workers(),
             ort_threads: DEFAULT_ORT_THREADS,
+            keep: Keep::Nobody,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! kind = "property"            # the owner's own ground
 //! coordinates = [[0.2, 0.5], [0.8, 0.5], [0.9, 1.0], [0.1, 1.0]]
 //! [cameras.front_door.policy]
-//! faces = "all"                # or "none"
+//! faces = "all"                # or "none", "outside_property"
 //! bystanders = "outside_property"   # or "none", "all"
 //! ```
 //! Coordinates are relative (0–1, origin top-left), so one config fits every resolution.
@@ -87,9 +87,15 @@ pub struct PolicyConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FacePolicy {
+    /// Every face (privacy first: the default).
     #[default]
     All,
+    /// No face (faces are kept; bystanders and street zones still follow their policy).
     None,
+    /// Faces of persons standing outside every property zone (the person's ground point, or
+    /// with no person found around the face, the face itself): people on the owner's ground
+    /// stay recognisable, passers-by do not. Needs the person detector.
+    OutsideProperty,
 }
 
 /// Which whole persons are obscured.
@@ -123,7 +129,7 @@ pub struct Zone {
 
 impl Camera {
     pub fn needs_persons(&self) -> bool {
-        self.policy.bystanders != BystanderPolicy::None
+        self.policy.bystanders != BystanderPolicy::None || self.policy.faces == FacePolicy::OutsideProperty
     }
 
     pub fn zones_of(&self, kind: ZoneKind) -> impl Iterator<Item = &Zone> {
@@ -304,6 +310,13 @@ bystanders = "outside_property"
     fn an_unknown_zone_kind_is_an_error() {
         let m = message(parse(&EXAMPLE.replace("kind = \"property\"", "kind = \"garden\""), None));
         assert!(m.contains("garden") && m.contains("street"), "{m}");
+    }
+
+    #[test]
+    fn faces_outside_property_parses_and_needs_the_person_detector() {
+        let cam = parse("[cameras.c.policy]\nfaces = \"outside_property\"\nbystanders = \"none\"\n", None).unwrap();
+        assert_eq!(cam.policy.faces, FacePolicy::OutsideProperty);
+        assert!(cam.needs_persons());
     }
 
     #[test]

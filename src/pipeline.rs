@@ -28,7 +28,7 @@ use crate::sink::{Applied, FrameSink};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
 use crate::progress::Progress;
-use crate::policy::Policy;
+use crate::policy::{Decision, Policy};
 use crate::settings::RedactSettings;
 use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
@@ -93,7 +93,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
     crate::input::check(&s.input)?;
     let targets = Targets::prepare(s)?;
-    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
+    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
     let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
     let source = FileSource::open_with(&s.input, s.salvage)?;
     let info = source.info().clone();
@@ -478,13 +478,20 @@ impl<'t> Redactor<'t> {
         let Windowed { mut frame, detections, decoded_at, fully_obscured } = item;
         let boxes = self.tracker.boxes_at(frame.index);
         let policy = &mut self.policy;
-        StageTimes::time(&self.times.redact, || {
-            frame.with_picture_mut(|pic| if fully_obscured { obscure_whole(pic) } else { policy.apply(pic, &boxes) })
+        let decision = StageTimes::time(&self.times.redact, || {
+            frame.with_picture_mut(|pic| {
+                if fully_obscured {
+                    obscure_whole(pic);
+                    Decision::default()
+                } else {
+                    policy.apply(pic, &boxes)
+                }
+            })
         })?;
         self.obscured += u64::from(fully_obscured);
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, masks: &boxes, fully_obscured, decoded_at };
+        let applied = Applied { detections: &detections, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();

@@ -11,6 +11,7 @@ use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
+use crate::policy::Keep;
 use crate::redact::{FillMode, Shape};
 use crate::sink::file::{EncoderSettings, PRESETS};
 
@@ -47,6 +48,8 @@ pub struct RedactSettings {
     pub person_threshold: f32,
     pub person_every: Cadence,
     pub small_faces: bool,
+    /// Subject access: whom to keep visible (`Keep::Nobody`: the camera policy decides).
+    pub keep: Keep,
 }
 
 /// How often a detector runs.
@@ -103,7 +106,8 @@ pub fn media_kind(path: &Path) -> MediaKind {
 
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
-        Self::new(&a.input, &a.output, &a.options)
+        let options = RedactOptions { keep: a.keep.keep(), ..a.options.clone() };
+        Self::new(&a.input, &a.output, &options)
     }
 
     /// Settings for redacting `input` to `output` with `o`.
@@ -162,7 +166,7 @@ impl RedactSettings {
         let model = models::locate(models::FACE_MODEL, o.model.as_deref())?;
         let person_model = match models::locate(models::PERSON_MODEL, o.person_model.as_deref()) {
             Ok(path) => path,
-            Err(e) if camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
+            Err(e) if o.keep.is_subject_access() || camera.as_ref().is_some_and(Camera::needs_persons) => return Err(e),
             // Not needed by the policy; `detectors` repeats the search if asked to load it.
             Err(_) => PathBuf::from(models::PERSON_MODEL),
         };
@@ -192,6 +196,7 @@ impl RedactSettings {
             person_threshold: o.person_threshold,
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
+            keep: o.keep,
         })
     }
 

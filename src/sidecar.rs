@@ -1,6 +1,8 @@
-//! The `--sidecar` JSON: per frame, what was detected and what was obscured. Written as a
-//! stream (one frame at a time) to an atomic output, so it costs no memory per frame and
-//! appears only with a complete video (or image).
+//! The `--sidecar` JSON: per frame, what was detected, where the tracker placed each track, and
+//! what was actually obscured after the policy (`obscured`, `street_zones`, `kept`: the
+//! [`Decision`] the fill applied, never a guess of it). Written as a stream (one frame at a
+//! time) to an atomic output, so it costs no memory per frame and appears only with a complete
+//! video (or image).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,6 +13,7 @@ use serde::Serialize;
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::output::AtomicOutput;
+use crate::policy::{Decision, Obscured};
 use crate::frame::Frame;
 use crate::sink::{Applied, FrameSink};
 use crate::source::integrity::DamageLog;
@@ -35,11 +38,37 @@ pub struct FrameRecord<'a> {
     pub duration_ns: Option<u64>,
     /// What the detector found in this frame (empty on frames it skipped).
     pub detections: &'a [Detection],
-    /// What was obscured: one box per track, detected, interpolated, held or back-filled.
+    /// Where the tracker placed each track, before the policy: detected, interpolated, held or
+    /// back-filled (`"tracks"` in the JSON; ids are those of `--keep-track` and the preview).
+    #[serde(rename = "tracks")]
     pub masks: &'a [TrackedBox],
+    /// The regions filled: track, class, box, shape and why (`face`, `bystander`,
+    /// `not_the_subject`).
+    pub obscured: &'a [Obscured],
+    /// The street zones blackened, by name.
+    pub street_zones: &'a [String],
+    /// The tracks left visible.
+    pub kept: &'a [u64],
     /// The whole picture was obscured (its detection was late or failed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fully_obscured: bool,
+}
+
+impl<'a> FrameRecord<'a> {
+    /// The record of frame `index` with what the policy decided for it.
+    pub fn new(index: u64, detections: &'a [Detection], masks: &'a [TrackedBox], decision: &'a Decision) -> Self {
+        FrameRecord {
+            index,
+            pts_ns: None,
+            duration_ns: None,
+            detections,
+            masks,
+            obscured: &decision.obscured,
+            street_zones: &decision.street_zones,
+            kept: &decision.kept,
+            fully_obscured: false,
+        }
+    }
 }
 
 pub struct SidecarWriter {
@@ -89,12 +118,10 @@ impl SidecarWriter {
 impl FrameSink for SidecarWriter {
     fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
         self.write(&FrameRecord {
-            index: frame.index,
             pts_ns: frame.pts().map(|t| t.nseconds()),
             duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
-            detections: applied.detections,
-            masks: applied.masks,
             fully_obscured: applied.fully_obscured,
+            ..FrameRecord::new(frame.index, applied.detections, applied.masks, applied.decision)
         })
     }
 

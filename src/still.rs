@@ -33,7 +33,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let sidecar_out = s.sidecar.as_ref().and_then(|_| prepared.next());
     let stats_out = s.stats.as_ref().and_then(|_| prepared.next());
 
-    let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill);
+    let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
     let mut detectors = s.detectors(policy.needs_persons())?;
     let mut img = decode(&s.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -44,17 +44,17 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     };
     let detect_time = detect_started.elapsed();
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
-    {
+    let decision = {
         let data: &mut [u8] = &mut img;
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
-        policy.apply(&mut pic, &boxes);
-    }
+        policy.apply(&mut pic, &boxes)
+    };
     write_image(&img, &output)?;
     let mut ready = vec![output];
     if let Some(out) = sidecar_out {
         let header = SidecarHeader { veilcam: env!("CARGO_PKG_VERSION"), input: s.input.display().to_string(), width: w as u32, height: h as u32, fps_n: 0, fps_d: 1 };
         let mut sidecar = SidecarWriter::create(out, &header, Default::default())?;
-        sidecar.write(&FrameRecord { index: 0, pts_ns: None, duration_ns: None, detections: &detections, masks: &boxes, fully_obscured: false })?;
+        sidecar.write(&FrameRecord::new(0, &detections, &boxes, &decision))?;
         ready.push(sidecar.close()?);
     }
     let elapsed = started.elapsed();

@@ -11,6 +11,7 @@ use crate::detect::Detection;
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::output::AtomicOutput;
+use crate::policy::Decision;
 use crate::track::TrackedBox;
 
 /// What the pipeline did to one frame, as every sink sees it.
@@ -18,8 +19,12 @@ use crate::track::TrackedBox;
 pub struct Applied<'a> {
     /// What the detectors found in this frame (empty on frames they skipped).
     pub detections: &'a [Detection],
-    /// The tracked boxes obscured in this frame: detected, interpolated, held or back-filled.
+    /// Where the tracker places every track in this frame (detected, interpolated, held or
+    /// back-filled), before the policy.
     pub masks: &'a [TrackedBox],
+    /// What the policy obscured and kept of those boxes, and the street zones blackened: what
+    /// was applied ([`crate::policy::NO_DECISION`] on a frame obscured whole).
+    pub decision: &'a Decision,
     /// The whole picture was obscured because its detection failed or missed its deadline
     /// (live mode); the masks then say nothing about the picture.
     pub fully_obscured: bool,
