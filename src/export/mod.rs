@@ -9,9 +9,15 @@
 //! timestamps, trimmed frame-exactly to the range; [`run`] feeds that stream through
 //! [`crate::pipeline::run_stages`] into the working copy and its sidecar; [`report`] writes
 //! what was received, what was done and what came out.
+//!
+//! The evidence side: [`keys`] (the Ed25519 signing key), [`bundle`] (the zip with
+//! `manifest.json` and its signature), [`minisig`] (the signature format).
 
+pub mod bundle;
 pub mod chain;
 pub mod hold;
+pub mod keys;
+pub mod minisig;
 pub mod report;
 pub mod run;
 pub mod select;
