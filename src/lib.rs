@@ -32,6 +32,7 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod still;
+pub mod subject;
 pub mod testcam;
 pub mod track;
 pub mod zone_preview;

@@ -28,7 +28,7 @@ use crate::sink::{Applied, FrameSink};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
 use crate::progress::Progress;
-use crate::policy::{Decision, Policy};
+use crate::policy::{Decision, Keep, Policy};
 use crate::settings::RedactSettings;
 use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
@@ -88,18 +88,37 @@ impl Targets {
     }
 }
 
+/// The frame rate of a source's caps, or 25 when the caps do not say.
+pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
+    let fps = info.fps();
+    if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 }
+}
+
+/// The stages of a file run of `s` with `policy` at `fps`: one detector set per worker, the
+/// planner, the tracker settings. Every pass over the same input with the same settings
+/// builds them here, so detections and track ids agree between passes (subject access
+/// resolves `--keep-at` in a first pass, [`crate::subject`]).
+pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
+    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let planner = s.planner(fps, policy.needs_persons());
+    let tracking = TrackerSettings {
+        hold_frames: (s.hold_seconds * fps).round() as u64,
+        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
+        ..TrackerSettings::for_fps(fps, true)
+    };
+    Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE })
+}
+
 /// Redacts one video file.
 pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
     crate::input::check(&s.input)?;
     let targets = Targets::prepare(s)?;
-    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
-    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let keep = crate::subject::resolve(s)?;
+    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(keep);
     let source = FileSource::open_with(&s.input, s.salvage)?;
     let info = source.info().clone();
-    let fps = info.fps();
-    let fps = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
-    let planner = s.planner(fps, policy.needs_persons());
+    let stages = file_stages(s, policy, source_fps(&info))?;
     tracing::debug!(
         "decoding {}: {}x{} at {} fps, {}, faces every {} frame(s), {} worker(s)",
         s.input.display(),
@@ -107,11 +126,15 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         info.height(),
         info.fps(),
         source.duration().map_or("duration unknown".to_string(), |d| format!("{:.2} s", d.nseconds() as f64 / 1e9)),
-        planner.face_every,
-        detectors.len()
+        stages.planner.face_every,
+        stages.detectors.len()
     );
     let damage = source.damage_log();
     let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
+    if let Keep::Track(id) = keep {
+        // First, so a subject never seen fails the run before the encoders finish.
+        sinks.push(Box::new(crate::subject::SubjectWatch::new(id)));
+    }
     let audio = s.keep_audio.then_some(s.input.as_path());
     sinks.push(Box::new(FileSink::create(targets.video, source.caps(), &s.encoder, audio)?));
     if let Some(out) = targets.sidecar {
@@ -129,12 +152,6 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         sinks.push(Box::new(PreviewSink::new(FileSink::create(out, source.caps(), &s.encoder, None)?)));
     }
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
-    let tracking = TrackerSettings {
-        hold_frames: (s.hold_seconds * fps).round() as u64,
-        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
-        ..TrackerSettings::for_fps(fps, true)
-    };
-    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::FILE };
     let times = StageTimes::default();
     let done = run_stages(source, stages, sinks, progress, &times)?;
     let mut ready = Vec::new();

@@ -318,12 +318,159 @@ mod tests {
         TrackedBox { track: 2, class: Class::Face, bbox: BBox::new(10.0, 10.0, 20.0, 20.0), score: 0.9, origin: Origin::Detected }
     }
 
+    fn camera_with(faces: &str, bystanders: &str) -> Camera {
+        let mut cam = camera(bystanders);
+        cam.policy.faces = match faces {
+            "all" => FacePolicy::All,
+            "none" => FacePolicy::None,
+            _ => FacePolicy::OutsideProperty,
+        };
+        cam
+    }
+
+    fn boxed(track: u64, class: Class, x1: f32, y1: f32, x2: f32, y2: f32) -> TrackedBox {
+        TrackedBox { track, class, bbox: BBox::new(x1, y1, x2, y2), score: 0.9, origin: Origin::Detected }
+    }
+
+    fn obscured_tracks(d: &Decision) -> Vec<u64> {
+        let mut t: Vec<u64> = d.obscured.iter().map(|o| o.track).collect();
+        t.sort();
+        t
+    }
+
     #[test]
     fn without_a_config_only_faces_are_obscured() {
         let p = Policy::new(None, 1.3, Shape::Ellipse, FillMode::Mosaic);
-        let regions = p.regions(&[face(), person(90.0)], 100, 100);
-        assert_eq!(regions.len(), 1);
+        let d = p.decide(&[face(), person(90.0)], 100, 100);
+        assert_eq!(d.obscured.len(), 1);
+        assert_eq!(d.obscured[0].why, Why::Face);
+        assert_eq!(d.kept, vec![1], "the person is left visible and says so");
         assert!(!p.needs_persons());
+    }
+
+    #[test]
+    fn faces_outside_property_hides_the_face_of_a_person_standing_in_the_street() {
+        // Property: the lower half. Person 1 stands on it (feet y=90), person 3 in the street
+        // (feet y=40); each has a face in the top of its box.
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        assert!(p.needs_persons());
+        let boxes = [
+            boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0),
+            boxed(2, Class::Face, 15.0, 56.0, 25.0, 64.0),
+            boxed(3, Class::Person, 60.0, 5.0, 80.0, 40.0),
+            boxed(4, Class::Face, 65.0, 6.0, 75.0, 14.0),
+        ];
+        let d = p.decide(&boxes, 100, 100);
+        assert_eq!(obscured_tracks(&d), vec![4]);
+        assert_eq!(d.obscured[0].why, Why::Face);
+        assert_eq!(d.kept, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn faces_outside_property_without_a_person_uses_the_face_itself() {
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        let on = boxed(1, Class::Face, 40.0, 70.0, 50.0, 80.0);
+        let off = boxed(2, Class::Face, 40.0, 10.0, 50.0, 20.0);
+        assert_eq!(obscured_tracks(&p.decide(&[on, off], 100, 100)), vec![2]);
+    }
+
+    #[test]
+    fn faces_outside_property_hides_a_face_that_may_belong_to_a_person_outside() {
+        // A small street person (feet y=45) stands behind a large one on the property: the
+        // street person's face is inside both boxes, so it is hidden (it may be theirs), while
+        // a face only inside the resident's box is kept.
+        let p = Policy::new(Some(camera_with("outside_property", "none")), 1.3, Shape::Box, FillMode::Solid);
+        let boxes = [
+            boxed(1, Class::Person, 20.0, 20.0, 60.0, 95.0),
+            boxed(2, Class::Person, 40.0, 15.0, 50.0, 45.0),
+            boxed(3, Class::Face, 42.0, 16.0, 48.0, 22.0),
+            boxed(4, Class::Face, 25.0, 50.0, 33.0, 58.0),
+        ];
+        assert_eq!(obscured_tracks(&p.decide(&boxes, 100, 100)), vec![3]);
+    }
+
+    #[test]
+    fn faces_outside_property_with_no_property_zone_hides_every_face() {
+        let text = "[cameras.c.policy]\nfaces = \"outside_property\"\n";
+        let cam = parse_camera(text, std::path::Path::new("t.toml"), None).unwrap();
+        let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid);
+        let boxes = [boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0), boxed(2, Class::Face, 15.0, 56.0, 25.0, 64.0)];
+        assert_eq!(obscured_tracks(&p.decide(&boxes, 100, 100)), vec![2]);
+    }
+
+    /// Two walkers: subject 1 (face 2) and another person 3 (face 4).
+    fn two_walkers(other_x: f32) -> [TrackedBox; 4] {
+        [
+            boxed(1, Class::Person, 10.0, 10.0, 30.0, 90.0),
+            boxed(2, Class::Face, 15.0, 12.0, 25.0, 22.0),
+            boxed(3, Class::Person, other_x, 10.0, other_x + 20.0, 90.0),
+            boxed(4, Class::Face, other_x + 5.0, 12.0, other_x + 15.0, 22.0),
+        ]
+    }
+
+    #[test]
+    fn subject_access_keeps_the_subject_and_hides_everyone_else_whatever_the_policy() {
+        // The camera policy keeps every face and every person; subject access overrides it.
+        let p = Policy::new(Some(camera_with("none", "none")), 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        assert!(p.needs_persons());
+        let d = p.decide(&two_walkers(60.0), 100, 100);
+        assert_eq!(d.kept, vec![1, 2]);
+        assert_eq!(obscured_tracks(&d), vec![3, 4]);
+        assert!(d.obscured.iter().all(|o| o.why == Why::NotTheSubject));
+        let body = d.obscured.iter().find(|o| o.track == 3).unwrap();
+        assert_eq!(body.shape, Shape::Box, "another person is obscured whole");
+        assert_eq!(d.street_zones, Vec::<String>::new());
+    }
+
+    #[test]
+    fn subject_access_hides_the_subjects_face_where_another_body_overlaps_it() {
+        // The other walker crosses in front: the subject's face centre (20, 17) is inside the
+        // other person's box, so nobody can say whose face it is: hidden.
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        // The other walker's face is not found in this frame: only the subject's face is there.
+        let d = p.decide(&two_walkers(12.0)[..3], 100, 100);
+        assert_eq!(d.kept, vec![1]);
+        assert_eq!(obscured_tracks(&d), vec![2, 3]);
+        assert_eq!(p.decide(&two_walkers(40.0)[..3], 100, 100).kept, vec![1, 2], "apart, the face is kept");
+    }
+
+    #[test]
+    fn subject_access_keeps_no_face_when_two_are_in_the_subjects_head() {
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        let mut boxes = two_walkers(60.0).to_vec();
+        boxes.push(boxed(5, Class::Face, 20.0, 25.0, 28.0, 33.0));
+        let d = p.decide(&boxes, 100, 100);
+        assert_eq!(d.kept, vec![1]);
+    }
+
+    #[test]
+    fn subject_access_with_an_unresolved_point_or_an_absent_track_keeps_nobody() {
+        for keep in [Keep::At { x: 0.2, y: 0.5, time_ns: 0 }, Keep::Track(9)] {
+            let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(keep);
+            let d = p.decide(&two_walkers(60.0), 100, 100);
+            assert!(d.kept.is_empty(), "{keep:?}: {d:?}");
+            assert_eq!(d.obscured.len(), 4);
+        }
+    }
+
+    #[test]
+    fn street_zones_are_listed_in_every_decision() {
+        let text = "[cameras.c.zones.road]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.2]]\n";
+        let cam = parse_camera(text, std::path::Path::new("t.toml"), None).unwrap();
+        let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        assert_eq!(p.decide(&[], 100, 100).street_zones, vec!["road".to_string()]);
+    }
+
+    #[test]
+    fn keep_at_parses_seconds_and_clock_times() {
+        assert_eq!(Keep::parse_at("0.41,0.62@12.5"), Ok(Keep::At { x: 0.41, y: 0.62, time_ns: 12_500_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@00:03:12"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 192_000_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@1:00:00.250"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 3_600_250_000_000 }));
+        assert_eq!(Keep::parse_at("0.5,0.5@02:03"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 123_000_000_000 }));
+        for bad in ["0.5,0.5", "0.5@3", "1.5,0.5@3", "0.5,-0.1@3", "0.5,0.5@", "0.5,0.5@1:75", "0.5,0.5@x", "0.5,0.5@-2", "0.5,0.5@1:2:3:4"] {
+            assert!(Keep::parse_at(bad).is_err(), "{bad}");
+        }
+        assert!(Keep::parse_at("1.5,0.5@3").unwrap_err().contains("outside 0–1"));
     }
 
     #[test]
@@ -331,7 +478,9 @@ mod tests {
         let p = Policy::new(Some(camera("outside_property")), 1.3, Shape::Ellipse, FillMode::Mosaic);
         assert!(p.is_bystander(&person(40.0), 100, 100), "feet at y=40 are in the street half");
         assert!(!p.is_bystander(&person(90.0), 100, 100), "feet at y=90 are on the drive");
-        assert_eq!(p.regions(&[person(40.0), person(90.0), face()], 100, 100).len(), 2);
+        let d = p.decide(&[person(40.0), person(90.0), face()], 100, 100);
+        assert_eq!(d.obscured.len(), 2);
+        assert_eq!(d.obscured.iter().map(|o| o.why).collect::<Vec<_>>(), vec![Why::Bystander, Why::Face]);
     }
 
     #[test]
@@ -348,6 +497,6 @@ mod tests {
         let mut cam = camera("none");
         cam.policy = PolicyConfig { faces: FacePolicy::None, ..cam.policy };
         let p = Policy::new(Some(cam), 1.3, Shape::Box, FillMode::Solid);
-        assert!(p.regions(&[face()], 100, 100).is_empty());
+        assert!(p.decide(&[face()], 100, 100).obscured.is_empty());
     }
 }
