@@ -91,6 +91,10 @@ pub struct ExportArgs {
     /// $XDG_DATA_HOME/veilcam/keys, else ~/.local/share/veilcam/keys].
     #[arg(long, value_name = "DIR")]
     pub key_dir: Option<PathBuf>,
+    /// Subject access. With recordings, `--keep-at` TIME is a UTC time of day inside the range
+    /// (e.g. 0.41,0.62@14:03:12); with --input, an offset from the start of the first file.
+    #[command(flatten)]
+    pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
 }

@@ -59,20 +59,6 @@ pub enum ExportError {
     Hold { path: PathBuf, why: String },
 }
 
-/// veilcam's own data directory: `$VEILCAM_HOME`, else `$XDG_DATA_HOME/veilcam`, else
-/// `~/.local/share/veilcam` (the signing key, the audit log and the register of exported
-/// cases live here).
-pub fn home_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(home) = var("VEILCAM_HOME") {
-        return home;
-    }
-    if let Some(data) = var("XDG_DATA_HOME") {
-        return data.join("veilcam");
-    }
-    var("HOME").unwrap_or_else(|| PathBuf::from(".")).join(".local/share/veilcam")
-}
-
 /// Checks a case id: it names files (the working copy, the register of exported cases), so it
 /// may hold only letters, digits, `-`, `_` and `.`, and must not start with a dot.
 pub fn check_case_id(case: &str) -> Result<(), ExportError> {
@@ -89,7 +75,8 @@ pub fn check_case_id(case: &str) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// The file that records that `case` was exported (its presence refuses a second export).
+/// The file that records that `case` was exported (its presence refuses a second export);
+/// `home` is veilcam's data directory ([`keys::data_dir`]).
 pub fn case_record(home: &Path, case: &str) -> PathBuf {
     home.join("exports").join(format!("{case}.json"))
 }

@@ -16,14 +16,16 @@ use super::chain::{ChainSource, PartUse};
 use super::hold::Placed;
 use super::report::{self, Facts, ModelFact, PolicyFact, ProducedFact, SourceFact, ZoneFact};
 use super::select::{self, Gap, Origin, Selection, UtcRange};
-use super::{case_record, check_case_id, home_dir, ExportError};
+use super::bundle::{self, BundleFile};
+use super::keys::{self, SigningKey};
+use super::{case_record, check_case_id, ExportError};
 use crate::cli::RedactOptions;
 use crate::config::{FacePolicy, ZoneKind};
 use crate::error::{Error, Result};
 use crate::live::segments::{self, format_rfc3339_ms};
 use crate::output::{commit_all, AtomicOutput};
-use crate::pipeline::{run_stages, Pace, Stages};
-use crate::policy::Policy;
+use crate::pipeline::{file_stages, run_stages, source_fps};
+use crate::policy::{Keep, Policy};
 use crate::progress::Progress;
 use crate::settings::{media_kind, MediaKind, RedactSettings};
 use crate::sidecar::{SidecarHeader, SidecarWriter};
@@ -31,7 +33,6 @@ use crate::sink::file::FileSink;
 use crate::sink::FrameSink;
 use crate::source::integrity::DamageLog;
 use crate::stats::StageTimes;
-use crate::track::TrackerSettings;
 
 /// Where an export's frames come from.
 #[derive(Clone, Debug)]
@@ -53,8 +54,13 @@ pub struct Request {
     pub sources: Sources,
     /// The bundle to write (`.zip`).
     pub bundle: PathBuf,
+    /// Directory of the signing key ([`keys::default_dir`] unless given).
+    pub key_dir: PathBuf,
     /// Detection and encoding options; `config`/`camera` give zones and policy.
     pub options: RedactOptions,
+    /// Subject access, as given: `--keep-at` TIME is a UTC time of day for recordings (the
+    /// date of the range), an offset from the start of the first file for `--input`.
+    pub keep: Keep,
 }
 
 /// What an export produced.
@@ -177,7 +183,7 @@ pub fn names(case: &str, sources: &Sources, camera: Option<&str>) -> Names {
 pub fn check_request(request: &Request) -> Result<()> {
     check_case_id(&request.case)?;
     check_bundle_target(&request.bundle)?;
-    let record = case_record(&home_dir(), &request.case);
+    let record = case_record(&keys::data_dir(), &request.case);
     if record.exists() {
         return Err(ExportError::CaseExported { case: request.case.clone(), record }.into());
     }
@@ -218,20 +224,30 @@ struct Produced {
     width: u32,
     height: u32,
     fps: String,
+    /// The subject kept (`--keep-at` resolved to its track).
+    keep: Keep,
     uses: Vec<PartUse>,
 }
 
-/// Runs the one engine ([`run_stages`]) over the selected files into the working copy and its
-/// sidecar, both committed into `dir`.
+/// Runs the one engine ([`run_stages`], stages from [`file_stages`] as for every file run) over
+/// the selected files into the working copy and its sidecar, both committed into `dir`. A
+/// `--keep-at` subject is first resolved to its track by a pass over the same stream
+/// ([`crate::subject::resolve_in`]).
 fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &Names, label: String, quiet: bool) -> Result<Produced> {
-    let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill);
-    let detectors = (0..settings.workers).map(|_| settings.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
+    let keep = match settings.keep {
+        Keep::At { .. } => {
+            let source = ChainSource::open(selection.parts.clone())?;
+            let fps = source_fps(&caps_info(&source, selection)?);
+            crate::subject::resolve_in(settings, source, fps, &label)?
+        }
+        other => other,
+    };
+    let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill).keeping(keep);
     let source = ChainSource::open(selection.parts.clone())?;
     let uses = source.uses();
-    let info = gst_video::VideoInfo::from_caps(source.caps())
-        .map_err(|e| Error::Pipeline(format!("{}: unusable caps: {e}", selection.parts[0].path.display())))?;
+    let info = caps_info(&source, selection)?;
     let fps = info.fps();
-    let fps_f = if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 };
+    let stages = file_stages(settings, policy, source_fps(&info))?;
     let video = AtomicOutput::prepare(&dir.join(&names.working_copy), false)?;
     let sidecar = AtomicOutput::prepare(&dir.join(&names.sidecar), false)?;
     let header = SidecarHeader {
@@ -242,18 +258,13 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
         fps_n: fps.numer(),
         fps_d: fps.denom(),
     };
-    let sinks: Vec<Box<dyn FrameSink>> = vec![
-        Box::new(FileSink::create(video, source.caps(), &settings.encoder, None)?),
-        Box::new(SidecarWriter::create(sidecar, &header, DamageLog::default())?),
-    ];
-    let planner = settings.planner(fps_f, policy.needs_persons());
-    let tracking = TrackerSettings {
-        hold_frames: (settings.hold_seconds * fps_f).round() as u64,
-        lookahead_frames: (settings.lookahead_seconds * fps_f).round() as u64,
-        ..TrackerSettings::for_fps(fps_f, true)
-    };
+    let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
+    if let Keep::Track(id) = keep {
+        sinks.push(Box::new(crate::subject::SubjectWatch::new(id)));
+    }
+    sinks.push(Box::new(FileSink::create(video, source.caps(), &settings.encoder, None)?));
+    sinks.push(Box::new(SidecarWriter::create(sidecar, &header, DamageLog::default())?));
     let progress = Progress::new(&names.working_copy, source.estimated_frames(), quiet);
-    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::FILE };
     let times = StageTimes::default();
     let done = run_stages(source, stages, sinks, progress, &times)?;
     let mut ready = Vec::new();
@@ -274,8 +285,62 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
         width: info.width(),
         height: info.height(),
         fps: format!("{}/{}", fps.numer(), fps.denom()),
+        keep,
         uses,
     })
+}
+
+fn caps_info(source: &ChainSource, selection: &Selection) -> Result<gst_video::VideoInfo> {
+    gst_video::VideoInfo::from_caps(source.caps())
+        .map_err(|e| Error::Pipeline(format!("{}: unusable caps: {e}", selection.parts[0].path.display())))
+}
+
+/// `--keep-at`'s TIME as a time in the working copy: for recordings a UTC time of day on the
+/// range's date (the day that puts it inside the range), for files an offset from the start of
+/// the first file. Gaps do not count: the working copy runs on across them.
+pub fn keep_in_output(keep: Keep, selection: &Selection) -> Result<Keep> {
+    let Keep::At { x, y, time_ns } = keep else { return Ok(keep) };
+    let bad = |why: String| Error::Settings(format!("--keep-at {x},{y}@{:.3} s: {why}", time_ns as f64 / 1e9));
+    let out_ns = match &selection.origin {
+        Origin::Files { from_ns, to_ns } => {
+            let from = from_ns.unwrap_or(0);
+            if time_ns < from || to_ns.is_some_and(|to| time_ns >= to) {
+                return Err(bad("that time lies outside --from/--to".into()));
+            }
+            time_ns - from
+        }
+        Origin::Recordings { range, .. } => {
+            const DAY_MS: i64 = 86_400_000;
+            let tod_ms = (time_ns / 1_000_000) as i64;
+            if tod_ms >= DAY_MS {
+                return Err(bad("with recordings TIME is a UTC time of day (HH:MM:SS)".into()));
+            }
+            let day = range.from_ms.div_euclid(DAY_MS) * DAY_MS;
+            let utc = [day + tod_ms, day + DAY_MS + tod_ms]
+                .into_iter()
+                .find(|t| (range.from_ms..range.to_ms).contains(t))
+                .ok_or_else(|| bad(format!("that time of day is not inside the range {}", describe_utc(range))))?;
+            let mut before_ms = 0i64;
+            let mut found = None;
+            for part in &selection.parts {
+                let Some(record) = &part.record else { continue };
+                let (Some(start), Some(end)) = (record.start_ms(), record.end_ms()) else { continue };
+                let (a, b) = (start.max(range.from_ms), end.min(range.to_ms));
+                if (a..b).contains(&utc) {
+                    found = Some(before_ms + utc - a);
+                    break;
+                }
+                before_ms += (b - a).max(0);
+            }
+            let ms = found.ok_or_else(|| bad(format!("nothing was recorded at {}", format_rfc3339_ms(utc))))?;
+            ms as u64 * 1_000_000
+        }
+    };
+    Ok(Keep::At { x, y, time_ns: out_ns })
+}
+
+fn describe_utc(range: &UtcRange) -> String {
+    format!("{} to {}", format_rfc3339_ms(range.from_ms), format_rfc3339_ms(range.to_ms))
 }
 
 /// `--from`/`--to` in words.
@@ -336,6 +401,18 @@ fn policy_fact(s: &RedactSettings, options: &RedactOptions, keep: String) -> Pol
     }
 }
 
+/// Who was kept visible, in words.
+fn describe_keep(asked: Keep, resolved: Keep) -> String {
+    match (asked, resolved) {
+        (Keep::Nobody, _) => "nobody".into(),
+        (Keep::At { x, y, time_ns }, Keep::Track(id)) => {
+            format!("person track {id} (the person at {x},{y} at {:.3} s of the source time, --keep-at)", time_ns as f64 / 1e9)
+        }
+        (_, Keep::Track(id)) => format!("person track {id} (--keep-track), face and body, for its lifetime"),
+        (asked, _) => format!("{asked:?}"),
+    }
+}
+
 fn model_facts(s: &RedactSettings, persons: bool) -> Result<Vec<ModelFact>> {
     let mut models = vec![("faces (CenterFace)", &s.model)];
     if persons {
@@ -354,6 +431,7 @@ fn model_facts(s: &RedactSettings, persons: bool) -> Result<Vec<ModelFact>> {
 pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let started = Instant::now();
     check_request(request)?;
+    let key = SigningKey::load(&request.key_dir)?;
     let selection = select(&request.sources)?;
     let camera = match &request.sources {
         Sources::Recordings { camera, .. } => Some(camera.clone()),
@@ -362,7 +440,8 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let names = names(&request.case, &request.sources, camera.as_deref());
     let staging = Staging::create(&request.bundle)?;
     let working = staging.path().join(&names.working_copy);
-    let settings = redact_settings(&selection.parts[0].path, &working, &request.options)?;
+    let mut settings = redact_settings(&selection.parts[0].path, &working, &request.options)?;
+    settings.keep = keep_in_output(request.keep, &selection)?;
     let segments_used: Vec<PathBuf> = match &selection.origin {
         Origin::Recordings { .. } => selection.parts.iter().map(|p| p.path.clone()).collect(),
         Origin::Files { .. } => Vec::new(),
@@ -399,7 +478,7 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
             .collect(),
         models: model_facts(&settings, persons)?,
         settings: settings_json(&settings),
-        policy: policy_fact(&settings, &request.options, "nobody".into()),
+        policy: policy_fact(&settings, &request.options, describe_keep(request.keep, produced.keep)),
         produced: ProducedFact {
             working_copy: names.working_copy.clone(),
             sidecar: names.sidecar.clone(),
@@ -420,7 +499,7 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let report_out = AtomicOutput::prepare(&report_path, false)?;
     std::fs::write(report_out.temp_path(), report::render(&facts)).map_err(|e| Error::io(&report_path, e))?;
     report_out.commit()?;
-    seal(request, &staging, &names, &facts)?;
+    seal(request, &staging, &names, &facts, &key)?;
     holds.keep();
     tracing::info!(bundle = %request.bundle.display(), elapsed = ?started.elapsed(), "export done");
     Ok(Outcome {
@@ -433,28 +512,36 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     })
 }
 
-/// Writes the bundle from the staging directory and records the case as exported.
-fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts) -> Result<()> {
+/// Seals the staged files into the signed bundle and records the case as exported (the record
+/// is claimed first, so two exports of one case cannot both finish, and taken back if sealing
+/// fails).
+fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key: &SigningKey) -> Result<()> {
     crate::interrupt::check()?;
+    let files: Vec<BundleFile> = [&names.working_copy, &names.sidecar, &names.report]
+        .into_iter()
+        .map(|name| BundleFile { name: name.clone(), path: staging.path().join(name) })
+        .collect();
     let manifest = serde_json::to_value(facts).expect("facts serialise");
-    let manifest_path = staging.path().join("manifest.json");
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("json")).map_err(|e| Error::io(&manifest_path, e))?;
-    let _ = names;
-    record_case(request)?;
-    // Until the signed zip lands (export::bundle::seal), the staging directory is the bundle.
-    let dir = staging.path().to_path_buf();
-    std::fs::rename(&dir, &request.bundle).map_err(|e| Error::io(&request.bundle, e))?;
-    Ok(())
+    let record = record_case(request)?;
+    match bundle::seal(&request.bundle, &files, manifest, key) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&record);
+            Err(e)
+        }
+    }
 }
 
 /// Records that the case was exported, refusing when another export of it got there first.
-fn record_case(request: &Request) -> Result<()> {
-    let record = case_record(&home_dir(), &request.case);
+/// Returns the record's path.
+fn record_case(request: &Request) -> Result<PathBuf> {
+    let record = case_record(&keys::data_dir(), &request.case);
     let dir = record.parent().expect("the record lies in a directory");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let bundle = std::path::absolute(&request.bundle).unwrap_or_else(|_| request.bundle.clone());
     let entry = serde_json::json!({
         "case": request.case,
-        "bundle": request.bundle.canonicalize().unwrap_or_else(|_| request.bundle.clone()),
+        "bundle": bundle,
         "exported_at": format_rfc3339_ms(segments::now_ms()),
         "operator": request.operator,
     });
@@ -465,7 +552,8 @@ fn record_case(request: &Request) -> Result<()> {
         }
         Err(e) => return Err(Error::io(&record, e)),
     };
-    std::io::Write::write_all(&mut file, format!("{entry}\n").as_bytes()).map_err(|e| Error::io(&record, e))
+    std::io::Write::write_all(&mut file, format!("{entry}\n").as_bytes()).map_err(|e| Error::io(&record, e))?;
+    Ok(record)
 }
 
 /// The recordings root: `explicit`, else `[live] recordings` of `config` (relative to the
@@ -516,12 +604,14 @@ impl Request {
         }
         let operator = a.operator.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
         Ok(Request {
+            keep: a.keep.keep(),
             case: a.case.clone(),
             basis: a.basis.clone(),
             requester: a.requester.clone(),
             operator,
             sources,
             bundle: a.output.clone(),
+            key_dir: a.key_dir.clone().unwrap_or_else(keys::default_dir),
             options,
         })
     }
