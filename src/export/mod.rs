@@ -11,8 +11,10 @@
 //! what was received, what was done and what came out.
 //!
 //! The evidence side: [`keys`] (the Ed25519 signing key), [`bundle`] (the zip with
-//! `manifest.json` and its signature), [`minisig`] (the signature format).
+//! `manifest.json` and its signature), [`minisig`] (the signature format), [`verify`] (checks a
+//! bundle) and [`audit`] (the hash-chained audit log).
 
+pub mod audit;
 pub mod bundle;
 pub mod chain;
 pub mod hold;
@@ -21,6 +23,7 @@ pub mod minisig;
 pub mod report;
 pub mod run;
 pub mod select;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

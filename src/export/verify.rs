@@ -1,0 +1,417 @@
+//! `veilcam verify`: checks a bundle written by [`super::bundle::seal`] and names every file
+//! that fails.
+//!
+//! Checked, in order:
+//! 1. the zip itself, including bytes that belong to no listed entry (a second entry under an
+//!    existing name hides that way: zip readers keep only one of them);
+//! 2. `manifest.json.minisig`: a valid signature of `manifest.json` by the key the manifest
+//!    names, and, with `--key`, that this key is the expected one (a bundle re-signed with
+//!    another key fails then; the fingerprint it was signed with is always reported);
+//! 3. every file the manifest lists: present, its size and its SHA-256;
+//! 4. every entry of the zip: listed in the manifest (nothing added);
+//! 5. the media checks ([`MediaCheck`], e.g. frame counts and C2PA) on each file whose hash
+//!    matched.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::bundle::{check_name, FileEntry, FORMAT, MANIFEST, SIGNATURE};
+use super::keys::{hex, PublicKey};
+use super::minisig;
+
+/// Largest `manifest.json` read (it lists files and settings; megabytes at most).
+const MAX_MANIFEST: u64 = 64 << 20;
+/// Largest signature file read (about 300 bytes).
+const MAX_SIGNATURE: u64 = 4096;
+/// The most bytes a zip writer may put between entries (a data descriptor); a local file
+/// header alone is 30 bytes, so no hidden entry fits in this.
+const MAX_DESCRIPTOR: u64 = 24;
+/// Copy buffer size.
+const CHUNK: usize = 1 << 20;
+
+/// A check of one kind of media file in a bundle, run after its hash matched (frame counts,
+/// C2PA manifest, ...). The export registers its checks in [`default_checks`].
+pub trait MediaCheck {
+    /// Whether this check looks at the bundle file `name`.
+    fn applies(&self, name: &str, manifest: &Value) -> bool;
+    /// Checks the file, extracted to `path`. `Ok` holds a short note for the file's line
+    /// ("795 frames"); `Err` the reason it fails.
+    fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String>;
+}
+
+/// The media checks `veilcam verify` runs.
+pub fn default_checks() -> Vec<Box<dyn MediaCheck>> {
+    Vec::new()
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passed; the note says what was checked.
+    Ok(String),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// One line of the report: a file of the bundle (or the bundle itself) and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub name: String,
+    pub outcome: Outcome,
+}
+
+impl Finding {
+    fn ok(name: &str, note: impl Into<String>) -> Finding {
+        Finding { name: name.to_string(), outcome: Outcome::Ok(note.into()) }
+    }
+
+    fn failed(name: &str, why: impl Into<String>) -> Finding {
+        Finding { name: name.to_string(), outcome: Outcome::Failed(why.into()) }
+    }
+
+    pub fn passed(&self) -> bool {
+        matches!(self.outcome, Outcome::Ok(_))
+    }
+}
+
+/// Everything [`verify`] found about one bundle.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub bundle: PathBuf,
+    /// Fingerprint of the key the manifest names as its signer (checked or not: see findings).
+    pub signer: Option<String>,
+    /// Fingerprint of the key the bundle had to be signed with (`--key`).
+    pub expected: Option<String>,
+    /// The manifest, when it could be read.
+    pub manifest: Option<Value>,
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// True only when every check passed.
+    pub fn ok(&self) -> bool {
+        !self.findings.is_empty() && self.findings.iter().all(Finding::passed)
+    }
+
+    /// The findings that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.passed())
+    }
+}
+
+impl std::fmt::Display for VerifyReport {
+    /// One line per file: `OK name: note` or `FAILED name: reason`, then the signer and a
+    /// summary line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for finding in &self.findings {
+            match &finding.outcome {
+                Outcome::Ok(note) => writeln!(f, "OK      {}: {note}", finding.name)?,
+                Outcome::Failed(why) => writeln!(f, "FAILED  {}: {why}", finding.name)?,
+            }
+        }
+        match (&self.signer, &self.expected) {
+            (Some(signer), Some(_)) => writeln!(f, "signed with key {signer}")?,
+            (Some(signer), None) => writeln!(f, "signed with key {signer} (not compared with a trusted key: pass --key FILE)")?,
+            (None, _) => writeln!(f, "signer: unknown (no readable manifest)")?,
+        }
+        let failed = self.failures().count();
+        if self.ok() {
+            write!(f, "{}: all {} checks passed", self.bundle.display(), self.findings.len())
+        } else {
+            write!(f, "{}: {failed} of {} checks FAILED", self.bundle.display(), self.findings.len())
+        }
+    }
+}
+
+/// Verifies `bundle` with the [`default_checks`]; `trusted` is the public key file the bundle
+/// must have been signed with, when given.
+pub fn verify(bundle: &Path, trusted: Option<&Path>) -> VerifyReport {
+    verify_with(bundle, trusted, &default_checks())
+}
+
+/// [`verify`] with the given media checks.
+pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn MediaCheck>]) -> VerifyReport {
+    let mut report = VerifyReport { bundle: bundle.to_path_buf(), signer: None, expected: None, manifest: None, findings: Vec::new() };
+    let expected = trusted.map(|path| (path, PublicKey::load(path)));
+    if let Some((path, key)) = &expected {
+        match key {
+            Ok(key) => report.expected = Some(key.fingerprint()),
+            Err(e) => report.findings.push(Finding::failed(&path.display().to_string(), format!("cannot read the trusted key: {e}"))),
+        }
+    }
+    let bundle_name = bundle.display().to_string();
+    let mut zip = match File::open(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
+        Ok(zip) => zip,
+        Err(why) => {
+            report.findings.push(Finding::failed(&bundle_name, format!("cannot read the bundle: {why}")));
+            return report;
+        }
+    };
+    if let Err(why) = check_layout(&mut zip) {
+        report.findings.push(Finding::failed(&bundle_name, why));
+    }
+    let manifest_bytes = match read_entry(&mut zip, MANIFEST, MAX_MANIFEST) {
+        Ok(bytes) => bytes,
+        Err(why) => {
+            report.findings.push(Finding::failed(MANIFEST, why));
+            unlisted(&mut report, &zip, None);
+            return report;
+        }
+    };
+    let manifest: Value = match serde_json::from_slice(&manifest_bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return fail_manifest(report, &zip, "not a JSON object"),
+        Err(e) => return fail_manifest(report, &zip, &format!("altered: not valid JSON ({e})")),
+    };
+    let trusted_key = expected.and_then(|(_, key)| key.ok());
+    report.findings.push(check_signature(&mut zip, &manifest, &manifest_bytes, trusted_key.as_ref(), &mut report.signer));
+    if manifest.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        report.findings.push(Finding::failed(MANIFEST, format!("format is not {FORMAT}")));
+    }
+    let entries: Vec<FileEntry> = match manifest.get("files").cloned().map(serde_json::from_value) {
+        Some(Ok(entries)) => entries,
+        _ => {
+            report.findings.push(Finding::failed(MANIFEST, "has no valid `files` list"));
+            Vec::new()
+        }
+    };
+    let scratch = tempfile::tempdir().ok();
+    for entry in &entries {
+        let applicable: Vec<&dyn MediaCheck> = checks.iter().map(AsRef::as_ref).filter(|c| c.applies(&entry.name, &manifest)).collect();
+        let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty()).map(|d| d.path().join("file"));
+        let finding = check_file(&mut zip, entry, extract_to.as_deref(), &applicable, &manifest);
+        report.findings.push(finding);
+    }
+    let listed: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    unlisted(&mut report, &zip, Some(&listed));
+    report.manifest = Some(manifest);
+    report
+}
+
+/// Reports a manifest that cannot be read; the files cannot be checked without it.
+fn fail_manifest(mut report: VerifyReport, zip: &zip::ZipArchive<File>, why: &str) -> VerifyReport {
+    report.findings.push(Finding::failed(MANIFEST, why));
+    unlisted(&mut report, zip, None);
+    report
+}
+
+/// Checks the manifest's signature with the key the manifest names, and that key against the
+/// trusted one. Sets `signer` to the fingerprint of the key the bundle claims.
+fn check_signature(
+    zip: &mut zip::ZipArchive<File>,
+    manifest: &Value,
+    manifest_bytes: &[u8],
+    trusted: Option<&PublicKey>,
+    signer: &mut Option<String>,
+) -> Finding {
+    let embedded = manifest.pointer("/signer/public_key").and_then(Value::as_str).map(PublicKey::from_minisign_base64);
+    let key = match embedded {
+        Some(Ok(key)) => key,
+        Some(Err(why)) => return Finding::failed(MANIFEST, format!("signer public key: {why}")),
+        None => return Finding::failed(MANIFEST, "names no signer public key"),
+    };
+    *signer = Some(key.fingerprint());
+    if manifest.pointer("/signer/fingerprint").and_then(Value::as_str) != Some(key.fingerprint().as_str()) {
+        return Finding::failed(MANIFEST, "signer fingerprint does not belong to the signer public key");
+    }
+    let text = match read_entry(zip, SIGNATURE, MAX_SIGNATURE).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) => return Finding::failed(SIGNATURE, "not a minisign signature (not text)"),
+        Err(why) => return Finding::failed(SIGNATURE, why),
+    };
+    let signature = match minisig::Signature::parse(&text) {
+        Ok(sig) => sig,
+        Err(why) => return Finding::failed(SIGNATURE, why),
+    };
+    if let Err(why) = signature.verify(&key, manifest_bytes) {
+        return Finding::failed(MANIFEST, format!("{why}: {MANIFEST} or {SIGNATURE} was altered after signing"));
+    }
+    match trusted {
+        Some(t) if *t != key => Finding::failed(
+            SIGNATURE,
+            format!("signed with key {}, not with the expected key {} (--key): re-signed or another signer", key.fingerprint(), t.fingerprint()),
+        ),
+        Some(_) => Finding::ok(SIGNATURE, format!("signature of {MANIFEST} verifies with the expected key {}", key.fingerprint())),
+        None => Finding::ok(SIGNATURE, format!("signature of {MANIFEST} verifies with the key it names, {}", key.fingerprint())),
+    }
+}
+
+/// Checks one listed file: present, size, SHA-256, then the media checks on a copy.
+fn check_file(
+    zip: &mut zip::ZipArchive<File>,
+    entry: &FileEntry,
+    extract_to: Option<&Path>,
+    checks: &[&dyn MediaCheck],
+    manifest: &Value,
+) -> Finding {
+    let name = entry.name.as_str();
+    if let Err(why) = check_name(name) {
+        return Finding::failed(name, format!("unsafe name in the manifest: {why}"));
+    }
+    let (bytes, sha256, read_error) = match hash_entry(zip, name, extract_to) {
+        Ok(found) => found,
+        Err(why) => return Finding::failed(name, why),
+    };
+    if sha256 != entry.sha256 || bytes != entry.bytes {
+        let size = if bytes == entry.bytes { String::new() } else { format!("; {bytes} bytes where the manifest says {}", entry.bytes) };
+        return Finding::failed(name, format!("altered: SHA-256 {sha256} differs from the manifest's {}{size}", entry.sha256));
+    }
+    if let Some(why) = read_error {
+        return Finding::failed(name, format!("cannot be read back: {why}"));
+    }
+    let mut notes = vec![format!("{bytes} bytes, SHA-256 matches")];
+    for check in checks {
+        let path = extract_to.expect("extracted when a check applies");
+        match check.check(name, path, manifest) {
+            Ok(note) if note.is_empty() => {}
+            Ok(note) => notes.push(note),
+            Err(why) => return Finding::failed(name, why),
+        }
+    }
+    Finding::ok(name, notes.join(", "))
+}
+
+/// Hashes the entry `name` (and copies it to `extract_to`). Returns its size, SHA-256 and the
+/// error that ended the read, if any (a zip CRC error comes after the last byte: the hash of
+/// what was read still says more than the CRC).
+fn hash_entry(zip: &mut zip::ZipArchive<File>, name: &str, extract_to: Option<&Path>) -> Result<(u64, String, Option<String>), String> {
+    let mut file = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Err("missing from the bundle".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    let mut copy = match extract_to.map(File::create).transpose() {
+        Ok(f) => f.map(BufWriter::new),
+        Err(e) => return Err(format!("cannot extract it for the media checks: {e}")),
+    };
+    let mut hasher = Sha256::new();
+    let (mut bytes, mut buf) = (0u64, vec![0u8; CHUNK]);
+    let read_error = loop {
+        match file.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                bytes += n as u64;
+                if let Some(w) = copy.as_mut() {
+                    w.write_all(&buf[..n]).map_err(|e| format!("cannot extract it for the media checks: {e}"))?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    if let Some(mut w) = copy {
+        w.flush().map_err(|e| format!("cannot extract it for the media checks: {e}"))?;
+    }
+    Ok((bytes, hex(&hasher.finalize()), read_error))
+}
+
+/// Reads a small entry whole.
+fn read_entry(zip: &mut zip::ZipArchive<File>, name: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let file = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Err("missing from the bundle".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    if file.size() > limit {
+        return Err(format!("is {} bytes; at most {limit} expected", file.size()));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;
+    Ok(bytes)
+}
+
+/// Fails every zip entry that is neither listed nor the manifest or its signature.
+fn unlisted(report: &mut VerifyReport, zip: &zip::ZipArchive<File>, listed: Option<&[&str]>) {
+    let have_manifest = listed.is_some();
+    let listed = listed.unwrap_or_default();
+    let mut names: Vec<&str> = zip.file_names().filter(|n| *n != MANIFEST && *n != SIGNATURE && !listed.contains(n)).collect();
+    names.sort_unstable();
+    let why = if have_manifest {
+        "not listed in the manifest (added after sealing)"
+    } else {
+        "cannot be checked without a valid manifest"
+    };
+    for name in names {
+        report.findings.push(Finding::failed(name, why));
+    }
+}
+
+/// Every byte between the start of the archive and its central directory must belong to a
+/// listed entry; a gap large enough for a local header is an entry the directory hides.
+fn check_layout(zip: &mut zip::ZipArchive<File>) -> Result<(), String> {
+    let mut spans = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let f = zip.by_index_raw(i).map_err(|e| format!("cannot read entry {i}: {e}"))?;
+        spans.push((f.header_start(), f.data_start() + f.compressed_size()));
+    }
+    spans.sort_unstable();
+    let mut at = zip.offset();
+    for (start, end) in spans.into_iter().chain([(zip.central_directory_start(), 0)]) {
+        if start > at + MAX_DESCRIPTOR {
+            return Err(format!("{} bytes at offset {at} belong to no listed entry (a hidden or duplicate entry)", start - at));
+        }
+        at = at.max(end);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::bundle::{seal, BundleFile};
+    use crate::export::keys::SigningKey;
+
+    /// Counts the bytes it sees and fails on a given name.
+    struct Sized {
+        fail_on: &'static str,
+    }
+
+    impl MediaCheck for Sized {
+        fn applies(&self, name: &str, _: &Value) -> bool {
+            name.ends_with(".mp4")
+        }
+
+        fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String> {
+            let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+            if name == self.fail_on {
+                return Err(format!("case {} says no", manifest["case"]));
+            }
+            Ok(format!("{len} bytes extracted"))
+        }
+    }
+
+    #[test]
+    fn media_checks_see_the_extracted_file_and_can_fail_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (video, notes) = (dir.path().join("v.mp4"), dir.path().join("n.txt"));
+        std::fs::write(&video, vec![1u8; 1000]).unwrap();
+        std::fs::write(&notes, b"report").unwrap();
+        let files = [BundleFile { name: "video.mp4".into(), path: video }, BundleFile { name: "report.txt".into(), path: notes }];
+        let bundle = dir.path().join("case.zip");
+        seal(&bundle, &files, serde_json::json!({ "case": "7" }), &SigningKey::generate().unwrap()).unwrap();
+        let pass: Vec<Box<dyn MediaCheck>> = vec![Box::new(Sized { fail_on: "" })];
+        let report = verify_with(&bundle, None, &pass);
+        assert!(report.ok(), "{report}");
+        assert!(report.to_string().contains("OK      video.mp4: 1000 bytes, SHA-256 matches, 1000 bytes extracted"), "{report}");
+        let fail: Vec<Box<dyn MediaCheck>> = vec![Box::new(Sized { fail_on: "video.mp4" })];
+        let report = verify_with(&bundle, None, &fail);
+        assert!(!report.ok());
+        assert_eq!(report.failures().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["video.mp4"]);
+        assert!(report.to_string().contains("FAILED  video.mp4: case \"7\" says no"), "{report}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_fails_naming_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("case.zip");
+        std::fs::write(&bundle, b"not a zip").unwrap();
+        let report = verify(&bundle, None);
+        assert!(!report.ok());
+        assert!(report.to_string().contains(&format!("FAILED  {}: cannot read the bundle", bundle.display())), "{report}");
+    }
+}
