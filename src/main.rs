@@ -234,7 +234,14 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 }
                 HoldCommand::Release { case, at } => {
                     let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
+                    let mut log = veilcam::export::audit::AuditLog::open_default()?;
                     let released = hold::release(&root, case)?;
+                    let names = |v: &[std::path::PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+                    log.append(
+                        "hold_release",
+                        serde_json::json!({ "case": case, "released": names(&released.freed), "still_held": names(&released.still_held) }),
+                    )?;
+                    log.close()?;
                     say!(
                         "veilcam: case {case}: {} segment(s) released, {} still held by other cases",
                         released.freed.len(),

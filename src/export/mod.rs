@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod chain;
+pub mod checks;
 pub mod hold;
 pub mod keys;
 pub mod minisig;

@@ -16,6 +16,7 @@ use super::chain::{ChainSource, PartUse};
 use super::hold::Placed;
 use super::report::{self, Facts, ModelFact, PolicyFact, ProducedFact, SourceFact, ZoneFact};
 use super::select::{self, Gap, Origin, Selection, UtcRange};
+use super::audit::{self, AuditLog};
 use super::bundle::{self, BundleFile};
 use super::keys::{self, SigningKey};
 use super::{case_record, check_case_id, ExportError};
@@ -432,6 +433,8 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let started = Instant::now();
     check_request(request)?;
     let key = SigningKey::load(&request.key_dir)?;
+    // Opened before any work: an export that cannot be logged is not made.
+    let mut log = AuditLog::open(&audit::default_path())?.with_key(SigningKey::load(&request.key_dir)?);
     let selection = select(&request.sources)?;
     let camera = match &request.sources {
         Sources::Recordings { camera, .. } => Some(camera.clone()),
@@ -447,7 +450,8 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
         Origin::Files { .. } => Vec::new(),
     };
     let holds = Placed::place_all(&segments_used, &request.case)?;
-    let label = format!("export of case {}: {}", request.case, describe_range(&request.sources));
+    // No case id or time of export here: the sidecar is the same on a re-run (repeatability).
+    let label = format!("export of {}", describe_range(&request.sources));
     let produced = redact(&selection, &settings, staging.path(), &names, label, quiet)?;
     let persons = Policy::new(settings.camera.clone(), 1.0, settings.shape, settings.fill).needs_persons();
     let facts = Facts {
@@ -499,7 +503,14 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let report_out = AtomicOutput::prepare(&report_path, false)?;
     std::fs::write(report_out.temp_path(), report::render(&facts)).map_err(|e| Error::io(&report_path, e))?;
     report_out.commit()?;
-    seal(request, &staging, &names, &facts, &key)?;
+    let record = seal(request, &staging, &names, &facts, &key)?;
+    let logged = log.append("export", audit_details(request, &facts)).and_then(|_| log.close());
+    if let Err(e) = logged {
+        // Not logged: the export is taken back whole (bundle, case record, holds).
+        let _ = std::fs::remove_file(&request.bundle);
+        let _ = std::fs::remove_file(&record);
+        return Err(e);
+    }
     holds.keep();
     tracing::info!(bundle = %request.bundle.display(), elapsed = ?started.elapsed(), "export done");
     Ok(Outcome {
@@ -515,7 +526,7 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
 /// Seals the staged files into the signed bundle and records the case as exported (the record
 /// is claimed first, so two exports of one case cannot both finish, and taken back if sealing
 /// fails).
-fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key: &SigningKey) -> Result<()> {
+fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key: &SigningKey) -> Result<PathBuf> {
     crate::interrupt::check()?;
     let files: Vec<BundleFile> = [&names.working_copy, &names.sidecar, &names.report]
         .into_iter()
@@ -524,12 +535,32 @@ fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key:
     let manifest = serde_json::to_value(facts).expect("facts serialise");
     let record = record_case(request)?;
     match bundle::seal(&request.bundle, &files, manifest, key) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(record),
         Err(e) => {
             let _ = std::fs::remove_file(&record);
             Err(e)
         }
     }
+}
+
+/// What the audit log records of an export: the case, its sources with their hashes, the
+/// range, the gaps, the holds and the bundle.
+fn audit_details(request: &Request, facts: &Facts) -> serde_json::Value {
+    let bundle = std::path::absolute(&request.bundle).unwrap_or_else(|_| request.bundle.clone());
+    serde_json::json!({
+        "case": facts.case,
+        "basis": facts.basis,
+        "requester": facts.requester,
+        "operator": facts.operator,
+        "range": facts.range,
+        "sources": facts.sources.iter().map(|s| serde_json::json!({ "name": s.name, "sha256": s.sha256 })).collect::<Vec<_>>(),
+        "gaps": facts.gaps,
+        "holds": facts.holds,
+        "keep": facts.policy.keep,
+        "bundle": bundle,
+        "working_copy": facts.produced.working_copy,
+        "frames": facts.produced.frames,
+    })
 }
 
 /// Records that the case was exported, refusing when another export of it got there first.
