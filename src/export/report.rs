@@ -108,9 +108,10 @@ pub const REPEATABILITY: [&str; 3] = [
     "Redaction decisions are repeatable: detection is planned in frame order and each frame is detected on its own, \
      so the sidecar (every detection and every obscured region, per frame) is byte-identical on a re-run with the same \
      sources, settings, models and veilcam version, whatever the number of detection workers.",
-    "The working copy is encoded with one x264 thread so that it too is byte-identical on a re-run on the same \
-     machine (measured); a different x264 or GStreamer build may encode different bytes for the same decisions: \
-     compare the sidecar, or the decoded frames, rather than the video's hash across machines.",
+    "The working copy is encoded with one x264 thread, and its encoded pictures (the MP4's mdat box) were \
+     byte-identical on a re-run on the same machine (measured); the file as a whole is not, because its MP4 header \
+     records when it was written. A different x264 or GStreamer build may encode other bytes for the same decisions: \
+     compare the sidecar, or the decoded frames, rather than the video's hash.",
     "report.txt and manifest.json differ on every run (export time) and the bundle's signature with them.",
 ];
 
