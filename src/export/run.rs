@@ -358,19 +358,24 @@ fn describe_range(sources: &Sources) -> String {
     }
 }
 
+/// An `f32` setting as the decimal the user typed (0.2, not 0.20000000298023224).
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
+}
+
 /// The effective settings, as the manifest records them.
 fn settings_json(s: &RedactSettings) -> serde_json::Value {
     serde_json::json!({
         "fill": s.fill,
         "shape": s.shape,
-        "mask_scale": s.mask_scale,
-        "face_threshold": s.face.threshold,
+        "mask_scale": decimal(s.mask_scale),
+        "face_threshold": decimal(s.face.threshold),
         "detect_width": s.face.detect_width,
         "detect_every": format!("{:?}", s.detect_every),
         "small_faces": s.small_faces,
         "lookahead_seconds": s.lookahead_seconds,
         "hold_seconds": s.hold_seconds,
-        "person_threshold": s.person_threshold,
+        "person_threshold": decimal(s.person_threshold),
         "person_every": format!("{:?}", s.person_every),
         "x264_preset": s.encoder.preset,
         "x264_crf": s.encoder.crf,
@@ -645,5 +650,75 @@ impl Request {
             key_dir: a.key_dir.clone().unwrap_or_else(keys::default_dir),
             options,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::select::Part;
+    use crate::live::segments::SegmentRecord;
+
+    const T0: i64 = 1_795_183_200_000; // 2026-11-20T14:00:00Z
+
+    fn part(start: i64, end: i64) -> Part {
+        let record = SegmentRecord {
+            file: format!("{start}.mp4"),
+            start: format_rfc3339_ms(start),
+            end: format_rfc3339_ms(end),
+            frames: 1,
+            bytes: 1,
+            sha256: String::new(),
+            recovered: false,
+        };
+        Part { path: PathBuf::from(&record.file), name: record.file.clone(), sha256: String::new(), bytes: 1, record: Some(record), keep_from_ns: 0, keep_to_ns: 0 }
+    }
+
+    fn selection(range: UtcRange, parts: Vec<Part>) -> Selection {
+        Selection { origin: Origin::Recordings { root: PathBuf::new(), camera: "c".into(), range }, parts, gaps: Vec::new(), clock_notes: Vec::new() }
+    }
+
+    fn at(hms: &str) -> Keep {
+        Keep::parse_at(&format!("0.5,0.5@{hms}")).unwrap()
+    }
+
+    #[test]
+    fn keep_at_a_utc_time_of_day_maps_into_the_working_copy_across_a_gap() {
+        // Recorded 14:00:00–14:01:00 and 14:02:00–14:03:00; the range starts at 14:00:30.
+        let range = UtcRange { from_ms: T0 + 30_000, to_ms: T0 + 180_000 };
+        let s = selection(range, vec![part(T0, T0 + 60_000), part(T0 + 120_000, T0 + 180_000)]);
+        let ns = |keep: Keep| match keep {
+            Keep::At { time_ns, .. } => time_ns,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ns(keep_in_output(at("14:00:40"), &s).unwrap()), 10_000_000_000);
+        // 30 s of the first segment, then the gap does not count.
+        assert_eq!(ns(keep_in_output(at("14:02:05.5"), &s).unwrap()), 35_500_000_000);
+        let gap = keep_in_output(at("14:01:30"), &s).unwrap_err().to_string();
+        assert!(gap.contains("nothing was recorded at 2026-11-20T14:01:30.000Z"), "{gap}");
+        let outside = keep_in_output(at("13:00:00"), &s).unwrap_err().to_string();
+        assert!(outside.contains("not inside the range"), "{outside}");
+        assert_eq!(keep_in_output(Keep::Track(7), &s).unwrap(), Keep::Track(7));
+    }
+
+    #[test]
+    fn keep_at_with_files_counts_from_from() {
+        let s = Selection { origin: Origin::Files { from_ns: Some(2_000_000_000), to_ns: Some(5_000_000_000) }, parts: Vec::new(), gaps: Vec::new(), clock_notes: Vec::new() };
+        assert_eq!(keep_in_output(at("3"), &s).unwrap(), Keep::At { x: 0.5, y: 0.5, time_ns: 1_000_000_000 });
+        assert!(keep_in_output(at("6"), &s).is_err());
+    }
+
+    #[test]
+    fn working_copies_are_named_by_case_camera_and_range() {
+        let sources = Sources::Recordings {
+            root: PathBuf::new(),
+            camera: "front_door".into(),
+            range: UtcRange { from_ms: T0, to_ms: T0 + 1_200_500 },
+        };
+        let n = names("2026-117", &sources, None);
+        assert_eq!(n.working_copy, "2026-117_front_door_20261120T140000Z_20261120T142000.500Z.mp4");
+        assert_eq!(n.sidecar, "2026-117_front_door_20261120T140000Z_20261120T142000.500Z.sidecar.json");
+        let files = Sources::Files { inputs: vec![PathBuf::from("/x/door cam.mkv")], from_ns: None, to_ns: Some(90_500_000_000) };
+        assert_eq!(names("c", &files, None).working_copy, "c_door-cam_0s_90.5s.mp4");
     }
 }
