@@ -137,6 +137,11 @@ impl FileSource {
     /// running time at the segment's end there (2 s for the second 1 s segment), which made
     /// every later segment look truncated.
     fn fragmented_duration(&self) -> Option<gst::ClockTime> {
+        let mut head = [0u8; 8];
+        std::io::Read::read_exact(&mut std::fs::File::open(&self.path).ok()?, &mut head).ok()?;
+        if &head[4..8] != b"ftyp" {
+            return None; // not an ISO base media file: nothing to scan
+        }
         let fragments = crate::live::segments::scan_fragments(&self.path).ok()?;
         (fragments.count > 0 && fragments.duration_ns > 0).then(|| gst::ClockTime::from_nseconds(fragments.duration_ns))
     }
