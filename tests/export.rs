@@ -466,3 +466,21 @@ fn regression_file_source_decodes_every_recorded_segment_not_only_the_first() {
         assert_eq!(frames, record.frames, "{}: frames decoded vs index", record.file);
     }
 }
+
+#[test]
+fn verify_media_checks_name_a_frame_count_that_does_not_match_the_manifest() {
+    use veilcam::export::checks::{SidecarFrames, WorkingCopyFrames};
+    use veilcam::export::verify::MediaCheck;
+    let manifest = serde_json::json!({ "produced": { "working_copy": "w.mp4", "sidecar": "w.json", "frames": 99 } });
+    assert!(WorkingCopyFrames.applies("w.mp4", &manifest) && !WorkingCopyFrames.applies("w.json", &manifest));
+    let err = WorkingCopyFrames.check("w.mp4", &sample("faces.mp4"), &manifest).unwrap_err();
+    assert_eq!(err, "decodes to 100 frames, the manifest states 99");
+    let right = serde_json::json!({ "produced": { "working_copy": "w.mp4", "frames": 100 } });
+    assert_eq!(WorkingCopyFrames.check("w.mp4", &sample("faces.mp4"), &right).unwrap(), "100 frames decoded, as stated");
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = dir.path().join("w.json");
+    std::fs::write(&sidecar, r#"{"veilcam":"0.1.0","frames":[{"index":0},{"index":1}]}"#).unwrap();
+    assert_eq!(SidecarFrames.check("w.json", &sidecar, &manifest).unwrap_err(), "records 2 frames, the manifest states 99");
+    std::fs::write(&sidecar, r#"{"veilcam":"0.1.0","frames":[{"index":0},"#).unwrap();
+    assert!(SidecarFrames.check("w.json", &sidecar, &manifest).unwrap_err().contains("not valid JSON"));
+}
