@@ -75,6 +75,7 @@ fn stop_on_signal() {
 /// threads may still be inside GStreamer or ONNX Runtime).
 fn end_now() -> ! {
     let removed = veilcam::output::remove_pending() + veilcam::export::run::remove_pending();
+    veilcam::export::hold::remove_pending();
     say!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
     // SAFETY: `_exit` ends the process at once; nothing of this process runs after it.
     unsafe { libc::_exit(INTERRUPTED as i32) }

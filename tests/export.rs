@@ -339,40 +339,66 @@ fn a_case_is_exported_once_and_a_bundle_is_never_overwritten() {
     assert_eq!(world.out_listing(), ["first.zip", "taken.zip"]);
 }
 
-#[test]
-fn an_interrupted_export_leaves_no_bundle_no_temp_file_and_no_new_hold() {
-    let world = World::new();
+/// Starts a full-range export of case `case` and returns once it works in its staging
+/// directory with its holds placed.
+fn start_export(world: &World, case: &str) -> std::process::Child {
     let records = world.records();
-    // Another case's hold, which must survive.
-    let kept = world.camera_dir().join(&records[0].file);
-    hold::place(&kept, "earlier-case").unwrap();
     let from = segments::format_rfc3339_ms(records[0].start_ms().unwrap());
     let to = segments::format_rfc3339_ms(records.last().unwrap().end_ms().unwrap());
     let recordings = world.recordings.display().to_string();
-    let bundle = world.out.join("int.zip").display().to_string();
+    let bundle = world.out.join(format!("{case}.zip")).display().to_string();
     let mut child = world
-        .command(&["export", "--case", "int", "--basis", "b", "--requester", "r", "--camera", CAMERA])
+        .command(&["export", "--case", case, "--basis", "b", "--requester", "r", "--camera", CAMERA])
         .args(["--from", &from, "--to", &to, "--recordings", &recordings, "-o", &bundle, "--workers", "1"])
         .spawn()
         .unwrap();
-    // Interrupt once the export is working on its staging directory and holds are placed.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(world.out_listing().iter().any(|n| n.contains(".staging-")) && world.holds().iter().any(|h| h.cases.contains(&"int".to_string()))) {
+    while !(world.out_listing().iter().any(|n| n.contains(".staging-")) && world.holds().iter().any(|h| h.cases.contains(&case.to_string()))) {
         assert!(child.try_wait().unwrap().is_none(), "export ended before it could be interrupted");
         assert!(Instant::now() < deadline, "the export never started");
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: a signal to the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "interrupted exit code");
+    child
+}
+
+/// After an interrupted export of `case`: nothing in the output directory, only the hold of
+/// `earlier-case` on `kept`, and the case not registered.
+fn assert_nothing_left(world: &World, case: &str, kept: &Path) {
     assert!(world.out_listing().is_empty(), "left behind: {:?}", world.out_listing());
     let holds = world.holds();
     assert_eq!(holds.len(), 1, "{holds:?}");
     assert_eq!(holds[0].segment, kept);
     assert_eq!(holds[0].cases, ["earlier-case"]);
-    assert!(!veilcam::export::case_record(&world.home, "int").exists(), "an interrupted case may be exported again");
+    assert!(!veilcam::export::case_record(&world.home, case).exists(), "an interrupted case may be exported again");
+}
+
+#[test]
+fn an_interrupted_export_leaves_no_bundle_no_temp_file_and_no_new_hold() {
+    let world = World::new();
+    // Another case's hold, which must survive.
+    let kept = world.camera_dir().join(&world.records()[0].file);
+    hold::place(&kept, "earlier-case").unwrap();
+    let mut child = start_export(&world, "int");
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code");
+    assert_nothing_left(&world, "int", &kept);
+}
+
+#[test]
+fn a_second_interrupt_ends_the_export_at_once_and_still_leaves_nothing() {
+    let world = World::new();
+    let kept = world.camera_dir().join(&world.records()[0].file);
+    hold::place(&kept, "earlier-case").unwrap();
+    let mut child = start_export(&world, "int2");
+    for _ in 0..2 {
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code");
+    assert_nothing_left(&world, "int2", &kept);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +104,21 @@ pub fn remove(segment: &Path, case: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Holds placed by exports still running, as (segment, case): taken back by
+/// [`remove_pending`] when the process is ended at once (a second interrupt).
+static PENDING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// Takes back the holds of exports still running (the process is about to end without
+/// unwinding). Returns how many were taken back; never waits for a lock another thread holds.
+pub fn remove_pending() -> usize {
+    let Ok(pending) = PENDING.try_lock() else { return 0 };
+    pending.iter().filter(|(segment, case)| remove(segment, case).unwrap_or(false)).count()
+}
+
+fn forget_pending(case: &str, segments: &[PathBuf]) {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).retain(|(s, c)| c != case || !segments.contains(s));
+}
+
 /// Holds one export placed, taken back unless [`Placed::keep`] is called: an export that fails
 /// or is interrupted leaves the holds as they were before it (a segment another case holds, or
 /// this case held already, stays held).
@@ -121,6 +137,7 @@ impl Placed {
         for segment in segments {
             if place(segment, case)? {
                 placed.new.push(segment.clone());
+                PENDING.lock().unwrap_or_else(|e| e.into_inner()).push((segment.clone(), case.to_string()));
             }
             placed.all.push(segment.clone());
         }
@@ -135,6 +152,7 @@ impl Placed {
     /// The export succeeded: the holds stay.
     pub fn keep(mut self) {
         self.kept = true;
+        forget_pending(&self.case, &self.new);
     }
 }
 
@@ -143,6 +161,7 @@ impl Drop for Placed {
         if self.kept {
             return;
         }
+        forget_pending(&self.case, &self.new);
         for segment in &self.new {
             if let Err(e) = remove(segment, &self.case) {
                 tracing::error!("cannot take back the hold on {}: {e}", segment.display());
