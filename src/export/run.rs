@@ -91,9 +91,16 @@ pub const REPORT_NAME: &str = "report.txt";
 /// ends on a second signal (their owners remove them on every other path).
 static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Removes the staging directories of exports still running (the process is about to end).
+/// Case records of exports still sealing, removed with the staging directories.
+static RECORDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the staging directories and case records of exports still running (the process is
+/// about to end). Never waits for a lock another thread holds.
 pub fn remove_pending() -> usize {
-    let staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(records) = RECORDS.try_lock() {
+        records.iter().for_each(|r| drop(std::fs::remove_file(r)));
+    }
+    let Ok(staging) = STAGING.try_lock() else { return 0 };
     staging.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
 }
 
@@ -539,7 +546,10 @@ fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key:
         .collect();
     let manifest = serde_json::to_value(facts).expect("facts serialise");
     let record = record_case(request)?;
-    match bundle::seal(&request.bundle, &files, manifest, key) {
+    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push(record.clone());
+    let sealed = bundle::seal(&request.bundle, &files, manifest, key);
+    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| r != &record);
+    match sealed {
         Ok(_) => Ok(record),
         Err(e) => {
             let _ = std::fs::remove_file(&record);
@@ -706,6 +716,26 @@ mod tests {
         let s = Selection { origin: Origin::Files { from_ns: Some(2_000_000_000), to_ns: Some(5_000_000_000) }, parts: Vec::new(), gaps: Vec::new(), clock_notes: Vec::new() };
         assert_eq!(keep_in_output(at("3"), &s).unwrap(), Keep::At { x: 0.5, y: 0.5, time_ns: 1_000_000_000 });
         assert!(keep_in_output(at("6"), &s).is_err());
+    }
+
+    #[test]
+    fn the_export_and_hold_command_lines_are_consistent() {
+        use clap::{CommandFactory, Parser};
+        crate::cli::Cli::command().debug_assert();
+        let cli = crate::cli::Cli::try_parse_from([
+            "veilcam", "export", "--case", "c", "--basis", "b", "--requester", "r", "--camera", "front_door",
+            "--from", "2026-11-20T14:00:00Z", "--to", "2026-11-20T14:20:00Z", "--recordings", "/rec", "-o", "c.zip",
+            "--keep-at", "0.41,0.62@14:03:12",
+        ])
+        .unwrap();
+        let crate::cli::Command::Export(args) = cli.command else { panic!("an export command") };
+        let request = Request::from_args(&args).unwrap();
+        assert!(matches!(&request.sources, Sources::Recordings { camera, range, .. } if camera == "front_door" && range.to_ms - range.from_ms == 1_200_000));
+        assert_eq!(request.keep, Keep::At { x: 0.41, y: 0.62, time_ns: (14 * 3600 + 3 * 60 + 12) * 1_000_000_000 });
+        assert!(crate::cli::Cli::try_parse_from(["veilcam", "export", "--case", "c", "--basis", "b", "--requester", "r", "--input", "a.mp4", "--recordings", "/rec", "-o", "c.zip"]).is_err());
+        let sidecar = crate::cli::Cli::try_parse_from(["veilcam", "export", "--case", "c", "--basis", "b", "--requester", "r", "--input", "a.mp4", "--sidecar", "s.json", "-o", "c.zip"]).unwrap();
+        let crate::cli::Command::Export(args) = sidecar.command else { panic!("an export command") };
+        assert!(Request::from_args(&args).unwrap_err().to_string().contains("--sidecar"));
     }
 
     #[test]
