@@ -187,13 +187,18 @@ pub fn names(case: &str, sources: &Sources, camera: Option<&str>) -> Names {
 }
 
 /// Checks everything that can refuse `request` before any work, in the order a user fixes
-/// them: case id, bundle path, case already exported.
+/// them: case id, bundle path, case already exported, inputs that are not videos.
 pub fn check_request(request: &Request) -> Result<()> {
     check_case_id(&request.case)?;
     check_bundle_target(&request.bundle)?;
     let record = case_record(&keys::data_dir(), &request.case);
     if record.exists() {
         return Err(ExportError::CaseExported { case: request.case.clone(), record }.into());
+    }
+    if let Sources::Files { inputs, .. } = &request.sources {
+        if let Some(image) = inputs.iter().find(|p| media_kind(p) == MediaKind::Image) {
+            return Err(Error::Settings(format!("{}: export takes videos; redact an image with `veilcam redact`", image.display())));
+        }
     }
     Ok(())
 }
@@ -202,12 +207,7 @@ pub fn check_request(request: &Request) -> Result<()> {
 pub fn select(sources: &Sources) -> Result<Selection> {
     match sources {
         Sources::Recordings { root, camera, range } => select::from_recordings(root, camera, *range),
-        Sources::Files { inputs, from_ns, to_ns } => {
-            if let Some(image) = inputs.iter().find(|p| media_kind(p) == MediaKind::Image) {
-                return Err(Error::Settings(format!("{}: export takes videos; redact an image with `veilcam redact`", image.display())));
-            }
-            select::from_files(inputs, *from_ns, *to_ns)
-        }
+        Sources::Files { inputs, from_ns, to_ns } => select::from_files(inputs, *from_ns, *to_ns),
     }
 }
 
@@ -447,16 +447,13 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let key = SigningKey::load(&request.key_dir)?;
     // Opened before any work: an export that cannot be logged is not made.
     let mut log = AuditLog::open(&audit::default_path())?.with_key(SigningKey::load(&request.key_dir)?);
+    let names = names(&request.case, &request.sources, camera_label(request).as_deref());
+    // Settings (models, config, ranges of every option) are checked before the sources are read.
+    let mut settings = redact_settings(&first_source(&request.sources), &parent_dir(&request.bundle).join(&names.working_copy), &request.options)?;
     let selection = select(&request.sources)?;
-    let camera = match &request.sources {
-        Sources::Recordings { camera, .. } => Some(camera.clone()),
-        Sources::Files { .. } => request.options.camera.clone(),
-    };
-    let names = names(&request.case, &request.sources, camera.as_deref());
-    let staging = Staging::create(&request.bundle)?;
-    let working = staging.path().join(&names.working_copy);
-    let mut settings = redact_settings(&selection.parts[0].path, &working, &request.options)?;
+    settings.input = selection.parts[0].path.clone();
     settings.keep = keep_in_output(request.keep, &selection)?;
+    let staging = Staging::create(&request.bundle)?;
     let segments_used: Vec<PathBuf> = match &selection.origin {
         Origin::Recordings { .. } => selection.parts.iter().map(|p| p.path.clone()).collect(),
         Origin::Files { .. } => Vec::new(),
@@ -465,52 +462,7 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     // No case id or time of export here: the sidecar is the same on a re-run (repeatability).
     let label = format!("export of {}", describe_range(&request.sources));
     let produced = redact(&selection, &settings, staging.path(), &names, label, quiet)?;
-    let persons = Policy::new(settings.camera.clone(), 1.0, settings.shape, settings.fill).needs_persons();
-    let facts = Facts {
-        case: request.case.clone(),
-        basis: request.basis.clone(),
-        requester: request.requester.clone(),
-        operator: request.operator.clone(),
-        exported_at: format_rfc3339_ms(segments::now_ms()),
-        veilcam_version: env!("CARGO_PKG_VERSION").to_string(),
-        origin: selection.origin.clone(),
-        range: describe_range(&request.sources),
-        gaps: selection.gaps.clone(),
-        clock_notes: selection.clock_notes.clone(),
-        sources: selection
-            .parts
-            .iter()
-            .map(|p| SourceFact {
-                name: p.name.clone(),
-                sha256: p.sha256.clone(),
-                bytes: p.bytes,
-                hash_checked_against: if p.record.is_some() { "the recording index (matched)" } else { "hashed on receipt (no index)" },
-                start: p.record.as_ref().map(|r| r.start.clone()),
-                end: p.record.as_ref().map(|r| r.end.clone()),
-                frames_indexed: p.record.as_ref().map(|r| r.frames),
-                recovered: p.record.as_ref().is_some_and(|r| r.recovered),
-                used: produced.uses.iter().find(|u| u.name == p.name).cloned().unwrap_or_else(|| PartUse { name: p.name.clone(), ..PartUse::default() }),
-            })
-            .collect(),
-        models: model_facts(&settings, persons)?,
-        settings: settings_json(&settings),
-        policy: policy_fact(&settings, &request.options, describe_keep(request.keep, produced.keep)),
-        produced: ProducedFact {
-            working_copy: names.working_copy.clone(),
-            sidecar: names.sidecar.clone(),
-            report: names.report.clone(),
-            frames: produced.frames,
-            duration_seconds: produced.duration_ns as f64 / 1e9,
-            width: produced.width,
-            height: produced.height,
-            fps: produced.fps.clone(),
-            face_detections: produced.faces,
-            person_detections: produced.persons,
-        },
-        holds: holds.segments().iter().map(|p| p.display().to_string()).collect(),
-        repeatability: report::REPEATABILITY.iter().map(|s| s.to_string()).collect(),
-        provenance: vec![report::PROVENANCE.to_string()],
-    };
+    let facts = facts(request, &selection, &settings, &produced, &names, holds.segments())?;
     let report_path = staging.path().join(&names.report);
     let report_out = AtomicOutput::prepare(&report_path, false)?;
     std::fs::write(report_out.temp_path(), report::render(&facts)).map_err(|e| Error::io(&report_path, e))?;
@@ -532,6 +484,76 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
         duration_seconds: produced.duration_ns as f64 / 1e9,
         gaps: selection.gaps,
         held: segments_used,
+    })
+}
+
+/// The camera the working copy is named after: the recorded camera, or `--camera` with files.
+fn camera_label(request: &Request) -> Option<String> {
+    match &request.sources {
+        Sources::Recordings { camera, .. } => Some(camera.clone()),
+        Sources::Files { .. } => request.options.camera.clone(),
+    }
+}
+
+/// The first source as far as it is known before selection (for the settings' checks).
+fn first_source(sources: &Sources) -> PathBuf {
+    match sources {
+        Sources::Files { inputs, .. } => inputs.first().cloned().unwrap_or_default(),
+        Sources::Recordings { .. } => PathBuf::from("segment.mp4"),
+    }
+}
+
+/// Everything the manifest and the report state about one export.
+fn facts(
+    request: &Request,
+    selection: &Selection,
+    settings: &RedactSettings,
+    produced: &Produced,
+    names: &Names,
+    held: &[PathBuf],
+) -> Result<Facts> {
+    let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill).keeping(produced.keep);
+    let source_fact = |p: &select::Part| SourceFact {
+        name: p.name.clone(),
+        sha256: p.sha256.clone(),
+        bytes: p.bytes,
+        hash_checked_against: if p.record.is_some() { "the recording index (matched)" } else { "hashed on receipt (no index)" },
+        start: p.record.as_ref().map(|r| r.start.clone()),
+        end: p.record.as_ref().map(|r| r.end.clone()),
+        frames_indexed: p.record.as_ref().map(|r| r.frames),
+        recovered: p.record.as_ref().is_some_and(|r| r.recovered),
+        used: produced.uses.iter().find(|u| u.name == p.name).cloned().unwrap_or_else(|| PartUse { name: p.name.clone(), ..PartUse::default() }),
+    };
+    Ok(Facts {
+        case: request.case.clone(),
+        basis: request.basis.clone(),
+        requester: request.requester.clone(),
+        operator: request.operator.clone(),
+        exported_at: format_rfc3339_ms(segments::now_ms()),
+        veilcam_version: env!("CARGO_PKG_VERSION").to_string(),
+        origin: selection.origin.clone(),
+        range: describe_range(&request.sources),
+        gaps: selection.gaps.clone(),
+        clock_notes: selection.clock_notes.clone(),
+        sources: selection.parts.iter().map(source_fact).collect(),
+        models: model_facts(settings, policy.needs_persons())?,
+        settings: settings_json(settings),
+        policy: policy_fact(settings, &request.options, describe_keep(request.keep, produced.keep)),
+        produced: ProducedFact {
+            working_copy: names.working_copy.clone(),
+            sidecar: names.sidecar.clone(),
+            report: names.report.clone(),
+            frames: produced.frames,
+            duration_seconds: produced.duration_ns as f64 / 1e9,
+            width: produced.width,
+            height: produced.height,
+            fps: produced.fps.clone(),
+            face_detections: produced.faces,
+            person_detections: produced.persons,
+        },
+        holds: held.iter().map(|p| p.display().to_string()).collect(),
+        repeatability: report::REPEATABILITY.iter().map(|s| s.to_string()).collect(),
+        provenance: vec![report::PROVENANCE.to_string()],
     })
 }
 
