@@ -31,7 +31,17 @@ const CAMERA: &str = "front_door";
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("export-recordings-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Recordings of earlier test processes that have ended are not needed any more.
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("export-recordings-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("export-recordings-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let mut settings = RecorderSettings::new(&root, CAMERA);
         settings.segment_seconds = 1;
