@@ -52,6 +52,20 @@ pub enum Command {
     /// Legal holds on recorded segments (placed by `export`).
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Check an export bundle: its signature, every file's SHA-256 and size, nothing missing
+    /// or added. One line per file; exit 0 only when everything checks.
+    Verify(VerifyArgs),
+    /// The Ed25519 key that signs export bundles and audit-log checkpoints.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The hash-chained audit log of what was done: exports, verifies, holds, key creation
+    /// (not `veilcam audit`, which checks a video for visible faces).
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Check a redacted video for faces still visible: a stronger look than redaction's (float
+    /// model, every frame, full resolution; --closer adds tiles at 2×). Lists each finding with
+    /// its frames and times; exit 0 when clean, 4 when a face was found.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +148,35 @@ pub struct HoldArgs {
     /// Config (TOML) whose `[live] recordings` is the recordings root.
     #[arg(long, value_name = "PATH", conflicts_with = "recordings")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The video to check (usually a redacted output).
+    pub input: PathBuf,
+    /// Write a PNG with one tile per finding (its best frame, the face outlined), in the order
+    /// listed, for review.
+    #[arg(long, value_name = "PNG")]
+    pub contact_sheet: Option<PathBuf>,
+    /// Write the findings as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Detection score from which a face counts as visible.
+    #[arg(long, default_value_t = crate::audit::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// Also look in overlapping tiles at twice the resolution, for faces of 10–20 px (about
+    /// five times the time).
+    #[arg(long)]
+    pub closer: bool,
+    /// Face model [default: the float CenterFace, models/centerface.onnx].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime shared library (see `redact --help`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Replace the contact sheet or JSON if they exist.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +349,13 @@ pub struct RedactArgs {
     /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Play the clip as `veilcam live` plays a camera: frames arrive at their timestamps (real
+    /// time), no look-ahead, every frame looked at, looks shed when the detector falls behind,
+    /// and a frame not decided within BUDGET_MS of its arrival leaves fully obscured. To
+    /// rehearse a live setup on a recording, and to measure live recall with the evaluation
+    /// harness.
+    #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250")]
+    pub realtime: Option<u64>,
     #[command(flatten)]
     pub keep: KeepArgs,
     #[command(flatten)]
@@ -493,6 +543,62 @@ impl Default for RedactOptions {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle (zip) written by `veilcam export`.
+    pub bundle: PathBuf,
+    /// Public key file (`veilcam.pub`, minisign format) the bundle must be signed with; without
+    /// it the signature is checked with the key the bundle names, whose fingerprint is printed.
+    #[arg(long, value_name = "PUBFILE")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the signing key pair (never overwrites one) and print its fingerprint.
+    Init(KeysArgs),
+    /// Print the fingerprint and key id of the signing key.
+    Show(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Key directory [default: $VEILCAM_HOME/keys, else $XDG_DATA_HOME/veilcam/keys, else
+    /// ~/.local/share/veilcam/keys].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check the whole audit log: every entry's hash, the chain, the order and the signed
+    /// checkpoints; names the line and seq of each break. Exit 0 only when intact.
+    Verify(LogVerifyArgs),
+    /// Print the audit log, one entry per line.
+    Show(LogArgs),
+    /// Write a signed checkpoint over the log's current head now.
+    Seal(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Audit log [default: $VEILCAM_HOME/audit.jsonl, else $XDG_DATA_HOME/veilcam/audit.jsonl,
+    /// else ~/.local/share/veilcam/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogVerifyArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Public key file the checkpoints must be signed with; repeat it to trust the keys a log
+    /// was signed with before a key was replaced [default: veilcam.pub of the default key
+    /// directory, when there is one].
+    #[arg(long, value_name = "PUBFILE")]
+    pub key: Vec<PathBuf>,
+}
+
 /// One detection worker per core, up to two: measured best on two cores (docs/evaluation.md).
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
@@ -507,5 +613,17 @@ mod tests {
         let cli = Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"]).unwrap();
         let Command::Redact(args) = cli.command else { panic!("a redact command") };
         assert_eq!(format!("{:?}", args.options), format!("{:?}", RedactOptions::default()));
+        assert_eq!(args.keep.keep(), Keep::Nobody);
+    }
+
+    #[test]
+    fn keep_track_and_keep_at_name_one_subject() {
+        let parse = |extra: &[&str]| Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"].iter().chain(extra));
+        let Command::Redact(args) = parse(&["--keep-track", "7"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::Track(7));
+        let Command::Redact(args) = parse(&["--keep-at", "0.25,0.75@1:02.5"]).unwrap().command else { panic!("a redact command") };
+        assert_eq!(args.keep.keep(), Keep::At { x: 0.25, y: 0.75, time_ns: 62_500_000_000 });
+        assert!(parse(&["--keep-track", "7", "--keep-at", "0.5,0.5@1"]).is_err(), "one subject at a time");
+        assert!(Cli::try_parse_from(["veilcam", "batch", "in", "-o", "out", "--keep-track", "7"]).is_err(), "batch has no subject");
     }
 }

@@ -5,6 +5,7 @@
 //! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
 //! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
 
+pub mod audit;
 pub mod batch;
 pub mod bench;
 pub mod bus;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use veilcam::cli::{Cli, Command, HoldCommand, ZonesCommand};
+use veilcam::cli::{self, Cli, Command, HoldCommand, ZonesCommand};
 use veilcam::settings::{media_kind, MediaKind, RedactSettings};
 use veilcam::sink::file::EncoderSettings;
 use veilcam::{batch, bench, config, pipeline, still, zone_preview};
@@ -252,16 +252,102 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify(args) => Ok(passed(veilcam::export::commands::verify(args)?)),
+        Command::Keys(command) => Ok(passed(veilcam::export::commands::keys(command, cli.quiet)?)),
+        Command::Log(command) => Ok(passed(veilcam::export::commands::log(command)?)),
+        Command::Audit(args) => audit(args, cli.quiet),
         Command::Batch(_) => unreachable!("handled in run"),
     }
+}
+
+/// Exit 0 when every check passed, 1 otherwise.
+fn passed(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `veilcam audit`: lists the faces still visible in a video; exit 4 when any.
+fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
+    use veilcam::output::{commit_all, prepare_all, Target};
+    if !(args.threshold > 0.0 && args.threshold < 1.0) {
+        return Err(veilcam::Error::Settings(format!("--threshold {} must be between 0 and 1", args.threshold)));
+    }
+    let mut targets = Vec::new();
+    if let Some(p) = &args.contact_sheet {
+        targets.push(Target { option: "--contact-sheet", path: p });
+    }
+    if let Some(p) = &args.json {
+        targets.push(Target { option: "--json", path: p });
+    }
+    let mut outputs = prepare_all(&args.input, &targets, args.overwrite)?.into_iter();
+    let (sheet_out, json_out) = (args.contact_sheet.as_ref().and_then(|_| outputs.next()), args.json.as_ref().and_then(|_| outputs.next()));
+    let settings = veilcam::audit::AuditSettings {
+        model: veilcam::models::locate(veilcam::models::FLOAT_FACE_MODEL, args.model.as_deref())?,
+        ort_lib: veilcam::detect::runtime::locate_library(args.ort_lib.as_deref()),
+        threshold: args.threshold,
+        closer: args.closer,
+        ort_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut progress = veilcam::progress::Progress::new(&args.input.file_name().unwrap_or_default().to_string_lossy(), None, quiet);
+    let report = veilcam::audit::audit(&args.input, &settings, |_| progress.frame_done()).map_err(|e| e.naming(&args.input))?;
+    progress.finish();
+    let mut ready = Vec::new();
+    if let Some(out) = sheet_out {
+        ready.push(veilcam::audit::write_contact_sheet(&report, out)?);
+    }
+    if let Some(out) = json_out {
+        let text = serde_json::to_string_pretty(&report).expect("the report serialises");
+        std::fs::write(out.temp_path(), text + "\n").map_err(|e| veilcam::Error::io(out.target(), e))?;
+        ready.push(out);
+    }
+    commit_all(ready)?;
+    for (i, f) in report.findings.iter().enumerate() {
+        let time = |s: Option<f64>| s.map_or("?".to_string(), |s| format!("{s:.2} s"));
+        println!(
+            "finding {}: frames {}-{} ({} to {}, {} with a face), best score {:.2} at frame {}, box {:.0},{:.0} {:.0}x{:.0}",
+            i + 1,
+            f.first_frame,
+            f.last_frame,
+            time(f.first_seconds),
+            time(f.last_seconds),
+            f.frames,
+            f.score,
+            f.best_frame,
+            f.bbox.x1,
+            f.bbox.y1,
+            f.bbox.width(),
+            f.bbox.height()
+        );
+    }
+    if !quiet {
+        say!(
+            "veilcam: audit of {}: {} frames, {} finding(s), {} frame(s) with a face visible{}",
+            args.input.display(),
+            report.frames,
+            report.findings.len(),
+            report.frames_with_faces,
+            if report.clean() { "" } else { " — review them before sharing" }
+        );
+    }
+    Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(veilcam::audit::EXIT_FOUND) })
 }
 
 /// "N frames, N face detections[, N person detections], N fps (N s)".
 fn describe(summary: &pipeline::Summary) -> String {
     let persons = if summary.persons > 0 { format!(", {} person detections", summary.persons) } else { String::new() };
     let frames = if summary.frames == 1 { "1 frame".to_string() } else { format!("{} frames", summary.frames) };
+    let mut live = String::new();
+    if summary.shed > 0 {
+        live += &format!(", {} without a look of their own (detector behind)", summary.shed);
+    }
+    if summary.obscured > 0 {
+        live += &format!(", {} fully obscured (detection late or failed)", summary.obscured);
+    }
     format!(
-        "{frames}, {} face detections{persons}, {:.1} fps ({:.1} s)",
+        "{frames}, {} face detections{persons}{live}, {:.1} fps ({:.1} s)",
         summary.faces,
         summary.fps(),
         summary.elapsed.as_secs_f64()

@@ -34,6 +34,7 @@ use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
 use crate::source::file::FileSource;
+use crate::source::realtime::RealTime;
 use crate::source::Damage;
 use crate::source::FrameSource;
 use crate::track::{Tracker, TrackerSettings};
@@ -56,6 +57,9 @@ pub struct Summary {
     pub damage: Damage,
     /// Frames that left fully obscured because their detection was late or failed (live).
     pub obscured: u64,
+    /// Frames that skipped detection because the detectors were behind (live; the tracker
+    /// covered them).
+    pub shed: u64,
 }
 
 impl Summary {
@@ -153,7 +157,13 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     }
     let progress = Progress::new(&s.input.file_name().unwrap_or_default().to_string_lossy(), source.estimated_frames(), quiet);
     let times = StageTimes::default();
-    let done = run_stages(source, stages, sinks, progress, &times)?;
+    let done = match s.realtime {
+        None => run_stages(source, stages, sinks, progress, &times)?,
+        Some(budget) => {
+            let stages = Stages { pace: Pace::rehearsal(budget), ..stages };
+            run_stages(RealTime::new(source), stages, sinks, progress, &times)?
+        }
+    };
     let mut ready = Vec::new();
     for sink in done.sinks {
         ready.extend(sink.finish()?);
@@ -175,6 +185,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         stats: Some(stats),
         damage,
         obscured: done.obscured,
+        shed: done.shed,
     })
 }
 
@@ -200,7 +211,7 @@ pub struct StageOutput {
 }
 
 /// How frames are paced through the stages: as fast as they decode (files) or in real time
-/// with a latency budget (live cameras).
+/// with a latency budget (live cameras, and files replayed as a camera with `--realtime`).
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     /// How long after decoding a frame may wait for its detection; `None` waits as long as it
@@ -208,17 +219,26 @@ pub struct Pace {
     pub budget: Option<Duration>,
     /// Live: a detector error obscures that frame and the run goes on; when the detectors fall
     /// behind, frames skip detection (the tracker carries the masks) before any frame misses
-    /// its budget; an interrupt ends the stream cleanly so the sinks can close their files.
+    /// its budget.
     pub live: bool,
+    /// An interrupt ends the stream cleanly so the sinks can close their files (a camera's
+    /// recording); otherwise it fails the run and nothing is written (a file).
+    pub interrupt_ends_stream: bool,
 }
 
 impl Pace {
     /// Files: every frame waits for its detection; a detector error ends the run.
-    pub const FILE: Pace = Pace { budget: None, live: false };
+    pub const FILE: Pace = Pace { budget: None, live: false, interrupt_ends_stream: false };
 
     /// Live cameras: frames leave within `budget` of decoding.
     pub fn live(budget: Duration) -> Pace {
-        Pace { budget: Some(budget), live: true }
+        Pace { budget: Some(budget), live: true, interrupt_ends_stream: true }
+    }
+
+    /// A file replayed as a live camera (`redact --realtime`): paced and decided as live, but
+    /// an interrupt fails the run like any file run.
+    pub fn rehearsal(budget: Duration) -> Pace {
+        Pace { interrupt_ends_stream: false, ..Pace::live(budget) }
     }
 }
 
@@ -272,7 +292,7 @@ pub fn run_stages(
         let to_tail = Tail { frames: frame_tx, skipped: found_tx.clone() };
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace.live, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (plan_rx.clone(), found_tx.clone());
@@ -304,19 +324,19 @@ struct Tail {
 
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens. Each frame goes to the detectors and, by another channel, to the tail.
-/// `live`: a frame the detectors have no room for skips detection instead of waiting, and an
-/// interrupt ends the stream. Returns how many frames skipped detection.
+/// Live pace: a frame the detectors have no room for skips detection instead of waiting (and,
+/// for a camera, an interrupt ends the stream). Returns how many frames skipped detection.
 fn decode_stage(
     mut source: impl FrameSource,
     mut planner: Planner,
     plan_tx: Sender<Planned>,
     tail: Tail,
-    live: bool,
+    pace: Pace,
     times: &StageTimes,
 ) -> Result<u64> {
     let mut shed = 0;
     while let Some(frame) = StageTimes::time(&times.decode, || source.next_frame())? {
-        if live && crate::interrupt::requested() {
+        if pace.interrupt_ends_stream && crate::interrupt::requested() {
             break;
         }
         crate::interrupt::check()?;
@@ -324,7 +344,7 @@ fn decode_stage(
         let index = frame.index;
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
         let planned = Planned { frame: frame.share(), plan };
-        let sent = if live {
+        let sent = if pace.live {
             match plan_tx.try_send(planned) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
@@ -548,7 +568,7 @@ fn redact_stage(
 ) -> Result<StageOutput> {
     let mut waiting: BTreeMap<u64, Result<Found>> = BTreeMap::new();
     for decoded in frames {
-        if !pace.live {
+        if !pace.interrupt_ends_stream {
             crate::interrupt::check()?;
         }
         let index = decoded.frame.index;

@@ -1,6 +1,7 @@
 //! Validated settings: built once from the command line, read everywhere else.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
@@ -48,6 +49,8 @@ pub struct RedactSettings {
     pub person_threshold: f32,
     pub person_every: Cadence,
     pub small_faces: bool,
+    /// `--realtime`: the clip is played as a live camera with this latency budget.
+    pub realtime: Option<Duration>,
     /// Subject access: whom to keep visible (`Keep::Nobody`: the camera policy decides).
     pub keep: Keep,
 }
@@ -107,7 +110,18 @@ pub fn media_kind(path: &Path) -> MediaKind {
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
         let options = RedactOptions { keep: a.keep.keep(), ..a.options.clone() };
-        Self::new(&a.input, &a.output, &options)
+        let Some(budget_ms) = a.realtime else { return Self::new(&a.input, &a.output, &options) };
+        if !(10..=10_000).contains(&budget_ms) {
+            return Err(Error::Settings(format!("--realtime {budget_ms}: the budget must be 10–10000 ms")));
+        }
+        if options.keep != Keep::Nobody {
+            // Track ids of a real-time run depend on which frames the machine had time to look
+            // at: a subject chosen by id could be another person.
+            return Err(Error::Settings("--realtime cannot be combined with --keep-track or --keep-at".into()));
+        }
+        let mut settings = Self::new(&a.input, &a.output, &live_options(&options))?;
+        settings.realtime = Some(Duration::from_millis(budget_ms));
+        Ok(settings)
     }
 
     /// Settings for redacting `input` to `output` with `o`.
@@ -196,6 +210,7 @@ impl RedactSettings {
             person_threshold: o.person_threshold,
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
+            realtime: None,
             keep: o.keep,
         })
     }
@@ -206,13 +221,7 @@ impl RedactSettings {
         // Every frame is looked at: without look-ahead, a frame between two looks has nothing
         // but the tracker's guess (a face that appears or jumps shows until the next look).
         // When the detectors fall behind, frames skip looks (Pace::live) before any is late.
-        let options = RedactOptions {
-            lookahead: 0.0,
-            detect_every: Cadence::Every(1),
-            config: None,
-            camera: None,
-            ..options.clone()
-        };
+        let options = RedactOptions { config: None, camera: None, ..live_options(options) };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
         Ok(settings)
@@ -243,6 +252,13 @@ impl RedactSettings {
         let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
         Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps)
     }
+}
+
+/// `options` as a live camera uses them: every frame looked at (when the detectors fall behind,
+/// frames skip looks before any is late), and no look-ahead — a live frame cannot wait for
+/// later ones, so a face that appears or jumps shows until the next look.
+fn live_options(options: &RedactOptions) -> RedactOptions {
+    RedactOptions { lookahead: 0.0, detect_every: Cadence::Every(1), ..options.clone() }
 }
 
 #[cfg(test)]

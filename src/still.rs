@@ -44,6 +44,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     };
     let detect_time = detect_started.elapsed();
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
+    policy.keep = crate::subject::resolve_still(s.keep, &boxes, w, h, &s.input)?;
     let decision = {
         let data: &mut [u8] = &mut img;
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
@@ -76,6 +77,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         stats: Some(stats),
         damage: Damage::default(),
         obscured: 0,
+        shed: 0,
     })
 }
 

@@ -11,6 +11,7 @@
 //! the full run, too, it leaves the look-ahead window when exactly those frames were observed.
 //! The real pass then runs with `Keep::Track`.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::detect::Class;
@@ -26,6 +27,7 @@ use crate::sink::{Applied, FrameSink};
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
 use crate::stats::StageTimes;
+use crate::track::TrackedBox;
 
 /// Persons near a missed point listed in the error, at most.
 const CANDIDATES_LISTED: usize = 5;
@@ -57,11 +59,36 @@ pub fn resolve_in(s: &RedactSettings, source: impl FrameSource, fps: f64, label:
     Ok(Keep::Track(id))
 }
 
+/// Subject access on a still image, whose boxes are its detections (ids as in its sidecar):
+/// `Keep::At` (time 0) resolved to the person under the point; `Keep::Track` checked to name
+/// a person. An error names the image and the persons found.
+pub fn resolve_still(keep: Keep, boxes: &[TrackedBox], width: usize, height: usize, input: &Path) -> Result<Keep> {
+    let persons: Vec<(u64, BBox)> = boxes.iter().filter(|b| b.class == Class::Person).map(|b| (b.track, b.bbox)).collect();
+    let err = |message: String| Error::Settings(format!("{}: {message}", input.display()));
+    match keep {
+        Keep::Nobody => Ok(keep),
+        Keep::Track(id) if persons.iter().any(|(p, _)| *p == id) => Ok(keep),
+        Keep::Track(id) => {
+            let ids: Vec<String> = persons.iter().map(|(p, _)| p.to_string()).collect();
+            let known = if ids.is_empty() { "no person was found".to_string() } else { format!("person ids: {}", ids.join(", ")) };
+            Err(err(format!("--keep-track {id}: no person with that id in this image ({known}; ids are in the sidecar's \"tracks\")")))
+        }
+        Keep::At { time_ns, .. } if time_ns > 0 => Err(err(format!("--keep-at: an image has a single frame, at time 0, not {}", seconds(time_ns)))),
+        Keep::At { x, y, time_ns } => {
+            let probe = Probe { frame: Some((0, width, height, persons)), last_ns: Some(0) };
+            pick(&probe, x, y, time_ns).map(Keep::Track).map_err(|m| err(format!("--keep-at {m}")))
+        }
+    }
+}
+
+/// Index, width, height and person boxes (track id, box) of one frame.
+type PersonsInFrame = (u64, usize, usize, Vec<(u64, BBox)>);
+
 /// What the first pass saw of the frame shown at the asked time.
 #[derive(Clone, Debug, Default)]
 struct Probe {
-    /// Index, size and person boxes (track id, box) of the frame shown at the time.
-    frame: Option<(u64, usize, usize, Vec<(u64, BBox)>)>,
+    /// The frame shown at the time.
+    frame: Option<PersonsInFrame>,
     /// Clip time of the last frame seen, for an error past the end.
     last_ns: Option<u64>,
 }

@@ -371,7 +371,9 @@ fn images_honour_sidecar_and_stats() {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
     let frames = json["frames"].as_array().unwrap();
     assert_eq!(frames.len(), 1);
-    assert!(!frames[0]["masks"].as_array().unwrap().is_empty(), "the astronaut's face is in the sidecar");
+    assert!(!frames[0]["tracks"].as_array().unwrap().is_empty(), "the astronaut's face is in the sidecar");
+    let obscured = frames[0]["obscured"].as_array().unwrap();
+    assert!(obscured.iter().any(|o| o["class"] == "face" && o["why"] == "face"), "and recorded as obscured: {obscured:?}");
     let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     assert_eq!(stats["frames"], 1);
 }

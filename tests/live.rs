@@ -288,3 +288,66 @@ fn frames_whose_detection_is_late_leave_fully_obscured_never_raw() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("obscured for the deadline"), "{err}");
 }
+
+/// Sizes of the frames of the RTSP stream at `url` until `enough` of them are `want`, or
+/// `limit`; connects again whenever the stream breaks (the camera behind it went away).
+fn restream_sizes_until(url: &str, want: (usize, usize), enough: usize, limit: Duration) -> Vec<(usize, usize)> {
+    init();
+    let started = Instant::now();
+    let mut sizes = Vec::new();
+    while sizes.iter().filter(|&&s| s == want).count() < enough && started.elapsed() < limit {
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc location={url} protocols=tcp latency=100 ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        while sizes.iter().filter(|&&s| s == want).count() < enough && started.elapsed() < limit {
+            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) else {
+                if sink.is_eos() || pipeline.bus().unwrap().pop_filtered(&[gst::MessageType::Error]).is_some() {
+                    break;
+                }
+                continue;
+            };
+            let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
+            sizes.push((caps.get::<i32>("width").unwrap() as usize, caps.get::<i32>("height").unwrap() as usize));
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    sizes
+}
+
+#[test]
+fn a_camera_that_comes_back_at_another_size_goes_on_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cam, cam_url) = testcam();
+    let port = cam_url.rsplit_once(':').unwrap().1.split('/').next().unwrap().to_string();
+    let (live, restream) = live(dir.path(), &cam_url, "", &[]);
+    let before = restream_sizes_until(&restream, (FACES_W, FACES_H), 10, Duration::from_secs(60));
+    assert!(before.iter().filter(|&&s| s == (FACES_W, FACES_H)).count() >= 10, "{before:?}\n{}", live.stderr());
+
+    // The camera reboots with another configuration: same URL, 768x576 at 10 fps.
+    drop(cam);
+    let cam = Proc::spawn(veilcam().arg("testcam").arg(sample("vtest.avi")).args(["--port", &port]));
+    cam.wait_for(" in a loop at ");
+    let after = restream_sizes_until(&restream, (768, 576), 10, Duration::from_secs(60));
+    assert!(after.iter().filter(|&&s| s == (768, 576)).count() >= 10, "the restream never showed the new size: {after:?}\n{}", live.stderr());
+
+    live.signal(libc::SIGINT);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("reconnect") || err.contains("retrying"), "the disconnect is logged: {err}");
+    // The recording went on too: a segment at each size, all indexed and playable.
+    let camera_dir = dir.path().join("recordings/door");
+    let index = std::fs::read_to_string(camera_dir.join("index.jsonl")).unwrap();
+    let sizes: Vec<usize> = index
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["file"].as_str().unwrap().to_string())
+        .map(|name| decode_gray(&camera_dir.join(name)).first().map_or(0, Vec::len))
+        .collect();
+    assert!(sizes.contains(&(FACES_W * FACES_H)), "no segment at the first size: {sizes:?}");
+    assert!(sizes.contains(&(768 * 576)), "no segment at the new size: {sizes:?}");
+}

@@ -87,6 +87,15 @@ fn an_empty_live_table_takes_every_default() {
 }
 
 #[test]
+fn the_encoder_preset_defaults_to_veryfast_and_an_unknown_one_is_refused_by_key() {
+    let cams = "[cameras.a]\nsource = \"rtsp://h/a\"\n";
+    assert_eq!(parse(&format!("[live]\n{cams}")).unwrap().encoder_preset, "veryfast");
+    assert_eq!(parse(&format!("[live]\nencoder_preset = \"ultrafast\"\n{cams}")).unwrap().encoder_preset, "ultrafast");
+    let err = error_of(&format!("[live]\nencoder_preset = \"warp\"\n{cams}"));
+    assert!(err.contains("live.encoder_preset") && err.contains("warp"), "{err}");
+}
+
+#[test]
 fn per_camera_retention_and_transport_override_the_live_table() {
     let text = r#"
 [live]

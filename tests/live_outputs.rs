@@ -479,6 +479,25 @@ impl Drop for Client {
     }
 }
 
+/// At least `n` frames from `url`, connecting again when the server answers 503: gst-rtsp-server
+/// 1.22 refuses a client that comes while the last one's shared media is still being torn down
+/// (an RTSP client, an NVR or VLC, retries the same way).
+fn frames_retrying_503(url: &str, n: usize) -> Vec<(u32, u32)> {
+    for _ in 0..3 {
+        let client = Client::connect(url, None);
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.frames_until(Duration::from_secs(20), |f| f.len() >= n)));
+        match got {
+            Ok(frames) => return frames,
+            Err(e) => {
+                let message = e.downcast_ref::<String>().cloned().unwrap_or_default();
+                assert!(message.contains("(503)"), "{message}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    panic!("{url}: 503 three times");
+}
+
 fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -521,8 +540,33 @@ fn restream_follows_a_camera_that_comes_back_at_another_size() {
 }
 
 #[test]
+fn a_recorder_feeds_the_restream_from_its_one_encoder_across_a_size_change() {
+    let root = tempfile::tempdir().unwrap();
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let settings = RecorderSettings { segment_seconds: 2, ..RecorderSettings::new(root.path(), "cam") };
+    let recorder = Recorder::create(settings).unwrap().feeding(server.mount_encoded("cam").unwrap());
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(recorder), ["faces.mp4", "vtest.avi"], Arc::clone(&switch), Arc::clone(&stop));
+
+    let first = Client::connect(&server.url("cam"), None);
+    let before = first.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    // A client joining mid-stream waits for a key frame, then decodes from there on.
+    let late = Client::connect(&server.url("cam"), None);
+    let joined = late.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    switch.store(true, Ordering::SeqCst);
+    let after = first.frames_until(Duration::from_secs(20), |f| f.iter().filter(|&&s| s == (768, 576)).count() >= 5);
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
+    assert!(before.len() >= 5 && before.iter().all(|&s| s == (1280, 720)), "{before:?}");
+    assert!(joined.len() >= 5 && joined.iter().all(|&s| s == (1280, 720)), "late client: {joined:?}");
+    assert!(after.iter().filter(|&&s| s == (768, 576)).count() >= 5, "new size never arrived: {after:?}");
+    let records = segments::read_index(&root.path().join("cam")).unwrap();
+    assert!(records.len() >= 2, "the size change closes a segment and opens another: {records:?}");
+}
+
+#[test]
 fn restream_with_credentials_refuses_a_client_without_them() {
-    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into() };
+    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into(), digest: false };
     assert!(!format!("{credentials:?}").contains("s3cret-pw"), "Debug hides the password");
     let server = RtspServer::start(any_port(), Some(&credentials), RestreamSettings::default()).unwrap();
     assert!(!format!("{server:?}").contains("s3cret-pw"));
@@ -542,6 +586,34 @@ fn restream_with_credentials_refuses_a_client_without_them() {
     };
     assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
     drop(stranger);
+
+    let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
+    let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap();
+    assert!(got.len() >= 5 && got.iter().all(|&s| s == (768, 576)), "{got:?}");
+}
+
+#[test]
+fn restream_with_digest_auth_serves_the_right_user_and_refuses_a_wrong_password() {
+    let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into(), digest: true };
+    let server = RtspServer::start(any_port(), Some(&credentials), RestreamSettings::default()).unwrap();
+    let restream = server.mount("cam").unwrap();
+    let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
+
+    let intruder = Client::connect(&server.url("cam"), Some(("viewer", "wrong")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        if let Some(err) = intruder.error() {
+            break err;
+        }
+        assert!(intruder.appsink.try_pull_sample(gst::ClockTime::ZERO).is_none(), "a wrong password got a frame");
+        assert!(Instant::now() < deadline, "a wrong password was neither refused nor served");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
+    drop(intruder);
 
     let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
     let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
@@ -573,8 +645,7 @@ fn restream_serves_a_client_that_comes_after_another_left() {
     let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
     for round in 0..3 {
-        let client = Client::connect(&server.url("cam"), None);
-        let got = client.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+        let got = frames_retrying_503(&server.url("cam"), 5);
         assert!(got.len() >= 5, "client {round} got {} frames", got.len());
     }
     stop.store(true, Ordering::SeqCst);

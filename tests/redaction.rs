@@ -93,7 +93,7 @@ fn sidecar_run_with(dir: &Path, extra: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn the_sidecar_has_every_frame_with_masks_on_every_ground_truth_face() {
+fn the_sidecar_has_every_frame_with_a_track_and_an_obscured_region_on_every_ground_truth_face() {
     let dir = tempfile::tempdir().unwrap();
     let json = sidecar_run(dir.path());
     assert_eq!((json["width"].as_u64(), json["height"].as_u64()), (Some(1280), Some(720)));
@@ -105,10 +105,14 @@ fn the_sidecar_has_every_frame_with_masks_on_every_ground_truth_face() {
     for (i, (record, (_, faces))) in frames.iter().zip(&truth).enumerate() {
         assert_eq!(record["index"].as_u64(), Some(i as u64), "records are in frame order");
         let detections = record["detections"].as_array().expect("detections array");
-        let masks = record["masks"].as_array().expect("masks array");
+        let tracks = record["tracks"].as_array().expect("tracks array");
+        let obscured = record["obscured"].as_array().expect("obscured array");
         for face in faces {
-            let best_mask = masks.iter().map(|m| face.iou(&m["box"])).fold(0.0, f64::max);
-            assert!(best_mask >= 0.5, "frame {i}: face {} has no mask over it (best IoU {best_mask:.2})", face.id);
+            let best_track = tracks.iter().map(|m| face.iou(&m["box"])).fold(0.0, f64::max);
+            assert!(best_track >= 0.5, "frame {i}: face {} has no track on it (best IoU {best_track:.2})", face.id);
+            // What was filled (the track's box grown by the mask scale) covers the face.
+            let best_cover = obscured.iter().filter(|o| o["why"] == "face").map(|o| covered(face, &o["box"])).fold(0.0, f64::max);
+            assert!(best_cover >= 0.95, "frame {i}: face {} is not obscured (best cover {best_cover:.2})", face.id);
         }
         if !detections.is_empty() {
             detected_frames += 1;
@@ -119,6 +123,14 @@ fn the_sidecar_has_every_frame_with_masks_on_every_ground_truth_face() {
         }
     }
     assert!(detected_frames >= 10, "the detector ran on only {detected_frames} frames");
+}
+
+/// The share of `face` inside sidecar box `b`.
+fn covered(face: &FaceBox, b: &serde_json::Value) -> f64 {
+    let f = |k: &str| b[k].as_f64().unwrap();
+    let iw = (face.x2.min(f("x2")) - face.x1.max(f("x1"))).max(0.0);
+    let ih = (face.y2.min(f("y2")) - face.y1.max(f("y1"))).max(0.0);
+    iw * ih / ((face.x2 - face.x1) * (face.y2 - face.y1))
 }
 
 #[test]

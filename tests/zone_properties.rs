@@ -43,7 +43,7 @@ fn kind() -> impl Strategy<Value = ZoneKind> {
 }
 
 fn policy() -> impl Strategy<Value = PolicyConfig> {
-    let faces = prop_oneof![Just(FacePolicy::All), Just(FacePolicy::None)];
+    let faces = prop_oneof![Just(FacePolicy::All), Just(FacePolicy::None), Just(FacePolicy::OutsideProperty)];
     let bystanders = prop_oneof![Just(BystanderPolicy::None), Just(BystanderPolicy::OutsideProperty), Just(BystanderPolicy::All)];
     (faces, bystanders).prop_map(|(faces, bystanders)| PolicyConfig { faces, bystanders })
 }
@@ -64,7 +64,7 @@ fn tomlish() -> impl Strategy<Value = String> {
     const TOKENS: &[&str] = &[
         "[cameras.c]", "[cameras.c.zones.z]", "[cameras.c.zones.y]", "[cameras.d.zones.z]", "[cameras.c.policy]",
         "[[cameras.c.zones]]", "kind = \"street\"", "kind = \"property\"", "kind = 3", "coordinates = ", "faces = \"all\"",
-        "faces = \"some\"", "bystanders = \"outside_property\"", "bystanders = \"all\"", "[", "]", "[[", "]]", ",", "=", "{",
+        "faces = \"outside_property\"", "faces = \"some\"", "bystanders = \"outside_property\"", "bystanders = \"all\"", "[", "]", "[[", "]]", ",", "=", "{",
         "}", "\"", "'", "#", ".", "\n", " ", "0.0", "1.0", "0.5", "1", "-0.0", "nan", "inf", "-inf", "+inf", "1e308",
         "-1e-308", "5e-324", "0.999999999999999999", "true", "\"x\"", "cameras", "zones", "policy", "\u{feff}", "\u{0}",
     ];
@@ -86,6 +86,7 @@ fn to_toml(c: &Camera) -> String {
     let faces = match c.policy.faces {
         FacePolicy::All => "all",
         FacePolicy::None => "none",
+        FacePolicy::OutsideProperty => "outside_property",
     };
     let bystanders = match c.policy.bystanders {
         BystanderPolicy::None => "none",

@@ -102,6 +102,11 @@ fn build_session(env: &Environment, model: &Path, intra_threads: usize) -> ort::
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(plain)?
         .with_intra_threads(intra_threads.max(1))
+        .map_err(plain)?
+        // No memory pattern: ORT would plan and keep one block per input shape it has seen, and
+        // the closer look feeds tiles of many shapes. Off, a 1080p live camera takes ~30 MiB
+        // less; interleaved A/B runs on vtest.avi showed no difference in detection time.
+        .with_memory_pattern(false)
         .map_err(plain)?;
     let mut builder = builder;
     builder.commit_from_file(model)

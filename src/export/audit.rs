@@ -104,7 +104,13 @@ impl AuditLog {
     /// The log at [`default_path`], signing checkpoints with the key of [`keys::default_dir`]
     /// when one exists there (a key that exists but cannot be loaded is an error).
     pub fn open_default() -> Result<AuditLog> {
-        let log = AuditLog::open(&default_path())?;
+        AuditLog::open_signed(&default_path())
+    }
+
+    /// The log at `path`, signing checkpoints with the key of [`keys::default_dir`] when one
+    /// exists there.
+    pub fn open_signed(path: &Path) -> Result<AuditLog> {
+        let log = AuditLog::open(path)?;
         let dir = keys::default_dir();
         if std::fs::symlink_metadata(dir.join(keys::SECRET_FILE)).is_ok() {
             return Ok(log.with_key(SigningKey::load(&dir)?));
@@ -207,18 +213,20 @@ impl AuditLog {
             return Err(Error::Settings(format!("audit entry `{action}` is {} bytes; at most {MAX_ENTRY}", line.len())));
         }
         // One write of the whole line (O_APPEND), then to disk before anyone relies on it.
-        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_data()).map_err(|e| Error::io(&self.path, e))?;
+        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_all()).map_err(|e| Error::io(&self.path, e))?;
         Ok(head_seq + 1)
     }
 
     /// The last entry's seq and hash (0 and [`GENESIS`] for an empty log). Refuses a log whose
     /// last line is not a complete entry: appending after it would hide the damage.
     fn head(&self) -> Result<(u64, String)> {
-        let Some((number, line)) = last_line(&self.file).map_err(|e| Error::io(&self.path, e))? else {
+        let Some((start, line)) = last_line(&self.file).map_err(|e| Error::io(&self.path, e))? else {
             return Ok((0, GENESIS.to_string()));
         };
         let damaged = |why: &str| {
-            let why = format!("line {number} is {why}; the audit log is damaged (see `veilcam log verify`), nothing appended");
+            // The line number is counted only here: appends never read the whole log.
+            let at = line_number_at(&self.file, start).map_or_else(|_| format!("the line at byte {start}"), |n| format!("line {n}"));
+            let why = format!("{at} is {why}; the audit log is damaged (see `veilcam log verify`), nothing appended");
             Error::io(&self.path, std::io::Error::new(std::io::ErrorKind::InvalidData, why))
         };
         let Some(text) = line.strip_suffix('\n') else {
@@ -273,17 +281,16 @@ fn checkpoint_message(head_seq: u64, head: &str) -> Vec<u8> {
     format!("veilcam audit checkpoint v1\n{head_seq}\n{head}\n").into_bytes()
 }
 
-/// `$USER` (else `$LOGNAME`, else `uid:N`), the uid and the host name.
+/// The user (the password database's name for the real uid, else `$USER`, else `uid:N`), the
+/// uid and the host name.
 fn who() -> (String, u32, String) {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let user = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+    let user = user_name(uid)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| format!("uid:{uid}"));
     let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and we stop at the first NUL or the end.
+    // SAFETY: the buffer is valid for its length; we stop at the first NUL or at its end.
     let host = if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         String::from_utf8_lossy(&buf[..end]).into_owned()
@@ -291,6 +298,21 @@ fn who() -> (String, u32, String) {
         "unknown".to_string()
     };
     (user, uid, host)
+}
+
+/// The password database's name for `uid`.
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes the strings into
+    // `buf` (valid for its length) and sets `found` to `pwd` on success, or null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(pwd.pw_name).to_str().ok().map(str::to_string)
+    }
 }
 
 /// The hashed part of an entry line (without its newline) and the hash it states, when the
@@ -302,9 +324,9 @@ fn split_hash(line: &str) -> Option<(&str, &str)> {
     hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()).then_some((body, hash))
 }
 
-/// The last line of `file` (with its newline when it has one) and its 1-based number, or
-/// `None` for an empty file. Reads backwards from the end in chunks.
-fn last_line(mut file: &File) -> std::io::Result<Option<(usize, String)>> {
+/// The last line of `file` (with its newline when it has one) and the offset it starts at,
+/// or `None` for an empty file. Reads backwards from the end in chunks.
+fn last_line(mut file: &File) -> std::io::Result<Option<(u64, String)>> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(None);
@@ -332,19 +354,23 @@ fn last_line(mut file: &File) -> std::io::Result<Option<(usize, String)>> {
         pos = from;
     };
     let line = String::from_utf8_lossy(&tail[tail.len() - (len - start) as usize..]).into_owned();
-    // Its number: newlines before it, plus one.
+    Ok(Some((start, line)))
+}
+
+/// The 1-based number of the line that starts at byte `start`.
+fn line_number_at(mut file: &File, start: u64) -> std::io::Result<usize> {
     file.seek(SeekFrom::Start(0))?;
-    let mut before = 0usize;
-    let mut counted = 0u64;
-    let mut reader = BufReader::new(file);
-    while counted < start {
+    let mut reader = BufReader::new(file).take(start);
+    let mut newlines = 0usize;
+    loop {
         let buf = reader.fill_buf()?;
-        let take = buf.len().min((start - counted) as usize);
-        before += buf[..take].iter().filter(|&&b| b == b'\n').count();
-        counted += take as u64;
-        reader.consume(take);
+        if buf.is_empty() {
+            return Ok(newlines + 1);
+        }
+        let n = buf.len();
+        newlines += buf.iter().filter(|&&b| b == b'\n').count();
+        reader.consume(n);
     }
-    Ok(Some((before + 1, line)))
 }
 
 /// One problem [`verify`] found, at a line of the log.
@@ -389,21 +415,19 @@ impl LogReport {
 
 /// The chain state while walking the log.
 struct Walk<'a> {
-    trusted: Option<&'a PublicKey>,
+    trusted: &'a [PublicKey],
     prev_seq: u64,
     prev_hash: String,
     report: LogReport,
 }
 
 /// Checks the whole log at `path`: every entry's hash, the chain of `prev` hashes, the
-/// sequence numbers and every checkpoint's signature (made by `trusted` when given). Each
+/// sequence numbers and every checkpoint's signature (made by one of the `trusted` keys, when
+/// any are given: several after a key was replaced). Each
 /// problem names its line and seq; after a break the walk resumes from the damaged entry, so
 /// one edit is reported once, not at every later line.
-pub fn verify(path: &Path, trusted: Option<&PublicKey>) -> Result<LogReport> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
-        _ => Error::io(path, e),
-    })?;
+pub fn verify(path: &Path, trusted: &[PublicKey]) -> Result<LogReport> {
+    let file = keys::open_regular(path)?;
     let mut walk = Walk { trusted, prev_seq: 0, prev_hash: GENESIS.to_string(), report: LogReport::default() };
     let mut reader = BufReader::new(file);
     let mut raw = Vec::new();
@@ -497,8 +521,9 @@ impl Walk<'_> {
             .and_then(|s| s.try_into().ok())
             .ok_or("signature is not 64 bytes of base64")?;
         key.verify(&checkpoint_message(head_seq, head), &signature).map_err(|_| "signature does not verify".to_string())?;
-        if let Some(trusted) = self.trusted.filter(|t| **t != key) {
-            return Err(format!("signed by key {}, not by the trusted key {}", key.fingerprint(), trusted.fingerprint()));
+        if !self.trusted.is_empty() && !self.trusted.contains(&key) {
+            let trusted: Vec<String> = self.trusted.iter().map(PublicKey::fingerprint).collect();
+            return Err(format!("signed by key {}, not by a trusted key ({})", key.fingerprint(), trusted.join(", ")));
         }
         Ok(key.fingerprint())
     }
@@ -506,10 +531,8 @@ impl Walk<'_> {
 
 /// Every entry of the log, for `veilcam log show` (lines that are not entries are skipped).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
-        _ => Error::io(path, e),
-    })?;
+    let mut text = String::new();
+    keys::open_regular(path)?.read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
     Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
 }
 
@@ -540,6 +563,8 @@ mod tests {
     }
 
     fn problems(path: &Path, trusted: Option<&PublicKey>) -> Vec<String> {
+        let trusted: Vec<PublicKey> = trusted.into_iter().cloned().collect();
+        let trusted = &trusted[..];
         verify(path, trusted).unwrap().problems.iter().map(ToString::to_string).collect()
     }
 
@@ -554,7 +579,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, public, lines) = sealed_log(dir.path(), 3);
         assert_eq!(lines.len(), 4, "3 entries and the checkpoint written on close");
-        let report = verify(&path, Some(&public)).unwrap();
+        let report = verify(&path, std::slice::from_ref(&public)).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
         assert_eq!((report.entries, report.checkpoints, report.sealed_through), (4, 1, Some(3)));
         assert_eq!(report.signers, [public.fingerprint()]);
@@ -671,6 +696,23 @@ mod tests {
     }
 
     #[test]
+    fn a_log_signed_before_and_after_a_key_change_verifies_with_both_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, old, _) = sealed_log(dir.path(), 2);
+        let new_key = SigningKey::generate().unwrap();
+        let new = new_key.public();
+        let mut log = AuditLog::open(&path).unwrap().with_key(new_key);
+        log.append("keys.init", json!({})).unwrap();
+        log.close().unwrap();
+        let report = verify(&path, &[old.clone(), new.clone()]).unwrap();
+        assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(report.checkpoints, 2);
+        let found = problems(&path, Some(&new));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("line 3 (seq 3): bad checkpoint: signed by key"), "{found:?}");
+    }
+
+    #[test]
     fn appending_after_a_damaged_last_line_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _, lines) = sealed_log(dir.path(), 2);
@@ -701,7 +743,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let report = verify(&path, None).unwrap();
+        let report = verify(&path, &[]).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
         assert_eq!(report.entries, 100);
     }
@@ -716,7 +758,7 @@ mod tests {
         log.append("big", json!(big)).unwrap();
         log.append("small", json!(1)).unwrap();
         log.append("big", json!(big)).unwrap();
-        assert!(verify(&path, None).unwrap().ok());
+        assert!(verify(&path, &[]).unwrap().ok());
         assert_eq!(read_entries(&path).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     }
 }

@@ -11,11 +11,11 @@
 //!    signature covers the whole bundle.
 //!
 //! Media files are stored as they are (they are compressed already); text (JSON, reports) is
-//! deflated. Entry times are fixed (1980-01-01, the zip epoch): the times that matter are in
-//! the signed manifest. The zip is written to a temp name beside the target and renamed only
+//! deflated. Every entry carries the sealing time (UTC; zip times have no zone, and the time
+//! that counts is `sealed_at` in the signed manifest). The zip is written to a temp name beside the target and renamed only
 //! when complete ([`crate::output::AtomicOutput`]); an existing target is never replaced.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -90,19 +90,21 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     let mut zip = zip::ZipWriter::new(BufWriter::new(file));
     let zip_err = |e: zip::result::ZipError| Error::io(target, std::io::Error::other(e));
 
+    let sealed_at = crate::live::segments::format_rfc3339_ms(crate::live::segments::now_ms());
+    let time = zip_time(&sealed_at);
     let mut entries = Vec::with_capacity(files.len());
     for f in files {
         crate::interrupt::check()?;
-        entries.push(add_file(&mut zip, f).map_err(|e| match e {
-            AddError::Source(e) => Error::io(&f.path, e),
+        entries.push(add_file(&mut zip, f, time).map_err(|e| match e {
+            AddError::Source(e) => e,
             AddError::Bundle(e) => Error::io(target, e),
+            AddError::Interrupted => Error::Interrupted,
         })?);
     }
 
     let public = key.public();
     manifest.insert("format".into(), json!(FORMAT));
     manifest.entry("veilcam").or_insert_with(|| json!({ "version": env!("CARGO_PKG_VERSION") }));
-    let sealed_at = crate::live::segments::format_rfc3339_ms(crate::live::segments::now_ms());
     manifest.insert("sealed_at".into(), json!(sealed_at));
     manifest.insert("files".into(), serde_json::to_value(&entries).expect("file entries serialise"));
     manifest.insert(
@@ -121,7 +123,7 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     let signature = minisig::sign(key, &manifest_bytes, &format!("signature from veilcam key {}", public.key_id_display()), &trusted);
 
     for (name, bytes) in [(MANIFEST, &manifest_bytes[..]), (SIGNATURE, signature.as_bytes())] {
-        zip.start_file(name, options_for(name, bytes.len() as u64)).map_err(zip_err)?;
+        zip.start_file(name, options_for(name, bytes.len() as u64, time)).map_err(zip_err)?;
         zip.write_all(bytes).map_err(|e| Error::io(target, e))?;
     }
     let writer = zip.finish().map_err(zip_err)?;
@@ -135,32 +137,30 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     })
 }
 
-/// Which side of a copy failed: reading the source file or writing the bundle.
+/// Why a copy stopped: reading the source file or writing the bundle failed, or a signal.
 enum AddError {
-    Source(std::io::Error),
+    Source(Error),
     Bundle(std::io::Error),
+    Interrupted,
 }
 
 /// Copies one file into the zip, hashing what is written.
-fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFile) -> std::result::Result<FileEntry, AddError> {
-    let mut src = File::open(&f.path).map_err(AddError::Source)?;
-    let meta = src.metadata().map_err(AddError::Source)?;
-    if !meta.is_file() {
-        return Err(AddError::Source(std::io::Error::other(crate::input::kind_of(&meta))));
-    }
-    zip.start_file(f.name.as_str(), options_for(&f.name, meta.len())).map_err(|e| AddError::Bundle(std::io::Error::other(e)))?;
+fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFile, time: zip::DateTime) -> std::result::Result<FileEntry, AddError> {
+    let mut src = super::keys::open_regular(&f.path).map_err(AddError::Source)?;
+    let len = src.metadata().map_err(|e| AddError::Source(Error::io(&f.path, e)))?.len();
+    zip.start_file(f.name.as_str(), options_for(&f.name, len, time)).map_err(|e| AddError::Bundle(std::io::Error::other(e)))?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut buf = vec![0u8; CHUNK];
     loop {
         if crate::interrupt::requested() {
-            return Err(AddError::Bundle(std::io::Error::other("interrupted")));
+            return Err(AddError::Interrupted);
         }
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(AddError::Source(e)),
+            Err(e) => return Err(AddError::Source(Error::io(&f.path, e))),
         };
         hasher.update(&buf[..n]);
         zip.write_all(&buf[..n]).map_err(AddError::Bundle)?;
@@ -169,13 +169,23 @@ fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFil
     Ok(FileEntry { name: f.name.clone(), bytes, sha256: hex(&hasher.finalize()) })
 }
 
+/// A zip entry time from `2026-11-30T19:04:05.123Z` (the zip epoch, 1980, if out of range).
+fn zip_time(rfc3339: &str) -> zip::DateTime {
+    let num = |range: std::ops::Range<usize>| rfc3339.get(range).and_then(|t| t.parse::<u16>().ok());
+    let parts = (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = parts else {
+        return zip::DateTime::default();
+    };
+    zip::DateTime::from_date_and_time(y, mo as u8, d as u8, h as u8, mi as u8, s as u8).unwrap_or_default()
+}
+
 /// Deflate for text, store for media; ZIP64 for files from 4 GiB.
-fn options_for(name: &str, len: u64) -> SimpleFileOptions {
+fn options_for(name: &str, len: u64, time: zip::DateTime) -> SimpleFileOptions {
     let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let method = if DEFLATED_EXTENSIONS.contains(&ext.as_str()) { CompressionMethod::Deflated } else { CompressionMethod::Stored };
     SimpleFileOptions::default()
         .compression_method(method)
-        .last_modified_time(zip::DateTime::default())
+        .last_modified_time(time)
         .unix_permissions(0o644)
         .large_file(len >= u64::from(u32::MAX))
 }
@@ -274,7 +284,7 @@ mod tests {
         let sealed = seal(&dir.path().join("case.zip"), &files, json!({ "case": "2026-117" }), &k).unwrap();
         assert_eq!(sealed.files[0].bytes, 3 * CHUNK as u64 + 5);
         assert_eq!(sealed.files[0].sha256, hex(&Sha256::digest(std::fs::read(&a).unwrap())));
-        let mut zip = zip::ZipArchive::new(File::open(&sealed.path).unwrap()).unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&sealed.path).unwrap()).unwrap();
         let names: Vec<_> = zip.file_names().map(str::to_string).collect();
         assert_eq!(names, ["video/a.mp4", "b.json", MANIFEST, SIGNATURE]);
         let mut text = String::new();
@@ -284,5 +294,8 @@ mod tests {
         assert_eq!(manifest["signer"]["fingerprint"], k.public_fingerprint());
         assert_eq!(manifest["files"][1]["name"], "b.json");
         assert_eq!(hex(&Sha256::digest(text.as_bytes())), sealed.manifest_sha256);
+        let time = zip.by_name(MANIFEST).unwrap().last_modified().unwrap();
+        let sealed_at = manifest["sealed_at"].as_str().unwrap();
+        assert_eq!(format!("{:04}-{:02}-{:02}T{:02}", time.year(), time.month(), time.day(), time.hour()), sealed_at[..13]);
     }
 }

@@ -269,12 +269,24 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Reads a key file of at most [`MAX_KEY_FILE`] bytes as text.
-fn read_small(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(|e| match e.kind() {
+/// Opens `path` for reading only when it is a regular file (or a symlink to one): a FIFO or
+/// device is refused with what it is instead of blocking the open or the reads.
+pub fn open_regular(path: &Path) -> Result<File> {
+    // O_NONBLOCK: opening a FIFO with no writer would block; on a regular file it does nothing.
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
         _ => Error::io(path, e),
     })?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(path, std::io::Error::other(crate::input::kind_of(&meta))));
+    }
+    Ok(file)
+}
+
+/// Reads a key file of at most [`MAX_KEY_FILE`] bytes as text.
+fn read_small(path: &Path) -> Result<String> {
+    let file = open_regular(path)?;
     let mut text = String::new();
     file.take(MAX_KEY_FILE).read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
     Ok(text)

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod bundle;
 pub mod chain;
 pub mod checks;
+pub mod commands;
 pub mod hold;
 pub mod keys;
 pub mod minisig;

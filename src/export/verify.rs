@@ -38,7 +38,8 @@ const CHUNK: usize = 1 << 20;
 pub trait MediaCheck {
     /// Whether this check looks at the bundle file `name`.
     fn applies(&self, name: &str, manifest: &Value) -> bool;
-    /// Checks the file, extracted to `path`. `Ok` holds a short note for the file's line
+    /// Checks the file, extracted to `path` (a temp file with the same base name, so the same
+    /// extension). `Ok` holds a short note for the file's line
     /// ("795 frames"); `Err` the reason it fails.
     fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String>;
 }
@@ -82,8 +83,10 @@ impl Finding {
 #[derive(Clone, Debug)]
 pub struct VerifyReport {
     pub bundle: PathBuf,
-    /// Fingerprint of the key the manifest names as its signer (checked or not: see findings).
+    /// Fingerprint of the key the manifest names as its signer.
     pub signer: Option<String>,
+    /// Whether the manifest's signature verified with that key.
+    pub signature_valid: bool,
     /// Fingerprint of the key the bundle had to be signed with (`--key`).
     pub expected: Option<String>,
     /// The manifest, when it could be read.
@@ -113,10 +116,11 @@ impl std::fmt::Display for VerifyReport {
                 Outcome::Failed(why) => writeln!(f, "FAILED  {}: {why}", finding.name)?,
             }
         }
-        match (&self.signer, &self.expected) {
-            (Some(signer), Some(_)) => writeln!(f, "signed with key {signer}")?,
-            (Some(signer), None) => writeln!(f, "signed with key {signer} (not compared with a trusted key: pass --key FILE)")?,
-            (None, _) => writeln!(f, "signer: unknown (no readable manifest)")?,
+        match (&self.signer, self.signature_valid, &self.expected) {
+            (Some(signer), true, Some(_)) => writeln!(f, "signed with key {signer}")?,
+            (Some(signer), true, None) => writeln!(f, "signed with key {signer} (not compared with a trusted key: pass --key FILE)")?,
+            (Some(signer), false, _) => writeln!(f, "NOT validly signed; the manifest names key {signer}")?,
+            (None, _, _) => writeln!(f, "signer: unknown (no readable manifest)")?,
         }
         let failed = self.failures().count();
         if self.ok() {
@@ -135,7 +139,7 @@ pub fn verify(bundle: &Path, trusted: Option<&Path>) -> VerifyReport {
 
 /// [`verify`] with the given media checks.
 pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn MediaCheck>]) -> VerifyReport {
-    let mut report = VerifyReport { bundle: bundle.to_path_buf(), signer: None, expected: None, manifest: None, findings: Vec::new() };
+    let mut report = VerifyReport { bundle: bundle.to_path_buf(), signer: None, signature_valid: false, expected: None, manifest: None, findings: Vec::new() };
     let expected = trusted.map(|path| (path, PublicKey::load(path)));
     if let Some((path, key)) = &expected {
         match key {
@@ -144,15 +148,15 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         }
     }
     let bundle_name = bundle.display().to_string();
-    let mut zip = match File::open(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
+    let mut zip = match super::keys::open_regular(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
         Ok(zip) => zip,
         Err(why) => {
             report.findings.push(Finding::failed(&bundle_name, format!("cannot read the bundle: {why}")));
             return report;
         }
     };
-    if let Err(why) = check_layout(&mut zip) {
-        report.findings.push(Finding::failed(&bundle_name, why));
+    if let Err((name, why)) = check_layout(&mut zip, bundle) {
+        report.findings.push(Finding::failed(name.as_deref().unwrap_or(&bundle_name), why));
     }
     let manifest_bytes = match read_entry(&mut zip, MANIFEST, MAX_MANIFEST) {
         Ok(bytes) => bytes,
@@ -168,7 +172,8 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         Err(e) => return fail_manifest(report, &zip, &format!("altered: not valid JSON ({e})")),
     };
     let trusted_key = expected.and_then(|(_, key)| key.ok());
-    report.findings.push(check_signature(&mut zip, &manifest, &manifest_bytes, trusted_key.as_ref(), &mut report.signer));
+    let signature = check_signature(&mut zip, &manifest, &manifest_bytes, trusted_key.as_ref(), &mut report);
+    report.findings.push(signature);
     if manifest.get("format").and_then(Value::as_str) != Some(FORMAT) {
         report.findings.push(Finding::failed(MANIFEST, format!("format is not {FORMAT}")));
     }
@@ -180,10 +185,20 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         }
     };
     let scratch = tempfile::tempdir().ok();
+    let mut seen = std::collections::BTreeSet::new();
     for entry in &entries {
+        if !seen.insert(entry.name.as_str()) {
+            report.findings.push(Finding::failed(&entry.name, "listed twice in the manifest"));
+            continue;
+        }
         let applicable: Vec<&dyn MediaCheck> = checks.iter().map(AsRef::as_ref).filter(|c| c.applies(&entry.name, &manifest)).collect();
-        let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty()).map(|d| d.path().join("file"));
+        // Under its own base name: some readers (C2PA) go by the extension.
+        let base = entry.name.rsplit('/').next().unwrap_or("file");
+        let extract_to = scratch.as_ref().filter(|_| !applicable.is_empty() && check_name(&entry.name).is_ok()).map(|d| d.path().join(base));
         let finding = check_file(&mut zip, entry, extract_to.as_deref(), &applicable, &manifest);
+        if let Some(path) = &extract_to {
+            let _ = std::fs::remove_file(path);
+        }
         report.findings.push(finding);
     }
     let listed: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -200,13 +215,13 @@ fn fail_manifest(mut report: VerifyReport, zip: &zip::ZipArchive<File>, why: &st
 }
 
 /// Checks the manifest's signature with the key the manifest names, and that key against the
-/// trusted one. Sets `signer` to the fingerprint of the key the bundle claims.
+/// trusted one. Sets the report's `signer` (the key the bundle claims) and `signature_valid`.
 fn check_signature(
     zip: &mut zip::ZipArchive<File>,
     manifest: &Value,
     manifest_bytes: &[u8],
     trusted: Option<&PublicKey>,
-    signer: &mut Option<String>,
+    report: &mut VerifyReport,
 ) -> Finding {
     let embedded = manifest.pointer("/signer/public_key").and_then(Value::as_str).map(PublicKey::from_minisign_base64);
     let key = match embedded {
@@ -214,7 +229,7 @@ fn check_signature(
         Some(Err(why)) => return Finding::failed(MANIFEST, format!("signer public key: {why}")),
         None => return Finding::failed(MANIFEST, "names no signer public key"),
     };
-    *signer = Some(key.fingerprint());
+    report.signer = Some(key.fingerprint());
     if manifest.pointer("/signer/fingerprint").and_then(Value::as_str) != Some(key.fingerprint().as_str()) {
         return Finding::failed(MANIFEST, "signer fingerprint does not belong to the signer public key");
     }
@@ -230,6 +245,7 @@ fn check_signature(
     if let Err(why) = signature.verify(&key, manifest_bytes) {
         return Finding::failed(MANIFEST, format!("{why}: {MANIFEST} or {SIGNATURE} was altered after signing"));
     }
+    report.signature_valid = true;
     match trusted {
         Some(t) if *t != key => Finding::failed(
             SIGNATURE,
@@ -265,7 +281,9 @@ fn check_file(
     }
     let mut notes = vec![format!("{bytes} bytes, SHA-256 matches")];
     for check in checks {
-        let path = extract_to.expect("extracted when a check applies");
+        let Some(path) = extract_to else {
+            return Finding::failed(name, "cannot be extracted for its media checks (no temp directory)");
+        };
         match check.check(name, path, manifest) {
             Ok(note) if note.is_empty() => {}
             Ok(note) => notes.push(note),
@@ -342,22 +360,43 @@ fn unlisted(report: &mut VerifyReport, zip: &zip::ZipArchive<File>, listed: Opti
 }
 
 /// Every byte between the start of the archive and its central directory must belong to a
-/// listed entry; a gap large enough for a local header is an entry the directory hides.
-fn check_layout(zip: &mut zip::ZipArchive<File>) -> Result<(), String> {
+/// listed entry; a gap large enough for a local header is an entry the directory hides (a
+/// second entry under a listed name: zip readers keep only one of the two). The error names
+/// the hidden entry when its local header can be read.
+fn check_layout(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), (Option<String>, String)> {
     let mut spans = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let f = zip.by_index_raw(i).map_err(|e| format!("cannot read entry {i}: {e}"))?;
+        let f = zip.by_index_raw(i).map_err(|e| (None, format!("cannot read entry {i}: {e}")))?;
         spans.push((f.header_start(), f.data_start() + f.compressed_size()));
     }
     spans.sort_unstable();
     let mut at = zip.offset();
     for (start, end) in spans.into_iter().chain([(zip.central_directory_start(), 0)]) {
         if start > at + MAX_DESCRIPTOR {
-            return Err(format!("{} bytes at offset {at} belong to no listed entry (a hidden or duplicate entry)", start - at));
+            let name = local_header_name(bundle, at);
+            let what = if name.is_some() { "a second entry under this name, which zip readers hide" } else { "bytes of no listed entry" };
+            return Err((name, format!("{what}: {} bytes at offset {at} that the zip directory does not list (added after sealing)", start - at)));
         }
         at = at.max(end);
     }
     Ok(())
+}
+
+/// The file name in the zip local file header at `offset`, if one is there.
+fn local_header_name(bundle: &Path, offset: u64) -> Option<String> {
+    use std::io::Seek;
+    /// Local file header: signature, then the name's length at byte 26 and the name at 30.
+    const LOCAL_HEADER: [u8; 4] = [0x50, 0x4b, 0x03, 0x04];
+    let mut file = File::open(bundle).ok()?;
+    file.seek(std::io::SeekFrom::Start(offset)).ok()?;
+    let mut header = [0u8; 30];
+    file.read_exact(&mut header).ok()?;
+    if header[..4] != LOCAL_HEADER {
+        return None;
+    }
+    let mut name = vec![0u8; usize::from(u16::from_le_bytes([header[26], header[27]]))];
+    file.read_exact(&mut name).ok()?;
+    String::from_utf8(name).ok()
 }
 
 #[cfg(test)]
@@ -377,6 +416,7 @@ mod tests {
         }
 
         fn check(&self, name: &str, path: &Path, manifest: &Value) -> Result<String, String> {
+            assert_eq!(path.extension().unwrap(), "mp4", "extracted under its own name");
             let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
             if name == self.fail_on {
                 return Err(format!("case {} says no", manifest["case"]));

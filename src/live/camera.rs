@@ -70,15 +70,13 @@ pub struct LiveServices {
 impl LiveServices {
     /// Starts the restream server, the metrics server and the retention sweeper of `config`.
     pub fn start(config: &LiveConfig) -> Result<Self> {
-        if config.auth.as_ref().is_some_and(|a| a.method == AuthMethod::Digest) {
-            let message = "live.auth.method: \"digest\" is not served yet; use \"basic\"".to_string();
-            return Err(Error::Config { path: config.path.clone(), message });
-        }
-        let credentials = config
-            .auth
-            .as_ref()
-            .map(|a| Credentials { user: a.user.clone(), password: a.password.expose().to_string() });
-        let server = RtspServer::start(config.listen, credentials.as_ref(), RestreamSettings::default())?;
+        let credentials = config.auth.as_ref().map(|a| Credentials {
+            user: a.user.clone(),
+            password: a.password.expose().to_string(),
+            digest: a.method == AuthMethod::Digest,
+        });
+        let restream = RestreamSettings { preset: config.encoder_preset.clone(), ..RestreamSettings::default() };
+        let server = RtspServer::start(config.listen, credentials.as_ref(), restream)?;
         let metrics = Arc::new(LiveMetrics::new(config.cameras.iter().map(|c| c.name().to_string()), config.health_stale));
         let metrics_server = config.metrics.map(|addr| MetricsServer::start(addr, Arc::clone(&metrics))).transpose()?;
         let sweeper = match &config.recordings {
@@ -151,11 +149,19 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     let metrics = services.metrics.camera(&name).cloned();
     let source = RtspSource::open(&camera_url(cam), rtsp_options(cam))?;
     let feed = LiveFeed { source, metrics: metrics.clone(), started: Instant::now() };
-    let mut sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(services.server.mount(&name)?)];
-    if let Some(dir) = &config.recordings {
-        let settings = RecorderSettings { segment_seconds: config.segment.as_secs().max(1), ..RecorderSettings::new(dir, &name) };
-        sinks.push(Box::new(Recorder::create(settings)?));
-    }
+    // With recordings, the recorder's encoder feeds the restream too: one encode per camera.
+    let mut sinks: Vec<Box<dyn FrameSink>> = match &config.recordings {
+        Some(dir) => {
+            let settings = RecorderSettings {
+                segment_seconds: config.segment.as_secs().max(1),
+                preset: config.encoder_preset.clone(),
+                ..RecorderSettings::new(dir, &name)
+            };
+            let restream = services.server.mount_encoded(&name)?;
+            vec![Box::new(Recorder::create(settings)?.feeding(restream))]
+        }
+        None => vec![Box::new(services.server.mount(&name)?)],
+    };
     if config.late_frames == LateFrames::Drop {
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }

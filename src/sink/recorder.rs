@@ -1,6 +1,7 @@
 //! The live recorder: redacted frames → one camera's segments on disk.
 //!
-//! `appsrc ! videoconvert ! x264enc tune=zerolatency ! h264parse ! splitmuxsink` with
+//! `appsrc ! videoconvert ! x264enc tune=zerolatency ! h264parse ! splitmuxsink` (and, when it
+//! feeds the restream, a `tee` after `h264parse` with a leaky branch to it) with
 //! `mp4mux fragment-duration=500` as the muxer and a key frame every 0.5 s: fragmented MP4, so
 //! a kill -9 loses only the last second or so (the fragment being written and the key-frame
 //! interval splitmuxsink holds back; measured about 1.1 s). Segments are `segment_seconds` long (splitmuxsink asks the encoder for a key
@@ -21,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::live::segments::{self, SegmentRecord, PART_SUFFIX, SEGMENT_EXT};
 use crate::output::AtomicOutput;
+use crate::sink::restream::{EncodedRestream, Served};
 use crate::sink::{Applied, FrameSink};
 
 /// Default segment length.
@@ -50,6 +53,8 @@ pub const FRAGMENT_MS: u32 = 500;
 pub const KEY_INTERVAL_MS: u32 = 500;
 /// A forward timestamp gap beyond this starts a new segment.
 pub const MAX_GAP: gst::ClockTime = gst::ClockTime::from_seconds(2);
+/// Encoded frames queued for the restream before the oldest is dropped.
+const RESTREAM_QUEUE_FRAMES: u32 = 8;
 /// Raw frames the appsrc may queue before `push` waits for the encoder.
 const QUEUE_FRAMES: u64 = 3;
 /// Longest wait for room in the queue before the recorder counts as stalled.
@@ -174,6 +179,8 @@ pub struct Recorder {
     settings: RecorderSettings,
     shared: Arc<Shared>,
     run: Option<Run>,
+    /// The restream fed from this recorder's encoder, if any.
+    restream: Option<EncodedRestream>,
 }
 
 impl Recorder {
@@ -194,7 +201,15 @@ impl Recorder {
             committed: Mutex::new(recovered),
             last_end_ms: Mutex::new(last_end_ms),
         });
-        Ok(Recorder { settings, shared, run: None })
+        Ok(Recorder { settings, shared, run: None, restream: None })
+    }
+
+    /// Feeds `restream` with the H.264 this recorder encodes (one encode per camera instead of
+    /// two): the encoder's output is split after `h264parse`, one branch to the segments, one
+    /// to the restream, which never makes the recording wait (a leaky queue of a few frames).
+    pub fn feeding(mut self, restream: EncodedRestream) -> Self {
+        self.restream = Some(restream);
+        self
     }
 
     /// The records of the segments this recorder has closed (and recovered) so far.
@@ -244,7 +259,7 @@ impl Recorder {
         let utc_ms = segments::now_ms().max(last_end);
         *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeBase { utc_ms, pts });
         let caps = frame.info.to_caps().map_err(|e| self.err(format!("frame caps: {e}")))?;
-        let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared).map_err(|e| self.err(e.to_string()))?;
+        let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared, self.restream.as_ref()).map_err(|e| self.err(e.to_string()))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let drained = Arc::new(Mutex::new(false));
         let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
@@ -329,7 +344,11 @@ impl FrameSink for Recorder {
     /// Closes the current segment cleanly (the SIGTERM path); a live sink has no output to
     /// commit, so this returns `None`.
     fn finish(mut self: Box<Self>) -> Result<Option<AtomicOutput>> {
-        self.end_run()?;
+        let ended = self.end_run();
+        if let Some(restream) = &self.restream {
+            restream.end();
+        }
+        ended?;
         Ok(None)
     }
 }
@@ -436,6 +455,7 @@ fn build(
     caps: &gst::Caps,
     info: &gst_video::VideoInfo,
     shared: &Arc<Shared>,
+    restream: Option<&EncodedRestream>,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name(&format!("veilcam-record-{}", settings.camera));
     let (appsrc, convert, filter) = super::file::raw_input(caps, info, QUEUE_FRAMES)?;
@@ -471,7 +491,54 @@ fn build(
         naming.open.lock().unwrap_or_else(|e| e.into_inner()).insert(part.clone(), start_ms);
         Some(part.to_string_lossy().into_owned().to_value())
     });
-    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &splitmux])?;
-    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse, &splitmux])?;
+    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
+    match restream {
+        None => {
+            pipeline.add(&splitmux)?;
+            parse.link(&splitmux)?;
+        }
+        Some(restream) => {
+            let tee = gst::ElementFactory::make("tee").build()?;
+            let to_disk = gst::ElementFactory::make("queue").build()?;
+            let tap = restream_tap(restream.clone())?;
+            pipeline.add_many([&tee, &to_disk, &splitmux, &tap.0, tap.1.upcast_ref()])?;
+            gst::Element::link_many([&parse, &tee, &to_disk, &splitmux])?;
+            gst::Element::link_many([&tee, &tap.0, tap.1.upcast_ref()])?;
+        }
+    }
     Ok((pipeline, appsrc))
+}
+
+/// The restream branch: a leaky queue (a slow restream drops frames, never holds up the
+/// recording) into an appsink that hands each encoded frame to the restream and asks the
+/// encoder for a key frame when a new client waits for one.
+fn restream_tap(restream: EncodedRestream) -> std::result::Result<(gst::Element, gst_app::AppSink), gst::glib::BoolError> {
+    let queue = gst::ElementFactory::make("queue")
+        .property("max-size-buffers", RESTREAM_QUEUE_FRAMES)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()?;
+    queue.set_property_from_str("leaky", "downstream");
+    let sink = gst_app::AppSink::builder().sync(false).max_buffers(RESTREAM_QUEUE_FRAMES).drop(true).build();
+    let asked = Arc::new(AtomicBool::new(false));
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                match restream.push(&sample) {
+                    Served::Done => asked.store(false, Ordering::SeqCst),
+                    Served::NeedKeyFrame if !asked.swap(true, Ordering::SeqCst) => {
+                        let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
+                        if let Some(pad) = sink.static_pad("sink") {
+                            pad.push_event(event);
+                        }
+                    }
+                    Served::NeedKeyFrame => {}
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok((queue, sink))
 }

@@ -6,8 +6,13 @@
 //! the same server). [`RtspServer::mount`] adds `/NAME` and returns its [`Restream`], the
 //! [`FrameSink`] the pipeline feeds.
 //!
-//! Each mount is one shared media, so every client sees the same stream:
-//! `appsrc ! videoconvert ! x264enc tune=zerolatency ! rtph264pay name=pay0`. The media exists
+//! Each mount is one shared media, so every client sees the same stream. A mount is fed either
+//! raw frames ([`RtspServer::mount`], a [`Restream`]: `appsrc ! videoconvert ! x264enc
+//! tune=zerolatency ! rtph264pay name=pay0`) or the H.264 another sink already encodes
+//! ([`RtspServer::mount_encoded`], an [`EncodedRestream`]: `appsrc ! h264parse ! rtph264pay`):
+//! `veilcam live` feeds the restream from the recorder's encoder, so a camera costs one encode,
+//! not two. An encoded mount serves nothing to a new client until a key frame comes, and asks
+//! the encoder for one. The media exists
 //! only while a client is connected; frames pushed with no client are dropped. The appsrc is
 //! live, stamps frames on arrival and is leaky: it holds at most [`QUEUE_FRAMES`] frames and
 //! drops the oldest when the encoder is behind, so a slow client never makes the pipeline wait
@@ -15,9 +20,10 @@
 //! size) are set on the appsrc; the encoder starts again at the new size.
 //!
 //! Only what `push` is handed (already redacted) is ever served. With [`Credentials`], every
-//! mount needs HTTP basic auth; the password is never logged or printed (`Debug` hides it).
+//! mount needs HTTP basic or digest auth; the password is never logged or printed (`Debug` hides it).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -41,16 +47,22 @@ pub const QUEUE_FRAMES: u64 = 3;
 /// The role every authenticated user gets.
 const ROLE: &str = "viewer";
 
-/// A user name and password for the restream's basic auth.
+/// A user name and password for the restream's authentication.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
+    /// HTTP digest (RFC 2617: the password never crosses the network) instead of basic.
+    pub digest: bool,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("user", &self.user).field("password", &"<hidden>").finish()
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("digest", &self.digest)
+            .finish()
     }
 }
 
@@ -111,8 +123,13 @@ impl RtspServer {
         if let Some(credentials) = credentials {
             let auth = rtsp::RTSPAuth::new();
             let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE).build();
-            let basic = rtsp::RTSPAuth::make_basic(&credentials.user, &credentials.password);
-            auth.add_basic(basic.as_str(), &token);
+            if credentials.digest {
+                auth.add_digest(&credentials.user, &credentials.password, &token);
+                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Digest);
+            } else {
+                let basic = rtsp::RTSPAuth::make_basic(&credentials.user, &credentials.password);
+                auth.add_basic(basic.as_str(), &token);
+            }
             server.set_auth(Some(&auth));
         }
         let context = glib::MainContext::new();
@@ -152,16 +169,34 @@ impl RtspServer {
         format!("rtsp://{}/{camera}", self.addr)
     }
 
-    /// Adds the mount `/camera` and returns the sink that feeds it.
+    /// Adds the mount `/camera`, fed raw frames: returns the sink that encodes and serves them.
     pub fn mount(&self, camera: &str) -> Result<Restream> {
+        let state = self.add_mount(camera, &launch_line(&self.settings))?;
+        Ok(Restream { state })
+    }
+
+    /// Adds the mount `/camera`, fed H.264 that is already encoded (by the recorder): returns
+    /// the handle that serves it.
+    pub fn mount_encoded(&self, camera: &str) -> Result<EncodedRestream> {
+        let state = self.add_mount(camera, ENCODED_LAUNCH)?;
+        Ok(EncodedRestream { state })
+    }
+
+    fn add_mount(&self, camera: &str, launch: &str) -> Result<Arc<MountState>> {
         let valid = !camera.is_empty() && camera.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
         if !valid {
             return Err(Error::Settings(format!("restream: camera name '{camera}' must be letters, digits, '_', '-' or '.'")));
         }
         let mounts = self.server.mount_points().ok_or_else(|| Error::Pipeline("restream: no mount points".into()))?;
-        let state = Arc::new(MountState { camera: camera.to_string(), key_seconds: self.settings.key_seconds.max(1), appsrc: Mutex::new(None), caps: Mutex::new(None) });
+        let state = Arc::new(MountState {
+            camera: camera.to_string(),
+            key_seconds: self.settings.key_seconds.max(1),
+            appsrc: Mutex::new(None),
+            caps: Mutex::new(None),
+            key_frame_needed: AtomicBool::new(true),
+        });
         let factory = rtsp::RTSPMediaFactory::new();
-        factory.set_launch(&launch_line(&self.settings));
+        factory.set_launch(launch);
         factory.set_shared(true);
         // A client leaving must not stop the stream the others watch; the last one leaving ends
         // the media, and the next client gets a fresh one.
@@ -177,7 +212,7 @@ impl RtspServer {
         factory.connect_media_configure(move |_, media| configured.attach(media));
         mounts.add_factory(&format!("/{camera}"), factory);
         tracing::info!(camera, "restream mount added");
-        Ok(Restream { state })
+        Ok(state)
     }
 }
 
@@ -210,6 +245,11 @@ fn launch_line(settings: &RestreamSettings) -> String {
     )
 }
 
+/// The media of an encoded mount: the H.264 is only re-packetised.
+const ENCODED_LAUNCH: &str = "( appsrc name=frames is-live=true format=time do-timestamp=true block=false \
+     max-bytes=0 max-buffers=8 leaky-type=downstream \
+     ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
+
 /// What a mount's sink shares with the server's media callbacks.
 struct MountState {
     camera: String,
@@ -217,8 +257,11 @@ struct MountState {
     key_seconds: u32,
     /// The appsrc of the media being served, while a client is connected.
     appsrc: Mutex<Option<gst_app::AppSrc>>,
-    /// Caps of the latest frame, given to a media created later.
-    caps: Mutex<Option<(gst_video::VideoInfo, gst::Caps)>>,
+    /// Caps of the latest frame (and, for raw frames, their video info), given to a media
+    /// created later.
+    caps: Mutex<Option<(Option<gst_video::VideoInfo>, gst::Caps)>>,
+    /// An encoded mount's new media waits for a key frame (a client cannot decode before one).
+    key_frame_needed: AtomicBool,
 }
 
 impl MountState {
@@ -233,8 +276,10 @@ impl MountState {
             tracing::error!(camera = %self.camera, "restream media without its appsrc");
             return;
         };
-        if let Some((info, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((_, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
             appsrc.set_caps(Some(caps));
+        }
+        if let Some((Some(info), _)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
             let fps = info.fps();
             if let Some(encoder) = bin.dynamic_cast_ref::<gst::Bin>().and_then(|b| b.by_name("encoder")) {
                 if fps.numer() > 0 && fps.denom() > 0 {
@@ -243,6 +288,7 @@ impl MountState {
                 }
             }
         }
+        self.key_frame_needed.store(true, Ordering::SeqCst);
         *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc.clone());
         let state = Arc::downgrade(self);
         let ours = appsrc.downgrade();
@@ -273,14 +319,14 @@ impl Restream {
     /// Remembers the frame's caps; `Some(caps)` when they are new.
     fn note_caps(&self, frame: &Frame) -> Result<Option<gst::Caps>> {
         let mut current = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|(info, _)| info == &*frame.info) {
+        if current.as_ref().is_some_and(|(info, _)| info.as_ref() == Some(&*frame.info)) {
             return Ok(None);
         }
         let caps = frame
             .info
             .to_caps()
             .map_err(|e| Error::Pipeline(format!("restream {}: frame caps: {e}", self.state.camera)))?;
-        *current = Some(((*frame.info).clone(), caps.clone()));
+        *current = Some((Some((*frame.info).clone()), caps.clone()));
         Ok(Some(caps))
     }
 }
@@ -314,5 +360,80 @@ impl FrameSink for Restream {
             let _ = appsrc.end_of_stream();
         }
         Ok(None)
+    }
+}
+
+/// The restream of one camera fed with H.264 another sink encodes (see
+/// [`RtspServer::mount_encoded`]). Cloned into the encoder's output callback.
+#[derive(Clone)]
+pub struct EncodedRestream {
+    state: Arc<MountState>,
+}
+
+impl std::fmt::Debug for EncodedRestream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedRestream").field("camera", &self.state.camera).finish()
+    }
+}
+
+/// What became of one encoded frame handed to an [`EncodedRestream`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Served to the clients, or nobody watches.
+    Done,
+    /// A client waits for a key frame: the frame was dropped, and the encoder should make the
+    /// next one a key frame.
+    NeedKeyFrame,
+}
+
+impl EncodedRestream {
+    /// Whether a client is watching.
+    pub fn has_clients(&self) -> bool {
+        self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Serves one encoded frame (H.264 access unit, with its caps); never waits.
+    pub fn push(&self, sample: &gst::Sample) -> Served {
+        let (Some(caps), Some(buffer)) = (sample.caps_owned(), sample.buffer()) else { return Served::Done };
+        let new_caps = {
+            let mut current = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
+            let new = current.as_ref().is_none_or(|(_, c)| *c != caps);
+            if new {
+                *current = Some((None, caps.clone()));
+            }
+            new
+        };
+        let appsrc = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(appsrc) = appsrc else { return Served::Done };
+        if new_caps {
+            tracing::info!(camera = %self.state.camera, %caps, "restream caps changed");
+            appsrc.set_caps(Some(&caps));
+            self.state.key_frame_needed.store(true, Ordering::SeqCst);
+        }
+        let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if self.state.key_frame_needed.load(Ordering::SeqCst) {
+            if !key {
+                return Served::NeedKeyFrame;
+            }
+            self.state.key_frame_needed.store(false, Ordering::SeqCst);
+        }
+        // Same memory, new metadata: the appsrc stamps it with the server's clock.
+        let mut buffer = buffer.copy();
+        {
+            let buffer = buffer.get_mut().expect("a fresh copy is writable");
+            buffer.set_pts(gst::ClockTime::NONE);
+            buffer.set_dts(gst::ClockTime::NONE);
+        }
+        if let Err(flow) = appsrc.push_buffer(buffer) {
+            tracing::debug!(camera = %self.state.camera, ?flow, "restream dropped a frame");
+        }
+        Served::Done
+    }
+
+    /// Ends the stream the clients watch.
+    pub fn end(&self) {
+        if let Some(appsrc) = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = appsrc.end_of_stream();
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod integrity;
+pub mod realtime;
 pub mod rtsp;
 
 pub use integrity::{Damage, Gap};

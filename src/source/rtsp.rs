@@ -778,6 +778,12 @@ fn connect(url: &CameraUrl, options: &RtspOptions) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Threads of the camera's libav decoder. libav decodes with frame threads by default, each
+/// holding its own pictures in flight: at 1080p every extra thread costs several MiB of frames
+/// and a frame of latency, while a camera's decode is a small share of the cores next to
+/// detection and encoding (and several cameras already decode in parallel).
+const DECODER_THREADS: i32 = 1;
+
 fn build(url: &CameraUrl, options: &RtspOptions) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-camera");
     let latency_ms = u32::try_from(options.latency.as_millis()).unwrap_or(u32::MAX);
@@ -796,6 +802,12 @@ fn build(url: &CameraUrl, options: &RtspOptions) -> std::result::Result<(gst::Pi
     }
     let src = src.build()?;
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
+    decodebin.downcast_ref::<gst::Bin>().expect("decodebin is a bin").connect_deep_element_added(|_, _, element| {
+        let is_libav = element.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+        if is_libav && element.has_property("max-threads") {
+            element.set_property("max-threads", DECODER_THREADS);
+        }
+    });
     let convert = gst::ElementFactory::make("videoconvert").build()?;
     let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
     let appsink = gst_app::AppSink::builder()

@@ -1,0 +1,451 @@
+//! Evidence end to end through the real CLI: `veilcam keys init`, bundles sealed from real
+//! media (`sample_media/faces.mp4` as the working copy, `faces.json` as the sidecar), the
+//! tamper cases of `veilcam verify` (one flipped byte in the video, sidecar, manifest or report;
+//! a dropped file; an added file; a bundle re-signed with another key), and `veilcam log
+//! verify` on an edited or deleted audit entry. Every test has its own `VEILCAM_HOME`.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use veilcam::export::bundle::{seal, BundleFile, MANIFEST, SIGNATURE};
+use veilcam::export::keys::SigningKey;
+use veilcam::export::minisig;
+
+const VIDEO: &str = "case-2026-117-front_door.mp4";
+const SIDECAR: &str = "case-2026-117-front_door.sidecar.json";
+const REPORT: &str = "report.txt";
+
+/// A temp dir used as `VEILCAM_HOME`, with helpers to run the CLI in it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn veilcam(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_veilcam"))
+            .args(args)
+            .env("VEILCAM_HOME", self.path().join("home"))
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .expect("veilcam runs")
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.path().join("home/keys")
+    }
+
+    fn audit_log(&self) -> PathBuf {
+        self.path().join("home/audit.jsonl")
+    }
+
+    /// `veilcam keys init`, returning the printed fingerprint.
+    fn init_key(&self) -> String {
+        let out = self.veilcam(&["keys", "init"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A bundle sealed with the home's key from real media, at `case.zip`.
+    fn bundle(&self) -> PathBuf {
+        let report = self.path().join("report.txt");
+        std::fs::write(&report, "Received faces.mp4; redacted; produced the working copy.\n").unwrap();
+        let files = [
+            BundleFile { name: VIDEO.into(), path: common::sample("faces.mp4") },
+            BundleFile { name: SIDECAR.into(), path: common::sample("faces.json") },
+            BundleFile { name: REPORT.into(), path: report },
+        ];
+        let key = SigningKey::load(&self.keys_dir()).unwrap();
+        let target = self.path().join("case.zip");
+        let manifest = json!({ "case": "2026-117", "basis": "court order 4 O 12/26", "requester": "test", "operator": "owner" });
+        seal(&target, &files, manifest, &key).unwrap();
+        target
+    }
+
+    /// `veilcam verify BUNDLE [args]`: exit status and stdout.
+    fn verify(&self, bundle: &Path, args: &[&str]) -> (bool, String) {
+        let mut all = vec!["verify", bundle.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = self.veilcam(&all);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "exit code {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        let report = String::from_utf8(out.stdout).unwrap();
+        eprintln!("$ veilcam {}\n{report}", all.join(" "));
+        (out.status.success(), report)
+    }
+}
+
+/// Names of the files `verify` reported as FAILED.
+fn failed(report: &str) -> Vec<String> {
+    report.lines().filter_map(|l| l.strip_prefix("FAILED  ")).map(|l| l.split(": ").next().unwrap().to_string()).collect()
+}
+
+/// Every entry of a zip, in order: name, compression, contents.
+fn entries(bundle: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(File::open(bundle).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            (f.name().to_string(), f.compression(), bytes)
+        })
+        .collect()
+}
+
+/// Writes a new, well-formed zip (valid CRCs) with these entries over `bundle`: what someone
+/// who edits a bundle with a zip tool produces.
+fn rewrite(bundle: &Path, entries: &[(String, zip::CompressionMethod, Vec<u8>)]) {
+    let mut zip = zip::ZipWriter::new(File::create(bundle).unwrap());
+    for (name, method, bytes) in entries {
+        zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default().compression_method(*method)).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// Flips one bit of one byte in the middle of an entry's data, in place in the archive.
+fn flip_in_place(bundle: &Path, name: &str) {
+    let (start, len) = {
+        let mut zip = zip::ZipArchive::new(File::open(bundle).unwrap()).unwrap();
+        let f = zip.by_name(name).unwrap();
+        (f.data_start(), f.compressed_size())
+    };
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(bundle).unwrap();
+    let at = start + len / 2;
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.read_exact(&mut byte).unwrap();
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.write_all(&[byte[0] ^ 0x01]).unwrap();
+}
+
+/// `entries` with one byte of `name`'s contents flipped.
+fn with_flipped(mut all: Vec<(String, zip::CompressionMethod, Vec<u8>)>, name: &str) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+    let entry = all.iter_mut().find(|e| e.0 == name).unwrap();
+    let mid = entry.2.len() / 2;
+    entry.2[mid] ^= 0x01;
+    all
+}
+
+#[test]
+fn an_untouched_bundle_verifies_and_names_its_signer() {
+    let home = Home::new();
+    let fingerprint = home.init_key();
+    let bundle = home.bundle();
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(ok, "{report}");
+    for name in [VIDEO, SIDECAR, REPORT, SIGNATURE] {
+        assert!(report.lines().any(|l| l.starts_with(&format!("OK      {name}: "))), "{name} in\n{report}");
+    }
+    assert!(report.contains(&format!("signed with key {fingerprint}")), "{report}");
+    let public = home.keys_dir().join("veilcam.pub");
+    let (ok, report) = home.verify(&bundle, &["--key", public.to_str().unwrap()]);
+    assert!(ok && report.contains("verifies with the expected key"), "{report}");
+}
+
+#[test]
+fn one_flipped_byte_in_the_video_fails_the_video() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    flip_in_place(&bundle, VIDEO);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [VIDEO], "{report}");
+    assert!(report.contains(&format!("FAILED  {VIDEO}: altered: SHA-256")), "{report}");
+}
+
+#[test]
+fn one_flipped_byte_in_the_sidecar_fails_the_sidecar() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    rewrite(&bundle, &with_flipped(entries(&bundle), SIDECAR));
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [SIDECAR], "{report}");
+}
+
+#[test]
+fn one_flipped_byte_in_the_report_fails_the_report_also_in_place() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let copy = home.path().join("copy.zip");
+    std::fs::copy(&bundle, &copy).unwrap();
+    rewrite(&bundle, &with_flipped(entries(&bundle), REPORT));
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [REPORT], "{report}");
+    // The report is deflated: a bit flipped in the compressed bytes is caught as well.
+    flip_in_place(&copy, REPORT);
+    let (ok, report) = home.verify(&copy, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [REPORT], "{report}");
+}
+
+#[test]
+fn one_flipped_byte_in_the_manifest_fails_the_manifest() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let mut all = entries(&bundle);
+    let manifest = &mut all.iter_mut().find(|e| e.0 == MANIFEST).unwrap().2;
+    // A byte inside the case number, so the manifest stays valid JSON.
+    let at = manifest.windows(8).position(|w| w == b"2026-117").unwrap() + 7;
+    manifest[at] ^= 0x01;
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [MANIFEST], "{report}");
+    assert!(report.contains("altered after signing"), "{report}");
+}
+
+#[test]
+fn a_dropped_file_is_named_as_missing() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let all: Vec<_> = entries(&bundle).into_iter().filter(|e| e.0 != SIDECAR).collect();
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [SIDECAR], "{report}");
+    assert!(report.contains(&format!("FAILED  {SIDECAR}: missing from the bundle")), "{report}");
+}
+
+#[test]
+fn an_added_file_is_named_as_not_in_the_manifest() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let mut all = entries(&bundle);
+    all.push(("unredacted.mp4".into(), zip::CompressionMethod::Stored, std::fs::read(common::sample("faces.mp4")).unwrap()));
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert_eq!(failed(&report), ["unredacted.mp4"], "{report}");
+    assert!(report.contains("not listed in the manifest"), "{report}");
+}
+
+#[test]
+fn a_bundle_resigned_with_another_key_fails_against_the_expected_key() {
+    let home = Home::new();
+    let original = home.init_key();
+    let bundle = home.bundle();
+    // A forger swaps the video and signs a fresh manifest with their own key.
+    let forger = SigningKey::generate().unwrap();
+    let mut all = with_flipped(entries(&bundle), VIDEO);
+    let video_sha = {
+        use sha2::Digest;
+        veilcam::export::keys::hex(&sha2::Sha256::digest(&all.iter().find(|e| e.0 == VIDEO).unwrap().2))
+    };
+    let manifest_at = all.iter().position(|e| e.0 == MANIFEST).unwrap();
+    let mut manifest: Value = serde_json::from_slice(&all[manifest_at].2).unwrap();
+    manifest["files"][0]["sha256"] = json!(video_sha);
+    manifest["signer"]["fingerprint"] = json!(forger.public_fingerprint());
+    manifest["signer"]["public_key"] = json!(forger.public().to_minisign_base64());
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let signature = minisig::sign(&forger, &bytes, "forged", "timestamp:0\tfile:manifest.json");
+    all[manifest_at].2 = bytes;
+    all.iter_mut().find(|e| e.0 == SIGNATURE).unwrap().2 = signature.into_bytes();
+    rewrite(&bundle, &all);
+
+    // Without the expected key the bundle is consistent, but the report names the forger's key.
+    let (_, report) = home.verify(&bundle, &[]);
+    assert!(report.contains(&format!("signed with key {}", forger.public_fingerprint())), "{report}");
+    assert!(!report.contains(&original), "{report}");
+    let public = home.keys_dir().join("veilcam.pub");
+    let (ok, report) = home.verify(&bundle, &["--key", public.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(failed(&report), [SIGNATURE], "{report}");
+    assert!(report.contains(&format!("not with the expected key {original}")), "{report}");
+}
+
+#[test]
+fn keys_init_is_private_refuses_to_overwrite_and_is_recorded_in_the_audit_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let fingerprint = home.init_key();
+    assert_eq!(fingerprint.len(), 64);
+    let secret = home.keys_dir().join("veilcam.key");
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    let before = std::fs::read(&secret).unwrap();
+    let again = home.veilcam(&["keys", "init"]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("veilcam.key") && err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+    let log = std::fs::read_to_string(home.audit_log()).unwrap();
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["action"], "keys.init");
+    assert_eq!(first["details"]["fingerprint"], fingerprint.as_str());
+    let out = home.veilcam(&["log", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+}
+
+#[test]
+fn a_missing_or_unreadable_key_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let out = home.veilcam(&["keys", "show"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("veilcam.pub"), "{}", String::from_utf8_lossy(&out.stderr));
+    home.init_key();
+    let secret = home.keys_dir().join("veilcam.key");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = home.veilcam(&["keys", "show"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&secret.display().to_string()) && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn verify_is_recorded_in_the_audit_log() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    flip_in_place(&bundle, VIDEO);
+    home.verify(&bundle, &[]);
+    let entries = veilcam::export::audit::read_entries(&home.audit_log()).unwrap();
+    let verify = entries.iter().find(|e| e.action == "verify").expect("a verify entry");
+    assert_eq!(verify.details["ok"], false);
+    assert_eq!(verify.details["case"], "2026-117");
+    assert_eq!(verify.details["failed"], json!([VIDEO]));
+    assert_eq!(entries.last().unwrap().action, "checkpoint", "sealed on close");
+}
+
+#[test]
+fn log_verify_names_an_edited_and_a_deleted_entry() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    for _ in 0..3 {
+        home.verify(&bundle, &[]);
+    }
+    let path = home.audit_log();
+    let original = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    assert!(lines.len() >= 6, "{original}");
+
+    let edited: String = lines.iter().enumerate().map(|(i, l)| if i == 2 { l.replace("\"ok\":true", "\"ok\":false") } else { l.to_string() } + "\n").collect();
+    std::fs::write(&path, edited).unwrap();
+    let out = home.veilcam(&["log", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED  line 3 (seq 3): entry was altered"), "{stdout}");
+    assert!(stdout.contains("DAMAGED"), "{stdout}");
+
+    let deleted: String = lines.iter().enumerate().filter(|(i, _)| *i != 3).map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(&path, deleted).unwrap();
+    let out = home.veilcam(&["log", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED  line 4 (seq 5): entry 4 is missing"), "{stdout}");
+
+    std::fs::write(&path, &original).unwrap();
+    assert!(home.veilcam(&["log", "verify"]).status.success());
+}
+
+#[test]
+fn a_second_entry_hidden_under_a_listed_name_is_named() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    // A forged video is written first under a name of the same length, which is then patched
+    // to the listed name: zip readers show only one of the two entries.
+    let decoy = VIDEO.replace(".mp4", ".mp5");
+    let mut all = entries(&bundle);
+    let forged = with_flipped(all.clone(), VIDEO).into_iter().find(|e| e.0 == VIDEO).unwrap();
+    all.insert(0, (decoy.clone(), forged.1, forged.2));
+    rewrite(&bundle, &all);
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let mut patched = 0;
+    while let Some(at) = bytes.windows(decoy.len()).position(|w| w == decoy.as_bytes()) {
+        bytes[at..at + decoy.len()].copy_from_slice(VIDEO.as_bytes());
+        patched += 1;
+    }
+    assert_eq!(patched, 2, "local header and central directory");
+    std::fs::write(&bundle, bytes).unwrap();
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert!(failed(&report).contains(&VIDEO.to_string()), "{report}");
+    assert!(report.contains("a second entry under this name"), "{report}");
+}
+
+/// Runs veilcam with a deadline; a run that does not end in time is killed and fails the test.
+fn veilcam_within(home: &Home, args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .args(args)
+        .env("VEILCAM_HOME", home.path().join("home"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("veilcam {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn regression_verify_and_log_verify_of_a_fifo_hung_in_open() {
+    let home = Home::new();
+    home.init_key();
+    let fifo = home.path().join("fifo.zip");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let limit = std::time::Duration::from_secs(20);
+    for args in [vec!["verify", fifo.to_str().unwrap()], vec!["log", "verify", "--log", fifo.to_str().unwrap()]] {
+        let out = veilcam_within(&home, &args, limit);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("fifo.zip") && text.contains("a FIFO"), "{args:?}: {text}");
+    }
+    let public = home.keys_dir().join("veilcam.pub");
+    let bundle = home.bundle();
+    std::fs::remove_file(&public).unwrap();
+    assert!(Command::new("mkfifo").arg(&public).status().unwrap().success());
+    let out = veilcam_within(&home, &["verify", bundle.to_str().unwrap(), "--key", public.to_str().unwrap()], limit);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a FIFO"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn log_show_lists_entries_and_log_seal_needs_a_key() {
+    let home = Home::new();
+    let log = home.path().join("other.jsonl");
+    let seal = home.veilcam(&["log", "seal", "--log", log.to_str().unwrap()]);
+    assert_eq!(seal.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&seal.stderr).contains("keys init"), "{}", String::from_utf8_lossy(&seal.stderr));
+    let fingerprint = home.init_key();
+    let seal = home.veilcam(&["log", "seal", "--log", log.to_str().unwrap()]);
+    assert!(seal.status.success(), "{}", String::from_utf8_lossy(&seal.stderr));
+    let show = home.veilcam(&["log", "show"]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains(" keys.init ") && lines[0].contains(&fingerprint), "{text}");
+    assert!(lines[1].contains(" checkpoint "), "{text}");
+    let verify = home.veilcam(&["log", "verify", "--log", log.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && text.contains("1 checkpoint(s)") && text.contains(&fingerprint), "{text}");
+}

@@ -1,0 +1,84 @@
+//! `veilcam redact --realtime`: a recorded clip played as a live camera. Frames meet the engine
+//! at their timestamps, with the live deadline: a frame not decided in time leaves fully
+//! obscured, never raw; the output keeps every frame and timestamp; an interrupt leaves nothing.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn veilcam() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veilcam"))
+}
+
+/// Mean luma under which a frame counts as obscured whole (the fill is solid black).
+const BLACK: f64 = 20.0;
+
+#[test]
+fn a_clip_played_in_real_time_keeps_every_timestamp_and_takes_its_own_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (sample("faces.mp4"), dir.path().join("out.mp4"));
+    let started = Instant::now();
+    redact_ok(&input, &output, &["--realtime", "--preset", "ultrafast"]);
+    let took = started.elapsed();
+    // 100 frames at 25 fps: released at their timestamps, the last one 3.96 s after the first.
+    assert!(took >= Duration::from_millis(3900), "a 4 s clip took {took:?}: not paced in real time");
+    assert_same_timing("faces.mp4 in real time", &probe(&input), &probe(&output));
+}
+
+#[test]
+fn a_clip_played_in_real_time_with_a_late_detector_leaves_every_frame_obscured() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.mp4");
+    let run = veilcam()
+        .args(["redact"])
+        .arg(sample("faces.mp4"))
+        .arg("-o")
+        .arg(&output)
+        .args(["--realtime", "100", "--preset", "ultrafast"])
+        .env("VEILCAM_DETECTOR_DELAY_MS", "400")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("100 fully obscured"), "the summary counts the obscured frames: {err}");
+    let frames = decode_gray(&output);
+    assert_eq!(frames.len(), 100);
+    for (i, y) in frames.iter().enumerate() {
+        let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64;
+        assert!(mean < BLACK, "frame {i} left with mean luma {mean:.0}: not obscured whole while detection was late");
+    }
+}
+
+#[test]
+fn an_interrupted_real_time_run_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = veilcam()
+        .args(["-q", "redact"])
+        .arg(sample("faces.mp4"))
+        .arg("-o")
+        .arg(dir.path().join("out.mp4"))
+        .args(["--realtime", "--preset", "ultrafast"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "an interrupted file run fails (a camera's would end cleanly): {err}");
+    assert!(dir_entries(dir.path()).is_empty(), "left {:?}", dir_entries(dir.path()));
+}
+
+#[test]
+fn a_real_time_budget_out_of_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_veilcam(&sample("faces.mp4"), &dir.path().join("out.mp4"), &["--realtime", "0"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--realtime 0"), "{}", String::from_utf8_lossy(&run.stderr));
+}
