@@ -520,3 +520,19 @@ fn verify_media_checks_name_a_frame_count_that_does_not_match_the_manifest() {
     std::fs::write(&sidecar, r#"{"veilcam":"0.1.0","frames":[{"index":0},"#).unwrap();
     assert!(SidecarFrames.check("w.json", &sidecar, &manifest).unwrap_err().contains("not valid JSON"));
 }
+
+#[test]
+fn an_export_verifies_with_the_cli_and_leaves_an_intact_audit_log() {
+    let world = World::new();
+    let records = world.records();
+    let (from, to) = (records[1].start_ms().unwrap() + 100, records[1].start_ms().unwrap() + 900);
+    ok(&world.export("cli-1", from, to, "cli.zip", &[]));
+    let bundle = world.out.join("cli.zip").display().to_string();
+    let verified = world.command(&["verify", &bundle]).arg("--key").arg(world.home.join("keys").join(keys::PUBLIC_FILE)).output().unwrap();
+    ok(&verified);
+    let printed = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(printed.contains("frames decoded, as stated") && printed.contains("frame records, as stated"), "{printed}");
+    let recordings = world.recordings.display().to_string();
+    ok(&world.veilcam(&["hold", "release", "--case", "cli-1", "--recordings", &recordings]));
+    ok(&world.veilcam(&["log", "verify"]));
+}
