@@ -45,6 +45,13 @@ pub enum Command {
     Live(LiveArgs),
     /// Serve a clip as a looping RTSP camera (for demos and tests of `live`).
     Testcam(TestcamArgs),
+    /// Answer a legal request: the recordings of one camera for a UTC range (or --input files),
+    /// redacted, with a report, placed on legal hold and sealed in a signed bundle (see README
+    /// "Legal requests: export and verify").
+    Export(ExportArgs),
+    /// Legal holds on recorded segments (placed by `export`).
+    #[command(subcommand)]
+    Hold(HoldCommand),
     /// Check an export bundle: its signature, every file's SHA-256 and size, nothing missing
     /// or added. One line per file; exit 0 only when everything checks.
     Verify(VerifyArgs),
@@ -59,6 +66,88 @@ pub enum Command {
     /// model, every frame, full resolution; --closer adds tiles at 2×). Lists each finding with
     /// its frames and times; exit 0 when clean, 4 when a face was found.
     Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = EXPORT_HELP)]
+pub struct ExportArgs {
+    /// Case id (letters, digits, '-', '_', '.'); names the working copy. A case is exported
+    /// once: a second export of the same id is refused.
+    #[arg(long, value_name = "ID")]
+    pub case: String,
+    /// Legal basis of the request (e.g. "court order 4 O 12/26").
+    #[arg(long, value_name = "TEXT")]
+    pub basis: String,
+    /// Who asked for the footage.
+    #[arg(long, value_name = "TEXT")]
+    pub requester: String,
+    /// Who makes the export [default: $USER].
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Start of the range: UTC (RFC 3339, e.g. 2026-11-20T14:00:00Z) for recordings; an offset
+    /// (90, 90.5s, 00:01:30) from the start of the first file with --input.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the range (exclusive), like --from.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Recordings root of `veilcam live` (DIR/CAMERA/index.jsonl) [default: `[live] recordings`
+    /// of --config].
+    #[arg(long, value_name = "DIR", conflicts_with = "inputs")]
+    pub recordings: Option<PathBuf>,
+    /// Export these files (in this order, as one timeline) instead of recordings.
+    #[arg(long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// The bundle to write (.zip); never overwritten.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Directory of the signing key [default: $VEILCAM_HOME/keys, else
+    /// $XDG_DATA_HOME/veilcam/keys, else ~/.local/share/veilcam/keys].
+    #[arg(long, value_name = "DIR")]
+    pub key_dir: Option<PathBuf>,
+    /// Subject access. With recordings, `--keep-at` TIME is a UTC time of day inside the range
+    /// (e.g. 0.41,0.62@14:03:12); with --input, an offset from the start of the first file.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    #[command(flatten)]
+    pub options: RedactOptions,
+}
+
+/// What `export --help` adds.
+const EXPORT_HELP: &str = "\
+Sources:
+  Recordings: --camera NAME --from UTC --to UTC, with --recordings DIR or --config FILE (its
+  [live] recordings). Every segment used must match the SHA-256 in the camera's index.jsonl. Time
+  in the range without a recording is listed as a gap in the report and the manifest.
+  Files: --input FILE (repeatable), --from/--to optional offsets.
+
+The export redacts with the camera's zones (--config/--camera) and obscures every face whatever
+the camera's recording policy. The segments used are placed on legal hold for the case
+(`veilcam hold release --case ID` lifts it). A failed or interrupted export leaves no bundle, no
+temp file and no new hold.";
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// List held segments and the cases holding them.
+    List(HoldArgs),
+    /// Release a case's holds; a segment another case holds stays held.
+    Release {
+        /// The case whose holds go.
+        #[arg(long, value_name = "ID")]
+        case: String,
+        #[command(flatten)]
+        at: HoldArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Recordings root [default: `[live] recordings` of --config].
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<PathBuf>,
+    /// Config (TOML) whose `[live] recordings` is the recordings root.
+    #[arg(long, value_name = "PATH", conflicts_with = "recordings")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

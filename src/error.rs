@@ -54,6 +54,9 @@ pub enum Error {
 
     #[error("interrupted")]
     Interrupted,
+
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

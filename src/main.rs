@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use veilcam::cli::{self, Cli, Command, ZonesCommand};
+use veilcam::cli::{self, Cli, Command, HoldCommand, ZonesCommand};
 use veilcam::settings::{media_kind, MediaKind, RedactSettings};
 use veilcam::sink::file::EncoderSettings;
 use veilcam::{batch, bench, config, pipeline, still, zone_preview};
@@ -74,7 +74,8 @@ fn stop_on_signal() {
 /// Removes the unfinished outputs and ends the process without running exit handlers (other
 /// threads may still be inside GStreamer or ONNX Runtime).
 fn end_now() -> ! {
-    let removed = veilcam::output::remove_pending();
+    let removed = veilcam::output::remove_pending() + veilcam::export::run::remove_pending();
+    veilcam::export::hold::remove_pending();
     say!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
     // SAFETY: `_exit` ends the process at once; nothing of this process runs after it.
     unsafe { libc::_exit(INTERRUPTED as i32) }
@@ -216,6 +217,53 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 std::thread::sleep(Duration::from_millis(100));
             }
             cam.stop();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            let request = veilcam::export::run::Request::from_args(args)?;
+            let done = veilcam::export::run::export(&request, cli.quiet)?;
+            if !cli.quiet {
+                say!(
+                    "veilcam: case {} exported to {}: {} ({} frames, {:.2} s); {} segment(s) on legal hold",
+                    request.case,
+                    done.bundle.display(),
+                    done.working_copy,
+                    done.frames,
+                    done.duration_seconds,
+                    done.held.len()
+                );
+            }
+            for gap in &done.gaps {
+                say!("veilcam: warning: no recording {}; listed in the report", gap.describe());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hold(command) => {
+            use veilcam::export::{hold, run::recordings_root};
+            match command {
+                HoldCommand::List(at) => {
+                    let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
+                    for held in hold::list(&root)? {
+                        println!("{}\t{}", held.segment.display(), held.cases.join(","));
+                    }
+                }
+                HoldCommand::Release { case, at } => {
+                    let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
+                    let mut log = veilcam::export::audit::AuditLog::open_default()?;
+                    let released = hold::release(&root, case)?;
+                    let names = |v: &[std::path::PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+                    log.append(
+                        "hold_release",
+                        serde_json::json!({ "case": case, "released": names(&released.freed), "still_held": names(&released.still_held) }),
+                    )?;
+                    log.close()?;
+                    say!(
+                        "veilcam: case {case}: {} segment(s) released, {} still held by other cases",
+                        released.freed.len(),
+                        released.still_held.len()
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => Ok(passed(veilcam::export::commands::verify(args)?)),

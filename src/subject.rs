@@ -36,17 +36,25 @@ const CANDIDATES_LISTED: usize = 5;
 /// that time (a detection and tracking pass over the clip up to that time). `Nobody` and
 /// `Track` are returned as they are.
 pub fn resolve(s: &RedactSettings) -> Result<Keep> {
+    let Keep::At { .. } = s.keep else { return Ok(s.keep) };
+    let source = FileSource::open_with(&s.input, s.salvage)?;
+    let fps = source_fps(source.info());
+    resolve_in(s, source, fps, &s.input.display().to_string())
+}
+
+/// [`resolve`] over any source at `fps` (an export's chain of recorded segments), its time
+/// counted from the source's first frame; `label` names the source in errors.
+pub fn resolve_in(s: &RedactSettings, source: impl FrameSource, fps: f64, label: &str) -> Result<Keep> {
     let Keep::At { x, y, time_ns } = s.keep else { return Ok(s.keep) };
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
-    let source = FileSource::open_with(&s.input, s.salvage)?;
-    let stages = file_stages(s, policy, source_fps(source.info()))?;
+    let stages = file_stages(s, policy, fps)?;
     let lookahead = stages.tracking.lookahead_frames;
     let probe = Arc::new(Mutex::new(Probe::default()));
     let source = UpTo { inner: source, clock: ClipClock::default(), time_ns, lookahead, at: None, last: 0 };
     let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(ProbeSink { clock: ClipClock::default(), time_ns, probe: Arc::clone(&probe) })];
     run_stages(source, stages, sinks, Progress::new("--keep-at", None, true), &StageTimes::default())?;
     let probe = probe.lock().expect("probe lock").clone();
-    let id = pick(&probe, x, y, time_ns).map_err(|message| Error::Settings(format!("{}: --keep-at {message}", s.input.display())))?;
+    let id = pick(&probe, x, y, time_ns).map_err(|message| Error::Settings(format!("{label}: --keep-at {message}")))?;
     tracing::info!("--keep-at {x},{y}@{}: person track {id}", seconds(time_ns));
     Ok(Keep::Track(id))
 }

@@ -46,7 +46,7 @@ pub trait MediaCheck {
 
 /// The media checks `veilcam verify` runs.
 pub fn default_checks() -> Vec<Box<dyn MediaCheck>> {
-    Vec::new()
+    super::checks::all()
 }
 
 /// The outcome of one check.

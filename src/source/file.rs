@@ -127,9 +127,23 @@ impl FileSource {
         let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
         self.info = Arc::new(info);
         self.caps = caps;
-        self.duration = self.pipeline.query_duration::<gst::ClockTime>();
+        self.duration = self.pipeline.query_duration::<gst::ClockTime>().map(|d| self.fragmented_duration().unwrap_or(d));
         self.pipeline.set_state(gst::State::Playing).map_err(|_| self.failure_or("cannot start decoding"))?;
         Ok(())
+    }
+
+    /// The duration of a fragmented MP4 (the live recorder's segments) as its fragments' samples
+    /// add up. Its `mehd` box is no measure: in a segment after the first, mp4mux writes the
+    /// running time at the segment's end there (2 s for the second 1 s segment), which made
+    /// every later segment look truncated.
+    fn fragmented_duration(&self) -> Option<gst::ClockTime> {
+        let mut head = [0u8; 8];
+        std::io::Read::read_exact(&mut std::fs::File::open(&self.path).ok()?, &mut head).ok()?;
+        if &head[4..8] != b"ftyp" {
+            return None; // not an ISO base media file: nothing to scan
+        }
+        let fragments = crate::live::segments::scan_fragments(&self.path).ok()?;
+        (fragments.count > 0 && fragments.duration_ns > 0).then(|| gst::ClockTime::from_nseconds(fragments.duration_ns))
     }
 
     /// The error on the bus, or a generic one if there is none.

@@ -1,0 +1,173 @@
+//! The selected files as one stream: each is decoded in turn ([`FileSource`]), the frames of
+//! its keep window pass, and their timestamps are rewritten so the output runs on without a
+//! jump from one file to the next (a gap between recordings is listed in the report, not
+//! played as a frozen picture). Frame indices count from 0 over the whole stream.
+//!
+//! Trimming is frame-exact: a frame passes when it was shown at some instant of the window
+//! (`start < to && start + duration > from`, in the file's own time from its first frame), so
+//! the output covers the whole requested range and not a frame more. A file whose frames all
+//! lie past the window's end is closed early.
+//!
+//! What each file gave ([`PartUse`]: frames, its time span, where it sits in the output) is
+//! kept for the report.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use serde::Serialize;
+
+use super::select::Part;
+use super::ExportError;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::source::file::FileSource;
+use crate::source::FrameSource;
+
+/// What one file contributed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PartUse {
+    pub name: String,
+    /// Frames kept.
+    pub frames: u64,
+    /// The file's own time (ns after its first frame) of the first kept frame's start…
+    pub first_ns: Option<u64>,
+    /// …and of the last kept frame's end.
+    pub end_ns: Option<u64>,
+    /// Where its frames sit in the output (ns from the output's start).
+    pub out_start_ns: Option<u64>,
+    pub out_end_ns: Option<u64>,
+}
+
+/// Several files decoded one after another.
+pub struct ChainSource {
+    parts: VecDeque<Part>,
+    current: Option<Current>,
+    caps: gst::Caps,
+    estimated: Option<u64>,
+    next_index: u64,
+    /// End of the last frame handed out, in output time.
+    cursor_ns: u64,
+    uses: Arc<Mutex<Vec<PartUse>>>,
+}
+
+struct Current {
+    source: FileSource,
+    part: Part,
+    first_pts: Option<u64>,
+    /// Output time of this file's first kept frame minus its own time.
+    shift: Option<i128>,
+    used: PartUse,
+}
+
+impl ChainSource {
+    /// Opens the first file (its caps are the stream's; every later file must have the same).
+    pub fn open(parts: Vec<Part>) -> Result<Self> {
+        let mut parts: VecDeque<Part> = parts.into();
+        let first = parts.pop_front().ok_or_else(|| Error::Pipeline("export: no source files".into()))?;
+        let source = FileSource::open(&first.path)?;
+        let caps = source.caps().clone();
+        let estimated = std::iter::once(&first)
+            .chain(parts.iter())
+            .map(|p| p.record.as_ref().map(|r| r.frames))
+            .sum::<Option<u64>>()
+            .or_else(|| source.estimated_frames());
+        let current = Current::new(source, first);
+        Ok(ChainSource {
+            parts,
+            current: Some(current),
+            caps,
+            estimated,
+            next_index: 0,
+            cursor_ns: 0,
+            uses: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Caps of the decoded frames.
+    pub fn caps(&self) -> &gst::Caps {
+        &self.caps
+    }
+
+    /// Frames the whole files hold (an upper bound of what passes), if known.
+    pub fn estimated_frames(&self) -> Option<u64> {
+        self.estimated
+    }
+
+    /// Where each file's contribution is recorded as it finishes (read after the run).
+    pub fn uses(&self) -> Arc<Mutex<Vec<PartUse>>> {
+        Arc::clone(&self.uses)
+    }
+
+    /// Closes the current file and opens the next; `false` when none is left.
+    fn advance(&mut self) -> Result<bool> {
+        if let Some(done) = self.current.take() {
+            self.uses.lock().unwrap_or_else(|e| e.into_inner()).push(done.used);
+        }
+        let Some(part) = self.parts.pop_front() else { return Ok(false) };
+        let source = FileSource::open(&part.path)?;
+        if source.caps() != &self.caps {
+            return Err(ExportError::FormatChanged {
+                path: part.path.clone(),
+                what: format!("{} after {}", source.caps(), self.caps),
+            }
+            .into());
+        }
+        self.current = Some(Current::new(source, part));
+        Ok(true)
+    }
+}
+
+impl Current {
+    fn new(source: FileSource, part: Part) -> Self {
+        let used = PartUse { name: part.name.clone(), ..PartUse::default() };
+        Current { source, part, first_pts: None, shift: None, used }
+    }
+}
+
+impl FrameSource for ChainSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        loop {
+            let Some(current) = self.current.as_mut() else { return Ok(None) };
+            let Some(mut frame) = current.source.next_frame()? else {
+                if self.advance()? {
+                    continue;
+                }
+                return Ok(None);
+            };
+            let path = &current.part.path;
+            let pts = frame
+                .pts()
+                .ok_or_else(|| Error::Decode { path: path.clone(), message: format!("frame {} has no timestamp", frame.index) })?
+                .nseconds();
+            let first = *current.first_pts.get_or_insert(pts);
+            let start = pts.saturating_sub(first);
+            let length = frame.buffer.duration().map_or(1, |d| d.nseconds().max(1));
+            if start >= current.part.keep_to_ns {
+                // Every later frame of this file lies past the window too.
+                if self.advance()? {
+                    continue;
+                }
+                return Ok(None);
+            }
+            if start + length <= current.part.keep_from_ns {
+                continue;
+            }
+            let shift = *current.shift.get_or_insert(self.cursor_ns as i128 - start as i128);
+            let out = (start as i128 + shift).max(0) as u64;
+            let used = &mut current.used;
+            used.frames += 1;
+            used.first_ns.get_or_insert(start);
+            used.end_ns = Some(start + length);
+            used.out_start_ns.get_or_insert(out);
+            used.out_end_ns = Some(out + length);
+            let buffer = frame.buffer.make_mut();
+            buffer.set_pts(gst::ClockTime::from_nseconds(out));
+            buffer.set_dts(gst::ClockTime::NONE);
+            frame.index = self.next_index;
+            self.next_index += 1;
+            self.cursor_ns = out + length;
+            return Ok(Some(frame));
+        }
+    }
+}

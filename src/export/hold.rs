@@ -1,0 +1,285 @@
+//! Legal holds on recorded segments.
+//!
+//! A segment is held while a marker `NAME.mp4.hold` lies beside it; retention
+//! ([`crate::live::retention`]) never deletes a held segment. The marker lists the cases that
+//! hold the segment, one JSON line each (`{"case":"2026-117","since":"2026-11-30T21:04:05.000Z"}`),
+//! so a segment exported for two cases stays held until both are released. A line veilcam
+//! cannot read (a marker made by hand) is kept as it is and keeps the segment held.
+//!
+//! Markers are rewritten under the camera's index lock (temp file, rename, directory fsync),
+//! so two exports placing holds at once lose neither.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::ExportError;
+use crate::error::{Error, Result};
+use crate::live::segments::{self, HOLD_SUFFIX, INDEX_FILE};
+
+/// One case's hold on a segment, as one line of the marker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLine {
+    pub case: String,
+    /// UTC when the hold was placed.
+    pub since: String,
+}
+
+/// The lines of `segment`'s marker (none when it has no marker).
+fn read_lines(marker: &Path) -> Result<Vec<String>> {
+    match fs::read_to_string(marker) {
+        Ok(text) => Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(marker, e)),
+    }
+}
+
+fn case_of(line: &str) -> Option<String> {
+    serde_json::from_str::<HoldLine>(line).ok().map(|h| h.case)
+}
+
+/// The cases holding `segment` (a line veilcam cannot read shows as `?` followed by it).
+pub fn cases(segment: &Path) -> Result<Vec<String>> {
+    Ok(read_lines(&segments::hold_marker(segment))?
+        .iter()
+        .map(|l| case_of(l).unwrap_or_else(|| format!("?{l}")))
+        .collect())
+}
+
+/// Replaces the marker with `lines` (removes it when there are none).
+fn write_lines(marker: &Path, lines: &[String]) -> Result<()> {
+    let dir = marker.parent().expect("a marker lies in a camera directory");
+    if lines.is_empty() {
+        match fs::remove_file(marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(marker, e)),
+        }
+        return segments::sync_dir(dir);
+    }
+    let name = marker.file_name().expect("a file name").to_string_lossy();
+    let temp = dir.join(format!(".{name}.tmp"));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let mut file = fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| Error::io(&temp, e))?;
+    fs::rename(&temp, marker).map_err(|e| Error::io(marker, e))?;
+    segments::sync_dir(dir)
+}
+
+/// Places `case`'s hold on `segment`. Returns whether it was new (false: the case already
+/// held it).
+pub fn place(segment: &Path, case: &str) -> Result<bool> {
+    let dir = segment.parent().expect("a segment lies in a camera directory");
+    if !segment.is_file() {
+        return Err(ExportError::Hold { path: segment.to_path_buf(), why: "the segment is missing".into() }.into());
+    }
+    let _lock = segments::lock(dir)?;
+    let marker = segments::hold_marker(segment);
+    let mut lines = read_lines(&marker)?;
+    if lines.iter().any(|l| case_of(l).as_deref() == Some(case)) {
+        return Ok(false);
+    }
+    let line = HoldLine { case: case.to_string(), since: segments::format_rfc3339_ms(segments::now_ms()) };
+    lines.push(serde_json::to_string(&line).expect("a hold line serialises"));
+    write_lines(&marker, &lines)?;
+    Ok(true)
+}
+
+/// Removes `case`'s hold from `segment`; the marker goes when no case is left. Returns whether
+/// the case held it.
+pub fn remove(segment: &Path, case: &str) -> Result<bool> {
+    let dir = segment.parent().expect("a segment lies in a camera directory");
+    let _lock = segments::lock(dir)?;
+    let marker = segments::hold_marker(segment);
+    let lines = read_lines(&marker)?;
+    let kept: Vec<String> = lines.iter().filter(|l| case_of(l).as_deref() != Some(case)).cloned().collect();
+    if kept.len() == lines.len() {
+        return Ok(false);
+    }
+    write_lines(&marker, &kept)?;
+    Ok(true)
+}
+
+/// Holds placed by exports still running, as (segment, case): taken back by
+/// [`remove_pending`] when the process is ended at once (a second interrupt).
+static PENDING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// Takes back the holds of exports still running (the process is about to end without
+/// unwinding). Returns how many were taken back; never waits for a lock another thread holds.
+pub fn remove_pending() -> usize {
+    let Ok(pending) = PENDING.try_lock() else { return 0 };
+    pending.iter().filter(|(segment, case)| remove(segment, case).unwrap_or(false)).count()
+}
+
+fn forget_pending(case: &str, segments: &[PathBuf]) {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).retain(|(s, c)| c != case || !segments.contains(s));
+}
+
+/// Holds one export placed, taken back unless [`Placed::keep`] is called: an export that fails
+/// or is interrupted leaves the holds as they were before it (a segment another case holds, or
+/// this case held already, stays held).
+#[derive(Debug)]
+pub struct Placed {
+    case: String,
+    new: Vec<PathBuf>,
+    all: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl Placed {
+    /// Places `case`'s hold on every segment.
+    pub fn place_all(segments: &[PathBuf], case: &str) -> Result<Placed> {
+        let mut placed = Placed { case: case.to_string(), new: Vec::new(), all: Vec::new(), kept: false };
+        for segment in segments {
+            if place(segment, case)? {
+                placed.new.push(segment.clone());
+                PENDING.lock().unwrap_or_else(|e| e.into_inner()).push((segment.clone(), case.to_string()));
+            }
+            placed.all.push(segment.clone());
+        }
+        Ok(placed)
+    }
+
+    /// The segments held for this case.
+    pub fn segments(&self) -> &[PathBuf] {
+        &self.all
+    }
+
+    /// The export succeeded: the holds stay.
+    pub fn keep(mut self) {
+        self.kept = true;
+        forget_pending(&self.case, &self.new);
+    }
+}
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        forget_pending(&self.case, &self.new);
+        for segment in &self.new {
+            if let Err(e) = remove(segment, &self.case) {
+                tracing::error!("cannot take back the hold on {}: {e}", segment.display());
+            }
+        }
+    }
+}
+
+/// A held segment and the cases holding it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub segment: PathBuf,
+    pub cases: Vec<String>,
+}
+
+/// Every held segment under the recordings `root`, by camera and name.
+pub fn list(root: &Path) -> Result<Vec<Held>> {
+    let mut held = Vec::new();
+    for dir in camera_dirs(root)? {
+        let mut markers: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(&format!(".mp4{HOLD_SUFFIX}")))
+            .collect();
+        markers.sort();
+        for marker in markers {
+            let segment = PathBuf::from(marker.to_string_lossy().trim_end_matches(HOLD_SUFFIX).to_string());
+            held.push(Held { cases: cases(&segment)?, segment });
+        }
+    }
+    Ok(held)
+}
+
+/// What releasing a case did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// Segments no case holds any more (retention may delete them now).
+    pub freed: Vec<PathBuf>,
+    /// Segments the case held that other cases still hold.
+    pub still_held: Vec<PathBuf>,
+}
+
+/// Removes `case`'s holds from every segment under `root`.
+pub fn release(root: &Path, case: &str) -> Result<Released> {
+    let mut released = Released::default();
+    for h in list(root)? {
+        if !h.cases.iter().any(|c| c == case) {
+            continue;
+        }
+        remove(&h.segment, case)?;
+        if segments::is_held(&h.segment) {
+            released.still_held.push(h.segment);
+        } else {
+            released.freed.push(h.segment);
+        }
+    }
+    Ok(released)
+}
+
+/// Camera directories under `root` (those with an index).
+fn camera_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(INDEX_FILE).is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera() -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("front_door");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join(INDEX_FILE), "").unwrap();
+        let segment = dir.join("2026-11-20T14-00-00Z.mp4");
+        fs::write(&segment, b"segment").unwrap();
+        (root, segment)
+    }
+
+    #[test]
+    fn a_segment_held_by_two_cases_stays_held_until_both_are_released() {
+        let (root, segment) = camera();
+        assert!(place(&segment, "A").unwrap());
+        assert!(!place(&segment, "A").unwrap(), "a second hold of one case is no new hold");
+        assert!(place(&segment, "B").unwrap());
+        assert_eq!(cases(&segment).unwrap(), ["A", "B"]);
+        let released = release(root.path(), "A").unwrap();
+        assert_eq!(released.still_held, vec![segment.clone()]);
+        assert!(segments::is_held(&segment));
+        let released = release(root.path(), "B").unwrap();
+        assert_eq!(released.freed, vec![segment.clone()]);
+        assert!(!segments::is_held(&segment));
+    }
+
+    #[test]
+    fn holds_of_a_failed_export_are_taken_back_but_older_holds_stay() {
+        let (_root, segment) = camera();
+        place(&segment, "A").unwrap();
+        drop(Placed::place_all(std::slice::from_ref(&segment), "A").unwrap());
+        assert_eq!(cases(&segment).unwrap(), ["A"], "case A held it before: its hold stays");
+        drop(Placed::place_all(std::slice::from_ref(&segment), "B").unwrap());
+        assert_eq!(cases(&segment).unwrap(), ["A"], "B's new hold is taken back");
+        Placed::place_all(std::slice::from_ref(&segment), "B").unwrap().keep();
+        assert_eq!(cases(&segment).unwrap(), ["A", "B"]);
+    }
+
+    #[test]
+    fn a_marker_made_by_hand_keeps_the_segment_held() {
+        let (root, segment) = camera();
+        fs::write(segments::hold_marker(&segment), "kept for the insurer\n").unwrap();
+        place(&segment, "A").unwrap();
+        release(root.path(), "A").unwrap();
+        assert!(segments::is_held(&segment));
+        assert_eq!(cases(&segment).unwrap(), ["?kept for the insurer"]);
+    }
+}

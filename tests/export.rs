@@ -1,0 +1,538 @@
+//! `veilcam export` end to end: real recordings made by the live recorder from
+//! `sample_media/faces.mp4` (1 s segments with their index), the real CLI binary, real
+//! detection, a real signed zip read back with the library's verifier. Every test gets its own
+//! `VEILCAM_HOME` (signing key, audit log, register of exported cases), never the real one.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use veilcam::export::hold;
+use veilcam::export::keys;
+use veilcam::export::verify;
+use veilcam::live::segments::{self, SegmentRecord};
+use veilcam::sink::recorder::{Recorder, RecorderSettings};
+use veilcam::sink::{Applied, FrameSink};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
+
+use common::*;
+
+const CAMERA: &str = "front_door";
+
+/// One recording of faces.mp4 (100 frames, 25 fps) in 1 s segments, made once and copied for
+/// each test.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Recordings of earlier test processes that have ended are not needed any more.
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("export-recordings-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("export-recordings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut settings = RecorderSettings::new(&root, CAMERA);
+        settings.segment_seconds = 1;
+        settings.preset = "ultrafast".into();
+        let mut recorder = Recorder::create(settings).expect("recorder starts");
+        let mut source = FileSource::open(&sample("faces.mp4")).unwrap();
+        let nothing = Applied {
+            detections: &[],
+            masks: &[],
+            decision: &veilcam::policy::NO_DECISION,
+            fully_obscured: false,
+            decoded_at: Instant::now(),
+        };
+        while let Some(frame) = source.next_frame().unwrap() {
+            recorder.push(&frame, &nothing).expect("frame recorded");
+        }
+        Box::new(recorder).finish().expect("recorder finishes");
+        root
+    })
+}
+
+/// A test's world: recordings, a data directory with a signing key, a place for bundles.
+struct World {
+    _dir: tempfile::TempDir,
+    recordings: PathBuf,
+    home: PathBuf,
+    out: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let recordings = dir.path().join("recordings");
+        copy_dir(template(), &recordings);
+        let home = dir.path().join("home");
+        keys::init(&home.join("keys")).expect("signing key created");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        World { recordings, home, out, _dir: dir }
+    }
+
+    fn camera_dir(&self) -> PathBuf {
+        self.recordings.join(CAMERA)
+    }
+
+    fn records(&self) -> Vec<SegmentRecord> {
+        segments::read_index(&self.camera_dir()).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_veilcam"));
+        cmd.env("VEILCAM_HOME", &self.home).env_remove("XDG_DATA_HOME").arg("-q").args(args);
+        cmd
+    }
+
+    fn veilcam(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("veilcam runs")
+    }
+
+    /// `veilcam export` of the recordings for `from`..`to` (UTC ms) into `out/NAME`.
+    fn export(&self, case: &str, from: i64, to: i64, bundle: &str, extra: &[&str]) -> Output {
+        let (from, to) = (segments::format_rfc3339_ms(from), segments::format_rfc3339_ms(to));
+        let bundle = self.out.join(bundle);
+        let recordings = self.recordings.display().to_string();
+        let mut args = vec!["export", "--case", case, "--basis", "court order 4 O 12/26", "--requester", "Police"];
+        args.extend(["--camera", CAMERA, "--from", &from, "--to", &to, "--recordings", &recordings]);
+        let bundle = bundle.display().to_string();
+        args.extend(["-o", &bundle]);
+        args.extend(extra);
+        self.veilcam(&args)
+    }
+
+    /// Every file under the output directory (bundles, and anything left behind).
+    fn out_listing(&self) -> Vec<String> {
+        dir_entries(&self.out)
+    }
+
+    fn holds(&self) -> Vec<hold::Held> {
+        hold::list(&self.recordings).unwrap()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn ok(out: &Output) {
+    assert!(out.status.success(), "veilcam failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+}
+
+fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "veilcam succeeded but should have failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The files of a bundle, by name.
+fn unzip(bundle: &Path, into: &Path) -> Vec<String> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(bundle).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        std::fs::write(into.join(entry.name()), bytes).unwrap();
+        names.push(entry.name().to_string());
+    }
+    names
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The frames of the recording shown at some instant of `from`..`to` (UTC ms), counted from
+/// the decoded segments themselves: the independent expectation for the export's trimming.
+fn frames_shown(world: &World, from: i64, to: i64) -> u64 {
+    let mut count = 0;
+    for record in world.records() {
+        let start_ms = record.start_ms().unwrap();
+        let probe = probe(&world.camera_dir().join(&record.file));
+        let first = probe.frames[0].pts.unwrap();
+        for f in &probe.frames {
+            let start = start_ms as f64 + (f.pts.unwrap() - first) as f64 / 1e6;
+            let end = start + f.duration.unwrap() as f64 / 1e6;
+            count += u64::from(start < to as f64 && end > from as f64);
+        }
+    }
+    count
+}
+
+#[test]
+fn export_of_recordings_is_trimmed_to_the_frame_sealed_verified_and_held() {
+    let world = World::new();
+    let records = world.records();
+    assert!(records.len() >= 4, "4 s in 1 s segments: {records:?}");
+    // Both ends fall inside a frame (frames are 40 ms): the frame shown at each end is kept.
+    let from = records[0].start_ms().unwrap() + 210;
+    let to = records[2].start_ms().unwrap() + 530;
+    let out = world.export("2026-117", from, to, "case.zip", &[]);
+    ok(&out);
+    assert_eq!(world.out_listing(), ["case.zip"], "the bundle and nothing else");
+
+    let x = tempfile::tempdir().unwrap();
+    let mut names = unzip(&world.out.join("case.zip"), x.path());
+    names.sort();
+    let stem = format!(
+        "2026-117_{CAMERA}_{}_{}",
+        segments::format_rfc3339_ms(from).replace(['-', ':'], ""),
+        segments::format_rfc3339_ms(to).replace(['-', ':'], "")
+    );
+    let video = format!("{stem}.mp4");
+    let sidecar = format!("{stem}.sidecar.json");
+    assert_eq!(names, [video.clone(), sidecar.clone(), "manifest.json".into(), "manifest.json.minisig".into(), "report.txt".into()]);
+
+    let expected = frames_shown(&world, from, to);
+    let produced = probe(&x.path().join(&video));
+    assert_eq!(produced.frames.len() as u64, expected, "exactly the frames shown in the range");
+    // One continuous timeline from 0, frame after frame.
+    let mut next = 0;
+    for f in &produced.frames {
+        let pts = f.pts.unwrap();
+        assert!(pts.abs_diff(next) <= 1_000_000, "frame at {pts} ns, expected {next} ns");
+        next = pts + f.duration.unwrap();
+    }
+    let m = manifest(x.path());
+    assert_eq!(m["case"], "2026-117");
+    assert_eq!(m["basis"], "court order 4 O 12/26");
+    assert_eq!(m["produced"]["frames"], expected);
+    assert_eq!(m["gaps"], serde_json::json!([]));
+    let sources: Vec<&str> = m["sources"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let used: Vec<&str> = records[..3].iter().map(|r| r.file.as_str()).collect();
+    assert_eq!(sources, used);
+    for (s, r) in m["sources"].as_array().unwrap().iter().zip(&records) {
+        assert_eq!(s["sha256"], r.sha256.as_str());
+    }
+    assert_eq!(m["models"][0]["sha256"].as_str().unwrap().len(), 64);
+    let report = std::fs::read_to_string(x.path().join("report.txt")).unwrap();
+    for needle in ["1. Received", "2. Done", "3. Produced", "4. Repeatability", &records[0].sha256, "Gaps: none", &video] {
+        assert!(report.contains(needle), "report lacks {needle:?}:\n{report}");
+    }
+
+    let verified = verify::verify(&world.out.join("case.zip"), Some(&world.home.join("keys").join(keys::PUBLIC_FILE)));
+    assert!(verified.ok(), "{verified}");
+    assert!(verified.to_string().contains(&format!("{expected} frames decoded")), "{verified}");
+
+    let held: Vec<PathBuf> = world.holds().iter().map(|h| h.segment.clone()).collect();
+    let expected_held: Vec<PathBuf> = records[..3].iter().map(|r| world.camera_dir().join(&r.file)).collect();
+    assert_eq!(held, expected_held, "exactly the segments used are held");
+    assert!(world.holds().iter().all(|h| h.cases == ["2026-117"]));
+
+    let log = std::fs::read_to_string(world.home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"export\"") && log.contains("2026-117"), "audit log:\n{log}");
+}
+
+#[test]
+fn export_across_a_gap_goes_on_and_lists_the_gap() {
+    let world = World::new();
+    let records = world.records();
+    // The middle segment is gone (as if never recorded), from disk and index.
+    let lock = segments::lock(&world.camera_dir()).unwrap();
+    std::fs::remove_file(world.camera_dir().join(&records[1].file)).unwrap();
+    let kept: Vec<SegmentRecord> = records.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, r)| r.clone()).collect();
+    segments::rewrite_index(&world.camera_dir(), &kept, &lock).unwrap();
+    drop(lock);
+    let from = records[0].start_ms().unwrap() + 500;
+    let to = records[2].start_ms().unwrap() + 500;
+    let out = world.export("gap-1", from, to, "gap.zip", &[]);
+    ok(&out);
+    let x = tempfile::tempdir().unwrap();
+    unzip(&world.out.join("gap.zip"), x.path());
+    let m = manifest(x.path());
+    let gaps = m["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["from_ms"], records[0].end_ms().unwrap());
+    assert_eq!(gaps[0]["to_ms"], records[2].start_ms().unwrap());
+    let report = std::fs::read_to_string(x.path().join("report.txt")).unwrap();
+    assert!(report.contains("have NO recording") && report.contains(&records[2].start), "{report}");
+    assert_eq!(m["produced"]["frames"], frames_shown(&world, from, to));
+}
+
+#[test]
+fn a_segment_altered_after_recording_is_refused_naming_it_and_nothing_is_left() {
+    let world = World::new();
+    let records = world.records();
+    let altered = world.camera_dir().join(&records[1].file);
+    let mut bytes = std::fs::read(&altered).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&altered, bytes).unwrap();
+    let err = failed(&world.export("2026-118", records[0].start_ms().unwrap(), records[2].end_ms().unwrap(), "case.zip", &[]));
+    assert!(err.contains(&records[1].file) && err.contains("SHA-256"), "{err}");
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+    assert!(world.holds().is_empty(), "no hold placed: {:?}", world.holds());
+}
+
+#[test]
+fn bad_requests_are_refused_with_their_cause_and_leave_nothing() {
+    let world = World::new();
+    let records = world.records();
+    let first = records[0].start_ms().unwrap();
+    // No recordings in the range (an hour before the first one).
+    let err = failed(&world.export("c1", first - 3_600_000, first - 3_000_000, "a.zip", &[]));
+    assert!(err.contains("no recordings between") && err.contains(CAMERA), "{err}");
+    // Unknown camera: the cameras there are are listed.
+    let mut cmd = world.command(&["export", "--case", "c2", "--basis", "b", "--requester", "r", "--camera", "back_yard"]);
+    let recordings = world.recordings.display().to_string();
+    let out = cmd
+        .args(["--from", "2026-11-20T14:00:00Z", "--to", "2026-11-20T14:20:00Z", "--recordings", &recordings])
+        .arg("-o")
+        .arg(world.out.join("b.zip"))
+        .output()
+        .unwrap();
+    let err = failed(&out);
+    assert!(err.contains("unknown camera 'back_yard'") && err.contains(CAMERA), "{err}");
+    // A range that ends before it starts.
+    let err = failed(&world.export("c3", first + 1000, first, "c.zip", &[]));
+    assert!(err.contains("is not after"), "{err}");
+    // A case id that could name another directory.
+    let err = failed(&world.export("../c4", first, first + 1000, "d.zip", &[]));
+    assert!(err.contains("case id '../c4'"), "{err}");
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+    assert!(world.holds().is_empty());
+}
+
+#[test]
+fn a_missing_or_unreadable_key_refuses_the_export_before_any_work() {
+    let world = World::new();
+    let records = world.records();
+    let range = (records[0].start_ms().unwrap(), records[0].end_ms().unwrap());
+    let secret = world.home.join("keys").join(keys::SECRET_FILE);
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = failed(&world.export("k1", range.0, range.1, "k1.zip", &[]));
+    assert!(err.contains(&secret.display().to_string()) && err.contains("chmod 600"), "{err}");
+    std::fs::remove_file(&secret).unwrap();
+    let err = failed(&world.export("k2", range.0, range.1, "k2.zip", &[]));
+    assert!(err.contains(&secret.display().to_string()) && err.contains("keys init"), "{err}");
+    assert!(world.out_listing().is_empty());
+    assert!(world.holds().is_empty());
+}
+
+#[test]
+fn a_case_is_exported_once_and_a_bundle_is_never_overwritten() {
+    let world = World::new();
+    let records = world.records();
+    let (from, to) = (records[0].start_ms().unwrap(), records[0].start_ms().unwrap() + 400);
+    std::fs::write(world.out.join("taken.zip"), b"someone else's file").unwrap();
+    let err = failed(&world.export("once", from, to, "taken.zip", &[]));
+    assert!(err.contains("taken.zip") && err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(world.out.join("taken.zip")).unwrap(), b"someone else's file");
+
+    ok(&world.export("once", from, to, "first.zip", &[]));
+    let first = std::fs::read(world.out.join("first.zip")).unwrap();
+    let err = failed(&world.export("once", from, to, "second.zip", &[]));
+    assert!(err.contains("case 'once' was already exported"), "{err}");
+    assert_eq!(std::fs::read(world.out.join("first.zip")).unwrap(), first, "the first bundle is untouched");
+    assert_eq!(world.out_listing(), ["first.zip", "taken.zip"]);
+}
+
+/// Starts a full-range export of case `case` and returns once it works in its staging
+/// directory with its holds placed.
+fn start_export(world: &World, case: &str) -> std::process::Child {
+    let records = world.records();
+    let from = segments::format_rfc3339_ms(records[0].start_ms().unwrap());
+    let to = segments::format_rfc3339_ms(records.last().unwrap().end_ms().unwrap());
+    let recordings = world.recordings.display().to_string();
+    let bundle = world.out.join(format!("{case}.zip")).display().to_string();
+    let mut child = world
+        .command(&["export", "--case", case, "--basis", "b", "--requester", "r", "--camera", CAMERA])
+        .args(["--from", &from, "--to", &to, "--recordings", &recordings, "-o", &bundle, "--workers", "1"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(world.out_listing().iter().any(|n| n.contains(".staging-")) && world.holds().iter().any(|h| h.cases.contains(&case.to_string()))) {
+        assert!(child.try_wait().unwrap().is_none(), "export ended before it could be interrupted");
+        assert!(Instant::now() < deadline, "the export never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// After an interrupted export of `case`: nothing in the output directory, only the hold of
+/// `earlier-case` on `kept`, and the case not registered.
+fn assert_nothing_left(world: &World, case: &str, kept: &Path) {
+    assert!(world.out_listing().is_empty(), "left behind: {:?}", world.out_listing());
+    let holds = world.holds();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert_eq!(holds[0].segment, kept);
+    assert_eq!(holds[0].cases, ["earlier-case"]);
+    assert!(!veilcam::export::case_record(&world.home, case).exists(), "an interrupted case may be exported again");
+}
+
+#[test]
+fn an_interrupted_export_leaves_no_bundle_no_temp_file_and_no_new_hold() {
+    let world = World::new();
+    // Another case's hold, which must survive.
+    let kept = world.camera_dir().join(&world.records()[0].file);
+    hold::place(&kept, "earlier-case").unwrap();
+    let mut child = start_export(&world, "int");
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code");
+    assert_nothing_left(&world, "int", &kept);
+}
+
+#[test]
+fn a_second_interrupt_ends_the_export_at_once_and_still_leaves_nothing() {
+    let world = World::new();
+    let kept = world.camera_dir().join(&world.records()[0].file);
+    hold::place(&kept, "earlier-case").unwrap();
+    let mut child = start_export(&world, "int2");
+    for _ in 0..2 {
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code");
+    assert_nothing_left(&world, "int2", &kept);
+}
+
+#[test]
+fn hold_release_frees_a_cases_segments_but_not_those_another_case_holds() {
+    let world = World::new();
+    let records = world.records();
+    let s = |i: usize| records[i].start_ms().unwrap();
+    ok(&world.export("A", s(0) + 100, s(1) + 300, "a.zip", &[]));
+    ok(&world.export("B", s(1) + 100, s(2) + 300, "b.zip", &[]));
+    let recordings = world.recordings.display().to_string();
+    let list = world.veilcam(&["hold", "list", "--recordings", &recordings]);
+    ok(&list);
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(listed.contains(&format!("{}\tA,B", records[1].file)), "{listed}");
+    ok(&world.veilcam(&["hold", "release", "--case", "A", "--recordings", &recordings]));
+    let held: Vec<(String, Vec<String>)> =
+        world.holds().into_iter().map(|h| (h.segment.file_name().unwrap().to_string_lossy().into_owned(), h.cases)).collect();
+    assert_eq!(held, [(records[1].file.clone(), vec!["B".to_string()]), (records[2].file.clone(), vec!["B".to_string()])]);
+    let log = std::fs::read_to_string(world.home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"hold_release\""), "{log}");
+}
+
+#[test]
+fn re_running_an_export_repeats_its_decisions_and_its_video_bytes() {
+    let world = World::new();
+    let input = sample("faces.mp4").display().to_string();
+    let run = |case: &str, workers: &str| {
+        let bundle = world.out.join(format!("{case}.zip")).display().to_string();
+        let args = ["export", "--case", case, "--basis", "subject access", "--requester", "Ann", "--input", &input];
+        ok(&world.veilcam(&[&args[..], &["--from", "1.02", "--to", "3.01", "--workers", workers, "-o", &bundle]].concat()));
+        let x = tempfile::tempdir().unwrap();
+        unzip(Path::new(&bundle), x.path());
+        let m = manifest(x.path());
+        let video = std::fs::read(x.path().join(m["produced"]["working_copy"].as_str().unwrap())).unwrap();
+        let sidecar = std::fs::read(x.path().join(m["produced"]["sidecar"].as_str().unwrap())).unwrap();
+        (m, video, sidecar)
+    };
+    // Another number of detection workers must not change a decision either.
+    let (m1, video1, sidecar1) = run("r1", "2");
+    let (_, video2, sidecar2) = run("r2", "1");
+    // Frames of 40 ms from 0: 1.02 s lies in frame 25, 3.01 s in frame 75.
+    assert_eq!(m1["produced"]["frames"], 51);
+    assert_eq!(m1["produced"]["working_copy"], "r1_faces_1.02s_3.01s.mp4");
+    assert!(sidecar1 == sidecar2, "the redaction decisions differ between runs");
+    // The encoded pictures are the same bytes; the MP4 header records when it was written.
+    assert!(mdat(&video1) == mdat(&video2), "the encoded video differs between runs");
+    let differing = video1.iter().zip(&video2).filter(|(a, b)| a != b).count();
+    assert!(video1.len() == video2.len() && differing <= 16, "{differing} bytes differ outside the pictures");
+    // No hold on a plain file.
+    assert!(m1["holds"].as_array().unwrap().is_empty());
+}
+
+/// The payload of the top-level `mdat` box of an MP4 (the encoded pictures).
+fn mdat(mp4: &[u8]) -> &[u8] {
+    let mut at = 0;
+    while at + 8 <= mp4.len() {
+        let size = u32::from_be_bytes(mp4[at..at + 4].try_into().unwrap()) as usize;
+        if &mp4[at + 4..at + 8] == b"mdat" {
+            return &mp4[at + 8..at + size];
+        }
+        assert!(size >= 8, "unexpected box layout");
+        at += size;
+    }
+    panic!("no mdat box")
+}
+
+#[test]
+fn subject_access_export_names_the_kept_track_or_fails_when_it_does_not_exist() {
+    let world = World::new();
+    let input = sample("faces.mp4").display().to_string();
+    let bundle = world.out.join("sar.zip").display().to_string();
+    let args = ["export", "--case", "sar", "--basis", "subject access", "--requester", "Ann", "--input", &input];
+    let err = failed(&world.veilcam(&[&args[..], &["--to", "1", "--keep-track", "999", "-o", &bundle]].concat()));
+    assert!(err.contains("--keep-track 999"), "{err}");
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+}
+
+/// Regression: `FileSource` measured a recorded segment against its `mehd` duration, which
+/// mp4mux sets to the running time at the segment's end, so every segment after the first
+/// "stream ended at 1.00 s of 2.00 s: the file is truncated" and could not be exported.
+#[test]
+fn regression_file_source_decodes_every_recorded_segment_not_only_the_first() {
+    let world = World::new();
+    for record in world.records() {
+        let path = world.camera_dir().join(&record.file);
+        let mut source = FileSource::open(&path).unwrap_or_else(|e| panic!("{}: {e}", record.file));
+        let mut frames = 0;
+        while source.next_frame().unwrap_or_else(|e| panic!("{}: {e}", record.file)).is_some() {
+            frames += 1;
+        }
+        assert_eq!(frames, record.frames, "{}: frames decoded vs index", record.file);
+    }
+}
+
+#[test]
+fn verify_media_checks_name_a_frame_count_that_does_not_match_the_manifest() {
+    use veilcam::export::checks::{SidecarFrames, WorkingCopyFrames};
+    use veilcam::export::verify::MediaCheck;
+    let manifest = serde_json::json!({ "produced": { "working_copy": "w.mp4", "sidecar": "w.json", "frames": 99 } });
+    assert!(WorkingCopyFrames.applies("w.mp4", &manifest) && !WorkingCopyFrames.applies("w.json", &manifest));
+    let err = WorkingCopyFrames.check("w.mp4", &sample("faces.mp4"), &manifest).unwrap_err();
+    assert_eq!(err, "decodes to 100 frames, the manifest states 99");
+    let right = serde_json::json!({ "produced": { "working_copy": "w.mp4", "frames": 100 } });
+    assert_eq!(WorkingCopyFrames.check("w.mp4", &sample("faces.mp4"), &right).unwrap(), "100 frames decoded, as stated");
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = dir.path().join("w.json");
+    std::fs::write(&sidecar, r#"{"veilcam":"0.1.0","frames":[{"index":0},{"index":1}]}"#).unwrap();
+    assert_eq!(SidecarFrames.check("w.json", &sidecar, &manifest).unwrap_err(), "records 2 frames, the manifest states 99");
+    std::fs::write(&sidecar, r#"{"veilcam":"0.1.0","frames":[{"index":0},"#).unwrap();
+    assert!(SidecarFrames.check("w.json", &sidecar, &manifest).unwrap_err().contains("not valid JSON"));
+}
+
+#[test]
+fn an_export_verifies_with_the_cli_and_leaves_an_intact_audit_log() {
+    let world = World::new();
+    let records = world.records();
+    let (from, to) = (records[1].start_ms().unwrap() + 100, records[1].start_ms().unwrap() + 900);
+    ok(&world.export("cli-1", from, to, "cli.zip", &[]));
+    let bundle = world.out.join("cli.zip").display().to_string();
+    let verified = world.command(&["verify", &bundle]).arg("--key").arg(world.home.join("keys").join(keys::PUBLIC_FILE)).output().unwrap();
+    ok(&verified);
+    let printed = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(printed.contains("frames decoded, as stated") && printed.contains("frame records, as stated"), "{printed}");
+    let recordings = world.recordings.display().to_string();
+    ok(&world.veilcam(&["hold", "release", "--case", "cli-1", "--recordings", &recordings]));
+    ok(&world.veilcam(&["log", "verify"]));
+}
