@@ -8,8 +8,8 @@
 //!   (the face's centre must lie inside the mask); its area, clipped to the frame, over the
 //!   area of the face's full box. A mask over no labelled face (a real pedestrian's head in
 //!   the background footage, or a phantom) is counted as *unpaired*.
-//! - **widest mask**: per veilcam track, each mask's width over the median width of the same
-//!   track's detected boxes. A held or back-filled box that grows into a bar shows up here
+//! - **widest mask**: per veilcam track, each mask's width over the median width of the
+//!   track's detections (the detector's boxes, before the tracker grows them). A held or back-filled box that grows into a bar shows up here
 //!   even when it covers no labelled face.
 //!
 //! Boxes are the sidecar's mask boxes, before `--mask-scale` (which the policy applies the same
@@ -37,7 +37,16 @@ struct Sidecar {
 struct SidecarFrame {
     index: u64,
     #[serde(default)]
+    detections: Vec<SidecarDetection>,
+    #[serde(default)]
     masks: Vec<SidecarMask>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct SidecarDetection {
+    class: String,
+    #[serde(rename = "box")]
+    bbox: SidecarBox,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -66,6 +75,10 @@ impl SidecarBox {
         let cw = (self.x2.min(w) - self.x1.max(0.0)).max(0.0);
         let ch = (self.y2.min(h) - self.y1.max(0.0)).max(0.0);
         cw * ch
+    }
+
+    fn center(&self) -> (f64, f64) {
+        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
     }
 
     fn contains(&self, (x, y): (f64, f64)) -> bool {
@@ -132,7 +145,7 @@ pub fn mask_reach(truth: &Truth, sidecar: &Path) -> Result<MaskReach> {
 fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     let faces_of = |index: u64| truth.frames.get(index as usize).map_or(&[][..], |f| &f.faces[..]);
     let masks = || doc.frames.iter().flat_map(|f| f.masks.iter().filter(|m| m.class == "face").map(move |m| (f.index, m)));
-    let detected = detected_widths(masks());
+    let detected = detected_widths(&doc.frames);
     let (fw, fh) = (truth.width as f64, truth.height as f64);
     let mut r = MaskReach::default();
     let mut ratios = Vec::new();
@@ -168,19 +181,44 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     r
 }
 
-/// Median width of each track's detected boxes.
-fn detected_widths<'a>(masks: impl Iterator<Item = (u64, &'a SidecarMask)>) -> HashMap<u64, f64> {
+/// Median width of each track's detections. A detected mask is the tracker's box around a
+/// detection of the same frame (grown about the same centre by one frame of motion), so the
+/// detection is the one whose centre is nearest the mask's.
+fn detected_widths(frames: &[SidecarFrame]) -> HashMap<u64, f64> {
     let mut widths: HashMap<u64, Vec<f64>> = HashMap::new();
-    for (_, m) in masks.filter(|(_, m)| m.origin == "detected") {
-        widths.entry(m.track).or_default().push(m.bbox.width());
+    for f in frames {
+        for m in f.masks.iter().filter(|m| m.class == "face" && m.origin == "detected") {
+            let (mx, my) = m.bbox.center();
+            let nearest = f
+                .detections
+                .iter()
+                .filter(|d| d.class == "face")
+                .map(|d| {
+                    let (dx, dy) = d.bbox.center();
+                    ((dx - mx).hypot(dy - my), d.bbox.width())
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let width = nearest.filter(|(d, _)| *d < 1.0).map_or(m.bbox.width(), |(_, w)| w);
+            widths.entry(m.track).or_default().push(width);
+        }
     }
     widths
         .into_iter()
         .filter_map(|(track, mut w)| {
             w.sort_by(f64::total_cmp);
-            percentile(&w, 50.0).map(|m| (track, m))
+            median(&w).map(|m| (track, m))
         })
         .collect()
+}
+
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 /// The labelled face a mask belongs to: the one it overlaps most among those whose centre it
@@ -253,9 +291,9 @@ mod tests {
             width: 200,
             height: 100,
             frames: vec![
-                SidecarFrame { index: 0, masks: vec![mask(7, "detected", 45.0, 15.0, 20.0, 20.0)] },
+                SidecarFrame { index: 0, detections: vec![], masks: vec![mask(7, "detected", 45.0, 15.0, 20.0, 20.0)] },
                 // Held: a bar 8× the detected width reaching the left edge, over the face.
-                SidecarFrame { index: 1, masks: vec![mask(7, "held", -40.0, 20.0, 160.0, 10.0)] },
+                SidecarFrame { index: 1, detections: vec![], masks: vec![mask(7, "held", -40.0, 20.0, 160.0, 10.0)] },
             ],
         };
         let r = reach(&t, &doc);
@@ -271,10 +309,34 @@ mod tests {
     #[test]
     fn a_mask_over_no_labelled_face_is_unpaired() {
         let t = truth(vec![vec![face(0, 50.0, 20.0, 10.0, 10.0)]]);
-        let doc = Sidecar { width: 200, height: 100, frames: vec![SidecarFrame { index: 0, masks: vec![mask(1, "detected", 150.0, 50.0, 10.0, 10.0)] }] };
+        let doc = Sidecar { width: 200, height: 100, frames: vec![SidecarFrame { index: 0, detections: vec![], masks: vec![mask(1, "detected", 150.0, 50.0, 10.0, 10.0)] }] };
         let r = reach(&t, &doc);
         assert_eq!((r.paired, r.unpaired), (0, 1));
         assert_eq!(r.area_ratio_p50, None);
+    }
+
+    #[test]
+    fn a_tracks_detected_width_is_its_detections_not_its_grown_masks() {
+        let t = truth(vec![vec![face(0, 50.0, 20.0, 10.0, 10.0)]]);
+        let detection = SidecarDetection { class: "face".into(), bbox: SidecarBox { x1: 50.0, y1: 20.0, x2: 60.0, y2: 30.0 } };
+        // The tracker grew the detected box to 20 px; a held box of 30 px is 3× the detection.
+        let doc = Sidecar {
+            width: 200,
+            height: 100,
+            frames: vec![
+                SidecarFrame { index: 0, detections: vec![detection], masks: vec![mask(3, "detected", 45.0, 15.0, 20.0, 20.0)] },
+                SidecarFrame { index: 1, detections: vec![], masks: vec![mask(3, "held", 40.0, 10.0, 30.0, 30.0)] },
+            ],
+        };
+        let widest = reach(&t, &doc).widest.unwrap();
+        assert_eq!((widest.ratio, widest.detected_width), (3.0, 10.0));
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[9.0, 26.0]), Some(17.5));
+        assert_eq!(median(&[1.0, 2.0, 9.0]), Some(2.0));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]
