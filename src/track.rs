@@ -285,13 +285,23 @@ impl Track {
         Some(TrackedBox { track: self.id, class: self.class, bbox, score, origin })
     }
 
+    /// How far the box may be off by one frame, per side: the mean size of the recent steps.
+    /// Detections move in jumps of the detector's grid (8 px at 640 px for a 1280 px frame), so
+    /// a slowly moving face has steps of 0 and of a whole grid cell; their signed median says
+    /// it stands still, the mean of their sizes keeps the margin the motion and jitter need.
+    fn step_margin(&self) -> [f32; 2] {
+        let n = self.steps.len().max(1) as f32;
+        let mean = |axis: usize| self.steps.iter().map(|s| s.velocity[axis].abs()).sum::<f32>() / n;
+        [mean(0), mean(1)]
+    }
+
     /// Grows a box with uncertainty (distance to a detection) and one frame of motion.
     fn grow(&self, b: BBox, distance: u64, s: &TrackerSettings) -> BBox {
-        let [vx, vy] = self.velocity();
+        let [mx, my] = self.step_margin();
         let g = 1.0 + s.growth_per_frame * distance as f32;
         let (cx, cy) = b.center();
-        let hw = b.width() * g / 2.0 + vx.abs();
-        let hh = b.height() * g / 2.0 + vy.abs();
+        let hw = b.width() * g / 2.0 + mx;
+        let hh = b.height() * g / 2.0 + my;
         BBox::new(cx - hw, cy - hh, cx + hw, cy + hh)
     }
 
