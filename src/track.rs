@@ -14,10 +14,10 @@
 //! with the track's speed, so a fast head does not outrun its mask. They stay masks that look
 //! like masks:
 //!
-//! - the velocity is the median of the last few steps between detections, and a held or
-//!   back-filled box moves only as far as that motion was observed (twice the frames it was
-//!   measured over), then stays where it is: one noisy pair of detections cannot send a box
-//!   across the frame;
+//! - the velocity is the median of the last few steps between detections; with only one step
+//!   (two detections) a held or back-filled box moves only over twice the frames that step
+//!   spans, then stays where it is: one noisy pair of detections cannot send a box across the
+//!   frame;
 //! - a box keeps the size of the detection it comes from; growth is bounded to twice the
 //!   track's median detected width and height, and the box stays face-shaped (width/height
 //!   within the detected aspect ×/÷ 1.5, reached by enlarging the short side). A box is never
@@ -141,9 +141,13 @@ const VELOCITY_STEPS: usize = 5;
 const MAX_GROWTH: f32 = 2.0;
 /// …and its width/height within the track's median detected aspect ×/÷ this.
 const MAX_ASPECT_CHANGE: f32 = 1.5;
-/// Motion is extrapolated over at most this many times the frames it was observed over: two
-/// detections 2 frames apart move a held or back-filled box for 4 frames, then it stays put.
+/// Until a track has [`TRUSTED_STEPS`] steps, its motion is extrapolated over at most this many
+/// times the frames it was observed over: two detections 2 frames apart move a held or
+/// back-filled box for 4 frames, then it stays put.
 const EXTRAPOLATION_SPAN: f32 = 2.0;
+/// Steps from which the median velocity is trusted for the whole hold or back-fill (a small
+/// face entering the picture is back-filled along its path).
+const TRUSTED_STEPS: usize = 2;
 /// A track found once with a score below this is a weak single hit: held only for
 /// `single_hit_frames` after its detection (its back-fill stays: a face that enters the
 /// picture is often first found with a weak score, and the frames before it are emitted
@@ -192,9 +196,13 @@ impl Track {
         [median(self.steps.iter().map(|s| s.velocity[0])), median(self.steps.iter().map(|s| s.velocity[1]))]
     }
 
-    /// Frames of motion that may be extrapolated: a multiple of the frames the velocity was
-    /// measured over.
+    /// Frames of motion that may be extrapolated: all of them once the velocity is the median
+    /// of [`TRUSTED_STEPS`] steps or more; before that (one pair of detections, which may be a
+    /// part of a face next to a whole one) a multiple of the frames it was measured over.
     fn trusted_motion_frames(&self) -> f32 {
+        if self.steps.len() >= TRUSTED_STEPS {
+            return f32::INFINITY;
+        }
         EXTRAPOLATION_SPAN * self.steps.iter().map(|s| s.frames).sum::<u64>() as f32
     }
 
