@@ -23,9 +23,10 @@
 //!   within the detected aspect ×/÷ 1.5, reached by enlarging the short side). A box is never
 //!   made smaller than the detection or interpolation it grew from, so no detected face loses
 //!   coverage;
-//! - a track found once with a weak score is held for `single_hit_frames` only (a false alarm
-//!   is not a second-long phantom); its back-fill stays, since a face entering the picture is
-//!   often first found weakly;
+//! - a track found once with a weak score, and not found again within the look-ahead, is held
+//!   for `single_hit_frames` only (a false alarm is not a second-long phantom); its back-fill
+//!   stays, since a face entering the picture is often first found weakly, and live (no
+//!   look-ahead) it is held like any track;
 //! - a detection does not join a track of a very different shape (a chin found under a face).
 
 use std::collections::VecDeque;
@@ -55,7 +56,8 @@ pub struct TrackerSettings {
     /// track found again after several frames without a detection still matches.
     pub drift_per_frame: f32,
     /// Frames a weak single hit (a track found once, with a low score) is held after its
-    /// detection, instead of `hold_frames`.
+    /// detection, instead of `hold_frames`, when there is a look-ahead (live, without one, it
+    /// cannot be known that the face was not found again, and it is held `hold_frames`).
     pub single_hit_frames: u64,
 }
 
@@ -280,9 +282,10 @@ impl Track {
             None => {
                 let last = self.last();
                 let distance = frame - last.frame;
-                // A weak single hit is held only briefly: the look-ahead has already shown
-                // whether the face was found again.
-                let hold = if self.weak_single_hit() { s.hold_frames.min(s.single_hit_frames) } else { s.hold_frames };
+                // A weak single hit is held only briefly when the look-ahead has shown that the
+                // face was not found again; live (no look-ahead) it is held like any track.
+                let brief = self.weak_single_hit() && s.lookahead_frames > 0;
+                let hold = if brief { s.hold_frames.min(s.single_hit_frames) } else { s.hold_frames };
                 if distance > hold {
                     return None;
                 }
@@ -671,6 +674,17 @@ mod tests {
             assert!((cx - 445.05).abs() < 1.0 && (cy - 307.1).abs() < 1.0, "frame {f}: it moved: {b:?}");
             assert!(b.width() <= 2.0 * ghost.bbox.width() + 0.5, "frame {f}: it grew: {b:?}");
         }
+    }
+
+    #[test]
+    fn live_without_look_ahead_a_weak_single_hit_is_held_like_any_track() {
+        // Live, the frames after a detection leave before the next look: a weak first
+        // detection of a real face must stay masked until it is found again.
+        let settings = TrackerSettings::for_fps(25.0, false);
+        let mut t = Tracker::new(settings);
+        t.observe(0, &[det(100.0, 100.0, 120.0, 126.0, 0.25)]);
+        assert_eq!(t.boxes_at(settings.hold_frames).len(), 1);
+        assert!(t.boxes_at(settings.hold_frames + 1).is_empty());
     }
 
     #[test]
