@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use veilcam::eval::control::{make_control, Control};
 use veilcam::eval::generate::{self, GenerateSettings, MediaPaths, Variant};
+use veilcam::eval::masks;
 use veilcam::eval::measure::{self, MeasureSettings};
 use veilcam::eval::report::{self, Report, REPORT_FORMAT};
 use veilcam::eval::run::{self, RunSettings};
@@ -184,6 +185,9 @@ struct MeasureArgs {
     /// Write one CSV line per scored face here.
     #[arg(long, value_name = "PATH")]
     details: Option<PathBuf>,
+    /// The run's `--sidecar`: adds the masks' over-reach (mask ÷ face area, widest mask).
+    #[arg(long, value_name = "PATH")]
+    sidecar: Option<PathBuf>,
     #[command(flatten)]
     thresholds: ThresholdArgs,
 }
@@ -283,13 +287,16 @@ fn cmd_measure(a: &MeasureArgs) -> Result<()> {
         Some(p) => Some(BufWriter::new(File::create(p).map_err(|e| EvalError::io(p, e))?)),
         None => None,
     };
-    let m = measure::measure(
+    let mut m = measure::measure(
         &truth,
         &a.input,
         &a.output,
         &a.thresholds.settings(),
         details.as_mut().map(|w| w as &mut dyn std::io::Write),
     )?;
+    if let Some(sidecar) = &a.sidecar {
+        m.masks = Some(masks::mask_reach(&truth, sidecar)?);
+    }
     let fps = truth.fps_n as f64 / truth.fps_d.max(1) as f64;
     print!("{}", report::table(&[(truth.variant.as_str(), &m)], fps));
     if let Some(p) = &a.json {

@@ -24,6 +24,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::masks::{percentile, MaskReach};
 use super::truth::{SizeBucket, Truth, TruthFace};
 use super::{EvalError, Result};
 use crate::frame::{Frame, Plane};
@@ -224,6 +225,9 @@ pub struct OverRedaction {
     pub percent: Option<f64>,
     /// Largest share changed in a single frame.
     pub worst_frame_percent: f64,
+    /// Share changed per frame: median and 95th percentile over the measured frames.
+    pub frame_p50_percent: Option<f64>,
+    pub frame_p95_percent: Option<f64>,
 }
 
 /// The result of comparing one output with its input and truth.
@@ -240,6 +244,8 @@ pub struct Measurement {
     pub flat_faces: usize,
     /// Scored faces too small to measure after clipping (counted as not redacted).
     pub unmeasurable_faces: usize,
+    /// Over-reach of the masks, from the run's sidecar (`None` when there was none).
+    pub masks: Option<MaskReach>,
 }
 
 /// Decodes input and output in lockstep and scores every labelled face. With `details`, one
@@ -282,6 +288,8 @@ pub fn measure(
     }
     let mut tracks: HashMap<u32, (TrackLeak, Option<u64>, u64)> = HashMap::new();
     let (mut blocks, mut changed, mut worst) = (0u64, 0u64, 0.0f64);
+    // One share per frame (a few bytes per frame, for the percentiles).
+    let mut frame_shares: Vec<f64> = Vec::new();
     loop {
         let a = src_in.next_frame()?;
         let b = src_out.next_frame()?;
@@ -310,7 +318,9 @@ pub fn measure(
         blocks += frame_over.0;
         changed += frame_over.1;
         if frame_over.0 > 0 {
-            worst = worst.max(100.0 * frame_over.1 as f64 / frame_over.0 as f64);
+            let share = 100.0 * frame_over.1 as f64 / frame_over.0 as f64;
+            worst = worst.max(share);
+            frame_shares.push(share);
         }
         let mut any_scored = false;
         let mut any_leak = false;
@@ -376,11 +386,14 @@ pub fn measure(
     m.leaks.tracks = per_track;
     m.leaks.leaked_percent = (m.leaks.frames_with_faces > 0)
         .then(|| 100.0 * m.leaks.leaked_frames as f64 / m.leaks.frames_with_faces as f64);
+    frame_shares.sort_by(f64::total_cmp);
     m.over_redaction = OverRedaction {
         blocks,
         changed,
         percent: (blocks > 0).then(|| 100.0 * changed as f64 / blocks as f64),
         worst_frame_percent: worst,
+        frame_p50_percent: percentile(&frame_shares, 50.0),
+        frame_p95_percent: percentile(&frame_shares, 95.0),
     };
     m.frames.frames_match = m.frames.input_frames == m.frames.output_frames && m.frames.input_frames == truth.frame_count;
     let frame_s = truth.fps_d as f64 / truth.fps_n.max(1) as f64;

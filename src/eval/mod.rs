@@ -5,7 +5,8 @@
 //!   over real street footage on planned paths ([`scene`]), in a day and an infrared-like night
 //!   look, with per-frame face boxes ([`truth`]).
 //! - [`measure`] decides per labelled face whether the output still shows it, and counts
-//!   changes outside faces.
+//!   changes outside faces; [`masks`] reads the run's sidecar and measures how far the masks
+//!   reach beyond the faces (mask ÷ face area, the widest mask against its track's detections).
 //! - [`report`] turns measurements into `report.json` and a table; [`run`] ties it together
 //!   around the real `veilcam` binary (`veilcam-eval run`).
 //! - [`control`] makes reference outputs (untouched, blacked out, mosaicked at the true
@@ -15,6 +16,7 @@
 
 pub mod control;
 pub mod generate;
+pub mod masks;
 pub mod measure;
 pub mod report;
 pub mod rng;

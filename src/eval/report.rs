@@ -99,6 +99,7 @@ pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
         );
         out.push_str(&line);
     }
+    out.push_str(&reach_table(rows));
     for (name, m) in rows {
         let mut worst: Vec<_> = m.leaks.tracks.iter().filter(|t| t.longest_run > 0).collect();
         worst.sort_by_key(|t| (std::cmp::Reverse(t.longest_run), t.track));
@@ -115,6 +116,42 @@ pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
             if listed.is_empty() { "none".to_string() } else { listed.join(", ") },
             if more > 0 { format!(", … {more} more") } else { String::new() },
             m.leaks.tracks.len()
+        );
+    }
+    out
+}
+
+/// Over-reach, measured like recall: mask area over face area, the widest mask against its
+/// track's detected width, and the share of the frame changed away from any face.
+fn reach_table(rows: &[(&str, &Measurement)]) -> String {
+    let num = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    let mut out = format!(
+        "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}\n",
+        "variant", "masks", "unpaired", "mask/face p50/99", "max", "widest mask / track's detected width", "changed away p50/95"
+    );
+    for (name, m) in rows {
+        let away = format!(
+            "{}/{} %",
+            num(m.over_redaction.frame_p50_percent, 2),
+            num(m.over_redaction.frame_p95_percent, 2)
+        );
+        let Some(r) = &m.masks else {
+            let _ = writeln!(out, "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}", name, "-", "-", "-", "-", "-", away);
+            continue;
+        };
+        let widest = r.widest.as_ref().map_or("-".to_string(), |w| {
+            format!("{:.2}x #{} f{} {} ({} >3x)", w.ratio, w.track, w.frame, w.origin, r.wider_than_3x)
+        });
+        let _ = writeln!(
+            out,
+            "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}",
+            name,
+            r.masks,
+            r.unpaired,
+            format!("{}/{}", num(r.area_ratio_p50, 2), num(r.area_ratio_p99, 2)),
+            num(r.area_ratio_max, 1),
+            widest,
+            away
         );
     }
     out

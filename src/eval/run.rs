@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::generate::{content_key, generate, GenerateSettings, GenerateSummary, MediaPaths, Variant};
+use super::masks::mask_reach;
 use super::measure::{measure, MeasureSettings};
 use super::report::{Report, VariantReport, REPORT_FORMAT};
 use super::truth::Truth;
@@ -105,6 +106,15 @@ pub fn redact(veilcam: &Path, input: &Path, output: &Path, args: &[String]) -> R
     Ok((seconds, summary))
 }
 
+/// The `--sidecar PATH` (or `--sidecar=PATH`) among extra `veilcam redact` arguments.
+fn sidecar_arg(args: &[String]) -> Option<PathBuf> {
+    args.iter().enumerate().find_map(|(i, a)| match a.strip_prefix("--sidecar") {
+        Some("") => args.get(i + 1).map(PathBuf::from),
+        Some(rest) => rest.strip_prefix('=').map(PathBuf::from),
+        None => None,
+    })
+}
+
 /// Evaluates every variant; a failure in one is recorded in its row.
 pub fn run(s: &RunSettings, log: &mut dyn FnMut(&str)) -> Result<Report> {
     let started = Instant::now();
@@ -142,6 +152,19 @@ pub fn run(s: &RunSettings, log: &mut dyn FnMut(&str)) -> Result<Report> {
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidecar_among_the_redact_arguments_is_found_in_both_spellings() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sidecar_arg(&args(&["--fill", "solid", "--sidecar", "a.json"])), Some(PathBuf::from("a.json")));
+        assert_eq!(sidecar_arg(&args(&["--sidecar=b.json"])), Some(PathBuf::from("b.json")));
+        assert_eq!(sidecar_arg(&args(&["--fill", "solid"])), None);
+    }
+}
+
 fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut VariantReport, log: &mut dyn FnMut(&str)) -> Result<()> {
     let name = clip_settings.variant.name();
     log(&format!("{name}: preparing clip ({}x{}, {} s)", clip_settings.width, clip_settings.height, clip_settings.seconds));
@@ -166,8 +189,18 @@ fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut Vari
     let dir = s.out_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let output = dir.join("redacted.mp4");
-    log(&format!("{name}: veilcam redact {} {}", clip.video.display(), s.veilcam_args.join(" ")));
-    let (secs, summary) = redact(&s.veilcam, &clip.video, &output, &s.veilcam_args)?;
+    // The sidecar tells which box each mask was: the over-reach figures are read from it.
+    let mut args = s.veilcam_args.clone();
+    let sidecar = match sidecar_arg(&args) {
+        Some(given) => given,
+        None => {
+            let path = dir.join("redacted.json");
+            args.extend(["--sidecar".to_string(), path.display().to_string()]);
+            path
+        }
+    };
+    log(&format!("{name}: veilcam redact {} {}", clip.video.display(), args.join(" ")));
+    let (secs, summary) = redact(&s.veilcam, &clip.video, &output, &args)?;
     row.output = Some(output.clone());
     row.redact_seconds = Some(secs);
     row.redact_summary = summary;
@@ -176,7 +209,8 @@ fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut Vari
     let file = File::create(&details_path).map_err(|e| EvalError::io(&details_path, e))?;
     let mut details = BufWriter::new(file);
     let started = Instant::now();
-    let m = measure(&truth, &clip.video, &output, &s.measure, Some(&mut details))?;
+    let mut m = measure(&truth, &clip.video, &output, &s.measure, Some(&mut details))?;
+    m.masks = Some(mask_reach(&truth, &sidecar)?);
     row.measure_seconds = Some(started.elapsed().as_secs_f64());
     log(&format!("{name}: redacted in {secs:.1} s, measured in {:.1} s", row.measure_seconds.unwrap_or_default()));
     row.measurement = Some(m);
