@@ -45,7 +45,7 @@ fn demo_masks(args: &[&str]) -> Vec<Mask> {
     let mut masks = Vec::new();
     for f in json["frames"].as_array().unwrap() {
         let detections: Vec<[f64; 4]> = f["detections"].as_array().unwrap().iter().filter(|d| d["class"] == "face").map(corners).collect();
-        for m in f["masks"].as_array().unwrap().iter().filter(|m| m["class"] == "face") {
+        for m in f["tracks"].as_array().unwrap().iter().filter(|m| m["class"] == "face") {
             let b = |k: &str| m["box"][k].as_f64().unwrap();
             let c = corners(m);
             // The detected mask is grown about its detection's centre.
