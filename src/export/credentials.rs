@@ -328,3 +328,41 @@ pub fn check(path: &Path) -> std::result::Result<String, String> {
     };
     Ok(format!("C2PA manifest by {agent} validates (signature, data hash); {trust}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_credential_is_made_once_and_its_key_is_readable_only_by_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        let first = Credential::load_or_create(&keys).unwrap();
+        let mode = std::fs::metadata(keys.join(KEY_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = Credential::load_or_create(&keys).unwrap();
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        assert!(again.signer().is_ok(), "c2pa takes the key and certificate");
+    }
+
+    #[test]
+    fn a_key_without_its_certificate_or_readable_by_others_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        Credential::load_or_create(dir.path()).unwrap();
+        let key = dir.path().join(KEY_FILE);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Credential::load_or_create(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(KEY_FILE) && err.contains("chmod 600"), "{err}");
+        std::fs::remove_file(dir.path().join(CERT_FILE)).unwrap();
+        let err = Credential::load_or_create(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(CERT_FILE) && err.contains("missing"), "{err}");
+        assert!(key.exists(), "the key is never replaced");
+    }
+
+    #[test]
+    fn a_video_without_a_manifest_is_named_as_lacking_content_credentials() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/faces.mp4");
+        let err = check(&sample).unwrap_err();
+        assert!(err.contains("no C2PA manifest"), "{err}");
+    }
+}
