@@ -61,7 +61,25 @@ impl MediaCheck for SidecarFrames {
     }
 }
 
-/// The checks an export's bundle gets.
+/// The working copy carries a C2PA manifest that validates (signature and data hash); an
+/// untrusted credential (veilcam's self-generated certificate) is reported, not failed. Catches
+/// a stripped manifest, and video bytes altered after signing even where the bundle was
+/// re-sealed so that its own hashes match.
+pub struct ContentCredentials;
+
+impl MediaCheck for ContentCredentials {
+    fn applies(&self, name: &str, manifest: &Value) -> bool {
+        produced(manifest, "working_copy").and_then(Value::as_str) == Some(name)
+    }
+
+    fn check(&self, _name: &str, path: &Path, _manifest: &Value) -> Result<String, String> {
+        super::credentials::check(path)
+    }
+}
+
+/// The checks an export's bundle gets. C2PA comes before the frame count: a file's first
+/// failing check is the one reported, and the C2PA data hash names any change of the video's
+/// bytes, where a decoder only sometimes stumbles over one.
 pub fn all() -> Vec<Box<dyn MediaCheck>> {
-    vec![Box::new(WorkingCopyFrames), Box::new(SidecarFrames)]
+    vec![Box::new(ContentCredentials), Box::new(WorkingCopyFrames), Box::new(SidecarFrames)]
 }

@@ -19,6 +19,7 @@ pub mod bundle;
 pub mod chain;
 pub mod checks;
 pub mod commands;
+pub mod credentials;
 pub mod hold;
 pub mod keys;
 pub mod minisig;
@@ -59,6 +60,9 @@ pub enum ExportError {
 
     #[error("no recordings directory: pass --recordings DIR, or --config with a [live] recordings entry")]
     NoRecordingsDir,
+
+    #[error("{path}: Content Credentials (C2PA): {why}")]
+    ContentCredentials { path: PathBuf, why: String },
 
     #[error("{path}: legal hold: {why}")]
     Hold { path: PathBuf, why: String },

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::chain::PartUse;
+use super::credentials::CredentialFact;
 use super::select::{Gap, Origin};
 use crate::live::segments::format_rfc3339_ms;
 
@@ -100,6 +101,8 @@ pub struct Facts {
     pub holds: Vec<String>,
     pub repeatability: Vec<String>,
     pub provenance: Vec<String>,
+    /// The C2PA manifest embedded in the working copy.
+    pub content_credentials: CredentialFact,
 }
 
 /// What a re-run with the same sources, settings, models and veilcam repeats, as measured
@@ -110,14 +113,33 @@ pub const REPEATABILITY: [&str; 3] = [
      sources, settings, models and veilcam version, whatever the number of detection workers.",
     "The working copy is encoded with one x264 thread, and its encoded pictures (the MP4's mdat box) were \
      byte-identical on a re-run on the same machine (measured); the file as a whole is not, because its MP4 header \
-     records when it was written. A different x264 or GStreamer build may encode other bytes for the same decisions: \
+     records when it was written and its C2PA manifest is signed anew (time, instance ids). A different x264 or GStreamer build may encode other bytes for the same decisions: \
      compare the sidecar, or the decoded frames, rather than the video's hash.",
     "report.txt and manifest.json differ on every run (export time) and the bundle's signature with them.",
 ];
 
-/// Text for the report's provenance section.
-pub const PROVENANCE: &str = "The working copy carries no Content Credentials (C2PA) manifest yet; its integrity rests on \
-     the signed manifest.json of this bundle.";
+/// Text for the report's provenance section: what the working copy's C2PA manifest holds and
+/// what standard tools will say of its self-generated certificate.
+pub fn provenance(c: &CredentialFact) -> Vec<String> {
+    vec![
+        format!(
+            "The working copy carries Content Credentials (a C2PA manifest, signed {} by veilcam's own certificate \
+             \"{}\", SHA-256 {}): actions {}; ingredients {}; edit: {}; software agent {}.",
+            c.signature_algorithm,
+            c.certificate,
+            c.certificate_sha256,
+            c.actions.join(", "),
+            c.ingredients.join(", "),
+            c.edit_description,
+            c.software_agent,
+        ),
+        "The certificate is self-generated and on no C2PA trust list: standard C2PA tools (c2patool, \
+         contentcredentials.org/verify) report the manifest's signature and data hash as valid and its credential as \
+         \"untrusted\" (signingCredential.untrusted). That is expected; the bundle's Ed25519 signature over \
+         manifest.json, which records the certificate's fingerprint, is what ties it to this export."
+            .into(),
+    ]
+}
 
 /// Renders the report.
 pub fn render(f: &Facts) -> String {

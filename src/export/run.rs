@@ -18,6 +18,7 @@ use super::report::{self, Facts, ModelFact, PolicyFact, ProducedFact, SourceFact
 use super::select::{self, Gap, Origin, Selection, UtcRange};
 use super::audit::{self, AuditLog};
 use super::bundle::{self, BundleFile};
+use super::credentials::{self, Credential, CredentialFact, Ingredient};
 use super::keys::{self, SigningKey};
 use super::{case_record, check_case_id, ExportError};
 use crate::cli::RedactOptions;
@@ -445,6 +446,8 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let started = Instant::now();
     check_request(request)?;
     let key = SigningKey::load(&request.key_dir)?;
+    // Made on first use, before any work: an export without Content Credentials is not made.
+    let credential = Credential::load_or_create(&request.key_dir)?;
     // Opened before any work: an export that cannot be logged is not made.
     let mut log = AuditLog::open(&audit::default_path())?.with_key(SigningKey::load(&request.key_dir)?);
     let names = names(&request.case, &request.sources, camera_label(request).as_deref());
@@ -462,7 +465,8 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     // No case id or time of export here: the sidecar is the same on a re-run (repeatability).
     let label = format!("export of {}", describe_range(&request.sources));
     let produced = redact(&selection, &settings, staging.path(), &names, label, quiet)?;
-    let facts = facts(request, &selection, &settings, &produced, &names, holds.segments())?;
+    let c2pa = embed_credentials(&selection, &settings, &produced, staging.path(), &names, &credential)?;
+    let facts = facts(request, &selection, &settings, &produced, &names, holds.segments(), c2pa)?;
     let report_path = staging.path().join(&names.report);
     let report_out = AtomicOutput::prepare(&report_path, false)?;
     std::fs::write(report_out.temp_path(), report::render(&facts)).map_err(|e| Error::io(&report_path, e))?;
@@ -511,6 +515,7 @@ fn facts(
     produced: &Produced,
     names: &Names,
     held: &[PathBuf],
+    c2pa: CredentialFact,
 ) -> Result<Facts> {
     let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill).keeping(produced.keep);
     let source_fact = |p: &select::Part| SourceFact {
@@ -553,8 +558,35 @@ fn facts(
         },
         holds: held.iter().map(|p| p.display().to_string()).collect(),
         repeatability: report::REPEATABILITY.iter().map(|s| s.to_string()).collect(),
-        provenance: vec![report::PROVENANCE.to_string()],
+        provenance: report::provenance(&c2pa),
+        content_credentials: c2pa,
     })
+}
+
+/// What the working copy shows of whom, for the `c2pa.edited` action.
+fn edit_description(settings: &RedactSettings, keep: Keep) -> String {
+    let fill = format!("{:?}", settings.fill).to_lowercase();
+    let kept = match keep {
+        Keep::Track(id) => format!("; person track {id} (the subject) left visible"),
+        _ => String::new(),
+    };
+    format!("faces, bystanders and street zones obscured by veilcam (irreversible {fill} fill){kept}")
+}
+
+/// Embeds the C2PA manifest in the staged working copy (before the bundle hashes it).
+fn embed_credentials(
+    selection: &Selection,
+    settings: &RedactSettings,
+    produced: &Produced,
+    dir: &Path,
+    names: &Names,
+    credential: &Credential,
+) -> Result<CredentialFact> {
+    crate::interrupt::check()?;
+    // Base names only: the published video must not carry the operator's directory layout.
+    let base = |p: &select::Part| p.path.file_name().map_or(p.name.clone(), |n| n.to_string_lossy().into_owned());
+    let sources: Vec<Ingredient> = selection.parts.iter().map(|p| Ingredient { name: base(p), sha256: p.sha256.clone() }).collect();
+    credentials::embed(&dir.join(&names.working_copy), &sources, &edit_description(settings, produced.keep), credential)
 }
 
 /// Seals the staged files into the signed bundle and records the case as exported (the record
