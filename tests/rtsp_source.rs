@@ -115,7 +115,7 @@ fn read_frames(source: &mut RtspSource, seen: &mut Seen, frames: usize, within: 
     let max_call = RtspOptions::default().stall_timeout + Duration::from_millis(700);
     let mut got = 0;
     while got < frames {
-        assert!(Instant::now() < deadline, "only {got} of {frames} frames within {within:?}");
+        assert!(Instant::now() < deadline, "only {got} of {frames} frames within {within:?}; disconnects: {:?}", seen.disconnects);
         let started = Instant::now();
         let event = source.next_event().expect("a live source does not fail");
         assert!(started.elapsed() <= max_call, "next_event blocked for {:?}", started.elapsed());
@@ -304,9 +304,11 @@ fn a_frozen_camera_is_noticed_as_a_stall_within_3s() {
     let noticed = wait_for_disconnect(&mut source, &mut seen, NOTICED_WITHIN);
     assert!(matches!(seen.disconnects[0], RetryReason::Stall(_)), "{:?}", seen.disconnects);
     assert!(noticed <= NOTICED_WITHIN, "a frozen camera was noticed only after {noticed:?}");
-    // Thawed, it is reconnected after the 1 s backoff.
+    // Thawed, it is reconnected after the 1 s backoff. The stalled session's shared media may
+    // still be tearing down when the first retry comes, and gst-rtsp-server answers that one
+    // 503: the next retry (2 s later) gets frames. Allow for that one refusal.
     cam.thaw();
-    read_frames(&mut source, &mut seen, 3, BACK_WITHIN);
+    read_frames(&mut source, &mut seen, 3, BACK_WITHIN + Duration::from_secs(3));
     assert_strictly_increasing_from_zero(&seen.frames);
 }
 
