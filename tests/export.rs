@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -137,28 +136,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn ok(out: &Output) {
-    assert!(out.status.success(), "veilcam failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-}
 
 fn failed(out: &Output) -> String {
     assert!(!out.status.success(), "veilcam succeeded but should have failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The files of a bundle, by name.
-fn unzip(bundle: &Path, into: &Path) -> Vec<String> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(bundle).unwrap()).unwrap();
-    let mut names = Vec::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).unwrap();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        std::fs::write(into.join(entry.name()), bytes).unwrap();
-        names.push(entry.name().to_string());
-    }
-    names
-}
 
 fn manifest(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
@@ -190,7 +173,7 @@ fn export_of_recordings_is_trimmed_to_the_frame_sealed_verified_and_held() {
     let from = records[0].start_ms().unwrap() + 210;
     let to = records[2].start_ms().unwrap() + 530;
     let out = world.export("2026-117", from, to, "case.zip", &[]);
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(world.out_listing(), ["case.zip"], "the bundle and nothing else");
 
     let x = tempfile::tempdir().unwrap();
@@ -258,7 +241,7 @@ fn export_across_a_gap_goes_on_and_lists_the_gap() {
     let from = records[0].start_ms().unwrap() + 500;
     let to = records[2].start_ms().unwrap() + 500;
     let out = world.export("gap-1", from, to, "gap.zip", &[]);
-    ok(&out);
+    assert_ok(&out);
     let x = tempfile::tempdir().unwrap();
     unzip(&world.out.join("gap.zip"), x.path());
     let m = manifest(x.path());
@@ -341,7 +324,7 @@ fn a_case_is_exported_once_and_a_bundle_is_never_overwritten() {
     assert!(err.contains("taken.zip") && err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read(world.out.join("taken.zip")).unwrap(), b"someone else's file");
 
-    ok(&world.export("once", from, to, "first.zip", &[]));
+    assert_ok(&world.export("once", from, to, "first.zip", &[]));
     let first = std::fs::read(world.out.join("first.zip")).unwrap();
     let err = failed(&world.export("once", from, to, "second.zip", &[]));
     assert!(err.contains("case 'once' was already exported"), "{err}");
@@ -416,14 +399,14 @@ fn hold_release_frees_a_cases_segments_but_not_those_another_case_holds() {
     let world = World::new();
     let records = world.records();
     let s = |i: usize| records[i].start_ms().unwrap();
-    ok(&world.export("A", s(0) + 100, s(1) + 300, "a.zip", &[]));
-    ok(&world.export("B", s(1) + 100, s(2) + 300, "b.zip", &[]));
+    assert_ok(&world.export("A", s(0) + 100, s(1) + 300, "a.zip", &[]));
+    assert_ok(&world.export("B", s(1) + 100, s(2) + 300, "b.zip", &[]));
     let recordings = world.recordings.display().to_string();
     let list = world.veilcam(&["hold", "list", "--recordings", &recordings]);
-    ok(&list);
+    assert_ok(&list);
     let listed = String::from_utf8_lossy(&list.stdout).into_owned();
     assert!(listed.contains(&format!("{}\tA,B", records[1].file)), "{listed}");
-    ok(&world.veilcam(&["hold", "release", "--case", "A", "--recordings", &recordings]));
+    assert_ok(&world.veilcam(&["hold", "release", "--case", "A", "--recordings", &recordings]));
     let held: Vec<(String, Vec<String>)> =
         world.holds().into_iter().map(|h| (h.segment.file_name().unwrap().to_string_lossy().into_owned(), h.cases)).collect();
     assert_eq!(held, [(records[1].file.clone(), vec!["B".to_string()]), (records[2].file.clone(), vec!["B".to_string()])]);
@@ -438,7 +421,7 @@ fn re_running_an_export_repeats_its_decisions_and_its_video_bytes() {
     let run = |case: &str, workers: &str| {
         let bundle = world.out.join(format!("{case}.zip")).display().to_string();
         let args = ["export", "--case", case, "--basis", "subject access", "--requester", "Ann", "--input", &input];
-        ok(&world.veilcam(&[&args[..], &["--from", "1.02", "--to", "3.01", "--workers", workers, "-o", &bundle]].concat()));
+        assert_ok(&world.veilcam(&[&args[..], &["--from", "1.02", "--to", "3.01", "--workers", workers, "-o", &bundle]].concat()));
         let x = tempfile::tempdir().unwrap();
         unzip(Path::new(&bundle), x.path());
         let m = manifest(x.path());
@@ -544,13 +527,13 @@ fn an_export_verifies_with_the_cli_and_leaves_an_intact_audit_log() {
     let world = World::new();
     let records = world.records();
     let (from, to) = (records[1].start_ms().unwrap() + 100, records[1].start_ms().unwrap() + 900);
-    ok(&world.export("cli-1", from, to, "cli.zip", &[]));
+    assert_ok(&world.export("cli-1", from, to, "cli.zip", &[]));
     let bundle = world.out.join("cli.zip").display().to_string();
     let verified = world.command(&["verify", &bundle]).arg("--key").arg(world.home.join("keys").join(keys::PUBLIC_FILE)).output().unwrap();
-    ok(&verified);
+    assert_ok(&verified);
     let printed = String::from_utf8_lossy(&verified.stdout).into_owned();
     assert!(printed.contains("frames decoded, as stated") && printed.contains("frame records, as stated"), "{printed}");
     let recordings = world.recordings.display().to_string();
-    ok(&world.veilcam(&["hold", "release", "--case", "cli-1", "--recordings", &recordings]));
-    ok(&world.veilcam(&["log", "verify"]));
+    assert_ok(&world.veilcam(&["hold", "release", "--case", "cli-1", "--recordings", &recordings]));
+    assert_ok(&world.veilcam(&["log", "verify"]));
 }

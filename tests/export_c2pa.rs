@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,7 +53,7 @@ impl World {
             .arg(&bundle)
             .output()
             .unwrap();
-        ok(&out);
+        assert_ok(&out);
         bundle
     }
 
@@ -64,23 +62,7 @@ impl World {
     }
 }
 
-fn ok(out: &Output) {
-    assert!(out.status.success(), "veilcam failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-}
 
-/// Extracts the bundle into `into`; returns the file names in order.
-fn unzip(bundle: &Path, into: &Path) -> Vec<String> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(bundle).unwrap()).unwrap();
-    let mut names = Vec::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).unwrap();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        std::fs::write(into.join(entry.name()), bytes).unwrap();
-        names.push(entry.name().to_string());
-    }
-    names
-}
 
 /// Unzips `bundle`, lets `tamper` change the working copy, and seals the files again with the
 /// same key and manifest (new hashes, valid signature) as `DIR/resealed.zip`. Returns that

@@ -18,8 +18,6 @@
 //! assertion with the sources' SHA-256 and the certificate fingerprint.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -28,7 +26,7 @@ use ed25519_dalek::Signer as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::keys::hex;
+use super::keys::{self, hex};
 use super::ExportError;
 use crate::error::{Error, Result};
 
@@ -44,8 +42,6 @@ const CERT_CN: &str = "veilcam export signer (self-generated)";
 pub const UNTRUSTED: &str = "signingCredential.untrusted";
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
 const PKCS8_ED25519_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-const SECRET_MODE: u32 = 0o600;
-const DIR_MODE: u32 = 0o700;
 
 /// What the embedded manifest holds, for the bundle's manifest.json and report.
 #[derive(Clone, Debug, Serialize)]
@@ -93,12 +89,11 @@ impl Credential {
 
     fn load(key_path: &Path, cert_path: &Path) -> Result<Credential> {
         let meta = std::fs::metadata(key_path).map_err(|e| Error::io(key_path, e))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(bad(key_path, format!("mode {mode:04o} lets others read the private key; run chmod 600 on it")));
+        if let Some(why) = keys::exposed(&meta, "private key") {
+            return Err(bad(key_path, why));
         }
-        let key_pem = std::fs::read_to_string(key_path).map_err(|e| Error::io(key_path, e))?;
-        let cert_pem = std::fs::read_to_string(cert_path).map_err(|e| Error::io(cert_path, e))?;
+        let key_pem = keys::read_small(key_path)?;
+        let cert_pem = keys::read_small(cert_path)?;
         let der = pem_body(&cert_pem, "CERTIFICATE").ok_or_else(|| bad(cert_path, "not a PEM certificate".into()))?;
         Ok(Credential { fingerprint: hex(&Sha256::digest(&der)), cert_pem, key_pem, cert_path: cert_path.to_path_buf() })
     }
@@ -182,7 +177,7 @@ fn certificate(key: &RcgenKey) -> std::result::Result<String, rcgen::Error> {
 
 /// Makes the key (0600, `O_EXCL`) and its certificate; removes both when either fails.
 fn create(dir: &Path, key_path: &Path, cert_path: &Path) -> Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| Error::io(dir, e))?;
+    keys::create_private_dir(dir)?;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Error::Settings(format!("no randomness from the operating system: {e}")))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -190,23 +185,10 @@ fn create(dir: &Path, key_path: &Path, cert_path: &Path) -> Result<()> {
     let cert = certificate(&rcgen_key).map_err(|e| bad(cert_path, format!("could not make the certificate: {e}")))?;
     let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
     pkcs8.extend_from_slice(&seed);
-    write_new(key_path, to_pem("PRIVATE KEY", &pkcs8).as_bytes(), SECRET_MODE)?;
-    if let Err(e) = write_new(cert_path, cert.as_bytes(), 0o644) {
+    keys::write_new(key_path, to_pem("PRIVATE KEY", &pkcs8).as_bytes(), keys::SECRET_MODE)?;
+    if let Err(e) = keys::write_new(cert_path, cert.as_bytes(), 0o644) {
         let _ = std::fs::remove_file(key_path);
         return Err(e);
-    }
-    Ok(())
-}
-
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| Error::io(path, e))?;
-    let written = file
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(contents))
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(path);
-        return Err(Error::io(path, e));
     }
     Ok(())
 }
@@ -331,6 +313,8 @@ pub fn check(path: &Path) -> std::result::Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -34,10 +34,10 @@ pub const SECRET_FILE: &str = "veilcam.key";
 pub const PUBLIC_FILE: &str = "veilcam.pub";
 /// minisign's algorithm tag for Ed25519 keys.
 const ALG_ED25519: &[u8; 2] = b"Ed";
-/// Permissions of the secret key file and of a key directory veilcam creates.
-const SECRET_MODE: u32 = 0o600;
+/// Permissions of a secret key file and of a key directory veilcam creates.
+pub(crate) const SECRET_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
-/// Longest key file read (a key file is about 200 bytes).
+/// Longest key or certificate file read (a key file is about 200 bytes, a certificate under 1 KiB).
 const MAX_KEY_FILE: u64 = 4096;
 
 /// Bytes in the base64 payload of each file.
@@ -170,9 +170,8 @@ impl SigningKey {
         if !meta.is_file() {
             return Err(invalid(&path, crate::input::kind_of(&meta)));
         }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(invalid(&path, format!("mode {mode:04o} lets others read the secret key; run chmod 600 on it")));
+        if let Some(why) = exposed(&meta, "secret key") {
+            return Err(invalid(&path, why));
         }
         let text = read_small(&path)?;
         SigningKey::from_secret_file(&text).map_err(|why| invalid(&path, why))
@@ -240,7 +239,7 @@ pub fn init(dir: &Path) -> Result<SigningKey> {
             return Err(invalid(path, "already exists; refusing to overwrite a signing key (move it away first)".into()));
         }
     }
-    std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| Error::io(dir, e))?;
+    create_private_dir(dir)?;
     let key = SigningKey::generate()?;
     write_new(&secret, key.to_secret_file().as_bytes(), SECRET_MODE)?;
     if let Err(e) = write_new(&public, key.public().to_minisign_file().as_bytes(), 0o644) {
@@ -250,11 +249,22 @@ pub fn init(dir: &Path) -> Result<SigningKey> {
     Ok(key)
 }
 
+/// Creates `dir` and its parents when missing, a new one readable by the owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Why a secret file's permissions expose it (any group or other bit set), if they do.
+pub(crate) fn exposed(meta: &std::fs::Metadata, what: &str) -> Option<String> {
+    let mode = meta.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| format!("mode {mode:04o} lets others read the {what}; run chmod 600 on it"))
+}
+
 /// Creates `path` exclusively (`O_CREAT | O_EXCL`) with `mode`, writes and syncs it; removes it
 /// again when writing fails.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => invalid(path, "already exists; refusing to overwrite a signing key".into()),
+        std::io::ErrorKind::AlreadyExists => invalid(path, "already exists; refusing to overwrite a key".into()),
         _ => Error::io(path, e),
     })?;
     // The umask may have cleared bits of `mode`, never added any; set it exactly.
@@ -284,8 +294,8 @@ pub fn open_regular(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Reads a key file of at most [`MAX_KEY_FILE`] bytes as text.
-fn read_small(path: &Path) -> Result<String> {
+/// Reads a key or certificate file of at most [`MAX_KEY_FILE`] bytes as text.
+pub(crate) fn read_small(path: &Path) -> Result<String> {
     let file = open_regular(path)?;
     let mut text = String::new();
     file.take(MAX_KEY_FILE).read_to_string(&mut text).map_err(|e| Error::io(path, e))?;

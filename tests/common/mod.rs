@@ -71,6 +71,26 @@ pub fn redact_ok(input: &Path, output: &Path, args: &[&str]) {
     assert!(output.is_file(), "veilcam succeeded but wrote no {}", output.display());
 }
 
+/// The run must have succeeded; its stderr is shown when it did not.
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "veilcam failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+}
+
+/// Extracts an export bundle (zip) into `into`; returns the file names in bundle order.
+pub fn unzip(bundle: &Path, into: &Path) -> Vec<String> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(bundle).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        std::fs::write(into.join(entry.name()), bytes).unwrap();
+        names.push(entry.name().to_string());
+    }
+    names
+}
+
 /// Names in `dir`, sorted.
 pub fn dir_entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
