@@ -27,9 +27,9 @@ use serde::Serialize;
 use super::masks::{percentile, MaskReach};
 use super::truth::{SizeBucket, Truth, TruthFace};
 use super::{EvalError, Result};
-use crate::frame::{Frame, Plane};
-use crate::source::file::FileSource;
-use crate::source::FrameSource;
+use veilcam::frame::{Frame, Plane};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
 
 /// Below this correlation of band-passed detail a face counts as redacted.
 pub const DEFAULT_MIN_CORR: f64 = 0.5;
@@ -458,7 +458,7 @@ pub fn over_redaction(a: &Plane<'_>, b: &Plane<'_>, faces: &[TruthFace], s: &Mea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{Layout, Picture};
+    use veilcam::frame::{Layout, Picture};
 
     fn face(x: u32, y: u32, w: u32, h: u32) -> TruthFace {
         TruthFace {
@@ -477,7 +477,7 @@ mod tests {
 
     /// A textured 64×64 luma image (deterministic, with structure at several scales).
     fn texture(seed: u64) -> Vec<u8> {
-        let mut r = crate::eval::rng::SplitMix64::new(seed);
+        let mut r = crate::rng::SplitMix64::new(seed);
         let mut v = vec![0u8; 64 * 64];
         for y in 0..64 {
             for x in 0..64 {

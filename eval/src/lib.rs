@@ -32,7 +32,7 @@ use std::path::PathBuf;
 pub enum EvalError {
     /// Decoding or encoding through veilcam's media code.
     #[error(transparent)]
-    Media(#[from] crate::Error),
+    Media(#[from] veilcam::Error),
 
     #[error("{path}: {source}")]
     Io {

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use veilcam::eval::control::{make_control, Control};
-use veilcam::eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
-use veilcam::eval::measure::{measure, MeasureSettings, Measurement};
-use veilcam::eval::truth::{SizeBucket, Truth};
+use veilcam_eval::control::{make_control, Control};
+use veilcam_eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
+use veilcam_eval::measure::{measure, MeasureSettings, Measurement};
+use veilcam_eval::truth::{SizeBucket, Truth};
 
 struct Clip {
     video: PathBuf,

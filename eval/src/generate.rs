@@ -25,11 +25,11 @@ use super::scene::{self, SceneSettings, Track};
 use super::sprite::{Layer, Pose, Sprite, PHOTOS};
 use super::truth::{SizeBucket, Truth, TruthFace, TruthFrame, TruthTrack, TRUTH_FORMAT};
 use super::{EvalError, Result};
-use crate::frame::{Frame, Picture};
-use crate::output::AtomicOutput;
-use crate::sink::file::{EncoderSettings, FileSink};
-use crate::source::file::FileSource;
-use crate::source::FrameSource;
+use veilcam::frame::{Frame, Picture};
+use veilcam::output::AtomicOutput;
+use veilcam::sink::file::{EncoderSettings, FileSink};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
 
 /// Bumped whenever a change to the generator changes its output, so cached clips are remade.
 pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/2";
@@ -138,7 +138,7 @@ impl GenerateSettings {
         if self.faces == 0 || self.faces > 64 {
             return bad(format!("faces {}: expected 1–64", self.faces));
         }
-        if self.crf > 51 || !crate::sink::file::PRESETS.contains(&self.preset.as_str()) {
+        if self.crf > 51 || !veilcam::sink::file::PRESETS.contains(&self.preset.as_str()) {
             return bad(format!("encoder crf {} / preset '{}' not valid for x264", self.crf, self.preset));
         }
         Ok(())
@@ -153,7 +153,7 @@ impl GenerateSettings {
     }
 }
 
-/// Where the source media live (the crate's `sample_media/` by default).
+/// Where the source media live (the repository's `sample_media/` by default).
 #[derive(Clone, Debug)]
 pub struct MediaPaths {
     pub dir: PathBuf,
@@ -161,7 +161,7 @@ pub struct MediaPaths {
 
 impl Default for MediaPaths {
     fn default() -> Self {
-        MediaPaths { dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media")) }
+        MediaPaths { dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../sample_media")) }
     }
 }
 
