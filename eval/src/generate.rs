@@ -655,3 +655,21 @@ fn fix_mp4_times(path: &Path) -> Result<()> {
     }
     std::fs::write(path, &data).map_err(|e| EvalError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlight_glow_brightens_around_the_face_and_leaves_the_rest() {
+        let mut c = Canvas::new(200, 100);
+        c.y.fill(60);
+        c.u.fill(90);
+        c.glow(50.0, 50.0, 10.0);
+        assert_eq!(c.y[50 * 200 + 50], 200, "centre lifted 80 % of the way to white");
+        assert!(c.y[50 * 200 + 66] > 60 && c.y[50 * 200 + 66] < 200, "fades out");
+        assert_eq!(c.y[50 * 200 + 190], 60, "far away untouched");
+        assert!(c.u[25 * 100 + 25] > 90 && c.u[25 * 100 + 25] <= 128, "colour washed out");
+        assert_eq!(c.u[25 * 100 + 95], 90);
+    }
+}
