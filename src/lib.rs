@@ -12,7 +12,6 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod detect;
-pub mod eval;
 pub mod export;
 pub mod error;
 pub mod frame;

@@ -8,14 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use veilcam::eval::control::{make_control, Control};
-use veilcam::eval::generate::{self, GenerateSettings, MediaPaths, Variant};
-use veilcam::eval::masks;
-use veilcam::eval::measure::{self, MeasureSettings};
-use veilcam::eval::report::{self, Report, REPORT_FORMAT};
-use veilcam::eval::run::{self, RunSettings};
-use veilcam::eval::truth::Truth;
-use veilcam::eval::{EvalError, Result};
+use veilcam_eval::control::{make_control, Control};
+use veilcam_eval::generate::{self, GenerateSettings, MediaPaths, Variant};
+use veilcam_eval::masks;
+use veilcam_eval::measure::{self, MeasureSettings};
+use veilcam_eval::report::{self, Report, REPORT_FORMAT};
+use veilcam_eval::run::{self, RunSettings};
+use veilcam_eval::truth::Truth;
+use veilcam_eval::{EvalError, Result};
 
 #[derive(Debug, Parser)]
 #[command(name = "veilcam-eval", version, about = "Measure how well veilcam hides faces, on generated clips with ground truth")]
@@ -94,7 +94,7 @@ struct ClipArgs {
     /// x264 quality of the generated clip.
     #[arg(long, default_value_t = generate::DEFAULT_CRF)]
     crf: u32,
-    /// Directory with vtest.avi, astronaut.png and faces/ [default: the crate's sample_media].
+    /// Directory with vtest.avi, astronaut.png and faces/ [default: the repository's sample_media].
     #[arg(long, value_name = "DIR")]
     media_dir: Option<PathBuf>,
 }

@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::truth::Truth;
 use super::{EvalError, Result};
-use crate::frame::PictureMut;
-use crate::geometry::BBox;
-use crate::output::AtomicOutput;
-use crate::redact::{redact, FillMode, Region, Shape};
-use crate::sink::file::{EncoderSettings, FileSink};
-use crate::source::file::FileSource;
-use crate::source::FrameSource;
+use veilcam::frame::PictureMut;
+use veilcam::geometry::BBox;
+use veilcam::output::AtomicOutput;
+use veilcam::redact::{redact, FillMode, Region, Shape};
+use veilcam::sink::file::{EncoderSettings, FileSink};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
 
 /// Which control to make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -13,6 +13,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::scene::Light;
+use super::sprite::IdentitySet;
 use super::{EvalError, Result};
 
 /// The `format` field of a truth file this code reads and writes.
@@ -103,6 +105,18 @@ pub struct TruthTrack {
     pub id: u32,
     /// File name of the face photograph.
     pub photo: String,
+    /// The photo's identity set (absent in truth files from before the split).
+    #[serde(default)]
+    pub set: Option<IdentitySet>,
+    /// Head yaw in degrees where the photo is labelled.
+    #[serde(default)]
+    pub yaw_deg: Option<f32>,
+    /// Light condition (absent in older truth files).
+    #[serde(default)]
+    pub light: Option<Light>,
+    /// Moves fast enough to smear (motion blur).
+    #[serde(default)]
+    pub fast: bool,
     pub mirrored: bool,
     /// First and last moment (seconds) the track is on its path; it may be outside the frame.
     pub start_s: f64,

@@ -25,11 +25,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::masks::{percentile, MaskReach};
-use super::truth::{SizeBucket, Truth, TruthFace};
+use super::scene::Light;
+use super::sprite::{IdentitySet, PROFILE_YAW_DEG};
+use super::truth::{SizeBucket, Truth, TruthFace, TruthTrack};
 use super::{EvalError, Result};
-use crate::frame::{Frame, Plane};
-use crate::source::file::FileSource;
-use crate::source::FrameSource;
+use veilcam::frame::{Frame, Plane};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
 
 /// Below this correlation of band-passed detail a face counts as redacted.
 pub const DEFAULT_MIN_CORR: f64 = 0.5;
@@ -230,6 +232,26 @@ pub struct OverRedaction {
     pub frame_p95_percent: Option<f64>,
 }
 
+/// Recall and leaks over the faces of one identity set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SetMeasurement {
+    pub recall: Ratio,
+    pub buckets: BTreeMap<SizeBucket, Ratio>,
+    /// Frames in which a face of this set is scored, and those in which one of them is visible.
+    pub frames_with_faces: u64,
+    pub leaked_frames: u64,
+    pub leaked_percent: Option<f64>,
+    pub longest_run: u64,
+    pub longest_run_track: Option<u32>,
+}
+
+/// Per-frame bookkeeping of one set.
+#[derive(Default)]
+struct SetFrame {
+    scored: bool,
+    leaked: bool,
+}
+
 /// The result of comparing one output with its input and truth.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Measurement {
@@ -246,6 +268,15 @@ pub struct Measurement {
     pub unmeasurable_faces: usize,
     /// Over-reach of the masks, from the run's sidecar (`None` when there was none).
     pub masks: Option<MaskReach>,
+    /// The same recall and leaks per identity set (tuning and held-out side by side). Empty
+    /// for truth files that predate the split.
+    pub sets: BTreeMap<IdentitySet, SetMeasurement>,
+    /// Recall per light condition of the track (normal, over, under, backlight).
+    pub light: BTreeMap<Light, Ratio>,
+    /// Recall of fast tracks (visible motion blur).
+    pub fast: Ratio,
+    /// Recall of labelled profiles (yaw ≥ 60°); `total` 0 when no photo is labelled so.
+    pub profile: Ratio,
 }
 
 /// Decodes input and output in lockstep and scores every labelled face. With `details`, one
@@ -284,9 +315,16 @@ pub fn measure(
         m.buckets.insert(b, Ratio::default());
     }
     if let Some(w) = details.as_deref_mut() {
-        writeln!(w, "frame,track,x,y,w,h,bucket,partial,corr,energy,detail,pixels,redacted").map_err(|e| EvalError::io("details", e))?;
+        writeln!(w, "frame,track,x,y,w,h,bucket,partial,corr,energy,detail,pixels,redacted,set,light").map_err(|e| EvalError::io("details", e))?;
     }
     let mut tracks: HashMap<u32, (TrackLeak, Option<u64>, u64)> = HashMap::new();
+    let track_info: HashMap<u32, &TruthTrack> = truth.tracks.iter().map(|t| (t.id, t)).collect();
+    for set in IdentitySet::ALL {
+        if truth.tracks.iter().any(|t| t.set == Some(set)) {
+            let buckets = SizeBucket::SCORED.iter().map(|&b| (b, Ratio::default())).collect();
+            m.sets.insert(set, SetMeasurement { buckets, ..Default::default() });
+        }
+    }
     let (mut blocks, mut changed, mut worst) = (0u64, 0u64, 0.0f64);
     // One share per frame (a few bytes per frame, for the percentiles).
     let mut frame_shares: Vec<f64> = Vec::new();
@@ -324,6 +362,7 @@ pub fn measure(
         }
         let mut any_scored = false;
         let mut any_leak = false;
+        let mut set_frames: BTreeMap<IdentitySet, SetFrame> = BTreeMap::new();
         for (face, score) in tf.faces.iter().zip(&scores) {
             if !face.scored {
                 continue;
@@ -343,6 +382,9 @@ pub fn measure(
             };
             m.recall.add(redacted);
             m.buckets.entry(face.bucket).or_default().add(redacted);
+            if let Some(info) = track_info.get(&face.track) {
+                count_by_track(&mut m, &mut set_frames, info, face, redacted);
+            }
             if face.partial {
                 m.partial.add(redacted);
             }
@@ -359,9 +401,12 @@ pub fn measure(
             }
             if let Some(w) = details.as_deref_mut() {
                 let (c, e, d, p) = score.map_or((f64::NAN, f64::NAN, f64::NAN, 0), |s| (s.corr, s.energy, s.detail, s.pixels));
+                let info = track_info.get(&face.track);
+                let set = info.and_then(|i| i.set).map_or("", |s| s.name());
+                let light = info.and_then(|i| i.light).map_or("", |l| l.name());
                 writeln!(
                     w,
-                    "{index},{},{},{},{},{},{},{},{c:.3},{e:.3},{d:.2},{p},{}",
+                    "{index},{},{},{},{},{},{},{},{c:.3},{e:.3},{d:.2},{p},{},{set},{light}",
                     face.track,
                     face.x,
                     face.y,
@@ -376,12 +421,25 @@ pub fn measure(
         }
         m.leaks.frames_with_faces += any_scored as u64;
         m.leaks.leaked_frames += any_leak as u64;
+        for (set, f) in set_frames {
+            let sm = m.sets.entry(set).or_default();
+            sm.frames_with_faces += f.scored as u64;
+            sm.leaked_frames += f.leaked as u64;
+        }
     }
     let mut per_track: Vec<TrackLeak> = tracks.into_values().map(|(t, _, _)| t).collect();
     per_track.sort_by_key(|t| t.track);
     if let Some(worst_track) = per_track.iter().filter(|t| t.longest_run > 0).max_by_key(|t| (t.longest_run, std::cmp::Reverse(t.track))) {
         m.leaks.longest_run = worst_track.longest_run;
         m.leaks.longest_run_track = Some(worst_track.track);
+    }
+    for (set, sm) in m.sets.iter_mut() {
+        sm.leaked_percent = (sm.frames_with_faces > 0).then(|| 100.0 * sm.leaked_frames as f64 / sm.frames_with_faces as f64);
+        let in_set = per_track.iter().filter(|t| track_info.get(&t.track).is_some_and(|i| i.set == Some(*set)));
+        if let Some(worst) = in_set.filter(|t| t.longest_run > 0).max_by_key(|t| (t.longest_run, std::cmp::Reverse(t.track))) {
+            sm.longest_run = worst.longest_run;
+            sm.longest_run_track = Some(worst.track);
+        }
     }
     m.leaks.tracks = per_track;
     m.leaks.leaked_percent = (m.leaks.frames_with_faces > 0)
@@ -402,6 +460,27 @@ pub fn measure(
         _ => false,
     };
     Ok(m)
+}
+
+/// Counts one scored face in its identity set, light condition, motion and pose rows.
+fn count_by_track(m: &mut Measurement, set_frames: &mut BTreeMap<IdentitySet, SetFrame>, info: &TruthTrack, face: &TruthFace, redacted: bool) {
+    if let Some(set) = info.set {
+        let sm = m.sets.entry(set).or_default();
+        sm.recall.add(redacted);
+        sm.buckets.entry(face.bucket).or_default().add(redacted);
+        let f = set_frames.entry(set).or_default();
+        f.scored = true;
+        f.leaked |= !redacted;
+    }
+    if let Some(light) = info.light {
+        m.light.entry(light).or_default().add(redacted);
+    }
+    if info.fast {
+        m.fast.add(redacted);
+    }
+    if info.yaw_deg.is_some_and(|y| y.abs() >= PROFILE_YAW_DEG) {
+        m.profile.add(redacted);
+    }
 }
 
 /// Per-face scores (in truth order; `None` for unscored or unmeasurable faces) and the
@@ -458,7 +537,7 @@ pub fn over_redaction(a: &Plane<'_>, b: &Plane<'_>, faces: &[TruthFace], s: &Mea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{Layout, Picture};
+    use veilcam::frame::{Layout, Picture};
 
     fn face(x: u32, y: u32, w: u32, h: u32) -> TruthFace {
         TruthFace {
@@ -477,7 +556,7 @@ mod tests {
 
     /// A textured 64×64 luma image (deterministic, with structure at several scales).
     fn texture(seed: u64) -> Vec<u8> {
-        let mut r = crate::eval::rng::SplitMix64::new(seed);
+        let mut r = crate::rng::SplitMix64::new(seed);
         let mut v = vec![0u8; 64 * 64];
         for y in 0..64 {
             for x in 0..64 {

@@ -18,6 +18,27 @@ const CUT_DY: f64 = 0.15;
 /// Alpha falls from 1 to 0 over this outer fraction of the ellipse radius.
 const FEATHER: f64 = 0.22;
 
+/// Which set an identity belongs to. Defaults may be tuned on [`IdentitySet::Tuning`] faces
+/// only; [`IdentitySet::HeldOut`] faces are reported beside them and show whether what was tuned
+/// generalises. The split is by person, never by image: every photo of one person is in one set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySet {
+    Tuning,
+    HeldOut,
+}
+
+impl IdentitySet {
+    pub const ALL: [IdentitySet; 2] = [IdentitySet::Tuning, IdentitySet::HeldOut];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IdentitySet::Tuning => "tuning",
+            IdentitySet::HeldOut => "held_out",
+        }
+    }
+}
+
 /// A face photograph shipped in `sample_media/` and the face box found in it.
 #[derive(Clone, Copy, Debug)]
 pub struct PhotoSpec {
@@ -25,17 +46,61 @@ pub struct PhotoSpec {
     pub name: &'static str,
     /// Path below the media directory.
     pub rel_path: &'static str,
-    /// Tight face box `[x1, y1, x2, y2]` in photo pixels (CenterFace at full resolution; see
-    /// sample_media/README.md).
+    /// Tight face box `[x1, y1, x2, y2]` in photo pixels (CenterFace at full resolution;
+    /// `scripts/eval_faces.py` reproduces them, sample_media/README.md lists them).
     pub face: [f64; 4],
+    /// Who is pictured: photos of one person share this and their set.
+    pub person: &'static str,
+    pub set: IdentitySet,
+    /// Head yaw in degrees where labelled (0 = frontal, 90 = full profile); `None`: unlabelled.
+    pub yaw_deg: Option<f32>,
 }
 
-/// The photographs faces are cut from.
-pub const PHOTOS: [PhotoSpec; 3] = [
-    PhotoSpec { name: "astronaut.png", rel_path: "astronaut.png", face: [181.53, 58.20, 269.88, 177.81] },
-    PhotoSpec { name: "camera.png", rel_path: "faces/camera.png", face: [202.28, 118.91, 257.64, 196.86] },
-    PhotoSpec { name: "left06.jpg", rel_path: "faces/left06.jpg", face: [240.31, 116.93, 324.17, 238.76] },
+/// A face is a profile from this yaw on (reported as its own row).
+pub const PROFILE_YAW_DEG: f32 = 60.0;
+
+/// The photographs faces are cut from: every identity whose licence allows it that the package
+/// search found (sample_media/README.md). The three the defaults were developed on are the
+/// tuning set; the held-out set has never been used to choose a default.
+pub const PHOTOS: [PhotoSpec; 4] = [
+    PhotoSpec {
+        name: "astronaut.png",
+        rel_path: "astronaut.png",
+        face: [181.53, 58.20, 269.88, 177.81],
+        person: "Eileen Collins",
+        set: IdentitySet::Tuning,
+        yaw_deg: None,
+    },
+    PhotoSpec {
+        name: "camera.png",
+        rel_path: "faces/camera.png",
+        face: [202.28, 118.91, 257.64, 196.86],
+        person: "cameraman (skimage)",
+        set: IdentitySet::Tuning,
+        yaw_deg: None,
+    },
+    PhotoSpec {
+        name: "left06.jpg",
+        rel_path: "faces/left06.jpg",
+        face: [240.31, 116.93, 324.17, 238.76],
+        person: "calibration sequence (opencv)",
+        set: IdentitySet::Tuning,
+        yaw_deg: None,
+    },
+    PhotoSpec {
+        name: "grace_hopper.jpg",
+        rel_path: "faces/grace_hopper.jpg",
+        face: [173.50, 127.67, 358.50, 334.06],
+        person: "Grace Hopper",
+        set: IdentitySet::HeldOut,
+        yaw_deg: None,
+    },
 ];
+
+/// The photo's entry, by the file name recorded in the truth.
+pub fn photo_by_name(name: &str) -> Option<&'static PhotoSpec> {
+    PHOTOS.iter().find(|p| p.name == name)
+}
 
 impl PhotoSpec {
     pub fn path(&self, media_dir: &Path) -> PathBuf {
@@ -332,5 +397,21 @@ mod tests {
     fn off_frame_pose_renders_nothing() {
         let s = Sprite::from_rgb(&checker(200, 200), [80.0, 60.0, 120.0, 120.0], false);
         assert!(s.render(&[Pose { cx: -500.0, cy: 100.0, face_h: 30.0, gain: 1.0 }], 400, 300).is_none());
+    }
+
+    #[test]
+    fn identities_are_split_by_person_and_both_sets_have_one() {
+        for set in IdentitySet::ALL {
+            assert!(PHOTOS.iter().any(|p| p.set == set), "no {} identity", set.name());
+        }
+        for a in &PHOTOS {
+            for b in &PHOTOS {
+                if a.person == b.person {
+                    assert_eq!(a.set, b.set, "{} is in both sets", a.person);
+                }
+            }
+            assert_eq!(PHOTOS.iter().filter(|p| p.name == a.name).count(), 1, "{} listed twice", a.name);
+            assert_eq!(photo_by_name(a.name).map(|p| p.rel_path), Some(a.rel_path));
+        }
     }
 }

@@ -247,7 +247,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::truth::{SizeBucket, TruthFrame};
+    use crate::truth::{SizeBucket, TruthFrame};
 
     fn face(track: u32, x: f32, y: f32, w: f32, h: f32) -> TruthFace {
         TruthFace {
@@ -270,7 +270,7 @@ mod tests {
 
     fn truth(frames: Vec<Vec<TruthFace>>) -> Truth {
         Truth {
-            format: crate::eval::truth::TRUTH_FORMAT.into(),
+            format: crate::truth::TRUTH_FORMAT.into(),
             variant: "day".into(),
             seed: 1,
             key: String::new(),

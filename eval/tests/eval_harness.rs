@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use veilcam::eval::control::{make_control, Control};
-use veilcam::eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
-use veilcam::eval::measure::{measure, MeasureSettings, Measurement};
-use veilcam::eval::truth::{SizeBucket, Truth};
+use veilcam_eval::control::{make_control, Control};
+use veilcam_eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
+use veilcam_eval::measure::{measure, MeasureSettings, Measurement};
+use veilcam_eval::sprite::IdentitySet;
+use veilcam_eval::truth::{SizeBucket, Truth};
 
 struct Clip {
     video: PathBuf,
@@ -92,6 +93,28 @@ fn a_copy_with_every_labelled_face_blacked_out_scores_full_recall() {
             assert_eq!(r.redacted, r.total, "{}: bucket {bucket:?}", clip.truth.variant);
         }
         assert_timing_matches(&m);
+    }
+}
+
+#[test]
+fn tuning_and_held_out_faces_are_each_scored_honestly() {
+    for clip in [&fixture().day, &fixture().night] {
+        let name = &clip.truth.variant;
+        let copy = fixture().dir.path().join(format!("{name}-copy-sets.mp4"));
+        std::fs::copy(&clip.video, &copy).expect("copies");
+        let same = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None).expect("measures");
+        let black = measure_control(clip, Control::Blackout);
+        for set in IdentitySet::ALL {
+            let (s, b) = (&same.sets[&set], &black.sets[&set]);
+            assert!(s.recall.total > 0, "{name}: no {} faces", set.name());
+            assert_eq!(s.recall.redacted, 0, "{name} {}: {:?}", set.name(), s.recall);
+            assert_eq!(b.recall.redacted, b.recall.total, "{name} {}: {:?}", set.name(), b.recall);
+            assert_eq!(b.longest_run, 0, "{name} {}", set.name());
+        }
+        // Every scored face is in exactly one set and has a light condition.
+        let in_sets: usize = black.sets.values().map(|s| s.recall.total).sum();
+        let lit: usize = black.light.values().map(|r| r.total).sum();
+        assert_eq!((in_sets, lit), (black.recall.total, black.recall.total), "{name}");
     }
 }
 

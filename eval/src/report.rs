@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::measure::{MeasureSettings, Measurement, Ratio};
+use super::scene::Light;
 use super::truth::SizeBucket;
 use super::{EvalError, Result};
 
@@ -99,6 +100,8 @@ pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
         );
         out.push_str(&line);
     }
+    out.push_str(&set_table(rows));
+    out.push_str(&condition_table(rows));
     out.push_str(&reach_table(rows));
     for (name, m) in rows {
         let mut worst: Vec<_> = m.leaks.tracks.iter().filter(|t| t.longest_run > 0).collect();
@@ -117,6 +120,53 @@ pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
             if more > 0 { format!(", … {more} more") } else { String::new() },
             m.leaks.tracks.len()
         );
+    }
+    out
+}
+
+/// Tuning and held-out identities side by side: recall per size, leaked frames, longest leak.
+fn set_table(rows: &[(&str, &Measurement)]) -> String {
+    let mut out = format!("{:<8} {:<9} {:>6} {:>7}", "variant", "set", "faces", "recall");
+    for b in SizeBucket::SCORED {
+        let _ = write!(out, " {:>13}", format!("{} px", b.label()));
+    }
+    let _ = writeln!(out, " {:>16} {:>13}", "leaked frames", "longest leak");
+    for (name, m) in rows {
+        for (set, sm) in &m.sets {
+            let mut line = format!("{:<8} {:<9} {:>6} {:>7}", name, set.name(), sm.recall.total, pct(&sm.recall));
+            for b in SizeBucket::SCORED {
+                let r = sm.buckets.get(&b).copied().unwrap_or_default();
+                let _ = write!(line, " {:>13}", format!("{} ({})", pct(&r), r.total));
+            }
+            let leaked = format!(
+                "{}/{} ({})",
+                sm.leaked_frames,
+                sm.frames_with_faces,
+                sm.leaked_percent.map_or("-".into(), |p| format!("{p:.1}%"))
+            );
+            let longest = sm.longest_run_track.map_or("0".into(), |t| format!("{} f #{t}", sm.longest_run));
+            let _ = writeln!(line, " {:>16} {:>13}", leaked, longest);
+            out.push_str(&line);
+        }
+    }
+    out
+}
+
+/// Recall per light condition, of fast (motion-blurred) tracks and of labelled profiles.
+fn condition_table(rows: &[(&str, &Measurement)]) -> String {
+    let mut out = format!("{:<8}", "variant");
+    for light in Light::ALL {
+        let _ = write!(out, " {:>14}", light.name());
+    }
+    let _ = writeln!(out, " {:>14} {:>14}", "motion blur", "profile >=60");
+    let cell = |r: &Ratio| format!("{} ({})", pct(r), r.total);
+    for (name, m) in rows {
+        let mut line = format!("{:<8}", name);
+        for light in Light::ALL {
+            let _ = write!(line, " {:>14}", cell(&m.light.get(&light).copied().unwrap_or_default()));
+        }
+        let _ = writeln!(line, " {:>14} {:>14}", cell(&m.fast), cell(&m.profile));
+        out.push_str(&line);
     }
     out
 }

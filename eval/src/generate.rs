@@ -21,18 +21,18 @@ use gstreamer_video as gst_video;
 use serde::{Deserialize, Serialize};
 
 use super::rng::{Fnv64, SplitMix64};
-use super::scene::{self, SceneSettings, Track};
+use super::scene::{self, Light, SceneSettings, Track};
 use super::sprite::{Layer, Pose, Sprite, PHOTOS};
 use super::truth::{SizeBucket, Truth, TruthFace, TruthFrame, TruthTrack, TRUTH_FORMAT};
 use super::{EvalError, Result};
-use crate::frame::{Frame, Picture};
-use crate::output::AtomicOutput;
-use crate::sink::file::{EncoderSettings, FileSink};
-use crate::source::file::FileSource;
-use crate::source::FrameSource;
+use veilcam::frame::{Frame, Picture};
+use veilcam::output::AtomicOutput;
+use veilcam::sink::file::{EncoderSettings, FileSink};
+use veilcam::source::file::FileSource;
+use veilcam::source::FrameSource;
 
 /// Bumped whenever a change to the generator changes its output, so cached clips are remade.
-pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/2";
+pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/3";
 pub const DEFAULT_WIDTH: u32 = 1920;
 pub const DEFAULT_HEIGHT: u32 = 1080;
 pub const DEFAULT_FPS: u32 = 25;
@@ -64,6 +64,10 @@ const NIGHT_NOISE: f32 = 5.0;
 /// [`NIGHT_MAX_GAIN`] (beyond which bright photos clip and lose their detail).
 const NIGHT_FACE_GAIN: f32 = 1.35;
 const NIGHT_MAX_GAIN: f32 = 1.2;
+/// Backlight: the glow behind a backlit face reaches this many face heights from its centre …
+const GLOW_RADIUS: f64 = 2.4;
+/// … and lifts the luma there this far towards white (fading out over the outer half).
+const GLOW_STRENGTH: f32 = 0.8;
 
 /// Which look a clip has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -138,7 +142,7 @@ impl GenerateSettings {
         if self.faces == 0 || self.faces > 64 {
             return bad(format!("faces {}: expected 1–64", self.faces));
         }
-        if self.crf > 51 || !crate::sink::file::PRESETS.contains(&self.preset.as_str()) {
+        if self.crf > 51 || !veilcam::sink::file::PRESETS.contains(&self.preset.as_str()) {
             return bad(format!("encoder crf {} / preset '{}' not valid for x264", self.crf, self.preset));
         }
         Ok(())
@@ -153,7 +157,7 @@ impl GenerateSettings {
     }
 }
 
-/// Where the source media live (the crate's `sample_media/` by default).
+/// Where the source media live (the repository's `sample_media/` by default).
 #[derive(Clone, Debug)]
 pub struct MediaPaths {
     pub dir: PathBuf,
@@ -161,7 +165,7 @@ pub struct MediaPaths {
 
 impl Default for MediaPaths {
     fn default() -> Self {
-        MediaPaths { dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media")) }
+        MediaPaths { dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../sample_media")) }
     }
 }
 
@@ -236,6 +240,40 @@ impl Canvas {
     }
 
     /// Draws a layer over the picture (premultiplied "over"); chroma takes the 2×2 mean.
+    /// Brightens a disc around a face (its centre and height given) towards white and washes
+    /// out its colour: the bright background of a backlit face.
+    fn glow(&mut self, cx: f64, cy: f64, face_h: f64) {
+        let r = GLOW_RADIUS * face_h;
+        let (w, h) = (self.width as f64, self.height as f64);
+        let (x0, x1) = ((cx - r).floor().max(0.0) as usize, (cx + r).ceil().min(w).max(0.0) as usize);
+        let (y0, y1) = ((cy - r).floor().max(0.0) as usize, (cy + r).ceil().min(h).max(0.0) as usize);
+        let weight = |x: f64, y: f64| {
+            let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / r;
+            GLOW_STRENGTH * ((1.0 - d) * 2.0).clamp(0.0, 1.0) as f32
+        };
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let a = weight(x as f64 + 0.5, y as f64 + 0.5);
+                if a > 0.0 {
+                    let p = &mut self.y[y * self.width + x];
+                    *p = (*p as f32 + (235.0 - *p as f32) * a).round() as u8;
+                }
+            }
+        }
+        let cw = self.width / 2;
+        for y in y0 / 2..y1.div_ceil(2).min(self.height / 2) {
+            for x in x0 / 2..x1.div_ceil(2).min(cw) {
+                let a = weight(2.0 * x as f64 + 1.0, 2.0 * y as f64 + 1.0);
+                if a > 0.0 {
+                    for plane in [&mut self.u, &mut self.v] {
+                        let p = &mut plane[y * cw + x];
+                        *p = (*p as f32 + (128.0 - *p as f32) * a).round() as u8;
+                    }
+                }
+            }
+        }
+    }
+
     fn composite(&mut self, layer: &Layer) {
         let cw = self.width / 2;
         for ly in 0..layer.h {
@@ -338,6 +376,8 @@ impl Upscaler {
 struct Drawn {
     track: u32,
     face_box: [f64; 4],
+    /// Drawn in front of a glow (backlight).
+    backlit: bool,
     layer: Option<Layer>,
 }
 
@@ -411,6 +451,10 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
         let face_gain = if settings.variant == Variant::Night { (NIGHT_FACE_GAIN, NIGHT_MAX_GAIN) } else { (1.0, f32::MAX) };
         let mut drawn = draw_faces(&tracks, &sprites, t, fps, face_gain, w, h);
         for d in &drawn {
+            if d.backlit {
+                let [x1, y1, x2, y2] = d.face_box;
+                canvas.glow((x1 + x2) / 2.0, (y1 + y2) / 2.0, y2 - y1);
+            }
             if let Some(layer) = &d.layer {
                 canvas.composite(layer);
             }
@@ -454,6 +498,10 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
             .map(|t| TruthTrack {
                 id: t.id,
                 photo: PHOTOS[t.photo].name.into(),
+                set: Some(PHOTOS[t.photo].set),
+                yaw_deg: PHOTOS[t.photo].yaw_deg,
+                light: Some(t.light),
+                fast: t.fast,
                 mirrored: t.mirrored,
                 start_s: round2(t.t0),
                 end_s: round2(t.t1),
@@ -474,14 +522,17 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
     })
 }
 
-/// Renders every track that is on screen at time `t`, farthest (smallest) first.
+/// Renders every track that is on screen at time `t`, farthest (smallest) first. The track's
+/// own brightness is capped by `gain.1` (at night: bright photos would clip); its light
+/// condition's gain applies after the cap (over-exposure is meant to clip).
 fn draw_faces(tracks: &[Track], sprites: &[[Sprite; 2]], t: f64, fps: f64, gain: (f32, f32), w: usize, h: usize) -> Vec<Drawn> {
     let mut live: Vec<(&Track, f64)> = tracks.iter().filter_map(|tr| tr.at(t).map(|s| (tr, s.face_h))).collect();
     live.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.id.cmp(&b.0.id)));
     live.into_iter()
         .map(|(track, _)| {
             let sprite = &sprites[track.photo][track.mirrored as usize];
-            let pose = |s: scene::TrackState| Pose { cx: s.cx, cy: s.cy, face_h: s.face_h, gain: (s.gain as f32 * gain.0).min(gain.1) };
+            let light = track.light_gain as f32;
+            let pose = |s: scene::TrackState| Pose { cx: s.cx, cy: s.cy, face_h: s.face_h, gain: (s.gain as f32 * gain.0).min(gain.1) * light };
             let centre = pose(track.at_clamped(t));
             let shutter = SHUTTER / fps;
             let (a, b) = (track.at_clamped(t - shutter / 2.0), track.at_clamped(t + shutter / 2.0));
@@ -492,7 +543,12 @@ fn draw_faces(tracks: &[Track], sprites: &[[Sprite; 2]], t: f64, fps: f64, gain:
             } else {
                 (0..n).map(|k| pose(track.at_clamped(t + shutter * ((k as f64 + 0.5) / n as f64 - 0.5)))).collect()
             };
-            Drawn { track: track.id, face_box: sprite.face_box(&centre), layer: sprite.render(&poses, w, h) }
+            Drawn {
+                track: track.id,
+                face_box: sprite.face_box(&centre),
+                backlit: track.light == Light::Backlight,
+                layer: sprite.render(&poses, w, h),
+            }
         })
         .collect()
 }
@@ -598,4 +654,22 @@ fn fix_mp4_times(path: &Path) -> Result<()> {
         return Err(EvalError::Settings(format!("{}: mvhd/tkhd/mdhd not found", path.display())));
     }
     std::fs::write(path, &data).map_err(|e| EvalError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlight_glow_brightens_around_the_face_and_leaves_the_rest() {
+        let mut c = Canvas::new(200, 100);
+        c.y.fill(60);
+        c.u.fill(90);
+        c.glow(50.0, 50.0, 10.0);
+        assert_eq!(c.y[50 * 200 + 50], 200, "centre lifted 80 % of the way to white");
+        assert!(c.y[50 * 200 + 66] > 60 && c.y[50 * 200 + 66] < 200, "fades out");
+        assert_eq!(c.y[50 * 200 + 190], 60, "far away untouched");
+        assert!(c.u[25 * 100 + 25] > 90 && c.u[25 * 100 + 25] <= 128, "colour washed out");
+        assert_eq!(c.u[25 * 100 + 95], 90);
+    }
 }

@@ -2,8 +2,10 @@
 //! touch?
 //!
 //! - [`generate`] makes test clips with ground truth: real face photographs ([`sprite`]) moving
-//!   over real street footage on planned paths ([`scene`]), in a day and an infrared-like night
-//!   look, with per-frame face boxes ([`truth`]).
+//!   over real street footage on planned paths ([`scene`]) under drawn light conditions, in a
+//!   day and an infrared-like night look, with per-frame face boxes ([`truth`]). Each person
+//!   is in the tuning or the held-out set ([`sprite::IdentitySet`]), and every figure is
+//!   reported for both.
 //! - [`measure`] decides per labelled face whether the output still shows it, and counts
 //!   changes outside faces; [`masks`] reads the run's sidecar and measures how far the masks
 //!   reach beyond the faces (mask ÷ face area, the widest mask against its track's detections).
@@ -32,7 +34,7 @@ use std::path::PathBuf;
 pub enum EvalError {
     /// Decoding or encoding through veilcam's media code.
     #[error(transparent)]
-    Media(#[from] crate::Error),
+    Media(#[from] veilcam::Error),
 
     #[error("{path}: {source}")]
     Io {

@@ -27,6 +27,45 @@ const MIN_SPEED: f64 = 0.03;
 const LIFETIME: (f64, f64) = (2.0, 30.0);
 /// Entry/exit edges: left, right, bottom, top.
 const SIDE_WEIGHTS: [f64; 4] = [0.35, 0.35, 0.2, 0.1];
+/// Share of tracks lit as photographed, over-exposed, under-exposed and backlit (order of
+/// [`Light::ALL`]).
+const LIGHT_WEIGHTS: [f64; 4] = [0.55, 0.15, 0.15, 0.15];
+/// Luma gain about black of an over-exposed face (bright skin clips, detail washes out) …
+const OVER_GAIN: (f64, f64) = (1.7, 2.3);
+/// … of an under-exposed one …
+const UNDER_GAIN: (f64, f64) = (0.28, 0.42);
+/// … and of a backlit one, whose surroundings are also brightened (see `generate`).
+const BACKLIGHT_GAIN: (f64, f64) = (0.35, 0.5);
+/// Salt of the per-track light draw: a stream apart from the paths, so that adding the light
+/// conditions left every path, size and speed as it was.
+const LIGHT_SALT: u64 = 0x6C69_6768_745F_6472;
+
+/// How a track's face is lit: a deterministic draw per track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Light {
+    /// As photographed (with the slow brightness drift every track has).
+    Normal,
+    /// Washed out: the face drawn 1.7–2.3× brighter, clipping.
+    Over,
+    /// Dark: the face drawn at 0.28–0.42× its brightness.
+    Under,
+    /// Dark face (0.35–0.5×) in front of a bright glow (sky, window, headlights).
+    Backlight,
+}
+
+impl Light {
+    pub const ALL: [Light; 4] = [Light::Normal, Light::Over, Light::Under, Light::Backlight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Light::Normal => "normal",
+            Light::Over => "over",
+            Light::Under => "under",
+            Light::Backlight => "backlight",
+        }
+    }
+}
 
 /// What the planner needs to know about the picture.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +85,11 @@ pub struct Track {
     pub id: u32,
     pub photo: usize,
     pub mirrored: bool,
+    /// Moves fast enough to smear visibly (motion blur).
+    pub fast: bool,
+    pub light: Light,
+    /// Luma gain of the light condition, on top of the track's own brightness.
+    pub light_gain: f64,
     pub t0: f64,
     pub t1: f64,
     /// Face-centre waypoints and the share of `[t0, t1]` at which each is passed (in
@@ -105,6 +149,7 @@ pub fn plan(s: &SceneSettings) -> Vec<Track> {
         while t < s.seconds {
             let id = tracks.len() as u32;
             let mut track = plan_track(&mut rng, s, id);
+            draw_light(&mut track, &mut root.fork(LIGHT_SALT ^ id as u64));
             let life = track.t1 - track.t0;
             let start = if first { -rng.range(0.1, 0.9) * life } else { t };
             track.t0 = start;
@@ -145,7 +190,8 @@ fn plan_track(rng: &mut SplitMix64, s: &SceneSettings, id: u32) -> Track {
     }
     let length = *cumulative.last().expect("non-empty");
     let key_times = cumulative.iter().map(|c| c / length).collect();
-    let (lo, hi) = if rng.chance(FAST_SHARE) { SPEED_FAST } else { SPEED_NORMAL };
+    let fast = rng.chance(FAST_SHARE);
+    let (lo, hi) = if fast { SPEED_FAST } else { SPEED_NORMAL };
     let speed = (rng.range(lo, hi) * (h0 * h1).sqrt()).max(MIN_SPEED * w);
     let life = (length / speed).clamp(LIFETIME.0, LIFETIME.1);
 
@@ -153,6 +199,9 @@ fn plan_track(rng: &mut SplitMix64, s: &SceneSettings, id: u32) -> Track {
         id,
         photo: rng.below(s.photos),
         mirrored: rng.chance(0.5),
+        fast,
+        light: Light::Normal,
+        light_gain: 1.0,
         t0: 0.0,
         t1: life,
         keys,
@@ -164,6 +213,17 @@ fn plan_track(rng: &mut SplitMix64, s: &SceneSettings, id: u32) -> Track {
         gain_period: rng.range(2.0, 6.0),
         gain_phase: rng.range(0.0, std::f64::consts::TAU),
     }
+}
+
+/// The track's light condition and its gain.
+fn draw_light(track: &mut Track, rng: &mut SplitMix64) {
+    track.light = Light::ALL[rng.weighted(&LIGHT_WEIGHTS)];
+    track.light_gain = match track.light {
+        Light::Normal => 1.0,
+        Light::Over => rng.range(OVER_GAIN.0, OVER_GAIN.1),
+        Light::Under => rng.range(UNDER_GAIN.0, UNDER_GAIN.1),
+        Light::Backlight => rng.range(BACKLIGHT_GAIN.0, BACKLIGHT_GAIN.1),
+    };
 }
 
 /// A point beyond one edge, far enough out that a face of height `face_h` (with its hair and
@@ -258,6 +318,26 @@ mod tests {
                 assert!(outside, "track {} at {t}: {st:?}", track.id);
                 assert!(st.face_h >= 12.0 - 1e-9 && st.face_h <= max_face_height(s.height) + 1e-9);
             }
+        }
+    }
+
+    #[test]
+    fn every_light_condition_is_drawn_with_a_gain_in_its_range() {
+        let s = SceneSettings { seconds: 60.0, ..settings() };
+        let tracks = plan(&s);
+        for light in Light::ALL {
+            let n = tracks.iter().filter(|t| t.light == light).count();
+            assert!(n >= tracks.len() / 20, "{}: {n} of {} tracks", light.name(), tracks.len());
+        }
+        assert!(tracks.iter().any(|t| t.fast) && tracks.iter().any(|t| !t.fast));
+        for t in &tracks {
+            let expected = match t.light {
+                Light::Normal => (1.0, 1.0),
+                Light::Over => OVER_GAIN,
+                Light::Under => UNDER_GAIN,
+                Light::Backlight => BACKLIGHT_GAIN,
+            };
+            assert!(t.light_gain >= expected.0 && t.light_gain <= expected.1, "track {}: {:?} {}", t.id, t.light, t.light_gain);
         }
     }
 }
