@@ -234,7 +234,8 @@ struct Clip {
 
 fn faces_clip(dir: &Path, name: &str, frames: usize) -> Clip {
     let path = dir.join(name);
-    let spec = ClipSpec::new(frames, W as u32, H as u32, Timing::Fps(25, 1), &format!("{X264_FAST} threads=1 ! mp4mux"));
+    let encode = format!("{X264_FAST} threads=1 ! mp4mux");
+    let spec = ClipSpec::new(frames, W as u32, H as u32, Timing::Fps(25, 1), &encode);
     let (source, truth) = make_faces_clip(&spec, &path);
     let source = (0..frames).map(|i| source.luma(i)).collect();
     Clip { path, source, truth }
