@@ -47,7 +47,12 @@ pub struct JobStatus {
     /// Why the last attempt failed (or a note, e.g. "output already there").
     pub reason: Option<String>,
     pub frames: Option<u64>,
+    /// Seconds the redaction took.
     pub seconds: Option<f64>,
+    /// Seconds the rest of the job took on the worker: download, temp dir, upload, copy,
+    /// delete and the ack (the queue's and the store's cost per job).
+    #[serde(default)]
+    pub overhead_seconds: Option<f64>,
     /// Unix time of this record.
     pub updated: u64,
 }
@@ -64,6 +69,7 @@ impl JobStatus {
             reason: None,
             frames: None,
             seconds: None,
+            overhead_seconds: None,
             updated: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
@@ -179,7 +185,11 @@ pub fn render(s: &Snapshot) -> String {
             line += &format!(" [{w}, attempt {}]", j.attempt);
         }
         if let (Some(f), Some(sec)) = (j.frames, j.seconds) {
-            line += &format!(" ({f} frames, {sec:.1} s)");
+            line += &format!(" ({f} frames, {sec:.1} s");
+            if let Some(o) = j.overhead_seconds {
+                line += &format!(" + {o:.2} s queue and store");
+            }
+            line.push(')');
         }
         if let Some(r) = &j.reason {
             line += &format!(": {r}");

@@ -251,15 +251,17 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
     match outcome {
         Ok(finished) => {
             ack(&msg).await;
+            let total = started.elapsed().as_secs_f64();
             st.state = State::Done;
             match finished {
                 Finished::Done { frames, seconds } => {
+                    st.overhead_seconds = Some((total - seconds).max(0.0));
                     cx.metrics.done.inc();
                     cx.metrics.frames.inc_by(frames);
                     st.frames = Some(frames);
                     st.seconds = Some(seconds);
                     st.reason = None;
-                    tracing::info!(job = %job.id, "done {} -> {} ({frames} frames, {:.1} s)", job.input, job.output, started.elapsed().as_secs_f64());
+                    tracing::info!(job = %job.id, "done {} -> {} ({frames} frames, {seconds:.1} s redacting, {:.2} s queue and store)", job.input, job.output, total - seconds);
                 }
                 Finished::AlreadyDone => st.reason = Some("output already there (finished by an earlier delivery)".into()),
             }
