@@ -136,6 +136,19 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
         }
         by_output.entry(natural(&rel)).or_default().push((rel, obj.etag));
     }
+    let (assigned, refused) = assign_outputs(by_output);
+    let pairs = assigned.into_iter().map(|(rel, etag, out_rel)| (format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key)))).collect();
+    let refused = refused.into_iter().map(|(rel, why)| (input.with_key(&format!("{}{rel}", input.key)).to_string(), why)).collect();
+    Ok((pairs, refused))
+}
+
+/// Inputs grouped by their natural output (relative keys, with ETags) → (input, ETag, output)
+/// for each input, videos that would share an output keeping their source extension
+/// (`cam.avi` → `cam.avi.mp4`), and the inputs refused because an output would still be
+/// shared after that, with the reason.
+type Assigned = (Vec<(String, Option<String>, String)>, Vec<(String, String)>);
+
+fn assign_outputs(by_output: BTreeMap<String, Vec<(String, Option<String>)>>) -> Assigned {
     let mut pairs = Vec::new();
     let mut outs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (out_rel, rels) in by_output {
@@ -143,20 +156,18 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
         for (rel, etag) in rels {
             let out_rel = if shared && rel != out_rel { format!("{rel}.mp4") } else { out_rel.clone() };
             outs.entry(out_rel.clone()).or_default().push(rel.clone());
-            pairs.push((format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key))));
+            pairs.push((rel, etag, out_rel));
         }
     }
     // Outputs two inputs would still share (after renaming) are refused for both.
-    let clashing: Vec<(String, Vec<String>)> = outs.into_iter().filter(|(_, r)| r.len() > 1).collect();
     let mut refused = Vec::new();
-    for (out, rels) in &clashing {
+    for (out, rels) in outs.iter().filter(|(_, r)| r.len() > 1) {
         for rel in rels {
-            refused.push((format!("{}{rel}", input.key), format!("{out} would also be written for another input ({}); rename one", rels.join(", "))));
+            refused.push((rel.clone(), format!("{out} would also be written for another input ({}); rename one", rels.join(", "))));
         }
     }
-    pairs.retain(|(key, _, _)| !refused.iter().any(|(r, _)| r == key));
-    let refused = refused.into_iter().map(|(key, why)| (input.with_key(&key).to_string(), why)).collect();
-    Ok((pairs, refused))
+    pairs.retain(|(rel, _, _)| !refused.iter().any(|(r, _)| r == rel));
+    (pairs, refused)
 }
 
 /// The output name of an input: images keep theirs, videos become `.mp4`.
@@ -164,5 +175,35 @@ fn natural(rel: &str) -> String {
     match media_kind(Path::new(rel)) {
         MediaKind::Image => rel.to_string(),
         MediaKind::Video => Path::new(rel).with_extension("mp4").to_string_lossy().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assign(rels: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+        let mut by_output: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+        for rel in rels {
+            by_output.entry(natural(rel)).or_default().push((rel.to_string(), None));
+        }
+        let (pairs, refused) = assign_outputs(by_output);
+        (pairs.into_iter().map(|(i, _, o)| (i, o)).collect(), refused.into_iter().map(|(r, _)| r).collect())
+    }
+
+    #[test]
+    fn outputs_keep_the_relative_key_and_videos_that_would_share_one_keep_their_extension() {
+        let (pairs, refused) = assign(&["cam1/a.avi", "snap.jpg", "cam.avi", "cam.mkv", "cam.mp4"]);
+        let want = [("cam.avi", "cam.avi.mp4"), ("cam.mkv", "cam.mkv.mp4"), ("cam.mp4", "cam.mp4"), ("cam1/a.avi", "cam1/a.mp4"), ("snap.jpg", "snap.jpg")];
+        assert_eq!(pairs, want.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn an_output_still_shared_after_renaming_refuses_every_input_involved() {
+        let (pairs, mut refused) = assign(&["cam.avi", "cam.mp4", "cam.avi.mp4"]);
+        refused.sort();
+        assert_eq!(pairs, vec![("cam.mp4".to_string(), "cam.mp4".to_string())]);
+        assert_eq!(refused, vec!["cam.avi".to_string(), "cam.avi.mp4".to_string()]);
     }
 }
