@@ -291,7 +291,8 @@ impl Walker<'_> {
     }
 }
 
-fn is_media(path: &Path) -> bool {
+/// Whether `path` names a file batch (and the work queue) redacts: a media extension, not hidden.
+pub fn is_media(path: &Path) -> bool {
     let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     !hidden && (media_kind(path) == MediaKind::Image || VIDEO_EXTENSIONS.contains(&ext.as_str()))

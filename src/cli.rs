@@ -66,6 +66,14 @@ pub enum Command {
     /// model, every frame, full resolution; --closer adds tiles at 2×). Lists each finding with
     /// its frames and times; exit 0 when clean, 4 when a face was found.
     Audit(AuditArgs),
+    /// Take redaction jobs from the work queue (NATS JetStream) and redact them between S3
+    /// objects, `--jobs` at a time (see README "Many machines: the work queue").
+    Worker(WorkerArgs),
+    /// Queue one redaction job per media object under an s3:// prefix (or one object).
+    Submit(SubmitArgs),
+    /// The work queue's state: depth, jobs queued / running / done / failed with reasons,
+    /// dead letters.
+    Jobs(JobsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -632,4 +640,103 @@ mod tests {
         assert!(parse(&["--keep-track", "7", "--keep-at", "0.5,0.5@1"]).is_err(), "one subject at a time");
         assert!(Cli::try_parse_from(["veilcam", "batch", "in", "-o", "out", "--keep-track", "7"]).is_err(), "batch has no subject");
     }
+}
+
+/// Where the work queue is. Credentials never on the command line: a `.creds` file, or
+/// $NATS_USER + $NATS_PASSWORD, or $NATS_TOKEN.
+#[derive(Clone, Debug, Args)]
+pub struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "VEILCAM_NATS", default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+    /// NATS credentials file (mode 0600) [default: $NATS_CREDS].
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+}
+
+/// Where the object store is. Credentials never on the command line: a file, or
+/// $AWS_ACCESS_KEY_ID + $AWS_SECRET_ACCESS_KEY; with neither, anonymous.
+#[derive(Clone, Debug, Args)]
+pub struct S3Args {
+    /// S3 endpoint, e.g. http://127.0.0.1:8333 for SeaweedFS [default: AWS].
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// File (mode 0600) with `access_key_id = ...` and `secret_access_key = ...` lines.
+    #[arg(long, value_name = "FILE")]
+    pub s3_credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// The bucket this worker reads inputs from and writes outputs to (s3://BUCKET).
+    #[arg(long, value_name = "s3://BUCKET")]
+    pub store: String,
+    /// Jobs redacted at once by this worker (each like one `veilcam redact`).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Seconds without an ack before a job is delivered to another worker (a running job
+    /// sends in-progress acks, so only a dead worker's jobs move).
+    #[arg(long, default_value_t = crate::queue::worker::DEFAULT_ACK_WAIT_SECONDS, value_name = "SECONDS")]
+    pub ack_wait: u64,
+    /// Deliveries of a job before it goes to the dead-letter subject with its error.
+    #[arg(long, default_value_t = crate::queue::worker::DEFAULT_MAX_DELIVER, value_name = "N")]
+    pub max_deliver: i64,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9101) at /metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Directory for the private per-job temp directories [default: the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Exit once the queue is empty and no job is unfinished anywhere (for batch runs, benches).
+    #[arg(long)]
+    pub exit_when_idle: bool,
+    /// CenterFace model on this machine (see `redact --model`).
+    #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// NanoDet person model on this machine (see `redact --person-model`).
+    #[arg(long, value_name = "PATH")]
+    pub person_model: Option<PathBuf>,
+    /// ONNX Runtime library on this machine (see `redact --ort-lib`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Detection workers per job (see `redact --workers`).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// ONNX Runtime threads per detection worker (see `redact --ort-threads`).
+    #[arg(long)]
+    pub ort_threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Input: s3://BUCKET/PREFIX/ (every media object under it) or s3://BUCKET/KEY (one).
+    #[arg(value_name = "s3://BUCKET/PREFIX/")]
+    pub input: String,
+    /// Output prefix (s3://BUCKET/PREFIX/), or the output key for a single input.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/")]
+    pub out: String,
+    /// Redaction options, as for `redact` (the camera config is carried in the job, pinned by
+    /// its SHA-256; --model, --ort-lib, --workers, --ort-threads are the worker's own).
+    #[command(flatten)]
+    pub options: RedactOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Print the state as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

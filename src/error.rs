@@ -57,6 +57,9 @@ pub enum Error {
 
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod preview;
 pub mod progress;
+pub mod queue;
 pub mod redact;
 pub mod settings;
 pub mod sidecar;

@@ -270,6 +270,15 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         Command::Keys(command) => Ok(passed(veilcam::export::commands::keys(command, cli.quiet)?)),
         Command::Log(command) => Ok(passed(veilcam::export::commands::log(command)?)),
         Command::Audit(args) => audit(args, cli.quiet),
+        Command::Worker(args) => {
+            veilcam::queue::commands::worker(args, cli.quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit(args) => Ok(if veilcam::queue::commands::submit(args, cli.quiet)? { ExitCode::SUCCESS } else { ExitCode::from(SOME_FILES_FAILED) }),
+        Command::Jobs(args) => {
+            veilcam::queue::commands::jobs(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Batch(_) => unreachable!("handled in run"),
     }
 }

@@ -1,0 +1,201 @@
+//! Job states in the key-value bucket [`super::STATUS_BUCKET`], and what `veilcam jobs` shows:
+//! queue depth, jobs per state with their reasons, dead letters.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Queue, QueueError, WORKERS_CONSUMER};
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Queued,
+    Running,
+    /// Failed, will be delivered again.
+    Retrying,
+    Done,
+    /// Failed `--max-deliver` times: on the dead-letter subject.
+    Failed,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Retrying => "retrying",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// One job's record in the bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: String,
+    pub state: State,
+    pub input: String,
+    pub output: String,
+    /// The worker that last reported on the job.
+    pub worker: Option<String>,
+    /// Delivery number of the last attempt (1 for the first).
+    pub attempt: i64,
+    /// Why the last attempt failed (or a note, e.g. "output already there").
+    pub reason: Option<String>,
+    pub frames: Option<u64>,
+    /// Seconds the redaction took.
+    pub seconds: Option<f64>,
+    /// Seconds the rest of the job took on the worker: download, temp dir, upload, copy,
+    /// delete and the ack (the queue's and the store's cost per job).
+    #[serde(default)]
+    pub overhead_seconds: Option<f64>,
+    /// Unix time of this record.
+    pub updated: u64,
+}
+
+impl JobStatus {
+    pub fn new(job: &super::job::Job, state: State) -> Self {
+        JobStatus {
+            id: job.id.clone(),
+            state,
+            input: job.input.clone(),
+            output: job.output.clone(),
+            worker: None,
+            attempt: 0,
+            reason: None,
+            frames: None,
+            seconds: None,
+            overhead_seconds: None,
+            updated: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
+/// Reads a job's record.
+pub async fn get(queue: &Queue, id: &str) -> Result<Option<JobStatus>, QueueError> {
+    let value = queue.status.get(id).await.map_err(|e| QueueError::nats(&queue.url, &format!("status of job {id}"), e))?;
+    Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Writes a job's record, retrying for a while (the server may be restarting). A state that
+/// cannot be written is logged, not fatal: the queue and the store hold the truth.
+pub async fn put(queue: &Queue, status: &JobStatus) {
+    let bytes: bytes::Bytes = serde_json::to_vec(status).expect("a status serialises").into();
+    for attempt in 0..10 {
+        match queue.status.put(&status.id, bytes.clone()).await {
+            Ok(_) => return,
+            Err(e) if attempt == 9 => tracing::warn!("cannot record job {} as {}: {e}", status.id, status.state.name()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// A dead letter: the job and why it was given up.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The job message as received (the job's JSON when it parsed).
+    pub job: serde_json::Value,
+    pub error: String,
+    pub deliveries: i64,
+    pub worker: String,
+}
+
+/// What `veilcam jobs` shows.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    /// Jobs in the queue not yet delivered.
+    pub waiting: u64,
+    /// Jobs delivered and not yet acked (running, or on a worker that died until `ack_wait`).
+    pub unacked: u64,
+    pub dead_letters: Vec<DeadLetter>,
+    pub jobs: Vec<JobStatus>,
+}
+
+impl Snapshot {
+    pub fn count(&self, state: State) -> usize {
+        self.jobs.iter().filter(|j| j.state == state).count()
+    }
+}
+
+/// Reads the queue's state.
+pub async fn snapshot(queue: &Queue) -> Result<Snapshot, QueueError> {
+    let url = &queue.url;
+    let (waiting, unacked) = match queue.jobs.get_consumer::<async_nats::jetstream::consumer::pull::Config>(WORKERS_CONSUMER).await {
+        Ok(c) => {
+            let info = c.get_info().await.map_err(|e| QueueError::nats(url, "consumer info", e))?;
+            (info.num_pending, info.num_ack_pending as u64)
+        }
+        // No worker has started yet: everything in the stream waits.
+        Err(_) => (queue.jobs.get_info().await.map_err(|e| QueueError::nats(url, "stream info", e))?.state.messages, 0),
+    };
+    let mut jobs = Vec::new();
+    let mut keys = queue.status.keys().await.map_err(|e| QueueError::nats(url, "status keys", e))?;
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| QueueError::nats(url, "status keys", e))?;
+        if let Some(s) = get(queue, &key).await? {
+            jobs.push(s);
+        }
+    }
+    jobs.sort_by(|a, b| (a.state, &a.input).cmp(&(b.state, &b.input)));
+    Ok(Snapshot { waiting, unacked, dead_letters: dead_letters(queue).await?, jobs })
+}
+
+/// Every message of the dead-letter stream.
+pub async fn dead_letters(queue: &Queue) -> Result<Vec<DeadLetter>, QueueError> {
+    let url = &queue.url;
+    let info = queue.dead.get_info().await.map_err(|e| QueueError::nats(url, "dead-letter stream info", e))?;
+    let mut out = Vec::new();
+    if info.state.messages == 0 {
+        return Ok(out);
+    }
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        match queue.dead.get_raw_message(seq).await {
+            Ok(m) => out.push(serde_json::from_slice(&m.payload).unwrap_or_else(|e| DeadLetter {
+                job: serde_json::Value::Null,
+                error: format!("unreadable dead letter: {e}"),
+                deliveries: 0,
+                worker: String::new(),
+            })),
+            Err(e) => tracing::debug!("dead letter {seq}: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// The human form of a snapshot: a summary line, then one line per job.
+pub fn render(s: &Snapshot) -> String {
+    let mut text = format!(
+        "queue: {} waiting, {} delivered and unfinished; jobs: {} queued, {} running, {} retrying, {} done, {} failed; {} dead letter(s)\n",
+        s.waiting,
+        s.unacked,
+        s.count(State::Queued),
+        s.count(State::Running),
+        s.count(State::Retrying),
+        s.count(State::Done),
+        s.count(State::Failed),
+        s.dead_letters.len()
+    );
+    for j in &s.jobs {
+        let mut line = format!("{:<8} {} {} -> {}", j.state.name(), &j.id[..12.min(j.id.len())], j.input, j.output);
+        if let Some(w) = &j.worker {
+            line += &format!(" [{w}, attempt {}]", j.attempt);
+        }
+        if let (Some(f), Some(sec)) = (j.frames, j.seconds) {
+            line += &format!(" ({f} frames, {sec:.1} s");
+            if let Some(o) = j.overhead_seconds {
+                line += &format!(" + {o:.2} s queue and store");
+            }
+            line.push(')');
+        }
+        if let Some(r) = &j.reason {
+            line += &format!(": {r}");
+        }
+        text += &line;
+        text.push('\n');
+    }
+    text
+}

@@ -1,0 +1,220 @@
+//! The S3-compatible object store: `s3://bucket/key` URLs, streamed downloads into a private
+//! directory, uploads to a hidden temp key committed by copy, listing.
+//!
+//! Endpoint from `--s3-endpoint` or `$AWS_ENDPOINT_URL` (plain `http://` allowed, path-style
+//! requests, as SeaweedFS and most self-hosted stores want). Credentials from a file
+//! (`--s3-credentials`, lines `access_key_id = …` and `secret_access_key = …`, mode 0600) or
+//! `$AWS_ACCESS_KEY_ID`/`$AWS_SECRET_ACCESS_KEY`; with neither, requests are unsigned
+//! (anonymous). Credentials are never logged and never part of an error message.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::io::AsyncWriteExt;
+
+use super::QueueError;
+
+/// `s3://bucket/key` split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Url {
+    pub fn parse(url: &str) -> Result<Self, QueueError> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| QueueError::Usage(format!("{url}: not an s3://bucket/key URL")))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.len() < 3 {
+            return Err(QueueError::Usage(format!("{url}: bucket name must have 3 or more characters")));
+        }
+        Ok(S3Url { bucket: bucket.to_string(), key: key.to_string() })
+    }
+
+    pub fn with_key(&self, key: &str) -> S3Url {
+        S3Url { bucket: self.bucket.clone(), key: key.to_string() }
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// How to reach the store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// File with the access key (see the module doc).
+    pub credentials: Option<PathBuf>,
+}
+
+/// One bucket of the store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub bucket: String,
+    inner: Arc<AmazonS3>,
+}
+
+/// An object found by [`Store::list`].
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+fn read_credentials(path: &Path) -> Result<(String, String), QueueError> {
+    super::check_private(path)?;
+    let bad = |message: String| QueueError::Credentials { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('[')) {
+        let Some((k, v)) = line.split_once('=') else { return Err(bad("a line is not `name = value`".into())) };
+        let v = v.trim().trim_matches('"').to_string();
+        match k.trim() {
+            "access_key_id" | "aws_access_key_id" => id = Some(v),
+            "secret_access_key" | "aws_secret_access_key" => secret = Some(v),
+            other => return Err(bad(format!("unknown name {other} (access_key_id, secret_access_key)"))),
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok((id, secret)),
+        _ => Err(bad("needs both access_key_id and secret_access_key".into())),
+    }
+}
+
+impl Store {
+    /// The store for `bucket`.
+    pub fn open(config: &StoreConfig, bucket: &str) -> Result<Self, QueueError> {
+        let endpoint = config.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(if config.region.is_empty() { "us-east-1" } else { config.region.as_str() })
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false)
+            .with_retry(RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(30), ..Default::default() });
+        if let Some(e) = &endpoint {
+            b = b.with_endpoint(e);
+        }
+        let env = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY"));
+        b = match (&config.credentials, env) {
+            (Some(path), _) => {
+                let (id, secret) = read_credentials(path)?;
+                b.with_access_key_id(id).with_secret_access_key(secret)
+            }
+            (None, (Ok(id), Ok(secret))) => b.with_access_key_id(id).with_secret_access_key(secret),
+            (None, _) => b.with_skip_signature(true),
+        };
+        let inner = b.build().map_err(|e| QueueError::Store { url: format!("s3://{bucket}"), message: e.to_string() })?;
+        Ok(Store { bucket: bucket.to_string(), inner: Arc::new(inner) })
+    }
+
+    fn err(&self, key: &str, what: &str, e: impl std::fmt::Display) -> QueueError {
+        QueueError::Store { url: format!("s3://{}/{key}", self.bucket), message: format!("{what}: {e}") }
+    }
+
+    /// Every object under `prefix` (a "directory": `a/b/`; empty for the whole bucket).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, QueueError> {
+        let p = Key::from(prefix.trim_end_matches('/'));
+        let mut stream = self.inner.list(if prefix.is_empty() { None } else { Some(&p) });
+        let mut out = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(|e| self.err(prefix, "cannot list", e))?;
+            out.push(Listed { key: meta.location.to_string(), size: meta.size, etag: meta.e_tag });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// The object's ETag, or `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<Listed>, QueueError> {
+        match self.inner.head(&Key::from(key)).await {
+            Ok(meta) => Ok(Some(Listed { key: key.to_string(), size: meta.size, etag: meta.e_tag })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(key, "cannot look up", e)),
+        }
+    }
+
+    /// Streams the object into `dest` (a new file), chunk by chunk.
+    pub async fn download(&self, key: &str, dest: &Path) -> Result<u64, QueueError> {
+        let got = self.inner.get(&Key::from(key)).await.map_err(|e| self.err(key, "cannot read", e))?;
+        let mut stream = got.into_stream();
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(dest).await.map_err(|e| self.err(key, &format!("cannot create {}", dest.display()), e))?;
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.err(key, "read cut off", e))?;
+            file.write_all(&chunk).await.map_err(|e| self.err(key, &format!("cannot write {}", dest.display()), e))?;
+            n += chunk.len() as u64;
+        }
+        file.flush().await.map_err(|e| self.err(key, &format!("cannot write {}", dest.display()), e))?;
+        Ok(n)
+    }
+
+    /// Uploads `src` to `key` (multipart for large files; the object appears only complete).
+    pub async fn upload(&self, src: &Path, key: &str) -> Result<u64, QueueError> {
+        let mut file = tokio::fs::File::open(src).await.map_err(|e| self.err(key, &format!("cannot open {}", src.display()), e))?;
+        let mut writer = object_store::buffered::BufWriter::new(self.inner.clone() as Arc<dyn ObjectStore>, Key::from(key));
+        let n = tokio::io::copy(&mut file, &mut writer).await;
+        match n {
+            Ok(n) => {
+                writer.shutdown().await.map_err(|e| self.err(key, "cannot upload", e))?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(self.err(key, "cannot upload", e))
+            }
+        }
+    }
+
+    /// Uploads bytes to `key`.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), QueueError> {
+        self.inner.put(&Key::from(key), bytes.into()).await.map(|_| ()).map_err(|e| self.err(key, "cannot write", e))
+    }
+
+    /// Server-side copy.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), QueueError> {
+        self.inner.copy(&Key::from(from), &Key::from(to)).await.map_err(|e| self.err(to, &format!("cannot copy from {from}"), e))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), QueueError> {
+        match self.inner.delete(&Key::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(key, "cannot delete", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_split_into_bucket_and_key() {
+        assert_eq!(S3Url::parse("s3://redaction/archive/2026-11/").unwrap(), S3Url { bucket: "redaction".into(), key: "archive/2026-11/".into() });
+        assert_eq!(S3Url::parse("s3://redaction").unwrap().key, "");
+        assert!(S3Url::parse("/tmp/x").is_err());
+        assert!(S3Url::parse("s3://ab/x").unwrap_err().to_string().contains("3 or more"));
+    }
+
+    #[test]
+    fn a_credentials_file_readable_by_others_is_refused_without_showing_the_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.creds");
+        std::fs::write(&path, "access_key_id = AKID\nsecret_access_key = sekrit-value\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_credentials(&path).unwrap_err().to_string();
+        assert!(err.contains("readable by others") && !err.contains("sekrit"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_credentials(&path).unwrap(), ("AKID".to_string(), "sekrit-value".to_string()));
+    }
+}

@@ -1,0 +1,209 @@
+//! `veilcam submit`: one job per input object, published to the work queue.
+//!
+//! An input URL ending in `/` (or a bare bucket) is a prefix: every media object under it (as
+//! `veilcam batch` chooses files: media extensions, no hidden names, nothing under the output
+//! prefix) becomes a job whose output keeps the relative key, videos as `.mp4` (videos that
+//! would share an output keep their source extension: `cam.avi` → `cam.avi.mp4`). Another
+//! input URL is one object. A job already done, queued or running is not published again;
+//! JetStream drops a duplicate message within its de-duplication window in any case
+//! (`Nats-Msg-Id` = job id).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_nats::HeaderMap;
+
+use super::job::{check_submittable, options_to_args, Job, PinnedConfig};
+use super::status::{self, JobStatus, State};
+use super::store::{S3Url, Store, StoreConfig};
+use super::{connect, NatsTarget, Queue, QueueError, JOBS_SUBJECT};
+use crate::cli::RedactOptions;
+use crate::settings::{media_kind, MediaKind, RedactSettings};
+
+/// What `veilcam submit` was asked.
+#[derive(Clone, Debug)]
+pub struct SubmitRequest {
+    pub nats: NatsTarget,
+    pub store: StoreConfig,
+    pub input: String,
+    pub output: String,
+    pub options: RedactOptions,
+}
+
+/// What was published.
+#[derive(Debug, Default)]
+pub struct Submitted {
+    pub published: Vec<Job>,
+    /// Jobs not published again: (job, its state).
+    pub known: Vec<(Job, State)>,
+    /// Objects not submitted, with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// Lists, checks and publishes.
+pub fn run(req: &SubmitRequest) -> crate::Result<Submitted> {
+    check_submittable(&req.options)?;
+    check_settings(&req.options)?;
+    let camera = pin_config(&req.options)?;
+    let args = options_to_args(&req.options);
+    super::runtime()?.block_on(async {
+        let input = S3Url::parse(&req.input)?;
+        let output = S3Url::parse(&req.output)?;
+        let store = Store::open(&req.store, &input.bucket)?;
+        let (pairs, refused) = plan(&store, &input, &output).await?;
+        let client = connect(&req.nats, "veilcam-submit").await?;
+        let queue = Queue::open(client, &req.nats.url).await?;
+        let mut done = Submitted { refused, ..Default::default() };
+        for (object, etag, out) in pairs {
+            let job = Job::new(input.with_key(&object).to_string(), etag, out.to_string(), args.clone(), camera.clone());
+            let msg_id = match status::get(&queue, &job.id).await? {
+                Some(s) if s.state != State::Failed => {
+                    done.known.push((job, s.state));
+                    continue;
+                }
+                // A failed job submitted again is a new attempt, not a duplicate message.
+                Some(s) => format!("{}.{}", job.id, s.updated),
+                None => job.id.clone(),
+            };
+            status::put(&queue, &JobStatus::new(&job, State::Queued)).await;
+            let mut headers = HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id.as_str());
+            let ack = queue
+                .js
+                .publish_with_headers(JOBS_SUBJECT, headers, job.to_bytes().into())
+                .await
+                .map_err(|e| QueueError::nats(&queue.url, "cannot publish a job", e))?
+                .await
+                .map_err(|e| QueueError::nats(&queue.url, "job not stored", e))?;
+            if ack.duplicate {
+                done.known.push((job, State::Queued));
+            } else {
+                done.published.push(job);
+            }
+        }
+        Ok(done)
+    })
+}
+
+/// Range checks of the settings before anything is published (the models need not be on the
+/// submitting machine: only their absence is forgiven).
+fn check_settings(options: &RedactOptions) -> crate::Result<()> {
+    match RedactSettings::new(Path::new("check.mp4"), Path::new("check-out.mp4"), options) {
+        Ok(_) => Ok(()),
+        Err(e @ (crate::Error::Settings(_) | crate::Error::Config { .. })) => Err(e),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The camera config of `--config`/`--camera`, checked and pinned by its SHA-256.
+fn pin_config(options: &RedactOptions) -> crate::Result<Option<PinnedConfig>> {
+    let Some(path) = &options.config else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+    crate::config::parse_camera(&text, path, options.camera.as_deref())?;
+    Ok(Some(PinnedConfig::new(&path.display().to_string(), options.camera.clone(), text)))
+}
+
+/// (input key, its ETag, output URL) for every object to submit, and the objects refused.
+async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(String, Option<String>, S3Url)>, Vec<(String, String)>), QueueError> {
+    let is_prefix = input.key.is_empty() || input.key.ends_with('/');
+    if !is_prefix {
+        let Some(found) = store.head(&input.key).await? else {
+            return Err(QueueError::Usage(format!("{input}: no such object (end the URL with / for a prefix)")));
+        };
+        let out = if output.key.is_empty() || output.key.ends_with('/') {
+            let name = input.key.rsplit('/').next().unwrap_or(&input.key);
+            output.with_key(&format!("{}{}", output.key, natural(name)))
+        } else {
+            output.clone()
+        };
+        if media_kind(Path::new(&out.key)) != media_kind(Path::new(&input.key)) {
+            return Err(QueueError::Usage(format!("{input} and {out} must both be videos or both be images")));
+        }
+        return Ok((vec![(input.key.clone(), found.etag, out)], vec![]));
+    }
+    if !(output.key.is_empty() || output.key.ends_with('/')) {
+        return Err(QueueError::Usage(format!("--out {output}: for a prefix of inputs, the output is a prefix too (end it with /)")));
+    }
+    if output.bucket == input.bucket && (output.key == input.key || input.key.starts_with(&output.key)) {
+        return Err(QueueError::Usage(format!("--out {output} is or contains the input prefix {input}: outputs could land among the inputs")));
+    }
+    let mut by_output: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+    for obj in store.list(&input.key).await? {
+        let rel = obj.key.strip_prefix(&input.key).unwrap_or(&obj.key).to_string();
+        let inside_output = output.bucket == input.bucket && !output.key.is_empty() && obj.key.starts_with(&output.key);
+        if inside_output || rel.split('/').any(|c| c.starts_with('.')) || !crate::batch::is_media(Path::new(&rel)) {
+            continue;
+        }
+        by_output.entry(natural(&rel)).or_default().push((rel, obj.etag));
+    }
+    let (assigned, refused) = assign_outputs(by_output);
+    let pairs = assigned.into_iter().map(|(rel, etag, out_rel)| (format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key)))).collect();
+    let refused = refused.into_iter().map(|(rel, why)| (input.with_key(&format!("{}{rel}", input.key)).to_string(), why)).collect();
+    Ok((pairs, refused))
+}
+
+/// Inputs grouped by their natural output (relative keys, with ETags) → (input, ETag, output)
+/// for each input, videos that would share an output keeping their source extension
+/// (`cam.avi` → `cam.avi.mp4`), and the inputs refused because an output would still be
+/// shared after that, with the reason.
+type Assigned = (Vec<(String, Option<String>, String)>, Vec<(String, String)>);
+
+fn assign_outputs(by_output: BTreeMap<String, Vec<(String, Option<String>)>>) -> Assigned {
+    let mut pairs = Vec::new();
+    let mut outs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (out_rel, rels) in by_output {
+        let shared = rels.len() > 1;
+        for (rel, etag) in rels {
+            let out_rel = if shared && rel != out_rel { format!("{rel}.mp4") } else { out_rel.clone() };
+            outs.entry(out_rel.clone()).or_default().push(rel.clone());
+            pairs.push((rel, etag, out_rel));
+        }
+    }
+    // Outputs two inputs would still share (after renaming) are refused for both.
+    let mut refused = Vec::new();
+    for (out, rels) in outs.iter().filter(|(_, r)| r.len() > 1) {
+        for rel in rels {
+            refused.push((rel.clone(), format!("{out} would also be written for another input ({}); rename one", rels.join(", "))));
+        }
+    }
+    pairs.retain(|(rel, _, _)| !refused.iter().any(|(r, _)| r == rel));
+    (pairs, refused)
+}
+
+/// The output name of an input: images keep theirs, videos become `.mp4`.
+fn natural(rel: &str) -> String {
+    match media_kind(Path::new(rel)) {
+        MediaKind::Image => rel.to_string(),
+        MediaKind::Video => Path::new(rel).with_extension("mp4").to_string_lossy().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assign(rels: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+        let mut by_output: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+        for rel in rels {
+            by_output.entry(natural(rel)).or_default().push((rel.to_string(), None));
+        }
+        let (pairs, refused) = assign_outputs(by_output);
+        (pairs.into_iter().map(|(i, _, o)| (i, o)).collect(), refused.into_iter().map(|(r, _)| r).collect())
+    }
+
+    #[test]
+    fn outputs_keep_the_relative_key_and_videos_that_would_share_one_keep_their_extension() {
+        let (pairs, refused) = assign(&["cam1/a.avi", "snap.jpg", "cam.avi", "cam.mkv", "cam.mp4"]);
+        let want = [("cam.avi", "cam.avi.mp4"), ("cam.mkv", "cam.mkv.mp4"), ("cam.mp4", "cam.mp4"), ("cam1/a.avi", "cam1/a.mp4"), ("snap.jpg", "snap.jpg")];
+        assert_eq!(pairs, want.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn an_output_still_shared_after_renaming_refuses_every_input_involved() {
+        let (pairs, mut refused) = assign(&["cam.avi", "cam.mp4", "cam.avi.mp4"]);
+        refused.sort();
+        assert_eq!(pairs, vec![("cam.mp4".to_string(), "cam.mp4".to_string())]);
+        assert_eq!(refused, vec!["cam.avi".to_string(), "cam.avi.mp4".to_string()]);
+    }
+}

@@ -1,0 +1,498 @@
+//! `veilcam worker`: takes jobs from the queue, at most `--jobs` at a time, and redacts each
+//! with the engine `veilcam redact` uses.
+//!
+//! One job, step by step ([`process`]): the job's output already exists → ack, nothing redone;
+//! else the input is streamed into a private (0700) temp directory — the only copy of the raw
+//! input, removed on every path (and, after a `kill -9`, by the next worker started with the
+//! same `--work-dir`) — redacted there, uploaded to a hidden temp key beside the output
+//! (`dir/.name.part-<job id>`), copied to the output key, the temp key deleted, and the message
+//! acked. While a job runs, the worker sends in-progress acks every third of `ack_wait`, so
+//! only a dead worker's jobs are redelivered. A failed attempt is nak'ed (delivered again,
+//! after a short delay); the `--max-deliver`-th failure publishes the job and its error on the
+//! dead-letter subject and acks it, so it never blocks the queue. SIGTERM/Ctrl-C: no new job
+//! is taken; the running ones are stopped by the engine's interrupt and nak'ed at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::Message;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::job::Job;
+use super::metrics::{MetricsServer, WorkerMetrics};
+use super::status::{self, JobStatus, State};
+use super::store::{S3Url, Store, StoreConfig};
+use super::{connect, NatsTarget, Queue, QueueError, DEAD_SUBJECT_PREFIX, WORKERS_CONSUMER};
+use crate::settings::{media_kind, MediaKind, RedactSettings};
+
+/// Default seconds a delivered job may go without an ack (or an in-progress ack) before it
+/// is delivered again.
+pub const DEFAULT_ACK_WAIT_SECONDS: u64 = 30;
+/// Default deliveries of a job before it goes to the dead-letter subject.
+pub const DEFAULT_MAX_DELIVER: i64 = 3;
+/// Delay before a failed job is delivered again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Prefix of the private per-job directories (`<prefix><pid>-XXXXXX`).
+const JOB_DIR_PREFIX: &str = "veilcam-job-";
+
+/// What the worker's own machine decides (not carried by jobs).
+#[derive(Clone, Debug, Default)]
+pub struct LocalOptions {
+    pub model: Option<PathBuf>,
+    pub person_model: Option<PathBuf>,
+    pub ort_lib: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub ort_threads: Option<usize>,
+}
+
+/// Everything `veilcam worker` was told.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub nats: NatsTarget,
+    pub store: StoreConfig,
+    /// The bucket the worker reads and writes; jobs naming another are refused.
+    pub bucket: String,
+    pub jobs: usize,
+    pub ack_wait: Duration,
+    pub max_deliver: i64,
+    pub local: LocalOptions,
+    /// Parent of the private per-job directories [default: the system temp dir].
+    pub work_dir: Option<PathBuf>,
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Exit once nothing is waiting and nothing is delivered-but-unfinished.
+    pub exit_when_idle: bool,
+    pub name: String,
+}
+
+/// What a worker did before it stopped.
+#[derive(Debug, Default)]
+pub struct WorkerSummary {
+    pub done: u64,
+    pub already_done: u64,
+    pub failed_attempts: u64,
+    pub dead: u64,
+}
+
+/// A job attempt that did not finish.
+#[derive(Debug)]
+enum Failure {
+    /// Stopped by a signal: nak, no attempt counted against the job.
+    Interrupted,
+    Error(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Error(e.to_string())
+    }
+}
+
+enum Finished {
+    Done { frames: u64, seconds: f64 },
+    AlreadyDone,
+}
+
+struct Context {
+    config: WorkerConfig,
+    queue: Queue,
+    store: Store,
+    work_dir: PathBuf,
+    metrics: Arc<WorkerMetrics>,
+}
+
+/// Runs the worker until interrupted (or idle, with `exit_when_idle`).
+pub fn run(config: WorkerConfig) -> crate::Result<WorkerSummary> {
+    crate::init_gstreamer()?;
+    if config.jobs == 0 || config.jobs > 64 {
+        return Err(crate::Error::Settings(format!("--jobs {} must be between 1 and 64", config.jobs)));
+    }
+    if config.max_deliver < 1 {
+        return Err(crate::Error::Settings(format!("--max-deliver {} must be 1 or more", config.max_deliver)));
+    }
+    super::runtime()?.block_on(run_async(config))
+}
+
+async fn run_async(config: WorkerConfig) -> crate::Result<WorkerSummary> {
+    let work_dir = config.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&work_dir).map_err(|e| crate::Error::io(&work_dir, e))?;
+    remove_stale_job_dirs(&work_dir);
+    let store = Store::open(&config.store, &config.bucket)?;
+    let client = connect(&config.nats, &config.name).await?;
+    let queue = Queue::open(client, &config.nats.url).await?;
+    let consumer = queue
+        .jobs
+        .create_consumer(pull::Config {
+            durable_name: Some(WORKERS_CONSUMER.into()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            // Dead-lettering is the worker's (it knows the error); the server never drops a job.
+            max_deliver: -1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| QueueError::nats(&config.nats.url, &format!("consumer {WORKERS_CONSUMER}"), e))?;
+    let metrics = Arc::new(WorkerMetrics::new());
+    let _server = config.metrics.map(|addr| MetricsServer::start(addr, metrics.clone())).transpose()?;
+    tracing::info!(worker = %config.name, jobs = config.jobs, "worker taking jobs from {}", config.nats.url);
+    let cx = Arc::new(Context { config, queue, store, work_dir, metrics });
+    let permits = Arc::new(Semaphore::new(cx.config.jobs));
+    let mut tasks = JoinSet::new();
+    let mut summary = WorkerSummary::default();
+    let mut last_depth = Instant::now() - Duration::from_secs(60);
+    loop {
+        while let Some(done) = tasks.try_join_next() {
+            tally(&mut summary, done);
+        }
+        if crate::interrupt::requested() {
+            break;
+        }
+        if last_depth.elapsed() > Duration::from_secs(2) {
+            last_depth = Instant::now();
+            if let Ok(info) = consumer.get_info().await {
+                cx.metrics.depth.set(info.num_pending as i64);
+                cx.metrics.unacked.set(info.num_ack_pending as i64);
+            }
+        }
+        let Ok(permit) = tokio::time::timeout(Duration::from_millis(250), permits.clone().acquire_owned()).await else { continue };
+        let permit = permit.expect("the semaphore is never closed");
+        let batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(1)).messages().await;
+        let next = match batch {
+            Ok(mut batch) => batch.next().await,
+            Err(e) => {
+                tracing::warn!("cannot fetch a job (will retry): {e}");
+                drop(permit);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        match next {
+            Some(Ok(msg)) => {
+                let cx = cx.clone();
+                tasks.spawn(async move {
+                    let outcome = handle(&cx, msg).await;
+                    drop(permit);
+                    outcome
+                });
+            }
+            Some(Err(e)) => {
+                tracing::debug!("fetch: {e}");
+                drop(permit);
+            }
+            None => {
+                drop(permit);
+                if cx.config.exit_when_idle && tasks.is_empty() {
+                    if let Ok(info) = consumer.get_info().await {
+                        if info.num_pending == 0 && info.num_ack_pending == 0 {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        tally(&mut summary, done);
+    }
+    Ok(summary)
+}
+
+/// What happened to one delivered message.
+enum Handled {
+    Done,
+    AlreadyDone,
+    Retried,
+    Dead,
+    Stopped,
+}
+
+fn tally(s: &mut WorkerSummary, joined: Result<Handled, tokio::task::JoinError>) {
+    match joined {
+        Ok(Handled::Done) => s.done += 1,
+        Ok(Handled::AlreadyDone) => s.already_done += 1,
+        Ok(Handled::Retried) => s.failed_attempts += 1,
+        Ok(Handled::Dead) => {
+            s.failed_attempts += 1;
+            s.dead += 1
+        }
+        Ok(Handled::Stopped) => {}
+        Err(e) => tracing::error!("a job task ended abnormally: {e}"),
+    }
+}
+
+async fn handle(cx: &Context, msg: Message) -> Handled {
+    let delivered = msg.info().map_or(1, |i| i.delivered);
+    let job = match Job::from_bytes(&msg.payload) {
+        Ok(job) => job,
+        Err(e) => {
+            let raw = serde_json::from_slice(&msg.payload).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned()));
+            return give_up(cx, &msg, "unreadable", raw, None, &e.to_string(), delivered).await;
+        }
+    };
+    let mut st = JobStatus::new(&job, State::Running);
+    st.worker = Some(cx.config.name.clone());
+    st.attempt = delivered;
+    if delivered > cx.config.max_deliver {
+        // Delivered again after its attempts were used up by workers that died mid-job.
+        let last = status::get(&cx.queue, &job.id).await.ok().flatten().and_then(|s| s.reason);
+        let why = format!("delivered {delivered} times without finishing; last error: {}", last.as_deref().unwrap_or("none recorded (the workers stopped)"));
+        return give_up(cx, &msg, &job.id, serde_json::to_value(&job).expect("a job serialises"), Some(st), &why, delivered).await;
+    }
+    status::put(&cx.queue, &st).await;
+    cx.metrics.running.inc();
+    let started = Instant::now();
+    let outcome = with_progress(&msg, cx.config.ack_wait, process(cx, &job)).await;
+    cx.metrics.running.dec();
+    match outcome {
+        Ok(finished) => {
+            ack(&msg).await;
+            let total = started.elapsed().as_secs_f64();
+            st.state = State::Done;
+            match finished {
+                Finished::Done { frames, seconds } => {
+                    st.overhead_seconds = Some((total - seconds).max(0.0));
+                    cx.metrics.done.inc();
+                    cx.metrics.frames.inc_by(frames);
+                    st.frames = Some(frames);
+                    st.seconds = Some(seconds);
+                    st.reason = None;
+                    tracing::info!(job = %job.id, "done {} -> {} ({frames} frames, {seconds:.1} s redacting, {:.2} s queue and store)", job.input, job.output, total - seconds);
+                }
+                Finished::AlreadyDone => st.reason = Some("output already there (finished by an earlier delivery)".into()),
+            }
+            status::put(&cx.queue, &st).await;
+            if st.frames.is_some() {
+                Handled::Done
+            } else {
+                Handled::AlreadyDone
+            }
+        }
+        Err(Failure::Interrupted) => {
+            let _ = msg.ack_with(AckKind::Nak(None)).await;
+            st.state = State::Queued;
+            st.reason = Some(format!("worker {} stopped; queued again", cx.config.name));
+            status::put(&cx.queue, &st).await;
+            Handled::Stopped
+        }
+        Err(Failure::Error(e)) => {
+            cx.metrics.failed.inc();
+            tracing::warn!(job = %job.id, "attempt {delivered} of {} failed: {e}", job.input);
+            if delivered >= cx.config.max_deliver {
+                return give_up(cx, &msg, &job.id, serde_json::to_value(&job).expect("a job serialises"), Some(st), &e, delivered).await;
+            }
+            st.state = State::Retrying;
+            st.reason = Some(e);
+            status::put(&cx.queue, &st).await;
+            let _ = msg.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
+            Handled::Retried
+        }
+    }
+}
+
+/// Publishes the dead letter, then acks the job (so it leaves the queue). Should the dead
+/// letter not be stored, the job is nak'ed instead: never dropped.
+async fn give_up(cx: &Context, msg: &Message, id: &str, job: serde_json::Value, st: Option<JobStatus>, error: &str, delivered: i64) -> Handled {
+    let letter = status::DeadLetter { job, error: error.to_string(), deliveries: delivered, worker: cx.config.name.clone() };
+    let subject = format!("{DEAD_SUBJECT_PREFIX}.{}", if id.chars().all(|c| c.is_ascii_alphanumeric()) { id } else { "unreadable" });
+    let stored = match cx.queue.js.publish(subject, serde_json::to_vec(&letter).expect("a dead letter serialises").into()).await {
+        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = stored {
+        tracing::error!(job = %id, "cannot store the dead letter ({e}); the job stays queued");
+        let _ = msg.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
+        return Handled::Retried;
+    }
+    ack(msg).await;
+    cx.metrics.dead.inc();
+    tracing::error!(job = %id, "gave up after {delivered} deliveries: {error}");
+    if let Some(mut st) = st {
+        st.state = State::Failed;
+        st.reason = Some(error.to_string());
+        status::put(&cx.queue, &st).await;
+    }
+    Handled::Dead
+}
+
+/// Acks and waits for the server's confirmation, retrying while the server is away. A job
+/// whose ack is lost is delivered again and then acked at once (its output exists).
+async fn ack(msg: &Message) {
+    for attempt in 0..20 {
+        match msg.double_ack().await {
+            Ok(()) => return,
+            Err(e) if attempt == 19 => tracing::warn!("cannot ack a finished job ({e}); it will be delivered again and skipped"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Runs `work`, telling the server every third of `ack_wait` that the job is still in progress.
+async fn with_progress<T>(msg: &Message, ack_wait: Duration, work: impl std::future::Future<Output = T>) -> T {
+    let mut tick = tokio::time::interval((ack_wait / 3).max(Duration::from_millis(500)));
+    tick.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                if let Err(e) = msg.ack_with(AckKind::Progress).await {
+                    tracing::debug!("in-progress ack: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The hidden temp key an output is uploaded to before it is copied to `output_key`.
+pub fn temp_key(output_key: &str, job_id: &str) -> String {
+    let (dir, name) = output_key.rsplit_once('/').map_or(("", output_key), |(d, n)| (d, n));
+    let temp = format!(".{name}.part-{job_id}");
+    if dir.is_empty() {
+        temp
+    } else {
+        format!("{dir}/{temp}")
+    }
+}
+
+/// A file extension safe to put in a local name.
+fn extension(key: &str) -> String {
+    let ext = Path::new(key).extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !ext.is_empty() && ext.len() <= 8 && ext.chars().all(|c| c.is_ascii_alphanumeric()) {
+        ext.to_ascii_lowercase()
+    } else {
+        "bin".into()
+    }
+}
+
+async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
+    let input = S3Url::parse(&job.input)?;
+    let output = S3Url::parse(&job.output)?;
+    for url in [&input, &output] {
+        if url.bucket != cx.store.bucket {
+            return Err(Failure::Error(format!("{url} is outside this worker's store s3://{}", cx.store.bucket)));
+        }
+    }
+    if input.key == output.key || output.key.is_empty() {
+        return Err(Failure::Error(format!("output {output} would replace the input")));
+    }
+    if cx.store.head(&output.key).await?.is_some() {
+        return Ok(Finished::AlreadyDone);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&cx.work_dir)
+        .map_err(|e| Failure::Error(format!("cannot create a private temp dir in {}: {e}", cx.work_dir.display())))?;
+    let in_path = dir.path().join(format!("input.{}", extension(&input.key)));
+    let out_path = dir.path().join(format!("output.{}", extension(&output.key)));
+    cx.store.download(&input.key, &in_path).await?;
+    let mut options = job.redact_options()?;
+    let local = &cx.config.local;
+    options.model = local.model.clone().or(options.model);
+    options.person_model = local.person_model.clone();
+    options.ort_lib = local.ort_lib.clone();
+    if let Some(w) = local.workers {
+        options.workers = w;
+    }
+    if let Some(t) = local.ort_threads {
+        options.ort_threads = t;
+    }
+    if let Some(cfg) = &job.camera {
+        let text = cfg.verified().map_err(Failure::Error)?;
+        let path = dir.path().join("camera.toml");
+        std::fs::write(&path, text).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
+        options.config = Some(path);
+        options.camera = cfg.camera.clone();
+    }
+    let started = Instant::now();
+    let (src, dst, name) = (in_path.clone(), out_path.clone(), job.input.clone());
+    let redacted = tokio::task::spawn_blocking(move || -> crate::Result<u64> {
+        let settings = RedactSettings::new(&src, &dst, &options)?;
+        let summary = match media_kind(&dst) {
+            MediaKind::Image => crate::still::redact_image(&settings),
+            MediaKind::Video => crate::pipeline::redact_video(&settings, true),
+        };
+        Ok(summary?.frames)
+    })
+    .await
+    .map_err(|e| Failure::Error(format!("the redaction task ended abnormally: {e}")))?;
+    // The raw copy goes as soon as it is no longer needed.
+    let _ = std::fs::remove_file(&in_path);
+    let frames = match redacted {
+        Ok(frames) => frames,
+        Err(crate::Error::Interrupted) => return Err(Failure::Interrupted),
+        Err(e) if crate::interrupt::requested() => {
+            tracing::debug!("{name}: {e} (interrupted)");
+            return Err(Failure::Interrupted);
+        }
+        // Error messages name local temp paths; name the object instead.
+        Err(e) => return Err(Failure::Error(e.to_string().replace(&in_path.display().to_string(), &name))),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let temp = temp_key(&output.key, &job.id);
+    cx.store.upload(&out_path, &temp).await?;
+    let committed = cx.store.copy(&temp, &output.key).await;
+    let removed = cx.store.delete(&temp).await;
+    committed?;
+    if let Err(e) = removed {
+        tracing::warn!("{e} (a redacted temp object stays behind)");
+    }
+    drop(dir);
+    Ok(Finished::Done { frames, seconds })
+}
+
+/// Removes job directories left by workers that no longer run (a `kill -9` skips every
+/// cleanup): they may hold a raw input.
+fn remove_stale_job_dirs(work_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(JOB_DIR_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!("removed {} (left by a stopped worker)", entry.path().display()),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temp_key_is_hidden_beside_the_output() {
+        assert_eq!(temp_key("redacted/2026/cam.mp4", "ab12"), "redacted/2026/.cam.mp4.part-ab12");
+        assert_eq!(temp_key("cam.mp4", "ab12"), ".cam.mp4.part-ab12");
+        assert!(!crate::batch::is_media(Path::new(&temp_key("x/cam.mp4", "id"))), "a temp key is never taken for an input");
+    }
+
+    #[test]
+    fn job_directories_of_dead_workers_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", std::process::id()));
+        // Pid numbers wrap well below i32::MAX - 1 on Linux: no such process.
+        let dead = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", i32::MAX - 1));
+        let other = dir.path().join("unrelated");
+        for d in [&mine, &dead, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("input.avi"), b"raw").unwrap();
+        }
+        remove_stale_job_dirs(dir.path());
+        assert!(mine.exists() && other.exists() && !dead.exists());
+    }
+
+    #[test]
+    fn local_file_extensions_are_sanitised() {
+        assert_eq!(extension("a/b/clip.AVI"), "avi");
+        assert_eq!(extension("a/b/clip"), "bin");
+        assert_eq!(extension("a/b/clip.x;rm -rf"), "bin");
+    }
+}

@@ -1,0 +1,381 @@
+//! The work queue end to end: real `nats-server` (JetStream) and SeaweedFS (`weed mini`, S3)
+//! started on free loopback ports, the real `veilcam submit`/`worker`/`jobs` binaries, real
+//! clips derived from sample_media/faces.mp4, and every output checked for faces with the
+//! face-detail measure of `tests/common` against faces.json.
+//!
+//! The servers come from scripts/fetch-queue-servers (run by scripts/setup); when they are
+//! missing the tests fail saying so, never skip.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use veilcam::queue::status::{self, Snapshot, State};
+use veilcam::queue::store::{Store, StoreConfig};
+use veilcam::queue::{NatsTarget, Queue};
+
+const BUCKET: &str = "redaction";
+/// faces.mp4's size, so faces.json applies as it is.
+const W: usize = FACES_W;
+const H: usize = FACES_H;
+/// Redaction settings carried by every job (also checks that the job carries them).
+const OPTIONS: &[&str] = &["--fill", "solid", "--preset", "ultrafast", "--workers", "1"];
+/// See tests/formats.rs: a face in the output keeps at most this share of its detail…
+const OUTPUT_MAX_GAIN: f64 = 0.08;
+/// … and shows at least twice that in the input.
+const INPUT_MIN_GAIN: f64 = 2.0 * OUTPUT_MAX_GAIN;
+/// Ack deadline of the workers here: a killed worker's job moves after this long.
+const ACK_WAIT: &str = "4";
+
+fn servers_dir() -> PathBuf {
+    let cache = std::env::var_os("VEILCAM_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+        base.join("veilcam")
+    });
+    let dir = cache.join("queue-servers-nats2.15.1-weed4.48");
+    assert!(
+        dir.join("nats-server").is_file() && dir.join("weed").is_file(),
+        "nats-server and weed are not in {}: run scripts/setup (or scripts/fetch-queue-servers) to install them",
+        dir.display()
+    );
+    dir
+}
+
+/// `n` distinct free loopback ports (held together while chosen, so they differ).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "{what} exited at start");
+        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A process killed (SIGKILL) and reaped when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// NATS with JetStream and SeaweedFS with S3, on their own ports and directories.
+struct Servers {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    nats_port: u16,
+    s3_port: u16,
+    nats: Option<Proc>,
+    _weed: Proc,
+}
+
+impl Servers {
+    fn start() -> Servers {
+        let bin = servers_dir();
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(14);
+        let weed_dir = dir.path().join("weed");
+        std::fs::create_dir(&weed_dir).unwrap();
+        let flags = [
+            ("s3.port", 1),
+            ("s3.port.grpc", 2),
+            ("master.port", 3),
+            ("master.port.grpc", 4),
+            ("volume.port", 5),
+            ("volume.port.grpc", 6),
+            ("filer.port", 7),
+            ("filer.port.grpc", 8),
+            ("admin.port", 9),
+            ("admin.port.grpc", 10),
+            ("s3.port.iceberg", 11),
+            ("metricsPort", 12),
+            ("s3.port.lance", 13),
+        ];
+        let mut weed = Command::new(bin.join("weed"));
+        weed.current_dir(&weed_dir)
+            .arg("mini")
+            .arg(format!("-dir={}", weed_dir.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-master.telemetry=false"])
+            .arg(format!("-bucket={BUCKET}"))
+            .args(flags.iter().map(|(f, i)| format!("-{f}={}", ports[*i])))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap());
+        let mut weed = Proc(weed.spawn().expect("weed starts"));
+        let mut servers = Servers { nats_port: ports[0], s3_port: ports[1], bin, nats: None, _weed: Proc(Command::new("true").spawn().unwrap()), dir };
+        wait_for_port(servers.s3_port, "weed mini (S3)", &mut weed.0);
+        servers._weed = weed;
+        servers.start_nats();
+        servers.wait_for_bucket();
+        servers
+    }
+
+    fn start_nats(&mut self) {
+        let store = self.dir.path().join("nats");
+        let mut nats = Command::new(self.bin.join("nats-server"))
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.nats_port.to_string(), "-sd"])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::options().create(true).append(true).open(self.dir.path().join("nats.log")).unwrap())
+            .spawn()
+            .expect("nats-server starts");
+        wait_for_port(self.nats_port, "nats-server", &mut nats);
+        self.nats = Some(Proc(nats));
+    }
+
+    /// kill -9 and start again on the same port and store directory.
+    fn restart_nats(&mut self) {
+        drop(self.nats.take());
+        std::thread::sleep(Duration::from_millis(1500));
+        self.start_nats();
+    }
+
+    fn nats_url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.nats_port)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&StoreConfig { endpoint: Some(self.endpoint()), region: "us-east-1".into(), credentials: None }, BUCKET).unwrap()
+    }
+
+    /// The bucket answers once the S3 gateway has found its filer and volume.
+    fn wait_for_bucket(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let store = self.store();
+        loop {
+            match block_on(store.put("probe/ready", b"ok".to_vec())) {
+                Ok(()) => break,
+                Err(e) => assert!(Instant::now() < deadline, "the S3 bucket is not usable within 60 s: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        block_on(store.delete("probe/ready")).unwrap();
+    }
+
+    /// `veilcam <args>` with the servers' addresses.
+    fn veilcam(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_veilcam"));
+        cmd.args(args).env("VEILCAM_NATS", self.nats_url()).env("AWS_ENDPOINT_URL", self.endpoint());
+        cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env_remove("NATS_CREDS");
+        cmd
+    }
+
+    fn submit(&self, input: &str, out: &str, extra: &[&str]) {
+        let args: Vec<&str> = ["submit", input, "--out", out].iter().chain(OPTIONS).chain(extra).copied().collect();
+        let done = self.veilcam(&args).output().unwrap();
+        assert!(done.status.success(), "submit failed: {}", String::from_utf8_lossy(&done.stderr));
+    }
+
+    /// A worker (`--jobs 1`), logging to `name`.log in the test directory.
+    fn worker(&self, name: &str, work_dir: &Path, extra: &[&str]) -> Proc {
+        let store = format!("s3://{BUCKET}");
+        let args: Vec<&str> = ["-v", "worker", "--store", &store, "--jobs", "1", "--ack-wait", ACK_WAIT, "--workers", "1"].iter().chain(extra).copied().collect();
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let mut cmd = self.veilcam(&args);
+        cmd.arg("--work-dir").arg(work_dir).stdout(Stdio::null()).stderr(log);
+        Proc(cmd.spawn().expect("worker starts"))
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let target = NatsTarget { url: self.nats_url(), creds: None };
+        block_on(async {
+            let client = veilcam::queue::connect(&target, "test").await?;
+            let queue = Queue::open(client, &target.url).await?;
+            status::snapshot(&queue).await
+        })
+        .unwrap()
+    }
+
+    /// Polls the job states until `done(snapshot)` or `limit`; panics with the workers' logs.
+    fn wait_until(&self, limit: Duration, what: &str, logs: &[&str], mut done: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+        let deadline = Instant::now() + limit;
+        loop {
+            let s = self.snapshot();
+            if done(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = logs.iter().map(|n| format!("--- {n}\n{}", self.log(n))).collect();
+                panic!("{what} not reached within {limit:?}:\n{}\n{}", status::render(&s), logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A derived faces clip (1280×720, `frames` frames) and its source luma and truth.
+struct Clip {
+    path: PathBuf,
+    source: Vec<Vec<u8>>,
+    truth: Vec<Vec<FaceBox>>,
+}
+
+fn faces_clip(dir: &Path, name: &str, frames: usize) -> Clip {
+    let path = dir.join(name);
+    let encode = format!("{X264_FAST} threads=1 ! mp4mux");
+    let spec = ClipSpec::new(frames, W as u32, H as u32, Timing::Fps(25, 1), &encode);
+    let (source, truth) = make_faces_clip(&spec, &path);
+    let source = (0..frames).map(|i| source.luma(i)).collect();
+    Clip { path, source, truth }
+}
+
+/// Every face of every frame of `frames` keeps at most `max` of its source detail (and each
+/// face of the input showed at least [`INPUT_MIN_GAIN`], so the check can fail).
+fn assert_faces_gone(what: &str, clip: &Clip, frames: &[Vec<u8>]) {
+    assert_eq!(frames.len(), clip.source.len(), "{what}: frame count");
+    let input = decode_gray(&clip.path);
+    let mut leaks = Vec::new();
+    for (i, faces) in clip.truth.iter().enumerate() {
+        for face in faces {
+            let px = face.ellipse_pixels(W, H);
+            let shown = detail_gain(&clip.source[i], &input[i], W, &px);
+            assert!(shown >= INPUT_MIN_GAIN, "{what}: input frame {i} face {} shows only {shown:.2}", face.id);
+            let kept = detail_gain(&clip.source[i], &frames[i], W, &px);
+            if kept > OUTPUT_MAX_GAIN {
+                leaks.push(format!("frame {i} face {}: {kept:.2}", face.id));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{what}: faces survive redaction:\n{}", leaks.join("\n"));
+}
+
+fn upload(servers: &Servers, clip: &Path, key: &str) {
+    block_on(servers.store().upload(clip, key)).unwrap();
+}
+
+fn download(servers: &Servers, key: &str, dir: &Path) -> PathBuf {
+    let path = dir.join(key.replace('/', "_"));
+    block_on(servers.store().download(key, &path)).unwrap();
+    path
+}
+
+fn keys(servers: &Servers, prefix: &str) -> Vec<String> {
+    block_on(servers.store().list(prefix)).unwrap().into_iter().map(|o| o.key).collect()
+}
+
+fn job_dirs(work_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(work_dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn a_worker_killed_mid_job_loses_nothing_and_every_output_appears_once_redacted() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let names = ["front/a.mp4", "front/b.mp4", "back/c.mp4", "d.mp4"];
+    let clips: Vec<Clip> = names.iter().map(|n| faces_clip(local.path(), &n.replace('/', "_"), 30)).collect();
+    for (clip, name) in clips.iter().zip(names) {
+        upload(&servers, &clip.path, &format!("archive/{name}"));
+    }
+    servers.submit(&format!("s3://{BUCKET}/archive/"), &format!("s3://{BUCKET}/redacted/"), &[]);
+    // Submitting again queues nothing twice.
+    servers.submit(&format!("s3://{BUCKET}/archive/"), &format!("s3://{BUCKET}/redacted/"), &[]);
+    let s = servers.snapshot();
+    assert_eq!((s.jobs.len(), s.waiting), (4, 4), "{}", status::render(&s));
+
+    let work = tempfile::tempdir().unwrap();
+    let (work_a, work_b) = (work.path().join("a"), work.path().join("b"));
+    let mut a = servers.worker("a", &work_a, &[]);
+    let a_pid = a.0.id();
+    let _b = servers.worker("b", &work_b, &[]);
+    servers.wait_until(Duration::from_secs(120), "worker a running a job", &["a", "b"], |s| {
+        s.jobs.iter().any(|j| j.state == State::Running && j.worker.as_deref().is_some_and(|w| w.ends_with(&format!("-{a_pid}"))))
+    });
+    // Let it get into the redaction, then kill it without a chance to clean up.
+    std::thread::sleep(Duration::from_millis(800));
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    assert!(!job_dirs(&work_a).is_empty(), "the killed worker left its job directory (the next worker there removes it)");
+    // A worker started later in the same work dir removes what the dead one left.
+    let _c = servers.worker("c", &work_a, &[]);
+    let s = servers.wait_until(Duration::from_secs(300), "every job done", &["a", "b", "c"], |s| s.count(State::Done) == 4);
+    assert_eq!(s.dead_letters.len(), 0, "{:?}", s.dead_letters);
+    assert!(job_dirs(&work_a).is_empty() && job_dirs(&work_b).is_empty(), "job directories left: {:?} {:?}", job_dirs(&work_a), job_dirs(&work_b));
+    assert!(s.jobs.iter().any(|j| j.attempt >= 2), "the killed worker's job was delivered again: {}", status::render(&s));
+
+    let outputs = keys(&servers, "redacted");
+    let want: Vec<String> = ["back/c.mp4", "d.mp4", "front/a.mp4", "front/b.mp4"].iter().map(|k| format!("redacted/{k}")).collect();
+    assert_eq!(outputs, want, "every output exactly once, no temp object left");
+    let all = keys(&servers, "");
+    assert_eq!(all.len(), 8, "nothing but inputs and outputs in the bucket: {all:?}");
+    for (clip, name) in clips.iter().zip(names) {
+        let out = download(&servers, &format!("redacted/{name}"), local.path());
+        assert_faces_gone(name, clip, &decode_gray(&out));
+    }
+    let listed = servers.veilcam(&["jobs"]).output().unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success() && text.contains("4 done"), "veilcam jobs:\n{text}");
+}
+
+#[test]
+fn a_corrupt_input_goes_to_the_dead_letter_subject_with_its_error_and_the_queue_goes_on() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "good.mp4", 12);
+    upload(&servers, &clip.path, "in/1-broken.avi");
+    // A header and then garbage: not a video GStreamer can decode.
+    let mut junk = b"RIFF\x10\x00\x00\x00AVI LIST".to_vec();
+    junk.extend((0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    block_on(servers.store().put("in/1-broken.avi", junk)).unwrap();
+    upload(&servers, &clip.path, "in/2-good.mp4");
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let _w = servers.worker("w", work.path(), &["--max-deliver", "2"]);
+    let s = servers.wait_until(Duration::from_secs(180), "one done, one failed", &["w"], |s| s.count(State::Done) == 1 && s.count(State::Failed) == 1);
+    assert_eq!(s.dead_letters.len(), 1, "{:?}", s.dead_letters);
+    let dead = &s.dead_letters[0];
+    assert_eq!(dead.job["input"], format!("s3://{BUCKET}/in/1-broken.avi"));
+    assert_eq!(dead.deliveries, 2);
+    assert!(dead.error.contains("1-broken.avi") && !dead.error.contains("veilcam-job-"), "the error names the object, not a temp file: {}", dead.error);
+    let failed = s.jobs.iter().find(|j| j.state == State::Failed).unwrap();
+    assert_eq!(failed.reason.as_deref(), Some(dead.error.as_str()));
+    assert_eq!(keys(&servers, "out"), vec!["out/2-good.mp4".to_string()], "no output, and no temp object, for the broken input");
+    let out = download(&servers, "out/2-good.mp4", local.path());
+    assert_faces_gone("2-good.mp4", &clip, &decode_gray(&out));
+    let listed = servers.veilcam(&["jobs"]).output().unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("failed") && text.contains("dead     s3://redaction/in/1-broken.avi after 2 deliveries"), "veilcam jobs:\n{text}");
+}
+
+#[test]
+fn a_nats_restart_mid_run_loses_no_job() {
+    let mut servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clips: Vec<Clip> = (0..3).map(|i| faces_clip(local.path(), &format!("c{i}.mp4"), 20)).collect();
+    for (i, clip) in clips.iter().enumerate() {
+        upload(&servers, &clip.path, &format!("in/c{i}.mp4"));
+    }
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let _w = servers.worker("w", work.path(), &[]);
+    servers.wait_until(Duration::from_secs(120), "a job running", &["w"], |s| s.count(State::Running) == 1);
+    servers.restart_nats();
+    let s = servers.wait_until(Duration::from_secs(300), "every job done after the restart", &["w"], |s| s.count(State::Done) == 3);
+    assert!(s.dead_letters.is_empty() && s.waiting == 0, "{}", status::render(&s));
+    assert_eq!(keys(&servers, "out"), vec!["out/c0.mp4", "out/c1.mp4", "out/c2.mp4"]);
+    for (i, clip) in clips.iter().enumerate() {
+        let out = download(&servers, &format!("out/c{i}.mp4"), local.path());
+        assert_faces_gone(&format!("c{i}"), clip, &decode_gray(&out));
+    }
+}
