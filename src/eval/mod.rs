@@ -3,7 +3,8 @@
 //!
 //! - [`generate`] makes test clips with ground truth: real face photographs ([`sprite`]) moving
 //!   over real street footage on planned paths ([`scene`]), in a day and an infrared-like night
-//!   look, with per-frame face boxes ([`truth`]).
+//!   look, with per-frame face boxes ([`truth`]); the walkers variants put the faces on the
+//!   heads of the people walking in the footage ([`walkers`]).
 //! - [`measure`] decides per labelled face whether the output still shows it, and counts
 //!   changes outside faces; [`masks`] reads the run's sidecar and measures how far the masks
 //!   reach beyond the faces (mask ÷ face area, the widest mask against its track's detections).
@@ -24,6 +25,7 @@ pub mod run;
 pub mod scene;
 pub mod sprite;
 pub mod truth;
+pub mod walkers;
 
 use std::path::PathBuf;
 
