@@ -104,7 +104,7 @@ pub fn plan(background: &Path, s: &SceneSettings) -> Result<Vec<Track>> {
     let mut index = 0usize;
     while index <= last {
         let Some(frame) = source.next_frame()? else { break };
-        let luma = frame.with_picture(|pic| Luma::of(pic))?;
+        let luma = frame.with_picture(Luma::of)?;
         heads.extend(find_heads(&median, &luma, index));
         index += 1;
     }
@@ -126,7 +126,7 @@ fn median_background(path: &Path) -> Result<(Luma, f64)> {
     let mut i = 0u64;
     while let Some(frame) = source.next_frame()? {
         if i.is_multiple_of(MEDIAN_EVERY) {
-            samples.push(frame.with_picture(|pic| Luma::of(pic))?);
+            samples.push(frame.with_picture(Luma::of)?);
         }
         i += 1;
     }
