@@ -8,7 +8,7 @@
 //! kind = "property"            # the owner's own ground
 //! coordinates = [[0.2, 0.5], [0.8, 0.5], [0.9, 1.0], [0.1, 1.0]]
 //! [cameras.front_door.policy]
-//! faces = "all"                # or "none", "outside_property"
+//! faces = "all"                # or "all+heads", "none", "outside_property"
 //! bystanders = "outside_property"   # or "none", "all"
 //! ```
 //! Coordinates are relative (0–1, origin top-left), so one config fits every resolution.
@@ -90,6 +90,11 @@ pub enum FacePolicy {
     /// Every face (privacy first: the default).
     #[default]
     All,
+    /// Every face, and the head of every detected person (a face-shaped mask on the top of the
+    /// body box), everywhere, property zones included: a face the face detector misses is
+    /// still covered when its body is found. Needs the person detector.
+    #[serde(rename = "all+heads")]
+    AllHeads,
     /// No face (faces are kept; bystanders and street zones still follow their policy).
     None,
     /// Faces of persons standing outside every property zone (the person's ground point, or
@@ -129,7 +134,7 @@ pub struct Zone {
 
 impl Camera {
     pub fn needs_persons(&self) -> bool {
-        self.policy.bystanders != BystanderPolicy::None || self.policy.faces == FacePolicy::OutsideProperty
+        self.policy.bystanders != BystanderPolicy::None || matches!(self.policy.faces, FacePolicy::OutsideProperty | FacePolicy::AllHeads)
     }
 
     pub fn zones_of(&self, kind: ZoneKind) -> impl Iterator<Item = &Zone> {
@@ -317,6 +322,16 @@ bystanders = "outside_property"
         let cam = parse("[cameras.c.policy]\nfaces = \"outside_property\"\nbystanders = \"none\"\n", None).unwrap();
         assert_eq!(cam.policy.faces, FacePolicy::OutsideProperty);
         assert!(cam.needs_persons());
+    }
+
+    #[test]
+    fn faces_all_plus_heads_parses_and_needs_the_person_detector() {
+        let cam = parse("[cameras.c.policy]\nfaces = \"all+heads\"\n", None).unwrap();
+        assert_eq!(cam.policy.faces, FacePolicy::AllHeads);
+        assert_eq!(cam.policy.bystanders, BystanderPolicy::None);
+        assert!(cam.needs_persons(), "heads come from the person detector");
+        let m = message(parse("[cameras.c.policy]\nfaces = \"heads\"\n", None));
+        assert!(m.contains("heads") && m.contains("all+heads"), "the error lists the accepted values: {m}");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Policy: which tracked objects and which parts of the frame are obscured.
 //!
 //! Without a camera config every face is obscured. With one, `policy.faces` decides faces
-//! (`all`, `none`, or `outside_property`: a face whose person stands outside every property
-//! zone), `policy.bystanders` decides whole persons (a person whose ground point — the bottom
+//! (`all`, `all+heads`: every face and the head of every detected person, `none`, or
+//! `outside_property`: a face whose person stands outside every property zone), `policy.bystanders` decides whole persons (a person whose ground point — the bottom
 //! centre of the box — is outside every property zone is a bystander), and street zones are
 //! blackened in every frame regardless of detection.
 //!
 //! Subject access ([`Keep`]) overrides the camera policy: one person track and its face stay
-//! visible, every other face and person is obscured, street zones stay black.
+//! visible, every other face and person is obscured, street zones stay black. With
+//! `faces = "all+heads"` the subject's head is kept like their face; everyone else is obscured
+//! whole anyway.
 //!
 //! [`Policy::decide`] is the one place that decides; its [`Decision`] is what is filled and
 //! what the sidecar records.
@@ -101,6 +103,9 @@ pub enum Why {
     Bystander,
     /// Subject access: a face or person that is not the kept subject.
     NotTheSubject,
+    /// `faces = "all+heads"`: the head of a detected person (see [`head_mask`]), obscured
+    /// whether or not a face was found in it.
+    Head,
 }
 
 /// One region the policy obscured in a frame, as the sidecar records it.
@@ -143,6 +148,32 @@ const SUBJECT_HEAD_SHARE: f32 = 0.5;
 /// smaller one is someone further away seen through the subject's box (the subject's faces on
 /// vtest.avi measure 0.21–0.71).
 const SUBJECT_FACE_MIN_SHARE: f32 = 0.15;
+
+/// Head of a person for `faces = "all+heads"`, as shares of the person box: its height
+/// (walkers on vtest.avi: 1/7 to 1/8 of the body box) …
+pub const HEAD_HEIGHT_SHARE: f32 = 1.0 / 7.0;
+/// … the mask's height against the head's (grown for the box top's jitter: NanoDet's top edge
+/// lands anywhere from above the hair to the brow) …
+pub const HEAD_MASK_GROWTH: f32 = 1.6;
+/// … and the mask's width against the box width, kept between these aspects (width ÷ height)
+/// so that a wide box (arms out, two people merged) still gets a head-shaped mask.
+/// A head is about 0.3 of a walker's box width, and its centre strays up to about an eighth of
+/// the width from the box centre (stride, arms, a bag): 0.55 covers both.
+pub const HEAD_WIDTH_SHARE: f32 = 0.55;
+pub const HEAD_ASPECT: (f32, f32) = (0.75, 1.25);
+
+/// The face-shaped (elliptic) mask over the head of a person box: centred horizontally, its top
+/// a little above the box top, [`HEAD_MASK_GROWTH`] head heights tall.
+pub fn head_mask(person: &BBox) -> BBox {
+    let head_h = person.height() * HEAD_HEIGHT_SHARE;
+    let h = head_h * HEAD_MASK_GROWTH;
+    let w = (person.width() * HEAD_WIDTH_SHARE).clamp(h * HEAD_ASPECT.0, h * HEAD_ASPECT.1);
+    let (cx, _) = person.center();
+    // The head's centre sits half a head below the box top; the growth goes mostly upwards
+    // and sideways (a box top cutting the hair is commoner than one above it).
+    let cy = person.y1 + head_h * 0.45;
+    BBox::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+}
 
 /// The redaction policy of one run.
 #[derive(Clone, Debug)]
@@ -203,7 +234,7 @@ impl Policy {
     /// Whether the face policy obscures `face`.
     fn obscures_face(&self, face: &TrackedBox, boxes: &[TrackedBox], width: usize, height: usize) -> bool {
         match self.face_policy() {
-            FacePolicy::All => true,
+            FacePolicy::All | FacePolicy::AllHeads => true,
             FacePolicy::None => false,
             FacePolicy::OutsideProperty => self.is_outside_face(face, boxes, width, height),
         }
@@ -223,6 +254,10 @@ impl Policy {
             };
             match why {
                 Some(why) => decision.obscured.push(self.obscured(b, why)),
+                None if subject.is_none() && b.class == Class::Person && self.face_policy() == FacePolicy::AllHeads => {
+                    // The person stays visible, but not their head.
+                    decision.obscured.push(Obscured { track: b.track, class: b.class, bbox: head_mask(&b.bbox), shape: Shape::Ellipse, why: Why::Head });
+                }
                 None => decision.kept.push(b.track),
             }
         }
@@ -330,6 +365,7 @@ mod tests {
         cam.policy.faces = match faces {
             "all" => FacePolicy::All,
             "none" => FacePolicy::None,
+            "all+heads" => FacePolicy::AllHeads,
             _ => FacePolicy::OutsideProperty,
         };
         cam
@@ -505,6 +541,60 @@ mod tests {
         let none = Policy::new(Some(camera("none")), 1.3, Shape::Box, FillMode::Solid);
         assert!(!none.is_bystander(&person(40.0), 100, 100));
         assert!(!none.needs_persons());
+    }
+
+    #[test]
+    fn all_plus_heads_obscures_every_face_and_the_head_of_every_person_on_the_property_too() {
+        // Property: the lower half. Person 1 stands on it, person 3 in the street; face 2 is
+        // person 1's, person 3's face was not found.
+        let p = Policy::new(Some(camera_with("all+heads", "none")), 1.3, Shape::Box, FillMode::Solid);
+        assert!(p.needs_persons());
+        let boxes = [
+            boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0),
+            boxed(2, Class::Face, 15.0, 56.0, 25.0, 64.0),
+            boxed(3, Class::Person, 60.0, 5.0, 80.0, 40.0),
+        ];
+        let d = p.decide(&boxes, 100, 100);
+        assert_eq!(obscured_tracks(&d), vec![1, 2, 3]);
+        assert!(d.kept.is_empty());
+        let heads: Vec<&Obscured> = d.obscured.iter().filter(|o| o.why == Why::Head).collect();
+        assert_eq!(heads.len(), 2);
+        for head in heads {
+            assert_eq!((head.class, head.shape), (Class::Person, Shape::Ellipse));
+            let body = boxes.iter().find(|b| b.track == head.track).unwrap().bbox;
+            assert_eq!(head.bbox, head_mask(&body));
+        }
+        assert_eq!(d.obscured.iter().find(|o| o.track == 2).unwrap().why, Why::Face);
+    }
+
+    #[test]
+    fn a_head_mask_is_head_shaped_and_sits_on_top_of_the_body() {
+        // A walker of 768×576 vtest.avi: 40×130 px.
+        let walker = BBox::new(100.0, 200.0, 140.0, 330.0);
+        let head = head_mask(&walker);
+        let aspect = head.width() / head.height();
+        assert!(aspect > HEAD_ASPECT.0 - 1e-3 && aspect < HEAD_ASPECT.1 + 1e-3, "{head:?}");
+        assert!(head.height() > walker.height() / 8.0 && head.height() < walker.height() / 3.0, "{head:?}");
+        assert!(head.y1 < walker.y1 && head.y2 < walker.y1 + walker.height() / 4.0, "{head:?}");
+        assert!((head.center().0 - walker.center().0).abs() < 1e-3);
+        // Arms out or two people merged: a wide box still gets a head-shaped mask.
+        let wide = head_mask(&BBox::new(0.0, 0.0, 200.0, 130.0));
+        assert!(wide.width() <= wide.height() * HEAD_ASPECT.1 + 1e-3, "{wide:?}");
+    }
+
+    #[test]
+    fn all_plus_heads_with_subject_access_keeps_the_subjects_head() {
+        let p = Policy::new(Some(camera_with("all+heads", "none")), 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1));
+        let d = p.decide(&two_walkers(60.0), 100, 100);
+        assert_eq!(d.kept, vec![1, 2]);
+        assert!(d.obscured.iter().all(|o| o.why == Why::NotTheSubject), "{d:?}");
+    }
+
+    #[test]
+    fn all_plus_heads_does_not_add_a_head_to_a_person_obscured_whole() {
+        let p = Policy::new(Some(camera_with("all+heads", "all")), 1.3, Shape::Box, FillMode::Solid);
+        let d = p.decide(&[person(40.0)], 100, 100);
+        assert_eq!(d.obscured.iter().map(|o| o.why).collect::<Vec<_>>(), vec![Why::Bystander]);
     }
 
     #[test]

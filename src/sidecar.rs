@@ -42,7 +42,7 @@ pub struct FrameRecord<'a> {
     /// back-filled (`"tracks"` in the JSON; ids are those of `--keep-track` and the preview).
     #[serde(rename = "tracks")]
     pub masks: &'a [TrackedBox],
-    /// The regions filled: track, class, box, shape and why (`face`, `bystander`,
+    /// The regions filled: track, class, box, shape and why (`face`, `head`, `bystander`,
     /// `not_the_subject`).
     pub obscured: &'a [Obscured],
     /// The street zones blackened, by name.

@@ -43,7 +43,7 @@ fn kind() -> impl Strategy<Value = ZoneKind> {
 }
 
 fn policy() -> impl Strategy<Value = PolicyConfig> {
-    let faces = prop_oneof![Just(FacePolicy::All), Just(FacePolicy::None), Just(FacePolicy::OutsideProperty)];
+    let faces = prop_oneof![Just(FacePolicy::All), Just(FacePolicy::AllHeads), Just(FacePolicy::None), Just(FacePolicy::OutsideProperty)];
     let bystanders = prop_oneof![Just(BystanderPolicy::None), Just(BystanderPolicy::OutsideProperty), Just(BystanderPolicy::All)];
     (faces, bystanders).prop_map(|(faces, bystanders)| PolicyConfig { faces, bystanders })
 }
@@ -85,6 +85,7 @@ fn to_toml(c: &Camera) -> String {
     }
     let faces = match c.policy.faces {
         FacePolicy::All => "all",
+        FacePolicy::AllHeads => "all+heads",
         FacePolicy::None => "none",
         FacePolicy::OutsideProperty => "outside_property",
     };

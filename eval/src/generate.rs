@@ -77,16 +77,29 @@ pub enum Variant {
     Day,
     /// Infrared-like night: grey, low contrast, noisy.
     Night,
+    /// Faces on the heads of the people walking in the footage ([`super::walkers`]), by day.
+    Walkers,
+    /// The walkers in the night look.
+    #[serde(rename = "walkers-night")]
+    WalkersNight,
 }
 
 impl Variant {
+    /// The variants a plain run measures (the walkers are asked for by name).
     pub const ALL: [Variant; 2] = [Variant::Day, Variant::Night];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::Day => "day",
             Variant::Night => "night",
+            Variant::Walkers => "walkers",
+            Variant::WalkersNight => "walkers-night",
         }
+    }
+
+    /// Whether the clip has the infrared-like night look.
+    pub fn is_night(self) -> bool {
+        matches!(self, Variant::Night | Variant::WalkersNight)
     }
 
     /// Each variant gets its own scene from the same user seed.
@@ -94,6 +107,8 @@ impl Variant {
         match self {
             Variant::Day => 0x6461_795F_7363_656E,
             Variant::Night => 0x6E69_6768_745F_7363,
+            Variant::Walkers => 0x7761_6C6B_5F64_6179,
+            Variant::WalkersNight => 0x7761_6C6B_5F6E_6974,
         }
     }
 }
@@ -393,14 +408,18 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
     for spec in &PHOTOS {
         sprites.push([Sprite::load(spec, &media.dir, false)?, Sprite::load(spec, &media.dir, true)?]);
     }
-    let tracks = scene::plan(&SceneSettings {
+    let scene_settings = SceneSettings {
         width: settings.width,
         height: settings.height,
         seconds: settings.seconds,
         slots: settings.faces,
         seed: settings.scene_seed(),
         photos: PHOTOS.len(),
-    });
+    };
+    let tracks = match settings.variant {
+        Variant::Walkers | Variant::WalkersNight => super::walkers::plan(&media.background(), &scene_settings)?,
+        Variant::Day | Variant::Night => scene::plan(&scene_settings),
+    };
 
     let mut background = FileSource::open(&media.background())?;
     let bg_info = Arc::clone(background.info());
@@ -448,7 +467,7 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
         }
         let mut canvas = bg_canvas.clone();
 
-        let face_gain = if settings.variant == Variant::Night { (NIGHT_FACE_GAIN, NIGHT_MAX_GAIN) } else { (1.0, f32::MAX) };
+        let face_gain = if settings.variant.is_night() { (NIGHT_FACE_GAIN, NIGHT_MAX_GAIN) } else { (1.0, f32::MAX) };
         let mut drawn = draw_faces(&tracks, &sprites, t, fps, face_gain, w, h);
         for d in &drawn {
             if d.backlit {
@@ -459,7 +478,7 @@ pub fn generate(settings: &GenerateSettings, media: &MediaPaths, video: &Path, t
                 canvas.composite(layer);
             }
         }
-        if settings.variant == Variant::Night {
+        if settings.variant.is_night() {
             canvas.night_look(&mut noise);
         }
         let faces = label(&mut drawn, w, h);

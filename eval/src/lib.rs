@@ -3,9 +3,10 @@
 //!
 //! - [`generate`] makes test clips with ground truth: real face photographs ([`sprite`]) moving
 //!   over real street footage on planned paths ([`scene`]) under drawn light conditions, in a
-//!   day and an infrared-like night look, with per-frame face boxes ([`truth`]). Each person
-//!   is in the tuning or the held-out set ([`sprite::IdentitySet`]), and every figure is
-//!   reported for both.
+//!   day and an infrared-like night look, with per-frame face boxes ([`truth`]); the walkers
+//!   variants put the faces on the heads of the people walking in the footage ([`walkers`]).
+//!   Each person is in the tuning or the held-out set ([`sprite::IdentitySet`]), and every
+//!   figure is reported for both.
 //! - [`measure`] decides per labelled face whether the output still shows it, and counts
 //!   changes outside faces; [`masks`] reads the run's sidecar and measures how far the masks
 //!   reach beyond the faces (mask ÷ face area, the widest mask against its track's detections).
@@ -26,6 +27,7 @@ pub mod run;
 pub mod scene;
 pub mod sprite;
 pub mod truth;
+pub mod walkers;
 
 use std::path::PathBuf;
 

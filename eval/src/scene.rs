@@ -114,6 +114,31 @@ pub struct TrackState {
 }
 
 impl Track {
+    /// A track along a path found in footage rather than planned: face centres `keys` passed
+    /// at shares `key_times` (0 to 1) of `life` (start and end, seconds), the face height going
+    /// from `heights.0` to `heights.1`, at a steady brightness `gain`, in normal light.
+    #[allow(clippy::too_many_arguments)]
+    pub fn along(id: u32, photo: usize, mirrored: bool, life: (f64, f64), keys: Vec<(f64, f64)>, key_times: Vec<f64>, heights: (f64, f64), gain: f64) -> Track {
+        Track {
+            id,
+            photo,
+            mirrored,
+            fast: false,
+            light: Light::Normal,
+            light_gain: 1.0,
+            t0: life.0,
+            t1: life.1,
+            keys,
+            key_times,
+            h0: heights.0,
+            h1: heights.1,
+            gain0: gain,
+            gain_amp: 0.0,
+            gain_period: 1.0,
+            gain_phase: 0.0,
+        }
+    }
+
     /// The state at time `t` (seconds), or `None` outside the track's life.
     pub fn at(&self, t: f64) -> Option<TrackState> {
         if t < self.t0 || t > self.t1 {

@@ -46,12 +46,16 @@ pub struct Plan {
     pub persons: bool,
     /// Regions to search again for small faces, enlarged by [`CLOSER_SCALE`].
     pub closer: Vec<Region>,
+    /// Where the closer look at the heads of detected persons starts in their list (the
+    /// number of face looks so far), so that when there are more heads than its budget
+    /// holds, each gets its turn over successive frames.
+    pub head_turn: usize,
 }
 
 impl Plan {
     /// Everything, once: for a single picture.
     pub fn single(persons: bool) -> Self {
-        Plan { faces: true, persons, closer: Vec::new() }
+        Plan { faces: true, persons, closer: Vec::new(), head_turn: 0 }
     }
 
     /// Whether any detector runs on the frame.
@@ -77,6 +81,8 @@ pub struct Planner {
     /// Where in the list of large-region tiles the next look starts, so that when there is
     /// more to look at than the budget allows, every tile gets its turn over successive frames.
     cursor: usize,
+    /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
+    looks: usize,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -86,7 +92,9 @@ pub const CLOSER_SCALE: f64 = 2.0;
 pub const CLOSER_TILE: usize = 256;
 /// Source pixels looked at closely per look, at most (about one 512×512 detector input at
 /// 2× scale). When moving regions exceed it, successive looks take turns over them. Heads of
-/// detected persons have a budget of the same size of their own.
+/// detected persons have a budget of the same size of their own, also taken in turns (on the
+/// 1080p walkers clip up to 8 heads, ≤ 57,000 px, fit in one look; about 9 walkers of that size
+/// or fewer, nearer ones would not).
 pub const CLOSER_BUDGET: usize = 64_000;
 
 /// Seconds between the two pictures compared for motion, at least: over a single frame at
@@ -104,6 +112,7 @@ impl Planner {
             motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
             recent: Default::default(),
             cursor: 0,
+            looks: 0,
         }
     }
 
@@ -112,7 +121,9 @@ impl Planner {
         let faces = index.is_multiple_of(self.face_every);
         let persons = self.person_every.is_some_and(|n| index.is_multiple_of(n));
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
-        Plan { faces, persons, closer }
+        let head_turn = self.looks;
+        self.looks += usize::from(faces);
+        Plan { faces, persons, closer, head_turn }
     }
 
     /// The regions of `pic` that moved since an earlier look, within the budget.
@@ -166,6 +177,18 @@ fn within_budget(regions: &mut [Region], cursor: usize, budget: usize) -> (Vec<R
     (chosen, 0)
 }
 
+/// The heads looked at closely on the `turn`-th face look: within [`CLOSER_BUDGET`], the
+/// small ones every time and the rest in turns. Each look moves on by as many heads as one
+/// look holds, so that every head is looked at within a few frames however many there are.
+fn heads_in_turn(heads: &mut [Region], turn: usize) -> Vec<Region> {
+    let (first, per_look) = within_budget(heads, 0, CLOSER_BUDGET);
+    if per_look == 0 || turn == 0 {
+        // Everything fits in one look (or this is the first).
+        return first;
+    }
+    within_budget(heads, turn.wrapping_mul(per_look), CLOSER_BUDGET).0
+}
+
 /// The detectors one worker owns, each with its own ONNX Runtime session. They keep no state
 /// between frames: what to do with a frame is in its [`Plan`].
 pub struct DetectorSet {
@@ -186,7 +209,7 @@ impl DetectorSet {
         let mut faces = self.face.detect(pic)?;
         // Heads are in the top part of each person box; they get a closer look as well.
         let mut heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
-        let (heads, _) = within_budget(&mut heads, 0, CLOSER_BUDGET);
+        let heads = heads_in_turn(&mut heads, plan.head_turn);
         let mut closer = Vec::new();
         for &region in plan.closer.iter().chain(&heads) {
             // A face cut by the crop edge yields a partial box; it is kept (masking part of a
@@ -260,6 +283,27 @@ mod tests {
             cursor = next;
         }
         assert!(tile(large).iter().all(|t| seen.contains(t)), "every tile of the large region had its turn");
+    }
+
+    /// Regression (issue 13): the heads' closer look always started at the same place in the
+    /// list, so with more heads than its budget the same heads were skipped on every frame.
+    #[test]
+    fn with_more_heads_than_the_budget_every_head_gets_its_turn() {
+        // Two dozen walkers of a 1080p street: heads of 60×80 px to 130×170 px.
+        let heads: Vec<Region> = (0..24).map(|i| (i * 70, 300, 60 + i * 3, 80 + i * 4)).collect();
+        let total: usize = heads.iter().map(|r| r.2 * r.3).sum();
+        assert!(total > 3 * CLOSER_BUDGET, "more heads than one look holds: {total}");
+        let mut planner = Planner::new(1, Some(1), false, 25.0);
+        let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
+        let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        let mut seen = std::collections::HashSet::new();
+        // One second at 25 fps.
+        for i in 0..25 {
+            let plan = planner.plan(i, &pic);
+            seen.extend(heads_in_turn(&mut heads.clone(), plan.head_turn));
+        }
+        let missed: Vec<&Region> = heads.iter().filter(|h| !seen.contains(*h)).collect();
+        assert!(missed.is_empty(), "heads never looked at in 25 frames: {missed:?}");
     }
 
     #[test]

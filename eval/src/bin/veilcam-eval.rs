@@ -59,6 +59,9 @@ struct ControlArgs {
 enum VariantArg {
     Day,
     Night,
+    /// Faces on the heads of the people walking in the footage (asked for by name; not in `all`).
+    Walkers,
+    WalkersNight,
     All,
 }
 
@@ -67,6 +70,8 @@ impl VariantArg {
         match self {
             VariantArg::Day => vec![Variant::Day],
             VariantArg::Night => vec![Variant::Night],
+            VariantArg::Walkers => vec![Variant::Walkers],
+            VariantArg::WalkersNight => vec![Variant::WalkersNight],
             VariantArg::All => Variant::ALL.to_vec(),
         }
     }
