@@ -103,6 +103,18 @@ pub enum FacePolicy {
     OutsideProperty,
 }
 
+impl FacePolicy {
+    /// The value as written in a camera config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FacePolicy::All => "all",
+            FacePolicy::AllHeads => "all+heads",
+            FacePolicy::None => "none",
+            FacePolicy::OutsideProperty => "outside_property",
+        }
+    }
+}
+
 /// Which whole persons are obscured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

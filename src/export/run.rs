@@ -214,11 +214,14 @@ pub fn select(sources: &Sources) -> Result<Selection> {
 
 /// The settings of the redaction run: the operator's options with every face obscured
 /// whatever the camera's recording policy (a recording may keep faces on the property; an
-/// export shows no one but the subject) and one encoder thread (repeatable bytes).
+/// export shows no one but the subject), the heads of persons too where the camera asks for
+/// them (`all+heads`), and one encoder thread (repeatable bytes).
 pub fn redact_settings(first_source: &Path, working_copy: &Path, options: &RedactOptions) -> Result<RedactSettings> {
     let mut settings = RedactSettings::new(first_source, working_copy, options)?;
     if let Some(camera) = settings.camera.as_mut() {
-        camera.policy.faces = FacePolicy::All;
+        if camera.policy.faces != FacePolicy::AllHeads {
+            camera.policy.faces = FacePolicy::All;
+        }
     }
     settings.encoder.threads = 1;
     Ok(settings)
@@ -408,7 +411,7 @@ fn policy_fact(s: &RedactSettings, options: &RedactOptions, keep: String) -> Pol
     });
     PolicyFact {
         camera_config,
-        faces: s.camera.as_ref().map_or("all".into(), |c| format!("{:?}", c.policy.faces).to_lowercase()),
+        faces: s.camera.as_ref().map_or("all", |c| c.policy.faces.as_str()).into(),
         bystanders: s.camera.as_ref().map_or("none".into(), |c| format!("{:?}", c.policy.bystanders).to_lowercase()),
         zones: zones.collect(),
         keep,
@@ -770,6 +773,22 @@ mod tests {
         let s = Selection { origin: Origin::Files { from_ns: Some(2_000_000_000), to_ns: Some(5_000_000_000) }, parts: Vec::new(), gaps: Vec::new(), clock_notes: Vec::new() };
         assert_eq!(keep_in_output(at("3"), &s).unwrap(), Keep::At { x: 0.5, y: 0.5, time_ns: 1_000_000_000 });
         assert!(keep_in_output(at("6"), &s).is_err());
+    }
+
+    #[test]
+    fn an_export_obscures_every_face_and_keeps_a_cameras_head_masks() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veilcam.toml");
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/faces.mp4");
+        let faces_in_export = |policy: &str| {
+            std::fs::write(&config, format!("[cameras.c.policy]\nfaces = \"{policy}\"\nbystanders = \"none\"\n")).unwrap();
+            let options = crate::cli::RedactOptions { config: Some(config.clone()), camera: Some("c".into()), ..Default::default() };
+            let settings = redact_settings(&input, &dir.path().join("out.mp4"), &options).unwrap();
+            settings.camera.unwrap().policy.faces
+        };
+        assert_eq!(faces_in_export("none"), FacePolicy::All);
+        assert_eq!(faces_in_export("outside_property"), FacePolicy::All);
+        assert_eq!(faces_in_export("all+heads"), FacePolicy::AllHeads);
     }
 
     #[test]
