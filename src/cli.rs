@@ -420,6 +420,11 @@ pub struct RedactOptions {
     /// (95.6 → 98.8 %) but not more faces overall (97.7 → 97.5 %): off by default.
     #[arg(long)]
     pub low_light: bool,
+    /// Equalise contrast tile by tile (CLAHE-like) before detection, on the whole picture and
+    /// on each closer look, so a dark face before a bright background (backlight) or in a dark
+    /// corner keeps its contrast; replaces --low-light. Only what the detector sees changes.
+    #[arg(long)]
+    pub local_contrast: bool,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
     /// 30 fps; 1 costs twice the detection time, 3 loses faces.
@@ -524,6 +529,7 @@ impl Default for RedactOptions {
             detect_width: DEFAULT_DETECT_WIDTH,
             no_small_faces: false,
             low_light: false,
+            local_contrast: false,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,
             hold: DEFAULT_HOLD_SECONDS,

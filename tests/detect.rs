@@ -20,7 +20,7 @@ fn detector() -> CenterFace {
 }
 
 fn detector_with(model: &str) -> CenterFace {
-    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512, low_light: false };
+    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512, low_light: false, local_contrast: false };
     CenterFace::load(&locate_library(None), Path::new(model), settings, 1).expect("CenterFace loads")
 }
 
