@@ -687,3 +687,64 @@ mod local_tests {
         assert!((40..64).all(|y| (0..96).all(|x| (0..3).all(|c| t[[0, c, y, x]] == 0.0))));
     }
 }
+
+/// Whether `pic` looks like a night or infrared picture: almost every sampled pixel has neutral
+/// colour (I420 chroma within [`GREY_CHROMA`] of 128; packed RGB channels within twice that of
+/// each other). Samples about 4,000 pixels on a regular grid, so it costs next to nothing.
+pub fn is_grey(pic: &Picture<'_>) -> bool {
+    let neutral = |a: u8| (a as i32 - 128).abs() <= GREY_CHROMA;
+    let near = |a: u8, b: u8| (a as i32 - b as i32).abs() <= 2 * GREY_CHROMA;
+    let mostly = |(grey, n): (usize, usize)| n > 0 && grey as f64 >= GREY_SHARE * n as f64;
+    match pic.layout {
+        Layout::I420 => {
+            mostly(grey_samples(&pic.planes[1], |row, x| neutral(row[x])))
+                && mostly(grey_samples(&pic.planes[2], |row, x| neutral(row[x])))
+        }
+        Layout::Rgb => mostly(grey_samples(&pic.planes[0], |row, x| {
+            let (r, g, b) = (row[3 * x], row[3 * x + 1], row[3 * x + 2]);
+            near(r, g) && near(g, b)
+        })),
+    }
+}
+
+/// (grey samples, samples) over about 4,000 pixels of `plane` on a regular grid.
+fn grey_samples(plane: &Plane<'_>, test: impl Fn(&[u8], usize) -> bool) -> (usize, usize) {
+    let step = ((plane.width * plane.height / 4096) as f64).sqrt().max(1.0) as usize;
+    let (mut grey, mut n) = (0, 0);
+    for y in (0..plane.height).step_by(step) {
+        let row = plane.row(y);
+        for x in (0..plane.width).step_by(step) {
+            n += 1;
+            grey += test(row, x) as usize;
+        }
+    }
+    (grey, n)
+}
+
+/// How far (in levels) from neutral a pixel's chroma may be and still count as grey.
+pub const GREY_CHROMA: i32 = 6;
+/// The share of sampled pixels that must be grey for a picture to count as night/IR.
+pub const GREY_SHARE: f64 = 0.97;
+
+#[cfg(test)]
+mod grey_tests {
+    use super::*;
+
+    #[test]
+    fn a_grey_infrared_picture_is_recognised_and_a_coloured_one_is_not() {
+        let (w, h) = (160, 90);
+        let (cw, ch) = (w / 2, h / 2);
+        let y: Vec<u8> = (0..w * h).map(|i| (i * 13 % 200) as u8 + 20).collect();
+        let neutral: Vec<u8> = (0..cw * ch).map(|i| 126 + (i % 5) as u8).collect();
+        let grey = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&neutral[..], cw), (&neutral[..], cw)]);
+        assert!(is_grey(&grey));
+        // A street by day: chroma spread over skin, sky, cars.
+        let colour: Vec<u8> = (0..cw * ch).map(|i| 100 + (i * 7 % 60) as u8).collect();
+        let day = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&colour[..], cw), (&neutral[..], cw)]);
+        assert!(!is_grey(&day));
+        let packed_grey: Vec<u8> = (0..w * h).flat_map(|i| { let l = (i * 13 % 200) as u8; [l, l + 3, l] }).collect();
+        assert!(is_grey(&Picture::from_planes(Layout::Rgb, w, h, [(&packed_grey[..], w * 3)])));
+        let packed_colour: Vec<u8> = (0..w * h).flat_map(|i| { let l = (i * 13 % 200) as u8; [l + 40, l, l] }).collect();
+        assert!(!is_grey(&Picture::from_planes(Layout::Rgb, w, h, [(&packed_colour[..], w * 3)])));
+    }
+}
