@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 use serde::Serialize;
 
-use crate::detect::centerface::{CenterFace, CenterFaceSettings};
+use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
 use crate::detect::{nms, Detection};
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -116,7 +116,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     let info = source.info().clone();
     let width = info.width() as usize;
     // Full resolution: the detector is never given less than the frame.
-    let face = CenterFaceSettings { threshold: settings.threshold, detect_width: width.max(32), low_light: false };
+    let face = CenterFaceSettings { threshold: settings.threshold, detect_width: width.max(32), low_light: false, local_contrast: LocalContrast::Off };
     let mut detector = CenterFace::load(&settings.ort_lib, &settings.model, face, settings.ort_threads)?;
     let mut findings: Vec<Finding> = Vec::new();
     let (mut frames, mut frames_with_faces) = (0, 0);

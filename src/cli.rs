@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::detect::centerface::LocalContrast;
 use crate::policy::Keep;
 use crate::redact::{FillMode, Shape};
 use crate::settings::{parse_cadence, Cadence};
@@ -428,6 +429,14 @@ pub struct RedactOptions {
     /// (95.6 → 98.8 %) but not more faces overall (97.7 → 97.5 %): off by default.
     #[arg(long)]
     pub low_light: bool,
+    /// Equalise contrast tile by tile (CLAHE-like) before detection, on the whole picture and
+    /// on each closer look, so a dark face before a bright background (backlight) or in a dark
+    /// corner keeps its contrast; where it applies it replaces --low-light. Only what the
+    /// detector sees changes. `auto`: on grey (night/infrared) pictures only, where it raised
+    /// the harness's night recall (tuning set) from 75 to 93 %; `on` everywhere (by day it cost
+    /// 0.6 points on the tuning set).
+    #[arg(long, value_enum, default_value_t = LocalContrast::Auto)]
+    pub local_contrast: LocalContrast,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
     /// 30 fps; 1 costs twice the detection time, 3 loses faces.
@@ -532,6 +541,7 @@ impl Default for RedactOptions {
             detect_width: DEFAULT_DETECT_WIDTH,
             no_small_faces: false,
             low_light: false,
+            local_contrast: LocalContrast::Auto,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,
             hold: DEFAULT_HOLD_SECONDS,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use veilcam::detect::centerface::{CenterFace, CenterFaceSettings};
+use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
 use veilcam::detect::runtime::locate_library;
 use veilcam::detect::{Class, Detection};
 use veilcam::frame::{Layout, Picture};
@@ -20,7 +20,7 @@ fn detector() -> CenterFace {
 }
 
 fn detector_with(model: &str) -> CenterFace {
-    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512, low_light: false };
+    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512, low_light: false, local_contrast: LocalContrast::Off };
     CenterFace::load(&locate_library(None), Path::new(model), settings, 1).expect("CenterFace loads")
 }
 
@@ -132,4 +132,38 @@ fn a_picture_without_faces_yields_no_confident_detection() {
     let pic = Picture::from_planes(Layout::Rgb, 256, 192, [(view, full_stride)]);
     let dets = detector().detect(&pic).expect("detection runs");
     assert!(confident(&dets).is_empty(), "found faces in a faceless crop: {dets:?}");
+}
+
+/// The astronaut as a backlit infrared camera sees her: grey, her face dark (`face_gain` of its
+/// brightness, low contrast) in front of a bright glow that fills the rest of the picture.
+fn backlit_grey_astronaut(face_gain: f32) -> Vec<u8> {
+    let img = astronaut();
+    let inside = |x: f32, y: f32| {
+        let (cx, cy) = ((ASTRONAUT_FACE.x1 + ASTRONAUT_FACE.x2) / 2.0, (ASTRONAUT_FACE.y1 + ASTRONAUT_FACE.y2) / 2.0);
+        let (rx, ry) = (ASTRONAUT_FACE.width() * 0.75, ASTRONAUT_FACE.height() * 0.75);
+        ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0
+    };
+    img.enumerate_pixels()
+        .flat_map(|(x, y, p)| {
+            let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+            let v = if inside(x as f32, y as f32) { 20.0 + l * face_gain } else { 190.0 + l * 0.25 };
+            let v = v.clamp(0.0, 255.0) as u8;
+            [v, v, v]
+        })
+        .collect()
+}
+
+fn best_face_score(local: LocalContrast, rgb: &[u8]) -> f32 {
+    let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
+    let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
+    let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
+    det.detect(&pic).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
+}
+
+#[test]
+fn a_dark_face_before_a_bright_glow_at_night_is_found_with_local_contrast() {
+    let rgb = backlit_grey_astronaut(0.05);
+    let (off, auto) = (best_face_score(LocalContrast::Off, &rgb), best_face_score(LocalContrast::Auto, &rgb));
+    assert!(off < 0.5, "without local contrast the dark face scores {off}: the test no longer shows the gain");
+    assert!(auto >= 0.5, "with local contrast (auto, a grey picture) the face scores only {auto}");
 }

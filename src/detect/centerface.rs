@@ -17,7 +17,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::nms::non_maximum_suppression;
-use super::preprocess::{fill_tensor, normalise_light, InputSpec, Letterbox};
+use super::preprocess::{equalise_local, fill_tensor, is_grey, normalise_light, InputSpec, Letterbox};
 use super::{runtime, Class, Detection};
 use crate::error::Result;
 use crate::frame::Picture;
@@ -42,6 +42,21 @@ pub struct CenterFaceSettings {
     pub detect_width: usize,
     /// Stretch dark or low-contrast inputs before detection ([`normalise_light`]).
     pub low_light: bool,
+    /// When to equalise contrast tile by tile before detection ([`equalise_local`]); where it
+    /// applies it replaces `low_light`.
+    pub local_contrast: LocalContrast,
+}
+
+/// When the detector input gets local contrast equalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LocalContrast {
+    /// Never.
+    Off,
+    /// On night/infrared (grey) pictures only ([`is_grey`]).
+    #[default]
+    Auto,
+    /// On every picture.
+    On,
 }
 
 /// One CenterFace session with its reusable input buffers.
@@ -66,9 +81,7 @@ impl CenterFace {
     pub fn detect(&mut self, pic: &Picture<'_>) -> std::result::Result<Vec<Detection>, String> {
         let lb = self.prepare(pic.width, pic.height);
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
-        if self.settings.low_light {
-            normalise_light(&mut self.input, lb.content_w, lb.content_h);
-        }
+        adjust_light(&self.settings, pic, &mut self.input, &lb);
         let raw = infer(&mut self.session, &self.input, self.settings.threshold).map_err(|e| e.to_string())?;
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
@@ -81,9 +94,7 @@ impl CenterFace {
         storage.resize(3 * lb.input_h * lb.input_w, 0.0); // fill_tensor overwrites all of it
         let mut input = Array4::from_shape_vec((1, 3, lb.input_h, lb.input_w), storage).expect("storage has the tensor's length");
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
-        if self.settings.low_light {
-            normalise_light(&mut input, lb.content_w, lb.content_h);
-        }
+        adjust_light(&self.settings, pic, &mut input, &lb);
         let raw = infer(&mut self.session, &input, self.settings.threshold).map_err(|e| e.to_string());
         self.crop_storage = input.into_raw_vec_and_offset().0;
         Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
@@ -102,6 +113,20 @@ impl CenterFace {
         }
     }
 
+}
+
+/// The light adjustment the settings ask for, applied to a filled input.
+fn adjust_light(settings: &CenterFaceSettings, pic: &Picture<'_>, input: &mut Array4<f32>, lb: &Letterbox) {
+    let local = match settings.local_contrast {
+        LocalContrast::Off => false,
+        LocalContrast::Auto => is_grey(pic),
+        LocalContrast::On => true,
+    };
+    if local {
+        equalise_local(input, lb.content_w, lb.content_h);
+    } else if settings.low_light {
+        normalise_light(input, lb.content_w, lb.content_h);
+    }
 }
 
 /// Runs the model on one input; boxes in input pixels.

@@ -545,3 +545,206 @@ mod light_tests {
         assert!((16..32).all(|y| (0..64).all(|x| t[[0, 0, y, x]] == 0.0)));
     }
 }
+
+/// Local contrast equalisation of a detector input (RGB 0..255, `[1, 3, H, W]`, content in the
+/// top-left `content_w`×`content_h`), CLAHE-like: the content is cut into tiles of about
+/// [`LOCAL_TILE`] pixels; each tile gets a brightness mapping from its own histogram, equalised
+/// with each level's share clipped at [`LOCAL_CLIP`] times the mean (so flat areas and noise are
+/// not blown up), and every pixel takes the bilinear blend of the four nearest tiles' mappings.
+/// A dark face in front of a bright glow gets its contrast back where a global stretch cannot
+/// (the glow already spans the range). Brightness is the mean of R, G and B; each channel moves
+/// by the same amount, so colour differences are kept. Only what the detector sees changes.
+pub fn equalise_local(tensor: &mut Array4<f32>, content_w: usize, content_h: usize) {
+    let (h, w) = (tensor.shape()[2], tensor.shape()[3]);
+    let (cw, ch) = (content_w.min(w), content_h.min(h));
+    if cw == 0 || ch == 0 {
+        return;
+    }
+    let plane = h * w;
+    let data = tensor.as_slice_mut().expect("a detector input is contiguous");
+    let level = |data: &[f32], i: usize| ((data[i] + data[plane + i] + data[2 * plane + i]) / 3.0).clamp(0.0, 255.0);
+    let (tx, ty) = (cw.div_ceil(LOCAL_TILE).max(1), ch.div_ceil(LOCAL_TILE).max(1));
+    let (tile_w, tile_h) = (cw as f32 / tx as f32, ch as f32 / ty as f32);
+    // One mapping (256 levels) per tile, row-major.
+    let mut maps = vec![[0f32; 256]; tx * ty];
+    for (k, map) in maps.iter_mut().enumerate() {
+        let (x0, y0) = (((k % tx) as f32 * tile_w) as usize, ((k / tx) as f32 * tile_h) as usize);
+        let (x1, y1) = ((((k % tx) + 1) as f32 * tile_w) as usize, (((k / tx) + 1) as f32 * tile_h) as usize);
+        let mut histogram = [0f32; 256];
+        for y in y0..y1.min(ch) {
+            for x in x0..x1.min(cw) {
+                histogram[level(data, y * w + x) as usize] += 1.0;
+            }
+        }
+        *map = tile_mapping(&histogram);
+    }
+    // Tile centres: a pixel at x lies between centres floor(x / tile_w - 0.5) and the next.
+    let neighbours = |p: usize, size: f32, n: usize| {
+        let t = (p as f32 + 0.5) / size - 0.5;
+        let t0 = t.floor().clamp(0.0, (n - 1) as f32);
+        let f = (t - t0).clamp(0.0, 1.0);
+        let i0 = t0 as usize;
+        (i0, (i0 + 1).min(n - 1), f)
+    };
+    let xs: Vec<(usize, usize, f32)> = (0..cw).map(|x| neighbours(x, tile_w, tx)).collect();
+    for y in 0..ch {
+        let (r0, r1, fy) = neighbours(y, tile_h, ty);
+        for (x, &(c0, c1, fx)) in xs.iter().enumerate() {
+            let i = y * w + x;
+            let l = level(data, i) as usize;
+            let top = maps[r0 * tx + c0][l] * (1.0 - fx) + maps[r0 * tx + c1][l] * fx;
+            let bottom = maps[r1 * tx + c0][l] * (1.0 - fx) + maps[r1 * tx + c1][l] * fx;
+            let delta = top * (1.0 - fy) + bottom * fy - l as f32;
+            for c in 0..3 {
+                let v = &mut data[c * plane + i];
+                *v = (*v + delta).clamp(0.0, 255.0);
+            }
+        }
+    }
+}
+
+/// The clipped-equalisation mapping of one tile's brightness histogram.
+fn tile_mapping(histogram: &[f32; 256]) -> [f32; 256] {
+    let total: f32 = histogram.iter().sum();
+    let mut map = [0f32; 256];
+    if total == 0.0 {
+        map.iter_mut().enumerate().for_each(|(l, m)| *m = l as f32);
+        return map;
+    }
+    let limit = (LOCAL_CLIP * total / 256.0).max(1.0);
+    let excess: f32 = histogram.iter().map(|&c| (c - limit).max(0.0)).sum();
+    let spread = excess / 256.0;
+    let mut seen = 0.0;
+    for (l, m) in map.iter_mut().enumerate() {
+        seen += histogram[l].min(limit) + spread;
+        *m = seen / total * 255.0;
+    }
+    map
+}
+
+/// Side in detector-input pixels of the tiles [`equalise_local`] equalises on their own.
+pub const LOCAL_TILE: usize = 64;
+/// How many times the mean count one brightness level may hold before its excess is spread over
+/// all levels (CLAHE's clip limit): lower keeps more of the picture as it was.
+pub const LOCAL_CLIP: f32 = 3.0;
+
+#[cfg(test)]
+mod local_tests {
+    use super::*;
+
+    fn picture(levels: impl Fn(usize, usize) -> f32, w: usize, h: usize) -> Array4<f32> {
+        let mut t = Array4::zeros((1, 3, h, w));
+        for c in 0..3 {
+            for y in 0..h {
+                for x in 0..w {
+                    t[[0, c, y, x]] = levels(x, y);
+                }
+            }
+        }
+        t
+    }
+
+    /// Spread (max − min) of channel 0 over a rectangle.
+    fn spread(t: &Array4<f32>, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>) -> f32 {
+        let v: Vec<f32> = ys.flat_map(|y| xs.clone().map(move |x| (x, y))).map(|(x, y)| t[[0, 0, y, x]]).collect();
+        v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min)
+    }
+
+    /// A dark, low-contrast patch (a backlit face) on a bright glow: the global stretch leaves
+    /// it alone (the picture spans the range), the local equalisation widens its contrast.
+    #[test]
+    fn a_dark_face_before_a_bright_glow_gets_its_contrast_back() {
+        let face = |x: usize, y: usize| (96..160).contains(&x) && (32..96).contains(&y);
+        let levels = |x: usize, y: usize| if face(x, y) { 30.0 + ((x * 3 + y * 5) % 17) as f32 } else { 150.0 + ((x + y) % 100) as f32 };
+        let mut global = picture(levels, 256, 128);
+        assert_eq!(normalise_light(&mut global, 256, 128), 1.0, "the global stretch cannot help here");
+        let mut local = picture(levels, 256, 128);
+        let before = spread(&local, 104..152, 40..88);
+        equalise_local(&mut local, 256, 128);
+        let after = spread(&local, 104..152, 40..88);
+        assert!(after > 2.0 * before, "face spread {before} -> {after}");
+    }
+
+    #[test]
+    fn a_flat_picture_stays_flat_and_colour_differences_are_kept() {
+        let mut t = picture(|_, _| 100.0, 128, 64);
+        for y in 0..64 {
+            for x in 0..128 {
+                t[[0, 0, y, x]] = 120.0; // a little red
+            }
+        }
+        equalise_local(&mut t, 128, 64);
+        let (r, g) = (t[[0, 0, 10, 10]], t[[0, 1, 10, 10]]);
+        assert!((r - g - 20.0).abs() < 1e-3, "r {r} g {g}");
+        assert!(t.iter().all(|&v| (0.0..=255.0).contains(&v)));
+        assert!((0..64).all(|y| (0..128).all(|x| t[[0, 1, y, x]] == g)), "a flat picture gets one shift");
+    }
+
+    #[test]
+    fn local_equalisation_leaves_the_letterbox_padding_alone() {
+        let mut t = picture(|x, y| if y < 40 { 30.0 + (x % 20) as f32 } else { 0.0 }, 96, 64);
+        equalise_local(&mut t, 96, 40);
+        assert!((40..64).all(|y| (0..96).all(|x| (0..3).all(|c| t[[0, c, y, x]] == 0.0))));
+    }
+}
+
+/// Whether `pic` looks like a night or infrared picture: almost every sampled pixel has neutral
+/// colour (I420 chroma within [`GREY_CHROMA`] of 128; packed RGB channels within twice that of
+/// each other). Samples about 4,000 pixels on a regular grid, so it costs next to nothing.
+pub fn is_grey(pic: &Picture<'_>) -> bool {
+    let neutral = |a: u8| (a as i32 - 128).abs() <= GREY_CHROMA;
+    let near = |a: u8, b: u8| (a as i32 - b as i32).abs() <= 2 * GREY_CHROMA;
+    let mostly = |(grey, n): (usize, usize)| n > 0 && grey as f64 >= GREY_SHARE * n as f64;
+    match pic.layout {
+        Layout::I420 => {
+            mostly(grey_samples(&pic.planes[1], |row, x| neutral(row[x])))
+                && mostly(grey_samples(&pic.planes[2], |row, x| neutral(row[x])))
+        }
+        Layout::Rgb => mostly(grey_samples(&pic.planes[0], |row, x| {
+            let (r, g, b) = (row[3 * x], row[3 * x + 1], row[3 * x + 2]);
+            near(r, g) && near(g, b)
+        })),
+    }
+}
+
+/// (grey samples, samples) over about 4,000 pixels of `plane` on a regular grid.
+fn grey_samples(plane: &Plane<'_>, test: impl Fn(&[u8], usize) -> bool) -> (usize, usize) {
+    let step = ((plane.width * plane.height / 4096) as f64).sqrt().max(1.0) as usize;
+    let (mut grey, mut n) = (0, 0);
+    for y in (0..plane.height).step_by(step) {
+        let row = plane.row(y);
+        for x in (0..plane.width).step_by(step) {
+            n += 1;
+            grey += test(row, x) as usize;
+        }
+    }
+    (grey, n)
+}
+
+/// How far (in levels) from neutral a pixel's chroma may be and still count as grey.
+pub const GREY_CHROMA: i32 = 6;
+/// The share of sampled pixels that must be grey for a picture to count as night/IR.
+pub const GREY_SHARE: f64 = 0.97;
+
+#[cfg(test)]
+mod grey_tests {
+    use super::*;
+
+    #[test]
+    fn a_grey_infrared_picture_is_recognised_and_a_coloured_one_is_not() {
+        let (w, h) = (160, 90);
+        let (cw, ch) = (w / 2, h / 2);
+        let y: Vec<u8> = (0..w * h).map(|i| (i * 13 % 200) as u8 + 20).collect();
+        let neutral: Vec<u8> = (0..cw * ch).map(|i| 126 + (i % 5) as u8).collect();
+        let grey = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&neutral[..], cw), (&neutral[..], cw)]);
+        assert!(is_grey(&grey));
+        // A street by day: chroma spread over skin, sky, cars.
+        let colour: Vec<u8> = (0..cw * ch).map(|i| 100 + (i * 7 % 60) as u8).collect();
+        let day = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&colour[..], cw), (&neutral[..], cw)]);
+        assert!(!is_grey(&day));
+        let packed_grey: Vec<u8> = (0..w * h).flat_map(|i| { let l = (i * 13 % 200) as u8; [l, l + 3, l] }).collect();
+        assert!(is_grey(&Picture::from_planes(Layout::Rgb, w, h, [(&packed_grey[..], w * 3)])));
+        let packed_colour: Vec<u8> = (0..w * h).flat_map(|i| { let l = (i * 13 % 200) as u8; [l + 40, l, l] }).collect();
+        assert!(!is_grey(&Picture::from_planes(Layout::Rgb, w, h, [(&packed_colour[..], w * 3)])));
+    }
+}
