@@ -348,3 +348,56 @@ fn a_camera_that_comes_back_at_another_size_goes_on_without_a_restart() {
     assert!(sizes.contains(&(FACES_W * FACES_H)), "no segment at the first size: {sizes:?}");
     assert!(sizes.contains(&(768 * 576)), "no segment at the new size: {sizes:?}");
 }
+
+#[test]
+fn the_restream_keeps_serving_black_filler_frames_while_the_camera_is_away() {
+    // A viewer (or NVR) on the restream must not time out while the camera reconnects: from
+    // about a second without camera frames, black frames at the last size keep coming on the
+    // same connection, and the camera's pictures follow once it is back.
+    let dir = tempfile::tempdir().unwrap();
+    let (cam, cam_url) = testcam();
+    let port = cam_url.rsplit_once(':').unwrap().1.split('/').next().unwrap().to_string();
+    let (live, restream) = live(dir.path(), &cam_url, "", &[]);
+    let mut cam = Some(cam);
+    let (mut restarted, mut killed_at) = (None, None);
+    let mut arrivals: Vec<(Instant, bool)> = Vec::new();
+    let (mut black_while_away, mut pictures_after) = (0, 0);
+    read_luma(&restream, Duration::from_secs(90), |(w, h), data| {
+        assert_eq!((w, h), (FACES_W, FACES_H), "filler frames keep the camera's size");
+        let stride = data.len() / h;
+        let luma: Vec<u8> = (0..h).flat_map(|y| data[y * stride..y * stride + w].to_vec()).collect();
+        let black = mean(&luma) < BLACK;
+        arrivals.push((Instant::now(), black));
+        let pictures = arrivals.iter().filter(|(_, b)| !b).count();
+        if killed_at.is_none() && pictures >= 20 {
+            drop(cam.take()); // the camera is unplugged
+            killed_at = Some(Instant::now());
+        }
+        if let Some(killed) = killed_at {
+            if restarted.is_none() {
+                black_while_away += usize::from(black);
+                // Three seconds away (past the stall and a reconnect attempt), then it is back.
+                if killed.elapsed() > Duration::from_secs(3) {
+                    let back = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", &port]));
+                    back.wait_for(" in a loop at ");
+                    restarted = Some(back);
+                    arrivals.push((Instant::now(), true)); // waiting for it was no gap in the stream
+                }
+            } else {
+                pictures_after += usize::from(!black);
+            }
+        }
+        pictures_after >= 10
+    });
+    // The camera is restarted from the restream's frames: none while it is away, no restart.
+    assert!(restarted.is_some(), "no frames while the camera was away ({} in all)\n{}", arrivals.len(), live.stderr());
+    assert!(pictures_after >= 10, "the camera's pictures did not come back: {pictures_after}\n{}", live.stderr());
+    assert!(black_while_away >= 25, "only {black_while_away} black frames while the camera was away\n{}", live.stderr());
+    let longest = arrivals.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(longest < Duration::from_millis(2000), "the restream paused for {longest:?}\n{}", live.stderr());
+
+    live.signal(libc::SIGINT);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("filler"), "the summary counts the filler frames: {err}");
+}
