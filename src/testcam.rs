@@ -6,13 +6,13 @@
 //! - **pass-through**, when the clip's video is H.264: its access units are served as they are
 //!   (`parsebin ! h264parse` → `rtph264pay`), stamped with the server's running time so they
 //!   keep increasing across loops. No decode and no encode, as a real camera's SoC does it.
-//!   A new media (the first client after none) starts at the clip's start, a key frame.
+//!   Each client's PLAY starts the clip again from its start, a key frame, as cameras send a
+//!   new client a key frame at once (a clip's key frames may be seconds apart).
 //! - **re-encode**, for any other clip: decoded by [`FileSource`] and encoded again
 //!   (`x264enc tune=zerolatency`, one key frame a second).
 //!
-//! All clients share one media, like a real camera: what they see is "now", not the clip's
-//! start (in pass-through a client that joins a media already playing waits for the clip's
-//! next key frame).
+//! All clients share one media, like a real camera: what they see is "now" (in pass-through, a
+//! new client makes everyone's stream jump back to the clip's start).
 //!
 //! The camera can misbehave on purpose, so reconnect logic can be tested against real RTSP:
 //! [`TestCam::freeze`] stops the pictures while the RTSP session stays up (a hung encoder), and
@@ -107,8 +107,9 @@ impl std::fmt::Debug for TestCam {
 struct FeedControl {
     /// The encoder (or payloader) input of the media clients are watching, if any.
     appsrc: Mutex<Option<gst_app::AppSrc>>,
-    /// Counts the medias made; a pass-through feed starts the clip again for a new one.
-    medias: std::sync::atomic::AtomicU64,
+    /// Counts the medias made and the clients' PLAY requests; a pass-through feed starts the
+    /// clip again at each, so every client begins on a key frame.
+    starts: std::sync::atomic::AtomicU64,
     frozen: AtomicBool,
     stop: AtomicBool,
 }
@@ -300,13 +301,21 @@ fn build_server(
     let factory = rtsp_server::RTSPMediaFactory::new();
     factory.set_launch(launch);
     factory.set_shared(true);
+    let starts = Arc::clone(control);
     let (caps, control) = (caps.clone(), Arc::clone(control));
     factory.connect_media_configure(move |_, media| {
         let Ok(bin) = media.element().downcast::<gst::Bin>() else { return };
         let Some(appsrc) = bin.by_name("feed").and_then(|e| e.downcast::<gst_app::AppSrc>().ok()) else { return };
         appsrc.set_caps(Some(&caps));
-        control.medias.fetch_add(1, Ordering::SeqCst);
+        control.starts.fetch_add(1, Ordering::SeqCst);
         *control.appsrc.lock().unwrap_or_else(|p| p.into_inner()) = Some(appsrc);
+    });
+
+    server.connect_client_connected(move |_, client| {
+        let starts = Arc::clone(&starts);
+        client.connect_play_request(move |_, _| {
+            starts.starts.fetch_add(1, Ordering::SeqCst);
+        });
     });
 
     if let Some((user, pass)) = &options.credentials {
@@ -394,17 +403,17 @@ fn feed_once(clip: &Path, control: &FeedControl) -> Result<()> {
 }
 
 /// One pass over the clip's H.264 access units, from its start. Ends early (to start again)
-/// when a new media replaces the one it was feeding, so every media starts on a key frame.
+/// when a new media or a new client comes, so every client starts on a key frame.
 fn pass_through_once(clip: &Path, control: &FeedControl) -> Result<()> {
     let units = H264Units::open(clip)?;
     let mut pacer = Pacer::new();
-    let mut media = None;
+    let mut started = None;
     while let Some(buffer) = units.next()? {
         if !pacer.wait_turn(control, &buffer) {
             return Ok(());
         }
-        let now = control.medias.load(Ordering::SeqCst);
-        if *media.get_or_insert(now) != now {
+        let now = control.starts.load(Ordering::SeqCst);
+        if *started.get_or_insert(now) != now {
             return Ok(());
         }
         push_unit(control, buffer);
