@@ -224,6 +224,13 @@ impl Frame {
         self.buffer.pts()
     }
 
+    /// A filler frame: a black picture standing in for frames a live camera did not send
+    /// (GStreamer's `GAP` flag, "media-neutral data that fills a gap"). The engine passes it
+    /// on obscured whole without a look.
+    pub fn is_filler(&self) -> bool {
+        self.buffer.flags().contains(gst::BufferFlags::GAP)
+    }
+
     pub fn width(&self) -> usize {
         self.info.width() as usize
     }

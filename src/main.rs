@@ -201,11 +201,12 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             let summary = result?;
             for cam in &summary.cameras {
                 say!(
-                    "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker)",
+                    "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker), {} filler while away",
                     cam.name,
                     cam.frames,
                     cam.obscured,
-                    cam.shed
+                    cam.shed,
+                    cam.filler
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -206,6 +206,8 @@ pub struct StageOutput {
     pub obscured: u64,
     /// Frames that skipped detection because the detectors were behind (live mode).
     pub shed: u64,
+    /// Black filler frames passed on while a live camera was away ([`Frame::is_filler`]).
+    pub filler: u64,
     /// The sinks, to be finished by the caller.
     pub sinks: Vec<Box<dyn FrameSink>>,
 }
@@ -342,6 +344,14 @@ fn decode_stage(
         crate::interrupt::check()?;
         let decoded_at = Instant::now();
         let index = frame.index;
+        if pace.live && frame.is_filler() {
+            // Nothing to look at: it leaves obscured whole, not counted as shed or late.
+            let skipped = tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok();
+            if !skipped || tail.frames.send(Decoded { frame, decoded_at }).is_err() {
+                break;
+            }
+            continue;
+        }
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
         let planned = Planned { frame: frame.share(), plan };
         let sent = if pace.live {
@@ -442,6 +452,7 @@ struct Redactor<'t> {
     faces: u64,
     persons: u64,
     obscured: u64,
+    filler: u64,
     /// Live: a frame without a look of its own may lean on the tracker only this many frames
     /// after the last look that came back in time; later (or before any look) it leaves
     /// obscured. `None` for files, where every look comes back.
@@ -472,6 +483,7 @@ impl<'t> Redactor<'t> {
             faces: 0,
             persons: 0,
             obscured: 0,
+            filler: 0,
             times,
         }
     }
@@ -486,6 +498,7 @@ impl<'t> Redactor<'t> {
                 self.last_look = Some(frame.index);
                 (found.detections, false)
             }
+            Some(found) if frame.is_filler() => (found.detections, true),
             Some(found) => (found.detections, !self.tracker_covers(frame.index)),
             None => (Vec::new(), true),
         };
@@ -525,7 +538,9 @@ impl<'t> Redactor<'t> {
                 }
             })
         })?;
-        self.obscured += u64::from(fully_obscured);
+        // A filler frame (a live camera away) is obscured whole by nature, not for a deadline.
+        self.obscured += u64::from(fully_obscured && !frame.is_filler());
+        self.filler += u64::from(frame.is_filler());
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
         let applied = Applied { detections: &detections, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
@@ -548,6 +563,7 @@ impl<'t> Redactor<'t> {
             persons: self.persons,
             obscured: self.obscured,
             shed: 0,
+            filler: self.filler,
             sinks: self.sinks,
         })
     }

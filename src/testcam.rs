@@ -1,10 +1,18 @@
 //! `testcam`: a looping RTSP test camera, in process, for demos and tests.
 //!
 //! [`serve`] starts a gst-rtsp-server on its own GLib main context and thread. It serves one
-//! clip, decoded by [`FileSource`] and played in real time (each frame is pushed when the wall
-//! clock reaches its timestamp) in a loop forever, re-encoded as H.264 (`x264enc
-//! tune=zerolatency`, one key frame a second) over RTP at `rtsp://ADDR/MOUNT`. All clients share
-//! one media, like a real camera: what they see is "now", not the clip's start.
+//! clip in real time (each frame is pushed when the wall clock reaches it) in a loop forever,
+//! as H.264 over RTP at `rtsp://ADDR/MOUNT`, in one of two ways ([`FeedMode`]):
+//! - **pass-through**, when the clip's video is H.264: its access units are served as they are
+//!   (`parsebin ! h264parse` → `rtph264pay`), stamped with the server's running time so they
+//!   keep increasing across loops. No decode and no encode, as a real camera's SoC does it.
+//!   Each client's PLAY starts the clip again from its start, a key frame, as cameras send a
+//!   new client a key frame at once (a clip's key frames may be seconds apart).
+//! - **re-encode**, for any other clip: decoded by [`FileSource`] and encoded again
+//!   (`x264enc tune=zerolatency`, one key frame a second).
+//!
+//! All clients share one media, like a real camera: what they see is "now" (in pass-through, a
+//! new client makes everyone's stream jump back to the clip's start).
 //!
 //! The camera can misbehave on purpose, so reconnect logic can be tested against real RTSP:
 //! [`TestCam::freeze`] stops the pictures while the RTSP session stays up (a hung encoder), and
@@ -37,6 +45,13 @@ const SERVER_THREADS: i32 = 4;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames the encoder may have queued before older ones are dropped.
 const QUEUED_FRAMES: u32 = 4;
+/// Access units the payloader may have queued in pass-through before older ones are dropped
+/// (a dropped one spoils the picture until the next key frame, so the queue is deeper).
+const QUEUED_UNITS: u32 = 30;
+/// Longest wait for a clip's streams to be found when choosing pass-through.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one wait for an access unit lasts.
+const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(500);
 /// How often an idle feeder (no client, or frozen) looks again.
 const IDLE_POLL: Duration = Duration::from_millis(20);
 /// A feeder that falls this far behind the wall clock starts pacing afresh instead of bursting.
@@ -58,9 +73,19 @@ impl std::fmt::Debug for TestCamOptions {
     }
 }
 
+/// How the clip's pictures reach the RTSP stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedMode {
+    /// H.264 access units served as they are in the clip (no decode, no encode).
+    PassThrough,
+    /// Decoded and encoded again as H.264.
+    Reencode,
+}
+
 /// A running test camera. Dropping it stops it.
 pub struct TestCam {
     url: String,
+    mode: FeedMode,
     port: u16,
     mount: String,
     control: Arc<FeedControl>,
@@ -80,8 +105,11 @@ impl std::fmt::Debug for TestCam {
 /// Shared between the camera's handle, the server's media and the feeder thread.
 #[derive(Default)]
 struct FeedControl {
-    /// The encoder input of the media clients are watching, if any.
+    /// The encoder (or payloader) input of the media clients are watching, if any.
     appsrc: Mutex<Option<gst_app::AppSrc>>,
+    /// Counts the medias made and the clients' PLAY requests; a pass-through feed starts the
+    /// clip again at each, so every client begins on a key frame.
+    starts: std::sync::atomic::AtomicU64,
     frozen: AtomicBool,
     stop: AtomicBool,
 }
@@ -99,15 +127,21 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
     let mount = normalise_mount(mount)?;
     // Opened once here so a clip that cannot be decoded fails now, naming the file.
     let probe = FileSource::open(clip)?;
-    let caps = probe.caps().clone();
+    let raw_caps = probe.caps().clone();
     let fps = probe.info().fps();
     drop(probe);
-    let key_interval = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).max(1) } else { 25 };
+    let (mode, launch, caps) = match h264_caps(clip)? {
+        Some(caps) => (FeedMode::PassThrough, pass_through_launch(), caps),
+        None => {
+            let key_interval = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).max(1) } else { 25 };
+            (FeedMode::Reencode, reencode_launch(key_interval), raw_caps)
+        }
+    };
 
     let control = Arc::new(FeedControl::default());
     let context = glib::MainContext::new();
     let main_loop = glib::MainLoop::new(Some(&context), false);
-    let server = build_server(addr, &mount, &caps, key_interval, &options, &control)?;
+    let server = build_server(addr, &mount, &launch, &caps, &options, &control)?;
 
     let (ready_tx, ready_rx) = mpsc::channel();
     let thread = {
@@ -132,7 +166,7 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
         let (control, clip) = (Arc::clone(&control), clip.to_path_buf());
         std::thread::Builder::new()
             .name("testcam-feed".into())
-            .spawn(move || feed(&clip, &control))
+            .spawn(move || feed(&clip, mode, &control))
             .map_err(|e| Error::Pipeline(format!("testcam: cannot start the feeder thread: {e}")))?
     };
     let host = match addr.ip() {
@@ -141,9 +175,10 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
         ip => ip.to_string(),
     };
     let url = format!("rtsp://{host}:{port}{mount}");
-    tracing::info!(%url, clip = %clip.display(), "test camera serving");
+    tracing::info!(%url, clip = %clip.display(), ?mode, "test camera serving");
     Ok(TestCam {
         url,
+        mode,
         port,
         mount,
         control,
@@ -159,6 +194,11 @@ impl TestCam {
     /// `rtsp://HOST:PORT/MOUNT`, without credentials.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the clip is served as it is (H.264) or re-encoded.
+    pub fn mode(&self) -> FeedMode {
+        self.mode
     }
 
     /// The port the server listens on (the real one when 0 was asked for).
@@ -225,11 +265,29 @@ fn normalise_mount(mount: &str) -> Result<String> {
     Ok(format!("/{trimmed}"))
 }
 
+/// The media of the re-encoding camera: raw frames in, x264 out.
+fn reencode_launch(key_interval: i32) -> String {
+    format!(
+        "( appsrc name=feed is-live=true format=time do-timestamp=true max-buffers={QUEUED_FRAMES} leaky-type=downstream \
+         ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} threads=1 \
+         ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    )
+}
+
+/// The media of the pass-through camera: the clip's access units, timestamped by the feeder,
+/// straight to the payloader (parameter sets sent with every key frame).
+fn pass_through_launch() -> String {
+    format!(
+        "( appsrc name=feed is-live=true format=time max-buffers={QUEUED_UNITS} leaky-type=downstream \
+         ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    )
+}
+
 fn build_server(
     addr: SocketAddr,
     mount: &str,
+    launch: &str,
     caps: &gst::Caps,
-    key_interval: i32,
     options: &TestCamOptions,
     control: &Arc<FeedControl>,
 ) -> Result<rtsp_server::RTSPServer> {
@@ -241,18 +299,23 @@ fn build_server(
     server.set_thread_pool(Some(&pool));
 
     let factory = rtsp_server::RTSPMediaFactory::new();
-    factory.set_launch(&format!(
-        "( appsrc name=feed is-live=true format=time do-timestamp=true max-buffers={QUEUED_FRAMES} leaky-type=downstream \
-         ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} threads=1 \
-         ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
-    ));
+    factory.set_launch(launch);
     factory.set_shared(true);
+    let starts = Arc::clone(control);
     let (caps, control) = (caps.clone(), Arc::clone(control));
     factory.connect_media_configure(move |_, media| {
         let Ok(bin) = media.element().downcast::<gst::Bin>() else { return };
         let Some(appsrc) = bin.by_name("feed").and_then(|e| e.downcast::<gst_app::AppSrc>().ok()) else { return };
         appsrc.set_caps(Some(&caps));
+        control.starts.fetch_add(1, Ordering::SeqCst);
         *control.appsrc.lock().unwrap_or_else(|p| p.into_inner()) = Some(appsrc);
+    });
+
+    server.connect_client_connected(move |_, client| {
+        let starts = Arc::clone(&starts);
+        client.connect_play_request(move |_, _| {
+            starts.starts.fetch_add(1, Ordering::SeqCst);
+        });
     });
 
     if let Some((user, pass)) = &options.credentials {
@@ -310,11 +373,16 @@ fn run_server(
     drop(guard);
 }
 
-/// Decodes `clip` in a loop and pushes each frame into the watched media when the wall clock
-/// reaches it. Idle while nobody watches or while frozen.
-fn feed(clip: &Path, control: &FeedControl) {
+/// Plays `clip` in a loop and pushes each frame (decoded, or an access unit in pass-through)
+/// into the watched media when the wall clock reaches it. Idle while nobody watches or while
+/// frozen.
+fn feed(clip: &Path, mode: FeedMode, control: &FeedControl) {
     while !control.stop.load(Ordering::SeqCst) {
-        if let Err(e) = feed_once(clip, control) {
+        let pass = match mode {
+            FeedMode::PassThrough => pass_through_once(clip, control),
+            FeedMode::Reencode => feed_once(clip, control),
+        };
+        if let Err(e) = pass {
             tracing::warn!(clip = %clip.display(), error = %e, "testcam: cannot play the clip; trying again");
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -324,30 +392,90 @@ fn feed(clip: &Path, control: &FeedControl) {
 /// One pass over the clip.
 fn feed_once(clip: &Path, control: &FeedControl) -> Result<()> {
     let mut source = FileSource::open(clip)?;
-    let mut due = Instant::now();
+    let mut pacer = Pacer::new();
     while let Some(frame) = source.next_frame()? {
-        let length = frame.buffer.duration().map(|d| Duration::from_nanos(d.nseconds())).unwrap_or(Duration::from_millis(40));
+        if !pacer.wait_turn(control, &frame.buffer) {
+            return Ok(());
+        }
+        push(control, frame.buffer);
+    }
+    Ok(())
+}
+
+/// One pass over the clip's H.264 access units, from its start. Ends early (to start again)
+/// when a new media or a new client comes, so every client starts on a key frame.
+fn pass_through_once(clip: &Path, control: &FeedControl) -> Result<()> {
+    let units = H264Units::open(clip)?;
+    let mut pacer = Pacer::new();
+    let mut started = None;
+    while let Some(buffer) = units.next()? {
+        if !pacer.wait_turn(control, &buffer) {
+            return Ok(());
+        }
+        let now = control.starts.load(Ordering::SeqCst);
+        if *started.get_or_insert(now) != now {
+            return Ok(());
+        }
+        push_unit(control, buffer);
+    }
+    Ok(())
+}
+
+/// Real-time pacing of a feeder: each frame waits for the wall clock to reach it, and for a
+/// client to watch and the camera not to be frozen.
+struct Pacer {
+    due: Instant,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer { due: Instant::now() }
+    }
+
+    /// Waits until `buffer` is due; false when the camera is stopping.
+    fn wait_turn(&mut self, control: &FeedControl, buffer: &gst::Buffer) -> bool {
+        let length = buffer.duration().map(|d| Duration::from_nanos(d.nseconds())).unwrap_or(Duration::from_millis(40));
         loop {
             if control.stop.load(Ordering::SeqCst) {
-                return Ok(());
+                return false;
             }
             let watched = control.appsrc.lock().unwrap_or_else(|p| p.into_inner()).is_some();
             if watched && !control.frozen.load(Ordering::SeqCst) {
                 break;
             }
             std::thread::sleep(IDLE_POLL);
-            due = Instant::now();
+            self.due = Instant::now();
         }
         let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        } else if now - due > MAX_LATE {
-            due = now;
+        if self.due > now {
+            std::thread::sleep(self.due - now);
+        } else if now - self.due > MAX_LATE {
+            self.due = now;
         }
-        due += length;
-        push(control, frame.buffer);
+        self.due += length;
+        true
     }
-    Ok(())
+}
+
+/// Pushes one access unit, stamped with the media's running time now (its decode time) and
+/// the clip's presentation offset from it, so timestamps keep increasing across loops and
+/// B-frames keep their order. A media that went away (client gone) is forgotten.
+fn push_unit(control: &FeedControl, mut buffer: gst::Buffer) {
+    let mut slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(appsrc) = slot.as_ref() else { return };
+    let Some(now) = appsrc.current_running_time() else { return }; // not playing yet
+    {
+        let buffer = buffer.make_mut();
+        let reorder = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), Some(dts)) => pts.saturating_sub(dts),
+            _ => gst::ClockTime::ZERO,
+        };
+        buffer.set_dts(now);
+        buffer.set_pts(now + reorder);
+    }
+    if appsrc.push_buffer(buffer).is_err() {
+        *slot = None;
+    }
 }
 
 /// Pushes one frame; a media that went away (client gone) is forgotten.
@@ -363,4 +491,115 @@ fn push(control: &FeedControl, mut buffer: gst::Buffer) {
     if appsrc.push_buffer(buffer).is_err() {
         *slot = None;
     }
+}
+
+/// The caps of `clip`'s H.264 video as byte-stream access units, or `None` when its video is
+/// not H.264 (then the camera re-encodes).
+fn h264_caps(clip: &Path) -> Result<Option<gst::Caps>> {
+    let Some(units) = H264Units::open_if_h264(clip)? else { return Ok(None) };
+    Ok(Some(units.caps.clone()))
+}
+
+/// A clip's H.264 access units in decode order, not decoded: `filesrc ! parsebin`, the H.264
+/// stream through `h264parse` (byte-stream, parameter sets in band) to an appsink; other
+/// streams to a `fakesink`.
+struct H264Units {
+    path: std::path::PathBuf,
+    pipeline: gst::Pipeline,
+    appsink: gst_app::AppSink,
+    caps: gst::Caps,
+}
+
+impl H264Units {
+    /// Opens `clip`, which was found to be H.264 when the camera started.
+    fn open(clip: &Path) -> Result<Self> {
+        Self::open_if_h264(clip)?
+            .ok_or_else(|| Error::Decode { path: clip.to_path_buf(), message: "its video is no longer H.264".into() })
+    }
+
+    /// Opens and prerolls `clip`; `None` when it has no H.264 video stream.
+    fn open_if_h264(clip: &Path) -> Result<Option<Self>> {
+        let decode_err = |message: String| Error::Decode { path: clip.to_path_buf(), message };
+        let (pipeline, appsink, found) = build_units(clip).map_err(|e| decode_err(e.to_string()))?;
+        let mut units = H264Units { path: clip.to_path_buf(), pipeline, appsink, caps: gst::Caps::new_empty() };
+        units.pipeline.set_state(gst::State::Paused).map_err(|e| decode_err(format!("cannot open: {e}")))?;
+        match found.recv_timeout(PROBE_TIMEOUT) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(_) => return Err(decode_err("no video stream was found in time".into())),
+        }
+        let preroll = units
+            .appsink
+            .try_pull_preroll(gst::ClockTime::from_seconds(PROBE_TIMEOUT.as_secs()))
+            .ok_or_else(|| decode_err("no H.264 access unit could be read".into()))?;
+        let caps = preroll.caps().map(|c| c.to_owned()).ok_or_else(|| decode_err("its H.264 stream has no caps".into()))?;
+        units.pipeline.set_state(gst::State::Playing).map_err(|e| decode_err(format!("cannot play: {e}")))?;
+        units.caps = caps;
+        Ok(Some(units))
+    }
+
+    /// The next access unit; `None` at the end of the clip.
+    fn next(&self) -> Result<Option<gst::Buffer>> {
+        loop {
+            if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
+                return Ok(sample.buffer_owned());
+            }
+            if self.appsink.is_eos() {
+                return Ok(None);
+            }
+            let bus = self.pipeline.bus().expect("a pipeline has a bus");
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    return Err(Error::Decode { path: self.path.clone(), message: e.error().to_string() });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for H264Units {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Builds the access-unit pipeline. The receiver says, when parsebin exposes the clip's first
+/// video stream, whether it is H.264 (then linked to `h264parse ! appsink`); every other
+/// stream goes to a fakesink.
+fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink, mpsc::Receiver<bool>), glib::BoolError> {
+    let pipeline = gst::Pipeline::new();
+    let filesrc = gst::ElementFactory::make("filesrc").property("location", clip.to_string_lossy().to_string()).build()?;
+    let parsebin = gst::ElementFactory::make("parsebin").build()?;
+    let parse = gst::ElementFactory::make("h264parse").property("config-interval", -1i32).build()?;
+    let appsink = gst_app::AppSink::builder()
+        .caps(&gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build())
+        .sync(false)
+        .max_buffers(4)
+        .build();
+    pipeline.add_many([&filesrc, &parsebin, &parse, appsink.upcast_ref()])?;
+    filesrc.link(&parsebin)?;
+    parse.link(&appsink)?;
+    let (found_tx, found_rx) = mpsc::sync_channel(1);
+    let seen_video = AtomicBool::new(false);
+    let weak = pipeline.downgrade();
+    let parse_sink = parse.static_pad("sink").expect("h264parse has a sink pad");
+    parsebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else { return };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let name = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
+        if name.starts_with("video/") && !seen_video.swap(true, Ordering::SeqCst) {
+            let is_h264 = name == "video/x-h264" && pad.link(&parse_sink).is_ok();
+            let _ = found_tx.try_send(is_h264);
+            if is_h264 {
+                return;
+            }
+        }
+        // Any other stream (audio, a second video, video that is not H.264) is read and dropped.
+        let Ok(sink) = gst::ElementFactory::make("fakesink").property("sync", false).build() else { return };
+        if pipeline.add(&sink).is_ok() {
+            let _ = sink.sync_state_with_parent();
+            let _ = sink.static_pad("sink").map(|s| pad.link(&s));
+        }
+    });
+    Ok((pipeline, appsink, found_rx))
 }

@@ -125,13 +125,15 @@ fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, 
     (proc, url)
 }
 
-/// Reads `n` luma frames of the RTSP stream at `url` (served by `server`), retrying the
-/// connection until `limit`.
-fn read_restream(url: &str, n: usize, limit: Duration, server: &Proc) -> Vec<Vec<u8>> {
+/// Reads the luma frames of the RTSP stream at `url`, handing each to `take` with its size
+/// (the rows padded to their stride), until `take` says it has enough or `limit` passes.
+/// Connects again whenever the stream breaks (the camera behind it went away, or the server
+/// refused a client while an earlier media was tearing down). Returns whether `take` had enough.
+fn read_luma(url: &str, limit: Duration, mut take: impl FnMut((usize, usize), &[u8]) -> bool) -> bool {
     init();
     let started = Instant::now();
-    let mut frames = Vec::new();
-    while frames.len() < n && started.elapsed() < limit {
+    let mut enough = false;
+    while !enough && started.elapsed() < limit {
         let pipeline = gst::parse::launch(&format!(
             "rtspsrc location={url} protocols=tcp latency=100 ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
         ))
@@ -140,7 +142,7 @@ fn read_restream(url: &str, n: usize, limit: Duration, server: &Proc) -> Vec<Vec
         .unwrap();
         let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
-        while frames.len() < n && started.elapsed() < limit {
+        while !enough && started.elapsed() < limit {
             let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) else {
                 if sink.is_eos() || pipeline.bus().unwrap().pop_filtered(&[gst::MessageType::Error]).is_some() {
                     break;
@@ -149,16 +151,27 @@ fn read_restream(url: &str, n: usize, limit: Duration, server: &Proc) -> Vec<Vec
             };
             let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
             let (w, h) = (caps.get::<i32>("width").unwrap() as usize, caps.get::<i32>("height").unwrap() as usize);
-            assert_eq!((w, h), (FACES_W, FACES_H), "the restream keeps the camera's size");
             let map = sample.buffer().unwrap().map_readable().unwrap();
-            let stride = map.len() / h;
-            frames.push((0..h).flat_map(|y| map[y * stride..y * stride + w].to_vec()).collect());
+            enough = take((w, h), map.as_slice());
         }
         pipeline.set_state(gst::State::Null).unwrap();
-        if frames.len() < n {
+        if !enough {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
+    enough
+}
+
+/// Reads `n` luma frames of the RTSP stream at `url` (served by `server`), retrying the
+/// connection until `limit`.
+fn read_restream(url: &str, n: usize, limit: Duration, server: &Proc) -> Vec<Vec<u8>> {
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    read_luma(url, limit, |(w, h), data| {
+        assert_eq!((w, h), (FACES_W, FACES_H), "the restream keeps the camera's size");
+        let stride = data.len() / h;
+        frames.push((0..h).flat_map(|y| data[y * stride..y * stride + w].to_vec()).collect());
+        frames.len() >= n
+    });
     assert!(frames.len() >= n, "only {} of {n} frames of {url} within {limit:?}; its server said:\n{}", frames.len(), server.stderr());
     frames
 }
@@ -296,31 +309,11 @@ fn frames_whose_detection_is_late_leave_fully_obscured_never_raw() {
 /// Sizes of the frames of the RTSP stream at `url` until `enough` of them are `want`, or
 /// `limit`; connects again whenever the stream breaks (the camera behind it went away).
 fn restream_sizes_until(url: &str, want: (usize, usize), enough: usize, limit: Duration) -> Vec<(usize, usize)> {
-    init();
-    let started = Instant::now();
     let mut sizes = Vec::new();
-    while sizes.iter().filter(|&&s| s == want).count() < enough && started.elapsed() < limit {
-        let pipeline = gst::parse::launch(&format!(
-            "rtspsrc location={url} protocols=tcp latency=100 ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
-        pipeline.set_state(gst::State::Playing).unwrap();
-        while sizes.iter().filter(|&&s| s == want).count() < enough && started.elapsed() < limit {
-            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) else {
-                if sink.is_eos() || pipeline.bus().unwrap().pop_filtered(&[gst::MessageType::Error]).is_some() {
-                    break;
-                }
-                continue;
-            };
-            let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
-            sizes.push((caps.get::<i32>("width").unwrap() as usize, caps.get::<i32>("height").unwrap() as usize));
-        }
-        pipeline.set_state(gst::State::Null).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    read_luma(url, limit, |size, _| {
+        sizes.push(size);
+        sizes.iter().filter(|&&s| s == want).count() >= enough
+    });
     sizes
 }
 
@@ -354,4 +347,57 @@ fn a_camera_that_comes_back_at_another_size_goes_on_without_a_restart() {
         .collect();
     assert!(sizes.contains(&(FACES_W * FACES_H)), "no segment at the first size: {sizes:?}");
     assert!(sizes.contains(&(768 * 576)), "no segment at the new size: {sizes:?}");
+}
+
+#[test]
+fn the_restream_keeps_serving_black_filler_frames_while_the_camera_is_away() {
+    // A viewer (or NVR) on the restream must not time out while the camera reconnects: from
+    // about a second without camera frames, black frames at the last size keep coming on the
+    // same connection, and the camera's pictures follow once it is back.
+    let dir = tempfile::tempdir().unwrap();
+    let (cam, cam_url) = testcam();
+    let port = cam_url.rsplit_once(':').unwrap().1.split('/').next().unwrap().to_string();
+    let (live, restream) = live(dir.path(), &cam_url, "", &[]);
+    let mut cam = Some(cam);
+    let (mut restarted, mut killed_at) = (None, None);
+    let mut arrivals: Vec<(Instant, bool)> = Vec::new();
+    let (mut black_while_away, mut pictures_after) = (0, 0);
+    read_luma(&restream, Duration::from_secs(90), |(w, h), data| {
+        assert_eq!((w, h), (FACES_W, FACES_H), "filler frames keep the camera's size");
+        let stride = data.len() / h;
+        let luma: Vec<u8> = (0..h).flat_map(|y| data[y * stride..y * stride + w].to_vec()).collect();
+        let black = mean(&luma) < BLACK;
+        arrivals.push((Instant::now(), black));
+        let pictures = arrivals.iter().filter(|(_, b)| !b).count();
+        if killed_at.is_none() && pictures >= 20 {
+            drop(cam.take()); // the camera is unplugged
+            killed_at = Some(Instant::now());
+        }
+        if let Some(killed) = killed_at {
+            if restarted.is_none() {
+                black_while_away += usize::from(black);
+                // Three seconds away (past the stall and a reconnect attempt), then it is back.
+                if killed.elapsed() > Duration::from_secs(3) {
+                    let back = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", &port]));
+                    back.wait_for(" in a loop at ");
+                    restarted = Some(back);
+                    arrivals.push((Instant::now(), true)); // waiting for it was no gap in the stream
+                }
+            } else {
+                pictures_after += usize::from(!black);
+            }
+        }
+        pictures_after >= 10
+    });
+    // The camera is restarted from the restream's frames: none while it is away, no restart.
+    assert!(restarted.is_some(), "no frames while the camera was away ({} in all)\n{}", arrivals.len(), live.stderr());
+    assert!(pictures_after >= 10, "the camera's pictures did not come back: {pictures_after}\n{}", live.stderr());
+    assert!(black_while_away >= 25, "only {black_while_away} black frames while the camera was away\n{}", live.stderr());
+    let longest = arrivals.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(longest < Duration::from_millis(2000), "the restream paused for {longest:?}\n{}", live.stderr());
+
+    live.signal(libc::SIGINT);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("filler"), "the summary counts the filler frames: {err}");
 }

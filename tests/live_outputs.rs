@@ -564,6 +564,27 @@ fn a_recorder_feeds_the_restream_from_its_one_encoder_across_a_size_change() {
     assert!(records.len() >= 2, "the size change closes a segment and opens another: {records:?}");
 }
 
+/// A client connecting to `url` with `wrong` credentials (none, or a wrong password; `who`
+/// names it in failures) is refused as unauthorized without ever getting a frame; then one with
+/// the right ones (viewer / s3cret-pw) is served. Returns the sizes that one received.
+fn refused_then_served(url: &str, wrong: Option<(&str, &str)>, who: &str) -> Vec<(u32, u32)> {
+    let stranger = Client::connect(url, wrong);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refusal = loop {
+        if let Some(err) = stranger.error() {
+            break err;
+        }
+        assert!(stranger.appsink.try_pull_sample(gst::ClockTime::ZERO).is_none(), "{who} got a frame");
+        assert!(Instant::now() < deadline, "{who} was neither refused nor served");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
+    drop(stranger);
+
+    let viewer = Client::connect(url, Some(("viewer", "s3cret-pw")));
+    viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5)
+}
+
 #[test]
 fn restream_with_credentials_refuses_a_client_without_them() {
     let credentials = Credentials { user: "viewer".into(), password: "s3cret-pw".into(), digest: false };
@@ -574,21 +595,7 @@ fn restream_with_credentials_refuses_a_client_without_them() {
     let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
 
-    let stranger = Client::connect(&server.url("cam"), None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let refusal = loop {
-        if let Some(err) = stranger.error() {
-            break err;
-        }
-        assert!(stranger.appsink.try_pull_sample(gst::ClockTime::ZERO).is_none(), "a client without credentials got a frame");
-        assert!(Instant::now() < deadline, "a client without credentials was neither refused nor served");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
-    drop(stranger);
-
-    let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
-    let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    let got = refused_then_served(&server.url("cam"), None, "a client without credentials");
     stop.store(true, Ordering::SeqCst);
     pusher.join().unwrap();
     assert!(got.len() >= 5 && got.iter().all(|&s| s == (768, 576)), "{got:?}");
@@ -602,21 +609,7 @@ fn restream_with_digest_auth_serves_the_right_user_and_refuses_a_wrong_password(
     let (switch, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let pusher = start_pusher(Box::new(restream), ["vtest.avi", "vtest.avi"], switch, Arc::clone(&stop));
 
-    let intruder = Client::connect(&server.url("cam"), Some(("viewer", "wrong")));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let refusal = loop {
-        if let Some(err) = intruder.error() {
-            break err;
-        }
-        assert!(intruder.appsink.try_pull_sample(gst::ClockTime::ZERO).is_none(), "a wrong password got a frame");
-        assert!(Instant::now() < deadline, "a wrong password was neither refused nor served");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(refusal.to_lowercase().contains("unauthorized") || refusal.contains("401"), "{refusal}");
-    drop(intruder);
-
-    let viewer = Client::connect(&server.url("cam"), Some(("viewer", "s3cret-pw")));
-    let got = viewer.frames_until(Duration::from_secs(20), |f| f.len() >= 5);
+    let got = refused_then_served(&server.url("cam"), Some(("viewer", "wrong")), "a wrong password");
     stop.store(true, Ordering::SeqCst);
     pusher.join().unwrap();
     assert!(got.len() >= 5 && got.iter().all(|&s| s == (768, 576)), "{got:?}");

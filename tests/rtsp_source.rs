@@ -13,7 +13,7 @@ use gstreamer as gst;
 use gst::prelude::*;
 use veilcam::source::rtsp::{RetryReason, RtspOptions, RtspSource, SourceEvent, Transport};
 use veilcam::source::FrameSource;
-use veilcam::testcam::{self, TestCam, TestCamOptions};
+use veilcam::testcam::{self, FeedMode, TestCam, TestCamOptions};
 
 /// Longest wait for the first frames from a camera that has just started.
 const FIRST_FRAMES: Duration = Duration::from_secs(15);
@@ -204,6 +204,83 @@ fn the_test_camera_loops_its_clip_without_a_break() {
     assert_strictly_increasing_from_zero(&seen.frames);
     let span = seen.frames[109].pts().unwrap().mseconds();
     assert!((4000..=5000).contains(&span), "110 frames at 25 fps span {span} ms");
+}
+
+/// The H.264 access units of `pipeline`'s appsink named `units` (byte-stream, one access unit
+/// per buffer), `n` of them or fewer by `within`; also the caps they came with.
+fn pull_units(pipeline: &gst::Bin, n: usize, within: Duration) -> (Vec<gst::Buffer>, Option<gst::Caps>) {
+    let sink = pipeline.by_name("units").unwrap().downcast::<gstreamer_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + within;
+    let (mut units, mut caps) = (Vec::new(), None);
+    while units.len() < n && Instant::now() < deadline {
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            caps = sample.caps().map(|c| c.to_owned());
+            units.push(sample.buffer_owned().unwrap());
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (units, caps)
+}
+
+/// `LOCATION ! h264parse ! byte-stream access units ! appsink name=units`.
+fn units_pipeline(source: &str) -> gst::Bin {
+    gst::parse::launch(&format!(
+        "{source} ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=units sync=false"
+    ))
+    .expect("pipeline parses")
+    .downcast::<gst::Bin>()
+    .unwrap()
+}
+
+#[test]
+fn a_pass_through_test_camera_serves_the_clips_own_access_units_at_its_size_across_a_loop() {
+    // faces.mp4 is H.264 (100 frames, B-frames, one key frame): served without re-encoding,
+    // the client receives the clip's own access units, in the clip's order, loop after loop.
+    let clip = sample("faces.mp4");
+    let cam = testcam::serve(&clip, any_port(), "cam").unwrap();
+    assert_eq!(cam.mode(), FeedMode::PassThrough);
+    let file = units_pipeline(&format!("filesrc location={} ! qtdemux", clip.display()));
+    let (originals, _) = pull_units(&file, 100, Duration::from_secs(30));
+    assert_eq!(originals.len(), 100);
+
+    let client = units_pipeline(&format!("rtspsrc location={} latency=100 ! rtph264depay", cam.url()));
+    let (served, caps) = pull_units(&client, 115, FIRST_FRAMES + Duration::from_secs(5));
+    assert_eq!(served.len(), 115, "115 access units cross the loop point");
+    // The client's PLAY starts the clip again, from its key frame (a unit or two fed while the
+    // client was being set up may come first).
+    let start = served[..5].iter().rposition(|u| !u.flags().contains(gst::BufferFlags::DELTA_UNIT));
+    let start = start.expect("the stream starts on a key frame within its first units");
+    let served = &served[start..];
+    assert!(served.len() > originals.len(), "{} units from the key frame do not cross the loop", served.len());
+    let caps = caps.unwrap();
+    let s = caps.structure(0).unwrap();
+    assert_eq!((s.get::<i32>("width").unwrap(), s.get::<i32>("height").unwrap()), (1280, 720), "{caps}");
+    // Key frames carry the parameter sets again; every other unit is the clip's, byte for byte.
+    for (i, unit) in served.iter().enumerate() {
+        let original = &originals[i % originals.len()];
+        if original.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            let (a, b) = (unit.map_readable().unwrap(), original.map_readable().unwrap());
+            assert!(a.as_slice() == b.as_slice(), "access unit {i} differs from the clip's ({} vs {} bytes)", a.len(), b.len());
+        }
+    }
+    // Decoded, the frames keep the clip's size and increasing timestamps across the loop.
+    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
+    let mut seen = Seen::default();
+    read_frames(&mut source, &mut seen, 110, FIRST_FRAMES);
+    assert!(seen.sizes.iter().all(|&s| s == (1280, 720)));
+    assert_strictly_increasing_from_zero(&seen.frames);
+}
+
+#[test]
+fn a_clip_that_is_not_h264_is_re_encoded_by_the_test_camera() {
+    // vtest.avi is MS-MPEG4: it cannot be passed through.
+    let cam = testcam::serve(&sample("vtest.avi"), any_port(), "cam").unwrap();
+    assert_eq!(cam.mode(), FeedMode::Reencode);
+    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
+    let mut seen = Seen::default();
+    read_frames(&mut source, &mut seen, 5, FIRST_FRAMES);
+    assert!(seen.sizes.iter().all(|&s| s == (768, 576)), "{:?}", seen.sizes);
 }
 
 #[test]

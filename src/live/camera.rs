@@ -11,10 +11,20 @@
 //! shared. Nothing but the engine's output reaches a sink: the raw stream is never written,
 //! served or kept beyond the frames in flight (bounded channels, at most the latency budget).
 //! A signal ends every camera's stream cleanly, so the recorder closes its segment.
+//!
+//! While a camera is away (frozen, unplugged, reconnecting), [`LiveFeed`] keeps the stream
+//! going with black **filler frames** at the camera's last size and frame rate, from
+//! [`FILLER_AFTER`] without a frame until the camera's frames flow again, so viewers and NVRs
+//! on the restream do not time out. The engine passes them on obscured whole without a look
+//! ([`Frame::is_filler`]); the recording keeps them too (a black stretch where the camera was
+//! away, one continuous timeline); metrics count them as `frames_filler`, not as frames out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer_video as gst_video;
 
 use crate::cli::RedactOptions;
 use crate::error::{Error, Result};
@@ -41,6 +51,8 @@ const FEED_POLL: Duration = Duration::from_millis(200);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Frame rate assumed for detection cadence until a camera says its own.
 const ASSUMED_FPS: f64 = 25.0;
+/// With no frame from the camera for this long, black filler frames take its place.
+pub const FILLER_AFTER: Duration = Duration::from_secs(1);
 
 /// What a whole `veilcam live` run did, per camera.
 #[derive(Debug, Default)]
@@ -57,6 +69,8 @@ pub struct CameraSummary {
     pub obscured: u64,
     /// Frames that skipped detection because the detectors were behind (the tracker covered).
     pub shed: u64,
+    /// Black filler frames sent while the camera was away (counted in `frames`).
+    pub filler: u64,
 }
 
 /// Everything shared by the cameras of one run.
@@ -148,7 +162,7 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     let name = cam.name().to_string();
     let metrics = services.metrics.camera(&name).cloned();
     let source = RtspSource::open(&camera_url(cam), rtsp_options(cam))?;
-    let feed = LiveFeed { source, metrics: metrics.clone(), started: Instant::now() };
+    let feed = LiveFeed::new(source, metrics.clone());
     // With recordings, the recorder's encoder feeds the restream too: one encode per camera.
     let mut sinks: Vec<Box<dyn FrameSink>> = match &config.recordings {
         Some(dir) => {
@@ -195,7 +209,13 @@ pub fn run_engine(
     for sink in done.sinks {
         sink.finish()?;
     }
-    Ok(CameraSummary { name: cam.name().to_string(), frames: done.frames, obscured: done.obscured, shed: done.shed })
+    Ok(CameraSummary {
+        name: cam.name().to_string(),
+        frames: done.frames,
+        obscured: done.obscured,
+        shed: done.shed,
+        filler: done.filler,
+    })
 }
 
 /// The camera URL with its credentials, for the source (which hands them to rtspsrc apart
@@ -230,11 +250,43 @@ fn rtsp_options(cam: &LiveCamera) -> RtspOptions {
 }
 
 /// A camera as the engine sees it: frames until a signal ends the stream. Gaps (no frame for
-/// a while, reconnects) are waited out, counted and logged; they never end the stream.
+/// a while, reconnects) are counted and logged and never end the stream; after
+/// [`FILLER_AFTER`] they are filled with black frames (see the module documentation).
+/// Frames are numbered and timestamped here, camera and filler frames on one timeline.
 pub struct LiveFeed {
-    pub source: RtspSource,
-    pub metrics: Option<CameraMetrics>,
-    pub started: Instant,
+    source: RtspSource,
+    metrics: Option<CameraMetrics>,
+    timeline: FeedTimeline,
+}
+
+impl LiveFeed {
+    pub fn new(source: RtspSource, metrics: Option<CameraMetrics>) -> Self {
+        LiveFeed { source, metrics, timeline: FeedTimeline::default() }
+    }
+
+    fn log_event(&self, event: SourceEvent) {
+        match event {
+            SourceEvent::Frame(_) | SourceEvent::Gap { .. } => {}
+            SourceEvent::Disconnected { reason, retry_in } => {
+                tracing::warn!("camera {}: {reason}; retrying in {:.1} s", self.source.shown_url(), retry_in.as_secs_f64());
+                if let Some(m) = &self.metrics {
+                    m.reconnect(reason_label(&reason));
+                }
+            }
+            SourceEvent::Segment { info, info_changed, reconnects } => {
+                tracing::info!(
+                    "camera {}: stream {}x{} (connection {})",
+                    self.source.shown_url(),
+                    info.width(),
+                    info.height(),
+                    reconnects + 1
+                );
+                if info_changed {
+                    tracing::warn!("camera {}: the picture size or rate changed", self.source.shown_url());
+                }
+            }
+        }
+    }
 }
 
 impl FrameSource for LiveFeed {
@@ -243,39 +295,131 @@ impl FrameSource for LiveFeed {
             if crate::interrupt::requested() {
                 return Ok(None);
             }
-            let event = match self.source.next_event_within(FEED_POLL) {
+            let wait = self.timeline.until_filler(Instant::now()).map_or(FEED_POLL, |w| w.min(FEED_POLL));
+            let event = match self.source.next_event_within(wait) {
                 Err(Error::Interrupted) => return Ok(None), // a signal ends a live stream cleanly
                 other => other?,
             };
-            match event {
-                SourceEvent::Frame(frame) => {
-                    if let Some(m) = &self.metrics {
-                        m.frame_in();
-                    }
-                    return Ok(Some(frame));
+            if let SourceEvent::Frame(frame) = event {
+                if let Some(m) = &self.metrics {
+                    m.frame_in();
                 }
-                SourceEvent::Disconnected { reason, retry_in } => {
-                    tracing::warn!("camera {}: {reason}; retrying in {:.1} s", self.source.shown_url(), retry_in.as_secs_f64());
-                    if let Some(m) = &self.metrics {
-                        m.reconnect(reason_label(&reason));
-                    }
-                }
-                SourceEvent::Segment { info, info_changed, reconnects } => {
-                    tracing::info!(
-                        "camera {}: stream {}x{} (connection {})",
-                        self.source.shown_url(),
-                        info.width(),
-                        info.height(),
-                        reconnects + 1
-                    );
-                    if info_changed {
-                        tracing::warn!("camera {}: the picture size or rate changed", self.source.shown_url());
-                    }
-                }
-                SourceEvent::Gap { .. } => {}
+                return Ok(Some(self.timeline.camera_frame(frame, Instant::now())));
+            }
+            self.log_event(event);
+            if let Some(filler) = self.timeline.filler(Instant::now())? {
+                return Ok(Some(filler));
             }
         }
     }
+}
+
+/// The feed's own frame numbers and timestamps, and when filler frames are due.
+#[derive(Default)]
+struct FeedTimeline {
+    next_index: u64,
+    last_pts: Option<gst::ClockTime>,
+    /// Wall-clock time of PTS 0 (the camera's timeline follows the wall clock between
+    /// connections, so filler frames are stamped by it too).
+    epoch: Option<Instant>,
+    /// When the camera's latest frame arrived.
+    last_camera_frame: Option<Instant>,
+    /// When the next filler frame is due, in a gap that has started.
+    next_filler: Option<Instant>,
+    /// A black picture at the camera's latest format, shared by every filler frame.
+    black: Option<Frame>,
+}
+
+impl FeedTimeline {
+    /// Numbers a camera frame and keeps its timestamp after the filler frames before it.
+    fn camera_frame(&mut self, mut frame: Frame, now: Instant) -> Frame {
+        let pts = frame.pts().unwrap_or(gst::ClockTime::ZERO);
+        self.epoch.get_or_insert_with(|| now.checked_sub(Duration::from_nanos(pts.nseconds())).unwrap_or(now));
+        let pts = self.after_last(pts);
+        frame.index = self.take_index();
+        frame.buffer.make_mut().set_pts(pts);
+        if self.black.as_ref().is_none_or(|b| b.info != frame.info) {
+            self.black = None;
+        }
+        if self.black.is_none() {
+            self.black = black_frame(&frame.info).ok();
+        }
+        self.last_camera_frame = Some(now);
+        self.next_filler = None;
+        frame
+    }
+
+    /// How long until a filler frame is due; `None` before the camera's first frame.
+    fn until_filler(&self, now: Instant) -> Option<Duration> {
+        let due = self.next_filler.or_else(|| self.last_camera_frame.map(|t| t + FILLER_AFTER))?;
+        Some(due.saturating_duration_since(now))
+    }
+
+    /// A black frame when one is due: at the camera's last size and rate, stamped by the wall
+    /// clock, flagged `GAP`.
+    fn filler(&mut self, now: Instant) -> Result<Option<Frame>> {
+        let (Some(due), Some(black), Some(epoch)) = (self.until_filler(now), self.black.as_ref(), self.epoch) else {
+            return Ok(None);
+        };
+        if !due.is_zero() {
+            return Ok(None);
+        }
+        let fps = black.info.fps();
+        let interval = if fps.numer() > 0 && fps.denom() > 0 {
+            Duration::from_secs_f64(fps.denom() as f64 / fps.numer() as f64)
+        } else {
+            Duration::from_secs_f64(1.0 / ASSUMED_FPS)
+        };
+        let first_of_gap = self.next_filler.is_none();
+        let scheduled = self.next_filler.unwrap_or(now);
+        // One frame per interval; after a hiccup longer than that, none are made up.
+        self.next_filler = Some(if now - scheduled > interval { now + interval } else { scheduled + interval });
+        let mut frame = black.share();
+        let pts = self.after_last(nanos(now - epoch));
+        {
+            let buffer = frame.buffer.make_mut();
+            buffer.set_pts(pts);
+            buffer.set_duration(nanos(interval));
+            buffer.set_flags(gst::BufferFlags::GAP);
+            if first_of_gap {
+                buffer.set_flags(gst::BufferFlags::DISCONT);
+            }
+        }
+        frame.index = self.take_index();
+        Ok(Some(frame))
+    }
+
+    fn after_last(&mut self, pts: gst::ClockTime) -> gst::ClockTime {
+        let pts = match self.last_pts {
+            Some(last) if pts <= last => last + gst::ClockTime::from_nseconds(1),
+            _ => pts,
+        };
+        self.last_pts = Some(pts);
+        pts
+    }
+
+    fn take_index(&mut self) -> u64 {
+        self.next_index += 1;
+        self.next_index - 1
+    }
+}
+
+fn nanos(d: Duration) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A black I420 picture of `info`'s format (rows padded to its strides).
+fn black_frame(info: &Arc<gst_video::VideoInfo>) -> Result<Frame> {
+    if info.format() != gst_video::VideoFormat::I420 {
+        return Err(Error::Pipeline(format!("filler frames: unexpected camera format {:?}", info.format())));
+    }
+    let buffer = gst::Buffer::with_size(info.size()).map_err(|e| Error::Pipeline(format!("filler frame: {e}")))?;
+    let mut video = gst_video::VideoFrame::from_buffer_writable(buffer, info)
+        .map_err(|_| Error::Pipeline("filler frame: cannot map the picture".into()))?;
+    for (plane, value) in [(0, 16u8), (1, 128), (2, 128)] {
+        video.plane_data_mut(plane).map_err(|e| Error::Pipeline(format!("filler frame: {e}")))?.fill(value);
+    }
+    Ok(Frame { index: 0, buffer: video.into_buffer(), info: Arc::clone(info) })
 }
 
 fn reason_label(reason: &crate::source::rtsp::RetryReason) -> &'static str {
@@ -293,7 +437,8 @@ struct DropObscured(Box<dyn FrameSink>);
 
 impl FrameSink for DropObscured {
     fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
-        if applied.fully_obscured {
+        // Filler frames are not late frames: they keep the restream alive and go on.
+        if applied.fully_obscured && !frame.is_filler() {
             return Ok(());
         }
         self.0.push(frame, applied)
@@ -310,10 +455,12 @@ struct MetricsSink {
 }
 
 impl FrameSink for MetricsSink {
-    fn push(&mut self, _frame: &Frame, applied: &Applied<'_>) -> Result<()> {
+    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
         if let Some(m) = &self.metrics {
             let latency = applied.decoded_at.elapsed();
-            if applied.fully_obscured {
+            if frame.is_filler() {
+                m.frame_filler();
+            } else if applied.fully_obscured {
                 m.frame_obscured_deadline(latency);
             } else {
                 m.frame_out(latency);

@@ -13,6 +13,7 @@
 //! | `veilcam_frames_out_total` | counter | frames sent on (redacted, or obscured for the deadline) |
 //! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection was late or failed (also in `frames_out`) |
 //! | `veilcam_frames_dropped_total` | counter | frames not sent (`late_frames = "drop"`) |
+//! | `veilcam_frames_filler_total` | counter | black filler frames sent while the camera was away (not in `frames_out`) |
 //! | `veilcam_detection_lag_seconds` | gauge | how far detection trails the newest camera frame |
 //! | `veilcam_latency_seconds` | histogram | camera frame arrival → frame sent on |
 //! | `veilcam_reconnects_total` | counter, also labelled `reason` | reconnects to the camera |
@@ -70,6 +71,7 @@ struct Families {
     frames_out: Family<CameraLabel, Counter>,
     obscured_deadline: Family<CameraLabel, Counter>,
     dropped: Family<CameraLabel, Counter>,
+    filler: Family<CameraLabel, Counter>,
     detection_lag: Family<CameraLabel, GaugeF64>,
     latency: HistogramFamily,
     reconnects: Family<ReconnectLabels, Counter>,
@@ -84,6 +86,7 @@ impl Families {
             frames_out: Family::default(),
             obscured_deadline: Family::default(),
             dropped: Family::default(),
+            filler: Family::default(),
             detection_lag: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             reconnects: Family::default(),
@@ -101,6 +104,7 @@ impl Families {
             self.obscured_deadline.clone(),
         );
         r.register("frames_dropped", "Frames not sent because detection was late or failed", self.dropped.clone());
+        r.register("frames_filler", "Black filler frames sent while the camera was away", self.filler.clone());
         r.register_with_unit(
             "detection_lag",
             "How far detection trails the newest camera frame",
@@ -121,6 +125,7 @@ impl Families {
             frames_out: self.frames_out.get_or_create_owned(&label),
             obscured_deadline: self.obscured_deadline.get_or_create_owned(&label),
             dropped: self.dropped.get_or_create_owned(&label),
+            filler: self.filler.get_or_create_owned(&label),
             detection_lag: self.detection_lag.get_or_create_owned(&label),
             latency: self.latency.get_or_create_owned(&label),
             reconnects: self.reconnects.clone(),
@@ -144,6 +149,7 @@ pub struct CameraMetrics {
     frames_out: Counter,
     obscured_deadline: Counter,
     dropped: Counter,
+    filler: Counter,
     detection_lag: GaugeF64,
     latency: Histogram,
     reconnects: Family<ReconnectLabels, Counter>,
@@ -183,6 +189,12 @@ impl CameraMetrics {
     pub fn frame_obscured_deadline(&self, latency: Duration) {
         self.obscured_deadline.inc();
         self.frame_out(latency);
+    }
+
+    /// A black filler frame was sent while the camera was away (not a frame out: `/healthz`
+    /// stays stale until the camera's own frames flow again).
+    pub fn frame_filler(&self) {
+        self.filler.inc();
     }
 
     /// A frame was not sent because its detection missed the budget or failed.

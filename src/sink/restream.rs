@@ -305,6 +305,23 @@ impl MountState {
     }
 }
 
+impl MountState {
+    /// Pushes `buffer` (a raw frame or an encoded one) to the clients' stream, never waiting:
+    /// a new reference to the same memory, with its timestamps cleared so the appsrc stamps it
+    /// with the server's clock. A media going away (the last client left) drops it.
+    fn serve(&self, appsrc: &gst_app::AppSrc, buffer: &gst::BufferRef) {
+        let mut buffer = buffer.copy();
+        {
+            let buffer = buffer.get_mut().expect("a fresh copy is writable");
+            buffer.set_pts(gst::ClockTime::NONE);
+            buffer.set_dts(gst::ClockTime::NONE);
+        }
+        if let Err(flow) = appsrc.push_buffer(buffer) {
+            tracing::debug!(camera = %self.camera, ?flow, "restream dropped a frame");
+        }
+    }
+}
+
 /// The restream of one camera (a [`FrameSink`]).
 pub struct Restream {
     state: Arc<MountState>,
@@ -341,17 +358,7 @@ impl FrameSink for Restream {
             tracing::info!(camera = %self.state.camera, %caps, "restream caps changed");
             appsrc.set_caps(Some(&caps));
         }
-        // A new reference to the same pixels; the appsrc stamps it with the server's clock.
-        let mut buffer = frame.buffer.copy();
-        {
-            let buffer = buffer.get_mut().expect("a fresh copy is writable");
-            buffer.set_pts(gst::ClockTime::NONE);
-            buffer.set_dts(gst::ClockTime::NONE);
-        }
-        if let Err(flow) = appsrc.push_buffer(buffer) {
-            // The media is going away (the last client left): the frame is dropped.
-            tracing::debug!(camera = %self.state.camera, ?flow, "restream dropped a frame");
-        }
+        self.state.serve(&appsrc, &frame.buffer);
         Ok(())
     }
 
@@ -417,16 +424,7 @@ impl EncodedRestream {
             }
             self.state.key_frame_needed.store(false, Ordering::SeqCst);
         }
-        // Same memory, new metadata: the appsrc stamps it with the server's clock.
-        let mut buffer = buffer.copy();
-        {
-            let buffer = buffer.get_mut().expect("a fresh copy is writable");
-            buffer.set_pts(gst::ClockTime::NONE);
-            buffer.set_dts(gst::ClockTime::NONE);
-        }
-        if let Err(flow) = appsrc.push_buffer(buffer) {
-            tracing::debug!(camera = %self.state.camera, ?flow, "restream dropped a frame");
-        }
+        self.state.serve(&appsrc, buffer);
         Served::Done
     }
 
