@@ -472,6 +472,10 @@ pub struct RedactOptions {
     /// x264 constant quality, 0–51 (lower is better quality, larger files).
     #[arg(long, default_value_t = DEFAULT_CRF)]
     pub crf: u32,
+    /// x264 threads, 0 for x264's choice. Several threads give slightly different bytes and
+    /// pixels from run to run; 1 makes the output repeatable (slower).
+    #[arg(long, default_value_t = 0)]
+    pub encoder_threads: u32,
     /// Keep the input's audio (re-encoded to AAC). By default audio is stripped.
     #[arg(long)]
     pub keep_audio: bool,
@@ -552,6 +556,7 @@ impl Default for RedactOptions {
             person_every: Cadence::Auto,
             preset: DEFAULT_PRESET.to_string(),
             crf: DEFAULT_CRF,
+            encoder_threads: 0,
             keep_audio: false,
             sidecar: None,
             preview: None,

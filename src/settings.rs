@@ -191,7 +191,7 @@ impl RedactSettings {
             shape: o.shape,
             mask_scale: o.mask_scale,
             face: CenterFaceSettings { threshold: o.threshold, detect_width: o.detect_width, low_light: o.low_light, local_contrast: o.local_contrast },
-            encoder: EncoderSettings { preset: o.preset.clone(), crf: o.crf, threads: 0 },
+            encoder: EncoderSettings { preset: o.preset.clone(), crf: o.crf, threads: o.encoder_threads },
             keep_audio: o.keep_audio,
             sidecar: o.sidecar.clone(),
             preview: o.preview.clone(),
