@@ -164,6 +164,8 @@ pub fn options_to_args(o: &RedactOptions) -> Vec<String> {
         o.preset.clone(),
         "--crf".into(),
         o.crf.to_string(),
+        "--local-contrast".into(),
+        value_name(&o.local_contrast),
     ];
     for (set, flag) in [(o.no_small_faces, "--no-small-faces"), (o.low_light, "--low-light"), (o.keep_audio, "--keep-audio"), (o.salvage, "--salvage")] {
         if set {
@@ -207,6 +209,7 @@ mod tests {
             detect_width: 480,
             no_small_faces: true,
             low_light: true,
+            local_contrast: crate::detect::centerface::LocalContrast::On,
             detect_every: Cadence::Every(2),
             lookahead: 0.5,
             hold: 2.0,
@@ -222,8 +225,8 @@ mod tests {
         // Every carried field, compared through Debug (the structs have no PartialEq).
         let carried = |o: &RedactOptions| {
             format!(
-                "{:?} {:?} {} {} {} {} {} {:?} {} {} {} {:?} {} {} {} {}",
-                o.fill, o.shape, o.threshold, o.mask_scale, o.detect_width, o.no_small_faces, o.low_light, o.detect_every, o.lookahead, o.hold,
+                "{:?} {:?} {} {} {} {} {} {:?} {:?} {} {} {} {:?} {} {} {} {}",
+                o.fill, o.shape, o.threshold, o.mask_scale, o.detect_width, o.no_small_faces, o.low_light, o.local_contrast, o.detect_every, o.lookahead, o.hold,
                 o.person_threshold, o.person_every, o.preset, o.crf, o.keep_audio, o.salvage
             )
         };
