@@ -318,10 +318,15 @@ fn frames_flow_again_within_5s_of_a_killed_camera_restarting_on_its_port() {
 
     let cam = testcam::serve(&clip, addr, "cam").unwrap();
     let restarted = Instant::now();
-    let before = seen.frames.len();
+    let (before, refused_before) = (seen.frames.len(), seen.disconnects.len());
     read_frames(&mut source, &mut seen, 5, FIRST_FRAMES);
     let first_new = &seen.frames[before];
-    assert!(restarted.elapsed() <= BACK_WITHIN + Duration::from_secs(1));
+    // A retry that meets the old session's media still tearing down gets gst-rtsp-server's 503
+    // (see the frozen-camera test) and the next one comes 2 s later: one such refusal is
+    // allowed for, and only when it happened.
+    let refusals = seen.disconnects.len() - refused_before;
+    let limit = BACK_WITHIN + Duration::from_secs(1) + Duration::from_secs(2) * refusals.min(1) as u32;
+    assert!(restarted.elapsed() <= limit, "5 frames came {:?} after the restart; disconnects: {:?}", restarted.elapsed(), seen.disconnects);
     let segment = *seen.segments.last().unwrap();
     assert_eq!(segment, (1280, 720, false, 1), "a new segment after the reconnect");
     assert!(first_new.flags().contains(gst::BufferFlags::DISCONT));
