@@ -179,6 +179,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         }
         Command::Live(args) => {
             let config = veilcam::live::config::load_live(&args.config)?;
+            tracing::info!(preset = %config.encoder_preset, cameras = config.cameras.len(), "x264 preset of each camera's encode");
             let ready = |name: &str, url: &str| {
                 if !cli.quiet {
                     say!("veilcam: camera {name}: redacted restream at {url}");

@@ -87,9 +87,17 @@ fn an_empty_live_table_takes_every_default() {
 }
 
 #[test]
-fn the_encoder_preset_defaults_to_veryfast_and_an_unknown_one_is_refused_by_key() {
+fn the_encoder_preset_is_chosen_by_camera_count_and_cores_unless_set_and_an_unknown_one_is_refused_by_key() {
+    use veilcam::live::config::auto_preset;
     let cams = "[cameras.a]\nsource = \"rtsp://h/a\"\n";
-    assert_eq!(parse(&format!("[live]\n{cams}")).unwrap().encoder_preset, "veryfast");
+    let three = "[cameras.a]\nsource = \"rtsp://h/a\"\n[cameras.b]\nsource = \"rtsp://h/b\"\n[cameras.c]\nsource = \"rtsp://h/c\"\n";
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(parse(&format!("[live]\n{cams}")).unwrap().encoder_preset, auto_preset(1, cores));
+    assert_eq!(parse(&format!("[live]\nencoder_preset = \"auto\"\n{three}")).unwrap().encoder_preset, auto_preset(3, cores));
+    assert_eq!(parse(&format!("[live]\nencoder_preset = \"veryfast\"\n{three}")).unwrap().encoder_preset, "veryfast");
+    // One 1080p30 camera per two cores gets veryfast; more cameras than that, ultrafast.
+    assert_eq!((auto_preset(1, 2), auto_preset(2, 2), auto_preset(3, 2)), ("veryfast", "ultrafast", "ultrafast"));
+    assert_eq!((auto_preset(3, 8), auto_preset(1, 1)), ("veryfast", "ultrafast"));
     assert_eq!(parse(&format!("[live]\nencoder_preset = \"ultrafast\"\n{cams}")).unwrap().encoder_preset, "ultrafast");
     let err = error_of(&format!("[live]\nencoder_preset = \"warp\"\n{cams}"));
     assert!(err.contains("live.encoder_preset") && err.contains("warp"), "{err}");

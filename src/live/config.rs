@@ -11,7 +11,7 @@
 //! health_stale_seconds = 5            # /healthz is 503 once a camera is quiet this long
 //! latency_budget_ms = 250             # a frame not decided by then leaves obscured
 //! late_frames = "obscure"             # or "drop"
-//! encoder_preset = "veryfast"         # x264 preset of each camera's one encode (restream + recording)
+//! encoder_preset = "auto"             # x264 preset of each camera's one encode (restream + recording)
 //! transport = "tcp"                   # or "udp"; per-camera override allowed
 //! [live.auth]                         # optional: viewers of the restream must log in
 //! user = "viewer"
@@ -57,9 +57,23 @@ pub const DEFAULT_MIN_FREE_MB: u64 = 500;
 pub const DEFAULT_LATENCY_BUDGET_MS: u64 = 250;
 /// How long a camera may stay quiet before `/healthz` answers 503.
 pub const DEFAULT_HEALTH_STALE_SECONDS: u64 = 5;
-/// x264 speed preset of a camera's encode: real time at 1080p30 for one camera on 2 cores;
-/// `ultrafast` takes about half the CPU for larger files (several cameras on a small machine).
-pub const DEFAULT_ENCODER_PRESET: &str = "veryfast";
+/// The default x264 speed preset of a camera's encode: chosen by [`auto_preset`].
+pub const DEFAULT_ENCODER_PRESET: &str = "auto";
+/// Cores a 1080p30 camera needs for a `veryfast` encode beside its decode and detection.
+/// Measured on 2 cores (`scripts/bench-live`): one camera holds 30 fps with every frame looked
+/// at; three cameras hold 23.5–24.3 fps with `veryfast` and 29.3–29.4 fps with `ultrafast`.
+const CORES_PER_VERYFAST_CAMERA: usize = 2;
+
+/// The preset `encoder_preset = "auto"` stands for: `veryfast` while every camera has
+/// [`CORES_PER_VERYFAST_CAMERA`] cores, else `ultrafast`, which takes about half the CPU for
+/// larger files and keeps the frame rate when cameras outnumber the cores.
+pub fn auto_preset(cameras: usize, cores: usize) -> &'static str {
+    if cameras * CORES_PER_VERYFAST_CAMERA <= cores {
+        "veryfast"
+    } else {
+        "ultrafast"
+    }
+}
 
 const SEGMENT_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
 /// Up to ten years; fractions allowed (a test retains for seconds).
@@ -206,7 +220,7 @@ pub struct LiveConfig {
     pub health_stale: Duration,
     pub latency_budget: Duration,
     pub late_frames: LateFrames,
-    /// x264 speed preset of each camera's encode.
+    /// x264 speed preset of each camera's encode (`auto` resolved by [`auto_preset`]).
     pub encoder_preset: String,
     pub auth: Option<RestreamAuth>,
     pub cameras: Vec<LiveCamera>,
@@ -226,7 +240,11 @@ pub fn parse_live(text: &str, path: &Path) -> Result<LiveConfig> {
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let (live, transport) = validate_table(&table, base_dir).map_err(err)?;
     let cameras = live_cameras(&config, &live, transport, path)?;
-    Ok(LiveConfig { path: path.to_path_buf(), cameras, ..live })
+    let encoder_preset = match live.encoder_preset.as_str() {
+        DEFAULT_ENCODER_PRESET => auto_preset(cameras.len(), std::thread::available_parallelism().map_or(1, |n| n.get())).to_string(),
+        chosen => chosen.to_string(),
+    };
+    Ok(LiveConfig { path: path.to_path_buf(), cameras, encoder_preset, ..live })
 }
 
 fn live_cameras(config: &Config, live: &LiveConfig, transport: Transport, path: &Path) -> Result<Vec<LiveCamera>> {
@@ -298,8 +316,8 @@ fn validate_table(t: &LiveTable, base_dir: &Path) -> std::result::Result<(LiveCo
     }
     let auth = t.auth.as_ref().map(|a| restream_auth(a, base_dir)).transpose()?;
     let encoder_preset = t.encoder_preset.clone().unwrap_or_else(|| DEFAULT_ENCODER_PRESET.to_string());
-    if !crate::sink::file::PRESETS.contains(&encoder_preset.as_str()) {
-        return Err(format!("live.encoder_preset: '{encoder_preset}' is not one of {}", crate::sink::file::PRESETS.join(", ")));
+    if encoder_preset != DEFAULT_ENCODER_PRESET && !crate::sink::file::PRESETS.contains(&encoder_preset.as_str()) {
+        return Err(format!("live.encoder_preset: '{encoder_preset}' is not auto or one of {}", crate::sink::file::PRESETS.join(", ")));
     }
     let config = LiveConfig {
         path: PathBuf::new(),
