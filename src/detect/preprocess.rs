@@ -501,7 +501,8 @@ pub const MAX_LIGHT_GAIN: f32 = 3.0;
 mod light_tests {
     use super::*;
 
-    fn picture(levels: impl Fn(usize, usize) -> f32, w: usize, h: usize) -> Array4<f32> {
+    /// A 1×3×h×w detector input whose three channels all hold `levels(x, y)`.
+    pub(super) fn picture(levels: impl Fn(usize, usize) -> f32, w: usize, h: usize) -> Array4<f32> {
         let mut t = Array4::zeros((1, 3, h, w));
         for c in 0..3 {
             for y in 0..h {
@@ -630,19 +631,9 @@ pub const LOCAL_CLIP: f32 = 3.0;
 
 #[cfg(test)]
 mod local_tests {
+    use super::light_tests::picture;
     use super::*;
 
-    fn picture(levels: impl Fn(usize, usize) -> f32, w: usize, h: usize) -> Array4<f32> {
-        let mut t = Array4::zeros((1, 3, h, w));
-        for c in 0..3 {
-            for y in 0..h {
-                for x in 0..w {
-                    t[[0, c, y, x]] = levels(x, y);
-                }
-            }
-        }
-        t
-    }
 
     /// Spread (max − min) of channel 0 over a rectangle.
     fn spread(t: &Array4<f32>, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>) -> f32 {
