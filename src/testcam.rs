@@ -459,34 +459,36 @@ impl Pacer {
 
 /// Pushes one access unit, stamped with the media's running time now (its decode time) and
 /// the clip's presentation offset from it, so timestamps keep increasing across loops and
-/// B-frames keep their order. A media that went away (client gone) is forgotten.
-fn push_unit(control: &FeedControl, mut buffer: gst::Buffer) {
-    let mut slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(appsrc) = slot.as_ref() else { return };
-    let Some(now) = appsrc.current_running_time() else { return }; // not playing yet
-    {
-        let buffer = buffer.make_mut();
+/// B-frames keep their order. Skipped while the media is not playing yet.
+fn push_unit(control: &FeedControl, buffer: gst::Buffer) {
+    push_stamped(control, buffer, |appsrc, buffer| {
+        let Some(now) = appsrc.current_running_time() else { return false };
         let reorder = match (buffer.pts(), buffer.dts()) {
             (Some(pts), Some(dts)) => pts.saturating_sub(dts),
             _ => gst::ClockTime::ZERO,
         };
         buffer.set_dts(now);
         buffer.set_pts(now + reorder);
-    }
-    if appsrc.push_buffer(buffer).is_err() {
-        *slot = None;
-    }
+        true
+    });
 }
 
-/// Pushes one frame; a media that went away (client gone) is forgotten.
-fn push(control: &FeedControl, mut buffer: gst::Buffer) {
-    let mut slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(appsrc) = slot.as_ref() else { return };
-    {
-        let buffer = buffer.make_mut();
-        // appsrc stamps the buffer with the pipeline's clock (do-timestamp).
+/// Pushes one frame; appsrc stamps it with the pipeline's clock (do-timestamp).
+fn push(control: &FeedControl, buffer: gst::Buffer) {
+    push_stamped(control, buffer, |_, buffer| {
         buffer.set_pts(gst::ClockTime::NONE);
         buffer.set_dts(gst::ClockTime::NONE);
+        true
+    });
+}
+
+/// Pushes `buffer` into the watched media once `stamp` has set its timestamps (`false`: not
+/// now, the buffer is dropped); a media that went away (client gone) is forgotten.
+fn push_stamped(control: &FeedControl, mut buffer: gst::Buffer, stamp: impl FnOnce(&gst_app::AppSrc, &mut gst::BufferRef) -> bool) {
+    let mut slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(appsrc) = slot.as_ref() else { return };
+    if !stamp(appsrc, buffer.make_mut()) {
+        return;
     }
     if appsrc.push_buffer(buffer).is_err() {
         *slot = None;
