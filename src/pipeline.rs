@@ -286,7 +286,12 @@ pub fn run_stages(
     // Live, a frame may go without a look of its own for twice the planned cadence.
     let max_unlooked = pace.live.then(|| 2 * planner.face_every);
     std::thread::scope(|scope| {
-        let (plan_tx, plan_rx) = bounded::<Planned>(CHANNEL_DEPTH);
+        // Live, a frame goes to a detector only if one is free at that moment (a rendezvous
+        // channel): a look queued behind others comes back after its frame's deadline, CPU
+        // spent for nothing while the frame leaves obscured. Frames without a free detector
+        // skip their look and the tracker carries them.
+        let plan_depth = if pace.live { 0 } else { CHANNEL_DEPTH };
+        let (plan_tx, plan_rx) = bounded::<Planned>(plan_depth);
         // Room for every frame that can be in detection at once, so the tail is never starved
         // of a frame whose findings it already holds.
         let (frame_tx, frame_rx) = bounded::<Decoded>(2 * CHANNEL_DEPTH + detectors.len());
