@@ -85,7 +85,7 @@ fn bench_centerface(c: &mut Criterion) {
             let settings = CenterFaceSettings { threshold: 0.2, detect_width: width, low_light: false, local_contrast: LocalContrast::Off };
             let mut det = CenterFace::load(&lib, Path::new(DEFAULT_MODEL), settings, threads).expect("model loads");
             group.bench_with_input(BenchmarkId::new(format!("{threads}thr"), width), &width, |b, _| {
-                b.iter(|| det.detect(&pic).unwrap())
+                b.iter(|| det.detect(&pic, false).unwrap())
             });
         }
     }

@@ -150,10 +150,11 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
 /// One frame's faces: the whole frame at full resolution, then (closer) tiles at 2×.
 fn look(detector: &mut CenterFace, pic: &Picture<'_>, closer: bool) -> Result<Vec<Detection>> {
     let fail = |message: String| Error::Detect { frame: 0, message };
-    let mut hits = detector.detect(pic).map_err(fail)?;
+    let grey = crate::detect::preprocess::is_grey(pic);
+    let mut hits = detector.detect(pic, grey).map_err(fail)?;
     if closer {
         for tile in tiles(pic.width, pic.height) {
-            hits.extend(detector.detect_crop(pic, tile, 2.0).map_err(fail)?);
+            hits.extend(detector.detect_crop(pic, tile, 2.0, grey).map_err(fail)?);
         }
         hits = nms::non_maximum_suppression(hits, crate::detect::centerface::NMS_IOU);
     }

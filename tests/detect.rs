@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
+use veilcam::detect::preprocess::is_grey;
 use veilcam::detect::runtime::locate_library;
 use veilcam::detect::{Class, Detection};
 use veilcam::frame::{Layout, Picture};
@@ -39,7 +40,7 @@ fn centerface_finds_the_astronauts_face_where_the_reference_does() {
     let (w, h) = (img.width() as usize, img.height() as usize);
     assert_eq!((w, h), (512, 512));
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-    let dets = detector_with(FLOAT_MODEL).detect(&pic).expect("detection runs");
+    let dets = detector_with(FLOAT_MODEL).detect(&pic, is_grey(&pic)).expect("detection runs");
 
     let faces = confident(&dets);
     assert_eq!(faces.len(), 1, "expected exactly one face above 0.5, got {faces:?}");
@@ -64,7 +65,7 @@ fn the_8_bit_model_finds_the_astronauts_face_where_the_float_model_does() {
     let img = astronaut();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-    let faces = confident(&detector().detect(&pic).expect("detection runs"));
+    let faces = confident(&detector().detect(&pic, is_grey(&pic)).expect("detection runs"));
     assert_eq!(faces.len(), 1, "expected exactly one face above 0.5, got {faces:?}");
     let iou = faces[0].bbox.iou(&ASTRONAUT_FACE);
     // Quantisation moves the box by a few pixels and the score a little, no more.
@@ -78,7 +79,7 @@ fn a_picture_with_padded_rows_gives_the_same_detections() {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let tight = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
     let mut det = detector();
-    let expected = det.detect(&tight).expect("detection runs");
+    let expected = det.detect(&tight, is_grey(&tight)).expect("detection runs");
     assert!(!confident(&expected).is_empty());
 
     // An odd stride (1541 = 1536 + 5) with loud padding bytes: reading padding as pixels, or
@@ -90,11 +91,11 @@ fn a_picture_with_padded_rows_gives_the_same_detections() {
         padded[y * stride + w * 3..(y + 1) * stride].copy_from_slice(&[0xFF, 0x00, 0xFF, 0x00, 0xFF]);
     }
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(padded.as_slice(), stride)]);
-    let got = det.detect(&pic).expect("detection runs");
+    let got = det.detect(&pic, is_grey(&pic)).expect("detection runs");
     assert_eq!(got, expected, "padding changed the detections");
 
     // The same session also works on a fresh detector with the padded picture first.
-    let fresh = detector().detect(&pic).expect("detection runs");
+    let fresh = detector().detect(&pic, is_grey(&pic)).expect("detection runs");
     assert_eq!(fresh, expected);
 }
 
@@ -109,7 +110,7 @@ fn the_astronaut_is_found_in_a_cropped_non_square_picture_at_the_mapped_place() 
     let start = y0 * full_stride + x0 * 3;
     let view = &img.as_raw()[start..];
     let pic = Picture::from_planes(Layout::Rgb, cw, ch, [(view, full_stride)]);
-    let dets = detector().detect(&pic).expect("detection runs");
+    let dets = detector().detect(&pic, is_grey(&pic)).expect("detection runs");
     let faces = confident(&dets);
     assert_eq!(faces.len(), 1, "{faces:?}");
     let expected = BBox::new(
@@ -130,7 +131,7 @@ fn a_picture_without_faces_yields_no_confident_detection() {
     let (x0, y0) = (256usize, 320usize);
     let view = &img.as_raw()[y0 * full_stride + x0 * 3..];
     let pic = Picture::from_planes(Layout::Rgb, 256, 192, [(view, full_stride)]);
-    let dets = detector().detect(&pic).expect("detection runs");
+    let dets = detector().detect(&pic, is_grey(&pic)).expect("detection runs");
     assert!(confident(&dets).is_empty(), "found faces in a faceless crop: {dets:?}");
 }
 
@@ -157,7 +158,7 @@ fn best_face_score(local: LocalContrast, rgb: &[u8]) -> f32 {
     let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
     let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
     let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
-    det.detect(&pic).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
+    det.detect(&pic, is_grey(&pic)).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
 }
 
 #[test]

@@ -17,7 +17,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::nms::non_maximum_suppression;
-use super::preprocess::{equalise_local, fill_tensor, is_grey, normalise_light, InputSpec, Letterbox};
+use super::preprocess::{equalise_local, fill_tensor, normalise_light, InputSpec, Letterbox};
 use super::{runtime, Class, Detection};
 use crate::error::Result;
 use crate::frame::Picture;
@@ -52,7 +52,7 @@ pub struct CenterFaceSettings {
 pub enum LocalContrast {
     /// Never.
     Off,
-    /// On night/infrared (grey) pictures only ([`is_grey`]).
+    /// On night/infrared (grey) pictures only ([`is_grey`](super::preprocess::is_grey)).
     #[default]
     Auto,
     /// On every picture.
@@ -77,24 +77,27 @@ impl CenterFace {
         Ok(CenterFace { session, settings, letterbox: None, input: Array4::zeros((1, 3, ALIGN, ALIGN)), crop_storage: Vec::new() })
     }
 
-    /// Finds faces in `pic`; boxes are in `pic`'s pixels.
-    pub fn detect(&mut self, pic: &Picture<'_>) -> std::result::Result<Vec<Detection>, String> {
+    /// Finds faces in `pic`; boxes are in `pic`'s pixels. `grey` is [`is_grey`](super::preprocess::is_grey) of `pic`,
+    /// decided once per frame by the caller (it picks the light adjustment under
+    /// [`LocalContrast::Auto`]).
+    pub fn detect(&mut self, pic: &Picture<'_>, grey: bool) -> std::result::Result<Vec<Detection>, String> {
         let lb = self.prepare(pic.width, pic.height);
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
-        adjust_light(&self.settings, pic, &mut self.input, &lb);
+        adjust_light(&self.settings, grey, &mut self.input, &lb);
         let raw = infer(&mut self.session, &self.input, self.settings.threshold).map_err(|e| e.to_string())?;
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
     /// Finds faces in the crop `(x, y, w, h)` of `pic` enlarged by `scale`; boxes are in
-    /// `pic`'s pixels. Used to look again, closer, where small faces may be.
-    pub fn detect_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64) -> std::result::Result<Vec<Detection>, String> {
+    /// `pic`'s pixels. Used to look again, closer, where small faces may be. `grey` is
+    /// [`is_grey`](super::preprocess::is_grey) of the whole `pic` (not of the crop), as for [`CenterFace::detect`].
+    pub fn detect_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64, grey: bool) -> std::result::Result<Vec<Detection>, String> {
         let lb = Letterbox::crop(pic.width, pic.height, crop, scale, ALIGN);
         let mut storage = std::mem::take(&mut self.crop_storage);
         storage.resize(3 * lb.input_h * lb.input_w, 0.0); // fill_tensor overwrites all of it
         let mut input = Array4::from_shape_vec((1, 3, lb.input_h, lb.input_w), storage).expect("storage has the tensor's length");
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
-        adjust_light(&self.settings, pic, &mut input, &lb);
+        adjust_light(&self.settings, grey, &mut input, &lb);
         let raw = infer(&mut self.session, &input, self.settings.threshold).map_err(|e| e.to_string());
         self.crop_storage = input.into_raw_vec_and_offset().0;
         Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
@@ -115,11 +118,12 @@ impl CenterFace {
 
 }
 
-/// The light adjustment the settings ask for, applied to a filled input.
-fn adjust_light(settings: &CenterFaceSettings, pic: &Picture<'_>, input: &mut Array4<f32>, lb: &Letterbox) {
+/// The light adjustment the settings ask for, applied to a filled input of a picture that is
+/// `grey` ([`is_grey`](super::preprocess::is_grey)) or not.
+fn adjust_light(settings: &CenterFaceSettings, grey: bool, input: &mut Array4<f32>, lb: &Letterbox) {
     let local = match settings.local_contrast {
         LocalContrast::Off => false,
-        LocalContrast::Auto => is_grey(pic),
+        LocalContrast::Auto => grey,
         LocalContrast::On => true,
     };
     if local {

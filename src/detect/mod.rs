@@ -206,7 +206,9 @@ impl DetectorSet {
         if !plan.faces {
             return Ok(found);
         }
-        let mut faces = self.face.detect(pic)?;
+        // Night/infrared or not is a property of the frame: decided once, for every look at it.
+        let grey = preprocess::is_grey(pic);
+        let mut faces = self.face.detect(pic, grey)?;
         // Heads are in the top part of each person box; they get a closer look as well.
         let mut heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
         let heads = heads_in_turn(&mut heads, plan.head_turn);
@@ -214,7 +216,7 @@ impl DetectorSet {
         for &region in plan.closer.iter().chain(&heads) {
             // A face cut by the crop edge yields a partial box; it is kept (masking part of a
             // face more is harmless) but never replaces a global detection.
-            closer.extend(self.face.detect_crop(pic, region, CLOSER_SCALE)?);
+            closer.extend(self.face.detect_crop(pic, region, CLOSER_SCALE, grey)?);
         }
         // The global pass wins: a closer look only adds faces it did not find.
         let closer = nms::non_maximum_suppression(closer, centerface::NMS_IOU);
