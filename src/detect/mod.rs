@@ -149,38 +149,37 @@ impl Planner {
 /// rotation cursor for the next call.
 ///
 /// Small movers come first: a face too small for the global pass belongs to a small figure,
-/// and its region is cheap to look at, so small regions (at most [`CLOSER_TILE`] a side) are
-/// all looked at whole on every call while they fit in the budget, and take turns when they
-/// do not. The tiles of larger regions (near people, whose faces the global pass finds) take
-/// turns with what is left, at least one tile per call. `cursor` is where the turns start:
-/// in the tiles, or in the small regions when those alone exceed the budget.
+/// and its region is cheap to look at, so small regions (at most [`CLOSER_TILE`] a side) get
+/// the whole budget: all of them on every call while they fit, in turns when they do not.
+/// The tiles of larger regions (near people, whose faces the global pass finds) take turns
+/// with what is left, and at least one tile a call while the small ones leave half the budget
+/// (so a call spends at most the budget, or half of it and one tile, as before). `cursor` is
+/// where the turns start: in the tiles, or in the small regions when those exceed the budget.
 fn within_budget(regions: &mut [Region], cursor: usize, budget: usize) -> (Vec<Region>, usize) {
     regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
     let (small, large): (Vec<Region>, Vec<Region>) = regions.iter().partition(|r| r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE);
-    let tiles: Vec<Region> = large.iter().flat_map(|&r| tile(r)).collect();
     let small_area: usize = small.iter().map(|r| r.2 * r.3).sum();
     if small_area > budget {
-        // More small movers than one look holds: they take turns; so do the tiles, one a call.
-        let (mut chosen, next) = in_turns(&small, cursor, budget);
-        chosen.extend(tiles.get(cursor % tiles.len().max(1)));
-        return (chosen, next);
+        // More small movers than one look holds: they take turns.
+        return in_turns(&small, cursor, budget, true);
     }
-    let (turn, next) = in_turns(&tiles, cursor, budget - small_area);
+    let tiles: Vec<Region> = large.iter().flat_map(|&r| tile(r)).collect();
+    let (turn, next) = in_turns(&tiles, cursor, budget - small_area, small_area <= budget / 2);
     let mut chosen = small;
     chosen.extend(turn);
     (chosen, next)
 }
 
 /// `items` from `cursor` on (wrapping round), each that still fits in `budget` (the first
-/// always); returns them and where the next turn starts: after the last one taken, or 0 when
-/// all of them fit.
-fn in_turns(items: &[Region], cursor: usize, budget: usize) -> (Vec<Region>, usize) {
+/// always, if `one_at_least`); returns them and where the next turn starts: after the last one
+/// taken, or 0 when all of them fit.
+fn in_turns(items: &[Region], cursor: usize, budget: usize, one_at_least: bool) -> (Vec<Region>, usize) {
     let n = items.len();
-    let (mut spent, mut chosen, mut waits, mut next) = (0, Vec::new(), false, 0);
+    let (mut spent, mut chosen, mut waits, mut next) = (0, Vec::new(), false, cursor % n.max(1));
     for k in 0..n {
         let i = (cursor + k) % n;
         let area = items[i].2 * items[i].3;
-        if k > 0 && spent + area > budget {
+        if spent + area > budget && !(k == 0 && one_at_least) {
             // It waits for a later turn; a smaller one further on may still fit.
             waits = true;
             continue;
@@ -316,7 +315,8 @@ mod tests {
             let (chosen, next) = within_budget(&mut regions, cursor, CLOSER_BUDGET);
             let missed: Vec<&Region> = small.iter().filter(|s| !chosen.contains(s)).collect();
             assert!(missed.is_empty(), "call {call}: small movers not looked at: {missed:?}");
-            assert!(chosen.iter().any(|r| tile(large).contains(r)), "at least one tile per call");
+            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
+            assert!(spent <= CLOSER_BUDGET, "call {call}: {spent} px, over the budget");
             cursor = next;
         }
     }
