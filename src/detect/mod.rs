@@ -148,37 +148,51 @@ impl Planner {
 /// Chooses what to look at closely within `budget` source pixels; returns the regions and the
 /// rotation cursor for the next call.
 ///
-/// Small movers come first: a face too small for the global pass belongs to a small figure, so
-/// small regions are looked at whole on every call, with up to half the budget. The tiles of
-/// larger regions (near people, whose faces the global pass finds) take turns with the rest,
-/// starting at `cursor`.
+/// Small movers come first: a face too small for the global pass belongs to a small figure,
+/// and its region is cheap to look at, so small regions (at most [`CLOSER_TILE`] a side) get
+/// the whole budget: all of them on every call while they fit, in turns when they do not.
+/// The tiles of larger regions (near people, whose faces the global pass finds) take turns
+/// with what is left, and at least one tile a call while the small ones leave half the budget
+/// (so a call spends at most the budget, or half of it and one tile, as before). `cursor` is
+/// where the turns start: in the tiles, or in the small regions when those exceed the budget.
 fn within_budget(regions: &mut [Region], cursor: usize, budget: usize) -> (Vec<Region>, usize) {
     regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
-    let (mut spent, mut chosen, mut rest) = (0, Vec::new(), Vec::new());
-    for &r in regions.iter() {
-        let area = r.2 * r.3;
-        if r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE && spent + area <= budget / 2 {
-            spent += area;
-            chosen.push(r);
-        } else {
-            rest.extend(tile(r));
-        }
+    let (small, large): (Vec<Region>, Vec<Region>) = regions.iter().partition(|r| r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE);
+    let small_area: usize = small.iter().map(|r| r.2 * r.3).sum();
+    if small_area > budget {
+        // More small movers than one look holds: they take turns.
+        return in_turns(&small, cursor, budget, true);
     }
-    let n = rest.len();
-    for k in 0..n {
-        let t = rest[(cursor + k) % n];
-        // At least one tile per call, even if small regions spent the budget.
-        if k > 0 && spent + t.2 * t.3 > budget {
-            return (chosen, (cursor + k) % n);
-        }
-        spent += t.2 * t.3;
-        chosen.push(t);
-    }
-    (chosen, 0)
+    let tiles: Vec<Region> = large.iter().flat_map(|&r| tile(r)).collect();
+    let (turn, next) = in_turns(&tiles, cursor, budget - small_area, small_area <= budget / 2);
+    let mut chosen = small;
+    chosen.extend(turn);
+    (chosen, next)
 }
 
-/// The heads looked at closely on the `turn`-th face look: within [`CLOSER_BUDGET`], the
-/// small ones every time and the rest in turns. Each look moves on by as many heads as one
+/// `items` from `cursor` on (wrapping round), each that still fits in `budget` (the first
+/// always, if `one_at_least`); returns them and where the next turn starts: after the last one
+/// taken, or 0 when all of them fit.
+fn in_turns(items: &[Region], cursor: usize, budget: usize, one_at_least: bool) -> (Vec<Region>, usize) {
+    let n = items.len();
+    let (mut spent, mut chosen, mut waits, mut next) = (0, Vec::new(), false, cursor % n.max(1));
+    for k in 0..n {
+        let i = (cursor + k) % n;
+        let area = items[i].2 * items[i].3;
+        if spent + area > budget && !(k == 0 && one_at_least) {
+            // It waits for a later turn; a smaller one further on may still fit.
+            waits = true;
+            continue;
+        }
+        spent += area;
+        chosen.push(items[i]);
+        next = (i + 1) % n;
+    }
+    (chosen, if waits { next } else { 0 })
+}
+
+/// The heads looked at closely on the `turn`-th face look: within [`CLOSER_BUDGET`], all of
+/// them while they fit and in turns when they do not. Each look moves on by as many heads as one
 /// look holds, so that every head is looked at within a few frames however many there are.
 fn heads_in_turn(heads: &mut [Region], turn: usize) -> Vec<Region> {
     let (first, per_look) = within_budget(heads, 0, CLOSER_BUDGET);
@@ -285,6 +299,44 @@ mod tests {
             cursor = next;
         }
         assert!(tile(large).iter().all(|t| seen.contains(t)), "every tile of the large region had its turn");
+    }
+
+    /// Regression (issue 13): small movers were looked at on every call only within half the
+    /// budget; the others waited in turns behind the tiles of large regions, so in a busy street
+    /// a 12–24 px face was looked at in one frame of several and lost (day clip, seed 1).
+    #[test]
+    fn small_movers_that_fit_the_budget_are_all_looked_at_on_every_call() {
+        // Eight small movers of 80×80 px (51,200 px: more than half the budget, less than all
+        // of it) and a large region of many tiles.
+        let small: Vec<Region> = (0..8).map(|i| (i * 200, 900, 80, 80)).collect();
+        let large = (0, 0, 1200, 700);
+        let mut cursor = 0;
+        for call in 0..10 {
+            let mut regions = small.clone();
+            regions.push(large);
+            let (chosen, next) = within_budget(&mut regions, cursor, CLOSER_BUDGET);
+            let missed: Vec<&Region> = small.iter().filter(|s| !chosen.contains(s)).collect();
+            assert!(missed.is_empty(), "call {call}: small movers not looked at: {missed:?}");
+            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
+            assert!(spent <= CLOSER_BUDGET, "call {call}: {spent} px, over the budget");
+            cursor = next;
+        }
+    }
+
+    #[test]
+    fn small_movers_beyond_the_budget_take_turns_within_it() {
+        // Thirty movers of 100×100 px: nearly five looks' worth.
+        let small: Vec<Region> = (0..30).map(|i| ((i % 15) * 120, (i / 15) * 120, 100, 100)).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        for _ in 0..6 {
+            let (chosen, next) = within_budget(&mut small.clone(), cursor, CLOSER_BUDGET);
+            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
+            assert!(spent <= CLOSER_BUDGET, "{spent}");
+            seen.extend(chosen);
+            cursor = next;
+        }
+        assert_eq!(seen.len(), small.len(), "every small mover had its turn");
     }
 
     /// Regression (issue 13): the heads' closer look always started at the same place in the
