@@ -436,6 +436,31 @@ fn a_test_camera_on_a_port_in_use_or_with_a_missing_clip_is_an_error_naming_it()
 }
 
 #[test]
+fn a_test_camera_given_a_file_without_video_fails_at_once_naming_it() {
+    // The camera decides pass-through or re-encode from one opening of the clip; a file that is
+    // no media at all, or media without video, must still fail at start, quickly, naming it.
+    veilcam::init_gstreamer().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video, just some words\n".repeat(200)).unwrap();
+    let audio = dir.path().join("tone.wav");
+    let encode = format!("audiotestsrc num-buffers=20 ! wavenc ! filesink location={}", audio.display());
+    let pipeline = gst::parse::launch(&encode).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let done = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert!(matches!(done.map(|m| m.type_()), Some(gst::MessageType::Eos)), "the audio file was written");
+    pipeline.set_state(gst::State::Null).unwrap();
+    for clip in [&text, &audio] {
+        let started = Instant::now();
+        let err = testcam::serve(clip, any_port(), "cam").unwrap_err().to_string();
+        let name = clip.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(name), "{err}");
+        assert!(started.elapsed() < NOTICED_WITHIN, "{name}: the error took {:?}", started.elapsed());
+    }
+}
+
+#[test]
 fn credentials_never_appear_in_errors_logs_or_debug_output() {
     const PASSWORD: &str = "s3cr3t-pass";
     const WRONG: &str = "wr0ng-guess";
