@@ -534,7 +534,7 @@ impl H264Units {
                 Err(_) => {}
             }
             // A file that is no media at all fails now; one whose every stream was found and
-            // prerolled (the appsink does not wait) without a video stream has none.
+            // prerolled without a video stream has none.
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::AsyncDone]) {
                 match msg.view() {
                     gst::MessageView::Error(e) => return Err(decode_err(e.error().to_string())),
@@ -583,8 +583,8 @@ impl Drop for H264Units {
 
 /// Builds the access-unit pipeline. The receiver says, when parsebin exposes the clip's first
 /// video stream, whether it is H.264 (then linked to `h264parse ! appsink`); every other
-/// stream goes to a fakesink. The appsink does not hold up the pipeline's preroll, so a clip
-/// without video still prerolls (its other streams in the fakesinks) and says so.
+/// stream goes to a fakesink. The appsink joins the pipeline only for an H.264 stream, so a
+/// clip without video still prerolls (its other streams in the fakesinks) and says so.
 fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink, mpsc::Receiver<bool>), glib::BoolError> {
     let pipeline = gst::Pipeline::new();
     let filesrc = gst::ElementFactory::make("filesrc").property("location", clip.to_string_lossy().to_string()).build()?;
@@ -593,22 +593,20 @@ fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppS
     let appsink = gst_app::AppSink::builder()
         .caps(&gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build())
         .sync(false)
-        .async_(false)
         .max_buffers(4)
         .build();
-    pipeline.add_many([&filesrc, &parsebin, &parse, appsink.upcast_ref()])?;
+    pipeline.add_many([&filesrc, &parsebin])?;
     filesrc.link(&parsebin)?;
-    parse.link(&appsink)?;
     let (found_tx, found_rx) = mpsc::sync_channel(1);
     let seen_video = AtomicBool::new(false);
     let weak = pipeline.downgrade();
-    let parse_sink = parse.static_pad("sink").expect("h264parse has a sink pad");
+    let sink = appsink.clone();
     parsebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak.upgrade() else { return };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let name = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
         if name.starts_with("video/") && !seen_video.swap(true, Ordering::SeqCst) {
-            let is_h264 = name == "video/x-h264" && pad.link(&parse_sink).is_ok();
+            let is_h264 = name == "video/x-h264" && link_units(&pipeline, pad, &parse, &sink).is_ok();
             let _ = found_tx.try_send(is_h264);
             if is_h264 {
                 return;
@@ -622,4 +620,15 @@ fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppS
         }
     });
     Ok((pipeline, appsink, found_rx))
+}
+
+/// Adds `h264parse ! appsink` to `pipeline` and links `pad` to it.
+fn link_units(pipeline: &gst::Pipeline, pad: &gst::Pad, parse: &gst::Element, appsink: &gst_app::AppSink) -> std::result::Result<(), glib::BoolError> {
+    pipeline.add_many([parse, appsink.upcast_ref()])?;
+    parse.link(appsink)?;
+    appsink.sync_state_with_parent()?;
+    parse.sync_state_with_parent()?;
+    let sink = parse.static_pad("sink").expect("h264parse has a sink pad");
+    pad.link(&sink).map_err(|e| glib::bool_error!("cannot link the H.264 stream: {e:?}"))?;
+    Ok(())
 }
