@@ -49,6 +49,12 @@ impl Layout {
             Layout::Rgb => &RGB_PLANES,
         }
     }
+
+    /// Each plane's kind and size in samples (width, height) for a `width`×`height` picture,
+    /// in plane order.
+    fn plane_sizes(self, width: usize, height: usize) -> impl Iterator<Item = (PlaneKind, usize, usize)> {
+        self.planes().iter().map(move |kind| (*kind, plane_extent(width, kind.x_shift), plane_extent(height, kind.y_shift)))
+    }
 }
 
 /// Samples across a plane of a `width`-pixel-wide picture.
@@ -123,16 +129,9 @@ impl<'a> Picture<'a> {
     /// Views planes given as `(bytes, stride)` in the layout's plane order.
     pub fn from_planes(layout: Layout, width: usize, height: usize, planes: impl IntoIterator<Item = (&'a [u8], usize)>) -> Self {
         let planes = layout
-            .planes()
-            .iter()
+            .plane_sizes(width, height)
             .zip(planes)
-            .map(|(kind, (data, stride))| Plane {
-                data,
-                stride,
-                width: plane_extent(width, kind.x_shift),
-                height: plane_extent(height, kind.y_shift),
-                kind: *kind,
-            })
+            .map(|((kind, width, height), (data, stride))| Plane { data, stride, width, height, kind })
             .collect();
         Picture { layout, width, height, planes }
     }
@@ -162,16 +161,9 @@ impl<'a> PictureMut<'a> {
     /// Views writable planes given as `(bytes, stride)` in the layout's plane order.
     pub fn from_planes(layout: Layout, width: usize, height: usize, planes: impl IntoIterator<Item = (&'a mut [u8], usize)>) -> Self {
         let planes = layout
-            .planes()
-            .iter()
+            .plane_sizes(width, height)
             .zip(planes)
-            .map(|(kind, (data, stride))| PlaneMut {
-                data,
-                stride,
-                width: plane_extent(width, kind.x_shift),
-                height: plane_extent(height, kind.y_shift),
-                kind: *kind,
-            })
+            .map(|((kind, width, height), (data, stride))| PlaneMut { data, stride, width, height, kind })
             .collect();
         PictureMut { layout, width, height, planes }
     }

@@ -125,19 +125,7 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
     crate::init_gstreamer()?;
     crate::source::rtsp::require_elements(&[("rtph264pay", "gstreamer1.0-plugins-good")])?;
     let mount = normalise_mount(mount)?;
-    // Opened once here so a clip that cannot be decoded fails now, naming the file.
-    let probe = FileSource::open(clip)?;
-    let raw_caps = probe.caps().clone();
-    let fps = probe.info().fps();
-    drop(probe);
-    let (mode, launch, caps) = match h264_caps(clip)? {
-        Some(caps) => (FeedMode::PassThrough, pass_through_launch(), caps),
-        None => {
-            let key_interval = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).max(1) } else { 25 };
-            (FeedMode::Reencode, reencode_launch(key_interval), raw_caps)
-        }
-    };
-
+    let (mode, launch, caps, units) = open_clip(clip)?;
     let control = Arc::new(FeedControl::default());
     let context = glib::MainContext::new();
     let main_loop = glib::MainLoop::new(Some(&context), false);
@@ -166,7 +154,7 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
         let (control, clip) = (Arc::clone(&control), clip.to_path_buf());
         std::thread::Builder::new()
             .name("testcam-feed".into())
-            .spawn(move || feed(&clip, mode, &control))
+            .spawn(move || feed(&clip, mode, units, &control))
             .map_err(|e| Error::Pipeline(format!("testcam: cannot start the feeder thread: {e}")))?
     };
     let host = match addr.ip() {
@@ -253,6 +241,21 @@ impl Drop for TestCam {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Opens `clip` once to choose how it is served: an H.264 clip's access units (kept, for the
+/// feeder's first pass), or, for any other clip, the caps and frame rate of its decoded
+/// frames. A clip that cannot be read fails now, naming the file.
+fn open_clip(clip: &Path) -> Result<(FeedMode, String, gst::Caps, Option<H264Units>)> {
+    crate::input::check(clip)?;
+    if let Some(units) = H264Units::open_if_h264(clip)? {
+        let caps = units.caps.clone();
+        return Ok((FeedMode::PassThrough, pass_through_launch(), caps, Some(units)));
+    }
+    let source = FileSource::open(clip)?;
+    let fps = source.info().fps();
+    let key_interval = if fps.numer() > 0 && fps.denom() > 0 { (fps.numer() / fps.denom()).max(1) } else { 25 };
+    Ok((FeedMode::Reencode, reencode_launch(key_interval), source.caps().clone(), None))
 }
 
 fn normalise_mount(mount: &str) -> Result<String> {
@@ -375,11 +378,11 @@ fn run_server(
 
 /// Plays `clip` in a loop and pushes each frame (decoded, or an access unit in pass-through)
 /// into the watched media when the wall clock reaches it. Idle while nobody watches or while
-/// frozen.
-fn feed(clip: &Path, mode: FeedMode, control: &FeedControl) {
+/// frozen. `units`, in pass-through, is the clip as [`open_clip`] opened it, for the first pass.
+fn feed(clip: &Path, mode: FeedMode, mut units: Option<H264Units>, control: &FeedControl) {
     while !control.stop.load(Ordering::SeqCst) {
         let pass = match mode {
-            FeedMode::PassThrough => pass_through_once(clip, control),
+            FeedMode::PassThrough => pass_through_once(clip, units.take(), control),
             FeedMode::Reencode => feed_once(clip, control),
         };
         if let Err(e) = pass {
@@ -402,10 +405,14 @@ fn feed_once(clip: &Path, control: &FeedControl) -> Result<()> {
     Ok(())
 }
 
-/// One pass over the clip's H.264 access units, from its start. Ends early (to start again)
-/// when a new media or a new client comes, so every client starts on a key frame.
-fn pass_through_once(clip: &Path, control: &FeedControl) -> Result<()> {
-    let units = H264Units::open(clip)?;
+/// One pass over the clip's H.264 access units, from its start (`opened`, or opened afresh).
+/// Ends early (to start again) when a new media or a new client comes, so every client starts
+/// on a key frame.
+fn pass_through_once(clip: &Path, opened: Option<H264Units>, control: &FeedControl) -> Result<()> {
+    let units = match opened {
+        Some(units) => units,
+        None => H264Units::open(clip)?,
+    };
     let mut pacer = Pacer::new();
     let mut started = None;
     while let Some(buffer) = units.next()? {
@@ -495,13 +502,6 @@ fn push_stamped(control: &FeedControl, mut buffer: gst::Buffer, stamp: impl FnOn
     }
 }
 
-/// The caps of `clip`'s H.264 video as byte-stream access units, or `None` when its video is
-/// not H.264 (then the camera re-encodes).
-fn h264_caps(clip: &Path) -> Result<Option<gst::Caps>> {
-    let Some(units) = H264Units::open_if_h264(clip)? else { return Ok(None) };
-    Ok(Some(units.caps.clone()))
-}
-
 /// A clip's H.264 access units in decode order, not decoded: `filesrc ! parsebin`, the H.264
 /// stream through `h264parse` (byte-stream, parameter sets in band) to an appsink; other
 /// streams to a `fakesink`.
@@ -525,10 +525,26 @@ impl H264Units {
         let (pipeline, appsink, found) = build_units(clip).map_err(|e| decode_err(e.to_string()))?;
         let mut units = H264Units { path: clip.to_path_buf(), pipeline, appsink, caps: gst::Caps::new_empty() };
         units.pipeline.set_state(gst::State::Paused).map_err(|e| decode_err(format!("cannot open: {e}")))?;
-        match found.recv_timeout(PROBE_TIMEOUT) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(_) => return Err(decode_err("no video stream was found in time".into())),
+        let bus = units.pipeline.bus().expect("a pipeline has a bus");
+        let deadline = Instant::now() + PROBE_TIMEOUT;
+        loop {
+            match found.recv_timeout(IDLE_POLL) {
+                Ok(true) => break,
+                Ok(false) => return Ok(None),
+                Err(_) => {}
+            }
+            // A file that is no media at all fails now; one whose every stream was found and
+            // prerolled without a video stream has none.
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::AsyncDone]) {
+                match msg.view() {
+                    gst::MessageView::Error(e) => return Err(decode_err(e.error().to_string())),
+                    _ if found.try_recv() == Ok(true) => break,
+                    _ => return Ok(None),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(decode_err("no video stream was found in time".into()));
+            }
         }
         let preroll = units
             .appsink
@@ -567,7 +583,8 @@ impl Drop for H264Units {
 
 /// Builds the access-unit pipeline. The receiver says, when parsebin exposes the clip's first
 /// video stream, whether it is H.264 (then linked to `h264parse ! appsink`); every other
-/// stream goes to a fakesink.
+/// stream goes to a fakesink. The appsink joins the pipeline only for an H.264 stream, so a
+/// clip without video still prerolls (its other streams in the fakesinks) and says so.
 fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppSink, mpsc::Receiver<bool>), glib::BoolError> {
     let pipeline = gst::Pipeline::new();
     let filesrc = gst::ElementFactory::make("filesrc").property("location", clip.to_string_lossy().to_string()).build()?;
@@ -578,19 +595,18 @@ fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppS
         .sync(false)
         .max_buffers(4)
         .build();
-    pipeline.add_many([&filesrc, &parsebin, &parse, appsink.upcast_ref()])?;
+    pipeline.add_many([&filesrc, &parsebin])?;
     filesrc.link(&parsebin)?;
-    parse.link(&appsink)?;
     let (found_tx, found_rx) = mpsc::sync_channel(1);
     let seen_video = AtomicBool::new(false);
     let weak = pipeline.downgrade();
-    let parse_sink = parse.static_pad("sink").expect("h264parse has a sink pad");
+    let sink = appsink.clone();
     parsebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak.upgrade() else { return };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let name = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
         if name.starts_with("video/") && !seen_video.swap(true, Ordering::SeqCst) {
-            let is_h264 = name == "video/x-h264" && pad.link(&parse_sink).is_ok();
+            let is_h264 = name == "video/x-h264" && link_units(&pipeline, pad, &parse, &sink).is_ok();
             let _ = found_tx.try_send(is_h264);
             if is_h264 {
                 return;
@@ -604,4 +620,15 @@ fn build_units(clip: &Path) -> std::result::Result<(gst::Pipeline, gst_app::AppS
         }
     });
     Ok((pipeline, appsink, found_rx))
+}
+
+/// Adds `h264parse ! appsink` to `pipeline` and links `pad` to it.
+fn link_units(pipeline: &gst::Pipeline, pad: &gst::Pad, parse: &gst::Element, appsink: &gst_app::AppSink) -> std::result::Result<(), glib::BoolError> {
+    pipeline.add_many([parse, appsink.upcast_ref()])?;
+    parse.link(appsink)?;
+    appsink.sync_state_with_parent()?;
+    parse.sync_state_with_parent()?;
+    let sink = parse.static_pad("sink").expect("h264parse has a sink pad");
+    pad.link(&sink).map_err(|e| glib::bool_error!("cannot link the H.264 stream: {e:?}"))?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::labels::{vtest_persons, Rect};
 use common::*;
 
 const W: usize = 768;
@@ -68,18 +69,8 @@ fn inside_any(polys: &[Vec<(f64, f64)>], x: f64, y: f64) -> bool {
 }
 
 /// Hand-labelled persons of vtest.avi (tests/data/vtest_persons.json): (frame, box).
-fn labelled_persons() -> Vec<(usize, (f64, f64, f64, f64))> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vtest_persons.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let mut persons = Vec::new();
-    for frame in json["frames"].as_array().unwrap() {
-        let i = frame["index"].as_u64().unwrap() as usize;
-        for b in frame["persons"].as_array().unwrap() {
-            let c = |k: usize| b[k].as_f64().unwrap();
-            persons.push((i, (c(0), c(1), c(2), c(3))));
-        }
-    }
-    persons
+fn labelled_persons() -> impl Iterator<Item = (usize, Rect)> {
+    vtest_persons().into_iter().flat_map(|(i, persons)| persons.into_iter().map(move |p| (i, p)))
 }
 
 /// Redacts vtest.avi with the example config and solid fill; returns (input luma, output luma).

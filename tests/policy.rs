@@ -11,33 +11,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::labels::{vtest_persons, Rect};
 use common::*;
 
 const W: usize = 768;
 const H: usize = 576;
-
-/// A box in pixels: x1, y1, x2, y2.
-type Rect = (f64, f64, f64, f64);
-
-/// Hand-labelled persons of vtest.avi, per labelled frame.
-fn labels() -> Vec<(usize, Vec<Rect>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vtest_persons.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    json["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let persons = f["persons"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap(), b[2].as_f64().unwrap(), b[3].as_f64().unwrap()))
-                .collect();
-            (f["index"].as_u64().unwrap() as usize, persons)
-        })
-        .collect()
-}
 
 /// The example camera's zones: the far road is street (above the line from y = 0.30 at the
 /// left to 0.22 at the right), the left half of the plaza (x < 0.5, below the road) is the
@@ -132,7 +110,7 @@ fn faces_outside_property_keeps_residents_faces_and_hides_passers_by() {
     assert_eq!(frames.len(), input.len());
     let (mut residents, mut residents_hidden_by_all, mut passers_by, mut passer_by_faces) = (0, 0, 0, 0);
     let mut problems = Vec::new();
-    for (i, persons) in labels() {
+    for (i, persons) in vtest_persons() {
         for r in &persons {
             let h = head(r);
             if on_property(r) {
@@ -196,7 +174,7 @@ fn redact_keeping(dir: &Path, name: &str, keep: &[&str]) -> (PathBuf, Vec<serde_
 fn subject_access_shows_the_chosen_walker_and_hides_the_one_beside_them_in_every_frame() {
     init();
     let dir = tempfile::tempdir().unwrap();
-    let labelled = labels();
+    let labelled = vtest_persons();
     // The subject is named by a point on its label in frame 40 (4.0–4.1 s at 10 fps).
     let (_, at40) = labelled.iter().find(|(i, _)| *i == 40).unwrap();
     let s = at40[0];
@@ -378,7 +356,7 @@ fn sidecar_records_what_was_obscured_not_the_trackers_boxes() {
         }
     }
     // Hand labels: residents are kept (and visible), bystanders obscured.
-    for (i, persons) in labels() {
+    for (i, persons) in vtest_persons() {
         let f = &frames[i];
         for r in &persons {
             let track = f["tracks"].as_array().unwrap().iter().filter(|t| t["class"] == "person").max_by(|a, b| iou(r, &rect(&a["box"])).total_cmp(&iou(r, &rect(&b["box"]))));
@@ -458,7 +436,7 @@ fn faces_all_plus_heads_hides_every_labelled_head_and_leaves_bodies_visible() {
     let outside_street = |r: Rect| pixels(r).filter(|&(x, y)| !in_street(x as f64, y as f64, 0.0)).count();
     let (mut measured, mut residents, mut visible_with_all) = (0, 0, 0);
     let mut problems = Vec::new();
-    for (i, persons) in labels() {
+    for (i, persons) in vtest_persons() {
         for r in &persons {
             // A head wholly in the (black) street zone says nothing.
             if outside_street(head(r)) < 20 {

@@ -30,10 +30,6 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn same_port(cam: &TestCam) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], cam.port()))
-}
-
 /// Everything logged through `tracing` by this test binary, at every level.
 fn captured_logs() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
@@ -125,6 +121,23 @@ fn read_frames(source: &mut RtspSource, seen: &mut Seen, frames: usize, within: 
     }
 }
 
+/// A source reading `url` with `options`, and the first `frames` frames it read (within
+/// [`FIRST_FRAMES`]).
+fn watch(url: &str, options: RtspOptions, frames: usize) -> (RtspSource, Seen) {
+    let mut source = RtspSource::open(url, options).unwrap();
+    let mut seen = Seen::default();
+    read_frames(&mut source, &mut seen, frames, FIRST_FRAMES);
+    (source, seen)
+}
+
+/// Stops `cam` (a camera unplugged) and waits until `source` notices; returns the address to
+/// start it again on and how long noticing took.
+fn kill(cam: TestCam, source: &mut RtspSource, seen: &mut Seen) -> (SocketAddr, Duration) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], cam.port()));
+    cam.stop();
+    (addr, wait_for_disconnect(source, seen, NOTICED_WITHIN))
+}
+
 /// Reads events until a disconnect is reported; returns how long that took.
 fn wait_for_disconnect(source: &mut RtspSource, seen: &mut Seen, within: Duration) -> Duration {
     let started = Instant::now();
@@ -179,9 +192,7 @@ fn reads_twenty_frames_of_faces_from_a_test_camera() {
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "front_door").unwrap();
     assert_ne!(cam.port(), 0, "port 0 is replaced by the bound port");
     assert!(cam.url().ends_with("/front_door"), "{}", cam.url());
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 20, FIRST_FRAMES);
+    let (_source, seen) = watch(cam.url(), RtspOptions::default(), 20);
     assert_eq!(seen.segments[0], (1280, 720, false, 0), "a segment announces the first frame");
     assert!(seen.sizes.iter().all(|&s| s == (1280, 720)));
     assert!(seen.disconnects.is_empty(), "{:?}", seen.disconnects);
@@ -196,9 +207,7 @@ fn reads_twenty_frames_of_faces_from_a_test_camera() {
 fn the_test_camera_loops_its_clip_without_a_break() {
     // faces.mp4 is 100 frames (4 s); 110 frames cross the loop point.
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 110, FIRST_FRAMES);
+    let (_source, seen) = watch(cam.url(), RtspOptions::default(), 110);
     assert!(seen.disconnects.is_empty(), "{:?}", seen.disconnects);
     assert_eq!(seen.segments.len(), 1, "one segment: the loop is seamless for the client");
     assert_strictly_increasing_from_zero(&seen.frames);
@@ -265,9 +274,7 @@ fn a_pass_through_test_camera_serves_the_clips_own_access_units_at_its_size_acro
         }
     }
     // Decoded, the frames keep the clip's size and increasing timestamps across the loop.
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 110, FIRST_FRAMES);
+    let (_source, seen) = watch(cam.url(), RtspOptions::default(), 110);
     assert!(seen.sizes.iter().all(|&s| s == (1280, 720)));
     assert_strictly_increasing_from_zero(&seen.frames);
 }
@@ -277,9 +284,7 @@ fn a_clip_that_is_not_h264_is_re_encoded_by_the_test_camera() {
     // vtest.avi is MS-MPEG4: it cannot be passed through.
     let cam = testcam::serve(&sample("vtest.avi"), any_port(), "cam").unwrap();
     assert_eq!(cam.mode(), FeedMode::Reencode);
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 5, FIRST_FRAMES);
+    let (_source, seen) = watch(cam.url(), RtspOptions::default(), 5);
     assert!(seen.sizes.iter().all(|&s| s == (768, 576)), "{:?}", seen.sizes);
 }
 
@@ -287,9 +292,7 @@ fn a_clip_that_is_not_h264_is_re_encoded_by_the_test_camera() {
 fn reads_frames_over_udp_when_asked() {
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
     let options = RtspOptions { transport: Transport::Udp, ..RtspOptions::default() };
-    let mut source = RtspSource::open(cam.url(), options).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 10, FIRST_FRAMES);
+    let (_source, seen) = watch(cam.url(), options, 10);
     assert!(seen.sizes.iter().all(|&s| s == (1280, 720)));
     assert_strictly_increasing_from_zero(&seen.frames);
 }
@@ -298,13 +301,9 @@ fn reads_frames_over_udp_when_asked() {
 fn frames_flow_again_within_5s_of_a_killed_camera_restarting_on_its_port() {
     let clip = sample("faces.mp4");
     let cam = testcam::serve(&clip, any_port(), "cam").unwrap();
-    let addr = same_port(&cam);
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 5, FIRST_FRAMES);
+    let (mut source, mut seen) = watch(cam.url(), RtspOptions::default(), 5);
 
-    cam.stop();
-    let noticed = wait_for_disconnect(&mut source, &mut seen, NOTICED_WITHIN);
+    let (addr, noticed) = kill(cam, &mut source, &mut seen);
     assert!(noticed <= NOTICED_WITHIN, "a killed camera was noticed only after {noticed:?}");
     // Noticed because the stream ended, not by waiting for a stall.
     assert!(!matches!(seen.disconnects[0], RetryReason::Stall(_)), "{:?}", seen.disconnects);
@@ -340,12 +339,8 @@ fn a_killed_camera_restarted_within_the_backoff_gives_frames_within_5s() {
     // checks order and segments).
     let clip = sample("faces.mp4");
     let cam = testcam::serve(&clip, any_port(), "cam").unwrap();
-    let addr = same_port(&cam);
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 3, FIRST_FRAMES);
-    cam.stop();
-    wait_for_disconnect(&mut source, &mut seen, NOTICED_WITHIN);
+    let (mut source, mut seen) = watch(cam.url(), RtspOptions::default(), 3);
+    let (addr, _) = kill(cam, &mut source, &mut seen);
     std::thread::sleep(Duration::from_millis(1500));
     let _cam = testcam::serve(&clip, addr, "cam").unwrap();
     let restarted = Instant::now();
@@ -360,12 +355,8 @@ fn a_camera_back_with_another_resolution_gives_frames_of_the_new_size() {
     veilcam::init_gstreamer().unwrap();
     let small = scaled_clip(dir.path());
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
-    let addr = same_port(&cam);
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 3, FIRST_FRAMES);
-    cam.stop();
-    wait_for_disconnect(&mut source, &mut seen, NOTICED_WITHIN);
+    let (mut source, mut seen) = watch(cam.url(), RtspOptions::default(), 3);
+    let (addr, _) = kill(cam, &mut source, &mut seen);
 
     let _cam = testcam::serve(&small, addr, "cam").unwrap();
     let before = seen.frames.len();
@@ -379,9 +370,7 @@ fn a_camera_back_with_another_resolution_gives_frames_of_the_new_size() {
 #[test]
 fn a_frozen_camera_is_noticed_as_a_stall_within_3s() {
     let cam = testcam::serve(&sample("faces.mp4"), any_port(), "cam").unwrap();
-    let mut source = RtspSource::open(cam.url(), RtspOptions::default()).unwrap();
-    let mut seen = Seen::default();
-    read_frames(&mut source, &mut seen, 5, FIRST_FRAMES);
+    let (mut source, mut seen) = watch(cam.url(), RtspOptions::default(), 5);
     cam.freeze();
     let noticed = wait_for_disconnect(&mut source, &mut seen, NOTICED_WITHIN);
     assert!(matches!(seen.disconnects[0], RetryReason::Stall(_)), "{:?}", seen.disconnects);
@@ -433,6 +422,31 @@ fn a_test_camera_on_a_port_in_use_or_with_a_missing_clip_is_an_error_naming_it()
     assert!(err.contains("no-such-clip.mp4"), "{err}");
     let err = testcam::serve(&sample("faces.mp4"), any_port(), "bad mount?").unwrap_err().to_string();
     assert!(err.contains("bad mount?"), "{err}");
+}
+
+#[test]
+fn a_test_camera_given_a_file_without_video_fails_at_once_naming_it() {
+    // The camera decides pass-through or re-encode from one opening of the clip; a file that is
+    // no media at all, or media without video, must still fail at start, quickly, naming it.
+    veilcam::init_gstreamer().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video, just some words\n".repeat(200)).unwrap();
+    let audio = dir.path().join("tone.wav");
+    let encode = format!("audiotestsrc num-buffers=20 ! wavenc ! filesink location={}", audio.display());
+    let pipeline = gst::parse::launch(&encode).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let done = bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert!(matches!(done.map(|m| m.type_()), Some(gst::MessageType::Eos)), "the audio file was written");
+    pipeline.set_state(gst::State::Null).unwrap();
+    for clip in [&text, &audio] {
+        let started = Instant::now();
+        let err = testcam::serve(clip, any_port(), "cam").unwrap_err().to_string();
+        let name = clip.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(name), "{err}");
+        assert!(started.elapsed() < NOTICED_WITHIN, "{name}: the error took {:?}", started.elapsed());
+    }
 }
 
 #[test]

@@ -2,28 +2,15 @@
 //! the persons labelled by hand in nine frames (`tests/data/vtest_persons.json`), not against
 //! anything veilcam detects.
 
-use std::path::Path;
 
 use veilcam_eval::generate::MediaPaths;
 use veilcam_eval::scene::SceneSettings;
 use veilcam_eval::walkers;
 
-/// A box in source (768×576) pixels: x1, y1, x2, y2.
-type Rect = (f64, f64, f64, f64);
+#[path = "../../tests/common/labels.rs"]
+mod labels;
 
-fn labels() -> Vec<(usize, Vec<Rect>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/vtest_persons.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    json["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let persons = f["persons"].as_array().unwrap().iter().map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap(), b[2].as_f64().unwrap(), b[3].as_f64().unwrap())).collect();
-            (f["index"].as_u64().unwrap() as usize, persons)
-        })
-        .collect()
-}
+use labels::{vtest_persons, Rect};
 
 /// The head of a labelled person (head to feet): the top quarter, a little wider than the box.
 fn head(r: &Rect) -> Rect {
@@ -45,7 +32,7 @@ fn walker_faces_sit_on_the_heads_of_labelled_people_and_most_heads_get_one() {
     let to_source = |cx: f64, cy: f64| (cx / 2.5, (cy + 180.0) / 2.5);
     let (mut faces, mut on_heads, mut heads, mut heads_with_face) = (0, 0, 0, 0);
     let mut stray = Vec::new();
-    for (i, persons) in labels() {
+    for (i, persons) in vtest_persons() {
         let t = i as f64 / 10.0;
         let centres: Vec<(u32, (f64, f64), f64)> = tracks.iter().filter_map(|tr| tr.at(t).map(|s| (tr.id, to_source(s.cx, s.cy), s.face_h))).collect();
         for &(id, c, face_h) in &centres {

@@ -10,7 +10,8 @@
 //!   its ground truth (`faces.json`) to match;
 //! - [`faces_truth`], [`surviving_detail`] and [`check_frames`] measure, frame for frame and
 //!   against that ground truth, how much of each face an output still shows;
-//! - [`run_veilcam`] runs the real CLI binary.
+//! - [`run_veilcam`] runs the real CLI binary;
+//! - [`labels::vtest_persons`] reads the persons labelled by hand in vtest.avi.
 //!
 //! Each integration test file compiles this module on its own, so not every helper is used
 //! everywhere.
@@ -27,6 +28,8 @@ use gst_video::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
+
+pub mod labels;
 
 /// Longest time one helper pipeline (decode or encode of a test clip) may run.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(120);
