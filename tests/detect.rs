@@ -168,3 +168,41 @@ fn a_dark_face_before_a_bright_glow_at_night_is_found_with_local_contrast() {
     assert!(off < 0.5, "without local contrast the dark face scores {off}: the test no longer shows the gain");
     assert!(auto >= 0.5, "with local contrast (auto, a grey picture) the face scores only {auto}");
 }
+
+/// The astronaut by day before a warm glow (a colour picture): her face dark (`face_gain` of its
+/// brightness, low contrast), the rest of the picture a bright, tinted glow.
+fn backlit_colour_astronaut(face_gain: f32) -> Vec<u8> {
+    let img = astronaut();
+    let (cx, cy) = ((ASTRONAUT_FACE.x1 + ASTRONAUT_FACE.x2) / 2.0, (ASTRONAUT_FACE.y1 + ASTRONAUT_FACE.y2) / 2.0);
+    let (rx, ry) = (ASTRONAUT_FACE.width() * 0.75, ASTRONAUT_FACE.height() * 0.75);
+    img.enumerate_pixels()
+        .flat_map(|(x, y, p)| {
+            if ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2) <= 1.0 {
+                p.0.map(|c| (20.0 + c as f32 * face_gain).clamp(0.0, 255.0) as u8)
+            } else {
+                let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+                let v = 220.0 + l * 0.1;
+                [v, v * 0.95, v * 0.85].map(|c| c.clamp(0.0, 255.0) as u8)
+            }
+        })
+        .collect()
+}
+
+/// The best score of a face at the astronaut's face in a closer look at the whole picture.
+fn best_closer_look_score(local: LocalContrast, rgb: &[u8]) -> f32 {
+    let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
+    let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
+    let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
+    let dets = det.detect_crop(&pic, (0, 0, 512, 512), 0.5, is_grey(&pic)).expect("detection runs");
+    dets.iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
+}
+
+/// Issue 13: by day `auto` leaves colour pictures alone, so a dark face before a bright glow in
+/// a closer look is missed; with `backlit` a backlit crop is looked at again with local contrast.
+#[test]
+fn a_dark_face_before_a_bright_glow_by_day_is_found_by_the_closer_look_with_backlit() {
+    let rgb = backlit_colour_astronaut(0.05);
+    let (auto, backlit) = (best_closer_look_score(LocalContrast::Auto, &rgb), best_closer_look_score(LocalContrast::Backlit, &rgb));
+    assert!(auto < 0.5, "as it is (auto), the dark face scores {auto}: the test no longer shows the gain");
+    assert!(backlit >= 0.5, "looked at again with local contrast (backlit) the face scores only {backlit}");
+}

@@ -17,7 +17,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::nms::non_maximum_suppression;
-use super::preprocess::{equalise_local, fill_tensor, normalise_light, InputSpec, Letterbox};
+use super::preprocess::{equalise_local, fill_tensor, is_backlit, normalise_light, InputSpec, Letterbox};
 use super::{runtime, Class, Detection};
 use crate::error::Result;
 use crate::frame::Picture;
@@ -55,8 +55,43 @@ pub enum LocalContrast {
     /// On night/infrared (grey) pictures only ([`is_grey`](super::preprocess::is_grey)).
     #[default]
     Auto,
+    /// As `auto`; and on colour pictures a closer look whose crop is backlit ([`is_backlit`])
+    /// runs twice, on the crop as it is and equalised, keeping the faces of both.
+    Backlit,
     /// On every picture.
     On,
+}
+
+/// Which look at a picture an input is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    /// The global pass over the whole picture.
+    Whole,
+    /// A closer look at a crop.
+    Crop,
+}
+
+/// What one look runs the model on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contrast {
+    /// The input as it is (or stretched by `low_light`).
+    Plain,
+    /// The input equalised ([`equalise_local`]).
+    Local,
+    /// Both, one after the other; the faces of both are kept.
+    Twice,
+}
+
+/// What the look `look` at `pic` runs on; `input` is its filled detector input, `lb` its
+/// geometry.
+fn contrast_for(mode: LocalContrast, grey: bool, input: &Array4<f32>, lb: &Letterbox, look: Look) -> Contrast {
+    match mode {
+        LocalContrast::Off => Contrast::Plain,
+        LocalContrast::On => Contrast::Local,
+        LocalContrast::Auto | LocalContrast::Backlit if grey => Contrast::Local,
+        LocalContrast::Backlit if look == Look::Crop && is_backlit(input, lb.content_w, lb.content_h) => Contrast::Twice,
+        LocalContrast::Auto | LocalContrast::Backlit => Contrast::Plain,
+    }
 }
 
 /// One CenterFace session with its reusable input buffers.
@@ -83,8 +118,7 @@ impl CenterFace {
     pub fn detect(&mut self, pic: &Picture<'_>, grey: bool) -> std::result::Result<Vec<Detection>, String> {
         let lb = self.prepare(pic.width, pic.height);
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
-        adjust_light(&self.settings, grey, &mut self.input, &lb);
-        let raw = infer(&mut self.session, &self.input, self.settings.threshold).map_err(|e| e.to_string())?;
+        let raw = run_look(&mut self.session, &self.settings, grey, &mut self.input, &lb, Look::Whole).map_err(|e| e.to_string())?;
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
@@ -97,8 +131,7 @@ impl CenterFace {
         storage.resize(3 * lb.input_h * lb.input_w, 0.0); // fill_tensor overwrites all of it
         let mut input = Array4::from_shape_vec((1, 3, lb.input_h, lb.input_w), storage).expect("storage has the tensor's length");
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
-        adjust_light(&self.settings, grey, &mut input, &lb);
-        let raw = infer(&mut self.session, &input, self.settings.threshold).map_err(|e| e.to_string());
+        let raw = run_look(&mut self.session, &self.settings, grey, &mut input, &lb, Look::Crop).map_err(|e| e.to_string());
         self.crop_storage = input.into_raw_vec_and_offset().0;
         Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
@@ -118,19 +151,25 @@ impl CenterFace {
 
 }
 
-/// The light adjustment the settings ask for, applied to a filled input of a picture that is
-/// `grey` ([`is_grey`](super::preprocess::is_grey)) or not.
-fn adjust_light(settings: &CenterFaceSettings, grey: bool, input: &mut Array4<f32>, lb: &Letterbox) {
-    let local = match settings.local_contrast {
-        LocalContrast::Off => false,
-        LocalContrast::Auto => grey,
-        LocalContrast::On => true,
-    };
-    if local {
-        equalise_local(input, lb.content_w, lb.content_h);
-    } else if settings.low_light {
-        normalise_light(input, lb.content_w, lb.content_h);
+/// Runs the model on a filled input with the light adjustment the settings ask for; boxes in
+/// input pixels. A backlit crop ([`Contrast::Twice`]) is run as it is, then equalised.
+fn run_look(session: &mut Session, settings: &CenterFaceSettings, grey: bool, input: &mut Array4<f32>, lb: &Letterbox, look: Look) -> ort::Result<Vec<Detection>> {
+    let contrast = contrast_for(settings.local_contrast, grey, input, lb, look);
+    match contrast {
+        Contrast::Local => equalise_local(input, lb.content_w, lb.content_h),
+        Contrast::Plain | Contrast::Twice if settings.low_light => {
+            normalise_light(input, lb.content_w, lb.content_h);
+        }
+        Contrast::Plain | Contrast::Twice => {}
     }
+    let found = infer(session, input, settings.threshold)?;
+    if contrast != Contrast::Twice {
+        return Ok(found);
+    }
+    equalise_local(input, lb.content_w, lb.content_h);
+    let mut both = found;
+    both.extend(infer(session, input, settings.threshold)?);
+    Ok(non_maximum_suppression(both, NMS_IOU))
 }
 
 /// Runs the model on one input; boxes in input pixels.
@@ -180,7 +219,45 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::preprocess::is_grey;
+    use crate::frame::Layout;
     use ndarray::Array4;
+
+    /// A 1×3×128×128 detector input (all channels equal): a dark disc (a face at level 40)
+    /// inside a ring of glow at `glow` on a background at 100, as a closer look at a backlit
+    /// face 28 px high sees it at 2×.
+    fn crop_input(glow: f32) -> Array4<f32> {
+        Array4::from_shape_fn((1, 3, 128, 128), |(_, _, y, x)| {
+            let r = ((x as f32 - 64.0).powi(2) + (y as f32 - 64.0).powi(2)).sqrt();
+            if r < 14.0 { 40.0 } else if r < 40.0 { glow } else { 100.0 }
+        })
+    }
+
+    /// Issue 13: by day (a colour picture) local contrast was all or nothing, so a dark face
+    /// before a bright glow in a closer look kept little contrast and was missed (backlit faces
+    /// 59.5 % by day). With `backlit` a backlit crop is looked at twice, as it is and equalised.
+    #[test]
+    fn with_backlit_a_backlit_crop_of_a_colour_picture_is_looked_at_twice() {
+        let (w, h) = (64, 64);
+        let y = vec![100u8; w * h];
+        let u: Vec<u8> = (0..w * h / 4).map(|i| 90 + (i % 60) as u8).collect();
+        let v = vec![128u8; w * h / 4];
+        let colour = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&u[..], w / 2), (&v[..], w / 2)]);
+        let lb = Letterbox::crop(w, h, (0, 0, w, h), 2.0, ALIGN);
+        let (backlit, even) = (crop_input(235.0), crop_input(120.0));
+        assert_eq!(contrast_for(LocalContrast::Backlit, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Twice);
+        // The global pass, a crop without glow and the `auto` mode keep the colour picture as it is.
+        assert_eq!(contrast_for(LocalContrast::Backlit, is_grey(&colour), &backlit, &lb, Look::Whole), Contrast::Plain);
+        assert_eq!(contrast_for(LocalContrast::Backlit, is_grey(&colour), &even, &lb, Look::Crop), Contrast::Plain);
+        assert_eq!(contrast_for(LocalContrast::Auto, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Plain);
+        assert_eq!(contrast_for(LocalContrast::Off, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Plain);
+        // A grey (night) picture is equalised on every look, as before.
+        let neutral = vec![128u8; w * h / 4];
+        let grey = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&neutral[..], w / 2), (&neutral[..], w / 2)]);
+        for (mode, look) in [(LocalContrast::Auto, Look::Whole), (LocalContrast::Backlit, Look::Whole), (LocalContrast::Backlit, Look::Crop)] {
+            assert_eq!(contrast_for(mode, is_grey(&grey), &backlit, &lb, look), Contrast::Local);
+        }
+    }
 
     #[test]
     fn a_single_hot_cell_decodes_to_a_box_around_its_centre() {

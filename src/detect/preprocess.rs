@@ -679,6 +679,39 @@ mod local_tests {
     }
 }
 
+/// Whether a detector input (RGB 0..255, `[1, 3, H, W]`, content in the top-left
+/// `content_w`×`content_h`) looks backlit: a glow (at least [`BACKLIT_BRIGHT_SHARE`] of it at
+/// brightness [`BACKLIT_BRIGHT`] or more) and a dark patch (at least [`BACKLIT_DARK_SHARE`] at
+/// [`BACKLIT_DARK`] or less) in the same picture, so that one exposure cannot serve both and a
+/// dark face before the glow keeps little contrast. Brightness is the mean of R, G and B,
+/// sampled on every second pixel of every second row.
+pub fn is_backlit(tensor: &Array4<f32>, content_w: usize, content_h: usize) -> bool {
+    let (h, w) = (tensor.shape()[2], tensor.shape()[3]);
+    let (cw, ch) = (content_w.min(w), content_h.min(h));
+    let plane = h * w;
+    let data = tensor.as_slice().expect("a detector input is contiguous");
+    let (mut bright, mut dark, mut n) = (0usize, 0usize, 0usize);
+    for y in (0..ch).step_by(2) {
+        for x in (0..cw).step_by(2) {
+            let i = y * w + x;
+            let level = (data[i] + data[plane + i] + data[2 * plane + i]) / 3.0;
+            bright += (level >= BACKLIT_BRIGHT) as usize;
+            dark += (level <= BACKLIT_DARK) as usize;
+            n += 1;
+        }
+    }
+    n > 0 && bright as f64 >= BACKLIT_BRIGHT_SHARE * n as f64 && dark as f64 >= BACKLIT_DARK_SHARE * n as f64
+}
+
+/// Brightness (0..255) from which a pixel counts as part of a glow for [`is_backlit`].
+pub const BACKLIT_BRIGHT: f32 = 200.0;
+/// Brightness up to which a pixel counts as dark for [`is_backlit`].
+pub const BACKLIT_DARK: f32 = 80.0;
+/// The share of a backlit picture that must be glow.
+pub const BACKLIT_BRIGHT_SHARE: f64 = 0.04;
+/// The share of a backlit picture that must be dark.
+pub const BACKLIT_DARK_SHARE: f64 = 0.01;
+
 /// Whether `pic` looks like a night or infrared picture: almost every sampled pixel has neutral
 /// colour (I420 chroma within [`GREY_CHROMA`] of 128; packed RGB channels within twice that of
 /// each other). Samples about 4,000 pixels on a regular grid, so it costs next to nothing.
@@ -716,6 +749,45 @@ fn grey_samples(plane: &Plane<'_>, test: impl Fn(&[u8], usize) -> bool) -> (usiz
 pub const GREY_CHROMA: i32 = 6;
 /// The share of sampled pixels that must be grey for a picture to count as night/IR.
 pub const GREY_SHARE: f64 = 0.97;
+
+#[cfg(test)]
+mod backlit_tests {
+    use super::light_tests::picture;
+    use super::*;
+
+    /// A 128×128 crop on a background at `ground`: a disc of radius 14 at `face` inside a ring
+    /// up to radius 40 at `ring`.
+    fn crop(face: f32, ring: f32, ground: f32) -> Array4<f32> {
+        picture(
+            |x, y| {
+                let r = ((x as f32 - 64.0).powi(2) + (y as f32 - 64.0).powi(2)).sqrt();
+                if r < 14.0 { face } else if r < 40.0 { ring } else { ground }
+            },
+            128,
+            128,
+        )
+    }
+
+    #[test]
+    fn a_dark_face_in_a_glow_is_backlit() {
+        assert!(is_backlit(&crop(40.0, 235.0, 100.0), 128, 128));
+    }
+
+    #[test]
+    fn even_light_a_bright_sky_alone_or_darkness_alone_is_not_backlit() {
+        assert!(!is_backlit(&crop(150.0, 120.0, 100.0), 128, 128), "evenly lit");
+        assert!(!is_backlit(&crop(150.0, 235.0, 240.0), 128, 128), "bright, nothing dark");
+        assert!(!is_backlit(&crop(20.0, 40.0, 30.0), 128, 128), "dark, no glow");
+    }
+
+    #[test]
+    fn only_the_content_counts_not_the_padding() {
+        // The glow is in the padding (right of column 64) only.
+        let t = picture(|x, _| if x < 64 { 40.0 } else { 250.0 }, 128, 64);
+        assert!(is_backlit(&t, 128, 64));
+        assert!(!is_backlit(&t, 64, 64));
+    }
+}
 
 #[cfg(test)]
 mod grey_tests {
