@@ -1,15 +1,16 @@
 //! `veilcam audit`: an independent check of a redacted video for faces still visible.
 //!
-//! The check looks harder than redaction does, so it can catch what redaction missed: the
-//! float CenterFace model (redaction uses the int8 one by default) on every frame at the
-//! frame's full resolution (redaction's global pass looks at 640 px), with the same local
-//! contrast equalisation of night pictures that redaction gets; then, on every frame, again at
-//! twice the resolution where the picture moved in the last few frames (walking people: faces
-//! of 12–24 px that the full-resolution pass misses), within a budget of the frame's area; and,
+//! The check looks harder than redaction does, so it can catch what redaction missed, on every
+//! frame: the float CenterFace model (redaction uses the int8 one by default) at the frame's
+//! full resolution (redaction's global pass looks at 640 px), with the same local contrast
+//! equalisation of night pictures that redaction's detector input gets; then again at twice the
+//! resolution where the picture changed in the last few frames (walking people: faces of
+//! 12–24 px that the full-resolution pass misses), within a budget of the frame's area; and,
 //! with `--closer`, over the whole frame in overlapping tiles at twice the resolution. Hits in
-//! consecutive frames that overlap are one *finding*; each finding is listed with its frames,
-//! times and best box, and drawn into a contact sheet (one tile per finding, in the listed
-//! order) for a person to review. Exit status 4 when anything is found.
+//! consecutive frames that overlap, or lie close with a similar size, are one *finding*; each
+//! finding is listed with its frames, times and best box, and drawn into a contact sheet (one
+//! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
+//! is found.
 //!
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation
 //! harness runs it on a deliberately weakened redaction and counts what it catches
