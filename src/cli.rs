@@ -173,8 +173,16 @@ pub struct AuditArgs {
     /// Detection score from which a face counts as visible.
     #[arg(long, default_value_t = crate::audit::DEFAULT_THRESHOLD)]
     pub threshold: f32,
-    /// Also look in overlapping tiles at twice the resolution, for faces of 10–20 px (about
-    /// five times the time).
+    /// Local contrast equalisation of the detector input, as in `redact` (auto: night/infrared
+    /// pictures only).
+    #[arg(long, value_enum, default_value_t = LocalContrast::Auto)]
+    pub local_contrast: LocalContrast,
+    /// Skip the second look, at twice the resolution, where the picture moves (for faces of
+    /// 12–24 px on walking people).
+    #[arg(long)]
+    pub no_moving: bool,
+    /// Also look over the whole frame in overlapping tiles at twice the resolution, for faces of
+    /// 10–20 px that do not move (about five times the time).
     #[arg(long)]
     pub closer: bool,
     /// Face model [default: the float CenterFace, models/centerface.onnx].

@@ -313,6 +313,8 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
         model: veilcam::models::locate(veilcam::models::FLOAT_FACE_MODEL, args.model.as_deref())?,
         ort_lib: veilcam::detect::runtime::locate_library(args.ort_lib.as_deref()),
         threshold: args.threshold,
+        local_contrast: args.local_contrast,
+        moving: !args.no_moving,
         closer: args.closer,
         ort_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
