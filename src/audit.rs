@@ -25,6 +25,8 @@ use std::collections::VecDeque;
 
 use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast, NMS_IOU};
 use crate::detect::motion::{moving_regions, CellImage};
+use crate::detect::nms::suppress;
+use crate::detect::tiles;
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -61,8 +63,6 @@ const MOTION_MARGIN: usize = 24;
 /// regions take turns from frame to frame (a whole-frame change is light or the camera, not
 /// people).
 const MOTION_BUDGET: f64 = 0.25;
-/// Tiles overlap by this much, so a face on a seam is whole in one of them.
-const CLOSER_OVERLAP: usize = 64;
 /// Side of one contact sheet tile.
 const SHEET_TILE: u32 = 160;
 /// Tiles per contact sheet row.
@@ -218,23 +218,16 @@ fn look(detector: &mut CenterFace, pic: &Picture<'_>, motion: Option<&mut Motion
         }
     }
     if closer {
-        for tile in tiles((0, 0, pic.width, pic.height)) {
+        for tile in tiles((0, 0, pic.width, pic.height), CLOSER_TILE) {
             hits.extend(detector.detect_crop(pic, tile, CLOSER_SCALE, grey).map_err(fail)?.into_iter().map(|d| (d, Look::Tiles)));
         }
     }
     Ok(merge(hits))
 }
 
-/// Greedy non-maximum suppression that keeps which look found each kept hit.
-fn merge(mut hits: Vec<(Detection, Look)>) -> Vec<(Detection, Look)> {
-    hits.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
-    let mut kept: Vec<(Detection, Look)> = Vec::with_capacity(hits.len());
-    for hit in hits {
-        if kept.iter().all(|k| k.0.bbox.iou(&hit.0.bbox) <= NMS_IOU) {
-            kept.push(hit);
-        }
-    }
-    kept
+/// Non-maximum suppression that keeps which look found each kept hit.
+fn merge(hits: Vec<(Detection, Look)>) -> Vec<(Detection, Look)> {
+    suppress(hits, |(d, _)| d, NMS_IOU)
 }
 
 /// The closer look where the picture moves: the cell images of the last few frames, and whose
@@ -260,7 +253,7 @@ impl MotionLook {
         if self.history.len() > MOTION_LAG {
             self.history.pop_front();
         }
-        let pieces: Vec<_> = moving.into_iter().flat_map(tiles).collect();
+        let pieces: Vec<_> = moving.into_iter().flat_map(|r| tiles(r, CLOSER_TILE)).collect();
         let budget = (MOTION_BUDGET * (pic.width * pic.height) as f64) as usize;
         let chosen = within_budget(&pieces, budget, self.turn);
         self.turn = self.turn.wrapping_add(chosen.len());
@@ -286,26 +279,6 @@ fn within_budget(regions: &[(usize, usize, usize, usize)], budget: usize, turn: 
         chosen.push(r);
     }
     chosen
-}
-
-/// Overlapping tiles of at most [`CLOSER_TILE`] pixels covering the region `(x, y, w, h)`.
-fn tiles((x0, y0, width, height): (usize, usize, usize, usize)) -> Vec<(usize, usize, usize, usize)> {
-    let step = CLOSER_TILE - CLOSER_OVERLAP;
-    let starts = |full: usize| -> Vec<usize> {
-        if full <= CLOSER_TILE {
-            return vec![0];
-        }
-        let mut v: Vec<usize> = (0..full - CLOSER_TILE).step_by(step).collect();
-        v.push(full - CLOSER_TILE);
-        v
-    };
-    let mut out = Vec::new();
-    for y in starts(height) {
-        for x in starts(width) {
-            out.push((x0 + x, y0 + y, CLOSER_TILE.min(width), CLOSER_TILE.min(height)));
-        }
-    }
-    out
 }
 
 /// Adds a frame's hits to the findings: a hit continues a finding whose latest box it overlaps
@@ -418,19 +391,19 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_frame_and_overlap_at_the_seams() {
-        let t = tiles((0, 0, 1920, 1080));
+        let t = tiles((0, 0, 1920, 1080), CLOSER_TILE);
         assert!(t.iter().all(|&(x, y, w, h)| x + w <= 1920 && y + h <= 1080));
         for px in [0, 575, 576, 639, 1200, 1919] {
             for py in [0, 500, 1079] {
                 assert!(t.iter().any(|&(x, y, w, h)| px >= x && px < x + w && py >= y && py < y + h), "({px},{py}) uncovered");
             }
         }
-        assert_eq!(tiles((0, 0, 320, 240)), vec![(0, 0, 320, 240)]);
+        assert_eq!(tiles((0, 0, 320, 240), CLOSER_TILE), vec![(0, 0, 320, 240)]);
     }
 
     #[test]
     fn tiles_of_a_region_stay_inside_it() {
-        let t = tiles((100, 50, 900, 300));
+        let t = tiles((100, 50, 900, 300), CLOSER_TILE);
         assert_eq!(t, vec![(100, 50, 640, 300), (360, 50, 640, 300)]);
     }
 

@@ -155,10 +155,20 @@ fn backlit_grey_astronaut(face_gain: f32) -> Vec<u8> {
 }
 
 fn best_face_score(local: LocalContrast, rgb: &[u8]) -> f32 {
+    best_astronaut_score(local, rgb, |det, pic| det.detect(pic, is_grey(pic)))
+}
+
+/// The best score of a face at the astronaut's face that `look` finds in the 512×512 picture
+/// `rgb`, with a low-threshold CenterFace at `local` contrast.
+fn best_astronaut_score(
+    local: LocalContrast,
+    rgb: &[u8],
+    look: impl FnOnce(&mut CenterFace, &Picture<'_>) -> Result<Vec<Detection>, String>,
+) -> f32 {
     let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
     let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
     let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
-    det.detect(&pic, is_grey(&pic)).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
+    look(&mut det, &pic).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
 }
 
 #[test]
@@ -190,11 +200,7 @@ fn backlit_colour_astronaut(face_gain: f32) -> Vec<u8> {
 
 /// The best score of a face at the astronaut's face in a closer look at the whole picture.
 fn best_closer_look_score(local: LocalContrast, rgb: &[u8]) -> f32 {
-    let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
-    let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
-    let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
-    let dets = det.detect_crop(&pic, (0, 0, 512, 512), 0.5, is_grey(&pic)).expect("detection runs");
-    dets.iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)
+    best_astronaut_score(local, rgb, |det, pic| det.detect_crop(pic, (0, 0, 512, 512), 0.5, is_grey(pic)))
 }
 
 /// Issue 13: by day `auto` leaves colour pictures alone, so a dark face before a bright glow in

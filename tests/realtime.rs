@@ -29,19 +29,26 @@ fn a_clip_played_in_real_time_keeps_every_timestamp_and_takes_its_own_duration()
     assert_same_timing("faces.mp4 in real time", &probe(&input), &probe(&output));
 }
 
+/// `veilcam redact faces.mp4 -o output ARGS --preset ultrafast` with every look `delay_ms`
+/// slower (the documented `VEILCAM_DETECTOR_DELAY_MS` knob).
+fn redact_with_slow_detector(output: &std::path::Path, args: &[&str], delay_ms: u64) -> std::process::Output {
+    veilcam()
+        .args(["redact"])
+        .arg(sample("faces.mp4"))
+        .arg("-o")
+        .arg(output)
+        .args(args)
+        .args(["--preset", "ultrafast"])
+        .env("VEILCAM_DETECTOR_DELAY_MS", delay_ms.to_string())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_clip_played_in_real_time_with_a_late_detector_leaves_every_frame_obscured() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
-    let run = veilcam()
-        .args(["redact"])
-        .arg(sample("faces.mp4"))
-        .arg("-o")
-        .arg(&output)
-        .args(["--realtime", "100", "--preset", "ultrafast"])
-        .env("VEILCAM_DETECTOR_DELAY_MS", "400")
-        .output()
-        .unwrap();
+    let run = redact_with_slow_detector(&output, &["--realtime", "100"], 400);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
     assert!(err.contains("100 fully obscured"), "the summary counts the obscured frames: {err}");
@@ -92,15 +99,7 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
     // Each look takes 150 ms more; two workers look at about 12 of the 25 frames a second.
-    let run = veilcam()
-        .args(["redact"])
-        .arg(sample("faces.mp4"))
-        .arg("-o")
-        .arg(&output)
-        .args(["--realtime", "400", "--workers", "2", "--preset", "ultrafast"])
-        .env("VEILCAM_DETECTOR_DELAY_MS", "150")
-        .output()
-        .unwrap();
+    let run = redact_with_slow_detector(&output, &["--realtime", "400", "--workers", "2"], 150);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
     // The summary names the count only when some frames left obscured.

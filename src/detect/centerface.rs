@@ -223,14 +223,10 @@ mod tests {
     use crate::frame::Layout;
     use ndarray::Array4;
 
-    /// A 1×3×128×128 detector input (all channels equal): a dark disc (a face at level 40)
-    /// inside a ring of glow at `glow` on a background at 100, as a closer look at a backlit
-    /// face 28 px high sees it at 2×.
+    /// A 128×128 detector input: a dark disc (a face at level 40) inside a ring of glow at
+    /// `glow` on a background at 100, as a closer look at a backlit face 28 px high sees it at 2×.
     fn crop_input(glow: f32) -> Array4<f32> {
-        Array4::from_shape_fn((1, 3, 128, 128), |(_, _, y, x)| {
-            let r = ((x as f32 - 64.0).powi(2) + (y as f32 - 64.0).powi(2)).sqrt();
-            if r < 14.0 { 40.0 } else if r < 40.0 { glow } else { 100.0 }
-        })
+        crate::detect::preprocess::backlit_tests::crop(40.0, glow, 100.0)
     }
 
     /// Issue 13: by day (a colour picture) local contrast was all or nothing, so a dark face

@@ -243,16 +243,24 @@ impl DetectorSet {
 
 /// Cuts a region into tiles of at most `CLOSER_TILE` per side (overlapping by a little so a
 /// face on a cut is whole in one tile).
-fn tile((x, y, w, h): Region) -> Vec<Region> {
-    // Faces up to this size lie whole inside some tile; larger ones are the global pass's.
-    const OVERLAP: usize = 64;
-    let step = CLOSER_TILE - OVERLAP;
+fn tile(region: Region) -> Vec<Region> {
+    tiles(region, CLOSER_TILE)
+}
+
+/// How much neighbouring tiles overlap: faces up to this size lie whole inside some tile;
+/// larger ones are for the pass that looks at more of the picture.
+pub const TILE_OVERLAP: usize = 64;
+
+/// Cuts the region `(x, y, w, h)` into overlapping tiles of at most `size` pixels a side, row
+/// by row, the last tile of a row or column flush with the region's edge.
+pub fn tiles((x, y, w, h): Region, size: usize) -> Vec<Region> {
+    let step = size - TILE_OVERLAP;
     let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
-        if len <= CLOSER_TILE {
+        if len <= size {
             return vec![(origin, len)];
         }
-        let mut v: Vec<(usize, usize)> = (0..).map(|i| origin + i * step).take_while(|&s| s + CLOSER_TILE < origin + len).map(|s| (s, CLOSER_TILE)).collect();
-        v.push((origin + len - CLOSER_TILE, CLOSER_TILE));
+        let mut v: Vec<(usize, usize)> = (0..).map(|i| origin + i * step).take_while(|&s| s + size < origin + len).map(|s| (s, size)).collect();
+        v.push((origin + len - size, size));
         v
     };
     let (xs, ys) = (starts(x, w), starts(y, h));

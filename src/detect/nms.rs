@@ -2,13 +2,20 @@
 
 use super::Detection;
 
-/// Keeps the best-scoring detections, dropping any that overlaps a kept one by more than
-/// `iou_threshold`. The result is sorted by descending score.
-pub fn non_maximum_suppression(mut candidates: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Detection> = Vec::with_capacity(candidates.len().min(64));
+/// Keeps the best-scoring detections, dropping any that overlaps a kept one of its class by
+/// more than `iou_threshold`. The result is sorted by descending score.
+pub fn non_maximum_suppression(candidates: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    suppress(candidates, |d| d, iou_threshold)
+}
+
+/// [`non_maximum_suppression`] of items that carry a detection (`detection` reaches it) and
+/// something more, which is kept with it.
+pub fn suppress<T>(mut candidates: Vec<T>, detection: impl Fn(&T) -> &Detection, iou_threshold: f32) -> Vec<T> {
+    candidates.sort_by(|a, b| detection(b).score.total_cmp(&detection(a).score));
+    let mut kept: Vec<T> = Vec::with_capacity(candidates.len().min(64));
     for cand in candidates {
-        if kept.iter().all(|k| k.class != cand.class || k.bbox.iou(&cand.bbox) <= iou_threshold) {
+        let c = detection(&cand);
+        if kept.iter().map(&detection).all(|k| k.class != c.class || k.bbox.iou(&c.bbox) <= iou_threshold) {
             kept.push(cand);
         }
     }

@@ -751,13 +751,13 @@ pub const GREY_CHROMA: i32 = 6;
 pub const GREY_SHARE: f64 = 0.97;
 
 #[cfg(test)]
-mod backlit_tests {
+pub(super) mod backlit_tests {
     use super::light_tests::picture;
     use super::*;
 
     /// A 128×128 crop on a background at `ground`: a disc of radius 14 at `face` inside a ring
     /// up to radius 40 at `ring`.
-    fn crop(face: f32, ring: f32, ground: f32) -> Array4<f32> {
+    pub(in crate::detect) fn crop(face: f32, ring: f32, ground: f32) -> Array4<f32> {
         picture(
             |x, y| {
                 let r = ((x as f32 - 64.0).powi(2) + (y as f32 - 64.0).powi(2)).sqrt();
