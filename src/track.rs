@@ -584,6 +584,21 @@ mod tests {
         assert!(held.x1 <= 20.0 && held.x2 >= 40.0, "the held box does not cover the moving face: {held:?}");
     }
 
+    /// Regression (issue 13): held and back-filled boxes could grow to 2× the detected size;
+    /// once the closer look hid more small, fast faces, mask ÷ face area reached 4.5–4.9 at the
+    /// 99th percentile on the harness's day clips. They now stop at 1.5×.
+    #[test]
+    fn a_held_box_of_a_fast_face_grows_to_at_most_one_and_a_half_times_its_detections() {
+        let mut t = Tracker::new(TrackerSettings { growth_per_frame: 0.2, ..settings() });
+        t.observe(0, &[face(0.0, 0.0, 20.0)]);
+        t.observe(1, &[face(10.0, 0.0, 20.0)]);
+        for f in 2..=5 {
+            for b in t.boxes_at(f) {
+                assert!(b.bbox.width() <= 30.0 + 1e-3 && b.bbox.height() <= 30.0 + 1e-3, "frame {f}: {:?}", b.bbox);
+            }
+        }
+    }
+
     // Regression tests from the README demo (`sample_media/faces.mp4`, 1280×720 at 25 fps, every
     // 2nd frame looked at unless said otherwise): the detections are those of its sidecar.
 
