@@ -182,11 +182,16 @@ impl Servers {
 
     /// A worker (`--jobs 1`), logging to `name`.log in the test directory.
     fn worker(&self, name: &str, work_dir: &Path, extra: &[&str]) -> Proc {
+        self.worker_with_env(name, work_dir, extra, &[])
+    }
+
+    /// [`Servers::worker`] with extra environment (fault injection).
+    fn worker_with_env(&self, name: &str, work_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
         let store = format!("s3://{BUCKET}");
         let args: Vec<&str> = ["-v", "worker", "--store", &store, "--jobs", "1", "--ack-wait", ACK_WAIT, "--workers", "1"].iter().chain(extra).copied().collect();
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
         let mut cmd = self.veilcam(&args);
-        cmd.arg("--work-dir").arg(work_dir).stdout(Stdio::null()).stderr(log);
+        cmd.arg("--work-dir").arg(work_dir).envs(env.iter().copied()).stdout(Stdio::null()).stderr(log);
         Proc(cmd.spawn().expect("worker starts"))
     }
 
@@ -296,14 +301,21 @@ fn a_worker_killed_mid_job_loses_nothing_and_every_output_appears_once_redacted(
 
     let work = tempfile::tempdir().unwrap();
     let (work_a, work_b) = (work.path().join("a"), work.path().join("b"));
-    let mut a = servers.worker("a", &work_a, &[]);
+    // Worker a's detector is slowed (30 frames take at least 6 s), so it is surely mid-job
+    // when killed however fast the machine: with a fixed wait a fast machine finished the job
+    // and removed its directory first.
+    let mut a = servers.worker_with_env("a", &work_a, &[], &[("VEILCAM_DETECTOR_DELAY_MS", "200")]);
     let a_pid = a.0.id();
     let _b = servers.worker("b", &work_b, &[]);
     servers.wait_until(Duration::from_secs(120), "worker a running a job", &["a", "b"], |s| {
         s.jobs.iter().any(|j| j.state == State::Running && j.worker.as_deref().is_some_and(|w| w.ends_with(&format!("-{a_pid}"))))
     });
     // Let it get into the redaction, then kill it without a chance to clean up.
-    std::thread::sleep(Duration::from_millis(800));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job_dirs(&work_a).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     a.0.kill().unwrap();
     a.0.wait().unwrap();
     assert!(!job_dirs(&work_a).is_empty(), "the killed worker left its job directory (the next worker there removes it)");
