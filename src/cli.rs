@@ -441,11 +441,12 @@ pub struct RedactOptions {
     /// on each closer look, so a dark face before a bright background (backlight) or in a dark
     /// corner keeps its contrast; where it applies it replaces --low-light. Only what the
     /// detector sees changes. `auto`: on grey (night/infrared) pictures only, where it raised
-    /// the harness's night recall (tuning set) from 75 to 93 %; `backlit`: as `auto`, and a
-    /// closer look at a colour picture whose crop is backlit (a glow and a dark patch) runs
-    /// twice, as it is and equalised (by day backlit faces 55 -> 69 % on six tuning seeds, at
-    /// a higher detection cost); `on` everywhere (by day it cost 0.6 points on the tuning set).
-    #[arg(long, value_enum, default_value_t = LocalContrast::Auto)]
+    /// the harness's night recall (tuning set) from 75 to 93 %; `backlit` (the default): as
+    /// `auto`, and a closer look at a colour picture whose crop is backlit (a dark patch with
+    /// glow to its left, right and above) runs twice, as it is and equalised (by day backlit
+    /// faces 53 -> 73 % on six tuning seeds, bench ratio +0.05-0.1); `on` everywhere (by day it
+    /// cost 0.6 points on the tuning set).
+    #[arg(long, value_enum, default_value_t = LocalContrast::Backlit)]
     pub local_contrast: LocalContrast,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
@@ -555,7 +556,7 @@ impl Default for RedactOptions {
             detect_width: DEFAULT_DETECT_WIDTH,
             no_small_faces: false,
             low_light: false,
-            local_contrast: LocalContrast::Auto,
+            local_contrast: LocalContrast::Backlit,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,
             hold: DEFAULT_HOLD_SECONDS,

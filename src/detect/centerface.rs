@@ -53,10 +53,10 @@ pub enum LocalContrast {
     /// Never.
     Off,
     /// On night/infrared (grey) pictures only ([`is_grey`](super::preprocess::is_grey)).
-    #[default]
     Auto,
     /// As `auto`; and on colour pictures a closer look whose crop is backlit ([`is_backlit`])
-    /// runs twice, on the crop as it is and equalised, keeping the faces of both.
+    /// runs twice, on the crop as it is and equalised, keeping the faces of both. The default.
+    #[default]
     Backlit,
     /// On every picture.
     On,

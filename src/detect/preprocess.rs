@@ -680,37 +680,70 @@ mod local_tests {
 }
 
 /// Whether a detector input (RGB 0..255, `[1, 3, H, W]`, content in the top-left
-/// `content_w`×`content_h`) looks backlit: a glow (at least [`BACKLIT_BRIGHT_SHARE`] of it at
-/// brightness [`BACKLIT_BRIGHT`] or more) and a dark patch (at least [`BACKLIT_DARK_SHARE`] at
-/// [`BACKLIT_DARK`] or less) in the same picture, so that one exposure cannot serve both and a
-/// dark face before the glow keeps little contrast. Brightness is the mean of R, G and B,
-/// sampled on every second pixel of every second row.
+/// `content_w`×`content_h`) looks backlit: a dark patch with glow on three sides — some cell of
+/// [`BACKLIT_CELL`] px at mean brightness [`BACKLIT_DARK`] or less has a cell at
+/// [`BACKLIT_BRIGHT`] or more within [`BACKLIT_REACH`] cells to its left, to its right (in its
+/// row) and above it (in its column). That is a head before a bright sky, window or lamp,
+/// where one exposure cannot serve both and the face keeps little contrast. A bright sky above a
+/// dark street, or a dark doorway beside a window, is not: the dark lies on one side of the
+/// bright only, and an ordinary street crop does not pay for a second look (before, any glow and
+/// any dark patch in the same crop counted, and half of the closer looks at a street scene ran
+/// twice). Brightness is the mean of R, G and B, sampled on every second pixel of every second
+/// row.
 pub fn is_backlit(tensor: &Array4<f32>, content_w: usize, content_h: usize) -> bool {
-    let (h, w) = (tensor.shape()[2], tensor.shape()[3]);
-    let (cw, ch) = (content_w.min(w), content_h.min(h));
-    let plane = h * w;
-    let data = tensor.as_slice().expect("a detector input is contiguous");
-    let (mut bright, mut dark, mut n) = (0usize, 0usize, 0usize);
-    for y in (0..ch).step_by(2) {
-        for x in (0..cw).step_by(2) {
-            let i = y * w + x;
-            let level = (data[i] + data[plane + i] + data[2 * plane + i]) / 3.0;
-            bright += (level >= BACKLIT_BRIGHT) as usize;
-            dark += (level <= BACKLIT_DARK) as usize;
-            n += 1;
-        }
-    }
-    n > 0 && bright as f64 >= BACKLIT_BRIGHT_SHARE * n as f64 && dark as f64 >= BACKLIT_DARK_SHARE * n as f64
+    let cells = CellBrightness::of(tensor, content_w, content_h);
+    let bright = |x: usize, y: usize| cells.at(x, y) >= BACKLIT_BRIGHT;
+    let lit_left = |x: usize, y: usize| (x.saturating_sub(BACKLIT_REACH)..x).any(|cx| bright(cx, y));
+    let lit_right = |x: usize, y: usize| (x + 1..(x + 1 + BACKLIT_REACH).min(cells.w)).any(|cx| bright(cx, y));
+    let lit_above = |x: usize, y: usize| (y.saturating_sub(BACKLIT_REACH)..y).any(|cy| bright(x, cy));
+    (0..cells.h).any(|y| {
+        (0..cells.w).any(|x| cells.at(x, y) <= BACKLIT_DARK && lit_left(x, y) && lit_right(x, y) && lit_above(x, y))
+    })
 }
 
-/// Brightness (0..255) from which a pixel counts as part of a glow for [`is_backlit`].
+/// Mean brightness of the [`BACKLIT_CELL`]-px cells of a detector input's content.
+struct CellBrightness {
+    w: usize,
+    h: usize,
+    means: Vec<f32>,
+}
+
+impl CellBrightness {
+    fn of(tensor: &Array4<f32>, content_w: usize, content_h: usize) -> Self {
+        let (h, w) = (tensor.shape()[2], tensor.shape()[3]);
+        let (cw, ch) = (content_w.min(w) / BACKLIT_CELL, content_h.min(h) / BACKLIT_CELL);
+        let plane = h * w;
+        let data = tensor.as_slice().expect("a detector input is contiguous");
+        let mean = |cx: usize, cy: usize| {
+            let (mut sum, mut n) = (0.0, 0.0);
+            for y in (cy * BACKLIT_CELL..(cy + 1) * BACKLIT_CELL).step_by(2) {
+                for x in (cx * BACKLIT_CELL..(cx + 1) * BACKLIT_CELL).step_by(2) {
+                    let i = y * w + x;
+                    sum += (data[i] + data[plane + i] + data[2 * plane + i]) / 3.0;
+                    n += 1.0;
+                }
+            }
+            sum / n
+        };
+        let means = (0..ch).flat_map(|cy| (0..cw).map(move |cx| (cx, cy))).map(|(cx, cy)| mean(cx, cy)).collect();
+        CellBrightness { w: cw, h: ch, means }
+    }
+
+    fn at(&self, x: usize, y: usize) -> f32 {
+        self.means[y * self.w + x]
+    }
+}
+
+/// Brightness (0..255) from which a cell counts as glow for [`is_backlit`].
 pub const BACKLIT_BRIGHT: f32 = 200.0;
-/// Brightness up to which a pixel counts as dark for [`is_backlit`].
+/// Brightness up to which a cell counts as dark for [`is_backlit`].
 pub const BACKLIT_DARK: f32 = 80.0;
-/// The share of a backlit picture that must be glow.
-pub const BACKLIT_BRIGHT_SHARE: f64 = 0.04;
-/// The share of a backlit picture that must be dark.
-pub const BACKLIT_DARK_SHARE: f64 = 0.01;
+/// The side of [`is_backlit`]'s cells, in detector-input pixels (a closer look's input is at
+/// twice native resolution: 4 px of the frame).
+pub const BACKLIT_CELL: usize = 8;
+/// How many cells away from a dark cell [`is_backlit`] looks for glow (40 input px, 20 px of
+/// the frame: about a small face's width).
+pub const BACKLIT_REACH: usize = 5;
 
 /// Whether `pic` looks like a night or infrared picture: almost every sampled pixel has neutral
 /// colour (I420 chroma within [`GREY_CHROMA`] of 128; packed RGB channels within twice that of
@@ -782,10 +815,31 @@ pub(super) mod backlit_tests {
 
     #[test]
     fn only_the_content_counts_not_the_padding() {
-        // The glow is in the padding (right of column 64) only.
-        let t = picture(|x, _| if x < 64 { 40.0 } else { 250.0 }, 128, 64);
-        assert!(is_backlit(&t, 128, 64));
-        assert!(!is_backlit(&t, 64, 64));
+        // The glow right of the face lies in the padding (right of column 64) only.
+        let t = crop(40.0, 235.0, 100.0);
+        assert!(is_backlit(&t, 128, 128));
+        assert!(!is_backlit(&t, 64, 128));
+    }
+
+    /// Regression (issue 13): any glow and any dark patch in the same crop counted as backlight,
+    /// so half of the closer looks at an ordinary street scene ran twice.
+    #[test]
+    fn a_bright_sky_above_a_dark_street_or_a_doorway_beside_a_window_is_not_backlit() {
+        let sky_over_street = picture(|_, y| if y < 48 { 240.0 } else { 40.0 }, 128, 96);
+        assert!(!is_backlit(&sky_over_street, 128, 96), "glow above only");
+        let doorway_by_window = picture(|x, _| if x < 64 { 30.0 } else { 245.0 }, 128, 96);
+        assert!(!is_backlit(&doorway_by_window, 128, 96), "glow to one side only");
+    }
+
+    #[test]
+    fn a_dark_head_before_a_bright_window_with_its_body_below_is_backlit() {
+        // Glow left, right and above a dark head; below it the dark body reaches the edge.
+        let head = |x: usize, y: usize| {
+            let (dx, dy) = (x as f32 - 64.0, y as f32 - 40.0);
+            (dx * dx + dy * dy).sqrt() < 12.0 || (y > 40 && (x as f32 - 64.0).abs() < 24.0)
+        };
+        let t = picture(|x, y| if head(x, y) { 50.0 } else { 230.0 }, 128, 96);
+        assert!(is_backlit(&t, 128, 96));
     }
 }
 
