@@ -12,6 +12,11 @@
 //! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
 //! is found.
 //!
+//! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
+//! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding
+//! (a small mosaic); a hit under the threshold but above [`CONFIRM_SHARE`] of it counts only
+//! when its finding lasts and moves (a walking face). Set-aside hits are listed with the reason.
+//!
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation
 //! harness runs it on a deliberately weakened redaction and counts what it catches
 //! (`docs/evaluation.md`).
@@ -181,7 +186,7 @@ pub struct AuditReport {
     pub closer: bool,
     /// Mean share of the frame's area the moving look covered (0–1).
     pub moving_share: f64,
-    /// Frames with at least one hit.
+    /// Frames with at least one hit of a finding.
     pub frames_with_faces: u64,
     pub findings: Vec<Finding>,
     /// Hits that are not findings: on a mosaic fill, or weak and unconfirmed.
@@ -206,7 +211,8 @@ pub enum Reason {
     Mosaic,
     /// Its finding is brief, weak and somewhat blocky ([`BRIEF_FRAMES`]).
     Brief,
-    /// Under the threshold, and its finding lasted fewer than [`CONFIRM_FRAMES`] frames.
+    /// Under the threshold, and its finding lasted fewer than [`CONFIRM_FRAMES`] frames or did
+    /// not travel [`CONFIRM_TRAVEL`].
     Unconfirmed,
 }
 
