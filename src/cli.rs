@@ -170,7 +170,8 @@ pub struct AuditArgs {
     /// Write the findings as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Detection score from which a face counts as visible.
+    /// Detection score from which a face counts as visible. Weaker hits, from 0.8× it, count
+    /// when their finding lasts 3 frames and moves (a face, not a post that scores alike).
     #[arg(long, default_value_t = crate::audit::DEFAULT_THRESHOLD)]
     pub threshold: f32,
     /// Local contrast equalisation of the detector input, as in `redact` (auto: night/infrared
