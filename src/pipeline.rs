@@ -103,8 +103,10 @@ pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
 /// builds them here, so detections and track ids agree between passes (subject access
 /// resolves `--keep-at` in a first pass, [`crate::subject`]).
 pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
-    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
-    let planner = s.planner(fps, policy.needs_persons());
+    let policy = policy.at_night(s.night);
+    let persons = policy.needs_persons() || policy.needs_persons_at_night();
+    let detectors = (0..s.workers).map(|_| s.detectors(persons)).collect::<Result<Vec<_>>>()?;
+    let planner = s.planner_for(fps, &policy);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
