@@ -66,3 +66,19 @@ fn the_night_profile_hides_heads_on_grey_frames_and_leaves_colour_frames_alone()
     redact_ok(&clip, &off, &["--night", "off", "--sidecar", off_sidecar.to_str().unwrap()]);
     assert!(heads_and_persons(&off_sidecar).iter().all(|&f| f == (0, 0)), "--night off: as before");
 }
+
+/// A person model that cannot be loaded when only the night profile needs it fails the run
+/// before any output, naming the file and saying how to run without it.
+#[test]
+fn a_missing_person_model_for_the_night_profile_names_it_and_the_way_out() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (missing, out) = (dir.path().join("nope.onnx"), dir.path().join("out.mp4"));
+    let run = run_veilcam(&sample("vtest.avi"), &out, &["--person-model", missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "ran without its person model");
+    assert!(stderr.contains("nope.onnx") && stderr.contains("--night off"), "{stderr}");
+    assert!(!out.exists(), "no output from a failed run");
+    let night_off = dir.path().join("off.mp4");
+    redact_ok(&sample("vtest.avi"), &night_off, &["--person-model", missing.to_str().unwrap(), "--night", "off", "--detect-width", "320"]);
+}
