@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::detect::centerface::LocalContrast;
-use crate::policy::Keep;
+use crate::policy::{Keep, NightProfile};
 use crate::redact::{FillMode, Shape};
 use crate::settings::{parse_cadence, Cadence};
 
@@ -449,6 +449,13 @@ pub struct RedactOptions {
     /// cost 0.6 points on the tuning set).
     #[arg(long, value_enum, default_value_t = LocalContrast::Backlit)]
     pub local_contrast: LocalContrast,
+    /// The night profile: what more is done for faces on grey (night/infrared) frames, where
+    /// the face detector misses more; colour frames are never touched by it. `look`: run the
+    /// person detector on grey frames and look closer at the heads it finds; `heads`: as
+    /// `look`, and obscure every detected person's head on grey frames (as
+    /// `faces = "all+heads"` does on every frame); a kept subject's head stays visible.
+    #[arg(long, value_enum, default_value_t = DEFAULT_NIGHT)]
+    pub night: NightProfile,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
     /// 30 fps; 1 costs twice the detection time, 3 loses faces.
@@ -545,6 +552,8 @@ pub const DEFAULT_PERSON_THRESHOLD: f32 = 0.4;
 pub const DEFAULT_PRESET: &str = "veryfast";
 pub const DEFAULT_CRF: u32 = 21;
 pub const DEFAULT_ORT_THREADS: usize = 1;
+/// The night profile of a run given no `--night` (see docs/evaluation.md, "The night profile").
+pub const DEFAULT_NIGHT: NightProfile = NightProfile::Heads;
 
 impl Default for RedactOptions {
     /// The options of a run given no flags, without parsing a command line.
@@ -558,6 +567,7 @@ impl Default for RedactOptions {
             no_small_faces: false,
             low_light: false,
             local_contrast: LocalContrast::Backlit,
+            night: DEFAULT_NIGHT,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,
             hold: DEFAULT_HOLD_SECONDS,

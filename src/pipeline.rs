@@ -103,14 +103,30 @@ pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
 /// builds them here, so detections and track ids agree between passes (subject access
 /// resolves `--keep-at` in a first pass, [`crate::subject`]).
 pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
-    let detectors = (0..s.workers).map(|_| s.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
-    let planner = s.planner(fps, policy.needs_persons());
+    let policy = policy.at_night(s.night);
+    let persons = policy.needs_persons() || policy.needs_persons_at_night();
+    let detectors = (0..s.workers)
+        .map(|_| s.detectors(persons))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+    let planner = s.planner_for(fps, &policy);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
     Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE })
+}
+
+/// A person model that could not be loaded when only the night profile needs it: the error
+/// says so and how to run without it.
+fn for_the_night_profile(e: Error) -> Error {
+    match e {
+        Error::Model { path, message } => {
+            Error::Model { path, message: format!("{message}; the night profile (--night) needs it on grey frames, --night off runs without it") }
+        }
+        other => other,
+    }
 }
 
 /// Redacts one video file.

@@ -11,6 +11,11 @@
 //! `faces = "all+heads"` the subject's head is kept like their face; everyone else is obscured
 //! whole anyway.
 //!
+//! The night profile ([`NightProfile`]) does more for faces on grey (night/infrared) pictures,
+//! where the face detector misses more: with `heads` the head of every person the face policy
+//! concerns is obscured on those frames, as `all+heads` does always. A kept subject's head is
+//! never obscured by it.
+//!
 //! [`Policy::decide`] is the one place that decides; its [`Decision`] is what is filled and
 //! what the sidecar records.
 
@@ -93,6 +98,22 @@ pub fn parse_clip_time(s: &str) -> Option<u64> {
     Some(total * 60_000_000_000 + (seconds * 1e9).round() as u64)
 }
 
+/// The night profile: what a run does beyond the camera policy on grey (night/infrared)
+/// frames ([`crate::detect::preprocess::is_grey`]); colour frames are never touched by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NightProfile {
+    /// Nothing more at night.
+    Off,
+    /// Run the person detector on grey frames and look closer (at twice the resolution) at the
+    /// heads of the persons it finds, for faces the global pass missed.
+    Look,
+    /// As `look`, and obscure the head of every detected person on grey frames (as
+    /// `faces = "all+heads"` does on every frame), whether or not a face was found in it.
+    #[default]
+    Heads,
+}
+
 /// Why the policy obscured a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,8 +124,8 @@ pub enum Why {
     Bystander,
     /// Subject access: a face or person that is not the kept subject.
     NotTheSubject,
-    /// `faces = "all+heads"`: the head of a detected person (see [`head_mask`]), obscured
-    /// whether or not a face was found in it.
+    /// `faces = "all+heads"`, or the night profile `heads` on a grey frame: the head of a
+    /// detected person (see [`head_mask`]), obscured whether or not a face was found in it.
     Head,
 }
 
@@ -184,12 +205,26 @@ pub struct Policy {
     pub fill: FillMode,
     /// Subject access: whom to keep (an unresolved `Keep::At` keeps nobody: fail closed).
     pub keep: Keep,
+    /// What more is done on grey (night/infrared) frames.
+    pub night: NightProfile,
     street: Option<ZoneMask>,
 }
 
 impl Policy {
     pub fn new(camera: Option<Camera>, mask_scale: f32, shape: Shape, fill: FillMode) -> Self {
-        Policy { camera, mask_scale, shape, fill, keep: Keep::Nobody, street: None }
+        Policy { camera, mask_scale, shape, fill, keep: Keep::Nobody, night: NightProfile::Off, street: None }
+    }
+
+    /// The same policy with the night profile `night`.
+    pub fn at_night(self, night: NightProfile) -> Self {
+        Policy { night, ..self }
+    }
+
+    /// Whether the night profile runs the person detector on grey frames: when it is on and the
+    /// face policy obscures faces at all (with `faces = "none"` there is nothing to do more
+    /// for), and the person detector is not needed on every frame anyway.
+    pub fn needs_persons_at_night(&self) -> bool {
+        self.night != NightProfile::Off && self.face_policy() != FacePolicy::None && !self.needs_persons()
     }
 
     /// The same policy for a subject-access run keeping `keep`.
@@ -241,8 +276,16 @@ impl Policy {
     }
 
     /// Decides what to obscure among a frame's tracked boxes: the one place that does. The
-    /// street zones are listed too (they are blackened in every frame).
+    /// street zones are listed too (they are blackened in every frame). A colour frame; see
+    /// [`Policy::decide_frame`].
     pub fn decide(&self, boxes: &[TrackedBox], width: usize, height: usize) -> Decision {
+        self.decide_frame(boxes, width, height, false)
+    }
+
+    /// [`Policy::decide`] for a frame that is `grey` (night/infrared) or not: on a grey frame
+    /// the night profile `heads` adds the heads of the persons whose faces the face policy
+    /// obscures.
+    pub fn decide_frame(&self, boxes: &[TrackedBox], width: usize, height: usize, grey: bool) -> Decision {
         let mut decision = Decision { street_zones: self.street_zone_names(), ..Decision::default() };
         let subject = self.keep.is_subject_access().then(|| self.subject_tracks(boxes));
         for b in boxes {
@@ -254,7 +297,7 @@ impl Policy {
             };
             match why {
                 Some(why) => decision.obscured.push(self.obscured(b, why)),
-                None if subject.is_none() && b.class == Class::Person && self.face_policy() == FacePolicy::AllHeads => {
+                None if subject.is_none() && b.class == Class::Person && self.obscures_head(b, grey, width, height) => {
                     // The person stays visible, but not their head.
                     decision.obscured.push(Obscured { track: b.track, class: b.class, bbox: head_mask(&b.bbox), shape: Shape::Ellipse, why: Why::Head });
                 }
@@ -262,6 +305,21 @@ impl Policy {
             }
         }
         decision
+    }
+
+    /// Whether the head of person `b`, who is otherwise left visible, is obscured: always with
+    /// `faces = "all+heads"`; on a grey frame with the night profile `heads`, when the face
+    /// policy would obscure a face there (`all`: everyone; `outside_property`: a person standing
+    /// outside every property zone).
+    fn obscures_head(&self, b: &TrackedBox, grey: bool, width: usize, height: usize) -> bool {
+        match (self.face_policy(), grey && self.night == NightProfile::Heads) {
+            (FacePolicy::AllHeads, _) => true,
+            (FacePolicy::All, true) => true,
+            (FacePolicy::OutsideProperty, true) => {
+                self.camera.as_ref().is_some_and(|c| !stands_on_property(c, &b.bbox, width, height))
+            }
+            _ => false,
+        }
     }
 
     /// The region filled for box `b`: a face grown by the mask scale in the run's shape, a
@@ -312,7 +370,9 @@ impl Policy {
     /// Obscures one frame: the regions [`Policy::decide`] chose with the fill, then street
     /// zones in black. Returns the decision, which is what was applied.
     pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox]) -> Decision {
-        let decision = self.decide(boxes, pic.width, pic.height);
+        // Grey or not is looked at only when it can change the decision.
+        let grey = self.night == NightProfile::Heads && crate::detect::preprocess::is_grey(&pic.as_picture());
+        let decision = self.decide_frame(boxes, pic.width, pic.height, grey);
         redact(pic, &decision.regions(), self.fill);
         if let Some(camera) = &self.camera {
             let stale = self.street.as_ref().is_none_or(|m| (m.width, m.height) != (pic.width, pic.height));
@@ -595,6 +655,66 @@ mod tests {
         let p = Policy::new(Some(camera_with("all+heads", "all")), 1.3, Shape::Box, FillMode::Solid);
         let d = p.decide(&[person(40.0)], 100, 100);
         assert_eq!(d.obscured.iter().map(|o| o.why).collect::<Vec<_>>(), vec![Why::Bystander]);
+    }
+
+    /// Walker 1 (face 2 found) and walker 3 (face not found), on a policy with night profile
+    /// `night`.
+    fn night_walkers(camera: Option<Camera>, night: NightProfile) -> (Policy, [TrackedBox; 3]) {
+        let p = Policy::new(camera, 1.3, Shape::Box, FillMode::Solid).at_night(night);
+        (p, [two_walkers(60.0)[0], two_walkers(60.0)[1], two_walkers(60.0)[2]])
+    }
+
+    fn heads_of(d: &Decision) -> Vec<u64> {
+        d.obscured.iter().filter(|o| o.why == Why::Head).map(|o| o.track).collect()
+    }
+
+    #[test]
+    fn the_night_profile_obscures_the_heads_of_persons_on_grey_frames_only() {
+        let (p, walkers) = night_walkers(None, NightProfile::Heads);
+        assert!(!p.needs_persons() && p.needs_persons_at_night(), "the person detector runs at night only");
+        let night = p.decide_frame(&walkers, 100, 100, true);
+        assert_eq!(heads_of(&night), vec![1, 3], "{night:?}");
+        for head in night.obscured.iter().filter(|o| o.why == Why::Head) {
+            let body = walkers.iter().find(|b| b.track == head.track).unwrap().bbox;
+            assert_eq!((head.bbox, head.shape), (head_mask(&body), Shape::Ellipse));
+        }
+        assert_eq!(obscured_tracks(&night), vec![1, 2, 3], "the face is obscured as well");
+        let day = p.decide_frame(&walkers, 100, 100, false);
+        assert_eq!(day, p.decide(&walkers, 100, 100));
+        assert_eq!((obscured_tracks(&day), day.kept), (vec![2], vec![1, 3]), "colour frames are unchanged");
+    }
+
+    #[test]
+    fn the_night_profile_look_and_off_add_no_head_masks() {
+        for (night, persons) in [(NightProfile::Look, true), (NightProfile::Off, false)] {
+            let (p, walkers) = night_walkers(None, night);
+            assert_eq!(p.needs_persons_at_night(), persons, "{night:?}");
+            let d = p.decide_frame(&walkers, 100, 100, true);
+            assert!(heads_of(&d).is_empty(), "{night:?}: {d:?}");
+            assert_eq!(d.kept, vec![1, 3]);
+        }
+    }
+
+    #[test]
+    fn the_night_profile_never_obscures_a_kept_subjects_head() {
+        let p = Policy::new(None, 1.3, Shape::Box, FillMode::Solid).keeping(Keep::Track(1)).at_night(NightProfile::Heads);
+        let d = p.decide_frame(&two_walkers(60.0), 100, 100, true);
+        assert_eq!(d.kept, vec![1, 2], "the subject and their face stay visible at night");
+        assert!(d.obscured.iter().all(|o| o.why == Why::NotTheSubject), "{d:?}");
+    }
+
+    #[test]
+    fn the_night_profile_follows_the_face_policy() {
+        // faces = "none": nothing more to do at night, and no person detector for it.
+        let (p, walkers) = night_walkers(Some(camera_with("none", "none")), NightProfile::Heads);
+        assert!(!p.needs_persons_at_night());
+        assert!(p.decide_frame(&walkers, 100, 100, true).obscured.is_empty());
+        // faces = "outside_property" (property: the lower half): the head of a person standing
+        // in the street, not of one on the drive.
+        let (p, _) = night_walkers(Some(camera_with("outside_property", "none")), NightProfile::Heads);
+        let boxes = [boxed(1, Class::Person, 10.0, 55.0, 30.0, 90.0), boxed(3, Class::Person, 60.0, 5.0, 80.0, 40.0)];
+        assert_eq!(heads_of(&p.decide_frame(&boxes, 100, 100, true)), vec![3]);
+        assert!(heads_of(&p.decide_frame(&boxes, 100, 100, false)).is_empty());
     }
 
     #[test]

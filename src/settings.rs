@@ -12,7 +12,7 @@ use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
-use crate::policy::Keep;
+use crate::policy::{Keep, NightProfile, Policy};
 use crate::redact::{FillMode, Shape};
 use crate::sink::file::{EncoderSettings, PRESETS};
 
@@ -53,6 +53,8 @@ pub struct RedactSettings {
     pub realtime: Option<Duration>,
     /// Subject access: whom to keep visible (`Keep::Nobody`: the camera policy decides).
     pub keep: Keep,
+    /// What more is done for faces on grey (night/infrared) frames.
+    pub night: NightProfile,
 }
 
 /// How often a detector runs.
@@ -212,6 +214,7 @@ impl RedactSettings {
             small_faces: !o.no_small_faces,
             realtime: None,
             keep: o.keep,
+            night: o.night,
         })
     }
 
@@ -224,6 +227,8 @@ impl RedactSettings {
         let options = RedactOptions { config: None, camera: None, ..live_options(options) };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
+        // Not yet for live cameras: their policy is built without it (src/live/camera.rs).
+        settings.night = NightProfile::Off;
         Ok(settings)
     }
 
@@ -251,6 +256,13 @@ impl RedactSettings {
     pub fn planner(&self, fps: f64, with_persons: bool) -> Planner {
         let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
         Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps)
+    }
+
+    /// The planner for `policy` at `fps`: [`RedactSettings::planner`], with the person detector
+    /// at its cadence on grey frames when the night profile asks for it.
+    pub fn planner_for(&self, fps: f64, policy: &Policy) -> Planner {
+        let night = policy.needs_persons_at_night().then(|| self.person_every.frames(fps, PERSON_RATE));
+        self.planner(fps, policy.needs_persons()).at_night(night)
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Planner {
     pub face_every: u64,
     /// `None` when no person detector is loaded.
     pub person_every: Option<u64>,
+    /// The night profile's person cadence: on grey (night/infrared) frames the person detector
+    /// runs every this many frames even when `person_every` is `None` (its closer look at the
+    /// heads it finds, and the policy's head masks, are for faces the global pass misses).
+    pub night_person_every: Option<u64>,
     /// Plan the closer look for small faces.
     pub small_faces: bool,
     /// Frames between the two pictures compared for motion, at least.
@@ -108,6 +112,7 @@ impl Planner {
         Planner {
             face_every: face_every.max(1),
             person_every: person_every.map(|n| n.max(1)),
+            night_person_every: None,
             small_faces,
             motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
             recent: Default::default(),
@@ -116,10 +121,17 @@ impl Planner {
         }
     }
 
+    /// The same planner, running the person detector every `every` frames on grey frames (the
+    /// night profile; `None`: off).
+    pub fn at_night(self, every: Option<u64>) -> Self {
+        Planner { night_person_every: every.map(|n| n.max(1)), ..self }
+    }
+
     /// The plan for frame `index`.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
         let faces = index.is_multiple_of(self.face_every);
-        let persons = self.person_every.is_some_and(|n| index.is_multiple_of(n));
+        let at_night = |n: u64| index.is_multiple_of(n) && preprocess::is_grey(pic);
+        let persons = self.person_every.is_some_and(|n| index.is_multiple_of(n)) || self.night_person_every.is_some_and(at_night);
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         let head_turn = self.looks;
         self.looks += usize::from(faces);
@@ -377,6 +389,28 @@ mod tests {
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
         let mut faces_only = Planner::new(2, None, true, 25.0);
         assert!((0..6).all(|i| !faces_only.plan(i, &pic).persons), "no person detector, no person detection");
+    }
+
+    /// A flat 64×64 I420 picture with chroma `(u, v)`: (128, 128) is grey (night/infrared).
+    fn flat_picture(u: u8, v: u8) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        (vec![60u8; 64 * 64], vec![u; 32 * 32], vec![v; 32 * 32])
+    }
+
+    #[test]
+    fn the_night_profile_runs_the_person_detector_on_grey_frames_only() {
+        let (y, u, v) = flat_picture(128, 128);
+        let grey = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        let (cy, cu, cv) = flat_picture(90, 170);
+        let colour = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&cy[..], 64), (&cu[..], 32), (&cv[..], 32)]);
+        let mut night = Planner::new(2, None, true, 25.0).at_night(Some(3));
+        let at_night: Vec<bool> = (0..7).map(|i| night.plan(i, &grey).persons).collect();
+        assert_eq!(at_night, vec![true, false, false, true, false, false, true], "grey: the person detector at its cadence");
+        assert!((0..7).all(|i| !night.plan(i, &colour).persons), "colour: unchanged, no person detector");
+        let mut off = Planner::new(2, None, true, 25.0).at_night(None);
+        assert!((0..7).all(|i| !off.plan(i, &grey).persons), "night profile off: no person detector at night either");
+        // A policy that needs persons anyway keeps its own cadence by day and by night.
+        let mut both = Planner::new(2, Some(3), true, 25.0).at_night(Some(3));
+        assert_eq!((0..4).map(|i| both.plan(i, &colour).persons).collect::<Vec<_>>(), vec![true, false, false, true]);
     }
 
     #[test]

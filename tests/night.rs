@@ -1,0 +1,84 @@
+//! The night profile (`--night`), end to end on real footage with the real face and person
+//! models: vtest.avi made grey (night/infrared) for its first half and left in colour for the
+//! second, so one run shows both sides of the per-frame decision.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const W: usize = 768;
+const H: usize = 576;
+/// Frames of the clip; the first `GREY` are grey.
+const FRAMES: usize = 40;
+const GREY: usize = 20;
+
+/// vtest.avi, its first `GREY` frames without colour (chroma neutral), as an IR camera sees it.
+fn half_grey_clip(dir: &Path) -> std::path::PathBuf {
+    let mut frames = vtest_frames(FRAMES, W as u32, H as u32);
+    frames.edit(|i, f| {
+        if i < GREY {
+            f.u.fill(128);
+            f.v.fill(128);
+        }
+    });
+    let clip = dir.join("half-grey.mp4");
+    encode_frames(&frames, &Timing::Fps(25, 1), "x264enc speed-preset=ultrafast key-int-max=30 pass=qual quantizer=10 ! mp4mux", "", &clip);
+    clip
+}
+
+/// Per frame of a sidecar: (head masks, person detections).
+fn heads_and_persons(sidecar: &Path) -> Vec<(usize, usize)> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+    json["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let heads = f["obscured"].as_array().unwrap().iter().filter(|o| o["why"] == "head").count();
+            let persons = f["detections"].as_array().unwrap().iter().filter(|d| d["class"] == "person").count();
+            (heads, persons)
+        })
+        .collect()
+}
+
+/// The default night profile obscures walkers' heads on the grey frames and does nothing on
+/// the colour frames (no person detection there, no head mask); `--night off` does nothing on
+/// either. vtest.avi's walkers are found by the person detector, so the first half can fail.
+#[test]
+fn the_night_profile_hides_heads_on_grey_frames_and_leaves_colour_frames_alone() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = half_grey_clip(dir.path());
+    let (out, sidecar) = (dir.path().join("night.mp4"), dir.path().join("night.json"));
+    redact_ok(&clip, &out, &["--sidecar", sidecar.to_str().unwrap()]);
+    let frames = heads_and_persons(&sidecar);
+    assert_eq!(frames.len(), FRAMES);
+    let (grey, colour) = frames.split_at(GREY);
+    let grey_heads: usize = grey.iter().map(|f| f.0).sum();
+    assert!(grey.iter().filter(|f| f.0 > 0).count() >= GREY - 2, "head masks on grey frames: {grey:?}");
+    assert!(grey_heads >= 3 * GREY, "{grey_heads} head masks in {GREY} grey frames: {grey:?}");
+    assert!(grey.iter().any(|f| f.1 > 0), "the person detector runs on grey frames");
+    assert!(colour.iter().all(|&f| f == (0, 0)), "colour frames: no person detection, no head mask: {colour:?}");
+
+    let (off, off_sidecar) = (dir.path().join("off.mp4"), dir.path().join("off.json"));
+    redact_ok(&clip, &off, &["--night", "off", "--sidecar", off_sidecar.to_str().unwrap()]);
+    assert!(heads_and_persons(&off_sidecar).iter().all(|&f| f == (0, 0)), "--night off: as before");
+}
+
+/// A person model that cannot be loaded when only the night profile needs it fails the run
+/// before any output, naming the file and saying how to run without it.
+#[test]
+fn a_missing_person_model_for_the_night_profile_names_it_and_the_way_out() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (missing, out) = (dir.path().join("nope.onnx"), dir.path().join("out.mp4"));
+    let run = run_veilcam(&sample("vtest.avi"), &out, &["--person-model", missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "ran without its person model");
+    assert!(stderr.contains("nope.onnx") && stderr.contains("--night off"), "{stderr}");
+    assert!(!out.exists(), "no output from a failed run");
+    let night_off = dir.path().join("off.mp4");
+    redact_ok(&sample("vtest.avi"), &night_off, &["--person-model", missing.to_str().unwrap(), "--night", "off", "--detect-width", "320"]);
+}
