@@ -385,8 +385,9 @@ impl Tracker {
             // The longer a track went unseen, the further it may be from its prediction.
             let gap = frame.saturating_sub(track.last().frame).max(1) - 1;
             let reach = MATCH_DISTANCE + self.settings.drift_per_frame * gap as f32;
+            let (w, h, _) = track.detected_shape();
             for (di, det) in detections.iter().enumerate() {
-                if det.class != track.class {
+                if det.class != track.class || !similar_size(w.max(h), det.bbox.width().max(det.bbox.height())) {
                     continue;
                 }
                 if let Some(cost) = match_cost(&predicted, &det.bbox, reach) {
@@ -449,6 +450,13 @@ const MATCH_SIZE_RATIO: f32 = 2.0;
 /// face does not turn from a tall box into a wide bar between two looks (a chin or a hairline
 /// found as a part of a face is another object).
 const MATCH_ASPECT_RATIO: f32 = 2.0;
+
+/// Whether a detection's size (its larger side) is within [`MATCH_SIZE_RATIO`] of a track's
+/// median detected size: its last box alone is not enough, or a track drifts in steps from a
+/// 50 px face to a 15 px one found on a head nearby and its masks grow to cover both.
+fn similar_size(track: f32, det: f32) -> bool {
+    track.max(det) <= MATCH_SIZE_RATIO * track.min(det).max(1.0)
+}
 
 /// The cost of pairing a track's predicted box with a detection, if they are of a similar size
 /// and shape and their centres are within `reach` box sizes or they overlap enough.
@@ -561,6 +569,20 @@ mod tests {
         let big = t.observe(0, &[face(100.0, 100.0, 40.0)])[0];
         let small = t.observe(3, &[face(110.0, 150.0, 12.0)])[0];
         assert_ne!(big, small);
+    }
+
+    /// Regression (issue 13, night profile): a track's size was compared with its last box
+    /// only, so one small detection let it step down to a face of a third its size nearby, and
+    /// its masks then spanned both (4.5× its median detected width on the night seed-2 clip).
+    #[test]
+    fn a_face_a_third_of_a_tracks_size_does_not_join_it_after_one_smaller_detection() {
+        let mut t = Tracker::new(settings());
+        let big = (0..6).map(|f| t.observe(f, &[face(100.0, 100.0, 50.0)])[0]).last().unwrap();
+        // One detection of part of the face, within 2× of the last box.
+        assert_eq!(t.observe(6, &[face(110.0, 105.0, 28.0)])[0], big);
+        // A 16 px face close by: within 2× of that part, a third of the track's faces.
+        let small = t.observe(7, &[face(112.0, 108.0, 16.0)])[0];
+        assert_ne!(small, big);
     }
 
     #[test]
