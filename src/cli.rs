@@ -447,7 +447,7 @@ pub struct RedactOptions {
     /// glow to its left, right and above) runs twice, as it is and equalised (by day backlit
     /// faces 53 -> 73 % on six tuning seeds, bench ratio +0.05-0.1); `on` everywhere (by day it
     /// cost 0.6 points on the tuning set).
-    #[arg(long, value_enum, default_value_t = LocalContrast::Backlit)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_LOCAL_CONTRAST)]
     pub local_contrast: LocalContrast,
     /// The night profile: what more is done for faces on grey (night/infrared) frames, where
     /// the face detector misses more; colour frames are never touched by it. `look`: run the
@@ -552,6 +552,9 @@ pub const DEFAULT_PERSON_THRESHOLD: f32 = 0.4;
 pub const DEFAULT_PRESET: &str = "veryfast";
 pub const DEFAULT_CRF: u32 = 21;
 pub const DEFAULT_ORT_THREADS: usize = 1;
+/// The local contrast of a run given no `--local-contrast` (see docs/evaluation.md, "A tighter
+/// backlight test").
+pub const DEFAULT_LOCAL_CONTRAST: LocalContrast = LocalContrast::Backlit;
 /// The night profile of a run given no `--night` (see docs/evaluation.md, "The night profile").
 pub const DEFAULT_NIGHT: NightProfile = NightProfile::Heads;
 
@@ -566,7 +569,7 @@ impl Default for RedactOptions {
             detect_width: DEFAULT_DETECT_WIDTH,
             no_small_faces: false,
             low_light: false,
-            local_contrast: LocalContrast::Backlit,
+            local_contrast: DEFAULT_LOCAL_CONTRAST,
             night: DEFAULT_NIGHT,
             detect_every: Cadence::Auto,
             lookahead: DEFAULT_LOOKAHEAD_SECONDS,

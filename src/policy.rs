@@ -100,7 +100,7 @@ pub fn parse_clip_time(s: &str) -> Option<u64> {
 
 /// The night profile: what a run does beyond the camera policy on grey (night/infrared)
 /// frames ([`crate::detect::preprocess::is_grey`]); colour frames are never touched by it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NightProfile {
     /// Nothing more at night.
@@ -109,8 +109,8 @@ pub enum NightProfile {
     /// heads of the persons it finds, for faces the global pass missed.
     Look,
     /// As `look`, and obscure the head of every detected person on grey frames (as
-    /// `faces = "all+heads"` does on every frame), whether or not a face was found in it.
-    #[default]
+    /// `faces = "all+heads"` does on every frame), whether or not a face was found in it. The
+    /// default (`crate::cli::DEFAULT_NIGHT`).
     Heads,
 }
 

@@ -48,15 +48,15 @@ pub struct CenterFaceSettings {
 }
 
 /// When the detector input gets local contrast equalisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LocalContrast {
     /// Never.
     Off,
     /// On night/infrared (grey) pictures only ([`is_grey`](super::preprocess::is_grey)).
     Auto,
     /// As `auto`; and on colour pictures a closer look whose crop is backlit ([`is_backlit`])
-    /// runs twice, on the crop as it is and equalised, keeping the faces of both. The default.
-    #[default]
+    /// runs twice, on the crop as it is and equalised, keeping the faces of both (the default
+    /// of `redact`, `crate::cli::DEFAULT_LOCAL_CONTRAST`).
     Backlit,
     /// On every picture.
     On,
