@@ -451,9 +451,10 @@ const MATCH_SIZE_RATIO: f32 = 2.0;
 /// found as a part of a face is another object).
 const MATCH_ASPECT_RATIO: f32 = 2.0;
 
-/// Whether a detection's size (its larger side) is within [`MATCH_SIZE_RATIO`] of a track's
-/// median detected size: its last box alone is not enough, or a track drifts in steps from a
-/// 50 px face to a 15 px one found on a head nearby and its masks grow to cover both.
+/// Whether two sizes (a box's larger side) are within [`MATCH_SIZE_RATIO`] of each other. A
+/// detection is compared with a track's predicted box ([`match_cost`]) and with its median
+/// detected size: the last box alone is not enough, or a track drifts in steps from a 50 px
+/// face to a 15 px one found on a head nearby and its masks grow to cover both.
 fn similar_size(track: f32, det: f32) -> bool {
     track.max(det) <= MATCH_SIZE_RATIO * track.min(det).max(1.0)
 }
@@ -462,7 +463,7 @@ fn similar_size(track: f32, det: f32) -> bool {
 /// and shape and their centres are within `reach` box sizes or they overlap enough.
 fn match_cost(predicted: &BBox, det: &BBox, reach: f32) -> Option<f32> {
     let (ps, ds) = (predicted.width().max(predicted.height()).max(1.0), det.width().max(det.height()).max(1.0));
-    if ps.max(ds) > MATCH_SIZE_RATIO * ps.min(ds) {
+    if !similar_size(ps, ds) {
         return None;
     }
     let aspect = |b: &BBox| b.width().max(1e-3) / b.height().max(1e-3);
