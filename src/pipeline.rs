@@ -103,6 +103,14 @@ pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
 /// builds them here, so detections and track ids agree between passes (subject access
 /// resolves `--keep-at` in a first pass, [`crate::subject`]).
 pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
+    stages(s, policy, fps, Pace::FILE)
+}
+
+/// The stages of any run, file or live (which differ in `pace` and in the settings: a live
+/// camera's have no look-ahead): the night profile applied to `policy`, one detector set per
+/// worker with the person model when the policy or the night profile needs it, the planner,
+/// and the tracker settings at `fps`.
+pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Result<Stages> {
     let policy = policy.at_night(s.night);
     let persons = policy.needs_persons() || policy.needs_persons_at_night();
     let detectors = (0..s.workers)
@@ -115,12 +123,12 @@ pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stage
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-    Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE })
+    Ok(Stages { planner, detectors, policy, tracking, pace })
 }
 
 /// A person model that could not be loaded when only the night profile needs it: the error
 /// says so and how to run without it.
-fn for_the_night_profile(e: Error) -> Error {
+pub(crate) fn for_the_night_profile(e: Error) -> Error {
     match e {
         Error::Model { path, message } => {
             Error::Model { path, message: format!("{message}; the night profile (--night) needs it on grey frames, --night off runs without it") }
@@ -378,8 +386,9 @@ fn decode_stage(
         let sent = if pace.live {
             match plan_tx.try_send(planned) {
                 Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
+                Err(TrySendError::Full(skipped)) => {
                     shed += 1;
+                    planner.skipped(&skipped.plan);
                     tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok()
                 }
                 Err(TrySendError::Disconnected(_)) => false,

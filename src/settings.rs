@@ -227,8 +227,6 @@ impl RedactSettings {
         let options = RedactOptions { config: None, camera: None, ..live_options(options) };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
-        // Not yet for live cameras: their policy is built without it (src/live/camera.rs).
-        settings.night = NightProfile::Off;
         Ok(settings)
     }
 

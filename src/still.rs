@@ -7,11 +7,12 @@ use std::time::Instant;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, RgbImage};
 
+use crate::detect::preprocess::is_grey;
 use crate::detect::{Class, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
-use crate::pipeline::{write_json, Summary};
+use crate::pipeline::{for_the_night_profile, write_json, Summary};
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::source::Damage;
 use crate::stats::StageTimes;
@@ -33,16 +34,18 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let sidecar_out = s.sidecar.as_ref().and_then(|_| prepared.next());
     let stats_out = s.stats.as_ref().and_then(|_| prepared.next());
 
-    let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
-    let mut detectors = s.detectors(policy.needs_persons())?;
+    let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep).at_night(s.night);
     let mut img = decode(&s.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let detect_started = Instant::now();
-    let detections = {
+    let (detections, detect_time) = {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-        detectors.run(&pic, &Plan::single(policy.needs_persons())).map_err(|message| Error::Detect { frame: 0, message })?
+        // The night profile's person look, as on a video's grey frames.
+        let persons = policy.needs_persons() || (policy.needs_persons_at_night() && is_grey(&pic));
+        let mut detectors = s.detectors(persons).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+        let started = Instant::now();
+        let found = detectors.run(&pic, &Plan::single(persons)).map_err(|message| Error::Detect { frame: 0, message })?;
+        (found, started.elapsed())
     };
-    let detect_time = detect_started.elapsed();
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
     policy.keep = crate::subject::resolve_still(s.keep, &boxes, w, h, &s.input)?;
     let decision = {

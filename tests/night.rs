@@ -82,3 +82,68 @@ fn a_missing_person_model_for_the_night_profile_names_it_and_the_way_out() {
     let night_off = dir.path().join("off.mp4");
     redact_ok(&sample("vtest.avi"), &night_off, &["--person-model", missing.to_str().unwrap(), "--night", "off", "--detect-width", "320"]);
 }
+
+/// Counts, per frame a live camera's engine hands its sinks, the head masks applied and
+/// whether the frame was obscured whole.
+struct HeadCount(std::sync::Arc<std::sync::Mutex<Vec<(usize, bool)>>>);
+
+impl veilcam::sink::FrameSink for HeadCount {
+    fn push(&mut self, _: &veilcam::frame::Frame, applied: &veilcam::sink::Applied<'_>) -> veilcam::error::Result<()> {
+        let heads = applied.decision.obscured.iter().filter(|o| o.why == veilcam::policy::Why::Head).count();
+        self.0.lock().unwrap().push((heads, applied.fully_obscured));
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> veilcam::error::Result<Option<veilcam::output::AtomicOutput>> {
+        Ok(None)
+    }
+}
+
+/// Live cameras get the night profile too (it was off for them): the live engine, fed the
+/// half-grey clip in real time as a camera sends it, obscures walkers' heads on the grey frames
+/// and adds none on the colour ones. Regression test: live runs built their stages apart from
+/// file runs and without the night profile.
+#[test]
+fn a_live_camera_hides_heads_on_grey_frames_as_a_file_run_does() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = half_grey_clip(dir.path());
+    let text = "[cameras.door]\nsource = \"rtsp://127.0.0.1:1/door\"\n";
+    let config = veilcam::live::config::parse_live(text, &dir.path().join("live.toml")).expect("config parses");
+    let source = veilcam::source::realtime::RealTime::new(veilcam::source::file::FileSource::open(&clip).expect("clip opens"));
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sinks: Vec<Box<dyn veilcam::sink::FrameSink>> = vec![Box::new(HeadCount(frames.clone()))];
+    let options = veilcam::cli::RedactOptions { workers: 1, ..Default::default() };
+    veilcam::live::camera::run_engine(source, &config.cameras[0], config.latency_budget, &options, sinks).expect("live engine runs");
+    let frames = frames.lock().unwrap().clone();
+    assert_eq!(frames.len(), FRAMES);
+    let (grey, colour) = frames.split_at(GREY);
+    let with_heads = grey.iter().filter(|f| f.0 > 0).count();
+    assert!(with_heads >= GREY / 2, "head masks on {with_heads} of {GREY} grey frames: {grey:?}");
+    assert!(colour.iter().all(|f| f.0 == 0), "colour frames: no head mask: {colour:?}");
+}
+
+/// Still images get the night profile too (it was left out of them): a grey (infrared) still
+/// of walkers has their heads obscured, and `--night off` does not.
+#[test]
+fn a_grey_still_gets_the_night_profile_as_grey_video_frames_do() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let luma = vtest_frames(11, W as u32, H as u32).luma(10);
+    let grey = image::RgbImage::from_fn(W as u32, H as u32, |x, y| {
+        let l = luma[y as usize * W + x as usize];
+        image::Rgb([l, l, l])
+    });
+    let still = dir.path().join("ir.png");
+    grey.save(&still).unwrap();
+    let heads = |args: &[&str], name: &str| {
+        let (out, sidecar) = (dir.path().join(format!("{name}.png")), dir.path().join(format!("{name}.json")));
+        let mut all = args.to_vec();
+        all.extend(["--sidecar", sidecar.to_str().unwrap()]);
+        redact_ok(&still, &out, &all);
+        heads_and_persons(&sidecar)[0]
+    };
+    let (night_heads, persons) = heads(&[], "night");
+    assert!(persons >= 2 && night_heads >= 2, "{night_heads} head masks, {persons} persons found");
+    assert_eq!(heads(&["--night", "off"], "off"), (0, 0), "--night off: no person look, no head mask");
+}

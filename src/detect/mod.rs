@@ -87,6 +87,9 @@ pub struct Planner {
     cursor: usize,
     /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
     looks: usize,
+    /// A person look was planned but its frame skipped detection (live, detectors busy): the
+    /// next frame that can have one gets it, rather than waiting for the cadence to come round.
+    persons_owed: bool,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -118,6 +121,7 @@ impl Planner {
             recent: Default::default(),
             cursor: 0,
             looks: 0,
+            persons_owed: false,
         }
     }
 
@@ -130,12 +134,20 @@ impl Planner {
     /// The plan for frame `index`.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
         let faces = index.is_multiple_of(self.face_every);
-        let at_night = |n: u64| index.is_multiple_of(n) && preprocess::is_grey(pic);
-        let persons = self.person_every.is_some_and(|n| index.is_multiple_of(n)) || self.night_person_every.is_some_and(at_night);
+        let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
+        let persons = self.person_every.is_some_and(due) || self.night_person_every.is_some_and(|n| due(n) && preprocess::is_grey(pic));
+        self.persons_owed &= !persons;
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         let head_turn = self.looks;
         self.looks += usize::from(faces);
         Plan { faces, persons, closer, head_turn }
+    }
+
+    /// `plan` was not carried out: its frame skipped detection (live, every detector busy).
+    /// A person look it held is owed to the next frame that can have one, so that shedding
+    /// cannot starve the person detector, whose cadence is sparser than the faces'.
+    pub fn skipped(&mut self, plan: &Plan) {
+        self.persons_owed |= plan.persons;
     }
 
     /// The regions of `pic` that moved since an earlier look, within the budget.
@@ -389,6 +401,26 @@ mod tests {
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
         let mut faces_only = Planner::new(2, None, true, 25.0);
         assert!((0..6).all(|i| !faces_only.plan(i, &pic).persons), "no person detector, no person detection");
+    }
+
+    /// Regression test: live, a frame whose detection is skipped (detectors busy) lost its
+    /// person look until the cadence came round again, and under load every person look could
+    /// fall on a skipped frame, so the night profile found no one.
+    #[test]
+    fn a_person_look_on_a_skipped_frame_goes_to_the_next_frame() {
+        let (y, u, v) = flat_picture(128, 128);
+        let grey = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        for mut planner in [Planner::new(1, Some(5), true, 25.0), Planner::new(1, None, true, 25.0).at_night(Some(5))] {
+            let first = planner.plan(0, &grey);
+            assert!(first.persons);
+            planner.skipped(&first);
+            let persons: Vec<bool> = (1..11).map(|i| planner.plan(i, &grey).persons).collect();
+            assert_eq!(persons, vec![true, false, false, false, true, false, false, false, false, true], "owed once, then the cadence");
+        }
+        let mut planner = Planner::new(1, Some(5), true, 25.0);
+        let skipped_without_persons = planner.plan(1, &grey);
+        planner.skipped(&skipped_without_persons);
+        assert!(!planner.plan(2, &grey).persons, "nothing owed for a skipped frame without a person look");
     }
 
     /// A flat 64×64 I420 picture with chroma `(u, v)`: (128, 128) is grey (night/infrared).

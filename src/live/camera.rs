@@ -33,7 +33,7 @@ use crate::live::config::{AuthMethod, LateFrames, LiveCamera, LiveConfig, Transp
 use crate::live::metrics::{CameraMetrics, LiveMetrics, MetricsServer};
 use crate::live::retention::{Retention, Sweeper};
 use crate::output::AtomicOutput;
-use crate::pipeline::{run_stages, Pace, Stages};
+use crate::pipeline::{run_stages, stages, Pace};
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::settings::RedactSettings;
@@ -43,7 +43,6 @@ use crate::sink::{Applied, FrameSink};
 use crate::source::rtsp::{RtspOptions, RtspSource, SourceEvent, Transport};
 use crate::source::FrameSource;
 use crate::stats::StageTimes;
-use crate::track::TrackerSettings;
 
 /// How long one wait for a camera frame lasts before the stop flag is looked at again.
 const FEED_POLL: Duration = Duration::from_millis(200);
@@ -196,14 +195,7 @@ pub fn run_engine(
 ) -> Result<CameraSummary> {
     let settings = RedactSettings::for_live(options, cam.camera.clone())?;
     let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill);
-    let detectors = (0..settings.workers).map(|_| settings.detectors(policy.needs_persons())).collect::<Result<Vec<_>>>()?;
-    let planner = settings.planner(ASSUMED_FPS, policy.needs_persons());
-    let tracking = TrackerSettings {
-        hold_frames: (settings.hold_seconds * ASSUMED_FPS).round() as u64,
-        lookahead_frames: 0,
-        ..TrackerSettings::for_fps(ASSUMED_FPS, true)
-    };
-    let stages = Stages { planner, detectors, policy, tracking, pace: Pace::live(budget) };
+    let stages = stages(&settings, policy, ASSUMED_FPS, Pace::live(budget))?;
     let times = StageTimes::default();
     let done = run_stages(feed, stages, sinks, Progress::new("live", None, true), &times)?;
     for sink in done.sinks {
