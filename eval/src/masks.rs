@@ -4,24 +4,36 @@
 //! Read from the `--sidecar` of the run (per frame: the tracker's face boxes, each with its
 //! track id and origin: detected, interpolated, held or back-filled) and the clip's truth:
 //!
-//! - **mask ÷ face area**: each face mask is paired with the labelled face it overlaps most
-//!   (the face's centre must lie inside the mask); its area, clipped to the frame, over the
-//!   area of the face's full box. A mask over no labelled face (a real pedestrian's head in
-//!   the background footage, or a phantom) is counted as *unpaired*.
+//! - **own face**: each veilcam track is given the labelled face its *detected* masks contain
+//!   (face centre inside the mask) most often; ties go to the face they overlap most in all.
+//!   A track whose detected masks contain no labelled face is *unlabelled*: a real pedestrian's
+//!   head in the background footage, or a false detection.
+//! - **mask ÷ face area**: every mask of a track with an own face, its area clipped to the
+//!   frame over the area of that face's full box in the same frame, wherever the mask is (a
+//!   box left behind by a fast face still counts at its size). Also per identity set of the
+//!   own face. Masks in frames where the own face is not labelled at all (before it entered,
+//!   after it left, or a track that moved on to an unlabelled head) are counted apart.
+//! - **unlabelled masks**: counted, with the share of the frame area they cover: over-redaction
+//!   of things that are not labelled faces, kept out of the ratio.
+//! - **the old pairing** (`any_face`, for comparison with figures before this rule): each mask
+//!   paired with whichever labelled face it overlaps most among those whose centre it contains.
+//!   It paired a weak track's mask, back-filled in place, with a small face of *another* track
+//!   passing through it, and so measured over-redaction of one track as the growth of another.
 //! - **widest mask**: per veilcam track, each mask's width over the median width of the
-//!   track's detections (the detector's boxes, before the tracker grows them). A held or back-filled box that grows into a bar shows up here
-//!   even when it covers no labelled face.
+//!   track's detections (the detector's boxes, before the tracker grows them). A held or
+//!   back-filled box that grows into a bar shows up here even when it covers no labelled face.
 //!
 //! Boxes are the sidecar's mask boxes, before `--mask-scale` (which the policy applies the same
 //! way to every box), so the figures compare the tracker's boxes with the faces.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::sprite::IdentitySet;
 use super::truth::{Truth, TruthFace};
 use super::{EvalError, Result};
 
@@ -106,20 +118,61 @@ pub struct WidestMask {
     pub detected_width: f64,
 }
 
+/// Mask ÷ face area over the masks of one identity set's faces (pairing by own track).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SetReach {
+    pub masks: u64,
+    pub area_ratio_p50: Option<f64>,
+    pub area_ratio_p99: Option<f64>,
+}
+
+/// Masks of tracks with no labelled face of their own: over-redaction of unlabelled things
+/// (the background footage's real pedestrians, false detections), not in the area ratio.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UnlabelledMasks {
+    /// Veilcam face tracks whose detected masks contain no labelled face.
+    pub tracks: u64,
+    pub masks: u64,
+    /// Their area (clipped to the frame, summed) as a share of the frame area, mean over the
+    /// clip's frames and in the frame where it is largest, in percent.
+    pub frame_area_mean_percent: f64,
+    pub frame_area_max_percent: f64,
+}
+
+/// The figures of the pairing rule used before the own-track rule (each mask with whichever
+/// labelled face it overlaps most among those whose centre it contains), for comparison.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AnyFaceReach {
+    pub paired: u64,
+    pub unpaired: u64,
+    pub area_ratio_p50: Option<f64>,
+    pub area_ratio_p99: Option<f64>,
+    pub area_ratio_max: Option<f64>,
+}
+
 /// Over-reach of the face masks of one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MaskReach {
     /// Face masks in the sidecar, over all frames.
     pub masks: u64,
-    /// Masks paired with a labelled face.
+    /// Masks of tracks with an own labelled face, in frames where that face is labelled (those
+    /// in the area ratio).
     pub paired: u64,
-    /// Masks over no labelled face (background heads, phantoms).
-    pub unpaired: u64,
-    /// Mask area (clipped to the frame) ÷ area of its face's full box: median and 99th
-    /// percentile over paired masks.
+    /// Masks of tracks with an own labelled face, in frames where that face is not in the
+    /// picture (held after it left or after the track moved on to something unlabelled,
+    /// back-filled before it entered): no face to divide by, so not in the ratio.
+    pub own_face_absent: u64,
+    /// Masks of tracks with no labelled face.
+    pub unlabelled: UnlabelledMasks,
+    /// Mask area (clipped to the frame) ÷ area of its own track's face's full box: median and
+    /// 99th percentile over paired masks.
     pub area_ratio_p50: Option<f64>,
     pub area_ratio_p99: Option<f64>,
     pub area_ratio_max: Option<f64>,
+    /// The same per identity set of the own face (`tuning`, `held_out`).
+    pub sets: BTreeMap<IdentitySet, SetReach>,
+    /// The old pairing rule's figures (any face whose centre the mask contains).
+    pub any_face: AnyFaceReach,
     /// The widest mask relative to its own track's median detected width.
     pub widest: Option<WidestMask>,
     /// Masks wider than 3× their track's median detected width.
@@ -144,23 +197,48 @@ pub fn mask_reach(truth: &Truth, sidecar: &Path) -> Result<MaskReach> {
     Ok(reach(truth, &doc))
 }
 
+fn face_area(face: &TruthFace) -> f64 {
+    let [x1, y1, x2, y2] = face.full.map(f64::from);
+    ((x2 - x1) * (y2 - y1)).max(1.0)
+}
+
 fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     let faces_of = |index: u64| truth.frames.get(index as usize).map_or(&[][..], |f| &f.faces[..]);
     let masks = || doc.frames.iter().flat_map(|f| f.masks.iter().filter(|m| m.class == "face").map(move |m| (f.index, m)));
     let detected = detected_widths(&doc.frames);
+    let own = own_faces(truth, &doc.frames);
+    let set_of: HashMap<u32, IdentitySet> = truth.tracks.iter().filter_map(|t| Some((t.id, t.set?))).collect();
     let (fw, fh) = (truth.width as f64, truth.height as f64);
     let mut r = MaskReach::default();
-    let mut ratios = Vec::new();
+    let (mut ratios, mut any_ratios) = (Vec::new(), Vec::new());
+    let mut set_ratios: BTreeMap<IdentitySet, Vec<f64>> = BTreeMap::new();
+    let mut unlabelled_area: HashMap<u64, f64> = HashMap::new();
+    let mut unlabelled_tracks = std::collections::HashSet::new();
     for (index, m) in masks() {
         r.masks += 1;
+        let area = m.bbox.clipped_area(fw, fh);
+        match own.get(&m.track).map(|face| (face, faces_of(index).iter().find(|f| f.track == *face))) {
+            Some((face, Some(full))) => {
+                r.paired += 1;
+                let ratio = area / face_area(full);
+                ratios.push(ratio);
+                if let Some(set) = set_of.get(face) {
+                    set_ratios.entry(*set).or_default().push(ratio);
+                }
+            }
+            Some((_, None)) => r.own_face_absent += 1,
+            None => {
+                r.unlabelled.masks += 1;
+                unlabelled_tracks.insert(m.track);
+                *unlabelled_area.entry(index).or_default() += area;
+            }
+        }
         match paired_face(&m.bbox, faces_of(index)) {
             Some(face) => {
-                r.paired += 1;
-                let [x1, y1, x2, y2] = face.full.map(f64::from);
-                let face_area = ((x2 - x1) * (y2 - y1)).max(1.0);
-                ratios.push(m.bbox.clipped_area(fw, fh) / face_area);
+                r.any_face.paired += 1;
+                any_ratios.push(area / face_area(face));
             }
-            None => r.unpaired += 1,
+            None => r.any_face.unpaired += 1,
         }
         let Some(&dw) = detected.get(&m.track) else { continue };
         let ratio = m.bbox.width() / dw.max(1.0);
@@ -176,11 +254,52 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
             });
         }
     }
+    let frame_area = (fw * fh).max(1.0);
+    let frames = truth.frames.len().max(doc.frames.len()).max(1) as f64;
+    r.unlabelled.tracks = unlabelled_tracks.len() as u64;
+    r.unlabelled.frame_area_mean_percent = 100.0 * unlabelled_area.values().sum::<f64>() / frame_area / frames;
+    r.unlabelled.frame_area_max_percent = 100.0 * unlabelled_area.values().copied().fold(0.0, f64::max) / frame_area;
     ratios.sort_by(f64::total_cmp);
     r.area_ratio_p50 = percentile(&ratios, 50.0);
     r.area_ratio_p99 = percentile(&ratios, 99.0);
     r.area_ratio_max = ratios.last().copied();
+    for (set, mut v) in set_ratios {
+        v.sort_by(f64::total_cmp);
+        r.sets.insert(set, SetReach { masks: v.len() as u64, area_ratio_p50: percentile(&v, 50.0), area_ratio_p99: percentile(&v, 99.0) });
+    }
+    any_ratios.sort_by(f64::total_cmp);
+    r.any_face.area_ratio_p50 = percentile(&any_ratios, 50.0);
+    r.any_face.area_ratio_p99 = percentile(&any_ratios, 99.0);
+    r.any_face.area_ratio_max = any_ratios.last().copied();
     r
+}
+
+/// Each veilcam face track's own labelled face (truth track id): the one its detected masks
+/// contain most often (each detected mask votes for the face [`paired_face`] gives it); ties go
+/// to the face with the most overlap summed over those masks. Tracks whose detected masks
+/// contain no labelled face are absent.
+fn own_faces(truth: &Truth, frames: &[SidecarFrame]) -> HashMap<u64, u32> {
+    // (veilcam track, truth track) -> (votes, summed overlap)
+    let mut votes: HashMap<(u64, u32), (u64, f64)> = HashMap::new();
+    for f in frames {
+        let faces = truth.frames.get(f.index as usize).map_or(&[][..], |t| &t.faces[..]);
+        for m in f.masks.iter().filter(|m| m.class == "face" && m.origin == "detected") {
+            if let Some(face) = paired_face(&m.bbox, faces) {
+                let v = votes.entry((m.track, face.track)).or_default();
+                v.0 += 1;
+                v.1 += m.bbox.intersection(face.full.map(f64::from));
+            }
+        }
+    }
+    let mut best: HashMap<u64, (u32, u64, f64)> = HashMap::new();
+    for ((track, face), (n, overlap)) in votes {
+        let e = best.entry(track).or_insert((face, n, overlap));
+        // Deterministic: more votes, then more overlap, then the lower face id.
+        if (n, overlap) > (e.1, e.2) || ((n, overlap) == (e.1, e.2) && face < e.0) {
+            *e = (face, n, overlap);
+        }
+    }
+    best.into_iter().map(|(track, (face, _, _))| (track, face)).collect()
 }
 
 /// Median width of each track's detections. A detected mask is the tracker's box around a
@@ -223,8 +342,8 @@ fn median(sorted: &[f64]) -> Option<f64> {
     }
 }
 
-/// The labelled face a mask belongs to: the one it overlaps most among those whose centre it
-/// contains.
+/// The labelled face a mask covers: the one it overlaps most among those whose centre it
+/// contains (the old pairing rule for every mask; now the vote of one detected mask).
 fn paired_face<'a>(mask: &SidecarBox, faces: &'a [TruthFace]) -> Option<&'a TruthFace> {
     faces
         .iter()
@@ -247,7 +366,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::truth::{SizeBucket, TruthFrame};
+    use crate::truth::{SizeBucket, TruthFrame, TruthTrack};
 
     fn face(track: u32, x: f32, y: f32, w: f32, h: f32) -> TruthFace {
         TruthFace {
@@ -261,6 +380,20 @@ mod tests {
             partial: false,
             occluded: 0.0,
             scored: true,
+        }
+    }
+
+    fn track(id: u32, set: IdentitySet) -> TruthTrack {
+        TruthTrack {
+            id,
+            photo: String::new(),
+            set: Some(set),
+            yaw_deg: None,
+            light: None,
+            fast: false,
+            mirrored: false,
+            start_s: 0.0,
+            end_s: 0.0,
         }
     }
 
@@ -299,7 +432,7 @@ mod tests {
             ],
         };
         let r = reach(&t, &doc);
-        assert_eq!((r.masks, r.paired, r.unpaired), (2, 2, 0));
+        assert_eq!((r.masks, r.paired, r.unlabelled.masks), (2, 2, 0));
         assert_eq!(r.area_ratio_p50, Some(4.0));
         // Clipped to the frame: 120 × 10 px over a 10 × 10 face.
         assert_eq!(r.area_ratio_max, Some(12.0));
@@ -309,12 +442,77 @@ mod tests {
     }
 
     #[test]
-    fn a_mask_over_no_labelled_face_is_unpaired() {
+    fn a_track_over_no_labelled_face_is_unlabelled_and_not_in_the_ratio() {
         let t = truth(vec![vec![face(0, 50.0, 20.0, 10.0, 10.0)]]);
         let doc = Sidecar { width: 200, height: 100, frames: vec![SidecarFrame { index: 0, detections: vec![], masks: vec![mask(1, "detected", 150.0, 50.0, 10.0, 10.0)] }] };
         let r = reach(&t, &doc);
-        assert_eq!((r.paired, r.unpaired), (0, 1));
+        assert_eq!((r.paired, r.unlabelled.tracks, r.unlabelled.masks), (0, 1, 1));
+        assert_eq!((r.any_face.paired, r.any_face.unpaired), (0, 1));
         assert_eq!(r.area_ratio_p50, None);
+        // 100 px² of a 200 × 100 frame.
+        assert!((r.unlabelled.frame_area_mean_percent - 0.5).abs() < 1e-9, "{:?}", r.unlabelled);
+    }
+
+    /// Regression (issue 13 item 4): a mask was paired with any labelled face whose centre it
+    /// contained, so a weak track back-filled in place (a 52 px box found beside the path of an
+    /// 18×25 face, day seed 1) was measured against the small face passing through it, at 6×
+    /// that face's area, although the face had a mask of its own 1.4× its area. The weak
+    /// track's masks are now unlabelled over-redaction, and the ratio is the face's own mask's.
+    #[test]
+    fn a_weak_tracks_mask_over_a_passing_small_face_is_not_measured_against_that_face() {
+        // The small face (truth track 1) passes through the weak box at frames 0 and 1, and is
+        // past it at frames 2 and 3.
+        let small = |i: u64| face(1, 110.0 + 25.0 * i as f32, 30.0, 18.0, 25.0);
+        let mut t = truth((0..4).map(|i| vec![small(i)]).collect());
+        t.tracks = vec![track(1, IdentitySet::Tuning)];
+        let own = |i: u64| mask(4, "detected", 108.0 + 25.0 * i as f64, 28.0, 22.0, 29.0);
+        let weak = |i: u64| mask(9, if i < 2 { "backfilled" } else { "detected" }, 100.0, 20.0, 52.0, 52.0);
+        let doc = Sidecar {
+            width: 200,
+            height: 100,
+            frames: (0..4).map(|i| SidecarFrame { index: i, detections: vec![], masks: vec![own(i), weak(i)] }).collect(),
+        };
+        let r = reach(&t, &doc);
+        let own_ratio = 22.0 * 29.0 / (18.0 * 25.0);
+        assert_eq!((r.masks, r.paired, r.own_face_absent), (8, 4, 0));
+        assert_eq!(r.area_ratio_p99, Some(own_ratio));
+        assert_eq!(r.sets[&IdentitySet::Tuning], SetReach { masks: 4, area_ratio_p50: Some(own_ratio), area_ratio_p99: Some(own_ratio) });
+        assert_eq!((r.unlabelled.tracks, r.unlabelled.masks), (1, 4));
+        // One 52 × 52 box in each of the 4 frames of 200 × 100 px.
+        assert!((r.unlabelled.frame_area_mean_percent - 13.52).abs() < 1e-9, "{:?}", r.unlabelled);
+        assert!((r.unlabelled.frame_area_max_percent - 13.52).abs() < 1e-9, "{:?}", r.unlabelled);
+        // The old rule, kept for comparison, paired the back-filled weak box with the small face.
+        assert_eq!((r.any_face.paired, r.any_face.unpaired), (6, 2));
+        assert_eq!(r.any_face.area_ratio_p99, Some(52.0 * 52.0 / (18.0 * 25.0)));
+    }
+
+    #[test]
+    fn a_track_is_measured_against_the_face_its_detections_contain_most_often_wherever_its_mask_is() {
+        // Track 3 is on face A (10 px) in frames 0–2, joins face B (20 px) at frame 3 while A
+        // is still in the picture, and is held over B at frame 4, after A has left: its mask of
+        // frame 3 is measured against A, that of frame 4 has no face to be measured against.
+        let a = face(0, 50.0, 20.0, 10.0, 10.0);
+        let b = face(1, 150.0, 50.0, 20.0, 20.0);
+        let t = truth(vec![vec![a.clone(), b.clone()], vec![a.clone(), b.clone()], vec![a.clone(), b.clone()], vec![a, b.clone()], vec![b]]);
+        let on_a = |i| SidecarFrame { index: i, detections: vec![], masks: vec![mask(3, "detected", 45.0, 15.0, 20.0, 20.0)] };
+        let on_b = |i, origin| SidecarFrame { index: i, detections: vec![], masks: vec![mask(3, origin, 145.0, 45.0, 30.0, 30.0)] };
+        let doc = Sidecar { width: 200, height: 100, frames: vec![on_a(0), on_a(1), on_a(2), on_b(3, "detected"), on_b(4, "held")] };
+        let r = reach(&t, &doc);
+        assert_eq!((r.paired, r.own_face_absent, r.unlabelled.masks), (4, 1, 0));
+        assert_eq!((r.area_ratio_p50, r.area_ratio_max), (Some(4.0), Some(9.0)));
+        // The old rule measured the last two against B.
+        assert_eq!(r.any_face.area_ratio_max, Some(4.0));
+    }
+
+    #[test]
+    fn a_tie_in_votes_goes_to_the_face_the_detected_masks_overlap_most() {
+        let t = truth(vec![vec![face(0, 50.0, 20.0, 10.0, 10.0)], vec![face(1, 50.0, 20.0, 20.0, 20.0)]]);
+        let doc = Sidecar {
+            width: 200,
+            height: 100,
+            frames: (0..2).map(|i| SidecarFrame { index: i, detections: vec![], masks: vec![mask(5, "detected", 45.0, 15.0, 30.0, 30.0)] }).collect(),
+        };
+        assert_eq!(own_faces(&t, &doc.frames), HashMap::from([(5, 1)]));
     }
 
     #[test]

@@ -171,38 +171,47 @@ fn condition_table(rows: &[(&str, &Measurement)]) -> String {
     out
 }
 
-/// Over-reach, measured like recall: mask area over face area, the widest mask against its
-/// track's detected width, and the share of the frame changed away from any face.
+/// Over-reach, measured like recall: mask area over its own track's face area (the old
+/// any-face pairing beside it), masks of tracks with no labelled face, the widest mask against
+/// its track's detected width, and the share of the frame changed away from any face.
 fn reach_table(rows: &[(&str, &Measurement)]) -> String {
     let num = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-    let mut out = format!(
-        "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}\n",
-        "variant", "masks", "unpaired", "mask/face p50/99", "max", "widest mask / track's detected width", "changed away p50/95"
+    let line = |out: &mut String, cells: [&str; 8]| {
+        let [a, b, c, d, e, f, g, h] = cells;
+        let _ = writeln!(out, "{a:<8} {b:>7} {c:>24} {d:>16} {e:>8} {f:>13} {g:>34} {h:>20}");
+    };
+    let mut out = String::new();
+    line(
+        &mut out,
+        ["variant", "masks", "unlabelled (tracks, area)", "mask/face p50/99", "max", "any-face p99", "widest mask / track's detected w", "changed away p50/95"],
     );
     for (name, m) in rows {
-        let away = format!(
-            "{}/{} %",
-            num(m.over_redaction.frame_p50_percent, 2),
-            num(m.over_redaction.frame_p95_percent, 2)
-        );
+        let away = format!("{}/{} %", num(m.over_redaction.frame_p50_percent, 2), num(m.over_redaction.frame_p95_percent, 2));
         let Some(r) = &m.masks else {
-            let _ = writeln!(out, "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}", name, "-", "-", "-", "-", "-", away);
+            line(&mut out, [name, "-", "-", "-", "-", "-", "-", &away]);
             continue;
         };
         let widest = r.widest.as_ref().map_or("-".to_string(), |w| {
             format!("{:.2}x #{} f{} {} ({} >3x)", w.ratio, w.track, w.frame, w.origin, r.wider_than_3x)
         });
-        let _ = writeln!(
-            out,
-            "{:<8} {:>7} {:>9} {:>16} {:>10} {:>36} {:>22}",
-            name,
-            r.masks,
-            r.unpaired,
-            format!("{}/{}", num(r.area_ratio_p50, 2), num(r.area_ratio_p99, 2)),
-            num(r.area_ratio_max, 1),
-            widest,
-            away
+        let u = &r.unlabelled;
+        line(
+            &mut out,
+            [
+                name,
+                &r.masks.to_string(),
+                &format!("{} ({}, {:.2} %)", u.masks, u.tracks, u.frame_area_mean_percent),
+                &format!("{}/{}", num(r.area_ratio_p50, 2), num(r.area_ratio_p99, 2)),
+                &num(r.area_ratio_max, 1),
+                &num(r.any_face.area_ratio_p99, 2),
+                &widest,
+                &away,
+            ],
         );
+        {
+            let sets: Vec<String> = r.sets.iter().map(|(set, s)| format!("{} {}/{} ({})", set.name(), num(s.area_ratio_p50, 2), num(s.area_ratio_p99, 2), s.masks)).collect();
+            let _ = writeln!(out, "{:<8} mask/face p50/99 per set: {}; masks off-picture own face: {}", name, sets.join(", "), r.own_face_absent);
+        }
     }
     out
 }
