@@ -12,7 +12,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use veilcam::cli::{self, Cli, Command, HoldCommand, ZonesCommand};
-use veilcam::settings::{media_kind, MediaKind, RedactSettings};
+use veilcam::settings::{media_kind, MediaKind, PersonLoad, RedactSettings};
 use veilcam::sink::file::EncoderSettings;
 use veilcam::{batch, bench, config, pipeline, still, zone_preview};
 
@@ -148,7 +148,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             let settings = (args.detections || !args.unredacted)
                 .then(|| RedactSettings::for_preview(args.ort_lib.as_deref()))
                 .transpose()?;
-            let detectors = settings.as_ref().map(|s| s.detectors(args.detections || camera.needs_persons())).transpose()?;
+            let detectors = settings.as_ref().map(|s| s.detectors(PersonLoad::for_needs(args.detections || camera.needs_persons(), false))).transpose()?;
             let look = match &settings {
                 Some(s) if !args.unredacted => zone_preview::Look::Redacted { fill: s.fill, shape: s.shape, mask_scale: s.mask_scale },
                 _ => zone_preview::Look::Unredacted,

@@ -29,7 +29,7 @@ use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
 use crate::progress::Progress;
 use crate::policy::{Decision, Keep, Policy};
-use crate::settings::RedactSettings;
+use crate::settings::{PersonLoad, RedactSettings};
 use crate::sidecar::{SidecarHeader, SidecarWriter};
 use crate::sink::file::FileSink;
 use crate::stats::{StageTimes, StatsReport};
@@ -112,7 +112,7 @@ pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stage
 /// and the tracker settings at `fps`.
 pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Result<Stages> {
     let policy = policy.at_night(s.night);
-    let persons = policy.needs_persons() || policy.needs_persons_at_night();
+    let persons = PersonLoad::for_needs(policy.needs_persons(), policy.needs_persons_at_night());
     let detectors = (0..s.workers)
         .map(|_| s.detectors(persons))
         .collect::<Result<Vec<_>>>()

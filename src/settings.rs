@@ -7,7 +7,7 @@ use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
 use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
-use crate::detect::{DetectorSet, Planner};
+use crate::detect::{DetectorSet, PersonDetector, Planner};
 use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
@@ -236,17 +236,38 @@ impl RedactSettings {
         Self::new(Path::new("frame.mp4"), Path::new("unused.mp4"), &options)
     }
 
-    /// Loads one worker's detectors (sessions are per worker, never shared).
-    pub fn detectors(&self, with_persons: bool) -> Result<DetectorSet> {
+    /// Loads one worker's detectors (sessions are per worker, never shared); the person model
+    /// as `persons` says. A person model that is not there fails here either way.
+    pub fn detectors(&self, persons: PersonLoad) -> Result<DetectorSet> {
         let face = CenterFace::load(&self.ort_lib, &self.model, self.face, self.ort_threads)?;
-        if with_persons && self.person_model == Path::new(models::PERSON_MODEL) && !self.person_model.is_file() {
+        if persons != PersonLoad::Never {
+            self.check_person_model()?;
+        }
+        let load = {
+            let (lib, model, threshold, threads) = (self.ort_lib.clone(), self.person_model.clone(), self.person_threshold, self.ort_threads);
+            move || NanoDet::load(&lib, &model, threshold, threads)
+        };
+        let person = match persons {
+            PersonLoad::Never => None,
+            PersonLoad::Now => Some(PersonDetector::Loaded(load()?)),
+            PersonLoad::OnFirstUse => {
+                Some(PersonDetector::OnFirstUse(Some(Box::new(move || load().map_err(crate::pipeline::for_the_night_profile)))))
+            }
+        };
+        Ok(DetectorSet { face, person })
+    }
+
+    /// Fails unless the person model is a file: a run must not find out at its first grey
+    /// frame, minutes in, that the model it was given is not there.
+    fn check_person_model(&self) -> Result<()> {
+        if self.person_model == Path::new(models::PERSON_MODEL) && !self.person_model.is_file() {
             // Not found when the settings were made: the error lists the places searched.
             models::locate(models::PERSON_MODEL, None)?;
         }
-        let person = with_persons
-            .then(|| NanoDet::load(&self.ort_lib, &self.person_model, self.person_threshold, self.ort_threads))
-            .transpose()?;
-        Ok(DetectorSet { face, person })
+        if !self.person_model.is_file() {
+            return Err(Error::Model { path: self.person_model.clone(), message: "no such file".into() });
+        }
+        Ok(())
     }
 
     /// The planner for a video at `fps` frames per second; `with_persons` when the policy needs
@@ -261,6 +282,30 @@ impl RedactSettings {
     pub fn planner_for(&self, fps: f64, policy: &Policy) -> Planner {
         let night = policy.needs_persons_at_night().then(|| self.person_every.frames(fps, PERSON_RATE));
         self.planner(fps, policy.needs_persons()).at_night(night)
+    }
+}
+
+/// When a worker loads the person model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonLoad {
+    /// Not at all: nothing needs persons.
+    Never,
+    /// With the worker: the policy needs persons on every frame.
+    Now,
+    /// On the first frame that asks for persons: only the night profile needs them, on grey
+    /// frames, which colour footage never has.
+    OnFirstUse,
+}
+
+impl PersonLoad {
+    /// `Now` when `every_frame` needs persons, else `OnFirstUse` when `some_frames` may, else
+    /// `Never`.
+    pub fn for_needs(every_frame: bool, some_frames: bool) -> Self {
+        match (every_frame, some_frames) {
+            (true, _) => PersonLoad::Now,
+            (false, true) => PersonLoad::OnFirstUse,
+            (false, false) => PersonLoad::Never,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::source::Damage;
 use crate::stats::StageTimes;
 use crate::policy::Policy;
 use crate::track::TrackedBox;
-use crate::settings::RedactSettings;
+use crate::settings::{PersonLoad, RedactSettings};
 
 const JPEG_QUALITY: u8 = 92;
 
@@ -41,7 +41,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
         // The night profile's person look, as on a video's grey frames.
         let persons = policy.needs_persons() || (policy.needs_persons_at_night() && is_grey(&pic));
-        let mut detectors = s.detectors(persons).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+        let mut detectors = s.detectors(PersonLoad::for_needs(persons, false)).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
         let started = Instant::now();
         let found = detectors.run(&pic, &Plan::single(persons)).map_err(|message| Error::Detect { frame: 0, message })?;
         (found, started.elapsed())

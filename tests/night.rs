@@ -147,3 +147,44 @@ fn a_grey_still_gets_the_night_profile_as_grey_video_frames_do() {
     assert!(persons >= 2 && night_heads >= 2, "{night_heads} head masks, {persons} persons found");
     assert_eq!(heads(&["--night", "off"], "off"), (0, 0), "--night off: no person look, no head mask");
 }
+
+/// The night profile loads the person model only when a grey frame asks for it: colour
+/// footage never holds it (about 56 MB a worker). Shown with a person model that exists but
+/// cannot be loaded: the colour clip redacts without touching it; the half-grey clip fails at
+/// its first grey frame, naming the model, and leaves no output.
+#[test]
+fn the_person_model_is_loaded_at_the_first_grey_frame_and_never_for_colour_footage() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.onnx");
+    std::fs::write(&broken, b"not an onnx model").unwrap();
+    let model = ["--person-model", broken.to_str().unwrap()];
+    let colour = dir.path().join("colour.mp4");
+    redact_ok(&sample("faces.mp4"), &colour, &model);
+
+    let (clip, out) = (half_grey_clip(dir.path()), dir.path().join("grey.mp4"));
+    let run = run_veilcam(&clip, &out, &model);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "ran on grey frames without a person model");
+    assert!(stderr.contains("broken.onnx") && stderr.contains("--night off"), "{stderr}");
+    assert!(!out.exists(), "no output from a failed run");
+}
+
+/// A deferred person detector (the night profile's) stays unloaded while plans ask for faces
+/// only and is loaded by the first plan that asks for persons.
+#[test]
+fn a_deferred_person_detector_loads_on_the_first_plan_with_persons() {
+    init();
+    let settings = veilcam::settings::RedactSettings::for_preview(None).expect("default settings");
+    let mut set = settings.detectors(veilcam::settings::PersonLoad::OnFirstUse).expect("detectors load");
+    let loaded = |set: &veilcam::detect::DetectorSet| set.person.as_ref().expect("a person detector").is_loaded();
+    assert!(!loaded(&set), "deferred");
+    let (w, h) = (64, 64);
+    let rgb = vec![90u8; w * h * 3];
+    let pic = veilcam::frame::Picture::from_planes(veilcam::frame::Layout::Rgb, w, h, [(&rgb[..], w * 3)]);
+    let faces_only = veilcam::detect::Plan { persons: false, ..veilcam::detect::Plan::single(false) };
+    set.run(&pic, &faces_only).expect("faces run");
+    assert!(!loaded(&set), "a plan without persons does not load it");
+    set.run(&pic, &veilcam::detect::Plan::single(true)).expect("persons run");
+    assert!(loaded(&set), "the first plan with persons loads it");
+}

@@ -104,7 +104,7 @@ fn regression_zero_area_street_zone_was_accepted() {
 fn astronaut_face() -> (u32, u32, u32, u32) {
     let img = png(&sample("astronaut.png"));
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut detectors = RedactSettings::for_preview(None).unwrap().detectors(false).unwrap();
+    let mut detectors = RedactSettings::for_preview(None).unwrap().detectors(veilcam::settings::PersonLoad::Never).unwrap();
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
     let found = detectors.run(&pic, &Plan::single(false)).unwrap();
     let face = found.iter().find(|d| d.class == Class::Face).expect("astronaut.png has a face");

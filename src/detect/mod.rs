@@ -231,7 +231,38 @@ fn heads_in_turn(heads: &mut [Region], turn: usize) -> Vec<Region> {
 /// between frames: what to do with a frame is in its [`Plan`].
 pub struct DetectorSet {
     pub face: centerface::CenterFace,
-    pub person: Option<nanodet::NanoDet>,
+    pub person: Option<PersonDetector>,
+}
+
+/// Loads a worker's person detector.
+pub type LoadPersons = Box<dyn FnOnce() -> crate::error::Result<nanodet::NanoDet> + Send>;
+
+/// A worker's person detector: loaded with the worker when every frame may need it, or on the
+/// first frame that does when only the night profile does (grey frames), so that a run on
+/// colour footage never holds the model's memory (about 56 MB a worker).
+pub enum PersonDetector {
+    Loaded(nanodet::NanoDet),
+    OnFirstUse(Option<LoadPersons>),
+}
+
+impl PersonDetector {
+    /// The detector, loaded now if it was not yet. A load that fails is reported on every later
+    /// call too (never a frame looked at without it).
+    fn get(&mut self) -> Result<&mut nanodet::NanoDet, String> {
+        if let PersonDetector::OnFirstUse(load) = self {
+            let load = load.take().ok_or("the person model failed to load on an earlier frame")?;
+            *self = PersonDetector::Loaded(load().map_err(|e| e.to_string())?);
+        }
+        match self {
+            PersonDetector::Loaded(detector) => Ok(detector),
+            PersonDetector::OnFirstUse(_) => unreachable!("loaded just above"),
+        }
+    }
+
+    /// Whether the model is in memory.
+    pub fn is_loaded(&self) -> bool {
+        matches!(self, PersonDetector::Loaded(_))
+    }
 }
 
 impl DetectorSet {
@@ -239,7 +270,7 @@ impl DetectorSet {
     pub fn run(&mut self, pic: &crate::frame::Picture<'_>, plan: &Plan) -> Result<Vec<Detection>, String> {
         let mut found = Vec::new();
         if let (true, Some(person)) = (plan.persons, self.person.as_mut()) {
-            found.extend(person.detect(pic)?);
+            found.extend(person.get()?.detect(pic)?);
         }
         if !plan.faces {
             return Ok(found);
