@@ -4,6 +4,8 @@
 //! detector sees once the frame is scaled down for the global pass. Walking people move, so a
 //! coarse frame difference finds the regions worth a second pass at native (or enlarged)
 //! resolution, at a small fraction of the cost of detecting the whole frame at full size.
+//! Inside those regions, [`dark_in_glow`] finds backlit heads (a dark patch with glow around
+//! it), which get a face-sized look of their own.
 
 use crate::frame::Picture;
 
