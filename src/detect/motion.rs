@@ -4,6 +4,8 @@
 //! detector sees once the frame is scaled down for the global pass. Walking people move, so a
 //! coarse frame difference finds the regions worth a second pass at native (or enlarged)
 //! resolution, at a small fraction of the cost of detecting the whole frame at full size.
+//! Inside those regions, [`dark_in_glow`] finds backlit heads (a dark patch with glow around
+//! it), which get a face-sized look of their own.
 
 use crate::frame::Picture;
 
@@ -99,6 +101,92 @@ pub fn moving_regions(prev: &CellImage, cur: &CellImage, width: usize, height: u
     regions
 }
 
+/// Dark patches with glow around them inside `regions` (moving regions, `(x, y, w, h)` in
+/// pixels), as regions of at most a face's size to look at closely: a backlit head, whose
+/// glow moves with it as one region of about five times the face's width, too large to be
+/// looked at on every call and too large at 2× for the face to keep its contrast.
+///
+/// A cell is dark at a luma mean of [`GLOW_DARK`] or less, with a cell of [`GLOW_BRIGHT`] or
+/// more within [`GLOW_REACH`] cells to its left and to its right (in its row) and above it (in
+/// its column) — the test of [`is_backlit`](super::preprocess::is_backlit) on the planner's
+/// cells — and within a row's run of dark cells no wider than [`GLOW_PATCH_MAX`] (a dark
+/// strip or shop front is not a face; the dark body below a head is cut off by the glow it has
+/// not got above it). Such cells that touch form one patch; a patch wider or taller than
+/// [`GLOW_PATCH_MAX`] is not a face and is left to the look at its region. Each patch is grown
+/// by [`GLOW_MARGIN`] pixels (the head around its darkest part, and the glow the closer look's
+/// own backlight test needs) and clipped to `width`×`height`.
+pub fn dark_in_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
+    let (cols, rows) = (cells.cols, cells.rows);
+    let at = |x: usize, y: usize| cells.cells[y * cols + x];
+    let bright = |x: usize, y: usize| at(x, y) >= GLOW_BRIGHT;
+    // The run of dark cells along the row through (x, y), in cells, counted up to one past the
+    // widest a face's may be.
+    let most = GLOW_PATCH_MAX / CELL;
+    let run = |x: usize, y: usize| {
+        let left = (0..x).rev().take(most).take_while(|&cx| at(cx, y) <= GLOW_DARK).count();
+        let right = (x + 1..cols).take(most).take_while(|&cx| at(cx, y) <= GLOW_DARK).count();
+        left + 1 + right
+    };
+    let dark = |x: usize, y: usize| {
+        at(x, y) <= GLOW_DARK
+            && run(x, y) <= most
+            && (x.saturating_sub(GLOW_REACH)..x).any(|cx| bright(cx, y))
+            && (x + 1..(x + 1 + GLOW_REACH).min(cols)).any(|cx| bright(cx, y))
+            && (y.saturating_sub(GLOW_REACH)..y).any(|cy| bright(x, cy))
+    };
+    let mut seen = vec![false; cols * rows];
+    let mut patches = Vec::new();
+    for &(rx, ry, rw, rh) in regions {
+        let (x0, y0) = (rx / CELL, ry / CELL);
+        let (x1, y1) = ((rx + rw).div_ceil(CELL).min(cols), (ry + rh).div_ceil(CELL).min(rows));
+        for start in (y0..y1).flat_map(|y| (x0..x1).map(move |x| y * cols + x)) {
+            if seen[start] || !dark(start % cols, start / cols) {
+                continue;
+            }
+            // The 8-connected dark cells of this patch, within the region.
+            let (mut bx0, mut by0, mut bx1, mut by1) = (usize::MAX, usize::MAX, 0, 0);
+            let mut stack = vec![start];
+            seen[start] = true;
+            while let Some(i) = stack.pop() {
+                let (cx, cy) = (i % cols, i / cols);
+                (bx0, by0, bx1, by1) = (bx0.min(cx), by0.min(cy), bx1.max(cx), by1.max(cy));
+                for ny in cy.saturating_sub(1).max(y0)..(cy + 2).min(y1) {
+                    for nx in cx.saturating_sub(1).max(x0)..(cx + 2).min(x1) {
+                        let j = ny * cols + nx;
+                        if !seen[j] && dark(nx, ny) {
+                            seen[j] = true;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+            if (bx1 + 1 - bx0) * CELL > GLOW_PATCH_MAX || (by1 + 1 - by0) * CELL > GLOW_PATCH_MAX {
+                continue;
+            }
+            let px0 = (bx0 * CELL).saturating_sub(GLOW_MARGIN);
+            let py0 = (by0 * CELL).saturating_sub(GLOW_MARGIN);
+            let px1 = ((bx1 + 1) * CELL + GLOW_MARGIN).min(width);
+            let py1 = ((by1 + 1) * CELL + GLOW_MARGIN).min(height);
+            patches.push((px0, py0, px1 - px0, py1 - py0));
+        }
+    }
+    patches
+}
+
+/// Luma mean up to which a cell counts as dark for [`dark_in_glow`] (as
+/// [`BACKLIT_DARK`](super::preprocess::BACKLIT_DARK) for the closer look's test).
+pub const GLOW_DARK: u8 = 80;
+/// Luma mean from which a cell counts as glow for [`dark_in_glow`] (as
+/// [`BACKLIT_BRIGHT`](super::preprocess::BACKLIT_BRIGHT)).
+pub const GLOW_BRIGHT: u8 = 200;
+/// How many cells (of [`CELL`] px) away from a dark cell [`dark_in_glow`] looks for glow: 48 px,
+/// so that the dark cells across a face of up to about 48 px have glow on both sides.
+pub const GLOW_REACH: usize = 6;
+/// The widest or tallest patch of dark cells [`dark_in_glow`] takes for (part of) a face, in px.
+pub const GLOW_PATCH_MAX: usize = 64;
+/// Pixels added around a patch of dark cells on each side.
+pub const GLOW_MARGIN: usize = 24;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +224,53 @@ mod tests {
         assert!(moving_regions(&prev, &cur, 160, 80, 0).is_empty());
         cur.cells[5 * 20 + 7] = 200; // one real mover stands out
         assert_eq!(moving_regions(&prev, &cur, 160, 80, 0), vec![(56, 40, 8, 8)]);
+    }
+
+    /// A 40×30 cell image at level 120 with a ring of glow (230) of radius 6 cells around
+    /// (20, 15) and, inside it, a dark patch (30) of `w`×`h` cells at its centre.
+    fn glow_with_dark(w: usize, h: usize) -> CellImage {
+        let mut c = cells(40, 30, &[]);
+        for y in 0..30 {
+            for x in 0..40 {
+                let r = ((x as f32 - 20.0).powi(2) + (y as f32 - 15.0).powi(2)).sqrt();
+                let dark = x + w / 2 >= 20 && x < 20 + w.div_ceil(2) && y + h / 2 >= 15 && y < 15 + h.div_ceil(2);
+                c.cells[y * 40 + x] = if dark { 30 } else if r < 6.5 { 230 } else { 120 };
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn a_dark_patch_inside_a_glow_gives_a_face_sized_region_around_it() {
+        let img = glow_with_dark(4, 6);
+        let patches = dark_in_glow(&img, &[(0, 0, 320, 240)], 320, 240);
+        assert_eq!(patches.len(), 1, "{patches:?}");
+        let (x, y, w, h) = patches[0];
+        // The dark cells span x 144..176, y 96..144 px; the margin adds GLOW_MARGIN each side.
+        assert_eq!((x, y, w, h), (144 - GLOW_MARGIN, 96 - GLOW_MARGIN, 32 + 2 * GLOW_MARGIN, 48 + 2 * GLOW_MARGIN));
+    }
+
+    #[test]
+    fn only_dark_patches_inside_moving_regions_with_glow_around_and_of_a_face_size_count() {
+        let img = glow_with_dark(4, 6);
+        assert!(dark_in_glow(&img, &[(0, 0, 80, 80)], 320, 240).is_empty(), "the patch lies outside the moving region");
+        assert!(dark_in_glow(&glow_with_dark(10, 10), &[(0, 0, 320, 240)], 320, 240).is_empty(), "80 px of dark is not a face");
+        // A dark strip (a car, a shop front) before a bright wall: glow all round, too wide.
+        let mut strip = cells(40, 30, &[]);
+        for y in 0..30 {
+            for x in 0..40 {
+                strip.cells[y * 40 + x] = if (14..26).contains(&x) && (12..15).contains(&y) { 30 } else { 230 };
+            }
+        }
+        assert!(dark_in_glow(&strip, &[(0, 0, 320, 240)], 320, 240).is_empty(), "a 96 px dark strip is not a face");
+        // A dark doorway beside a bright window: glow on one side only.
+        let mut doorway = cells(40, 30, &[]);
+        for y in 0..30 {
+            for x in 0..40 {
+                doorway.cells[y * 40 + x] = if x < 20 { 30 } else { 230 };
+            }
+        }
+        assert!(dark_in_glow(&doorway, &[(0, 0, 320, 240)], 320, 240).is_empty());
     }
 
     #[test]
