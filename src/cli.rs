@@ -186,6 +186,20 @@ pub struct AuditArgs {
     /// 10–20 px that do not move (about five times the time).
     #[arg(long)]
     pub closer: bool,
+    /// Do not follow a finding's face into the frames around its hits (where the detector
+    /// misses the face it found in the frames beside).
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Take the detector's hits from an earlier `--json` report of the same video instead of
+    /// running the detector (for measuring the later stages).
+    #[arg(long, value_name = "JSON", hide = true)]
+    pub hits_from: Option<PathBuf>,
+    /// The least match (normalised cross-correlation) that keeps following a face.
+    #[arg(long, default_value_t = crate::audit::FOLLOW_NCC, hide = true)]
+    pub follow_ncc: f32,
+    /// Frames followed at most from one detected hit, each way.
+    #[arg(long, default_value_t = crate::audit::FOLLOW_FRAMES, hide = true)]
+    pub follow_frames: u64,
     /// Face model [default: the float CenterFace, models/centerface.onnx].
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,

@@ -62,6 +62,8 @@ fn auditor() -> Auditor {
         moving: false,
         closer: false,
         ort_threads: 1,
+        follow: Some(Default::default()),
+        hits_from: None,
     };
     Auditor::new(&settings, CANVAS_W).expect("the audit's detector loads")
 }
