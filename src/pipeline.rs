@@ -279,6 +279,9 @@ struct Planned {
 struct Decoded {
     frame: Frame,
     decoded_at: Instant,
+    /// The plan's [`Plan::grey`], for the policy (false for a live filler frame, which is
+    /// obscured whole).
+    grey: bool,
 }
 
 /// What the detectors found in one frame; `ran` is false on frames they skipped.
@@ -376,12 +379,13 @@ fn decode_stage(
         if pace.live && frame.is_filler() {
             // Nothing to look at: it leaves obscured whole, not counted as shed or late.
             let skipped = tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok();
-            if !skipped || tail.frames.send(Decoded { frame, decoded_at }).is_err() {
+            if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false }).is_err() {
                 break;
             }
             continue;
         }
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
+        let grey = plan.grey;
         let planned = Planned { frame: frame.share(), plan };
         let sent = if pace.live {
             match plan_tx.try_send(planned) {
@@ -396,7 +400,7 @@ fn decode_stage(
         } else {
             plan_tx.send(planned).is_ok()
         };
-        if !sent || tail.frames.send(Decoded { frame, decoded_at }).is_err() {
+        if !sent || tail.frames.send(Decoded { frame, decoded_at, grey }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
@@ -469,6 +473,8 @@ struct Windowed {
     decoded_at: Instant,
     /// Its detection was late or failed: the whole picture is obscured.
     fully_obscured: bool,
+    /// The plan's [`Plan::grey`].
+    grey: bool,
 }
 
 /// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, and the sinks.
@@ -521,7 +527,7 @@ impl<'t> Redactor<'t> {
     /// Takes the next frame in order with its findings (`None`: late or failed, so the frame
     /// is obscured whole); emits the frames that left the look-ahead window.
     fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
-        let Decoded { frame, decoded_at } = decoded;
+        let Decoded { frame, decoded_at, grey } = decoded;
         let (detections, fully_obscured) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(frame.index, &found.detections);
@@ -535,7 +541,7 @@ impl<'t> Redactor<'t> {
         let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
         self.persons += detections.len() as u64 - faces;
-        self.window.push_back(Windowed { frame, detections, decoded_at, fully_obscured });
+        self.window.push_back(Windowed { frame, detections, decoded_at, fully_obscured, grey });
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -555,7 +561,7 @@ impl<'t> Redactor<'t> {
 
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
     fn emit(&mut self, item: Windowed) -> Result<()> {
-        let Windowed { mut frame, detections, decoded_at, fully_obscured } = item;
+        let Windowed { mut frame, detections, decoded_at, fully_obscured, grey } = item;
         let boxes = self.tracker.boxes_at(frame.index);
         let policy = &mut self.policy;
         let decision = StageTimes::time(&self.times.redact, || {
@@ -564,7 +570,7 @@ impl<'t> Redactor<'t> {
                     obscure_whole(pic);
                     Decision::default()
                 } else {
-                    policy.apply(pic, &boxes)
+                    policy.apply(pic, &boxes, grey)
                 }
             })
         })?;

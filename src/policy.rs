@@ -368,10 +368,9 @@ impl Policy {
     }
 
     /// Obscures one frame: the regions [`Policy::decide`] chose with the fill, then street
-    /// zones in black. Returns the decision, which is what was applied.
-    pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox]) -> Decision {
-        // Grey or not is looked at only when it can change the decision.
-        let grey = self.night == NightProfile::Heads && crate::detect::preprocess::is_grey(&pic.as_picture());
+    /// zones in black. `grey`: the frame is a night/infrared picture (the planner's
+    /// [`crate::detect::Plan::grey`]). Returns the decision, which is what was applied.
+    pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox], grey: bool) -> Decision {
         let decision = self.decide_frame(boxes, pic.width, pic.height, grey);
         redact(pic, &decision.regions(), self.fill);
         if let Some(camera) = &self.camera {

@@ -7,7 +7,6 @@ use std::time::Instant;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageFormat, RgbImage};
 
-use crate::detect::preprocess::is_grey;
 use crate::detect::{Class, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
@@ -37,21 +36,23 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let mut policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep).at_night(s.night);
     let mut img = decode(&s.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let (detections, detect_time) = {
+    let (detections, detect_time, grey) = {
         let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
+        let mut plan = Plan::single(&pic, false);
         // The night profile's person look, as on a video's grey frames.
-        let persons = policy.needs_persons() || (policy.needs_persons_at_night() && is_grey(&pic));
-        let mut detectors = s.detectors(PersonLoad::for_needs(persons, false)).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+        plan.persons = policy.needs_persons() || (policy.needs_persons_at_night() && plan.grey);
+        let load = PersonLoad::for_needs(plan.persons, false);
+        let mut detectors = s.detectors(load).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
         let started = Instant::now();
-        let found = detectors.run(&pic, &Plan::single(persons)).map_err(|message| Error::Detect { frame: 0, message })?;
-        (found, started.elapsed())
+        let found = detectors.run(&pic, &plan).map_err(|message| Error::Detect { frame: 0, message })?;
+        (found, started.elapsed(), plan.grey)
     };
     let boxes: Vec<TrackedBox> = detections.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect();
     policy.keep = crate::subject::resolve_still(s.keep, &boxes, w, h, &s.input)?;
     let decision = {
         let data: &mut [u8] = &mut img;
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
-        policy.apply(&mut pic, &boxes)
+        policy.apply(&mut pic, &boxes, grey)
     };
     write_image(&img, &output)?;
     let mut ready = vec![output];

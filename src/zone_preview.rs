@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 
 use crate::config::{Camera, ZoneKind};
+use crate::detect::preprocess::is_grey;
 use crate::detect::{Class, DetectorSet, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
@@ -69,7 +70,7 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
     let boxes: Vec<TrackedBox> = match detectors {
         Some(mut set) => {
             let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-            let found = set.run(&pic, &Plan::single(set.person.is_some())).map_err(|message| Error::Detect { frame: p.frame, message })?;
+            let found = set.run(&pic, &Plan::single(&pic, set.person.is_some())).map_err(|message| Error::Detect { frame: p.frame, message })?;
             found.iter().enumerate().map(|(i, d)| TrackedBox::detected(i as u64, d)).collect()
         }
         None => Vec::new(),
@@ -78,7 +79,9 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
         Look::Redacted { fill, shape, mask_scale } => {
             let mut policy = Policy::new(Some(p.camera.clone()), mask_scale, shape, fill);
             let data: &mut [u8] = &mut img;
-            policy.apply(&mut PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]), &boxes);
+            let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
+            let grey = is_grey(&pic.as_picture());
+            policy.apply(&mut pic, &boxes, grey);
             policy
         }
         Look::Unredacted => Policy::new(Some(p.camera.clone()), 1.0, Shape::Box, FillMode::Solid),

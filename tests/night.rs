@@ -182,9 +182,9 @@ fn a_deferred_person_detector_loads_on_the_first_plan_with_persons() {
     let (w, h) = (64, 64);
     let rgb = vec![90u8; w * h * 3];
     let pic = veilcam::frame::Picture::from_planes(veilcam::frame::Layout::Rgb, w, h, [(&rgb[..], w * 3)]);
-    let faces_only = veilcam::detect::Plan { persons: false, ..veilcam::detect::Plan::single(false) };
+    let faces_only = veilcam::detect::Plan::single(&pic, false);
     set.run(&pic, &faces_only).expect("faces run");
     assert!(!loaded(&set), "a plan without persons does not load it");
-    set.run(&pic, &veilcam::detect::Plan::single(true)).expect("persons run");
+    set.run(&pic, &veilcam::detect::Plan::single(&pic, true)).expect("persons run");
     assert!(loaded(&set), "the first plan with persons loads it");
 }

@@ -106,7 +106,7 @@ fn astronaut_face() -> (u32, u32, u32, u32) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut detectors = RedactSettings::for_preview(None).unwrap().detectors(veilcam::settings::PersonLoad::Never).unwrap();
     let pic = Picture::from_planes(Layout::Rgb, w, h, [(img.as_raw().as_slice(), w * 3)]);
-    let found = detectors.run(&pic, &Plan::single(false)).unwrap();
+    let found = detectors.run(&pic, &Plan::single(&pic, false)).unwrap();
     let face = found.iter().find(|d| d.class == Class::Face).expect("astronaut.png has a face");
     let b = face.bbox;
     (b.x1 as u32, b.y1 as u32, b.x2 as u32, b.y2 as u32)

@@ -50,12 +50,16 @@ pub struct Plan {
     /// number of face looks so far), so that when there are more heads than its budget
     /// holds, each gets its turn over successive frames.
     pub head_turn: usize,
+    /// The frame is a night/infrared (grey) picture ([`preprocess::is_grey`]). Decided once,
+    /// here, for every stage: the detectors' equalisation, the night profile's person look and
+    /// the policy's head masks all follow the same decision.
+    pub grey: bool,
 }
 
 impl Plan {
-    /// Everything, once: for a single picture.
-    pub fn single(persons: bool) -> Self {
-        Plan { faces: true, persons, closer: Vec::new(), head_turn: 0 }
+    /// Everything, once: for a single picture `pic`.
+    pub fn single(pic: &crate::frame::Picture<'_>, persons: bool) -> Self {
+        Plan { faces: true, persons, closer: Vec::new(), head_turn: 0, grey: preprocess::is_grey(pic) }
     }
 
     /// Whether any detector runs on the frame.
@@ -140,13 +144,14 @@ impl Planner {
     /// The plan for frame `index`.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
         let faces = index.is_multiple_of(self.face_every);
+        let grey = preprocess::is_grey(pic);
         let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
-        let persons = self.person_every.is_some_and(due) || self.night_person_every.is_some_and(|n| due(n) && preprocess::is_grey(pic));
+        let persons = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
         self.persons_owed &= !persons;
         let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
         let head_turn = self.looks;
         self.looks += usize::from(faces);
-        Plan { faces, persons, closer, head_turn }
+        Plan { faces, persons, closer, head_turn, grey }
     }
 
     /// `plan` was not carried out: its frame skipped detection (live, every detector busy).
@@ -304,8 +309,9 @@ impl DetectorSet {
         if !plan.faces {
             return Ok(found);
         }
-        // Night/infrared or not is a property of the frame: decided once, for every look at it.
-        let grey = preprocess::is_grey(pic);
+        // Night/infrared or not is a property of the frame, decided by the planner for every
+        // look at it.
+        let grey = plan.grey;
         let mut faces = self.face.detect(pic, grey)?;
         // Heads are in the top part of each person box; they get a closer look as well.
         let mut heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
