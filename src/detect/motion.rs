@@ -76,29 +76,54 @@ pub fn moving_regions(prev: &CellImage, cur: &CellImage, width: usize, height: u
             continue;
         }
         // Flood fill over 8-connected moving cells, allowing one still cell between them.
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut stack = vec![start];
-        seen[start] = true;
-        while let Some(i) = stack.pop() {
-            let (cx, cy) = (i % cols, i / cols);
-            (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx), y1.max(cy));
-            for ny in cy.saturating_sub(2)..=(cy + 2).min(rows - 1) {
-                for nx in cx.saturating_sub(2)..=(cx + 2).min(cols - 1) {
-                    let j = ny * cols + nx;
-                    if moving[j] && !seen[j] {
-                        seen[j] = true;
-                        stack.push(j);
-                    }
+        let around = |cx: usize, cy: usize| (cx.saturating_sub(2)..(cx + 3).min(cols), cy.saturating_sub(2)..(cy + 3).min(rows));
+        let bounds = connected_bounds(start, cols, &mut seen, around, |x, y| moving[y * cols + x]);
+        regions.push(to_pixels(bounds, margin, width, height));
+    }
+    regions
+}
+
+/// Cell bounds `(x0, y0, x1, y1)`, inclusive.
+type CellBounds = (usize, usize, usize, usize);
+
+/// Flood fill from cell `start` (a member) of a grid `cols` wide: every cell for which `member`
+/// holds, reached through the cells `around` each one (x and y ranges), is marked in `seen`;
+/// returns their bounds.
+fn connected_bounds(
+    start: usize,
+    cols: usize,
+    seen: &mut [bool],
+    around: impl Fn(usize, usize) -> (std::ops::Range<usize>, std::ops::Range<usize>),
+    member: impl Fn(usize, usize) -> bool,
+) -> CellBounds {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    let mut stack = vec![start];
+    seen[start] = true;
+    while let Some(i) = stack.pop() {
+        let (cx, cy) = (i % cols, i / cols);
+        (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx), y1.max(cy));
+        let (xs, ys) = around(cx, cy);
+        for ny in ys {
+            for nx in xs.clone() {
+                let j = ny * cols + nx;
+                if !seen[j] && member(nx, ny) {
+                    seen[j] = true;
+                    stack.push(j);
                 }
             }
         }
-        let px0 = (x0 * CELL).saturating_sub(margin);
-        let py0 = (y0 * CELL).saturating_sub(margin);
-        let px1 = ((x1 + 1) * CELL + margin).min(width);
-        let py1 = ((y1 + 1) * CELL + margin).min(height);
-        regions.push((px0, py0, px1 - px0, py1 - py0));
     }
-    regions
+    (x0, y0, x1, y1)
+}
+
+/// Cell bounds as a pixel region `(x, y, w, h)`, grown by `margin` pixels and clipped to
+/// `width`×`height`.
+fn to_pixels((x0, y0, x1, y1): CellBounds, margin: usize, width: usize, height: usize) -> (usize, usize, usize, usize) {
+    let px0 = (x0 * CELL).saturating_sub(margin);
+    let py0 = (y0 * CELL).saturating_sub(margin);
+    let px1 = ((x1 + 1) * CELL + margin).min(width);
+    let py1 = ((y1 + 1) * CELL + margin).min(height);
+    (px0, py0, px1 - px0, py1 - py0)
 }
 
 /// Dark patches with glow around them inside `regions` (moving regions, `(x, y, w, h)` in
@@ -144,30 +169,12 @@ pub fn dark_in_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)],
                 continue;
             }
             // The 8-connected dark cells of this patch, within the region.
-            let (mut bx0, mut by0, mut bx1, mut by1) = (usize::MAX, usize::MAX, 0, 0);
-            let mut stack = vec![start];
-            seen[start] = true;
-            while let Some(i) = stack.pop() {
-                let (cx, cy) = (i % cols, i / cols);
-                (bx0, by0, bx1, by1) = (bx0.min(cx), by0.min(cy), bx1.max(cx), by1.max(cy));
-                for ny in cy.saturating_sub(1).max(y0)..(cy + 2).min(y1) {
-                    for nx in cx.saturating_sub(1).max(x0)..(cx + 2).min(x1) {
-                        let j = ny * cols + nx;
-                        if !seen[j] && dark(nx, ny) {
-                            seen[j] = true;
-                            stack.push(j);
-                        }
-                    }
-                }
-            }
+            let around = |cx: usize, cy: usize| (cx.saturating_sub(1).max(x0)..(cx + 2).min(x1), cy.saturating_sub(1).max(y0)..(cy + 2).min(y1));
+            let (bx0, by0, bx1, by1) = connected_bounds(start, cols, &mut seen, around, dark);
             if (bx1 + 1 - bx0) * CELL > GLOW_PATCH_MAX || (by1 + 1 - by0) * CELL > GLOW_PATCH_MAX {
                 continue;
             }
-            let px0 = (bx0 * CELL).saturating_sub(GLOW_MARGIN);
-            let py0 = (by0 * CELL).saturating_sub(GLOW_MARGIN);
-            let px1 = ((bx1 + 1) * CELL + GLOW_MARGIN).min(width);
-            let py1 = ((by1 + 1) * CELL + GLOW_MARGIN).min(height);
-            patches.push((px0, py0, px1 - px0, py1 - py0));
+            patches.push(to_pixels((bx0, by0, bx1, by1), GLOW_MARGIN, width, height));
         }
     }
     patches
