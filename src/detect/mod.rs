@@ -3,8 +3,9 @@
 //! Each stage is a separate piece: [`preprocess`] resizes and pads a picture into a reused
 //! tensor, [`runtime`] loads ONNX Runtime and builds one session per worker, a decoder per
 //! model ([`centerface`]) turns the model's output heads into boxes, and [`nms`] removes
-//! duplicates. The [`Planner`] decides in frame order what each frame is searched for, and a
-//! [`DetectorSet`] (one per worker) carries it out.
+//! duplicates. The [`Planner`] decides in frame order what each frame is searched for (where
+//! to look closer: [`motion`] finds the moving regions, [`turns`] chooses among them within the
+//! budget), and a [`DetectorSet`] (one per worker) carries it out.
 
 pub mod centerface;
 pub mod motion;
@@ -12,6 +13,7 @@ pub mod nanodet;
 pub mod nms;
 pub mod preprocess;
 pub mod runtime;
+pub mod turns;
 
 use serde::Serialize;
 
@@ -87,9 +89,9 @@ pub struct Planner {
     /// Cell images of recent looks, oldest first: the newest one at least `motion_span`
     /// frames old is what the next look is compared with.
     recent: std::collections::VecDeque<(u64, motion::CellImage)>,
-    /// Where in the list of large-region tiles the next look starts, so that when there is
-    /// more to look at than the budget allows, every tile gets its turn over successive frames.
-    cursor: usize,
+    /// When each part of the picture was last looked at closely, so that when the moving
+    /// regions exceed the budget, those that waited longest go first ([`turns`]).
+    looked: turns::LookMap,
     /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
     looks: usize,
     /// A person look was planned but its frame skipped detection (live, detectors busy): the
@@ -129,7 +131,7 @@ impl Planner {
             small_faces,
             motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
             recent: Default::default(),
-            cursor: 0,
+            looked: turns::LookMap::default(),
             looks: 0,
             persons_owed: false,
         }
@@ -174,12 +176,12 @@ impl Planner {
             _ => Vec::new(),
         };
         // Backlit heads first, on every look; the moving regions share what is left.
+        self.looked.next_look(pic.width, pic.height);
         let mut chosen = glow_looks(&current, &regions, pic.width, pic.height);
         let glow_area: usize = chosen.iter().map(|r| r.2 * r.3).sum();
+        chosen.iter().for_each(|&r| self.looked.looked(r));
         self.recent.push_back((index, current));
-        let (rest, cursor) = within_budget(&mut regions, self.cursor, CLOSER_BUDGET - glow_area);
-        chosen.extend(rest);
-        self.cursor = cursor;
+        chosen.extend(turns::within_budget(&mut regions, &mut self.looked, CLOSER_BUDGET - glow_area));
         chosen
     }
 }
@@ -199,66 +201,6 @@ fn glow_looks(cells: &motion::CellImage, regions: &[Region], width: usize, heigh
         spent <= GLOW_BUDGET
     });
     glow
-}
-
-/// Chooses what to look at closely within `budget` source pixels; returns the regions and the
-/// rotation cursor for the next call.
-///
-/// Small movers come first: a face too small for the global pass belongs to a small figure,
-/// and its region is cheap to look at, so small regions (at most [`CLOSER_TILE`] a side) get
-/// the whole budget: all of them on every call while they fit, in turns when they do not.
-/// The tiles of larger regions (near people, whose faces the global pass finds) take turns
-/// with what is left, and at least one tile a call while the small ones leave half the budget
-/// (so a call spends at most the budget, or half of it and one tile, as before). `cursor` is
-/// where the turns start: in the tiles, or in the small regions when those exceed the budget.
-fn within_budget(regions: &mut [Region], cursor: usize, budget: usize) -> (Vec<Region>, usize) {
-    regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
-    let (small, large): (Vec<Region>, Vec<Region>) = regions.iter().partition(|r| r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE);
-    let small_area: usize = small.iter().map(|r| r.2 * r.3).sum();
-    if small_area > budget {
-        // More small movers than one look holds: they take turns.
-        return in_turns(&small, cursor, budget, true);
-    }
-    let tiles: Vec<Region> = large.iter().flat_map(|&r| tile(r)).collect();
-    let (turn, next) = in_turns(&tiles, cursor, budget - small_area, small_area <= budget / 2);
-    let mut chosen = small;
-    chosen.extend(turn);
-    (chosen, next)
-}
-
-/// `items` from `cursor` on (wrapping round), each that still fits in `budget` (the first
-/// always, if `one_at_least`); returns them and where the next turn starts: at the first one
-/// that had to wait, or 0 when all of them fit. Starting there (rather than after the last one
-/// taken) means a large item that does not fit behind smaller ones is first on the next turn,
-/// so it is taken then, however many small ones keep fitting in what is left.
-fn in_turns(items: &[Region], cursor: usize, budget: usize, one_at_least: bool) -> (Vec<Region>, usize) {
-    let n = items.len();
-    let (mut spent, mut chosen, mut first_waiting) = (0, Vec::new(), None);
-    for k in 0..n {
-        let i = (cursor + k) % n;
-        let area = items[i].2 * items[i].3;
-        if spent + area > budget && !(k == 0 && one_at_least) {
-            // It waits for the next turn, which starts with it; a smaller one further on may
-            // still fit in this one.
-            first_waiting.get_or_insert(i);
-            continue;
-        }
-        spent += area;
-        chosen.push(items[i]);
-    }
-    (chosen, first_waiting.unwrap_or(0))
-}
-
-/// The heads looked at closely on the `turn`-th face look: within [`CLOSER_BUDGET`], all of
-/// them while they fit and in turns when they do not. Each look moves on by as many heads as one
-/// look holds, so that every head is looked at within a few frames however many there are.
-fn heads_in_turn(heads: &mut [Region], turn: usize) -> Vec<Region> {
-    let (first, per_look) = within_budget(heads, 0, CLOSER_BUDGET);
-    if per_look == 0 || turn == 0 {
-        // Everything fits in one look (or this is the first).
-        return first;
-    }
-    within_budget(heads, turn.wrapping_mul(per_look), CLOSER_BUDGET).0
 }
 
 /// The detectors one worker owns, each with its own ONNX Runtime session. They keep no state
@@ -314,8 +256,8 @@ impl DetectorSet {
         let grey = plan.grey;
         let mut faces = self.face.detect(pic, grey)?;
         // Heads are in the top part of each person box; they get a closer look as well.
-        let mut heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
-        let heads = heads_in_turn(&mut heads, plan.head_turn);
+        let heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
+        let heads = turns::heads_in_turn(&heads, plan.head_turn);
         let mut closer = Vec::new();
         for &region in plan.closer.iter().chain(&heads) {
             // A face cut by the crop edge yields a partial box; it is kept (masking part of a
@@ -382,88 +324,6 @@ mod tests {
         assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
     }
 
-    #[test]
-    fn small_regions_are_looked_at_on_every_call_and_large_tiles_take_turns() {
-        let small = (1000, 500, 40, 60);
-        let large = (0, 0, 1200, 700); // many tiles, far over the budget
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        for _ in 0..40 {
-            let (chosen, next) = within_budget(&mut [large, small], cursor, CLOSER_BUDGET);
-            assert!(chosen.contains(&small), "the small region is in every look");
-            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
-            assert!(spent <= CLOSER_BUDGET + CLOSER_TILE * CLOSER_TILE, "{spent}");
-            seen.extend(chosen);
-            cursor = next;
-        }
-        assert!(tile(large).iter().all(|t| seen.contains(t)), "every tile of the large region had its turn");
-    }
-
-    /// Regression (issue 13): small movers were looked at on every call only within half the
-    /// budget; the others waited in turns behind the tiles of large regions, so in a busy street
-    /// a 12–24 px face was looked at in one frame of several and lost (day clip, seed 1).
-    #[test]
-    fn small_movers_that_fit_the_budget_are_all_looked_at_on_every_call() {
-        // Eight small movers of 80×80 px (51,200 px: more than half the budget, less than all
-        // of it) and a large region of many tiles.
-        let small: Vec<Region> = (0..8).map(|i| (i * 200, 900, 80, 80)).collect();
-        let large = (0, 0, 1200, 700);
-        let mut cursor = 0;
-        for call in 0..10 {
-            let mut regions = small.clone();
-            regions.push(large);
-            let (chosen, next) = within_budget(&mut regions, cursor, CLOSER_BUDGET);
-            let missed: Vec<&Region> = small.iter().filter(|s| !chosen.contains(s)).collect();
-            assert!(missed.is_empty(), "call {call}: small movers not looked at: {missed:?}");
-            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
-            assert!(spent <= CLOSER_BUDGET, "call {call}: {spent} px, over the budget");
-            cursor = next;
-        }
-    }
-
-    /// Regression (issue 13, a backlit face of 33×47 px missed on 106 of 127 frames, day seed 6):
-    /// the glow around a backlit head moves as one region of about 248×248 px, nearly a whole
-    /// look's budget. Small movers were sorted by size and the next turn started after the last
-    /// one taken; with the budget full, a tiny mover after the large one still fitted, so the
-    /// turn always moved past it and the large one was never looked at while the street was busy.
-    #[test]
-    fn a_mover_nearly_as_large_as_the_budget_gets_its_turn_among_many_small_ones() {
-        let glow = (600, 700, 248, 248);
-        let mut movers: Vec<Region> = (0..60).map(|i| ((i % 20) * 90, 40 + (i / 20) * 40, 24, 24)).collect();
-        movers.extend((0..20).map(|i| (i * 90, 300, 64, 80)));
-        movers.push(glow);
-        let total: usize = movers.iter().map(|r| r.2 * r.3).sum();
-        assert!(total > 3 * CLOSER_BUDGET, "three looks' worth of movers: {total}");
-        let mut cursor = 0;
-        let mut looked = Vec::new();
-        for call in 0..8 {
-            let (chosen, next) = within_budget(&mut movers.clone(), cursor, CLOSER_BUDGET);
-            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
-            assert!(spent <= CLOSER_BUDGET || chosen.len() == 1, "call {call}: {spent} px, over the budget");
-            if chosen.contains(&glow) {
-                looked.push(call);
-            }
-            cursor = next;
-        }
-        assert!(looked.len() >= 2, "the glow's region was looked at on calls {looked:?} of 8");
-    }
-
-    #[test]
-    fn small_movers_beyond_the_budget_take_turns_within_it() {
-        // Thirty movers of 100×100 px: nearly five looks' worth.
-        let small: Vec<Region> = (0..30).map(|i| ((i % 15) * 120, (i / 15) * 120, 100, 100)).collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        for _ in 0..6 {
-            let (chosen, next) = within_budget(&mut small.clone(), cursor, CLOSER_BUDGET);
-            let spent: usize = chosen.iter().map(|r| r.2 * r.3).sum();
-            assert!(spent <= CLOSER_BUDGET, "{spent}");
-            seen.extend(chosen);
-            cursor = next;
-        }
-        assert_eq!(seen.len(), small.len(), "every small mover had its turn");
-    }
-
     /// Regression (issue 13): the heads' closer look always started at the same place in the
     /// list, so with more heads than its budget the same heads were skipped on every frame.
     #[test]
@@ -479,7 +339,7 @@ mod tests {
         // One second at 25 fps.
         for i in 0..25 {
             let plan = planner.plan(i, &pic);
-            seen.extend(heads_in_turn(&mut heads.clone(), plan.head_turn));
+            seen.extend(turns::heads_in_turn(&heads, plan.head_turn));
         }
         let missed: Vec<&Region> = heads.iter().filter(|h| !seen.contains(*h)).collect();
         assert!(missed.is_empty(), "heads never looked at in 25 frames: {missed:?}");
