@@ -113,10 +113,7 @@ pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stage
 pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Result<Stages> {
     let policy = policy.at_night(s.night);
     let persons = PersonLoad::for_needs(policy.needs_persons(), policy.needs_persons_at_night());
-    let detectors = (0..s.workers)
-        .map(|_| s.detectors(persons))
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+    let detectors = (0..s.workers).map(|_| detectors(s, &policy, persons)).collect::<Result<Vec<_>>>()?;
     let planner = s.planner_for(fps, &policy);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
@@ -124,6 +121,13 @@ pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Resul
         ..TrackerSettings::for_fps(fps, true)
     };
     Ok(Stages { planner, detectors, policy, tracking, pace })
+}
+
+/// One worker's detectors for `policy` (the person model as `persons` says). A person model
+/// that cannot be loaded when only the night profile needs it fails with an error that says so
+/// and how to run without it.
+pub(crate) fn detectors(s: &RedactSettings, policy: &Policy, persons: PersonLoad) -> Result<DetectorSet> {
+    s.detectors(persons).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })
 }
 
 /// A person model that could not be loaded when only the night profile needs it: the error

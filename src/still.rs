@@ -11,7 +11,7 @@ use crate::detect::{Class, Plan};
 use crate::error::{Error, Result};
 use crate::frame::{Layout, Picture, PictureMut};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
-use crate::pipeline::{for_the_night_profile, write_json, Summary};
+use crate::pipeline::{write_json, Summary};
 use crate::sidecar::{FrameRecord, SidecarHeader, SidecarWriter};
 use crate::source::Damage;
 use crate::stats::StageTimes;
@@ -42,7 +42,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         // The night profile's person look, as on a video's grey frames.
         plan.persons = policy.needs_persons() || (policy.needs_persons_at_night() && plan.grey);
         let load = PersonLoad::for_needs(plan.persons, false);
-        let mut detectors = s.detectors(load).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })?;
+        let mut detectors = crate::pipeline::detectors(s, &policy, load)?;
         let started = Instant::now();
         let found = detectors.run(&pic, &plan).map_err(|message| Error::Detect { frame: 0, message })?;
         (found, started.elapsed(), plan.grey)
