@@ -275,7 +275,7 @@ impl Finding {
     }
 
     /// Drops its followed and around hits (its span shrinks back to its detected hits).
-    fn drop_followed(&mut self) {
+    fn drop_supporting(&mut self) {
         self.hits.retain(|h| h.look.makes_findings());
         self.frames -= self.followed + self.around;
         (self.followed, self.around) = (0, 0);
@@ -547,7 +547,7 @@ fn settle(findings: Vec<Finding>, threshold: f32, aside: &mut Aside) -> Vec<Find
             Some(reason) => aside.add(reason, &f.detected().copied().collect::<Vec<_>>()),
             None if f.followed + f.around > 0 && f.detected().count() < FOLLOW_MIN_DETECTED => {
                 let mut f = f;
-                f.drop_followed();
+                f.drop_supporting();
                 kept.push(f);
             }
             None => kept.push(f),
