@@ -23,6 +23,12 @@
 //! patch turns flat or into a mosaic; followed hits (look `followed`) show the whole span in
 //! which the face is visible, but never make, join or confirm a finding.
 //!
+//! Where a finding's face is lost (the frames after its latest hit, detected or followed), the
+//! audit also looks again, closer: the detector on the finding's last box grown by one box side
+//! each way, enlarged 2–3×, at a lower score ([`AROUND_SHARE`] of the threshold). A face found
+//! there (look `around`) joins that finding and is followed from, but it never makes, joins or
+//! confirms a finding either: the findings, and so the false alarms, are those without it.
+//!
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation
 //! harness runs it on a deliberately weakened redaction and counts what it catches
 //! (`docs/evaluation.md`).
@@ -92,6 +98,20 @@ const MOTION_MARGIN: usize = 24;
 /// regions take turns from frame to frame (a whole-frame change is light or the camera, not
 /// people).
 const MOTION_BUDGET: f64 = 0.25;
+/// The look around a lost finding counts hits from this share of the threshold (0.3 at the
+/// default 0.5): lower than the audit's own, because it looks only where a face just was.
+pub const AROUND_SHARE: f32 = 0.6;
+/// It looks in the frames up to this many after the finding's latest hit (detected, around or
+/// followed); each hit it finds starts the count again.
+pub const AROUND_GAP: u64 = 3;
+/// The last box is grown by this many times its larger side on each side.
+const AROUND_GROW: f32 = 1.0;
+/// The crop is enlarged so the face is about this many pixels tall (2× at least, 3× at most).
+const AROUND_FACE_PX: f32 = 64.0;
+const AROUND_MIN_SCALE: f32 = 2.0;
+const AROUND_MAX_SCALE: f32 = 3.0;
+/// The enlarged crop is at most this many pixels across (a large face is enlarged less).
+const AROUND_MAX_INPUT: f32 = 960.0;
 /// Side of one contact sheet tile.
 const SHEET_TILE: u32 = 160;
 /// Tiles per contact sheet row.
@@ -128,8 +148,12 @@ pub struct AuditSettings {
     /// (normalised cross-correlation; `None`: do not follow; default [`FOLLOW_NCC`]).
     pub follow: Option<FollowSettings>,
     /// Take the detector's hits from an earlier `--json` report of the same video instead of
-    /// looking (for measuring what follows the detector: joining, setting aside, following).
+    /// looking (for measuring what follows the detector: joining, setting aside, following,
+    /// the look around lost findings, which still runs the detector).
     pub hits_from: Option<PathBuf>,
+    /// Look again, closer and at a lower score, around each finding in the frames where its
+    /// face was lost ([`AROUND_SHARE`]).
+    pub around: bool,
 }
 
 /// Which look found a hit.
@@ -145,6 +169,17 @@ pub enum Look {
     /// Not a detection: the face of a detected hit of the same finding, followed into this
     /// frame by its likeness ([`FOLLOW_NCC`]).
     Followed,
+    /// A second, closer look at a lower score around a finding whose face was lost in this
+    /// frame ([`AROUND_SHARE`]): it supports that finding, never makes one.
+    Around,
+}
+
+impl Look {
+    /// Whether the look makes findings: the frame, moving and tiles looks; not following or
+    /// the look around a finding, which only support one.
+    pub fn makes_findings(self) -> bool {
+        !matches!(self, Look::Followed | Look::Around)
+    }
 }
 
 /// Faces seen in one run of frames.
@@ -156,6 +191,8 @@ pub struct Finding {
     pub frames: u64,
     /// Of them, frames where the face was followed, not detected.
     pub followed: u64,
+    /// Of them, frames where the look around the finding found the face.
+    pub around: u64,
     pub first_seconds: Option<f64>,
     pub last_seconds: Option<f64>,
     /// The frame of the best hit, its box (source pixels) and score.
@@ -198,6 +235,7 @@ impl Finding {
             last_frame: hit.frame,
             frames: 1,
             followed: 0,
+            around: 0,
             first_seconds: seconds,
             last_seconds: seconds,
             best_frame: hit.frame,
@@ -215,12 +253,16 @@ impl Finding {
         }
     }
 
-    /// Adds a followed hit in frame order; it changes neither the best hit nor the verdict.
+    /// Adds a followed or around hit in frame order; it changes neither the best hit nor the
+    /// verdict, nor which later hits join the finding.
     fn add_followed(&mut self, hit: Hit, seconds: Option<f64>) {
         let at = self.hits.partition_point(|h| h.frame < hit.frame);
         self.hits.insert(at, hit);
         self.frames += 1;
-        self.followed += 1;
+        match hit.look {
+            Look::Around => self.around += 1,
+            _ => self.followed += 1,
+        }
         if hit.frame < self.first_frame {
             (self.first_frame, self.first_seconds) = (hit.frame, seconds);
         }
@@ -232,20 +274,20 @@ impl Finding {
         }
     }
 
-    /// Drops its followed hits (its span shrinks back to its detected hits).
-    fn drop_followed(&mut self) {
-        self.hits.retain(|h| h.look != Look::Followed);
-        self.frames -= self.followed;
-        self.followed = 0;
+    /// Drops its followed and around hits (its span shrinks back to its detected hits).
+    fn drop_supporting(&mut self) {
+        self.hits.retain(|h| h.look.makes_findings());
+        self.frames -= self.followed + self.around;
+        (self.followed, self.around) = (0, 0);
         if let (Some(first), Some(last)) = (self.hits.first(), self.hits.last()) {
             (self.first_frame, self.last_frame) = (first.frame, last.frame);
         }
         (self.first_seconds, self.last_seconds) = self.detected_seconds;
     }
 
-    /// Its hits that the detector made.
+    /// Its hits that the detector's own looks made (not followed, not around).
     fn detected(&self) -> impl Iterator<Item = &Hit> {
-        self.hits.iter().filter(|h| h.look != Look::Followed)
+        self.hits.iter().filter(|h| h.look.makes_findings())
     }
 }
 
@@ -286,6 +328,9 @@ pub struct AuditReport {
     /// match that kept following.
     pub follow: bool,
     pub follow_ncc: f32,
+    /// Whether the audit looked again around lost findings, and from which score.
+    pub around: bool,
+    pub around_threshold: f32,
     /// Frames with at least one hit of a finding.
     pub frames_with_faces: u64,
     pub findings: Vec<Finding>,
@@ -332,6 +377,10 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         None => HitSource::Detector(Box::new(Auditor::new(settings, info.width() as usize)?)),
     };
     let mut follower = settings.follow.map(Follower::new);
+    let mut around = match settings.around {
+        true => Some(AroundLook::new(settings)?),
+        false => None,
+    };
     let mut findings: Vec<Finding> = Vec::new();
     let mut aside = Aside::default();
     let mut frames = 0;
@@ -346,10 +395,14 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         aside.add(Reason::Mosaic, &mosaics);
         frame.with_picture(|pic| {
             join(&mut findings, &hits, index, seconds, pic);
+            if let Some(around) = around.as_mut() {
+                around.frame(&mut findings, pic, index, seconds)?;
+            }
             if let Some(follower) = follower.as_mut() {
                 follower.frame(&mut findings, pic, index, seconds);
             }
-        })?;
+            Ok::<(), Error>(())
+        })??;
         frames += 1;
         progress(frames);
     }
@@ -375,6 +428,8 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         },
         follow: settings.follow.is_some(),
         follow_ncc: settings.follow.map_or(FOLLOW_NCC, |f| f.least),
+        around: settings.around,
+        around_threshold: around_threshold(settings.threshold),
         frames_with_faces,
         findings,
         set_aside_count: aside.count,
@@ -408,7 +463,7 @@ impl Recorded {
         let mut hits: std::collections::BTreeMap<u64, Vec<Hit>> = Default::default();
         for h in findings.iter().flat_map(|f| f["hits"].as_array().into_iter().flatten()).chain(aside) {
             let hit = recorded_hit(h).ok_or_else(|| bad(&format!("unreadable hit {h}")))?;
-            if hit.look != Look::Followed {
+            if hit.look.makes_findings() {
                 hits.entry(hit.frame).or_default().push(hit);
             }
         }
@@ -440,6 +495,11 @@ fn recorded_hit(h: &serde_json::Value) -> Option<Hit> {
 /// The score from which hits are kept for confirmation, for a threshold.
 pub fn confirm_threshold(threshold: f32) -> f32 {
     threshold * CONFIRM_SHARE
+}
+
+/// The score from which the look around a lost finding counts a hit, for a threshold.
+pub fn around_threshold(threshold: f32) -> f32 {
+    threshold * AROUND_SHARE
 }
 
 /// The hits set aside so far: all counted, the first [`SET_ASIDE_LISTED`] kept.
@@ -477,16 +537,17 @@ fn travel(hits: &[Hit]) -> f32 {
     ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt() / side
 }
 
-/// The findings that stand; the detected hits of the others go to `aside` (their followed
-/// hits are dropped).
+/// The findings that stand; the detected hits of the others go to `aside` (their followed and
+/// around hits are dropped, and so are those of a finding detected in fewer than
+/// [`FOLLOW_MIN_DETECTED`] frames).
 fn settle(findings: Vec<Finding>, threshold: f32, aside: &mut Aside) -> Vec<Finding> {
     let mut kept = Vec::with_capacity(findings.len());
     for f in findings {
         match verdict(&f, threshold) {
             Some(reason) => aside.add(reason, &f.detected().copied().collect::<Vec<_>>()),
-            None if f.followed > 0 && f.detected().count() < FOLLOW_MIN_DETECTED => {
+            None if f.followed + f.around > 0 && f.detected().count() < FOLLOW_MIN_DETECTED => {
                 let mut f = f;
-                f.drop_followed();
+                f.drop_supporting();
                 kept.push(f);
             }
             None => kept.push(f),
@@ -778,6 +839,84 @@ fn mosaic_likeness_of(l: &[i32], w: usize, h: usize) -> f32 {
 
 
 // ---------------------------------------------------------------------------------------------
+// Looking again around a finding whose face was lost.
+
+/// The second, closer look around lost findings: a detector of its own, at
+/// [`around_threshold`], run on a crop around each finding with no hit in the frame whose latest
+/// hit is at most [`AROUND_GAP`] frames back.
+struct AroundLook {
+    detector: CenterFace,
+}
+
+impl AroundLook {
+    fn new(settings: &AuditSettings) -> Result<Self> {
+        let face = CenterFaceSettings {
+            threshold: around_threshold(settings.threshold),
+            // Only crops are looked at; their enlargement is the look's own.
+            detect_width: crate::cli::DEFAULT_DETECT_WIDTH,
+            low_light: false,
+            local_contrast: settings.local_contrast,
+        };
+        Ok(AroundLook { detector: CenterFace::load(&settings.ort_lib, &settings.model, face, settings.ort_threads)? })
+    }
+
+    /// Looks around every finding lost in frame `index` (joined already: its detected hits are
+    /// the findings'); a face found there is added to its finding as a hit with look `around`.
+    fn frame(&mut self, findings: &mut [Finding], pic: &Picture<'_>, index: u64, seconds: Option<f64>) -> Result<()> {
+        let lost: Vec<usize> = (0..findings.len()).filter(|&i| around_due(&findings[i], index)).collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let grey = crate::detect::preprocess::is_grey(pic);
+        let mut taken: Vec<BBox> = findings.iter().flat_map(|f| f.hits.iter().rev().take_while(|h| h.frame == index).map(|h| h.bbox)).collect();
+        for i in lost {
+            let last = findings[i].followed_to.1;
+            let Some((crop, scale)) = around_crop(&last, pic.width, pic.height) else { continue };
+            let found = self.detector.detect_crop(pic, crop, scale, grey).map_err(|message| Error::Detect { frame: index, message })?;
+            let candidates: Vec<Hit> = found.into_iter().map(|d| to_hit(pic, index, d, Look::Around)).collect();
+            if let Some(hit) = around_pick(&last, &candidates, &taken) {
+                taken.push(hit.bbox);
+                findings[i].add_followed(hit, seconds);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether finding `f` is looked around in frame `index`: it has no hit there, and its latest
+/// hit (detected, around or followed) is at most [`AROUND_GAP`] frames back.
+fn around_due(f: &Finding, index: u64) -> bool {
+    f.followed_to.0 < index && index - f.followed_to.0 <= AROUND_GAP
+}
+
+/// The crop `(x, y, w, h)` around `last` (grown by [`AROUND_GROW`] times its larger side on each
+/// side, within the picture) and its enlargement; `None` when nothing of it is in the picture.
+fn around_crop(last: &BBox, width: usize, height: usize) -> Option<((usize, usize, usize, usize), f64)> {
+    let grow = last.width().max(last.height()) * AROUND_GROW;
+    let x0 = (last.x1 - grow).max(0.0) as usize;
+    let y0 = (last.y1 - grow).max(0.0) as usize;
+    let x1 = ((last.x2 + grow).ceil().max(0.0) as usize).min(width);
+    let y1 = ((last.y2 + grow).ceil().max(0.0) as usize).min(height);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let (w, h) = (x1 - x0, y1 - y0);
+    let scale = (AROUND_FACE_PX / last.height().max(1.0)).clamp(AROUND_MIN_SCALE, AROUND_MAX_SCALE).min(AROUND_MAX_INPUT / w.max(h) as f32).max(1.0);
+    Some(((x0, y0, w, h), scale as f64))
+}
+
+/// Of the look's `candidates`, the one that continues the finding last at `last` best (as
+/// joining would), is no mosaic and is not where another finding's hit of the frame is.
+fn around_pick(last: &BBox, candidates: &[Hit], taken: &[BBox]) -> Option<Hit> {
+    candidates
+        .iter()
+        .filter(|h| h.mosaic < MOSAIC_LIKENESS && !taken.iter().any(|t| t.iou(&h.bbox) >= JOIN_IOU))
+        .filter_map(|h| continuation(last, &h.bbox).map(|c| (c, h)))
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.score.total_cmp(&b.1.score)))
+        .map(|(_, h)| *h)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Following a finding through the frames around its hits.
 
 /// How many recent frames' luma the audit keeps for following a face backward from a new hit:
@@ -787,8 +926,8 @@ pub const FOLLOW_RING: usize = 25;
 /// Frames followed at most from one detected hit, forward and backward each (4 s at 25 fps):
 /// the cost of following is bounded per hit.
 pub const FOLLOW_FRAMES: u64 = 100;
-/// A finding's followed hits are kept only when the detector saw its face in at least this many
-/// frames: a face detected once is the least sure template (on the harness's night control, seed
+/// A finding's followed and around hits are kept only when the detector saw its face in at
+/// least this many frames: a face detected once is the least sure template (on the harness's night control, seed
 /// 1, a single hit on a 13 px mosaicked face was followed for 57 frames: the template was the
 /// mosaic, too small for [`mosaic_likeness`] to tell).
 pub const FOLLOW_MIN_DETECTED: usize = 2;
@@ -1006,11 +1145,19 @@ impl Follower {
         }
         self.ring.push_back(Luma::of(pic, index, seconds));
         let luma = self.ring.back().expect("just pushed");
+        // Only the detector's own hits of the frame stop another finding's face being followed
+        // there: an around hit may belong to a finding that is later set aside.
         let mut taken: Vec<BBox> = findings.iter().filter(|f| f.last_detected == index).map(|f| f.last_box).collect();
         for f in findings.iter_mut() {
             if f.last_detected == index {
                 f.template = Template::of(luma, &f.last_box, f.hits.last().map_or(0.0, |h| h.score));
                 f.followed_since = 0;
+                continue;
+            }
+            if f.followed_to.0 == index {
+                // Found by the look around: following goes on from there, with the face as
+                // last detected (the surer template).
+                f.followed_since += 1;
                 continue;
             }
             let gap = index - f.followed_to.0 - 1;
@@ -1129,6 +1276,8 @@ mod tests {
         let best = *hits.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
         let mut f = Finding::new(&hits[0], None, None);
         (f.last_frame, f.last_detected, f.frames, f.best_frame, f.bbox, f.score, f.mosaic, f.last_box) = (9 + hits.len() as u64, 9 + hits.len() as u64, hits.len() as u64, best.frame, best.bbox, best.score, mosaic, best.bbox);
+        let last = *hits.last().unwrap();
+        f.followed_to = (last.frame, last.bbox);
         f.hits = hits;
         f
     }
@@ -1269,6 +1418,64 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!((kept[0].frames, kept[0].followed, kept[0].last_frame, kept[0].hits.len()), (1, 0, 10, 1));
         assert_eq!((kept[1].frames, kept[1].followed, kept[1].last_frame), (5, 3, 14));
+    }
+
+    #[test]
+    fn the_look_around_a_lost_finding_crops_its_box_grown_by_a_side_and_enlarges_small_faces_more() {
+        // A 20x26 face: grown 26 px each way, enlarged to about 64 px tall (2.46x).
+        let (crop, scale) = around_crop(&BBox::from_xywh(100.0, 100.0, 20.0, 26.0), 1920, 1080).unwrap();
+        assert_eq!(crop, (74, 74, 72, 78));
+        assert!((scale - 64.0 / 26.0).abs() < 1e-3, "{scale}");
+        // Small faces 3x at most, large ones 2x at least, within the picture and the input cap.
+        assert_eq!(around_crop(&BBox::from_xywh(0.0, 0.0, 10.0, 12.0), 1920, 1080).unwrap(), ((0, 0, 22, 24), 3.0));
+        let (crop, scale) = around_crop(&BBox::from_xywh(1800.0, 900.0, 200.0, 240.0), 1920, 1080).unwrap();
+        assert_eq!((crop.0 + crop.2, crop.1 + crop.3), (1920, 1080));
+        assert!(scale >= 1.0 && (crop.2.max(crop.3) as f64 * scale) <= AROUND_MAX_INPUT as f64 + 1.0, "{crop:?} {scale}");
+        assert!(around_crop(&BBox::from_xywh(3000.0, 100.0, 20.0, 26.0), 1920, 1080).is_none(), "off the picture");
+    }
+
+    #[test]
+    fn a_finding_is_looked_around_only_in_the_few_frames_after_its_latest_hit() {
+        let f = finding(&[0.6, 0.6], 0.1); // hits in frames 10 and 11
+        assert!(!around_due(&f, 11), "it has a hit there");
+        assert!(around_due(&f, 12) && around_due(&f, 11 + AROUND_GAP));
+        assert!(!around_due(&f, 12 + AROUND_GAP), "lost too long ago");
+    }
+
+    #[test]
+    fn the_look_around_takes_the_face_that_continues_the_finding_and_no_mosaic_or_other_findings_face() {
+        let last = BBox::from_xywh(100.0, 100.0, 20.0, 26.0);
+        let hit = |x: f32, score: f32, mosaic: f32| Hit { frame: 12, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score, look: Look::Around, mosaic, ncc: None };
+        // The nearer of two faces, though weaker; a face beyond reach is none.
+        assert_eq!(around_pick(&last, &[hit(130.0, 0.6, 0.2), hit(104.0, 0.35, 0.2)], &[]).unwrap().bbox.x1, 104.0);
+        assert!(around_pick(&last, &[hit(160.0, 0.9, 0.2)], &[]).is_none());
+        assert!(around_pick(&last, &[hit(104.0, 0.5, 0.7)], &[]).is_none(), "a mosaic");
+        assert!(around_pick(&last, &[hit(104.0, 0.5, 0.2)], &[BBox::from_xywh(103.0, 100.0, 20.0, 26.0)]).is_none(), "another finding's face");
+    }
+
+    /// The look around never makes a finding: its hits neither confirm a weak finding nor make
+    /// a brief one last, and a finding detected once keeps none of them (as with following).
+    #[test]
+    fn around_hits_neither_confirm_nor_change_a_finding_and_need_two_detected_frames() {
+        let around = |frame: u64, x: f32| Hit { frame, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score: 0.35, look: Look::Around, mosaic: 0.3, ncc: None };
+        let mut weak = finding(&[0.42, 0.45], 0.3);
+        for (frame, x) in [(12, 116.0), (13, 124.0), (14, 132.0)] {
+            weak.add_followed(around(frame, x), None);
+        }
+        assert_eq!((weak.frames, weak.around, weak.followed, weak.last_frame, weak.followed_to.0), (5, 3, 0, 14, 14));
+        assert_eq!((weak.score, weak.last_detected), (0.45, 11), "best hit and joining stay the detected ones'");
+        assert_eq!(verdict(&weak, DEFAULT_THRESHOLD), Some(Reason::Unconfirmed));
+        let mut once = finding(&[0.6], 0.3);
+        let mut twice = finding(&[0.6, 0.6], 0.3);
+        for frame in [12, 13] {
+            once.add_followed(around(frame, 108.0), None);
+            twice.add_followed(around(frame, 108.0), None);
+        }
+        let mut aside = Aside::default();
+        let kept = settle(vec![weak, once, twice], DEFAULT_THRESHOLD, &mut aside);
+        assert_eq!(aside.count, 2, "only the weak finding's detected hits are set aside");
+        assert_eq!((kept[0].frames, kept[0].around, kept[0].hits.len()), (1, 0, 1));
+        assert_eq!((kept[1].frames, kept[1].around, kept[1].last_frame), (4, 2, 13));
     }
 
     #[test]

@@ -190,6 +190,10 @@ pub struct AuditArgs {
     /// misses the face it found in the frames beside).
     #[arg(long)]
     pub no_follow: bool,
+    /// Do not look again, closer and at a lower score, around a finding in the frames where its
+    /// face was lost (hits with look `around`; they never make a finding on their own).
+    #[arg(long)]
+    pub no_around: bool,
     /// Take the detector's hits from an earlier `--json` report of the same video instead of
     /// running the detector (for measuring the later stages).
     #[arg(long, value_name = "JSON", hide = true)]

@@ -108,9 +108,9 @@ fn script(parts: &[(Seen, usize)]) -> Vec<Seen> {
     parts.iter().flat_map(|&(s, n)| std::iter::repeat_n(s, n)).collect()
 }
 
-/// A compact picture of which frames had the face: D detected, f followed, . none.
+/// A compact picture of which frames had the face: D detected, f followed, a around, . none.
 fn strip(seen: &[Option<String>]) -> String {
-    seen.iter().map(|s| match s.as_deref() { None => '.', Some("followed") => 'f', Some(_) => 'D' }).collect()
+    seen.iter().map(|s| match s.as_deref() { None => '.', Some("followed") => 'f', Some("around") => 'a', Some(_) => 'D' }).collect()
 }
 
 /// Regression (issue #13): the audit listed a visible face only in the frames where its
@@ -144,4 +144,22 @@ fn audit_follows_a_face_up_to_the_frame_it_gets_mosaicked_and_no_further() {
     let seen = frames_with_the_face(&video, &faces, &[]);
     assert!(seen[..12].iter().filter(|s| s.is_none()).count() <= 1, "the face is visible in frames 0-11: {}", strip(&seen));
     assert!(seen[12..].iter().all(|s| s.is_none()), "a mosaic was listed as a face: {}", strip(&seen));
+}
+
+/// Issue #13 item 3: in the frames after a hit where the audit's own looks miss the face (here
+/// blurred), a second, closer look at a lower score around the finding's last box finds it.
+/// Following is off, so this measures the look around alone.
+#[test]
+fn audit_looks_again_closer_around_a_finding_where_its_face_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("lost.mp4");
+    let s = script(&[(Seen::Plain, 6), (Seen::Blurred, 12), (Seen::Plain, 6)]);
+    let faces = clip(&s, &video);
+    let without = frames_with_the_face(&video, &faces, &["--no-follow", "--no-around"]);
+    let missed = without.iter().filter(|p| p.is_none()).count();
+    assert!(missed >= 8, "the detector should miss the blurred face: {}", strip(&without));
+    let with = frames_with_the_face(&video, &faces, &["--no-follow"]);
+    let still = with.iter().filter(|p| p.is_none()).count();
+    assert!(still + 3 <= missed, "the look around should find the lost face: {} (without it: {})", strip(&with), strip(&without));
+    assert!(with.iter().any(|p| p.as_deref() == Some("around")), "{}", strip(&with));
 }

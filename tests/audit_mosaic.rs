@@ -64,6 +64,7 @@ fn auditor() -> Auditor {
         ort_threads: 1,
         follow: Some(Default::default()),
         hits_from: None,
+        around: true,
     };
     Auditor::new(&settings, CANVAS_W).expect("the audit's detector loads")
 }
