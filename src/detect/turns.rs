@@ -49,9 +49,8 @@ impl LookMap {
     /// `region` is looked at in this look. The blocks around it count as looked at too: a
     /// mover that has moved a few pixels since has not waited, though its leading edge is on
     /// blocks it did not cover before.
-    pub fn looked(&mut self, (x, y, w, h): Region) {
-        let (x0, y0) = (x.saturating_sub(BLOCK), y.saturating_sub(BLOCK));
-        let blocks: Vec<usize> = self.blocks((x0, y0, x + w + BLOCK - x0, y + h + BLOCK - y0)).collect();
+    pub fn looked(&mut self, region: Region) {
+        let blocks: Vec<usize> = self.blocks(grown_by_a_block(region)).collect();
         for i in blocks {
             self.last[i] = self.looks;
         }
@@ -61,9 +60,8 @@ impl LookMap {
     /// a mover that appears there has waited from its first look on, not since the start.
     pub fn nothing_waiting_outside(&mut self, regions: &[Region]) {
         let mut inside = vec![false; self.last.len()];
-        for &(x, y, w, h) in regions {
-            let (x0, y0) = (x.saturating_sub(BLOCK), y.saturating_sub(BLOCK));
-            for i in self.blocks((x0, y0, x + w + BLOCK - x0, y + h + BLOCK - y0)) {
+        for &region in regions {
+            for i in self.blocks(grown_by_a_block(region)) {
                 inside[i] = true;
             }
         }
@@ -86,6 +84,13 @@ impl LookMap {
     }
 }
 
+/// `(x, y, w, h)` grown by one [`BLOCK`] on each side (not past the picture's top and left;
+/// [`LookMap`]'s blocks stop at its right and bottom).
+fn grown_by_a_block((x, y, w, h): Region) -> Region {
+    let (x0, y0) = (x.saturating_sub(BLOCK), y.saturating_sub(BLOCK));
+    (x0, y0, x + w + BLOCK - x0, y + h + BLOCK - y0)
+}
+
 /// Chooses the moving regions to look at closely within `budget` source pixels, and marks them
 /// looked at in `map`.
 ///
@@ -105,7 +110,7 @@ impl LookMap {
 pub fn within_budget(regions: &mut [Region], map: &mut LookMap, budget: usize) -> Vec<Region> {
     regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
     let (small, large): (Vec<Region>, Vec<Region>) = regions.iter().partition(|r| r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE);
-    let small_area: usize = small.iter().map(|r| r.2 * r.3).sum();
+    let small_area = area(&small);
     let chosen = if small_area > budget {
         let every = take_fitting(small.iter().copied(), budget / 2, false).1.unwrap_or(small.len());
         let mut chosen = small[..every].to_vec();
