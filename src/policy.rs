@@ -412,11 +412,11 @@ mod tests {
     }
 
     fn person(y2: f32) -> TrackedBox {
-        TrackedBox { track: 1, class: Class::Person, bbox: BBox::new(40.0, y2 - 50.0, 60.0, y2), score: 0.9, origin: Origin::Detected }
+        TrackedBox { track: 1, class: Class::Person, bbox: BBox::new(40.0, y2 - 50.0, 60.0, y2), score: 0.9, origin: Origin::Detected, left_by: None }
     }
 
     fn face() -> TrackedBox {
-        TrackedBox { track: 2, class: Class::Face, bbox: BBox::new(10.0, 10.0, 20.0, 20.0), score: 0.9, origin: Origin::Detected }
+        TrackedBox { track: 2, class: Class::Face, bbox: BBox::new(10.0, 10.0, 20.0, 20.0), score: 0.9, origin: Origin::Detected, left_by: None }
     }
 
     fn camera_with(faces: &str, bystanders: &str) -> Camera {
@@ -431,7 +431,7 @@ mod tests {
     }
 
     fn boxed(track: u64, class: Class, x1: f32, y1: f32, x2: f32, y2: f32) -> TrackedBox {
-        TrackedBox { track, class, bbox: BBox::new(x1, y1, x2, y2), score: 0.9, origin: Origin::Detected }
+        TrackedBox { track, class, bbox: BBox::new(x1, y1, x2, y2), score: 0.9, origin: Origin::Detected, left_by: None }
     }
 
     fn obscured_tracks(d: &Decision) -> Vec<u64> {

@@ -27,7 +27,12 @@
 //!   for `single_hit_frames` only (a false alarm is not a second-long phantom); its back-fill
 //!   stays, since a face entering the picture is often first found weakly, and live (no
 //!   look-ahead) it is held like any track;
-//! - a detection does not join a track of a very different shape (a chin found under a face).
+//! - a detection does not join a track of a very different shape (a chin found under a face);
+//! - a detection that joins a track away from where the track was predicted (no overlap) may be
+//!   another face or head that came close while this one was missed: the track's old path is
+//!   kept beside it, held from its last detection for as long as the track had gone unseen
+//!   (the face stays covered if it stood where it was), and a detection found again where the
+//!   old path is joins it there. A real jump leaves only a brief held box behind.
 
 use std::collections::VecDeque;
 
@@ -94,12 +99,16 @@ pub struct TrackedBox {
     pub bbox: BBox,
     pub score: f32,
     pub origin: Origin,
+    /// For a track's old path, kept when the track jumped to a detection away from where it was
+    /// predicted: the id of that track (its detections before the jump are that track's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_by: Option<u64>,
 }
 
 impl TrackedBox {
     /// A detection taken as is (for a single image, or a frame without tracking).
     pub fn detected(track: u64, d: &Detection) -> Self {
-        TrackedBox { track, class: d.class, bbox: d.bbox, score: d.score, origin: Origin::Detected }
+        TrackedBox { track, class: d.class, bbox: d.bbox, score: d.score, origin: Origin::Detected, left_by: None }
     }
 }
 
@@ -133,6 +142,14 @@ struct Track {
     /// Detections so far and the best score among them.
     detections: u64,
     best_score: f32,
+    /// A track's old path kept after its track jumped to a detection away from where it was
+    /// predicted ([`Track::left_behind`]): it shows nothing up to this frame (the track it was
+    /// split from does)…
+    shows_after: Option<u64>,
+    /// …and, until it is found again, is held at most this many frames.
+    brief_hold: Option<u64>,
+    /// The track it was left behind by.
+    left_by: Option<u64>,
 }
 
 /// Detected sizes a track remembers for its bounds.
@@ -184,7 +201,55 @@ impl Track {
             steps: VecDeque::new(),
             detections: 1,
             best_score: det.score,
+            shows_after: None,
+            brief_hold: None,
+            left_by: None,
         }
+    }
+
+    /// Whether a detection at `det` off this track's prediction `predicted` leaves its old path
+    /// behind ([`Track::left_behind`]): the track's motion is trusted and the detection does
+    /// not overlap where it was expected.
+    fn jumps_to(&self, predicted: &BBox, det: &BBox) -> bool {
+        self.steps.len() >= TRUSTED_STEPS && predicted.iou(det) < JUMP_IOU
+    }
+
+    /// What is left of this track where it was, as track `id`, when its detection in `frame`
+    /// lies away from its prediction: the detection may be another face or head that came
+    /// close while this one was missed. The old path is held from the last detection with the
+    /// old velocity, after `frame` for as many frames as the track went unseen before it (at
+    /// least `min_hold`): the face is still covered if it stayed, and its next detection
+    /// joins the old path (its prediction is closer) instead of the new one. A real jump
+    /// leaves a brief held box.
+    fn left_behind(&self, id: u64, frame: u64, min_hold: u64) -> Track {
+        let last = self.last().clone();
+        let gap = frame.saturating_sub(last.frame);
+        Track {
+            id,
+            class: self.class,
+            history: VecDeque::from([last.clone()]),
+            sizes: self.sizes.clone(),
+            steps: self.steps.clone(),
+            detections: self.detections,
+            best_score: self.best_score,
+            shows_after: Some(last.frame),
+            brief_hold: Some(gap + gap.max(min_hold)),
+            left_by: Some(self.id),
+        }
+    }
+
+    /// Frames after its last detection in which this track may still be found again: a path
+    /// left behind only briefly, any other track for `hold_frames`.
+    fn kept(&self, s: &TrackerSettings) -> u64 {
+        self.brief_hold.map_or(s.hold_frames, |b| b.min(s.hold_frames))
+    }
+
+    /// Frames this track's box is shown after its last detection: as long as it is kept, but a
+    /// weak single hit only briefly when the look-ahead has shown that the face was not found
+    /// again (live, without a look-ahead, it is held like any track).
+    fn hold(&self, s: &TrackerSettings) -> u64 {
+        let brief = self.weak_single_hit() && s.lookahead_frames > 0;
+        if brief { self.kept(s).min(s.single_hit_frames) } else { self.kept(s) }
     }
 
     fn last(&self) -> &Observation {
@@ -255,11 +320,15 @@ impl Track {
         push_bounded(&mut self.sizes, (det.bbox.width(), det.bbox.height()), SIZE_HISTORY);
         self.detections += 1;
         self.best_score = self.best_score.max(det.score);
+        self.brief_hold = None;
         self.history.push_back(Observation { frame, bbox: det.bbox, score: det.score });
     }
 
     /// Where this track is in `frame`, if it is known there.
     fn locate(&self, frame: u64, s: &TrackerSettings) -> Option<TrackedBox> {
+        if self.shows_after.is_some_and(|f| frame <= f) {
+            return None;
+        }
         let after = self.history.iter().position(|o| o.frame >= frame);
         let (bbox, score, origin, distance) = match after {
             Some(i) if self.history[i].frame == frame => {
@@ -285,18 +354,14 @@ impl Track {
             None => {
                 let last = self.last();
                 let distance = frame - last.frame;
-                // A weak single hit is held only briefly when the look-ahead has shown that the
-                // face was not found again; live (no look-ahead) it is held like any track.
-                let brief = self.weak_single_hit() && s.lookahead_frames > 0;
-                let hold = if brief { s.hold_frames.min(s.single_hit_frames) } else { s.hold_frames };
-                if distance > hold {
+                if distance > self.hold(s) {
                     return None;
                 }
                 (self.extrapolate(last, distance as f32), last.score, Origin::Held, distance)
             }
         };
         let bbox = self.bounded(bbox, self.grow(bbox, distance, s));
-        Some(TrackedBox { track: self.id, class: self.class, bbox, score, origin })
+        Some(TrackedBox { track: self.id, class: self.class, bbox, score, origin, left_by: self.left_by })
     }
 
     /// How far the box may be off by one frame, per side: the mean size of the recent steps.
@@ -376,9 +441,9 @@ impl Tracker {
     /// Feeds the detections of `frame` (frames in increasing order; frames on which the detector
     /// did not run are simply not fed). Returns the track id given to each detection.
     pub fn observe(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        let mut pairs: Vec<(f32, usize, usize, bool)> = Vec::new();
         for (ti, track) in self.tracks.iter().enumerate() {
-            if frame.saturating_sub(track.last().frame) > self.settings.hold_frames {
+            if frame.saturating_sub(track.last().frame) > track.kept(&self.settings) {
                 continue;
             }
             let predicted = track.predict(frame);
@@ -390,22 +455,33 @@ impl Tracker {
                 if det.class != track.class || !similar_size(w.max(h), det.bbox.width().max(det.bbox.height())) {
                     continue;
                 }
+                // A path left behind is for the face found again where it was: it is not
+                // joined from afar.
+                if track.brief_hold.is_some() && predicted.iou(&det.bbox) < JUMP_IOU {
+                    continue;
+                }
                 if let Some(cost) = match_cost(&predicted, &det.bbox, reach) {
-                    pairs.push((cost, ti, di));
+                    pairs.push((cost, ti, di, track.jumps_to(&predicted, &det.bbox)));
                 }
             }
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut track_used = vec![false; self.tracks.len()];
         let mut assigned: Vec<Option<u64>> = vec![None; detections.len()];
-        for (_, ti, di) in pairs {
+        let mut left_behind = Vec::new();
+        for (_, ti, di, jump) in pairs {
             if track_used[ti] || assigned[di].is_some() {
                 continue;
             }
             track_used[ti] = true;
+            if jump {
+                left_behind.push(self.tracks[ti].left_behind(self.next_id, frame, self.settings.single_hit_frames));
+                self.next_id += 1;
+            }
             self.tracks[ti].add(frame, &detections[di]);
             assigned[di] = Some(self.tracks[ti].id);
         }
+        self.tracks.extend(left_behind);
         detections
             .iter()
             .zip(assigned)
@@ -428,8 +504,8 @@ impl Tracker {
 
     /// Forgets what can no longer affect frames at or after `frame`.
     pub fn forget_before(&mut self, frame: u64) {
-        let hold = self.settings.hold_frames;
-        self.tracks.retain(|t| t.last().frame + hold >= frame);
+        let s = self.settings;
+        self.tracks.retain(|t| t.last().frame + t.kept(&s) >= frame);
         for t in &mut self.tracks {
             // Keep the last observation before `frame` (needed to interpolate or hold).
             while t.history.len() > 1 && t.history[1].frame <= frame {
@@ -442,6 +518,10 @@ impl Tracker {
         self.tracks.len()
     }
 }
+
+/// A detection that overlaps a track's predicted box less than this (intersection over union)
+/// joins it as a jump: the track's old path is kept briefly beside it ([`Track::left_behind`]).
+const JUMP_IOU: f32 = 0.1;
 
 /// Largest ratio between the sizes of a track's box and a detection that may match: a face
 /// does not double in size between two looks, but a near and a far face can pass close by.
@@ -562,6 +642,46 @@ mod tests {
         let a = t.observe(0, &[face(0.0, 0.0, 12.0)])[0];
         let b = t.observe(1, &[face(60.0, 0.0, 12.0)])[0];
         assert_ne!(a, b);
+    }
+
+    /// Frames `from..=to` in which some box of `t` contains the point `(x, y)`.
+    fn covered(t: &Tracker, from: u64, to: u64, (x, y): (f32, f32)) -> Vec<u64> {
+        (from..=to).filter(|&f| t.boxes_at(f).iter().any(|b| b.bbox.x1 <= x && x < b.bbox.x2 && b.bbox.y1 <= y && y < b.bbox.y2)).collect()
+    }
+
+    #[test]
+    fn a_face_missed_while_a_head_comes_close_is_still_covered_where_it_stands() {
+        // A 16 px face stands at (100, 100), found every third frame; on frame 9 it is missed
+        // and a head 20 px to its right is found instead, near enough to join its track.
+        let mut t = Tracker::new(TrackerSettings { hold_frames: 30, lookahead_frames: 30, ..settings() });
+        let face_id = t.observe(0, &[face(100.0, 100.0, 16.0)])[0];
+        t.observe(3, &[face(100.0, 100.0, 16.0)]);
+        t.observe(6, &[face(100.0, 100.0, 16.0)]);
+        assert_eq!(t.observe(9, &[face(120.0, 100.0, 16.0)])[0], face_id, "the head joins the face's track");
+        t.observe(12, &[face(121.0, 100.0, 16.0), face(100.0, 100.0, 16.0)]);
+        let centre = (108.0, 108.0);
+        assert_eq!(covered(&t, 0, 12, centre), (0..=12).collect::<Vec<_>>(), "the face is covered in every frame");
+        // Found again where it stood, the face continues its old path, not a new track.
+        let again = t.observe(15, &[face(121.0, 100.0, 16.0), face(100.0, 100.0, 16.0)]);
+        assert_eq!(again[0], face_id);
+        assert!(again[1] != face_id && (again[1] as usize) < 2, "the face joins the path left behind: {again:?}");
+    }
+
+    #[test]
+    fn a_real_jump_leaves_only_a_brief_box_where_the_track_was() {
+        let mut t = Tracker::new(TrackerSettings { hold_frames: 30, lookahead_frames: 30, single_hit_frames: 4, ..settings() });
+        for f in [0, 2, 4] {
+            t.observe(f, &[face(100.0, 100.0, 16.0)]);
+        }
+        // The face moves off 20 px between two looks and goes on from there.
+        for f in (6..=30).step_by(2) {
+            t.observe(f, &[face(120.0 + (f - 6) as f32, 100.0, 16.0)]);
+        }
+        // Its old place (left of where it went) is covered by the box left behind, after the
+        // jump for as long as the track went unseen before it (2 frames) or the brief hold
+        // (4 frames), whichever is longer: frames 5-10.
+        let old_place = (103.0, 108.0);
+        assert_eq!(covered(&t, 0, 30, old_place), (0..=10).collect::<Vec<_>>());
     }
 
     #[test]
@@ -837,7 +957,7 @@ mod tests {
                 };
                 let (dw, dh) = (mid(tr.sizes.iter().map(|s| s.0).collect()), mid(tr.sizes.iter().map(|s| s.1).collect()));
                 // The detections the box is placed from: the nearest before and after it.
-                let from = tr.history.iter().filter(|o| o.frame <= f).last().into_iter().chain(tr.history.iter().find(|o| o.frame >= f));
+                let from = tr.history.iter().rev().find(|o| o.frame <= f).into_iter().chain(tr.history.iter().find(|o| o.frame >= f));
                 let (bw, bh) = from.fold((0.0f32, 0.0f32), |(w, h), o| (w.max(o.bbox.width()), h.max(o.bbox.height())));
                 let (w, h) = (b.bbox.width(), b.bbox.height());
                 if b.origin != Origin::Detected {

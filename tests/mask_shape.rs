@@ -32,6 +32,8 @@ struct Mask {
     x1: f64,
     /// For a detected mask: the size of its detection (the tracker grows the box around it).
     detected: Option<(f64, f64)>,
+    /// For a track's old path, kept when the track jumped: that track.
+    left_by: Option<u64>,
 }
 
 /// Runs the demo with `args` and returns every face mask of its sidecar.
@@ -55,6 +57,7 @@ fn demo_masks(args: &[&str]) -> Vec<Mask> {
                 .map(|d| (d[2] - d[0], d[3] - d[1]));
             masks.push(Mask {
                 detected,
+                left_by: m["left_by"].as_u64(),
                 frame: f["index"].as_u64().unwrap(),
                 track: m["track"].as_u64().unwrap(),
                 origin: m["origin"].as_str().unwrap().to_string(),
@@ -94,7 +97,12 @@ fn assert_masks_face_shaped_and_bounded(what: &str, masks: &[Mask]) {
     let shapes = detected_shapes(masks);
     let mut bad = Vec::new();
     for m in masks {
-        let (dw, dh, da) = shapes[&m.track];
+        // An old path left behind by a jumping track is bounded by that track's detections
+        // until it is found again itself.
+        let Some(&(dw, dh, da)) = shapes.get(&m.track).or_else(|| m.left_by.and_then(|t| shapes.get(&t))) else {
+            bad.push(format!("frame {} track {} {}: no detection of its own or of a track it was left by", m.frame, m.track, m.origin));
+            continue;
+        };
         let a = m.w / m.h;
         // A bar is a box grown out of shape; one the size of a detection or smaller is not.
         let grown = m.w * m.h > dw * dh;

@@ -19,6 +19,9 @@
 //!   paired with whichever labelled face it overlaps most among those whose centre it contains.
 //!   It paired a weak track's mask, back-filled in place, with a small face of *another* track
 //!   passing through it, and so measured over-redaction of one track as the growth of another.
+//! - **old paths**: a track's old path, kept by the tracker when the track jumped (`left_by` in
+//!   the sidecar), has no detections of its own until it is found again; until then it is
+//!   measured against the own face and the detected width of the track it was left by.
 //! - **widest mask**: per veilcam track, each mask's width over the median width of the
 //!   track's detections (the detector's boxes, before the tracker grows them). A held or
 //!   back-filled box that grows into a bar shows up here even when it covers no labelled face.
@@ -70,6 +73,10 @@ struct SidecarMask {
     #[serde(rename = "box")]
     bbox: SidecarBox,
     origin: String,
+    /// For a track's old path, kept when the track jumped: that track (its detections before
+    /// the jump are that track's).
+    #[serde(default)]
+    left_by: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -197,6 +204,12 @@ pub fn mask_reach(truth: &Truth, sidecar: &Path) -> Result<MaskReach> {
     Ok(reach(truth, &doc))
 }
 
+/// What `per` holds for `m`'s track, or (an old path not found again, with nothing of its own)
+/// for the track it was left by.
+fn of_track<T: Copy>(per: &HashMap<u64, T>, m: &SidecarMask) -> Option<T> {
+    per.get(&m.track).or_else(|| m.left_by.and_then(|t| per.get(&t))).copied()
+}
+
 fn face_area(face: &TruthFace) -> f64 {
     let [x1, y1, x2, y2] = face.full.map(f64::from);
     ((x2 - x1) * (y2 - y1)).max(1.0)
@@ -217,12 +230,14 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     for (index, m) in masks() {
         r.masks += 1;
         let area = m.bbox.clipped_area(fw, fh);
-        match own.get(&m.track).map(|face| (face, faces_of(index).iter().find(|f| f.track == *face))) {
+        // An old path not found again has no detections of its own: it is measured against the
+        // face and the detections of the track it was left by.
+        match of_track(&own, m).map(|face| (face, faces_of(index).iter().find(|f| f.track == face))) {
             Some((face, Some(full))) => {
                 r.paired += 1;
                 let ratio = area / face_area(full);
                 ratios.push(ratio);
-                if let Some(set) = set_of.get(face) {
+                if let Some(set) = set_of.get(&face) {
                     set_ratios.entry(*set).or_default().push(ratio);
                 }
             }
@@ -240,7 +255,7 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
             }
             None => r.any_face.unpaired += 1,
         }
-        let Some(&dw) = detected.get(&m.track) else { continue };
+        let Some(dw) = of_track(&detected, m) else { continue };
         let ratio = m.bbox.width() / dw.max(1.0);
         r.wider_than_3x += (ratio > 3.0) as u64;
         if r.widest.as_ref().is_none_or(|w| ratio > w.ratio) {
@@ -398,7 +413,7 @@ mod tests {
     }
 
     fn mask(track: u64, origin: &str, x: f64, y: f64, w: f64, h: f64) -> SidecarMask {
-        SidecarMask { track, class: "face".into(), bbox: SidecarBox { x1: x, y1: y, x2: x + w, y2: y + h }, origin: origin.into() }
+        SidecarMask { track, class: "face".into(), bbox: SidecarBox { x1: x, y1: y, x2: x + w, y2: y + h }, origin: origin.into(), left_by: None }
     }
 
     fn truth(frames: Vec<Vec<TruthFace>>) -> Truth {
@@ -439,6 +454,28 @@ mod tests {
         let widest = r.widest.unwrap();
         assert_eq!((widest.track, widest.frame, widest.ratio), (7, 1, 8.0));
         assert_eq!(r.wider_than_3x, 1);
+    }
+
+    #[test]
+    fn an_old_path_left_behind_is_measured_against_the_face_and_detections_of_its_track() {
+        let t = truth(vec![vec![face(0, 50.0, 20.0, 10.0, 10.0)], vec![face(0, 50.0, 20.0, 10.0, 10.0)]]);
+        // Track 7 jumps to something else in frame 1; its old path (track 9) is held over the
+        // face, four times the detected width: over-reach of the face's own masks.
+        let mut old_path = mask(9, "held", 35.0, 15.0, 40.0, 20.0);
+        old_path.left_by = Some(7);
+        let doc = Sidecar {
+            width: 200,
+            height: 100,
+            frames: vec![
+                SidecarFrame { index: 0, detections: vec![], masks: vec![mask(7, "detected", 50.0, 20.0, 10.0, 10.0)] },
+                SidecarFrame { index: 1, detections: vec![], masks: vec![old_path] },
+            ],
+        };
+        let r = reach(&t, &doc);
+        assert_eq!((r.paired, r.unlabelled.masks), (2, 0));
+        assert_eq!(r.area_ratio_max, Some(8.0));
+        let widest = r.widest.unwrap();
+        assert_eq!((widest.track, widest.ratio), (9, 4.0));
     }
 
     #[test]
