@@ -212,3 +212,33 @@ fn a_dark_face_before_a_bright_glow_by_day_is_found_by_the_closer_look_with_back
     assert!(auto < 0.5, "as it is (auto), the dark face scores {auto}: the test no longer shows the gain");
     assert!(backlit >= 0.5, "looked at again with local contrast (backlit) the face scores only {backlit}");
 }
+
+/// The astronaut by day in shade: her face dark (`face_gain` of its brightness, low contrast)
+/// against an ordinary lit street (grey-brown at about 140), no glow anywhere.
+fn shaded_colour_astronaut(face_gain: f32) -> Vec<u8> {
+    let img = astronaut();
+    let (cx, cy) = ((ASTRONAUT_FACE.x1 + ASTRONAUT_FACE.x2) / 2.0, (ASTRONAUT_FACE.y1 + ASTRONAUT_FACE.y2) / 2.0);
+    let (rx, ry) = (ASTRONAUT_FACE.width() * 0.75, ASTRONAUT_FACE.height() * 0.75);
+    img.enumerate_pixels()
+        .flat_map(|(x, y, p)| {
+            if ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2) <= 1.0 {
+                p.0.map(|c| (15.0 + c as f32 * face_gain).clamp(0.0, 255.0) as u8)
+            } else {
+                let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+                let v = 120.0 + l * 0.15;
+                [v * 1.05, v, v * 0.9].map(|c| c.clamp(0.0, 255.0) as u8)
+            }
+        })
+        .collect()
+}
+
+/// Issue 13: a dark face by day with no glow around it is not backlit, so `backlit` looks at it
+/// as it is and misses it; `dark` (the default) gives it an equalised look of its own.
+#[test]
+fn a_dark_face_in_shade_by_day_is_found_by_its_own_equalised_look() {
+    let rgb = shaded_colour_astronaut(0.05);
+    let plain = best_closer_look_score(LocalContrast::Backlit, &rgb);
+    let own = best_astronaut_score(LocalContrast::Dark, &rgb, |det, pic| det.detect_crop_equalised(pic, (0, 0, 512, 512), 0.5));
+    assert!(plain < 0.5, "as it is (backlit), the dark face scores {plain}: the test no longer shows the gain");
+    assert!(own >= 0.5, "looked at equalised, the face scores only {own}");
+}

@@ -55,9 +55,13 @@ pub enum LocalContrast {
     /// On night/infrared (grey) pictures only ([`is_grey`](super::preprocess::is_grey)).
     Auto,
     /// As `auto`; and on colour pictures a closer look whose crop is backlit ([`is_backlit`])
-    /// runs twice, on the crop as it is and equalised, keeping the faces of both (the default
-    /// of `redact`, `crate::cli::DEFAULT_LOCAL_CONTRAST`).
+    /// runs twice, on the crop as it is and equalised, keeping the faces of both.
     Backlit,
+    /// As `backlit`; and on colour pictures a face-sized crop around each dark patch in a lit
+    /// moving region ([`dark_in_light`](super::motion::dark_in_light)) gets a closer look of
+    /// its own, equalised: a face in shade or under-exposed (the default of `redact`,
+    /// `crate::cli::DEFAULT_LOCAL_CONTRAST`).
+    Dark,
     /// On every picture.
     On,
 }
@@ -88,9 +92,9 @@ fn contrast_for(mode: LocalContrast, grey: bool, input: &Array4<f32>, lb: &Lette
     match mode {
         LocalContrast::Off => Contrast::Plain,
         LocalContrast::On => Contrast::Local,
-        LocalContrast::Auto | LocalContrast::Backlit if grey => Contrast::Local,
-        LocalContrast::Backlit if look == Look::Crop && is_backlit(input, lb.content_w, lb.content_h) => Contrast::Twice,
-        LocalContrast::Auto | LocalContrast::Backlit => Contrast::Plain,
+        LocalContrast::Auto | LocalContrast::Backlit | LocalContrast::Dark if grey => Contrast::Local,
+        LocalContrast::Backlit | LocalContrast::Dark if look == Look::Crop && is_backlit(input, lb.content_w, lb.content_h) => Contrast::Twice,
+        LocalContrast::Auto | LocalContrast::Backlit | LocalContrast::Dark => Contrast::Plain,
     }
 }
 
@@ -118,7 +122,8 @@ impl CenterFace {
     pub fn detect(&mut self, pic: &Picture<'_>, grey: bool) -> std::result::Result<Vec<Detection>, String> {
         let lb = self.prepare(pic.width, pic.height);
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
-        let raw = run_look(&mut self.session, &self.settings, grey, &mut self.input, &lb, Look::Whole).map_err(|e| e.to_string())?;
+        let contrast = contrast_for(self.settings.local_contrast, grey, &self.input, &lb, Look::Whole);
+        let raw = run_look(&mut self.session, &self.settings, contrast, &mut self.input, &lb).map_err(|e| e.to_string())?;
         Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
 
@@ -126,12 +131,23 @@ impl CenterFace {
     /// `pic`'s pixels. Used to look again, closer, where small faces may be. `grey` is
     /// [`is_grey`](super::preprocess::is_grey) of the whole `pic` (not of the crop), as for [`CenterFace::detect`].
     pub fn detect_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64, grey: bool) -> std::result::Result<Vec<Detection>, String> {
+        self.look_at_crop(pic, crop, scale, grey, None)
+    }
+
+    /// As [`CenterFace::detect_crop`], on the crop equalised ([`equalise_local`]) whatever the
+    /// settings say: the look at a dark face in a lit picture.
+    pub fn detect_crop_equalised(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64) -> std::result::Result<Vec<Detection>, String> {
+        self.look_at_crop(pic, crop, scale, false, Some(Contrast::Local))
+    }
+
+    fn look_at_crop(&mut self, pic: &Picture<'_>, crop: (usize, usize, usize, usize), scale: f64, grey: bool, contrast: Option<Contrast>) -> std::result::Result<Vec<Detection>, String> {
         let lb = Letterbox::crop(pic.width, pic.height, crop, scale, ALIGN);
         let mut storage = std::mem::take(&mut self.crop_storage);
         storage.resize(3 * lb.input_h * lb.input_w, 0.0); // fill_tensor overwrites all of it
         let mut input = Array4::from_shape_vec((1, 3, lb.input_h, lb.input_w), storage).expect("storage has the tensor's length");
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut input);
-        let raw = run_look(&mut self.session, &self.settings, grey, &mut input, &lb, Look::Crop).map_err(|e| e.to_string());
+        let contrast = contrast.unwrap_or_else(|| contrast_for(self.settings.local_contrast, grey, &input, &lb, Look::Crop));
+        let raw = run_look(&mut self.session, &self.settings, contrast, &mut input, &lb).map_err(|e| e.to_string());
         self.crop_storage = input.into_raw_vec_and_offset().0;
         Ok(raw?.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
     }
@@ -151,10 +167,9 @@ impl CenterFace {
 
 }
 
-/// Runs the model on a filled input with the light adjustment the settings ask for; boxes in
-/// input pixels. A backlit crop ([`Contrast::Twice`]) is run as it is, then equalised.
-fn run_look(session: &mut Session, settings: &CenterFaceSettings, grey: bool, input: &mut Array4<f32>, lb: &Letterbox, look: Look) -> ort::Result<Vec<Detection>> {
-    let contrast = contrast_for(settings.local_contrast, grey, input, lb, look);
+/// Runs the model on a filled input with the light adjustment `contrast`; boxes in input
+/// pixels. A backlit crop ([`Contrast::Twice`]) is run as it is, then equalised.
+fn run_look(session: &mut Session, settings: &CenterFaceSettings, contrast: Contrast, input: &mut Array4<f32>, lb: &Letterbox) -> ort::Result<Vec<Detection>> {
     match contrast {
         Contrast::Local => equalise_local(input, lb.content_w, lb.content_h),
         Contrast::Plain | Contrast::Twice if settings.low_light => {

@@ -48,6 +48,9 @@ pub struct Plan {
     pub persons: bool,
     /// Regions to search again for small faces, enlarged by [`CLOSER_SCALE`].
     pub closer: Vec<Region>,
+    /// Face-sized regions around dark patches in a lit picture ([`motion::dark_in_light`]), to
+    /// search again enlarged by [`CLOSER_SCALE`] and equalised.
+    pub shade: Vec<Region>,
     /// Where the closer look at the heads of detected persons starts in their list (the
     /// number of face looks so far), so that when there are more heads than its budget
     /// holds, each gets its turn over successive frames.
@@ -61,7 +64,7 @@ pub struct Plan {
 impl Plan {
     /// Everything, once: for a single picture `pic`.
     pub fn single(pic: &crate::frame::Picture<'_>, persons: bool) -> Self {
-        Plan { faces: true, persons, closer: Vec::new(), head_turn: 0, grey: preprocess::is_grey(pic) }
+        Plan { faces: true, persons, closer: Vec::new(), shade: Vec::new(), head_turn: 0, grey: preprocess::is_grey(pic) }
     }
 
     /// Whether any detector runs on the frame.
@@ -84,6 +87,8 @@ pub struct Planner {
     pub night_person_every: Option<u64>,
     /// Plan the closer look for small faces.
     pub small_faces: bool,
+    /// Plan the equalised looks at dark faces in lit pictures ([`Plan::shade`]).
+    pub shade: bool,
     /// Frames between the two pictures compared for motion, at least.
     motion_span: u64,
     /// Cell images of recent looks, oldest first: the newest one at least `motion_span`
@@ -92,6 +97,8 @@ pub struct Planner {
     /// When each part of the picture was last looked at closely, so that when the moving
     /// regions exceed the budget, those that waited longest go first ([`turns`]).
     looked: turns::LookMap,
+    /// The same for the equalised looks at dark faces, which take turns of their own.
+    shaded: turns::LookMap,
     /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
     looks: usize,
     /// A person look was planned but its frame skipped detection (live, detectors busy): the
@@ -129,12 +136,20 @@ impl Planner {
             person_every: person_every.map(|n| n.max(1)),
             night_person_every: None,
             small_faces,
+            shade: false,
             motion_span: (MOTION_SPAN_SECONDS * fps).ceil().max(1.0) as u64,
             recent: Default::default(),
             looked: turns::LookMap::default(),
+            shaded: turns::LookMap::default(),
             looks: 0,
             persons_owed: false,
         }
+    }
+
+    /// The same planner, planning equalised looks at dark faces in lit pictures or not
+    /// ([`Plan::shade`], `--local-contrast dark`).
+    pub fn in_shade(self, shade: bool) -> Self {
+        Planner { shade, ..self }
     }
 
     /// The same planner, running the person detector every `every` frames on grey frames (the
@@ -150,10 +165,10 @@ impl Planner {
         let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
         let persons = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
         self.persons_owed &= !persons;
-        let closer = if faces && self.small_faces { self.closer_regions(index, pic) } else { Vec::new() };
+        let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, grey) } else { Default::default() };
         let head_turn = self.looks;
         self.looks += usize::from(faces);
-        Plan { faces, persons, closer, head_turn, grey }
+        Plan { faces, persons, closer, shade, head_turn, grey }
     }
 
     /// `plan` was not carried out: its frame skipped detection (live, every detector busy).
@@ -163,8 +178,10 @@ impl Planner {
         self.persons_owed |= plan.persons;
     }
 
-    /// The regions of `pic` that moved since an earlier look, within the budget.
-    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Vec<Region> {
+    /// The regions of `pic` that moved since an earlier look, within the budget, and the dark
+    /// patches among them to look at equalised (colour pictures only: a grey picture is
+    /// equalised whole).
+    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>, grey: bool) -> (Vec<Region>, Vec<Region>) {
         let current = motion::CellImage::from_picture(pic);
         // Keep only the newest look old enough to compare with, and those after it.
         let old_enough = |i: u64| i + self.motion_span <= index;
@@ -178,11 +195,27 @@ impl Planner {
         // Backlit heads first, on every look; the moving regions share what is left.
         self.looked.next_look(pic.width, pic.height);
         let mut chosen = glow_looks(&current, &regions, pic.width, pic.height);
+        let shade = if self.shade && !grey { self.shade_looks(&current, &regions, &chosen, pic.width, pic.height) } else { Vec::new() };
         let glow_area: usize = chosen.iter().map(|r| r.2 * r.3).sum();
         chosen.iter().for_each(|&r| self.looked.looked(r));
         self.recent.push_back((index, current));
         chosen.extend(turns::within_budget(&mut regions, &mut self.looked, CLOSER_BUDGET - glow_area));
-        chosen
+        (chosen, shade)
+    }
+}
+
+impl Planner {
+    /// The equalised looks at dark faces in the moving `regions` ([`motion::dark_in_light`]): a
+    /// face-sized crop around each dark patch in a lit picture that no look at a backlit head
+    /// (`glow`) already covers, within [`SHADE_BUDGET`]; when they exceed it, they take turns
+    /// as the moving regions do ([`turns::within_budget`]: the smallest on every look, the
+    /// others longest waiting first).
+    fn shade_looks(&mut self, cells: &motion::CellImage, regions: &[Region], glow: &[Region], width: usize, height: usize) -> Vec<Region> {
+        let inside = |r: &Region, o: &Region| r.0 >= o.0 && r.1 >= o.1 && r.0 + r.2 <= o.0 + o.2 && r.1 + r.3 <= o.1 + o.3;
+        let mut shade = motion::dark_in_light(cells, regions, width, height);
+        shade.retain(|r| !glow.iter().any(|g| inside(r, g)));
+        self.shaded.next_look(width, height);
+        turns::within_budget(&mut shade, &mut self.shaded, SHADE_BUDGET)
     }
 }
 
@@ -202,6 +235,14 @@ fn glow_looks(cells: &motion::CellImage, regions: &[Region], width: usize, heigh
     });
     glow
 }
+
+
+/// Source pixels the equalised looks at dark faces ([`Planner::shade_looks`]) may take on one
+/// call: two faces of up to about 24 px with their margins. Their cost is on top of
+/// [`CLOSER_BUDGET`] (taken from it, the moving regions' turns came round more slowly and day
+/// tuning faces missed rose from 240 to 285 on the harness; with three faces' worth 250 were
+/// missed, with one, smallest first, 320: docs/evaluation.md).
+pub const SHADE_BUDGET: usize = 2 * 72 * 72;
 
 /// The detectors one worker owns, each with its own ONNX Runtime session. They keep no state
 /// between frames: what to do with a frame is in its [`Plan`].
@@ -263,6 +304,9 @@ impl DetectorSet {
             // A face cut by the crop edge yields a partial box; it is kept (masking part of a
             // face more is harmless) but never replaces a global detection.
             closer.extend(self.face.detect_crop(pic, region, CLOSER_SCALE, grey)?);
+        }
+        for &region in &plan.shade {
+            closer.extend(self.face.detect_crop_equalised(pic, region, CLOSER_SCALE)?);
         }
         // The global pass wins: a closer look only adds faces it did not find.
         let closer = nms::non_maximum_suppression(closer, centerface::NMS_IOU);
@@ -396,6 +440,37 @@ mod tests {
         // A policy that needs persons anyway keeps its own cadence by day and by night.
         let mut both = Planner::new(2, Some(3), true, 25.0).at_night(Some(3));
         assert_eq!((0..4).map(|i| both.plan(i, &colour).persons).collect::<Vec<_>>(), vec![true, false, false, true]);
+    }
+
+    #[test]
+    fn a_dark_face_moving_on_a_lit_street_is_looked_at_equalised_in_colour_pictures_only() {
+        // A 16×24 px dark face (level 50) walking across a street at 140, 30 fps.
+        let picture = |x0: usize| {
+            let mut y = vec![140u8; 256 * 128];
+            for row in 50..74 {
+                y[row * 256 + x0..row * 256 + x0 + 16].fill(50);
+            }
+            y
+        };
+        for (chroma, grey) in [(100u8, false), (128u8, true)] {
+            let (u, v) = (vec![chroma; 128 * 64], vec![128u8; 128 * 64]);
+            let (mut planner, mut without) = (Planner::new(1, None, true, 30.0).in_shade(true), Planner::new(1, None, true, 30.0));
+            let mut shade = Vec::new();
+            for i in 0..4u64 {
+                let y = picture(100 + 4 * i as usize);
+                let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 256, 128, [(&y[..], 256), (&u[..], 128), (&v[..], 128)]);
+                let plan = planner.plan(i, &pic);
+                assert_eq!(plan.grey, grey);
+                shade.extend(plan.shade);
+                assert!(without.plan(i, &pic).shade.is_empty(), "`--local-contrast backlit` plans no such look");
+            }
+            if grey {
+                assert!(shade.is_empty(), "a grey picture is equalised whole: {shade:?}");
+            } else {
+                assert!(!shade.is_empty(), "the dark face gets a look of its own");
+                assert!(shade.iter().all(|r| r.2 * r.3 <= SHADE_BUDGET), "{shade:?}");
+            }
+        }
     }
 
     #[test]

@@ -141,9 +141,22 @@ fn to_pixels((x0, y0, x1, y1): CellBounds, margin: usize, width: usize, height: 
 /// by [`GLOW_MARGIN`] pixels (the head around its darkest part, and the glow the closer look's
 /// own backlight test needs) and clipped to `width`×`height`.
 pub fn dark_in_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
+    dark_patches(cells, regions, width, height, GLOW_BRIGHT, GLOW_MARGIN)
+}
+
+/// Dark faces by day: as [`dark_in_glow`], with cells of [`SHADE_LIT`] or more around the dark
+/// patch instead of glow. A face in shade, or under-exposed against an ordinary street, keeps
+/// too little contrast for the detector as it is; its own crop, equalised, shows it.
+pub fn dark_in_light(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
+    dark_patches(cells, regions, width, height, SHADE_LIT, GLOW_MARGIN)
+}
+
+/// Patches of cells of [`GLOW_DARK`] or less with cells of `lit` or more to their left, right
+/// and above, inside `regions` ([`dark_in_glow`]).
+fn dark_patches(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize, lit: u8, margin: usize) -> Vec<(usize, usize, usize, usize)> {
     let (cols, rows) = (cells.cols, cells.rows);
     let at = |x: usize, y: usize| cells.cells[y * cols + x];
-    let bright = |x: usize, y: usize| at(x, y) >= GLOW_BRIGHT;
+    let bright = |x: usize, y: usize| at(x, y) >= lit;
     // The run of dark cells along the row through (x, y), in cells, counted up to one past the
     // widest a face's may be.
     let most = GLOW_PATCH_MAX / CELL;
@@ -174,7 +187,7 @@ pub fn dark_in_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)],
             if (bx1 + 1 - bx0) * CELL > GLOW_PATCH_MAX || (by1 + 1 - by0) * CELL > GLOW_PATCH_MAX {
                 continue;
             }
-            patches.push(to_pixels((bx0, by0, bx1, by1), GLOW_MARGIN, width, height));
+            patches.push(to_pixels((bx0, by0, bx1, by1), margin, width, height));
         }
     }
     patches
@@ -186,6 +199,9 @@ pub const GLOW_DARK: u8 = 80;
 /// Luma mean from which a cell counts as glow for [`dark_in_glow`] (as
 /// [`BACKLIT_BRIGHT`](super::preprocess::BACKLIT_BRIGHT)).
 pub const GLOW_BRIGHT: u8 = 200;
+/// Luma mean from which a cell counts as lit around a dark face for [`dark_in_light`]: an
+/// ordinary street or wall by day.
+pub const SHADE_LIT: u8 = 120;
 /// How many cells (of [`CELL`] px) away from a dark cell [`dark_in_glow`] looks for glow: 48 px,
 /// so that the dark cells across a face of up to about 48 px have glow on both sides.
 pub const GLOW_REACH: usize = 6;
@@ -278,6 +294,25 @@ mod tests {
             }
         }
         assert!(dark_in_glow(&doorway, &[(0, 0, 320, 240)], 320, 240).is_empty());
+    }
+
+    /// A 40×30 cell image at `around` with a dark face (level 50) of 2×3 cells in the middle.
+    fn dark_face_in(around: u8) -> CellImage {
+        let mut c = cells(40, 30, &[]);
+        for (i, cell) in c.cells.iter_mut().enumerate() {
+            let (x, y) = (i % 40, i / 40);
+            *cell = if (19..21).contains(&x) && (14..17).contains(&y) { 50 } else { around };
+        }
+        c
+    }
+
+    #[test]
+    fn a_dark_face_on_a_lit_street_gives_a_face_sized_region_but_no_glow_look() {
+        let img = dark_face_in(140);
+        assert_eq!(dark_in_light(&img, &[(0, 0, 320, 240)], 320, 240), vec![(152 - GLOW_MARGIN, 112 - GLOW_MARGIN, 16 + 2 * GLOW_MARGIN, 24 + 2 * GLOW_MARGIN)]);
+        assert!(dark_in_glow(&img, &[(0, 0, 320, 240)], 320, 240).is_empty(), "no glow around it");
+        // In a dim picture nothing around is lit: a dark patch there is no face in shade.
+        assert!(dark_in_light(&dark_face_in(90), &[(0, 0, 320, 240)], 320, 240).is_empty());
     }
 
     #[test]
