@@ -202,9 +202,7 @@ impl Planner {
         chosen.extend(turns::within_budget(&mut regions, &mut self.looked, CLOSER_BUDGET - glow_area));
         (chosen, shade)
     }
-}
 
-impl Planner {
     /// The equalised looks at dark faces in the moving `regions` ([`motion::dark_in_light`]): a
     /// face-sized crop around each dark patch in a lit picture that no look at a backlit head
     /// (`glow`) already covers, within [`SHADE_BUDGET`]; when they exceed it, they take turns
@@ -235,7 +233,6 @@ fn glow_looks(cells: &motion::CellImage, regions: &[Region], width: usize, heigh
     });
     glow
 }
-
 
 /// Source pixels the equalised looks at dark faces ([`Planner::shade_looks`]) may take on one
 /// call: two faces of up to about 24 px with their margins. Their cost is on top of

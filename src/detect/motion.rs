@@ -141,19 +141,19 @@ fn to_pixels((x0, y0, x1, y1): CellBounds, margin: usize, width: usize, height: 
 /// by [`GLOW_MARGIN`] pixels (the head around its darkest part, and the glow the closer look's
 /// own backlight test needs) and clipped to `width`×`height`.
 pub fn dark_in_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
-    dark_patches(cells, regions, width, height, GLOW_BRIGHT, GLOW_MARGIN)
+    dark_patches(cells, regions, width, height, GLOW_BRIGHT)
 }
 
 /// Dark faces by day: as [`dark_in_glow`], with cells of [`SHADE_LIT`] or more around the dark
 /// patch instead of glow. A face in shade, or under-exposed against an ordinary street, keeps
 /// too little contrast for the detector as it is; its own crop, equalised, shows it.
 pub fn dark_in_light(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
-    dark_patches(cells, regions, width, height, SHADE_LIT, GLOW_MARGIN)
+    dark_patches(cells, regions, width, height, SHADE_LIT)
 }
 
 /// Patches of cells of [`GLOW_DARK`] or less with cells of `lit` or more to their left, right
 /// and above, inside `regions` ([`dark_in_glow`]).
-fn dark_patches(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize, lit: u8, margin: usize) -> Vec<(usize, usize, usize, usize)> {
+fn dark_patches(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize, lit: u8) -> Vec<(usize, usize, usize, usize)> {
     let (cols, rows) = (cells.cols, cells.rows);
     let at = |x: usize, y: usize| cells.cells[y * cols + x];
     let bright = |x: usize, y: usize| at(x, y) >= lit;
@@ -187,7 +187,7 @@ fn dark_patches(cells: &CellImage, regions: &[(usize, usize, usize, usize)], wid
             if (bx1 + 1 - bx0) * CELL > GLOW_PATCH_MAX || (by1 + 1 - by0) * CELL > GLOW_PATCH_MAX {
                 continue;
             }
-            patches.push(to_pixels((bx0, by0, bx1, by1), margin, width, height));
+            patches.push(to_pixels((bx0, by0, bx1, by1), GLOW_MARGIN, width, height));
         }
     }
     patches
