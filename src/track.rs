@@ -207,11 +207,11 @@ impl Track {
         }
     }
 
-    /// Whether a detection at `det` off this track's prediction `predicted` leaves its old path
-    /// behind ([`Track::left_behind`]): the track's motion is trusted and the detection does
-    /// not overlap where it was expected.
-    fn jumps_to(&self, predicted: &BBox, det: &BBox) -> bool {
-        self.steps.len() >= TRUSTED_STEPS && predicted.iou(det) < JUMP_IOU
+    /// Whether a detection that overlaps this track's prediction by `overlap` (IoU) leaves its
+    /// old path behind ([`Track::left_behind`]): the track's motion is trusted and the detection
+    /// does not overlap where it was expected.
+    fn jumps_to(&self, overlap: f32) -> bool {
+        self.steps.len() >= TRUSTED_STEPS && overlap < JUMP_IOU
     }
 
     /// What is left of this track where it was, as track `id`, when its detection in `frame`
@@ -223,16 +223,16 @@ impl Track {
     /// leaves a brief held box.
     fn left_behind(&self, id: u64, frame: u64, min_hold: u64) -> Track {
         let last = self.last().clone();
-        let gap = frame.saturating_sub(last.frame);
+        let (since, gap) = (last.frame, frame.saturating_sub(last.frame));
         Track {
             id,
             class: self.class,
-            history: VecDeque::from([last.clone()]),
+            history: VecDeque::from([last]),
             sizes: self.sizes.clone(),
             steps: self.steps.clone(),
             detections: self.detections,
             best_score: self.best_score,
-            shows_after: Some(last.frame),
+            shows_after: Some(since),
             brief_hold: Some(gap + gap.max(min_hold)),
             left_by: Some(self.id),
         }
@@ -457,11 +457,12 @@ impl Tracker {
                 }
                 // A path left behind is for the face found again where it was: it is not
                 // joined from afar.
-                if track.brief_hold.is_some() && predicted.iou(&det.bbox) < JUMP_IOU {
+                let overlap = predicted.iou(&det.bbox);
+                if track.brief_hold.is_some() && overlap < JUMP_IOU {
                     continue;
                 }
                 if let Some(cost) = match_cost(&predicted, &det.bbox, reach) {
-                    pairs.push((cost, ti, di, track.jumps_to(&predicted, &det.bbox)));
+                    pairs.push((cost, ti, di, track.jumps_to(overlap)));
                 }
             }
         }

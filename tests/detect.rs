@@ -179,23 +179,31 @@ fn a_dark_face_before_a_bright_glow_at_night_is_found_with_local_contrast() {
     assert!(auto >= 0.5, "with local contrast (auto, a grey picture) the face scores only {auto}");
 }
 
-/// The astronaut by day before a warm glow (a colour picture): her face dark (`face_gain` of its
-/// brightness, low contrast), the rest of the picture a bright, tinted glow.
-fn backlit_colour_astronaut(face_gain: f32) -> Vec<u8> {
+/// The astronaut with her face dark (`floor` + `face_gain` of its brightness: low contrast) and
+/// the rest of the picture `around` her luma, in RGB before clamping.
+fn astronaut_with_dark_face(floor: f32, face_gain: f32, around: impl Fn(f32) -> [f32; 3]) -> Vec<u8> {
     let img = astronaut();
     let (cx, cy) = ((ASTRONAUT_FACE.x1 + ASTRONAUT_FACE.x2) / 2.0, (ASTRONAUT_FACE.y1 + ASTRONAUT_FACE.y2) / 2.0);
     let (rx, ry) = (ASTRONAUT_FACE.width() * 0.75, ASTRONAUT_FACE.height() * 0.75);
     img.enumerate_pixels()
         .flat_map(|(x, y, p)| {
             if ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2) <= 1.0 {
-                p.0.map(|c| (20.0 + c as f32 * face_gain).clamp(0.0, 255.0) as u8)
+                p.0.map(|c| (floor + c as f32 * face_gain).clamp(0.0, 255.0) as u8)
             } else {
                 let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
-                let v = 220.0 + l * 0.1;
-                [v, v * 0.95, v * 0.85].map(|c| c.clamp(0.0, 255.0) as u8)
+                around(l).map(|c| c.clamp(0.0, 255.0) as u8)
             }
         })
         .collect()
+}
+
+/// The astronaut by day before a warm glow (a colour picture): her face dark (`face_gain` of its
+/// brightness, low contrast), the rest of the picture a bright, tinted glow.
+fn backlit_colour_astronaut(face_gain: f32) -> Vec<u8> {
+    astronaut_with_dark_face(20.0, face_gain, |l| {
+        let v = 220.0 + l * 0.1;
+        [v, v * 0.95, v * 0.85]
+    })
 }
 
 /// The best score of a face at the astronaut's face in a closer look at the whole picture.
@@ -216,20 +224,10 @@ fn a_dark_face_before_a_bright_glow_by_day_is_found_by_the_closer_look_with_back
 /// The astronaut by day in shade: her face dark (`face_gain` of its brightness, low contrast)
 /// against an ordinary lit street (grey-brown at about 140), no glow anywhere.
 fn shaded_colour_astronaut(face_gain: f32) -> Vec<u8> {
-    let img = astronaut();
-    let (cx, cy) = ((ASTRONAUT_FACE.x1 + ASTRONAUT_FACE.x2) / 2.0, (ASTRONAUT_FACE.y1 + ASTRONAUT_FACE.y2) / 2.0);
-    let (rx, ry) = (ASTRONAUT_FACE.width() * 0.75, ASTRONAUT_FACE.height() * 0.75);
-    img.enumerate_pixels()
-        .flat_map(|(x, y, p)| {
-            if ((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2) <= 1.0 {
-                p.0.map(|c| (15.0 + c as f32 * face_gain).clamp(0.0, 255.0) as u8)
-            } else {
-                let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
-                let v = 120.0 + l * 0.15;
-                [v * 1.05, v, v * 0.9].map(|c| c.clamp(0.0, 255.0) as u8)
-            }
-        })
-        .collect()
+    astronaut_with_dark_face(15.0, face_gain, |l| {
+        let v = 120.0 + l * 0.15;
+        [v * 1.05, v, v * 0.9]
+    })
 }
 
 /// Issue 13: a dark face by day with no glow around it is not backlit, so `backlit` looks at it
