@@ -31,3 +31,24 @@ pub fn check() -> Result<()> {
         Ok(())
     }
 }
+
+/// How long the process, ending at once after a second signal, waits for a thread to finish
+/// changing a list of unfinished things (one file or marker rewrite: milliseconds).
+const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Locks a list of unfinished outputs as the process ends at once: waits at most
+/// [`LIST_WAIT`] for the thread changing it, so a thread stuck with the lock cannot keep the
+/// process from ending (`None` then), and takes a list poisoned by a panic as it is.
+pub fn lock_when_ending<T>(list: &std::sync::Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    let deadline = std::time::Instant::now() + LIST_WAIT;
+    loop {
+        match list.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
+}

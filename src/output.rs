@@ -29,10 +29,14 @@ const TEMP_RANDOM: usize = 6;
 /// Temp files being written, for [`remove_pending`].
 static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
+fn pending() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Deletes every temp file still being written, as the process ends on a signal (the drop
 /// handlers that normally remove them do not run then). Returns how many were removed.
 pub fn remove_pending() -> usize {
-    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
     pending.iter().filter(|p| std::fs::remove_file(p).is_ok()).count()
 }
 
@@ -47,10 +51,13 @@ pub struct AtomicOutput {
 
 impl Drop for AtomicOutput {
     fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(temp.to_path_buf().as_path());
+        if let Some(temp) = self.temp.take() {
+            // Removed before it leaves the list, both under the list's lock.
+            let mut pending = pending();
+            let path = temp.to_path_buf();
+            let _ = temp.close();
+            pending.remove(&path);
         }
-        // Dropping `temp` removes the file.
     }
 }
 
@@ -70,6 +77,9 @@ impl AtomicOutput {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
         let suffix = format!(".part{ext}");
+        // The temp file is made and listed under the list's lock, so a process ended at once
+        // meanwhile (a second signal) cannot leave it unlisted.
+        let mut pending = pending();
         let temp = tempfile::Builder::new()
             .prefix(&temp_prefix(&name, suffix.len()))
             .rand_bytes(TEMP_RANDOM)
@@ -79,7 +89,7 @@ impl AtomicOutput {
             .into_temp_path();
         // Temp files are private (0600); the output is an ordinary, shareable file.
         std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(OUTPUT_MODE)).map_err(|e| Error::io(target, e))?;
-        PENDING.lock().unwrap_or_else(|e| e.into_inner()).insert(temp.to_path_buf());
+        pending.insert(temp.to_path_buf());
         Ok(AtomicOutput { target: target.to_path_buf(), temp: Some(temp), overwrite })
     }
 
@@ -106,13 +116,19 @@ impl AtomicOutput {
         let target = self.target.clone();
         let temp = self.temp.take().expect("an output is committed only once");
         let temp_path = temp.to_path_buf();
+        let mut pending = pending();
         let result = if self.overwrite { temp.persist(&target) } else { temp.persist_noclobber(&target) };
-        PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(&temp_path);
+        let result = result.map_err(|e| {
+            let _ = e.path.close();
+            e.error
+        });
+        pending.remove(&temp_path);
+        drop(pending);
         result.map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::OutputExists { path: target.clone() }
             } else {
-                Error::io(&target, e.error)
+                Error::io(&target, e)
             }
         })
     }

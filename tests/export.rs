@@ -394,6 +394,26 @@ fn a_second_interrupt_ends_the_export_at_once_and_still_leaves_nothing() {
     assert_nothing_left(&world, "int2", &kept);
 }
 
+/// Regression: a second interrupt that came while the first one's unwinding was taking the
+/// holds back ended the process with the holds neither taken back nor listed as pending, so
+/// they stayed (CI, stop 21). Whenever the second signal comes, nothing is left.
+#[test]
+fn a_second_interrupt_at_any_moment_of_the_unwinding_leaves_no_hold() {
+    let world = World::new();
+    let kept = world.camera_dir().join(&world.records()[0].file);
+    hold::place(&kept, "earlier-case").unwrap();
+    for (n, gap_ms) in [0, 1, 2, 3, 5, 8, 13, 20, 30, 50, 100].into_iter().enumerate() {
+        let case = format!("gap{n}");
+        let mut child = start_export(&world, &case);
+        // SAFETY: signals to the child this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(gap_ms));
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code ({gap_ms} ms apart)");
+        assert_nothing_left(&world, &case, &kept);
+    }
+}
+
 #[test]
 fn hold_release_frees_a_cases_segments_but_not_those_another_case_holds() {
     let world = World::new();

@@ -111,6 +111,9 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
             head[start..].parse().unwrap_or_else(|_| panic!("no count of obscured frames in the summary: {err}"))
         }
     };
-    assert!(obscured <= 20, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
+    // On an idle machine 20 frames leave obscured (a look every 2.5 frames cannot keep every
+    // frame within twice the cadence of its last look); under the load of the other tests,
+    // 14-31. Queued looks obscured about 75.
+    assert!(obscured <= 40, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
     assert_eq!(decode_gray(&output).len(), 100);
 }

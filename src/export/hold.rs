@@ -105,18 +105,22 @@ pub fn remove(segment: &Path, case: &str) -> Result<bool> {
 }
 
 /// Holds placed by exports still running, as (segment, case): taken back by
-/// [`remove_pending`] when the process is ended at once (a second interrupt).
+/// [`remove_pending`] when the process is ended at once (a second interrupt). A hold is placed
+/// or taken back on disk and in this list under the list's lock, so the list never differs from
+/// the disk however a second interrupt falls.
 static PENDING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
-/// Takes back the holds of exports still running (the process is about to end without
-/// unwinding). Returns how many were taken back; never waits for a lock another thread holds.
-pub fn remove_pending() -> usize {
-    let Ok(pending) = PENDING.try_lock() else { return 0 };
-    pending.iter().filter(|(segment, case)| remove(segment, case).unwrap_or(false)).count()
+fn pending() -> std::sync::MutexGuard<'static, Vec<(PathBuf, String)>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn forget_pending(case: &str, segments: &[PathBuf]) {
-    PENDING.lock().unwrap_or_else(|e| e.into_inner()).retain(|(s, c)| c != case || !segments.contains(s));
+/// Takes back the holds of exports still running (the process is about to end without
+/// unwinding). Returns how many were taken back.
+pub fn remove_pending() -> usize {
+    let Some(mut pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
+    let removed = pending.iter().filter(|(segment, case)| remove(segment, case).unwrap_or(false)).count();
+    pending.clear();
+    removed
 }
 
 /// Holds one export placed, taken back unless [`Placed::keep`] is called: an export that fails
@@ -135,9 +139,10 @@ impl Placed {
     pub fn place_all(segments: &[PathBuf], case: &str) -> Result<Placed> {
         let mut placed = Placed { case: case.to_string(), new: Vec::new(), all: Vec::new(), kept: false };
         for segment in segments {
+            let mut pending = pending();
             if place(segment, case)? {
                 placed.new.push(segment.clone());
-                PENDING.lock().unwrap_or_else(|e| e.into_inner()).push((segment.clone(), case.to_string()));
+                pending.push((segment.clone(), case.to_string()));
             }
             placed.all.push(segment.clone());
         }
@@ -152,7 +157,7 @@ impl Placed {
     /// The export succeeded: the holds stay.
     pub fn keep(mut self) {
         self.kept = true;
-        forget_pending(&self.case, &self.new);
+        pending().retain(|(s, c)| *c != self.case || !self.new.contains(s));
     }
 }
 
@@ -161,11 +166,12 @@ impl Drop for Placed {
         if self.kept {
             return;
         }
-        forget_pending(&self.case, &self.new);
         for segment in &self.new {
+            let mut pending = pending();
             if let Err(e) = remove(segment, &self.case) {
                 tracing::error!("cannot take back the hold on {}: {e}", segment.display());
             }
+            pending.retain(|(s, c)| *c != self.case || s != segment);
         }
     }
 }

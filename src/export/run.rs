@@ -95,13 +95,17 @@ static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Case records of exports still sealing, removed with the staging directories.
 static RECORDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+fn records() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    RECORDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Removes the staging directories and case records of exports still running (the process is
-/// about to end). Never waits for a lock another thread holds.
+/// about to end).
 pub fn remove_pending() -> usize {
-    if let Ok(records) = RECORDS.try_lock() {
+    if let Some(records) = crate::interrupt::lock_when_ending(&RECORDS) {
         records.iter().for_each(|r| drop(std::fs::remove_file(r)));
     }
-    let Ok(staging) = STAGING.try_lock() else { return 0 };
+    let Some(staging) = crate::interrupt::lock_when_ending(&STAGING) else { return 0 };
     staging.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
 }
 
@@ -128,8 +132,12 @@ impl Staging {
 }
 
 impl Drop for Staging {
+    /// Removes the directory before it leaves the list, so a process ended at once meanwhile
+    /// still removes it (the `TempDir` then finds nothing left to remove).
     fn drop(&mut self) {
-        STAGING.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| d != self.dir.path());
+        let mut staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = std::fs::remove_dir_all(self.dir.path());
+        staging.retain(|d| d != self.dir.path());
     }
 }
 
@@ -602,17 +610,21 @@ fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key:
         .map(|name| BundleFile { name: name.clone(), path: staging.path().join(name) })
         .collect();
     let manifest = serde_json::to_value(facts).expect("facts serialise");
-    let record = record_case(request)?;
-    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push(record.clone());
+    // The record is made and listed (and later unlisted and, on failure, removed) under the
+    // list's lock, so a process ended at once between the two leaves no record behind.
+    let record = {
+        let mut records = records();
+        let record = record_case(request)?;
+        records.push(record.clone());
+        record
+    };
     let sealed = bundle::seal(&request.bundle, &files, manifest, key);
-    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| r != &record);
-    match sealed {
-        Ok(_) => Ok(record),
-        Err(e) => {
-            let _ = std::fs::remove_file(&record);
-            Err(e)
-        }
+    let mut records = records();
+    if sealed.is_err() {
+        let _ = std::fs::remove_file(&record);
     }
+    records.retain(|r| r != &record);
+    sealed.map(|_| record)
 }
 
 /// What the audit log records of an export: the case, its sources with their hashes, the

@@ -276,10 +276,14 @@ impl MountState {
             tracing::error!(camera = %self.camera, "restream media without its appsrc");
             return;
         };
-        if let Some((_, caps)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
+        // The caps stay locked until the appsrc is stored, so a frame with new caps pushed
+        // meanwhile either comes before (its caps are set here) or sees this appsrc (and sets
+        // them itself): never neither, which left the stream without caps.
+        let caps = self.caps.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, caps)) = &*caps {
             appsrc.set_caps(Some(caps));
         }
-        if let Some((Some(info), _)) = &*self.caps.lock().unwrap_or_else(|e| e.into_inner()) {
+        if let Some((Some(info), _)) = &*caps {
             let fps = info.fps();
             if let Some(encoder) = bin.dynamic_cast_ref::<gst::Bin>().and_then(|b| b.by_name("encoder")) {
                 if fps.numer() > 0 && fps.denom() > 0 {
@@ -290,6 +294,7 @@ impl MountState {
         }
         self.key_frame_needed.store(true, Ordering::SeqCst);
         *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc.clone());
+        drop(caps);
         let state = Arc::downgrade(self);
         let ours = appsrc.downgrade();
         media.connect_unprepared(move |_| {
@@ -333,26 +338,27 @@ impl Restream {
         self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
-    /// Remembers the frame's caps; `Some(caps)` when they are new.
-    fn note_caps(&self, frame: &Frame) -> Result<Option<gst::Caps>> {
+    /// Remembers the frame's caps and takes the appsrc of the media being served, under one
+    /// lock with [`MountState::attach`]; the caps are `Some` when they are new.
+    fn note_caps(&self, frame: &Frame) -> Result<(Option<gst::Caps>, Option<gst_app::AppSrc>)> {
         let mut current = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
+        let appsrc = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if current.as_ref().is_some_and(|(info, _)| info.as_ref() == Some(&*frame.info)) {
-            return Ok(None);
+            return Ok((None, appsrc));
         }
         let caps = frame
             .info
             .to_caps()
             .map_err(|e| Error::Pipeline(format!("restream {}: frame caps: {e}", self.state.camera)))?;
         *current = Some((Some((*frame.info).clone()), caps.clone()));
-        Ok(Some(caps))
+        Ok((Some(caps), appsrc))
     }
 }
 
 impl FrameSink for Restream {
     /// Hands the frame to the clients' stream; dropped when nobody watches. Never waits.
     fn push(&mut self, frame: &Frame, _applied: &Applied<'_>) -> Result<()> {
-        let new_caps = self.note_caps(frame)?;
-        let appsrc = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (new_caps, appsrc) = self.note_caps(frame)?;
         let Some(appsrc) = appsrc else { return Ok(()) };
         if let Some(caps) = new_caps {
             tracing::info!(camera = %self.state.camera, %caps, "restream caps changed");
@@ -402,15 +408,15 @@ impl EncodedRestream {
     /// Serves one encoded frame (H.264 access unit, with its caps); never waits.
     pub fn push(&self, sample: &gst::Sample) -> Served {
         let (Some(caps), Some(buffer)) = (sample.caps_owned(), sample.buffer()) else { return Served::Done };
-        let new_caps = {
+        // Caps and appsrc under the caps lock, as in `MountState::attach`.
+        let (new_caps, appsrc) = {
             let mut current = self.state.caps.lock().unwrap_or_else(|e| e.into_inner());
             let new = current.as_ref().is_none_or(|(_, c)| *c != caps);
             if new {
                 *current = Some((None, caps.clone()));
             }
-            new
+            (new, self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone())
         };
-        let appsrc = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(appsrc) = appsrc else { return Served::Done };
         if new_caps {
             tracing::info!(camera = %self.state.camera, %caps, "restream caps changed");
