@@ -32,7 +32,11 @@
 //!   another face or head that came close while this one was missed: the track's old path is
 //!   kept beside it, held from its last detection for as long as the track had gone unseen
 //!   (the face stays covered if it stood where it was), and a detection found again where the
-//!   old path is joins it there. A real jump leaves only a brief held box behind.
+//!   old path is joins it there. A real jump leaves only a brief held box behind;
+//! - a track missed for longer than its hold is *lost*, but while the frames it was missed in
+//!   are still in the look-ahead window, a detection close to where its trusted motion
+//!   predicts finds it again: the frames between are interpolated and it is held moving on,
+//!   where a new track found once would stand still while the face walks out of its box.
 
 use std::collections::VecDeque;
 
@@ -244,6 +248,16 @@ impl Track {
         self.brief_hold.map_or(s.hold_frames, |b| b.min(s.hold_frames))
     }
 
+    /// Whether this track, unseen for `unseen` frames (longer than it is kept), may still be
+    /// found again: a face missed for longer than the hold whose next detection comes while
+    /// the frames it was missed in are still in the look-ahead window. Only a track whose
+    /// motion is trusted, within the look-ahead beyond its hold, and (see `Tracker::observe`)
+    /// only close to where that motion predicts; the frames between are then interpolated.
+    /// Live, without a look-ahead, never.
+    fn findable_when_lost(&self, unseen: u64, s: &TrackerSettings) -> bool {
+        self.brief_hold.is_none() && self.steps.len() >= TRUSTED_STEPS && unseen <= self.kept(s) + s.lookahead_frames
+    }
+
     /// Frames this track's box is shown after its last detection: as long as it is kept, but a
     /// weak single hit only briefly when the look-ahead has shown that the face was not found
     /// again (live, without a look-ahead, it is held like any track).
@@ -443,13 +457,16 @@ impl Tracker {
     pub fn observe(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
         let mut pairs: Vec<(f32, usize, usize, bool)> = Vec::new();
         for (ti, track) in self.tracks.iter().enumerate() {
-            if frame.saturating_sub(track.last().frame) > track.kept(&self.settings) {
+            let unseen = frame.saturating_sub(track.last().frame);
+            let lost = unseen > track.kept(&self.settings);
+            if lost && !track.findable_when_lost(unseen, &self.settings) {
                 continue;
             }
             let predicted = track.predict(frame);
-            // The longer a track went unseen, the further it may be from its prediction.
-            let gap = frame.saturating_sub(track.last().frame).max(1) - 1;
-            let reach = MATCH_DISTANCE + self.settings.drift_per_frame * gap as f32;
+            // The longer a track went unseen, the further it may be from its prediction; a
+            // lost track only where its motion predicts.
+            let gap = unseen.max(1) - 1;
+            let reach = if lost { MATCH_DISTANCE } else { MATCH_DISTANCE + self.settings.drift_per_frame * gap as f32 };
             let (w, h, _) = track.detected_shape();
             for (di, det) in detections.iter().enumerate() {
                 if det.class != track.class || !similar_size(w.max(h), det.bbox.width().max(det.bbox.height())) {
@@ -462,7 +479,8 @@ impl Tracker {
                     continue;
                 }
                 if let Some(cost) = match_cost(&predicted, &det.bbox, reach) {
-                    pairs.push((cost, ti, di, track.jumps_to(overlap)));
+                    // A lost track shows nothing where it was: no old path to leave behind.
+                    pairs.push((cost, ti, di, !lost && track.jumps_to(overlap)));
                 }
             }
         }
@@ -506,7 +524,7 @@ impl Tracker {
     /// Forgets what can no longer affect frames at or after `frame`.
     pub fn forget_before(&mut self, frame: u64) {
         let s = self.settings;
-        self.tracks.retain(|t| t.last().frame + t.kept(&s) >= frame);
+        self.tracks.retain(|t| t.last().frame + t.kept(&s) + s.lookahead_frames >= frame);
         for t in &mut self.tracks {
             // Keep the last observation before `frame` (needed to interpolate or hold).
             while t.history.len() > 1 && t.history[1].frame <= frame {
@@ -635,6 +653,45 @@ mod tests {
         assert_eq!(at5.len(), 1, "{at5:?}");
         assert_eq!(at5[0].origin, Origin::Interpolated);
         assert!((at5[0].bbox.center().0 - 21.0).abs() < 1.0, "{:?}", at5[0].bbox);
+    }
+
+    /// A 20 px face moving 4 px a frame, found at frames 0-2 and then not for 10 frames
+    /// (twice the hold), and the tracker those detections were fed to.
+    fn face_lost_for_ten_frames(lookahead_frames: u64) -> (Tracker, u64) {
+        let mut t = Tracker::new(TrackerSettings { hold_frames: 5, lookahead_frames, ..settings() });
+        let id = (0..3).map(|f| t.observe(f, &[face(4.0 * f as f32, 0.0, 20.0)])[0]).last().unwrap();
+        for f in 3..12 {
+            t.observe(f, &[]);
+        }
+        (t, id)
+    }
+
+    /// Regression (issue 13, held-out day clip of seed 1): a small fast face missed for longer
+    /// than the hold came back as a new track found once, whose boxes stood still while the face
+    /// walked out of them (17 frames visible). A lost track whose motion is trusted is found
+    /// again where that motion predicts while the frames it was missed in are still in the
+    /// look-ahead, and they are covered.
+    #[test]
+    fn a_face_missed_for_longer_than_the_hold_is_found_again_where_its_motion_predicts() {
+        let (mut t, id) = face_lost_for_ten_frames(10);
+        assert_eq!(t.observe(12, &[face(48.0, 0.0, 20.0)])[0], id, "found again where it was going");
+        for f in 0..=12u64 {
+            let centre = (4.0 * f as f32 + 10.0, 10.0);
+            assert_eq!(covered(&t, f, f, centre), [f], "the face is uncovered in frame {f}");
+        }
+        t.observe(13, &[face(52.0, 0.0, 20.0)]);
+        assert_eq!(t.boxes_at(14)[0].origin, Origin::Held);
+        assert!((t.boxes_at(14)[0].bbox.center().0 - 66.0).abs() < 2.0, "held moving on: {:?}", t.boxes_at(14));
+    }
+
+    #[test]
+    fn a_lost_track_is_not_found_again_away_from_its_motion_nor_live() {
+        let (mut t, id) = face_lost_for_ten_frames(10);
+        // Two face widths beside its prediction: within the reach of a track still held after
+        // 10 frames unseen, not of a lost one.
+        assert_ne!(t.observe(12, &[face(88.0, 0.0, 20.0)])[0], id);
+        let (mut live, id) = face_lost_for_ten_frames(0);
+        assert_ne!(live.observe(12, &[face(48.0, 0.0, 20.0)])[0], id, "live, the frames it was missed in are gone");
     }
 
     #[test]
