@@ -22,7 +22,8 @@
 //!   track's median detected width and height, and the box stays face-shaped (width/height
 //!   within the detected aspect ×/÷ 1.5, reached by enlarging the short side). A box is never
 //!   made smaller than the detection or interpolation it grew from, so no detected face loses
-//!   coverage;
+//!   coverage. A track found once, and not again within the look-ahead, has no motion to be
+//!   uncertain about: its boxes keep the detected size (live they grow as any track's);
 //! - a track found once with a weak score, and not found again within the look-ahead, is held
 //!   for `single_hit_frames` only (a false alarm is not a second-long phantom); its back-fill
 //!   stays, since a face entering the picture is often first found weakly, and live (no
@@ -298,6 +299,15 @@ impl Track {
         (w.max(1.0), h.max(1.0), aspect.max(1e-3))
     }
 
+    /// Found once, and not again within the look-ahead (file mode): its held and back-filled
+    /// boxes keep the detected size. Growth covers the uncertainty of a motion, and such a
+    /// track has none to be uncertain about; grown, one oversized first detection made boxes
+    /// of 3-4× the face's width. Live, without a look-ahead, the next look may still find it
+    /// moving, and its boxes grow as any track's.
+    fn found_once_in_hindsight(&self, s: &TrackerSettings) -> bool {
+        self.detections == 1 && s.lookahead_frames > 0
+    }
+
     /// A weak single hit: found once, with a low score.
     fn weak_single_hit(&self) -> bool {
         self.detections == 1 && self.best_score < WEAK_SCORE
@@ -374,7 +384,7 @@ impl Track {
                 (self.extrapolate(last, distance as f32), last.score, Origin::Held, distance)
             }
         };
-        let bbox = self.bounded(bbox, self.grow(bbox, distance, s));
+        let bbox = if self.found_once_in_hindsight(s) { bbox } else { self.bounded(bbox, self.grow(bbox, distance, s)) };
         Some(TrackedBox { track: self.id, class: self.class, bbox, score, origin, left_by: self.left_by })
     }
 
@@ -692,6 +702,25 @@ mod tests {
         assert_ne!(t.observe(12, &[face(88.0, 0.0, 20.0)])[0], id);
         let (mut live, id) = face_lost_for_ten_frames(0);
         assert_ne!(live.observe(12, &[face(48.0, 0.0, 20.0)])[0], id, "live, the frames it was missed in are gone");
+    }
+
+    /// Regression (issue 13, day seed 8 and night seed 3): a track found once with an
+    /// oversized box (46 px over a face later found at 22 px) back-filled 69 px boxes, 3.8× its
+    /// detected width. Found once and not again within the look-ahead, a track's held and
+    /// back-filled boxes keep the detected size; live they grow as any track's.
+    #[test]
+    fn a_face_found_once_keeps_its_detected_size_where_held_or_back_filled_unless_live() {
+        let grown = TrackerSettings { growth_per_frame: 0.04, hold_frames: 25, lookahead_frames: 25, ..settings() };
+        let mut t = Tracker::new(grown);
+        t.observe(30, &[face(100.0, 100.0, 40.0)]);
+        for f in [10, 29, 31, 50] {
+            let b = t.boxes_at(f);
+            assert_eq!(b.len(), 1, "frame {f}: {b:?}");
+            assert!((b[0].bbox.width() - 40.0).abs() < 1e-3 && (b[0].bbox.height() - 40.0).abs() < 1e-3, "frame {f}: {b:?}");
+        }
+        let mut live = Tracker::new(TrackerSettings { lookahead_frames: 0, ..grown });
+        live.observe(30, &[face(100.0, 100.0, 40.0)]);
+        assert!(live.boxes_at(40)[0].bbox.width() > 50.0, "{:?}", live.boxes_at(40));
     }
 
     #[test]
