@@ -744,11 +744,11 @@ mod tests {
         let mut t = Tracker::new(TrackerSettings { hold_frames: 30, lookahead_frames: 0, ..settings() });
         let (face_at, head_at) = (face(100.0, 100.0, 16.0), |x: f32| face(x, 100.0, 16.0));
         let looks: [(u64, Vec<Detection>); 5] = [
-            (0, vec![face_at.clone()]),
-            (3, vec![face_at.clone()]),
-            (6, vec![face_at.clone()]),
+            (0, vec![face_at]),
+            (3, vec![face_at]),
+            (6, vec![face_at]),
             (9, vec![head_at(120.0)]),
-            (12, vec![head_at(121.0), face_at.clone()]),
+            (12, vec![head_at(121.0), face_at]),
         ];
         let (centre, mut uncovered, mut ids) = ((108.0, 108.0), Vec::new(), Vec::new());
         for frame in 0..=14u64 {

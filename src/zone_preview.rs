@@ -138,8 +138,8 @@ fn tint(img: &mut RgbImage, mask: &ZoneMask, colour: [u8; 3]) {
         for &(a, b) in mask.spans(y) {
             for x in a..b {
                 let px = img.get_pixel_mut(x as u32, y as u32);
-                for c in 0..3 {
-                    px.0[c] = ((px.0[c] as u16 * 3 + colour[c] as u16 * 2) / 5) as u8;
+                for (value, &tint) in px.0.iter_mut().zip(&colour) {
+                    *value = ((*value as u16 * 3 + tint as u16 * 2) / 5) as u8;
                 }
             }
         }

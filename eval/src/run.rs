@@ -152,19 +152,6 @@ pub fn run(s: &RunSettings, log: &mut dyn FnMut(&str)) -> Result<Report> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sidecar_among_the_redact_arguments_is_found_in_both_spellings() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(sidecar_arg(&args(&["--fill", "solid", "--sidecar", "a.json"])), Some(PathBuf::from("a.json")));
-        assert_eq!(sidecar_arg(&args(&["--sidecar=b.json"])), Some(PathBuf::from("b.json")));
-        assert_eq!(sidecar_arg(&args(&["--fill", "solid"])), None);
-    }
-}
-
 fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut VariantReport, log: &mut dyn FnMut(&str)) -> Result<()> {
     let name = clip_settings.variant.name();
     log(&format!("{name}: preparing clip ({}x{}, {} s)", clip_settings.width, clip_settings.height, clip_settings.seconds));
@@ -215,4 +202,17 @@ fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut Vari
     log(&format!("{name}: redacted in {secs:.1} s, measured in {:.1} s", row.measure_seconds.unwrap_or_default()));
     row.measurement = Some(m);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidecar_among_the_redact_arguments_is_found_in_both_spellings() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sidecar_arg(&args(&["--fill", "solid", "--sidecar", "a.json"])), Some(PathBuf::from("a.json")));
+        assert_eq!(sidecar_arg(&args(&["--sidecar=b.json"])), Some(PathBuf::from("b.json")));
+        assert_eq!(sidecar_arg(&args(&["--fill", "solid"])), None);
+    }
 }

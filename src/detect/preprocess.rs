@@ -284,9 +284,9 @@ pub fn fill_tensor_reference(pic: &Picture<'_>, lb: &Letterbox, spec: &InputSpec
             for c in 0..3 {
                 rgb[c] = bilerp(p00[c], p01[c], p10[c], p11[c], fx, fy);
             }
-            for c in 0..3 {
+            for (c, channel) in channels.iter_mut().enumerate() {
                 let src_c = if spec.bgr { 2 - c } else { c };
-                channels[c][[dy, dx]] = (rgb[src_c] - spec.mean[c]) / spec.std[c];
+                channel[[dy, dx]] = (rgb[src_c] - spec.mean[c]) / spec.std[c];
             }
         }
     }
