@@ -286,6 +286,8 @@ struct Decoded {
     /// The plan's [`Plan::grey`], for the policy (false for a live filler frame, which is
     /// obscured whole).
     grey: bool,
+    /// The plan's [`Plan::cut`]: the picture changed whole since the frame before.
+    cut: bool,
 }
 
 /// What the detectors found in one frame; `ran` is false on frames they skipped.
@@ -383,13 +385,13 @@ fn decode_stage(
         if pace.live && frame.is_filler() {
             // Nothing to look at: it leaves obscured whole, not counted as shed or late.
             let skipped = tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok();
-            if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false }).is_err() {
+            if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false, cut: false }).is_err() {
                 break;
             }
             continue;
         }
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
-        let grey = plan.grey;
+        let (grey, cut) = (plan.grey, plan.cut);
         let planned = Planned { frame: frame.share(), plan };
         let sent = if pace.live {
             match plan_tx.try_send(planned) {
@@ -404,7 +406,7 @@ fn decode_stage(
         } else {
             plan_tx.send(planned).is_ok()
         };
-        if !sent || tail.frames.send(Decoded { frame, decoded_at, grey }).is_err() {
+        if !sent || tail.frames.send(Decoded { frame, decoded_at, grey, cut }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
@@ -531,7 +533,12 @@ impl<'t> Redactor<'t> {
     /// Takes the next frame in order with its findings (`None`: late or failed, so the frame
     /// is obscured whole); emits the frames that left the look-ahead window.
     fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
-        let Decoded { frame, decoded_at, grey } = decoded;
+        let Decoded { frame, decoded_at, grey, cut } = decoded;
+        if cut && self.max_unlooked.is_some() {
+            // Live, where the faces were before a cut says nothing about where they are now:
+            // until a look at or after it comes back, nothing stands in for one.
+            self.last_look = None;
+        }
         let (detections, fully_obscured) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(frame.index, &found.detections);

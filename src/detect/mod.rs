@@ -59,12 +59,17 @@ pub struct Plan {
     /// here, for every stage: the detectors' equalisation, the night profile's person look and
     /// the policy's head masks all follow the same decision.
     pub grey: bool,
+    /// The picture changed whole since the frame before ([`motion::is_cut`]): the frame gets a
+    /// look of its own whatever the cadence, and live, no box found before it stands in for
+    /// one (the frame and those after it are obscured whole until a look at or after it
+    /// comes back).
+    pub cut: bool,
 }
 
 impl Plan {
     /// Everything, once: for a single picture `pic`.
     pub fn single(pic: &crate::frame::Picture<'_>, persons: bool) -> Self {
-        Plan { faces: true, persons, closer: Vec::new(), shade: Vec::new(), head_turn: 0, grey: preprocess::is_grey(pic) }
+        Plan { faces: true, persons, closer: Vec::new(), shade: Vec::new(), head_turn: 0, grey: preprocess::is_grey(pic), cut: false }
     }
 
     /// Whether any detector runs on the frame.
@@ -104,6 +109,8 @@ pub struct Planner {
     /// A person look was planned but its frame skipped detection (live, detectors busy): the
     /// next frame that can have one gets it, rather than waiting for the cadence to come round.
     persons_owed: bool,
+    /// The cell image of the frame before, to tell a cut ([`Plan::cut`]).
+    previous: Option<motion::CellImage>,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -143,6 +150,7 @@ impl Planner {
             shaded: turns::LookMap::default(),
             looks: 0,
             persons_owed: false,
+            previous: None,
         }
     }
 
@@ -160,15 +168,18 @@ impl Planner {
 
     /// The plan for frame `index`.
     pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
-        let faces = index.is_multiple_of(self.face_every);
+        let cells = motion::CellImage::from_picture(pic);
+        let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
+        let faces = cut || index.is_multiple_of(self.face_every);
         let grey = preprocess::is_grey(pic);
         let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
         let persons = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
         self.persons_owed &= !persons;
-        let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, grey) } else { Default::default() };
+        let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, &cells, grey) } else { Default::default() };
+        self.previous = Some(cells);
         let head_turn = self.looks;
         self.looks += usize::from(faces);
-        Plan { faces, persons, closer, shade, head_turn, grey }
+        Plan { faces, persons, closer, shade, head_turn, grey, cut }
     }
 
     /// `plan` was not carried out: its frame skipped detection (live, every detector busy).
@@ -181,24 +192,23 @@ impl Planner {
     /// The regions of `pic` that moved since an earlier look, within the budget, and the dark
     /// patches among them to look at equalised (colour pictures only: a grey picture is
     /// equalised whole).
-    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>, grey: bool) -> (Vec<Region>, Vec<Region>) {
-        let current = motion::CellImage::from_picture(pic);
+    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>, current: &motion::CellImage, grey: bool) -> (Vec<Region>, Vec<Region>) {
         // Keep only the newest look old enough to compare with, and those after it.
         let old_enough = |i: u64| i + self.motion_span <= index;
         while self.recent.len() > 1 && old_enough(self.recent[1].0) {
             self.recent.pop_front();
         }
         let mut regions = match self.recent.front() {
-            Some((i, prev)) if old_enough(*i) => motion::moving_regions(prev, &current, pic.width, pic.height, 2 * motion::CELL),
+            Some((i, prev)) if old_enough(*i) => motion::moving_regions(prev, current, pic.width, pic.height, 2 * motion::CELL),
             _ => Vec::new(),
         };
         // Backlit heads first, on every look; the moving regions share what is left.
         self.looked.next_look(pic.width, pic.height);
-        let mut chosen = glow_looks(&current, &regions, pic.width, pic.height);
-        let shade = if self.shade && !grey { self.shade_looks(&current, &regions, &chosen, pic.width, pic.height) } else { Vec::new() };
+        let mut chosen = glow_looks(current, &regions, pic.width, pic.height);
+        let shade = if self.shade && !grey { self.shade_looks(current, &regions, &chosen, pic.width, pic.height) } else { Vec::new() };
         let glow_area: usize = chosen.iter().map(|r| r.2 * r.3).sum();
         chosen.iter().for_each(|&r| self.looked.looked(r));
-        self.recent.push_back((index, current));
+        self.recent.push_back((index, current.clone()));
         chosen.extend(turns::within_budget(&mut regions, &mut self.looked, CLOSER_BUDGET - glow_area));
         (chosen, shade)
     }
@@ -468,6 +478,35 @@ mod tests {
                 assert!(shade.iter().all(|r| r.2 * r.3 <= SHADE_BUDGET), "{shade:?}");
             }
         }
+    }
+
+    /// Regression (a live restream showed all three faces of the sample clip in the frame
+    /// where the camera looped: that frame had no look of its own, 1 in 2 at 25 fps, and the
+    /// tracker's boxes were where the faces had been before the cut).
+    #[test]
+    fn a_picture_that_changed_whole_gets_a_look_of_its_own_and_walking_people_do_not() {
+        // 128×64: a square walking 4 px a frame, then the view changes (a bright upper half).
+        let picture = |x0: usize, view: u8| {
+            let mut y = vec![60u8; 128 * 64];
+            y[..128 * 32].fill(view);
+            for row in 40..56 {
+                y[row * 128 + x0..row * 128 + x0 + 16].fill(200);
+            }
+            y
+        };
+        let (u, v) = (vec![128u8; 64 * 32], vec![128u8; 64 * 32]);
+        let mut planner = Planner::new(2, None, true, 25.0);
+        let plans: Vec<Plan> = [(10, 60), (14, 60), (18, 60), (22, 160), (26, 160)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(x0, view))| {
+                let y = picture(x0, view);
+                let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
+                planner.plan(i as u64, &pic)
+            })
+            .collect();
+        assert_eq!(plans.iter().map(|p| p.cut).collect::<Vec<_>>(), [false, false, false, true, false]);
+        assert_eq!(plans.iter().map(|p| p.faces).collect::<Vec<_>>(), [true, false, true, true, true], "the cut (frame 3) is looked at");
     }
 
     #[test]
