@@ -74,7 +74,7 @@ fn clip(script: &[Seen], out: &Path) -> Vec<BBox> {
         faces.push(face);
     }
     let src = SourceFrames { info, buffers };
-    encode_frames(&src, &Timing::Fps(25, 1), "x264enc speed-preset=ultrafast qp-max=20 key-int-max=30 ! mp4mux", "", out);
+    encode_frames(&src, &Timing::Fps(25, 1), "x264enc speed-preset=ultrafast qp-max=20 key-int-max=30 threads=1 ! mp4mux", "", out);
     faces
 }
 
