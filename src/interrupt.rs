@@ -32,6 +32,12 @@ pub fn check() -> Result<()> {
     }
 }
 
+/// Locks a list of unfinished outputs (temp files, staging directories, holds) to change it
+/// with the disk, taking a list poisoned by a panic as it is: it must still be cleaned up.
+pub fn lock_list<T>(list: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    list.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How long the process, ending at once after a second signal, waits for a thread to finish
 /// changing a list of unfinished things (one file or marker rewrite: milliseconds).
 const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

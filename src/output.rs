@@ -29,10 +29,6 @@ const TEMP_RANDOM: usize = 6;
 /// Temp files being written, for [`remove_pending`].
 static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
-fn pending() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
-    PENDING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Deletes every temp file still being written, as the process ends on a signal (the drop
 /// handlers that normally remove them do not run then). Returns how many were removed.
 pub fn remove_pending() -> usize {
@@ -53,7 +49,7 @@ impl Drop for AtomicOutput {
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
             // Removed before it leaves the list, both under the list's lock.
-            let mut pending = pending();
+            let mut pending = crate::interrupt::lock_list(&PENDING);
             let path = temp.to_path_buf();
             let _ = temp.close();
             pending.remove(&path);
@@ -79,7 +75,7 @@ impl AtomicOutput {
         let suffix = format!(".part{ext}");
         // The temp file is made and listed under the list's lock, so a process ended at once
         // meanwhile (a second signal) cannot leave it unlisted.
-        let mut pending = pending();
+        let mut pending = crate::interrupt::lock_list(&PENDING);
         let temp = tempfile::Builder::new()
             .prefix(&temp_prefix(&name, suffix.len()))
             .rand_bytes(TEMP_RANDOM)
@@ -116,7 +112,7 @@ impl AtomicOutput {
         let target = self.target.clone();
         let temp = self.temp.take().expect("an output is committed only once");
         let temp_path = temp.to_path_buf();
-        let mut pending = pending();
+        let mut pending = crate::interrupt::lock_list(&PENDING);
         let result = if self.overwrite { temp.persist(&target) } else { temp.persist_noclobber(&target) };
         let result = result.map_err(|e| {
             let _ = e.path.close();

@@ -110,10 +110,6 @@ pub fn remove(segment: &Path, case: &str) -> Result<bool> {
 /// the disk however a second interrupt falls.
 static PENDING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
-fn pending() -> std::sync::MutexGuard<'static, Vec<(PathBuf, String)>> {
-    PENDING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Takes back the holds of exports still running (the process is about to end without
 /// unwinding). Returns how many were taken back.
 pub fn remove_pending() -> usize {
@@ -139,7 +135,7 @@ impl Placed {
     pub fn place_all(segments: &[PathBuf], case: &str) -> Result<Placed> {
         let mut placed = Placed { case: case.to_string(), new: Vec::new(), all: Vec::new(), kept: false };
         for segment in segments {
-            let mut pending = pending();
+            let mut pending = crate::interrupt::lock_list(&PENDING);
             if place(segment, case)? {
                 placed.new.push(segment.clone());
                 pending.push((segment.clone(), case.to_string()));
@@ -157,7 +153,7 @@ impl Placed {
     /// The export succeeded: the holds stay.
     pub fn keep(mut self) {
         self.kept = true;
-        pending().retain(|(s, c)| *c != self.case || !self.new.contains(s));
+        crate::interrupt::lock_list(&PENDING).retain(|(s, c)| *c != self.case || !self.new.contains(s));
     }
 }
 
@@ -167,7 +163,7 @@ impl Drop for Placed {
             return;
         }
         for segment in &self.new {
-            let mut pending = pending();
+            let mut pending = crate::interrupt::lock_list(&PENDING);
             if let Err(e) = remove(segment, &self.case) {
                 tracing::error!("cannot take back the hold on {}: {e}", segment.display());
             }

@@ -95,10 +95,6 @@ static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Case records of exports still sealing, removed with the staging directories.
 static RECORDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn records() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    RECORDS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Removes the staging directories and case records of exports still running (the process is
 /// about to end).
 pub fn remove_pending() -> usize {
@@ -122,7 +118,7 @@ impl Staging {
             .prefix(&format!(".{name}.staging-"))
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
-        STAGING.lock().unwrap_or_else(|e| e.into_inner()).push(dir.path().to_path_buf());
+        crate::interrupt::lock_list(&STAGING).push(dir.path().to_path_buf());
         Ok(Staging { dir })
     }
 
@@ -135,7 +131,7 @@ impl Drop for Staging {
     /// Removes the directory before it leaves the list, so a process ended at once meanwhile
     /// still removes it (the `TempDir` then finds nothing left to remove).
     fn drop(&mut self) {
-        let mut staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut staging = crate::interrupt::lock_list(&STAGING);
         let _ = std::fs::remove_dir_all(self.dir.path());
         staging.retain(|d| d != self.dir.path());
     }
@@ -613,13 +609,13 @@ fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key:
     // The record is made and listed (and later unlisted and, on failure, removed) under the
     // list's lock, so a process ended at once between the two leaves no record behind.
     let record = {
-        let mut records = records();
+        let mut records = crate::interrupt::lock_list(&RECORDS);
         let record = record_case(request)?;
         records.push(record.clone());
         record
     };
     let sealed = bundle::seal(&request.bundle, &files, manifest, key);
-    let mut records = records();
+    let mut records = crate::interrupt::lock_list(&RECORDS);
     if sealed.is_err() {
         let _ = std::fs::remove_file(&record);
     }
