@@ -3,12 +3,13 @@
 //! The check looks harder than redaction does, so it can catch what redaction missed, on every
 //! frame: the float CenterFace model (redaction uses the int8 one by default) at the frame's
 //! full resolution (redaction's global pass looks at 640 px), with the same local contrast
-//! equalisation of night pictures that redaction's detector input gets; then again at twice the
-//! resolution where the picture changed in the last few frames (walking people: faces of
-//! 12–24 px that the full-resolution pass misses), within a budget of the frame's area; and,
-//! with `--closer`, over the whole frame in overlapping tiles at twice the resolution. Hits in
-//! consecutive frames that overlap, or lie close with a similar size, are one *finding*; each
-//! finding is listed with its frames, times and best box, and drawn into a contact sheet (one
+//! equalisation that redaction's detector input gets; then again at twice the resolution where
+//! the picture changed in the last few frames (walking people: faces of 12–24 px that the
+//! full-resolution pass misses), within a budget of the frame's area, and in a face-sized crop
+//! of its own around each dark patch there (a backlit head, a face in shade: the crops
+//! redaction's planner makes); and, with `--closer`, over the whole frame in overlapping tiles
+//! at twice the resolution. Hits in consecutive frames that overlap, or lie close with a
+//! similar size, are one *finding*; each finding is listed with its frames, times and best box, and drawn into a contact sheet (one
 //! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
 //! is found.
 //!
@@ -41,9 +42,9 @@ use serde::Serialize;
 use std::collections::VecDeque;
 
 use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast, NMS_IOU};
-use crate::detect::motion::{moving_regions, CellImage};
+use crate::detect::motion::{dark_in_glow, dark_in_light, moving_regions, CellImage};
 use crate::detect::nms::suppress;
-use crate::detect::tiles;
+use crate::detect::{tiles, Region};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -98,6 +99,10 @@ const MOTION_MARGIN: usize = 24;
 /// regions take turns from frame to frame (a whole-frame change is light or the camera, not
 /// people).
 const MOTION_BUDGET: f64 = 0.25;
+/// Share of the frame's area that the crops around dark patches ([`MotionLook::dark_looks`])
+/// may take per frame: about a dozen face-sized crops (redaction's planner allows three);
+/// beyond it they take turns. It bounds the cost on pictures with many dark patches.
+const DARK_BUDGET: f64 = 0.04;
 /// The look around a lost finding counts hits from this share of the threshold (0.3 at the
 /// default 0.5): lower than the audit's own, because it looks only where a face just was.
 pub const AROUND_SHARE: f32 = 0.6;
@@ -166,6 +171,10 @@ pub enum Look {
     Moving,
     /// A tile of the whole frame at twice the resolution (`--closer`).
     Tiles,
+    /// A face-sized crop of its own, at twice the resolution, around a dark patch in a glow
+    /// (a backlit head) or in a lit colour picture (a face in shade, equalised) where the
+    /// picture moves.
+    Dark,
     /// Not a detection: the face of a detected hit of the same finding, followed into this
     /// frame by its likeness ([`FOLLOW_NCC`]).
     Followed,
@@ -583,26 +592,36 @@ impl Auditor {
             local_contrast: settings.local_contrast,
         };
         let detector = CenterFace::load(&settings.ort_lib, &settings.model, face, settings.ort_threads)?;
-        Ok(Auditor { detector, motion: settings.moving.then(MotionLook::default), closer: settings.closer })
+        let shade = settings.local_contrast == LocalContrast::Dark;
+        Ok(Auditor { detector, motion: settings.moving.then(|| MotionLook::new(shade)), closer: settings.closer })
     }
 
     /// Looks at frame `index` and sorts its hits into faces and mosaics.
     pub fn frame(&mut self, pic: &Picture<'_>, index: u64) -> Result<FrameHits> {
-        let hits = look(&mut self.detector, pic, self.motion.as_mut(), self.closer)?;
-        let (faces, mosaics) = hits.into_iter().map(|(d, look)| to_hit(pic, index, d, look)).partition(|h| h.mosaic < MOSAIC_LIKENESS);
+        let grey = crate::detect::preprocess::is_grey(pic);
+        let regions = self.motion.as_mut().map(|m| m.regions(pic, grey));
+        let hits = look(&mut self.detector, pic, grey, regions.as_ref(), self.closer)?;
+        let (faces, mosaics) = merge(hits).into_iter().map(|(d, look)| to_hit(pic, index, d, look)).partition(|h| h.mosaic < MOSAIC_LIKENESS);
         Ok(FrameHits { faces, mosaics })
     }
 }
 
-/// One frame's faces: the whole frame at full resolution, then moving regions at 2×, then
-/// (closer) tiles of the whole frame at 2×; overlapping hits keep the best score.
-fn look(detector: &mut CenterFace, pic: &Picture<'_>, motion: Option<&mut MotionLook>, closer: bool) -> Result<Vec<(Detection, Look)>> {
+/// One frame's faces as one model sees them: the whole frame at full resolution, then moving
+/// regions at 2× (and the dark patches in them, each in a face-sized crop of its own), then
+/// (closer) tiles of the whole frame at 2×. Not yet merged.
+fn look(detector: &mut CenterFace, pic: &Picture<'_>, grey: bool, motion: Option<&MotionRegions>, closer: bool) -> Result<Vec<(Detection, Look)>> {
     let fail = |message: String| Error::Detect { frame: 0, message };
-    let grey = crate::detect::preprocess::is_grey(pic);
     let mut hits: Vec<(Detection, Look)> = detector.detect(pic, grey).map_err(fail)?.into_iter().map(|d| (d, Look::Frame)).collect();
-    if let Some(motion) = motion {
-        for region in motion.regions(pic) {
+    if let Some(MotionRegions { moving, glow, shade }) = motion {
+        for &region in moving {
             hits.extend(detector.detect_crop(pic, region, CLOSER_SCALE, grey).map_err(fail)?.into_iter().map(|d| (d, Look::Moving)));
+        }
+        // A backlit crop is run as it is and equalised when the contrast setting says so.
+        for &region in glow {
+            hits.extend(detector.detect_crop(pic, region, CLOSER_SCALE, grey).map_err(fail)?.into_iter().map(|d| (d, Look::Dark)));
+        }
+        for &region in shade {
+            hits.extend(detector.detect_crop_equalised(pic, region, CLOSER_SCALE).map_err(fail)?.into_iter().map(|d| (d, Look::Dark)));
         }
     }
     if closer {
@@ -610,7 +629,7 @@ fn look(detector: &mut CenterFace, pic: &Picture<'_>, motion: Option<&mut Motion
             hits.extend(detector.detect_crop(pic, tile, CLOSER_SCALE, grey).map_err(fail)?.into_iter().map(|d| (d, Look::Tiles)));
         }
     }
-    Ok(merge(hits))
+    Ok(hits)
 }
 
 /// Non-maximum suppression that keeps which look found each kept hit.
@@ -619,34 +638,75 @@ fn merge(hits: Vec<(Detection, Look)>) -> Vec<(Detection, Look)> {
 }
 
 /// The closer look where the picture moves: the cell images of the last few frames, and whose
-/// turn it is when the moving regions exceed the budget.
+/// turn it is when the moving regions (or the dark patches in them) exceed their budget.
 #[derive(Default)]
 struct MotionLook {
     history: VecDeque<CellImage>,
     turn: usize,
-    /// Source pixels looked at so far.
+    /// Whose turn it is among the dark patches.
+    dark_turn: usize,
+    /// Look at dark patches in lit pictures too ([`LocalContrast::Dark`]), not only in glow.
+    shade: bool,
+    /// Source pixels looked at so far (moving regions).
     looked: u64,
 }
 
+/// Where to look closer in one frame.
+struct MotionRegions {
+    /// What moved, in tiles.
+    moving: Vec<Region>,
+    /// Face-sized crops around dark patches in a glow in what moved (backlit heads,
+    /// [`dark_in_glow`]).
+    glow: Vec<Region>,
+    /// Face-sized crops around dark patches in a lit colour picture (faces in shade or
+    /// under-exposed, [`dark_in_light`]), looked at equalised.
+    shade: Vec<Region>,
+}
+
 impl MotionLook {
+    fn new(shade: bool) -> Self {
+        MotionLook { shade, ..MotionLook::default() }
+    }
+
     /// The regions of `pic` to look at closely: what changed since [`MOTION_LAG`] frames ago
-    /// (since the first frame, early on), cut into tiles, within [`MOTION_BUDGET`].
-    fn regions(&mut self, pic: &Picture<'_>) -> Vec<(usize, usize, usize, usize)> {
+    /// (since the first frame, early on), cut into tiles, within [`MOTION_BUDGET`]; and the
+    /// dark patches in it that redaction's planner gives crops of their own
+    /// (`detect::Planner`), within [`DARK_BUDGET`]. A small backlit or shaded face of a busy
+    /// street is found far more surely in its own crop than in its moving region's tile.
+    fn regions(&mut self, pic: &Picture<'_>, grey: bool) -> MotionRegions {
         let cells = CellImage::from_picture(pic);
         let moving = match self.history.front() {
             Some(earlier) => moving_regions(earlier, &cells, pic.width, pic.height, MOTION_MARGIN),
             None => Vec::new(),
         };
+        let area = pic.width * pic.height;
+        let (glow, shade) = self.dark_looks(&cells, &moving, pic.width, pic.height, grey);
         self.history.push_back(cells);
         if self.history.len() > MOTION_LAG {
             self.history.pop_front();
         }
         let pieces: Vec<_> = moving.into_iter().flat_map(|r| tiles(r, CLOSER_TILE)).collect();
-        let budget = (MOTION_BUDGET * (pic.width * pic.height) as f64) as usize;
-        let chosen = within_budget(&pieces, budget, self.turn);
+        let chosen = within_budget(&pieces, (MOTION_BUDGET * area as f64) as usize, self.turn);
         self.turn = self.turn.wrapping_add(chosen.len());
         self.looked += chosen.iter().map(|r| (r.2 * r.3) as u64).sum::<u64>();
-        chosen
+        MotionRegions { moving: chosen, glow, shade }
+    }
+
+    /// The crops around dark patches in the `moving` regions: in a glow (any picture), and in
+    /// a lit colour picture when `shade`; those of the second kind inside one of the first are
+    /// left out. Both take turns within [`DARK_BUDGET`] of the frame's area.
+    fn dark_looks(&mut self, cells: &CellImage, moving: &[Region], width: usize, height: usize, grey: bool) -> (Vec<Region>, Vec<Region>) {
+        let inside = |r: &Region, o: &Region| r.0 >= o.0 && r.1 >= o.1 && r.0 + r.2 <= o.0 + o.2 && r.1 + r.3 <= o.1 + o.3;
+        let glow = dark_in_glow(cells, moving, width, height);
+        let mut shade = if self.shade && !grey { dark_in_light(cells, moving, width, height) } else { Vec::new() };
+        shade.retain(|r| !glow.iter().any(|g| inside(r, g)));
+        let glows = glow.len();
+        let all: Vec<_> = glow.into_iter().chain(shade).collect();
+        let chosen = within_budget(&all, (DARK_BUDGET * (width * height) as f64) as usize, self.dark_turn);
+        self.dark_turn = self.dark_turn.wrapping_add(chosen.len());
+        // `within_budget` keeps the order from the turn on, wrapping around: sort by kind again.
+        let is_glow = |r: &Region| all[..glows].contains(r);
+        chosen.into_iter().partition(is_glow)
     }
 }
 
@@ -1244,6 +1304,58 @@ mod tests {
         // A region larger than the budget is still looked at, alone.
         assert_eq!(within_budget(&[(0, 0, 100, 100)], 10, 5), vec![(0, 0, 100, 100)]);
         assert!(within_budget(&[], 10, 0).is_empty());
+    }
+
+    /// A 40×30 cell image (320×240 px) of a lit street (level 140) with dark faces (level 50,
+    /// 2×3 cells) at the given cells.
+    fn street_with_dark_faces(at: &[(usize, usize)]) -> CellImage {
+        let mut cells = vec![140u8; 40 * 30];
+        for &(fx, fy) in at {
+            for y in fy..fy + 3 {
+                for x in fx..fx + 2 {
+                    cells[y * 40 + x] = 50;
+                }
+            }
+        }
+        CellImage { cols: 40, rows: 30, cells }
+    }
+
+    /// Regression (issue #13, day seed 1): a 12–24 px face in shade or backlit was found by
+    /// redaction's own crop around its dark patch in 1 look of 2, and by the audit, which had
+    /// no such look, in none of 150 frames it was left visible.
+    #[test]
+    fn a_dark_face_where_the_picture_moves_gets_a_crop_of_its_own_in_a_lit_picture() {
+        let street = street_with_dark_faces(&[(19, 14)]);
+        let moving = [(0, 0, 320, 240)];
+        let (glow, shade) = MotionLook::new(true).dark_looks(&street, &moving, 320, 240, false);
+        assert!(glow.is_empty(), "no glow around it");
+        assert_eq!(shade.len(), 1, "{shade:?}");
+        let (x, y, w, h) = shade[0];
+        assert!(x <= 152 && y <= 112 && x + w >= 168 && y + h >= 136, "the crop holds the dark cells: {:?}", shade[0]);
+        // Not where nothing moved, not on a grey (night) picture, which is equalised whole,
+        // and not when the contrast setting leaves faces in shade alone.
+        assert_eq!(MotionLook::new(true).dark_looks(&street, &[(0, 0, 80, 80)], 320, 240, false), (vec![], vec![]));
+        assert_eq!(MotionLook::new(true).dark_looks(&street, &moving, 320, 240, true), (vec![], vec![]));
+        assert_eq!(MotionLook::new(false).dark_looks(&street, &moving, 320, 240, false), (vec![], vec![]));
+    }
+
+    /// A picture full of dark patches (a hostile input) costs at most the budget per frame, and
+    /// the patches take turns from frame to frame.
+    #[test]
+    fn crops_around_dark_patches_stay_within_their_budget_and_take_turns() {
+        let faces: Vec<(usize, usize)> = (0..6).flat_map(|row| (0..9).map(move |col| (1 + col * 4, 1 + row * 5))).collect();
+        let street = street_with_dark_faces(&faces);
+        let (w, h) = (1920, 1080);
+        let mut look = MotionLook::new(true);
+        let budget = (DARK_BUDGET * (w * h) as f64) as usize;
+        // The cell image is 320×240 px; as part of a 1080p frame the budget holds a few crops.
+        let (_, first) = look.dark_looks(&street, &[(0, 0, 320, 240)], w, h, false);
+        let all = dark_in_light(&street, &[(0, 0, 320, 240)], w, h);
+        assert!(all.len() > first.len(), "{} patches, {} looked at", all.len(), first.len());
+        let area: usize = first.iter().map(|r| r.2 * r.3).sum();
+        assert!(area <= budget, "{area} px over the budget of {budget}");
+        let (_, second) = look.dark_looks(&street, &[(0, 0, 320, 240)], w, h, false);
+        assert!(second.iter().all(|r| !first.contains(r)) || second.len() == all.len(), "the next frame looks at the others");
     }
 
     /// Regression: a 14 px pedestrian face of 10 fps street footage shown at 25 fps jumps about

@@ -174,9 +174,10 @@ pub struct AuditArgs {
     /// when their finding lasts 3 frames and moves (a face, not a post that scores alike).
     #[arg(long, default_value_t = crate::audit::DEFAULT_THRESHOLD)]
     pub threshold: f32,
-    /// Local contrast equalisation of the detector input, as in `redact` (auto: night/infrared
-    /// pictures only).
-    #[arg(long, value_enum, default_value_t = LocalContrast::Auto)]
+    /// Local contrast equalisation of the detector input, as in `redact` and with its default
+    /// (dark: night pictures equalised whole, backlit crops twice, and a crop of its own,
+    /// equalised, around each dark patch where a lit picture moves).
+    #[arg(long, value_enum, default_value_t = DEFAULT_LOCAL_CONTRAST)]
     pub local_contrast: LocalContrast,
     /// Skip the second look, at twice the resolution, where the picture moves (for faces of
     /// 12–24 px on walking people).
