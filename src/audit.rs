@@ -9,9 +9,9 @@
 //! of its own around each dark patch there (a backlit head, a face in shade: the crops
 //! redaction's planner makes); and, with `--closer`, over the whole frame in overlapping tiles
 //! at twice the resolution. Hits in consecutive frames that overlap, or lie close with a
-//! similar size, are one *finding*; each finding is listed with its frames, times and best box, and drawn into a contact sheet (one
-//! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
-//! is found.
+//! similar size, are one *finding*; each finding is listed with its frames, times and best
+//! box, and drawn into a contact sheet (one tile per finding, in the listed order) for a person
+//! to review. Exit status 4 when anything is found.
 //!
 //! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
 //! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding

@@ -210,7 +210,7 @@ fn reach_table(rows: &[(&str, &Measurement)]) -> String {
         );
         {
             let sets: Vec<String> = r.sets.iter().map(|(set, s)| format!("{} {}/{} ({})", set.name(), num(s.area_ratio_p50, 2), num(s.area_ratio_p99, 2), s.masks)).collect();
-            let _ = writeln!(out, "{:<8} mask/face p50/99 per set: {}; masks off-picture own face: {}", name, sets.join(", "), r.own_face_absent);
+            let _ = writeln!(out, "{:<8} mask/face p50/99 per set: {}; masks off-picture own face: {}; of tracks moved on to something unlabelled: {}", name, sets.join(", "), r.own_face_absent, r.moved_on);
         }
     }
     out
