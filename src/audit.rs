@@ -42,7 +42,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 
 use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast, NMS_IOU};
-use crate::detect::motion::{dark_in_glow, dark_in_light, moving_regions, CellImage};
+use crate::detect::motion::{dark_in_glow, moving_regions, shade_outside_glow, CellImage};
 use crate::detect::nms::suppress;
 use crate::detect::{tiles, Region};
 use crate::detect::Detection;
@@ -659,7 +659,7 @@ struct MotionRegions {
     /// [`dark_in_glow`]).
     glow: Vec<Region>,
     /// Face-sized crops around dark patches in a lit colour picture (faces in shade or
-    /// under-exposed, [`dark_in_light`]), looked at equalised.
+    /// under-exposed, [`crate::detect::motion::dark_in_light`]), looked at equalised.
     shade: Vec<Region>,
 }
 
@@ -696,10 +696,8 @@ impl MotionLook {
     /// a lit colour picture when `shade`; those of the second kind inside one of the first are
     /// left out. Both take turns within [`DARK_BUDGET`] of the frame's area.
     fn dark_looks(&mut self, cells: &CellImage, moving: &[Region], width: usize, height: usize, grey: bool) -> (Vec<Region>, Vec<Region>) {
-        let inside = |r: &Region, o: &Region| r.0 >= o.0 && r.1 >= o.1 && r.0 + r.2 <= o.0 + o.2 && r.1 + r.3 <= o.1 + o.3;
         let glow = dark_in_glow(cells, moving, width, height);
-        let mut shade = if self.shade && !grey { dark_in_light(cells, moving, width, height) } else { Vec::new() };
-        shade.retain(|r| !glow.iter().any(|g| inside(r, g)));
+        let shade = if self.shade && !grey { shade_outside_glow(cells, moving, &glow, width, height) } else { Vec::new() };
         let glows = glow.len();
         let all: Vec<_> = glow.into_iter().chain(shade).collect();
         let chosen = within_budget(&all, (DARK_BUDGET * (width * height) as f64) as usize, self.dark_turn);
@@ -1350,7 +1348,7 @@ mod tests {
         let budget = (DARK_BUDGET * (w * h) as f64) as usize;
         // The cell image is 320×240 px; as part of a 1080p frame the budget holds a few crops.
         let (_, first) = look.dark_looks(&street, &[(0, 0, 320, 240)], w, h, false);
-        let all = dark_in_light(&street, &[(0, 0, 320, 240)], w, h);
+        let all = crate::detect::motion::dark_in_light(&street, &[(0, 0, 320, 240)], w, h);
         assert!(all.len() > first.len(), "{} patches, {} looked at", all.len(), first.len());
         let area: usize = first.iter().map(|r| r.2 * r.3).sum();
         assert!(area <= budget, "{area} px over the budget of {budget}");

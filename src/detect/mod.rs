@@ -219,9 +219,7 @@ impl Planner {
     /// as the moving regions do ([`turns::within_budget`]: the smallest on every look, the
     /// others longest waiting first).
     fn shade_looks(&mut self, cells: &motion::CellImage, regions: &[Region], glow: &[Region], width: usize, height: usize) -> Vec<Region> {
-        let inside = |r: &Region, o: &Region| r.0 >= o.0 && r.1 >= o.1 && r.0 + r.2 <= o.0 + o.2 && r.1 + r.3 <= o.1 + o.3;
-        let mut shade = motion::dark_in_light(cells, regions, width, height);
-        shade.retain(|r| !glow.iter().any(|g| inside(r, g)));
+        let mut shade = motion::shade_outside_glow(cells, regions, glow, width, height);
         self.shaded.next_look(width, height);
         turns::within_budget(&mut shade, &mut self.shaded, SHADE_BUDGET)
     }

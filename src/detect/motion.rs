@@ -169,6 +169,15 @@ pub fn dark_in_light(cells: &CellImage, regions: &[(usize, usize, usize, usize)]
     dark_patches(cells, regions, width, height, SHADE_LIT)
 }
 
+/// The faces in shade of [`dark_in_light`] that no crop of `glow` (the looks at backlit heads)
+/// already holds whole: each dark patch gets one crop, the backlit one where it has both.
+pub fn shade_outside_glow(cells: &CellImage, regions: &[(usize, usize, usize, usize)], glow: &[(usize, usize, usize, usize)], width: usize, height: usize) -> Vec<(usize, usize, usize, usize)> {
+    let inside = |r: &(usize, usize, usize, usize), o: &(usize, usize, usize, usize)| r.0 >= o.0 && r.1 >= o.1 && r.0 + r.2 <= o.0 + o.2 && r.1 + r.3 <= o.1 + o.3;
+    let mut shade = dark_in_light(cells, regions, width, height);
+    shade.retain(|r| !glow.iter().any(|g| inside(r, g)));
+    shade
+}
+
 /// Patches of cells of [`GLOW_DARK`] or less with cells of `lit` or more to their left, right
 /// and above, inside `regions` ([`dark_in_glow`]).
 fn dark_patches(cells: &CellImage, regions: &[(usize, usize, usize, usize)], width: usize, height: usize, lit: u8) -> Vec<(usize, usize, usize, usize)> {
