@@ -3,8 +3,9 @@
 //! Both run as child processes of this binary (so each one's peak memory is its own):
 //! `veilcam transcode` is `filesrc ! decodebin ! videoconvert ! x264enc ! mp4mux`
 //! with the same encoder settings, and `veilcam redact` is the real thing. The report gives
-//! fps, the ratio redact ÷ plain in wall time, redaction's per-stage busy time, latency and
-//! peak RSS of each.
+//! fps, the ratio redact ÷ plain in wall time and CPU time, redaction's per-stage busy time,
+//! latency and peak RSS of each; with `--runs N`, N such pairs one after the other and the
+//! median of their ratios (the host's speed drifts, so one pair is a noisy figure).
 
 use std::path::Path;
 use std::process::Command;
@@ -72,22 +73,69 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
     })
 }
 
-/// Runs both child processes on `input` and prints the comparison; returns (plain, redact).
-pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[String]) -> Result<(StatsReport, StatsReport)> {
+/// Runs both child processes on `input`, `runs` times in pairs (plain, then redact), and prints
+/// the comparison; returns the pairs. The host's speed drifts between runs (on the 2-core
+/// build machine the same redaction took 16.5 to 21.3 CPU seconds), so each ratio is taken
+/// within its pair, and with more than one pair the median is the figure to report.
+pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[String], runs: usize) -> Result<Vec<(StatsReport, StatsReport)>> {
     std::fs::create_dir_all(work_dir).map_err(|e| Error::io(work_dir, e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("veilcam", e))?;
     let crf = enc.crf.to_string();
-    let plain = child(
-        &exe,
-        work_dir,
-        "plain",
-        &["transcode", path_str(input)?, "--preset", &enc.preset, "--crf", &crf],
-    )?;
-    let mut args: Vec<&str> = vec!["redact", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
-    args.extend(redact_args.iter().map(String::as_str));
-    let redact = child(&exe, work_dir, "redact", &args)?;
-    print_report(input, enc, &plain, &redact);
-    Ok((plain, redact))
+    let plain_args = ["transcode", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
+    let mut redact: Vec<&str> = vec!["redact", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
+    redact.extend(redact_args.iter().map(String::as_str));
+    let mut pairs = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let plain = child(&exe, work_dir, "plain", &plain_args)?;
+        let redacted = child(&exe, work_dir, "redact", &redact)?;
+        print_report(input, enc, &plain, &redacted);
+        pairs.push((plain, redacted));
+    }
+    if pairs.len() > 1 {
+        print_summary(&pairs);
+    }
+    Ok(pairs)
+}
+
+/// Redaction's time ÷ the plain transcode's in one pair: wall time, and CPU time where both
+/// processes reported it.
+pub fn ratios(plain: &StatsReport, redact: &StatsReport) -> (f64, Option<f64>) {
+    let cpu = plain.cpu_s.zip(redact.cpu_s).map(|(p, r)| r / p.max(1e-9));
+    (redact.wall_s / plain.wall_s.max(1e-9), cpu)
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// The ratios of every pair, their median and range.
+fn print_summary(pairs: &[(StatsReport, StatsReport)]) {
+    let (wall, cpu): (Vec<f64>, Vec<Option<f64>>) = pairs.iter().map(|(p, r)| ratios(p, r)).unzip();
+    let line = |name: &str, v: &[f64]| {
+        let each: Vec<String> = v.iter().map(|r| format!("{r:.2}")).collect();
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        if let Some(m) = median(v) {
+            println!("  {name}: median {m:.2} (range {lo:.2}-{hi:.2}; runs {})", each.join(", "));
+        }
+    };
+    println!("summary of {} runs (each ratio within its own pair):", pairs.len());
+    line("ratio redact / plain (wall time)", &wall);
+    let cpu: Vec<f64> = cpu.into_iter().flatten().collect();
+    if cpu.len() == pairs.len() {
+        line("ratio redact / plain (CPU time)", &cpu);
+    }
+    let rss: Vec<f64> = pairs.iter().filter_map(|(_, r)| r.peak_rss_mb).collect();
+    if let Some(m) = median(&rss) {
+        println!("  veilcam peak RSS: median {m:.0} MB");
+    }
 }
 
 fn path_str(p: &Path) -> Result<&str> {
@@ -122,9 +170,10 @@ fn print_report(input: &Path, enc: &EncoderSettings, plain: &StatsReport, redact
     for (name, r) in [("plain transcode", plain), ("veilcam redact", redact)] {
         println!("  {:<18} {:>7} {:>9.2} {:>9.1} {:>9} {:>10}", name, r.frames, r.wall_s, r.fps, cpu(r), mb(r));
     }
-    println!("  ratio redact / plain (wall time): {:.2}", redact.wall_s / plain.wall_s.max(1e-9));
-    if let (Some(p), Some(r)) = (plain.cpu_s, redact.cpu_s) {
-        println!("  ratio redact / plain (CPU time, less sensitive to other load): {:.2}", r / p.max(1e-9));
+    let (wall, cpu) = ratios(plain, redact);
+    println!("  ratio redact / plain (wall time): {wall:.2}");
+    if let Some(cpu) = cpu {
+        println!("  ratio redact / plain (CPU time, less sensitive to other load): {cpu:.2}");
     }
     println!(
         "  redact busy time: decode wait {:.2} s, detect {:.2} s (summed over workers), track+policy+fill {:.2} s, encoder back-pressure {:.2} s",
@@ -142,4 +191,39 @@ fn print_report(input: &Path, enc: &EncoderSettings, plain: &StatsReport, redact
 pub fn write_stats(path: &Path, report: &StatsReport) -> Result<()> {
     let text = serde_json::to_string_pretty(report).expect("stats serialise");
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(wall_s: f64, cpu_s: Option<f64>) -> StatsReport {
+        StatsReport {
+            frames: 10,
+            wall_s,
+            fps: 10.0 / wall_s,
+            decode_s: 0.0,
+            detect_s: 0.0,
+            redact_s: 0.0,
+            encode_wait_s: 0.0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            peak_rss_mb: None,
+            cpu_s,
+        }
+    }
+
+    #[test]
+    fn each_ratio_is_taken_within_its_own_pair() {
+        assert_eq!(ratios(&report(2.0, Some(4.0)), &report(3.0, Some(8.0))), (1.5, Some(2.0)));
+        assert_eq!(ratios(&report(2.0, None), &report(3.0, Some(8.0))), (1.5, None), "no CPU ratio without both CPU times");
+    }
+
+    #[test]
+    fn the_median_of_the_runs_ignores_one_outlier_either_way() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[1.9]), Some(1.9));
+        assert_eq!(median(&[2.3, 1.8, 1.9]), Some(1.9));
+        assert_eq!(median(&[1.0, 2.0, 3.0, 10.0]), Some(2.5));
+    }
 }

@@ -318,6 +318,10 @@ pub struct BenchArgs {
     /// Where the two outputs and their stats go.
     #[arg(long, default_value = "out/bench")]
     pub work_dir: PathBuf,
+    /// Pairs of runs (plain transcode, then redaction), one after the other; with more than one,
+    /// the median of the pairs' ratios is printed too (the host's speed drifts between runs).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub runs: u32,
     /// Extra `veilcam redact` options, after `--`.
     #[arg(last = true)]
     pub redact_args: Vec<String>,

@@ -128,7 +128,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         }
         Command::Bench(args) => {
             let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf, threads: 0 };
-            bench::run(&args.input, &args.work_dir, &enc, &args.redact_args)?;
+            bench::run(&args.input, &args.work_dir, &enc, &args.redact_args, args.runs as usize)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Transcode(args) => {
