@@ -7,11 +7,15 @@
 //! the picture changed in the last few frames (walking people: faces of 12–24 px that the
 //! full-resolution pass misses), within a budget of the frame's area, and in a face-sized crop
 //! of its own around each dark patch there (a backlit head, a face in shade: the crops
-//! redaction's planner makes); and, with `--closer`, over the whole frame in overlapping tiles
-//! at twice the resolution. Hits in consecutive frames that overlap, or lie close with a
-//! similar size, are one *finding*; each finding is listed with its frames, times and best
-//! box, and drawn into a contact sheet (one tile per finding, in the listed order) for a person
-//! to review. Exit status 4 when anything is found.
+//! redaction's planner makes); with `--second-model`, on grey (night, infrared) pictures, a
+//! second model of another lineage ([`BlazeFace`] full-range) over the same regions in small
+//! tiles, for the small backlit, over-exposed and dark faces CenterFace misses at any
+//! enlargement; and, with
+//! `--closer`, over the whole frame in overlapping tiles at twice the resolution. Hits in
+//! consecutive frames that overlap, or lie close with a similar size, are one *finding*; each
+//! finding is listed with its frames, times and best box, and drawn into a contact sheet (one
+//! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
+//! is found.
 //!
 //! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
 //! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding
@@ -41,10 +45,11 @@ use serde::Serialize;
 
 use std::collections::VecDeque;
 
+use crate::detect::blazeface::{self, BlazeFace};
 use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast, NMS_IOU};
 use crate::detect::motion::{dark_in_glow, moving_regions, shade_outside_glow, CellImage};
 use crate::detect::nms::suppress;
-use crate::detect::{tiles, Region};
+use crate::detect::{small_tiles, tiles, Region};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -130,6 +135,8 @@ const MOSAIC_MIN_PERIOD: usize = crate::redact::MOSAIC_MIN_BLOCK;
 /// the harness's clips (seed 1, boxes of 16 px and more): mosaicked faces 0.68–0.97, visible
 /// faces 0.26–0.47.
 pub const MOSAIC_LIKENESS: f32 = 0.6;
+/// The second model's score from which it counts a face.
+pub const SECOND_THRESHOLD: f32 = 0.55;
 /// Set-aside hits listed in the report at most (all are counted).
 const SET_ASIDE_LISTED: usize = 1000;
 /// Exit status of `veilcam audit` when it finds a face.
@@ -159,6 +166,11 @@ pub struct AuditSettings {
     /// Look again, closer and at a lower score, around each finding in the frames where its
     /// face was lost ([`AROUND_SHARE`]).
     pub around: bool,
+    /// The second face model (BlazeFace full-range), run on grey pictures on small tiles of what
+    /// moves and on the crops around dark patches (`--second-model`); `None`: CenterFace alone.
+    pub second_model: Option<PathBuf>,
+    /// The second model's score from which it counts a face ([`SECOND_THRESHOLD`]).
+    pub second_threshold: f32,
 }
 
 /// Which look found a hit.
@@ -175,6 +187,10 @@ pub enum Look {
     /// (a backlit head) or in a lit colour picture (a face in shade, equalised) where the
     /// picture moves.
     Dark,
+    /// The second model ([`BlazeFace`]) on a small tile of a moving region or a crop around a
+    /// dark patch, at about twice the resolution. A finding it alone makes must last and move
+    /// whatever its score ([`verdict`]).
+    Second,
     /// Not a detection: the face of a detected hit of the same finding, followed into this
     /// frame by its likeness ([`FOLLOW_NCC`]).
     Followed,
@@ -340,6 +356,8 @@ pub struct AuditReport {
     /// Whether the audit looked again around lost findings, and from which score.
     pub around: bool,
     pub around_threshold: f32,
+    /// Whether the second face model looked too.
+    pub second_model: bool,
     /// Frames with at least one hit of a finding.
     pub frames_with_faces: u64,
     pub findings: Vec<Finding>,
@@ -382,7 +400,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     let mut source = FileSource::open(input)?;
     let info = source.info().clone();
     let mut hits_of = match &settings.hits_from {
-        Some(path) => HitSource::Recorded(Recorded::read(path)?),
+        Some(path) => HitSource::Recorded(Recorded::read(path, settings.second_threshold)?),
         None => HitSource::Detector(Box::new(Auditor::new(settings, info.width() as usize)?)),
     };
     let mut follower = settings.follow.map(Follower::new);
@@ -439,6 +457,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         follow_ncc: settings.follow.map_or(FOLLOW_NCC, |f| f.least),
         around: settings.around,
         around_threshold: around_threshold(settings.threshold),
+        second_model: settings.second_model.is_some(),
         frames_with_faces,
         findings,
         set_aside_count: aside.count,
@@ -457,10 +476,13 @@ enum HitSource {
 struct Recorded {
     hits: std::collections::BTreeMap<u64, Vec<Hit>>,
     moving_share: f64,
+    /// The second model's hits under this score are dropped (an earlier report may have kept
+    /// weaker ones).
+    second_threshold: f32,
 }
 
 impl Recorded {
-    fn read(path: &Path) -> Result<Self> {
+    fn read(path: &Path, second_threshold: f32) -> Result<Self> {
         let bad = |why: &str| Error::Settings(format!("{}: not a complete audit report: {why}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
@@ -476,12 +498,13 @@ impl Recorded {
                 hits.entry(hit.frame).or_default().push(hit);
             }
         }
-        Ok(Recorded { hits, moving_share: report["moving_share"].as_f64().unwrap_or(0.0) })
+        Ok(Recorded { hits, moving_share: report["moving_share"].as_f64().unwrap_or(0.0), second_threshold })
     }
 
     fn frame(&mut self, index: u64) -> FrameHits {
-        let hits = self.hits.remove(&index).unwrap_or_default();
-        let (faces, mosaics) = hits.into_iter().partition(|h| h.mosaic < MOSAIC_LIKENESS);
+        let mut hits = self.hits.remove(&index).unwrap_or_default();
+        hits.retain(|h| h.look != Look::Second || h.score >= self.second_threshold);
+        let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
         FrameHits { faces, mosaics }
     }
 }
@@ -526,13 +549,15 @@ impl Aside {
     }
 }
 
-/// Why a complete finding is not one, if it is not: under `threshold` and not confirmed by
-/// lasting and moving; or brief, weak and somewhat blocky (a small mosaic).
+/// Why a complete finding is not one, if it is not: under `threshold`, or found by the second
+/// model alone (its scores are not CenterFace's, and it fires on more still things), and not
+/// confirmed by lasting and moving; or brief, weak and somewhat blocky (a small mosaic).
 /// Followed hits count for neither: following never makes a finding.
 fn verdict(f: &Finding, threshold: f32) -> Option<Reason> {
     let detected: Vec<Hit> = f.detected().copied().collect();
     let frames = detected.len() as u64;
-    if f.score < threshold && (frames < CONFIRM_FRAMES || travel(&detected) < CONFIRM_TRAVEL) {
+    let second_only = detected.iter().all(|h| h.look == Look::Second);
+    if (f.score < threshold || second_only) && (frames < CONFIRM_FRAMES || travel(&detected) < CONFIRM_TRAVEL) {
         return Some(Reason::Unconfirmed);
     }
     (frames <= BRIEF_FRAMES && f.score < BRIEF_SCORE && f.mosaic >= BRIEF_MOSAIC).then_some(Reason::Brief)
@@ -568,6 +593,7 @@ fn settle(findings: Vec<Finding>, threshold: f32, aside: &mut Aside) -> Vec<Find
 /// The audit's looks, one frame after the other (the moving look remembers the last frames).
 pub struct Auditor {
     detector: CenterFace,
+    second: Option<BlazeFace>,
     motion: Option<MotionLook>,
     closer: bool,
 }
@@ -592,8 +618,12 @@ impl Auditor {
             local_contrast: settings.local_contrast,
         };
         let detector = CenterFace::load(&settings.ort_lib, &settings.model, face, settings.ort_threads)?;
+        let second = match &settings.second_model {
+            Some(model) => Some(BlazeFace::load(&settings.ort_lib, model, settings.second_threshold, settings.ort_threads)?),
+            None => None,
+        };
         let shade = settings.local_contrast == LocalContrast::Dark;
-        Ok(Auditor { detector, motion: settings.moving.then(|| MotionLook::new(shade)), closer: settings.closer })
+        Ok(Auditor { detector, second, motion: settings.moving.then(|| MotionLook::new(shade)), closer: settings.closer })
     }
 
     /// Looks at frame `index` and sorts its hits into faces and mosaics.
@@ -601,7 +631,12 @@ impl Auditor {
         let grey = crate::detect::preprocess::is_grey(pic);
         let regions = self.motion.as_mut().map(|m| m.regions(pic, grey));
         let hits = look(&mut self.detector, pic, grey, regions.as_ref(), self.closer)?;
-        let (faces, mosaics) = merge(hits).into_iter().map(|(d, look)| to_hit(pic, index, d, look)).partition(|h| h.mosaic < MOSAIC_LIKENESS);
+        let mut hits: Vec<Hit> = merge(hits).into_iter().map(|(d, look)| to_hit(pic, index, d, look)).collect();
+        if let (Some(second), Some(regions), true) = (self.second.as_mut(), regions.as_ref(), grey) {
+            let found = second_look(second, pic, regions)?.into_iter().map(|d| to_hit(pic, index, d, Look::Second)).collect();
+            hits.extend(second_hits(found, &hits));
+        }
+        let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
         Ok(FrameHits { faces, mosaics })
     }
 }
@@ -630,6 +665,33 @@ fn look(detector: &mut CenterFace, pic: &Picture<'_>, grey: bool, motion: Option
         }
     }
     Ok(hits)
+}
+
+/// The second model's look where a grey (night, infrared) picture moves (`--second-model`):
+/// each moving region in small tiles ([`blazeface::TILE`]), and each crop around a dark patch
+/// as it is. Colour pictures are left to CenterFace: by day the second model added few caught
+/// faces on the harness and took many mosaicked faces for faces (`docs/evaluation.md`). It is
+/// not on by default because at night too it takes some coarse mosaics of faces for faces.
+fn second_look(second: &mut BlazeFace, pic: &Picture<'_>, motion: &MotionRegions) -> Result<Vec<Detection>> {
+    let fail = |message: String| Error::Detect { frame: 0, message };
+    let pieces = motion.moving.iter().flat_map(|&r| small_tiles(r, blazeface::TILE, blazeface::TILE_STEP));
+    let mut found = Vec::new();
+    for region in pieces.chain(motion.glow.iter().copied()).chain(motion.shade.iter().copied()) {
+        found.extend(second.detect_crop(pic, region).map_err(fail)?);
+    }
+    Ok(found)
+}
+
+/// Of the second model's hits of a frame, those it adds to CenterFace's `first`: its mosaics
+/// (somewhat blocky ones already, [`on_mosaic`]) as they are, to be set aside; of the others
+/// the best of each overlapping group, where no hit of `first` is. CenterFace's hits win, as
+/// the global pass does in redaction.
+fn second_hits(found: Vec<Hit>, first: &[Hit]) -> Vec<Hit> {
+    let (mosaics, faces): (Vec<Hit>, Vec<Hit>) = found.into_iter().partition(on_mosaic);
+    let as_detection = |h: &Hit| Detection { class: crate::detect::Class::Face, bbox: h.bbox, score: h.score };
+    let faces = suppress(faces.iter().map(|h| (as_detection(h), *h)).collect(), |(d, _)| d, crate::detect::blazeface::NMS_IOU);
+    let new = faces.into_iter().map(|(_, h)| h).filter(|h| first.iter().all(|f| f.bbox.iou(&h.bbox) < NMS_IOU));
+    mosaics.into_iter().chain(new).collect()
 }
 
 /// Non-maximum suppression that keeps which look found each kept hit.
@@ -725,6 +787,13 @@ fn within_budget(regions: &[(usize, usize, usize, usize)], budget: usize, turn: 
         chosen.push(r);
     }
     chosen
+}
+
+/// Whether `h` is on a mosaic fill ([`MOSAIC_LIKENESS`]): set aside, not a face. The second
+/// model's hits already when somewhat blocky ([`BRIEF_MOSAIC`]): it finds the shape of a head,
+/// and a small mosaicked face (3×3 blocks) keeps it.
+fn on_mosaic(h: &Hit) -> bool {
+    h.mosaic >= MOSAIC_LIKENESS || (h.look == Look::Second && h.mosaic >= BRIEF_MOSAIC)
 }
 
 /// A detection of frame `index` as a hit, with how much its box looks like a mosaic.
@@ -1413,6 +1482,37 @@ mod tests {
         assert_eq!(verdict(&walking(&many, 0.3, 1.0), t), None);
         // At the threshold, standing still is no reason to doubt a face.
         assert_eq!(verdict(&walking(&[0.6; 14], 0.3, 0.0), t), None);
+    }
+
+    /// The second model scores on a scale of its own and fires on more still things (a post, a
+    /// sign): a finding it alone made stands only when it lasts and moves, however high it
+    /// scored; one CenterFace hit among them makes it an ordinary finding.
+    #[test]
+    fn a_finding_of_the_second_model_alone_must_last_and_move_whatever_its_score() {
+        let t = DEFAULT_THRESHOLD;
+        let second = |mut f: Finding| {
+            f.hits.iter_mut().for_each(|h| h.look = Look::Second);
+            f
+        };
+        assert_eq!(verdict(&second(finding(&[0.9, 0.9], 0.3)), t), Some(Reason::Unconfirmed), "brief");
+        assert_eq!(verdict(&second(walking(&[0.9; 14], 0.3, 0.0)), t), Some(Reason::Unconfirmed), "still");
+        assert_eq!(verdict(&second(finding(&[0.45, 0.9, 0.5], 0.3)), t), None, "lasting and walking");
+        let mut mixed = second(finding(&[0.9, 0.9], 0.3));
+        mixed.hits[0].look = Look::Frame;
+        assert_eq!(verdict(&mixed, t), None, "CenterFace saw it too");
+    }
+
+    #[test]
+    fn the_second_models_tiles_cover_a_region_and_hold_every_small_face_whole() {
+        let region = (100, 50, 300, 96);
+        let t = small_tiles(region, blazeface::TILE, blazeface::TILE_STEP);
+        assert_eq!(t, vec![(100, 50, 96, 96), (164, 50, 96, 96), (228, 50, 96, 96), (292, 50, 96, 96), (304, 50, 96, 96)]);
+        // Any 32 px face inside the region lies whole in some tile.
+        for fx in (100..=368).step_by(4) {
+            assert!(t.iter().any(|&(x, _, w, _)| fx >= x && fx + 32 <= x + w), "a face at x {fx}");
+        }
+        assert_eq!(small_tiles((0, 0, 40, 200), blazeface::TILE, blazeface::TILE_STEP).first(), Some(&(0, 0, 40, 96)), "a narrow region keeps its width");
+        assert_eq!(small_tiles((0, 0, 40, 200), blazeface::TILE, blazeface::TILE_STEP).last(), Some(&(0, 104, 40, 96)));
     }
 
     /// Regression (issue #13, night mosaic control): a mosaicked face of 13 px (2×3 blocks of

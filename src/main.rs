@@ -320,6 +320,8 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
         follow: (!args.no_follow).then_some(veilcam::audit::FollowSettings { least: args.follow_ncc, frames: args.follow_frames }),
         hits_from: args.hits_from.clone(),
         around: !args.no_around,
+        second_model: args.second_model.then(|| veilcam::models::locate(veilcam::models::SECOND_FACE_MODEL, None)).transpose()?,
+        second_threshold: args.second_threshold,
     };
     let mut progress = veilcam::progress::Progress::new(&args.input.file_name().unwrap_or_default().to_string_lossy(), None, quiet);
     let report = veilcam::audit::audit(&args.input, &settings, |_| progress.frame_done()).map_err(|e| e.naming(&args.input))?;

@@ -25,8 +25,10 @@ pub const FACE_MODEL: &str = "centerface_int8.onnx";
 pub const FLOAT_FACE_MODEL: &str = "centerface.onnx";
 /// NanoDet-m 416, the person model used when the policy obscures bystanders.
 pub const PERSON_MODEL: &str = "nanodet_416.onnx";
+/// BlazeFace full-range (MediaPipe), the audit's second face model.
+pub const SECOND_FACE_MODEL: &str = "blazeface_full.onnx";
 /// Every model `scripts/install` installs.
-pub const BUNDLED: [&str; 3] = [FACE_MODEL, FLOAT_FACE_MODEL, PERSON_MODEL];
+pub const BUNDLED: [&str; 4] = [FACE_MODEL, FLOAT_FACE_MODEL, PERSON_MODEL, SECOND_FACE_MODEL];
 
 /// `models/` of the source tree this binary was built from: the last place looked.
 pub const BUILD_TREE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models");

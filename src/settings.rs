@@ -7,7 +7,8 @@ use crate::cli::{RedactArgs, RedactOptions};
 use crate::config::{self, Camera};
 use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
-use crate::detect::{DetectorSet, PersonDetector, Planner};
+use crate::detect::blazeface::BlazeFace;
+use crate::detect::{Deferred, DetectorSet, Planner};
 use crate::detect::centerface::{CenterFaceSettings, LocalContrast};
 use crate::detect::runtime;
 use crate::error::{Error, Result};
@@ -47,6 +48,8 @@ pub struct RedactSettings {
     pub camera: Option<Camera>,
     pub person_model: PathBuf,
     pub person_threshold: f32,
+    /// The night profile's second face model (BlazeFace full-range), for grey frames.
+    pub second_model: PathBuf,
     pub person_every: Cadence,
     pub small_faces: bool,
     /// `--realtime`: the clip is played as a live camera with this latency budget.
@@ -186,6 +189,8 @@ impl RedactSettings {
             // Not needed by the policy; `detectors` repeats the search if asked to load it.
             Err(_) => PathBuf::from(models::PERSON_MODEL),
         };
+        // Needed on grey frames only; `detectors` checks it when the night profile may run.
+        let second_model = models::locate(models::SECOND_FACE_MODEL, None).unwrap_or_else(|_| PathBuf::from(models::SECOND_FACE_MODEL));
         Ok(RedactSettings {
             input: input.to_path_buf(),
             output: output.to_path_buf(),
@@ -210,6 +215,7 @@ impl RedactSettings {
             camera,
             person_model,
             person_threshold: o.person_threshold,
+            second_model,
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
             realtime: None,
@@ -237,37 +243,39 @@ impl RedactSettings {
     }
 
     /// Loads one worker's detectors (sessions are per worker, never shared); the person model
-    /// as `persons` says. A person model that is not there fails here either way.
+    /// as `persons` says, and with the night profile on, the second face model at the first
+    /// grey frame. A person model that is not there fails here either way, and so does the
+    /// second model when persons may be looked for at night too.
     pub fn detectors(&self, persons: PersonLoad) -> Result<DetectorSet> {
         let face = CenterFace::load(&self.ort_lib, &self.model, self.face, self.ort_threads)?;
         if persons != PersonLoad::Never {
             self.check_person_model()?;
         }
+        let night = self.night != NightProfile::Off;
+        if night && persons != PersonLoad::Never {
+            check_model(&self.second_model, models::SECOND_FACE_MODEL).map_err(crate::pipeline::for_the_night_profile)?;
+        }
+        let second = night.then(|| {
+            let (lib, model, threads) = (self.ort_lib.clone(), self.second_model.clone(), self.ort_threads);
+            let load = move || BlazeFace::load(&lib, &model, SECOND_THRESHOLD, threads).map_err(crate::pipeline::for_the_night_profile);
+            Deferred::OnFirstUse(Some(Box::new(load) as crate::detect::Load<BlazeFace>))
+        });
         let load = {
             let (lib, model, threshold, threads) = (self.ort_lib.clone(), self.person_model.clone(), self.person_threshold, self.ort_threads);
             move || NanoDet::load(&lib, &model, threshold, threads)
         };
         let person = match persons {
             PersonLoad::Never => None,
-            PersonLoad::Now => Some(PersonDetector::Loaded(load()?)),
-            PersonLoad::OnFirstUse => {
-                Some(PersonDetector::OnFirstUse(Some(Box::new(move || load().map_err(crate::pipeline::for_the_night_profile)))))
-            }
+            PersonLoad::Now => Some(Deferred::Loaded(load()?)),
+            PersonLoad::OnFirstUse => Some(Deferred::OnFirstUse(Some(Box::new(move || load().map_err(crate::pipeline::for_the_night_profile)) as crate::detect::LoadPersons))),
         };
-        Ok(DetectorSet { face, person })
+        Ok(DetectorSet { face, person, second })
     }
 
     /// Fails unless the person model is a file: a run must not find out at its first grey
     /// frame, minutes in, that the model it was given is not there.
     fn check_person_model(&self) -> Result<()> {
-        if self.person_model == Path::new(models::PERSON_MODEL) && !self.person_model.is_file() {
-            // Not found when the settings were made: the error lists the places searched.
-            models::locate(models::PERSON_MODEL, None)?;
-        }
-        if !self.person_model.is_file() {
-            return Err(Error::Model { path: self.person_model.clone(), message: "no such file".into() });
-        }
-        Ok(())
+        check_model(&self.person_model, models::PERSON_MODEL)
     }
 
     /// The planner for a video at `fps` frames per second; `with_persons` when the policy needs
@@ -283,6 +291,22 @@ impl RedactSettings {
         let night = policy.needs_persons_at_night().then(|| self.person_every.frames(fps, PERSON_RATE));
         self.planner(fps, policy.needs_persons()).at_night(night)
     }
+}
+
+/// The score from which the night profile's second face model counts a face: lower than the
+/// audit's ([`crate::audit::SECOND_THRESHOLD`]), which must not cry wolf; here a miss is a leak.
+pub const SECOND_THRESHOLD: f32 = 0.5;
+
+/// Fails unless `path` (the model `name`, as the settings found it) is a file; a model not
+/// found when the settings were made gets the error that lists the places searched.
+fn check_model(path: &Path, name: &str) -> Result<()> {
+    if path == Path::new(name) && !path.is_file() {
+        models::locate(name, None)?;
+    }
+    if !path.is_file() {
+        return Err(Error::Model { path: path.to_path_buf(), message: "no such file".into() });
+    }
+    Ok(())
 }
 
 /// When a worker loads the person model.

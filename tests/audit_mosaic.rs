@@ -65,6 +65,9 @@ fn auditor() -> Auditor {
         follow: Some(Default::default()),
         hits_from: None,
         around: true,
+        // It looks only where the picture moves.
+        second_model: None,
+        second_threshold: veilcam::audit::SECOND_THRESHOLD,
     };
     Auditor::new(&settings, CANVAS_W).expect("the audit's detector loads")
 }

@@ -106,7 +106,8 @@ fn street(face: &DarkFace, frame: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>, BBox) {
 fn detectors() -> DetectorSet {
     let settings = CenterFaceSettings { threshold: DEFAULT_THRESHOLD, detect_width: DEFAULT_DETECT_WIDTH, low_light: false, local_contrast: DEFAULT_LOCAL_CONTRAST };
     let face = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
-    DetectorSet { face, person: None }
+    // Colour pictures: the night profile's second model never runs on them.
+    DetectorSet { face, person: None, second: None }
 }
 
 /// Regression (issue 13, day seed 6: a backlit face of 33×47 px hidden on 21 of 127 frames).

@@ -170,6 +170,39 @@ fn the_person_model_is_loaded_at_the_first_grey_frame_and_never_for_colour_foota
     assert!(!out.exists(), "no output from a failed run");
 }
 
+/// The night profile's second face model is loaded at the first look at a grey frame and
+/// never for colour ones; one that cannot be loaded fails that look, naming the model and the
+/// way to run without it (no frame is looked at without it).
+#[test]
+fn the_second_face_model_is_loaded_at_the_first_grey_look_and_a_broken_one_fails_it() {
+    init();
+    let mut settings = veilcam::settings::RedactSettings::for_preview(None).expect("default settings");
+    let mut set = settings.detectors(veilcam::settings::PersonLoad::OnFirstUse).expect("detectors load");
+    let loaded = |set: &veilcam::detect::DetectorSet| set.second.as_ref().expect("a second face model with the night profile").is_loaded();
+    let (w, h) = (64, 64);
+    let colour: Vec<u8> = (0..w * h).flat_map(|i| [200u8, 90, (i % 200) as u8]).collect();
+    let grey = vec![90u8; w * h * 3];
+    fn pic(rgb: &[u8]) -> veilcam::frame::Picture<'_> {
+        veilcam::frame::Picture::from_planes(veilcam::frame::Layout::Rgb, 64, 64, [(rgb, 64 * 3)])
+    }
+    set.run(&pic(&colour), &veilcam::detect::Plan::single(&pic(&colour), false)).expect("a colour look");
+    assert!(!loaded(&set), "not for colour frames");
+    set.run(&pic(&grey), &veilcam::detect::Plan::single(&pic(&grey), false)).expect("a grey look");
+    assert!(loaded(&set), "the first grey look loads it");
+
+    let dir = tempfile::tempdir().unwrap();
+    settings.second_model = dir.path().join("broken.onnx");
+    std::fs::write(&settings.second_model, b"not an onnx model").unwrap();
+    let mut set = settings.detectors(veilcam::settings::PersonLoad::OnFirstUse).expect("a file is there: checked at first use");
+    let error = set.run(&pic(&grey), &veilcam::detect::Plan::single(&pic(&grey), false)).expect_err("no grey look without the model");
+    assert!(error.contains("broken.onnx") && error.contains("--night off"), "{error}");
+    settings.second_model = dir.path().join("missing.onnx");
+    let error = settings.detectors(veilcam::settings::PersonLoad::OnFirstUse).err().expect("a missing model fails before any frame").to_string();
+    assert!(error.contains("missing.onnx") && error.contains("--night off"), "{error}");
+    settings.night = veilcam::policy::NightProfile::Off;
+    assert!(settings.detectors(veilcam::settings::PersonLoad::Never).expect("loads").second.is_none(), "--night off runs without it");
+}
+
 /// A deferred person detector (the night profile's) stays unloaded while plans ask for faces
 /// only and is loaded by the first plan that asks for persons.
 #[test]

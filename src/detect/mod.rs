@@ -2,11 +2,13 @@
 //!
 //! Each stage is a separate piece: [`preprocess`] resizes and pads a picture into a reused
 //! tensor, [`runtime`] loads ONNX Runtime and builds one session per worker, a decoder per
-//! model ([`centerface`]) turns the model's output heads into boxes, and [`nms`] removes
-//! duplicates. The [`Planner`] decides in frame order what each frame is searched for (where
-//! to look closer: [`motion`] finds the moving regions, [`turns`] chooses among them within the
+//! model ([`centerface`]; [`nanodet`] for persons; [`blazeface`], the second face model of
+//! grey frames) turns the model's output heads into boxes, and [`nms`] removes duplicates.
+//! The [`Planner`] decides in frame order what each frame is searched for (where to look
+//! closer: [`motion`] finds the moving regions, [`turns`] chooses among them within the
 //! budget), and a [`DetectorSet`] (one per worker) carries it out.
 
+pub mod blazeface;
 pub mod centerface;
 pub mod motion;
 pub mod nanodet;
@@ -254,36 +256,46 @@ pub const SHADE_BUDGET: usize = 2 * 72 * 72;
 pub struct DetectorSet {
     pub face: centerface::CenterFace,
     pub person: Option<PersonDetector>,
+    /// The night profile's second face model, run beside CenterFace's closer looks on grey
+    /// frames ([`DetectorSet::second_look`]); `None` with `--night off`.
+    pub second: Option<SecondDetector>,
 }
 
+/// Loads a worker's detector of one kind.
+pub type Load<T> = Box<dyn FnOnce() -> crate::error::Result<T> + Send>;
 /// Loads a worker's person detector.
-pub type LoadPersons = Box<dyn FnOnce() -> crate::error::Result<nanodet::NanoDet> + Send>;
+pub type LoadPersons = Load<nanodet::NanoDet>;
 
-/// A worker's person detector: loaded with the worker when every frame may need it, or on the
-/// first frame that does when only the night profile does (grey frames), so that a run on
-/// colour footage never holds the model's memory (about 56 MB a worker).
-pub enum PersonDetector {
-    Loaded(nanodet::NanoDet),
-    OnFirstUse(Option<LoadPersons>),
+/// A worker's detector of one kind: loaded with the worker when every frame may need it, or on
+/// the first frame that does when only the night profile does (grey frames), so that a run on
+/// colour footage never holds the model's memory (the person model: about 56 MB a worker).
+pub enum Deferred<T> {
+    Loaded(T),
+    OnFirstUse(Option<Load<T>>),
 }
 
-impl PersonDetector {
+/// A worker's person detector.
+pub type PersonDetector = Deferred<nanodet::NanoDet>;
+/// A worker's second face model (BlazeFace full-range), for grey frames.
+pub type SecondDetector = Deferred<blazeface::BlazeFace>;
+
+impl<T> Deferred<T> {
     /// The detector, loaded now if it was not yet. A load that fails is reported on every later
     /// call too (never a frame looked at without it).
-    fn get(&mut self) -> Result<&mut nanodet::NanoDet, String> {
-        if let PersonDetector::OnFirstUse(load) = self {
-            let load = load.take().ok_or("the person model failed to load on an earlier frame")?;
-            *self = PersonDetector::Loaded(load().map_err(|e| e.to_string())?);
+    fn get(&mut self) -> Result<&mut T, String> {
+        if let Deferred::OnFirstUse(load) = self {
+            let load = load.take().ok_or("the model failed to load on an earlier frame")?;
+            *self = Deferred::Loaded(load().map_err(|e| e.to_string())?);
         }
         match self {
-            PersonDetector::Loaded(detector) => Ok(detector),
-            PersonDetector::OnFirstUse(_) => unreachable!("loaded just above"),
+            Deferred::Loaded(detector) => Ok(detector),
+            Deferred::OnFirstUse(_) => unreachable!("loaded just above"),
         }
     }
 
     /// Whether the model is in memory.
     pub fn is_loaded(&self) -> bool {
-        matches!(self, PersonDetector::Loaded(_))
+        matches!(self, Deferred::Loaded(_))
     }
 }
 
@@ -313,6 +325,9 @@ impl DetectorSet {
         for &region in &plan.shade {
             closer.extend(self.face.detect_crop_equalised(pic, region, CLOSER_SCALE)?);
         }
+        if grey {
+            closer.extend(self.second_look(pic, plan.closer.iter().chain(&heads))?);
+        }
         // The global pass wins: a closer look only adds faces it did not find.
         let closer = nms::non_maximum_suppression(closer, centerface::NMS_IOU);
         let new: Vec<Detection> = closer.into_iter().filter(|c| faces.iter().all(|g| g.bbox.iou(&c.bbox) < centerface::NMS_IOU)).collect();
@@ -320,6 +335,36 @@ impl DetectorSet {
         found.extend(faces);
         Ok(found)
     }
+}
+
+impl DetectorSet {
+    /// The second face model on `regions` (the closer look's) in small tiles
+    /// ([`blazeface::TILE`]): on grey frames it finds small backlit, over-exposed and dark faces
+    /// that CenterFace misses at any enlargement (docs/evaluation.md). Nothing without it.
+    fn second_look<'r>(&mut self, pic: &crate::frame::Picture<'_>, regions: impl Iterator<Item = &'r Region>) -> Result<Vec<Detection>, String> {
+        let Some(second) = self.second.as_mut() else { return Ok(Vec::new()) };
+        let second = second.get()?;
+        let mut found = Vec::new();
+        for tile in regions.flat_map(|&r| small_tiles(r, blazeface::TILE, blazeface::TILE_STEP)) {
+            found.extend(second.detect_crop(pic, tile)?);
+        }
+        Ok(found)
+    }
+}
+
+/// The region `(x, y, w, h)` in square tiles of `size` (smaller only where the region is),
+/// `step` apart, the last of each row and column flush with the region's edge.
+pub fn small_tiles((x, y, w, h): Region, size: usize, step: usize) -> Vec<Region> {
+    let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
+        if len <= size {
+            return vec![(origin, len)];
+        }
+        let mut v: Vec<(usize, usize)> = (origin..origin + len - size).step_by(step).map(|s| (s, size)).collect();
+        v.push((origin + len - size, size));
+        v
+    };
+    let (xs, ys) = (starts(x, w), starts(y, h));
+    ys.iter().flat_map(|&(ty, th)| xs.iter().map(move |&(tx, tw)| (tx, ty, tw, th))).collect()
 }
 
 /// Cuts a region into tiles of at most `CLOSER_TILE` per side (overlapping by a little so a
