@@ -352,8 +352,8 @@ impl DetectorSet {
     }
 }
 
-/// The region `(x, y, w, h)` in square tiles of `size` (smaller only where the region is),
-/// `step` apart, the last of each row and column flush with the region's edge.
+/// The region `(x, y, w, h)` in tiles of at most `size` a side (smaller only where the region
+/// is), `step` apart, row by row, the last of each row and column flush with the region's edge.
 pub fn small_tiles((x, y, w, h): Region, size: usize, step: usize) -> Vec<Region> {
     let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
         if len <= size {
@@ -377,20 +377,10 @@ fn tile(region: Region) -> Vec<Region> {
 /// larger ones are for the pass that looks at more of the picture.
 pub const TILE_OVERLAP: usize = 64;
 
-/// Cuts the region `(x, y, w, h)` into overlapping tiles of at most `size` pixels a side, row
-/// by row, the last tile of a row or column flush with the region's edge.
-pub fn tiles((x, y, w, h): Region, size: usize) -> Vec<Region> {
-    let step = size - TILE_OVERLAP;
-    let starts = |origin: usize, len: usize| -> Vec<(usize, usize)> {
-        if len <= size {
-            return vec![(origin, len)];
-        }
-        let mut v: Vec<(usize, usize)> = (0..).map(|i| origin + i * step).take_while(|&s| s + size < origin + len).map(|s| (s, size)).collect();
-        v.push((origin + len - size, size));
-        v
-    };
-    let (xs, ys) = (starts(x, w), starts(y, h));
-    ys.iter().flat_map(|&(ty, th)| xs.iter().map(move |&(tx, tw)| (tx, ty, tw, th))).collect()
+/// Cuts the region `(x, y, w, h)` into tiles of at most `size` pixels a side overlapping by
+/// [`TILE_OVERLAP`] ([`small_tiles`] with that step).
+pub fn tiles(region: Region, size: usize) -> Vec<Region> {
+    small_tiles(region, size, size - TILE_OVERLAP)
 }
 
 /// The upper third of a person box, widened a little, as a pixel region.
