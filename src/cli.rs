@@ -198,7 +198,7 @@ pub struct AuditArgs {
     /// On grey (night, infrared) pictures, also run the second face model (BlazeFace
     /// full-range, models/blazeface_full.onnx) on small tiles of what moves and on the crops
     /// around dark patches: it finds small backlit, over-exposed and dark faces CenterFace
-    /// misses (on the harness's night clips 55.7 -> 73.7 % and 50.7 -> 59.3 % of a weakened
+    /// misses (on the harness's night clips 59.2 -> 78.5 % and 53.0 -> 62.3 % of a weakened
     /// run's visible faces), but takes some coarsely mosaicked faces for faces (3 findings on
     /// one of two 10 s night controls), and costs about 70 % more time at night.
     #[arg(long)]
@@ -213,6 +213,9 @@ pub struct AuditArgs {
     /// The least match (normalised cross-correlation) that keeps following a face.
     #[arg(long, default_value_t = crate::audit::FOLLOW_NCC, hide = true)]
     pub follow_ncc: f32,
+    /// The least match that keeps following a face where its motion predicts it.
+    #[arg(long, default_value_t = crate::audit::FOLLOW_NCC_ON_PATH, hide = true)]
+    pub follow_ncc_on_path: f32,
     /// Frames followed at most from one detected hit, each way.
     #[arg(long, default_value_t = crate::audit::FOLLOW_FRAMES, hide = true)]
     pub follow_frames: u64,

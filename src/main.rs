@@ -317,7 +317,7 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
         moving: !args.no_moving,
         closer: args.closer,
         ort_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        follow: (!args.no_follow).then_some(veilcam::audit::FollowSettings { least: args.follow_ncc, frames: args.follow_frames }),
+        follow: (!args.no_follow).then_some(veilcam::audit::FollowSettings { least: args.follow_ncc, least_on_path: args.follow_ncc_on_path, frames: args.follow_frames }),
         hits_from: args.hits_from.clone(),
         around: !args.no_around,
         second_model: args.second_model.then(|| veilcam::models::locate(veilcam::models::SECOND_FACE_MODEL, None)).transpose()?,
