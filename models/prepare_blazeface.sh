@@ -38,6 +38,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ME="prepare_blazeface"
+# shellcheck source=models/prepare_common.sh
+source "$ROOT/models/prepare_common.sh"
+
 PKG="mediapipe"
 VERSION="0.10.14"
 WHEEL_NAME="mediapipe-${VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -51,39 +55,13 @@ PIP_PINS=("tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "onnx==1.17.0" "protobuf==3
           "onnxruntime==1.20.1" "pillow==13.0.0")
 
 OUT="$ROOT/models/blazeface_full.onnx"
-WHEEL=""
-VERIFY=1
-while (($#)); do
-    case "$1" in
-        -o|--output) OUT="$2"; shift 2 ;;
-        --wheel) WHEEL="$2"; shift 2 ;;
-        --no-verify) VERIFY=0; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
-        *) echo "prepare_blazeface: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-
-CACHE="${VEILCAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veilcam}"
-VENV="$CACHE/blazeface-tf2onnx-venv"
-PY311="${PYTHON311:-python3.11}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/prepare-blazeface.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
-check_sha() { # file expected
-    local got
-    got="$(sha256sum "$1" | cut -d' ' -f1)"
-    if [[ "$got" != "$2" ]]; then
-        echo "prepare_blazeface: $1 has sha256 $got, expected $2" >&2
-        exit 1
-    fi
-}
-
-"$PY311" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-    || { echo "prepare_blazeface: $PY311 is not Python 3.11 (set PYTHON311)" >&2; exit 1; }
+parse_args --wheel WHEEL "$@"
+init_dirs blazeface
+check_py311  # here already: it also downloads the wheel
 
 # 1. Source files.
 if [[ -z "$WHEEL" ]]; then
-    echo "prepare_blazeface: pip download ${PKG}==${VERSION}" >&2
+    say "pip download ${PKG}==${VERSION}"
     "$PY311" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         --python-version 311 --platform manylinux_2_17_x86_64 -d "$WORK" "${PKG}==${VERSION}"
     WHEEL="$WORK/$WHEEL_NAME"
@@ -96,19 +74,11 @@ SPARSE="$WORK/src/$TFLITE_PATH"
 check_sha "$SPARSE" "$TFLITE_SHA256"
 check_sha "$WORK/src/$LICENSE_PATH" "$LICENSE_SHA256"
 
-# 2. Converter venv (cached; rebuilt when the pins change).
-STAMP="$VENV/.veilcam-pins"
-if [[ ! -x "$VENV/bin/python" || "$(cat "$STAMP" 2>/dev/null)" != "${PIP_PINS[*]}" ]]; then
-    echo "prepare_blazeface: creating $VENV" >&2
-    rm -rf "$VENV"
-    mkdir -p "$CACHE"
-    "$PY311" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PIP_PINS[@]}"
-    printf '%s' "${PIP_PINS[*]}" >"$STAMP"
-fi
+# 2. Converter venv.
+ensure_venv
 
 # 3. Densify.
-echo "prepare_blazeface: densify" >&2
+say "densify"
 TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" - "$SPARSE" "$WORK/dense.tflite" <<'PY' >&2 2>"$WORK/densify.log" || { cat "$WORK/densify.log" >&2; exit 1; }
 import sys
 
@@ -165,18 +135,15 @@ print(f"prepare_blazeface: densified {n} tensors, {len(keep)} ops left, max |den
 PY
 
 # 4. Convert.
-echo "prepare_blazeface: tf2onnx --tflite" >&2
-(cd "$WORK" && TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert \
-    --tflite dense.tflite --output "$WORK/raw.onnx" --opset 13 >"$WORK/tf2onnx.log" 2>&1) \
-    || { cat "$WORK/tf2onnx.log" >&2; exit 1; }
+run_tf2onnx tflite "$WORK" dense.tflite
 
 # 5. Canonicalise.
-mkdir -p "$(dirname "$OUT")"
-"$VENV/bin/python" - "$WORK/raw.onnx" "$OUT.tmp" <<'PY'
+canonicalise <<'PY'
 import sys
 
 import onnx
-from onnx import helper
+
+from canonical_onnx import rename, used_constants, write
 
 src, dst = sys.argv[1], sys.argv[2]
 m = onnx.load(src)
@@ -188,51 +155,19 @@ assert sorted(o.name for o in g.output) == [n for n, _ in OUTPUTS], [o.name for 
 const = {t.name: t for t in g.initializer}
 assert not [n for n in g.node if n.input and all(x in const for x in n.input if x)], "unexpected constant-only nodes"
 
-# Rename internal tensors in order of first use; name nodes by op type and position.
-io = {i.name for i in g.input} | {o.name for o in g.output}
-ren = {}
-def rn(x):
-    if x == "" or x in io:
-        return x
-    return ren.setdefault(x, f"t{len(ren)}")
-new_nodes = []
-for k, n in enumerate(g.node):
-    c = onnx.NodeProto()
-    c.CopyFrom(n)
-    c.input[:] = [rn(x) for x in c.input]
-    c.output[:] = [rn(x) for x in c.output]
-    c.name = f"{c.op_type}_{k}"
-    new_nodes.append(c)
-used = sorted({x for n in g.node for x in n.input if x in const}, key=lambda x: int(ren[x][1:]))
+new_nodes, ren = rename(g, g.node)
 inits = []
-for x in used:
-    t = onnx.TensorProto()
+for x in used_constants(g.node, const, ren):
+    t = onnx.TensorProto()  # the initializer as tf2onnx wrote it, renamed
     t.CopyFrom(const[x])
     t.name = ren[x]
     inits.append(t)
-del g.node[:]
-g.node.extend(new_nodes)
-del g.initializer[:]
-g.initializer.extend(inits)
-del g.value_info[:]
-del g.output[:]
-g.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1, 2304, ch]) for n, ch in OUTPUTS)
-ops = {n.domain for n in g.node}
-keep_opsets = [o for o in m.opset_import if o.domain in ops or o.domain in ("", "ai.onnx")]
-del m.opset_import[:]
-m.opset_import.extend(keep_opsets)
-g.name = "blazeface_full_range"
-m.doc_string = ("MediaPipe BlazeFace full-range face detector, 192x192. From PyPI mediapipe 0.10.14 "
-                "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite (Apache-2.0), "
-                "densified, converted by tf2onnx 1.16.1 (--tflite, opset 13) and canonicalised by veilcam "
-                "models/prepare_blazeface.sh.")
-onnx.checker.check_model(m, full_check=True)
-with open(dst, "wb") as f:
-    f.write(m.SerializeToString(deterministic=True))
-print(f"prepare_blazeface: {len(new_nodes)} nodes, {len(inits)} initializers, ops "
-      + ",".join(sorted({n.op_type for n in new_nodes})), file=sys.stderr)
+write(m, new_nodes, inits, [(n, [1, 2304, ch]) for n, ch in OUTPUTS], "blazeface_full_range",
+      "MediaPipe BlazeFace full-range face detector, 192x192. From PyPI mediapipe 0.10.14 "
+      "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite (Apache-2.0), "
+      "densified, converted by tf2onnx 1.16.1 (--tflite, opset 13) and canonicalised by veilcam "
+      "models/prepare_blazeface.sh.", dst, "prepare_blazeface")
 PY
-mv "$OUT.tmp" "$OUT"
 
 LICENSE_OUT="$(dirname "$OUT")/LICENSE-blazeface.txt"
 {
@@ -254,16 +189,8 @@ models/prepare_blazeface.sh; the weights are the model's float16 values widened 
 EOF
     cat "$WORK/src/$LICENSE_PATH"
 } >"$LICENSE_OUT"
-echo "prepare_blazeface: wrote $LICENSE_OUT" >&2
-
-got="$(sha256sum "$OUT" | cut -d' ' -f1)"
-echo "prepare_blazeface: wrote $OUT ($(stat -c %s "$OUT") bytes), sha256 $got" >&2
-if [[ "$got" == "$EXPECTED_SHA256" ]]; then
-    echo "prepare_blazeface: sha256 matches the committed model" >&2
-else
-    echo "prepare_blazeface: NOTE sha256 differs from the committed model ($EXPECTED_SHA256);" \
-         "tf2onnx/onnx/protobuf versions can change the bytes, so rely on the behaviour check" >&2
-fi
+say "wrote $LICENSE_OUT"
+report_sha
 
 # 6. Behaviour check.
 if ((VERIFY)); then

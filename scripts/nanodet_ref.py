@@ -32,17 +32,20 @@ Requires onnxruntime and numpy; --draw and `image` also need pillow.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # model_ref.py lies beside this script
+sys.dont_write_bytecode = True  # no __pycache__ in the repo
+from model_ref import (ROOT, decode_video_rgb, draw, fmt, image_cli, matches_reference, nms,  # noqa: E402
+                       resize_bilinear, run_image, session)
+
 DEFAULT_MODEL = os.path.join(ROOT, "models", "nanodet_416.onnx")
 VTEST = os.path.join(ROOT, "sample_media", "vtest.avi")
+VIDEO_SIZE = (768, 576)  # `video` decodes any FILE at vtest.avi's size
 
 SIZE = 416
 INPUT = "input_1:0"
@@ -75,56 +78,10 @@ REFERENCE_PERSONS: dict[int, list[tuple[float, float, float, float, float]]] = {
 }
 
 
-def session(model: str = DEFAULT_MODEL, threads: int = 1):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-
-
-def _sample_positions(dst: int, src: int):
-    ratio = src / dst
-    s = np.clip((np.arange(dst, dtype=np.float64) + 0.5) * ratio - 0.5, 0.0, src - 1)
-    i0 = np.floor(s).astype(np.int64)
-    i1 = np.minimum(i0 + 1, src - 1)
-    return i0, i1, (s - i0).astype(np.float32)
-
-
-def resize_bilinear(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
-    """HxWx3 uint8 -> h x w x 3 float32; half-pixel centres, no antialiasing (like OpenCV INTER_LINEAR)."""
-    x0, x1, fx = _sample_positions(w, rgb.shape[1])
-    y0, y1, fy = _sample_positions(h, rgb.shape[0])
-    img = rgb.astype(np.float32)
-    top = img[y0][:, x0] + (img[y0][:, x1] - img[y0][:, x0]) * fx[None, :, None]
-    bot = img[y1][:, x0] + (img[y1][:, x1] - img[y1][:, x0]) * fx[None, :, None]
-    return top + (bot - top) * fy[:, None, None]
-
-
 def preprocess(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 RGB -> [1,3,416,416] float32 BGR, normalised."""
     img = resize_bilinear(rgb, SIZE, SIZE)[..., ::-1]  # RGB -> BGR
     return ((img - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None].astype(np.float32)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> list[int]:
-    """Greedy NMS (continuous areas, no +1)."""
-    x1, y1, x2, y2 = boxes.T
-    areas = np.maximum(0, x2 - x1) * np.maximum(0, y2 - y1)
-    order = scores.argsort(kind="stable")[::-1]
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        ovr = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        order = rest[ovr <= iou]
-    return keep
 
 
 def decode_head(cls: np.ndarray, reg: np.ndarray, stride: int, threshold: float = THRESHOLD,
@@ -177,47 +134,14 @@ class NanoDet:
         return d
 
 
-def decode_video_rgb(path: str, width: int = 768, height: int = 576):
-    """Yield HxWx3 uint8 frames of `path` decoded with GStreamer decodebin."""
-    assert (width * 3) % 4 == 0, "width*3 must be a multiple of 4 for packed rows"
-    cmd = ["gst-launch-1.0", "-q", "filesrc", f"location={path}", "!", "decodebin", "!", "videoconvert", "!",
-           f"video/x-raw,format=RGB,width={width},height={height}", "!", "fdsink", "fd=1"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    n = width * height * 3
-    try:
-        while True:
-            buf = p.stdout.read(n)
-            if len(buf) < n:
-                break
-            yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-    finally:
-        p.stdout.close()
-        p.wait()
-
-
 def video_frames(path: str, wanted: list[int]) -> dict[int, np.ndarray]:
     out = {}
-    for i, f in enumerate(decode_video_rgb(path)):
+    for i, f in enumerate(decode_video_rgb(path, *VIDEO_SIZE, check=False)):
         if i in wanted:
             out[i] = f.copy()
         if len(out) == len(wanted):
             break
     return out
-
-
-def draw(rgb: np.ndarray, dets: np.ndarray, path: str) -> None:
-    from PIL import Image, ImageDraw
-
-    im = Image.fromarray(rgb)
-    dr = ImageDraw.Draw(im)
-    for x1, y1, x2, y2, s in dets:
-        dr.rectangle([x1, y1, x2, y2], outline=(255, 0, 0), width=2)
-        dr.text((x1 + 2, y1 + 2), f"{s:.2f}", fill=(255, 255, 0))
-    im.save(path)
-
-
-def fmt(d) -> str:
-    return "x1=%7.2f y1=%7.2f x2=%7.2f y2=%7.2f score=%.4f" % tuple(float(v) for v in d)
 
 
 def check(model: str) -> bool:
@@ -230,13 +154,7 @@ def check(model: str) -> bool:
         print(f"vtest.avi frame {i}: {len(dets)} persons (reference {len(persons)})")
         for d in dets:
             print("  " + fmt(d))
-        ref = np.array(persons, np.float32).reshape(-1, 5)
-        same = len(dets) == len(ref)
-        if same:
-            ref = ref[np.argsort(ref[:, 0])]
-            got = dets[np.argsort(dets[:, 0])]
-            same = bool(np.all(np.abs(got[:, :4] - ref[:, :4]) <= 3.0) and np.all(np.abs(got[:, 4] - ref[:, 4]) <= 0.02))
-        ok &= same
+        ok &= matches_reference(dets, persons)
     print("check: " + ("OK, matches the reference persons" if ok else "MISMATCH with the reference persons"))
     return ok
 
@@ -259,13 +177,7 @@ def bench(model: str, threads: list[int], runs: int) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    a = sub.add_parser("image")
-    a.add_argument("path")
-    a.add_argument("--threshold", type=float, default=THRESHOLD)
-    a.add_argument("--draw")
+    ap, sub = image_cli(__doc__, DEFAULT_MODEL, THRESHOLD)
     v = sub.add_parser("video")
     v.add_argument("path", nargs="?", default=VTEST)
     v.add_argument("--frames", default="0,75,149")
@@ -277,15 +189,8 @@ def main(argv=None) -> int:
     sub.add_parser("check")
     args = ap.parse_args(argv)
     if args.cmd == "image":
-        from PIL import Image
-
-        rgb = np.asarray(Image.open(args.path).convert("RGB"))
-        dets = NanoDet(args.model).detect(rgb, args.threshold)
-        for d in dets:
-            print(fmt(d))
-        if args.draw:
-            draw(rgb, dets, args.draw)
-    elif args.cmd == "video":
+        return run_image(args, NanoDet)
+    if args.cmd == "video":
         wanted = [int(x) for x in args.frames.split(",")]
         frames = video_frames(args.path, wanted)
         det = NanoDet(args.model)
