@@ -41,7 +41,7 @@ pub enum Command {
     #[command(subcommand)]
     Zones(ZonesCommand),
     /// Redact live RTSP cameras in real time: every camera of the config that has a `source`
-    /// is restreamed redacted at rtsp://LISTEN/<camera> and recorded in segments (see README).
+    /// is restreamed redacted at rtsp://LISTEN/CAMERA and recorded in segments (see README).
     /// Ctrl-C or SIGTERM closes the current segments and exits 0.
     Live(LiveArgs),
     /// Serve a clip as a looping RTSP camera (for demos and tests of `live`).
@@ -558,8 +558,9 @@ pub struct RedactOptions {
     #[arg(long)]
     pub salvage: bool,
     /// CenterFace ONNX model [default: centerface_int8.onnx (centerface.onnx is the float
-    /// original) from $VEILCAM_MODEL_DIR, <exe dir>/models/, <exe dir>/../share/veilcam/models/,
-    /// /usr/local/share/veilcam/models/, /usr/share/veilcam/models/ or the build tree].
+    /// original) from $VEILCAM_MODEL_DIR, EXE_DIR/models/, EXE_DIR/../share/veilcam/models/
+    /// (EXE_DIR: the binary's directory), /usr/local/share/veilcam/models/,
+    /// /usr/share/veilcam/models/ or the build tree].
     #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH, beside the

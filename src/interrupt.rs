@@ -43,7 +43,7 @@ pub fn lock_list<T>(list: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> 
 const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Locks a list of unfinished outputs as the process ends at once: waits at most
-/// [`LIST_WAIT`] for the thread changing it, so a thread stuck with the lock cannot keep the
+/// `LIST_WAIT` for the thread changing it, so a thread stuck with the lock cannot keep the
 /// process from ending (`None` then), and takes a list poisoned by a panic as it is.
 pub fn lock_when_ending<T>(list: &std::sync::Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
     let deadline = std::time::Instant::now() + LIST_WAIT;

@@ -31,7 +31,7 @@ pub const FOLLOW_GAP: u64 = 2;
 /// left every harness face once; 0.7 caught 89.5 % and 61.8 % but left the faces 211 times.
 pub const FOLLOW_NCC: f32 = 0.8;
 /// Lowest match where the face's motion over its two latest hits predicts it
-/// ([`FOLLOW_PATH_SLACK`]), when that is also the best match within reach: a face whose look
+/// (`FOLLOW_PATH_SLACK`), when that is also the best match within reach: a face whose look
 /// changes (motion blur, a turn of the head) stays on its path, while a patch elsewhere that
 /// only resembles it does not. Chosen on the harness's seed 1 (session 14, replayed hits): by
 /// day 89.5 → 91.0 % caught, at night 55.7 → 59.2 %, no followed hit on a mask; 0.6 caught

@@ -38,6 +38,12 @@
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation
 //! harness runs it on a deliberately weakened redaction and counts what it catches
 //! (`docs/evaluation.md`).
+//!
+//! The stages, frame by frame: `looks` (the detector's looks at the frame) → joining into
+//! findings (here) → `follow` (the face into the frames around its hits) and `around` (looking
+//! again where it was lost) → at the end, the verdict on each finding (here) and the `sheet`.
+//! `mosaic` tells a mosaic fill from a face for every stage; `replay` takes the looks' hits from
+//! an earlier report instead (`--hits-from`).
 
 use std::path::{Path, PathBuf};
 
@@ -158,7 +164,7 @@ pub enum Look {
     Dark,
     /// The second model ([`BlazeFace`]) on a small tile of a moving region or a crop around a
     /// dark patch, at about twice the resolution. A finding it alone makes must last and move
-    /// whatever its score ([`verdict`]).
+    /// whatever its score (`verdict`).
     Second,
     /// Not a detection: the face of a detected hit of the same finding, followed into this
     /// frame by its likeness ([`FOLLOW_NCC`]).
@@ -341,7 +347,7 @@ pub struct AuditReport {
     pub findings: Vec<Finding>,
     /// Hits that are not findings: on a mosaic fill, or weak and unconfirmed.
     pub set_aside_count: u64,
-    /// The first [`SET_ASIDE_LISTED`] of them, for review.
+    /// The first `SET_ASIDE_LISTED` of them, for review.
     pub set_aside: Vec<SetAside>,
 }
 
@@ -359,7 +365,7 @@ pub struct SetAside {
 pub enum Reason {
     /// Its box is made of square blocks ([`MOSAIC_LIKENESS`]).
     Mosaic,
-    /// Its finding is brief, weak and somewhat blocky ([`BRIEF_FRAMES`]).
+    /// Its finding is brief, weak and somewhat blocky (`BRIEF_FRAMES`).
     Brief,
     /// Under the threshold, and its finding lasted fewer than [`CONFIRM_FRAMES`] frames or did
     /// not travel [`CONFIRM_TRAVEL`].

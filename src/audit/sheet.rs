@@ -48,7 +48,7 @@ pub(super) fn crop(pic: &Picture<'_>, b: &BBox) -> RgbImage {
     out
 }
 
-/// The contact sheet: one tile per finding (up to [`SHEET_MAX`]), row by row in the order
+/// The contact sheet: one tile per finding (up to `SHEET_MAX`), row by row in the order
 /// listed, written to a temp file and renamed into place.
 pub fn write_contact_sheet(report: &AuditReport, output: AtomicOutput) -> Result<AtomicOutput> {
     let n = report.findings.len().clamp(1, SHEET_MAX) as u32;

@@ -82,7 +82,7 @@ impl Plan {
 
 /// Decides, frame by frame and in order, which detectors run and where the closer look for
 /// small faces goes (regions that moved since a look at least [`MOTION_SPAN_SECONDS`] earlier,
-/// and first the backlit heads among them, [`glow_looks`]).
+/// and first the backlit heads among them, `glow_looks`).
 #[derive(Debug)]
 pub struct Planner {
     pub face_every: u64,
@@ -244,7 +244,7 @@ fn glow_looks(cells: &motion::CellImage, regions: &[Region], width: usize, heigh
     glow
 }
 
-/// Source pixels the equalised looks at dark faces ([`Planner::shade_looks`]) may take on one
+/// Source pixels the equalised looks at dark faces (`Planner::shade_looks`) may take on one
 /// call: two faces of up to about 24 px with their margins. Their cost is on top of
 /// [`CLOSER_BUDGET`] (taken from it, the moving regions' turns came round more slowly and day
 /// tuning faces missed rose from 240 to 285 on the harness; with three faces' worth 250 were
@@ -257,7 +257,7 @@ pub struct DetectorSet {
     pub face: centerface::CenterFace,
     pub person: Option<PersonDetector>,
     /// The night profile's second face model, run beside CenterFace's closer looks on grey
-    /// frames ([`DetectorSet::second_look`]); `None` with `--night off`.
+    /// frames (`DetectorSet::second_look`); `None` with `--night off`.
     pub second: Option<SecondDetector>,
 }
 

@@ -205,7 +205,7 @@ fn check_names(files: &[BundleFile]) -> Result<()> {
     Ok(())
 }
 
-/// Whether `name` may name a file inside a bundle (see [`check_names`]).
+/// Whether `name` may name a file inside a bundle (see `check_names`).
 pub fn check_name(name: &str) -> std::result::Result<(), &'static str> {
     if name == MANIFEST || name == SIGNATURE {
         return Err("is reserved for the manifest");

@@ -65,7 +65,7 @@ pub const DEFAULT_ENCODER_PRESET: &str = "auto";
 const CORES_PER_VERYFAST_CAMERA: usize = 2;
 
 /// The preset `encoder_preset = "auto"` stands for: `veryfast` while every camera has
-/// [`CORES_PER_VERYFAST_CAMERA`] cores, else `ultrafast`, which takes about half the CPU for
+/// `CORES_PER_VERYFAST_CAMERA` cores, else `ultrafast`, which takes about half the CPU for
 /// larger files and keeps the frame rate when cameras outnumber the cores.
 pub fn auto_preset(cameras: usize, cores: usize) -> &'static str {
     if cameras * CORES_PER_VERYFAST_CAMERA <= cores {

@@ -1,7 +1,7 @@
 //! `veilcam worker`: takes jobs from the queue, at most `--jobs` at a time, and redacts each
 //! with the engine `veilcam redact` uses.
 //!
-//! One job, step by step ([`process`]): the job's output already exists → ack, nothing redone;
+//! One job, step by step (`process`): the job's output already exists → ack, nothing redone;
 //! else the input is streamed into a private (0700) temp directory — the only copy of the raw
 //! input, removed on every path (and, after a `kill -9`, by the next worker started with the
 //! same `--work-dir`) — redacted there, uploaded to a hidden temp key beside the output

@@ -9,7 +9,7 @@
 //! demuxer that meets the end of the file mid-frame, or a stream that stops short of the
 //! container's duration ends the run with that cause ([`super::integrity`]). With `salvage`
 //! the frames that do decode go on with their own timestamps, and what was lost is recorded
-//! as [`Damage`] (gaps in the timeline, undecodable frames, what GStreamer said).
+//! as [`Damage`](super::integrity::Damage) (gaps in the timeline, undecodable frames, what GStreamer said).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
