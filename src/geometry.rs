@@ -76,6 +76,15 @@ impl BBox {
         )
     }
 
+    /// The whole pixels the box touches in a `width`×`height` picture, as `(x0, y0, x1, y1)`
+    /// (ends exclusive): its start rounded down, its end rounded up, both within the picture.
+    pub fn pixels(&self, width: usize, height: usize) -> (usize, usize, usize, usize) {
+        let c = self.clamped(width as f32, height as f32);
+        let (x0, y0) = (c.x1.max(0.0) as usize, c.y1.max(0.0) as usize);
+        let (x1, y1) = ((c.x2.ceil() as usize).min(width), (c.y2.ceil() as usize).min(height));
+        (x0, y0, x1, y1)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.width() <= 0.0 || self.height() <= 0.0
     }
@@ -84,6 +93,14 @@ impl BBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boxs_pixels_are_whole_and_inside_the_picture() {
+        assert_eq!(BBox::new(1.5, 2.2, 4.1, 6.0).pixels(10, 10), (1, 2, 5, 6));
+        assert_eq!(BBox::new(-3.0, -1.0, 12.5, 8.5).pixels(10, 8), (0, 0, 10, 8));
+        let (x0, _, x1, _) = BBox::new(20.0, 0.0, 30.0, 5.0).pixels(10, 10);
+        assert!(x1 <= x0, "a box beside the picture has no pixels");
+    }
 
     #[test]
     fn iou_of_identical_boxes_is_one_and_of_disjoint_boxes_zero() {

@@ -86,9 +86,7 @@ impl Luma {
 
     /// The luma of `b`'s pixels (clamped to the picture), row by row, and its size.
     fn crop(&self, b: &BBox) -> (Vec<i32>, usize, usize) {
-        let c = b.clamped(self.width as f32, self.height as f32);
-        let (x0, y0) = (c.x1.max(0.0) as usize, c.y1.max(0.0) as usize);
-        let (x1, y1) = ((c.x2.ceil() as usize).min(self.width), (c.y2.ceil() as usize).min(self.height));
+        let (x0, y0, x1, y1) = b.pixels(self.width, self.height);
         let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
         let mut out = Vec::with_capacity(w * h);
         for y in y0..y1 {

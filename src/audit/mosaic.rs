@@ -21,9 +21,7 @@ pub(super) fn on_mosaic(h: &Hit) -> bool {
 
 /// The luma of the pixels of `b` (clamped to the picture), row by row, and its size.
 pub(super) fn luma_of(pic: &Picture<'_>, b: &BBox) -> (Vec<i32>, usize, usize) {
-    let c = b.clamped(pic.width as f32, pic.height as f32);
-    let (x0, y0) = (c.x1.max(0.0) as usize, c.y1.max(0.0) as usize);
-    let (x1, y1) = ((c.x2.ceil() as usize).min(pic.width), (c.y2.ceil() as usize).min(pic.height));
+    let (x0, y0, x1, y1) = b.pixels(pic.width, pic.height);
     let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
     let mut out = Vec::with_capacity(w * h);
     for y in y0..y1 {
