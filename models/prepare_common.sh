@@ -83,10 +83,12 @@ run_tf2onnx() {
 
 # canonicalise <<'PY' ... PY: runs the python on stdin in the venv with the arguments raw.onnx and
 # the file to write, models/ on its path (for canonical_onnx.py; -B: no __pycache__ in the repo),
-# then moves that file to OUT, so that OUT is never half written.
+# then moves that file to OUT, so that OUT is never half written; when the python fails, its
+# half-written file is removed too.
 canonicalise() {
     mkdir -p "$(dirname "$OUT")"
-    PYTHONPATH="$ROOT/models${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" -B - "$WORK/raw.onnx" "$OUT.tmp"
+    PYTHONPATH="$ROOT/models${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" -B - "$WORK/raw.onnx" "$OUT.tmp" \
+        || { rm -f "$OUT.tmp"; die "canonicalising $WORK/raw.onnx failed"; }
     mv "$OUT.tmp" "$OUT"
 }
 
