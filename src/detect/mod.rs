@@ -61,7 +61,8 @@ pub struct Plan {
     /// here, for every stage: the detectors' equalisation, the night profile's person look and
     /// the policy's head masks all follow the same decision.
     pub grey: bool,
-    /// The picture changed whole since the frame before ([`motion::is_cut`]): the frame gets a
+    /// The picture changed since the frame before more than motion can change it
+    /// ([`motion::is_cut`]: a cut, or a stream that jumped in time): the frame gets a
     /// look of its own whatever the cadence, and live, no box found before it stands in for
     /// one (the frame and those after it are obscured whole until a look at or after it
     /// comes back).
