@@ -125,15 +125,24 @@ fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, 
     (proc, url)
 }
 
+/// A connection that has brought no frame for this long is given up and made again, as a
+/// viewer or NVR does. (Twice in about 40 runs of these tests on a loaded 2-core machine, and
+/// once in CI, a connection brought no frame for a minute: once to a restream whose recording
+/// went on, once to the test camera, whose other client got nothing either. Why is not proven;
+/// see `testcam::push_stamped`.)
+const SILENT_CONNECTION: Duration = Duration::from_secs(15);
+
 /// Reads the luma frames of the RTSP stream at `url`, handing each to `take` with its size
 /// (the rows padded to their stride), until `take` says it has enough or `limit` passes.
 /// Connects again whenever the stream breaks (the camera behind it went away, or the server
-/// refused a client while an earlier media was tearing down). Returns whether `take` had enough.
+/// refused a client while an earlier media was tearing down) or stays silent for
+/// [`SILENT_CONNECTION`]. Returns whether `take` had enough.
 fn read_luma(url: &str, limit: Duration, mut take: impl FnMut((usize, usize), &[u8]) -> bool) -> bool {
     init();
     let started = Instant::now();
     let mut enough = false;
     while !enough && started.elapsed() < limit {
+        let mut last_frame = Instant::now();
         let pipeline = gst::parse::launch(&format!(
             "rtspsrc location={url} protocols=tcp latency=100 ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
         ))
@@ -147,8 +156,13 @@ fn read_luma(url: &str, limit: Duration, mut take: impl FnMut((usize, usize), &[
                 if sink.is_eos() || pipeline.bus().unwrap().pop_filtered(&[gst::MessageType::Error]).is_some() {
                     break;
                 }
+                if last_frame.elapsed() > SILENT_CONNECTION {
+                    eprintln!("no frame from {url} for {SILENT_CONNECTION:?}: connecting again");
+                    break;
+                }
                 continue;
             };
+            last_frame = Instant::now();
             let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
             let (w, h) = (caps.get::<i32>("width").unwrap() as usize, caps.get::<i32>("height").unwrap() as usize);
             let map = sample.buffer().unwrap().map_readable().unwrap();
