@@ -286,7 +286,7 @@ struct Decoded {
     /// The plan's [`Plan::grey`], for the policy (false for a live filler frame, which is
     /// obscured whole).
     grey: bool,
-    /// The plan's [`Plan::cut`]: the picture changed whole since the frame before.
+    /// The plan's [`Plan::cut`]: the picture changed since the frame before more than motion can.
     cut: bool,
 }
 
