@@ -52,7 +52,7 @@ const QUEUED_UNITS: u32 = 30;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one wait for an access unit lasts.
 const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(500);
-/// How often an idle feeder (no client, or frozen) looks again.
+/// How often an idle feeder (no media playing, or frozen) looks again.
 const IDLE_POLL: Duration = Duration::from_millis(20);
 /// A feeder that falls this far behind the wall clock starts pacing afresh instead of bursting.
 const MAX_LATE: Duration = Duration::from_secs(1);
@@ -112,6 +112,15 @@ struct FeedControl {
     starts: std::sync::atomic::AtomicU64,
     frozen: AtomicBool,
     stop: AtomicBool,
+}
+
+impl FeedControl {
+    /// Whether a client's media plays (before, a unit cannot be stamped: see
+    /// [`crate::sink::restream::running_time`]).
+    fn playing(&self) -> bool {
+        let appsrc = self.appsrc.lock().unwrap_or_else(|p| p.into_inner());
+        appsrc.as_ref().is_some_and(|a| a.current_state() == gst::State::Playing)
+    }
 }
 
 /// Serves `clip` in a loop at `rtsp://ADDR/MOUNT` (port 0 picks a free port; see
@@ -271,7 +280,7 @@ fn normalise_mount(mount: &str) -> Result<String> {
 /// The media of the re-encoding camera: raw frames in, x264 out.
 fn reencode_launch(key_interval: i32) -> String {
     format!(
-        "( appsrc name=feed is-live=true format=time do-timestamp=true max-buffers={QUEUED_FRAMES} leaky-type=downstream \
+        "( appsrc name=feed is-live=true format=time max-buffers={QUEUED_FRAMES} leaky-type=downstream \
          ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} threads=1 \
          ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
     )
@@ -389,7 +398,7 @@ fn run_server(
 }
 
 /// Plays `clip` in a loop and pushes each frame (decoded, or an access unit in pass-through)
-/// into the watched media when the wall clock reaches it. Idle while nobody watches or while
+/// into the watched media when the wall clock reaches it. Idle while no media plays or while
 /// frozen. `units`, in pass-through, is the clip as [`open_clip`] opened it, for the first pass.
 fn feed(clip: &Path, mode: FeedMode, mut units: Option<H264Units>, control: &FeedControl) {
     while !control.stop.load(Ordering::SeqCst) {
@@ -440,8 +449,8 @@ fn pass_through_once(clip: &Path, opened: Option<H264Units>, control: &FeedContr
     Ok(())
 }
 
-/// Real-time pacing of a feeder: each frame waits for the wall clock to reach it, and for a
-/// client to watch and the camera not to be frozen.
+/// Real-time pacing of a feeder: each frame waits for the wall clock to reach it, for a
+/// client's media to play (see [`FeedControl::playing`]) and for the camera not to be frozen.
 struct Pacer {
     due: Instant,
 }
@@ -458,8 +467,7 @@ impl Pacer {
             if control.stop.load(Ordering::SeqCst) {
                 return false;
             }
-            let watched = control.appsrc.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-            if watched && !control.frozen.load(Ordering::SeqCst) {
+            if control.playing() && !control.frozen.load(Ordering::SeqCst) {
                 break;
             }
             std::thread::sleep(IDLE_POLL);
@@ -478,10 +486,10 @@ impl Pacer {
 
 /// Pushes one access unit, stamped with the media's running time now (its decode time) and
 /// the clip's presentation offset from it, so timestamps keep increasing across loops and
-/// B-frames keep their order. Skipped while the media is not playing yet.
+/// B-frames keep their order. Skipped while the media is not playing.
 fn push_unit(control: &FeedControl, buffer: gst::Buffer) {
     push_stamped(control, buffer, |appsrc, buffer| {
-        let Some(now) = appsrc.current_running_time() else { return false };
+        let Some(now) = crate::sink::restream::running_time(appsrc) else { return false };
         let reorder = match (buffer.pts(), buffer.dts()) {
             (Some(pts), Some(dts)) => pts.saturating_sub(dts),
             _ => gst::ClockTime::ZERO,
@@ -492,10 +500,12 @@ fn push_unit(control: &FeedControl, buffer: gst::Buffer) {
     });
 }
 
-/// Pushes one frame; appsrc stamps it with the pipeline's clock (do-timestamp).
+/// Pushes one decoded frame, stamped with the media's running time now. Skipped while the
+/// media is not playing.
 fn push(control: &FeedControl, buffer: gst::Buffer) {
-    push_stamped(control, buffer, |_, buffer| {
-        buffer.set_pts(gst::ClockTime::NONE);
+    push_stamped(control, buffer, |appsrc, buffer| {
+        let Some(now) = crate::sink::restream::running_time(appsrc) else { return false };
+        buffer.set_pts(now);
         buffer.set_dts(gst::ClockTime::NONE);
         true
     });
@@ -503,13 +513,8 @@ fn push(control: &FeedControl, buffer: gst::Buffer) {
 
 /// Pushes `buffer` into the watched media once `stamp` has set its timestamps (`false`: not
 /// now, the buffer is dropped). A buffer the media refuses is dropped; the media is forgotten
-/// only when it ends (see [`build_server`]).
-///
-/// A refused buffer used to make the camera forget the media, so one refusal while the media
-/// and its clients lived on would have left the camera feeding nobody. (Found while chasing a
-/// stall in which no client of a test camera got a frame for a minute, reconnecting or not,
-/// about once in 40 runs of the live tests on a loaded machine; that this was its cause is not
-/// proven: the media's start and end are now logged to tell.)
+/// only when it ends (see [`build_server`]): forgetting it at a refusal would leave the
+/// camera feeding nobody while the media and its clients live on.
 fn push_stamped(control: &FeedControl, mut buffer: gst::Buffer, stamp: impl FnOnce(&gst_app::AppSrc, &mut gst::BufferRef) -> bool) {
     let slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
     let Some(appsrc) = slot.as_ref() else { return };
@@ -670,7 +675,7 @@ mod tests {
         assert!(appsrc.push_buffer(gst::Buffer::with_size(16).unwrap()).is_err(), "a stopped appsrc refuses buffers");
 
         let control = FeedControl { appsrc: Mutex::new(Some(appsrc)), starts: 0.into(), frozen: false.into(), stop: false.into() };
-        push(&control, gst::Buffer::with_size(16).unwrap());
+        push_stamped(&control, gst::Buffer::with_size(16).unwrap(), |_, _| true);
         assert!(control.appsrc.lock().unwrap().is_some(), "only the media's end makes the camera forget it");
         pipeline.set_state(gst::State::Null).unwrap();
     }

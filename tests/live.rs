@@ -126,10 +126,7 @@ fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, 
 }
 
 /// A connection that has brought no frame for this long is given up and made again, as a
-/// viewer or NVR does. (Twice in about 40 runs of these tests on a loaded 2-core machine, and
-/// once in CI, a connection brought no frame for a minute: once to a restream whose recording
-/// went on, once to the test camera, whose other client got nothing either. Why is not proven;
-/// see `testcam::push_stamped`.)
+/// viewer or NVR does.
 const SILENT_CONNECTION: Duration = Duration::from_secs(15);
 
 /// Reads the luma frames of the RTSP stream at `url`, handing each to `take` with its size

@@ -13,8 +13,9 @@
 //! `veilcam live` feeds the restream from the recorder's encoder, so a camera costs one encode,
 //! not two. An encoded mount serves nothing to a new client until a key frame comes, and asks
 //! the encoder for one. The media exists
-//! only while a client is connected; frames pushed with no client are dropped. The appsrc is
-//! live, stamps frames on arrival and is leaky: it holds at most [`QUEUE_FRAMES`] frames and
+//! only while a client is connected; frames pushed with no client, or before its media plays,
+//! are dropped. Each frame is stamped with the media's running time when it is pushed
+//! (`running_time`). The appsrc is live and leaky: it holds at most [`QUEUE_FRAMES`] frames and
 //! drops the oldest when the encoder is behind, so a slow client never makes the pipeline wait
 //! and never makes the server keep more than a few frames. New caps (a camera back at another
 //! size) are set on the appsrc; the encoder starts again at the new size.
@@ -233,7 +234,7 @@ impl Drop for RtspServer {
 
 fn launch_line(settings: &RestreamSettings) -> String {
     format!(
-        "( appsrc name=frames is-live=true format=time do-timestamp=true block=false \
+        "( appsrc name=frames is-live=true format=time block=false \
          max-bytes=0 max-buffers={QUEUE_FRAMES} leaky-type=downstream \
          ! videoconvert ! video/x-raw,format=I420 \
          ! x264enc name=encoder tune=zerolatency speed-preset={} key-int-max={} bitrate={} \
@@ -246,7 +247,7 @@ fn launch_line(settings: &RestreamSettings) -> String {
 }
 
 /// The media of an encoded mount: the H.264 is only re-packetised.
-const ENCODED_LAUNCH: &str = "( appsrc name=frames is-live=true format=time do-timestamp=true block=false \
+const ENCODED_LAUNCH: &str = "( appsrc name=frames is-live=true format=time block=false \
      max-bytes=0 max-buffers=8 leaky-type=downstream \
      ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )";
 
@@ -312,19 +313,32 @@ impl MountState {
 
 impl MountState {
     /// Pushes `buffer` (a raw frame or an encoded one) to the clients' stream, never waiting:
-    /// a new reference to the same memory, with its timestamps cleared so the appsrc stamps it
-    /// with the server's clock. A media going away (the last client left) drops it.
-    fn serve(&self, appsrc: &gst_app::AppSrc, buffer: &gst::BufferRef) {
+    /// a new reference to the same memory, stamped with the media's running time now. Dropped
+    /// (`false`) while the media does not play yet (see [`running_time`]); a media going away
+    /// (the last client left) drops it too.
+    fn serve(&self, appsrc: &gst_app::AppSrc, buffer: &gst::BufferRef) -> bool {
+        let Some(now) = running_time(appsrc) else { return false };
         let mut buffer = buffer.copy();
         {
             let buffer = buffer.get_mut().expect("a fresh copy is writable");
-            buffer.set_pts(gst::ClockTime::NONE);
-            buffer.set_dts(gst::ClockTime::NONE);
+            buffer.set_pts(now);
+            buffer.set_dts(now);
         }
         if let Err(flow) = appsrc.push_buffer(buffer) {
             tracing::debug!(camera = %self.camera, ?flow, "restream dropped a frame");
         }
+        true
     }
+}
+
+/// The running time of `appsrc`'s media now, while the media plays; `None` before. On its way
+/// to PLAYING a pipeline gives its elements the clock before their base time, and a running
+/// time read in between is the clock's own time, hours ahead. A frame stamped so (appsrc's
+/// `do-timestamp` stamped a new media's first frame so, about once in 40 starts on a loaded
+/// machine) holds the server's RTP sink, which waits for that time, and every client with it.
+pub(crate) fn running_time(appsrc: &gst_app::AppSrc) -> Option<gst::ClockTime> {
+    // A bin sets its child's base time before changing the child's state: PLAYING means set.
+    (appsrc.current_state() == gst::State::Playing).then(|| appsrc.current_running_time()).flatten()
 }
 
 /// The restream of one camera (a [`FrameSink`]).
@@ -424,13 +438,14 @@ impl EncodedRestream {
             self.state.key_frame_needed.store(true, Ordering::SeqCst);
         }
         let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        if self.state.key_frame_needed.load(Ordering::SeqCst) {
-            if !key {
-                return Served::NeedKeyFrame;
-            }
+        let key_needed = self.state.key_frame_needed.load(Ordering::SeqCst);
+        if key_needed && !key {
+            return Served::NeedKeyFrame;
+        }
+        // A key frame dropped before the media plays is still needed.
+        if self.state.serve(&appsrc, buffer) && key_needed {
             self.state.key_frame_needed.store(false, Ordering::SeqCst);
         }
-        self.state.serve(&appsrc, buffer);
         Served::Done
     }
 
@@ -439,5 +454,56 @@ impl EncodedRestream {
         if let Some(appsrc) = self.state.appsrc.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = appsrc.end_of_stream();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An appsrc in a pipeline on its way to PLAYING: it has the clock, not yet its base time.
+    fn appsrc_before_playing() -> (gst::Pipeline, gst_app::AppSrc) {
+        crate::init_gstreamer().unwrap();
+        let appsrc = gst_app::AppSrc::builder().is_live(true).format(gst::Format::Time).build();
+        let pipeline = gst::Pipeline::new();
+        let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
+        pipeline.add_many([appsrc.upcast_ref(), &sink]).unwrap();
+        appsrc.link(&sink).unwrap();
+        pipeline.set_state(gst::State::Paused).unwrap();
+        appsrc.set_clock(Some(&gst::SystemClock::obtain())).unwrap();
+        (pipeline, appsrc)
+    }
+
+    #[test]
+    fn a_media_on_its_way_to_playing_gives_no_running_time_to_stamp_with() {
+        let (pipeline, appsrc) = appsrc_before_playing();
+        let clock_now = gst::SystemClock::obtain().time();
+        let trap = appsrc.current_running_time().expect("a clock and a base time of 0");
+        assert!(trap >= clock_now, "read now, the running time is the clock's own time: {trap}");
+        assert_eq!(running_time(&appsrc), None, "no stamp before the media plays");
+
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let now = running_time(&appsrc).expect("a playing media has a running time");
+        assert!(now < gst::ClockTime::from_seconds(10), "the media's running time, not the clock's: {now}");
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+
+    #[test]
+    fn a_frame_for_a_media_that_does_not_play_yet_is_dropped_not_stamped_with_the_clocks_time() {
+        let (pipeline, appsrc) = appsrc_before_playing();
+        let state = MountState {
+            camera: "door".into(),
+            key_seconds: 1,
+            appsrc: Mutex::new(Some(appsrc.clone())),
+            caps: Mutex::new(None),
+            key_frame_needed: AtomicBool::new(false),
+        };
+        let frame = gst::Buffer::with_size(16).unwrap();
+        assert!(!state.serve(&appsrc, &frame), "not served before the media plays");
+        assert_eq!(appsrc.current_level_buffers(), 0, "nothing queued to be stamped later");
+
+        pipeline.set_state(gst::State::Playing).unwrap();
+        assert!(state.serve(&appsrc, &frame), "served once it plays");
+        pipeline.set_state(gst::State::Null).unwrap();
     }
 }
