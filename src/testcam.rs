@@ -322,16 +322,9 @@ fn build_server(
         control.starts.fetch_add(1, Ordering::SeqCst);
         *control.appsrc.lock().unwrap_or_else(|p| p.into_inner()) = Some(appsrc.clone());
         tracing::info!("testcam: a client's media is made");
-        // The media's end (its last client left) is what makes the feed idle: only this
-        // media's appsrc is forgotten, a newer one may already have replaced it.
-        let (control, ours) = (Arc::downgrade(&control), appsrc.downgrade());
-        media.connect_unprepared(move |_| {
-            let Some(control) = control.upgrade() else { return };
-            let mut slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.as_ref().is_some_and(|a| ours.upgrade().as_ref() == Some(a)) {
-                *slot = None;
-                tracing::info!("testcam: the clients' media ended");
-            }
+        // The media's end (its last client left) is what makes the feed idle.
+        crate::sink::restream::forget_when_unprepared(media, &control, |c| &c.appsrc, &appsrc, |_| {
+            tracing::info!("testcam: the clients' media ended");
         });
     });
 

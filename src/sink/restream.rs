@@ -296,19 +296,33 @@ impl MountState {
         self.key_frame_needed.store(true, Ordering::SeqCst);
         *self.appsrc.lock().unwrap_or_else(|e| e.into_inner()) = Some(appsrc.clone());
         drop(caps);
-        let state = Arc::downgrade(self);
-        let ours = appsrc.downgrade();
-        media.connect_unprepared(move |_| {
-            let Some(state) = state.upgrade() else { return };
-            let mut current = state.appsrc.lock().unwrap_or_else(|e| e.into_inner());
-            // Only this media's appsrc: a media for a newer client may already have replaced it.
-            if current.as_ref().is_some_and(|a| ours.upgrade().as_ref() == Some(a)) {
-                *current = None;
-                tracing::debug!(camera = %state.camera, "restream media ended");
-            }
+        forget_when_unprepared(media, self, |state| &state.appsrc, &appsrc, |state| {
+            tracing::debug!(camera = %state.camera, "restream media ended");
         });
         tracing::debug!(camera = %self.camera, "restream media started");
     }
+}
+
+/// Empties `owner`'s `slot` when `media` ends (its last client left) if the slot still holds
+/// `appsrc`, the media's own: a media made for a newer client may already have taken its
+/// place. Then calls `ended`. Neither the media nor `owner` keeps the other alive.
+pub(crate) fn forget_when_unprepared<T: Send + Sync + 'static>(
+    media: &rtsp::RTSPMedia,
+    owner: &Arc<T>,
+    slot: fn(&T) -> &Mutex<Option<gst_app::AppSrc>>,
+    appsrc: &gst_app::AppSrc,
+    ended: fn(&T),
+) {
+    let (owner, ours) = (Arc::downgrade(owner), appsrc.downgrade());
+    media.connect_unprepared(move |_| {
+        let Some(owner) = owner.upgrade() else { return };
+        let mut current = slot(&owner).lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|a| ours.upgrade().as_ref() == Some(a)) {
+            *current = None;
+            drop(current);
+            ended(&owner);
+        }
+    });
 }
 
 impl MountState {
