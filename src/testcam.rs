@@ -481,39 +481,35 @@ impl Pacer {
 /// the clip's presentation offset from it, so timestamps keep increasing across loops and
 /// B-frames keep their order. Skipped while the media is not playing.
 fn push_unit(control: &FeedControl, buffer: gst::Buffer) {
-    push_stamped(control, buffer, |appsrc, buffer| {
-        let Some(now) = crate::sink::restream::running_time(appsrc) else { return false };
+    push_stamped(control, buffer, |now, buffer| {
         let reorder = match (buffer.pts(), buffer.dts()) {
             (Some(pts), Some(dts)) => pts.saturating_sub(dts),
             _ => gst::ClockTime::ZERO,
         };
         buffer.set_dts(now);
         buffer.set_pts(now + reorder);
-        true
     });
 }
 
 /// Pushes one decoded frame, stamped with the media's running time now. Skipped while the
 /// media is not playing.
 fn push(control: &FeedControl, buffer: gst::Buffer) {
-    push_stamped(control, buffer, |appsrc, buffer| {
-        let Some(now) = crate::sink::restream::running_time(appsrc) else { return false };
+    push_stamped(control, buffer, |now, buffer| {
         buffer.set_pts(now);
         buffer.set_dts(gst::ClockTime::NONE);
-        true
     });
 }
 
-/// Pushes `buffer` into the watched media once `stamp` has set its timestamps (`false`: not
-/// now, the buffer is dropped). A buffer the media refuses is dropped; the media is forgotten
-/// only when it ends (see [`build_server`]): forgetting it at a refusal would leave the
-/// camera feeding nobody while the media and its clients live on.
-fn push_stamped(control: &FeedControl, mut buffer: gst::Buffer, stamp: impl FnOnce(&gst_app::AppSrc, &mut gst::BufferRef) -> bool) {
+/// Pushes `buffer` into the watched media once `stamp` has set its timestamps from the
+/// media's running time now ([`crate::sink::restream::running_time`]); dropped while no media
+/// plays. A buffer the media refuses is dropped; the media is forgotten only when it ends (see
+/// [`build_server`]): forgetting it at a refusal would leave the camera feeding nobody while
+/// the media and its clients live on.
+fn push_stamped(control: &FeedControl, mut buffer: gst::Buffer, stamp: impl FnOnce(gst::ClockTime, &mut gst::BufferRef)) {
     let slot = control.appsrc.lock().unwrap_or_else(|p| p.into_inner());
     let Some(appsrc) = slot.as_ref() else { return };
-    if !stamp(appsrc, buffer.make_mut()) {
-        return;
-    }
+    let Some(now) = crate::sink::restream::running_time(appsrc) else { return };
+    stamp(now, buffer.make_mut());
     if let Err(flow) = appsrc.push_buffer(buffer) {
         tracing::debug!(?flow, "testcam: the media refused a frame");
     }
@@ -657,18 +653,19 @@ mod tests {
     #[test]
     fn a_frame_the_media_refuses_does_not_make_the_camera_forget_the_media() {
         crate::init_gstreamer().unwrap();
-        // An appsrc that was started and stopped refuses every buffer (flushing).
-        let appsrc = gst_app::AppSrc::builder().build();
+        // A playing appsrc that was told the stream ended refuses every buffer.
+        let appsrc = gst_app::AppSrc::builder().is_live(true).format(gst::Format::Time).build();
         let pipeline = gst::Pipeline::new();
-        let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+        let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
         pipeline.add_many([appsrc.upcast_ref(), &sink]).unwrap();
         appsrc.link(&sink).unwrap();
-        pipeline.set_state(gst::State::Paused).unwrap();
-        pipeline.set_state(gst::State::Ready).unwrap();
-        assert!(appsrc.push_buffer(gst::Buffer::with_size(16).unwrap()).is_err(), "a stopped appsrc refuses buffers");
+        pipeline.set_state(gst::State::Playing).unwrap();
+        appsrc.end_of_stream().unwrap();
+        assert!(appsrc.push_buffer(gst::Buffer::with_size(16).unwrap()).is_err(), "an ended appsrc refuses buffers");
 
         let control = FeedControl { appsrc: Mutex::new(Some(appsrc)), starts: 0.into(), frozen: false.into(), stop: false.into() };
-        push_stamped(&control, gst::Buffer::with_size(16).unwrap(), |_, _| true);
+        assert!(control.playing(), "the media plays: the frame is stamped and offered");
+        push(&control, gst::Buffer::with_size(16).unwrap());
         assert!(control.appsrc.lock().unwrap().is_some(), "only the media's end makes the camera forget it");
         pipeline.set_state(gst::State::Null).unwrap();
     }
