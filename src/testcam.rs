@@ -652,13 +652,8 @@ mod tests {
 
     #[test]
     fn a_frame_the_media_refuses_does_not_make_the_camera_forget_the_media() {
-        crate::init_gstreamer().unwrap();
         // A playing appsrc that was told the stream ended refuses every buffer.
-        let appsrc = gst_app::AppSrc::builder().is_live(true).format(gst::Format::Time).build();
-        let pipeline = gst::Pipeline::new();
-        let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
-        pipeline.add_many([appsrc.upcast_ref(), &sink]).unwrap();
-        appsrc.link(&sink).unwrap();
+        let (pipeline, appsrc) = crate::sink::restream::tests::appsrc_into_fakesink();
         pipeline.set_state(gst::State::Playing).unwrap();
         appsrc.end_of_stream().unwrap();
         assert!(appsrc.push_buffer(gst::Buffer::with_size(16).unwrap()).is_err(), "an ended appsrc refuses buffers");

@@ -472,17 +472,24 @@ impl EncodedRestream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// An appsrc in a pipeline on its way to PLAYING: it has the clock, not yet its base time.
-    fn appsrc_before_playing() -> (gst::Pipeline, gst_app::AppSrc) {
+    /// A media's live appsrc as a test has it: `appsrc ! fakesink` in a pipeline of its own,
+    /// in state NULL (for the restream's and the test camera's tests).
+    pub(crate) fn appsrc_into_fakesink() -> (gst::Pipeline, gst_app::AppSrc) {
         crate::init_gstreamer().unwrap();
         let appsrc = gst_app::AppSrc::builder().is_live(true).format(gst::Format::Time).build();
         let pipeline = gst::Pipeline::new();
         let sink = gst::ElementFactory::make("fakesink").property("async", false).build().unwrap();
         pipeline.add_many([appsrc.upcast_ref(), &sink]).unwrap();
         appsrc.link(&sink).unwrap();
+        (pipeline, appsrc)
+    }
+
+    /// An appsrc in a pipeline on its way to PLAYING: it has the clock, not yet its base time.
+    fn appsrc_before_playing() -> (gst::Pipeline, gst_app::AppSrc) {
+        let (pipeline, appsrc) = appsrc_into_fakesink();
         pipeline.set_state(gst::State::Paused).unwrap();
         appsrc.set_clock(Some(&gst::SystemClock::obtain())).unwrap();
         (pipeline, appsrc)
