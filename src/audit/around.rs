@@ -2,7 +2,8 @@
 //! few frames after its latest hit.
 
 use super::mosaic::MOSAIC_LIKENESS;
-use super::{continuation, to_hit, AuditSettings, Finding, Hit, Look, JOIN_IOU};
+use super::findings::{continuation, JOIN_IOU};
+use super::{to_hit, AuditSettings, Finding, Hit, Look};
 use crate::detect::centerface::{CenterFace, CenterFaceSettings};
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -105,7 +106,7 @@ fn around_pick(last: &BBox, candidates: &[Hit], taken: &[BBox]) -> Option<Hit> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::finding;
+    use super::super::findings::tests::finding;
     use super::*;
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 #[cfg(doc)]
 use super::mosaic::mosaic_likeness;
 use super::mosaic::{luma_of, mosaic_likeness_of, MOSAIC_LIKENESS};
-use super::{Finding, Hit, Look, JOIN_IOU};
+use super::findings::JOIN_IOU;
+use super::{Finding, Hit, Look};
 use crate::frame::Picture;
 use crate::geometry::BBox;
 

@@ -39,15 +39,15 @@
 //! harness runs it on a deliberately weakened redaction and counts what it catches
 //! (`docs/evaluation.md`).
 //!
-//! The stages, frame by frame: `looks` (the detector's looks at the frame) → joining into
-//! findings (here) → `follow` (the face into the frames around its hits) and `around` (looking
-//! again where it was lost) → at the end, the verdict on each finding (here) and the `sheet`.
+//! The stages, frame by frame: `looks` (the detector's looks at the frame) → `findings`
+//! (joining the hits into findings) → `follow` (the face into the frames around its hits) and
+//! `around` (looking again where it was lost) → at the end, the verdict on each finding
+//! (`findings`) and the `sheet`.
 //! `mosaic` tells a mosaic fill from a face for every stage; `replay` takes the looks' hits from
 //! an earlier report instead (`--hits-from`).
 
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
 use serde::Serialize;
 
 use crate::detect::blazeface::BlazeFace;
@@ -60,6 +60,7 @@ use crate::source::file::FileSource;
 use crate::source::FrameSource;
 
 mod around;
+mod findings;
 mod follow;
 mod looks;
 mod mosaic;
@@ -67,53 +68,23 @@ mod replay;
 mod sheet;
 
 pub use around::{around_threshold, AROUND_GAP, AROUND_SHARE};
+pub use findings::{confirm_threshold, Finding, CONFIRM_FRAMES, CONFIRM_SHARE, CONFIRM_TRAVEL};
 pub use follow::{FollowSettings, FOLLOW_FRAMES, FOLLOW_GAP, FOLLOW_MIN_DETECTED, FOLLOW_NCC, FOLLOW_NCC_ON_PATH, FOLLOW_RING};
 pub use mosaic::{mosaic_likeness, MOSAIC_LIKENESS};
 pub use sheet::write_contact_sheet;
 
 use around::AroundLook;
-use follow::{motion, Follower, Template};
+use findings::{join, settle, Aside, BRIEF_MOSAIC};
+use follow::Follower;
 use looks::{look, merge, second_hits, second_look, MotionLook};
 use mosaic::on_mosaic;
 use replay::Recorded;
-use sheet::crop;
 
 /// Score from which the audit counts a face. Higher than redaction's threshold: the audit
 /// runs a stronger look and must not cry wolf on mosaics and masks.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
-/// Hits from this share of the threshold up (0.4 at the default 0.5) count too, when their
-/// finding lasts [`CONFIRM_FRAMES`] frames and travels [`CONFIRM_TRAVEL`]: a walking face is
-/// confirmed by staying and moving; a single weak hit is not, nor a weak hit on something that
-/// stands still (a post, a bag on the ground). On the harness (seed 1) this caught 82.5 %
-/// instead of 75.6 % of what a weakened redaction left by day, 61.7 % instead of 52.6 % at
-/// night (seed 2: 69.0 % instead of 62.4 %, 47.0 % instead of 42.0 %).
-pub const CONFIRM_SHARE: f32 = 0.8;
-/// Frames with a hit that confirm a finding whose best score is under the threshold.
-pub const CONFIRM_FRAMES: u64 = 3;
-/// How far such a finding must travel, first hit to last, in its box's larger side.
-pub const CONFIRM_TRAVEL: f32 = 0.5;
-/// A finding of at most this many frames, with a best score under [`BRIEF_SCORE`] and a hit
-/// whose [`mosaic_likeness`] reaches [`BRIEF_MOSAIC`], is set aside as a mosaic: small
-/// mosaics (2×3 blocks of 8 px) look like a face for a frame or two, and after compression
-/// score 0.5–0.6 only, less than larger ones. Visible faces scored up to 0.47.
-const BRIEF_FRAMES: u64 = 2;
-const BRIEF_SCORE: f32 = 0.65;
-const BRIEF_MOSAIC: f32 = 0.5;
-/// Hits this close in time (frames apart) and overlapping belong to one finding.
-const JOIN_FRAMES: u64 = 3;
-/// Overlap (IoU) from which two hits are the same finding.
-const JOIN_IOU: f32 = 0.2;
-/// Hits that do not overlap are still the same finding when their centres are at most this many
-/// times the earlier box's larger side apart and their sizes differ by at most [`JOIN_SIZE`]:
-/// a small face in footage of a lower frame rate jumps further than its own width between
-/// frames.
-const JOIN_REACH: f32 = 1.5;
-/// Largest ratio of the sides of two hits joined by [`JOIN_REACH`].
-const JOIN_SIZE: f32 = 1.5;
 /// The second model's score from which it counts a face.
 pub const SECOND_THRESHOLD: f32 = 0.55;
-/// Set-aside hits listed in the report at most (all are counted).
-const SET_ASIDE_LISTED: usize = 1000;
 /// Exit status of `veilcam audit` when it finds a face.
 pub const EXIT_FOUND: u8 = 4;
 
@@ -179,124 +150,6 @@ impl Look {
     /// the look around a finding, which only support one.
     pub fn makes_findings(self) -> bool {
         !matches!(self, Look::Followed | Look::Around)
-    }
-}
-
-/// Faces seen in one run of frames.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    pub first_frame: u64,
-    pub last_frame: u64,
-    /// Frames with a hit (a finding may skip a frame or two), followed ones included.
-    pub frames: u64,
-    /// Of them, frames where the face was followed, not detected.
-    pub followed: u64,
-    /// Of them, frames where the look around the finding found the face.
-    pub around: u64,
-    pub first_seconds: Option<f64>,
-    pub last_seconds: Option<f64>,
-    /// The frame of the best hit, its box (source pixels) and score.
-    pub best_frame: u64,
-    #[serde(rename = "box")]
-    pub bbox: BBox,
-    pub score: f32,
-    /// Every hit of the finding, frame by frame.
-    pub hits: Vec<Hit>,
-    /// The largest [`mosaic_likeness`] of its detected hits.
-    pub mosaic: f32,
-    /// The latest detected box, for joining the next frames' hits (followed hits never join:
-    /// following leaves the findings as the detector's hits make them).
-    #[serde(skip)]
-    last_box: BBox,
-    #[serde(skip)]
-    crop: Option<RgbImage>,
-    /// The frame of the latest detected hit.
-    #[serde(skip)]
-    last_detected: u64,
-    /// The latest frame with a hit, detected or followed, and its box: where following goes on.
-    #[serde(skip)]
-    followed_to: (u64, BBox),
-    /// The times of the first and the latest detected hit.
-    #[serde(skip)]
-    detected_seconds: (Option<f64>, Option<f64>),
-    /// The face as last detected, while it is being followed forward.
-    #[serde(skip)]
-    template: Option<Template>,
-    /// Frames followed forward since the last detected hit.
-    #[serde(skip)]
-    followed_since: u64,
-}
-
-impl Finding {
-    /// A finding of one detected hit.
-    fn new(hit: &Hit, seconds: Option<f64>, crop: Option<RgbImage>) -> Self {
-        Finding {
-            first_frame: hit.frame,
-            last_frame: hit.frame,
-            frames: 1,
-            followed: 0,
-            around: 0,
-            first_seconds: seconds,
-            last_seconds: seconds,
-            best_frame: hit.frame,
-            bbox: hit.bbox,
-            score: hit.score,
-            hits: vec![*hit],
-            mosaic: hit.mosaic,
-            last_box: hit.bbox,
-            crop,
-            last_detected: hit.frame,
-            followed_to: (hit.frame, hit.bbox),
-            detected_seconds: (seconds, seconds),
-            template: None,
-            followed_since: 0,
-        }
-    }
-
-    /// Adds a followed or around hit in frame order; it changes neither the best hit nor the
-    /// verdict, nor which later hits join the finding.
-    fn add_followed(&mut self, hit: Hit, seconds: Option<f64>) {
-        let at = self.hits.partition_point(|h| h.frame < hit.frame);
-        self.hits.insert(at, hit);
-        self.frames += 1;
-        match hit.look {
-            Look::Around => self.around += 1,
-            _ => self.followed += 1,
-        }
-        if hit.frame < self.first_frame {
-            (self.first_frame, self.first_seconds) = (hit.frame, seconds);
-        }
-        if hit.frame > self.last_frame {
-            (self.last_frame, self.last_seconds) = (hit.frame, seconds);
-        }
-        if hit.frame > self.followed_to.0 {
-            self.followed_to = (hit.frame, hit.bbox);
-        }
-    }
-
-    /// Drops its followed and around hits (its span shrinks back to its detected hits).
-    fn drop_supporting(&mut self) {
-        self.hits.retain(|h| h.look.makes_findings());
-        self.frames -= self.followed + self.around;
-        (self.followed, self.around) = (0, 0);
-        if let (Some(first), Some(last)) = (self.hits.first(), self.hits.last()) {
-            (self.first_frame, self.last_frame) = (first.frame, last.frame);
-        }
-        (self.first_seconds, self.last_seconds) = self.detected_seconds;
-    }
-
-    /// The face's motion per frame over its two latest hits (detected, followed or around),
-    /// when they are close enough in time ([`motion`]).
-    fn motion(&self) -> Option<(f32, f32)> {
-        let mut latest = self.hits.iter().rev();
-        let last = latest.next()?;
-        let before = latest.find(|h| h.frame < last.frame)?;
-        motion(&before.bbox, &last.bbox, last.frame - before.frame)
-    }
-
-    /// Its hits that the detector's own looks made (not followed, not around).
-    fn detected(&self) -> impl Iterator<Item = &Hit> {
-        self.hits.iter().filter(|h| h.look.makes_findings())
     }
 }
 
@@ -455,67 +308,6 @@ enum HitSource {
     Recorded(Recorded),
 }
 
-/// The score from which hits are kept for confirmation, for a threshold.
-pub fn confirm_threshold(threshold: f32) -> f32 {
-    threshold * CONFIRM_SHARE
-}
-
-/// The hits set aside so far: all counted, the first [`SET_ASIDE_LISTED`] kept.
-#[derive(Default)]
-struct Aside {
-    count: u64,
-    listed: Vec<SetAside>,
-}
-
-impl Aside {
-    fn add(&mut self, reason: Reason, hits: &[Hit]) {
-        self.count += hits.len() as u64;
-        let room = SET_ASIDE_LISTED.saturating_sub(self.listed.len());
-        self.listed.extend(hits.iter().take(room).map(|&hit| SetAside { reason, hit }));
-    }
-}
-
-/// Why a complete finding is not one, if it is not: under `threshold`, or found by the second
-/// model alone (its scores are not CenterFace's, and it fires on more still things), and not
-/// confirmed by lasting and moving; or brief, weak and somewhat blocky (a small mosaic).
-/// Followed hits count for neither: following never makes a finding.
-fn verdict(f: &Finding, threshold: f32) -> Option<Reason> {
-    let detected: Vec<Hit> = f.detected().copied().collect();
-    let frames = detected.len() as u64;
-    let second_only = detected.iter().all(|h| h.look == Look::Second);
-    if (f.score < threshold || second_only) && (frames < CONFIRM_FRAMES || travel(&detected) < CONFIRM_TRAVEL) {
-        return Some(Reason::Unconfirmed);
-    }
-    (frames <= BRIEF_FRAMES && f.score < BRIEF_SCORE && f.mosaic >= BRIEF_MOSAIC).then_some(Reason::Brief)
-}
-
-/// How far the hits travel from the first to the last, in the largest side of their boxes.
-fn travel(hits: &[Hit]) -> f32 {
-    let (Some(first), Some(last)) = (hits.first(), hits.last()) else { return 0.0 };
-    let side = hits.iter().map(|h| h.bbox.width().max(h.bbox.height())).fold(1.0, f32::max);
-    let ((ax, ay), (bx, by)) = (first.bbox.center(), last.bbox.center());
-    ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt() / side
-}
-
-/// The findings that stand; the detected hits of the others go to `aside` (their followed and
-/// around hits are dropped, and so are those of a finding detected in fewer than
-/// [`FOLLOW_MIN_DETECTED`] frames).
-fn settle(findings: Vec<Finding>, threshold: f32, aside: &mut Aside) -> Vec<Finding> {
-    let mut kept = Vec::with_capacity(findings.len());
-    for f in findings {
-        match verdict(&f, threshold) {
-            Some(reason) => aside.add(reason, &f.detected().copied().collect::<Vec<_>>()),
-            None if f.followed + f.around > 0 && f.detected().count() < FOLLOW_MIN_DETECTED => {
-                let mut f = f;
-                f.drop_supporting();
-                kept.push(f);
-            }
-            None => kept.push(f),
-        }
-    }
-    kept
-}
-
 /// The audit's looks, one frame after the other (the moving look remembers the last frames).
 pub struct Auditor {
     detector: CenterFace,
@@ -570,213 +362,4 @@ impl Auditor {
 /// A detection of frame `index` as a hit, with how much its box looks like a mosaic.
 fn to_hit(pic: &Picture<'_>, index: u64, d: Detection, look: Look) -> Hit {
     Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), ncc: None }
-}
-
-/// Adds a frame's hits to the findings: a hit continues a finding whose latest box it overlaps
-/// within a few frames, or starts a new one.
-fn join(findings: &mut Vec<Finding>, hits: &[Hit], index: u64, seconds: Option<f64>, pic: &Picture<'_>) {
-    for hit in hits {
-        let open = findings
-            .iter_mut()
-            .filter(|f| index > f.last_detected && index - f.last_detected <= JOIN_FRAMES)
-            .filter_map(|f| continuation(&f.last_box, &hit.bbox).map(|c| (c, f)))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, f)| f);
-        match open {
-            Some(f) => {
-                if index > f.last_frame {
-                    (f.last_frame, f.last_seconds) = (index, seconds);
-                }
-                f.last_detected = index;
-                f.followed_to = (index, hit.bbox);
-                f.detected_seconds.1 = seconds;
-                f.frames += 1;
-                f.last_box = hit.bbox;
-                f.hits.push(*hit);
-                f.mosaic = f.mosaic.max(hit.mosaic);
-                if hit.score > f.score {
-                    (f.best_frame, f.bbox, f.score, f.crop) = (index, hit.bbox, hit.score, Some(crop(pic, &hit.bbox)));
-                }
-            }
-            None => findings.push(Finding::new(hit, seconds, Some(crop(pic, &hit.bbox)))),
-        }
-    }
-}
-
-/// How well `next` continues a finding whose latest box is `last` (higher is better), or `None`
-/// when it does not: overlapping boxes rank above near ones.
-fn continuation(last: &BBox, next: &BBox) -> Option<f32> {
-    let iou = last.iou(next);
-    if iou >= JOIN_IOU {
-        return Some(1.0 + iou);
-    }
-    let side = |b: &BBox| b.width().max(b.height()).max(1.0);
-    let ratio = side(last).max(side(next)) / side(last).min(side(next));
-    let ((ax, ay), (bx, by)) = (last.center(), next.center());
-    let distance = ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt();
-    let reach = JOIN_REACH * side(last);
-    (ratio <= JOIN_SIZE && distance <= reach).then(|| 1.0 - distance / reach)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression: a 14 px pedestrian face of 10 fps street footage shown at 25 fps jumps about
-    /// 15–25 px every 2–3 frames; joined by overlap only, it became a new finding at every jump
-    /// (66 findings on the 10 s day mosaic control of the harness).
-    #[test]
-    fn a_small_face_that_jumps_further_than_its_width_stays_one_finding() {
-        let face = |x: f32| BBox::from_xywh(x, 250.0, 14.0, 19.0);
-        assert!(continuation(&face(800.0), &face(780.0)).is_some(), "a 20 px jump of a 14x19 face");
-        assert!(continuation(&face(800.0), &face(760.0)).is_none(), "40 px is another face");
-        // A much larger box nearby is not the same face.
-        assert!(continuation(&face(800.0), &BBox::from_xywh(790.0, 240.0, 40.0, 50.0)).is_none());
-        // Overlap ranks above mere nearness.
-        assert!(continuation(&face(800.0), &face(803.0)).unwrap() > continuation(&face(800.0), &face(785.0)).unwrap());
-    }
-
-    /// A finding made of `scores` (one hit per frame from frame 10), every hit with the given
-    /// mosaic likeness, walking 8 px a frame.
-    pub(super) fn finding(scores: &[f32], mosaic: f32) -> Finding {
-        walking(scores, mosaic, 8.0)
-    }
-
-    /// The same, moving `step` px a frame.
-    fn walking(scores: &[f32], mosaic: f32, step: f32) -> Finding {
-        let hits: Vec<Hit> = scores
-            .iter()
-            .enumerate()
-            .map(|(i, &score)| Hit { frame: 10 + i as u64, bbox: BBox::from_xywh(100.0 + step * i as f32, 100.0, 20.0, 26.0), score, look: Look::Frame, mosaic, ncc: None })
-            .collect();
-        let best = *hits.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
-        let mut f = Finding::new(&hits[0], None, None);
-        (f.last_frame, f.last_detected, f.frames, f.best_frame, f.bbox, f.score, f.mosaic, f.last_box) = (9 + hits.len() as u64, 9 + hits.len() as u64, hits.len() as u64, best.frame, best.bbox, best.score, mosaic, best.bbox);
-        let last = *hits.last().unwrap();
-        f.followed_to = (last.frame, last.bbox);
-        f.hits = hits;
-        f
-    }
-
-    #[test]
-    fn a_weak_face_is_a_finding_once_it_lasts_three_frames() {
-        let t = DEFAULT_THRESHOLD;
-        assert_eq!(confirm_threshold(t), 0.4);
-        assert_eq!(verdict(&finding(&[0.42, 0.45], 0.3), t), Some(Reason::Unconfirmed));
-        assert_eq!(verdict(&finding(&[0.42, 0.45, 0.41], 0.3), t), None);
-        // One hit at the threshold is enough on its own.
-        assert_eq!(verdict(&finding(&[0.55], 0.3), t), None);
-    }
-
-    /// Regression (issue #13, day mosaic control, seed 1): a post on a railing scored 0.44 in
-    /// 10 and then 14 frames at the same place; lasting alone made it two findings.
-    #[test]
-    fn a_weak_hit_that_stands_still_is_not_confirmed_by_lasting() {
-        let t = DEFAULT_THRESHOLD;
-        let many = [0.44; 14];
-        assert_eq!(verdict(&walking(&many, 0.3, 0.0), t), Some(Reason::Unconfirmed));
-        // 13 px over 26 px boxes: half the larger side.
-        assert_eq!(verdict(&walking(&many, 0.3, 1.0), t), None);
-        // At the threshold, standing still is no reason to doubt a face.
-        assert_eq!(verdict(&walking(&[0.6; 14], 0.3, 0.0), t), None);
-    }
-
-    /// The second model scores on a scale of its own and fires on more still things (a post, a
-    /// sign): a finding it alone made stands only when it lasts and moves, however high it
-    /// scored; one CenterFace hit among them makes it an ordinary finding.
-    #[test]
-    fn a_finding_of_the_second_model_alone_must_last_and_move_whatever_its_score() {
-        let t = DEFAULT_THRESHOLD;
-        let second = |mut f: Finding| {
-            f.hits.iter_mut().for_each(|h| h.look = Look::Second);
-            f
-        };
-        assert_eq!(verdict(&second(finding(&[0.9, 0.9], 0.3)), t), Some(Reason::Unconfirmed), "brief");
-        assert_eq!(verdict(&second(walking(&[0.9; 14], 0.3, 0.0)), t), Some(Reason::Unconfirmed), "still");
-        assert_eq!(verdict(&second(finding(&[0.45, 0.9, 0.5], 0.3)), t), None, "lasting and walking");
-        let mut mixed = second(finding(&[0.9, 0.9], 0.3));
-        mixed.hits[0].look = Look::Frame;
-        assert_eq!(verdict(&mixed, t), None, "CenterFace saw it too");
-    }
-
-    /// Regression (issue #13, night mosaic control): a mosaicked face of 13 px (2×3 blocks of
-    /// 8 px) scored 0.63 in two frames, with a mosaic likeness of 0.50 and 0.59 — under the
-    /// per-hit bar, but no visible face of the harness reached 0.5.
-    #[test]
-    fn a_brief_weak_blocky_finding_is_set_aside_and_a_strong_or_lasting_one_is_not() {
-        let t = DEFAULT_THRESHOLD;
-        assert_eq!(verdict(&finding(&[0.63, 0.63], 0.59), t), Some(Reason::Brief));
-        assert_eq!(verdict(&finding(&[0.63, 0.63], 0.40), t), None, "not blocky: a face");
-        assert_eq!(verdict(&finding(&[0.8, 0.6], 0.59), t), None, "strong: reported");
-        assert_eq!(verdict(&finding(&[0.6, 0.6, 0.6], 0.59), t), None, "lasting: reported");
-    }
-
-    #[test]
-    fn settled_findings_leave_their_hits_aside_with_the_reason() {
-        let mut aside = Aside::default();
-        let kept = settle(vec![finding(&[0.45], 0.1), finding(&[0.9, 0.9], 0.1), finding(&[0.55, 0.52], 0.55)], DEFAULT_THRESHOLD, &mut aside);
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].score, 0.9);
-        assert_eq!(aside.count, 3);
-        assert_eq!(aside.listed.iter().map(|a| a.reason).collect::<Vec<_>>(), vec![Reason::Unconfirmed, Reason::Brief, Reason::Brief]);
-    }
-
-    #[test]
-    fn followed_hits_neither_confirm_nor_change_a_finding() {
-        // Two weak detected hits are unconfirmed; followed hits between and after do not help.
-        let mut f = finding(&[0.42, 0.45], 0.3);
-        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(130.0, 100.0, 20.0, 26.0), score: 0.45, look: Look::Followed, mosaic: 0.7, ncc: Some(0.9) };
-        for frame in [12, 13, 14, 9] {
-            f.add_followed(hit(frame), None);
-        }
-        assert_eq!(f.hits.iter().map(|h| h.frame).collect::<Vec<_>>(), vec![9, 10, 11, 12, 13, 14]);
-        assert_eq!((f.first_frame, f.last_frame, f.frames, f.followed), (9, 14, 6, 4));
-        assert_eq!((f.score, f.mosaic), (0.45, 0.3), "the best hit and the likeness are the detected ones'");
-        assert_eq!(verdict(&f, DEFAULT_THRESHOLD), Some(Reason::Unconfirmed));
-        let mut aside = Aside::default();
-        assert!(settle(vec![f], DEFAULT_THRESHOLD, &mut aside).is_empty());
-        assert_eq!(aside.count, 2, "only the detected hits are set aside");
-    }
-
-    /// Regression (issue #13, night mosaic control, seed 1): one hit of 0.53 on a 13 px
-    /// mosaicked face was followed for 57 frames; the template was the mosaic itself.
-    #[test]
-    fn a_face_detected_in_one_frame_only_keeps_no_followed_hits() {
-        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(100.0, 100.0, 20.0, 26.0), score: 0.55, look: Look::Followed, mosaic: 0.4, ncc: Some(0.86) };
-        let mut once = finding(&[0.55], 0.4);
-        let mut twice = finding(&[0.55, 0.6], 0.4);
-        for frame in [12, 13, 14] {
-            once.add_followed(hit(frame), Some(frame as f64));
-            twice.add_followed(hit(frame), Some(frame as f64));
-        }
-        let kept = settle(vec![once, twice], DEFAULT_THRESHOLD, &mut Aside::default());
-        assert_eq!(kept.len(), 2);
-        assert_eq!((kept[0].frames, kept[0].followed, kept[0].last_frame, kept[0].hits.len()), (1, 0, 10, 1));
-        assert_eq!((kept[1].frames, kept[1].followed, kept[1].last_frame), (5, 3, 14));
-    }
-
-    /// The look around never makes a finding: its hits neither confirm a weak finding nor make
-    /// a brief one last, and a finding detected once keeps none of them (as with following).
-    #[test]
-    fn around_hits_neither_confirm_nor_change_a_finding_and_need_two_detected_frames() {
-        let around = |frame: u64, x: f32| Hit { frame, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score: 0.35, look: Look::Around, mosaic: 0.3, ncc: None };
-        let mut weak = finding(&[0.42, 0.45], 0.3);
-        for (frame, x) in [(12, 116.0), (13, 124.0), (14, 132.0)] {
-            weak.add_followed(around(frame, x), None);
-        }
-        assert_eq!((weak.frames, weak.around, weak.followed, weak.last_frame, weak.followed_to.0), (5, 3, 0, 14, 14));
-        assert_eq!((weak.score, weak.last_detected), (0.45, 11), "best hit and joining stay the detected ones'");
-        assert_eq!(verdict(&weak, DEFAULT_THRESHOLD), Some(Reason::Unconfirmed));
-        let mut once = finding(&[0.6], 0.3);
-        let mut twice = finding(&[0.6, 0.6], 0.3);
-        for frame in [12, 13] {
-            once.add_followed(around(frame, 108.0), None);
-            twice.add_followed(around(frame, 108.0), None);
-        }
-        let mut aside = Aside::default();
-        let kept = settle(vec![weak, once, twice], DEFAULT_THRESHOLD, &mut aside);
-        assert_eq!(aside.count, 2, "only the weak finding's detected hits are set aside");
-        assert_eq!((kept[0].frames, kept[0].around, kept[0].hits.len()), (1, 0, 1));
-        assert_eq!((kept[1].frames, kept[1].around, kept[1].last_frame), (4, 2, 13));
-    }
 }
