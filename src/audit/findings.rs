@@ -23,9 +23,9 @@ pub const CONFIRM_FRAMES: u64 = 3;
 /// How far such a finding must travel, first hit to last, in its box's larger side.
 pub const CONFIRM_TRAVEL: f32 = 0.5;
 /// A finding of at most this many frames, with a best score under [`BRIEF_SCORE`] and a hit
-/// whose [`mosaic_likeness`](super::mosaic_likeness) reaches [`BRIEF_MOSAIC`], is set aside as a mosaic: small
-/// mosaics (2×3 blocks of 8 px) look like a face for a frame or two, and after compression
-/// score 0.5–0.6 only, less than larger ones. Visible faces scored up to 0.47.
+/// whose [`mosaic_likeness`](super::mosaic_likeness) reaches [`BRIEF_MOSAIC`], is set aside as
+/// a mosaic: small mosaics (2×3 blocks of 8 px) look like a face for a frame or two, and after
+/// compression score 0.5–0.6 only, less than larger ones. Visible faces scored up to 0.47.
 const BRIEF_FRAMES: u64 = 2;
 const BRIEF_SCORE: f32 = 0.65;
 pub(super) const BRIEF_MOSAIC: f32 = 0.5;

@@ -74,7 +74,7 @@ pub use mosaic::{mosaic_likeness, MOSAIC_LIKENESS};
 pub use sheet::write_contact_sheet;
 
 use around::AroundLook;
-use findings::{join, settle, Aside, BRIEF_MOSAIC};
+use findings::{join, settle, Aside};
 use follow::Follower;
 use looks::{look, merge, second_hits, second_look, MotionLook};
 use mosaic::on_mosaic;

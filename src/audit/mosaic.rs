@@ -1,6 +1,7 @@
 //! Telling a mosaic fill from a face: how much a box's luma steps lie on a grid of square blocks.
 
-use super::{Hit, Look, BRIEF_MOSAIC};
+use super::findings::BRIEF_MOSAIC;
+use super::{Hit, Look};
 use crate::frame::Picture;
 use crate::geometry::BBox;
 
