@@ -527,4 +527,36 @@ pub(crate) mod tests {
         assert!(state.serve(&appsrc, &frame), "served once it plays");
         pipeline.set_state(gst::State::Null).unwrap();
     }
+
+    /// Regression: the key frame a new media waits for was marked served even when it was
+    /// dropped because the media did not play yet; the delta frames after it then reached the
+    /// client, which could decode nothing until the next key frame.
+    #[test]
+    fn a_key_frame_dropped_before_the_media_plays_is_still_needed() {
+        let (pipeline, appsrc) = appsrc_before_playing();
+        let caps = gst::Caps::builder("video/x-h264").field("stream-format", "byte-stream").field("alignment", "au").build();
+        let restream = EncodedRestream {
+            state: Arc::new(MountState {
+                camera: "door".into(),
+                key_seconds: 1,
+                appsrc: Mutex::new(Some(appsrc)),
+                caps: Mutex::new(Some((None, caps.clone()))),
+                key_frame_needed: AtomicBool::new(true),
+            }),
+        };
+        let sample = |key: bool| {
+            let mut buffer = gst::Buffer::with_size(16).unwrap();
+            if !key {
+                buffer.get_mut().unwrap().set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            gst::Sample::builder().buffer(&buffer).caps(&caps).build()
+        };
+        assert_eq!(restream.push(&sample(true)), Served::Done, "the key frame is dropped, not refused");
+        assert_eq!(restream.push(&sample(false)), Served::NeedKeyFrame, "no delta frame before a served key frame");
+
+        pipeline.set_state(gst::State::Playing).unwrap();
+        assert_eq!(restream.push(&sample(true)), Served::Done);
+        assert_eq!(restream.push(&sample(false)), Served::Done, "the key frame was served: deltas follow");
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
 }
