@@ -115,11 +115,11 @@ struct FeedControl {
 }
 
 impl FeedControl {
-    /// Whether a client's media plays (before, a unit cannot be stamped: see
-    /// [`crate::sink::restream::running_time`]).
+    /// Whether a client's media plays: whether a unit can be stamped now, by the one rule
+    /// [`crate::sink::restream::running_time`] keeps.
     fn playing(&self) -> bool {
         let appsrc = self.appsrc.lock().unwrap_or_else(|p| p.into_inner());
-        appsrc.as_ref().is_some_and(|a| a.current_state() == gst::State::Playing)
+        appsrc.as_ref().and_then(crate::sink::restream::running_time).is_some()
     }
 }
 
