@@ -120,7 +120,7 @@ pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Resul
         lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
         ..TrackerSettings::for_fps(fps, true)
     };
-    Ok(Stages { planner, detectors, policy, tracking, pace })
+    Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE }.paced(pace))
 }
 
 /// One worker's detectors for `policy` (the person model as `persons` says). A person model
@@ -188,7 +188,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let done = match s.realtime {
         None => run_stages(source, stages, sinks, progress, &times)?,
         Some(budget) => {
-            let stages = Stages { pace: Pace::rehearsal(budget), ..stages };
+            let stages = stages.paced(Pace::rehearsal(budget));
             run_stages(RealTime::new(source), stages, sinks, progress, &times)?
         }
     };
@@ -305,6 +305,15 @@ pub struct Stages {
     pub policy: Policy,
     pub tracking: TrackerSettings,
     pub pace: Pace,
+}
+
+impl Stages {
+    /// The same stages at `pace`; live, the night profile's second face model takes turns over
+    /// the closer look's tiles ([`Planner::live`]).
+    pub fn paced(self, pace: Pace) -> Self {
+        let planner = if pace.live { self.planner.live() } else { self.planner };
+        Stages { planner, pace, ..self }
+    }
 }
 
 /// Runs decode, detection and redaction concurrently; returns only after every thread ended.
@@ -667,4 +676,23 @@ fn redact_stage(
         waiting.retain(|&i, _| i > index);
     }
     redactor.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `redact --realtime` took the file stages and changed only their pace, so a
+    /// rehearsal did not plan its looks as a live camera does.
+    #[test]
+    fn stages_at_a_live_pace_plan_as_live_cameras_do_and_files_do_not() {
+        let paced = |pace| {
+            let policy = Policy::new(None, 1.3, Shape::Box, FillMode::Solid);
+            let tracking = TrackerSettings::for_fps(30.0, false);
+            Stages { planner: Planner::new(1, None, true, 30.0), detectors: Vec::new(), policy, tracking, pace: Pace::FILE }.paced(pace)
+        };
+        assert!(paced(Pace::live(Duration::from_millis(250))).planner.is_live());
+        assert!(paced(Pace::rehearsal(Duration::from_millis(250))).planner.is_live(), "a rehearsal plans as live");
+        assert!(!paced(Pace::FILE).planner.is_live());
+    }
 }

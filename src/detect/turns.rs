@@ -8,6 +8,9 @@
 //! waited longest go first. Every region's wait grows until it is the longest, so none starves,
 //! whatever the other regions do.
 //!
+//! The night profile's second face model, which costs the same on every tile, takes turns of
+//! its own over the closer look's tiles when it cannot look at all of them ([`in_turn`]: live).
+//!
 //! The heads of detected persons are chosen in the worker, from the persons found in the same
 //! frame, where no state is kept; they take turns by a position in their list
 //! ([`heads_in_turn`]).
@@ -129,6 +132,20 @@ pub fn within_budget(regions: &mut [Region], map: &mut LookMap, budget: usize) -
     chosen
 }
 
+/// Chooses `n` of `items` (tiles of the moving regions, for a detector that costs the same on
+/// each and cannot look at all of them on every look): those that waited longest, smaller
+/// first among equals; marks them looked at in `map`.
+pub fn in_turn(items: &[Region], map: &mut LookMap, n: usize) -> Vec<Region> {
+    let mut order: Vec<(u32, Region)> = items.iter().map(|&r| (map.waited(r), r)).collect();
+    order.sort_by_key(|&(waited, r)| (std::cmp::Reverse(waited), r.2 * r.3, r.1, r.0));
+    let chosen: Vec<Region> = order.into_iter().take(n).map(|(_, r)| r).collect();
+    for &r in &chosen {
+        map.looked(r);
+    }
+    map.nothing_waiting_outside(items);
+    chosen
+}
+
 /// Source pixels of `regions`.
 fn area(regions: &[Region]) -> usize {
     regions.iter().map(|r| r.2 * r.3).sum()
@@ -182,6 +199,21 @@ pub fn heads_in_turn(heads: &[Region], turn: usize) -> Vec<Region> {
 mod tests {
     use super::super::tile;
     use super::*;
+
+    #[test]
+    fn tiles_in_turn_each_have_theirs_within_the_budget() {
+        // Ten 96 px tiles in a row, four to a look.
+        let tiles: Vec<Region> = (0..10).map(|k| (k * 96, 0, 96, 96)).collect();
+        let mut map = LookMap::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3 {
+            map.next_look(1920, 96);
+            let chosen = in_turn(&tiles, &mut map, 4);
+            assert!(chosen.len() <= 4, "{chosen:?}");
+            seen.extend(chosen);
+        }
+        assert_eq!(seen.len(), tiles.len(), "every tile within three looks");
+    }
 
     /// `regions` on `looks` successive looks of a 1080p picture.
     fn looks(regions: &[Region], looks: usize) -> Vec<Vec<Region>> {
