@@ -178,8 +178,9 @@ impl Planner {
     /// deadline: on grey frames the second face model looks at half of the closer regions'
     /// tiles on each look (rounded up), those that waited longest ([`turns::in_turn`]). On the
     /// night bench clip a look then costs 59–62 ms instead of 68–76 (one worker), and a live
-    /// 1080p30 camera leaves 5–6 % of its frames obscured for the deadline instead of 7–21 %;
-    /// with every frame looked at, night recall is within 0.8 points of every tile's
+    /// 1080p30 camera left about half as many frames obscured for the deadline (8 runs, each
+    /// beside one of the build before); with every frame looked at, night recall is within 0.8
+    /// points of every tile's
     /// (docs/evaluation.md, "The second model in turns, live"). Files look at every tile: they
     /// have no deadline.
     pub fn live(self) -> Self {
