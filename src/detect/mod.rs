@@ -113,8 +113,9 @@ pub struct Planner {
     shaded: turns::LookMap,
     /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
     looks: usize,
-    /// The second face model's tiles take turns ([`Plan::second`], [`Planner::live`]).
-    second_in_turn: bool,
+    /// Plans for a live camera ([`Planner::live`]): the second face model's tiles take turns
+    /// ([`Plan::second`]).
+    live: bool,
     /// When each part of the picture was last looked at by the second model, so that its
     /// tiles take turns.
     seconded: turns::LookMap,
@@ -161,7 +162,7 @@ impl Planner {
             looked: turns::LookMap::default(),
             shaded: turns::LookMap::default(),
             looks: 0,
-            second_in_turn: false,
+            live: false,
             seconded: turns::LookMap::default(),
             persons_owed: false,
             previous: None,
@@ -180,16 +181,15 @@ impl Planner {
     /// night bench clip a look then costs 59–62 ms instead of 68–76 (one worker), and a live
     /// 1080p30 camera left about half as many frames obscured for the deadline (8 runs, each
     /// beside one of the build before); with every frame looked at, night recall is within 0.8
-    /// points of every tile's
-    /// (docs/evaluation.md, "The second model in turns, live"). Files look at every tile: they
-    /// have no deadline.
+    /// points of every tile's (docs/evaluation.md, "The second model in turns, live"). Files
+    /// look at every tile: they have no deadline.
     pub fn live(self) -> Self {
-        Planner { second_in_turn: true, ..self }
+        Planner { live: true, ..self }
     }
 
     /// Whether it plans for a live camera ([`Planner::live`]).
     pub fn is_live(&self) -> bool {
-        self.second_in_turn
+        self.live
     }
 
     /// The same planner, running the person detector every `every` frames on grey frames (the
@@ -219,7 +219,7 @@ impl Planner {
     /// in turn ([`Planner::live`]).
     fn second_tiles(&mut self, closer: &[Region], width: usize, height: usize) -> Vec<Region> {
         let tiles: Vec<Region> = closer.iter().flat_map(|&r| small_tiles(r, blazeface::TILE, blazeface::TILE_STEP)).collect();
-        if !self.second_in_turn {
+        if !self.live {
             return tiles;
         }
         self.seconded.next_look(width, height);
