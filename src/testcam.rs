@@ -429,7 +429,7 @@ fn pass_through_once(clip: &Path, opened: Option<H264Units>, control: &FeedContr
     };
     let mut pacer = Pacer::new();
     let mut started = None;
-    while let Some(buffer) = units.next()? {
+    while let Some(buffer) = units.next(&control.stop)? {
         if !pacer.wait_turn(control, &buffer) {
             return Ok(());
         }
@@ -569,14 +569,20 @@ impl H264Units {
         Ok(Some(units))
     }
 
-    /// The next access unit; `None` at the end of the clip.
-    fn next(&self) -> Result<Option<gst::Buffer>> {
+    /// The next access unit; `None` at the end of the clip or once `stop` is set. A clip that
+    /// gives neither a unit, an end nor an error for [`PROBE_TIMEOUT`] has stalled: an error,
+    /// so the feeder opens it afresh instead of waiting forever.
+    fn next(&self, stop: &AtomicBool) -> Result<Option<gst::Buffer>> {
+        let deadline = Instant::now() + PROBE_TIMEOUT;
         loop {
             if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
                 return Ok(sample.buffer_owned());
             }
-            if self.appsink.is_eos() {
+            if self.appsink.is_eos() || stop.load(Ordering::SeqCst) {
                 return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Decode { path: self.path.clone(), message: "no access unit came in time (stalled)".into() });
             }
             let bus = self.pipeline.bus().expect("a pipeline has a bus");
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
@@ -663,5 +669,65 @@ mod tests {
         push(&control, gst::Buffer::with_size(16).unwrap());
         assert!(control.appsrc.lock().unwrap().is_some(), "only the media's end makes the camera forget it");
         pipeline.set_state(gst::State::Null).unwrap();
+    }
+
+    /// Writes a short H.264 clip (x264, 30 frames) in MPEG-TS, which can be read from a pipe, to `path`.
+    fn write_h264_clip(path: &Path) {
+        let launch = format!(
+            "videotestsrc num-buffers=30 ! video/x-raw,format=I420,width=160,height=120,framerate=15/1 ! x264enc ! h264parse ! mpegtsmux ! filesink location={}",
+            path.display()
+        );
+        let pipeline = gst::parse::launch(&launch).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))), "the clip is written: {msg:?}");
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+
+    #[test]
+    fn a_clip_that_stalls_fails_in_time_and_never_holds_a_stopping_camera() {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.ts");
+        write_h264_clip(&clip);
+        // A named pipe that gives the whole clip and then stays open without more: a stalled
+        // source, neither an end nor an error.
+        let fifo = dir.path().join("stalled.ts");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), std::fs::read(&clip).unwrap());
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                pipe.write_all(&bytes).unwrap();
+                let _ = done_rx.recv_timeout(Duration::from_secs(60));
+            })
+        };
+
+        let units = H264Units::open(&fifo).expect("the stalled clip opens: its units are all there");
+        let (running, stopping) = (AtomicBool::new(false), AtomicBool::new(true));
+        let mut count = 0;
+        let started = Instant::now();
+        let end = loop {
+            match units.next(&running) {
+                Ok(Some(_)) => count += 1,
+                other => break other,
+            }
+        };
+        assert!(count > 0, "the clip's units came before the stall");
+        let error = end.expect_err("a stall is an error, not an end of the clip");
+        assert!(error.to_string().contains("stalled"), "{error}");
+        assert!(started.elapsed() < PROBE_TIMEOUT + Duration::from_secs(5), "the stall was found in time: {:?}", started.elapsed());
+
+        let asked = Instant::now();
+        assert!(units.next(&stopping).unwrap().is_none(), "a stopping camera ends the pass");
+        assert!(asked.elapsed() < Duration::from_secs(2), "stopping waited {:?}", asked.elapsed());
+        // The writer closes the pipe first: filesrc cannot be stopped inside a blocking read.
+        done_tx.send(()).unwrap();
+        writer.join().unwrap();
+        drop(units);
     }
 }
