@@ -47,9 +47,10 @@ use gstreamer as gst;
 pub use error::{Error, Result};
 
 /// GStreamer elements a run needs, with the Debian package that ships each.
-const REQUIRED_ELEMENTS: [(&str, &str); 7] = [
+const REQUIRED_ELEMENTS: [(&str, &str); 8] = [
     ("decodebin", "gstreamer1.0-plugins-base"),
     ("videoconvert", "gstreamer1.0-plugins-base"),
+    ("videoflip", "gstreamer1.0-plugins-good"),
     ("appsink", "gstreamer1.0-plugins-base"),
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("x264enc", "gstreamer1.0-plugins-ugly"),

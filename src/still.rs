@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{ImageFormat, RgbImage};
+use image::{ImageDecoder, ImageFormat, RgbImage};
 
 use crate::detect::{Class, Plan};
 use crate::error::{Error, Result};
@@ -85,7 +85,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     })
 }
 
-/// Decodes an image, refusing one that does not decode cleanly to its end: a truncated or
+/// Decodes an image upright (its EXIF orientation applied), refusing one that does not decode cleanly to its end: a truncated or
 /// corrupt JPEG is an error (the lenient decoder would fill the rest with grey), checked by
 /// decoding it once more in zune-jpeg's strict mode.
 fn decode(path: &std::path::Path) -> Result<RgbImage> {
@@ -98,7 +98,13 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
             .decode()
             .map_err(|e| err(format!("the JPEG is damaged or truncated ({e:?})")))?;
     }
-    let img = image::load_from_memory_with_format(&bytes, format).map_err(|e| err(e.to_string()))?;
+    let mut decoder = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format).into_decoder().map_err(|e| err(e.to_string()))?;
+    // A camera's EXIF orientation says how the picture stands; detection needs it upright (a
+    // face lying on its side is one the detector misses), and the output, written without
+    // metadata, must stand as viewers showed the input.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 

@@ -194,6 +194,44 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Rewrites the display matrix of an MP4's (only) track header to turn its pictures a quarter
+/// to the right when shown: what a phone held sideways writes, and qtdemux reads back as the
+/// `image-orientation=rotate-90` tag.
+fn set_mp4_rotation_90(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    // mp4mux writes the movie header after the media data: the last match is the box.
+    let at = bytes.windows(4).rposition(|w| w == b"tkhd").expect("an MP4 track header");
+    assert_eq!(bytes[at - 4..at], 92u32.to_be_bytes(), "a version-0 track header box");
+    // After the type: version+flags (4), times, track id, reserved, duration (20), reserved
+    // (8), layer, group, volume, reserved (8): then the 3×3 matrix of 32-bit numbers.
+    let matrix = at + 4 + 4 + 20 + 8 + 8;
+    let turned: [i32; 9] = [0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x4000_0000];
+    for (i, v) in turned.iter().enumerate() {
+        bytes[matrix + 4 * i..matrix + 4 * i + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Regression: a video's orientation (an MP4 display matrix) was ignored, so a clip filmed with
+/// the phone held sideways was searched for faces lying on their side, which the detector
+/// misses, and written sideways without the matrix that turned it.
+#[test]
+fn a_video_is_redacted_upright_as_its_orientation_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sideways = dir.path().join("sideways.mp4");
+    // Stored turned a quarter to the left, at a high quality so the comparison is with faces.mp4.
+    transcode(&sample("faces.mp4"), "videoflip video-direction=90l ! x264enc speed-preset=ultrafast pass=quant quantizer=12 ! mp4mux", &sideways);
+    set_mp4_rotation_90(&sideways);
+
+    let output = dir.path().join("redacted.mp4");
+    redact_ok(&sideways, &output, ENCODE_FAST);
+    let truth: Vec<Vec<FaceBox>> = ground_truth().into_iter().map(|(_, faces)| faces).collect();
+    let input = decode_gray(&sample("faces.mp4"));
+    // The frames are compared at faces.mp4's own (upright) size: a sideways output fails here.
+    let checks = check_frames(&input, &output, &truth, W, H, 2.0);
+    assert_faces_gone_background_kept("upright from a rotated MP4", &checks, MOSAIC_MAX_KEPT, None);
+}
+
 /// CRC-32 (IEEE) as PNG chunks use it.
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
@@ -259,6 +297,30 @@ fn jpeg_with_metadata() -> Vec<u8> {
     out.extend(segment(0xE1, &exif));
     out.extend(segment(0xE1, &xmp));
     out.extend(segment(0xFE, SECRET));
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// The astronaut stored lying on its side (turned a quarter to the left) as a JPEG whose EXIF
+/// orientation (6: turn a quarter to the right to show) makes viewers show it upright, as a
+/// phone held sideways writes it.
+fn sideways_jpeg_shown_upright() -> Vec<u8> {
+    let mut plain = Vec::new();
+    image::imageops::rotate270(&astronaut())
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 95))
+        .expect("JPEG encodes");
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_be_bytes());
+    tiff.extend_from_slice(&[0, 6, 0, 0]); // 6: rotate 90 degrees clockwise to show
+    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    let exif = [b"Exif\0\0".as_slice(), &tiff].concat();
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&(exif.len() as u16 + 2).to_be_bytes());
+    out.extend(exif);
     out.extend_from_slice(&plain[2..]);
     out
 }
@@ -337,4 +399,38 @@ fn redacting_a_jpeg_obscures_the_face_keeps_the_rest_and_drops_exif() {
     let face = ASTRONAUT_FACE.ellipse_pixels(w as usize, h as usize);
     let kept = surviving_detail(&a, &b, w as usize, &face);
     assert!(kept < 0.3, "{kept:.2} of the face's detail survived");
+}
+
+/// Regression: a JPEG's EXIF orientation was ignored, so a picture taken with the phone held
+/// sideways was searched for faces lying on their side (which the detector misses) and written
+/// sideways without the tag that turned it.
+#[test]
+fn a_jpeg_is_redacted_upright_as_its_exif_orientation_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sideways.jpg");
+    std::fs::write(&input, sideways_jpeg_shown_upright()).unwrap();
+    let stored = image::open(&input).expect("crafted JPEG decodes").to_rgb8();
+    let upright = image::imageops::rotate90(&stored);
+
+    let output = dir.path().join("out.jpg");
+    redact_ok(&input, &output, &[]);
+    let redacted = image::open(&output).expect("output JPEG decodes").to_rgb8();
+    assert_eq!(redacted.dimensions(), upright.dimensions());
+    let (w, h) = upright.dimensions();
+    let (a, b) = (luma(&upright), luma(&redacted));
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in 0..h {
+        for x in 0..w {
+            if !near_face(x, y) {
+                let i = (y * w + x) as usize;
+                sum += (a[i] as i32 - b[i] as i32).unsigned_abs() as u64;
+                n += 1;
+            }
+        }
+    }
+    let mad = sum as f64 / n as f64;
+    assert!(mad < 2.0, "away from the face the output differs from the upright picture by {mad:.2} on average: not written upright");
+    let face = ASTRONAUT_FACE.ellipse_pixels(w as usize, h as usize);
+    let kept = surviving_detail(&a, &b, w as usize, &face);
+    assert!(kept < 0.3, "{kept:.2} of the upright face's detail survived");
 }

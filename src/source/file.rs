@@ -1,4 +1,5 @@
-//! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! I420 ! appsink`.
+//! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! videoflip ! I420 ! appsink`,
+//! turned upright as the file's orientation tag says.
 //!
 //! Any container and codec GStreamer can decode works. Only the first video stream is used;
 //! other streams go to a `fakesink` (audio, if kept, is read again by the sink). The pipeline is
@@ -396,6 +397,10 @@ fn build(
         None
     });
     let convert = gst::ElementFactory::make("videoconvert").name("convert").build()?;
+    // Frames turned as the file's orientation tag says (a phone's rotation matrix): detection
+    // needs faces upright, and the output, written without the tag, stands as players showed
+    // the input. Without a tag `videoflip` passes frames through untouched.
+    let upright = gst::ElementFactory::make("videoflip").property_from_str("video-direction", "auto").build()?;
     let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
     let appsink = gst_app::AppSink::builder()
         .name("frames")
@@ -404,9 +409,9 @@ fn build(
         .max_buffers(APPSINK_MAX_BUFFERS)
         .drop(false)
         .build();
-    pipeline.add_many([&filesrc, &decodebin, &convert, appsink.upcast_ref()])?;
+    pipeline.add_many([&filesrc, &decodebin, &convert, &upright, appsink.upcast_ref()])?;
     filesrc.link(&decodebin)?;
-    convert.link(&appsink)?;
+    gst::Element::link_many([&convert, &upright, appsink.upcast_ref()])?;
 
     let video_linked = Arc::new(AtomicBool::new(false));
     let pipeline_weak = pipeline.downgrade();
