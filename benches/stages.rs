@@ -13,7 +13,7 @@ use veilcam::detect::preprocess::{fill_tensor, fill_tensor_reference, InputSpec,
 use veilcam::detect::runtime;
 use veilcam::frame::{Layout, Picture, PictureMut};
 use veilcam::geometry::BBox;
-use veilcam::redact::{redact, FillMode, Region, Shape};
+use veilcam::redact::{obscure_all, redact, FillMode, Region, Shape};
 use veilcam::settings::DEFAULT_MODEL;
 
 const W: usize = 1920;
@@ -109,5 +109,16 @@ fn bench_fill(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_preprocess, bench_centerface, bench_fill);
+/// What a live frame costs when its look came too late: the whole 1080p picture blacked out.
+fn bench_obscure_all(c: &mut Criterion) {
+    let (mut y, mut u, mut v) = (vec![128u8; W * H], vec![100u8; W * H / 4], vec![150u8; W * H / 4]);
+    c.bench_function("obscure_all_1080p_i420", |b| {
+        b.iter(|| {
+            let mut pic = PictureMut::from_planes(Layout::I420, W, H, [(&mut y[..], W), (&mut u[..], W / 2), (&mut v[..], W / 2)]);
+            obscure_all(&mut pic);
+        })
+    });
+}
+
+criterion_group!(benches, bench_preprocess, bench_centerface, bench_fill, bench_obscure_all);
 criterion_main!(benches);

@@ -21,9 +21,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
-use crate::frame::{Frame, PictureMut};
-use crate::geometry::BBox;
-use crate::redact::{redact, FillMode, Region, Shape};
+use crate::frame::Frame;
 use crate::sink::{Applied, FrameSink};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
@@ -587,7 +585,8 @@ impl<'t> Redactor<'t> {
         let decision = StageTimes::time(&self.times.redact, || {
             frame.with_picture_mut(|pic| {
                 if fully_obscured {
-                    obscure_whole(pic);
+                    // What leaves when a frame's detection was late or failed.
+                    crate::redact::obscure_all(pic);
                     Decision::default()
                 } else {
                     policy.apply(pic, &boxes, grey)
@@ -623,12 +622,6 @@ impl<'t> Redactor<'t> {
             sinks: self.sinks,
         })
     }
-}
-
-/// Blacks out a whole picture: what leaves when a frame's detection was late or failed.
-fn obscure_whole(pic: &mut PictureMut<'_>) {
-    let whole = BBox::new(0.0, 0.0, pic.width as f32, pic.height as f32);
-    redact(pic, &[Region { bbox: whole, shape: Shape::Box }], FillMode::Solid);
 }
 
 /// Takes frames in order and waits for each one's findings, up to the deadline.
@@ -687,7 +680,7 @@ mod tests {
     #[test]
     fn stages_at_a_live_pace_plan_as_live_cameras_do_and_files_do_not() {
         let paced = |pace| {
-            let policy = Policy::new(None, 1.3, Shape::Box, FillMode::Solid);
+            let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
             let tracking = TrackerSettings::for_fps(30.0, false);
             Stages { planner: Planner::new(1, None, true, 30.0), detectors: Vec::new(), policy, tracking, pace: Pace::FILE }.paced(pace)
         };

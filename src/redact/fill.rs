@@ -75,10 +75,20 @@ pub fn solid(plane: &mut PlaneMut<'_>, area: &PlaneArea) {
     let black = plane.kind.black;
     for y in area.y0..area.y1 {
         if let Some((from, to)) = area.span(y) {
-            for px in plane.row_mut(y)[from * ch..to * ch].chunks_exact_mut(ch) {
-                px.copy_from_slice(&black[..ch]);
-            }
+            paint(&mut plane.row_mut(y)[from * ch..to * ch], &black[..ch]);
         }
+    }
+}
+
+/// Sets every pixel of `run` (whole pixels of `value.len()` channels) to `value`. One channel,
+/// the planes of I420, is a plain fill: a copy per sample (a call to `memcpy` for one byte)
+/// made blacking out a whole 1080p frame take 9 ms instead of a fraction of one.
+#[inline]
+fn paint(run: &mut [u8], value: &[u8]) {
+    match *value {
+        [v] => run.fill(v),
+        [a, b, c] => run.chunks_exact_mut(3).for_each(|px| px.copy_from_slice(&[a, b, c])),
+        _ => run.chunks_exact_mut(value.len()).for_each(|px| px.copy_from_slice(value)),
     }
 }
 
@@ -99,9 +109,7 @@ pub fn mosaic(plane: &mut PlaneMut<'_>, area: &PlaneArea, block: usize) {
                 if let Some((from, to)) = area.span(y) {
                     let (from, to) = (from.max(bx), to.min(ex));
                     if from < to {
-                        for px in plane.row_mut(y)[from * ch..to * ch].chunks_exact_mut(ch) {
-                            px.copy_from_slice(&mean[..ch]);
-                        }
+                        paint(&mut plane.row_mut(y)[from * ch..to * ch], &mean[..ch]);
                     }
                 }
             }
