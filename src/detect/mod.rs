@@ -119,9 +119,13 @@ pub struct Planner {
     /// When each part of the picture was last looked at by the second model, so that its
     /// tiles take turns.
     seconded: turns::LookMap,
-    /// A person look was planned but its frame skipped detection (live, detectors busy): the
-    /// next frame that can have one gets it, rather than waiting for the cadence to come round.
+    /// A person look was planned but its frame skipped detection (live, detectors busy), or
+    /// put off for the face looks ([`LIVE_LOOKS_PER_PERSON_LOOK`]): the next frame that can
+    /// have one gets it, rather than waiting for the cadence to come round.
     persons_owed: bool,
+    /// Live: face looks without the person detector planned (and not skipped) since the last
+    /// person look.
+    looks_since_persons: u64,
     /// The cell image of the frame before, to tell a cut ([`Plan::cut`]).
     previous: Option<motion::CellImage>,
 }
@@ -142,6 +146,15 @@ pub const CLOSER_BUDGET: usize = 64_000;
 /// ([`motion::dark_in_glow`]) may take on one call, at most: three heads of about 48 px with
 /// their margins. They are looked at before the moving regions, which share the rest.
 pub const GLOW_BUDGET: usize = 3 * 96 * 112;
+
+/// Live, a person look (the person detector, and the closer look at the heads it finds: at
+/// night about twice a face look's time) comes after at least this many looks, itself
+/// included: the share of looks files have at the automatic cadences (15 face looks, 5 of
+/// them with persons, a second). While the detectors keep up, the person cadence in frames
+/// is what spaces them; when they fall behind, looks come back further apart and the person
+/// looks space out with them, instead of taking the time of face looks that keep frames from
+/// leaving obscured whole (the tracker stands in only shortly after a look).
+pub const LIVE_LOOKS_PER_PERSON_LOOK: u64 = 3;
 
 /// Seconds between the two pictures compared for motion, at least: over a single frame at
 /// 30 fps a small, slow face hardly changes its cells.
@@ -165,6 +178,7 @@ impl Planner {
             live: false,
             seconded: turns::LookMap::default(),
             persons_owed: false,
+            looks_since_persons: LIVE_LOOKS_PER_PERSON_LOOK,
             previous: None,
         }
     }
@@ -205,8 +219,14 @@ impl Planner {
         let faces = cut || index.is_multiple_of(self.face_every);
         let grey = preprocess::is_grey(pic);
         let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
-        let persons = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
-        self.persons_owed &= !persons;
+        let wanted = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
+        let persons = wanted && (!self.live || self.looks_since_persons + 1 >= LIVE_LOOKS_PER_PERSON_LOOK);
+        self.persons_owed = (self.persons_owed || wanted) && !persons;
+        if persons {
+            self.looks_since_persons = 0;
+        } else if faces {
+            self.looks_since_persons += 1;
+        }
         let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, &cells, grey) } else { Default::default() };
         self.previous = Some(cells);
         let head_turn = self.looks;
@@ -231,6 +251,11 @@ impl Planner {
     /// cannot starve the person detector, whose cadence is sparser than the faces'.
     pub fn skipped(&mut self, plan: &Plan) {
         self.persons_owed |= plan.persons;
+        if plan.persons {
+            self.looks_since_persons = LIVE_LOOKS_PER_PERSON_LOOK;
+        } else if plan.faces {
+            self.looks_since_persons = self.looks_since_persons.saturating_sub(1);
+        }
     }
 
     /// The regions of `pic` that moved since an earlier look, within the budget, and the dark
@@ -481,6 +506,33 @@ mod tests {
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
         let mut faces_only = Planner::new(2, None, true, 25.0);
         assert!((0..6).all(|i| !faces_only.plan(i, &pic).persons), "no person detector, no person detection");
+    }
+
+    #[test]
+    fn live_person_looks_space_out_with_the_looks_when_detection_falls_behind() {
+        let (y, u, v) = flat_picture(128, 128);
+        let grey = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        // Keeping up: every frame looked at, the person look every 6 frames as in files.
+        let mut keeping_up = Planner::new(1, None, true, 30.0).at_night(Some(6)).live();
+        let persons: Vec<u64> = (0..24).filter(|&i| keeping_up.plan(i, &grey).persons).collect();
+        assert_eq!(persons, vec![0, 6, 12, 18]);
+        // Behind: only every fourth frame finds a detector free (the rest skipped). By frames,
+        // every sent look would be a person look; here one sent look in three is.
+        let mut behind = Planner::new(1, None, true, 30.0).at_night(Some(6)).live();
+        let mut sent = Vec::new();
+        for i in 0..48 {
+            let plan = behind.plan(i, &grey);
+            if i % 4 == 0 {
+                sent.push(plan.persons);
+            } else {
+                behind.skipped(&plan);
+            }
+        }
+        assert_eq!(sent.iter().filter(|&&p| p).count(), 4, "person looks among 12 sent looks: {sent:?}");
+        assert!(sent.windows(2).all(|w| !(w[0] && w[1])), "never two person looks in a row: {sent:?}");
+        // Files are planned by frames alone.
+        let mut file = Planner::new(1, None, true, 30.0).at_night(Some(2));
+        assert!((0..8).all(|i| file.plan(i, &grey).persons == (i % 2 == 0)));
     }
 
     /// Regression test: live, a frame whose detection is skipped (detectors busy) lost its
