@@ -114,7 +114,7 @@ pub struct Planner {
     /// Face looks planned so far (the heads' rotation, see [`Plan::head_turn`]).
     looks: usize,
     /// Plans for a live camera ([`Planner::live`]): the second face model's tiles take turns
-    /// ([`Plan::second`]).
+    /// ([`Plan::second`]), and person looks yield to face looks when detection falls behind.
     live: bool,
     /// When each part of the picture was last looked at by the second model, so that its
     /// tiles take turns.
@@ -196,7 +196,8 @@ impl Planner {
     /// 1080p30 camera left about half as many frames obscured for the deadline (8 runs, each
     /// beside one of the build before); with every frame looked at, night recall is within 0.8
     /// points of every tile's (docs/evaluation.md, "The second model in turns, live"). Files
-    /// look at every tile: they have no deadline.
+    /// look at every tile: they have no deadline. Live, too, a person look comes after at
+    /// least [`LIVE_LOOKS_PER_PERSON_LOOK`] looks.
     pub fn live(self) -> Self {
         Planner { live: true, ..self }
     }
