@@ -166,24 +166,34 @@ pub fn blur(plane: &mut PlaneMut<'_>, area: &PlaneArea, radius: usize) {
     }
 }
 
-/// One box-filter pass along rows (`horizontal`) or columns, edges clamped.
+/// One box-filter pass along rows (`horizontal`) or columns, edges clamped. Columns are run
+/// row by row, one running sum per column, so both passes read memory in order; each line's
+/// sums are those of a plain sliding window (the same additions in the same order).
 fn box_pass(src: &[f32], dst: &mut [f32], w: usize, h: usize, ch: usize, r: usize, horizontal: bool) {
-    let (len, lines) = if horizontal { (w, h) } else { (h, w) };
-    let at = |line: usize, i: usize, c: usize| {
-        if horizontal {
-            (line * w + i) * ch + c
-        } else {
-            (i * w + line) * ch + c
-        }
-    };
     let norm = 1.0 / (2 * r + 1) as f32;
-    for line in 0..lines {
-        for c in 0..ch {
-            let clamp = |i: isize| i.clamp(0, len as isize - 1) as usize;
-            let mut acc: f32 = (-(r as isize)..=r as isize).map(|i| src[at(line, clamp(i), c)]).sum();
-            for i in 0..len {
-                dst[at(line, i, c)] = acc * norm;
-                acc += src[at(line, clamp(i as isize + r as isize + 1), c)] - src[at(line, clamp(i as isize - r as isize), c)];
+    let clamp = |i: isize, len: usize| i.clamp(0, len as isize - 1) as usize;
+    let ri = r as isize;
+    if horizontal {
+        for (row, out) in src.chunks_exact(w * ch).zip(dst.chunks_exact_mut(w * ch)) {
+            for c in 0..ch {
+                let at = |x: usize| row[x * ch + c];
+                let mut acc: f32 = (-ri..=ri).map(|i| at(clamp(i, w))).sum();
+                for x in 0..w {
+                    out[x * ch + c] = acc * norm;
+                    acc += at(clamp(x as isize + ri + 1, w)) - at(clamp(x as isize - ri, w));
+                }
+            }
+        }
+    } else {
+        let line = w * ch;
+        let row = |y: usize| &src[y * line..(y + 1) * line];
+        let mut acc: Vec<f32> = (0..line).map(|k| (-ri..=ri).map(|i| row(clamp(i, h))[k]).sum()).collect();
+        for y in 0..h {
+            let (add, sub) = (row(clamp(y as isize + ri + 1, h)), row(clamp(y as isize - ri, h)));
+            let out = &mut dst[y * line..(y + 1) * line];
+            for k in 0..line {
+                out[k] = acc[k] * norm;
+                acc[k] += add[k] - sub[k];
             }
         }
     }
