@@ -409,8 +409,10 @@ pub struct RedactArgs {
     /// time), no look-ahead, every frame looked at, looks shed when the detector falls behind,
     /// and a frame not decided within BUDGET_MS of its arrival leaves fully obscured. To
     /// rehearse a live setup on a recording, and to measure live recall with the evaluation
-    /// harness.
-    #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250")]
+    /// harness. A live camera has no look-ahead and looks at every frame it can, so
+    /// `--detect-every` and `--lookahead` are refused beside it rather than silently ignored.
+    #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250",
+          conflicts_with_all = ["detect_every", "lookahead"])]
     pub realtime: Option<u64>,
     #[command(flatten)]
     pub keep: KeepArgs,

@@ -124,6 +124,9 @@ impl RedactSettings {
             // at: a subject chosen by id could be another person.
             return Err(Error::Settings("--realtime cannot be combined with --keep-track or --keep-at".into()));
         }
+        if media_kind(&a.input) == MediaKind::Image {
+            return Err(Error::Settings(format!("--realtime plays a video as a live camera; {} is a still image", a.input.display())));
+        }
         let mut settings = Self::new(&a.input, &a.output, &live_options(&options))?;
         settings.realtime = Some(Duration::from_millis(budget_ms));
         Ok(settings)

@@ -90,6 +90,27 @@ fn a_real_time_budget_out_of_range_is_refused() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("--realtime 0"), "{}", String::from_utf8_lossy(&run.stderr));
 }
 
+/// Regression: `--lookahead` and `--detect-every` were silently overridden by `--realtime` (a
+/// live camera has no look-ahead and looks at every frame it can), and on a still image
+/// `--realtime` was ignored. Each is now refused, naming the cause, before anything is written.
+#[test]
+fn options_a_live_camera_cannot_honour_are_refused_beside_realtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("faces.mp4", &["--realtime", "--lookahead", "2"], "--lookahead"),
+        ("faces.mp4", &["--realtime", "300", "--detect-every", "3"], "--detect-every"),
+        ("astronaut.png", &["--realtime"], "is a still image"),
+    ];
+    for (input, args, cause) in cases {
+        let output = dir.path().join(if input.ends_with(".png") { "out.png" } else { "out.mp4" });
+        let run = run_veilcam(&sample(input), &output, args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(cause), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{args:?} left a file");
+    }
+}
+
 /// Regression: live, frames used to queue for a busy detector (up to four in line). With a
 /// slow detector every queued look came back after its frame's deadline, so the frames
 /// between looks had no recent look to lean on and nearly every frame left obscured whole —
