@@ -6,6 +6,7 @@
 //!                 metrics)  before frames are late) ─▶ Restream (RTSP mount /NAME)
 //!                                                    ─▶ Recorder (segments + SHA-256 index)
 //!                                                    ─▶ metrics (frames out, obscured, latency)
+//!                                                    ─▶ log (a line a minute while it falls behind)
 //! ```
 //! One thread per camera; the RTSP server, the metrics server and the retention sweeper are
 //! shared. Nothing but the engine's output reaches a sink: the raw stream is never written,
@@ -30,6 +31,7 @@ use crate::cli::RedactOptions;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::live::config::{AuthMethod, LateFrames, LiveCamera, LiveConfig, Transport as ConfigTransport};
+use crate::live::lag::LagLog;
 use crate::live::metrics::{CameraMetrics, LiveMetrics, MetricsServer};
 use crate::live::retention::{Retention, Sweeper};
 use crate::output::AtomicOutput;
@@ -179,6 +181,7 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }
     sinks.push(Box::new(MetricsSink { metrics }));
+    sinks.push(Box::new(LagLog::new(&name)));
     run_engine(feed, cam, config.latency_budget, options, sinks).map(|mut s| {
         s.name = name;
         s

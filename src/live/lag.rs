@@ -1,0 +1,171 @@
+//! Telling the operator when a camera falls behind. Live, a frame whose detection misses the
+//! latency budget leaves obscured whole (fail closed): safe, but a recording that blacks out
+//! now and then. The count is in the metrics and in the summary at exit; a long-running camera
+//! also says so in its log, once a [`LAG_WINDOW`], when at least [`LAG_WARN_SHARE`] of the
+//! window's frames left obscured, and once when it keeps up again.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::frame::Frame;
+use crate::output::AtomicOutput;
+use crate::sink::{Applied, FrameSink};
+
+/// How often a camera's lag is weighed.
+pub const LAG_WINDOW: Duration = Duration::from_secs(60);
+/// Share of a window's frames left obscured for the deadline from which the log warns.
+pub const LAG_WARN_SHARE: f64 = 0.01;
+
+/// One window's count, when it is worth a line in the log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lag {
+    /// At least [`LAG_WARN_SHARE`] of the window's frames left obscured whole.
+    Behind { frames: u64, obscured: u64, seconds: f64 },
+    /// The first window under that share after one at or over it.
+    KeepingUp { frames: u64, obscured: u64, seconds: f64 },
+}
+
+impl fmt::Display for Lag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Lag::Behind { frames, obscured, seconds } => write!(
+                f,
+                "{obscured} of the {frames} frames of the last {seconds:.0} s ({:.1} %) left fully obscured because detection fell \
+                 behind; give veilcam more CPU cores, lower the camera's resolution or frame rate, or raise live.latency_budget_ms",
+                100.0 * obscured as f64 / frames.max(1) as f64
+            ),
+            Lag::KeepingUp { frames, obscured, seconds } => {
+                write!(f, "detection keeps up again: {obscured} of the {frames} frames of the last {seconds:.0} s left obscured")
+            }
+        }
+    }
+}
+
+/// Counts a camera's frames and those obscured for the deadline, window by window. Frames
+/// before the first one that was not obscured (the engine starting: no look has come back yet)
+/// are not counted, nor are filler frames (the camera away).
+#[derive(Debug)]
+pub struct LagWatch {
+    window: Duration,
+    since: Option<Instant>,
+    frames: u64,
+    obscured: u64,
+    behind: bool,
+}
+
+impl LagWatch {
+    pub fn new(window: Duration) -> Self {
+        LagWatch { window, since: None, frames: 0, obscured: 0, behind: false }
+    }
+
+    /// Counts one frame seen at `at`; at the end of a window, what to say of it, if anything.
+    pub fn count(&mut self, obscured: bool, at: Instant) -> Option<Lag> {
+        let since = match self.since {
+            Some(since) => since,
+            None if obscured => return None,
+            None => *self.since.insert(at),
+        };
+        let elapsed = at.saturating_duration_since(since);
+        let mut said = None;
+        if elapsed >= self.window {
+            said = self.close(elapsed.as_secs_f64());
+            self.since = Some(at);
+        }
+        self.frames += 1;
+        self.obscured += u64::from(obscured);
+        said
+    }
+
+    /// Ends a window of `seconds`.
+    fn close(&mut self, seconds: f64) -> Option<Lag> {
+        let (frames, obscured) = (std::mem::take(&mut self.frames), std::mem::take(&mut self.obscured));
+        let behind = frames > 0 && obscured as f64 >= LAG_WARN_SHARE * frames as f64;
+        let was_behind = std::mem::replace(&mut self.behind, behind);
+        match (behind, was_behind) {
+            (true, _) => Some(Lag::Behind { frames, obscured, seconds }),
+            (false, true) => Some(Lag::KeepingUp { frames, obscured, seconds }),
+            (false, false) => None,
+        }
+    }
+}
+
+/// A camera's [`LagWatch`] as a sink: it writes nothing, it logs.
+pub struct LagLog {
+    camera: String,
+    watch: LagWatch,
+}
+
+impl LagLog {
+    pub fn new(camera: &str) -> Self {
+        LagLog { camera: camera.to_string(), watch: LagWatch::new(LAG_WINDOW) }
+    }
+}
+
+impl FrameSink for LagLog {
+    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
+        if frame.is_filler() {
+            return Ok(());
+        }
+        match self.watch.count(applied.fully_obscured, Instant::now()) {
+            Some(lag @ Lag::Behind { .. }) => tracing::warn!("camera {}: {lag}", self.camera),
+            Some(lag @ Lag::KeepingUp { .. }) => tracing::info!("camera {}: {lag}", self.camera),
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `frames` frames at 30 fps from `start`, every `nth` one obscured (0: none).
+    fn feed(watch: &mut LagWatch, start: Instant, first: u64, frames: u64, nth: u64) -> Vec<Lag> {
+        (first..first + frames)
+            .filter_map(|i| watch.count(nth > 0 && i % nth == 0, start + Duration::from_millis(i * 1000 / 30)))
+            .collect()
+    }
+
+    #[test]
+    fn a_camera_that_keeps_up_is_never_logged_about() {
+        let mut watch = LagWatch::new(Duration::from_secs(10));
+        let start = Instant::now();
+        assert!(feed(&mut watch, start, 0, 30 * 35, 0).is_empty());
+        // One frame obscured in 300 (0.3 %): under the share, not worth a warning.
+        assert!(feed(&mut watch, start, 30 * 35, 30 * 35, 300).is_empty());
+    }
+
+    #[test]
+    fn a_camera_falling_behind_is_warned_about_once_a_window_with_its_share_then_once_when_it_keeps_up() {
+        let mut watch = LagWatch::new(Duration::from_secs(10));
+        let start = Instant::now();
+        // One frame in ten obscured for 25 s: two whole windows warned about, 30 of 300 each.
+        let said = feed(&mut watch, start, 0, 30 * 25, 10);
+        assert_eq!(said.len(), 2, "{said:?}");
+        for lag in &said {
+            let Lag::Behind { frames, obscured, seconds } = *lag else { panic!("{lag:?}") };
+            assert_eq!((frames, obscured), (300, 30));
+            assert!((seconds - 10.0).abs() < 0.1, "{seconds}");
+        }
+        assert!(said[0].to_string().contains("(10.0 %) left fully obscured"), "{}", said[0]);
+        // Then it keeps up: the window that was running is still behind (14 of its 300 frames,
+        // all in its first half), the next one says it keeps up, and after that nothing more.
+        let said = feed(&mut watch, start, 30 * 25, 30 * 40, 0);
+        assert!(matches!(said[..], [Lag::Behind { frames: 300, obscured: 14, .. }, Lag::KeepingUp { obscured: 0, .. }]), "{said:?}");
+    }
+
+    #[test]
+    fn frames_obscured_before_the_first_look_came_back_are_not_lag() {
+        let mut watch = LagWatch::new(Duration::from_secs(10));
+        let start = Instant::now();
+        // Two seconds of start-up obscured whole, then every frame looked at in time.
+        let startup: Vec<Lag> = (0..60).filter_map(|i| watch.count(true, start + Duration::from_millis(i * 33))).collect();
+        assert!(startup.is_empty());
+        assert!(feed(&mut watch, start, 60, 30 * 30, 0).is_empty(), "start-up counted as lag");
+    }
+}
