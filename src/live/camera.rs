@@ -181,7 +181,7 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }
     sinks.push(Box::new(MetricsSink { metrics }));
-    sinks.push(Box::new(LagLog::new(&name)));
+    sinks.push(Box::new(LagLog::new(&name, config.late_frames == LateFrames::Drop)));
     run_engine(feed, cam, config.latency_budget, options, sinks).map(|mut s| {
         s.name = name;
         s

@@ -2,9 +2,9 @@
 //! latency budget leaves obscured whole (fail closed): safe, but a recording that blacks out
 //! now and then. The count is in the metrics and in the summary at exit; a long-running camera
 //! also says so in its log, once a [`LAG_WINDOW`], when at least [`LAG_WARN_SHARE`] of the
-//! window's frames left obscured, and once when it keeps up again.
+//! window's frames left obscured (or were dropped, with `late_frames = "drop"`), and once when it
+//! keeps up again.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
@@ -26,17 +26,19 @@ pub enum Lag {
     KeepingUp { frames: u64, obscured: u64, seconds: f64 },
 }
 
-impl fmt::Display for Lag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Lag {
+    /// The log line for this window; `dropped`: late frames are dropped (`late_frames = "drop"`)
+    /// rather than sent on obscured.
+    pub fn describe(&self, dropped: bool) -> String {
+        let fate = if dropped { "were dropped" } else { "left fully obscured" };
         match *self {
-            Lag::Behind { frames, obscured, seconds } => write!(
-                f,
-                "{obscured} of the {frames} frames of the last {seconds:.0} s ({:.1} %) left fully obscured because detection fell \
-                 behind; give veilcam more CPU cores, lower the camera's resolution or frame rate, or raise live.latency_budget_ms",
+            Lag::Behind { frames, obscured, seconds } => format!(
+                "{obscured} of the {frames} frames of the last {seconds:.0} s ({:.1} %) {fate} because detection fell behind; \
+                 give veilcam more CPU cores, lower the camera's resolution or frame rate, or raise live.latency_budget_ms",
                 100.0 * obscured as f64 / frames.max(1) as f64
             ),
             Lag::KeepingUp { frames, obscured, seconds } => {
-                write!(f, "detection keeps up again: {obscured} of the {frames} frames of the last {seconds:.0} s left obscured")
+                format!("detection keeps up again: {obscured} of the {frames} frames of the last {seconds:.0} s {fate}")
             }
         }
     }
@@ -94,11 +96,13 @@ impl LagWatch {
 pub struct LagLog {
     camera: String,
     watch: LagWatch,
+    /// Late frames are dropped rather than sent on obscured (`late_frames = "drop"`).
+    dropped: bool,
 }
 
 impl LagLog {
-    pub fn new(camera: &str) -> Self {
-        LagLog { camera: camera.to_string(), watch: LagWatch::new(LAG_WINDOW) }
+    pub fn new(camera: &str, dropped: bool) -> Self {
+        LagLog { camera: camera.to_string(), watch: LagWatch::new(LAG_WINDOW), dropped }
     }
 }
 
@@ -108,8 +112,8 @@ impl FrameSink for LagLog {
             return Ok(());
         }
         match self.watch.count(applied.fully_obscured, Instant::now()) {
-            Some(lag @ Lag::Behind { .. }) => tracing::warn!("camera {}: {lag}", self.camera),
-            Some(lag @ Lag::KeepingUp { .. }) => tracing::info!("camera {}: {lag}", self.camera),
+            Some(lag @ Lag::Behind { .. }) => tracing::warn!("camera {}: {}", self.camera, lag.describe(self.dropped)),
+            Some(lag @ Lag::KeepingUp { .. }) => tracing::info!("camera {}: {}", self.camera, lag.describe(self.dropped)),
             None => {}
         }
         Ok(())
@@ -152,7 +156,8 @@ mod tests {
             assert_eq!((frames, obscured), (300, 30));
             assert!((seconds - 10.0).abs() < 0.1, "{seconds}");
         }
-        assert!(said[0].to_string().contains("(10.0 %) left fully obscured"), "{}", said[0]);
+        assert!(said[0].describe(false).contains("(10.0 %) left fully obscured"), "{}", said[0].describe(false));
+        assert!(said[0].describe(true).contains("(10.0 %) were dropped"), "{}", said[0].describe(true));
         // Then it keeps up: the window that was running is still behind (14 of its 300 frames,
         // all in its first half), the next one says it keeps up, and after that nothing more.
         let said = feed(&mut watch, start, 30 * 25, 30 * 40, 0);
