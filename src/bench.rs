@@ -123,10 +123,10 @@ fn print_summary(pairs: &[(StatsReport, StatsReport)]) {
         let each: Vec<String> = v.iter().map(|r| format!("{r:.2}")).collect();
         let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         if let Some(m) = median(v) {
-            println!("  {name}: median {m:.2} (range {lo:.2}-{hi:.2}; runs {})", each.join(", "));
+            out!("  {name}: median {m:.2} (range {lo:.2}-{hi:.2}; runs {})", each.join(", "));
         }
     };
-    println!("summary of {} runs (each ratio within its own pair):", pairs.len());
+    out!("summary of {} runs (each ratio within its own pair):", pairs.len());
     line("ratio redact / plain (wall time)", &wall);
     let cpu: Vec<f64> = cpu.into_iter().flatten().collect();
     if cpu.len() == pairs.len() {
@@ -134,7 +134,7 @@ fn print_summary(pairs: &[(StatsReport, StatsReport)]) {
     }
     let rss: Vec<f64> = pairs.iter().filter_map(|(_, r)| r.peak_rss_mb).collect();
     if let Some(m) = median(&rss) {
-        println!("  veilcam peak RSS: median {m:.0} MB");
+        out!("  veilcam peak RSS: median {m:.0} MB");
     }
 }
 
@@ -164,23 +164,23 @@ fn child(exe: &Path, dir: &Path, name: &str, args: &[&str]) -> Result<StatsRepor
 
 fn print_report(input: &Path, enc: &EncoderSettings, plain: &StatsReport, redact: &StatsReport) {
     let mb = |r: &StatsReport| r.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "?".into());
-    println!("bench: {} (x264 preset {}, crf {})", input.display(), enc.preset, enc.crf);
+    out!("bench: {} (x264 preset {}, crf {})", input.display(), enc.preset, enc.crf);
     let cpu = |r: &StatsReport| r.cpu_s.map(|c| format!("{c:.2}")).unwrap_or_else(|| "?".into());
-    println!("  {:<18} {:>7} {:>9} {:>9} {:>9} {:>10}", "", "frames", "wall s", "fps", "CPU s", "peak RSS");
+    out!("  {:<18} {:>7} {:>9} {:>9} {:>9} {:>10}", "", "frames", "wall s", "fps", "CPU s", "peak RSS");
     for (name, r) in [("plain transcode", plain), ("veilcam redact", redact)] {
-        println!("  {:<18} {:>7} {:>9.2} {:>9.1} {:>9} {:>10}", name, r.frames, r.wall_s, r.fps, cpu(r), mb(r));
+        out!("  {:<18} {:>7} {:>9.2} {:>9.1} {:>9} {:>10}", name, r.frames, r.wall_s, r.fps, cpu(r), mb(r));
     }
     let (wall, cpu) = ratios(plain, redact);
-    println!("  ratio redact / plain (wall time): {wall:.2}");
+    out!("  ratio redact / plain (wall time): {wall:.2}");
     if let Some(cpu) = cpu {
-        println!("  ratio redact / plain (CPU time, less sensitive to other load): {cpu:.2}");
+        out!("  ratio redact / plain (CPU time, less sensitive to other load): {cpu:.2}");
     }
-    println!(
+    out!(
         "  redact busy time: decode wait {:.2} s, detect {:.2} s (summed over workers), track+policy+fill {:.2} s, encoder back-pressure {:.2} s",
         redact.decode_s, redact.detect_s, redact.redact_s, redact.encode_wait_s
     );
     let ms = |v: Option<u64>| v.map(|m| format!("{m} ms")).unwrap_or_else(|| "?".into());
-    println!(
+    out!(
         "  frame latency decode -> encoder: p50 {}, p99 {} (includes the look-ahead window)",
         ms(redact.latency_p50_ms),
         ms(redact.latency_p99_ms)

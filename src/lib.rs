@@ -5,6 +5,17 @@
 //! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
 //! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
 
+/// Writes one line of a command's results to stdout. A reader that has gone (`veilcam audit … |
+/// head -1`) must not abort the command, as `println!` would with a panic: the write error is
+/// ignored, what was written to files stays, and the exit code still says what was found.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod audit;
 pub mod batch;
 pub mod bench;

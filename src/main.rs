@@ -246,7 +246,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 HoldCommand::List(at) => {
                     let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
                     for held in hold::list(&root)? {
-                        println!("{}\t{}", held.segment.display(), held.cases.join(","));
+                        veilcam::out!("{}\t{}", held.segment.display(), held.cases.join(","));
                     }
                 }
                 HoldCommand::Release { case, at } => {
@@ -338,7 +338,7 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     commit_all(ready)?;
     for (i, f) in report.findings.iter().enumerate() {
         let time = |s: Option<f64>| s.map_or("?".to_string(), |s| format!("{s:.2} s"));
-        println!(
+        veilcam::out!(
             "finding {}: frames {}-{} ({} to {}, {} with a face), best score {:.2} at frame {}, box {:.0},{:.0} {:.0}x{:.0}",
             i + 1,
             f.first_frame,

@@ -432,6 +432,35 @@ fn a_closed_stderr_does_not_abort_a_run() {
     assert_eq!(probe(&out).frames.len(), 100);
 }
 
+/// `veilcam audit out.mp4 | head -1` panicked (exit 101, a backtrace on stderr) when the reader
+/// had gone before the findings were listed: `println!` aborts on a closed stdout.
+#[test]
+fn a_closed_stdout_does_not_abort_an_audit_nor_change_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("faces.mp4");
+    let json = dir.path().join("audit.json");
+    let src = source_frames(&sample("faces.mp4"), 10, FACES_W as u32, FACES_H as u32);
+    encode_frames(&src, &Timing::Fps(25, 1), &format!("{X264_FAST} ! mp4mux"), "", &clip);
+    let mut child = veilcam()
+        .arg("audit")
+        .arg(&clip)
+        .arg("--json")
+        .arg(&json)
+        .args(["--no-moving", "--no-follow", "--no-around"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone, as with `| head -0`
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "the unredacted faces are still reported by the exit code: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(!report["findings"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn default_output_is_one_plain_summary_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,13 +13,6 @@ use super::verify;
 use crate::cli::{KeysCommand, LogCommand, VerifyArgs};
 use crate::error::Result;
 
-/// Writes one line to stdout; a closed pipe (`| head`) must not abort the command.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
 /// `veilcam keys init|show`. `init` prints the fingerprint alone on stdout (for scripts) and,
 /// unless `quiet`, where the files are on stderr.
 pub fn keys(command: &KeysCommand, quiet: bool) -> Result<bool> {
