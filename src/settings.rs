@@ -169,6 +169,9 @@ impl RedactSettings {
             return bad("--camera needs --config".into());
         }
         let camera = o.config.as_deref().map(|p| config::load_camera(p, o.camera.as_deref())).transpose()?;
+        if output.is_dir() {
+            return bad(format!("{}: is a directory; give the output file's name", output.display()));
+        }
         if media_kind(input) != media_kind(output) {
             return bad(format!(
                 "{} and {} must both be videos or both be images",

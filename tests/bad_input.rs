@@ -112,6 +112,20 @@ fn an_output_under_a_regular_file_is_rejected() {
     assert_eq!(dir_entries(dir.path()), vec!["not-a-dir".to_string()], "{stderr}");
 }
 
+/// `-o clips/` once said "unsupported output container ''": a user who named a directory is told so.
+#[test]
+fn an_output_that_is_a_directory_or_has_no_extension_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("clips");
+    std::fs::create_dir(&target).unwrap();
+    for input in ["faces.mp4", "astronaut.png"] {
+        assert_fails_cleanly(&sample(input), &target, &[], &["clips: is a directory", "output file's name"]);
+        assert!(dir_entries(&target).is_empty());
+    }
+    assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join("redacted"), &[], &["redacted: no file extension", ".mp4"]);
+    assert_eq!(dir_entries(dir.path()), vec!["clips".to_string()]);
+}
+
 #[test]
 fn an_output_in_a_missing_directory_is_rejected() {
     let dir = tempfile::tempdir().unwrap();

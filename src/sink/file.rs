@@ -210,6 +210,7 @@ pub fn muxer_for(target: &Path) -> Result<&'static str> {
         "mp4" | "m4v" => Ok("mp4mux"),
         "mov" => Ok("qtmux"),
         "mkv" => Ok("matroskamux"),
+        "" => Err(Error::Settings(format!("{}: no file extension (use .mp4, .mov or .mkv)", target.display()))),
         other => Err(Error::Settings(format!(
             "{}: unsupported output container '{other}' (use .mp4, .mov or .mkv)",
             target.display()
