@@ -286,13 +286,25 @@ struct Decoded {
     grey: bool,
     /// The plan's [`Plan::cut`]: the picture changed since the frame before more than motion can.
     cut: bool,
+    /// The person cadence frames like this one are planned at ([`Planner::person_cadence`]);
+    /// `None`: no person look is due on them.
+    person_every: Option<u64>,
 }
 
-/// What the detectors found in one frame; `ran` is false on frames they skipped.
+/// What the detectors found in one frame; `ran` is false on frames they skipped, `persons`
+/// true when the person detector was among those that ran.
 struct Found {
     index: u64,
     detections: Vec<Detection>,
     ran: bool,
+    persons: bool,
+}
+
+impl Found {
+    /// No look: the frame skipped detection.
+    fn skipped(index: u64) -> Self {
+        Found { index, detections: Vec::new(), ran: false, persons: false }
+    }
 }
 
 /// The pipeline's threads and its in-order tail: everything except where frames come from
@@ -391,14 +403,14 @@ fn decode_stage(
         let index = frame.index;
         if pace.live && frame.is_filler() {
             // Nothing to look at: it leaves obscured whole, not counted as shed or late.
-            let skipped = tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok();
-            if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false, cut: false }).is_err() {
+            let skipped = tail.skipped.send(Ok(Found::skipped(index))).is_ok();
+            if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false, cut: false, person_every: None }).is_err() {
                 break;
             }
             continue;
         }
         let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
-        let (grey, cut) = (plan.grey, plan.cut);
+        let (grey, cut, person_every) = (plan.grey, plan.cut, planner.person_cadence(plan.grey));
         let planned = Planned { frame: frame.share(), plan };
         let sent = if pace.live {
             match plan_tx.try_send(planned) {
@@ -406,14 +418,14 @@ fn decode_stage(
                 Err(TrySendError::Full(skipped)) => {
                     shed += 1;
                     planner.skipped(&skipped.plan);
-                    tail.skipped.send(Ok(Found { index, detections: Vec::new(), ran: false })).is_ok()
+                    tail.skipped.send(Ok(Found::skipped(index))).is_ok()
                 }
                 Err(TrySendError::Disconnected(_)) => false,
             }
         } else {
             plan_tx.send(planned).is_ok()
         };
-        if !sent || tail.frames.send(Decoded { frame, decoded_at, grey, cut }).is_err() {
+        if !sent || tail.frames.send(Decoded { frame, decoded_at, grey, cut, person_every }).is_err() {
             break; // a later stage failed; it reports why
         }
     }
@@ -470,7 +482,7 @@ fn detect_stage(
         } else {
             Ok(Vec::new())
         }
-        .map(|detections| Found { index, detections, ran: plan.any() });
+        .map(|detections| Found { index, detections, ran: plan.any(), persons: plan.persons });
         drop(frame);
         let failed = result.is_err();
         if tx.send(result).is_err() || (failed && !keep_going) {
@@ -508,6 +520,11 @@ struct Redactor<'t> {
     max_unlooked: Option<u64>,
     /// The last frame whose look came back.
     last_look: Option<u64>,
+    /// Live: the last frame whose look with the person detector came back. A frame on which
+    /// person looks are due leaves obscured whole when there was none for twice their cadence
+    /// (or none yet): the person boxes (bystanders' bodies, and at night the heads of walkers
+    /// whose faces the face models miss) would otherwise be missing from it.
+    last_person_look: Option<u64>,
     times: &'t StageTimes,
 }
 
@@ -523,6 +540,7 @@ impl<'t> Redactor<'t> {
         Redactor {
             max_unlooked,
             last_look: None,
+            last_person_look: None,
             sinks,
             policy,
             tracker: Tracker::new(tracking),
@@ -540,20 +558,25 @@ impl<'t> Redactor<'t> {
     /// Takes the next frame in order with its findings (`None`: late or failed, so the frame
     /// is obscured whole); emits the frames that left the look-ahead window.
     fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
-        let Decoded { frame, decoded_at, grey, cut } = decoded;
+        let Decoded { frame, decoded_at, grey, cut, person_every } = decoded;
         if cut && self.max_unlooked.is_some() {
             // Live, where the faces were before a cut says nothing about where they are now:
             // until a look at or after it comes back, nothing stands in for one.
             self.last_look = None;
+            self.last_person_look = None;
         }
+        let index = frame.index;
         let (detections, fully_obscured) = match found {
             Some(found) if found.ran => {
-                self.tracker.observe(frame.index, &found.detections);
-                self.last_look = Some(frame.index);
-                (found.detections, false)
+                self.tracker.observe(index, &found.detections);
+                self.last_look = Some(index);
+                if found.persons {
+                    self.last_person_look = Some(index);
+                }
+                (found.detections, !self.persons_cover(index, person_every))
             }
             Some(found) if frame.is_filler() => (found.detections, true),
-            Some(found) => (found.detections, !self.tracker_covers(frame.index)),
+            Some(found) => (found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every))),
             None => (Vec::new(), true),
         };
         let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
@@ -574,6 +597,17 @@ impl<'t> Redactor<'t> {
             (None, _) => true,
             (Some(max), Some(last)) => index - last <= max,
             (Some(_), None) => false,
+        }
+    }
+
+    /// Whether the person boxes the tracker holds may stand for a person look at frame `index`,
+    /// on which person looks are due every `person_every` frames: always for files and where
+    /// none are due; live, only within twice that cadence of a person look that came back.
+    fn persons_cover(&self, index: u64, person_every: Option<u64>) -> bool {
+        match (self.max_unlooked, person_every, self.last_person_look) {
+            (None, _, _) | (_, None, _) => true,
+            (Some(_), Some(every), Some(last)) => index - last <= 2 * every,
+            (Some(_), Some(_), None) => false,
         }
     }
 
@@ -674,6 +708,8 @@ fn redact_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gstreamer as gst;
+    use gstreamer_video as gst_video;
 
     /// Regression: `redact --realtime` took the file stages and changed only their pace, so a
     /// rehearsal did not plan its looks as a live camera does.
@@ -687,5 +723,59 @@ mod tests {
         assert!(paced(Pace::live(Duration::from_millis(250))).planner.is_live());
         assert!(paced(Pace::rehearsal(Duration::from_millis(250))).planner.is_live(), "a rehearsal plans as live");
         assert!(!paced(Pace::FILE).planner.is_live());
+    }
+
+    /// Records, per frame the tail hands on, whether it left obscured whole.
+    struct Obscured(std::sync::Arc<std::sync::Mutex<Vec<bool>>>);
+
+    impl FrameSink for Obscured {
+        fn push(&mut self, _: &Frame, applied: &crate::sink::Applied<'_>) -> Result<()> {
+            self.0.lock().unwrap().push(applied.fully_obscured);
+            Ok(())
+        }
+
+        fn finish(self: Box<Self>) -> Result<Option<crate::output::AtomicOutput>> {
+            Ok(None)
+        }
+    }
+
+    /// Which of the frames `looks` describes leave obscured whole, from a tail live or not.
+    /// Each look: the frame's person cadence (`None`: no person look due) and what came back
+    /// (`None`: no look; `Some(persons)`: a look, with the person detector or not).
+    fn obscured_by_tail(live: bool, looks: &[(Option<u64>, Option<bool>)]) -> Vec<bool> {
+        gst::init().unwrap();
+        let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
+        let times = StageTimes::default();
+        let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Obscured(seen.clone()))];
+        let mut tail = Redactor::new(sinks, policy, TrackerSettings::for_fps(30.0, false), live.then_some(2), Progress::new("test", None, true), &times);
+        for (index, &(person_every, look)) in (0u64..).zip(looks) {
+            let frame = Frame { index, buffer: gst::Buffer::with_size(info.size()).unwrap(), info: info.clone() };
+            let decoded = Decoded { frame, decoded_at: Instant::now(), grey: true, cut: false, person_every };
+            let found = Found { index, detections: Vec::new(), ran: look.is_some(), persons: look == Some(true) };
+            tail.accept(decoded, Some(found)).unwrap();
+        }
+        tail.finish().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        seen
+    }
+
+    /// Regression: live, a frame on which person looks were due was decided by face looks
+    /// alone when no person look had come back (the person model loading at the first grey
+    /// frame, or person looks late under load), so at night the heads of walkers were not
+    /// obscured on it. It now leaves obscured whole until a person look comes back, and again
+    /// when none came back for twice their cadence; frames without person looks due, and files,
+    /// are as before.
+    #[test]
+    fn live_frames_due_a_person_look_leave_obscured_until_one_comes_back() {
+        let (night, face_look, person_look) = (Some(6), Some(false), Some(true));
+        let mut looks = vec![(night, face_look), (night, face_look), (night, person_look)];
+        looks.extend((3..=16).map(|_| (night, face_look)));
+        looks.push((None, face_look));
+        let live = obscured_by_tail(true, &looks);
+        let expected: Vec<bool> = (0..looks.len()).map(|i| i < 2 || (15..=16).contains(&i)).collect();
+        assert_eq!(live, expected, "obscured whole, per frame");
+        assert!(obscured_by_tail(false, &looks).iter().all(|&o| !o), "files wait for every look");
     }
 }

@@ -101,14 +101,18 @@ impl veilcam::sink::FrameSink for HeadCount {
 
 /// Live cameras get the night profile too (it was off for them): the live engine, fed the
 /// half-grey clip in real time as a camera sends it, obscures walkers' heads on the grey frames
-/// and adds none on the colour ones. Regression test: live runs built their stages apart from
-/// file runs and without the night profile.
+/// and adds none on the colour ones (the grey frames it decides: the rest leave obscured whole).
+/// Regression test: live runs built their stages apart from file runs and without the night
+/// profile.
 #[test]
 fn a_live_camera_hides_heads_on_grey_frames_as_a_file_run_does() {
     init();
     let dir = tempfile::tempdir().unwrap();
     let clip = half_grey_clip(dir.path());
-    let text = "[cameras.door]\nsource = \"rtsp://127.0.0.1:1/door\"\n";
+    // A budget no loaded machine misses: this test is about the night profile. Under load the
+    // engine still sheds looks, and a frame too far from the last look (or, on grey frames,
+    // from the last person look) leaves obscured whole, without head masks to count.
+    let text = "[live]\nlatency_budget_ms = 10000\n[cameras.door]\nsource = \"rtsp://127.0.0.1:1/door\"\n";
     let config = veilcam::live::config::parse_live(text, &dir.path().join("live.toml")).expect("config parses");
     let source = veilcam::source::realtime::RealTime::new(veilcam::source::file::FileSource::open(&clip).expect("clip opens"));
     let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -118,8 +122,10 @@ fn a_live_camera_hides_heads_on_grey_frames_as_a_file_run_does() {
     let frames = frames.lock().unwrap().clone();
     assert_eq!(frames.len(), FRAMES);
     let (grey, colour) = frames.split_at(GREY);
-    let with_heads = grey.iter().filter(|f| f.0 > 0).count();
-    assert!(with_heads >= GREY / 2, "head masks on {with_heads} of {GREY} grey frames: {grey:?}");
+    let decided: Vec<_> = grey.iter().filter(|f| !f.1).collect();
+    let with_heads = decided.iter().filter(|f| f.0 > 0).count();
+    assert!(with_heads >= 1, "no head masks on the {GREY} grey frames: {grey:?}");
+    assert!(with_heads * 10 >= decided.len() * 8, "grey frames decided without head masks: {grey:?}");
     assert!(colour.iter().all(|f| f.0 == 0), "colour frames: no head mask: {colour:?}");
 }
 

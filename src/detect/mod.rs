@@ -202,6 +202,16 @@ impl Planner {
         Planner { live: true, ..self }
     }
 
+    /// Every how many frames person looks are planned on a frame like one that is grey or not
+    /// (`person_every`, or at night the night profile's cadence if sooner); `None`: none are.
+    pub fn person_cadence(&self, grey: bool) -> Option<u64> {
+        let night = self.night_person_every.filter(|_| grey);
+        match (self.person_every, night) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether it plans for a live camera ([`Planner::live`]).
     pub fn is_live(&self) -> bool {
         self.live
