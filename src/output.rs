@@ -218,22 +218,33 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     Some(dir.canonicalize().ok()?.join(name))
 }
 
-/// An output may be written at `target`: not an existing file unless `overwrite`, never a
-/// directory, FIFO or device, and a name the file system can hold with the temp file's.
+/// An output may be written at `target`: [`check_kind`], and not an existing file unless
+/// `overwrite`.
 fn check_target(target: &Path, overwrite: bool) -> Result<()> {
+    check_kind(target)?;
+    if !overwrite && std::fs::symlink_metadata(target).is_ok() {
+        return Err(Error::OutputExists { path: target.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// What an output path may name, checked before anything else about it: a name the file system
+/// can hold with the temp file's, and nothing yet or a regular file (through a symlink) — never
+/// a directory, FIFO or device.
+pub fn check_kind(target: &Path) -> Result<()> {
     let name_len = target.file_name().map_or(0, |n| n.len());
     if name_len > NAME_MAX {
         return Err(Error::io(target, std::io::Error::other(format!("file name is {name_len} bytes long; at most {NAME_MAX} fit"))));
     }
+    let not_a_file = |why: String| Err(Error::io(target, std::io::Error::other(why)));
     match std::fs::symlink_metadata(target) {
         Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => Err(Error::io(target, std::io::Error::other("is a directory"))),
-        Ok(_) if !overwrite => Err(Error::OutputExists { path: target.to_path_buf() }),
+        Ok(m) if m.is_dir() => not_a_file("is a directory; give the output file's name".into()),
         Ok(m) if m.file_type().is_symlink() || m.is_file() => match std::fs::metadata(target) {
-            Ok(t) if !t.is_file() => Err(Error::io(target, std::io::Error::other(crate::input::kind_of(&t)))),
+            Ok(t) if !t.is_file() => not_a_file(crate::input::kind_of(&t)),
             _ => Ok(()),
         },
-        Ok(m) => Err(Error::io(target, std::io::Error::other(crate::input::kind_of(&m)))),
+        Ok(m) => not_a_file(crate::input::kind_of(&m)),
     }
 }
 

@@ -169,8 +169,9 @@ impl RedactSettings {
             return bad("--camera needs --config".into());
         }
         let camera = o.config.as_deref().map(|p| config::load_camera(p, o.camera.as_deref())).transpose()?;
-        if output.is_dir() {
-            return bad(format!("{}: is a directory; give the output file's name", output.display()));
+        // What the paths are comes before what their names say (a directory has no extension).
+        for target in std::iter::once(output).chain(o.preview.as_deref()) {
+            crate::output::check_kind(target)?;
         }
         if media_kind(input) != media_kind(output) {
             return bad(format!(

@@ -112,7 +112,8 @@ fn an_output_under_a_regular_file_is_rejected() {
     assert_eq!(dir_entries(dir.path()), vec!["not-a-dir".to_string()], "{stderr}");
 }
 
-/// `-o clips/` once said "unsupported output container ''": a user who named a directory is told so.
+/// `-o clips/` once said "unsupported output container ''": a user who named a directory (as the
+/// output or the preview) is told so.
 #[test]
 fn an_output_that_is_a_directory_or_has_no_extension_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +123,8 @@ fn an_output_that_is_a_directory_or_has_no_extension_is_named_as_such() {
         assert_fails_cleanly(&sample(input), &target, &[], &["clips: is a directory", "output file's name"]);
         assert!(dir_entries(&target).is_empty());
     }
+    let preview = target.to_str().unwrap();
+    assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join("o.mp4"), &["--preview", preview], &["clips: is a directory"]);
     assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join("redacted"), &[], &["redacted: no file extension", ".mp4"]);
     assert_eq!(dir_entries(dir.path()), vec!["clips".to_string()]);
 }
