@@ -528,6 +528,11 @@ struct Redactor<'t> {
     times: &'t StageTimes,
 }
 
+/// Whether a look that came back (`last`, if any) lies at most `max` frames before `index`.
+fn looked_within(last: Option<u64>, index: u64, max: u64) -> bool {
+    last.is_some_and(|last| index - last <= max)
+}
+
 impl<'t> Redactor<'t> {
     fn new(
         sinks: Vec<Box<dyn FrameSink>>,
@@ -593,21 +598,16 @@ impl<'t> Redactor<'t> {
     /// Whether the tracker may stand in for a look at frame `index`: always for files; live,
     /// only shortly after a look that came back (never before the first one).
     fn tracker_covers(&self, index: u64) -> bool {
-        match (self.max_unlooked, self.last_look) {
-            (None, _) => true,
-            (Some(max), Some(last)) => index - last <= max,
-            (Some(_), None) => false,
-        }
+        self.max_unlooked.is_none_or(|max| looked_within(self.last_look, index, max))
     }
 
     /// Whether the person boxes the tracker holds may stand for a person look at frame `index`,
     /// on which person looks are due every `person_every` frames: always for files and where
     /// none are due; live, only within twice that cadence of a person look that came back.
     fn persons_cover(&self, index: u64, person_every: Option<u64>) -> bool {
-        match (self.max_unlooked, person_every, self.last_person_look) {
-            (None, _, _) | (_, None, _) => true,
-            (Some(_), Some(every), Some(last)) => index - last <= 2 * every,
-            (Some(_), Some(_), None) => false,
+        match (self.max_unlooked, person_every) {
+            (Some(_), Some(every)) => looked_within(self.last_person_look, index, 2 * every),
+            _ => true,
         }
     }
 
