@@ -252,6 +252,32 @@ fn an_intact_file_decodes_cleanly_and_salvage_changes_nothing() {
     assert_eq!(probe(&dir.path().join("a.mp4")).frames.len(), 100);
 }
 
+/// Two recordings joined into one MPEG-TS file (as DVRs export them) whose picture size or
+/// frame rate differs: once refused with the raw caps of the new format; now with the frame it
+/// changed at, the change in words and what to do — and still nothing written.
+#[test]
+fn a_size_or_rate_change_mid_stream_is_refused_naming_frame_and_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [((320, 240, 10), (640, 360, 10), "picture size changed at frame 20 from 320×240 to 640×360"), ((320, 240, 10), (320, 240, 20), "frame rate changed at frame 20 from 10 to 20 fps")];
+    for (i, (first, second, expect)) in cases.into_iter().enumerate() {
+        let mut joined = Vec::new();
+        for (w, h, fps) in [first, second] {
+            let part = dir.path().join("part.ts");
+            gst_launch(&format!(
+                "videotestsrc num-buffers=20 ! video/x-raw,width={w},height={h},framerate={fps}/1 ! x264enc key-int-max=10 ! h264parse ! mpegtsmux ! filesink location={}",
+                part.display()
+            ));
+            joined.extend(std::fs::read(&part).unwrap());
+            std::fs::remove_file(&part).unwrap();
+        }
+        let input = dir.path().join(format!("joined{i}.ts"));
+        std::fs::write(&input, joined).unwrap();
+        let before = dir_entries(dir.path());
+        let out = redact_within(Duration::from_secs(60), &input, &dir.path().join("out.mp4"), &[]);
+        assert_failed_cleanly(&out, dir.path(), &before, &[&format!("joined{i}.ts"), expect, "split the input"]);
+    }
+}
+
 #[test]
 fn a_truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -223,6 +223,20 @@ impl FileSource {
 }
 
 impl FileSource {
+    /// Why frames in `caps` cannot follow the ones so far (one output has one size and rate),
+    /// in words: the frame it happened at, what changed, and what the user can do.
+    fn format_change(&self, caps: &gst::CapsRef) -> String {
+        let at = format!("at frame {}", self.next_index);
+        let what = match gst_video::VideoInfo::from_caps(caps) {
+            Ok(new) if (new.width(), new.height()) != (self.info.width(), self.info.height()) => {
+                format!("the picture size changed {at} from {}×{} to {}×{}", self.info.width(), self.info.height(), new.width(), new.height())
+            }
+            Ok(new) if new.fps() != self.info.fps() => format!("the frame rate changed {at} from {} to {} fps", self.info.fps(), new.fps()),
+            _ => format!("the video format changed {at} to {caps}"),
+        };
+        format!("{what}; an output holds one size and rate, so split the input where it changes")
+    }
+
     /// The next decoded frame with its timestamp as running time (so an MP4 edit list that
     /// starts the media late does not shift the output), or `None` at end of stream.
     fn pull(&mut self) -> Result<Option<Frame>> {
@@ -233,10 +247,7 @@ impl FileSource {
                     .ok_or_else(|| Error::Decode { path: self.path.clone(), message: "sample without buffer".into() })?;
                 if let Some(caps) = sample.caps() {
                     if caps != self.caps.as_ref() {
-                        return Err(Error::Decode {
-                            path: self.path.clone(),
-                            message: format!("video format changed mid-stream to {caps}"),
-                        });
+                        return Err(Error::Decode { path: self.path.clone(), message: self.format_change(caps) });
                     }
                 }
                 let running = match (sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>()), buffer.pts()) {
