@@ -116,7 +116,7 @@ pub struct ExportArgs {
     pub key_dir: Option<PathBuf>,
     /// Subject access. With recordings, `--keep-at` TIME is a UTC time of day inside the range
     /// (e.g. 0.41,0.62@14:03:12); with --input, an offset from the start of the first file.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Subject access")]
     pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
@@ -405,16 +405,18 @@ pub struct RedactArgs {
     /// Output file: .mp4, .mkv or .mov for video; .jpg or .png for images.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Play the clip as `veilcam live` plays a camera: frames arrive at their timestamps (real
-    /// time), no look-ahead, every frame looked at, looks shed when the detector falls behind,
-    /// and a frame not decided within BUDGET_MS of its arrival leaves fully obscured. To
-    /// rehearse a live setup on a recording, and to measure live recall with the evaluation
-    /// harness. A live camera has no look-ahead and looks at every frame it can, so
-    /// `--detect-every` and `--lookahead` are refused beside it rather than silently ignored.
+    /// Play the clip as `veilcam live` plays a camera, in real time (to rehearse a live setup).
+    ///
+    /// Frames arrive at their timestamps, with no look-ahead; every frame is looked at, looks
+    /// are shed when the detector falls behind, and a frame not decided within BUDGET_MS of its
+    /// arrival leaves fully obscured. To rehearse a live setup on a recording, and to measure
+    /// live recall with the evaluation harness. A live camera has no look-ahead and looks at
+    /// every frame it can, so `--detect-every` and `--lookahead` are refused beside it rather
+    /// than silently ignored.
     #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250",
           conflicts_with_all = ["detect_every", "lookahead"])]
     pub realtime: Option<u64>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Subject access")]
     pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
@@ -423,14 +425,17 @@ pub struct RedactArgs {
 /// Subject access (`redact` and `export`): keep one person visible, obscure everyone else.
 #[derive(Clone, Debug, Default, Args)]
 pub struct KeepArgs {
-    /// Subject access: keep the person track N (its id in the sidecar or `--preview`) visible,
-    /// face and body, for its lifetime; every other face and person and every street zone is
-    /// obscured, whatever the camera policy says. Ids are the same on every run of the same
-    /// input with the same settings.
+    /// Keep the person track N (its id in the sidecar or `--preview`) visible; obscure everyone
+    /// else.
+    ///
+    /// Subject access: the track stays visible, face and body, for its lifetime; every other
+    /// face and person and every street zone is obscured, whatever the camera policy says. Ids
+    /// are the same on every run of the same input with the same settings.
     #[arg(long, value_name = "N", conflicts_with = "keep_at")]
     pub keep_track: Option<u64>,
-    /// Subject access: keep the person under point X,Y (relative 0–1) at TIME (seconds or
-    /// HH:MM:SS(.mmm) from the start of the clip), e.g. 0.41,0.62@00:03:12. A first
+    /// Keep the person under point X,Y (relative 0–1) at TIME visible, e.g. 0.41,0.62@00:03:12.
+    ///
+    /// Subject access: TIME is seconds or HH:MM:SS(.mmm) from the start of the clip. A first
     /// detection pass up to TIME finds the track; then it runs as --keep-track.
     #[arg(long, value_name = "X,Y@TIME", value_parser = Keep::parse_at)]
     pub keep_at: Option<Keep>,
@@ -450,34 +455,70 @@ impl KeepArgs {
 /// Everything about how to redact, shared by `redact` and `batch`.
 #[derive(Clone, Debug, Args)]
 pub struct RedactOptions {
+    /// Keep the input's audio (re-encoded to AAC). By default audio is stripped.
+    #[arg(long, help_heading = "Output")]
+    pub keep_audio: bool,
+    /// Also write every frame's detections and obscured regions as JSON.
+    #[arg(long, help_heading = "Output", value_name = "PATH")]
+    pub sidecar: Option<PathBuf>,
+    /// Also write a review video: the redacted frames with each mask's box, track id and score.
+    ///
+    /// Box colours: green detected, yellow interpolated, orange held, cyan back-filled.
+    #[arg(long, help_heading = "Output", value_name = "PATH")]
+    pub preview: Option<PathBuf>,
+    /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
+    #[arg(long, help_heading = "Output", value_name = "PATH")]
+    pub stats: Option<PathBuf>,
+    /// Replace the output (and sidecar, preview, stats) if it exists.
+    #[arg(long, help_heading = "Output")]
+    pub overwrite: bool,
+    /// Redact what decodes of a damaged input (truncated, corrupt data) instead of failing.
+    ///
+    /// Each decoded frame keeps its timestamp, the gaps are listed in the sidecar and the summary,
+    /// and the exit code is 3 when anything was lost. Without it, an input that does not decode
+    /// cleanly to its end is an error and nothing is written.
+    #[arg(long, help_heading = "Output")]
+    pub salvage: bool,
     /// How faces are obscured. `solid` and `mosaic` are irreversible; `blur` is weaker.
-    #[arg(long, value_enum, default_value_t = DEFAULT_FILL)]
+    #[arg(long, help_heading = "Masks", value_enum, default_value_t = DEFAULT_FILL)]
     pub fill: FillMode,
     /// Outline of the obscured area.
-    #[arg(long, value_enum, default_value_t = DEFAULT_SHAPE)]
+    #[arg(long, help_heading = "Masks", value_enum, default_value_t = DEFAULT_SHAPE)]
     pub shape: Shape,
-    /// Detection score (0–1) from which a face is obscured; lower hides more.
-    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
-    pub threshold: f32,
     /// Growth of each detected face box before it is obscured (1.0 = the box as detected).
-    /// The default leaves room for boxes that are a little tight when detecting at a reduced
-    /// width.
-    #[arg(long, default_value_t = DEFAULT_MASK_SCALE)]
+    ///
+    /// The default leaves room for boxes that are a little tight when detecting at a reduced width.
+    #[arg(long, help_heading = "Masks", default_value_t = DEFAULT_MASK_SCALE)]
     pub mask_scale: f32,
+    /// Seconds of frames held back before encoding, so a face detected later also masks the
+    /// frames before it (0 = no look-ahead, as for live streams).
+    #[arg(long, help_heading = "Masks", default_value_t = DEFAULT_LOOKAHEAD_SECONDS, value_name = "SECONDS")]
+    pub lookahead: f64,
+    /// Seconds a face stays masked (moving with its track) after its last detection.
+    #[arg(long, help_heading = "Masks", default_value_t = DEFAULT_HOLD_SECONDS, value_name = "SECONDS")]
+    pub hold: f64,
+    /// Detection score (0–1) from which a face is obscured; lower hides more.
+    #[arg(long, help_heading = "Detection", default_value_t = DEFAULT_THRESHOLD)]
+    pub threshold: f32,
     /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
     /// smaller faces but costs more.
-    #[arg(long, default_value_t = DEFAULT_DETECT_WIDTH)]
+    #[arg(long, help_heading = "Detection", default_value_t = DEFAULT_DETECT_WIDTH)]
     pub detect_width: usize,
-    /// Skip the closer look for small faces: by default, regions that moved since the previous
-    /// detection (and the heads of detected persons) are searched again at twice native
-    /// resolution, within a fixed per-frame budget.
-    #[arg(long)]
+    /// Run the face detector on every n-th frame only; the tracker fills the frames between.
+    ///
+    /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and 30
+    /// fps; 1 costs twice the detection time, 3 loses faces.
+    #[arg(long, help_heading = "Detection", default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
+    pub detect_every: Cadence,
+    /// Skip the closer look for small faces, at twice native resolution where the picture moves.
+    ///
+    /// By default, regions that moved since the previous detection (and the heads of detected
+    /// persons) are searched again at twice native resolution, within a fixed per-frame budget.
+    #[arg(long, help_heading = "Detection")]
     pub no_small_faces: bool,
-    /// Stretch dark or low-contrast pictures (night, IR, backlight) before detection; only what
-    /// the detector sees changes. On the harness's night clips it finds more 24–48 px faces
-    /// (95.6 → 98.8 %) but not more faces overall (97.7 → 97.5 %): off by default.
-    #[arg(long)]
-    pub low_light: bool,
+    /// Equalise contrast tile by tile (CLAHE-like) before detection, for backlit, dark and
+    /// night faces.
+    ///
     /// Equalise contrast tile by tile (CLAHE-like) before detection, on the whole picture and
     /// on each closer look, so a dark face before a bright background (backlight) or in a dark
     /// corner keeps its contrast; where it applies it replaces --low-light. Only what the
@@ -490,93 +531,71 @@ pub struct RedactOptions {
     /// gets a face-sized closer look of its own, equalised, two a look at most (day faces missed
     /// on 11 tuning seeds 355 -> 239, redaction CPU +4.5 %); `on` everywhere (by day it cost 0.6
     /// points on the tuning set).
-    #[arg(long, value_enum, default_value_t = DEFAULT_LOCAL_CONTRAST)]
+    #[arg(long, help_heading = "Detection", value_enum, default_value_t = DEFAULT_LOCAL_CONTRAST)]
     pub local_contrast: LocalContrast,
-    /// The night profile: what more is done for faces on grey (night/infrared) frames, where
-    /// the face detector misses more; colour frames are never touched by it. `look`: run the
-    /// person detector on grey frames and look closer at the heads it finds; `heads`: as
-    /// `look`, and obscure every detected person's head on grey frames (as
-    /// `faces = "all+heads"` does on every frame); a kept subject's head stays visible.
-    #[arg(long, value_enum, default_value_t = DEFAULT_NIGHT)]
+    /// Stretch dark or low-contrast pictures (night, IR, backlight) before detection.
+    ///
+    /// Only what the detector sees changes. On the harness's night clips it finds more 24–48 px
+    /// faces (95.6 → 98.8 %) but not more faces overall (97.7 → 97.5 %): off by default.
+    #[arg(long, help_heading = "Detection")]
+    pub low_light: bool,
+    /// The night profile: what more is done for faces on grey (night/infrared) frames.
+    ///
+    /// The face detector misses more there; colour frames are never touched by it. `look`: run the
+    /// person detector on grey frames and look closer at the heads it finds; `heads`: as `look`,
+    /// and obscure every detected person's head on grey frames (as `faces = "all+heads"` does on
+    /// every frame); a kept subject's head stays visible.
+    #[arg(long, help_heading = "Detection", value_enum, default_value_t = DEFAULT_NIGHT)]
     pub night: NightProfile,
-    /// Run the face detector on every n-th frame only; the tracker fills the frames between.
-    /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and
-    /// 30 fps; 1 costs twice the detection time, 3 loses faces.
-    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
-    pub detect_every: Cadence,
-    /// Seconds of frames held back before encoding, so a face detected later also masks the
-    /// frames before it (0 = no look-ahead, as for live streams).
-    #[arg(long, default_value_t = DEFAULT_LOOKAHEAD_SECONDS, value_name = "SECONDS")]
-    pub lookahead: f64,
-    /// Seconds a face stays masked (moving with its track) after its last detection.
-    #[arg(long, default_value_t = DEFAULT_HOLD_SECONDS, value_name = "SECONDS")]
-    pub hold: f64,
-    /// Camera config (TOML) with privacy zones and policy; see README.
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Camera of the config to use (optional if it defines only one).
-    #[arg(long, value_name = "NAME")]
-    pub camera: Option<String>,
-    /// NanoDet person model, used when the policy obscures bystanders [default:
-    /// nanodet_416.onnx, looked up like --model].
-    #[arg(long, value_name = "PATH")]
-    pub person_model: Option<PathBuf>,
     /// Person detection score (0–1) from which a person is tracked.
-    #[arg(long, default_value_t = DEFAULT_PERSON_THRESHOLD)]
+    #[arg(long, help_heading = "Detection", default_value_t = DEFAULT_PERSON_THRESHOLD)]
     pub person_threshold: f32,
     /// Run the person detector on every n-th frame; the tracker covers the rest. `auto` runs it
     /// about 5 times a second.
-    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
+    #[arg(long, help_heading = "Detection", default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
     pub person_every: Cadence,
+    /// Camera config (TOML) with privacy zones and policy; see README.
+    #[arg(long, help_heading = "Camera policy", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Camera of the config to use (optional if it defines only one).
+    #[arg(long, help_heading = "Camera policy", value_name = "NAME")]
+    pub camera: Option<String>,
     /// x264 speed preset (ultrafast … veryslow).
-    #[arg(long, default_value = DEFAULT_PRESET)]
+    #[arg(long, help_heading = "Encoding", default_value = DEFAULT_PRESET)]
     pub preset: String,
     /// x264 constant quality, 0–51 (lower is better quality, larger files).
-    #[arg(long, default_value_t = DEFAULT_CRF)]
+    #[arg(long, help_heading = "Encoding", default_value_t = DEFAULT_CRF)]
     pub crf: u32,
-    /// x264 threads, 0 for x264's choice. Several threads give slightly different bytes and
-    /// pixels from run to run; 1 makes the output repeatable (slower).
-    #[arg(long, default_value_t = 0)]
+    /// x264 threads, 0 for x264's choice; 1 makes the output repeatable (slower).
+    ///
+    /// Several threads give slightly different bytes and pixels from run to run.
+    #[arg(long, help_heading = "Encoding", default_value_t = 0)]
     pub encoder_threads: u32,
-    /// Keep the input's audio (re-encoded to AAC). By default audio is stripped.
-    #[arg(long)]
-    pub keep_audio: bool,
-    /// Also write every frame's detections and obscured regions as JSON.
-    #[arg(long, value_name = "PATH")]
-    pub sidecar: Option<PathBuf>,
-    /// Also write a review video: the redacted frames with each mask's box, track id and score
-    /// drawn on (green: detected, yellow: interpolated, orange: held, cyan: back-filled).
-    #[arg(long, value_name = "PATH")]
-    pub preview: Option<PathBuf>,
-    /// Replace the output (and sidecar, preview, stats) if it exists.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Write run statistics (fps, per-stage time, latency, peak memory) as JSON.
-    #[arg(long, value_name = "PATH")]
-    pub stats: Option<PathBuf>,
-    /// Redact what decodes of a damaged input (truncated, corrupt data) instead of failing:
-    /// each decoded frame keeps its timestamp, the gaps are listed in the sidecar and the
-    /// summary, and the exit code is 3 when anything was lost. Without it, an input that does
-    /// not decode cleanly to its end is an error and nothing is written.
-    #[arg(long)]
-    pub salvage: bool,
-    /// CenterFace ONNX model [default: centerface_int8.onnx (centerface.onnx is the float
-    /// original) from $VEILCAM_MODEL_DIR, EXE_DIR/models/, EXE_DIR/../share/veilcam/models/
-    /// (EXE_DIR: the binary's directory), /usr/local/share/veilcam/models/,
-    /// /usr/share/veilcam/models/ or the build tree].
-    #[arg(long, env = "VEILCAM_MODEL", value_name = "PATH")]
+    /// CenterFace ONNX model [default: centerface_int8.onnx].
+    ///
+    /// centerface.onnx is the float original. Searched for in $VEILCAM_MODEL_DIR, EXE_DIR/models/,
+    /// EXE_DIR/../share/veilcam/models/ (EXE_DIR: the binary's directory),
+    /// /usr/local/share/veilcam/models/, /usr/share/veilcam/models/ and the build tree.
+    #[arg(long, help_heading = "Models and resources", env = "VEILCAM_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// ONNX Runtime shared library [default: $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH, beside the
-    /// executable or in ../lib/veilcam/, /usr/local/lib/veilcam/, /usr/lib/veilcam/, or the
-    /// cache that scripts/fetch-onnxruntime fills].
-    #[arg(long, value_name = "PATH")]
+    /// NanoDet person model, used when the policy obscures bystanders [default: nanodet_416.onnx].
+    ///
+    /// Searched for like --model.
+    #[arg(long, help_heading = "Models and resources", value_name = "PATH")]
+    pub person_model: Option<PathBuf>,
+    /// ONNX Runtime shared library [default: the first libonnxruntime.so found; --help lists where].
+    ///
+    /// Searched for in $VEILCAM_ORT_LIB, $ORT_DYLIB_PATH, beside the executable or in ../lib/veilcam/,
+    /// /usr/local/lib/veilcam/, /usr/lib/veilcam/, and the cache that scripts/fetch-onnxruntime fills.
+    #[arg(long, help_heading = "Models and resources", value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// Detection workers, each with its own ONNX Runtime session [default: the number of CPU
-    /// cores, at most 2; more help only on larger machines].
-    #[arg(long, default_value_t = default_workers(), hide_default_value = true)]
+    /// Detection workers, each with its own ONNX Runtime session [default: CPU cores, at most 2].
+    ///
+    /// More help only on larger machines.
+    #[arg(long, help_heading = "Models and resources", default_value_t = default_workers(), hide_default_value = true)]
     pub workers: usize,
     /// ONNX Runtime threads per worker.
-    #[arg(long, default_value_t = DEFAULT_ORT_THREADS)]
+    #[arg(long, help_heading = "Models and resources", default_value_t = DEFAULT_ORT_THREADS)]
     pub ort_threads: usize,
     /// Subject access (set from [`KeepArgs`] by `redact`, or by `export`): whom to keep
     /// visible. Not a flag of its own, so `batch` has no subject.
