@@ -79,6 +79,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(after_long_help = EXPORT_HELP)]
+#[command(mut_args(hide_refused_by_export), mut_arg("keep_at", keep_at_in_export))]
 pub struct ExportArgs {
     /// Case id (letters, digits, '-', '_', '.'); names the working copy. A case is exported
     /// once: a second export of the same id is refused.
@@ -114,12 +115,42 @@ pub struct ExportArgs {
     /// $XDG_DATA_HOME/veilcam/keys, else ~/.local/share/veilcam/keys].
     #[arg(long, value_name = "DIR")]
     pub key_dir: Option<PathBuf>,
-    /// Subject access. With recordings, `--keep-at` TIME is a UTC time of day inside the range
-    /// (e.g. 0.41,0.62@14:03:12); with --input, an offset from the start of the first file.
     #[command(flatten, next_help_heading = "Subject access")]
     pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
+}
+
+/// Options of `redact` that `export` refuses (`export::Request::from_args` says why): they
+/// still parse, so the refusal can name them, but its help does not offer them.
+const REFUSED_BY_EXPORT: &[&str] = &["keep_audio", "sidecar", "preview", "stats", "overwrite", "salvage"];
+/// Options of `redact` a queued job may not carry (`queue::job::check_submittable`).
+const REFUSED_BY_SUBMIT: &[&str] = &["sidecar", "preview", "stats", "overwrite"];
+
+fn hide_refused_by_export(arg: clap::Arg) -> clap::Arg {
+    hide_if_listed(arg, REFUSED_BY_EXPORT)
+}
+
+fn hide_refused_by_submit(arg: clap::Arg) -> clap::Arg {
+    hide_if_listed(arg, REFUSED_BY_SUBMIT)
+}
+
+fn hide_if_listed(arg: clap::Arg, refused: &[&str]) -> clap::Arg {
+    if refused.contains(&arg.get_id().as_str()) {
+        arg.hide(true)
+    } else {
+        arg
+    }
+}
+
+/// `--keep-at` as `export` reads its TIME.
+fn keep_at_in_export(arg: clap::Arg) -> clap::Arg {
+    arg.help("Keep the person under point X,Y (relative 0–1) at TIME visible, e.g. 0.41,0.62@14:03:12")
+        .long_help(
+            "Keep the person under point X,Y (relative 0–1) at TIME visible; obscure everyone else.\n\n\
+             With recordings, TIME is a UTC time of day inside the range (e.g. 0.41,0.62@14:03:12); \
+             with --input, an offset from the start of the first file (seconds or HH:MM:SS(.mmm)).",
+        )
 }
 
 /// What `export --help` adds.
@@ -734,6 +765,23 @@ mod tests {
     }
 
     #[test]
+    fn export_and_submit_help_offer_no_side_output_they_refuse() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let hidden = |command: &str, id: &str| {
+            let sub = cli.find_subcommand(command).expect("subcommand");
+            sub.get_arguments().find(|a| a.get_id() == id).unwrap_or_else(|| panic!("{command} has {id}")).is_hide_set()
+        };
+        for id in ["keep_audio", "sidecar", "preview", "stats", "overwrite", "salvage"] {
+            assert!(hidden("export", id) && !hidden("redact", id) && !hidden("batch", id), "{id}");
+        }
+        for id in ["sidecar", "preview", "stats", "overwrite"] {
+            assert!(hidden("submit", id), "{id}");
+        }
+        assert!(!hidden("export", "fill") && !hidden("submit", "keep_audio"));
+    }
+
+    #[test]
     fn keep_track_and_keep_at_name_one_subject() {
         let parse = |extra: &[&str]| Cli::try_parse_from(["veilcam", "redact", "in.mp4", "-o", "out.mp4"].iter().chain(extra));
         let Command::Redact(args) = parse(&["--keep-track", "7"]).unwrap().command else { panic!("a redact command") };
@@ -818,6 +866,7 @@ pub struct WorkerArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(hide_refused_by_submit))]
 pub struct SubmitArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
