@@ -228,10 +228,14 @@ fn check_target(target: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// What an output path may name, checked before anything else about it: a name the file system
-/// can hold with the temp file's, and nothing yet or a regular file (through a symlink) — never
-/// a directory, FIFO or device.
+/// What an output path may name, checked before anything else about it: a file's name (not one
+/// ending in '/') the file system can hold with the temp file's, and nothing yet or a regular
+/// file (through a symlink) — never a directory, FIFO or device.
 pub fn check_kind(target: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if target.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(Error::io(target, std::io::Error::other("names a directory (ends in '/'); give the output file's name")));
+    }
     let name_len = target.file_name().map_or(0, |n| n.len());
     if name_len > NAME_MAX {
         return Err(Error::io(target, std::io::Error::other(format!("file name is {name_len} bytes long; at most {NAME_MAX} fit"))));

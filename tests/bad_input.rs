@@ -126,6 +126,10 @@ fn an_output_that_is_a_directory_or_has_no_extension_is_named_as_such() {
     let preview = target.to_str().unwrap();
     assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join("o.mp4"), &["--preview", preview], &["clips: is a directory"]);
     assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join("redacted"), &[], &["redacted: no file extension", ".mp4"]);
+    // A name ending in '/' means a directory, whether one exists there or not.
+    for name in ["new/", "x.mp4/"] {
+        assert_fails_cleanly(&sample("faces.mp4"), &dir.path().join(name), &[], &[&format!("{name}: names a directory"), "output file's name"]);
+    }
     assert_eq!(dir_entries(dir.path()), vec!["clips".to_string()]);
 }
 
