@@ -8,6 +8,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array4;
 
+use veilcam::detect::motion::CellImage;
 use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
 use veilcam::detect::preprocess::{fill_tensor, fill_tensor_reference, InputSpec, Letterbox};
 use veilcam::detect::runtime;
@@ -120,5 +121,17 @@ fn bench_obscure_all(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_preprocess, bench_centerface, bench_fill, bench_obscure_all);
+/// The motion cells every frame costs (one mean per 8×8 cell of 1080p luma), from which the
+/// closer look finds what moved.
+fn bench_motion_cells(c: &mut Criterion) {
+    let (y, u, v) = frame_i420();
+    c.bench_function("motion_cells_1080p_i420", |b| {
+        b.iter(|| {
+            let pic = Picture::from_planes(Layout::I420, W, H, [(&y[..], W), (&u[..], W / 2), (&v[..], W / 2)]);
+            CellImage::from_picture(&pic)
+        })
+    });
+}
+
+criterion_group!(benches, bench_preprocess, bench_centerface, bench_fill, bench_obscure_all, bench_motion_cells);
 criterion_main!(benches);

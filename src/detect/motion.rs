@@ -33,8 +33,13 @@ impl CellImage {
             let row = &plane.row(y)[..pic.width * channels];
             let sums = &mut sums[(y / CELL) * cols..][..cols];
             if channels == 1 {
-                for (sum, chunk) in sums.iter_mut().zip(row.chunks(CELL)) {
-                    *sum += chunk.iter().map(|&v| v as u32).sum::<u32>();
+                let whole = row.len() / CELL * CELL;
+                for (sum, chunk) in sums.iter_mut().zip(row[..whole].chunks_exact(CELL)) {
+                    *sum += sum_of_eight(chunk.try_into().expect("a chunk of CELL bytes"));
+                }
+                if whole < row.len() {
+                    // The partial cell at the right edge.
+                    sums[cols - 1] += row[whole..].iter().map(|&v| v as u32).sum::<u32>();
                 }
             } else {
                 // The green channel of RGB.
@@ -52,6 +57,18 @@ impl CellImage {
             .collect();
         CellImage { cols, rows, cells }
     }
+}
+
+const _: () = assert!(CELL == 8, "sum_of_eight sums one row of a cell");
+
+/// The sum of eight bytes in a few word operations (a cell's row of luma; every frame has 32,400
+/// of them at 1080p): neighbours are added into four 16-bit lanes (each at most 510), and one
+/// multiplication adds the lanes into the top one (at most 2,040, so nothing carries out).
+fn sum_of_eight(bytes: [u8; 8]) -> u32 {
+    const LOW_BYTES: u64 = 0x00FF_00FF_00FF_00FF;
+    let x = u64::from_le_bytes(bytes);
+    let lanes = (x & LOW_BYTES) + ((x >> 8) & LOW_BYTES);
+    (lanes.wrapping_mul(0x0001_0001_0001_0001) >> 48) as u32
 }
 
 /// Bounding boxes `(x, y, w, h)` in pixels of the moving regions between two cell images,
@@ -352,6 +369,21 @@ mod tests {
         let (u, v) = (vec![128u8; 8 * 4], vec![128u8; 8 * 4]);
         let pic = Picture::from_planes(crate::frame::Layout::I420, 16, 8, [(&data[..], 16), (&u[..], 8), (&v[..], 8)]);
         assert_eq!(CellImage::from_picture(&pic).cells, vec![10, 30]);
+    }
+
+    #[test]
+    fn sum_of_eight_is_the_plain_sum_for_any_bytes() {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut cases = vec![[0u8; 8], [255u8; 8], [1, 2, 3, 4, 5, 6, 7, 8]];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x.to_le_bytes());
+        }
+        for bytes in cases {
+            assert_eq!(sum_of_eight(bytes), bytes.iter().map(|&v| v as u32).sum::<u32>(), "{bytes:?}");
+        }
     }
 
     #[test]
