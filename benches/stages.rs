@@ -1,7 +1,8 @@
 //! Per-stage costs at real frame sizes: detector pre-processing, CenterFace inference at the
 //! detection widths users choose between, the fills over face-sized regions of a 1080p frame,
-//! the whole-frame black-out and the motion cells. Input is a real photograph (sample_media/astronaut.png) tiled to 1920×1080.
-//! Fast paths are shown beside their reference versions.
+//! the whole-frame black-out and the motion cells. Input is a real photograph
+//! (sample_media/astronaut.png) tiled to 1920×1080. Fast paths are shown beside their reference
+//! versions.
 
 use std::path::Path;
 

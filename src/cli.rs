@@ -550,9 +550,8 @@ pub struct RedactOptions {
     /// Equalise contrast tile by tile (CLAHE-like) before detection, for backlit, dark and
     /// night faces.
     ///
-    /// Equalise contrast tile by tile (CLAHE-like) before detection, on the whole picture and
-    /// on each closer look, so a dark face before a bright background (backlight) or in a dark
-    /// corner keeps its contrast; where it applies it replaces --low-light. Only what the
+    /// It runs on the whole picture and on each closer look, so a dark face before a bright
+    /// background (backlight) or in a dark corner keeps its contrast; where it applies it replaces --low-light. Only what the
     /// detector sees changes. `auto`: on grey (night/infrared) pictures only, where it raised
     /// the harness's night recall (tuning set) from 75 to 93 %; `backlit`: as `auto`, and a
     /// closer look at a colour picture whose crop is backlit (a dark patch with glow to its
