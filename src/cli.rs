@@ -41,14 +41,14 @@ pub enum Command {
     #[command(subcommand)]
     Zones(ZonesCommand),
     /// Redact live RTSP cameras in real time: every camera of the config that has a `source`
-    /// is restreamed redacted at rtsp://LISTEN/CAMERA and recorded in segments (see README).
+    /// is restreamed redacted at rtsp://LISTEN/CAMERA and recorded in segments (see docs/live.md).
     /// Ctrl-C or SIGTERM closes the current segments and exits 0.
     Live(LiveArgs),
     /// Serve a clip as a looping RTSP camera (for demos and tests of `live`).
     Testcam(TestcamArgs),
     /// Answer a legal request: the recordings of one camera for a UTC range (or --input files),
-    /// redacted, with a report, placed on legal hold and sealed in a signed bundle (see README
-    /// "Legal requests: export and verify").
+    /// redacted, with a report, placed on legal hold and sealed in a signed bundle (see
+    /// docs/export.md).
     Export(ExportArgs),
     /// Legal holds on recorded segments (placed by `export`).
     #[command(subcommand)]
@@ -68,7 +68,7 @@ pub enum Command {
     /// its frames and times; exit 0 when clean, 4 when a face was found.
     Audit(AuditArgs),
     /// Take redaction jobs from the work queue (NATS JetStream) and redact them between S3
-    /// objects, `--jobs` at a time (see README "Many machines: the work queue").
+    /// objects, `--jobs` at a time (see docs/queue.md).
     Worker(WorkerArgs),
     /// Queue one redaction job per media object under an s3:// prefix (or one object).
     Submit(SubmitArgs),
@@ -584,7 +584,7 @@ pub struct RedactOptions {
     /// about 5 times a second.
     #[arg(long, help_heading = "Detection", default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
     pub person_every: Cadence,
-    /// Camera config (TOML) with privacy zones and policy; see README.
+    /// Camera config (TOML) with privacy zones and policy; see docs/redact.md.
     #[arg(long, help_heading = "Camera policy", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Camera of the config to use (optional if it defines only one).

@@ -277,10 +277,8 @@ fn existing_camera_configs_still_load_and_file_mode_accepts_live_configs() {
 }
 
 #[test]
-fn the_readme_live_example_loads() {
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme.split("### Configuration, metrics and health").nth(1).expect("README section");
-    let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("toml block");
+fn the_documented_live_example_loads() {
+    let example = documented_toml("docs/live.md", "## Configuration, metrics and health");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("restream.pass"), "s3cret\n").unwrap();
     let config = dir.path().join("veilcam.toml");
@@ -289,6 +287,25 @@ fn the_readme_live_example_loads() {
     assert_eq!(live.auth.unwrap().password.expose(), "s3cret");
     let cam = &live.cameras[0];
     assert_eq!((cam.name(), cam.transport, cam.retain), ("front_door", Transport::Udp, Duration::from_secs(24 * 3600)));
+}
+
+/// The TOML block under a heading of a document in the repository.
+fn documented_toml(doc: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+    let section = text.split(heading).nth(1).unwrap_or_else(|| panic!("{doc}: no section {heading:?}"));
+    let block = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next());
+    block.unwrap_or_else(|| panic!("{doc}: no toml block under {heading:?}")).to_string()
+}
+
+#[test]
+fn the_readme_camera_config_example_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("veilcam.toml");
+    std::fs::write(&config, documented_toml("README.md", "## Camera config: privacy zones and bystanders")).unwrap();
+    let camera = load_camera(&config, Some("front_door")).unwrap();
+    let names = |kind| camera.zones_of(kind).map(|z| z.name.as_str()).collect::<Vec<_>>();
+    assert_eq!((names(ZoneKind::Street), names(ZoneKind::Property)), (vec!["street"], vec!["driveway"]));
+    assert_eq!(camera.policy.bystanders, BystanderPolicy::OutsideProperty);
 }
 
 // ---- metrics and health over real HTTP ----
