@@ -451,6 +451,18 @@ pub struct RedactArgs {
     pub keep: KeepArgs,
     #[command(flatten)]
     pub options: RedactOptions,
+    /// Obscure, besides, every face an audit of an earlier output of this input found.
+    ///
+    /// The review loop: redact, run `veilcam audit OUTPUT --json AUDIT.json --contact-sheet
+    /// SHEET.png`, look at the sheet, then redact the same input again with
+    /// `--obscure-findings AUDIT.json`. Each finding is obscured like a face from its first
+    /// frame to its last, two frames more on each side, whatever the detectors and the camera
+    /// policy decide; the sidecar lists these masks with "why": "audit_finding". The audit
+    /// must be of a video of the input's size and frame count (else nothing is written).
+    /// Videos only; not with subject access, since an audit of a subject-access output finds
+    /// the subject too.
+    #[arg(long, value_name = "AUDIT.json", help_heading = "Masks", conflicts_with_all = ["keep_track", "keep_at"])]
+    pub obscure_findings: Option<PathBuf>,
 }
 
 /// Subject access (`redact` and `export`): keep one person visible, obscure everyone else.

@@ -15,10 +15,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
+use crate::audit::masks::{FindingMasks, FindingsWatch};
 use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -143,11 +145,15 @@ pub(crate) fn for_the_night_profile(e: Error) -> Error {
 pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     let started = Instant::now();
     crate::input::check(&s.input)?;
+    let findings = s.findings.as_deref().map(FindingMasks::read).transpose()?.map(Arc::new);
     let targets = Targets::prepare(s)?;
     let keep = crate::subject::resolve(s)?;
-    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(keep);
     let source = FileSource::open_with(&s.input, s.salvage)?;
     let info = source.info().clone();
+    if let Some(f) = &findings {
+        f.check_size(&s.input, info.width(), info.height())?;
+    }
+    let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(keep).obscuring_findings(findings.clone());
     let stages = file_stages(s, policy, source_fps(&info))?;
     tracing::debug!(
         "decoding {}: {}x{} at {} fps, {}, faces every {} frame(s), {} worker(s)",
@@ -164,6 +170,10 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
     if let Keep::Track(id) = keep {
         // First, so a subject never seen fails the run before the encoders finish.
         sinks.push(Box::new(crate::subject::SubjectWatch::new(id)));
+    }
+    if let Some(f) = &findings {
+        // First too: an audit of another video fails the run before the encoders finish.
+        sinks.push(Box::new(FindingsWatch::new(f)));
     }
     let audio = s.keep_audio.then_some(s.input.as_path());
     sinks.push(Box::new(FileSink::create(targets.video, source.caps(), &s.encoder, audio)?));
@@ -614,7 +624,7 @@ impl<'t> Redactor<'t> {
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
     fn emit(&mut self, item: Windowed) -> Result<()> {
         let Windowed { mut frame, detections, decoded_at, fully_obscured, grey } = item;
-        let boxes = self.tracker.boxes_at(frame.index);
+        let (index, boxes) = (frame.index, self.tracker.boxes_at(frame.index));
         let policy = &mut self.policy;
         let decision = StageTimes::time(&self.times.redact, || {
             frame.with_picture_mut(|pic| {
@@ -623,7 +633,7 @@ impl<'t> Redactor<'t> {
                     crate::redact::obscure_all(pic);
                     Decision::default()
                 } else {
-                    policy.apply(pic, &boxes, grey)
+                    policy.apply(pic, index, &boxes, grey)
                 }
             })
         })?;

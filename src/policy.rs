@@ -16,11 +16,17 @@
 //! concerns is obscured on those frames, as `all+heads` does always. A kept subject's head is
 //! never obscured by it.
 //!
+//! An audit's findings (`redact --obscure-findings`, [`FindingMasks`]) are obscured besides,
+//! whatever the rest decides: a person reviewed them and wants them gone.
+//!
 //! [`Policy::decide`] is the one place that decides; its [`Decision`] is what is filled and
 //! what the sidecar records.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use crate::audit::masks::FindingMasks;
 use crate::config::{BystanderPolicy, Camera, FacePolicy, ZoneKind};
 use crate::detect::Class;
 use crate::frame::PictureMut;
@@ -127,6 +133,9 @@ pub enum Why {
     /// `faces = "all+heads"`, or the night profile `heads` on a grey frame: the head of a
     /// detected person (see [`head_mask`]), obscured whether or not a face was found in it.
     Head,
+    /// `redact --obscure-findings`: a face an audit of an earlier output found; its `track` is
+    /// the finding's number in that report.
+    AuditFinding,
 }
 
 /// One region the policy obscured in a frame, as the sidecar records it.
@@ -207,12 +216,19 @@ pub struct Policy {
     pub keep: Keep,
     /// What more is done on grey (night/infrared) frames.
     pub night: NightProfile,
+    /// `redact --obscure-findings`: faces an audit found, obscured whatever else is decided.
+    findings: Option<Arc<FindingMasks>>,
     street: Option<ZoneMask>,
 }
 
 impl Policy {
     pub fn new(camera: Option<Camera>, mask_scale: f32, shape: Shape, fill: FillMode) -> Self {
-        Policy { camera, mask_scale, shape, fill, keep: Keep::Nobody, night: NightProfile::Off, street: None }
+        Policy { camera, mask_scale, shape, fill, keep: Keep::Nobody, night: NightProfile::Off, findings: None, street: None }
+    }
+
+    /// The same policy obscuring, besides, every face of an audit's `findings`.
+    pub fn obscuring_findings(self, findings: Option<Arc<FindingMasks>>) -> Self {
+        Policy { findings, ..self }
     }
 
     /// The same policy with the night profile `night`.
@@ -367,11 +383,31 @@ impl Policy {
         camera.zones_of(ZoneKind::Street).map(|z| z.name.clone()).collect()
     }
 
-    /// Obscures one frame: the regions [`Policy::decide`] chose with the fill, then street
-    /// zones in black. `grey`: the frame is a night/infrared picture (the planner's
-    /// [`crate::detect::Plan::grey`]). Returns the decision, which is what was applied.
-    pub fn apply(&mut self, pic: &mut PictureMut<'_>, boxes: &[TrackedBox], grey: bool) -> Decision {
-        let decision = self.decide_frame(boxes, pic.width, pic.height, grey);
+    /// [`Policy::decide_frame`] for frame `index`, with the faces of an audit's findings there.
+    pub fn decide_at(&self, index: u64, boxes: &[TrackedBox], width: usize, height: usize, grey: bool) -> Decision {
+        let mut decision = self.decide_frame(boxes, width, height, grey);
+        decision.obscured.extend(self.findings_at(index));
+        decision
+    }
+
+    /// The faces of the audit's findings in frame `index`, grown like faces.
+    fn findings_at(&self, index: u64) -> impl Iterator<Item = Obscured> + '_ {
+        let boxes = self.findings.as_deref().map_or(&[][..], |f| f.at(index));
+        boxes.iter().map(|&(finding, b)| Obscured {
+            track: finding,
+            class: Class::Face,
+            bbox: b.scaled(self.mask_scale),
+            shape: self.shape,
+            why: Why::AuditFinding,
+        })
+    }
+
+    /// Obscures frame `index`: the regions [`Policy::decide`] chose and the faces of an audit's
+    /// findings with the fill, then street zones in black. `grey`: the frame is a night/infrared
+    /// picture (the planner's [`crate::detect::Plan::grey`]). Returns the decision, which is
+    /// what was applied.
+    pub fn apply(&mut self, pic: &mut PictureMut<'_>, index: u64, boxes: &[TrackedBox], grey: bool) -> Decision {
+        let decision = self.decide_at(index, boxes, pic.width, pic.height, grey);
         redact(pic, &decision.regions(), self.fill);
         if let Some(camera) = &self.camera {
             let stale = self.street.as_ref().is_none_or(|m| (m.width, m.height) != (pic.width, pic.height));
@@ -448,6 +484,20 @@ mod tests {
         assert_eq!(d.obscured[0].why, Why::Face);
         assert_eq!(d.kept, vec![1], "the person is left visible and says so");
         assert!(!p.needs_persons());
+    }
+
+    #[test]
+    fn an_audit_finding_is_obscured_in_its_frames_whatever_the_face_policy() {
+        let finding = BBox::new(40.0, 40.0, 50.0, 52.0);
+        let masks = FindingMasks::from_hits(&[vec![(10, finding)]], 100);
+        let p = Policy::new(Some(camera_with("none", "none")), 1.4, Shape::Ellipse, FillMode::Mosaic).obscuring_findings(Some(Arc::new(masks)));
+        let d = p.decide_at(10, &[face()], 100, 100, false);
+        assert_eq!(d.kept, vec![2], "faces = \"none\" keeps the tracked face");
+        assert_eq!(d.obscured.len(), 1);
+        let o = d.obscured[0];
+        assert_eq!((o.track, o.why, o.shape), (1, Why::AuditFinding, Shape::Ellipse), "finding 1, in the run's shape");
+        assert_eq!(o.bbox, finding.scaled(1.4), "grown like a face");
+        assert!(p.decide_at(50, &[face()], 100, 100, false).obscured.is_empty(), "only in the finding's frames");
     }
 
     #[test]

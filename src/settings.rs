@@ -58,6 +58,8 @@ pub struct RedactSettings {
     pub keep: Keep,
     /// What more is done for faces on grey (night/infrared) frames.
     pub night: NightProfile,
+    /// `--obscure-findings`: an audit report whose findings are obscured besides.
+    pub findings: Option<PathBuf>,
 }
 
 /// How often a detector runs.
@@ -114,6 +116,19 @@ pub fn media_kind(path: &Path) -> MediaKind {
 
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
+        let mut settings = Self::paced_from_args(a)?;
+        if let Some(report) = &a.obscure_findings {
+            if media_kind(&a.input) == MediaKind::Image {
+                let input = a.input.display();
+                return Err(Error::Settings(format!("--obscure-findings: an audit lists frames of a video; {input} is a still image")));
+            }
+            settings.findings = Some(report.clone());
+        }
+        Ok(settings)
+    }
+
+    /// The settings of `a` as a file run or, with `--realtime`, a live rehearsal.
+    fn paced_from_args(a: &RedactArgs) -> Result<Self> {
         let options = RedactOptions { keep: a.keep.keep(), ..a.options.clone() };
         let Some(budget_ms) = a.realtime else { return Self::new(&a.input, &a.output, &options) };
         if !(10..=10_000).contains(&budget_ms) {
@@ -226,6 +241,7 @@ impl RedactSettings {
             person_every: o.person_every,
             small_faces: !o.no_small_faces,
             realtime: None,
+            findings: None,
             keep: o.keep,
             night: o.night,
         })

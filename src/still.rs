@@ -52,7 +52,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let decision = {
         let data: &mut [u8] = &mut img;
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
-        policy.apply(&mut pic, &boxes, grey)
+        policy.apply(&mut pic, 0, &boxes, grey)
     };
     write_image(&img, &output)?;
     let mut ready = vec![output];

@@ -81,7 +81,7 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
             let data: &mut [u8] = &mut img;
             let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
             let grey = is_grey(&pic.as_picture());
-            policy.apply(&mut pic, &boxes, grey);
+            policy.apply(&mut pic, 0, &boxes, grey);
             policy
         }
         Look::Unredacted => Policy::new(Some(p.camera.clone()), 1.0, Shape::Box, FillMode::Solid),

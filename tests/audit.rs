@@ -66,14 +66,41 @@ fn audit_finds_every_face_of_an_unredacted_clip_and_exits_4() {
     assert!(sheet.width() >= 3 * 160, "one tile per finding: {}x{}", sheet.width(), sheet.height());
 }
 
+/// The review loop: a weakened redaction leaves faces, the audit finds them, and the same
+/// input redacted again with `--obscure-findings` has every hit of every finding filled.
 #[test]
-fn audit_catches_the_faces_a_weakened_redaction_leaves() {
+fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_findings() {
     let dir = tempfile::tempdir().unwrap();
     let weak = dir.path().join("weak.mp4");
-    redact_ok(&sample("faces.mp4"), &weak, &["--threshold", "0.97", "--no-small-faces", "--preset", "ultrafast"]);
-    let (out, report) = audit(&weak, &dir.path().join("a.json"), &[]);
+    let weakened = ["--threshold", "0.97", "--no-small-faces", "--preset", "ultrafast"];
+    redact_ok(&sample("faces.mp4"), &weak, &weakened);
+    let json = dir.path().join("a.json");
+    let (out, report) = audit(&weak, &json, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(true_faces_found(&report, &faces_truth()) >= 1, "a face the weak run left: {report:#}");
+
+    let (fixed, sidecar) = (dir.path().join("fixed.mp4"), dir.path().join("fixed.json"));
+    let findings = ["--obscure-findings", json.to_str().unwrap(), "--fill", "solid", "--shape", "box"];
+    let sidecar_args = ["--sidecar", sidecar.to_str().unwrap()];
+    redact_ok(&sample("faces.mp4"), &fixed, &[&weakened[..], &findings, &sidecar_args].concat());
+    let luma = decode_gray(&fixed);
+    assert_eq!(luma.len(), 100);
+    let (w, h) = (report["width"].as_u64().unwrap() as usize, report["height"].as_u64().unwrap() as usize);
+    let hits: Vec<&serde_json::Value> = report["findings"].as_array().unwrap().iter().flat_map(|f| f["hits"].as_array().unwrap()).collect();
+    for hit in &hits {
+        let frame = hit["frame"].as_u64().unwrap() as usize;
+        let b = |k: &str| hit["box"][k].as_f64().unwrap();
+        // The inner half of the hit's box: a solid fill there is black whatever the encoder's
+        // ringing at the fill's edge.
+        let face = FaceBox { id: 0, x1: b("x1"), y1: b("y1"), x2: b("x2"), y2: b("y2") }.grown(0.5);
+        let (xs, ys) = ((face.x1.max(0.0) as usize)..(face.x2.ceil() as usize).min(w), (face.y1.max(0.0) as usize)..(face.y2.ceil() as usize).min(h));
+        let px: Vec<u8> = ys.flat_map(|y| xs.clone().map(move |x| (x, y))).map(|(x, y)| luma[frame][y * w + x]).collect();
+        let mean = px.iter().map(|&v| f64::from(v)).sum::<f64>() / px.len().max(1) as f64;
+        assert!(mean < 30.0, "frame {frame}: the finding's box {} is not filled (mean luma {mean:.0})", hit["box"]);
+    }
+    let hit_frames: std::collections::BTreeSet<u64> = hits.iter().map(|h| h["frame"].as_u64().unwrap()).collect();
+    let recorded = std::fs::read_to_string(&sidecar).unwrap().matches(r#""why":"audit_finding""#).count();
+    assert!(recorded >= hit_frames.len(), "the sidecar records the findings' masks: {recorded} for {} frames", hit_frames.len());
 }
 
 #[test]

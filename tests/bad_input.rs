@@ -56,6 +56,29 @@ fn truncated_faces(dir: &Path, name: &str, fraction: f64) -> PathBuf {
     write(dir, name, &bytes[..cut])
 }
 
+/// An audit report for `--obscure-findings`: one finding of one hit, of a `width`×`height`
+/// video of `frames` frames.
+fn audit_report(dir: &Path, width: u32, height: u32, frames: u64) -> PathBuf {
+    let hit = r#"{"frame": 3, "box": {"x1": 10, "y1": 10, "x2": 40, "y2": 50}}"#;
+    let body = format!(r#"{{"width": {width}, "height": {height}, "frames": {frames}, "findings": [{{"hits": [{hit}]}}]}}"#);
+    write(dir, "audit.json", body.as_bytes())
+}
+
+#[test]
+fn findings_of_another_video_are_refused_naming_the_report_and_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (faces, out) = (sample("faces.mp4"), dir.path().join("out.mp4"));
+    let report = audit_report(dir.path(), 640, 360, 100);
+    let args = ["--obscure-findings", report.to_str().unwrap()];
+    assert_fails_cleanly(&faces, &out, &args, &["audit.json", "a 640×360 video", "faces.mp4 is 1280×720"]);
+    audit_report(dir.path(), 1280, 720, 120);
+    assert_fails_cleanly(&faces, &out, &args, &["audit.json", "of 120 frames, the input has 100"]);
+    write(dir.path(), "audit.json", br#"{"width": 1280, "height": 720, "frames": 100, "findings": {}}"#);
+    assert_fails_cleanly(&faces, &out, &args, &["audit.json", "not an audit report of veilcam"]);
+    audit_report(dir.path(), 1280, 720, 100);
+    assert_fails_cleanly(&sample("astronaut.png"), &dir.path().join("out.png"), &args, &["astronaut.png is a still image"]);
+}
+
 #[test]
 fn an_empty_file_is_rejected() {
     let dir = tempfile::tempdir().unwrap();

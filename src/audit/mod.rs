@@ -63,6 +63,7 @@ mod around;
 mod findings;
 mod follow;
 mod looks;
+pub mod masks;
 mod mosaic;
 mod replay;
 mod sheet;
