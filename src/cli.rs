@@ -194,6 +194,15 @@ pub struct HoldArgs {
 pub struct AuditArgs {
     /// The video to check (usually a redacted output).
     pub input: PathBuf,
+    /// The sidecar of the redaction that wrote INPUT (`redact --sidecar`): a hit lying in a
+    /// region it filled solid or with a mosaic is set aside (`filled`), not listed.
+    ///
+    /// None of a face's pixels are left inside such a fill, but the detectors take veilcam's
+    /// coarse mosaics of small faces for faces. A hit counts as lying in the fill when 85 % of
+    /// the middle of its box (60 % across and down, where a face's features are) does. The sidecar must be of this video (size and frame count) and of a solid or
+    /// mosaic fill (a blurred face can still be recognised).
+    #[arg(long, value_name = "JSON")]
+    pub sidecar: Option<PathBuf>,
     /// Write a PNG with one tile per finding (its best frame, the face outlined), in the order
     /// listed, for review.
     #[arg(long, value_name = "PNG")]

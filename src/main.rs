@@ -322,6 +322,7 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
         around: !args.no_around,
         second_model: args.second_model.then(|| veilcam::models::locate(veilcam::models::SECOND_FACE_MODEL, None)).transpose()?,
         second_threshold: args.second_threshold,
+        sidecar: args.sidecar.clone(),
     };
     let mut progress = veilcam::progress::Progress::new(&args.input.file_name().unwrap_or_default().to_string_lossy(), None, quiet);
     let report = veilcam::audit::audit(&args.input, &settings, |_| progress.frame_done()).map_err(|e| e.naming(&args.input))?;

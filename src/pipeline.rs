@@ -185,6 +185,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
             height: info.height(),
             fps_n: info.fps().numer(),
             fps_d: info.fps().denom(),
+            fill: s.fill,
         };
         sinks.push(Box::new(SidecarWriter::create(out, &header, damage.clone())?));
     }

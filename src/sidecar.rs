@@ -14,6 +14,7 @@ use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::output::AtomicOutput;
 use crate::policy::{Decision, Obscured};
+use crate::redact::FillMode;
 use crate::frame::Frame;
 use crate::sink::{Applied, FrameSink};
 use crate::source::integrity::DamageLog;
@@ -28,6 +29,9 @@ pub struct SidecarHeader<'a> {
     pub height: u32,
     pub fps_n: i32,
     pub fps_d: i32,
+    /// How the regions under `obscured` were filled (`veilcam audit --sidecar` sets aside
+    /// what lies in an irreversible fill).
+    pub fill: FillMode,
 }
 
 /// One frame's record.

@@ -57,7 +57,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     write_image(&img, &output)?;
     let mut ready = vec![output];
     if let Some(out) = sidecar_out {
-        let header = SidecarHeader { veilcam: env!("CARGO_PKG_VERSION"), input: s.input.display().to_string(), width: w as u32, height: h as u32, fps_n: 0, fps_d: 1 };
+        let header = SidecarHeader { veilcam: env!("CARGO_PKG_VERSION"), input: s.input.display().to_string(), width: w as u32, height: h as u32, fps_n: 0, fps_d: 1, fill: s.fill };
         let mut sidecar = SidecarWriter::create(out, &header, Default::default())?;
         sidecar.write(&FrameRecord::new(0, &detections, &boxes, &decision))?;
         ready.push(sidecar.close()?);

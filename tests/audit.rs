@@ -101,6 +101,19 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     let hit_frames: std::collections::BTreeSet<u64> = hits.iter().map(|h| h["frame"].as_u64().unwrap()).collect();
     let recorded = std::fs::read_to_string(&sidecar).unwrap().matches(r#""why":"audit_finding""#).count();
     assert!(recorded >= hit_frames.len(), "the sidecar records the findings' masks: {recorded} for {} frames", hit_frames.len());
+
+    // The first audit's hits, replayed on the new output: with its sidecar they lie in its
+    // fills and are set aside; without it they are findings again (the black boxes stand
+    // where the faces were, and nothing else tells the audit they are fills).
+    let again = |extra: &[&str]| {
+        let replay = ["--hits-from", json.to_str().unwrap(), "--overwrite"];
+        audit(&fixed, &dir.path().join("again.json"), &[&replay[..], extra].concat())
+    };
+    let (out, with_sidecar) = again(&["--sidecar", sidecar.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{with_sidecar:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(with_sidecar["set_aside"].as_array().unwrap().iter().any(|a| a["reason"] == "filled"), "{with_sidecar:#}");
+    let (out, blind) = again(&[]);
+    assert_eq!(out.status.code(), Some(4), "without the sidecar: {blind:#}");
 }
 
 #[test]

@@ -68,6 +68,7 @@ fn auditor() -> Auditor {
         // It looks only where the picture moves.
         second_model: None,
         second_threshold: veilcam::audit::SECOND_THRESHOLD,
+        sidecar: None,
     };
     Auditor::new(&settings, CANVAS_W).expect("the audit's detector loads")
 }

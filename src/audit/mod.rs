@@ -60,6 +60,7 @@ use crate::source::file::FileSource;
 use crate::source::FrameSource;
 
 mod around;
+pub mod filled;
 mod findings;
 mod follow;
 mod looks;
@@ -75,6 +76,7 @@ pub use mosaic::{mosaic_likeness, MOSAIC_LIKENESS};
 pub use sheet::write_contact_sheet;
 
 use around::AroundLook;
+use filled::Filled;
 use findings::{join, settle, Aside};
 use follow::Follower;
 use looks::{look, merge, second_hits, second_look, MotionLook};
@@ -118,6 +120,9 @@ pub struct AuditSettings {
     pub second_model: Option<PathBuf>,
     /// The second model's score from which it counts a face ([`SECOND_THRESHOLD`]).
     pub second_threshold: f32,
+    /// The sidecar of the redaction that wrote the video (`--sidecar`): hits lying in a region
+    /// it filled solid or with a mosaic are set aside ([`Reason::Filled`]).
+    pub sidecar: Option<PathBuf>,
 }
 
 /// Which look found a hit.
@@ -196,6 +201,9 @@ pub struct AuditReport {
     pub around_threshold: f32,
     /// Whether the second face model looked too.
     pub second_model: bool,
+    /// The redaction's sidecar by which hits in filled regions were set aside (`--sidecar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
     /// Frames with at least one hit of a finding.
     pub frames_with_faces: u64,
     pub findings: Vec<Finding>,
@@ -224,6 +232,9 @@ pub enum Reason {
     /// Under the threshold, and its finding lasted fewer than [`CONFIRM_FRAMES`] frames or did
     /// not travel [`CONFIRM_TRAVEL`].
     Unconfirmed,
+    /// Its box lies in a region the redaction filled solid or with a mosaic, by its sidecar
+    /// ([`filled::FILLED_SHARE`] of it at least).
+    Filled,
 }
 
 impl AuditReport {
@@ -237,6 +248,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     crate::input::check(input)?;
     let mut source = FileSource::open(input)?;
     let info = source.info().clone();
+    let filled = settings.sidecar.as_deref().map(|p| Filled::read(p, info.width(), info.height())).transpose()?;
     let mut hits_of = match &settings.hits_from {
         Some(path) => HitSource::Recorded(Recorded::read(path, settings.second_threshold)?),
         None => HitSource::Detector(Box::new(Auditor::new(settings, info.width() as usize)?)),
@@ -258,6 +270,11 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
             HitSource::Recorded(recorded) => recorded.frame(index),
         };
         aside.add(Reason::Mosaic, &mosaics);
+        let (hits, on_fills): (Vec<Hit>, Vec<Hit>) = match &filled {
+            Some(filled) => hits.into_iter().partition(|h| !filled.covers(index, &h.bbox)),
+            None => (hits, Vec::new()),
+        };
+        aside.add(Reason::Filled, &on_fills);
         frame.with_picture(|pic| {
             join(&mut findings, &hits, index, seconds, pic);
             if let Some(around) = around.as_mut() {
@@ -273,6 +290,9 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     }
     if frames == 0 {
         return Err(Error::Pipeline(format!("{}: no video frames", input.display())));
+    }
+    if let Some(filled) = &filled {
+        filled.check_frames(frames)?;
     }
     let findings = settle(findings, settings.threshold, &mut aside);
     let frames_with_faces = findings.iter().flat_map(|f| f.hits.iter().map(|h| h.frame)).collect::<std::collections::BTreeSet<_>>().len() as u64;
@@ -296,6 +316,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         around: settings.around,
         around_threshold: around_threshold(settings.threshold),
         second_model: settings.second_model.is_some(),
+        sidecar: settings.sidecar.as_ref().map(|p| p.display().to_string()),
         frames_with_faces,
         findings,
         set_aside_count: aside.count,

@@ -273,6 +273,7 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
         height: info.height(),
         fps_n: fps.numer(),
         fps_d: fps.denom(),
+        fill: settings.fill,
     };
     let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
     if let Keep::Track(id) = keep {

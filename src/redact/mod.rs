@@ -6,13 +6,13 @@
 
 pub mod fill;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::frame::PictureMut;
 use crate::geometry::BBox;
 
 /// How a region is obscured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum FillMode {
     /// Opaque black: nothing of the region survives.
@@ -24,7 +24,7 @@ pub enum FillMode {
 }
 
 /// The outline of an obscured region inside its box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
     Ellipse,

@@ -1,0 +1,192 @@
+//! What the redaction filled, from its sidecar (`audit --sidecar`): a hit whose box has its
+//! middle (where a face's features are) in a region filled solid or with a mosaic is not a face
+//! left visible, since the face's pixels are not left there. The detectors do take veilcam's own coarse mosaics of small
+//! faces for faces (a mosaic of 2×2 blocks keeps a face's layout); with the sidecar the audit
+//! sets those hits aside as `filled` instead of listing them, so a review sees what is left.
+//!
+//! Only irreversible fills count: a sidecar of a `--fill blur` run is refused, since a blurred
+//! face can still be recognised. The sidecar must be of the audited video: its size is checked
+//! when it is read and its frame count at the end ([`Filled::check_frames`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::geometry::BBox;
+use crate::redact::{FillMode, Shape};
+
+/// The middle of a hit's box, as a share of its width and height: where a face's eyes, nose and
+/// mouth lie. The detectors' boxes on veilcam's own small mosaics sit a few pixels off the
+/// mosaic, so their rims reach past it (on the README demo, 56–79 % of the whole box lay in
+/// the fill, 88–100 % of its middle).
+pub const FILLED_MIDDLE: f32 = 0.6;
+/// Share of that middle that must lie in filled regions for the hit to be set aside. A face
+/// half covered (a mask over its mouth, eyes left) has about half its middle filled.
+pub const FILLED_SHARE: f32 = 0.85;
+
+/// Points across (and down) a hit's box at which "filled" is tested.
+const SAMPLES: usize = 12;
+
+/// The part of a sidecar this reads; other fields are ignored.
+#[derive(Deserialize)]
+struct Sidecar {
+    width: u32,
+    height: u32,
+    fill: Option<FillMode>,
+    frames: Vec<SidecarFrame>,
+}
+
+#[derive(Deserialize)]
+struct SidecarFrame {
+    index: u64,
+    #[serde(default)]
+    obscured: Vec<SidecarRegion>,
+    #[serde(default)]
+    fully_obscured: bool,
+}
+
+#[derive(Deserialize)]
+struct SidecarRegion {
+    #[serde(rename = "box")]
+    bbox: SidecarBox,
+    shape: Shape,
+}
+
+#[derive(Deserialize)]
+struct SidecarBox {
+    x1: f32,
+    y1: f32,
+    x2: f32,
+    y2: f32,
+}
+
+/// What was filled, frame by frame.
+enum FrameFill {
+    Whole,
+    Regions(Vec<(BBox, Shape)>),
+}
+
+/// The regions a redaction filled irreversibly, frame by frame, from its sidecar.
+pub struct Filled {
+    path: PathBuf,
+    frames: u64,
+    by_frame: BTreeMap<u64, FrameFill>,
+}
+
+impl Filled {
+    /// Reads `path`, the sidecar of the redaction that wrote a `width`×`height` video.
+    pub fn read(path: &Path, width: u32, height: u32) -> Result<Self> {
+        let bad = |why: String| Error::Settings(format!("--sidecar {}: {why}", path.display()));
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let sidecar: Sidecar = serde_json::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| bad(format!("not a sidecar of veilcam redact: {e}")))?;
+        match sidecar.fill {
+            Some(FillMode::Solid | FillMode::Mosaic) => {}
+            Some(FillMode::Blur) => return Err(bad("its run filled with blur, which can leave a face recognisable; only solid and mosaic fills are taken as hiding a face".into())),
+            None => return Err(bad("it does not say how its regions were filled (written by an older veilcam); redact again to get one that does".into())),
+        }
+        if (sidecar.width, sidecar.height) != (width, height) {
+            return Err(bad(format!("it is of a {}×{} video, the audited one is {width}×{height}", sidecar.width, sidecar.height)));
+        }
+        let frames = sidecar.frames.len() as u64;
+        let by_frame = sidecar
+            .frames
+            .into_iter()
+            .map(|f| {
+                let fill = match f.fully_obscured {
+                    true => FrameFill::Whole,
+                    false => FrameFill::Regions(f.obscured.into_iter().map(|r| (BBox::new(r.bbox.x1, r.bbox.y1, r.bbox.x2, r.bbox.y2), r.shape)).collect()),
+                };
+                (f.index, fill)
+            })
+            .collect();
+        Ok(Filled { path: path.to_path_buf(), frames, by_frame })
+    }
+
+    /// Whether at least [`FILLED_SHARE`] of the middle of `b` ([`FILLED_MIDDLE`]) lies in what
+    /// was filled in frame `index`.
+    pub fn covers(&self, index: u64, b: &BBox) -> bool {
+        match self.by_frame.get(&index) {
+            Some(FrameFill::Whole) => true,
+            Some(FrameFill::Regions(regions)) if !regions.is_empty() && !b.is_empty() => {
+                filled_share(&b.scaled(FILLED_MIDDLE), regions) >= FILLED_SHARE
+            }
+            _ => false,
+        }
+    }
+
+    /// Refuses a sidecar of a video with another number of frames than the audited one.
+    pub fn check_frames(&self, audited: u64) -> Result<()> {
+        if self.frames == audited {
+            return Ok(());
+        }
+        Err(Error::Settings(format!(
+            "--sidecar {}: it records {} frames, the audited video has {audited}; give the sidecar of the run that wrote it",
+            self.path.display(),
+            self.frames
+        )))
+    }
+}
+
+/// The share of `b` (sampled on a grid of points) inside any of `regions`.
+fn filled_share(b: &BBox, regions: &[(BBox, Shape)]) -> f32 {
+    let at = |i: usize, from: f32, size: f32| from + size * (i as f32 + 0.5) / SAMPLES as f32;
+    let inside = (0..SAMPLES)
+        .flat_map(|i| (0..SAMPLES).map(move |j| (at(i, b.x1, b.width()), at(j, b.y1, b.height()))))
+        .filter(|&(x, y)| regions.iter().any(|(r, shape)| in_region(r, *shape, x, y)))
+        .count();
+    inside as f32 / (SAMPLES * SAMPLES) as f32
+}
+
+fn in_region(r: &BBox, shape: Shape, x: f32, y: f32) -> bool {
+    let inside_box = x >= r.x1 && x < r.x2 && y >= r.y1 && y < r.y2;
+    match shape {
+        Shape::Box => inside_box,
+        Shape::Ellipse => {
+            let (cx, cy) = r.center();
+            let (dx, dy) = ((x - cx) / (r.width() / 2.0).max(1e-3), (y - cy) / (r.height() / 2.0).max(1e-3));
+            inside_box && dx * dx + dy * dy <= 1.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar(dir: &Path, fill: &str, frames: &str) -> PathBuf {
+        let path = dir.join("s.json");
+        let body = format!(r#"{{"veilcam":"0","input":"x","width":100,"height":80,"fps_n":25,"fps_d":1{fill},"frames":[{frames}],"damage":{{}}}}"#);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    const TWO_FRAMES: &str = r#"{"index":0,"obscured":[{"track":1,"class":"face","box":{"x1":10,"y1":10,"x2":50,"y2":60},"shape":"ellipse","why":"face"}]},
+{"index":1,"obscured":[],"fully_obscured":true}"#;
+
+    #[test]
+    fn a_hit_inside_a_filled_ellipse_is_covered_and_one_reaching_past_it_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let filled = Filled::read(&sidecar(dir.path(), r#","fill":"mosaic""#, TWO_FRAMES), 100, 80).unwrap();
+        assert!(filled.covers(0, &BBox::new(18.0, 18.0, 42.0, 52.0)), "well inside the ellipse");
+        assert!(filled.covers(0, &BBox::new(14.0, 15.0, 50.0, 59.0)), "a rim outside, the middle inside");
+        assert!(!filled.covers(0, &BBox::new(30.0, 20.0, 70.0, 50.0)), "half outside: a face beside the mask");
+        assert!(!filled.covers(0, &BBox::new(10.0, -10.0, 50.0, 40.0)), "the lower half covered, the eyes not");
+        assert!(filled.covers(1, &BBox::new(0.0, 0.0, 5.0, 5.0)), "a frame obscured whole");
+        assert!(!filled.covers(2, &BBox::new(18.0, 18.0, 42.0, 52.0)), "a frame the sidecar does not list");
+        assert!(filled.check_frames(2).is_ok());
+        assert!(filled.check_frames(3).unwrap_err().to_string().contains("records 2 frames, the audited video has 3"));
+    }
+
+    #[test]
+    fn a_sidecar_of_a_blur_run_another_size_or_no_fill_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |fill: &str, w: u32| Filled::read(&sidecar(dir.path(), fill, TWO_FRAMES), w, 80).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message(r#","fill":"blur""#, 100).contains("blur, which can leave a face recognisable"));
+        assert!(message("", 100).contains("does not say how its regions were filled"));
+        assert!(message(r#","fill":"solid""#, 200).contains("100×80 video, the audited one is 200×80"));
+        assert!(message(r#","fill":"solid""#, 100).is_empty());
+    }
+}
