@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 done; 1 error (nothing written); 2 a batch finished but some files failed;
 //! 3 `--salvage` wrote an output but the input was damaged (gaps listed); 130 interrupted by
-//! Ctrl-C, SIGTERM or SIGHUP (nothing written).
+//! Ctrl-C, SIGTERM, SIGHUP or another stop signal (nothing written).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -20,7 +20,8 @@ use veilcam::{batch, bench, config, pipeline, still, zone_preview};
 const SOME_FILES_FAILED: u8 = 2;
 /// Exit code when `--salvage` wrote an output from a damaged input.
 const SALVAGED: u8 = 3;
-/// Exit code after Ctrl-C, SIGTERM or SIGHUP (128 + SIGINT, as shells report an interrupt).
+/// Exit code after Ctrl-C, SIGTERM, SIGHUP or another of [`STOP_SIGNALS`] (128 + SIGINT, as shells
+/// report an interrupt).
 const INTERRUPTED: u8 = 130;
 /// How long the stages may take to unwind after a signal before the process is ended anyway.
 const UNWIND_GRACE: Duration = Duration::from_secs(10);
@@ -36,6 +37,7 @@ macro_rules! say {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    harden_process();
     stop_on_signal();
     let result = run(&cli);
     if veilcam::interrupt::requested() && result.is_err() {
@@ -51,23 +53,58 @@ fn main() -> ExitCode {
     }
 }
 
-/// Ctrl-C, SIGTERM and SIGHUP ask every stage to stop ([`veilcam::interrupt`]); the run then
-/// unwinds like after any error, its temp files are removed by their owners, and `main` exits
-/// with code 130. Should the stages not have unwound after [`UNWIND_GRACE`], or should a
-/// second signal come, the unfinished files are removed and the process ends at once.
+/// Signals that end the process unless handled: each asks every stage to stop like Ctrl-C.
+/// Ctrl-\ (SIGQUIT) and the user and timer signals would otherwise kill it without cleanup
+/// (and SIGQUIT would dump its memory, raw frames included).
+const STOP_SIGNALS: [i32; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+];
+
+/// Ctrl-C, SIGTERM, SIGHUP and the other [`STOP_SIGNALS`] ask every stage to stop
+/// ([`veilcam::interrupt`]); the run then unwinds like after any error, its temp files are
+/// removed by their owners, and `main` exits with code 130. Should the stages not have unwound
+/// after [`UNWIND_GRACE`], or should a second signal come, the unfinished files are removed and
+/// the process ends at once.
 fn stop_on_signal() {
-    let installed = ctrlc::set_handler(|| {
-        if veilcam::interrupt::requested() {
-            end_now();
+    let mut signals = match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
+            return;
         }
-        veilcam::interrupt::request();
-        std::thread::spawn(|| {
-            std::thread::sleep(UNWIND_GRACE);
-            end_now();
-        });
+    };
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if veilcam::interrupt::requested() {
+                end_now();
+            }
+            veilcam::interrupt::request();
+            std::thread::spawn(|| {
+                std::thread::sleep(UNWIND_GRACE);
+                end_now();
+            });
+        }
     });
-    if let Err(e) = installed {
-        tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
+}
+
+/// What no run may do whatever happens to it: dump its memory, which holds raw frames, in a
+/// core file (a crash, or a core handler such as systemd-coredump), or be killed by a file-size
+/// limit (SIGXFSZ) instead of failing the write like a full disk, which removes the temp files.
+fn harden_process() {
+    // SAFETY: plain system calls on this process, with valid arguments.
+    unsafe {
+        let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::setrlimit(libc::RLIMIT_CORE, &no_core) != 0 || libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            tracing::warn!("cannot turn core dumps off: a crash could write raw frames to disk");
+        }
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

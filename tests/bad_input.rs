@@ -244,35 +244,67 @@ fn the_input_is_never_overwritten_by_its_own_output() {
     assert_fails_cleanly(&input, &input, &["--overwrite"], &["clip.mp4", "input"]);
 }
 
-#[test]
-fn an_interrupted_run_leaves_no_output_and_no_temp_file() {
+/// Starts `veilcam redact vtest.avi` with a sidecar into `dir` and waits until it has begun
+/// writing its hidden temp files, then half a second more.
+fn redaction_under_way(dir: &Path, cwd: &Path, before: impl FnOnce(&mut std::process::Command)) -> std::process::Child {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-
-    let dir = tempfile::tempdir().unwrap();
-    let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
-    let child = Command::new(env!("CARGO_BIN_EXE_veilcam"))
-        .args(["-q", "redact"])
-        .arg(sample("vtest.avi"))
-        .arg("-o")
-        .arg(&output)
-        .arg("--sidecar")
-        .arg(&sidecar)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("veilcam binary runs");
-    // The hidden temp files appear once the run has started writing; then interrupt it.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_veilcam"));
+    command.current_dir(cwd).args(["-q", "redact"]).arg(sample("vtest.avi")).arg("-o").arg(dir.join("out.mp4"));
+    command.arg("--sidecar").arg(dir.join("out.json")).stderr(Stdio::piped());
+    before(&mut command);
+    let child = command.spawn().expect("veilcam binary runs");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while dir_entries(dir.path()).len() < 2 {
+    while dir_entries(dir).len() < 2 {
         assert!(Instant::now() < deadline, "no temp files appeared");
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(signalled.success());
+    child
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success(), "kill -{name}");
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_output_and_no_temp_file() {
+    // Ctrl-C, and the other signals that would end the process unhandled: Ctrl-\ (QUIT), the
+    // user and timer signals (found by hostile use: they left every temp file behind).
+    for name in ["INT", "QUIT", "USR1", "USR2", "ALRM", "VTALRM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = redaction_under_way(dir.path(), dir.path(), |_| {});
+        signal(&child, name);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "exit status after SIG{name}; stderr:\n{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(dir_entries(dir.path()).is_empty(), "SIG{name} left behind: {:?}", dir_entries(dir.path()));
+    }
+}
+
+/// A crash must not write the process's memory, raw frames included, to a core file (found by
+/// hostile use: a Ctrl-\ dumped 536 MB holding rows of faces). The run is given an unlimited
+/// core size and killed with SIGABRT, which dumps core unless the process forbids it. (Where
+/// the system pipes cores to a handler instead of writing `core` in the working directory, the
+/// directory stays empty either way.)
+#[test]
+fn a_crashed_run_writes_no_core_dump() {
+    use std::os::unix::process::CommandExt;
+    let (dir, cwd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let child = redaction_under_way(dir.path(), cwd.path(), |command| {
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+                libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
+                Ok(())
+            });
+        }
+    });
+    signal(&child, "ABRT");
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "exit status after Ctrl-C; stderr:\n{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(dir_entries(dir.path()).is_empty(), "left behind: {:?}", dir_entries(dir.path()));
+    assert!(!out.status.success());
+    assert!(dir_entries(cwd.path()).is_empty(), "a core dump: {:?}", dir_entries(cwd.path()));
 }

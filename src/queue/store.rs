@@ -147,7 +147,8 @@ impl Store {
     pub async fn download(&self, key: &str, dest: &Path) -> Result<u64, QueueError> {
         let got = self.inner.get(&Key::from(key)).await.map_err(|e| self.err(key, "cannot read", e))?;
         let mut stream = got.into_stream();
-        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(dest).await.map_err(|e| self.err(key, &format!("cannot create {}", dest.display()), e))?;
+        // Only its owner reads a downloaded input: it may be raw footage.
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(dest).await.map_err(|e| self.err(key, &format!("cannot create {}", dest.display()), e))?;
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.err(key, "read cut off", e))?;

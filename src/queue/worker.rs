@@ -40,6 +40,15 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Prefix of the private per-job directories (`<prefix><pid>-XXXXXX`).
 const JOB_DIR_PREFIX: &str = "veilcam-job-";
 
+/// A job's own directory in `work_dir`, where its raw input lies: mode 0700 whatever the umask,
+/// so no other user may look in.
+fn job_dir(work_dir: &Path) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(work_dir)
+}
+
 /// What the worker's own machine decides (not carried by jobs).
 #[derive(Clone, Debug, Default)]
 pub struct LocalOptions {
@@ -383,9 +392,7 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
     if cx.store.head(&output.key).await?.is_some() {
         return Ok(Finished::AlreadyDone);
     }
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
-        .tempdir_in(&cx.work_dir)
+    let dir = job_dir(&cx.work_dir)
         .map_err(|e| Failure::Error(format!("cannot create a private temp dir in {}: {e}", cx.work_dir.display())))?;
     let in_path = dir.path().join(format!("input.{}", extension(&input.key)));
     let out_path = dir.path().join(format!("output.{}", extension(&output.key)));
@@ -472,6 +479,15 @@ mod tests {
         assert_eq!(temp_key("redacted/2026/cam.mp4", "ab12"), "redacted/2026/.cam.mp4.part-ab12");
         assert_eq!(temp_key("cam.mp4", "ab12"), ".cam.mp4.part-ab12");
         assert!(!crate::batch::is_media(Path::new(&temp_key("x/cam.mp4", "id"))), "a temp key is never taken for an input");
+    }
+
+    #[test]
+    fn a_jobs_directory_where_the_raw_input_lies_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let work = tempfile::tempdir().unwrap();
+        let dir = job_dir(work.path()).unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{mode:o}");
     }
 
     #[test]
