@@ -74,7 +74,8 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
 }
 
 /// Runs both child processes on `input`, `runs` times in pairs (plain, then redact), and prints
-/// the comparison; returns the pairs. The host's speed drifts between runs (on the 2-core
+/// the comparison; returns the pairs. The plain transcode's output, the footage unredacted, is
+/// removed as soon as it is measured; the redacted one stays in `work_dir`. The host's speed drifts between runs (on the 2-core
 /// build machine the same redaction took 16.5 to 21.3 CPU seconds), so each ratio is taken
 /// within its pair, and with more than one pair the median is the figure to report.
 pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[String], runs: usize) -> Result<Vec<(StatsReport, StatsReport)>> {
@@ -87,6 +88,9 @@ pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[
     let mut pairs = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let plain = child(&exe, work_dir, "plain", &plain_args)?;
+        // The plain transcode is the footage unredacted: measured, not kept.
+        let plain_copy = work_dir.join("plain.mp4");
+        std::fs::remove_file(&plain_copy).map_err(|e| Error::io(&plain_copy, e))?;
         let redacted = child(&exe, work_dir, "redact", &redact)?;
         print_report(input, enc, &plain, &redacted);
         pairs.push((plain, redacted));

@@ -370,7 +370,8 @@ pub struct BenchArgs {
     /// x264 constant quality, for both runs.
     #[arg(long, default_value_t = 21)]
     pub crf: u32,
-    /// Where the two outputs and their stats go.
+    /// Where the redacted output and both runs' stats go (the plain transcode, unredacted, is
+    /// removed once measured).
     #[arg(long, default_value = "out/bench")]
     pub work_dir: PathBuf,
     /// Pairs of runs (plain transcode, then redaction), one after the other; with more than one,

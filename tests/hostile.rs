@@ -602,3 +602,21 @@ fn an_interruption_at_any_moment_leaves_all_outputs_or_none() {
     }
     assert!(interrupted >= 3, "most runs were interrupted mid-way ({interrupted} of 10)");
 }
+
+/// `veilcam bench` transcodes the clip plainly to compare: that copy is the footage unredacted,
+/// and it was left in the work directory (found by hostile use). Only the redacted one stays.
+#[test]
+fn bench_keeps_no_unredacted_copy_of_the_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .args(["-q", "bench"])
+        .arg(sample("faces.mp4"))
+        .args(["--runs", "1", "--preset", "ultrafast", "--work-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ratio redact / plain"), "the bench still compares");
+    let left: Vec<String> = dir_entries(dir.path()).into_iter().filter(|n| n.ends_with(".mp4")).collect();
+    assert_eq!(left, ["redact.mp4"], "only the redacted output stays");
+}

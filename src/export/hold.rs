@@ -10,7 +10,6 @@
 //! so two exports placing holds at once lose neither.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -64,9 +63,7 @@ fn write_lines(marker: &Path, lines: &[String]) -> Result<()> {
     let temp = dir.join(format!(".{name}.tmp"));
     let mut text = lines.join("\n");
     text.push('\n');
-    let mut file = fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| Error::io(&temp, e))?;
-    fs::rename(&temp, marker).map_err(|e| Error::io(marker, e))?;
+    segments::replace_file(marker, &temp, text.as_bytes())?;
     segments::sync_dir(dir)
 }
 
@@ -273,6 +270,18 @@ mod tests {
         assert_eq!(cases(&segment).unwrap(), ["A"], "B's new hold is taken back");
         Placed::place_all(std::slice::from_ref(&segment), "B").unwrap().keep();
         assert_eq!(cases(&segment).unwrap(), ["A", "B"]);
+    }
+
+    #[test]
+    fn a_marker_that_cannot_be_written_leaves_no_temp_file() {
+        // Found by hostile use: on a full disk the failed write left `.NAME.hold.tmp` beside
+        // the segment. A directory in the marker's place fails the write here.
+        let (_root, segment) = camera();
+        let marker = segments::hold_marker(&segment);
+        fs::create_dir(&marker).unwrap();
+        assert!(write_lines(&marker, &["{}".to_string()]).is_err());
+        let names: Vec<String> = fs::read_dir(segment.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
     }
 
     #[test]

@@ -234,11 +234,21 @@ pub fn rewrite_index(camera_dir: &Path, records: &[SegmentRecord], _lock: &Index
         text.push_str(&serde_json::to_string(record).expect("a record serialises"));
         text.push('\n');
     }
-    let mut file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    file.write_all(text.as_bytes()).map_err(|e| Error::io(&temp, e))?;
-    file.sync_all().map_err(|e| Error::io(&temp, e))?;
-    fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
+    replace_file(&path, &temp, text.as_bytes())?;
     sync_dir(camera_dir)
+}
+
+/// Replaces `target` with `bytes` through `temp` (written, fsynced, renamed). When any step
+/// fails (a full disk), `target` stays as it was and `temp` is removed.
+pub fn replace_file(target: &Path, temp: &Path, bytes: &[u8]) -> Result<()> {
+    let written = File::create(temp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .map_err(|e| Error::io(temp, e))
+        .and_then(|()| fs::rename(temp, target).map_err(|e| Error::io(target, e)));
+    if written.is_err() {
+        let _ = fs::remove_file(temp);
+    }
+    written
 }
 
 /// Fsyncs a directory, so a rename or a new file in it survives a power cut.
