@@ -386,6 +386,35 @@ fn a_second_entry_hidden_under_a_listed_name_is_named() {
     assert!(report.contains("a second entry under this name"), "{report}");
 }
 
+/// Found by hostile use: data put before the bundle, after it or in its zip comment passed
+/// every check, and a bundle with a picture put before it opens as that picture. Each must
+/// fail the bundle, saying what was added.
+#[test]
+fn bytes_before_after_or_beside_the_entries_fail_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let sealed = std::fs::read(&bundle).unwrap();
+    let picture = std::fs::read(common::sample("astronaut.png")).unwrap();
+    let mut commented = sealed.clone();
+    let n = commented.len();
+    commented[n - 2..].copy_from_slice(&(picture.len().min(60_000) as u16).to_le_bytes());
+    commented.extend_from_slice(&picture[..picture.len().min(60_000)]);
+    let cases = [
+        ("prepended", [&picture[..], &sealed[..]].concat(), "bytes before the first entry"),
+        ("appended", [&sealed[..], &picture[..]].concat(), "bytes after the end of the zip directory"),
+        ("commented", commented, "a zip comment of 60000 bytes"),
+    ];
+    for (what, bytes, expect) in cases {
+        std::fs::write(&bundle, &bytes).unwrap();
+        let (ok, report) = home.verify(&bundle, &[]);
+        assert!(!ok, "{what}: {report}");
+        assert!(report.contains(expect) && report.contains("added after sealing"), "{what}: {report}");
+    }
+    std::fs::write(&bundle, &sealed).unwrap();
+    assert!(home.verify(&bundle, &[]).0, "the sealed bundle itself verifies");
+}
+
 /// Runs veilcam with a deadline; a run that does not end in time is killed and fails the test.
 fn veilcam_within(home: &Home, args: &[&str], limit: std::time::Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veilcam"))

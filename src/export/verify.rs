@@ -3,7 +3,8 @@
 //!
 //! Checked, in order:
 //! 1. the zip itself, including bytes that belong to no listed entry (a second entry under an
-//!    existing name hides that way: zip readers keep only one of them);
+//!    existing name hides that way: zip readers keep only one of them) and anything before,
+//!    after or beside the entries (a zip comment, extra fields);
 //! 2. `manifest.json.minisig`: a valid signature of `manifest.json` by the key the manifest
 //!    names, and, with `--key`, that this key is the expected one (a bundle re-signed with
 //!    another key fails then; the fingerprint it was signed with is always reported);
@@ -157,6 +158,9 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
     };
     if let Err((name, why)) = check_layout(&mut zip, bundle) {
         report.findings.push(Finding::failed(name.as_deref().unwrap_or(&bundle_name), why));
+    }
+    if let Err(why) = check_envelope(&mut zip, bundle) {
+        report.findings.push(Finding::failed(&bundle_name, why));
     }
     let manifest_bytes = match read_entry(&mut zip, MANIFEST, MAX_MANIFEST) {
         Ok(bytes) => bytes,
@@ -382,6 +386,101 @@ fn check_layout(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), (O
     Ok(())
 }
 
+/// Nothing but the entries may be in the zip around them either: no bytes before the first
+/// entry or after the end of the zip's directory, no zip comment, no file comment and no extra
+/// field but a ZIP64 size (found by hostile use: an unredacted photo put before the bundle,
+/// after it, in its comment or in an entry's extra field passed every check, and a bundle with
+/// a PNG before it opens as that picture). [`super::bundle::seal`] writes none of these.
+fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), String> {
+    let added = |what: String| Err(format!("{what}, which the manifest does not cover (added after sealing)"));
+    if zip.offset() > 0 {
+        return added(format!("{} bytes before the first entry", zip.offset()));
+    }
+    if !zip.comment().is_empty() {
+        return added(format!("a zip comment of {} bytes", zip.comment().len()));
+    }
+    let raw = |e: zip::result::ZipError| format!("cannot read the zip directory: {e}");
+    let mut first = u64::MAX;
+    for i in 0..zip.len() {
+        let f = zip.by_index_raw(i).map_err(raw)?;
+        first = first.min(f.header_start());
+        let local_extra = f.data_start() - f.header_start() - 30 - f.name_raw().len() as u64;
+        let zip64 = f.compressed_size().max(f.size()) >= u64::from(u32::MAX);
+        if local_extra > 0 && !(zip64 && local_extra <= ZIP64_LOCAL_EXTRA) {
+            return added(format!("{}: an extra field of {local_extra} bytes in its header", f.name()));
+        }
+        if !f.comment().is_empty() {
+            return added(format!("{}: a file comment of {} bytes", f.name(), f.comment().len()));
+        }
+        if let Some(extra) = f.extra_data().filter(|e| !only_zip64_fields(e)) {
+            return added(format!("{}: an extra field of {} bytes in the zip directory", f.name(), extra.len()));
+        }
+    }
+    if zip.len() > 0 && first > 0 {
+        return added(format!("{first} bytes before the first entry"));
+    }
+    let end = end_of_directory(bundle, zip.central_directory_start(), zip.len()).map_err(|e| format!("cannot read the end of the zip: {e}"))?;
+    let len = std::fs::metadata(bundle).map_err(|e| format!("cannot read the bundle's size: {e}"))?.len();
+    if end < len {
+        return added(format!("{} bytes after the end of the zip directory", len - end));
+    }
+    Ok(())
+}
+
+/// A ZIP64 extra field in a local header: its id and length, then both sizes (20 bytes).
+const ZIP64_LOCAL_EXTRA: u64 = 20;
+
+/// Whether a zip extra field holds nothing but ZIP64 fields (header id 1).
+fn only_zip64_fields(mut extra: &[u8]) -> bool {
+    while extra.len() >= 4 {
+        let (id, len) = (u16::from_le_bytes([extra[0], extra[1]]), usize::from(u16::from_le_bytes([extra[2], extra[3]])));
+        if id != 1 || extra.len() < 4 + len {
+            return false;
+        }
+        extra = &extra[4 + len..];
+    }
+    extra.is_empty()
+}
+
+/// Where the zip's end-of-central-directory record ends (its comment included): walked from the
+/// start of the central directory over its `entries` records, past a ZIP64 end record and
+/// locator if there are any, so that anything behind it shows as added.
+fn end_of_directory(bundle: &Path, directory: u64, entries: usize) -> std::io::Result<u64> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut file = BufReader::new(File::open(bundle)?);
+    file.seek(SeekFrom::Start(directory))?;
+    let mut at = directory;
+    let mut fixed = [0u8; 46];
+    for _ in 0..entries {
+        // A central directory record: 46 bytes, then its name, extra field and comment.
+        file.read_exact(&mut fixed)?;
+        if fixed[..4] != [0x50, 0x4b, 0x01, 0x02] {
+            return Err(bad("a zip directory record is not where the one before it ends"));
+        }
+        let var = [28, 30, 32].iter().map(|&i| i64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]))).sum::<i64>();
+        file.seek_relative(var)?;
+        at += 46 + var as u64;
+    }
+    let mut signature = [0u8; 4];
+    file.read_exact(&mut signature)?;
+    if signature == [0x50, 0x4b, 0x06, 0x06] {
+        // ZIP64 end record (its size after the first 12 bytes at byte 4), then its locator.
+        let mut size = [0u8; 8];
+        file.read_exact(&mut size)?;
+        let record = 12 + u64::from_le_bytes(size);
+        at += record + 20;
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut signature)?;
+    }
+    if signature != [0x50, 0x4b, 0x05, 0x06] {
+        return Err(bad("no end of the zip directory where the directory ends"));
+    }
+    let mut rest = [0u8; 18];
+    file.read_exact(&mut rest)?;
+    Ok(at + 22 + u64::from(u16::from_le_bytes([rest[16], rest[17]])))
+}
+
 /// The file name in the zip local file header at `offset`, if one is there.
 fn local_header_name(bundle: &Path, offset: u64) -> Option<String> {
     use std::io::Seek;
@@ -402,6 +501,15 @@ fn local_header_name(bundle: &Path, offset: u64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extra_field_is_allowed_only_when_it_holds_zip64_sizes() {
+        assert!(only_zip64_fields(&[]));
+        assert!(only_zip64_fields(&[1, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!only_zip64_fields(&[0x55, 0x54, 1, 0, 9]), "an extended timestamp");
+        assert!(!only_zip64_fields(&[1, 0, 200, 0, 0, 0]), "a length past the field's end");
+        assert!(!only_zip64_fields(&[1, 0, 0, 0, 7]), "a stray byte after the fields");
+    }
     use crate::export::bundle::{seal, BundleFile};
     use crate::export::keys::SigningKey;
 
