@@ -29,18 +29,40 @@ const CAMERA: &str = "front_door";
 /// each test.
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| record_template("export-recordings-", |_| None))
+}
+
+/// The gaps (ms) between the frames of a recording of `veilcam testcam` by `veilcam live`:
+/// frames arrive at jittery times (two 1 ms apart, pauses of 110 ms), each stamped 40 ms long.
+const CAMERA_GAPS_MS: [u64; 50] = [
+    40, 40, 73, 41, 36, 46, 14, 45, 29, 57, 38, 1, 20, 69, 91, 40, 40, 40, 34, 41, 36, 46, 16, 44, 29, 56, 39, 1, 21, 69, 88, 40, 40,
+    40, 33, 41, 36, 46, 30, 34, 15, 47, 24, 63, 29, 1, 19, 71, 110, 40,
+];
+
+/// The same footage recorded as a live camera sends it, at [`CAMERA_GAPS_MS`].
+fn jittery_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
+        let at: Vec<u64> = std::iter::once(0).chain(CAMERA_GAPS_MS.iter().cycle().scan(0, |t, g| { *t += g * 1_000_000; Some(*t) })).take(100).collect();
+        record_template("export-jittery-", move |i| at.get(i).copied())
+    })
+}
+
+/// Records sample_media/faces.mp4 into 1 s segments under a fresh directory of the target's
+/// temp dir (`PREFIX<pid>`), each frame at the time `pts_of(index)` gives (else its own).
+fn record_template(prefix: &str, pts_of: impl Fn(usize) -> Option<u64>) -> PathBuf {
+    {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         // Recordings of earlier test processes that have ended are not needed any more.
         for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("export-recordings-") {
+            if let Some(pid) = name.strip_prefix(prefix) {
                 if !Path::new("/proc").join(pid).exists() {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
         }
-        let root = tmp.join(format!("export-recordings-{}", std::process::id()));
+        let root = tmp.join(format!("{prefix}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let mut settings = RecorderSettings::new(&root, CAMERA);
         settings.segment_seconds = 1;
@@ -54,12 +76,15 @@ fn template() -> &'static Path {
             fully_obscured: false,
             decoded_at: Instant::now(),
         };
-        while let Some(frame) = source.next_frame().unwrap() {
+        while let Some(mut frame) = source.next_frame().unwrap() {
+            if let Some(pts) = pts_of(frame.index as usize) {
+                frame.buffer.make_mut().set_pts(gstreamer::ClockTime::from_nseconds(pts));
+            }
             recorder.push(&frame, &nothing).expect("frame recorded");
         }
         Box::new(recorder).finish().expect("recorder finishes");
         root
-    })
+    }
 }
 
 /// A test's world: recordings, a data directory with a signing key, a place for bundles.
@@ -72,9 +97,14 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::of(template())
+    }
+
+    /// A world whose recordings are a copy of `recorded`.
+    fn of(recorded: &Path) -> World {
         let dir = tempfile::tempdir().unwrap();
         let recordings = dir.path().join("recordings");
-        copy_dir(template(), &recordings);
+        copy_dir(recorded, &recordings);
         let home = dir.path().join("home");
         keys::init(&home.join("keys")).expect("signing key created");
         let out = dir.path().join("out");
@@ -226,6 +256,20 @@ fn export_of_recordings_is_trimmed_to_the_frame_sealed_verified_and_held() {
 
     let log = std::fs::read_to_string(world.home.join("audit.jsonl")).unwrap();
     assert!(log.contains("\"export\"") && log.contains("2026-117"), "audit log:\n{log}");
+}
+
+/// Found by hostile use: exports of a live camera's recordings across segments decoded to a
+/// frame fewer than their manifest states (the encoder's B-frames put the last of such jittery
+/// frames past the end the MP4 records), so `verify` failed them.
+#[test]
+fn an_export_of_a_jittery_cameras_recordings_keeps_every_frame_and_verifies() {
+    let world = World::of(jittery_template());
+    let records = world.records();
+    assert!(records.len() >= 3, "{records:?}");
+    let (from, to) = (records[0].start_ms().unwrap() + 210, records[2].start_ms().unwrap() + 530);
+    assert_ok(&world.export("2026-118", from, to, "case.zip", &[]));
+    let verified = verify::verify(&world.out.join("case.zip"), Some(&world.home.join("keys").join(keys::PUBLIC_FILE)));
+    assert!(verified.ok(), "{verified}");
 }
 
 #[test]

@@ -127,6 +127,30 @@ fn redacting_a_variable_frame_rate_clip_keeps_its_duration_and_last_frame() {
     }
 }
 
+/// A live camera's recording: frames at jittery times (two at once, long pauses), each stamped
+/// one nominal frame long. Found by hostile use: with B-frames, the encoder reordered such
+/// frames so that the last one was presented past the end the MP4 recorded, and decoders
+/// dropped it (exports of live recordings decoded to a frame fewer than their manifest said).
+#[test]
+fn redacting_a_jittery_live_recording_keeps_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    // The gaps of 51 frames of a recording by `veilcam live` of `veilcam testcam`.
+    let gaps = vec![
+        40, 40, 73, 41, 36, 46, 14, 45, 29, 57, 38, 1, 20, 69, 91, 40, 40, 40, 34, 41, 36, 46, 16, 44, 29, 56, 39, 1, 21, 69, 88, 40,
+        40, 40, 33, 41, 36, 46, 30, 34, 15, 47, 24, 63, 29, 1, 19, 71, 110, 40,
+    ];
+    let frames = gaps.len() + 1;
+    let timing = Timing::Jittered(gaps, 40, 25, 1);
+    let input = make_clip(&ClipSpec::new(frames, 640, 480, timing.clone(), &format!("{X264_FAST} ! matroskamux")), &dir.path().join("camera.mkv"));
+    let stamps: Vec<u64> = timing.stamps(frames).iter().map(|s| s.0).collect();
+    assert_eq!(pts_list(&probe(&input)), stamps, "the derived clip does not have the intended timestamps");
+    for ext in ["mp4", "mkv"] {
+        let output = dir.path().join(format!("camera-out.{ext}"));
+        redact_ok(&input, &output, FAST);
+        assert_eq!(pts_list(&probe(&output)), stamps, "-> .{ext}: frames or presentation times changed");
+    }
+}
+
 #[test]
 fn redacting_an_odd_size_clip_keeps_its_size_and_pixels() {
     // 853×480: odd width, chroma 427 samples wide, strides padded. A stride mistake anywhere

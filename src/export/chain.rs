@@ -39,6 +39,21 @@ pub struct PartUse {
     pub out_end_ns: Option<u64>,
 }
 
+/// The least step between two frames of the output (see [`ChainSource::next_frame`]).
+const MIN_STEP_NS: u64 = 1_000_000;
+
+/// Whether two files' frames fit one output: the same picture (format, size, aspect, colour).
+/// The frame rate may differ: a recording of a live camera declares the rate its frames came
+/// at in that segment (26/1 in one, 25/1 in the next), and each frame keeps its own time.
+fn same_picture(a: &gst::Caps, b: &gst::Caps) -> bool {
+    let without_rate = |caps: &gst::Caps| {
+        let mut caps = caps.clone();
+        caps.make_mut().iter_mut().for_each(|s| s.remove_field("framerate"));
+        caps
+    };
+    without_rate(a) == without_rate(b)
+}
+
 /// Several files decoded one after another.
 pub struct ChainSource {
     parts: VecDeque<Part>,
@@ -48,6 +63,8 @@ pub struct ChainSource {
     next_index: u64,
     /// End of the last frame handed out, in output time.
     cursor_ns: u64,
+    /// Start of the last frame handed out, in output time.
+    last_out_ns: Option<u64>,
     uses: Arc<Mutex<Vec<PartUse>>>,
 }
 
@@ -80,6 +97,7 @@ impl ChainSource {
             estimated,
             next_index: 0,
             cursor_ns: 0,
+            last_out_ns: None,
             uses: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -106,7 +124,7 @@ impl ChainSource {
         }
         let Some(part) = self.parts.pop_front() else { return Ok(false) };
         let source = FileSource::open(&part.path)?;
-        if source.caps() != &self.caps {
+        if !same_picture(source.caps(), &self.caps) {
             return Err(ExportError::FormatChanged {
                 path: part.path.clone(),
                 what: format!("{} after {}", source.caps(), self.caps),
@@ -154,7 +172,10 @@ impl FrameSource for ChainSource {
                 continue;
             }
             let shift = *current.shift.get_or_insert(self.cursor_ns as i128 - start as i128);
-            let out = (start as i128 + shift).max(0) as u64;
+            // Strictly later than the frame before, by a step the MP4 keeps: a recording with two
+            // frames at one instant would otherwise lose one in the working copy.
+            let out = ((start as i128 + shift).max(0) as u64).max(self.last_out_ns.map_or(0, |last| last + MIN_STEP_NS));
+            self.last_out_ns = Some(out);
             let used = &mut current.used;
             used.frames += 1;
             used.first_ns.get_or_insert(start);
@@ -169,5 +190,23 @@ impl FrameSource for ChainSource {
             self.cursor_ns = out + length;
             return Ok(Some(frame));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(width: i32, rate: i32) -> gst::Caps {
+        gst::init().unwrap();
+        gst::Caps::builder("video/x-raw").field("format", "I420").field("width", width).field("height", 720).field("framerate", gst::Fraction::new(rate, 1)).build()
+    }
+
+    #[test]
+    fn segments_of_one_camera_join_whatever_rate_they_declare_but_not_across_a_size_change() {
+        // Found by hostile use: exports across 3 of 21 segment boundaries of a live recording
+        // failed with "framerate 27/1 after 25/1".
+        assert!(same_picture(&caps(1280, 27), &caps(1280, 25)));
+        assert!(!same_picture(&caps(1280, 25), &caps(640, 25)));
     }
 }

@@ -231,7 +231,18 @@ fn build(
     let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).property("threads", enc.threads).build()?;
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("speed-preset", &enc.preset);
+    // No B-frames. With them, frames that come at irregular times (a live camera's recording,
+    // any variable-rate video) are reordered so that the last one is presented past the end the
+    // container records, and players and decoders drop it (found by hostile use: exports of
+    // live recordings decoded to a frame fewer than their manifest states).
+    encoder.set_property("bframes", 0u32);
     let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
+    if mux.has_property("trak-timescale") {
+        // MP4 and MOV keep times in ticks of a track time scale, by default one derived from the
+        // caps' frame rate (2500 a second at 25/1), which rounds a live camera's jittery times to
+        // 0.4 ms. 90 kHz, MPEG's clock, holds every common frame rate and any millisecond exactly.
+        mux.set_property("trak-timescale", 90_000u32);
+    }
     // The input's tags (title, artist, comment, GPS …) reach the muxer with the audio branch;
     // a muxer that keeps only the tags set on it (none) writes none of them.
     if let Some(setter) = mux.dynamic_cast_ref::<gst::TagSetter>() {

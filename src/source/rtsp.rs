@@ -428,6 +428,13 @@ impl Backoff {
 /// having jumped (a camera clock reset, a server restarting its timestamps).
 const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
 
+/// The least time between two frames on veilcam's timeline. A camera that sends a frame with
+/// the time of the one before (or a little earlier) gets it moved on by this much: no less,
+/// because a container's clock (an MP4 track's time scale) would round a smaller step away and
+/// hold two frames at one instant, which a muxer or player then drops (found by hostile use:
+/// recordings with such pairs exported to working copies one frame short of their manifest).
+const MIN_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(1);
+
 /// Maps the stream's running time onto veilcam's timeline: 0 at the first frame ever, the
 /// stream's own spacing within a stretch, the wall clock between stretches. A stretch starts
 /// with each connection and whenever the stream's time strays from the wall clock by more
@@ -467,7 +474,7 @@ impl Timeline {
         };
         let mut pts = nanos(wall - epoch) + running.saturating_sub(at);
         if let Some(last) = self.last {
-            pts = pts.max(last + gst::ClockTime::from_nseconds(1));
+            pts = pts.max(last + MIN_STEP);
         }
         self.last = Some(pts);
         (pts, jumped)
@@ -965,7 +972,9 @@ mod tests {
         timeline.map(t0, Some(ms(1_000)));
         let (a, _) = timeline.map(t0 + Duration::from_millis(40), Some(ms(1_040)));
         let (b, jumped) = timeline.map(t0 + Duration::from_millis(80), Some(ms(1_020)));
-        assert!(!jumped && b > a, "{a} {b}");
+        assert!(!jumped && b >= a + MIN_STEP, "{a} {b}");
+        let (c, _) = timeline.map(t0 + Duration::from_millis(81), Some(ms(1_020)));
+        assert_eq!(c, b + MIN_STEP, "the same time twice: moved on by a step a container keeps");
     }
 
     #[test]

@@ -435,6 +435,10 @@ pub enum Timing {
     VariableMs(Vec<u64>),
     /// Like `VariableMs`, but the caps carry a nominal rate `n/d` (as phone recordings do).
     VariableMsNominal(Vec<u64>, i32, i32),
+    /// Frames `gaps_ms[i % len]` apart that each say they last `duration_ms`, caps `n/d`: a live
+    /// camera's recording, whose frames arrive at jittery times but are stamped one nominal
+    /// frame long.
+    Jittered(Vec<u64>, u64, i32, i32),
 }
 
 impl Timing {
@@ -456,6 +460,13 @@ impl Timing {
                     t += d;
                 }
             }
+            Timing::Jittered(gaps, duration_ms, _, _) => {
+                let mut t = 0;
+                for i in 0..n {
+                    out.push((t, duration_ms * 1_000_000));
+                    t += gaps[i % gaps.len()] * 1_000_000;
+                }
+            }
         }
         out
     }
@@ -464,7 +475,7 @@ impl Timing {
         match self {
             Timing::Fps(n, d) => gst::Fraction::new(*n, *d),
             Timing::VariableMs(_) => gst::Fraction::new(0, 1),
-            Timing::VariableMsNominal(_, n, d) => gst::Fraction::new(*n, *d),
+            Timing::VariableMsNominal(_, n, d) | Timing::Jittered(_, _, n, d) => gst::Fraction::new(*n, *d),
         }
     }
 }
