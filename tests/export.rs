@@ -338,6 +338,16 @@ fn bad_requests_are_refused_with_their_cause_and_leave_nothing() {
     // A case id that could name another directory.
     let err = failed(&world.export("../c4", first, first + 1000, "d.zip", &[]));
     assert!(err.contains("case id '../c4'"), "{err}");
+    // A range past the end of an --input file (found by hostile use: the report said the
+    // sources covered the whole range).
+    let faces = sample("faces.mp4").display().to_string();
+    let out = world.command(&["export", "--case", "c5", "--basis", "b", "--requester", "r", "--input", &faces, "--from", "3.99", "--to", "100"])
+        .arg("-o")
+        .arg(world.out.join("e.zip"))
+        .output()
+        .unwrap();
+    let err = failed(&out);
+    assert!(err.contains("--to 100.000 s is past the end of the input(s) (4.000 s long)"), "{err}");
     assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
     assert!(world.holds().is_empty());
 }

@@ -115,8 +115,15 @@ pub fn parse_offset(option: &str, text: &str) -> Result<u64, ExportError> {
     } else {
         seconds(text_s).ok_or_else(bad)?
     };
+    if total > MAX_OFFSET_S {
+        // Beyond it, nanoseconds no longer fit and two offsets would both be clamped to one.
+        return Err(bad());
+    }
     Ok((total * 1e9).round() as u64)
 }
+
+/// The largest offset taken (about 31 years of video).
+const MAX_OFFSET_S: f64 = 1e9;
 
 /// One file an export reads.
 #[derive(Clone, Debug, Serialize)]
@@ -350,6 +357,17 @@ pub fn from_files(inputs: &[PathBuf], from_ns: Option<u64>, to_ns: Option<u64>) 
         ))
         .into());
     }
+    if let Some(to) = to_ns.filter(|&to| to > start_ns.saturating_add(GAP_TOLERANCE_MS as u64 * 1_000_000)) {
+        // Files have no recording to be missing: a range past their end is a mistake, and a
+        // report saying the sources cover it would be false (found by hostile use).
+        return Err(ExportError::BadRange(format!(
+            "--to {:.3} s is past the end of the input(s) ({:.3} s long); give --to {:.3} or less",
+            to as f64 / 1e9,
+            start_ns as f64 / 1e9,
+            start_ns as f64 / 1e9
+        ))
+        .into());
+    }
     let clock_notes = vec![
         "The sources are plain files: they carry no wall-clock time. Offsets and times in this export count from the \
          start of the first file."
@@ -396,7 +414,7 @@ mod tests {
         assert_eq!(parse_offset("--from", "1.5s").unwrap(), 1_500_000_000);
         assert_eq!(parse_offset("--from", "01:30").unwrap(), 90_000_000_000);
         assert_eq!(parse_offset("--from", "1:00:00.25").unwrap(), 3_600_250_000_000);
-        for bad in ["-1", "1:60", "abc", "1:2:3:4", "NaN"] {
+        for bad in ["-1", "1:60", "abc", "1:2:3:4", "NaN", "99999999:00:00", "1e300"] {
             assert!(parse_offset("--to", bad).is_err(), "{bad:?} accepted");
         }
     }
