@@ -741,3 +741,18 @@ fn retention_applies_each_cameras_own_age_limit() {
     assert!(segments::read_index(&root.path().join("short")).unwrap().is_empty());
     assert_eq!(segments::read_index(&root.path().join("long")).unwrap(), long);
 }
+
+/// Found by hostile use: `veilcam live` with its metrics port taken hung in about half of the
+/// runs, because the restream server dropped right after its start asked its main loop to quit
+/// before the loop ran. Each of these servers must stop when dropped at once.
+#[test]
+fn a_restream_server_dropped_right_after_its_start_stops() {
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..20 {
+            drop(RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap());
+        }
+        let _ = done.send(());
+    });
+    assert!(stopped.recv_timeout(std::time::Duration::from_secs(60)).is_ok(), "a server dropped at once never stopped");
+}

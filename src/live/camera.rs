@@ -48,8 +48,10 @@ use crate::stats::StageTimes;
 
 /// How long one wait for a camera frame lasts before the stop flag is looked at again.
 const FEED_POLL: Duration = Duration::from_millis(200);
-/// How often the retention sweeper runs.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the retention sweeper runs: often enough that the disk floor (`min_free_mb`) is
+/// kept while cameras write (found by hostile use: at once a minute, a camera filled a small
+/// disk between two sweeps).
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Frame rate assumed for detection cadence until a camera says its own.
 const ASSUMED_FPS: f64 = 25.0;
 /// With no frame from the camera for this long, black filler frames take its place.
@@ -91,9 +93,9 @@ impl LiveServices {
             digest: a.method == AuthMethod::Digest,
         });
         let restream = RestreamSettings { preset: config.encoder_preset.clone(), ..RestreamSettings::default() };
-        let server = RtspServer::start(config.listen, credentials.as_ref(), restream)?;
         let metrics = Arc::new(LiveMetrics::new(config.cameras.iter().map(|c| c.name().to_string()), config.health_stale));
         let metrics_server = config.metrics.map(|addr| MetricsServer::start(addr, Arc::clone(&metrics))).transpose()?;
+        let server = RtspServer::start(config.listen, credentials.as_ref(), restream)?;
         let sweeper = match &config.recordings {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -225,8 +225,14 @@ impl Drop for RtspServer {
         if let Some(source) = self.source.take().and_then(|id| self.context.find_source_by_id(&id)) {
             source.destroy();
         }
-        self.main_loop.quit();
         if let Some(thread) = self.thread.take() {
+            // A quit before the thread's `run` has started is lost (found by hostile use: a
+            // server dropped right after its start, when the metrics port was taken, hung the
+            // process): ask again until the thread has ended.
+            while !thread.is_finished() {
+                self.main_loop.quit();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             let _ = thread.join();
         }
     }
