@@ -31,6 +31,9 @@ pub enum Error {
     #[error("{path}: cannot read image: {message}")]
     Image { path: PathBuf, message: String },
 
+    #[error("{path}: cannot write image: {message}")]
+    ImageWrite { path: PathBuf, message: String },
+
     #[error("model {path}: {message}")]
     Model { path: PathBuf, message: String },
 

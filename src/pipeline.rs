@@ -127,7 +127,12 @@ pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Resul
 /// that cannot be loaded when only the night profile needs it fails with an error that says so
 /// and how to run without it.
 pub(crate) fn detectors(s: &RedactSettings, policy: &Policy, persons: PersonLoad) -> Result<DetectorSet> {
-    s.detectors(persons).map_err(|e| if policy.needs_persons() { e } else { for_the_night_profile(e) })
+    s.detectors(persons).map_err(|e| match &e {
+        // Only the night profile's own models: a bad face model fails with --night off too
+        // (found by hostile use: its error said --night off would run).
+        Error::Model { path, .. } if !policy.needs_persons() && (path == &s.person_model || path == &s.second_model) => for_the_night_profile(e),
+        _ => e,
+    })
 }
 
 /// A person model that could not be loaded when only the night profile needs it: the error

@@ -109,7 +109,8 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
 }
 
 fn write_image(img: &RgbImage, output: &AtomicOutput) -> Result<()> {
-    let err = |e: image::ImageError| Error::Image { path: output.target().to_path_buf(), message: e.to_string() };
+    // Found by hostile use: a full disk was reported as "cannot read image".
+    let err = |e: image::ImageError| Error::ImageWrite { path: output.target().to_path_buf(), message: e.to_string() };
     let format = ImageFormat::from_path(output.target()).map_err(err)?;
     let file = std::fs::File::create(output.temp_path()).map_err(|e| Error::io(output.target(), e))?;
     let mut writer = std::io::BufWriter::new(file);

@@ -205,12 +205,14 @@ fn a_model_file_that_is_not_onnx_is_rejected() {
     let model = write(dir.path(), "garbage.onnx", b"not a protobuf at all");
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    assert_fails_cleanly(
+    let stderr = assert_fails_cleanly(
         &sample("faces.mp4"),
         &out_dir.join("out.mp4"),
         &["--model", model.to_str().unwrap()],
         &["garbage.onnx"],
     );
+    // Found by hostile use: the face model's error said "--night off runs without it".
+    assert!(!stderr.contains("--night off"), "{stderr}");
 }
 
 #[test]
