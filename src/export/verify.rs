@@ -416,7 +416,7 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
             return added(format!("{}: an extra field of {} bytes in the zip directory", f.name(), extra.len()));
         }
     }
-    if zip.len() > 0 && first > 0 {
+    if !zip.is_empty() && first > 0 {
         return added(format!("{first} bytes before the first entry"));
     }
     let end = end_of_directory(bundle, zip.central_directory_start(), zip.len()).map_err(|e| format!("cannot read the end of the zip: {e}"))?;
