@@ -30,8 +30,17 @@ const UNWIND_GRACE: Duration = Duration::from_secs(10);
 /// panics then), so write errors are ignored.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        let line = one_line(&format!($($arg)*));
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }};
+}
+
+/// A message as one line of plain text: its control characters (a newline or a terminal escape
+/// in a file name) are shown escaped, so no file name can forge a line of veilcam's own or
+/// drive the terminal (found by hostile use: a name holding "\nveilcam: done …" printed a fake
+/// line).
+fn one_line(message: &str) -> String {
+    message.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 fn main() -> ExitCode {
@@ -41,7 +50,12 @@ fn main() -> ExitCode {
     stop_on_signal();
     let result = run(&cli);
     if veilcam::interrupt::requested() && result.is_err() {
-        say!("veilcam: interrupted; no output written");
+        if matches!(cli.command, Command::Batch(_)) {
+            // Files finished before the interrupt were committed and recorded; a re-run goes on.
+            say!("veilcam: interrupted; the file in progress was not written (finished files are kept; run the same command again to go on)");
+        } else {
+            say!("veilcam: interrupted; no output written");
+        }
         return ExitCode::from(INTERRUPTED);
     }
     match result {
@@ -442,4 +456,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_stays_one_line_whatever_a_file_name_holds() {
+        assert_eq!(super::one_line("done a\nveilcam: done b\u{1b}[31m"), "done a\\nveilcam: done b\\u{1b}[31m");
+    }
 }

@@ -124,6 +124,35 @@ fn record_clip(root: &Path, camera: &str, segment_seconds: u64, frames: usize) -
 // Recorder
 // ---------------------------------------------------------------------------------------------
 
+/// What the metrics' `veilcam_segments_total` and `veilcam_recording_bytes` are fed from (found
+/// by hostile use: both stayed 0): the recorder tells of each segment it commits, with the bytes
+/// of the camera's segments in the index.
+#[test]
+fn recorder_tells_of_each_segment_it_commits_and_the_bytes_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let told: Arc<std::sync::Mutex<Vec<(String, u64)>>> = Arc::default();
+    let mut settings = RecorderSettings::new(root.path(), "front_door");
+    settings.segment_seconds = 1;
+    settings.preset = "ultrafast".into();
+    let log = Arc::clone(&told);
+    let mut recorder = Recorder::create(settings)
+        .unwrap()
+        .on_segment(Box::new(move |record, on_disk| log.lock().unwrap().push((record.file.clone(), on_disk))));
+    let mut source = FileSource::open(&sample("faces.mp4")).unwrap();
+    while let Some(frame) = source.next_frame().unwrap() {
+        recorder.push(&frame, &nothing()).expect("frame recorded");
+    }
+    Box::new(recorder).finish().expect("recorder finishes");
+    let index = segments::read_index(&root.path().join("front_door")).unwrap();
+    let told = told.lock().unwrap().clone();
+    assert_eq!(told.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), index.iter().map(|r| r.file.clone()).collect::<Vec<_>>());
+    let mut sum = 0;
+    for ((_, on_disk), record) in told.iter().zip(&index) {
+        sum += record.bytes;
+        assert_eq!(*on_disk, sum, "the bytes of the segments indexed so far");
+    }
+}
+
 #[test]
 fn recorder_splits_into_utc_named_segments_that_decode_and_match_their_index() {
     let root = tempfile::tempdir().unwrap();

@@ -175,7 +175,15 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
                 ..RecorderSettings::new(dir, &name)
             };
             let restream = services.server.mount_encoded(&name)?;
-            vec![Box::new(Recorder::create(settings)?.feeding(restream))]
+            let mut recorder = Recorder::create(settings)?.feeding(restream);
+            if let Some(m) = metrics.clone() {
+                // Found by hostile use: these two series stayed 0 whatever was recorded.
+                recorder = recorder.on_segment(Box::new(move |_, on_disk| {
+                    m.segment_closed();
+                    m.set_recording_bytes(on_disk);
+                }));
+            }
+            vec![Box::new(recorder)]
         }
         None => vec![Box::new(services.server.mount(&name)?)],
     };

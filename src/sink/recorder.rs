@@ -122,7 +122,14 @@ struct Shared {
     committed: Mutex<Vec<SegmentRecord>>,
     /// End (UTC ms) of the latest segment committed, so the next run's names follow on.
     last_end_ms: Mutex<i64>,
+    /// Told of each segment committed, with the bytes of the camera's indexed segments.
+    on_segment: Mutex<Option<SegmentHook>>,
 }
+
+/// What a recorder tells of each segment it commits: its record, and the bytes of all the
+/// camera's segments in the index (the metrics' `veilcam_segments_total` and
+/// `veilcam_recording_bytes`).
+pub type SegmentHook = Box<dyn Fn(&SegmentRecord, u64) + Send>;
 
 impl Shared {
     fn fail(&self, message: String) {
@@ -200,6 +207,7 @@ impl Recorder {
             failure: Mutex::new(None),
             committed: Mutex::new(recovered),
             last_end_ms: Mutex::new(last_end_ms),
+            on_segment: Mutex::new(None),
         });
         Ok(Recorder { settings, shared, run: None, restream: None })
     }
@@ -209,6 +217,12 @@ impl Recorder {
     /// to the restream, which never makes the recording wait (a leaky queue of a few frames).
     pub fn feeding(mut self, restream: EncodedRestream) -> Self {
         self.restream = Some(restream);
+        self
+    }
+
+    /// Tells `hook` of each segment committed from now on.
+    pub fn on_segment(self, hook: SegmentHook) -> Self {
+        *self.shared.on_segment.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
         self
     }
 
@@ -438,6 +452,10 @@ fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
     let end_ms = record.end_ms().unwrap_or(start_ms);
     *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms;
+    if let Some(hook) = shared.on_segment.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        let on_disk = segments::read_index(&shared.camera_dir).map_or(record.bytes, |all| all.iter().map(|r| r.bytes).sum());
+        hook(&record, on_disk);
+    }
     shared.committed.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     Ok(())
 }
