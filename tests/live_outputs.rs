@@ -153,6 +153,20 @@ fn recorder_tells_of_each_segment_it_commits_and_the_bytes_on_disk() {
     }
 }
 
+/// Found by hostile use: two `veilcam live` given the same recordings recorded one camera into
+/// one directory, interleaving overlapping segments (and the second would cut the first's open
+/// segment as a crash's leftover). A second recorder of a camera directory is refused.
+#[test]
+fn a_second_recorder_of_one_camera_directory_is_refused_while_the_first_records() {
+    let root = tempfile::tempdir().unwrap();
+    let first = record_clip(root.path(), "front_door", 1, 10);
+    let second = Recorder::create(RecorderSettings::new(root.path(), "front_door"));
+    let err = second.err().expect("a second recorder is refused").to_string();
+    assert!(err.contains("another recorder is recording this camera"), "{err}");
+    Box::new(first).finish().expect("recorder finishes");
+    assert!(Recorder::create(RecorderSettings::new(root.path(), "front_door")).is_ok(), "free again once the first has finished");
+}
+
 #[test]
 fn recorder_splits_into_utc_named_segments_that_decode_and_match_their_index() {
     let root = tempfile::tempdir().unwrap();

@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 pub const INDEX_FILE: &str = "index.jsonl";
 /// The lock file every writer of the index holds while it writes.
 pub const LOCK_FILE: &str = ".index.lock";
+/// Locked by the camera directory's one recorder ([`claim_recorder`]).
+pub const RECORDER_LOCK_FILE: &str = ".recorder.lock";
 /// Extension of a closed segment.
 pub const SEGMENT_EXT: &str = "mp4";
 /// Suffix of the segment being written.
@@ -193,6 +195,33 @@ pub fn lock(camera_dir: &Path) -> Result<IndexLock> {
         return Err(Error::io(&path, std::io::Error::last_os_error()));
     }
     Ok(IndexLock { _file: file })
+}
+
+/// Held by the one recorder of a camera directory for as long as it records
+/// ([`claim_recorder`]).
+pub struct RecorderClaim {
+    _file: File,
+}
+
+/// Claims `camera_dir` for one recorder: a second one (another `veilcam live` given the same
+/// recordings and camera) is refused at once instead of interleaving segments with the first and
+/// cutting its open segment as if a crash had left it (found by hostile use).
+pub fn claim_recorder(camera_dir: &Path) -> Result<RecorderClaim> {
+    let path = camera_dir.join(RECORDER_LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    // SAFETY: flock on a descriptor we own; the claim goes with the descriptor when it closes,
+    // also when the process is killed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(Error::Settings(format!(
+                "{}: another recorder is recording this camera (is a second veilcam live running with the same recordings?)",
+                camera_dir.display()
+            )));
+        }
+        return Err(Error::io(&path, e));
+    }
+    Ok(RecorderClaim { _file: file })
 }
 
 /// The records of `camera_dir`'s index, in file order (no index: none). A line that does not

@@ -188,6 +188,8 @@ pub struct Recorder {
     run: Option<Run>,
     /// The restream fed from this recorder's encoder, if any.
     restream: Option<EncodedRestream>,
+    /// This recorder's claim on its camera directory: no other records there meanwhile.
+    _claim: segments::RecorderClaim,
 }
 
 impl Recorder {
@@ -198,6 +200,8 @@ impl Recorder {
         validate(&settings)?;
         let camera_dir = settings.camera_dir();
         std::fs::create_dir_all(&camera_dir).map_err(|e| Error::io(&camera_dir, e))?;
+        // Before recovering: another recorder's open segment is no crash's leftover.
+        let claim = segments::claim_recorder(&camera_dir)?;
         let recovered = segments::recover(&camera_dir)?;
         let last_end_ms = segments::read_index(&camera_dir)?.iter().filter_map(SegmentRecord::end_ms).max().unwrap_or(0);
         let shared = Arc::new(Shared {
@@ -209,7 +213,7 @@ impl Recorder {
             last_end_ms: Mutex::new(last_end_ms),
             on_segment: Mutex::new(None),
         });
-        Ok(Recorder { settings, shared, run: None, restream: None })
+        Ok(Recorder { settings, shared, run: None, restream: None, _claim: claim })
     }
 
     /// Feeds `restream` with the H.264 this recorder encodes (one encode per camera instead of
