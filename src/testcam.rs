@@ -692,22 +692,42 @@ mod tests {
         let clip = dir.path().join("clip.ts");
         write_h264_clip(&clip);
         // A named pipe that gives the whole clip and then stays open without more: a stalled
-        // source, neither an end nor an error.
-        let fifo = dir.path().join("stalled.ts");
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let writer = {
-            let (fifo, bytes) = (fifo.clone(), std::fs::read(&clip).unwrap());
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
-                pipe.write_all(&bytes).unwrap();
-                let _ = done_rx.recv_timeout(Duration::from_secs(60));
-            })
+        // source, neither an end nor an error. Opening such a pipe races with its writer (in
+        // one CI run of five the probe read it short and closed it, and the writer got a broken
+        // pipe): the setup is tried afresh, up to three times; the stall below is the test.
+        let bytes = std::fs::read(&clip).unwrap();
+        let stalled_pipe = |attempt: usize| {
+            let fifo = dir.path().join(format!("stalled-{attempt}.ts"));
+            let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+            let (done_tx, done_rx) = mpsc::channel::<()>();
+            let writer = {
+                let (fifo, bytes) = (fifo.clone(), bytes.clone());
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                    if pipe.write_all(&bytes).is_ok() {
+                        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+                    }
+                })
+            };
+            (fifo, done_tx, writer)
         };
-
-        let units = H264Units::open(&fifo).expect("the stalled clip opens: its units are all there");
+        let (units, done_tx, writer) = (0..3)
+            .find_map(|attempt| {
+                let (fifo, done_tx, writer) = stalled_pipe(attempt);
+                match H264Units::open(&fifo) {
+                    Ok(units) => Some((units, done_tx, writer)),
+                    Err(e) => {
+                        eprintln!("attempt {attempt}: {e}");
+                        // Not joined: a writer still waiting for a reader to open the pipe
+                        // would wait forever; it ends with the test process.
+                        drop((done_tx, writer));
+                        None
+                    }
+                }
+            })
+            .expect("the stalled clip opens: its units are all there");
         let (running, stopping) = (AtomicBool::new(false), AtomicBool::new(true));
         let mut count = 0;
         let started = Instant::now();
