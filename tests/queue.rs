@@ -391,3 +391,25 @@ fn a_nats_restart_mid_run_loses_no_job() {
         assert_faces_gone(&format!("c{i}"), clip, &decode_gray(&out));
     }
 }
+
+/// Found by hostile use: object keys went through a conversion that percent-encodes `%`, `~`,
+/// `#`, `[` and control characters, so `submit` queued such an object and the worker looked
+/// for it under another key (404, three attempts, a dead letter). Keys are now used verbatim.
+#[test]
+fn object_keys_with_characters_object_stores_escape_are_redacted_like_any_other() {
+    const ODD: &str = "two%0Alines 50% off~[1] #2.mp4";
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 10);
+    upload(&servers, &clip.path, "odd/fine.mp4");
+    upload(&servers, &clip.path, &format!("odd/{ODD}"));
+    assert_eq!(keys(&servers, "odd"), ["odd/fine.mp4".to_string(), format!("odd/{ODD}")], "uploaded under the very key");
+    servers.submit(&format!("s3://{BUCKET}/odd/"), &format!("s3://{BUCKET}/odd-out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let _w = servers.worker("w", work.path(), &[]);
+    let s = servers.wait_until(Duration::from_secs(180), "both jobs ended", &["w"], |s| s.count(State::Done) + s.dead_letters.len() >= 2);
+    assert_eq!(s.count(State::Done), 2, "{}", status::render(&s));
+    assert_eq!(keys(&servers, "odd-out"), ["odd-out/fine.mp4".to_string(), format!("odd-out/{ODD}")]);
+    let out = download(&servers, &format!("odd-out/{ODD}"), local.path());
+    assert_faces_gone(ODD, &clip, &decode_gray(&out));
+}

@@ -121,13 +121,26 @@ impl Store {
         QueueError::Store { url: format!("s3://{}/{key}", self.bucket), message: format!("{what}: {e}") }
     }
 
+    /// The object-store path of `key`, verbatim: the S3 key the user named. (`Key::from`
+    /// would percent-encode `%`, `~`, `#`, `[` and more, and so address another object; found
+    /// by hostile use.) A key object_store cannot address (a control character, `//`, a `.` or
+    /// `..` segment) is refused, naming it.
+    fn key(&self, key: &str) -> Result<Key, QueueError> {
+        Key::parse(key).map_err(|e| self.err(key, "cannot address this key (control characters, `//`, `.` and `..` segments are not supported; rename the object)", e))
+    }
+
     /// Every object under `prefix` (a "directory": `a/b/`; empty for the whole bucket).
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, QueueError> {
-        let p = Key::from(prefix.trim_end_matches('/'));
+        let p = self.key(prefix.trim_end_matches('/'))?;
         let mut stream = self.inner.list(if prefix.is_empty() { None } else { Some(&p) });
         let mut out = Vec::new();
         while let Some(meta) = stream.next().await {
-            let meta = meta.map_err(|e| self.err(prefix, "cannot list", e))?;
+            let meta = meta.map_err(|e| match e {
+                object_store::Error::InvalidPath { .. } => {
+                    self.err(prefix, "cannot list: an object under it has a key object_store cannot read (a control character, `//`, a `.` or `..` segment); rename it", e)
+                }
+                e => self.err(prefix, "cannot list", e),
+            })?;
             out.push(Listed { key: meta.location.to_string(), size: meta.size, etag: meta.e_tag });
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -136,7 +149,7 @@ impl Store {
 
     /// The object's ETag, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<Listed>, QueueError> {
-        match self.inner.head(&Key::from(key)).await {
+        match self.inner.head(&self.key(key)?).await {
             Ok(meta) => Ok(Some(Listed { key: key.to_string(), size: meta.size, etag: meta.e_tag })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(key, "cannot look up", e)),
@@ -145,7 +158,7 @@ impl Store {
 
     /// Streams the object into `dest` (a new file), chunk by chunk.
     pub async fn download(&self, key: &str, dest: &Path) -> Result<u64, QueueError> {
-        let got = self.inner.get(&Key::from(key)).await.map_err(|e| self.err(key, "cannot read", e))?;
+        let got = self.inner.get(&self.key(key)?).await.map_err(|e| self.err(key, "cannot read", e))?;
         let mut stream = got.into_stream();
         // Only its owner reads a downloaded input: it may be raw footage.
         let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(dest).await.map_err(|e| self.err(key, &format!("cannot create {}", dest.display()), e))?;
@@ -162,7 +175,7 @@ impl Store {
     /// Uploads `src` to `key` (multipart for large files; the object appears only complete).
     pub async fn upload(&self, src: &Path, key: &str) -> Result<u64, QueueError> {
         let mut file = tokio::fs::File::open(src).await.map_err(|e| self.err(key, &format!("cannot open {}", src.display()), e))?;
-        let mut writer = object_store::buffered::BufWriter::new(self.inner.clone() as Arc<dyn ObjectStore>, Key::from(key));
+        let mut writer = object_store::buffered::BufWriter::new(self.inner.clone() as Arc<dyn ObjectStore>, self.key(key)?);
         let n = tokio::io::copy(&mut file, &mut writer).await;
         match n {
             Ok(n) => {
@@ -178,16 +191,16 @@ impl Store {
 
     /// Uploads bytes to `key`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), QueueError> {
-        self.inner.put(&Key::from(key), bytes.into()).await.map(|_| ()).map_err(|e| self.err(key, "cannot write", e))
+        self.inner.put(&self.key(key)?, bytes.into()).await.map(|_| ()).map_err(|e| self.err(key, "cannot write", e))
     }
 
     /// Server-side copy.
     pub async fn copy(&self, from: &str, to: &str) -> Result<(), QueueError> {
-        self.inner.copy(&Key::from(from), &Key::from(to)).await.map_err(|e| self.err(to, &format!("cannot copy from {from}"), e))
+        self.inner.copy(&self.key(from)?, &self.key(to)?).await.map_err(|e| self.err(to, &format!("cannot copy from {from}"), e))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), QueueError> {
-        match self.inner.delete(&Key::from(key)).await {
+        match self.inner.delete(&self.key(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err(key, "cannot delete", e)),
         }
@@ -197,6 +210,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by hostile use: keys went through `Key::from`, which percent-encodes `%`, `~`,
+    /// `#`, `[` and control characters, so such an object was looked for under another key.
+    #[test]
+    fn object_keys_are_used_verbatim_and_an_unaddressable_one_is_refused_by_name() {
+        let config = StoreConfig { endpoint: Some("http://127.0.0.1:9".into()), ..Default::default() };
+        let store = Store::open(&config, "redaction").unwrap();
+        for key in ["a/50% off~[1] #2.mp4", "café/ünï cödé 👀.mp4", "x/two%0Alines.mp4"] {
+            assert_eq!(store.key(key).unwrap().as_ref(), key);
+        }
+        for key in ["a/two\nlines.mp4", "a//b.mp4", "a/../b.mp4"] {
+            let err = store.key(key).unwrap_err().to_string();
+            assert!(err.contains(&format!("s3://redaction/{key}")) && err.contains("rename the object"), "{err}");
+        }
+    }
 
     #[test]
     fn s3_urls_split_into_bucket_and_key() {
