@@ -107,6 +107,11 @@ fn testcam() -> (Proc, String) {
 /// credentials in the URL, restreaming on a port of its choosing; returns it and the
 /// restream URL.
 fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, String) {
+    start_live(&mut live_command(dir, cam_url, extra, env))
+}
+
+/// The command [`live`] runs.
+fn live_command(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> Command {
     let source = cam_url.replacen("rtsp://", "rtsp://user:SECRET-PASSWORD@", 1);
     let text = format!(
         "[live]\nlisten = \"127.0.0.1:0\"\nrecordings = \"{}\"\nsegment_seconds = 2\n{extra}\n\
@@ -120,7 +125,12 @@ fn live(dir: &Path, cam_url: &str, extra: &str, env: &[(&str, &str)]) -> (Proc, 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let proc = Proc::spawn(&mut cmd);
+    cmd
+}
+
+/// Starts `veilcam live` and waits for its restream URL.
+fn start_live(cmd: &mut Command) -> (Proc, String) {
+    let proc = Proc::spawn(cmd);
     let url = proc.wait_for("redacted restream at ");
     (proc, url)
 }
@@ -422,4 +432,53 @@ fn the_restream_keeps_serving_black_filler_frames_while_the_camera_is_away() {
     let (code, err) = live.wait(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("filler"), "the summary counts the filler frames: {err}");
+}
+
+/// Found by hostile use: when the recordings' disk filled, a segment cut mid-write got its
+/// final name with an index line for frames it did not hold (or none at all), and the camera
+/// ended, restream and all. Now the cut segment is indexed as cut, the restream goes on, and
+/// recording is tried again. (The disk is "full" past 300 kB a file: a file size limit fails a
+/// write as a full disk does, and every 2 s segment here is larger.)
+#[test]
+fn a_full_recording_disk_keeps_the_restream_going_and_indexes_only_what_was_written() {
+    const LIMIT: u64 = 300_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_url) = testcam();
+    let mut cmd = live_command(dir.path(), &cam_url, "", &[]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (live, restream) = start_live(&mut cmd);
+    live.wait_for("recording stopped; the restream goes on");
+    let frames = read_restream(&restream, 40, Duration::from_secs(60), &live);
+    assert_faces_hidden("the restream while recording is suspended", &frames);
+    live.wait_for("recording again");
+    live.signal(libc::SIGTERM);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert!(code.is_some(), "live exits on SIGTERM: {err}");
+
+    let camera_dir = dir.path().join("recordings/door");
+    let names = dir_entries(&camera_dir);
+    assert!(!names.iter().any(|n| n.ends_with(".part")), "left unfinished: {names:?}\n{err}");
+    let index = std::fs::read_to_string(camera_dir.join("index.jsonl")).unwrap_or_default();
+    let records: Vec<serde_json::Value> = index.lines().map(|l| serde_json::from_str(l).expect("whole index lines")).collect();
+    let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".mp4")).collect();
+    assert!(!segments.is_empty(), "the cut segments are kept: {names:?}\n{err}");
+    for name in segments {
+        let record = records.iter().find(|r| r["file"] == name.as_str()).unwrap_or_else(|| panic!("{name} is not in the index: {index}"));
+        let path = camera_dir.join(name);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), record["bytes"].as_u64().unwrap(), "{name}: size");
+        assert!(record["bytes"].as_u64().unwrap() <= LIMIT, "{name}: larger than what could be written");
+        let decoded = decode_gray(&path);
+        assert_eq!(decoded.len() as u64, record["frames"].as_u64().unwrap(), "{name}: frames decoded vs index");
+        assert_faces_hidden(name, &decoded);
+    }
 }

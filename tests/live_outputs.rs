@@ -722,32 +722,86 @@ fn restream_on_an_address_in_use_fails_naming_it() {
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
 
+/// Failures and recoveries a recorder told of: `Some(error)` for a failure, `None` for a
+/// recovery.
+type Told = Arc<std::sync::Mutex<Vec<Option<String>>>>;
+
+fn telling(recorder: Recorder) -> (Recorder, Told) {
+    let told: Told = Arc::default();
+    let sink = Arc::clone(&told);
+    let recorder = recorder.on_failure(Box::new(move |e| sink.lock().unwrap().push(e.map(|e| e.to_string()))));
+    (recorder, told)
+}
+
 #[test]
-fn recorder_whose_directory_vanishes_fails_naming_it_and_finish_does_not_hang() {
+fn a_recorder_whose_directory_vanishes_stops_recording_and_finish_reports_it() {
     let root = tempfile::tempdir().unwrap();
     let mut settings = RecorderSettings::new(root.path(), "cam");
     settings.segment_seconds = 1;
     settings.preset = "ultrafast".into();
-    let mut recorder = Recorder::create(settings).unwrap();
+    let (mut recorder, told) = telling(Recorder::create(settings).unwrap());
     let mut frames = Looped::open("vtest.avi");
     for _ in 0..5 {
         recorder.push(&frames.next(), &nothing()).unwrap();
     }
     std::fs::remove_dir_all(root.path().join("cam")).unwrap();
-    // The open segment cannot be committed, nor the next one opened: a push soon fails.
+    // The open segment cannot be committed, nor the next one opened: recording soon stops, and
+    // the pushes go on (a live camera's restream must not stop with its recording).
     let deadline = Instant::now() + Duration::from_secs(20);
-    let err = loop {
+    while !recorder.is_suspended() {
         assert!(Instant::now() < deadline, "the recorder never noticed its directory was gone");
-        if let Err(e) = recorder.push(&frames.next(), &nothing()) {
-            break e;
-        }
-    };
-    assert!(err.to_string().contains(&root.path().join("cam").display().to_string()), "{err}");
-    // Once it failed, finish neither hangs nor pretends success.
+        recorder.push(&frames.next(), &nothing()).expect("a push never fails for the recording");
+    }
+    let failure = told.lock().unwrap()[0].clone().expect("a failure is told");
+    assert!(failure.contains(&root.path().join("cam").display().to_string()), "{failure}");
+    // Stopped while recording is suspended, finish neither hangs nor pretends success.
     let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || done.send(Box::new(recorder).finish().is_err()));
-    let failed = finished.recv_timeout(Duration::from_secs(30)).expect("finish after a failure returns");
-    assert!(failed, "finish reports the failure too");
+    std::thread::spawn(move || done.send(Box::new(recorder).finish().map_err(|e| e.to_string())));
+    let result = finished.recv_timeout(Duration::from_secs(30)).expect("finish after a failure returns");
+    let err = result.expect_err("finish reports the failure");
+    assert!(err.contains(&root.path().join("cam").display().to_string()), "{err}");
+}
+
+/// Found by hostile use: a full recording disk ended the camera, restream and all. Now the
+/// restream goes on while recording is suspended, and recording resumes once it can (here: the
+/// removed camera directory is made again), every segment matching its index line.
+#[test]
+fn a_recorder_that_fails_keeps_the_restream_going_and_records_again_once_it_can() {
+    let root = tempfile::tempdir().unwrap();
+    let camera_dir = root.path().join("cam");
+    let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();
+    let settings = RecorderSettings { segment_seconds: 1, preset: "ultrafast".into(), ..RecorderSettings::new(root.path(), "cam") };
+    let (recorder, told) = telling(Recorder::create(settings).unwrap().feeding(server.mount_encoded("cam").unwrap()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushing = Arc::clone(&stop);
+    let pusher = std::thread::spawn(move || {
+        let mut sink: Box<dyn FrameSink> = Box::new(recorder);
+        let mut frames = Looped::open("faces.mp4");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !pushing.load(Ordering::SeqCst) && Instant::now() < deadline {
+            sink.push(&frames.next(), &nothing()).unwrap();
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        sink.finish().map(|_| ()).map_err(|e| e.to_string())
+    });
+    let client = Client::connect(&server.url("cam"), None);
+    assert!(client.frames_until(Duration::from_secs(20), |f| f.len() >= 5).len() >= 5, "the restream serves");
+    wait_for("a first segment", Duration::from_secs(20), || segments::read_index(&camera_dir).is_ok_and(|r| !r.is_empty()));
+
+    std::fs::remove_dir_all(&camera_dir).unwrap();
+    wait_for("the failure to be told", Duration::from_secs(20), || !told.lock().unwrap().is_empty());
+    let served = client.frames_until(Duration::from_secs(20), |f| f.len() >= 25);
+    assert_eq!(told.lock().unwrap().len(), 1, "still suspended while the frames were served: {:?}", told.lock().unwrap());
+    assert!(served.len() >= 25, "the restream went on while recording was suspended: {} frames", served.len());
+
+    wait_for("recording to resume", Duration::from_secs(30), || told.lock().unwrap().len() >= 2);
+    assert_eq!(told.lock().unwrap()[1], None, "{:?}", told.lock().unwrap());
+    wait_for("a segment after the resume", Duration::from_secs(20), || segments::read_index(&camera_dir).is_ok_and(|r| !r.is_empty()));
+    stop.store(true, Ordering::SeqCst);
+    pusher.join().unwrap().expect("recording again at the end: finish succeeds");
+    let records = segments::read_index(&camera_dir).unwrap();
+    assert!(assert_segments_match_index(&camera_dir, &records) > 0);
+    assert!(names_with_suffix(&camera_dir, ".part").is_empty(), "{:?}", listing(&camera_dir));
 }
 
 #[test]

@@ -178,10 +178,16 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
             let mut recorder = Recorder::create(settings)?.feeding(restream);
             if let Some(m) = metrics.clone() {
                 // Found by hostile use: these two series stayed 0 whatever was recorded.
-                recorder = recorder.on_segment(Box::new(move |_, on_disk| {
-                    m.segment_closed();
-                    m.set_recording_bytes(on_disk);
-                }));
+                let on_segment = m.clone();
+                recorder = recorder
+                    .on_segment(Box::new(move |_, on_disk| {
+                        on_segment.segment_closed();
+                        on_segment.set_recording_bytes(on_disk);
+                    }))
+                    .on_failure(Box::new(move |failure| match failure {
+                        Some(_) => m.recording_failed(),
+                        None => m.recording_resumed(),
+                    }));
             }
             vec![Box::new(recorder)]
         }

@@ -19,11 +19,13 @@
 //! | `veilcam_reconnects_total` | counter, also labelled `reason` | reconnects to the camera |
 //! | `veilcam_segments_total` | counter | recording segments closed |
 //! | `veilcam_recording_bytes` | gauge | bytes of this camera's recordings on disk |
+//! | `veilcam_recording_failures_total` | counter | times recording stopped for a failure (a full disk) |
+//! | `veilcam_recording_suspended` | gauge | 1 while recording is stopped after a failure, else 0 |
 //!
 //! `/healthz` answers 200 while every camera has, within the stale window, both delivered a
-//! frame (`frame_in`) and had one sent on (`frame_out`, `frame_obscured_deadline`), else 503; a
-//! camera that has not yet done both counts as stale. The body is a short JSON document
-//! naming each camera's state.
+//! frame (`frame_in`) and had one sent on (`frame_out`, `frame_obscured_deadline`), and none has
+//! its recording suspended; else 503 (`"stale"` or `"recording_failed"`). A camera that has not
+//! yet done both counts as stale. The body is a short JSON document naming each camera's state.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -77,6 +79,8 @@ struct Families {
     reconnects: Family<ReconnectLabels, Counter>,
     segments: Family<CameraLabel, Counter>,
     recording_bytes: Family<CameraLabel, Gauge>,
+    recording_failures: Family<CameraLabel, Counter>,
+    recording_suspended: Family<CameraLabel, Gauge>,
 }
 
 impl Families {
@@ -92,6 +96,8 @@ impl Families {
             reconnects: Family::default(),
             segments: Family::default(),
             recording_bytes: Family::default(),
+            recording_failures: Family::default(),
+            recording_suspended: Family::default(),
         }
     }
 
@@ -115,6 +121,8 @@ impl Families {
         r.register("reconnects", "Reconnects to the camera, by reason", self.reconnects.clone());
         r.register("segments", "Recording segments closed", self.segments.clone());
         r.register_with_unit("recording", "Bytes of recordings on disk", Unit::Bytes, self.recording_bytes.clone());
+        r.register("recording_failures", "Times recording stopped for a failure", self.recording_failures.clone());
+        r.register("recording_suspended", "1 while recording is stopped after a failure", self.recording_suspended.clone());
     }
 
     fn camera(&self, name: &str, clock: Instant) -> CameraMetrics {
@@ -131,6 +139,8 @@ impl Families {
             reconnects: self.reconnects.clone(),
             segments: self.segments.get_or_create_owned(&label),
             recording_bytes: self.recording_bytes.get_or_create_owned(&label),
+            recording_failures: self.recording_failures.get_or_create_owned(&label),
+            recording_suspended: self.recording_suspended.get_or_create_owned(&label),
             clock,
             last_in: Arc::new(AtomicU64::new(NEVER)),
             last_out: Arc::new(AtomicU64::new(NEVER)),
@@ -155,6 +165,8 @@ pub struct CameraMetrics {
     reconnects: Family<ReconnectLabels, Counter>,
     segments: Counter,
     recording_bytes: Gauge<i64, AtomicI64>,
+    recording_failures: Counter,
+    recording_suspended: Gauge<i64, AtomicI64>,
     clock: Instant,
     last_in: Arc<AtomicU64>,
     last_out: Arc<AtomicU64>,
@@ -224,6 +236,21 @@ impl CameraMetrics {
         self.recording_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
+    /// Recording stopped for a failure (the restream goes on).
+    pub fn recording_failed(&self) {
+        self.recording_failures.inc();
+        self.recording_suspended.set(1);
+    }
+
+    /// Recording started again after a failure.
+    pub fn recording_resumed(&self) {
+        self.recording_suspended.set(0);
+    }
+
+    fn recording_is_suspended(&self) -> bool {
+        self.recording_suspended.get() != 0
+    }
+
     fn stamp(&self, slot: &AtomicU64) {
         let nanos = u64::try_from(self.clock.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
         slot.store(nanos + 1, Ordering::Relaxed);
@@ -247,12 +274,17 @@ pub struct CameraHealth {
     pub seconds_since_frame_in: Option<f64>,
     /// Seconds since the last frame sent on; `null` before the first.
     pub seconds_since_frame_out: Option<f64>,
+    /// Recording is stopped after a failure (a full disk); the restream goes on.
+    pub recording_suspended: bool,
+    /// Frames came in and went out within the stale window.
+    #[serde(skip)]
+    pub fresh: bool,
 }
 
 /// The `/healthz` answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Health {
-    /// `"ok"` or `"stale"`.
+    /// `"ok"`, `"stale"` (a camera without fresh frames) or `"recording_failed"`.
     pub status: &'static str,
     pub stale_after_seconds: f64,
     pub cameras: Vec<CameraHealth>,
@@ -305,9 +337,16 @@ impl LiveMetrics {
     pub fn health(&self) -> Health {
         let now = Instant::now();
         let cameras: Vec<CameraHealth> = self.cameras.iter().map(|c| self.camera_health(c, now)).collect();
-        let healthy = cameras.iter().all(|c| c.healthy);
+        let stale = cameras.iter().any(|c| !c.fresh);
+        let status = if stale {
+            "stale"
+        } else if cameras.iter().any(|c| c.recording_suspended) {
+            "recording_failed"
+        } else {
+            "ok"
+        };
         Health {
-            status: if healthy { "ok" } else { "stale" },
+            status,
             stale_after_seconds: self.stale_after.as_secs_f64(),
             cameras,
         }
@@ -317,9 +356,13 @@ impl LiveMetrics {
         let since_in = c.since(&c.last_in, now);
         let since_out = c.since(&c.last_out, now);
         let fresh = |d: Option<Duration>| d.is_some_and(|d| d <= self.stale_after);
+        let recording_suspended = c.recording_is_suspended();
+        let frames_fresh = fresh(since_in) && fresh(since_out);
         CameraHealth {
             camera: c.name().to_string(),
-            healthy: fresh(since_in) && fresh(since_out),
+            healthy: frames_fresh && !recording_suspended,
+            recording_suspended,
+            fresh: frames_fresh,
             seconds_since_frame_in: since_in.map(|d| round_ms(d.as_secs_f64())),
             seconds_since_frame_out: since_out.map(|d| round_ms(d.as_secs_f64())),
         }

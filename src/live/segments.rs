@@ -242,14 +242,19 @@ pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         .collect()
 }
 
-/// Appends one record to the index and fsyncs it. The caller holds the [`lock`].
+/// Appends one record to the index and fsyncs it. The caller holds the [`lock`]. When the
+/// write fails (a full disk), the index is cut back to its length before, so a partial line
+/// never stays behind to make every later read fail.
 pub fn append_index(camera_dir: &Path, record: &SegmentRecord, _lock: &IndexLock) -> Result<()> {
     let path = camera_dir.join(INDEX_FILE);
     let mut line = serde_json::to_string(record).expect("a record serialises");
     line.push('\n');
     let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    file.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
-    file.sync_all().map_err(|e| Error::io(&path, e))?;
+    let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+    if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.sync_all()) {
+        let _ = file.set_len(before).and_then(|()| file.sync_all());
+        return Err(Error::io(&path, e));
+    }
     sync_dir(camera_dir)
 }
 
@@ -314,6 +319,8 @@ pub struct Fragments {
     pub duration_ns: u64,
     /// Byte offset just past the last complete `mdat` of a fragment (0 if none).
     pub complete_end: u64,
+    /// The file ends inside a box: its writer was killed, or its disk filled, mid-write.
+    pub cut_short: bool,
 }
 
 /// Defaults the `moov` gives every fragment.
@@ -380,6 +387,7 @@ pub fn scan_fragments(path: &Path) -> Result<Fragments> {
         }
         pos = end;
     }
+    found.cut_short = pos < len;
     if defaults.timescale > 0 {
         found.duration_ns = (ticks as u128 * 1_000_000_000 / defaults.timescale as u128) as u64;
     }
@@ -489,11 +497,29 @@ fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
 
 /// Finalises a closed segment: fsyncs `part`, hashes it, renames it to `final_path` and appends
 /// its record to the index. The segment ends `start_ms` plus the duration of its samples, as
-/// the file itself says. Returns the record.
-pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: bool) -> Result<SegmentRecord> {
+/// the file itself says. Returns the record, or `None` when the file holds no complete fragment
+/// (it is removed: there is nothing to keep).
+///
+/// A file that ends inside a box (its disk filled mid-write, its writer was killed) is first
+/// cut after its last complete fragment, so the index describes exactly what the file holds. If
+/// the index cannot be written, the segment goes back to `part`, for [`recover`] to try again:
+/// a final name is never left without its index line.
+pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: bool) -> Result<Option<SegmentRecord>> {
     let camera_dir = final_path.parent().expect("a segment lies in a camera directory");
-    File::open(part).and_then(|f| f.sync_all()).map_err(|e| Error::io(part, e))?;
     let fragments = scan_fragments(part)?;
+    if fragments.count == 0 {
+        tracing::warn!(file = %part.display(), "removing a segment without a complete fragment");
+        fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+        return Ok(None);
+    }
+    if fragments.cut_short {
+        tracing::warn!(file = %part.display(), frames = fragments.samples, "cutting a segment after its last complete fragment");
+    }
+    let file = OpenOptions::new().write(true).open(part).map_err(|e| Error::io(part, e))?;
+    if fragments.cut_short {
+        file.set_len(fragments.complete_end).map_err(|e| Error::io(part, e))?;
+    }
+    file.sync_all().map_err(|e| Error::io(part, e))?;
     let end_ms = start_ms + (fragments.duration_ns / 1_000_000) as i64;
     let (sha256, bytes) = hash_file(part)?;
     let record = SegmentRecord {
@@ -507,8 +533,11 @@ pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: 
     };
     let guard = lock(camera_dir)?;
     fs::rename(part, final_path).map_err(|e| Error::io(final_path, e))?;
-    append_index(camera_dir, &record, &guard)?;
-    Ok(record)
+    if let Err(e) = append_index(camera_dir, &record, &guard) {
+        let _ = fs::rename(final_path, part);
+        return Err(e);
+    }
+    Ok(Some(record))
 }
 
 /// Recovers the segments a crash left as `.part` files in `camera_dir`: each is cut after its
@@ -531,21 +560,27 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
     for part in parts {
         let final_path = PathBuf::from(part.to_str().expect("checked above").trim_end_matches(PART_SUFFIX));
         let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let fragments = scan_fragments(&part)?;
-        if fragments.count == 0 || final_path.exists() {
-            tracing::warn!(file = %part.display(), "removing an interrupted segment without a complete fragment");
+        if final_path.exists() {
+            tracing::warn!(file = %part.display(), "removing an interrupted segment whose name is taken");
             fs::remove_file(&part).map_err(|e| Error::io(&part, e))?;
             continue;
         }
-        OpenOptions::new()
-            .write(true)
-            .open(&part)
-            .and_then(|f| f.set_len(fragments.complete_end))
-            .map_err(|e| Error::io(&part, e))?;
+        // Cut to its last complete fragment even when the kill fell between two boxes: what
+        // follows the last fragment (an `mfra` index) was never finished.
+        let fragments = scan_fragments(&part)?;
+        if fragments.count > 0 {
+            OpenOptions::new()
+                .write(true)
+                .open(&part)
+                .and_then(|f| f.set_len(fragments.complete_end))
+                .map_err(|e| Error::io(&part, e))?;
+        }
         // The name has whole seconds: the recovered start may be up to 1 s early.
         let start = parse_segment_name(&name).unwrap_or_else(now_ms);
-        tracing::warn!(file = %final_path.display(), frames = fragments.samples, "recovered an interrupted segment");
-        recovered.push(commit_segment(&part, &final_path, start, true)?);
+        if let Some(record) = commit_segment(&part, &final_path, start, true)? {
+            tracing::warn!(file = %final_path.display(), frames = record.frames, "recovered an interrupted segment");
+            recovered.push(record);
+        }
     }
     Ok(recovered)
 }
@@ -614,7 +649,67 @@ mod tests {
         file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
         let found = scan(&file);
         // 25 samples of the default 512 ticks at 12800 per second: exactly 1 s.
-        assert_eq!(found, Fragments { count: 1, samples: 25, duration_ns: 1_000_000_000, complete_end: complete });
+        assert_eq!(found, Fragments { count: 1, samples: 25, duration_ns: 1_000_000_000, complete_end: complete, cut_short: true });
+    }
+
+    /// A file of one complete fragment (1 s) and, when `cut`, a second one cut mid-`mdat`;
+    /// returns it and the length of its intact part.
+    fn fragments_file(cut: bool) -> (Vec<u8>, u64) {
+        let trun = mp4_box(b"trun", &words(&[1, 25, 0]));
+        let moof = mp4_box(b"moof", &mp4_box(b"traf", &trun));
+        let mut file = header();
+        file.extend(&moof);
+        file.extend(mp4_box(b"mdat", &[7; 100]));
+        let complete = file.len() as u64;
+        if cut {
+            file.extend(&moof);
+            file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
+        }
+        (file, complete)
+    }
+
+    /// Found by hostile use: a segment whose disk filled mid-write got its final name whole,
+    /// its index line counting a fragment that was not there.
+    #[test]
+    fn a_segment_cut_short_is_committed_cut_after_its_last_complete_fragment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, complete) = fragments_file(true);
+        let part = dir.path().join("2026-11-30T19-04-05Z.mp4.part");
+        fs::write(&part, &bytes).unwrap();
+        let final_path = dir.path().join("2026-11-30T19-04-05Z.mp4");
+        let record = commit_segment(&part, &final_path, 1_000, false).unwrap().expect("a fragment to keep");
+        assert_eq!(fs::metadata(&final_path).unwrap().len(), complete);
+        assert_eq!((record.frames, record.bytes, record.end_ms()), (25, complete, Some(2_000)));
+        assert_eq!(record.sha256, hash_file(&final_path).unwrap().0);
+        assert_eq!(read_index(dir.path()).unwrap(), vec![record]);
+        assert!(!part.exists());
+    }
+
+    #[test]
+    fn a_segment_without_a_complete_fragment_is_removed_not_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("2026-11-30T19-04-05Z.mp4.part");
+        fs::write(&part, header()).unwrap();
+        let final_path = dir.path().join("2026-11-30T19-04-05Z.mp4");
+        assert_eq!(commit_segment(&part, &final_path, 1_000, false).unwrap(), None);
+        assert!(!part.exists() && !final_path.exists());
+        assert!(read_index(dir.path()).unwrap().is_empty());
+    }
+
+    /// Found by hostile use: on a full disk the index line failed after the rename, leaving a
+    /// final name the index did not know. The segment goes back to `.part` for recovery.
+    #[test]
+    fn a_segment_whose_index_line_cannot_be_written_stays_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, _) = fragments_file(false);
+        let part = dir.path().join("2026-11-30T19-04-05Z.mp4.part");
+        fs::write(&part, &bytes).unwrap();
+        // Every write to /dev/full fails with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(INDEX_FILE)).unwrap();
+        let final_path = dir.path().join("2026-11-30T19-04-05Z.mp4");
+        let err = commit_segment(&part, &final_path, 1_000, false).expect_err("the index cannot be written");
+        assert!(err.to_string().contains(INDEX_FILE), "{err}");
+        assert!(part.exists() && !final_path.exists(), "the segment is back under its .part name");
     }
 
     #[test]

@@ -17,8 +17,16 @@
 //!
 //! A thread per run reads the bus: it commits each segment splitmuxsink closes (fsync, hash,
 //! rename, index line) even while no frame arrives, and records the first failure, which the
-//! next `push` returns. `push` never blocks on a failed encoder: it waits for room in the
+//! next `push` sees. `push` never blocks on a failed encoder: it waits for room in the
 //! appsrc's small queue itself, with a deadline.
+//!
+//! A failure (a full disk, the directory gone, an encoder that stalls) does not end the camera:
+//! recording is **suspended**. The failed run is stopped; its open segment stays `.part`.
+//! Frames go on to the restream through a pipeline without the segment branch, and after
+//! [`RETRY_FIRST`] (doubling up to [`RETRY_MAX`]) the recorder tries again: it recovers the
+//! `.part` files ([`segments::recover`]) and starts a new recording run. The hook given to
+//! [`Recorder::on_failure`] hears of each failure and each recovery (the live metrics and
+//! `/healthz`), and `finish` returns the failure if recording was suspended at the end.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +71,10 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one read of the bus waits.
 const BUS_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// Wait after a first failure before recording again; each failure in a row doubles it.
+pub const RETRY_FIRST: Duration = Duration::from_secs(5);
+/// Longest wait between two tries.
+pub const RETRY_MAX: Duration = Duration::from_secs(80);
 
 /// What a recorder is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +143,10 @@ struct Shared {
 /// `veilcam_recording_bytes`).
 pub type SegmentHook = Box<dyn Fn(&SegmentRecord, u64) + Send>;
 
+/// What a recorder tells when recording stops for a failure (`Some(error)`) and when it records
+/// again (`None`).
+pub type FailureHook = Box<dyn Fn(Option<&Error>) + Send>;
+
 impl Shared {
     fn fail(&self, message: String) {
         let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -179,6 +195,15 @@ struct Run {
     last_end: Option<gst::ClockTime>,
     /// PTS of the frame pushed last.
     last_pts: Option<gst::ClockTime>,
+    /// Whether this run writes segments (while recording is suspended it only feeds the
+    /// restream).
+    records: bool,
+}
+
+/// Recording stopped by a failure, until `retry_at`.
+struct Suspended {
+    error: Error,
+    retry_at: Instant,
 }
 
 /// A camera's recorder (a [`FrameSink`]).
@@ -189,7 +214,15 @@ pub struct Recorder {
     /// The restream fed from this recorder's encoder, if any.
     restream: Option<EncodedRestream>,
     /// This recorder's claim on its camera directory: no other records there meanwhile.
-    _claim: segments::RecorderClaim,
+    claim: Option<segments::RecorderClaim>,
+    /// Set while recording is suspended after a failure.
+    suspended: Option<Suspended>,
+    /// Failures in a row (the retry wait doubles with each): a failure after recording ran for
+    /// [`RETRY_MAX`] starts a new row.
+    failures_in_a_row: u32,
+    /// When recording last started (or resumed).
+    recording_since: Instant,
+    on_failure: Option<FailureHook>,
 }
 
 impl Recorder {
@@ -213,7 +246,17 @@ impl Recorder {
             last_end_ms: Mutex::new(last_end_ms),
             on_segment: Mutex::new(None),
         });
-        Ok(Recorder { settings, shared, run: None, restream: None, _claim: claim })
+        Ok(Recorder {
+            settings,
+            shared,
+            run: None,
+            restream: None,
+            claim: Some(claim),
+            suspended: None,
+            failures_in_a_row: 0,
+            recording_since: Instant::now(),
+            on_failure: None,
+        })
     }
 
     /// Feeds `restream` with the H.264 this recorder encodes (one encode per camera instead of
@@ -228,6 +271,17 @@ impl Recorder {
     pub fn on_segment(self, hook: SegmentHook) -> Self {
         *self.shared.on_segment.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
         self
+    }
+
+    /// Tells `hook` when recording stops for a failure and when it records again.
+    pub fn on_failure(mut self, hook: FailureHook) -> Self {
+        self.on_failure = Some(hook);
+        self
+    }
+
+    /// Whether recording is suspended after a failure (frames still reach the restream).
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.is_some()
     }
 
     /// The records of the segments this recorder has closed (and recovered) so far.
@@ -269,7 +323,7 @@ impl Recorder {
         }
     }
 
-    fn start_run(&mut self, frame: &Frame) -> Result<()> {
+    fn start_run(&mut self, frame: &Frame, records: bool) -> Result<()> {
         let pts = frame.pts().unwrap_or(gst::ClockTime::ZERO);
         let last_end = *self.shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner());
         // The time line never goes back, even when frames come faster than real time (a name taken
@@ -277,12 +331,23 @@ impl Recorder {
         let utc_ms = segments::now_ms().max(last_end);
         *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeBase { utc_ms, pts });
         let caps = frame.info.to_caps().map_err(|e| self.err(format!("frame caps: {e}")))?;
-        let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared, self.restream.as_ref()).map_err(|e| self.err(e.to_string()))?;
+        let restream = self.restream.as_ref();
+        let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared, restream, records).map_err(|e| self.err(e.to_string()))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let drained = Arc::new(Mutex::new(false));
         let bus_thread = spawn_bus_thread(bus, Arc::clone(&self.shared), Arc::clone(&drained))?;
         let max_queued = frame.info.size() as u64 * QUEUE_FRAMES;
-        let run = Run { pipeline, appsrc, info: (*frame.info).clone(), bus_thread: Some(bus_thread), drained, max_queued, last_end: None, last_pts: None };
+        let run = Run {
+            pipeline,
+            appsrc,
+            info: (*frame.info).clone(),
+            bus_thread: Some(bus_thread),
+            drained,
+            max_queued,
+            last_end: None,
+            last_pts: None,
+            records,
+        };
         // Kept before it starts, so a failed start is torn down like any run (bus thread included).
         let started = run.pipeline.set_state(gst::State::Playing);
         self.run = Some(run);
@@ -333,13 +398,56 @@ impl Recorder {
 }
 
 impl FrameSink for Recorder {
+    /// Records `frame` (and hands it to the restream). A failure suspends recording (see the
+    /// module documentation) and never fails the push: the camera and its restream go on.
     fn push(&mut self, frame: &Frame, _applied: &Applied<'_>) -> Result<()> {
+        self.resume_when_due();
+        if let Err(error) = self.feed(frame, self.suspended.is_none()) {
+            if self.suspended.is_none() {
+                self.suspend(error);
+                // The frame still goes to the restream, through a pipeline that only restreams.
+                if let Err(error) = self.feed(frame, false) {
+                    tracing::warn!(camera = %self.settings.camera, %error, "restream without recording failed");
+                    self.discard_run();
+                }
+            } else {
+                tracing::warn!(camera = %self.settings.camera, %error, "restream without recording failed");
+                self.discard_run();
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the current segment cleanly (the SIGTERM path); a live sink has no output to
+    /// commit, so this returns `None`. If recording was suspended, what the failed runs left is
+    /// recovered where the disk allows, and the failure is returned.
+    fn finish(mut self: Box<Self>) -> Result<Option<AtomicOutput>> {
+        let ended = self.end_run();
+        if let Some(restream) = &self.restream {
+            restream.end();
+        }
+        if let Some(suspended) = self.suspended.take() {
+            let _ = segments::recover(&self.shared.camera_dir);
+            return Err(suspended.error);
+        }
+        ended?;
+        Ok(None)
+    }
+}
+
+impl Recorder {
+    /// Pushes `frame` into a run that records (`records`) or only restreams, starting one
+    /// as needed. Without a restream, a run that only restreams is not started at all.
+    fn feed(&mut self, frame: &Frame, records: bool) -> Result<()> {
         self.check_failure()?;
-        if self.breaks_run(frame) {
+        if self.run.as_ref().is_some_and(|run| run.records != records) || self.breaks_run(frame) {
             self.end_run()?;
         }
         if self.run.is_none() {
-            self.start_run(frame)?;
+            if !records && self.restream.is_none() {
+                return Ok(());
+            }
+            self.start_run(frame, records)?;
         }
         let run = self.run.as_ref().expect("started above");
         self.wait_for_room(run)?;
@@ -359,19 +467,70 @@ impl FrameSink for Recorder {
         Ok(())
     }
 
-    /// Closes the current segment cleanly (the SIGTERM path); a live sink has no output to
-    /// commit, so this returns `None`.
-    fn finish(mut self: Box<Self>) -> Result<Option<AtomicOutput>> {
-        let ended = self.end_run();
-        if let Some(restream) = &self.restream {
-            restream.end();
+    /// Stops recording after `error`: the failed run is stopped (its open segment stays
+    /// `.part`) and recording is tried again after a wait that doubles with each failure in a
+    /// row (a retry that fails again, as on a disk that stays full).
+    fn suspend(&mut self, error: Error) {
+        self.discard_run();
+        self.shared.open.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if self.recording_since.elapsed() >= RETRY_MAX {
+            self.failures_in_a_row = 0;
         }
-        ended?;
-        Ok(None)
+        let wait = RETRY_FIRST.saturating_mul(1 << self.failures_in_a_row.min(8)).min(RETRY_MAX);
+        self.failures_in_a_row += 1;
+        tracing::error!(
+            camera = %self.settings.camera,
+            %error,
+            "recording stopped; the restream goes on; recording again in {} s",
+            wait.as_secs()
+        );
+        if let Some(hook) = &self.on_failure {
+            hook(Some(&error));
+        }
+        self.suspended = Some(Suspended { error, retry_at: Instant::now() + wait });
     }
-}
 
-impl Recorder {
+    /// Once the wait after a failure is over: recovers what the failed run left and records
+    /// again (or, failing that, waits longer).
+    fn resume_when_due(&mut self) {
+        if self.suspended.as_ref().is_none_or(|s| Instant::now() < s.retry_at) {
+            return;
+        }
+        match self.reopen() {
+            Ok(()) => {
+                self.suspended = None;
+                self.recording_since = Instant::now();
+                tracing::info!(camera = %self.settings.camera, "recording again");
+                if let Some(hook) = &self.on_failure {
+                    hook(None);
+                }
+            }
+            Err(error) => {
+                self.suspended = None;
+                self.suspend(error);
+            }
+        }
+    }
+
+    /// Makes the camera directory ready to record into again: there (created afresh if it was
+    /// removed), claimed, and without `.part` files (recovered or removed).
+    fn reopen(&mut self) -> Result<()> {
+        let camera_dir = self.shared.camera_dir.clone();
+        std::fs::create_dir_all(&camera_dir).map_err(|e| Error::io(&camera_dir, e))?;
+        // A claim on a directory removed meanwhile holds nothing: claim it afresh.
+        self.claim = None;
+        self.claim = Some(segments::claim_recorder(&camera_dir)?);
+        let recovered = segments::recover(&camera_dir)?;
+        let mut committed = self.shared.committed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(end_ms) = recovered.iter().filter_map(SegmentRecord::end_ms).max() {
+            let mut last_end = self.shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner());
+            *last_end = (*last_end).max(end_ms);
+        }
+        committed.extend(recovered);
+        Ok(())
+    }
+
     /// Stops the current run without closing its segment: it stays as `.part`, to be recovered
     /// by the next recorder; nothing incomplete gets a final name.
     fn discard_run(&mut self) {
@@ -452,7 +611,9 @@ fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     };
     // Not the message's running time: that is where splitmuxsink decided to split, which can
     // be a key-frame interval past the segment's last frame.
-    let record = segments::commit_segment(&part, &final_path(&part), start_ms, false)?;
+    let Some(record) = segments::commit_segment(&part, &final_path(&part), start_ms, false)? else {
+        return Ok(());
+    };
     tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
     let end_ms = record.end_ms().unwrap_or(start_ms);
     *shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner()) = end_ms;
@@ -472,15 +633,48 @@ fn running_time(sample: &gst::Sample) -> Option<gst::ClockTime> {
     segment.to_running_time(pts)
 }
 
+/// The run's pipeline: `appsrc ! videoconvert ! x264enc ! h264parse`, then the segments
+/// (`records`), the restream tap, or both through a `tee`.
 fn build(
     settings: &RecorderSettings,
     caps: &gst::Caps,
     info: &gst_video::VideoInfo,
     shared: &Arc<Shared>,
     restream: Option<&EncodedRestream>,
+    records: bool,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name(&format!("veilcam-record-{}", settings.camera));
     let (appsrc, convert, filter) = super::file::raw_input(caps, info, QUEUE_FRAMES)?;
+    let encoder = encoder(settings, info)?;
+    let parse = gst::ElementFactory::make("h264parse").build()?;
+    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
+    match (restream, records) {
+        (None, _) => {
+            let splitmux = segment_writer(settings, shared)?;
+            pipeline.add(&splitmux)?;
+            parse.link(&splitmux)?;
+        }
+        (Some(restream), false) => {
+            let tap = restream_tap(restream.clone())?;
+            pipeline.add_many([&tap.0, tap.1.upcast_ref()])?;
+            gst::Element::link_many([&parse, &tap.0, tap.1.upcast_ref()])?;
+        }
+        (Some(restream), true) => {
+            let splitmux = segment_writer(settings, shared)?;
+            let tee = gst::ElementFactory::make("tee").build()?;
+            let to_disk = gst::ElementFactory::make("queue").build()?;
+            let tap = restream_tap(restream.clone())?;
+            pipeline.add_many([&tee, &to_disk, &splitmux, &tap.0, tap.1.upcast_ref()])?;
+            gst::Element::link_many([&parse, &tee, &to_disk, &splitmux])?;
+            gst::Element::link_many([&tee, &tap.0, tap.1.upcast_ref()])?;
+        }
+    }
+    Ok((pipeline, appsrc))
+}
+
+/// x264 at the camera's settings, a key frame every [`KEY_INTERVAL_MS`].
+fn encoder(settings: &RecorderSettings, info: &gst_video::VideoInfo) -> std::result::Result<gst::Element, gst::glib::BoolError> {
     let fps = info.fps();
     let key_int = if fps.numer() > 0 && fps.denom() > 0 {
         (fps.numer() as i64 * KEY_INTERVAL_MS as i64 / (fps.denom() as i64 * 1000)).clamp(1, 300) as u32
@@ -494,7 +688,11 @@ fn build(
     encoder.set_property_from_str("pass", "qual");
     encoder.set_property_from_str("tune", "zerolatency");
     encoder.set_property_from_str("speed-preset", &settings.preset);
-    let parse = gst::ElementFactory::make("h264parse").build()?;
+    Ok(encoder)
+}
+
+/// `splitmuxsink` into fragmented MP4 segments, each named by the UTC of its first frame.
+fn segment_writer(settings: &RecorderSettings, shared: &Arc<Shared>) -> std::result::Result<gst::Element, gst::glib::BoolError> {
     let muxer = gst::ElementFactory::make("mp4mux").property("fragment-duration", FRAGMENT_MS).build()?;
     let splitmux = gst::ElementFactory::make("splitmuxsink")
         .property("muxer", &muxer)
@@ -513,23 +711,7 @@ fn build(
         naming.open.lock().unwrap_or_else(|e| e.into_inner()).insert(part.clone(), start_ms);
         Some(part.to_string_lossy().into_owned().to_value())
     });
-    pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
-    gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &parse])?;
-    match restream {
-        None => {
-            pipeline.add(&splitmux)?;
-            parse.link(&splitmux)?;
-        }
-        Some(restream) => {
-            let tee = gst::ElementFactory::make("tee").build()?;
-            let to_disk = gst::ElementFactory::make("queue").build()?;
-            let tap = restream_tap(restream.clone())?;
-            pipeline.add_many([&tee, &to_disk, &splitmux, &tap.0, tap.1.upcast_ref()])?;
-            gst::Element::link_many([&parse, &tee, &to_disk, &splitmux])?;
-            gst::Element::link_many([&tee, &tap.0, tap.1.upcast_ref()])?;
-        }
-    }
-    Ok((pipeline, appsrc))
+    Ok(splitmux)
 }
 
 /// The restream branch: a leaky queue (a slow restream drops frames, never holds up the
