@@ -55,7 +55,7 @@ pub fn resolve_in(s: &RedactSettings, source: impl FrameSource, fps: f64, label:
     run_stages(source, stages, sinks, Progress::new("--keep-at", None, true), &StageTimes::default())?;
     let probe = probe.lock().expect("probe lock").clone();
     let id = pick(&probe, x, y, time_ns).map_err(|message| Error::Settings(format!("{label}: --keep-at {message}")))?;
-    tracing::info!("--keep-at {x},{y}@{}: person track {id}", seconds(time_ns));
+    tracing::info!("--keep-at {x},{y}@{}: person track {id}", clock_and_seconds(time_ns));
     Ok(Keep::Track(id))
 }
 
@@ -96,7 +96,7 @@ struct Probe {
 /// The person track whose box contains point (`x`, `y`) (relative) in the probed frame, or a
 /// message naming the time and the persons near the point.
 fn pick(probe: &Probe, x: f32, y: f32, time_ns: u64) -> std::result::Result<u64, String> {
-    let at = format!("{x},{y}@{}", seconds(time_ns));
+    let at = format!("{x},{y}@{}", clock_and_seconds(time_ns));
     let Some((index, w, h, persons)) = &probe.frame else {
         let end = probe.last_ns.map_or("the clip has no frames".to_string(), |t| format!("its last frame is at {}", seconds(t)));
         return Err(format!("{at}: that time is past the end of the clip ({end})"));
@@ -135,6 +135,13 @@ fn distance(b: &BBox, x: f32, y: f32) -> f32 {
 
 fn seconds(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// `--keep-at`'s time in both the forms it may be given: `00:03:12.500 (192.500 s)`.
+fn clock_and_seconds(ns: u64) -> String {
+    let ms = ns / 1_000_000;
+    let (h, m, s, ms_part) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    format!("{h:02}:{m:02}:{s:02}.{ms_part:03} ({})", seconds(ns))
 }
 
 /// Clip time of frames: the first frame's timestamp is 0.

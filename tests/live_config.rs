@@ -169,6 +169,17 @@ fn bad_values_are_errors_naming_the_key_and_the_range() {
     }
 }
 
+/// Found by hostile use: a file given as the recordings directory failed at start with "File
+/// exists (os error 17)".
+#[test]
+fn recordings_that_name_a_file_are_an_error_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recordings");
+    std::fs::write(&file, "").unwrap();
+    let m = error_of(&issue_example().replace("/var/lib/veilcam/recordings", file.to_str().unwrap()));
+    assert!(m.contains("live.recordings") && m.contains("is a file, not a directory"), "{m}");
+}
+
 #[test]
 fn a_camera_url_that_is_not_rtsp_is_an_error_without_its_credentials() {
     for (url, expect) in [
@@ -431,6 +442,25 @@ fn healthz_turns_503_when_a_camera_goes_quiet() {
     // It comes back: healthy again on the next frame.
     feed("back_yard");
     assert_eq!(http(addr, "GET", "/healthz").status, 200);
+}
+
+#[test]
+fn healthz_turns_503_while_a_cameras_recording_is_stopped_by_a_failure() {
+    let (metrics, server) = start(&["cam"], Duration::from_secs(5));
+    let cam = metrics.camera("cam").unwrap();
+    cam.frame_in();
+    cam.frame_out(Duration::from_millis(30));
+    assert_eq!(http(server.local_addr(), "GET", "/healthz").status, 200);
+    cam.recording_failed();
+    let failing = http(server.local_addr(), "GET", "/healthz");
+    assert_eq!(failing.status, 503, "{}", failing.body);
+    let json: serde_json::Value = serde_json::from_str(&failing.body).unwrap();
+    assert_eq!((json["status"].as_str(), json["cameras"][0]["recording_suspended"].as_bool()), (Some("recording_failed"), Some(true)));
+    let text = http(server.local_addr(), "GET", "/metrics").body;
+    assert_eq!(sample(&text, "veilcam_recording_failures_total{camera=\"cam\"}"), "1");
+    assert_eq!(sample(&text, "veilcam_recording_suspended{camera=\"cam\"}"), "1");
+    cam.recording_resumed();
+    assert_eq!(http(server.local_addr(), "GET", "/healthz").status, 200);
 }
 
 #[test]

@@ -293,7 +293,8 @@ fn keep_at_past_the_end_of_the_clip_is_an_error() {
     let run = run_veilcam(&sample("vtest.avi"), &out, &["--keep-at", "0.5,0.5@00:01:00"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
-    assert!(stderr.contains("60.000 s") && stderr.contains("past the end"), "{stderr}");
+    // The time shows as it was given, not only as seconds (found by hostile use).
+    assert!(stderr.contains("00:01:00.000 (60.000 s)") && stderr.contains("past the end"), "{stderr}");
     assert!(!out.exists());
 }
 

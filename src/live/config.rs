@@ -314,6 +314,9 @@ fn validate_table(t: &LiveTable, base_dir: &Path) -> std::result::Result<(LiveCo
     if recordings.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
         return Err("live.recordings: empty path (leave the key out to run without recording)".into());
     }
+    if let Some(dir) = recordings.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        return Err(format!("live.recordings: {} is a file, not a directory", dir.display()));
+    }
     let auth = t.auth.as_ref().map(|a| restream_auth(a, base_dir)).transpose()?;
     let encoder_preset = t.encoder_preset.clone().unwrap_or_else(|| DEFAULT_ENCODER_PRESET.to_string());
     if encoder_preset != DEFAULT_ENCODER_PRESET && !crate::sink::file::PRESETS.contains(&encoder_preset.as_str()) {
