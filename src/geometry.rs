@@ -53,6 +53,17 @@ impl BBox {
         }
     }
 
+    /// The smallest box holding both.
+    pub fn hull(&self, other: &BBox) -> BBox {
+        BBox::new(self.x1.min(other.x1), self.y1.min(other.y1), self.x2.max(other.x2), self.y2.max(other.y2))
+    }
+
+    /// The box `t` of the way from `self` to `other`, corner by corner (`t` = 0: `self`, 1: `other`).
+    pub fn lerp(&self, other: &BBox, t: f32) -> BBox {
+        let m = |p: f32, q: f32| p + (q - p) * t;
+        BBox::new(m(self.x1, other.x1), m(self.y1, other.y1), m(self.x2, other.x2), m(self.y2, other.y2))
+    }
+
     /// The box grown (or shrunk) about its centre by `factor` in each dimension.
     pub fn scaled(&self, factor: f32) -> BBox {
         let (cx, cy) = self.center();
@@ -116,5 +127,14 @@ mod tests {
         let b = BBox::new(10.0, 20.0, 30.0, 60.0).scaled(1.5);
         assert_eq!(b.center(), (20.0, 40.0));
         assert_eq!((b.width(), b.height()), (30.0, 60.0));
+    }
+
+    #[test]
+    fn the_hull_holds_both_boxes_and_lerp_runs_corner_by_corner() {
+        let (a, b) = (BBox::new(0.0, 0.0, 10.0, 10.0), BBox::new(20.0, 5.0, 40.0, 25.0));
+        assert_eq!(a.hull(&b), BBox::new(0.0, 0.0, 40.0, 25.0));
+        assert_eq!(a.lerp(&b, 0.0), a);
+        assert_eq!(a.lerp(&b, 1.0), b);
+        assert_eq!(a.lerp(&b, 0.5), BBox::new(10.0, 2.5, 25.0, 17.5));
     }
 }

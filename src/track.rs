@@ -370,8 +370,7 @@ impl Track {
             Some(i) => {
                 let (a, b) = (&self.history[i - 1], &self.history[i]);
                 let t = (frame - a.frame) as f32 / (b.frame - a.frame) as f32;
-                let lerp = |p: f32, q: f32| p + (q - p) * t;
-                let bbox = BBox::new(lerp(a.bbox.x1, b.bbox.x1), lerp(a.bbox.y1, b.bbox.y1), lerp(a.bbox.x2, b.bbox.x2), lerp(a.bbox.y2, b.bbox.y2));
+                let bbox = a.bbox.lerp(&b.bbox, t);
                 let distance = (frame - a.frame).min(b.frame - frame);
                 (bbox, a.score.min(b.score), Origin::Interpolated, distance)
             }

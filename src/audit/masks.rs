@@ -106,7 +106,7 @@ fn hit(h: &serde_json::Value, frames: u64) -> Option<(u64, BBox)> {
 fn path_of(hits: &[(u64, BBox)], frames: u64) -> Vec<(u64, BBox)> {
     let mut known: BTreeMap<u64, BBox> = BTreeMap::new();
     for &(frame, b) in hits {
-        known.entry(frame).and_modify(|u| *u = union(u, &b)).or_insert(b);
+        known.entry(frame).and_modify(|u| *u = u.hull(&b)).or_insert(b);
     }
     let (Some((&first, _)), Some((&last, _))) = (known.first_key_value(), known.last_key_value()) else { return Vec::new() };
     let span = first.saturating_sub(MARGIN_FRAMES)..=(last + MARGIN_FRAMES).min(frames.saturating_sub(1));
@@ -114,22 +114,13 @@ fn path_of(hits: &[(u64, BBox)], frames: u64) -> Vec<(u64, BBox)> {
         let before = known.range(..=frame).next_back();
         let after = known.range(frame..).next();
         let bbox = match (before, after) {
-            (Some((&a, ba)), Some((&b, bb))) if a != b => lerp(ba, bb, (frame - a) as f32 / (b - a) as f32),
+            (Some((&a, ba)), Some((&b, bb))) if a != b => ba.lerp(bb, (frame - a) as f32 / (b - a) as f32),
             (Some((_, b)), _) | (None, Some((_, b))) => *b,
             (None, None) => unreachable!("a finding has at least one hit"),
         };
         (frame, bbox)
     })
     .collect()
-}
-
-fn union(a: &BBox, b: &BBox) -> BBox {
-    BBox::new(a.x1.min(b.x1), a.y1.min(b.y1), a.x2.max(b.x2), a.y2.max(b.y2))
-}
-
-fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
-    let m = |p: f32, q: f32| p + (q - p) * t;
-    BBox::new(m(a.x1, b.x1), m(a.y1, b.y1), m(a.x2, b.x2), m(a.y2, b.y2))
 }
 
 /// Fails the run at its end when the input had another number of frames than the audited
