@@ -204,6 +204,8 @@ struct Run {
 struct Suspended {
     error: Error,
     retry_at: Instant,
+    /// The restream's own pipeline failed meanwhile too (logged once).
+    restream_failed: bool,
 }
 
 /// A camera's recorder (a [`FrameSink`]).
@@ -407,12 +409,10 @@ impl FrameSink for Recorder {
                 self.suspend(error);
                 // The frame still goes to the restream, through a pipeline that only restreams.
                 if let Err(error) = self.feed(frame, false) {
-                    tracing::warn!(camera = %self.settings.camera, %error, "restream without recording failed");
-                    self.discard_run();
+                    self.restream_failed(error);
                 }
             } else {
-                tracing::warn!(camera = %self.settings.camera, %error, "restream without recording failed");
-                self.discard_run();
+                self.restream_failed(error);
             }
         }
         Ok(())
@@ -467,6 +467,16 @@ impl Recorder {
         Ok(())
     }
 
+    /// The pipeline that only restreams failed: it is stopped, and the next frame starts another
+    /// (logged once while recording is suspended, not once a frame).
+    fn restream_failed(&mut self, error: Error) {
+        if let Some(suspended) = self.suspended.as_mut().filter(|s| !s.restream_failed) {
+            suspended.restream_failed = true;
+            tracing::warn!(camera = %self.settings.camera, %error, "restream without recording failed");
+        }
+        self.discard_run();
+    }
+
     /// Stops recording after `error`: the failed run is stopped (its open segment stays
     /// `.part`) and recording is tried again after a wait that doubles with each failure in a
     /// row (a retry that fails again, as on a disk that stays full).
@@ -488,7 +498,7 @@ impl Recorder {
         if let Some(hook) = &self.on_failure {
             hook(Some(&error));
         }
-        self.suspended = Some(Suspended { error, retry_at: Instant::now() + wait });
+        self.suspended = Some(Suspended { error, retry_at: Instant::now() + wait, restream_failed: false });
     }
 
     /// Once the wait after a failure is over: recovers what the failed run left and records
