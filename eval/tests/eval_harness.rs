@@ -46,7 +46,7 @@ fn fixture() -> &'static Fixture {
 
 fn measure_control(clip: &Clip, control: Control) -> Measurement {
     let out = fixture().dir.path().join(format!("{}-{control:?}.mp4", clip.truth.variant));
-    make_control(&clip.truth, &clip.video, &out, control, 21).expect("control encodes");
+    make_control(&clip.truth, &clip.video, &out, control, 21, None).expect("control encodes");
     measure(&clip.truth, &clip.video, &out, &MeasureSettings::default(), None).expect("measures")
 }
 
@@ -159,4 +159,29 @@ fn truth_boxes_are_clipped_to_the_frame_and_flagged() {
         assert!(partial > 0, "{}: no partial faces", t.variant);
         assert!(small * 2 > t.scored_faces(), "{}: small faces are not the majority", t.variant);
     }
+}
+
+/// The mosaic control's sidecar is what veilcam's audit reads: every labelled face lies in its
+/// fills, so `audit --sidecar` can tell the control's mosaics from faces left visible.
+#[test]
+fn the_mosaic_controls_sidecar_covers_every_labelled_face_for_the_audit() {
+    let clip = &fixture().night;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, sidecar) = (dir.path().join("mosaic.mp4"), dir.path().join("mosaic.json"));
+    let frames = make_control(&clip.truth, &clip.video, &out, Control::Mosaic, 21, Some(&sidecar)).expect("control encodes");
+    let (w, h) = (clip.truth.width, clip.truth.height);
+    let filled = veilcam::audit::filled::Filled::read(&sidecar, w, h).expect("veilcam reads the control's sidecar");
+    filled.check_frames(frames).expect("one record a frame");
+    let mut faces = 0;
+    for (index, tf) in clip.truth.frames.iter().enumerate() {
+        for f in tf.faces.iter().filter(|f| f.scored) {
+            let b = veilcam::geometry::BBox::from_xywh(f.x as f32, f.y as f32, f.w as f32, f.h as f32);
+            assert!(filled.covers(index as u64, &b), "frame {index}: face {} not in the fills", f.track);
+            faces += 1;
+        }
+    }
+    assert!(faces > 50, "{faces} faces checked");
+    // A blur's sidecar would be refused by the audit: none is written.
+    assert!(make_control(&clip.truth, &clip.video, &dir.path().join("blur.mp4"), Control::Blur, 21, Some(&dir.path().join("blur.json"))).is_err());
+    assert!(!dir.path().join("blur.json").exists() && !dir.path().join("blur.mp4").exists());
 }

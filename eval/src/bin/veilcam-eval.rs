@@ -53,6 +53,10 @@ struct ControlArgs {
     /// x264 quality of the re-encode (veilcam's default is 21).
     #[arg(long, default_value_t = 21)]
     crf: u32,
+    /// Also write the sidecar veilcam would have written of these fills (for `veilcam audit
+    /// --sidecar`; not for a blur).
+    #[arg(long)]
+    sidecar: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -213,7 +217,7 @@ fn main() -> ExitCode {
         Cmd::Generate(a) => cmd_generate(a, &mut log).map(|()| true),
         Cmd::Measure(a) => cmd_measure(a).map(|()| true),
         Cmd::Control(a) => Truth::read(&a.truth)
-            .and_then(|t| make_control(&t, &a.input, &a.output, a.kind, a.crf))
+            .and_then(|t| make_control(&t, &a.input, &a.output, a.kind, a.crf, a.sidecar.as_deref()))
             .map(|frames| {
                 log(&format!("{}: {frames} frames", a.output.display()));
                 true
