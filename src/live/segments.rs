@@ -637,21 +637,6 @@ mod tests {
         scan_fragments(&path).unwrap()
     }
 
-    #[test]
-    fn fragment_scan_stops_at_a_box_cut_short() {
-        let trun = mp4_box(b"trun", &words(&[1, 25, 0]));
-        let moof = mp4_box(b"moof", &mp4_box(b"traf", &trun));
-        let mut file = header();
-        file.extend(&moof);
-        file.extend(mp4_box(b"mdat", &[7; 100]));
-        let complete = file.len() as u64;
-        file.extend(&moof);
-        file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
-        let found = scan(&file);
-        // 25 samples of the default 512 ticks at 12800 per second: exactly 1 s.
-        assert_eq!(found, Fragments { count: 1, samples: 25, duration_ns: 1_000_000_000, complete_end: complete, cut_short: true });
-    }
-
     /// A file of one complete fragment (1 s) and, when `cut`, a second one cut mid-`mdat`;
     /// returns it and the length of its intact part.
     fn fragments_file(cut: bool) -> (Vec<u8>, u64) {
@@ -666,6 +651,14 @@ mod tests {
             file.extend(&mp4_box(b"mdat", &[7; 100])[..50]);
         }
         (file, complete)
+    }
+
+    #[test]
+    fn fragment_scan_stops_at_a_box_cut_short() {
+        let (file, complete) = fragments_file(true);
+        let found = scan(&file);
+        // 25 samples of the default 512 ticks at 12800 per second: exactly 1 s.
+        assert_eq!(found, Fragments { count: 1, samples: 25, duration_ns: 1_000_000_000, complete_end: complete, cut_short: true });
     }
 
     /// Found by hostile use: a segment whose disk filled mid-write got its final name whole,
