@@ -7,11 +7,14 @@
 //! latency and peak RSS of each; with `--runs N`, N such pairs one after the other and the
 //! median of their ratios (the host's speed drifts, so one pair is a noisy figure).
 
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gst::prelude::*;
@@ -21,11 +24,16 @@ use crate::error::{Error, Result};
 use crate::sink::file::EncoderSettings;
 use crate::stats::{cpu_seconds, peak_rss_bytes, StatsReport};
 
-/// Transcodes `input` to `output` with GStreamer alone: the baseline redaction is compared to.
-pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Result<StatsReport> {
+/// Transcodes `input` with GStreamer alone, the baseline redaction is compared to, into a file
+/// in `scratch_dir` that has no name: it is the clip unredacted, so it never appears in the
+/// directory and vanishes with the process however the process ends (found by hostile use: a
+/// bench killed with SIGKILL left the transcode finishing a whole unredacted `plain.mp4`).
+pub fn plain_transcode(input: &Path, scratch_dir: &Path, enc: &EncoderSettings) -> Result<StatsReport> {
     crate::init_gstreamer()?;
     let started = Instant::now();
-    let err = |message: String| Error::Encode { path: output.to_path_buf(), message };
+    let err = |message: String| Error::Encode { path: scratch_dir.to_path_buf(), message };
+    let scratch = unnamed_file(scratch_dir)?;
+    let output = format!("/proc/self/fd/{}", scratch.as_raw_fd());
     let description =
         "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=I420 ! x264enc name=enc ! mp4mux ! filesink name=sink";
     let pipeline = gst::parse::launch(description)
@@ -34,7 +42,7 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
         .map_err(|_| err("not a pipeline".into()))?;
     let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| err(format!("no element {n}")));
     by_name("src")?.set_property("location", input);
-    by_name("sink")?.set_property("location", output);
+    by_name("sink")?.set_property("location", &output);
     let encoder = by_name("enc")?;
     encoder.set_property("quantizer", enc.crf);
     encoder.set_property_from_str("pass", "qual");
@@ -48,6 +56,9 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
     let bus = pipeline.bus().expect("a pipeline has a bus");
     pipeline.set_state(gst::State::Playing).map_err(|_| err("cannot start".into()))?;
     let result = loop {
+        if crate::interrupt::requested() {
+            break Err(Error::Interrupted);
+        }
         match bus::poll(&bus, gst::ClockTime::from_mseconds(200)) {
             Some(BusEvent::Eos) => break Ok(()),
             Some(BusEvent::Failure(f)) => break Err(err(f.0)),
@@ -73,25 +84,33 @@ pub fn plain_transcode(input: &Path, output: &Path, enc: &EncoderSettings) -> Re
     })
 }
 
+/// A file without a name in `dir` (`O_TMPFILE`), readable by its owner only.
+fn unnamed_file(dir: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
 /// Runs both child processes on `input`, `runs` times in pairs (plain, then redact), and prints
-/// the comparison; returns the pairs. The plain transcode's output, the footage unredacted, is
-/// removed as soon as it is measured; the redacted one stays in `work_dir`. The host's speed drifts between runs (on the 2-core
+/// the comparison; returns the pairs. The plain transcode's output, the footage unredacted, has
+/// no name and goes with its process ([`plain_transcode`]); the redacted one stays in `work_dir`. The host's speed drifts between runs (on the 2-core
 /// build machine the same redaction took 16.5 to 21.3 CPU seconds), so each ratio is taken
 /// within its pair, and with more than one pair the median is the figure to report.
 pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[String], runs: usize) -> Result<Vec<(StatsReport, StatsReport)>> {
     std::fs::create_dir_all(work_dir).map_err(|e| Error::io(work_dir, e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("veilcam", e))?;
     let crf = enc.crf.to_string();
-    let plain_args = ["transcode", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
+    let plain_args = ["transcode", path_str(input)?, "--scratch-dir", path_str(work_dir)?, "--preset", &enc.preset, "--crf", &crf];
     let mut redact: Vec<&str> = vec!["redact", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
     redact.extend(redact_args.iter().map(String::as_str));
     let mut pairs = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
-        let plain = child(&exe, work_dir, "plain", &plain_args)?;
-        // The plain transcode is the footage unredacted: measured, not kept.
-        let plain_copy = work_dir.join("plain.mp4");
-        std::fs::remove_file(&plain_copy).map_err(|e| Error::io(&plain_copy, e))?;
-        let redacted = child(&exe, work_dir, "redact", &redact)?;
+        let plain = child(&exe, work_dir, "plain", &plain_args, None)?;
+        let redacted = child(&exe, work_dir, "redact", &redact, Some(&work_dir.join("redact.mp4")))?;
         print_report(input, enc, &plain, &redacted);
         pairs.push((plain, redacted));
     }
@@ -146,19 +165,39 @@ fn path_str(p: &Path) -> Result<&str> {
     p.to_str().ok_or_else(|| Error::Settings(format!("{}: path is not UTF-8", p.display())))
 }
 
-fn child(exe: &Path, dir: &Path, name: &str, args: &[&str]) -> Result<StatsReport> {
-    let output = dir.join(format!("{name}.mp4"));
+/// Runs `veilcam ARGS` writing `output` (if any) and its stats, and returns the stats. The
+/// child ends with this process (`PR_SET_PDEATHSIG`), and a signal here stops it too: a
+/// killed or interrupted bench leaves no child running on (found by hostile use).
+fn child(exe: &Path, dir: &Path, name: &str, args: &[&str], output: Option<&Path>) -> Result<StatsReport> {
     let stats = dir.join(format!("{name}.stats.json"));
-    let status = Command::new(exe)
-        .args(args)
-        .arg("-o")
-        .arg(&output)
-        .arg("--stats")
-        .arg(&stats)
-        .arg("--overwrite")
-        .arg("--quiet")
-        .status()
-        .map_err(|e| Error::io(exe, e))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    if let Some(output) = output {
+        cmd.arg("-o").arg(output);
+    }
+    cmd.arg("--stats").arg(&stats).arg("--overwrite").arg("--quiet");
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut running = cmd.spawn().map_err(|e| Error::io(exe, e))?;
+    let status = loop {
+        if let Some(status) = running.try_wait().map_err(|e| Error::io(exe, e))? {
+            break status;
+        }
+        if crate::interrupt::requested() {
+            // SAFETY: kill(2) on our own child, which has not been reaped.
+            unsafe { libc::kill(running.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = running.wait();
+            return Err(Error::Interrupted);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     if !status.success() {
         return Err(Error::Pipeline(format!("bench: `veilcam {}` failed ({status})", args.join(" "))));
     }

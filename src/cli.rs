@@ -34,7 +34,8 @@ pub enum Command {
     /// Compare redaction with a plain GStreamer transcode of the same clip (fps, ratio, stage
     /// times, latency, peak memory).
     Bench(BenchArgs),
-    /// Plain GStreamer transcode with veilcam's encoder settings (the bench baseline).
+    /// Plain GStreamer transcode with veilcam's encoder settings (the bench baseline), written
+    /// to a file without a name in --scratch-dir: it is the clip unredacted, and is never kept.
     #[command(hide = true)]
     Transcode(TranscodeArgs),
     /// Privacy zones of a camera config.
@@ -371,7 +372,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 21)]
     pub crf: u32,
     /// Where the redacted output and both runs' stats go (the plain transcode, unredacted, is
-    /// removed once measured).
+    /// written to a file without a name there, gone with its process).
     #[arg(long, default_value = "out/bench")]
     pub work_dir: PathBuf,
     /// Pairs of runs (plain transcode, then redaction), one after the other; with more than one,
@@ -386,8 +387,10 @@ pub struct BenchArgs {
 #[derive(Debug, Args)]
 pub struct TranscodeArgs {
     pub input: PathBuf,
-    #[arg(short, long)]
-    pub output: PathBuf,
+    /// Directory whose file system takes the transcode (a file without a name, gone with the
+    /// process).
+    #[arg(long)]
+    pub scratch_dir: PathBuf,
     #[arg(long, default_value = "veryfast")]
     pub preset: String,
     #[arg(long, default_value_t = 21)]

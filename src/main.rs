@@ -183,11 +183,11 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Transcode(args) => {
-            if args.output.exists() && !args.overwrite {
-                return Err(veilcam::Error::OutputExists { path: args.output.clone() });
+            if let Some(stats) = args.stats.as_ref().filter(|s| s.exists() && !args.overwrite) {
+                return Err(veilcam::Error::OutputExists { path: stats.clone() });
             }
             let enc = EncoderSettings { preset: args.preset.clone(), crf: args.crf, threads: 0 };
-            let report = bench::plain_transcode(&args.input, &args.output, &enc)?;
+            let report = bench::plain_transcode(&args.input, &args.scratch_dir, &enc)?;
             if let Some(path) = &args.stats {
                 bench::write_stats(path, &report)?;
             }

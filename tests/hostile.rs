@@ -620,3 +620,56 @@ fn bench_keeps_no_unredacted_copy_of_the_clip() {
     let left: Vec<String> = dir_entries(dir.path()).into_iter().filter(|n| n.ends_with(".mp4")).collect();
     assert_eq!(left, ["redact.mp4"], "only the redacted output stays");
 }
+
+/// The veilcam processes still running with `dir` on their command line.
+fn children_working_in(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("veilcam") && c.contains(&needle))
+        .collect()
+}
+
+/// Found by hostile use: a bench killed with SIGKILL (an operator, the OOM killer) left its
+/// plain-transcode child running on, which finished a whole unredacted `plain.mp4` in the work
+/// directory; and a bench ignored SIGTERM. Now the transcode has no file name at all, the
+/// children end with the bench, and a signal stops it.
+#[test]
+fn a_killed_or_interrupted_bench_leaves_no_child_and_no_unredacted_file() {
+    let input = sample("vtest.avi");
+    for signal in [libc::SIGKILL, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bench = veilcam()
+            .args(["-q", "bench"])
+            .arg(&input)
+            .args(["--runs", "3", "--preset", "ultrafast", "--work-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Mid-way through the plain transcode (it writes its stats when done).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while children_working_in(dir.path()).iter().all(|c| !c.contains(" transcode ")) {
+            assert!(Instant::now() < deadline, "the transcode never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(bench.id() as libc::pid_t, signal) };
+        let started = Instant::now();
+        let status = bench.wait().unwrap();
+        assert!(!status.success(), "signal {signal}: {status}");
+        assert!(started.elapsed() < Duration::from_secs(10), "signal {signal}: the bench took {:?} to stop", started.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !children_working_in(dir.path()).is_empty() {
+            assert!(Instant::now() < deadline, "signal {signal}: children left running: {:?}", children_working_in(dir.path()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let videos: Vec<String> = dir_entries(dir.path()).into_iter().filter(|n| n.contains(".mp4")).collect();
+        assert!(videos.is_empty(), "signal {signal}: left {videos:?}");
+    }
+}
