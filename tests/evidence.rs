@@ -258,7 +258,7 @@ fn a_bundle_resigned_with_another_key_fails_against_the_expected_key() {
     manifest["signer"]["fingerprint"] = json!(forger.public_fingerprint());
     manifest["signer"]["public_key"] = json!(forger.public().to_minisign_base64());
     let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
-    let signature = minisig::sign(&forger, &bytes, "forged", "timestamp:0\tfile:manifest.json");
+    let signature = minisig::sign(&forger, &bytes, &veilcam::export::bundle::signature_comment(&forger.public()), "timestamp:0\tfile:manifest.json");
     all[manifest_at].2 = bytes;
     all.iter_mut().find(|e| e.0 == SIGNATURE).unwrap().2 = signature.into_bytes();
     rewrite(&bundle, &all);
@@ -477,4 +477,41 @@ fn log_show_lists_entries_and_log_seal_needs_a_key() {
     let verify = home.veilcam(&["log", "verify", "--log", log.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success() && text.contains("1 checkpoint(s)") && text.contains(&fingerprint), "{text}");
+}
+
+/// Found by hostile use: the signature file is the one entry the manifest cannot hash, and
+/// `verify` took any text after its four lines (a base64 face crop rode along in a bundle that
+/// "passed"), or in its untrusted comment. It must be exactly what `export` wrote.
+#[test]
+fn a_signature_file_holding_more_than_the_signature_fails_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let sealed = entries(&bundle);
+    let picture = base64_lines(&std::fs::read(common::sample("faces/grace_hopper.jpg")).unwrap()[..3000]);
+    let edits: [(&str, Box<dyn Fn(&str) -> String>); 3] = [
+        ("a trailer", Box::new(move |sig| format!("{sig}note: unsigned trailer\n{picture}"))),
+        ("another untrusted comment", Box::new(|sig| sig.replacen("signature from veilcam key", "aGVsbG8gd29ybGQ= veilcam key", 1))),
+        ("carriage returns", Box::new(|sig| sig.replace('\n', "\r\n"))),
+    ];
+    for (what, edit) in edits {
+        let tampered: Vec<_> = sealed
+            .iter()
+            .map(|(name, method, bytes)| {
+                let bytes = if name == "manifest.json.minisig" { edit(std::str::from_utf8(bytes).unwrap()).into_bytes() } else { bytes.clone() };
+                (name.clone(), *method, bytes)
+            })
+            .collect();
+        rewrite(&bundle, &tampered);
+        let (ok, report) = home.verify(&bundle, &[]);
+        assert!(!ok && report.contains("manifest.json.minisig"), "{what}: {report}");
+    }
+    rewrite(&bundle, &sealed);
+    assert!(home.verify(&bundle, &[]).0, "the bundle rewritten as sealed verifies");
+}
+
+fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    text.as_bytes().chunks(76).map(|l| format!("{}\n", std::str::from_utf8(l).unwrap())).collect()
 }

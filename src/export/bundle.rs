@@ -71,6 +71,13 @@ pub struct SealedBundle {
     pub fingerprint: String,
 }
 
+/// The untrusted comment of a bundle's signature: `verify` requires exactly this, so the
+/// signature file, the one entry the manifest cannot hash, carries nothing else (found by
+/// hostile use: a face crop rode in it as base64).
+pub fn signature_comment(public: &super::keys::PublicKey) -> String {
+    format!("signature from veilcam key {}", public.key_id_display())
+}
+
 /// Writes the zip at a temp name beside `target` and renames it only when complete; refuses an
 /// existing `target`. `manifest` holds the case fields (case, basis, requester, operator,
 /// range, clock notes, sources with SHA-256, models with SHA-256, settings, ...) and must be a
@@ -120,7 +127,7 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
     let mut manifest_bytes = serde_json::to_vec_pretty(&Value::Object(manifest)).expect("a JSON value serialises");
     manifest_bytes.push(b'\n');
     let trusted = format!("timestamp:{sealed_at}\tfile:{MANIFEST}\tcase:{case}\tsigner:{}", public.fingerprint());
-    let signature = minisig::sign(key, &manifest_bytes, &format!("signature from veilcam key {}", public.key_id_display()), &trusted);
+    let signature = minisig::sign(key, &manifest_bytes, &signature_comment(&public), &trusted);
 
     for (name, bytes) in [(MANIFEST, &manifest_bytes[..]), (SIGNATURE, signature.as_bytes())] {
         zip.start_file(name, options_for(name, bytes.len() as u64, time)).map_err(zip_err)?;

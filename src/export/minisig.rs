@@ -72,12 +72,27 @@ impl Signature {
             .ok_or("not a minisign signature: the third line is not a trusted comment")?
             .to_string();
         let global = BASE64.decode(next("global signature")?.trim()).map_err(|_| "global signature line is not base64".to_string())?;
+        if lines.next().is_some() {
+            return Err("text follows the signature's four lines".into());
+        }
         Ok(Signature {
             key_id: payload[2..10].try_into().expect("length checked"),
             signature: payload[10..].try_into().expect("length checked"),
             trusted_comment,
             global_signature: global.try_into().map_err(|_| "global signature is not 64 bytes".to_string())?,
         })
+    }
+
+    /// The `.minisig` text of this signature with `untrusted_comment`, as [`sign`] writes it.
+    pub fn to_text(&self, untrusted_comment: &str) -> String {
+        let payload = [ALG_PREHASHED, &self.key_id[..], &self.signature[..]].concat();
+        format!(
+            "{UNTRUSTED_PREFIX}{}\n{}\n{TRUSTED_PREFIX}{}\n{}\n",
+            one_line(untrusted_comment),
+            BASE64.encode(payload),
+            self.trusted_comment,
+            BASE64.encode(self.global_signature)
+        )
     }
 
     /// Checks that `key` signed `data` and the trusted comment.

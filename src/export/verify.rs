@@ -249,6 +249,9 @@ fn check_signature(
     if let Err(why) = signature.verify(&key, manifest_bytes) {
         return Finding::failed(MANIFEST, format!("{why}: {MANIFEST} or {SIGNATURE} was altered after signing"));
     }
+    if text != signature.to_text(&super::bundle::signature_comment(&key)) {
+        return Finding::failed(SIGNATURE, "holds more than the signature veilcam writes (its untrusted comment or line breaks were changed)");
+    }
     report.signature_valid = true;
     match trusted {
         Some(t) if *t != key => Finding::failed(
