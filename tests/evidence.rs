@@ -489,7 +489,8 @@ fn a_signature_file_holding_more_than_the_signature_fails_the_bundle() {
     let bundle = home.bundle();
     let sealed = entries(&bundle);
     let picture = base64_lines(&std::fs::read(common::sample("faces/grace_hopper.jpg")).unwrap()[..3000]);
-    let edits: [(&str, Box<dyn Fn(&str) -> String>); 3] = [
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let edits: [(&str, Edit); 3] = [
         ("a trailer", Box::new(move |sig| format!("{sig}note: unsigned trailer\n{picture}"))),
         ("another untrusted comment", Box::new(|sig| sig.replacen("signature from veilcam key", "aGVsbG8gd29ybGQ= veilcam key", 1))),
         ("carriage returns", Box::new(|sig| sig.replace('\n', "\r\n"))),
