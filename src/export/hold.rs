@@ -10,6 +10,8 @@
 //! so two exports placing holds at once lose neither.
 
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -27,20 +29,36 @@ pub struct HoldLine {
     pub since: String,
 }
 
-/// The lines of `segment`'s marker (none when it has no marker).
+/// The lines of `segment`'s marker (none when it has no marker). The marker is never read
+/// through a symbolic link (found by hostile use: `export` and `hold release`, run as root,
+/// copied a linked 0600 file into a new marker, and `hold list` printed it).
 fn read_lines(marker: &Path) -> Result<Vec<String>> {
-    match fs::read_to_string(marker) {
-        Ok(text) => Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(marker, e)),
+    let opened = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(marker);
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_a_marker(marker, "a symbolic link")),
+        Err(e) => return Err(Error::io(marker, e)),
+    };
+    if !file.metadata().map_err(|e| Error::io(marker, e))?.is_file() {
+        return Err(not_a_marker(marker, "not a regular file"));
     }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| Error::io(marker, e))?;
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
+}
+
+fn not_a_marker(marker: &Path, what: &str) -> Error {
+    let why = format!("a hold marker must be a regular file, and this is {what}; the segment stays held: remove the marker by hand");
+    Error::io(marker, std::io::Error::new(std::io::ErrorKind::InvalidData, why))
 }
 
 fn case_of(line: &str) -> Option<String> {
     serde_json::from_str::<HoldLine>(line).ok().map(|h| h.case)
 }
 
-/// The cases holding `segment` (a line veilcam cannot read shows as `?` followed by it).
+/// The cases holding `segment` (a line veilcam cannot read shows as `?` followed by it); an
+/// error when its marker is not a regular file.
 pub fn cases(segment: &Path) -> Result<Vec<String>> {
     Ok(read_lines(&segments::hold_marker(segment))?
         .iter()
@@ -188,7 +206,10 @@ pub fn list(root: &Path) -> Result<Vec<Held>> {
         markers.sort();
         for marker in markers {
             let segment = PathBuf::from(marker.to_string_lossy().trim_end_matches(HOLD_SUFFIX).to_string());
-            held.push(Held { cases: cases(&segment)?, segment });
+            // A marker veilcam will not read (a symbolic link) still holds its segment: listed
+            // with the reason as its case, so it is seen.
+            let cases = cases(&segment).unwrap_or_else(|e| vec![format!("?{e}")]);
+            held.push(Held { cases, segment });
         }
     }
     Ok(held)
@@ -292,5 +313,26 @@ mod tests {
         release(root.path(), "A").unwrap();
         assert!(segments::is_held(&segment));
         assert_eq!(cases(&segment).unwrap(), ["?kept for the insurer"]);
+    }
+
+    /// Found by hostile use: a marker that is a symbolic link was read through (as root, a
+    /// linked 0600 file was copied into a new marker and listed).
+    #[test]
+    fn a_marker_that_is_a_symbolic_link_is_never_read_through_and_keeps_its_segment_held() {
+        let (root, segment) = camera();
+        let secret = root.path().join("secret.txt");
+        fs::write(&secret, "{\"case\":\"SECRET-CONTENT\",\"since\":\"x\"}\n").unwrap();
+        std::os::unix::fs::symlink(&secret, segments::hold_marker(&segment)).unwrap();
+        assert!(segments::is_held(&segment));
+        let err = place(&segment, "A").unwrap_err().to_string();
+        assert!(err.contains("symbolic link") && !err.contains("SECRET-CONTENT"), "{err}");
+        let listed = list(root.path()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].cases[0].contains("symbolic link") && !listed[0].cases[0].contains("SECRET"), "{:?}", listed[0].cases);
+        assert_eq!(release(root.path(), "SECRET-CONTENT").unwrap(), Released::default());
+        assert!(fs::symlink_metadata(segments::hold_marker(&segment)).unwrap().file_type().is_symlink(), "the link is left as it was");
+        // A dangling link still holds the segment.
+        fs::remove_file(&secret).unwrap();
+        assert!(segments::is_held(&segment));
     }
 }

@@ -178,7 +178,8 @@ pub fn hold_marker(segment: &Path) -> PathBuf {
 
 /// Whether a segment is on legal hold.
 pub fn is_held(segment: &Path) -> bool {
-    hold_marker(segment).exists()
+    // Whatever the marker is (a symbolic link, even a dangling one), the segment stays.
+    hold_marker(segment).symlink_metadata().is_ok()
 }
 
 /// An exclusive lock on a camera's index, released when dropped.
@@ -237,9 +238,22 @@ pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| Error::Pipeline(format!("{}: line {}: {e}", path.display(), n + 1)))
+            let bad = |why: String| Error::Pipeline(format!("{}: line {}: {why}", path.display(), n + 1));
+            let record: SegmentRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            if !is_plain_name(&record.file) {
+                return Err(bad(format!("{:?} is not the name of a file in the camera directory", record.file)));
+            }
+            Ok(record)
         })
         .collect()
+}
+
+/// Whether `name` names a file directly inside a directory: not empty, `.` or `..`, without a
+/// path separator or NUL. An index line naming anything else would lead export, holds and
+/// retention out of the camera directory (found by hostile use: `"../../x.mp4"` and absolute
+/// paths were exported, and held, outside the recordings).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
 /// Appends one record to the index and fsyncs it. The caller holds the [`lock`]. When the
@@ -635,6 +649,19 @@ mod tests {
         let path = dir.path().join("segment.mp4");
         fs::write(&path, bytes).unwrap();
         scan_fragments(&path).unwrap()
+    }
+
+    #[test]
+    fn an_index_line_naming_a_file_outside_the_camera_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |file: &str| format!("{{\"file\":{file:?},\"start\":\"2026-11-30T19:04:05.000Z\",\"end\":\"2026-11-30T19:04:09.000Z\",\"frames\":100,\"bytes\":1,\"sha256\":\"00\"}}\n");
+        fs::write(dir.path().join(INDEX_FILE), line("2026-11-30T19-04-05Z.mp4")).unwrap();
+        assert_eq!(read_index(dir.path()).unwrap().len(), 1);
+        for file in ["../../outside/secret.mp4", "/etc/passwd", "..", "", "a\\b.mp4", "sub/x.mp4"] {
+            fs::write(dir.path().join(INDEX_FILE), line("2026-11-30T19-04-05Z.mp4") + &line(file)).unwrap();
+            let err = read_index(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("line 2") && err.contains("not the name of a file in the camera directory"), "{file}: {err}");
+        }
     }
 
     /// A file of one complete fragment (1 s) and, when `cut`, a second one cut mid-`mdat`;
