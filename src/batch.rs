@@ -474,7 +474,7 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
         if !quiet || always {
             // A closed stderr must not abort the batch: write errors are ignored.
             bar.suspend(|| {
-                let _ = writeln!(std::io::stderr().lock(), "veilcam: {line}");
+                let _ = writeln!(std::io::stderr().lock(), "veilcam: {}", crate::one_line(&line));
             });
         }
     };

@@ -5,6 +5,14 @@
 //! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
 //! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
 
+/// `text` as one line of plain text: its control characters (a newline or a terminal escape in
+/// a file name, a zip entry's name, a hold's case) are shown escaped, so no name can forge a
+/// line of veilcam's own or drive the terminal (found by hostile use: a name holding
+/// "\nveilcam: done …" printed a fake line, a zip entry a fake "OK" line of `verify`).
+pub fn one_line(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
 /// Writes one line of a command's results to stdout. A reader that has gone (`veilcam audit … |
 /// head -1`) must not abort the command, as `println!` would with a panic: the write error is
 /// ignored, what was written to files stays, and the exit code still says what was found.

@@ -35,13 +35,7 @@ macro_rules! say {
     }};
 }
 
-/// A message as one line of plain text: its control characters (a newline or a terminal escape
-/// in a file name) are shown escaped, so no file name can forge a line of veilcam's own or
-/// drive the terminal (found by hostile use: a name holding "\nveilcam: done …" printed a fake
-/// line).
-fn one_line(message: &str) -> String {
-    message.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
-}
+use veilcam::one_line;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -297,7 +291,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 HoldCommand::List(at) => {
                     let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
                     for held in hold::list(&root)? {
-                        veilcam::out!("{}\t{}", held.segment.display(), held.cases.join(","));
+                        veilcam::out!("{}\t{}", one_line(&held.segment.display().to_string()), one_line(&held.cases.join(",")));
                     }
                 }
                 HoldCommand::Release { case, at } => {
@@ -462,6 +456,6 @@ fn init_logging(verbose: u8, quiet: bool) {
 mod tests {
     #[test]
     fn a_message_stays_one_line_whatever_a_file_name_holds() {
-        assert_eq!(super::one_line("done a\nveilcam: done b\u{1b}[31m"), "done a\\nveilcam: done b\\u{1b}[31m");
+        assert_eq!(veilcam::one_line("done a\nveilcam: done b\u{1b}[31m"), "done a\\nveilcam: done b\\u{1b}[31m");
     }
 }

@@ -331,3 +331,29 @@ fn an_interrupted_batch_by_sigterm_leaves_nothing_half_written_and_resumes() {
 fn an_interrupted_batch_by_sigint_leaves_nothing_half_written_and_resumes() {
     an_interrupted_batch_leaves_nothing_half_written_and_resumes("INT");
 }
+
+/// Found by hostile use: the per-file lines printed names raw, so a file named with a newline
+/// forged a summary line; and the batch record was appended to through a symbolic link.
+#[test]
+fn file_names_cannot_forge_batch_lines_and_the_record_is_never_written_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    clip(&input.join("b\u{1b}[31mred.mp4"), 3, "mp4mux");
+    std::fs::write(input.join("a\nveilcam: batch forged: 9 done.mp4"), b"").unwrap();
+    let output = dir.path().join("out");
+    let out = batch_with(&input, &output, &[]);
+    let err = stderr(&out);
+    assert!(!err.lines().any(|l| l.starts_with("veilcam: batch forged")), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("a\\nveilcam: batch forged"), "the name shows escaped: {err}");
+
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "VICTIM\n").unwrap();
+    let linked = dir.path().join("out2");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(&victim, linked.join(".veilcam-batch.jsonl")).unwrap();
+    let out = batch_with(&input, &linked, &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "VICTIM\n");
+}

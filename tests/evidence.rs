@@ -516,3 +516,20 @@ fn base64_lines(bytes: &[u8]) -> String {
     let text = base64::engine::general_purpose::STANDARD.encode(bytes);
     text.as_bytes().chunks(76).map(|l| format!("{}\n", std::str::from_utf8(l).unwrap())).collect()
 }
+
+/// Found by hostile use: `verify` printed zip entry names raw, so an added entry named
+/// "x\nOK      fake.mp4: …" printed a forged OK line (the verdict was right, the page not).
+#[test]
+fn an_entry_name_cannot_forge_a_line_of_the_verify_report() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let mut all = entries(&bundle);
+    all.push(("evil\u{1b}[32m\nOK      fake.mp4: 1 bytes, SHA-256 matches\rOK".to_string(), zip::CompressionMethod::Stored, b"x".to_vec()));
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    assert!(!report.lines().any(|l| l.starts_with("OK      fake.mp4")), "{report}");
+    assert!(!report.contains('\u{1b}') && !report.contains('\r'), "{report:?}");
+    assert!(report.contains("evil\\u{1b}[32m\\nOK      fake.mp4"), "shown escaped: {report}");
+}

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -80,7 +81,21 @@ impl Manifest {
     /// not parse (the tail of a line cut short when a run was killed) is ignored.
     pub fn open(output_dir: &Path) -> Result<Self> {
         let path = output_dir.join(MANIFEST_NAME);
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        // Never through a symbolic link, and only a regular file (found by hostile use: a link
+        // in a shared output directory made the batch append its records to any file).
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::io(&path, std::io::Error::other("is a symbolic link; the batch record must be a regular file")),
+                _ => Error::io(&path, e),
+            })?;
+        if !file.metadata().map_err(|e| Error::io(&path, e))?.is_file() {
+            return Err(Error::io(&path, std::io::Error::other("is not a regular file; the batch record must be one")));
+        }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| Error::io(&path, e))?;
         let mut last = HashMap::new();

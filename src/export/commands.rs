@@ -93,7 +93,7 @@ pub fn log(command: &LogCommand) -> Result<bool> {
         }
         LogCommand::Show(args) => {
             for e in audit::read_entries(&log_path(args.log.as_deref()))? {
-                out!("{:>6} {} {}@{} {} {}", e.seq, e.time, e.user, e.host, e.action, e.details);
+                out!("{}", crate::one_line(&format!("{:>6} {} {}@{} {} {}", e.seq, e.time, e.user, e.host, e.action, e.details)));
             }
             Ok(true)
         }

@@ -113,8 +113,9 @@ impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for finding in &self.findings {
             match &finding.outcome {
-                Outcome::Ok(note) => writeln!(f, "OK      {}: {note}", finding.name)?,
-                Outcome::Failed(why) => writeln!(f, "FAILED  {}: {why}", finding.name)?,
+                // Names come from the bundle: escaped, so none can forge a line.
+                Outcome::Ok(note) => writeln!(f, "OK      {}: {}", crate::one_line(&finding.name), crate::one_line(note))?,
+                Outcome::Failed(why) => writeln!(f, "FAILED  {}: {}", crate::one_line(&finding.name), crate::one_line(why))?,
             }
         }
         match (&self.signer, self.signature_valid, &self.expected) {
