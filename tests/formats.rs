@@ -189,6 +189,25 @@ fn aac_audio_in_mp4_is_dropped_by_default_and_kept_with_keep_audio() {
     keeps_audio_only_when_asked(&input, dir.path());
 }
 
+/// Found by hostile use: `--keep-audio` failed on every input without an audio track, with a
+/// false "missing decoder" error (the audio branch decoded the video towards audio caps). Such
+/// an input is redacted as usual, without audio.
+#[test]
+fn keep_audio_on_a_video_without_audio_writes_the_video_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, mux) in [("silent.mp4", "mp4mux"), ("silent.mkv", "matroskamux")] {
+        let encode = format!("{X264_FAST} ! {mux}");
+        let spec = ClipSpec::new(20, 320, 240, Timing::Fps(25, 1), &encode);
+        let input = make_clip(&spec, &dir.path().join(name));
+        let out = dir.path().join(format!("{name}.out.mp4"));
+        let args: Vec<&str> = FAST.iter().copied().chain(["--keep-audio"]).collect();
+        redact_ok(&input, &out, &args);
+        let (before, after) = (probe(&input), probe(&out));
+        assert!(!after.has_audio, "{name}: {:?}", after.elements);
+        assert_same_frames(name, &before, &after);
+    }
+}
+
 #[test]
 fn opus_audio_in_matroska_is_dropped_by_default_and_kept_with_keep_audio() {
     require_elements(&[("opusenc", "gstreamer1.0-plugins-base"), ("avenc_aac", "gstreamer1.0-libav")]);

@@ -262,10 +262,16 @@ fn build(
 /// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`.
 fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Result<(), gst::glib::BoolError> {
     let filesrc = gst::ElementFactory::make("filesrc").property("location", input).build()?;
-    // Only audio is decoded here: other streams leave decodebin still encoded, into a fakesink.
+    // Only audio is decoded here: other streams leave decodebin still encoded, into a fakesink
+    // (found by hostile use: with the video decoded towards audio caps, every input without
+    // an audio track failed with a "missing decoder" error).
     let decodebin = gst::ElementFactory::make("decodebin")
         .property("caps", gst::Caps::builder("audio/x-raw").build())
         .build()?;
+    decodebin.connect("autoplug-continue", false, |args| {
+        let caps = args.get(2).and_then(|c| c.get::<gst::Caps>().ok());
+        Some(caps.is_none_or(|c| leads_to_audio(&c)).to_value())
+    });
     pipeline.add_many([&filesrc, &decodebin])?;
     filesrc.link(&decodebin)?;
     let weak = pipeline.downgrade();
@@ -295,6 +301,15 @@ fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Resu
         }
     });
     Ok(())
+}
+
+/// Whether decodebin should go on plugging after a stream of `caps`: for audio, and for a
+/// container (caps a demuxer takes, such as `video/quicktime`) that may hold audio; not for a
+/// video, picture or subtitle stream, which is left encoded.
+fn leads_to_audio(caps: &gst::CapsRef) -> bool {
+    let media = caps.structure(0).map(|s| s.name().as_str()).unwrap_or_default();
+    let elementary = ["video/", "image/", "text/", "subpicture/", "closedcaption/"].iter().any(|p| media.starts_with(p));
+    !elementary || gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DEMUXER, gst::Rank::MARGINAL).iter().any(|f| f.can_sink_any_caps(caps))
 }
 
 fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gst::glib::BoolError> {
