@@ -19,8 +19,10 @@ use tempfile::TempPath;
 
 use crate::error::{Error, Result};
 
-/// Permissions of a finished output.
-const OUTPUT_MODE: u32 = 0o644;
+/// Permissions of a new output before the umask, as for any file a program creates.
+const CREATE_MODE: u32 = 0o666;
+/// The umask assumed when the process's cannot be read.
+const DEFAULT_UMASK: u32 = 0o022;
 /// Longest file name most Linux file systems take, in bytes.
 const NAME_MAX: usize = 255;
 /// Random characters in a temp file's name.
@@ -34,6 +36,25 @@ static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 pub fn remove_pending() -> usize {
     let Some(pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
     pending.iter().filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// The mode an output at `target` gets: that of the file it replaces, else `0666` less the
+/// process's umask.
+fn output_mode(target: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(target) {
+        Ok(existing) if existing.is_file() => existing.permissions().mode() & 0o777,
+        _ => CREATE_MODE & !umask(),
+    }
+}
+
+/// The process's umask, read without changing it (`umask(2)` can only be read by setting it,
+/// which would race with files other threads create).
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok())))
+        .unwrap_or(DEFAULT_UMASK)
 }
 
 /// A file being written that becomes visible at `target` only on [`commit`](Self::commit).
@@ -83,8 +104,11 @@ impl AtomicOutput {
             .tempfile_in(&dir)
             .map_err(|e| Error::io(target, e))?
             .into_temp_path();
-        // Temp files are private (0600); the output is an ordinary, shareable file.
-        std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(OUTPUT_MODE)).map_err(|e| Error::io(target, e))?;
+        // Temp files are made private (0600); the output gets the mode a new file gets under
+        // the umask, or the mode of the file it replaces (found by hostile use: every output
+        // was 0644, whatever the umask, widening a replaced 0600 file).
+        let mode = output_mode(target);
+        std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| Error::io(target, e))?;
         pending.insert(temp.to_path_buf());
         Ok(AtomicOutput { target: target.to_path_buf(), temp: Some(temp), overwrite })
     }
@@ -278,7 +302,21 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"data");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, OUTPUT_MODE, "an ordinary file, not a private temp file ({mode:o})");
+        assert_eq!(mode, CREATE_MODE & !umask(), "an ordinary file under the umask, not a private temp file ({mode:o})");
+    }
+
+    /// Found by hostile use: a 0600 output replaced with --overwrite became 0644.
+    #[test]
+    fn a_replaced_output_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.mp4");
+        std::fs::write(&target, b"old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = AtomicOutput::prepare(&target, true).unwrap();
+        std::fs::write(out.temp_path(), b"new").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

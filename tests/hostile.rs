@@ -673,3 +673,29 @@ fn a_killed_or_interrupted_bench_leaves_no_child_and_no_unredacted_file() {
         assert!(videos.is_empty(), "signal {signal}: left {videos:?}");
     }
 }
+
+/// Found by hostile use: every output was made 0644 whatever the umask, so on a host whose
+/// operator chose umask 077 an unredacted zones preview or a subject-access output became
+/// readable by every user. Outputs now follow the umask.
+#[test]
+fn outputs_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let image = sample("faces/grace_hopper.jpg");
+    let (out, sidecar) = (dir.path().join("out.jpg"), dir.path().join("out.json"));
+    let mut cmd = veilcam();
+    cmd.args(["-q", "redact"]).arg(&image).arg("-o").arg(&out).arg("--sidecar").arg(&sidecar);
+    // SAFETY: umask(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let run = run_within(Duration::from_secs(60), cmd);
+    assert!(run.status.success(), "{}", stderr(&run));
+    for path in [&out, &sidecar] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+    }
+}
