@@ -289,6 +289,21 @@ fn a_truncated_jpeg_is_refused() {
     assert_failed_cleanly(&out, dir.path(), &before, &["cut.jpg", "truncated"]);
 }
 
+/// Found by hostile use: a 4 KB PNG of 1×2,000,000 pixels took 22 s and 5.8 GB. Its size is
+/// read from the header and refused before anything is decoded.
+#[test]
+fn an_image_too_large_on_a_side_is_refused_before_it_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let tall = dir.path().join("tall.png");
+    // One grey column, deflated: a few kB on disk.
+    image::GrayImage::from_pixel(1, 2_000_000, image::Luma([128])).save(&tall).unwrap();
+    let before = dir_entries(dir.path());
+    let started = Instant::now();
+    let out = redact_within(Duration::from_secs(30), &tall, &dir.path().join("out.png"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["tall.png", "1×2000000 pixels", "larger than 16384"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "refused in {:?}", started.elapsed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. No input tag reaches an output
 // ---------------------------------------------------------------------------------------------
