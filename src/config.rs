@@ -205,9 +205,19 @@ fn describe_toml_error(text: &str, e: &toml::de::Error, key: Option<&str>) -> St
     if let Some(key) = key.filter(|k| !k.is_empty() && *k != ".") {
         message.push_str(&format!("{key}: "));
     }
-    message.push_str(e.message().trim_end());
+    // A secret's value is never quoted, whatever its type (found by hostile use: a numeric
+    // `password = 12345` was echoed in "invalid type: integer `12345`").
+    let secret = key.is_some_and(|k| k.rsplit('.').next().is_some_and(|last| SECRET_KEYS.contains(&last)));
+    if secret {
+        message.push_str("invalid value (not shown: it is a secret; a quoted string is expected)");
+    } else {
+        message.push_str(e.message().trim_end());
+    }
     redact_credentials(&message)
 }
+
+/// Config keys whose values are secrets: never quoted in an error.
+const SECRET_KEYS: [&str; 3] = ["password", "password_file", "secret"];
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {

@@ -169,6 +169,14 @@ fn bad_values_are_errors_naming_the_key_and_the_range() {
     }
 }
 
+/// Found by hostile use: a numeric password was quoted in the error ("invalid type: integer
+/// `12345`").
+#[test]
+fn a_password_of_the_wrong_type_is_an_error_that_does_not_show_it() {
+    let m = error_of(&format!("{}\n[live.auth]\nuser = \"viewer\"\npassword = 9876543\n", issue_example()));
+    assert!(m.contains("password") && m.contains("not shown") && !m.contains("9876543"), "{m}");
+}
+
 /// Found by hostile use: a file given as the recordings directory failed at start with "File
 /// exists (os error 17)".
 #[test]

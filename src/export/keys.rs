@@ -173,6 +173,7 @@ impl SigningKey {
         if let Some(why) = exposed(&meta, "secret key") {
             return Err(invalid(&path, why));
         }
+        check_not_writable_by_others(dir)?;
         let text = read_small(&path)?;
         SigningKey::from_secret_file(&text).map_err(|why| invalid(&path, why))
     }
@@ -252,6 +253,21 @@ pub fn init(dir: &Path) -> Result<SigningKey> {
 /// Creates `dir` and its parents when missing, a new one readable by the owner only.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Refuses a key directory that others could write to, or its parent (`$VEILCAM_HOME`), as
+/// ssh's StrictModes does: anyone who can write there can swap the key pair (found by hostile
+/// use: a 0777 `keys/` was accepted for signing exports).
+fn check_not_writable_by_others(dir: &Path) -> Result<()> {
+    for d in [Some(dir), dir.parent().filter(|p| !p.as_os_str().is_empty())].into_iter().flatten() {
+        let meta = std::fs::metadata(d).map_err(|e| Error::io(d, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        // A sticky directory (/tmp) lets others add files, never replace ours.
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(invalid(d, format!("mode {:04o} lets others replace the signing key in it; run chmod go-w on it", mode & 0o777)));
+        }
+    }
+    Ok(())
 }
 
 /// Why a secret file's permissions expose it (any group or other bit set), if they do.
@@ -338,6 +354,22 @@ mod tests {
         assert!(err.contains("veilcam.key") && err.contains("refusing to overwrite"), "{err}");
         assert_eq!(std::fs::read(dir.path().join(SECRET_FILE)).unwrap(), before);
         assert_eq!(SigningKey::load(dir.path()).unwrap().public_fingerprint(), first.public_fingerprint());
+    }
+
+    /// Found by hostile use: a key directory (or `$VEILCAM_HOME`) anyone could write to was
+    /// accepted for signing.
+    #[test]
+    fn a_key_directory_others_can_write_to_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, keys) = (dir.path().join("home"), dir.path().join("home/keys"));
+        init(&keys).unwrap();
+        for open in [&keys, &home] {
+            std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o777)).unwrap();
+            let err = SigningKey::load(&keys).unwrap_err().to_string();
+            assert!(err.contains(&open.display().to_string()) && err.contains("0777"), "{err}");
+            std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        SigningKey::load(&keys).unwrap();
     }
 
     #[test]
