@@ -533,3 +533,24 @@ fn an_entry_name_cannot_forge_a_line_of_the_verify_report() {
     assert!(!report.contains('\u{1b}') && !report.contains('\r'), "{report:?}");
     assert!(report.contains("evil\\u{1b}[32m\\nOK      fake.mp4"), "shown escaped: {report}");
 }
+
+/// Found by hostile use: an entry that inflates far past the size the manifest lists (a deflate
+/// bomb) was inflated to its end, 4 GiB from a 4 MB bundle, before it failed. Reading now
+/// stops just past the listed size.
+#[test]
+fn an_entry_inflating_past_its_listed_size_fails_without_being_read_to_its_end() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let mut all = entries(&bundle);
+    let video = all.iter_mut().find(|e| e.0 == VIDEO).unwrap();
+    let listed = video.2.len() as u64;
+    (video.1, video.2) = (zip::CompressionMethod::Deflated, vec![0u8; 300 << 20]);
+    rewrite(&bundle, &all);
+    assert!(std::fs::metadata(&bundle).unwrap().len() < 5 << 20, "the bomb is small on disk");
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok);
+    let line = report.lines().find(|l| l.contains(VIDEO)).unwrap();
+    let read: u64 = line.split("; ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    assert!(read <= listed + (2 << 20), "read {read} bytes of an entry listed as {listed}: {line}");
+}

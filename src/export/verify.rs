@@ -276,7 +276,7 @@ fn check_file(
     if let Err(why) = check_name(name) {
         return Finding::failed(name, format!("unsafe name in the manifest: {why}"));
     }
-    let (bytes, sha256, read_error) = match hash_entry(zip, name, extract_to) {
+    let (bytes, sha256, read_error) = match hash_entry(zip, name, extract_to, entry.bytes) {
         Ok(found) => found,
         Err(why) => return Finding::failed(name, why),
     };
@@ -303,8 +303,10 @@ fn check_file(
 
 /// Hashes the entry `name` (and copies it to `extract_to`). Returns its size, SHA-256 and the
 /// error that ended the read, if any (a zip CRC error comes after the last byte: the hash of
-/// what was read still says more than the CRC).
-fn hash_entry(zip: &mut zip::ZipArchive<File>, name: &str, extract_to: Option<&Path>) -> Result<(u64, String, Option<String>), String> {
+/// what was read still says more than the CRC). Reading stops a chunk past `listed` bytes, the
+/// size the manifest gives: an entry that inflates further is already altered (found by
+/// hostile use: a 4 MB bundle was inflated to 4 GiB before its size was found wrong).
+fn hash_entry(zip: &mut zip::ZipArchive<File>, name: &str, extract_to: Option<&Path>, listed: u64) -> Result<(u64, String, Option<String>), String> {
     let mut file = match zip.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Err("missing from the bundle".into()),
@@ -322,6 +324,9 @@ fn hash_entry(zip: &mut zip::ZipArchive<File>, name: &str, extract_to: Option<&P
             Ok(n) => {
                 hasher.update(&buf[..n]);
                 bytes += n as u64;
+                if bytes > listed.saturating_add(CHUNK as u64) {
+                    break Some(format!("it holds more than the {listed} bytes the manifest lists (read stopped)"));
+                }
                 if let Some(w) = copy.as_mut() {
                     w.write_all(&buf[..n]).map_err(|e| format!("cannot extract it for the media checks: {e}"))?;
                 }
