@@ -213,9 +213,12 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 
 /// The jobs for every redactable file under the input directory, in path order.
 pub fn plan(layout: &BatchDirs) -> Plan {
-    let mut walker = Walker { layout, skip: layout.output_roots(), visited: HashSet::new(), found: Vec::new(), plan: Plan::default() };
+    let mut walker = Walker { layout, skip: layout.output_roots(), visited: HashSet::new(), found: Vec::new(), unhandled: Vec::new(), plan: Plan::default() };
     walker.walk(&layout.input_dir, Path::new(""));
-    let Walker { mut found, mut plan, .. } = walker;
+    let Walker { mut found, mut plan, unhandled, .. } = walker;
+    if let Some(note) = unhandled_note(&unhandled) {
+        plan.notes.push(note);
+    }
     found.sort();
     let (jobs, renamed) = assign_outputs(layout, found);
     plan.notes.extend(renamed);
@@ -233,7 +236,31 @@ struct Walker<'a> {
     visited: HashSet<(u64, u64)>,
     /// Redactable files, relative to the input directory.
     found: Vec<PathBuf>,
+    /// Other files (not hidden) left alone, relative to the input directory.
+    unhandled: Vec<PathBuf>,
     plan: Plan,
+}
+
+/// Files shown by name in the note on files left alone.
+const UNHANDLED_SHOWN: usize = 5;
+
+/// The note on files a batch leaves alone, naming the first few (found by hostile use: a
+/// `.webp`, `.bmp` or `.gif` in the tree was skipped without a word).
+fn unhandled_note(unhandled: &[PathBuf]) -> Option<String> {
+    if unhandled.is_empty() {
+        return None;
+    }
+    let more = unhandled.len().saturating_sub(UNHANDLED_SHOWN);
+    let mut shown: Vec<String> = unhandled.iter().take(UNHANDLED_SHOWN).map(|p| p.display().to_string()).collect();
+    if more > 0 {
+        shown.push(format!("and {more} more"));
+    }
+    Some(format!(
+        "not redacted: {} file(s) that are not a video or image batch handles (videos: {}; images: JPEG, PNG): {}",
+        unhandled.len(),
+        VIDEO_EXTENSIONS.join(", "),
+        shown.join(", ")
+    ))
 }
 
 impl Walker<'_> {
@@ -278,6 +305,10 @@ impl Walker<'_> {
             return self.walk(path, rel);
         }
         if !is_media(path) {
+            let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if meta.is_file() && !hidden {
+                self.unhandled.push(rel.to_path_buf());
+            }
             return;
         }
         if !meta.is_file() {
@@ -551,7 +582,10 @@ mod tests {
         let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
         let plan = plan(&layout);
         assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "snap.jpg"]);
-        assert!(plan.failed.is_empty() && plan.notes.is_empty(), "{plan:?}");
+        assert!(plan.failed.is_empty(), "{plan:?}");
+        // Other files are left alone, and the user is told which (the hidden one is not named).
+        assert_eq!(plan.notes.len(), 1, "{plan:?}");
+        assert!(plan.notes[0].starts_with("not redacted: 1 file(s)") && plan.notes[0].ends_with(": notes.txt"), "{plan:?}");
     }
 
     #[test]
