@@ -554,3 +554,24 @@ fn an_entry_inflating_past_its_listed_size_fails_without_being_read_to_its_end()
     let read: u64 = line.split("; ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"));
     assert!(read <= listed + (2 << 20), "read {read} bytes of an entry listed as {listed}: {line}");
 }
+
+/// Found by hostile use: an entry whose local header names another file (`../evil.sh` where
+/// the zip directory says `report.txt`) passed `verify`; streaming readers extract the local name.
+#[test]
+fn a_local_header_naming_another_file_fails_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let start = {
+        let mut zip = zip::ZipArchive::new(File::open(&bundle).unwrap()).unwrap();
+        let f = zip.by_name(REPORT).unwrap();
+        f.header_start()
+    };
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = start as usize + 30;
+    assert_eq!(&bytes[at..at + REPORT.len()], REPORT.as_bytes());
+    bytes[at..at + REPORT.len()].copy_from_slice(b"../evil.sh");
+    std::fs::write(&bundle, &bytes).unwrap();
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok && report.contains("local header names it") && report.contains("../evil.sh"), "{report}");
+}

@@ -14,7 +14,7 @@
 //!    matched.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -400,6 +400,21 @@ fn check_layout(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), (O
 /// field but a ZIP64 size (found by hostile use: an unredacted photo put before the bundle,
 /// after it, in its comment or in an entry's extra field passed every check, and a bundle with
 /// a PNG before it opens as that picture). [`super::bundle::seal`] writes none of these.
+/// The name in the local file header at `offset` (found by hostile use: a local name of
+/// `../evil.sh` under a central-directory name of `report.txt` passed; Python's zipfile refuses
+/// such a zip and streaming readers extract the local name).
+fn local_name(file: &mut File, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 30];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut head)?;
+    if head[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no local file header there"));
+    }
+    let mut name = vec![0u8; usize::from(u16::from_le_bytes([head[26], head[27]]))];
+    file.read_exact(&mut name)?;
+    Ok(name)
+}
+
 fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), String> {
     let added = |what: String| Err(format!("{what}, which the manifest does not cover (added after sealing)"));
     if zip.offset() > 0 {
@@ -409,10 +424,16 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
         return added(format!("a zip comment of {} bytes", zip.comment().len()));
     }
     let raw = |e: zip::result::ZipError| format!("cannot read the zip directory: {e}");
+    let mut file = File::open(bundle).map_err(|e| format!("cannot read the bundle: {e}"))?;
     let mut first = u64::MAX;
     for i in 0..zip.len() {
         let f = zip.by_index_raw(i).map_err(raw)?;
         first = first.min(f.header_start());
+        let local = local_name(&mut file, f.header_start()).map_err(|e| format!("{}: cannot read its local header: {e}", f.name()))?;
+        if local != f.name_raw() {
+            // Tools that read local headers (unzip, streaming readers) would see another file.
+            return Err(format!("{}: its local header names it {:?}; the bundle was altered", f.name(), String::from_utf8_lossy(&local)));
+        }
         let local_extra = f.data_start() - f.header_start() - 30 - f.name_raw().len() as u64;
         let zip64 = f.compressed_size().max(f.size()) >= u64::from(u32::MAX);
         if local_extra > 0 && !(zip64 && local_extra <= ZIP64_LOCAL_EXTRA) {
