@@ -104,7 +104,7 @@ pub fn run(input: &Path, work_dir: &Path, enc: &EncoderSettings, redact_args: &[
     std::fs::create_dir_all(work_dir).map_err(|e| Error::io(work_dir, e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("veilcam", e))?;
     let crf = enc.crf.to_string();
-    let plain_args = ["transcode", path_str(input)?, "--scratch-dir", path_str(work_dir)?, "--preset", &enc.preset, "--crf", &crf];
+    let plain_args = ["transcode", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
     let mut redact: Vec<&str> = vec!["redact", path_str(input)?, "--preset", &enc.preset, "--crf", &crf];
     redact.extend(redact_args.iter().map(String::as_str));
     let mut pairs = Vec::with_capacity(runs);
@@ -165,16 +165,18 @@ fn path_str(p: &Path) -> Result<&str> {
     p.to_str().ok_or_else(|| Error::Settings(format!("{}: path is not UTF-8", p.display())))
 }
 
-/// Runs `veilcam ARGS` writing `output` (if any) and its stats, and returns the stats. The
+/// Runs `veilcam ARGS` writing `output` (none: the transcode, into `--scratch-dir DIR`) and its
+/// stats, and returns the stats. The
 /// child ends with this process (`PR_SET_PDEATHSIG`), and a signal here stops it too: a
 /// killed or interrupted bench leaves no child running on (found by hostile use).
 fn child(exe: &Path, dir: &Path, name: &str, args: &[&str], output: Option<&Path>) -> Result<StatsReport> {
     let stats = dir.join(format!("{name}.stats.json"));
     let mut cmd = Command::new(exe);
     cmd.args(args);
-    if let Some(output) = output {
-        cmd.arg("-o").arg(output);
-    }
+    match output {
+        Some(output) => cmd.arg("-o").arg(output),
+        None => cmd.arg("--scratch-dir").arg(dir),
+    };
     cmd.arg("--stats").arg(&stats).arg("--overwrite").arg("--quiet");
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {

@@ -530,7 +530,9 @@ pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: 
         tracing::warn!(file = %part.display(), frames = fragments.samples, "cutting a segment after its last complete fragment");
     }
     let file = OpenOptions::new().write(true).open(part).map_err(|e| Error::io(part, e))?;
-    if fragments.cut_short {
+    // A recovered segment is cut even when its writer stopped between two boxes: what follows
+    // the last fragment (an `mfra` index) was never finished.
+    if fragments.cut_short || recovered {
         file.set_len(fragments.complete_end).map_err(|e| Error::io(part, e))?;
     }
     file.sync_all().map_err(|e| Error::io(part, e))?;
@@ -578,16 +580,6 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
             tracing::warn!(file = %part.display(), "removing an interrupted segment whose name is taken");
             fs::remove_file(&part).map_err(|e| Error::io(&part, e))?;
             continue;
-        }
-        // Cut to its last complete fragment even when the kill fell between two boxes: what
-        // follows the last fragment (an `mfra` index) was never finished.
-        let fragments = scan_fragments(&part)?;
-        if fragments.count > 0 {
-            OpenOptions::new()
-                .write(true)
-                .open(&part)
-                .and_then(|f| f.set_len(fragments.complete_end))
-                .map_err(|e| Error::io(&part, e))?;
         }
         // The name has whole seconds: the recovered start may be up to 1 s early.
         let start = parse_segment_name(&name).unwrap_or_else(now_ms);

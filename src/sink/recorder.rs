@@ -516,10 +516,7 @@ impl Recorder {
                     hook(None);
                 }
             }
-            Err(error) => {
-                self.suspended = None;
-                self.suspend(error);
-            }
+            Err(error) => self.suspend(error),
         }
     }
 
