@@ -37,6 +37,7 @@ pub mod frame;
 pub mod geometry;
 pub mod input;
 pub mod interrupt;
+pub mod leftover;
 pub mod live;
 pub mod models;
 pub mod output;

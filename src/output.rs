@@ -63,6 +63,8 @@ pub struct AtomicOutput {
     target: PathBuf,
     /// `None` only inside `commit`.
     temp: Option<TempPath>,
+    /// Open on the temp file, locked for the run's life ([`crate::leftover`]).
+    _held: File,
     overwrite: bool,
 }
 
@@ -94,23 +96,30 @@ impl AtomicOutput {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
         let suffix = format!(".part{ext}");
+        let prefix = temp_prefix(&name, suffix.len());
+        // Temps of this target left by a run that was killed (found by hostile use: they
+        // piled up beside the output).
+        crate::leftover::sweep(&dir, |n| {
+            n.len() == prefix.len() + TEMP_RANDOM + suffix.len() && n.starts_with(&prefix) && n.ends_with(&suffix)
+        });
         // The temp file is made and listed under the list's lock, so a process ended at once
         // meanwhile (a second signal) cannot leave it unlisted.
         let mut pending = crate::interrupt::lock_list(&PENDING);
-        let temp = tempfile::Builder::new()
-            .prefix(&temp_prefix(&name, suffix.len()))
+        let (held, temp) = tempfile::Builder::new()
+            .prefix(&prefix)
             .rand_bytes(TEMP_RANDOM)
             .suffix(&suffix)
             .tempfile_in(&dir)
             .map_err(|e| Error::io(target, e))?
-            .into_temp_path();
+            .into_parts();
+        crate::leftover::hold(&held).map_err(|e| Error::io(target, e))?;
         // Temp files are made private (0600); the output gets the mode a new file gets under
         // the umask, or the mode of the file it replaces (found by hostile use: every output
         // was 0644, whatever the umask, widening a replaced 0600 file).
         let mode = output_mode(target);
         std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| Error::io(target, e))?;
         pending.insert(temp.to_path_buf());
-        Ok(AtomicOutput { target: target.to_path_buf(), temp: Some(temp), overwrite })
+        Ok(AtomicOutput { target: target.to_path_buf(), temp: Some(temp), _held: held, overwrite })
     }
 
     /// Where the writer writes until commit.

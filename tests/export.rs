@@ -433,6 +433,23 @@ fn an_interrupted_export_leaves_no_bundle_no_temp_file_and_no_new_hold() {
     assert_nothing_left(&world, "int", &kept);
 }
 
+/// Found by hostile use: an export killed outright (SIGKILL, the OOM killer) left its staging
+/// directory, with the redacted media in it, beside the bundle, and the next export of the
+/// same bundle went on beside it. The next export now removes it.
+#[test]
+fn a_killed_exports_staging_directory_is_removed_by_the_next_export() {
+    let world = World::new();
+    let mut child = start_export(&world, "killed");
+    std::thread::sleep(Duration::from_millis(1100)); // older than a writer's first moment
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(world.out_listing().iter().any(|n| n.contains(".staging-")), "the kill left the staging directory");
+    let mut again = start_export(&world, "killed");
+    assert!(again.wait().unwrap().success(), "the export runs again");
+    assert_eq!(world.out_listing(), ["killed.zip"], "only the bundle is left");
+}
+
 #[test]
 fn a_second_interrupt_ends_the_export_at_once_and_still_leaves_nothing() {
     let world = World::new();

@@ -216,7 +216,12 @@ fn a_truncated_avi_without_a_full_index_is_refused_and_can_be_salvaged() {
     let cut = dir.path().join("cut.avi");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     assert_damaged_input_is_refused(&cut, dir.path());
-    assert_salvaged(&cut, dir.path());
+    let json = assert_salvaged(&cut, dir.path());
+    // avidemux rebuilds the index from what is left and calls that the duration; the header
+    // says 150 frames (15 s), so the lost tail is a gap up to 15 s.
+    let gaps = json["damage"]["gaps"].as_array().unwrap();
+    let last = gaps.last().unwrap_or_else(|| panic!("the lost tail is a gap: {}", json["damage"]));
+    assert_eq!(last["to_ns"].as_u64(), Some(15_000_000_000), "{}", json["damage"]);
 }
 
 #[test]
@@ -590,6 +595,27 @@ fn sigterm_and_sighup_stop_the_run_and_leave_nothing() {
         assert!(err.contains("interrupted"), "{err}");
         assert!(dir_entries(dir.path()).is_empty(), "left behind: {:?}", dir_entries(dir.path()));
     }
+}
+
+/// Found by hostile use: a run killed outright (SIGKILL, the OOM killer, a power cut) cannot
+/// clean up, and its temp files stayed beside the outputs for good. The next run of the same
+/// outputs removes them.
+#[test]
+fn temp_files_of_a_killed_run_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_redaction(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir_entries(dir.path()).len() < 3 {
+        assert!(Instant::now() < deadline, "no temp files appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(1100)); // older than a writer's first moment
+    signal(&child, libc::SIGKILL);
+    finish(child);
+    assert_eq!(dir_entries(dir.path()).len(), 3, "the kill left three temp files");
+    let (code, err) = finish(start_redaction(dir.path()));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(dir_entries(dir.path()), ["out.json", "out.mp4", "stats.json"], "only the outputs are left");
 }
 
 #[test]

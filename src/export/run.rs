@@ -105,21 +105,27 @@ pub fn remove_pending() -> usize {
     staging.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
 }
 
+/// Random characters in a staging directory's name.
+const STAGING_RANDOM: usize = 6;
+
 /// A hidden directory beside the bundle, removed when dropped.
 struct Staging {
     dir: tempfile::TempDir,
+    /// Open on the directory, locked for the export's life ([`crate::leftover`]).
+    _held: std::fs::File,
 }
 
 impl Staging {
     fn create(bundle: &Path) -> Result<Staging> {
         let parent = parent_dir(bundle);
         let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io(&parent, e))?;
+        let prefix = format!(".{name}.staging-");
+        // Staging directories of this bundle left by an export that was killed.
+        crate::leftover::sweep(&parent, |n| n.len() == prefix.len() + STAGING_RANDOM && n.starts_with(&prefix));
+        let dir = tempfile::Builder::new().prefix(&prefix).rand_bytes(STAGING_RANDOM).tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
         crate::interrupt::lock_list(&STAGING).push(dir.path().to_path_buf());
-        Ok(Staging { dir })
+        let held = crate::leftover::hold_dir(dir.path()).map_err(|e| Error::io(dir.path(), e))?;
+        Ok(Staging { dir, _held: held })
     }
 
     fn path(&self) -> &Path {

@@ -129,7 +129,13 @@ impl FileSource {
         let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
         self.info = Arc::new(info);
         self.caps = caps;
-        self.duration = self.pipeline.query_duration::<gst::ClockTime>().map(|d| self.fragmented_duration().unwrap_or(d));
+        let queried = self.pipeline.query_duration::<gst::ClockTime>();
+        self.duration = queried.map(|d| self.fragmented_duration().unwrap_or(d));
+        if let Some(declared) = truncated_avi_length(&self.path) {
+            // avidemux rebuilds the index of a cut AVI from what is left and reports that as
+            // the duration; the header still says how long the video was.
+            self.duration = Some(self.duration.map_or(declared, |d| d.max(declared)));
+        }
         self.pipeline.set_state(gst::State::Playing).map_err(|_| self.failure_or("cannot start decoding"))?;
         Ok(())
     }
@@ -328,6 +334,35 @@ impl FileSource {
     }
 }
 
+/// The length an AVI file's header declares for its video stream (`strh`: `dwLength` ×
+/// `dwScale` ÷ `dwRate`), if the file is shorter than its RIFF header says (cut off).
+fn truncated_avi_length(path: &Path) -> Option<gst::ClockTime> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    let mut head = vec![0u8; 64 * 1024];
+    let read = file.read(&mut head).ok()?;
+    avi_declared_length(&head[..read], file_len)
+}
+
+/// [`truncated_avi_length`] on the file's first bytes.
+fn avi_declared_length(head: &[u8], file_len: u64) -> Option<gst::ClockTime> {
+    let u32_at = |at: usize| head.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    if head.get(0..4)? != b"RIFF" || head.get(8..12)? != b"AVI " {
+        return None;
+    }
+    if u64::from(u32_at(4)?) + 8 <= file_len {
+        return None; // whole, as far as the RIFF header knows
+    }
+    // The first video stream header: "strh" then fccType "vids"; dwScale, dwRate at +20, +24
+    // and dwLength at +32 of its data.
+    let at = (0..head.len().saturating_sub(12)).find(|&i| &head[i..i + 4] == b"strh" && &head[i + 8..i + 12] == b"vids")?;
+    let data = at + 8;
+    let (scale, rate, length) = (u32_at(data + 20)?, u32_at(data + 24)?, u32_at(data + 32)?);
+    (scale > 0 && rate > 0 && length > 0)
+        .then(|| gst::ClockTime::from_nseconds((u128::from(length) * u128::from(scale) * 1_000_000_000 / u128::from(rate)) as u64))
+}
+
 impl FrameSource for FileSource {
     /// Frames are handed out one behind the decoder, so a frame without a usable duration
     /// (variable frame rate) gets the gap to the next frame's timestamp.
@@ -482,4 +517,31 @@ fn build(
         }
     });
     Ok((pipeline, appsink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vtest_head() -> Vec<u8> {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media/vtest.avi")).unwrap();
+        bytes[..64 * 1024].to_vec()
+    }
+
+    #[test]
+    fn a_cut_avi_declares_the_length_its_header_gives() {
+        let head = vtest_head();
+        let riff_len = u64::from(u32::from_le_bytes(head[4..8].try_into().unwrap())) + 8;
+        let declared = avi_declared_length(&head, riff_len / 2);
+        assert_eq!(declared, Some(gst::ClockTime::from_seconds(15)), "150 frames at 10 fps");
+    }
+
+    #[test]
+    fn a_whole_avi_or_another_container_declares_nothing() {
+        let head = vtest_head();
+        let riff_len = u64::from(u32::from_le_bytes(head[4..8].try_into().unwrap())) + 8;
+        assert_eq!(avi_declared_length(&head, riff_len), None);
+        assert_eq!(avi_declared_length(b"\0\0\0\x18ftypisom", 10), None);
+        assert_eq!(avi_declared_length(&head[..100], 1), None, "no stream header in reach");
+    }
 }

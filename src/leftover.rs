@@ -1,0 +1,108 @@
+//! Temp files and directories of runs that were killed outright.
+//!
+//! A run removes its temps when it fails, panics or is interrupted by a signal it can catch
+//! ([`crate::output`], [`crate::export`]); a run killed with SIGKILL, or by a power cut, cannot.
+//! So each run holds an advisory lock (`flock`) on its temp for as long as it lives, and a later
+//! run writing the same target removes the temps of that target that nobody holds: their writer
+//! is gone, and the half-written redaction in them is of no use to anyone.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A temp younger than this is left alone even when unlocked: its writer may be between
+/// creating it and locking it.
+const MIN_AGE: Duration = Duration::from_secs(1);
+
+/// Holds `file`'s lock for as long as the run lives (it goes with the process, however the
+/// process ends). Fails if another process holds it.
+pub fn hold(file: &File) -> std::io::Result<()> {
+    file.try_lock().map_err(std::io::Error::from)
+}
+
+/// Opens a temp directory and holds its lock, as [`hold`] does for a file.
+pub fn hold_dir(dir: &Path) -> std::io::Result<File> {
+    let file = File::open(dir)?;
+    hold(&file)?;
+    Ok(file)
+}
+
+/// Removes the entries of `dir` whose names `is_temp` accepts and that no live process holds;
+/// returns those removed. Symbolic links and entries it cannot read are left as they are.
+pub fn sweep(dir: &Path, is_temp: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    sweep_older_than(dir, MIN_AGE, is_temp)
+}
+
+fn sweep_older_than(dir: &Path, min_age: Duration, is_temp: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(&is_temp))
+        .map(|e| e.path())
+        .filter(|path| remove_if_abandoned(path, min_age))
+        .collect()
+}
+
+/// Removes `path` if it is a plain file or directory, older than `min_age`, and unlocked.
+fn remove_if_abandoned(path: &Path, min_age: Duration) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    if !(meta.is_file() || meta.is_dir()) {
+        return false;
+    }
+    let born = meta.created().or_else(|_| meta.modified()).unwrap_or_else(|_| SystemTime::now());
+    if born.elapsed().unwrap_or_default() < min_age {
+        return false;
+    }
+    let Ok(file) = File::open(path) else { return false };
+    if hold(&file).is_err() {
+        return false; // a live run is writing it
+    }
+    let removed = if meta.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
+        Ok(()) => {
+            tracing::warn!("removed {}, left by a run that was killed", path.display());
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_temp(name: &str) -> bool {
+        name.starts_with(".a.") && name.ends_with(".part")
+    }
+
+    #[test]
+    fn unlocked_temps_are_removed_and_held_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        for name in [".a.dead.part", ".a.live.part", "a", ".b.dead.part"] {
+            std::fs::write(path(name), b"x").unwrap();
+        }
+        std::fs::create_dir(path(".a.dir.part")).unwrap();
+        std::fs::write(path(".a.dir.part/frame"), b"x").unwrap();
+        std::os::unix::fs::symlink(path("a"), path(".a.link.part")).unwrap();
+        // Another open file description locked, as another process's would be.
+        let live = File::open(path(".a.live.part")).unwrap();
+        hold(&live).unwrap();
+        let held_dir = hold_dir(&path(".a.dir.part")).unwrap();
+        drop(held_dir);
+
+        let mut removed = sweep_older_than(dir.path(), Duration::ZERO, is_temp);
+        removed.sort();
+        assert_eq!(removed, vec![path(".a.dead.part"), path(".a.dir.part")]);
+        for kept in [".a.live.part", "a", ".b.dead.part", ".a.link.part"] {
+            assert!(std::fs::symlink_metadata(path(kept)).is_ok(), "{kept} is kept");
+        }
+    }
+
+    #[test]
+    fn a_fresh_temp_is_left_to_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".a.new.part"), b"x").unwrap();
+        assert!(sweep(dir.path(), is_temp).is_empty(), "its writer may not have locked it yet");
+    }
+}
