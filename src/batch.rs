@@ -493,7 +493,18 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
     Ok(Outcome::Done { frames: summary.frames, faces: summary.faces })
 }
 
-/// Runs every job with `jobs` files at a time; reports each file as it finishes.
+/// `FAILED  <file>: <why>`.
+fn failure_line(path: &Path, why: &str) -> String {
+    format!("FAILED  {}: {}", path.display(), failure_reason(path, why))
+}
+
+/// Why `path` failed, without the file named again when the error names it first (found by
+/// hostile use: `FAILED  in/audio.mp4: in/audio.mp4: contains no video stream`).
+pub fn failure_reason<'a>(path: &Path, why: &'a str) -> &'a str {
+    let shown = path.display().to_string();
+    why.strip_prefix(shown.as_str()).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(why)
+}
+
 pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOptions, quiet: bool) -> Result<BatchSummary> {
     let layout = BatchDirs::new(input_dir, output_dir, options)?;
     let plan = plan(&layout);
@@ -513,7 +524,7 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
         report(note.clone(), false);
     }
     for (path, why) in &plan.failed {
-        report(format!("FAILED  {}: {why}", path.display()), true);
+        report(failure_line(path, why), true);
     }
     let cx = Context { layout: &layout, manifest: &manifest, options };
     let queue = Mutex::new(plan.jobs.iter());
@@ -530,7 +541,7 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
                 let line = match &outcome {
                     Outcome::Done { frames, faces } => format!("done    {} ({frames} frames, {faces} face detections)", job.input.display()),
                     Outcome::Skipped => format!("skipped {} (already done)", job.input.display()),
-                    Outcome::Failed(e) => format!("FAILED  {}: {e}", job.input.display()),
+                    Outcome::Failed(e) => failure_line(&job.input, &e.to_string()),
                 };
                 report(line, matches!(outcome, Outcome::Failed(_)));
                 bar.inc(1);
@@ -552,6 +563,14 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_failure_names_its_file_once() {
+        let path = Path::new("in/audio.mp4");
+        assert_eq!(failure_line(path, "in/audio.mp4: contains no video stream"), "FAILED  in/audio.mp4: contains no video stream");
+        assert_eq!(failure_line(path, "model m.onnx: no such file"), "FAILED  in/audio.mp4: model m.onnx: no such file");
+        assert_eq!(failure_reason(path, "in/audio.mp4.bak: x"), "in/audio.mp4.bak: x", "only the file itself is taken off");
+    }
 
     fn options(extra: &[&str]) -> RedactOptions {
         #[derive(Parser)]

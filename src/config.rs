@@ -62,7 +62,23 @@ pub struct CameraConfig {
 pub struct ZoneConfig {
     pub kind: ZoneKind,
     /// Polygon corners as `[x, y]`, relative to the frame (0–1).
+    #[serde(deserialize_with = "points")]
     pub coordinates: Vec<[f64; 2]>,
+}
+
+/// Polygon corners, each exactly `[x, y]`: a point of three numbers (someone thinking in 3-D,
+/// a typo) is an error, not cut to two (TOML's deserializer reads an array into `[f64; 2]`
+/// and ignores the rest).
+fn points<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Vec<[f64; 2]>, D::Error> {
+    let points: Vec<Vec<f64>> = Deserialize::deserialize(deserializer)?;
+    points
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| match p[..] {
+            [x, y] => Ok([x, y]),
+            _ => Err(serde::de::Error::custom(format!("point {i} has {} numbers; each point is [x, y]", p.len()))),
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -169,7 +185,13 @@ pub fn parse_camera(text: &str, path: &Path, name: Option<&str>) -> Result<Camer
             err(format!("unknown camera '{n}' (cameras in this file: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
         })?,
         None if config.cameras.len() == 1 => config.cameras.iter().next().expect("one camera"),
-        None => return Err(err(format!("{} cameras defined; choose one with --camera", config.cameras.len()))),
+        None if config.cameras.is_empty() => {
+            return Err(err("no camera is defined; add a [cameras.NAME] table (README: \"Camera config\")".into()))
+        }
+        None => {
+            let known: Vec<&str> = config.cameras.keys().map(String::as_str).collect();
+            return Err(err(format!("{} cameras are defined ({}); choose one with --camera", known.len(), known.join(", "))));
+        }
     };
     validate_camera(name, camera, path)
 }
@@ -300,6 +322,23 @@ bystanders = "outside_property"
         let text = "[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.0, 1.0]]\n";
         let m = message(parse(text, None));
         assert!(m.contains("cameras.c.zones.z.coordinates") && m.contains("at least 3"), "{m}");
+    }
+
+    #[test]
+    fn a_point_of_more_or_fewer_than_two_numbers_is_an_error() {
+        for point in ["[0.5, 0.5, 0.5]", "[0.5]", "[0.5, 0.5, \"junk\"]"] {
+            let text = format!("[cameras.c.zones.z]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], {point}, [1.0, 0.2]]\n");
+            let m = parse_camera(&text, Path::new("c.toml"), None).unwrap_err().to_string();
+            assert!(m.contains("c.toml") && m.contains("coordinates"), "{point}: {m}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_cameras_says_so_and_one_with_several_names_them() {
+        let m = parse_camera("", Path::new("c.toml"), None).unwrap_err().to_string();
+        assert!(m.contains("no camera is defined"), "{m}");
+        let m = parse_camera("[cameras.front]\n[cameras.back]\n", Path::new("c.toml"), None).unwrap_err().to_string();
+        assert!(m.contains("back, front") && m.contains("--camera"), "{m}");
     }
 
     #[test]

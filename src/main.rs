@@ -138,7 +138,7 @@ fn run(cli: &Cli) -> veilcam::Result<ExitCode> {
             summary.failed.len()
         );
         for (path, why) in &summary.failed {
-            say!("  failed: {}: {why}", path.display());
+            say!("  failed: {}: {}", path.display(), batch::failure_reason(path, why));
         }
         return Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(SOME_FILES_FAILED) });
     }

@@ -130,7 +130,11 @@ pub(crate) fn detectors(s: &RedactSettings, policy: &Policy, persons: PersonLoad
     s.detectors(persons).map_err(|e| match &e {
         // Only the night profile's own models: a bad face model fails with --night off too
         // (found by hostile use: its error said --night off would run).
-        Error::Model { path, .. } if !policy.needs_persons() && (path == &s.person_model || path == &s.second_model) => for_the_night_profile(e),
+        Error::Model { path, .. }
+            if !policy.needs_persons() && path != &s.model && (path == &s.person_model || path == &s.second_model) =>
+        {
+            for_the_night_profile(e)
+        }
         _ => e,
     })
 }

@@ -114,6 +114,24 @@ pub fn media_kind(path: &Path) -> MediaKind {
     }
 }
 
+/// Still-image formats veilcam neither reads nor writes, by extension: refused by name rather
+/// than taken for videos (found by hostile use: `x.bmp -o y.png` was told the two "must both be
+/// videos or both be images", and `x.bmp -o y.mp4` failed with a raw decoder message).
+const OTHER_IMAGES: [&str; 13] = ["bmp", "tif", "tiff", "webp", "heic", "heif", "avif", "jp2", "jxl", "pnm", "ppm", "pgm", "tga"];
+
+/// An error if `path` names a still-image format other than JPEG and PNG.
+pub fn check_image_format(path: &Path) -> std::result::Result<(), String> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    if OTHER_IMAGES.contains(&ext.as_str()) {
+        return Err(format!(
+            "{}: {} images are not supported; veilcam's still images are JPEG and PNG (convert it first)",
+            path.display(),
+            ext.to_ascii_uppercase()
+        ));
+    }
+    Ok(())
+}
+
 impl RedactSettings {
     pub fn from_args(a: &RedactArgs) -> Result<Self> {
         let mut settings = Self::paced_from_args(a)?;
@@ -187,6 +205,9 @@ impl RedactSettings {
         // What the paths are comes before what their names say (a directory has no extension).
         for target in std::iter::once(output).chain(o.preview.as_deref()) {
             crate::output::check_kind(target)?;
+        }
+        for path in [input, output] {
+            check_image_format(path).map_err(Error::Settings)?;
         }
         if media_kind(input) != media_kind(output) {
             return bad(format!(

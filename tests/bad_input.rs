@@ -215,6 +215,35 @@ fn a_model_file_that_is_not_onnx_is_rejected() {
     assert!(!stderr.contains("--night off"), "{stderr}");
 }
 
+/// Found by hostile use: the person model given as `--model` failed on frame 0 with "Invalid
+/// input name: input.1", blamed on the input file. The model is named, and what it is not.
+#[test]
+fn a_model_of_another_kind_is_named_as_the_wrong_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let person_model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nanodet_416.onnx");
+    let stderr = assert_fails_cleanly(
+        &sample("faces.mp4"),
+        &dir.path().join("out.mp4"),
+        &["--model", person_model.to_str().unwrap()],
+        &["nanodet_416.onnx", "not a CenterFace face model"],
+    );
+    assert!(!stderr.contains("faces.mp4"), "the input is not to blame: {stderr}");
+    assert!(!stderr.contains("--night off"), "the face model is needed with --night off too: {stderr}");
+}
+
+/// Found by hostile use: `x.bmp -o y.png` was told the two "must both be videos or both be
+/// images", and `x.bmp -o y.mp4` failed with a raw decoder message.
+#[test]
+fn a_still_image_format_other_than_jpeg_or_png_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmp = write(dir.path(), "photo.bmp", b"BM not really a bitmap");
+    for output in ["out.png", "out.mp4"] {
+        assert_fails_cleanly(&bmp, &dir.path().join(output), &[], &["photo.bmp", "BMP images are not supported", "JPEG and PNG"]);
+    }
+    let tiff = dir.path().join("out.tiff");
+    assert_fails_cleanly(&sample("faces/grace_hopper.jpg"), &tiff, &[], &["out.tiff", "TIFF images are not supported"]);
+}
+
 #[test]
 fn an_existing_output_is_kept_byte_for_byte_without_overwrite() {
     let dir = tempfile::tempdir().unwrap();

@@ -450,6 +450,19 @@ fn a_killed_exports_staging_directory_is_removed_by_the_next_export() {
     assert_eq!(world.out_listing(), ["killed.zip"], "only the bundle is left");
 }
 
+/// Found by hostile use: `-o case.mp4` wrote a zip archive under a video's name.
+#[test]
+fn a_bundle_not_named_zip_is_refused_before_any_work() {
+    let world = World::new();
+    let records = world.records();
+    let (from, to) = (records[0].start_ms().unwrap(), records[0].end_ms().unwrap());
+    let out = world.export("mp4", from, to, "case.mp4", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("case.mp4") && stderr.contains("name it .zip"), "{stderr}");
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+    assert!(!veilcam::export::case_record(&world.home, "mp4").exists());
+}
+
 #[test]
 fn a_second_interrupt_ends_the_export_at_once_and_still_leaves_nothing() {
     let world = World::new();

@@ -224,6 +224,20 @@ fn a_truncated_avi_without_a_full_index_is_refused_and_can_be_salvaged() {
     assert_eq!(last["to_ns"].as_u64(), Some(15_000_000_000), "{}", json["damage"]);
 }
 
+/// Found by hostile use: an MP4 cut inside its first fragment was said to contain "no video
+/// stream"; it is said to be truncated.
+#[test]
+fn an_mp4_cut_before_its_first_frame_is_called_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample("faces.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..5000]).unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(60), &cut, &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["cut.mp4", "truncated or damaged"]);
+    assert!(!stderr(&out).contains("no video stream"), "{}", stderr(&out));
+}
+
 #[test]
 fn truncated_streams_that_declare_no_length_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -176,6 +176,21 @@ fn zones_preview_blacks_out_street_zones_under_the_tint() {
     assert_eq!(png(&out).get_pixel(300, 300).0, [92, 16, 16]);
 }
 
+/// Found by hostile use: `-o p.jpg` and `-o p.mp4` got PNG data under those names.
+#[test]
+fn a_zones_preview_named_other_than_png_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &[("street", "street", SQUARE_TWICE)]);
+    for name in ["p.jpg", "p.mp4", "p"] {
+        let (run, out) = preview(dir.path(), &config, name, &[]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "-o {name} was accepted");
+        assert!(stderr.contains(name) && stderr.contains("name it .png"), "{stderr}");
+        assert!(!out.exists());
+    }
+    assert!(dir_entries(dir.path()).iter().all(|n| !n.starts_with(".p")), "no temp file is left");
+}
+
 #[test]
 fn regression_zones_preview_overwrote_its_input() {
     let dir = tempfile::tempdir().unwrap();

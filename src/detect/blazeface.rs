@@ -60,7 +60,8 @@ pub struct BlazeFace {
 
 impl BlazeFace {
     pub fn load(library: &Path, model: &Path, threshold: f32, intra_threads: usize) -> crate::error::Result<Self> {
-        let session = runtime::session(library, model, intra_threads)?;
+        let signature = runtime::Signature { kind: "a BlazeFace face model", input: INPUT, outputs: &[BOXES, SCORES] };
+        let session = runtime::session_checked(library, model, intra_threads, &signature)?;
         Ok(BlazeFace { session, threshold, planar: Array4::zeros((1, 3, SIZE, SIZE)), input: Array4::zeros((1, SIZE, SIZE, 3)) })
     }
 

@@ -112,7 +112,8 @@ pub struct CenterFace {
 
 impl CenterFace {
     pub fn load(library: &Path, model: &Path, settings: CenterFaceSettings, intra_threads: usize) -> Result<Self> {
-        let session = runtime::session(library, model, intra_threads)?;
+        let signature = runtime::Signature { kind: "a CenterFace face model", input: INPUT, outputs: &[HEATMAP, SCALE, OFFSET] };
+        let session = runtime::session_checked(library, model, intra_threads, &signature)?;
         Ok(CenterFace { session, settings, letterbox: None, input: Array4::zeros((1, 3, ALIGN, ALIGN)), crop_storage: Vec::new() })
     }
 

@@ -46,7 +46,9 @@ pub struct NanoDet {
 
 impl NanoDet {
     pub fn load(library: &Path, model: &Path, threshold: f32, intra_threads: usize) -> Result<Self> {
-        let session = runtime::session(library, model, intra_threads)?;
+        let outputs: Vec<&str> = HEADS.iter().flat_map(|&(_, cls, reg)| [cls, reg]).collect();
+        let signature = runtime::Signature { kind: "a NanoDet person model", input: INPUT, outputs: &outputs };
+        let session = runtime::session_checked(library, model, intra_threads, &signature)?;
         Ok(NanoDet { session, threshold, input: Array4::zeros((1, 3, SIZE, SIZE)) })
     }
 

@@ -96,6 +96,43 @@ pub fn session(library: &Path, model: &Path, intra_threads: usize) -> Result<Ses
         .map_err(|e| Error::Model { path: model.to_path_buf(), message: e.to_string() })
 }
 
+/// The tensor names a detector feeds and reads, to tell a model file of another kind from a
+/// broken input before any frame is read.
+pub struct Signature<'a> {
+    /// What the model should be, in words ("a CenterFace face model").
+    pub kind: &'a str,
+    pub input: &'a str,
+    pub outputs: &'a [&'a str],
+}
+
+/// Builds a session as [`session`] does and checks it is the model `signature` describes (found
+/// by hostile use: `--model` given the person model failed on frame 0 with "Invalid input name:
+/// input.1", blamed on the input file).
+pub fn session_checked(library: &Path, model: &Path, intra_threads: usize, signature: &Signature<'_>) -> Result<Session> {
+    let session = session(library, model, intra_threads)?;
+    check_signature(&session, signature).map_err(|message| Error::Model { path: model.to_path_buf(), message })?;
+    Ok(session)
+}
+
+fn check_signature(session: &Session, signature: &Signature<'_>) -> std::result::Result<(), String> {
+    let names = |outlets: &[ort::value::Outlet]| outlets.iter().map(|o| o.name().to_string()).collect::<Vec<_>>();
+    let (inputs, outputs) = (names(session.inputs()), names(session.outputs()));
+    let missing: Vec<&str> = std::iter::once(signature.input)
+        .filter(|i| !inputs.iter().any(|n| n == i))
+        .chain(signature.outputs.iter().copied().filter(|o| !outputs.iter().any(|n| n == o)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "not {}: it lacks the tensor(s) {} (its inputs: {}; outputs: {})",
+        signature.kind,
+        missing.join(", "),
+        inputs.join(", "),
+        outputs.join(", ")
+    ))
+}
+
 // `ort::Error<SessionBuilder>` is not Send + Sync; convert it to a plain `ort::Error` here.
 fn build_session(env: &Environment, model: &Path, intra_threads: usize) -> ort::Result<Session> {
     let builder = Session::builder(env)?

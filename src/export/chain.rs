@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
+use gstreamer_video as gst_video;
 use serde::Serialize;
 
 use super::select::Part;
@@ -42,16 +43,28 @@ pub struct PartUse {
 /// The least step between two frames of the output (see [`ChainSource::next_frame`]).
 const MIN_STEP_NS: u64 = 1_000_000;
 
-/// Whether two files' frames fit one output: the same picture (format, size, aspect, colour).
-/// The frame rate may differ: a recording of a live camera declares the rate its frames came
-/// at in that segment (26/1 in one, 25/1 in the next), and each frame keeps its own time.
-fn same_picture(a: &gst::Caps, b: &gst::Caps) -> bool {
-    let without_rate = |caps: &gst::Caps| {
-        let mut caps = caps.clone();
-        caps.make_mut().iter_mut().for_each(|s| s.remove_field("framerate"));
-        caps
+/// What keeps `next`'s frames from following `first`'s in one output, in words; `None` when
+/// they fit: the same pixel format, size, pixel aspect and interlacing. The frame rate may
+/// differ: a recording of a live camera declares the rate its frames came at in that segment
+/// (26/1 in one, 25/1 in the next), and each frame keeps its own time. Colorimetry, chroma
+/// siting and multiview fields may differ too (found by hostile use: two 320×240 I420 files
+/// differing only there were refused with both caps dumped in full).
+fn picture_change(first: &gst::Caps, next: &gst::Caps) -> Option<String> {
+    let (Ok(a), Ok(b)) = (gst_video::VideoInfo::from_caps(first), gst_video::VideoInfo::from_caps(next)) else {
+        return (first != next).then(|| format!("{next} after {first}"));
     };
-    without_rate(a) == without_rate(b)
+    if (a.width(), a.height()) != (b.width(), b.height()) {
+        Some(format!("the picture is {}×{} after {}×{}", b.width(), b.height(), a.width(), a.height()))
+    } else if a.par() != b.par() {
+        let ratio = |f: gst::Fraction| format!("{}:{}", f.numer(), f.denom());
+        Some(format!("the pixel aspect ratio is {} after {}", ratio(b.par()), ratio(a.par())))
+    } else if a.format() != b.format() {
+        Some(format!("the pixel format is {} after {}", b.format().to_str(), a.format().to_str()))
+    } else if a.interlace_mode() != b.interlace_mode() {
+        Some(format!("the video is {} after {}", b.interlace_mode().to_str(), a.interlace_mode().to_str()))
+    } else {
+        None
+    }
 }
 
 /// Several files decoded one after another.
@@ -124,12 +137,8 @@ impl ChainSource {
         }
         let Some(part) = self.parts.pop_front() else { return Ok(false) };
         let source = FileSource::open(&part.path)?;
-        if !same_picture(source.caps(), &self.caps) {
-            return Err(ExportError::FormatChanged {
-                path: part.path.clone(),
-                what: format!("{} after {}", source.caps(), self.caps),
-            }
-            .into());
+        if let Some(what) = picture_change(&self.caps, source.caps()) {
+            return Err(ExportError::FormatChanged { path: part.path.clone(), what }.into());
         }
         self.current = Some(Current::new(source, part));
         Ok(true)
@@ -206,7 +215,23 @@ mod tests {
     fn segments_of_one_camera_join_whatever_rate_they_declare_but_not_across_a_size_change() {
         // Found by hostile use: exports across 3 of 21 segment boundaries of a live recording
         // failed with "framerate 27/1 after 25/1".
-        assert!(same_picture(&caps(1280, 27), &caps(1280, 25)));
-        assert!(!same_picture(&caps(1280, 25), &caps(640, 25)));
+        assert_eq!(picture_change(&caps(1280, 27), &caps(1280, 25)), None);
+        assert_eq!(picture_change(&caps(1280, 25), &caps(640, 25)).as_deref(), Some("the picture is 640×720 after 1280×720"));
+    }
+
+    #[test]
+    fn files_differing_only_in_colorimetry_join_and_a_new_aspect_is_said_in_words() {
+        let with = |field: &str, value: &str| {
+            let mut c = caps(320, 25);
+            c.make_mut().set(field, value);
+            c
+        };
+        assert_eq!(picture_change(&with("colorimetry", "bt601"), &with("colorimetry", "bt709")), None);
+        let wide = {
+            let mut c = caps(320, 25);
+            c.make_mut().set("pixel-aspect-ratio", gst::Fraction::new(4, 3));
+            c
+        };
+        assert_eq!(picture_change(&caps(320, 25), &wide).as_deref(), Some("the pixel aspect ratio is 4:3 after 1:1"));
     }
 }

@@ -111,7 +111,12 @@ impl FileSource {
             match msg.view() {
                 gst::MessageView::AsyncDone(..) => break,
                 gst::MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == NO_VIDEO) => {
-                    return Err(Error::NoVideo { path: self.path.clone() })
+                    // A file cut before its first frame has no stream to show either; say
+                    // it is cut (found by hostile use: "contains no video stream").
+                    return Err(match self.damage.first_report() {
+                        Some(report) => err(format!("no video could be read: the file is truncated or damaged ({report})")),
+                        None => Error::NoVideo { path: self.path.clone() },
+                    });
                 }
                 gst::MessageView::Eos(..) => return Err(err("no frames before end of file".into())),
                 _ => match bus::classify(&msg) {

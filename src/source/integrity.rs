@@ -30,10 +30,12 @@ use serde::Serialize;
 /// The debug category of libav's own log (its ERROR level is libav's `AV_LOG_ERROR`).
 const LIBAV: &str = "libav";
 /// Debug categories and phrases by which demuxers report a file that ends mid-frame.
-const TRUNCATION_SIGNS: [(&str, &str); 3] = [
+const TRUNCATION_SIGNS: [(&str, &str); 4] = [
     ("avidemux", "Short read"),
     ("matroskareadcommon", "Dropping short buffer"),
     ("qtdemux", "truncated"),
+    // An atom that runs past the end of the file (an MP4 cut inside its first fragment).
+    ("qtdemux", "short read"),
 ];
 /// Reports kept word for word; later ones are only counted.
 const MAX_REPORTS: usize = 20;
