@@ -309,7 +309,14 @@ fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Resu
 fn leads_to_audio(caps: &gst::CapsRef) -> bool {
     let media = caps.structure(0).map(|s| s.name().as_str()).unwrap_or_default();
     let elementary = ["video/", "image/", "text/", "subpicture/", "closedcaption/"].iter().any(|p| media.starts_with(p));
-    !elementary || gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DEMUXER, gst::Rank::MARGINAL).iter().any(|f| f.can_sink_any_caps(caps))
+    !elementary || demuxers().iter().any(|f| f.can_sink_any_caps(caps))
+}
+
+/// The registry's demuxers, listed once per process (decodebin asks [`leads_to_audio`] at each
+/// stream it finds).
+fn demuxers() -> &'static [gst::ElementFactory] {
+    static DEMUXERS: std::sync::OnceLock<Vec<gst::ElementFactory>> = std::sync::OnceLock::new();
+    DEMUXERS.get_or_init(|| gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DEMUXER, gst::Rank::MARGINAL).into_iter().collect())
 }
 
 fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gst::glib::BoolError> {
@@ -327,7 +334,6 @@ fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gs
     }
     Ok(queue)
 }
-
 
 /// Empties every tag event that reaches `pad`: the audio stream's own tags (title, artist …)
 /// would otherwise be written as track tags by matroskamux whatever its merge mode.

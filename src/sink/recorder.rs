@@ -234,10 +234,7 @@ impl Recorder {
         crate::init_gstreamer()?;
         validate(&settings)?;
         let camera_dir = settings.camera_dir();
-        std::fs::create_dir_all(&camera_dir).map_err(|e| Error::io(&camera_dir, e))?;
-        // Before recovering: another recorder's open segment is no crash's leftover.
-        let claim = segments::claim_recorder(&camera_dir)?;
-        let recovered = segments::recover(&camera_dir)?;
+        let (claim, recovered) = claim_and_recover(&camera_dir)?;
         let last_end_ms = segments::read_index(&camera_dir)?.iter().filter_map(SegmentRecord::end_ms).max().unwrap_or(0);
         let shared = Arc::new(Shared {
             camera_dir,
@@ -523,12 +520,10 @@ impl Recorder {
     /// Makes the camera directory ready to record into again: there (created afresh if it was
     /// removed), claimed, and without `.part` files (recovered or removed).
     fn reopen(&mut self) -> Result<()> {
-        let camera_dir = self.shared.camera_dir.clone();
-        std::fs::create_dir_all(&camera_dir).map_err(|e| Error::io(&camera_dir, e))?;
         // A claim on a directory removed meanwhile holds nothing: claim it afresh.
         self.claim = None;
-        self.claim = Some(segments::claim_recorder(&camera_dir)?);
-        let recovered = segments::recover(&camera_dir)?;
+        let (claim, recovered) = claim_and_recover(&self.shared.camera_dir)?;
+        self.claim = Some(claim);
         let mut committed = self.shared.committed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(end_ms) = recovered.iter().filter_map(SegmentRecord::end_ms).max() {
             let mut last_end = self.shared.last_end_ms.lock().unwrap_or_else(|e| e.into_inner());
@@ -556,6 +551,15 @@ impl Drop for Recorder {
         // Unfinished (an error elsewhere): see `discard_run`.
         self.discard_run();
     }
+}
+
+/// Makes `camera_dir` (if it is missing), claims it for this recorder, and recovers the `.part`
+/// files a crash or a failed run left there ([`segments::recover`]). The claim comes first:
+/// another recorder's open segment is no crash's leftover.
+fn claim_and_recover(camera_dir: &Path) -> Result<(segments::RecorderClaim, Vec<SegmentRecord>)> {
+    std::fs::create_dir_all(camera_dir).map_err(|e| Error::io(camera_dir, e))?;
+    let claim = segments::claim_recorder(camera_dir)?;
+    Ok((claim, segments::recover(camera_dir)?))
 }
 
 fn validate(settings: &RecorderSettings) -> Result<()> {
