@@ -290,8 +290,16 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             match command {
                 HoldCommand::List(at) => {
                     let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
-                    for held in hold::list(&root)? {
-                        veilcam::out!("{}\t{}", one_line(&held.segment.display().to_string()), one_line(&held.cases.join(",")));
+                    let held = hold::list(&root)?;
+                    for h in &held {
+                        veilcam::out!("{}\t{}", one_line(&h.segment.display().to_string()), one_line(&h.cases.join(",")));
+                    }
+                    // An export killed outright (SIGKILL) cannot take back the holds it placed
+                    // first; they keep raw footage past retention until released.
+                    for case in hold::unfinished_cases(&held, &veilcam::export::keys::data_dir()) {
+                        say!(
+                            "veilcam: case {case}: held, but no export of it finished (one running now, or one that was killed: `veilcam hold release --case {case}` frees its segments)"
+                        );
                     }
                 }
                 HoldCommand::Release { case, at } => {

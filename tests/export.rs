@@ -445,9 +445,16 @@ fn a_killed_exports_staging_directory_is_removed_by_the_next_export() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     assert!(world.out_listing().iter().any(|n| n.contains(".staging-")), "the kill left the staging directory");
+    // Its holds stay too (they keep raw footage past retention); `hold list` says so.
+    let recordings = world.recordings.display().to_string();
+    let list = world.veilcam(&["hold", "list", "--recordings", &recordings]);
+    let said = String::from_utf8_lossy(&list.stderr);
+    assert!(said.contains("case killed: held, but no export of it finished") && said.contains("hold release --case killed"), "{said}");
     let mut again = start_export(&world, "killed");
     assert!(again.wait().unwrap().success(), "the export runs again");
     assert_eq!(world.out_listing(), ["killed.zip"], "only the bundle is left");
+    let list = world.veilcam(&["hold", "list", "--recordings", &recordings]);
+    assert!(!String::from_utf8_lossy(&list.stderr).contains("no export of it finished"), "the case was exported");
 }
 
 /// Found by hostile use: `-o case.mp4` wrote a zip archive under a video's name.

@@ -194,6 +194,13 @@ pub struct Held {
     pub cases: Vec<String>,
 }
 
+/// The cases in `held` with no finished export in the case register under `home`: an export
+/// running now, or one killed outright before it could take its holds back.
+pub fn unfinished_cases(held: &[Held], home: &Path) -> Vec<String> {
+    let cases: std::collections::BTreeSet<&String> = held.iter().flat_map(|h| &h.cases).collect();
+    cases.into_iter().filter(|case| !super::case_record(home, case).exists()).cloned().collect()
+}
+
 /// Every held segment under the recordings `root`, by camera and name.
 pub fn list(root: &Path) -> Result<Vec<Held>> {
     let mut held = Vec::new();
