@@ -4,7 +4,8 @@
 //! ([`crate::output`], [`crate::export`]); a run killed with SIGKILL, or by a power cut, cannot.
 //! So each run holds an advisory lock (`flock`) on its temp for as long as it lives, and a later
 //! run writing the same target removes the temps of that target that nobody holds: their writer
-//! is gone, and the half-written redaction in them is of no use to anyone.
+//! is gone, and the half-written redaction in them is of no use to anyone. On a file system
+//! without `flock` nothing can be locked, and nothing is swept either.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -112,7 +112,10 @@ impl AtomicOutput {
             .tempfile_in(&dir)
             .map_err(|e| Error::io(target, e))?
             .into_parts();
-        crate::leftover::hold(&held).map_err(|e| Error::io(target, e))?;
+        // Without the lock (a file system without flock) the temp is only never swept.
+        if let Err(e) = crate::leftover::hold(&held) {
+            tracing::debug!("cannot lock {}: {e}", temp.display());
+        }
         // Temp files are made private (0600); the output gets the mode a new file gets under
         // the umask, or the mode of the file it replaces (found by hostile use: every output
         // was 0644, whatever the umask, widening a replaced 0600 file).

@@ -112,7 +112,7 @@ const STAGING_RANDOM: usize = 6;
 struct Staging {
     dir: tempfile::TempDir,
     /// Open on the directory, locked for the export's life ([`crate::leftover`]).
-    _held: std::fs::File,
+    _held: Option<std::fs::File>,
 }
 
 impl Staging {
@@ -124,7 +124,8 @@ impl Staging {
         crate::leftover::sweep(&parent, |n| n.len() == prefix.len() + STAGING_RANDOM && n.starts_with(&prefix));
         let dir = tempfile::Builder::new().prefix(&prefix).rand_bytes(STAGING_RANDOM).tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
         crate::interrupt::lock_list(&STAGING).push(dir.path().to_path_buf());
-        let held = crate::leftover::hold_dir(dir.path()).map_err(|e| Error::io(dir.path(), e))?;
+        // Without the lock (a file system without flock) the directory is only never swept.
+        let held = crate::leftover::hold_dir(dir.path()).inspect_err(|e| tracing::debug!("cannot lock {}: {e}", dir.path().display())).ok();
         Ok(Staging { dir, _held: held })
     }
 
