@@ -109,7 +109,7 @@ pub struct ExportArgs {
     /// Export these files (in this order, as one timeline) instead of recordings.
     #[arg(long = "input", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
-    /// The bundle to write (.zip); never overwritten.
+    /// The bundle to write (named .zip); never overwritten.
     #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
     /// Directory of the signing key [default: $VEILCAM_HOME/keys, else
@@ -204,8 +204,8 @@ pub struct AuditArgs {
     /// mosaic fill (a blurred face can still be recognised).
     #[arg(long, value_name = "JSON")]
     pub sidecar: Option<PathBuf>,
-    /// Write a PNG with one tile per finding (its best frame, the face outlined), in the order
-    /// listed, for review.
+    /// Write a PNG (named .png) with one tile per finding (its best frame, the face outlined),
+    /// in the order listed, for review.
     #[arg(long, value_name = "PNG")]
     pub contact_sheet: Option<PathBuf>,
     /// Write the findings as JSON.
@@ -418,7 +418,7 @@ pub struct ZonesPreviewArgs {
     pub camera: Option<String>,
     /// Video or image to draw on.
     pub input: PathBuf,
-    /// Output PNG.
+    /// Output PNG (named .png).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Frame of the video to use (from 0).

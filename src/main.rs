@@ -355,6 +355,7 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     }
     let mut targets = Vec::new();
     if let Some(p) = &args.contact_sheet {
+        veilcam::output::check_extension(p, "png", "a contact sheet is a PNG image")?;
         targets.push(Target { option: "--contact-sheet", path: p });
     }
     if let Some(p) = &args.json {

@@ -194,6 +194,16 @@ pub fn commit_all(outputs: Vec<AtomicOutput>) -> Result<()> {
     Ok(())
 }
 
+/// An error unless `path` is named `.EXT` (in any case): an output in a fixed format under
+/// another format's name misleads whoever opens it (found by hostile use: PNG data written as
+/// `.jpg`, a zip as `.mp4`). `what` says what the file is ("a contact sheet is a PNG image").
+pub fn check_extension(path: &Path, ext: &str, what: &str) -> Result<()> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)) {
+        return Ok(());
+    }
+    Err(Error::io(path, std::io::Error::other(format!("{what}; name it .{ext}"))))
+}
+
 /// One output of a run and the option that names it, for error messages.
 #[derive(Clone, Copy, Debug)]
 pub struct Target<'a> {

@@ -58,10 +58,7 @@ pub struct ZonePreview<'a> {
 /// `detectors`; without them it is an error and nothing is written.
 pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usize> {
     ensure_distinct(p.input, &p.output)?;
-    if !p.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        // Found by hostile use: `-o p.jpg` and `-o p.mp4` got PNG data under those names.
-        return Err(Error::io(&p.output, std::io::Error::other("a zones preview is a PNG image; name it .png")));
-    }
+    crate::output::check_extension(&p.output, "png", "a zones preview is a PNG image")?;
     if matches!(p.look, Look::Redacted { .. }) && detectors.is_none() {
         return Err(Error::Settings("a redacted zones preview needs the face detector".into()));
     }

@@ -148,6 +148,18 @@ fn audit_of_a_missing_file_names_it_and_writes_nothing() {
     assert!(!json.exists());
 }
 
+/// Found by hostile use: `--contact-sheet sheet.jpg` wrote PNG data under a JPEG's name.
+#[test]
+fn a_contact_sheet_not_named_png_is_refused_before_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, sheet) = (dir.path().join("a.json"), dir.path().join("sheet.jpg"));
+    let (out, _) = audit(&sample("faces/grace_hopper.jpg"), &json, &["--contact-sheet", sheet.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sheet.jpg") && stderr.contains("name it .png"), "{stderr}");
+    assert!(!json.exists() && !sheet.exists(), "nothing written");
+}
+
 /// How many of each true face's frames have an audit hit centred on the face, by face id.
 fn frames_seen_per_face(report: &serde_json::Value, truth: &[Vec<FaceBox>]) -> std::collections::BTreeMap<u64, usize> {
     let mut seen: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> = Default::default();

@@ -151,13 +151,9 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The bundle must be named `.zip` (it is one: found by hostile use, `-o case.mp4` wrote a zip
-/// that players then refused), must not exist (never overwritten), and its directory must.
+/// The bundle must be named `.zip`, must not exist (never overwritten), and its directory must.
 fn check_bundle_target(bundle: &Path) -> Result<()> {
-    if !bundle.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
-        let why = std::io::Error::other("a bundle is a zip archive; name it .zip");
-        return Err(Error::io(bundle, why));
-    }
+    crate::output::check_extension(bundle, "zip", "a bundle is a zip archive")?;
     if bundle.symlink_metadata().is_ok() {
         return Err(ExportError::BundleExists { path: bundle.to_path_buf() }.into());
     }
