@@ -51,14 +51,23 @@ fn free_ports(n: usize) -> Vec<u16> {
     held.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
-fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+/// Waits until `port` takes connections; an error if `child` exits first or 20 s pass.
+fn try_wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "{what} exited at start");
-        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 20 s");
+        if child.try_wait().unwrap().is_some() {
+            return Err(format!("{what} exited at start"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{what} did not listen on {port} within 20 s"));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
 }
+
+/// Tries to start a server this many times, on new ports each time.
+const START_TRIES: usize = 3;
 
 /// A process killed (SIGKILL) and reaped when dropped.
 struct Proc(Child);
@@ -81,7 +90,21 @@ struct Servers {
 }
 
 impl Servers {
+    /// Starts both servers. The ports are chosen free but released before the servers bind
+    /// them, so another test's server (or any program) may take one meanwhile, and weed then
+    /// exits at start (CI, stop 34): it is started again on new ports, a few times.
     fn start() -> Servers {
+        let mut failures = Vec::new();
+        for _ in 0..START_TRIES {
+            match Servers::try_start() {
+                Ok(servers) => return servers,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("the queue's servers did not start:\n{}", failures.join("\n"));
+    }
+
+    fn try_start() -> Result<Servers, String> {
         let bin = servers_dir();
         let dir = tempfile::tempdir().unwrap();
         let ports = free_ports(14);
@@ -112,25 +135,36 @@ impl Servers {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap());
         let mut weed = Proc(weed.spawn().expect("weed starts"));
-        let mut servers = Servers { nats_port: ports[0], s3_port: ports[1], bin, nats: None, _weed: Proc(Command::new("true").spawn().unwrap()), dir };
-        wait_for_port(servers.s3_port, "weed mini (S3)", &mut weed.0);
-        servers._weed = weed;
-        servers.start_nats();
+        if let Err(why) = try_wait_for_port(ports[1], "weed mini (S3)", &mut weed.0) {
+            let log = std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(format!("{why}; its log ends: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")));
+        }
+        let mut servers = Servers { nats_port: ports[0], s3_port: ports[1], bin, nats: None, _weed: weed, dir };
+        servers.try_start_nats()?;
         servers.wait_for_bucket();
-        servers
+        Ok(servers)
     }
 
     fn start_nats(&mut self) {
+        if let Err(why) = self.try_start_nats() {
+            panic!("{why}");
+        }
+    }
+
+    fn try_start_nats(&mut self) -> Result<(), String> {
         let store = self.dir.path().join("nats");
-        let mut nats = Command::new(self.bin.join("nats-server"))
+        let nats = Command::new(self.bin.join("nats-server"))
             .args(["-js", "-a", "127.0.0.1", "-p", &self.nats_port.to_string(), "-sd"])
             .arg(&store)
             .stdout(Stdio::null())
             .stderr(std::fs::File::options().create(true).append(true).open(self.dir.path().join("nats.log")).unwrap())
             .spawn()
             .expect("nats-server starts");
-        wait_for_port(self.nats_port, "nats-server", &mut nats);
-        self.nats = Some(Proc(nats));
+        let mut nats = Proc(nats);
+        try_wait_for_port(self.nats_port, "nats-server", &mut nats.0)?;
+        self.nats = Some(nats);
+        Ok(())
     }
 
     /// kill -9 and start again on the same port and store directory.
