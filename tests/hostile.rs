@@ -580,6 +580,15 @@ fn start_redaction(dir: &Path) -> std::process::Child {
         .expect("veilcam runs")
 }
 
+/// Waits until the redaction started by [`start_redaction`] has made its three temp files.
+fn wait_for_temp_files(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir_entries(dir).len() < 3 {
+        assert!(Instant::now() < deadline, "no temp files appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn signal(child: &std::process::Child, sig: libc::c_int) {
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
@@ -597,11 +606,7 @@ fn sigterm_and_sighup_stop_the_run_and_leave_nothing() {
     for sig in [libc::SIGTERM, libc::SIGHUP] {
         let dir = tempfile::tempdir().unwrap();
         let child = start_redaction(dir.path());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while dir_entries(dir.path()).len() < 3 {
-            assert!(Instant::now() < deadline, "no temp files appeared");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_temp_files(dir.path());
         std::thread::sleep(Duration::from_millis(300));
         signal(&child, sig);
         let (code, err) = finish(child);
@@ -618,11 +623,7 @@ fn sigterm_and_sighup_stop_the_run_and_leave_nothing() {
 fn temp_files_of_a_killed_run_are_removed_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let child = start_redaction(dir.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while dir_entries(dir.path()).len() < 3 {
-        assert!(Instant::now() < deadline, "no temp files appeared");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_temp_files(dir.path());
     std::thread::sleep(Duration::from_millis(1100)); // older than a writer's first moment
     signal(&child, libc::SIGKILL);
     finish(child);

@@ -210,11 +210,9 @@ pub struct RecorderClaim {
 pub fn claim_recorder(camera_dir: &Path) -> Result<RecorderClaim> {
     let path = camera_dir.join(RECORDER_LOCK_FILE);
     let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    // SAFETY: flock on a descriptor we own; the claim goes with the descriptor when it closes,
-    // also when the process is killed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    // The claim goes with the descriptor when it closes, also when the process is killed.
+    if let Err(e) = crate::leftover::hold(&file) {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
             return Err(Error::Settings(format!(
                 "{}: another recorder is recording this camera (is a second veilcam live running with the same recordings?)",
                 camera_dir.display()
