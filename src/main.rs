@@ -374,6 +374,7 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
         follow: (!args.no_follow).then_some(veilcam::audit::FollowSettings { least: args.follow_ncc, least_on_path: args.follow_ncc_on_path, frames: args.follow_frames }),
         hits_from: args.hits_from.clone(),
         around: !args.no_around,
+        recheck: args.recheck,
         second_model: args.second_model.then(|| veilcam::models::locate(veilcam::models::SECOND_FACE_MODEL, None)).transpose()?,
         second_threshold: args.second_threshold,
         sidecar: args.sidecar.clone(),

@@ -103,17 +103,22 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     assert!(recorded >= hit_frames.len(), "the sidecar records the findings' masks: {recorded} for {} frames", hit_frames.len());
 
     // The first audit's hits, replayed on the new output: with its sidecar they lie in its
-    // fills and are set aside; without it they are findings again (the black boxes stand
-    // where the faces were, and nothing else tells the audit they are fills).
+    // fills and are set aside; with `--recheck`, each is looked at closer and no face is seen
+    // in the black boxes; with neither they are findings again (nothing else tells the audit
+    // that the boxes stand where faces were).
     let again = |extra: &[&str]| {
         let replay = ["--hits-from", json.to_str().unwrap(), "--overwrite"];
         audit(&fixed, &dir.path().join("again.json"), &[&replay[..], extra].concat())
     };
+    let reasons = |report: &serde_json::Value| report["set_aside"].as_array().unwrap().iter().map(|a| a["reason"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let (out, with_sidecar) = again(&["--sidecar", sidecar.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{with_sidecar:#}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(with_sidecar["set_aside"].as_array().unwrap().iter().any(|a| a["reason"] == "filled"), "{with_sidecar:#}");
+    assert!(reasons(&with_sidecar).iter().any(|r| r == "filled"), "{with_sidecar:#}");
+    let (out, rechecked) = again(&["--recheck"]);
+    assert_eq!(out.status.code(), Some(0), "without the sidecar, rechecked: {rechecked:#}");
+    assert!(reasons(&rechecked).iter().any(|r| r == "not_seen_again"), "{rechecked:#}");
     let (out, blind) = again(&[]);
-    assert_eq!(out.status.code(), Some(4), "without the sidecar: {blind:#}");
+    assert_eq!(out.status.code(), Some(4), "with neither: {blind:#}");
 }
 
 #[test]

@@ -225,7 +225,7 @@ fn follow_step(t: &Template, luma: &Luma, last: &BBox, gap: u64, motion: Option<
     }
     let (l, w, h) = luma.crop(&m.bbox);
     let mosaic = mosaic_likeness_of(&l, w, h);
-    (mosaic < MOSAIC_LIKENESS).then_some(Hit { frame: luma.index, bbox: m.bbox, score: t.score, look: Look::Followed, mosaic, ncc: Some(m.ncc) })
+    (mosaic < MOSAIC_LIKENESS).then_some(Hit { frame: luma.index, bbox: m.bbox, score: t.score, look: Look::Followed, mosaic, ncc: Some(m.ncc), recheck: None })
 }
 
 /// The motion per frame (px, centre to centre) from a face at `from` to the same face `frames`

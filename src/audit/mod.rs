@@ -35,14 +35,20 @@
 //! there (look `around`) joins that finding and is followed from, but it never makes, joins or
 //! confirms a finding either: the findings, and so the false alarms, are those without it.
 //!
+//! With `--recheck`, each finding's hits are looked at again, closer and with more of the head
+//! and shoulders around them, by the same detector; a finding none of whose hits is seen again
+//! is set aside ([`Reason::NotSeenAgain`], [`recheck`]). It removes two thirds of the false
+//! alarms and some real small faces, so it is off by default.
+//!
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation
 //! harness runs it on a deliberately weakened redaction and counts what it catches
 //! (`docs/evaluation.md`).
 //!
 //! The stages, frame by frame: `looks` (the detector's looks at the frame) → `findings`
-//! (joining the hits into findings) → `follow` (the face into the frames around its hits) and
-//! `around` (looking again where it was lost) → at the end, the verdict on each finding
-//! (`findings`) and the `sheet`.
+//! (joining the hits into findings) → `recheck` (each finding's hits looked at closer, with
+//! `--recheck`), `follow` (the face into the frames around its hits) and `around` (looking
+//! again where it was lost) → at the end, the verdict on each finding (`findings`) and the
+//! `sheet`.
 //! `mosaic` tells a mosaic fill from a face for every stage; `replay` takes the looks' hits from
 //! an earlier report instead (`--hits-from`).
 
@@ -66,6 +72,7 @@ mod follow;
 mod looks;
 pub mod masks;
 mod mosaic;
+mod recheck;
 mod replay;
 mod sheet;
 
@@ -75,7 +82,7 @@ pub use follow::{FollowSettings, FOLLOW_FRAMES, FOLLOW_GAP, FOLLOW_MIN_DETECTED,
 pub use mosaic::{mosaic_likeness, MOSAIC_LIKENESS};
 pub use sheet::write_contact_sheet;
 
-use around::AroundLook;
+use around::CloserLook;
 use filled::Filled;
 use findings::{join, settle, Aside};
 use follow::Follower;
@@ -115,6 +122,9 @@ pub struct AuditSettings {
     /// Look again, closer and at a lower score, around each finding in the frames where its
     /// face was lost ([`AROUND_SHARE`]).
     pub around: bool,
+    /// Look at each finding's hits again, closer, and set aside a finding none of whose hits
+    /// is seen again there ([`Reason::NotSeenAgain`]).
+    pub recheck: bool,
     /// The second face model (BlazeFace full-range), run on grey pictures on small tiles of what
     /// moves and on the crops around dark patches (`--second-model`); `None`: CenterFace alone.
     pub second_model: Option<PathBuf>,
@@ -173,6 +183,10 @@ pub struct Hit {
     /// 1); its `score` is that detected face's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ncc: Option<f32>,
+    /// A rechecked hit's score in the closer look at its own box (0: not seen again there;
+    /// see [`recheck`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<f32>,
 }
 
 /// What an audit found.
@@ -199,6 +213,8 @@ pub struct AuditReport {
     /// Whether the audit looked again around lost findings, and from which score.
     pub around: bool,
     pub around_threshold: f32,
+    /// Whether each finding's hits were looked at again, closer (from `around_threshold`).
+    pub recheck: bool,
     /// Whether the second face model looked too.
     pub second_model: bool,
     /// The redaction's sidecar by which hits in filled regions were set aside (`--sidecar`).
@@ -235,6 +251,9 @@ pub enum Reason {
     /// Its box lies in a region the redaction filled solid or with a mosaic, by its sidecar
     /// ([`filled::FILLED_SHARE`] of it at least).
     Filled,
+    /// None of its finding's hits was seen again when looked at closer (`recheck`).
+    #[serde(rename = "not_seen_again")]
+    NotSeenAgain,
 }
 
 impl AuditReport {
@@ -254,8 +273,8 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         None => HitSource::Detector(Box::new(Auditor::new(settings, info.width() as usize)?)),
     };
     let mut follower = settings.follow.map(Follower::new);
-    let mut around = match settings.around {
-        true => Some(AroundLook::new(settings)?),
+    let mut closer = match settings.around || settings.recheck {
+        true => Some(CloserLook::new(settings)?),
         false => None,
     };
     let mut findings: Vec<Finding> = Vec::new();
@@ -277,8 +296,13 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         aside.add(Reason::Filled, &on_fills);
         frame.with_picture(|pic| {
             join(&mut findings, &hits, index, seconds, pic);
-            if let Some(around) = around.as_mut() {
-                around.frame(&mut findings, pic, index, seconds)?;
+            if let Some(closer) = closer.as_mut() {
+                if settings.recheck {
+                    closer.recheck(&mut findings, pic, index)?;
+                }
+                if settings.around {
+                    closer.around(&mut findings, pic, index, seconds)?;
+                }
             }
             if let Some(follower) = follower.as_mut() {
                 follower.frame(&mut findings, pic, index, seconds);
@@ -294,7 +318,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     if let Some(filled) = &filled {
         filled.check_frames(frames)?;
     }
-    let findings = settle(findings, settings.threshold, &mut aside);
+    let findings = settle(findings, settings.threshold, settings.recheck, &mut aside);
     let frames_with_faces = findings.iter().flat_map(|f| f.hits.iter().map(|h| h.frame)).collect::<std::collections::BTreeSet<_>>().len() as u64;
     Ok(AuditReport {
         input: input.display().to_string(),
@@ -315,6 +339,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         follow_ncc: settings.follow.map_or(FOLLOW_NCC, |f| f.least),
         around: settings.around,
         around_threshold: around_threshold(settings.threshold),
+        recheck: settings.recheck,
         second_model: settings.second_model.is_some(),
         sidecar: settings.sidecar.as_ref().map(|p| p.display().to_string()),
         frames_with_faces,
@@ -383,5 +408,5 @@ impl Auditor {
 
 /// A detection of frame `index` as a hit, with how much its box looks like a mosaic.
 fn to_hit(pic: &Picture<'_>, index: u64, d: Detection, look: Look) -> Hit {
-    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), ncc: None }
+    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), ncc: None, recheck: None }
 }

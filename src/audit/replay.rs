@@ -58,5 +58,6 @@ fn recorded_hit(h: &serde_json::Value) -> Option<Hit> {
         look,
         mosaic: f(&h["mosaic"])?,
         ncc: None,
+        recheck: None,
     })
 }
