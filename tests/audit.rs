@@ -103,9 +103,10 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     assert!(recorded >= hit_frames.len(), "the sidecar records the findings' masks: {recorded} for {} frames", hit_frames.len());
 
     // The first audit's hits, replayed on the new output: with its sidecar they lie in its
-    // fills and are set aside; with `--recheck`, each is looked at closer and no face is seen
-    // in the black boxes; with neither they are findings again (nothing else tells the audit
-    // that the boxes stand where faces were).
+    // fills and are set aside; with neither they are findings again (nothing else tells the
+    // audit that the boxes stand where faces were); with `--recheck`, each is looked at closer
+    // and those on nothing but a black box are set aside (a hit a little off its box may still
+    // show part of a real pedestrian's face beside it, and stay a finding).
     let again = |extra: &[&str]| {
         let replay = ["--hits-from", json.to_str().unwrap(), "--overwrite"];
         audit(&fixed, &dir.path().join("again.json"), &[&replay[..], extra].concat())
@@ -114,11 +115,12 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     let (out, with_sidecar) = again(&["--sidecar", sidecar.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{with_sidecar:#}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(reasons(&with_sidecar).iter().any(|r| r == "filled"), "{with_sidecar:#}");
-    let (out, rechecked) = again(&["--recheck"]);
-    assert_eq!(out.status.code(), Some(0), "without the sidecar, rechecked: {rechecked:#}");
-    assert!(reasons(&rechecked).iter().any(|r| r == "not_seen_again"), "{rechecked:#}");
     let (out, blind) = again(&[]);
     assert_eq!(out.status.code(), Some(4), "with neither: {blind:#}");
+    let (_, rechecked) = again(&["--recheck"]);
+    assert!(reasons(&rechecked).iter().any(|r| r == "not_seen_again"), "{rechecked:#}");
+    let findings = |report: &serde_json::Value| report["findings"].as_array().unwrap().len();
+    assert!(findings(&rechecked) < findings(&blind), "rechecked {} of {} findings: {rechecked:#}", findings(&rechecked), findings(&blind));
 }
 
 #[test]
