@@ -65,7 +65,7 @@ fn auditor() -> Auditor {
         follow: Some(Default::default()),
         hits_from: None,
         around: true,
-        recheck: true,
+        recheck: false,
         // It looks only where the picture moves.
         second_model: None,
         second_threshold: veilcam::audit::SECOND_THRESHOLD,

@@ -17,9 +17,9 @@
 //!
 //! It is off by default (`audit --recheck`). Measured on the harness's clean controls (seeds
 //! 1–8, 160 s, every finding judged by eye): false alarms 24 → 8; the faces a weakened run left
-//! visible that the audit shows, by day unchanged (seeds 1–8), at night 2 fewer of 44 (seeds
-//! 1–6, tuning set); but of the real passers-by's faces on the controls of seeds 7 and 8 (never
-//! used to choose), 10 of 58 were set aside too — small, dark, blurred or in profile.
+//! visible that the audit shows, by day unchanged, at night 2 fewer of 89; but of the real
+//! passers-by on the controls of seeds 7 and 8 (never used to choose), 11 of 58 were set aside
+//! too — ten faces, small, dark, blurred or in profile, and a back of a head.
 
 use super::around::{closer_crop, CloserLook};
 use super::{Finding, Hit, Look};
@@ -48,7 +48,7 @@ impl CloserLook {
     pub(super) fn recheck(&mut self, findings: &mut [Finding], pic: &Picture<'_>, index: u64) -> Result<()> {
         let grey = crate::detect::preprocess::is_grey(pic);
         for f in findings.iter_mut().filter(|f| !seen_again(f)) {
-            for h in f.hits.iter_mut().rev().take_while(|h| h.frame == index).filter(|h| rechecked(h)) {
+            for h in f.hits.iter_mut().rev().take_while(|h| h.frame == index).filter(|h| awaits_recheck(h)) {
                 let Some((crop, scale)) = closer_crop(&h.bbox, pic.width, pic.height, RECHECK_GROW, RECHECK_MIN_SCALE) else {
                     h.recheck = Some(0.0);
                     continue;
@@ -65,8 +65,8 @@ impl CloserLook {
     }
 }
 
-/// Whether hit `h` is rechecked: a detected hit of CenterFace's, not rechecked yet.
-fn rechecked(h: &Hit) -> bool {
+/// Whether hit `h` awaits the recheck: a detected hit of CenterFace's, not rechecked yet.
+fn awaits_recheck(h: &Hit) -> bool {
     h.look.makes_findings() && h.look != Look::Second && h.recheck.is_none()
 }
 
