@@ -258,7 +258,8 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = crate::audit::SECOND_THRESHOLD, hide = true)]
     pub second_threshold: f32,
     /// Take the detector's hits from an earlier `--json` report of the same video instead of
-    /// running the detector (for measuring the later stages).
+    /// running the detector (for measuring the later stages; each hit's mosaic likeness and
+    /// flat blocks are measured again on the video).
     #[arg(long, value_name = "JSON", hide = true)]
     pub hits_from: Option<PathBuf>,
     /// The least match (normalised cross-correlation) that keeps following a face.

@@ -79,6 +79,18 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(true_faces_found(&report, &faces_truth()) >= 1, "a face the weak run left: {report:#}");
 
+    // Found by hostile use: a replayed report's mosaic likeness was taken on trust, so a report
+    // edited to call every hit a mosaic replayed as clean. It is measured again on the video.
+    let mut edited = report.clone();
+    for hit in edited["findings"].as_array_mut().unwrap().iter_mut().flat_map(|f| f["hits"].as_array_mut().unwrap()) {
+        hit["mosaic"] = serde_json::json!(0.99);
+    }
+    let edited_json = dir.path().join("edited.json");
+    std::fs::write(&edited_json, serde_json::to_string(&edited).unwrap()).unwrap();
+    let (out, replayed) = audit(&weak, &dir.path().join("replayed.json"), &["--hits-from", edited_json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{replayed:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(true_faces_found(&replayed, &faces_truth()) >= 1, "the face the weak run left, replayed: {replayed:#}");
+
     let (fixed, sidecar) = (dir.path().join("fixed.mp4"), dir.path().join("fixed.json"));
     let findings = ["--obscure-findings", json.to_str().unwrap(), "--fill", "solid", "--shape", "box"];
     let sidecar_args = ["--sidecar", sidecar.to_str().unwrap()];

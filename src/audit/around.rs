@@ -2,7 +2,7 @@
 //! few frames after its latest hit. The detector of this closer look also rechecks each
 //! finding's own hits ([`recheck`](super::recheck)).
 
-use super::mosaic::MOSAIC_LIKENESS;
+use super::mosaic::on_mosaic;
 use super::findings::{continuation, JOIN_IOU};
 use super::{to_hit, AuditSettings, Finding, Hit, Look};
 use crate::detect::centerface::{CenterFace, CenterFaceSettings};
@@ -102,7 +102,7 @@ pub(super) fn closer_crop(last: &BBox, width: usize, height: usize, grow: f32, m
 fn around_pick(last: &BBox, candidates: &[Hit], taken: &[BBox]) -> Option<Hit> {
     candidates
         .iter()
-        .filter(|h| h.mosaic < MOSAIC_LIKENESS && !taken.iter().any(|t| t.iou(&h.bbox) >= JOIN_IOU))
+        .filter(|h| !on_mosaic(h) && !taken.iter().any(|t| t.iou(&h.bbox) >= JOIN_IOU))
         .filter_map(|h| continuation(last, &h.bbox).map(|c| (c, h)))
         .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.score.total_cmp(&b.1.score)))
         .map(|(_, h)| *h)
@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn the_look_around_takes_the_face_that_continues_the_finding_and_no_mosaic_or_other_findings_face() {
         let last = BBox::from_xywh(100.0, 100.0, 20.0, 26.0);
-        let hit = |x: f32, score: f32, mosaic: f32| Hit { frame: 12, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score, look: Look::Around, mosaic, ncc: None, recheck: None };
+        let hit = |x: f32, score: f32, mosaic: f32| Hit { frame: 12, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score, look: Look::Around, mosaic, ncc: None, recheck: None, flat: 0.0 };
         // The nearer of two faces, though weaker; a face beyond reach is none.
         assert_eq!(around_pick(&last, &[hit(130.0, 0.6, 0.2), hit(104.0, 0.35, 0.2)], &[]).unwrap().bbox.x1, 104.0);
         assert!(around_pick(&last, &[hit(160.0, 0.9, 0.2)], &[]).is_none());

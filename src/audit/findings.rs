@@ -1,11 +1,12 @@
 //! Findings: each frame's hits joined into runs of frames that show one face (`join`), and at
 //! the end the verdict on each run (`settle`): a finding, or hits set aside with the reason
-//! (on a mosaic, brief and blocky, weak and not confirmed by lasting and moving, or not seen
-//! again when its hits were looked at closer).
+//! (on a mosaic, brief and blocky, every hit with flat blocks, weak and not confirmed by lasting
+//! and moving, or not seen again when its hits were looked at closer).
 
 use image::RgbImage;
 use serde::Serialize;
 
+use super::mosaic::flat_blocky;
 use super::follow::{motion, Template, FOLLOW_MIN_DETECTED};
 use super::recheck::stands_recheck;
 use super::sheet::crop;
@@ -185,8 +186,9 @@ impl Aside {
 
 /// Why a complete finding is not one, if it is not: under `threshold`, or found by the second
 /// model alone (its scores are not CenterFace's, and it fires on more still things), and not
-/// confirmed by lasting and moving; or brief, weak and somewhat blocky (a small mosaic); or,
-/// when its hits were `rechecked`, none of them seen again ([`stands_recheck`]).
+/// confirmed by lasting and moving; or brief, weak and somewhat blocky (a small mosaic); or
+/// every detected hit somewhat blocky with flat blocks ([`flat_blocky`], a mosaic of a face of
+/// 20–30 px); or, when its hits were `rechecked`, none of them seen again ([`stands_recheck`]).
 /// Followed hits count for none of these: following never makes a finding.
 fn verdict(f: &Finding, threshold: f32, rechecked: bool) -> Option<Reason> {
     let detected: Vec<Hit> = f.detected().copied().collect();
@@ -197,6 +199,9 @@ fn verdict(f: &Finding, threshold: f32, rechecked: bool) -> Option<Reason> {
     }
     if frames <= BRIEF_FRAMES && f.score < BRIEF_SCORE && f.mosaic >= BRIEF_MOSAIC {
         return Some(Reason::Brief);
+    }
+    if detected.iter().all(flat_blocky) {
+        return Some(Reason::FlatBlocks);
     }
     (rechecked && !stands_recheck(f)).then_some(Reason::NotSeenAgain)
 }
@@ -277,7 +282,7 @@ pub(super) fn continuation(last: &BBox, next: &BBox) -> Option<f32> {
 #[cfg(test)]
 pub(in crate::audit) mod tests {
     use super::*;
-    use crate::audit::DEFAULT_THRESHOLD;
+    use crate::audit::{DEFAULT_THRESHOLD, FLAT_SHARE, SOMEWHAT_BLOCKY};
 
     /// Regression: a 14 px pedestrian face of 10 fps street footage shown at 25 fps jumps about
     /// 15–25 px every 2–3 frames; joined by overlap only, it became a new finding at every jump
@@ -304,7 +309,7 @@ pub(in crate::audit) mod tests {
         let hits: Vec<Hit> = scores
             .iter()
             .enumerate()
-            .map(|(i, &score)| Hit { frame: 10 + i as u64, bbox: BBox::from_xywh(100.0 + step * i as f32, 100.0, 20.0, 26.0), score, look: Look::Frame, mosaic, ncc: None, recheck: None })
+            .map(|(i, &score)| Hit { frame: 10 + i as u64, bbox: BBox::from_xywh(100.0 + step * i as f32, 100.0, 20.0, 26.0), score, look: Look::Frame, mosaic, ncc: None, recheck: None, flat: 0.0 })
             .collect();
         let best = *hits.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
         let mut f = Finding::new(&hits[0], None, None);
@@ -323,6 +328,24 @@ pub(in crate::audit) mod tests {
         assert_eq!(verdict(&finding(&[0.42, 0.45, 0.41], 0.3), t, false), None);
         // One hit at the threshold is enough on its own.
         assert_eq!(verdict(&finding(&[0.55], 0.3), t, false), None);
+    }
+
+    /// Regression (issue #13, mosaic controls of seeds 1–8): mosaics of faces of 20–30 px were
+    /// findings with every hit's mosaic likeness 0.45–0.59, under the rule's 0.6, and half or
+    /// more of their 8 px blocks flat. A backlit or washed-out real face has such hits too, among
+    /// others, so one hit with a face's texture keeps the finding.
+    #[test]
+    fn a_finding_every_hit_of_which_is_blocky_with_flat_blocks_is_set_aside_but_one_face_like_hit_keeps_it() {
+        let t = DEFAULT_THRESHOLD;
+        let mut mosaic = finding(&[0.55, 0.6, 0.52], SOMEWHAT_BLOCKY);
+        mosaic.hits.iter_mut().for_each(|h| h.flat = FLAT_SHARE);
+        assert_eq!(verdict(&mosaic, t, false), Some(Reason::FlatBlocks));
+        let mut backlit = mosaic.clone();
+        backlit.hits[1].flat = 0.25;
+        assert_eq!(verdict(&backlit, t, false), None, "one hit with a face's texture");
+        let mut smooth = mosaic.clone();
+        smooth.hits[2].mosaic = 0.4;
+        assert_eq!(verdict(&smooth, t, false), None, "one hit whose steps are off any grid");
     }
 
     /// Regression (issue #13, day mosaic control, seed 1): a post on a railing scored 0.44 in
@@ -403,7 +426,7 @@ pub(in crate::audit) mod tests {
     fn followed_hits_neither_confirm_nor_change_a_finding() {
         // Two weak detected hits are unconfirmed; followed hits between and after do not help.
         let mut f = finding(&[0.42, 0.45], 0.3);
-        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(130.0, 100.0, 20.0, 26.0), score: 0.45, look: Look::Followed, mosaic: 0.7, ncc: Some(0.9), recheck: None };
+        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(130.0, 100.0, 20.0, 26.0), score: 0.45, look: Look::Followed, mosaic: 0.7, ncc: Some(0.9), recheck: None, flat: 0.0 };
         for frame in [12, 13, 14, 9] {
             f.add_followed(hit(frame), None);
         }
@@ -420,7 +443,7 @@ pub(in crate::audit) mod tests {
     /// mosaicked face was followed for 57 frames; the template was the mosaic itself.
     #[test]
     fn a_face_detected_in_one_frame_only_keeps_no_followed_hits() {
-        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(100.0, 100.0, 20.0, 26.0), score: 0.55, look: Look::Followed, mosaic: 0.4, ncc: Some(0.86), recheck: None };
+        let hit = |frame: u64| Hit { frame, bbox: BBox::from_xywh(100.0, 100.0, 20.0, 26.0), score: 0.55, look: Look::Followed, mosaic: 0.4, ncc: Some(0.86), recheck: None, flat: 0.0 };
         let mut once = finding(&[0.55], 0.4);
         let mut twice = finding(&[0.55, 0.6], 0.4);
         for frame in [12, 13, 14] {
@@ -437,7 +460,7 @@ pub(in crate::audit) mod tests {
     /// a brief one last, and a finding detected once keeps none of them (as with following).
     #[test]
     fn around_hits_neither_confirm_nor_change_a_finding_and_need_two_detected_frames() {
-        let around = |frame: u64, x: f32| Hit { frame, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score: 0.35, look: Look::Around, mosaic: 0.3, ncc: None, recheck: None };
+        let around = |frame: u64, x: f32| Hit { frame, bbox: BBox::from_xywh(x, 100.0, 20.0, 26.0), score: 0.35, look: Look::Around, mosaic: 0.3, ncc: None, recheck: None, flat: 0.0 };
         let mut weak = finding(&[0.42, 0.45], 0.3);
         for (frame, x) in [(12, 116.0), (13, 124.0), (14, 132.0)] {
             weak.add_followed(around(frame, x), None);

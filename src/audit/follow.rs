@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 #[cfg(doc)]
 use super::mosaic::mosaic_likeness;
-use super::mosaic::{luma_of, mosaic_likeness_of, MOSAIC_LIKENESS};
+use super::mosaic::{flat_blocks_of, luma_of, mosaic_likeness_of, MOSAIC_LIKENESS};
 use super::findings::JOIN_IOU;
 use super::{Finding, Hit, Look};
 use crate::frame::Picture;
@@ -225,7 +225,8 @@ fn follow_step(t: &Template, luma: &Luma, last: &BBox, gap: u64, motion: Option<
     }
     let (l, w, h) = luma.crop(&m.bbox);
     let mosaic = mosaic_likeness_of(&l, w, h);
-    (mosaic < MOSAIC_LIKENESS).then_some(Hit { frame: luma.index, bbox: m.bbox, score: t.score, look: Look::Followed, mosaic, ncc: Some(m.ncc), recheck: None })
+    let flat = flat_blocks_of(&l, w, h);
+    (mosaic < MOSAIC_LIKENESS).then_some(Hit { frame: luma.index, bbox: m.bbox, score: t.score, look: Look::Followed, mosaic, flat, ncc: Some(m.ncc), recheck: None })
 }
 
 /// The motion per frame (px, centre to centre) from a face at `from` to the same face `frames`

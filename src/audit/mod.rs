@@ -19,7 +19,8 @@
 //!
 //! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
 //! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding
-//! (a small mosaic); a hit under the threshold but above [`CONFIRM_SHARE`] of it counts only
+//! (a small mosaic) and one every hit of which is somewhat blocky with flat blocks
+//! ([`flat_blocks`], a mosaic of a face of 20–30 px); a hit under the threshold but above [`CONFIRM_SHARE`] of it counts only
 //! when its finding lasts and moves (a walking face). Set-aside hits are listed with the reason.
 //!
 //! The detector often sees a face in some frames of its run and not in the others. Each
@@ -79,7 +80,7 @@ mod sheet;
 pub use around::{around_threshold, AROUND_GAP, AROUND_SHARE};
 pub use findings::{confirm_threshold, Finding, CONFIRM_FRAMES, CONFIRM_SHARE, CONFIRM_TRAVEL};
 pub use follow::{FollowSettings, FOLLOW_FRAMES, FOLLOW_GAP, FOLLOW_MIN_DETECTED, FOLLOW_NCC, FOLLOW_NCC_ON_PATH, FOLLOW_RING};
-pub use mosaic::{mosaic_likeness, MOSAIC_LIKENESS};
+pub use mosaic::{flat_blocks, mosaic_likeness, FLAT_SHARE, MOSAIC_LIKENESS, SOMEWHAT_BLOCKY};
 pub use sheet::write_contact_sheet;
 
 use around::CloserLook;
@@ -117,7 +118,8 @@ pub struct AuditSettings {
     pub follow: Option<FollowSettings>,
     /// Take the detector's hits from an earlier `--json` report of the same video instead of
     /// looking (for measuring what follows the detector: joining, setting aside, following,
-    /// the look around lost findings, which still runs the detector).
+    /// the look around lost findings, which still runs the detector). Each hit's mosaic
+    /// likeness and flat blocks are measured again on the video, not read from the report.
     pub hits_from: Option<PathBuf>,
     /// Look again, closer and at a lower score, around each finding in the frames where its
     /// face was lost ([`AROUND_SHARE`]).
@@ -179,6 +181,8 @@ pub struct Hit {
     pub look: Look,
     /// How much the box looks like a mosaic fill ([`mosaic_likeness`], 0–1).
     pub mosaic: f32,
+    /// The share of its blocks that are flat, as a mosaic's are ([`flat_blocks`], 0–1).
+    pub flat: f32,
     /// A followed hit's match with the face as detected (normalised cross-correlation, up to
     /// 1); its `score` is that detected face's.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,6 +258,10 @@ pub enum Reason {
     /// None of its finding's hits was seen again when looked at closer (`recheck`).
     #[serde(rename = "not_seen_again")]
     NotSeenAgain,
+    /// Every hit of its finding is somewhat blocky with half its blocks flat, as a small mosaic
+    /// is (`flat_blocky`).
+    #[serde(rename = "flat_blocks")]
+    FlatBlocks,
 }
 
 impl AuditReport {
@@ -286,7 +294,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         let seconds = frame.pts().map(|t| t.nseconds() as f64 / 1e9);
         let FrameHits { faces: hits, mosaics } = match &mut hits_of {
             HitSource::Detector(auditor) => frame.with_picture(|pic| auditor.frame(pic, index))??,
-            HitSource::Recorded(recorded) => recorded.frame(index),
+            HitSource::Recorded(recorded) => frame.with_picture(|pic| recorded.frame(pic, index))?,
         };
         aside.add(Reason::Mosaic, &mosaics);
         let (hits, on_fills): (Vec<Hit>, Vec<Hit>) = match &filled {
@@ -408,5 +416,5 @@ impl Auditor {
 
 /// A detection of frame `index` as a hit, with how much its box looks like a mosaic.
 fn to_hit(pic: &Picture<'_>, index: u64, d: Detection, look: Look) -> Hit {
-    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), ncc: None, recheck: None }
+    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), flat: flat_blocks(pic, &d.bbox), ncc: None, recheck: None }
 }

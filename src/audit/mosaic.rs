@@ -1,4 +1,5 @@
-//! Telling a mosaic fill from a face: how much a box's luma steps lie on a grid of square blocks.
+//! Telling a mosaic fill from a face: how much a box's luma steps lie on a grid of square blocks,
+//! and how many of its blocks are flat.
 
 use super::findings::BRIEF_MOSAIC;
 use super::{Hit, Look};
@@ -13,11 +14,35 @@ const MOSAIC_MIN_PERIOD: usize = crate::redact::MOSAIC_MIN_BLOCK;
 /// faces 0.26–0.47.
 pub const MOSAIC_LIKENESS: f32 = 0.6;
 
+/// A hit whose [`mosaic_likeness`] reaches this and at least [`FLAT_SHARE`] of whose blocks are
+/// flat ([`flat_blocks`]) is [`flat_blocky`], like a small mosaic. A mosaic of a face of
+/// 20–30 px has 3×3 or 4×4 blocks; after H.264 and with the box's few pixels of background its
+/// steps lie less clearly on the grid (likeness 0.40–0.60, visible faces' 0.29–0.55), but its
+/// blocks stay flat, where a face's eyes, brows and mouth cross them. Not on every hit: a
+/// backlit, under- or over-exposed face has flat blocks too, and its finding is judged whole
+/// (`findings::verdict`).
+pub const SOMEWHAT_BLOCKY: f32 = 0.45;
+/// See [`SOMEWHAT_BLOCKY`]: half the whole blocks of the box flat.
+pub const FLAT_SHARE: f32 = 0.5;
+/// Boxes narrower or lower than this (pixels) are not judged by their flat blocks: two whole
+/// blocks each way, at four placings at least. In a box of 16–18 px, two of its four blocks are
+/// flat on many a real face of 14–16 px (a pedestrian's, smooth from an upscaled camera).
+const FLAT_MIN_SIDE: usize = 2 * MOSAIC_MIN_PERIOD + 3;
+/// A block is flat when the variance of its luma is under this share of the whole box's.
+const FLAT_VARIANCE: f64 = 0.03;
+
 /// Whether `h` is on a mosaic fill ([`MOSAIC_LIKENESS`]): set aside, not a face. The second
 /// model's hits already when somewhat blocky ([`BRIEF_MOSAIC`]): it finds the shape of a head,
 /// and a small mosaicked face (3×3 blocks) keeps it.
 pub(super) fn on_mosaic(h: &Hit) -> bool {
     h.mosaic >= MOSAIC_LIKENESS || (h.look == Look::Second && h.mosaic >= BRIEF_MOSAIC)
+}
+
+/// Whether `h` is somewhat blocky with half its blocks flat ([`SOMEWHAT_BLOCKY`],
+/// [`FLAT_SHARE`]): like a small mosaic. A finding all of whose detected hits are is set aside
+/// (`Reason::FlatBlocks`).
+pub(super) fn flat_blocky(h: &Hit) -> bool {
+    h.mosaic >= SOMEWHAT_BLOCKY && h.flat >= FLAT_SHARE
 }
 
 /// The luma of the pixels of `b` (clamped to the picture), row by row, and its size.
@@ -85,9 +110,114 @@ pub(super) fn mosaic_likeness_of(l: &[i32], w: usize, h: usize) -> f32 {
     grid_share(&across).min(grid_share(&down)) as f32
 }
 
+/// The largest share of flat blocks of `b` of `pic`, over every placing of a grid of blocks of
+/// [`MOSAIC_MIN_PERIOD`] pixels: a block (whole, inside the box) is flat when the variance of its
+/// luma is under [`FLAT_VARIANCE`] of the box's. Near 1 on a mosaic fill of that block size
+/// (one placing lies on its blocks); low on a face. Boxes under [`FLAT_MIN_SIDE`] and flat
+/// boxes score 0: [`mosaic_likeness`] alone judges them.
+pub fn flat_blocks(pic: &Picture<'_>, b: &BBox) -> f32 {
+    let (l, w, h) = luma_of(pic, b);
+    flat_blocks_of(&l, w, h)
+}
+
+/// [`flat_blocks`] of a `w`×`h` luma patch, row by row.
+pub(super) fn flat_blocks_of(l: &[i32], w: usize, h: usize) -> f32 {
+    let p = MOSAIC_MIN_PERIOD;
+    if w < FLAT_MIN_SIDE || h < FLAT_MIN_SIDE {
+        return 0.0;
+    }
+    let sums = Integral::of(l, w, h);
+    let (n, sum, squares) = ((w * h) as f64, sums.sum(0, 0, w, h), sums.squares(0, 0, w, h));
+    let variance = squares / n - (sum / n).powi(2);
+    if variance <= 0.0 {
+        return 0.0;
+    }
+    let block = (p * p) as f64;
+    let mut best = 0.0f32;
+    for y0 in 0..p {
+        for x0 in 0..p {
+            let (mut flat, mut all) = (0usize, 0usize);
+            for y in (y0..=h - p).step_by(p) {
+                for x in (x0..=w - p).step_by(p) {
+                    let (s, q) = (sums.sum(x, y, x + p, y + p), sums.squares(x, y, x + p, y + p));
+                    all += 1;
+                    flat += usize::from(q / block - (s / block).powi(2) < FLAT_VARIANCE * variance);
+                }
+            }
+            best = best.max(flat as f32 / all as f32);
+        }
+    }
+    best
+}
+
+/// Sums of a patch's values and of their squares over any rectangle, from running sums.
+struct Integral {
+    width: usize,
+    sums: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+impl Integral {
+    fn of(l: &[i32], w: usize, h: usize) -> Self {
+        let width = w + 1;
+        let (mut sums, mut squares) = (vec![0.0; width * (h + 1)], vec![0.0; width * (h + 1)]);
+        for y in 0..h {
+            let (mut row, mut row_sq) = (0.0, 0.0);
+            for x in 0..w {
+                let v = l[y * w + x] as f64;
+                (row, row_sq) = (row + v, row_sq + v * v);
+                sums[(y + 1) * width + x + 1] = sums[y * width + x + 1] + row;
+                squares[(y + 1) * width + x + 1] = squares[y * width + x + 1] + row_sq;
+            }
+        }
+        Integral { width, sums, squares }
+    }
+
+    fn rect(&self, of: &[f64], x0: usize, y0: usize, x1: usize, y1: usize) -> f64 {
+        let w = self.width;
+        of[y1 * w + x1] - of[y0 * w + x1] - of[y1 * w + x0] + of[y0 * w + x0]
+    }
+
+    fn sum(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> f64 {
+        self.rect(&self.sums, x0, y0, x1, y1)
+    }
+
+    fn squares(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> f64 {
+        self.rect(&self.squares, x0, y0, x1, y1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `size`×`size` luma patch: `pixel(x, y)` everywhere.
+    fn patch(size: usize, pixel: impl Fn(usize, usize) -> i32) -> Vec<i32> {
+        (0..size * size).map(|i| pixel(i % size, i / size)).collect()
+    }
+
+    #[test]
+    fn a_mosaic_of_8_px_blocks_has_flat_blocks_at_any_offset_and_a_face_like_patch_has_few() {
+        // 3×3 blocks of distinct levels, starting 3 px into a 26 px box (background around).
+        let mosaic = patch(26, |x, y| match (x.checked_sub(3).map(|x| x / 8), y.checked_sub(3).map(|y| y / 8)) {
+            (Some(bx), Some(by)) if bx < 3 && by < 3 => 60 + 40 * ((bx * 2 + by * 5) % 4) as i32,
+            _ => 120 + (x as i32 * 7 + y as i32 * 3) % 11,
+        });
+        assert!(flat_blocks_of(&mosaic, 26, 26) >= FLAT_SHARE, "{}", flat_blocks_of(&mosaic, 26, 26));
+        // Shading across the face, with eyes and a mouth crossing the blocks.
+        let face = patch(26, |x, y| {
+            let feature = matches!((x, y), (6..=9, 8..=10) | (16..=19, 8..=10) | (9..=16, 18..=19));
+            90 + 3 * x as i32 + 2 * y as i32 - if feature { 50 } else { 0 }
+        });
+        assert!(flat_blocks_of(&face, 26, 26) < FLAT_SHARE, "{}", flat_blocks_of(&face, 26, 26));
+    }
+
+    #[test]
+    fn a_box_too_small_to_judge_or_flat_has_no_flat_blocks() {
+        let two_by_two = patch(18, |x, y| 40 + 60 * ((x / 8 + y / 8) % 2) as i32);
+        assert_eq!(flat_blocks_of(&two_by_two, 18, 18), 0.0, "under FLAT_MIN_SIDE: a pedestrian's 15 px face has as few blocks");
+        assert_eq!(flat_blocks_of(&patch(32, |_, _| 80), 32, 32), 0.0, "nothing to compare with");
+    }
 
     #[test]
     fn a_flat_box_or_one_too_small_for_two_blocks_is_not_a_mosaic() {

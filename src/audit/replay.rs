@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::mosaic::on_mosaic;
+use super::mosaic::{flat_blocks, mosaic_likeness, on_mosaic};
 use super::{FrameHits, Hit, Look};
 use crate::error::{Error, Result};
+use crate::frame::Picture;
 use crate::geometry::BBox;
 
 /// The detected hits of an earlier report (`--json`), frame by frame: those of its findings and
@@ -38,9 +39,16 @@ impl Recorded {
         Ok(Recorded { hits, moving_share: report["moving_share"].as_f64().unwrap_or(0.0), second_threshold })
     }
 
-    pub(super) fn frame(&mut self, index: u64) -> FrameHits {
+    /// The recorded hits of frame `index`, their mosaic likeness and flat blocks measured on
+    /// `pic` (the frame of the video audited now).
+    pub(super) fn frame(&mut self, pic: &Picture<'_>, index: u64) -> FrameHits {
         let mut hits = self.hits.remove(&index).unwrap_or_default();
         hits.retain(|h| h.look != Look::Second || h.score >= self.second_threshold);
+        // Measured again on the picture, not taken from the report: the rules may have changed
+        // since, and a report edited by hand cannot set a visible face aside.
+        for h in &mut hits {
+            (h.mosaic, h.flat) = (mosaic_likeness(pic, &h.bbox), flat_blocks(pic, &h.bbox));
+        }
         let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
         FrameHits { faces, mosaics }
     }
@@ -57,6 +65,7 @@ fn recorded_hit(h: &serde_json::Value) -> Option<Hit> {
         score: f(&h["score"])?,
         look,
         mosaic: f(&h["mosaic"])?,
+        flat: 0.0,
         ncc: None,
         recheck: None,
     })
