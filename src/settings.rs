@@ -9,7 +9,7 @@ use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
 use crate::detect::blazeface::BlazeFace;
 use crate::detect::{Deferred, DetectorSet, Planner};
-use crate::detect::centerface::{CenterFaceSettings, LocalContrast};
+use crate::detect::centerface::CenterFaceSettings;
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
@@ -326,7 +326,7 @@ impl RedactSettings {
     /// the person detector.
     pub fn planner(&self, fps: f64, with_persons: bool) -> Planner {
         let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
-        Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps).in_shade(self.face.local_contrast == LocalContrast::Dark)
+        Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps).in_shade(self.face.local_contrast.looks_in_shade())
     }
 
     /// The planner for `policy` at `fps`: [`RedactSettings::planner`], with the person detector

@@ -211,7 +211,7 @@ fn audit_sees_dark_grey_night_faces_through_local_contrast() {
     encode_frames(&src, &Timing::Fps(25, 1), &encode, "", &clip);
     let (out, report) = audit(&clip, &dir.path().join("a.json"), &["--no-moving"]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(report["local_contrast"], "dark", "redaction's default, which equalises grey pictures whole as `auto` does");
+    assert_eq!(report["local_contrast"], "both", "the audit's default: grey pictures looked at equalised, and as they are");
     assert_eq!(report["second_model"], false, "the second face model is an option (it takes some coarse mosaics for faces)");
     let seen = frames_seen_per_face(&report, &faces_truth_scaled(frames, 1.0));
     let total: usize = seen.values().sum();

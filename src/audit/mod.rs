@@ -395,7 +395,7 @@ impl Auditor {
             Some(model) => Some(BlazeFace::load(&settings.ort_lib, model, settings.second_threshold, settings.ort_threads)?),
             None => None,
         };
-        let shade = settings.local_contrast == LocalContrast::Dark;
+        let shade = settings.local_contrast.looks_in_shade();
         Ok(Auditor { detector, second, motion: settings.moving.then(|| MotionLook::new(shade)), closer: settings.closer })
     }
 
