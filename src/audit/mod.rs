@@ -20,8 +20,9 @@
 //! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
 //! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding
 //! (a small mosaic) and one every hit of which is somewhat blocky with flat blocks
-//! ([`flat_blocks`], a mosaic of a face of 20–30 px); a hit under the threshold but above [`CONFIRM_SHARE`] of it counts only
-//! when its finding lasts and moves (a walking face). Set-aside hits are listed with the reason.
+//! ([`flat_blocks`], a mosaic of a face of 20–30 px); a hit under the threshold but above
+//! [`CONFIRM_SHARE`] of it counts only when its finding lasts and moves (a walking face).
+//! Set-aside hits are listed with the reason.
 //!
 //! The detector often sees a face in some frames of its run and not in the others. Each
 //! finding's face is therefore followed, by likeness ([`FOLLOW_NCC`]), forward and backward from

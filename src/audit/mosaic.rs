@@ -197,13 +197,16 @@ mod tests {
     }
 
     #[test]
-    fn a_mosaic_of_8_px_blocks_has_flat_blocks_at_any_offset_and_a_face_like_patch_has_few() {
-        // 3×3 blocks of distinct levels, starting 3 px into a 26 px box (background around).
-        let mosaic = patch(26, |x, y| match (x.checked_sub(3).map(|x| x / 8), y.checked_sub(3).map(|y| y / 8)) {
-            (Some(bx), Some(by)) if bx < 3 && by < 3 => 60 + 40 * ((bx * 2 + by * 5) % 4) as i32,
-            _ => 120 + (x as i32 * 7 + y as i32 * 3) % 11,
-        });
-        assert!(flat_blocks_of(&mosaic, 26, 26) >= FLAT_SHARE, "{}", flat_blocks_of(&mosaic, 26, 26));
+    fn a_mosaic_of_8_px_blocks_has_flat_blocks_wherever_it_starts_and_a_face_like_patch_has_few() {
+        // 3×3 blocks of distinct levels, starting 0–2 px into a 26 px box (background around).
+        for (dx, dy) in [(0, 0), (1, 2), (2, 1), (2, 2)] {
+            let mosaic = patch(26, |x, y| match (x.checked_sub(dx).map(|x| x / 8), y.checked_sub(dy).map(|y| y / 8)) {
+                (Some(bx), Some(by)) if bx < 3 && by < 3 => 60 + 40 * ((bx * 2 + by * 5) % 4) as i32,
+                _ => 120 + (x as i32 * 7 + y as i32 * 3) % 11,
+            });
+            let flat = flat_blocks_of(&mosaic, 26, 26);
+            assert!(flat >= FLAT_SHARE, "starting at ({dx}, {dy}): {flat}");
+        }
         // Shading across the face, with eyes and a mouth crossing the blocks.
         let face = patch(26, |x, y| {
             let feature = matches!((x, y), (6..=9, 8..=10) | (16..=19, 8..=10) | (9..=16, 18..=19));
