@@ -39,7 +39,7 @@
 //!
 //! With `--recheck`, each finding's hits are looked at again, closer and with more of the head
 //! and shoulders around them, by the same detector; a finding none of whose hits is seen again
-//! is set aside ([`Reason::NotSeenAgain`], [`recheck`]). It removes two thirds of the false
+//! is set aside ([`Reason::NotSeenAgain`], `recheck`). It removes two thirds of the false
 //! alarms and some real small faces, so it is off by default.
 //!
 //! It is also how veilcam measures itself on footage without ground truth: the evaluation

@@ -15,7 +15,7 @@ const MOSAIC_MIN_PERIOD: usize = crate::redact::MOSAIC_MIN_BLOCK;
 pub const MOSAIC_LIKENESS: f32 = 0.6;
 
 /// A hit whose [`mosaic_likeness`] reaches this and at least [`FLAT_SHARE`] of whose blocks are
-/// flat ([`flat_blocks`]) is [`flat_blocky`], like a small mosaic. A mosaic of a face of
+/// flat ([`flat_blocks`]) is `flat_blocky`, like a small mosaic. A mosaic of a face of
 /// 20–30 px has 3×3 or 4×4 blocks; after H.264 and with the box's few pixels of background its
 /// steps lie less clearly on the grid (likeness 0.40–0.60, visible faces' 0.29–0.55), but its
 /// blocks stay flat, where a face's eyes, brows and mouth cross them. Not on every hit: a
@@ -111,10 +111,10 @@ pub(super) fn mosaic_likeness_of(l: &[i32], w: usize, h: usize) -> f32 {
 }
 
 /// The largest share of flat blocks of `b` of `pic`, over every placing of a grid of blocks of
-/// [`MOSAIC_MIN_PERIOD`] pixels: a block (whole, inside the box) is flat when the variance of its
-/// luma is under [`FLAT_VARIANCE`] of the box's. Near 1 on a mosaic fill of that block size
-/// (one placing lies on its blocks); low on a face. Boxes under [`FLAT_MIN_SIDE`] and flat
-/// boxes score 0: [`mosaic_likeness`] alone judges them.
+/// 8 pixels (veilcam's smallest mosaic block, `MOSAIC_MIN_PERIOD`): a block (whole, inside the
+/// box) is flat when the variance of its luma is under 3 % of the box's (`FLAT_VARIANCE`). Near
+/// 1 on a mosaic fill of that block size (one placing lies on its blocks); low on a face. Boxes
+/// under 19 px (`FLAT_MIN_SIDE`) and flat boxes score 0: [`mosaic_likeness`] alone judges them.
 pub fn flat_blocks(pic: &Picture<'_>, b: &BBox) -> f32 {
     let (l, w, h) = luma_of(pic, b);
     flat_blocks_of(&l, w, h)
