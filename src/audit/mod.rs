@@ -189,7 +189,7 @@ pub struct Hit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ncc: Option<f32>,
     /// A rechecked hit's score in the closer look at its own box (0: not seen again there;
-    /// see [`recheck`]).
+    /// see `recheck`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck: Option<f32>,
 }
