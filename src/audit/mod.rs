@@ -89,7 +89,7 @@ use filled::Filled;
 use findings::{join, settle, Aside};
 use follow::Follower;
 use looks::{look, merge, second_hits, second_look, MotionLook};
-use mosaic::on_mosaic;
+use mosaic::{mosaic_and_flat, on_mosaic};
 use replay::Recorded;
 
 /// Score from which the audit counts a face. Higher than redaction's threshold: the audit
@@ -417,5 +417,6 @@ impl Auditor {
 
 /// A detection of frame `index` as a hit, with how much its box looks like a mosaic.
 fn to_hit(pic: &Picture<'_>, index: u64, d: Detection, look: Look) -> Hit {
-    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic: mosaic_likeness(pic, &d.bbox), flat: flat_blocks(pic, &d.bbox), ncc: None, recheck: None }
+    let (mosaic, flat) = mosaic_and_flat(pic, &d.bbox);
+    Hit { frame: index, bbox: d.bbox, score: d.score, look, mosaic, flat, ncc: None, recheck: None }
 }

@@ -120,6 +120,13 @@ pub fn flat_blocks(pic: &Picture<'_>, b: &BBox) -> f32 {
     flat_blocks_of(&l, w, h)
 }
 
+/// [`mosaic_likeness`] and [`flat_blocks`] of `b` of `pic`, from one read of its luma (what a
+/// hit records).
+pub(super) fn mosaic_and_flat(pic: &Picture<'_>, b: &BBox) -> (f32, f32) {
+    let (l, w, h) = luma_of(pic, b);
+    (mosaic_likeness_of(&l, w, h), flat_blocks_of(&l, w, h))
+}
+
 /// [`flat_blocks`] of a `w`×`h` luma patch, row by row.
 pub(super) fn flat_blocks_of(l: &[i32], w: usize, h: usize) -> f32 {
     let p = MOSAIC_MIN_PERIOD;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::mosaic::{flat_blocks, mosaic_likeness, on_mosaic};
+use super::mosaic::{mosaic_and_flat, on_mosaic};
 use super::{FrameHits, Hit, Look};
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -47,7 +47,7 @@ impl Recorded {
         // Measured again on the picture, not taken from the report: the rules may have changed
         // since, and a report edited by hand cannot set a visible face aside.
         for h in &mut hits {
-            (h.mosaic, h.flat) = (mosaic_likeness(pic, &h.bbox), flat_blocks(pic, &h.bbox));
+            (h.mosaic, h.flat) = mosaic_and_flat(pic, &h.bbox);
         }
         let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
         FrameHits { faces, mosaics }
