@@ -89,6 +89,9 @@ pub struct Finding {
     /// Frames followed forward since the last detected hit.
     #[serde(skip)]
     pub(super) followed_since: u64,
+    /// One of its hits was seen again by the recheck, so the later ones are not rechecked.
+    #[serde(skip)]
+    pub(super) rechecked: bool,
 }
 
 impl Finding {
@@ -114,6 +117,7 @@ impl Finding {
             detected_seconds: (seconds, seconds),
             template: None,
             followed_since: 0,
+            rechecked: false,
         }
     }
 

@@ -381,6 +381,14 @@ pub struct FrameHits {
     pub mosaics: Vec<Hit>,
 }
 
+impl FrameHits {
+    /// A frame's hits, their mosaic likeness measured, sorted into faces and mosaics.
+    fn sorted(hits: Vec<Hit>) -> Self {
+        let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
+        FrameHits { faces, mosaics }
+    }
+}
+
 impl Auditor {
     /// Loads the detector for pictures `width` pixels wide: the frame's full resolution (the
     /// detector is never given less than the frame), with redaction's light adjustment.
@@ -410,8 +418,7 @@ impl Auditor {
             let found = second_look(second, pic, regions)?.into_iter().map(|d| to_hit(pic, index, d, Look::Second)).collect();
             hits.extend(second_hits(found, &hits));
         }
-        let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
-        Ok(FrameHits { faces, mosaics })
+        Ok(FrameHits::sorted(hits))
     }
 }
 

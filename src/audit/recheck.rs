@@ -47,7 +47,7 @@ impl CloserLook {
     /// none).
     pub(super) fn recheck(&mut self, findings: &mut [Finding], pic: &Picture<'_>, index: u64) -> Result<()> {
         let grey = crate::detect::preprocess::is_grey(pic);
-        for f in findings.iter_mut().filter(|f| !seen_again(f)) {
+        for f in findings.iter_mut().filter(|f| !f.rechecked) {
             for h in f.hits.iter_mut().rev().take_while(|h| h.frame == index).filter(|h| awaits_recheck(h)) {
                 let Some((crop, scale)) = closer_crop(&h.bbox, pic.width, pic.height, RECHECK_GROW, RECHECK_MIN_SCALE) else {
                     h.recheck = Some(0.0);
@@ -58,7 +58,9 @@ impl CloserLook {
                     _ => self.detector.detect_crop(pic, crop, scale, grey),
                 }
                 .map_err(|message| Error::Detect { frame: index, message })?;
-                h.recheck = Some(same_face(&h.bbox, &found));
+                let score = same_face(&h.bbox, &found);
+                h.recheck = Some(score);
+                f.rechecked |= score > 0.0;
             }
         }
         Ok(())

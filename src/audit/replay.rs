@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::mosaic::{mosaic_and_flat, on_mosaic};
+use super::mosaic::mosaic_and_flat;
 use super::{FrameHits, Hit, Look};
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -49,12 +49,12 @@ impl Recorded {
         for h in &mut hits {
             (h.mosaic, h.flat) = mosaic_and_flat(pic, &h.bbox);
         }
-        let (faces, mosaics) = hits.into_iter().partition(|h| !on_mosaic(h));
-        FrameHits { faces, mosaics }
+        FrameHits::sorted(hits)
     }
 }
 
-/// A hit as an audit report lists it.
+/// A hit as an audit report lists it. Its mosaic likeness and flat blocks are not read: they are
+/// measured again on the video ([`Recorded::frame`]).
 fn recorded_hit(h: &serde_json::Value) -> Option<Hit> {
     let b = &h["box"];
     let f = |v: &serde_json::Value| v.as_f64().map(|v| v as f32);
@@ -64,9 +64,28 @@ fn recorded_hit(h: &serde_json::Value) -> Option<Hit> {
         bbox: BBox::new(f(&b["x1"])?, f(&b["y1"])?, f(&b["x2"])?, f(&b["y2"])?),
         score: f(&h["score"])?,
         look,
-        mosaic: f(&h["mosaic"])?,
+        mosaic: 0.0,
         flat: 0.0,
         ncc: None,
         recheck: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report's mosaic likeness is measured again on the video, so a hit is read without it,
+    /// and a recorded value is not taken.
+    #[test]
+    fn a_recorded_hit_is_read_without_its_mosaic_likeness_and_a_recorded_one_is_ignored() {
+        let hit = serde_json::json!({"frame": 7, "box": {"x1": 10.0, "y1": 20.0, "x2": 30.0, "y2": 46.0}, "score": 0.6, "look": "frame"});
+        let read = recorded_hit(&hit).expect("a hit without its likeness");
+        assert_eq!((read.frame, read.score, read.look), (7, 0.6, Look::Frame));
+        let mut edited = hit.clone();
+        edited["mosaic"] = serde_json::json!(0.99);
+        assert_eq!(recorded_hit(&edited).unwrap().mosaic, 0.0);
+        edited["look"] = serde_json::json!("a look of no kind");
+        assert!(recorded_hit(&edited).is_none());
+    }
 }

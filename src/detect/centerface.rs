@@ -258,17 +258,39 @@ mod tests {
         crate::detect::preprocess::backlit_tests::crop(40.0, glow, 100.0)
     }
 
+    /// The planes of a 64×64 picture at level 100, grey (neutral chroma) or in colour, and a
+    /// closer look's letterbox on it.
+    struct Planes {
+        y: Vec<u8>,
+        u: Vec<u8>,
+        neutral: Vec<u8>,
+    }
+
+    const SIDE: usize = 64;
+
+    impl Planes {
+        fn new() -> Self {
+            let quarter = SIDE * SIDE / 4;
+            Planes { y: vec![100; SIDE * SIDE], u: (0..quarter).map(|i| 90 + (i % 60) as u8).collect(), neutral: vec![128; quarter] }
+        }
+        fn grey(&self) -> Picture<'_> {
+            Picture::from_planes(Layout::I420, SIDE, SIDE, [(&self.y[..], SIDE), (&self.neutral[..], SIDE / 2), (&self.neutral[..], SIDE / 2)])
+        }
+        fn colour(&self) -> Picture<'_> {
+            Picture::from_planes(Layout::I420, SIDE, SIDE, [(&self.y[..], SIDE), (&self.u[..], SIDE / 2), (&self.neutral[..], SIDE / 2)])
+        }
+        fn letterbox() -> Letterbox {
+            Letterbox::crop(SIDE, SIDE, (0, 0, SIDE, SIDE), 2.0, ALIGN)
+        }
+    }
+
     /// Issue 13: by day (a colour picture) local contrast was all or nothing, so a dark face
     /// before a bright glow in a closer look kept little contrast and was missed (backlit faces
     /// 59.5 % by day). With `backlit` a backlit crop is looked at twice, as it is and equalised.
     #[test]
     fn with_backlit_a_backlit_crop_of_a_colour_picture_is_looked_at_twice() {
-        let (w, h) = (64, 64);
-        let y = vec![100u8; w * h];
-        let u: Vec<u8> = (0..w * h / 4).map(|i| 90 + (i % 60) as u8).collect();
-        let v = vec![128u8; w * h / 4];
-        let colour = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&u[..], w / 2), (&v[..], w / 2)]);
-        let lb = Letterbox::crop(w, h, (0, 0, w, h), 2.0, ALIGN);
+        let planes = Planes::new();
+        let (colour, grey, lb) = (planes.colour(), planes.grey(), Planes::letterbox());
         let (backlit, even) = (crop_input(235.0), crop_input(120.0));
         assert_eq!(contrast_for(LocalContrast::Backlit, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Twice);
         // The global pass, a crop without glow and the `auto` mode keep the colour picture as it is.
@@ -277,8 +299,6 @@ mod tests {
         assert_eq!(contrast_for(LocalContrast::Auto, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Plain);
         assert_eq!(contrast_for(LocalContrast::Off, is_grey(&colour), &backlit, &lb, Look::Crop), Contrast::Plain);
         // A grey (night) picture is equalised on every look, as before.
-        let neutral = vec![128u8; w * h / 4];
-        let grey = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&neutral[..], w / 2), (&neutral[..], w / 2)]);
         for (mode, look) in [(LocalContrast::Auto, Look::Whole), (LocalContrast::Backlit, Look::Whole), (LocalContrast::Backlit, Look::Crop)] {
             assert_eq!(contrast_for(mode, is_grey(&grey), &backlit, &lb, look), Contrast::Local);
         }
@@ -289,13 +309,8 @@ mod tests {
     /// twice, on every look; a colour picture as with `dark`.
     #[test]
     fn with_both_every_look_at_a_night_picture_is_twice_and_a_colour_one_as_with_dark() {
-        let (w, h) = (64, 64);
-        let y = vec![100u8; w * h];
-        let neutral = vec![128u8; w * h / 4];
-        let grey = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&neutral[..], w / 2), (&neutral[..], w / 2)]);
-        let u: Vec<u8> = (0..w * h / 4).map(|i| 90 + (i % 60) as u8).collect();
-        let colour = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&u[..], w / 2), (&neutral[..], w / 2)]);
-        let lb = Letterbox::crop(w, h, (0, 0, w, h), 2.0, ALIGN);
+        let planes = Planes::new();
+        let (colour, grey, lb) = (planes.colour(), planes.grey(), Planes::letterbox());
         let (backlit, even) = (crop_input(235.0), crop_input(120.0));
         for look in [Look::Whole, Look::Crop] {
             assert_eq!(contrast_for(LocalContrast::Both, is_grey(&grey), &even, &lb, look), Contrast::Twice);
