@@ -248,11 +248,11 @@ pub struct AuditArgs {
     pub recheck: bool,
     /// On grey (night, infrared) pictures, also run the second face model (BlazeFace
     /// full-range, models/blazeface_full.onnx) on small tiles of what moves and on the crops
-    /// around dark patches: it finds small backlit, over-exposed and dark faces CenterFace
-    /// misses (on the harness's night clips of seeds 1, 2 and 3: 59.2 -> 78.5 %, 53.0 -> 62.3 %
-    /// and 54.8 -> 55.0 % of a weakened run's visible faces), but takes some coarsely mosaicked
-    /// faces for faces (3 and 1 more findings on two of the three 10 s night controls), and
-    /// costs about 70 % more time at night.
+    /// around dark patches: it finds some small backlit, over-exposed and dark faces CenterFace
+    /// misses, but takes coarse mosaics of dark faces for faces. On the harness's night clips
+    /// of seeds 1-8 (session 29) it showed 72 instead of 71 of the 89 faces a weakened run left
+    /// visible, added 21 false alarms in 80 s of clean video (nearly all dark mosaics of faces),
+    /// and cost about 45 % more time at night.
     #[arg(long)]
     pub second_model: bool,
     /// The second model's score from which it counts a face.
