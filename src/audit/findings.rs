@@ -265,7 +265,7 @@ pub(super) fn settle(findings: Vec<Finding>, threshold: f32, rechecked: bool, as
     let mut kept: Vec<Finding> = standing.into_iter().map(|(_, f)| supported(f)).collect();
     for (reason, f) in others.into_iter().filter_map(|(reason, f)| Some((reason?, f))) {
         if reason == Reason::Unconfirmed {
-            if let Some((_, k)) = kept.iter_mut().filter_map(|k| continues(k, &f).map(|gap| (gap, k))).min_by_key(|&(gap, _)| gap) {
+            if let Some(k) = continued(&mut kept, &f) {
                 k.absorb(supported(f));
                 continue;
             }
@@ -282,6 +282,19 @@ fn supported(mut f: Finding) -> Finding {
         f.drop_supporting();
     }
     f
+}
+
+/// The standing finding of `kept` that the weak finding `weak` [`continues`], the nearest in
+/// time. Only findings whose span comes within [`CONTINUE_FRAMES`] of `weak`'s are looked at
+/// closer: on a long clip, a pair of findings far apart in time costs one comparison, not a
+/// walk through their hits.
+fn continued<'a>(kept: &'a mut [Finding], weak: &Finding) -> Option<&'a mut Finding> {
+    let (first, last) = (weak.detected().next()?.frame, weak.detected().last()?.frame);
+    kept.iter_mut()
+        .filter(|k| k.first_frame <= last + CONTINUE_FRAMES && k.last_frame + CONTINUE_FRAMES >= first)
+        .filter_map(|k| continues(k, weak).map(|gap| (gap, k)))
+        .min_by_key(|&(gap, _)| gap)
+        .map(|(_, k)| k)
 }
 
 /// Whether the weak finding `weak` continues the face of the finding `standing`: its detected
