@@ -132,13 +132,7 @@ impl Finding {
     /// Adds a followed or around hit in frame order; it changes neither the best hit nor the
     /// verdict, nor which later hits join the finding.
     pub(super) fn add_followed(&mut self, hit: Hit, seconds: Option<f64>) {
-        let at = self.hits.partition_point(|h| h.frame < hit.frame);
-        self.hits.insert(at, hit);
-        self.frames += 1;
-        match hit.look {
-            Look::Around => self.around += 1,
-            _ => self.followed += 1,
-        }
+        self.insert(hit);
         if hit.frame < self.first_frame {
             (self.first_frame, self.first_seconds) = (hit.frame, seconds);
         }
@@ -161,21 +155,25 @@ impl Finding {
         (self.first_seconds, self.last_seconds) = self.detected_seconds;
     }
 
+    /// Inserts `hit` in frame order and counts it (a followed or around hit as such).
+    fn insert(&mut self, hit: Hit) {
+        let at = self.hits.partition_point(|h| h.frame < hit.frame);
+        self.hits.insert(at, hit);
+        self.frames += 1;
+        match hit.look {
+            Look::Around => self.around += 1,
+            Look::Followed => self.followed += 1,
+            _ => {}
+        }
+    }
+
     /// Takes in the hits of `other`, a weak finding that continues this one's face
     /// ([`continues`]), in frame order; a frame where this one has a hit keeps it. Joining
     /// (`last_box`, `last_detected`) is over, so only what the report shows changes.
     fn absorb(&mut self, other: Finding) {
         for hit in other.hits {
-            let at = self.hits.partition_point(|h| h.frame < hit.frame);
-            if self.hits.get(at).is_some_and(|h| h.frame == hit.frame) {
-                continue;
-            }
-            self.hits.insert(at, hit);
-            self.frames += 1;
-            match hit.look {
-                Look::Around => self.around += 1,
-                Look::Followed => self.followed += 1,
-                _ => {}
+            if self.hits.binary_search_by_key(&hit.frame, |h| h.frame).is_err() {
+                self.insert(hit);
             }
         }
         if other.first_frame < self.first_frame {
@@ -289,23 +287,24 @@ fn supported(mut f: Finding) -> Finding {
 /// closer: on a long clip, a pair of findings far apart in time costs one comparison, not a
 /// walk through their hits.
 fn continued<'a>(kept: &'a mut [Finding], weak: &Finding) -> Option<&'a mut Finding> {
-    let (first, last) = (weak.detected().next()?.frame, weak.detected().last()?.frame);
-    kept.iter_mut()
-        .filter(|k| k.first_frame <= last + CONTINUE_FRAMES && k.last_frame + CONTINUE_FRAMES >= first)
-        .filter_map(|k| continues(k, weak).map(|gap| (gap, k)))
-        .min_by_key(|&(gap, _)| gap)
-        .map(|(_, k)| k)
-}
-
-/// Whether the weak finding `weak` continues the face of the finding `standing`: its detected
-/// hits begin at most [`CONTINUE_FRAMES`] after `standing`'s hits end (or end so before they
-/// begin), where `standing`'s motion over its nearest two hits takes its face, at a size alike
-/// (as [`continuation`] joins neighbouring frames). `Some(gap)` in frames when it does.
-fn continues(standing: &Finding, weak: &Finding) -> Option<u64> {
+    // A run detected once is the least sure (as for following).
     if weak.detected().count() < FOLLOW_MIN_DETECTED {
         return None;
     }
     let (first, last) = (weak.detected().next()?, weak.detected().last()?);
+    kept.iter_mut()
+        .filter(|k| k.first_frame <= last.frame + CONTINUE_FRAMES && k.last_frame + CONTINUE_FRAMES >= first.frame)
+        .filter_map(|k| continues(k, first, last).map(|gap| (gap, k)))
+        .min_by_key(|&(gap, _)| gap)
+        .map(|(_, k)| k)
+}
+
+/// Whether a weak finding, detected from hit `first` to hit `last`, continues the face of the
+/// finding `standing`: it begins at most [`CONTINUE_FRAMES`] after `standing`'s hits end (or
+/// ends so before they begin), where `standing`'s motion over its nearest two hits takes its
+/// face, at a size alike (as [`continuation`] joins neighbouring frames). `Some(gap)` in frames
+/// when it does.
+fn continues(standing: &Finding, first: &Hit, last: &Hit) -> Option<u64> {
     let (k_first, k_last) = (standing.detected().next()?, standing.detected().last()?);
     let hits = &standing.hits;
     // `standing`'s hit nearest the weak run, the one beyond it, and the weak run's nearest hit.
