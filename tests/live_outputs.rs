@@ -733,6 +733,25 @@ fn telling(recorder: Recorder) -> (Recorder, Told) {
     (recorder, told)
 }
 
+/// Removes a directory a recorder is writing into. The recorder may make a file in it between
+/// `remove_dir_all`'s listing and its last `rmdir` (seen in CI as `DirectoryNotEmpty`), so the
+/// removal is tried again (a file gone from under it, too) until the directory is gone.
+fn vanish(dir: &Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::NotFound) => {
+                if !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} kept being written into", dir.display());
+}
+
 #[test]
 fn a_recorder_whose_directory_vanishes_stops_recording_and_finish_reports_it() {
     let root = tempfile::tempdir().unwrap();
@@ -744,7 +763,7 @@ fn a_recorder_whose_directory_vanishes_stops_recording_and_finish_reports_it() {
     for _ in 0..5 {
         recorder.push(&frames.next(), &nothing()).unwrap();
     }
-    std::fs::remove_dir_all(root.path().join("cam")).unwrap();
+    vanish(&root.path().join("cam"));
     // The open segment cannot be committed, nor the next one opened: recording soon stops, and
     // the pushes go on (a live camera's restream must not stop with its recording).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -788,7 +807,7 @@ fn a_recorder_that_fails_keeps_the_restream_going_and_records_again_once_it_can(
     assert!(client.frames_until(Duration::from_secs(20), |f| f.len() >= 5).len() >= 5, "the restream serves");
     wait_for("a first segment", Duration::from_secs(20), || segments::read_index(&camera_dir).is_ok_and(|r| !r.is_empty()));
 
-    std::fs::remove_dir_all(&camera_dir).unwrap();
+    vanish(&camera_dir);
     wait_for("the failure to be told", Duration::from_secs(20), || !told.lock().unwrap().is_empty());
     let served = client.frames_until(Duration::from_secs(20), |f| f.len() >= 25);
     assert_eq!(told.lock().unwrap().len(), 1, "still suspended while the frames were served: {:?}", told.lock().unwrap());
