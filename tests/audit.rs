@@ -38,11 +38,15 @@ fn true_faces_found(report: &serde_json::Value, truth: &[(u64, Vec<FaceBox>)]) -
 
 /// 30 frames of GStreamer's moving test pattern: shapes and colour, no face.
 fn faceless_clip(out: &Path) {
+    ball_clip(out, 30, 640, 360);
+}
+
+fn ball_clip(out: &Path, frames: u32, width: u32, height: u32) {
     use gst::prelude::*;
     use gstreamer as gst;
     init();
     let desc = format!(
-        "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=640,height=360,framerate=25/1 ! {X264_FAST} ! mp4mux ! filesink location={}",
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width={width},height={height},framerate=25/1 ! {X264_FAST} ! mp4mux ! filesink location={}",
         out.display()
     );
     let pipeline = gst::parse::launch(&desc).unwrap();
@@ -155,6 +159,36 @@ fn audit_of_a_clip_without_faces_is_clean_and_exits_0() {
     let (out, report) = audit(&clip, &dir.path().join("a.json"), &["--closer"]);
     assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+}
+
+/// A replay (`--hits-from`) does not look, so its report tells how the recorded hits were looked
+/// for, not its own options (it said `second_model: false` of a report made with the second
+/// model). Found by hostile use: a report of another video replayed without a word, its hits
+/// laid on frames they were never seen in.
+#[test]
+fn a_replay_tells_how_its_hits_were_looked_for_and_refuses_a_report_of_another_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("ball.mp4");
+    faceless_clip(&clip);
+    let json = dir.path().join("a.json");
+    let (out, _) = audit(&clip, &json, &["--no-moving", "--local-contrast", "off"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let replay = ["--hits-from", json.to_str().unwrap()];
+    let (out, replayed) = audit(&clip, &dir.path().join("replayed.json"), &replay);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((&replayed["moving"], &replayed["local_contrast"]), (&serde_json::json!(false), &serde_json::json!("off")), "{replayed:#}");
+    assert_eq!(replayed["hits_from"], json.display().to_string());
+
+    for (name, frames, width) in [("wider.mp4", 30, 704), ("shorter.mp4", 20, 640)] {
+        let other = dir.path().join(name);
+        ball_clip(&other, frames, width, 360);
+        let written = dir.path().join(format!("{name}.json"));
+        let (out, _) = audit(&other, &written, &replay);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains("a.json") && stderr.contains("another video"), "{name}: {stderr}");
+        assert!(!written.exists(), "{name}: nothing written");
+    }
 }
 
 #[test]

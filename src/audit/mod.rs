@@ -90,7 +90,7 @@ use findings::{join, settle, Aside};
 use follow::Follower;
 use looks::{look, merge, second_hits, second_look, MotionLook};
 use mosaic::{mosaic_and_flat, on_mosaic};
-use replay::Recorded;
+use replay::{Looked, Recorded};
 
 /// Score from which the audit counts a face. Higher than redaction's threshold: the audit
 /// runs a stronger look and must not cry wolf on mosaics and masks.
@@ -222,6 +222,10 @@ pub struct AuditReport {
     pub recheck: bool,
     /// Whether the second face model looked too.
     pub second_model: bool,
+    /// The earlier report whose hits were replayed (`--hits-from`) in place of looking; the
+    /// looks above (`local_contrast`, `moving`, `closer`, `second_model`) are those it tells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits_from: Option<String>,
     /// The redaction's sidecar by which hits in filled regions were set aside (`--sidecar`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<String>,
@@ -278,7 +282,11 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     let info = source.info().clone();
     let filled = settings.sidecar.as_deref().map(|p| Filled::read(p, info.width(), info.height())).transpose()?;
     let mut hits_of = match &settings.hits_from {
-        Some(path) => HitSource::Recorded(Recorded::read(path, settings.second_threshold)?),
+        Some(path) => {
+            let recorded = Recorded::read(path, settings.second_threshold)?;
+            recorded.check_video(path, None, info.width(), info.height())?;
+            HitSource::Recorded(recorded)
+        }
         None => HitSource::Detector(Box::new(Auditor::new(settings, info.width() as usize)?)),
     };
     let mut follower = settings.follow.map(Follower::new);
@@ -327,6 +335,19 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     if let Some(filled) = &filled {
         filled.check_frames(frames)?;
     }
+    if let (HitSource::Recorded(recorded), Some(path)) = (&hits_of, &settings.hits_from) {
+        recorded.check_video(path, Some(frames), info.width(), info.height())?;
+    }
+    let looked = match &hits_of {
+        HitSource::Detector(auditor) => Looked {
+            local_contrast: clap::ValueEnum::to_possible_value(&settings.local_contrast).map_or(String::new(), |v| v.get_name().to_string()),
+            moving: settings.moving,
+            closer: settings.closer,
+            second_model: settings.second_model.is_some(),
+            moving_share: auditor.motion.as_ref().map_or(0.0, |m| m.looked as f64 / (frames as f64 * info.width() as f64 * info.height() as f64)),
+        },
+        HitSource::Recorded(recorded) => recorded.looked.clone(),
+    };
     let findings = settle(findings, settings.threshold, settings.recheck, &mut aside);
     let frames_with_faces = findings.iter().flat_map(|f| f.hits.iter().map(|h| h.frame)).collect::<std::collections::BTreeSet<_>>().len() as u64;
     Ok(AuditReport {
@@ -337,19 +358,17 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         threshold: settings.threshold,
         confirm_threshold: confirm_threshold(settings.threshold),
         confirm_frames: CONFIRM_FRAMES,
-        local_contrast: clap::ValueEnum::to_possible_value(&settings.local_contrast).map_or(String::new(), |v| v.get_name().to_string()),
-        moving: settings.moving,
-        closer: settings.closer,
-        moving_share: match &hits_of {
-            HitSource::Detector(auditor) => auditor.motion.as_ref().map_or(0.0, |m| m.looked as f64 / (frames as f64 * info.width() as f64 * info.height() as f64)),
-            HitSource::Recorded(recorded) => recorded.moving_share,
-        },
+        local_contrast: looked.local_contrast,
+        moving: looked.moving,
+        closer: looked.closer,
+        moving_share: looked.moving_share,
         follow: settings.follow.is_some(),
         follow_ncc: settings.follow.map_or(FOLLOW_NCC, |f| f.least),
         around: settings.around,
         around_threshold: around_threshold(settings.threshold),
         recheck: settings.recheck,
-        second_model: settings.second_model.is_some(),
+        second_model: looked.second_model,
+        hits_from: settings.hits_from.as_ref().map(|p| p.display().to_string()),
         sidecar: settings.sidecar.as_ref().map(|p| p.display().to_string()),
         frames_with_faces,
         findings,

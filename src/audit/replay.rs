@@ -13,7 +13,11 @@ use crate::geometry::BBox;
 /// those it set aside.
 pub(super) struct Recorded {
     hits: std::collections::BTreeMap<u64, Vec<Hit>>,
-    pub(super) moving_share: f64,
+    /// How the recorded hits were looked for: a replay's report tells these, not its own
+    /// options, which did not look.
+    pub(super) looked: Looked,
+    /// The video the report was made of: frames, width, height.
+    video: (u64, u32, u32),
     /// The second model's hits under this score are dropped (an earlier report may have kept
     /// weaker ones).
     second_threshold: f32,
@@ -36,7 +40,24 @@ impl Recorded {
                 hits.entry(hit.frame).or_default().push(hit);
             }
         }
-        Ok(Recorded { hits, moving_share: report["moving_share"].as_f64().unwrap_or(0.0), second_threshold })
+        let video = (|| Some((report["frames"].as_u64()?, u32::try_from(report["width"].as_u64()?).ok()?, u32::try_from(report["height"].as_u64()?).ok()?)))()
+            .ok_or_else(|| bad("no frames, width or height"))?;
+        let looked = Looked::read(&report).ok_or_else(|| bad("no local_contrast, moving, closer or moving_share"))?;
+        Ok(Recorded { hits, looked, video, second_threshold })
+    }
+
+    /// Refuses to replay the report over a video of another size, or another number of frames
+    /// (`frames`: how many the video audited had), naming `path` (the report).
+    pub(super) fn check_video(&self, path: &Path, frames: Option<u64>, width: u32, height: u32) -> Result<()> {
+        let (recorded_frames, w, h) = self.video;
+        let other = |what: String| Err(Error::Settings(format!("{}: a report of another video ({what}); replay a report of the video audited", path.display())));
+        if (w, h) != (width, height) {
+            return other(format!("{w}x{h}, not {width}x{height}"));
+        }
+        match frames {
+            Some(frames) if frames != recorded_frames => other(format!("{recorded_frames} frames, not {frames}")),
+            _ => Ok(()),
+        }
     }
 
     /// The recorded hits of frame `index`, their mosaic likeness and flat blocks measured on
@@ -50,6 +71,29 @@ impl Recorded {
             (h.mosaic, h.flat) = mosaic_and_flat(pic, &h.bbox);
         }
         FrameHits::sorted(hits)
+    }
+}
+
+/// How an audit looked for its hits, as its report tells it.
+#[derive(Clone, Debug)]
+pub(super) struct Looked {
+    pub(super) local_contrast: String,
+    pub(super) moving: bool,
+    pub(super) closer: bool,
+    pub(super) second_model: bool,
+    pub(super) moving_share: f64,
+}
+
+impl Looked {
+    fn read(report: &serde_json::Value) -> Option<Self> {
+        Some(Looked {
+            local_contrast: report["local_contrast"].as_str()?.to_string(),
+            moving: report["moving"].as_bool()?,
+            closer: report["closer"].as_bool()?,
+            // Reports of builds before the second model did not say: it had not looked.
+            second_model: report["second_model"].as_bool().unwrap_or(false),
+            moving_share: report["moving_share"].as_f64()?,
+        })
     }
 }
 
