@@ -6,6 +6,7 @@ mod common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,8 +18,17 @@ fn veilcam() -> Command {
 /// Mean luma under which a frame counts as obscured whole (the fill is solid black).
 const BLACK: f64 = 20.0;
 
+/// Runs that play a clip in real time take this in turn. What they measure is how a run keeps
+/// its deadlines; beside another real-time run on a two-core machine it measures the other run
+/// (CI failed with 58 frames obscured where an idle machine obscures 20).
+fn in_turn() -> MutexGuard<'static, ()> {
+    static REAL_TIME: Mutex<()> = Mutex::new(());
+    REAL_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn a_clip_played_in_real_time_keeps_every_timestamp_and_takes_its_own_duration() {
+    let _turn = in_turn();
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (sample("faces.mp4"), dir.path().join("out.mp4"));
     let started = Instant::now();
@@ -46,6 +56,7 @@ fn redact_with_slow_detector(output: &std::path::Path, args: &[&str], delay_ms: 
 
 #[test]
 fn a_clip_played_in_real_time_with_a_late_detector_leaves_every_frame_obscured() {
+    let _turn = in_turn();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
     let run = redact_with_slow_detector(&output, &["--realtime", "100"], 400);
@@ -62,6 +73,7 @@ fn a_clip_played_in_real_time_with_a_late_detector_leaves_every_frame_obscured()
 
 #[test]
 fn an_interrupted_real_time_run_leaves_no_output() {
+    let _turn = in_turn();
     let dir = tempfile::tempdir().unwrap();
     let mut child = veilcam()
         .args(["-q", "redact"])
@@ -117,6 +129,7 @@ fn options_a_live_camera_cannot_honour_are_refused_beside_realtime() {
 /// three cameras on two cores showed 75 % obscured. A look now starts at once or not at all.
 #[test]
 fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
+    let _turn = in_turn();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
     // Each look takes 150 ms more; two workers look at about 12 of the 25 frames a second.
@@ -133,8 +146,8 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
         }
     };
     // On an idle machine 20 frames leave obscured (a look every 2.5 frames cannot keep every
-    // frame within twice the cadence of its last look); under the load of the other tests,
-    // 14-31. Queued looks obscured about 75.
+    // frame within twice the cadence of its last look); beside another real-time run on two
+    // cores, up to 58, hence `in_turn`. Queued looks obscured about 75.
     assert!(obscured <= 40, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
     assert_eq!(decode_gray(&output).len(), 100);
 }
