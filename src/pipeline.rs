@@ -429,7 +429,8 @@ fn decode_stage(
             }
             continue;
         }
-        let plan = frame.with_picture(|pic| planner.plan(index, pic))?;
+        let pts = frame.pts().map(|t| t.nseconds());
+        let plan = frame.with_picture(|pic| planner.plan(index, pts, pic))?;
         let (grey, cut, person_every) = (plan.grey, plan.cut, planner.person_cadence(plan.grey));
         let planned = Planned { frame: frame.share(), plan };
         let sent = if pace.live {

@@ -125,7 +125,7 @@ fn a_backlit_face_moving_through_a_busy_street_is_found_on_every_look() {
     for frame in 0..10 {
         let (y, u, v, truth) = street(&face, frame);
         let pic = Picture::from_planes(Layout::I420, W, H, [(&y[..], W), (&u[..], W / 2), (&v[..], W / 2)]);
-        let plan = planner.plan(frame as u64, &pic);
+        let plan = planner.plan(frame as u64, None, &pic);
         if frame < 2 {
             continue; // nothing to compare with yet: no closer look
         }

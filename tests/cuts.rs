@@ -17,7 +17,7 @@ fn cuts(frames: &[&I420]) -> Vec<bool> {
         .map(|(i, f)| {
             let (cw, ch) = (f.chroma_width(), f.chroma_height());
             let pic = Picture::from_planes(Layout::I420, f.width, f.height, [(&f.y[..], f.width), (&f.u[..cw * ch], cw), (&f.v[..cw * ch], cw)]);
-            planner.plan(i as u64, &pic).cut
+            planner.plan(i as u64, None, &pic).cut
         })
         .collect()
 }

@@ -297,6 +297,31 @@ fn a_size_or_rate_change_mid_stream_is_refused_naming_frame_and_change() {
     }
 }
 
+/// Found by hostile use (session 33): a Matroska file declaring 300 fps over frames 40 ms apart
+/// was looked at every 20th frame (`--detect-every auto` plans 15 looks a second from the
+/// declared rate), 0.8 s of real time, and a face shown for 0.4 s went out unmasked with exit
+/// 0. Looks now also come whenever a frame's timestamp is a look's spacing past the latest
+/// look, so the file is looked at every 2nd frame, as the same footage declared honestly.
+#[test]
+fn a_file_declaring_more_frames_a_second_than_its_timestamps_show_is_looked_at_as_often() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("lies.mkv");
+    gst_launch(&format!(
+        "filesrc location={} ! qtdemux ! h264parse ! capssetter caps=video/x-h264,framerate=300/1 ! matroskamux ! filesink location={}",
+        sample("faces.mp4").display(),
+        input.display()
+    ));
+    let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
+    let out = redact_within(Duration::from_secs(300), &input, &output, &["--sidecar", sidecar.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let frames = sidecar["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 100);
+    // faces.mp4 shows three faces in every frame: a frame looked at has detections.
+    let looked = frames.iter().filter(|f| !f["detections"].as_array().unwrap().is_empty()).count();
+    assert!(looked >= 45, "faces were looked for in only {looked} of 100 frames (every 20th frame: 5)");
+}
+
 #[test]
 fn a_truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();

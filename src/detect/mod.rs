@@ -128,6 +128,11 @@ pub struct Planner {
     looks_since_persons: u64,
     /// The cell image of the frame before, to tell a cut ([`Plan::cut`]).
     previous: Option<motion::CellImage>,
+    /// Files: the longest a face look may wait, in nanoseconds of the frames' timestamps (the
+    /// cadence's spacing at the declared rate, and half a frame), when looks skip frames.
+    look_gap: Option<u64>,
+    /// The timestamp of the latest face look.
+    last_face_look: Option<u64>,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -160,6 +165,13 @@ pub const LIVE_LOOKS_PER_PERSON_LOOK: u64 = 3;
 /// 30 fps a small, slow face hardly changes its cells.
 pub const MOTION_SPAN_SECONDS: f64 = 0.06;
 
+/// The longest a file's face look may wait, in nanoseconds: `face_every` frames at `fps`,
+/// and half a frame for timestamps rounded to the clock of the container; `None` when every
+/// frame is looked at.
+fn look_gap(face_every: u64, fps: f64) -> Option<u64> {
+    (face_every > 1 && fps > 0.0).then(|| ((face_every as f64 + 0.5) * 1e9 / fps) as u64)
+}
+
 impl Planner {
     /// A planner for a video at `fps` frames per second; `person_every` is `None` when no
     /// person detector is loaded.
@@ -180,6 +192,8 @@ impl Planner {
             persons_owed: false,
             looks_since_persons: LIVE_LOOKS_PER_PERSON_LOOK,
             previous: None,
+            look_gap: look_gap(face_every, fps),
+            last_face_look: None,
         }
     }
 
@@ -223,11 +237,24 @@ impl Planner {
         Planner { night_person_every: every.map(|n| n.max(1)), ..self }
     }
 
-    /// The plan for frame `index`.
-    pub fn plan(&mut self, index: u64, pic: &crate::frame::Picture<'_>) -> Plan {
+    /// The plan for frame `index`, shown at `pts` (nanoseconds; `None` when it has none).
+    ///
+    /// Faces are looked for every `face_every` frames, on a cut, and, in files, whenever the
+    /// frame comes `look_gap` or more after the latest face look: the cadence is
+    /// planned in frames at the rate the file declares, and a file whose frames come further
+    /// apart (variable rate, or a false rate in its container: 300 fps declared over frames
+    /// 40 ms apart was looked at every 20th frame, 0.8 s) is still looked at as often in time.
+    pub fn plan(&mut self, index: u64, pts: Option<u64>, pic: &crate::frame::Picture<'_>) -> Plan {
         let cells = motion::CellImage::from_picture(pic);
         let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
-        let faces = cut || index.is_multiple_of(self.face_every);
+        let overdue = match (self.look_gap.filter(|_| !self.live), pts, self.last_face_look) {
+            (Some(gap), Some(pts), Some(last)) => pts.saturating_sub(last) >= gap,
+            _ => false,
+        };
+        let faces = cut || overdue || index.is_multiple_of(self.face_every);
+        if faces && pts.is_some() {
+            self.last_face_look = pts;
+        }
         let grey = preprocess::is_grey(pic);
         let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
         let wanted = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
@@ -490,6 +517,26 @@ mod tests {
     /// Regression (issue 13): the heads' closer look always started at the same place in the
     /// list, so with more heads than its budget the same heads were skipped on every frame.
     #[test]
+    fn a_file_whose_frames_come_slower_than_its_declared_rate_is_looked_at_as_often_in_time() {
+        let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
+        let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
+        let looked = |declared: f64, every: u64, gap_ms: u64| -> Vec<u64> {
+            let mut planner = Planner::new(every, None, false, declared);
+            (0..12).filter(|&i| planner.plan(i, Some(i * gap_ms * 1_000_000), &pic).faces).collect()
+        };
+        // 300 fps declared (every 20th frame at 15 looks a second), frames 40 ms apart: every
+        // 2nd frame, 80 ms, not every 20th (0.8 s).
+        assert_eq!(looked(300.0, 20, 40), vec![0, 2, 4, 6, 8, 10]);
+        // Frames as declared: the cadence in frames alone, as before.
+        assert_eq!(looked(25.0, 2, 40), vec![0, 2, 4, 6, 8, 10]);
+        // A variable rate clip declared at 30 fps whose frames come 108 ms apart: every frame.
+        assert_eq!(looked(30.0, 2, 108), (0..12).collect::<Vec<_>>());
+        // Live cameras keep their cadence in frames (their deadlines pace them).
+        let mut live = Planner::new(20, None, false, 300.0).live();
+        assert_eq!((0..12).filter(|&i| live.plan(i, Some(i * 40_000_000), &pic).faces).count(), 1);
+    }
+
+    #[test]
     fn with_more_heads_than_the_budget_every_head_gets_its_turn() {
         // Two dozen walkers of a 1080p street: heads of 60×80 px to 130×170 px.
         let heads: Vec<Region> = (0..24).map(|i| (i * 70, 300, 60 + i * 3, 80 + i * 4)).collect();
@@ -501,7 +548,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         // One second at 25 fps.
         for i in 0..25 {
-            let plan = planner.plan(i, &pic);
+            let plan = planner.plan(i, None, &pic);
             seen.extend(turns::heads_in_turn(&heads, plan.head_turn));
         }
         let missed: Vec<&Region> = heads.iter().filter(|h| !seen.contains(*h)).collect();
@@ -513,10 +560,10 @@ mod tests {
         let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
         let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
         let mut planner = Planner::new(2, Some(3), true, 25.0);
-        let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, &pic)).map(|p| (p.faces, p.persons)).collect();
+        let plans: Vec<(bool, bool)> = (0..6).map(|i| planner.plan(i, None, &pic)).map(|p| (p.faces, p.persons)).collect();
         assert_eq!(plans, vec![(true, true), (false, false), (true, false), (false, true), (true, false), (false, false)]);
         let mut faces_only = Planner::new(2, None, true, 25.0);
-        assert!((0..6).all(|i| !faces_only.plan(i, &pic).persons), "no person detector, no person detection");
+        assert!((0..6).all(|i| !faces_only.plan(i, None, &pic).persons), "no person detector, no person detection");
     }
 
     #[test]
@@ -525,14 +572,14 @@ mod tests {
         let grey = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
         // Keeping up: every frame looked at, the person look every 6 frames as in files.
         let mut keeping_up = Planner::new(1, None, true, 30.0).at_night(Some(6)).live();
-        let persons: Vec<u64> = (0..24).filter(|&i| keeping_up.plan(i, &grey).persons).collect();
+        let persons: Vec<u64> = (0..24).filter(|&i| keeping_up.plan(i, None, &grey).persons).collect();
         assert_eq!(persons, vec![0, 6, 12, 18]);
         // Behind: only every fourth frame finds a detector free (the rest skipped). By frames,
         // every sent look would be a person look; here one sent look in three is.
         let mut behind = Planner::new(1, None, true, 30.0).at_night(Some(6)).live();
         let mut sent = Vec::new();
         for i in 0..48 {
-            let plan = behind.plan(i, &grey);
+            let plan = behind.plan(i, None, &grey);
             if i % 4 == 0 {
                 sent.push(plan.persons);
             } else {
@@ -543,7 +590,7 @@ mod tests {
         assert!(sent.windows(2).all(|w| !(w[0] && w[1])), "never two person looks in a row: {sent:?}");
         // Files are planned by frames alone.
         let mut file = Planner::new(1, None, true, 30.0).at_night(Some(2));
-        assert!((0..8).all(|i| file.plan(i, &grey).persons == (i % 2 == 0)));
+        assert!((0..8).all(|i| file.plan(i, None, &grey).persons == (i % 2 == 0)));
     }
 
     /// Regression test: live, a frame whose detection is skipped (detectors busy) lost its
@@ -554,16 +601,16 @@ mod tests {
         let (y, u, v) = flat_picture(128, 128);
         let grey = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&y[..], 64), (&u[..], 32), (&v[..], 32)]);
         for mut planner in [Planner::new(1, Some(5), true, 25.0), Planner::new(1, None, true, 25.0).at_night(Some(5))] {
-            let first = planner.plan(0, &grey);
+            let first = planner.plan(0, None, &grey);
             assert!(first.persons);
             planner.skipped(&first);
-            let persons: Vec<bool> = (1..11).map(|i| planner.plan(i, &grey).persons).collect();
+            let persons: Vec<bool> = (1..11).map(|i| planner.plan(i, None, &grey).persons).collect();
             assert_eq!(persons, vec![true, false, false, false, true, false, false, false, false, true], "owed once, then the cadence");
         }
         let mut planner = Planner::new(1, Some(5), true, 25.0);
-        let skipped_without_persons = planner.plan(1, &grey);
+        let skipped_without_persons = planner.plan(1, None, &grey);
         planner.skipped(&skipped_without_persons);
-        assert!(!planner.plan(2, &grey).persons, "nothing owed for a skipped frame without a person look");
+        assert!(!planner.plan(2, None, &grey).persons, "nothing owed for a skipped frame without a person look");
     }
 
     /// A flat 64×64 I420 picture with chroma `(u, v)`: (128, 128) is grey (night/infrared).
@@ -578,14 +625,14 @@ mod tests {
         let (cy, cu, cv) = flat_picture(90, 170);
         let colour = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 64, 64, [(&cy[..], 64), (&cu[..], 32), (&cv[..], 32)]);
         let mut night = Planner::new(2, None, true, 25.0).at_night(Some(3));
-        let at_night: Vec<bool> = (0..7).map(|i| night.plan(i, &grey).persons).collect();
+        let at_night: Vec<bool> = (0..7).map(|i| night.plan(i, None, &grey).persons).collect();
         assert_eq!(at_night, vec![true, false, false, true, false, false, true], "grey: the person detector at its cadence");
-        assert!((0..7).all(|i| !night.plan(i, &colour).persons), "colour: unchanged, no person detector");
+        assert!((0..7).all(|i| !night.plan(i, None, &colour).persons), "colour: unchanged, no person detector");
         let mut off = Planner::new(2, None, true, 25.0).at_night(None);
-        assert!((0..7).all(|i| !off.plan(i, &grey).persons), "night profile off: no person detector at night either");
+        assert!((0..7).all(|i| !off.plan(i, None, &grey).persons), "night profile off: no person detector at night either");
         // A policy that needs persons anyway keeps its own cadence by day and by night.
         let mut both = Planner::new(2, Some(3), true, 25.0).at_night(Some(3));
-        assert_eq!((0..4).map(|i| both.plan(i, &colour).persons).collect::<Vec<_>>(), vec![true, false, false, true]);
+        assert_eq!((0..4).map(|i| both.plan(i, None, &colour).persons).collect::<Vec<_>>(), vec![true, false, false, true]);
     }
 
     /// A grey 640×320 street at night with eight small walkers (14×20 px, bright in infrared),
@@ -609,7 +656,7 @@ mod tests {
         for i in 0..8 {
             let y = night_street(i);
             let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 640, 320, [(&y[..], 640), (&u[..], 320), (&v[..], 320)]);
-            let (f, l) = (file.plan(i as u64, &pic), live.plan(i as u64, &pic));
+            let (f, l) = (file.plan(i as u64, None, &pic), live.plan(i as u64, None, &pic));
             assert_eq!(f.closer, l.closer, "the same closer look");
             let tiles: Vec<Region> = f.closer.iter().flat_map(|&r| small_tiles(r, blazeface::TILE, blazeface::TILE_STEP)).collect();
             assert_eq!(f.second, tiles, "a file: every tile, on every look");
@@ -637,10 +684,10 @@ mod tests {
             for i in 0..4u64 {
                 let y = picture(100 + 4 * i as usize);
                 let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 256, 128, [(&y[..], 256), (&u[..], 128), (&v[..], 128)]);
-                let plan = planner.plan(i, &pic);
+                let plan = planner.plan(i, None, &pic);
                 assert_eq!(plan.grey, grey);
                 shade.extend(plan.shade);
-                assert!(without.plan(i, &pic).shade.is_empty(), "`--local-contrast backlit` plans no such look");
+                assert!(without.plan(i, None, &pic).shade.is_empty(), "`--local-contrast backlit` plans no such look");
             }
             if grey {
                 assert!(shade.is_empty(), "a grey picture is equalised whole: {shade:?}");
@@ -673,7 +720,7 @@ mod tests {
             .map(|(i, &(x0, view))| {
                 let y = picture(x0, view);
                 let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
-                planner.plan(i as u64, &pic)
+                planner.plan(i as u64, None, &pic)
             })
             .collect();
         assert_eq!(plans.iter().map(|p| p.cut).collect::<Vec<_>>(), [false, false, false, true, false]);
@@ -697,7 +744,7 @@ mod tests {
         for i in 0..8 {
             let y = picture(40 + i);
             let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
-            moved.push(!planner.plan(i as u64, &pic).closer.is_empty());
+            moved.push(!planner.plan(i as u64, None, &pic).closer.is_empty());
         }
         assert_eq!(moved, vec![false, false, false, false, true, true, true, true]);
         assert!(planner.recent.len() <= 5, "only the looks still needed are kept");
