@@ -129,7 +129,8 @@ pub struct Planner {
     /// The cell image of the frame before, to tell a cut ([`Plan::cut`]).
     previous: Option<motion::CellImage>,
     /// Files: the longest a face look may wait, in nanoseconds of the frames' timestamps (the
-    /// cadence's spacing at the declared rate, and half a frame), when looks skip frames.
+    /// cadence's spacing at the declared rate, and half a frame), when looks skip frames;
+    /// `None` live ([`Planner::live`]), where deadlines pace the looks.
     look_gap: Option<u64>,
     /// The timestamp of the latest face look.
     last_face_look: Option<u64>,
@@ -211,9 +212,10 @@ impl Planner {
     /// beside one of the build before); with every frame looked at, night recall is within 0.8
     /// points of every tile's (docs/evaluation.md, "The second model in turns, live"). Files
     /// look at every tile: they have no deadline. Live, too, a person look comes after at
-    /// least [`LIVE_LOOKS_PER_PERSON_LOOK`] looks.
+    /// least [`LIVE_LOOKS_PER_PERSON_LOOK`] looks. Face looks keep their cadence in frames: no
+    /// look is added for a frame that comes late (the deadlines pace them).
     pub fn live(self) -> Self {
-        Planner { live: true, ..self }
+        Planner { live: true, look_gap: None, ..self }
     }
 
     /// Every how many frames person looks are planned on a frame like one that is grey or not
@@ -247,7 +249,7 @@ impl Planner {
     pub fn plan(&mut self, index: u64, pts: Option<u64>, pic: &crate::frame::Picture<'_>) -> Plan {
         let cells = motion::CellImage::from_picture(pic);
         let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
-        let overdue = match (self.look_gap.filter(|_| !self.live), pts, self.last_face_look) {
+        let overdue = match (self.look_gap, pts, self.last_face_look) {
             (Some(gap), Some(pts), Some(last)) => pts.saturating_sub(last) >= gap,
             _ => false,
         };
@@ -514,8 +516,6 @@ mod tests {
         assert_eq!(tile((0, 0, 100, 50)), vec![(0, 0, 100, 50)]);
     }
 
-    /// Regression (issue 13): the heads' closer look always started at the same place in the
-    /// list, so with more heads than its budget the same heads were skipped on every frame.
     #[test]
     fn a_file_whose_frames_come_slower_than_its_declared_rate_is_looked_at_as_often_in_time() {
         let (y, u, v) = (vec![0u8; 64 * 64], vec![128u8; 32 * 32], vec![128u8; 32 * 32]);
@@ -536,6 +536,8 @@ mod tests {
         assert_eq!((0..12).filter(|&i| live.plan(i, Some(i * 40_000_000), &pic).faces).count(), 1);
     }
 
+    /// Regression (issue 13): the heads' closer look always started at the same place in the
+    /// list, so with more heads than its budget the same heads were skipped on every frame.
     #[test]
     fn with_more_heads_than_the_budget_every_head_gets_its_turn() {
         // Two dozen walkers of a 1080p street: heads of 60×80 px to 130×170 px.
