@@ -311,8 +311,9 @@ struct Decoded {
     person_every: Option<u64>,
 }
 
-/// What the detectors found in one frame; `ran` is false on frames they skipped, `persons`
-/// true when the person detector was among those that ran.
+/// What the detectors found in one frame; `ran` is false on frames they skipped or only
+/// glanced at ([`Plan::glance`]), `persons` true when the person detector was among those that
+/// ran.
 struct Found {
     index: u64,
     detections: Vec<Detection>,
@@ -503,7 +504,7 @@ fn detect_stage(
         } else {
             Ok(Vec::new())
         }
-        .map(|detections| Found { index, detections, ran: plan.any(), persons: plan.persons });
+        .map(|detections| Found { index, detections, ran: plan.is_look(), persons: plan.persons });
         drop(frame);
         let failed = result.is_err();
         if tx.send(result).is_err() || (failed && !keep_going) {
@@ -602,7 +603,12 @@ impl<'t> Redactor<'t> {
                 (found.detections, !self.persons_cover(index, person_every))
             }
             Some(found) if frame.is_filler() => (found.detections, true),
-            Some(found) => (found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every))),
+            Some(found) => {
+                // A glance's findings (what appeared between two looks) start tracks of their
+                // own; the frame still leans on the tracker for the rest.
+                self.tracker.glimpse(index, &found.detections);
+                (found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
+            }
             None => (Vec::new(), true),
         };
         let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;

@@ -524,6 +524,31 @@ impl Tracker {
             .collect()
     }
 
+    /// Feeds what a glance found in `frame`, between two looks ([`Plan::glance`](crate::detect::Plan::glance)):
+    /// a glance adds, it never replaces. Each detection that a track's predicted box already
+    /// covers for the most part (half of its area) is left out, so that a partial
+    /// find (a face cut by the edge of a glance's tile) never takes the place of the box the
+    /// track holds; each other starts a track of its own, as a face found by a look for the
+    /// first time does. Returns the ids of the tracks started.
+    pub fn glimpse(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
+        let settings = self.settings;
+        let covered = |d: &Detection| {
+            self.tracks.iter().any(|t| {
+                let unseen = frame.saturating_sub(t.last().frame);
+                t.class == d.class && unseen <= t.kept(&settings) && t.predict(frame).intersection(&d.bbox) >= GLIMPSE_COVERED * d.bbox.area()
+            })
+        };
+        let new: Vec<Detection> = detections.iter().filter(|d| !covered(d)).copied().collect();
+        new.iter()
+            .map(|d| {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.tracks.push(Track::new(id, frame, d));
+                id
+            })
+            .collect()
+    }
+
     /// Every track's box in `frame`. Complete once frames up to `frame + lookahead_frames`
     /// have been observed (or the stream ended).
     pub fn boxes_at(&self, frame: u64) -> Vec<TrackedBox> {
@@ -546,6 +571,10 @@ impl Tracker {
         self.tracks.len()
     }
 }
+
+/// Share of a glance's detection ([`Tracker::glimpse`]) that a track's predicted box must cover
+/// for the detection to be that track's, left out.
+const GLIMPSE_COVERED: f32 = 0.5;
 
 /// A detection that overlaps a track's predicted box less than this (intersection over union)
 /// joins it as a jump: the track's old path is kept briefly beside it ([`Track::left_behind`]).
@@ -604,6 +633,24 @@ mod tests {
         let mut t = Tracker::new(settings());
         let ids: Vec<u64> = (0..10).map(|f| t.observe(f, &[face(10.0 + 8.0 * f as f32, 50.0, 20.0)])[0]).collect();
         assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+    }
+
+    /// Regression (session 34): a glance's tile cut a face of the sample clip, the partial find
+    /// joined the face's track as a detection, and the face's mask shrank to half the face in
+    /// that frame.
+    #[test]
+    fn a_glance_adds_faces_and_never_takes_the_place_of_a_tracks_box() {
+        let mut t = Tracker::new(settings());
+        t.observe(0, &[face(100.0, 100.0, 60.0)]);
+        // Frame 1, between looks: a part of that face (its right half) and a new face elsewhere.
+        let part = Detection { class: Class::Face, bbox: BBox::from_xywh(130.0, 110.0, 28.0, 50.0), score: 0.4 };
+        let started = t.glimpse(1, &[part, face(400.0, 100.0, 30.0)]);
+        assert_eq!(started.len(), 1, "only the new face starts a track");
+        t.observe(2, &[face(102.0, 100.0, 60.0)]);
+        let at1 = t.boxes_at(1);
+        let whole = at1.iter().find(|b| b.bbox.center().0 < 200.0).unwrap();
+        assert!(whole.bbox.width() >= 59.0 && whole.bbox.x1 <= 101.0, "the face's box stays whole: {:?}", whole.bbox);
+        assert!(at1.iter().any(|b| b.track == started[0] && b.origin == Origin::Detected), "the new face is masked where found");
     }
 
     #[test]

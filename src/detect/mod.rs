@@ -71,16 +71,26 @@ pub struct Plan {
     /// one (the frame and those after it are obscured whole until a look at or after it
     /// comes back).
     pub cut: bool,
+    /// On a frame without a face look: regions where something appeared since the frame before
+    /// where nothing moved lately ([`motion::Stir`]), in tiles of at most [`CLOSER_TILE`], to
+    /// search enlarged by [`CLOSER_SCALE`]. A face shown only between two looks is found
+    /// there; what the glance finds joins the tracks, and the frame is no look of its own.
+    pub glance: Vec<Region>,
 }
 
 impl Plan {
     /// Everything, once: for a single picture `pic`.
     pub fn single(pic: &crate::frame::Picture<'_>, persons: bool) -> Self {
-        Plan { faces: true, persons, closer: Vec::new(), shade: Vec::new(), head_turn: 0, second: Vec::new(), grey: preprocess::is_grey(pic), cut: false }
+        Plan { faces: true, persons, grey: preprocess::is_grey(pic), ..Plan::default() }
     }
 
     /// Whether any detector runs on the frame.
     pub fn any(&self) -> bool {
+        self.is_look() || !self.glance.is_empty()
+    }
+
+    /// Whether the frame has a look of its own (faces or persons), not only a glance.
+    pub fn is_look(&self) -> bool {
         self.faces || self.persons
     }
 }
@@ -134,6 +144,12 @@ pub struct Planner {
     look_gap: Option<u64>,
     /// The timestamp of the latest face look.
     last_face_look: Option<u64>,
+    /// Where the picture changed lately, to give a frame in which something appeared a look of
+    /// its own ([`motion::Stir`]).
+    stir: motion::Stir,
+    /// Frames that change is remembered for, to explain change next to it (the motion already
+    /// under way): [`STIR_MEMORY_SECONDS`] at the declared rate.
+    stir_memory: u64,
 }
 
 /// Enlargement of the regions looked at closely: a 12 px face becomes 24 px.
@@ -166,6 +182,15 @@ pub const LIVE_LOOKS_PER_PERSON_LOOK: u64 = 3;
 /// 30 fps a small, slow face hardly changes its cells.
 pub const MOTION_SPAN_SECONDS: f64 = 0.06;
 
+/// Source pixels a glance ([`Plan::glance`]) may look at: what appeared over more than this
+/// gets a look of its own.
+pub const GLANCE_BUDGET: usize = CLOSER_BUDGET;
+
+/// Seconds that change in the picture explains change next to it ([`motion::Stir`]): people
+/// walking change their cells every frame or two, and a face that appears where nothing moved
+/// for half a second is news.
+pub const STIR_MEMORY_SECONDS: f64 = 0.5;
+
 /// The longest a file's face look may wait, in nanoseconds: `face_every` frames at `fps`,
 /// and half a frame for timestamps rounded to the clock of the container; `None` when every
 /// frame is looked at.
@@ -195,6 +220,8 @@ impl Planner {
             previous: None,
             look_gap: look_gap(face_every, fps),
             last_face_look: None,
+            stir: motion::Stir::default(),
+            stir_memory: (STIR_MEMORY_SECONDS * fps).ceil().max(1.0) as u64,
         }
     }
 
@@ -241,11 +268,13 @@ impl Planner {
 
     /// The plan for frame `index`, shown at `pts` (nanoseconds; `None` when it has none).
     ///
-    /// Faces are looked for every `face_every` frames, on a cut, and, in files, whenever the
-    /// frame comes `look_gap` or more after the latest face look: the cadence is
-    /// planned in frames at the rate the file declares, and a file whose frames come further
-    /// apart (variable rate, or a false rate in its container: 300 fps declared over frames
-    /// 40 ms apart was looked at every 20th frame, 0.8 s) is still looked at as often in time.
+    /// Faces are looked for every `face_every` frames, on a cut, when something appeared where
+    /// nothing moved lately ([`motion::Stir`]: a face shown only between two looks would
+    /// otherwise be seen by none), and, in files, whenever the frame comes `look_gap` or more
+    /// after the latest face look: the cadence is planned in frames at the rate the file
+    /// declares, and a file whose frames come further apart (variable rate, or a false rate in
+    /// its container: 300 fps declared over frames 40 ms apart was looked at every 20th frame,
+    /// 0.8 s) is still looked at as often in time.
     pub fn plan(&mut self, index: u64, pts: Option<u64>, pic: &crate::frame::Picture<'_>) -> Plan {
         let cells = motion::CellImage::from_picture(pic);
         let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
@@ -253,7 +282,13 @@ impl Planner {
             (Some(gap), Some(pts), Some(last)) => pts.saturating_sub(last) >= gap,
             _ => false,
         };
-        let faces = cut || overdue || index.is_multiple_of(self.face_every);
+        let mut faces = cut || overdue || index.is_multiple_of(self.face_every);
+        let mut glance = self.glance(&cells, index, (pic.width, pic.height));
+        if faces || glance.iter().map(|r| r.2 * r.3).sum::<usize>() > GLANCE_BUDGET {
+            // What appeared over more of the picture than a glance takes gets a look.
+            faces |= !glance.is_empty();
+            glance.clear();
+        }
         if faces && pts.is_some() {
             self.last_face_look = pts;
         }
@@ -272,7 +307,15 @@ impl Planner {
         let head_turn = self.looks;
         self.looks += usize::from(faces);
         let second = if grey { self.second_tiles(&closer, pic.width, pic.height) } else { Vec::new() };
-        Plan { faces, persons, closer, shade, head_turn, second, grey, cut }
+        Plan { faces, persons, closer, shade, head_turn, second, grey, cut, glance }
+    }
+
+    /// The tiles where something appeared since the frame before, on a frame whose picture has
+    /// the cells `cells` ([`motion::Stir::news`]); none when every frame is looked at.
+    fn glance(&mut self, cells: &motion::CellImage, index: u64, size: (usize, usize)) -> Vec<Region> {
+        let Some(previous) = self.previous.as_ref().filter(|_| self.face_every > 1) else { return Vec::new() };
+        let news = self.stir.news(previous, cells, index, self.stir_memory, size, 2 * motion::CELL);
+        news.into_iter().flat_map(tile).collect()
     }
 
     /// The tiles of the closer regions that the second face model looks at: all of them, or
@@ -414,6 +457,7 @@ impl DetectorSet {
             found.extend(person.get()?.detect(pic)?);
         }
         if !plan.faces {
+            found.extend(self.glance(pic, plan)?);
             return Ok(found);
         }
         // Night/infrared or not is a property of the frame, decided by the planner for every
@@ -446,6 +490,15 @@ impl DetectorSet {
 }
 
 impl DetectorSet {
+    /// CenterFace on the tiles of the plan's glance, enlarged by [`CLOSER_SCALE`].
+    fn glance(&mut self, pic: &crate::frame::Picture<'_>, plan: &Plan) -> Result<Vec<Detection>, String> {
+        let mut found = Vec::new();
+        for &tile in &plan.glance {
+            found.extend(self.face.detect_crop(pic, tile, CLOSER_SCALE, plan.grey)?);
+        }
+        Ok(nms::non_maximum_suppression(found, centerface::NMS_IOU))
+    }
+
     /// The second face model on `tiles` (the closer look's and the heads', [`blazeface::TILE`]
     /// a side at most): on grey frames it finds small backlit, over-exposed and dark faces that
     /// CenterFace misses at any enlargement (docs/evaluation.md). Nothing without it.
@@ -534,6 +587,60 @@ mod tests {
         // Live cameras keep their cadence in frames (their deadlines pace them).
         let mut live = Planner::new(20, None, false, 300.0).live();
         assert_eq!((0..12).filter(|&i| live.plan(i, Some(i * 40_000_000), &pic).faces).count(), 1);
+    }
+
+    /// A 320×240 I420 picture, grey 60, with a bright 32×32 square at `square` (x, y).
+    fn still_with(square: Option<(usize, usize)>) -> (Vec<u8>, Vec<u8>) {
+        let mut y = vec![60u8; 320 * 240];
+        if let Some((sx, sy)) = square {
+            (sy..sy + 32).for_each(|r| y[r * 320 + sx..r * 320 + sx + 32].fill(220));
+        }
+        (y, vec![128u8; 160 * 120])
+    }
+
+    #[test]
+    fn something_shown_only_between_two_looks_gets_a_glance_where_it_is() {
+        let plan = |planner: &mut Planner, i: u64, square: Option<(usize, usize)>| {
+            let (y, uv) = still_with(square);
+            let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 320, 240, [(&y[..], 320), (&uv[..], 160), (&uv[..], 160)]);
+            planner.plan(i, None, &pic)
+        };
+        let mut planner = Planner::new(2, None, true, 30.0);
+        let plans: Vec<Plan> = (0..6).map(|i| plan(&mut planner, i, (i == 3).then_some((100, 80)))).collect();
+        assert_eq!(plans.iter().map(|p| p.faces).collect::<Vec<_>>(), [true, false, true, false, true, false], "the cadence is kept");
+        assert!(plans.iter().enumerate().all(|(i, p)| p.glance.is_empty() == (i != 3)), "a glance at frame 3 only: {plans:?}");
+        let (x, y, w, h) = plans[3].glance[0];
+        assert!(x <= 100 && y <= 80 && x + w >= 132 && y + h >= 112, "the glance covers the square: {:?}", plans[3].glance);
+        assert!(plans[3].any() && !plans[3].is_look(), "a glance is no look of its own");
+        // What appears on a looked-at frame needs no glance; with every frame looked at, none.
+        let mut on_look = Planner::new(2, None, true, 30.0);
+        assert!((0..4).all(|i| plan(&mut on_look, i, (i == 2).then_some((100, 80))).glance.is_empty()));
+        let mut every = Planner::new(1, None, true, 30.0);
+        assert!((0..4).all(|i| plan(&mut every, i, (i == 1).then_some((100, 80))).glance.is_empty()));
+    }
+
+    #[test]
+    fn what_appears_over_more_than_a_glance_takes_gets_a_look_of_its_own() {
+        let mut planner = Planner::new(2, None, true, 30.0);
+        let big = |on: bool| -> Vec<u8> {
+            let mut y = vec![60u8; 1280 * 720];
+            if on {
+                // 300×240 px of something new: more than the glance budget, less than a cut.
+                (100..340).for_each(|r| y[r * 1280 + 100..r * 1280 + 400].fill(220));
+            }
+            y
+        };
+        let uv = vec![128u8; 640 * 360];
+        let faces: Vec<bool> = (0..4)
+            .map(|i| {
+                let y = big(i == 1);
+                let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 1280, 720, [(&y[..], 1280), (&uv[..], 640), (&uv[..], 640)]);
+                let plan = planner.plan(i, None, &pic);
+                assert!(plan.glance.is_empty() && !plan.cut);
+                plan.faces
+            })
+            .collect();
+        assert_eq!(faces, [true, true, true, false]);
     }
 
     /// Regression (issue 13): the heads' closer look always started at the same place in the
