@@ -213,12 +213,19 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 
 /// The jobs for every redactable file under the input directory, in path order.
 pub fn plan(layout: &BatchDirs) -> Plan {
-    let mut walker = Walker { layout, skip: layout.output_roots(), visited: HashSet::new(), found: Vec::new(), unhandled: Vec::new(), plan: Plan::default() };
+    let mut walker = Walker {
+        layout,
+        skip: layout.output_roots(),
+        visited: HashSet::new(),
+        found: Vec::new(),
+        unhandled: Vec::new(),
+        hidden_media: Vec::new(),
+        plan: Plan::default(),
+    };
     walker.walk(&layout.input_dir, Path::new(""));
-    let Walker { mut found, mut plan, unhandled, .. } = walker;
-    if let Some(note) = unhandled_note(&unhandled) {
-        plan.notes.push(note);
-    }
+    let Walker { mut found, mut plan, unhandled, hidden_media, .. } = walker;
+    plan.notes.extend(unhandled_note(&unhandled));
+    plan.notes.extend(hidden_note(&hidden_media));
     found.sort();
     let (jobs, renamed) = assign_outputs(layout, found);
     plan.notes.extend(renamed);
@@ -238,6 +245,9 @@ struct Walker<'a> {
     found: Vec<PathBuf>,
     /// Other files (not hidden) left alone, relative to the input directory.
     unhandled: Vec<PathBuf>,
+    /// Hidden files with a media extension left alone (a name starting with `.`: partial
+    /// downloads and sync copies, macOS's `._` files), relative to the input directory.
+    hidden_media: Vec<PathBuf>,
     plan: Plan,
 }
 
@@ -250,17 +260,28 @@ fn unhandled_note(unhandled: &[PathBuf]) -> Option<String> {
     if unhandled.is_empty() {
         return None;
     }
-    let more = unhandled.len().saturating_sub(UNHANDLED_SHOWN);
-    let mut shown: Vec<String> = unhandled.iter().take(UNHANDLED_SHOWN).map(|p| p.display().to_string()).collect();
-    if more > 0 {
-        shown.push(format!("and {more} more"));
-    }
     Some(format!(
         "not redacted: {} file(s) that are not a video or image batch handles (videos: {}; images: JPEG, PNG): {}",
         unhandled.len(),
         VIDEO_EXTENSIONS.join(", "),
-        shown.join(", ")
+        first_few(unhandled)
     ))
+}
+
+/// The note on hidden files with a media extension that a batch leaves alone (found by hostile
+/// use: `.hidden.mp4` was skipped without a word), naming the first few.
+fn hidden_note(hidden: &[PathBuf]) -> Option<String> {
+    (!hidden.is_empty()).then(|| format!("not redacted: {} hidden file(s) (a name starting with '.'): {}", hidden.len(), first_few(hidden)))
+}
+
+/// The first [`UNHANDLED_SHOWN`] of `paths`, and how many more.
+fn first_few(paths: &[PathBuf]) -> String {
+    let more = paths.len().saturating_sub(UNHANDLED_SHOWN);
+    let mut shown: Vec<String> = paths.iter().take(UNHANDLED_SHOWN).map(|p| p.display().to_string()).collect();
+    if more > 0 {
+        shown.push(format!("and {more} more"));
+    }
+    shown.join(", ")
 }
 
 impl Walker<'_> {
@@ -305,9 +326,9 @@ impl Walker<'_> {
             return self.walk(path, rel);
         }
         if !is_media(path) {
-            let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-            if meta.is_file() && !hidden {
-                self.unhandled.push(rel.to_path_buf());
+            if meta.is_file() {
+                let list = if !is_hidden(path) { &mut self.unhandled } else if has_media_extension(path) { &mut self.hidden_media } else { return };
+                list.push(rel.to_path_buf());
             }
             return;
         }
@@ -324,9 +345,18 @@ impl Walker<'_> {
 
 /// Whether `path` names a file batch (and the work queue) redacts: a media extension, not hidden.
 pub fn is_media(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+    !is_hidden(path) && has_media_extension(path)
+}
+
+/// Whether the file name of `path` starts with `.`.
+fn is_hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+}
+
+/// Whether `path` has the extension of a video or image batch handles.
+fn has_media_extension(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-    !hidden && (media_kind(path) == MediaKind::Image || VIDEO_EXTENSIONS.contains(&ext.as_str()))
+    media_kind(path) == MediaKind::Image || VIDEO_EXTENSIONS.contains(&ext.as_str())
 }
 
 /// The output path (relative) of each input: images keep their path, videos become `.mp4`. Videos
@@ -602,9 +632,11 @@ mod tests {
         let plan = plan(&layout);
         assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "snap.jpg"]);
         assert!(plan.failed.is_empty(), "{plan:?}");
-        // Other files are left alone, and the user is told which (the hidden one is not named).
-        assert_eq!(plan.notes.len(), 1, "{plan:?}");
+        // Other files are left alone, and the user is told which.
+        assert_eq!(plan.notes.len(), 2, "{plan:?}");
         assert!(plan.notes[0].starts_with("not redacted: 1 file(s)") && plan.notes[0].ends_with(": notes.txt"), "{plan:?}");
+        // So is a hidden video (found by hostile use: it was skipped without a word).
+        assert_eq!(plan.notes[1], "not redacted: 1 hidden file(s) (a name starting with '.'): .hidden.mp4", "{plan:?}");
     }
 
     #[test]

@@ -369,6 +369,24 @@ fn paste_i420(src: &gst::Buffer, from: (usize, usize), dst: &mut gst::Buffer, to
     }
 }
 
+/// Found by hostile use (session 33): a Matroska file with two video streams was redacted with
+/// the first stream only, and nothing said the second was left out.
+#[test]
+fn a_second_video_stream_left_out_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("two views.mkv");
+    let branch = format!("filesrc location={} ! qtdemux ! h264parse ! m.", sample("faces.mp4").display());
+    gst_launch(&format!("matroskamux name=m ! filesink location=\"{}\" {branch} {branch}", input.display()));
+    let output = dir.path().join("out.mp4");
+    let mut cmd = veilcam();
+    cmd.arg("redact").arg(&input).arg("-o").arg(&output).args(FAST);
+    let out = run_within(Duration::from_secs(120), cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warned = stderr(&out);
+    assert!(warned.contains("two views.mkv: a second video stream is left out"), "{warned}");
+    assert_eq!(probe(&output).frames.len(), 100, "the first stream is redacted whole");
+}
+
 #[test]
 fn a_truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();

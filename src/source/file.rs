@@ -1,8 +1,9 @@
 //! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! videoflip ! I420 ! appsink`,
 //! turned upright as the file's orientation tag says.
 //!
-//! Any container and codec GStreamer can decode works. Only the first video stream is used;
-//! other streams go to a `fakesink` (audio, if kept, is read again by the sink). The pipeline is
+//! Any container and codec GStreamer can decode works. Only the first video stream is used (a
+//! warning names the file when it has more); other streams go to a `fakesink` (audio, if kept,
+//! is read again by the sink). The pipeline is
 //! prerolled on open, so a file that is missing, empty, truncated or not a video fails before any
 //! output exists.
 //!
@@ -473,6 +474,7 @@ fn build(
     let video_linked = Arc::new(AtomicBool::new(false));
     let pipeline_weak = pipeline.downgrade();
     let linked = Arc::clone(&video_linked);
+    let name = crate::one_line(&path.display().to_string());
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else { return };
         let is_video = pad
@@ -486,7 +488,11 @@ fn build(
                 tracing::error!("cannot link video stream: {e:?}");
             }
         } else {
-            // Streams veilcam does not use are discarded.
+            // Streams veilcam does not use are discarded; a second video stream is footage the
+            // user may expect in the output (found by hostile use: it went without a word).
+            if is_video {
+                tracing::warn!("{name}: a second video stream is left out: only the first is redacted and written");
+            }
             if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() {
                 if pipeline.add(&fake).is_ok() {
                     let _ = fake.sync_state_with_parent();
