@@ -516,7 +516,10 @@ fn detect_stage(
 /// A frame in the look-ahead window with what was found in it.
 struct Windowed {
     frame: Frame,
+    /// What the frame's look found (none when it had no look of its own).
     detections: Vec<Detection>,
+    /// What a glance at the frame found ([`Plan::glance`]).
+    glanced: Vec<Detection>,
     decoded_at: Instant,
     /// Its detection was late or failed: the whole picture is obscured.
     fully_obscured: bool,
@@ -593,6 +596,7 @@ impl<'t> Redactor<'t> {
             self.last_person_look = None;
         }
         let index = frame.index;
+        let mut glanced = Vec::new();
         let (detections, fully_obscured) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(index, &found.detections);
@@ -607,14 +611,15 @@ impl<'t> Redactor<'t> {
                 // A glance's findings (what appeared between two looks) start tracks of their
                 // own; the frame still leans on the tracker for the rest.
                 self.tracker.glimpse(index, &found.detections);
-                (found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
+                glanced = found.detections;
+                (Vec::new(), !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
             }
             None => (Vec::new(), true),
         };
-        let faces = detections.iter().filter(|d| d.class == Class::Face).count() as u64;
+        let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
-        self.persons += detections.len() as u64 - faces;
-        self.window.push_back(Windowed { frame, detections, decoded_at, fully_obscured, grey });
+        self.persons += (detections.len() + glanced.len()) as u64 - faces;
+        self.window.push_back(Windowed { frame, detections, glanced, decoded_at, fully_obscured, grey });
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -640,7 +645,7 @@ impl<'t> Redactor<'t> {
 
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
     fn emit(&mut self, item: Windowed) -> Result<()> {
-        let Windowed { mut frame, detections, decoded_at, fully_obscured, grey } = item;
+        let Windowed { mut frame, detections, glanced, decoded_at, fully_obscured, grey } = item;
         let (index, boxes) = (frame.index, self.tracker.boxes_at(frame.index));
         let policy = &mut self.policy;
         let decision = StageTimes::time(&self.times.redact, || {
@@ -659,7 +664,7 @@ impl<'t> Redactor<'t> {
         self.filler += u64::from(frame.is_filler());
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
+        let applied = Applied { detections: &detections, glanced: &glanced, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();

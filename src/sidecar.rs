@@ -40,8 +40,12 @@ pub struct FrameRecord<'a> {
     pub index: u64,
     pub pts_ns: Option<u64>,
     pub duration_ns: Option<u64>,
-    /// What the detector found in this frame (empty on frames it skipped).
+    /// What the detector found in this frame (empty on frames without a look of their own).
     pub detections: &'a [Detection],
+    /// What a glance found in this frame between two looks: where something appeared where
+    /// nothing moved lately (absent when there was no glance or it found nothing).
+    #[serde(skip_serializing_if = "<[Detection]>::is_empty")]
+    pub glanced: &'a [Detection],
     /// Where the tracker placed each track, before the policy: detected, interpolated, held or
     /// back-filled (`"tracks"` in the JSON; ids are those of `--keep-track` and the preview).
     #[serde(rename = "tracks")]
@@ -66,6 +70,7 @@ impl<'a> FrameRecord<'a> {
             pts_ns: None,
             duration_ns: None,
             detections,
+            glanced: &[],
             masks,
             obscured: &decision.obscured,
             street_zones: &decision.street_zones,
@@ -125,6 +130,7 @@ impl FrameSink for SidecarWriter {
             pts_ns: frame.pts().map(|t| t.nseconds()),
             duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
             fully_obscured: applied.fully_obscured,
+            glanced: applied.glanced,
             ..FrameRecord::new(frame.index, applied.detections, applied.masks, applied.decision)
         })
     }

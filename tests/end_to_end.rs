@@ -105,9 +105,9 @@ fn detecting_every_third_frame_hides_faces_on_the_frames_between_looks() {
     let sidecar = dir.path().join("out.json");
     let output =
         redact(dir.path(), &sample("faces.mp4"), "out.mp4", &["--detect-every", "3", "--sidecar", sidecar.to_str().unwrap()]);
-    // The setting took effect: the face detector looked at every third frame, and the two
-    // frames in three between are covered by the tracker (and, where something appeared where
-    // nothing moved lately, a glance: `Plan::glance`; few frames of this clip have one).
+    // The setting took effect: the face detector looked at every third frame only, so two
+    // frames in three are covered by the tracker (and where something appeared where nothing
+    // moved lately, a glance, whose finds the sidecar lists apart: `glanced`).
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
     let looked: Vec<usize> = json["frames"]
         .as_array()
@@ -118,9 +118,7 @@ fn detecting_every_third_frame_hides_faces_on_the_frames_between_looks() {
         .map(|(i, _)| i)
         .collect();
     assert!(looked.len() >= 30, "the detector ran on only {} frames", looked.len());
-    assert!((0..100).step_by(3).all(|i| looked.contains(&i)), "every third frame is looked at: {looked:?}");
-    let glanced = looked.iter().filter(|&&i| i % 3 != 0).count();
-    assert!(glanced <= 10, "detections on {glanced} frames between looks: {looked:?}");
+    assert!(looked.iter().all(|i| i % 3 == 0), "detections outside every third frame: {looked:?}");
 
     let (input, truth) = faces_input();
     let checks = check_frames(&input, &output, &truth, W, H, 2.0);

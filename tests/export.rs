@@ -71,6 +71,7 @@ fn record_template(prefix: &str, pts_of: impl Fn(usize) -> Option<u64>) -> PathB
         let mut source = FileSource::open(&sample("faces.mp4")).unwrap();
         let nothing = Applied {
             detections: &[],
+            glanced: &[],
             masks: &[],
             decision: &veilcam::policy::NO_DECISION,
             fully_obscured: false,

@@ -341,14 +341,19 @@ fn a_face_shown_only_between_two_looks_is_masked() {
     paste_i420(&faces.buffers[0], from, &mut street.buffers[7], to, size);
     let input = dir.path().join("flash.mp4");
     encode_frames(&street, &Timing::Fps(30, 1), &format!("{X264_FAST} ! mp4mux"), "", &input);
-    let output = dir.path().join("out.mp4");
-    let out = redact_within(Duration::from_secs(120), &input, &output, &[]);
+    let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
+    let out = redact_within(Duration::from_secs(120), &input, &output, &["--sidecar", sidecar.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (before, after) = (decode_gray(&input), decode_gray(&output));
     assert_eq!(after.len(), 12);
     let face = FaceBox { id: 0, x1: 170.0, y1: 279.0, x2: 237.0, y2: 369.0 };
     let kept = detail_gain(&before[7], &after[7], w, &face.ellipse_pixels(w, h));
     assert!(kept < 0.3, "frame 7 still shows {:.0} % of the face's detail", kept * 100.0);
+    // The sidecar says how: frame 7 had no look of its own, and a glance found the face.
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let frame = &sidecar["frames"][7];
+    assert!(frame["detections"].as_array().unwrap().is_empty(), "{frame}");
+    assert!(frame["glanced"].as_array().is_some_and(|g| g.iter().any(|d| face.iou(&d["box"]) > 0.3)), "{frame}");
 }
 
 /// Copies the `size` (even) block of I420 `src` at `from` into `dst` at `to` (even

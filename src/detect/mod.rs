@@ -283,19 +283,21 @@ impl Planner {
             _ => false,
         };
         let mut faces = cut || overdue || index.is_multiple_of(self.face_every);
+        let grey = preprocess::is_grey(pic);
+        let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
+        let wanted = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
+        let persons = wanted && (!self.live || self.looks_since_persons + 1 >= LIVE_LOOKS_PER_PERSON_LOOK);
         let mut glance = self.glance(&cells, index, (pic.width, pic.height));
-        if faces || glance.iter().map(|r| r.2 * r.3).sum::<usize>() > GLANCE_BUDGET {
-            // What appeared over more of the picture than a glance takes gets a look.
+        if faces || persons || glance.iter().map(|r| r.2 * r.3).sum::<usize>() > GLANCE_BUDGET {
+            // A frame with a look of its own has no glance (what a look finds is observed
+            // whole; a glance's finds only add): what appeared gets a face look with it, as
+            // does what appeared over more of the picture than a glance takes.
             faces |= !glance.is_empty();
             glance.clear();
         }
         if faces && pts.is_some() {
             self.last_face_look = pts;
         }
-        let grey = preprocess::is_grey(pic);
-        let due = |n: u64| self.persons_owed || index.is_multiple_of(n);
-        let wanted = self.person_every.is_some_and(due) || (grey && self.night_person_every.is_some_and(due));
-        let persons = wanted && (!self.live || self.looks_since_persons + 1 >= LIVE_LOOKS_PER_PERSON_LOOK);
         self.persons_owed = (self.persons_owed || wanted) && !persons;
         if persons {
             self.looks_since_persons = 0;
@@ -617,6 +619,11 @@ mod tests {
         assert!((0..4).all(|i| plan(&mut on_look, i, (i == 2).then_some((100, 80))).glance.is_empty()));
         let mut every = Planner::new(1, None, true, 30.0);
         assert!((0..4).all(|i| plan(&mut every, i, (i == 1).then_some((100, 80))).glance.is_empty()));
+        // A frame with a person look of its own gets a face look instead (a look's finds are
+        // observed whole; a glance's only add).
+        let mut persons = Planner::new(2, Some(3), true, 30.0);
+        let third = (0..4).map(|i| plan(&mut persons, i, (i == 3).then_some((100, 80)))).last().unwrap();
+        assert!(third.persons && third.faces && third.glance.is_empty(), "{third:?}");
     }
 
     #[test]

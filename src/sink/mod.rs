@@ -19,6 +19,8 @@ use crate::track::TrackedBox;
 pub struct Applied<'a> {
     /// What the detectors found in this frame (empty on frames they skipped).
     pub detections: &'a [Detection],
+    /// What a glance at this frame found, between two looks ([`crate::detect::Plan::glance`]).
+    pub glanced: &'a [Detection],
     /// Where the tracker places every track in this frame (detected, interpolated, held or
     /// back-filled), before the policy.
     pub masks: &'a [TrackedBox],
