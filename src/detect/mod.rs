@@ -74,7 +74,9 @@ pub struct Plan {
     /// On a frame without a face look: regions where something appeared since the frame before
     /// where nothing moved lately ([`motion::Stir`]), in tiles of at most [`CLOSER_TILE`], to
     /// search enlarged by [`CLOSER_SCALE`]. A face shown only between two looks is found
-    /// there; what the glance finds joins the tracks, and the frame is no look of its own.
+    /// there; what the glance finds starts tracks of its own
+    /// ([`Tracker::glimpse`](crate::track::Tracker::glimpse)), and the frame is no look of its
+    /// own. Never on a frame with a look.
     pub glance: Vec<Region>,
 }
 
@@ -144,8 +146,8 @@ pub struct Planner {
     look_gap: Option<u64>,
     /// The timestamp of the latest face look.
     last_face_look: Option<u64>,
-    /// Where the picture changed lately, to give a frame in which something appeared a look of
-    /// its own ([`motion::Stir`]).
+    /// Where the picture changed lately, to give a frame in which something appeared a glance
+    /// ([`motion::Stir`], [`Plan::glance`]).
     stir: motion::Stir,
     /// Frames that change is remembered for, to explain change next to it (the motion already
     /// under way): [`STIR_MEMORY_SECONDS`] at the declared rate.
@@ -268,13 +270,15 @@ impl Planner {
 
     /// The plan for frame `index`, shown at `pts` (nanoseconds; `None` when it has none).
     ///
-    /// Faces are looked for every `face_every` frames, on a cut, when something appeared where
-    /// nothing moved lately ([`motion::Stir`]: a face shown only between two looks would
-    /// otherwise be seen by none), and, in files, whenever the frame comes `look_gap` or more
-    /// after the latest face look: the cadence is planned in frames at the rate the file
-    /// declares, and a file whose frames come further apart (variable rate, or a false rate in
-    /// its container: 300 fps declared over frames 40 ms apart was looked at every 20th frame,
-    /// 0.8 s) is still looked at as often in time.
+    /// Faces are looked for every `face_every` frames, on a cut, and, in files, whenever the
+    /// frame comes `look_gap` or more after the latest face look: the cadence is planned in
+    /// frames at the rate the file declares, and a file whose frames come further apart
+    /// (variable rate, or a false rate in its container: 300 fps declared over frames 40 ms
+    /// apart was looked at every 20th frame, 0.8 s) is still looked at as often in time.
+    /// Between looks, a frame where something appeared where nothing moved lately
+    /// ([`motion::Stir`]: a face shown only between two looks would otherwise be seen by none)
+    /// gets a glance there ([`Plan::glance`]), or a face look when that is more than
+    /// [`GLANCE_BUDGET`] or the frame has a person look.
     pub fn plan(&mut self, index: u64, pts: Option<u64>, pic: &crate::frame::Picture<'_>) -> Plan {
         let cells = motion::CellImage::from_picture(pic);
         let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));

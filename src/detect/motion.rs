@@ -120,8 +120,8 @@ fn median(values: &[u8]) -> u32 {
 /// How far, in cells, change explains change next to it ([`Stir::news`]): 32 px, about what
 /// a walker's edge moves from one frame to the next in footage of a lower rate than it is
 /// played at (a 10 fps camera's frames repeated at 30 fps; its people jump in steps). At 16 px
-/// a third of the frames between looks of vtest.avi and of the evaluation's walkers got a
-/// glance at such steps; at 32 px, a sixth (docs/performance.md).
+/// a third of the frames between looks of the evaluation's walkers got a glance at such steps,
+/// and a sixth of vtest.avi's; at 32 px, a fifth and a twelfth (docs/performance.md).
 const STIR_REACH: usize = 4;
 
 /// Where the picture changed lately, cell by cell, to tell the change that motion already

@@ -3,9 +3,8 @@
 //!
 //! Any container and codec GStreamer can decode works. Only the first video stream is used (a
 //! warning names the file when it has more); other streams go to a `fakesink` (audio, if kept,
-//! is read again by the sink). The pipeline is
-//! prerolled on open, so a file that is missing, empty, truncated or not a video fails before any
-//! output exists.
+//! is read again by the sink). The pipeline is prerolled on open, so a file that is missing,
+//! empty, truncated or not a video fails before any output exists.
 //!
 //! By default a file must decode cleanly to its end: a frame a decoder cannot decode, a
 //! demuxer that meets the end of the file mid-frame, or a stream that stops short of the
