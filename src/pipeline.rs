@@ -596,25 +596,23 @@ impl<'t> Redactor<'t> {
             self.last_person_look = None;
         }
         let index = frame.index;
-        let mut glanced = Vec::new();
-        let (detections, fully_obscured) = match found {
+        let (detections, glanced, fully_obscured) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(index, &found.detections);
                 self.last_look = Some(index);
                 if found.persons {
                     self.last_person_look = Some(index);
                 }
-                (found.detections, !self.persons_cover(index, person_every))
+                (found.detections, Vec::new(), !self.persons_cover(index, person_every))
             }
-            Some(found) if frame.is_filler() => (found.detections, true),
+            Some(found) if frame.is_filler() => (found.detections, Vec::new(), true),
             Some(found) => {
                 // A glance's findings (what appeared between two looks) start tracks of their
                 // own; the frame still leans on the tracker for the rest.
                 self.tracker.glimpse(index, &found.detections);
-                glanced = found.detections;
-                (Vec::new(), !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
+                (Vec::new(), found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
             }
-            None => (Vec::new(), true),
+            None => (Vec::new(), Vec::new(), true),
         };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;

@@ -249,6 +249,13 @@ impl Track {
         self.brief_hold.map_or(s.hold_frames, |b| b.min(s.hold_frames))
     }
 
+    /// Frames since the track was last seen, at `frame`, and whether it is lost by then (unseen
+    /// for longer than it is [`kept`](Track::kept)).
+    fn unseen_at(&self, frame: u64, s: &TrackerSettings) -> (u64, bool) {
+        let unseen = frame.saturating_sub(self.last().frame);
+        (unseen, unseen > self.kept(s))
+    }
+
     /// Whether this track, unseen for `unseen` frames (longer than it is kept), may still be
     /// found again: a face missed for longer than the hold whose next detection comes while
     /// the frames it was missed in are still in the look-ahead window. Only a track whose
@@ -466,8 +473,7 @@ impl Tracker {
     pub fn observe(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
         let mut pairs: Vec<(f32, usize, usize, bool)> = Vec::new();
         for (ti, track) in self.tracks.iter().enumerate() {
-            let unseen = frame.saturating_sub(track.last().frame);
-            let lost = unseen > track.kept(&self.settings);
+            let (unseen, lost) = track.unseen_at(frame, &self.settings);
             if lost && !track.findable_when_lost(unseen, &self.settings) {
                 continue;
             }
@@ -533,10 +539,7 @@ impl Tracker {
     pub fn glimpse(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
         let settings = self.settings;
         let covered = |d: &Detection| {
-            self.tracks.iter().any(|t| {
-                let unseen = frame.saturating_sub(t.last().frame);
-                t.class == d.class && unseen <= t.kept(&settings) && t.predict(frame).intersection(&d.bbox) >= GLIMPSE_COVERED * d.bbox.area()
-            })
+            self.tracks.iter().any(|t| t.class == d.class && !t.unseen_at(frame, &settings).1 && t.predict(frame).intersection(&d.bbox) >= GLIMPSE_COVERED * d.bbox.area())
         };
         let new: Vec<Detection> = detections.iter().filter(|d| !covered(d)).copied().collect();
         new.iter()

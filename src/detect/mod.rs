@@ -473,12 +473,9 @@ impl DetectorSet {
         // Heads are in the top part of each person box; they get a closer look as well.
         let heads: Vec<Region> = found.iter().filter(|d| d.class == Class::Person).map(|d| head_region(&d.bbox)).collect();
         let heads = turns::heads_in_turn(&heads, plan.head_turn);
-        let mut closer = Vec::new();
-        for &region in plan.closer.iter().chain(&heads) {
-            // A face cut by the crop edge yields a partial box; it is kept (masking part of a
-            // face more is harmless) but never replaces a global detection.
-            closer.extend(self.face.detect_crop(pic, region, CLOSER_SCALE, grey)?);
-        }
+        // A face cut by the crop edge yields a partial box; it is kept (masking part of a face
+        // more is harmless) but never replaces a global detection.
+        let mut closer = self.closer_looks(pic, plan.closer.iter().chain(&heads), grey)?;
         for &region in &plan.shade {
             closer.extend(self.face.detect_crop_equalised(pic, region, CLOSER_SCALE)?);
         }
@@ -496,12 +493,18 @@ impl DetectorSet {
 }
 
 impl DetectorSet {
+    /// CenterFace on `regions` of `pic`, each enlarged by [`CLOSER_SCALE`].
+    fn closer_looks<'r>(&mut self, pic: &crate::frame::Picture<'_>, regions: impl Iterator<Item = &'r Region>, grey: bool) -> Result<Vec<Detection>, String> {
+        let mut found = Vec::new();
+        for &region in regions {
+            found.extend(self.face.detect_crop(pic, region, CLOSER_SCALE, grey)?);
+        }
+        Ok(found)
+    }
+
     /// CenterFace on the tiles of the plan's glance, enlarged by [`CLOSER_SCALE`].
     fn glance(&mut self, pic: &crate::frame::Picture<'_>, plan: &Plan) -> Result<Vec<Detection>, String> {
-        let mut found = Vec::new();
-        for &tile in &plan.glance {
-            found.extend(self.face.detect_crop(pic, tile, CLOSER_SCALE, plan.grey)?);
-        }
+        let found = self.closer_looks(pic, plan.glance.iter(), plan.grey)?;
         Ok(nms::non_maximum_suppression(found, centerface::NMS_IOU))
     }
 

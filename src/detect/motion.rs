@@ -86,8 +86,7 @@ pub fn moving_regions(prev: &CellImage, cur: &CellImage, width: usize, height: u
             continue;
         }
         // Flood fill over 8-connected moving cells, allowing one still cell between them.
-        let around = |cx: usize, cy: usize| (cx.saturating_sub(2)..(cx + 3).min(cols), cy.saturating_sub(2)..(cy + 3).min(rows));
-        let bounds = connected_bounds(start, cols, &mut seen, around, |x, y| moving[y * cols + x]);
+        let bounds = connected_bounds(start, cols, &mut seen, |cx, cy| window(cx, cy, 2, cols, rows), |x, y| moving[y * cols + x]);
         regions.push(to_pixels(bounds, margin, width, height));
     }
     regions
@@ -155,17 +154,15 @@ impl Stir {
         let changed = changed_cells(prev, cur);
         let lately = |i: usize| self.changed[i] > 0 && self.changed[i] + memory > index;
         let unexplained = |i: usize| {
-            let (x, y) = (i % cols, i / cols);
-            let xs = x.saturating_sub(STIR_REACH)..(x + STIR_REACH + 1).min(cols);
-            !(y.saturating_sub(STIR_REACH)..(y + STIR_REACH + 1).min(rows)).any(|ny| xs.clone().any(|nx| lately(ny * cols + nx)))
+            let (xs, ys) = window(i % cols, i / cols, STIR_REACH, cols, rows);
+            !ys.into_iter().any(|ny| xs.clone().any(|nx| lately(ny * cols + nx)))
         };
-        let new: Vec<usize> = (0..cols * rows).filter(|&i| changed[i] && unexplained(i)).collect();
+        let new: Vec<bool> = (0..cols * rows).map(|i| changed[i] && unexplained(i)).collect();
         let mut seen = vec![false; cols * rows];
         let mut regions = Vec::new();
-        for &start in &new {
-            if !seen[start] {
-                let around = |cx: usize, cy: usize| (cx.saturating_sub(2)..(cx + 3).min(cols), cy.saturating_sub(2)..(cy + 3).min(rows));
-                let bounds = connected_bounds(start, cols, &mut seen, around, |x, y| new.binary_search(&(y * cols + x)).is_ok());
+        for start in 0..cols * rows {
+            if new[start] && !seen[start] {
+                let bounds = connected_bounds(start, cols, &mut seen, |cx, cy| window(cx, cy, 2, cols, rows), |x, y| new[y * cols + x]);
                 regions.push(to_pixels(bounds, margin, width, height));
             }
         }
@@ -196,6 +193,11 @@ pub fn is_cut(prev: &CellImage, cur: &CellImage) -> bool {
     }
     let changed = prev.cells.iter().zip(&cur.cells).filter(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() >= CUT_LEVELS).count();
     changed as f64 >= CUT_SHARE * cur.cells.len() as f64
+}
+
+/// The cells within `reach` of cell (`cx`, `cy`) on a grid `cols`×`rows`, as x and y ranges.
+fn window(cx: usize, cy: usize, reach: usize, cols: usize, rows: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    (cx.saturating_sub(reach)..(cx + reach + 1).min(cols), cy.saturating_sub(reach)..(cy + reach + 1).min(rows))
 }
 
 /// Cell bounds `(x0, y0, x1, y1)`, inclusive.
