@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array4;
 
 use veilcam::detect::motion::CellImage;
-use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
+use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, DetectWidth, LocalContrast};
 use veilcam::detect::preprocess::{fill_tensor, fill_tensor_reference, InputSpec, Letterbox};
 use veilcam::detect::runtime;
 use veilcam::frame::{Layout, Picture, PictureMut};
@@ -84,7 +84,7 @@ fn bench_centerface(c: &mut Criterion) {
     group.sample_size(10);
     for threads in [1usize, 2] {
         for width in [640usize, 960, 1920] {
-            let settings = CenterFaceSettings { threshold: 0.2, detect_width: width, low_light: false, local_contrast: LocalContrast::Off };
+            let settings = CenterFaceSettings { threshold: 0.2, detect_width: DetectWidth::Pixels(width), low_light: false, local_contrast: LocalContrast::Off };
             let mut det = CenterFace::load(&lib, Path::new(DEFAULT_MODEL), settings, threads).expect("model loads");
             group.bench_with_input(BenchmarkId::new(format!("{threads}thr"), width), &width, |b, _| {
                 b.iter(|| det.detect(&pic, false).unwrap())

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::detect::centerface::LocalContrast;
+use crate::detect::centerface::{DetectWidth, LocalContrast};
 use crate::policy::{Keep, NightProfile};
 use crate::redact::{FillMode, Shape};
-use crate::settings::{parse_cadence, Cadence};
+use crate::settings::{parse_cadence, parse_detect_width, Cadence};
 
 #[derive(Debug, Parser)]
 #[command(name = "veilcam", version, about = "Redact faces from video and images before they are stored or shared")]
@@ -294,9 +294,9 @@ pub struct LiveArgs {
     /// Detection score (0–1) from which a face is obscured; lower hides more.
     #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
-    /// Width frames are scaled to for the global detection pass.
-    #[arg(long, default_value_t = DEFAULT_DETECT_WIDTH)]
-    pub detect_width: usize,
+    /// Width frames are scaled to for the global detection pass (see `redact --help`).
+    #[arg(long, default_value = "auto", value_name = "PX|auto", value_parser = parse_detect_width)]
+    pub detect_width: DetectWidth,
     /// Detection workers per camera.
     #[arg(long, default_value_t = default_workers(), hide_default_value = true)]
     pub workers: usize,
@@ -567,10 +567,14 @@ pub struct RedactOptions {
     /// Detection score (0–1) from which a face is obscured; lower hides more.
     #[arg(long, help_heading = "Detection", default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
-    /// Width in pixels frames are scaled to for detection (never upscaled); larger finds
-    /// smaller faces but costs more.
-    #[arg(long, help_heading = "Detection", default_value_t = DEFAULT_DETECT_WIDTH)]
-    pub detect_width: usize,
+    /// Width in pixels frames are scaled to for the global detection pass (never upscaled);
+    /// larger finds smaller faces but costs more.
+    ///
+    /// `auto` is 640 up to 1080p; above it a third of the frame's width (1280 at 4K), and a
+    /// second pass at 640 beside it, so that a face is looked at as on 1080p footage whether
+    /// its size in pixels or its share of the scene is what it keeps.
+    #[arg(long, help_heading = "Detection", default_value = "auto", value_name = "PX|auto", value_parser = parse_detect_width)]
+    pub detect_width: DetectWidth,
     /// Run the face detector on every n-th frame only; the tracker fills the frames between.
     ///
     /// `auto` detects about 15 times a second: every frame up to 20 fps, every 2nd at 25 and 30
@@ -676,7 +680,7 @@ pub const DEFAULT_FILL: FillMode = FillMode::Mosaic;
 pub const DEFAULT_SHAPE: Shape = Shape::Ellipse;
 pub const DEFAULT_THRESHOLD: f32 = 0.2;
 pub const DEFAULT_MASK_SCALE: f32 = 1.4;
-pub const DEFAULT_DETECT_WIDTH: usize = 640;
+pub const DEFAULT_DETECT_WIDTH: DetectWidth = DetectWidth::Auto;
 pub const DEFAULT_LOOKAHEAD_SECONDS: f64 = 1.0;
 pub const DEFAULT_HOLD_SECONDS: f64 = 1.0;
 pub const DEFAULT_PERSON_THRESHOLD: f32 = 0.4;

@@ -9,7 +9,7 @@ use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
 use crate::detect::blazeface::BlazeFace;
 use crate::detect::{Deferred, DetectorSet, Planner};
-use crate::detect::centerface::CenterFaceSettings;
+use crate::detect::centerface::{CenterFaceSettings, DetectWidth};
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
@@ -98,6 +98,17 @@ pub fn parse_cadence(s: &str) -> std::result::Result<Cadence, String> {
     }
 }
 
+/// Parses `auto` or a width in pixels from 32 to 7680.
+pub fn parse_detect_width(s: &str) -> std::result::Result<DetectWidth, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(DetectWidth::Auto);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (32..=7680).contains(&n) => Ok(DetectWidth::Pixels(n)),
+        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from 32 to 7680")),
+    }
+}
+
 /// What kind of file a path is, by extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MediaKind {
@@ -174,8 +185,10 @@ impl RedactSettings {
         if !(1.0..=4.0).contains(&o.mask_scale) {
             return bad(format!("--mask-scale {} must be between 1.0 and 4.0", o.mask_scale));
         }
-        if !(32..=7680).contains(&o.detect_width) {
-            return bad(format!("--detect-width {} must be between 32 and 7680", o.detect_width));
+        if let DetectWidth::Pixels(n) = o.detect_width {
+            if !(32..=7680).contains(&n) {
+                return bad(format!("--detect-width {n} must be between 32 and 7680"));
+            }
         }
         if !PRESETS.contains(&o.preset.as_str()) {
             return bad(format!("--preset {} is not one of {}", o.preset, PRESETS.join(", ")));
@@ -405,5 +418,27 @@ mod tests {
         assert_eq!(parse_cadence("3"), Ok(Cadence::Every(3)));
         assert!(parse_cadence("0").is_err());
         assert!(parse_cadence("fast").is_err());
+    }
+
+    #[test]
+    fn automatic_detection_width_is_640_up_to_1080p_and_a_third_of_larger_frames_with_640_beside() {
+        for (width, expected) in [(320, 640), (1280, 640), (1920, 640), (2560, 854), (3840, 1280), (7680, 2560)] {
+            assert_eq!(DetectWidth::Auto.for_picture(width), expected, "{width} px wide");
+        }
+        assert_eq!(DetectWidth::Pixels(480).for_picture(3840), 480);
+        // Above 1080p a second pass looks at 640 px as before; a width given is one pass.
+        assert_eq!(DetectWidth::Auto.coarse_for(1920), None);
+        assert_eq!(DetectWidth::Auto.coarse_for(3840), Some(640));
+        assert_eq!(DetectWidth::Pixels(1280).coarse_for(3840), None);
+    }
+
+    #[test]
+    fn detection_width_accepts_auto_or_pixels_from_32_to_7680() {
+        assert_eq!(parse_detect_width("auto"), Ok(DetectWidth::Auto));
+        assert_eq!(parse_detect_width("1280"), Ok(DetectWidth::Pixels(1280)));
+        for bad in ["31", "7681", "-640", "wide"] {
+            assert!(parse_detect_width(bad).is_err(), "{bad}");
+        }
+        assert_eq!(DetectWidth::Auto.to_string(), "auto", "what a queued job carries");
     }
 }

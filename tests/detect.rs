@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
+use veilcam::detect::centerface::{CenterFace, CenterFaceSettings, DetectWidth, LocalContrast};
 use veilcam::detect::preprocess::is_grey;
 use veilcam::detect::runtime::locate_library;
 use veilcam::detect::{Class, Detection};
@@ -21,7 +21,7 @@ fn detector() -> CenterFace {
 }
 
 fn detector_with(model: &str) -> CenterFace {
-    let settings = CenterFaceSettings { threshold: 0.2, detect_width: 512, low_light: false, local_contrast: LocalContrast::Off };
+    let settings = CenterFaceSettings { threshold: 0.2, detect_width: DetectWidth::Pixels(512), low_light: false, local_contrast: LocalContrast::Off };
     CenterFace::load(&locate_library(None), Path::new(model), settings, 1).expect("CenterFace loads")
 }
 
@@ -165,7 +165,7 @@ fn best_astronaut_score(
     rgb: &[u8],
     look: impl FnOnce(&mut CenterFace, &Picture<'_>) -> Result<Vec<Detection>, String>,
 ) -> f32 {
-    let settings = CenterFaceSettings { threshold: 0.05, detect_width: 256, low_light: false, local_contrast: local };
+    let settings = CenterFaceSettings { threshold: 0.05, detect_width: DetectWidth::Pixels(256), low_light: false, local_contrast: local };
     let mut det = CenterFace::load(&locate_library(None), Path::new(DEFAULT_MODEL), settings, 1).expect("CenterFace loads");
     let pic = Picture::from_planes(Layout::Rgb, 512, 512, [(rgb, 512 * 3)]);
     look(&mut det, &pic).expect("detection runs").iter().filter(|d| d.bbox.iou(&ASTRONAUT_FACE) > 0.3).map(|d| d.score).fold(0.0, f32::max)

@@ -99,6 +99,35 @@ fn detecting_at_320_px_wide_removes_every_face_of_20_px_there_and_keeps_the_back
     assert_faces_gone_background_kept("--detect-width 320", &checks, MOSAIC_MAX_KEPT, None);
 }
 
+/// A camera's resolution must not decide which faces are found: vtest.avi's first 60 frames
+/// upscaled to 4K (every face five times as wide) give about the face detections of the clip
+/// itself. With the fixed 640 px global pass of session 34's default, the 4K copy was looked at
+/// at 1/6 and gave 22 detections against the clip's 284 on 59 frames (its moving regions are far
+/// more than the closer look's budget); `--detect-width auto` looks at it at 1280 px, and at
+/// 640 px beside.
+#[test]
+fn a_4k_copy_of_a_clip_gives_about_the_face_detections_of_the_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    // `eos-after` ends the stream at the 60th frame or the 59th (its EOS races the last frame):
+    // the detections are counted on the first 55.
+    let first_60 = "identity eos-after=60";
+    let counted = 55;
+    let detections = |size: &str, name: &str| {
+        let clip = dir.path().join(format!("{name}.mp4"));
+        transcode(&sample("vtest.avi"), &format!("{first_60} ! {size} {X264_FAST} ! mp4mux"), &clip);
+        let sidecar = dir.path().join(format!("{name}.json"));
+        redact(dir.path(), &clip, &format!("{name}.redacted.mp4"), &["--sidecar", sidecar.to_str().unwrap()]);
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+        let frames = json["frames"].as_array().unwrap();
+        assert!(frames.len() >= counted, "{name}: {} frames", frames.len());
+        frames[..counted].iter().flat_map(|f| f["detections"].as_array().unwrap()).filter(|d| d["class"] == "face").count()
+    };
+    let native = detections("", "native");
+    let in_4k = detections("videoscale ! video/x-raw,width=3840,height=2160 !", "4k");
+    assert!(native >= 150, "only {native} face detections in the clip itself");
+    assert!(in_4k * 10 >= native * 7, "{in_4k} face detections in the 4K copy against {native} in the clip");
+}
+
 #[test]
 fn detecting_every_third_frame_hides_faces_on_the_frames_between_looks() {
     let dir = tempfile::tempdir().unwrap();

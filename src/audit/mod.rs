@@ -1,21 +1,19 @@
 //! `veilcam audit`: an independent check of a redacted video for faces still visible.
 //!
 //! The check looks harder than redaction does, so it can catch what redaction missed, on every
-//! frame: the float CenterFace model (redaction uses the int8 one by default) at the frame's
-//! full resolution (redaction's global pass looks at 640 px), with the same local contrast
-//! equalisation that redaction's detector input gets; then again at twice the resolution where
-//! the picture changed in the last few frames (walking people: faces of 12–24 px that the
-//! full-resolution pass misses), within a budget of the frame's area, and in a face-sized crop
-//! of its own around each dark patch there (a backlit head, a face in shade: the crops
-//! redaction's planner makes); with `--second-model`, on grey (night, infrared) pictures, a
-//! second model of another lineage ([`BlazeFace`] full-range) over the same regions in small
-//! tiles, for the small backlit, over-exposed and dark faces CenterFace misses at any
-//! enlargement; and, with
+//! frame: the float CenterFace model (redaction uses the int8 one by default) at the frame's full
+//! resolution (redaction's global pass looks at a third of it, at least 640 px), with the same
+//! local contrast equalisation that redaction's detector input gets; then again at twice the
+//! resolution where the picture changed in the last few frames (walking people: faces of 12–24 px
+//! that the full-resolution pass misses), within a budget of the frame's area, and in a face-sized
+//! crop of its own around each dark patch there (a backlit head, a face in shade: the crops
+//! redaction's planner makes); with `--second-model`, on grey (night, infrared) pictures, a second
+//! model of another lineage ([`BlazeFace`] full-range) over the same regions in small tiles, for
+//! the small backlit, over-exposed and dark faces CenterFace misses at any enlargement; and, with
 //! `--closer`, over the whole frame in overlapping tiles at twice the resolution. Hits in
 //! consecutive frames that overlap, or lie close with a similar size, are one *finding*; each
-//! finding is listed with its frames, times and best box, and drawn into a contact sheet (one
-//! tile per finding, in the listed order) for a person to review. Exit status 4 when anything
-//! is found.
+//! finding is listed with its frames, times and best box, and drawn into a contact sheet (one tile
+//! per finding, in the listed order) for a person to review. Exit status 4 when anything is found.
 //!
 //! Not every hit is a finding: a hit on a mosaic fill (its luma steps on a grid of square
 //! blocks, [`mosaic_likeness`]) is set aside, and so is a brief, weak, somewhat blocky finding
@@ -59,7 +57,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::detect::blazeface::BlazeFace;
-use crate::detect::centerface::{CenterFace, CenterFaceSettings, LocalContrast};
+use crate::detect::centerface::{CenterFace, CenterFaceSettings, DetectWidth, LocalContrast};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::frame::Picture;
@@ -414,7 +412,7 @@ impl Auditor {
     pub fn new(settings: &AuditSettings, width: usize) -> Result<Self> {
         let face = CenterFaceSettings {
             threshold: confirm_threshold(settings.threshold),
-            detect_width: width.max(32),
+            detect_width: DetectWidth::Pixels(width.max(32)),
             low_light: false,
             local_contrast: settings.local_contrast,
         };

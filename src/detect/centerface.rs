@@ -38,13 +38,60 @@ pub const NMS_IOU: f32 = 0.3;
 pub struct CenterFaceSettings {
     /// Heatmap score at or above which a cell is a face.
     pub threshold: f32,
-    /// Width in pixels the picture is scaled to before detection (never upscaled).
-    pub detect_width: usize,
+    /// Width the picture is scaled to for the global pass (never upscaled).
+    pub detect_width: DetectWidth,
     /// Stretch dark or low-contrast inputs before detection ([`normalise_light`]).
     pub low_light: bool,
     /// When to equalise contrast tile by tile before detection ([`equalise_local`]); where it
     /// applies it replaces `low_light`.
     pub local_contrast: LocalContrast,
+}
+
+/// Width in pixels a picture is scaled to for the global detection pass (`--detect-width`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetectWidth {
+    /// A third of the picture's width, and at least [`AUTO_DETECT_WIDTH`]: the scale every
+    /// default was chosen at on 1080p footage (640 px), kept on larger pictures, so that a face
+    /// of a given size in pixels is looked at alike whatever the camera's resolution (at a
+    /// fixed 640 px, on a 4K frame a 70×100 px backlit face became 12×17 px and went unmasked
+    /// for 2 s). A picture wider than that gets a second pass at 640 px too
+    /// ([`DetectWidth::coarse_for`]): the same scene filmed in 4K has faces twice as large as
+    /// in 1080p, and at 1/3 the largest backlit ones were missed that 640 px finds
+    /// (docs/evaluation.md, "Frames larger than 1080p").
+    Auto,
+    /// This many pixels, whatever the picture's width.
+    Pixels(usize),
+}
+
+/// The narrowest automatic detection width; pictures up to 1920 px wide are looked at this wide.
+pub const AUTO_DETECT_WIDTH: usize = 640;
+
+impl DetectWidth {
+    /// The width a picture `width` pixels wide is scaled to (before the rule that it is never
+    /// upscaled).
+    pub fn for_picture(self, width: usize) -> usize {
+        match self {
+            DetectWidth::Auto => width.div_ceil(3).max(AUTO_DETECT_WIDTH),
+            DetectWidth::Pixels(n) => n,
+        }
+    }
+
+    /// The width of a second, coarser pass over a picture `width` pixels wide: 640 px under
+    /// [`DetectWidth::Auto`] when the first pass is wider than that, none otherwise (up to
+    /// 1080p there is one pass, as there always was).
+    pub fn coarse_for(self, width: usize) -> Option<usize> {
+        (self == DetectWidth::Auto && self.for_picture(width) > AUTO_DETECT_WIDTH).then_some(AUTO_DETECT_WIDTH)
+    }
+}
+
+impl std::fmt::Display for DetectWidth {
+    /// As the flag takes it: `auto` or the number of pixels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DetectWidth::Auto => f.write_str("auto"),
+            DetectWidth::Pixels(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 /// When the detector input gets local contrast equalisation.
@@ -138,7 +185,12 @@ impl CenterFace {
         fill_tensor(pic, &lb, &InputSpec::RGB_RAW, &mut self.input);
         let contrast = contrast_for(self.settings.local_contrast, grey, &self.input, &lb, Look::Whole);
         let raw = run_look(&mut self.session, &self.settings, contrast, &mut self.input, &lb).map_err(|e| e.to_string())?;
-        Ok(raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect())
+        let found: Vec<Detection> = raw.into_iter().map(|d| Detection { bbox: lb.to_source(&d.bbox), ..d }).collect();
+        let Some(coarse) = self.settings.detect_width.coarse_for(pic.width) else { return Ok(found) };
+        let whole = (0, 0, pic.width, pic.height);
+        let mut both = self.look_at_crop(pic, whole, coarse as f64 / pic.width as f64, grey, Some(contrast))?;
+        both.extend(found);
+        Ok(non_maximum_suppression(both, NMS_IOU))
     }
 
     /// Finds faces in the crop `(x, y, w, h)` of `pic` enlarged by `scale`; boxes are in
@@ -171,7 +223,7 @@ impl CenterFace {
         match self.letterbox {
             Some(lb) if lb.src_w == width && lb.src_h == height => lb,
             _ => {
-                let lb = Letterbox::fit_width(width, height, self.settings.detect_width, ALIGN);
+                let lb = Letterbox::fit_width(width, height, self.settings.detect_width.for_picture(width), ALIGN);
                 self.input = Array4::zeros((1, 3, lb.input_h, lb.input_w));
                 self.letterbox = Some(lb);
                 lb

@@ -23,6 +23,7 @@ use super::keys::{self, SigningKey};
 use super::{case_record, check_case_id, ExportError};
 use crate::cli::RedactOptions;
 use crate::config::{FacePolicy, ZoneKind};
+use crate::detect::centerface::DetectWidth;
 use crate::error::{Error, Result};
 use crate::live::segments::{self, format_rfc3339_ms};
 use crate::output::{commit_all, AtomicOutput};
@@ -394,7 +395,10 @@ fn settings_json(s: &RedactSettings) -> serde_json::Value {
         "shape": s.shape,
         "mask_scale": decimal(s.mask_scale),
         "face_threshold": decimal(s.face.threshold),
-        "detect_width": s.face.detect_width,
+        "detect_width": match s.face.detect_width {
+            DetectWidth::Auto => serde_json::json!("auto"),
+            DetectWidth::Pixels(n) => serde_json::json!(n),
+        },
         "detect_every": format!("{:?}", s.detect_every),
         "small_faces": s.small_faces,
         "lookahead_seconds": s.lookahead_seconds,

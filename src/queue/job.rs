@@ -206,7 +206,7 @@ mod tests {
             shape: Shape::Box,
             threshold: 0.35,
             mask_scale: 1.7,
-            detect_width: 480,
+            detect_width: crate::detect::centerface::DetectWidth::Pixels(480),
             no_small_faces: true,
             low_light: true,
             local_contrast: crate::detect::centerface::LocalContrast::On,
