@@ -136,18 +136,25 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
     let run = redact_with_slow_detector(&output, &["--realtime", "400", "--workers", "2"], 150);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
-    // The summary names the count only when some frames left obscured.
-    let obscured: u64 = match err.find(" fully obscured") {
-        None => 0,
-        Some(end) => {
-            let head = &err[..end];
-            let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
-            head[start..].parse().unwrap_or_else(|_| panic!("no count of obscured frames in the summary: {err}"))
+    // The summary names each count only when it is not zero.
+    let count = |what: &str| -> u64 {
+        match err.find(what) {
+            None => 0,
+            Some(end) => {
+                let head = &err[..end];
+                let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+                head[start..].parse().unwrap_or_else(|_| panic!("no count before '{what}' in the summary: {err}"))
+            }
         }
     };
-    // On an idle machine 20 frames leave obscured (a look every 2.5 frames cannot keep every
-    // frame within twice the cadence of its last look); beside another real-time run on two
-    // cores, up to 58, hence `in_turn`. Queued looks obscured about 75.
-    assert!(obscured <= 40, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
+    // The looks the busy detector could not start are skipped, not queued (a queue skips none).
+    let skipped = count(" without a look of their own");
+    assert!(skipped >= 40, "only {skipped} of 100 frames went without a look of their own: looks were queued\n{err}");
+    // Idle, 20 frames left obscured on session 26's host and 26–37 on session 35's slower one
+    // (a look every 2.5 frames cannot keep every frame within twice the cadence of its last
+    // look); a fresh-clone CI there measured 43, and beside another real-time run on two cores
+    // up to 58 (hence `in_turn`). Queued looks obscured about 75.
+    let obscured = count(" fully obscured");
+    assert!(obscured <= 55, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
     assert_eq!(decode_gray(&output).len(), 100);
 }
