@@ -9,7 +9,7 @@ use crate::detect::centerface::CenterFace;
 use crate::detect::nanodet::NanoDet;
 use crate::detect::blazeface::BlazeFace;
 use crate::detect::{Deferred, DetectorSet, Planner};
-use crate::detect::centerface::{CenterFaceSettings, DetectWidth};
+use crate::detect::centerface::{CenterFaceSettings, DetectWidth, DETECT_WIDTH_RANGE};
 use crate::detect::runtime;
 use crate::error::{Error, Result};
 use crate::models;
@@ -98,14 +98,15 @@ pub fn parse_cadence(s: &str) -> std::result::Result<Cadence, String> {
     }
 }
 
-/// Parses `auto` or a width in pixels from 32 to 7680.
+/// Parses `auto` or a width in pixels within [`DETECT_WIDTH_RANGE`].
 pub fn parse_detect_width(s: &str) -> std::result::Result<DetectWidth, String> {
     if s.eq_ignore_ascii_case("auto") {
         return Ok(DetectWidth::Auto);
     }
+    let (lo, hi) = DETECT_WIDTH_RANGE.into_inner();
     match s.parse::<usize>() {
-        Ok(n) if (32..=7680).contains(&n) => Ok(DetectWidth::Pixels(n)),
-        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from 32 to 7680")),
+        Ok(n) if DETECT_WIDTH_RANGE.contains(&n) => Ok(DetectWidth::Pixels(n)),
+        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from {lo} to {hi}")),
     }
 }
 
@@ -186,8 +187,9 @@ impl RedactSettings {
             return bad(format!("--mask-scale {} must be between 1.0 and 4.0", o.mask_scale));
         }
         if let DetectWidth::Pixels(n) = o.detect_width {
-            if !(32..=7680).contains(&n) {
-                return bad(format!("--detect-width {n} must be between 32 and 7680"));
+            if !DETECT_WIDTH_RANGE.contains(&n) {
+                let (lo, hi) = DETECT_WIDTH_RANGE.into_inner();
+                return bad(format!("--detect-width {n} must be between {lo} and {hi}"));
             }
         }
         if !PRESETS.contains(&o.preset.as_str()) {

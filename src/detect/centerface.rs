@@ -66,6 +66,9 @@ pub enum DetectWidth {
 /// The narrowest automatic detection width; pictures up to 1920 px wide are looked at this wide.
 pub const AUTO_DETECT_WIDTH: usize = 640;
 
+/// The widths `--detect-width N` accepts.
+pub const DETECT_WIDTH_RANGE: std::ops::RangeInclusive<usize> = 32..=7680;
+
 impl DetectWidth {
     /// The width a picture `width` pixels wide is scaled to (before the rule that it is never
     /// upscaled).
