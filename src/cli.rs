@@ -462,12 +462,13 @@ pub struct RedactArgs {
     pub output: PathBuf,
     /// Play the clip as `veilcam live` plays a camera, in real time (to rehearse a live setup).
     ///
-    /// Frames arrive at their timestamps, with no look-ahead; every frame is looked at, looks
-    /// are shed when the detector falls behind, and a frame not decided within BUDGET_MS of its
-    /// arrival leaves fully obscured. To rehearse a live setup on a recording, and to measure
-    /// live recall with the evaluation harness. A live camera has no look-ahead and looks at
-    /// every frame it can, so `--detect-every` and `--lookahead` are refused beside it rather
-    /// than silently ignored.
+    /// Frames arrive at their timestamps; every frame is looked at, looks are shed when the
+    /// detector falls behind, a frame not decided within BUDGET_MS of its arrival leaves fully
+    /// obscured, and decided frames are held back 200 ms (the live look-ahead, `live.lookahead_ms`)
+    /// so a face found a little later is masked on them too. To rehearse a live setup on a
+    /// recording, and to measure live recall with the evaluation harness. A live camera looks
+    /// at every frame it can with that look-ahead, so `--detect-every` and `--lookahead` are
+    /// refused beside it rather than silently ignored.
     #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250",
           conflicts_with_all = ["detect_every", "lookahead"])]
     pub realtime: Option<u64>,
@@ -558,7 +559,7 @@ pub struct RedactOptions {
     #[arg(long, help_heading = "Masks", default_value_t = DEFAULT_MASK_SCALE)]
     pub mask_scale: f32,
     /// Seconds of frames held back before encoding, so a face detected later also masks the
-    /// frames before it (0 = no look-ahead, as for live streams).
+    /// frames before it (0 = no look-ahead; live cameras hold 0.2 s, `live.lookahead_ms`).
     #[arg(long, help_heading = "Masks", default_value_t = DEFAULT_LOOKAHEAD_SECONDS, value_name = "SECONDS")]
     pub lookahead: f64,
     /// Seconds a face stays masked (moving with its track) after its last detection.

@@ -172,7 +172,8 @@ impl RedactSettings {
         if media_kind(&a.input) == MediaKind::Image {
             return Err(Error::Settings(format!("--realtime plays a video as a live camera; {} is a still image", a.input.display())));
         }
-        let mut settings = Self::new(&a.input, &a.output, &live_options(&options))?;
+        let lookahead = Duration::from_millis(crate::live::config::DEFAULT_LOOKAHEAD_MS);
+        let mut settings = Self::new(&a.input, &a.output, &live_options(&options, lookahead))?;
         settings.realtime = Some(Duration::from_millis(budget_ms));
         Ok(settings)
     }
@@ -284,12 +285,12 @@ impl RedactSettings {
     }
 
     /// Detection settings for a live camera: `options` with the camera's zones and policy and
-    /// no look-ahead (a live frame cannot wait for later ones).
-    pub fn for_live(options: &RedactOptions, camera: Camera) -> Result<Self> {
-        // Every frame is looked at: without look-ahead, a frame between two looks has nothing
-        // but the tracker's guess (a face that appears or jumps shows until the next look).
+    /// the live look-ahead `lookahead` (a fraction of a second: a live frame cannot wait long).
+    pub fn for_live(options: &RedactOptions, camera: Camera, lookahead: Duration) -> Result<Self> {
+        // Every frame is looked at: with a short look-ahead, a frame between two looks has
+        // little but the tracker's guess (a face that jumps shows until the next look).
         // When the detectors fall behind, frames skip looks (Pace::live) before any is late.
-        let options = RedactOptions { config: None, camera: None, ..live_options(options) };
+        let options = RedactOptions { config: None, camera: None, ..live_options(options, lookahead) };
         let mut settings = Self::new(Path::new("live.mp4"), Path::new("live.mp4"), &options)?;
         settings.camera = Some(camera);
         Ok(settings)
@@ -393,10 +394,11 @@ impl PersonLoad {
 }
 
 /// `options` as a live camera uses them: every frame looked at (when the detectors fall behind,
-/// frames skip looks before any is late), and no look-ahead — a live frame cannot wait for
-/// later ones, so a face that appears or jumps shows until the next look.
-fn live_options(options: &RedactOptions) -> RedactOptions {
-    RedactOptions { lookahead: 0.0, detect_every: Cadence::Every(1), ..options.clone() }
+/// frames skip looks before any is late), and a look-ahead of `lookahead` instead of a file's
+/// second: a live frame can wait only a little for later ones, so a face found on a later frame
+/// masks at most that much of the time before (`live.lookahead_ms`).
+fn live_options(options: &RedactOptions, lookahead: Duration) -> RedactOptions {
+    RedactOptions { lookahead: lookahead.as_secs_f64(), detect_every: Cadence::Every(1), ..options.clone() }
 }
 
 #[cfg(test)]

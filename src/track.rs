@@ -261,16 +261,17 @@ impl Track {
     /// the frames it was missed in are still in the look-ahead window. Only a track whose
     /// motion is trusted, within the look-ahead beyond its hold, and (see `Tracker::observe`)
     /// only close to where that motion predicts; the frames between are then interpolated.
-    /// Live, without a look-ahead, never.
+    /// Live, within the live look-ahead only (a fraction of a second).
     fn findable_when_lost(&self, unseen: u64, s: &TrackerSettings) -> bool {
         self.brief_hold.is_none() && self.steps.len() >= TRUSTED_STEPS && unseen <= self.kept(s) + s.lookahead_frames
     }
 
     /// Frames this track's box is shown after its last detection: as long as it is kept, but a
     /// weak single hit only briefly when the look-ahead has shown that the face was not found
-    /// again (live, without a look-ahead, it is held like any track).
+    /// again ([`Track::seen_past_hold`]; live, with a look-ahead shorter than the hold, it is
+    /// held like any track).
     fn hold(&self, s: &TrackerSettings) -> u64 {
-        let brief = self.weak_single_hit() && s.lookahead_frames > 0;
+        let brief = self.weak_single_hit() && self.seen_past_hold(s);
         if brief { self.kept(s).min(s.single_hit_frames) } else { self.kept(s) }
     }
 
@@ -309,10 +310,19 @@ impl Track {
     /// Found once, and not again within the look-ahead (file mode): its held and back-filled
     /// boxes keep the detected size. Growth covers the uncertainty of a motion, and such a
     /// track has none to be uncertain about; grown, one oversized first detection made boxes
-    /// of 3-4× the face's width. Live, without a look-ahead, the next look may still find it
-    /// moving, and its boxes grow as any track's.
+    /// of 3-4× the face's width. Live, with a look-ahead shorter than the hold, the next look
+    /// may still find it moving, and its boxes grow as any track's.
     fn found_once_in_hindsight(&self, s: &TrackerSettings) -> bool {
-        self.detections == 1 && s.lookahead_frames > 0
+        self.detections == 1 && self.seen_past_hold(s)
+    }
+
+    /// Whether the look-ahead reaches past this track's hold: when a frame the hold would cover
+    /// leaves, every look until the hold's end has come back, so a track still found once was
+    /// not found again in all that time. Files (look-ahead = hold, one second each) know it;
+    /// a live camera, whose look-ahead is a fraction of a second, does not: a face it found
+    /// once may be found again after its frames have left.
+    fn seen_past_hold(&self, s: &TrackerSettings) -> bool {
+        s.lookahead_frames > 0 && s.lookahead_frames >= self.kept(s)
     }
 
     /// A weak single hit: found once, with a low score.
@@ -989,14 +999,18 @@ mod tests {
     }
 
     #[test]
-    fn live_without_look_ahead_a_weak_single_hit_is_held_like_any_track() {
-        // Live, the frames after a detection leave before the next look: a weak first
-        // detection of a real face must stay masked until it is found again.
-        let settings = TrackerSettings::for_fps(25.0, false);
-        let mut t = Tracker::new(settings);
-        t.observe(0, &[det(100.0, 100.0, 120.0, 126.0, 0.25)]);
-        assert_eq!(t.boxes_at(settings.hold_frames).len(), 1);
-        assert!(t.boxes_at(settings.hold_frames + 1).is_empty());
+    fn live_a_weak_single_hit_is_held_like_any_track() {
+        // Live, the frames after a detection leave before the looks of the rest of the hold
+        // came back (with no look-ahead, or the live one of 5 frames): a weak first detection
+        // of a real face must stay masked until it is found again, not for the brief hold
+        // that a file's second of hindsight allows.
+        for lookahead_frames in [0, 5] {
+            let settings = TrackerSettings { lookahead_frames, ..TrackerSettings::for_fps(25.0, false) };
+            let mut t = Tracker::new(settings);
+            t.observe(0, &[det(100.0, 100.0, 120.0, 126.0, 0.25)]);
+            assert_eq!(t.boxes_at(settings.hold_frames).len(), 1, "look-ahead {lookahead_frames}");
+            assert!(t.boxes_at(settings.hold_frames + 1).is_empty(), "look-ahead {lookahead_frames}");
+        }
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn matching_source(frame: &[u8], source: &[Vec<u8>], truth: &[(u64, Vec<FaceBox>
         .unwrap()
 }
 
-/// Live mode has no look-ahead: a face the detector misses in one frame, or one that moves
+/// Live mode looks ahead only 200 ms: a face the detector misses in one frame, or one that moves
 /// while the machine is too busy to look at every frame (load shedding), shows in that frame.
 /// File mode with `--lookahead 0` measures the same limit (docs/evaluation.md). The restream
 /// may show at most this share of the face-frames it carries; the camera itself shows all.

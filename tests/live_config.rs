@@ -62,6 +62,7 @@ fn the_issue_example_loads_with_the_documented_defaults() {
     assert_eq!(live.retain, Duration::from_secs(72 * 3600));
     assert_eq!(live.metrics, Some("127.0.0.1:9108".parse().unwrap()));
     assert_eq!(live.latency_budget, Duration::from_millis(250));
+    assert_eq!(live.lookahead, Duration::from_millis(200));
     assert_eq!(live.late_frames, LateFrames::Obscure);
     assert_eq!(live.health_stale, Duration::from_secs(5));
     assert_eq!(live.min_free_bytes, 500 * 1024 * 1024);
@@ -111,6 +112,7 @@ retain_hours = 0.001
 transport = "udp"
 late_frames = "drop"
 latency_budget_ms = 400
+lookahead_ms = 0
 [cameras.a]
 source = "rtsp://a.local/s"
 [cameras.b]
@@ -121,6 +123,7 @@ transport = "tcp"
     let live = parse(text).unwrap();
     assert_eq!(live.late_frames, LateFrames::Drop);
     assert_eq!(live.latency_budget, Duration::from_millis(400));
+    assert_eq!(live.lookahead, Duration::ZERO);
     let (a, b) = (&live.cameras[0], &live.cameras[1]);
     assert_eq!((a.name(), a.transport, a.retain), ("a", Transport::Udp, Duration::from_secs_f64(3.6)));
     assert_eq!((b.name(), b.transport, b.retain), ("b", Transport::Tcp, Duration::from_secs(24 * 3600)));
@@ -149,6 +152,7 @@ fn bad_values_are_errors_naming_the_key_and_the_range() {
     let with = |key: &str, value: &str| issue_example().replace("[live]\n", &format!("[live]\n{key} = {value}\n"));
     for (key, value, expect) in [
         ("latency_budget_ms", "5", "live.latency_budget_ms: 5 is outside 20–10000"),
+        ("lookahead_ms", "2500", "live.lookahead_ms: 2500 is outside 0–2000"),
         ("health_stale_seconds", "0", "live.health_stale_seconds: 0 is outside"),
         ("late_frames", "\"blur\"", "late_frames"),
     ] {

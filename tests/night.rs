@@ -118,7 +118,7 @@ fn a_live_camera_hides_heads_on_grey_frames_as_a_file_run_does() {
     let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sinks: Vec<Box<dyn veilcam::sink::FrameSink>> = vec![Box::new(HeadCount(frames.clone()))];
     let options = veilcam::cli::RedactOptions { workers: 1, ..Default::default() };
-    veilcam::live::camera::run_engine(source, &config.cameras[0], config.latency_budget, &options, sinks).expect("live engine runs");
+    veilcam::live::camera::run_engine(source, &config.cameras[0], (config.latency_budget, config.lookahead), &options, sinks).expect("live engine runs");
     let frames = frames.lock().unwrap().clone();
     assert_eq!(frames.len(), FRAMES);
     let (grey, colour) = frames.split_at(GREY);

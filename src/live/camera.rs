@@ -1,9 +1,9 @@
 //! `veilcam live`: every camera of a live config through the same engine as files, in real time.
 //!
 //! ```text
-//! RtspSource ─▶ LiveFeed ─▶ engine (pipeline::run_stages, Pace::live: no look-ahead, a latency
-//!  (reconnects)  (gaps,     budget after which a frame leaves fully obscured, detection shed
-//!                 metrics)  before frames are late) ─▶ Restream (RTSP mount /NAME)
+//! RtspSource ─▶ LiveFeed ─▶ engine (pipeline::run_stages, Pace::live: a latency budget after
+//!  (reconnects)  (gaps,     which a frame leaves fully obscured, detection shed before frames
+//!                 metrics)  are late, a 200 ms look-ahead) ─▶ Restream (RTSP mount /NAME)
 //!                                                    ─▶ Recorder (segments + SHA-256 index)
 //!                                                    ─▶ metrics (frames out, obscured, latency)
 //!                                                    ─▶ log (a line a minute while it falls behind)
@@ -198,21 +198,23 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     }
     sinks.push(Box::new(MetricsSink { metrics }));
     sinks.push(Box::new(LagLog::new(&name, config.late_frames == LateFrames::Drop)));
-    run_engine(feed, cam, config.latency_budget, options, sinks).map(|mut s| {
+    run_engine(feed, cam, (config.latency_budget, config.lookahead), options, sinks).map(|mut s| {
         s.name = name;
         s
     })
 }
 
-/// Feeds `feed` through the engine in live mode and closes the sinks.
+/// Feeds `feed` through the engine in live mode and closes the sinks. A frame leaves obscured
+/// when its look has not come back within `budget`, and a decided frame is held back for
+/// `lookahead` (`live.latency_budget_ms`, `live.lookahead_ms`).
 pub fn run_engine(
     feed: impl FrameSource,
     cam: &LiveCamera,
-    budget: Duration,
+    (budget, lookahead): (Duration, Duration),
     options: &RedactOptions,
     sinks: Vec<Box<dyn FrameSink>>,
 ) -> Result<CameraSummary> {
-    let settings = RedactSettings::for_live(options, cam.camera.clone())?;
+    let settings = RedactSettings::for_live(options, cam.camera.clone(), lookahead)?;
     let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill);
     let stages = stages(&settings, policy, ASSUMED_FPS, Pace::live(budget))?;
     let times = StageTimes::default();

@@ -1,6 +1,7 @@
 //! A recorded clip played as a camera (`veilcam redact --realtime`): each frame is released
 //! when the wall clock reaches its timestamp, so the engine meets it exactly as it meets a live
-//! camera's frames — with a deadline, no look-ahead, and detection shed when it falls behind.
+//! camera's frames — with a deadline, the live look-ahead (`live.lookahead_ms`'s default), and
+//! detection shed when it falls behind.
 
 use std::time::{Duration, Instant};
 
