@@ -107,9 +107,9 @@ pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stage
 }
 
 /// The stages of any run, file or live (which differ in `pace` and in the settings: a live
-/// camera's have a look-ahead of a fraction of a second): the night profile applied to `policy`, one detector set per
-/// worker with the person model when the policy or the night profile needs it, the planner,
-/// and the tracker settings at `fps`.
+/// camera's look-ahead is a fraction of a second): the night profile applied to `policy`, one
+/// detector set per worker with the person model when the policy or the night profile needs
+/// it, the planner, and the tracker settings at `fps`.
 pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Result<Stages> {
     let policy = policy.at_night(s.night);
     let persons = PersonLoad::for_needs(policy.needs_persons(), policy.needs_persons_at_night());
