@@ -695,11 +695,18 @@ mod tests {
         // source, neither an end nor an error. Opening such a pipe races with its writer (in
         // one CI run of five the probe read it short and closed it, and the writer got a broken
         // pipe): the setup is tried afresh, up to three times; the stall below is the test.
+        // The pipe also keeps a reader of its own that never reads (`keepers`): filesrc opens
+        // it, closes it and opens it again while it tries pull mode, and without another reader
+        // the writer's data went with the first close (broken pipe, the writer gone) and the
+        // second open waited for a writer for ever (a CI run hung here for 17 minutes).
         let bytes = std::fs::read(&clip).unwrap();
-        let stalled_pipe = |attempt: usize| {
+        let mut keepers = Vec::new();
+        let mut stalled_pipe = |attempt: usize| {
+            use std::os::unix::fs::OpenOptionsExt;
             let fifo = dir.path().join(format!("stalled-{attempt}.ts"));
             let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
             assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+            keepers.push(std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap());
             let (done_tx, done_rx) = mpsc::channel::<()>();
             let writer = {
                 let (fifo, bytes) = (fifo.clone(), bytes.clone());
