@@ -464,14 +464,18 @@ pub struct RedactArgs {
     ///
     /// Frames arrive at their timestamps; every frame is looked at, looks are shed when the
     /// detector falls behind, a frame not decided within BUDGET_MS of its arrival leaves fully
-    /// obscured, and decided frames are held back 200 ms (the live look-ahead, `live.lookahead_ms`)
-    /// so a face found a little later is masked on them too. To rehearse a live setup on a
-    /// recording, and to measure live recall with the evaluation harness. A live camera looks
-    /// at every frame it can with that look-ahead, so `--detect-every` and `--lookahead` are
-    /// refused beside it rather than silently ignored.
+    /// obscured, and decided frames are held back 200 ms (the live look-ahead, `live.lookahead_ms`;
+    /// another with `--live-lookahead`) so a face found a little later is masked on them too.
+    /// To rehearse a live setup on a recording, and to measure live recall with the evaluation
+    /// harness. A live camera looks at every frame it can with its look-ahead, so
+    /// `--detect-every` and `--lookahead` are refused beside it rather than silently ignored.
     #[arg(long, value_name = "BUDGET_MS", num_args = 0..=1, default_missing_value = "250",
           conflicts_with_all = ["detect_every", "lookahead"])]
     pub realtime: Option<u64>,
+    /// With `--realtime`: the live look-ahead to rehearse, in milliseconds, as a camera's
+    /// `live.lookahead_ms` sets it (0–2000; default 200; 0 holds no frame back).
+    #[arg(long, value_name = "MS", requires = "realtime")]
+    pub live_lookahead: Option<u64>,
     #[command(flatten, next_help_heading = "Subject access")]
     pub keep: KeepArgs,
     #[command(flatten)]

@@ -11,6 +11,7 @@ use crate::detect::blazeface::BlazeFace;
 use crate::detect::{Deferred, DetectorSet, Planner};
 use crate::detect::centerface::{CenterFaceSettings, DetectWidth, DETECT_WIDTH_RANGE};
 use crate::detect::runtime;
+use crate::live::config::{DEFAULT_LOOKAHEAD_MS, LOOKAHEAD_MS_RANGE};
 use crate::error::{Error, Result};
 use crate::models;
 use crate::policy::{Keep, NightProfile, Policy};
@@ -172,7 +173,12 @@ impl RedactSettings {
         if media_kind(&a.input) == MediaKind::Image {
             return Err(Error::Settings(format!("--realtime plays a video as a live camera; {} is a still image", a.input.display())));
         }
-        let lookahead = Duration::from_millis(crate::live::config::DEFAULT_LOOKAHEAD_MS);
+        let lookahead_ms = a.live_lookahead.unwrap_or(DEFAULT_LOOKAHEAD_MS);
+        if !LOOKAHEAD_MS_RANGE.contains(&lookahead_ms) {
+            let (lo, hi) = LOOKAHEAD_MS_RANGE.into_inner();
+            return Err(Error::Settings(format!("--live-lookahead {lookahead_ms}: the look-ahead must be {lo}–{hi} ms")));
+        }
+        let lookahead = Duration::from_millis(lookahead_ms);
         let mut settings = Self::new(&a.input, &a.output, &live_options(&options, lookahead))?;
         settings.realtime = Some(Duration::from_millis(budget_ms));
         Ok(settings)

@@ -58,7 +58,8 @@ const SINGLE_HIT_SECONDS: f64 = 0.2;
 pub struct TrackerSettings {
     /// Frames a track is kept (moving with its velocity) after its last detection.
     pub hold_frames: u64,
-    /// Frames before a track's first detection that are back-filled (0 for live streams).
+    /// Frames before a track's first detection that are back-filled (a file's second; live,
+    /// `live.lookahead_ms`).
     pub lookahead_frames: u64,
     /// Extra growth of a non-detected box per frame of distance to its nearest detection.
     pub growth_per_frame: f32,

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
+use veilcam::live::config::DEFAULT_LOOKAHEAD_MS;
 
 fn veilcam() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veilcam"))
@@ -104,14 +105,17 @@ fn a_real_time_budget_out_of_range_is_refused() {
 
 /// Regression: `--lookahead` and `--detect-every` were silently overridden by `--realtime` (a
 /// live camera has its own short look-ahead and looks at every frame it can), and on a still image
-/// `--realtime` was ignored. Each is now refused, naming the cause, before anything is written.
+/// `--realtime` was ignored. Each is now refused, naming the cause, before anything is written;
+/// so are a live look-ahead outside the live range, and one without `--realtime`.
 #[test]
 fn options_a_live_camera_cannot_honour_are_refused_beside_realtime() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str], &str); 3] = [
+    let cases: [(&str, &[&str], &str); 5] = [
         ("faces.mp4", &["--realtime", "--lookahead", "2"], "--lookahead"),
         ("faces.mp4", &["--realtime", "300", "--detect-every", "3"], "--detect-every"),
         ("astronaut.png", &["--realtime"], "is a still image"),
+        ("faces.mp4", &["--realtime", "--live-lookahead", "2500"], "--live-lookahead 2500: the look-ahead must be 0–2000 ms"),
+        ("faces.mp4", &["--live-lookahead", "100"], "--realtime"),
     ];
     for (input, args, cause) in cases {
         let output = dir.path().join(if input.ends_with(".png") { "out.png" } else { "out.mp4" });
@@ -167,9 +171,33 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
 #[test]
 fn a_rehearsal_masks_faces_on_the_frames_before_their_first_detection_within_the_look_ahead() {
     let _turn = in_turn();
+    let (backfilled, first_detected) = rehearsal_back_fill(&[]);
+    assert!(!backfilled.is_empty(), "no frame before a first detection was masked");
+    // The look-ahead in frames, as the pipeline counts it at the clip's 25 fps.
+    let reach = (DEFAULT_LOOKAHEAD_MS as f64 / 1000.0 * 25.0).round() as u64;
+    for (id, index) in backfilled {
+        let first = first_detected[&id];
+        assert!(index < first && first - index <= reach, "track {id} back-filled at frame {index}, first detected at {first}, beyond {reach} frames");
+    }
+}
+
+/// `--live-lookahead` rehearses a camera's own `live.lookahead_ms`: with 0, as a camera that
+/// holds no frame back, no frame before a face's first detection is masked for it.
+#[test]
+fn a_rehearsal_rehearses_the_live_look_ahead_it_is_given() {
+    let _turn = in_turn();
+    let (backfilled, _) = rehearsal_back_fill(&["--live-lookahead", "0"]);
+    assert_eq!(backfilled, [], "back-filled (track, frame) with no look-ahead");
+}
+
+/// Rehearses `faces.mp4` with `args` and reads its sidecar: the (track, frame) of each
+/// back-filled box, and the frame each track was first detected in.
+fn rehearsal_back_fill(args: &[&str]) -> (Vec<(u64, u64)>, std::collections::BTreeMap<u64, u64>) {
     let dir = tempfile::tempdir().unwrap();
     let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
-    redact_ok(&sample("faces.mp4"), &output, &["--realtime", "--preset", "ultrafast", "--sidecar", sidecar.to_str().unwrap()]);
+    let mut all = vec!["--realtime", "--preset", "ultrafast", "--sidecar", sidecar.to_str().unwrap()];
+    all.extend(args);
+    redact_ok(&sample("faces.mp4"), &output, &all);
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
     let mut first_detected = std::collections::BTreeMap::new();
     let mut backfilled = Vec::new();
@@ -186,9 +214,5 @@ fn a_rehearsal_masks_faces_on_the_frames_before_their_first_detection_within_the
             }
         }
     }
-    assert!(!backfilled.is_empty(), "no frame before a first detection was masked");
-    for (id, index) in backfilled {
-        let first = first_detected[&id];
-        assert!(index < first && first - index <= 5, "track {id} back-filled at frame {index}, first detected at {first}");
-    }
+    (backfilled, first_detected)
 }

@@ -86,7 +86,8 @@ const SEGMENT_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
 /// Up to ten years; fractions allowed (a test retains for seconds).
 const MAX_RETAIN_HOURS: f64 = 87_600.0;
 const LATENCY_BUDGET_MS_RANGE: std::ops::RangeInclusive<u64> = 20..=10_000;
-const LOOKAHEAD_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=2_000;
+/// The look-ahead's range (`live.lookahead_ms`, and `redact --live-lookahead` rehearsing it).
+pub const LOOKAHEAD_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=2_000;
 const HEALTH_STALE_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
 
 /// A string that must never be printed: a password, or a URL that may carry one.
