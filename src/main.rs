@@ -247,10 +247,11 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             let summary = result?;
             for cam in &summary.cameras {
                 say!(
-                    "veilcam: camera {}: {} frames, {} obscured for the deadline, {} without a look (tracker), {} filler while away",
+                    "veilcam: camera {}: {} frames, {} obscured for the deadline ({}), {} without a look (tracker), {} filler while away",
                     cam.name,
                     cam.frames,
                     cam.obscured,
+                    why_obscured(cam.obscured, cam.late),
                     cam.shed,
                     cam.filler
                 );
@@ -423,6 +424,12 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(veilcam::audit::EXIT_FOUND) })
 }
 
+/// Why `obscured` frames left obscured whole, `late` of them because their own look was late
+/// or failed: the one cause a longer `latency_budget_ms` helps with.
+fn why_obscured(obscured: u64, late: u64) -> String {
+    format!("{late} with a look late or failed, {} with no look close enough", obscured.saturating_sub(late))
+}
+
 /// "N frames, N face detections[, N person detections], N fps (N s)".
 fn describe(summary: &pipeline::Summary) -> String {
     let persons = if summary.persons > 0 { format!(", {} person detections", summary.persons) } else { String::new() };
@@ -432,7 +439,7 @@ fn describe(summary: &pipeline::Summary) -> String {
         live += &format!(", {} without a look of their own (detector behind)", summary.shed);
     }
     if summary.obscured > 0 {
-        live += &format!(", {} fully obscured (detection late or failed)", summary.obscured);
+        live += &format!(", {} fully obscured ({})", summary.obscured, why_obscured(summary.obscured, summary.late));
     }
     format!(
         "{frames}, {} face detections{persons}{live}, {:.1} fps ({:.1} s)",

@@ -55,8 +55,12 @@ pub struct Summary {
     pub stats: Option<StatsReport>,
     /// What `--salvage` skipped: empty for an input that decoded cleanly.
     pub damage: Damage,
-    /// Frames that left fully obscured because their detection was late or failed (live).
+    /// Frames that left fully obscured because detection fell behind (live): their own look
+    /// was late or failed, or no look came back close enough before them for the tracker to
+    /// stand in for one (and, where person looks are due, no person look).
     pub obscured: u64,
+    /// Of `obscured`, the frames whose own look was late or failed.
+    pub late: u64,
     /// Frames that skipped detection because the detectors were behind (live; the tracker
     /// covered them).
     pub shed: u64,
@@ -231,6 +235,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         stats: Some(stats),
         damage,
         obscured: done.obscured,
+        late: done.late,
         shed: done.shed,
     })
 }
@@ -248,8 +253,11 @@ pub struct StageOutput {
     pub frames: u64,
     pub faces: u64,
     pub persons: u64,
-    /// Frames emitted fully obscured because their detection was late or failed (live mode).
+    /// Frames emitted fully obscured because detection fell behind (live mode; see
+    /// [`Summary::obscured`]).
     pub obscured: u64,
+    /// Of `obscured`, the frames whose own look was late or failed.
+    pub late: u64,
     /// Frames that skipped detection because the detectors were behind (live mode).
     pub shed: u64,
     /// Black filler frames passed on while a live camera was away ([`Frame::is_filler`]).
@@ -521,7 +529,8 @@ struct Windowed {
     /// What a glance at the frame found ([`Plan::glance`]).
     glanced: Vec<Detection>,
     decoded_at: Instant,
-    /// Its detection was late or failed: the whole picture is obscured.
+    /// Detection fell behind for it (its look was late or failed, or none came back close
+    /// enough before it): the whole picture is obscured.
     fully_obscured: bool,
     /// The plan's [`Plan::grey`].
     grey: bool,
@@ -538,6 +547,8 @@ struct Redactor<'t> {
     faces: u64,
     persons: u64,
     obscured: u64,
+    /// Frames whose own look was late or failed (all of them leave obscured whole).
+    late: u64,
     filler: u64,
     /// Live: a frame without a look of its own may lean on the tracker only this many frames
     /// after the last look that came back in time; later (or before any look) it leaves
@@ -580,6 +591,7 @@ impl<'t> Redactor<'t> {
             faces: 0,
             persons: 0,
             obscured: 0,
+            late: 0,
             filler: 0,
             times,
         }
@@ -612,7 +624,10 @@ impl<'t> Redactor<'t> {
                 self.tracker.glimpse(index, &found.detections);
                 (Vec::new(), found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
             }
-            None => (Vec::new(), Vec::new(), true),
+            None => {
+                self.late += 1;
+                (Vec::new(), Vec::new(), true)
+            }
         };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
@@ -649,7 +664,7 @@ impl<'t> Redactor<'t> {
         let decision = StageTimes::time(&self.times.redact, || {
             frame.with_picture_mut(|pic| {
                 if fully_obscured {
-                    // What leaves when a frame's detection was late or failed.
+                    // What leaves when detection fell behind or failed.
                     crate::redact::obscure_all(pic);
                     Decision::default()
                 } else {
@@ -681,6 +696,7 @@ impl<'t> Redactor<'t> {
             faces: self.faces,
             persons: self.persons,
             obscured: self.obscured,
+            late: self.late,
             shed: 0,
             filler: self.filler,
             sinks: self.sinks,

@@ -57,7 +57,8 @@ pub struct FrameRecord<'a> {
     pub street_zones: &'a [String],
     /// The tracks left visible.
     pub kept: &'a [u64],
-    /// The whole picture was obscured (its detection was late or failed).
+    /// The whole picture was obscured: detection fell behind (its look was late or failed, or
+    /// no look came back close enough before it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fully_obscured: bool,
 }

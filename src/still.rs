@@ -81,6 +81,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         stats: Some(stats),
         damage: Damage::default(),
         obscured: 0,
+        late: 0,
         shed: 0,
     })
 }

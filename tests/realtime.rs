@@ -64,6 +64,11 @@ fn a_clip_played_in_real_time_with_a_late_detector_leaves_every_frame_obscured()
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
     assert!(err.contains("100 fully obscured"), "the summary counts the obscured frames: {err}");
+    // Every look that started came back late; the frames whose look could not start at all
+    // had none close enough. The summary tells the two apart: only the first is helped by a
+    // longer budget.
+    let (late, unlooked) = (summary_count(&err, " with a look late or failed"), summary_count(&err, " with no look close enough"));
+    assert!(late > 0 && late + unlooked == 100, "late {late}, no look close enough {unlooked}: {err}");
     let frames = decode_gray(&output);
     assert_eq!(frames.len(), 100);
     for (i, y) in frames.iter().enumerate() {
@@ -140,17 +145,7 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
     let run = redact_with_slow_detector(&output, &["--realtime", "400", "--workers", "2"], 150);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
-    // The summary names each count only when it is not zero.
-    let count = |what: &str| -> u64 {
-        match err.find(what) {
-            None => 0,
-            Some(end) => {
-                let head = &err[..end];
-                let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
-                head[start..].parse().unwrap_or_else(|_| panic!("no count before '{what}' in the summary: {err}"))
-            }
-        }
-    };
+    let count = |what: &str| summary_count(&err, what);
     // The looks the busy detector could not start are skipped, not queued (a queue skips none).
     let skipped = count(" without a look of their own");
     assert!(skipped >= 40, "only {skipped} of 100 frames went without a look of their own: looks were queued\n{err}");
@@ -160,7 +155,23 @@ fn a_slow_detector_in_real_time_skips_looks_instead_of_queueing_them_late() {
     // up to 58 (hence `in_turn`). Queued looks obscured about 75.
     let obscured = count(" fully obscured");
     assert!(obscured <= 55, "{obscured} of 100 frames obscured whole: looks queued behind a busy detector came back late\n{err}");
+    if obscured > 0 {
+        assert_eq!(count(" with a look late or failed") + count(" with no look close enough"), obscured, "the causes add up: {err}");
+    }
     assert_eq!(decode_gray(&output).len(), 100);
+}
+
+/// The number just before `what` in a run's summary line; 0 where the summary does not name
+/// it (it names each count only when it is not zero).
+fn summary_count(err: &str, what: &str) -> u64 {
+    match err.find(what) {
+        None => 0,
+        Some(end) => {
+            let head = &err[..end];
+            let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+            head[start..].parse().unwrap_or_else(|_| panic!("no count before '{what}' in the summary: {err}"))
+        }
+    }
 }
 
 /// Regression: a live camera had no look-ahead, so a face showed on every frame before the

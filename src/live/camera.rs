@@ -68,8 +68,11 @@ pub struct LiveSummary {
 pub struct CameraSummary {
     pub name: String,
     pub frames: u64,
-    /// Frames that left fully obscured because their detection was late or failed.
+    /// Frames that left fully obscured because detection fell behind
+    /// ([`Summary::obscured`](crate::pipeline::Summary::obscured)).
     pub obscured: u64,
+    /// Of `obscured`, the frames whose own look was late or failed.
+    pub late: u64,
     /// Frames that skipped detection because the detectors were behind (the tracker covered).
     pub shed: u64,
     /// Black filler frames sent while the camera was away (counted in `frames`).
@@ -226,6 +229,7 @@ pub fn run_engine(
         name: cam.name().to_string(),
         frames: done.frames,
         obscured: done.obscured,
+        late: done.late,
         shed: done.shed,
         filler: done.filler,
     })

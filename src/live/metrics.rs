@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `veilcam_frames_in_total` | counter | frames received from the camera |
 //! | `veilcam_frames_out_total` | counter | frames sent on (redacted, or obscured for the deadline) |
-//! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection was late or failed (also in `frames_out`) |
+//! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection fell behind: a look late or failed, or none close enough (also in `frames_out`) |
 //! | `veilcam_frames_dropped_total` | counter | frames not sent (`late_frames = "drop"`) |
 //! | `veilcam_frames_filler_total` | counter | black filler frames sent while the camera was away (not in `frames_out`) |
 //! | `veilcam_detection_lag_seconds` | gauge | how far detection trails the newest camera frame |
@@ -106,10 +106,10 @@ impl Families {
         r.register("frames_out", "Frames sent on, redacted or obscured", self.frames_out.clone());
         r.register(
             "frames_obscured_deadline",
-            "Frames sent fully obscured because detection was late or failed",
+            "Frames sent fully obscured because detection fell behind (a look late or failed, or none close enough)",
             self.obscured_deadline.clone(),
         );
-        r.register("frames_dropped", "Frames not sent because detection was late or failed", self.dropped.clone());
+        r.register("frames_dropped", "Frames not sent because detection fell behind (late_frames = \"drop\")", self.dropped.clone());
         r.register("frames_filler", "Black filler frames sent while the camera was away", self.filler.clone());
         r.register_with_unit(
             "detection_lag",
