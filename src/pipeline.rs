@@ -534,6 +534,8 @@ struct Windowed {
     fully_obscured: bool,
     /// The plan's [`Plan::grey`].
     grey: bool,
+    /// Its own look was late or failed (`fully_obscured` then too).
+    late: bool,
 }
 
 /// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, and the sinks.
@@ -608,6 +610,7 @@ impl<'t> Redactor<'t> {
             self.last_person_look = None;
         }
         let index = frame.index;
+        let late = found.is_none();
         let (detections, glanced, fully_obscured) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(index, &found.detections);
@@ -624,15 +627,12 @@ impl<'t> Redactor<'t> {
                 self.tracker.glimpse(index, &found.detections);
                 (Vec::new(), found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
             }
-            None => {
-                self.late += 1;
-                (Vec::new(), Vec::new(), true)
-            }
+            None => (Vec::new(), Vec::new(), true),
         };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
         self.persons += (detections.len() + glanced.len()) as u64 - faces;
-        self.window.push_back(Windowed { frame, detections, glanced, decoded_at, fully_obscured, grey });
+        self.window.push_back(Windowed { frame, detections, glanced, decoded_at, fully_obscured, grey, late });
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -658,7 +658,7 @@ impl<'t> Redactor<'t> {
 
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
     fn emit(&mut self, item: Windowed) -> Result<()> {
-        let Windowed { mut frame, detections, glanced, decoded_at, fully_obscured, grey } = item;
+        let Windowed { mut frame, detections, glanced, decoded_at, fully_obscured, grey, late } = item;
         let (index, boxes) = (frame.index, self.tracker.boxes_at(frame.index));
         let policy = &mut self.policy;
         let decision = StageTimes::time(&self.times.redact, || {
@@ -674,10 +674,11 @@ impl<'t> Redactor<'t> {
         })?;
         // A filler frame (a live camera away) is obscured whole by nature, not for a deadline.
         self.obscured += u64::from(fully_obscured && !frame.is_filler());
+        self.late += u64::from(late);
         self.filler += u64::from(frame.is_filler());
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, glanced: &glanced, masks: &boxes, decision: &decision, fully_obscured, decoded_at };
+        let applied = Applied { detections: &detections, glanced: &glanced, masks: &boxes, decision: &decision, fully_obscured, late, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();

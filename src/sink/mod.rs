@@ -27,9 +27,13 @@ pub struct Applied<'a> {
     /// What the policy obscured and kept of those boxes, and the street zones blackened: what
     /// was applied ([`crate::policy::NO_DECISION`] on a frame obscured whole).
     pub decision: &'a Decision,
-    /// The whole picture was obscured because its detection failed or missed its deadline
-    /// (live mode); the masks then say nothing about the picture.
+    /// The whole picture was obscured because detection fell behind (live mode): its look
+    /// failed or missed its deadline, or no look came back close enough before it. The masks
+    /// then say nothing about the picture.
     pub fully_obscured: bool,
+    /// Of a frame obscured whole, whether its own look was late or failed (the one cause a
+    /// longer `latency_budget_ms` helps with).
+    pub late: bool,
     /// When the frame left the decoder (latency is measured from here).
     pub decoded_at: std::time::Instant,
 }
