@@ -251,7 +251,7 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                     cam.name,
                     cam.frames,
                     cam.obscured,
-                    why_obscured(cam.obscured, cam.late),
+                    veilcam::live::lag::causes(cam.obscured, cam.late),
                     cam.shed,
                     cam.filler
                 );
@@ -424,12 +424,6 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(veilcam::audit::EXIT_FOUND) })
 }
 
-/// Why `obscured` frames left obscured whole, `late` of them because their own look was late
-/// or failed: the one cause a longer `latency_budget_ms` helps with.
-fn why_obscured(obscured: u64, late: u64) -> String {
-    format!("{late} with a look late or failed, {} with no look close enough", obscured.saturating_sub(late))
-}
-
 /// "N frames, N face detections[, N person detections], N fps (N s)".
 fn describe(summary: &pipeline::Summary) -> String {
     let persons = if summary.persons > 0 { format!(", {} person detections", summary.persons) } else { String::new() };
@@ -439,7 +433,7 @@ fn describe(summary: &pipeline::Summary) -> String {
         live += &format!(", {} without a look of their own (detector behind)", summary.shed);
     }
     if summary.obscured > 0 {
-        live += &format!(", {} fully obscured ({})", summary.obscured, why_obscured(summary.obscured, summary.late));
+        live += &format!(", {} fully obscured ({})", summary.obscured, veilcam::live::lag::causes(summary.obscured, summary.late));
     }
     format!(
         "{frames}, {} face detections{persons}{live}, {:.1} fps ({:.1} s)",

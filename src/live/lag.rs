@@ -35,9 +35,9 @@ impl Lag {
         match *self {
             Lag::Behind { frames, obscured, late, seconds } => format!(
                 "{obscured} of the {frames} frames of the last {seconds:.0} s ({:.1} %) {fate} because detection fell behind \
-                 ({late} with a look late or failed, {} with no look close enough); {}",
+                 ({}); {}",
                 100.0 * obscured as f64 / frames.max(1) as f64,
-                obscured.saturating_sub(late),
+                causes(obscured, late),
                 remedy(obscured, late)
             ),
             Lag::KeepingUp { frames, obscured, seconds } => {
@@ -45,6 +45,13 @@ impl Lag {
             }
         }
     }
+}
+
+/// Why `obscured` frames left obscured whole, `late` of them because their own look was late
+/// or failed and the rest because no look came back close enough: the words of the lag warning
+/// and of the run summaries (live cameras, `redact --realtime`).
+pub fn causes(obscured: u64, late: u64) -> String {
+    format!("{late} with a look late or failed, {} with no look close enough", obscured.saturating_sub(late))
 }
 
 /// What to do about `obscured` frames, `late` of them with a look late or failed: where looks
