@@ -33,7 +33,9 @@
 //!   another face or head that came close while this one was missed: the track's old path is
 //!   kept beside it, held from its last detection for as long as the track had gone unseen
 //!   (the face stays covered if it stood where it was), and a detection found again where the
-//!   old path is joins it there. A real jump leaves only a brief held box behind;
+//!   old path is joins it there. A real jump leaves only a brief held box behind, and a path
+//!   that ends on a weak detection the track had jumped to (a false alarm it strayed to while
+//!   its face went unseen) is held only as briefly as a weak single hit;
 //! - a track missed for longer than its hold is *lost*, but while the frames it was missed in
 //!   are still in the look-ahead window, a detection close to where its trusted motion
 //!   predicts finds it again: the frames between are interpolated and it is held moving on,
@@ -156,6 +158,9 @@ struct Track {
     brief_hold: Option<u64>,
     /// The track it was left behind by.
     left_by: Option<u64>,
+    /// The frame of the detection this track last jumped to (a detection away from where it
+    /// was predicted, [`Track::jumps_to`]).
+    jumped_at: Option<u64>,
 }
 
 /// Detected sizes a track remembers for its bounds.
@@ -210,6 +215,7 @@ impl Track {
             shows_after: None,
             brief_hold: None,
             left_by: None,
+            jumped_at: None,
         }
     }
 
@@ -227,9 +233,17 @@ impl Track {
     /// least `min_hold`): the face is still covered if it stayed, and its next detection
     /// joins the old path (its prediction is closer) instead of the new one. A real jump
     /// leaves a brief held box.
+    ///
+    /// An old path that ends on a weak detection the track had jumped to is held only
+    /// `min_hold` after `frame`: it was found once at that place, weakly, like a weak single
+    /// hit, and the track has left it again. (Held as long as it went unseen, a false
+    /// detection a small face's track strayed to was kept for 16 frames as a box twice the
+    /// face's size beside it, live.)
     fn left_behind(&self, id: u64, frame: u64, min_hold: u64) -> Track {
         let last = self.last().clone();
         let (since, gap) = (last.frame, frame.saturating_sub(last.frame));
+        let strayed = self.jumped_at == Some(last.frame) && last.score < WEAK_SCORE;
+        let after = if strayed { min_hold } else { gap.max(min_hold) };
         Track {
             id,
             class: self.class,
@@ -239,9 +253,19 @@ impl Track {
             detections: self.detections,
             best_score: self.best_score,
             shows_after: Some(since),
-            brief_hold: Some(gap + gap.max(min_hold)),
+            brief_hold: Some(gap + after),
             left_by: Some(self.id),
+            jumped_at: None,
         }
+    }
+
+    /// Joins detection `det` in `frame`, away from where this track was predicted
+    /// ([`Track::jumps_to`]), and returns its old path left behind, as track `id`.
+    fn jump_to(&mut self, id: u64, frame: u64, det: &Detection, min_hold: u64) -> Track {
+        let old_path = self.left_behind(id, frame, min_hold);
+        self.add(frame, det);
+        self.jumped_at = Some(frame);
+        old_path
     }
 
     /// Frames after its last detection in which this track may still be found again: a path
@@ -520,10 +544,11 @@ impl Tracker {
             }
             track_used[ti] = true;
             if jump {
-                left_behind.push(self.tracks[ti].left_behind(self.next_id, frame, self.settings.single_hit_frames));
+                left_behind.push(self.tracks[ti].jump_to(self.next_id, frame, &detections[di], self.settings.single_hit_frames));
                 self.next_id += 1;
+            } else {
+                self.tracks[ti].add(frame, &detections[di]);
             }
-            self.tracks[ti].add(frame, &detections[di]);
             assigned[di] = Some(self.tracks[ti].id);
         }
         self.tracks.extend(left_behind);
@@ -842,6 +867,32 @@ mod tests {
         // (4 frames), whichever is longer: frames 5-10.
         let old_place = (103.0, 108.0);
         assert_eq!(covered(&t, 0, 30, old_place), (0..=10).collect::<Vec<_>>());
+    }
+
+    /// Regression (session 37, a live rehearsal of day seed 1): a 20 px face's track, unseen
+    /// while looks were shed, took a weak false detection (score 0.22, 33 px, 40 px away);
+    /// when the face was found again the track jumped back, and the path it left at the false
+    /// detection was held as long as the track had gone unseen there: a box of twice the
+    /// face's size beside it for 16 frames.
+    #[test]
+    fn a_path_left_at_a_weak_detection_the_track_strayed_to_is_held_only_briefly() {
+        let settings = TrackerSettings { lookahead_frames: 5, ..TrackerSettings::for_fps(25.0, false) };
+        let mut t = Tracker::new(settings);
+        let stray = Detection { class: Class::Face, bbox: BBox::from_xywh(124.0, 84.0, 33.0, 33.0), score: 0.22 };
+        for f in [0, 2, 4, 6] {
+            t.observe(f, &[face(100.0, 100.0, 20.0)]);
+        }
+        let face_id = t.observe(9, &[stray])[0];
+        assert_eq!(t.observe(17, &[face(100.0, 100.0, 20.0)])[0], face_id, "the face's track jumps back");
+        let stray_centre = (145.0, 95.0);
+        let shown_after = covered(&t, 18, 40, stray_centre);
+        assert!(
+            shown_after.len() as u64 <= settings.single_hit_frames,
+            "the false detection's place is still covered {} frames after the track left it: {shown_after:?}",
+            shown_after.len()
+        );
+        // The face's own place stays covered throughout.
+        assert_eq!(covered(&t, 0, 17, (110.0, 110.0)), (0..=17).collect::<Vec<_>>());
     }
 
     #[test]
