@@ -12,6 +12,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use veilcam::cli::{self, Cli, Command, HoldCommand, ZonesCommand};
+use veilcam::live::camera::Ready;
 use veilcam::settings::{media_kind, MediaKind, PersonLoad, RedactSettings};
 use veilcam::sink::file::EncoderSettings;
 use veilcam::{batch, bench, config, pipeline, still, zone_preview};
@@ -225,9 +226,13 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
         Command::Live(args) => {
             let config = veilcam::live::config::load_live(&args.config)?;
             tracing::info!(preset = %config.encoder_preset, cameras = config.cameras.len(), "x264 preset of each camera's encode");
-            let ready = |name: &str, url: &str| {
-                if !cli.quiet {
-                    say!("veilcam: camera {name}: redacted restream at {url}");
+            let ready = |ready: Ready<'_>| {
+                if cli.quiet {
+                    return;
+                }
+                match ready {
+                    Ready::Restream { camera, url } => say!("veilcam: camera {camera}: redacted restream at {url}"),
+                    Ready::Metrics(addr) => say!("veilcam: metrics at http://{addr}/metrics, health at http://{addr}/healthz"),
                 }
             };
             // Every live start and stop goes into the audit log, with the config it ran.
@@ -245,9 +250,10 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                 tracing::warn!("cannot record the stop in the audit log: {e}");
             }
             let summary = result?;
+            let fate = if config.late_frames == veilcam::live::config::LateFrames::Drop { "dropped" } else { "obscured" };
             for cam in &summary.cameras {
                 say!(
-                    "veilcam: camera {}: {} frames, {} obscured for the deadline ({}), {} without a look (tracker), {} filler while away",
+                    "veilcam: camera {}: {} frames, {} {fate} for the deadline ({}), {} without a look (tracker), {} filler while away",
                     cam.name,
                     cam.frames,
                     cam.obscured,

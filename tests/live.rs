@@ -338,6 +338,40 @@ fn frames_whose_detection_is_late_leave_fully_obscured_never_raw() {
     assert!(err.contains("obscured for the deadline"), "{err}");
 }
 
+/// Regression (session 38): with `late_frames = "drop"` the frames detection fell behind for
+/// were counted as sent (`frames_out`, `frames_obscured_deadline`), `frames_dropped` stayed at
+/// 0, and `/healthz` called a camera healthy that had sent nothing at all.
+#[test]
+fn frames_dropped_for_the_deadline_count_as_dropped_and_a_camera_sending_none_is_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_url) = testcam();
+    let extra = "latency_budget_ms = 100\nlate_frames = \"drop\"\nmetrics = \"127.0.0.1:0\"";
+    let (live, _restream) = live(dir.path(), &cam_url, extra, &[("VEILCAM_DETECTOR_DELAY_MS", "400")]);
+    let addr: std::net::SocketAddr = live.wait_for("veilcam: metrics at http://").trim_end_matches(',').trim_end_matches("/metrics").parse().unwrap();
+    let count = |text: &str, name: &str| -> u64 {
+        let series = format!("veilcam_{name}{{camera=\"door\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    let started = Instant::now();
+    let text = loop {
+        let text = http(addr, "GET", "/metrics").body;
+        if count(&text, "frames_dropped_total") >= 20 || started.elapsed() > Duration::from_secs(60) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(count(&text, "frames_dropped_total") >= 20, "{text}\n{}", live.stderr());
+    assert_eq!(count(&text, "frames_out_total"), 0, "{text}");
+    assert_eq!(count(&text, "frames_obscured_deadline_total"), 0, "{text}");
+    let health = http(addr, "GET", "/healthz");
+    assert_eq!(health.status, 503, "a camera that sends nothing is healthy: {}", health.body);
+    assert!(health.body.contains("\"seconds_since_frame_out\":null"), "{}", health.body);
+    live.signal(libc::SIGINT);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("dropped for the deadline"), "the summary says what became of the frames:\n{err}");
+}
+
 /// Sizes of the frames of the RTSP stream at `url` until `enough` of them are `want`, or
 /// `limit`; connects again whenever the stream breaks (the camera behind it went away).
 fn restream_sizes_until(url: &str, want: (usize, usize), enough: usize, limit: Duration) -> Vec<(usize, usize)> {

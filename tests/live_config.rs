@@ -5,7 +5,8 @@
 //! `Debug` print. Metrics: a real HTTP server on a port picked at run time, read with a plain
 //! `TcpStream` client; `/healthz` turns 503 when a camera goes quiet. Every wait has a deadline.
 
-use std::io::{Read, Write};
+mod common;
+
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use veilcam::config::{load_camera, parse_camera, BystanderPolicy, ZoneKind};
 use veilcam::live::config::{load_live, parse_live, AuthMethod, LateFrames, LiveConfig, Transport};
 use veilcam::live::metrics::{LiveMetrics, MetricsServer, METRICS_CONTENT_TYPE};
+
+use common::http;
 
 const PASSWORD: &str = "hunter2-Zq9";
 
@@ -332,25 +335,6 @@ fn the_readme_camera_config_example_loads() {
 }
 
 // ---- metrics and health over real HTTP ----
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-/// One HTTP/1.1 request over a plain TcpStream, every step under a 5 s deadline.
-fn http(addr: SocketAddr, method: &str, path: &str) -> Reply {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read reply");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
-}
 
 fn start(cameras: &[&str], stale_after: Duration) -> (Arc<LiveMetrics>, MetricsServer) {
     let metrics = Arc::new(LiveMetrics::new(cameras.iter().copied(), stale_after));

@@ -134,12 +134,25 @@ impl LiveServices {
     }
 }
 
+/// What [`run`] tells its caller once the servers are up: where to watch and to scrape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready<'a> {
+    /// A camera's redacted restream.
+    Restream { camera: &'a str, url: &'a str },
+    /// Where `/metrics` and `/healthz` are served (the port picked when the config says 0).
+    Metrics(SocketAddr),
+}
+
 /// Runs every camera of `config` until a signal ([`crate::interrupt`]) ends the streams.
-/// `on_ready` is told each camera's name and restream URL once the servers are up.
-pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(&str, &str)) -> Result<LiveSummary> {
+/// `on_ready` is told where each camera's restream and the metrics are served once the
+/// servers are up.
+pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready<'_>)) -> Result<LiveSummary> {
     let services = LiveServices::start(config)?;
     for cam in &config.cameras {
-        on_ready(cam.name(), &services.restream_url(cam.name()));
+        on_ready(Ready::Restream { camera: cam.name(), url: &services.restream_url(cam.name()) });
+    }
+    if let Some(addr) = services.metrics_addr() {
+        on_ready(Ready::Metrics(addr));
     }
     let results: Vec<Result<CameraSummary>> = std::thread::scope(|scope| {
         let handles: Vec<_> = config
@@ -199,7 +212,7 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
     if config.late_frames == LateFrames::Drop {
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }
-    sinks.push(Box::new(MetricsSink { metrics }));
+    sinks.push(Box::new(MetricsSink { metrics, drops: config.late_frames == LateFrames::Drop }));
     sinks.push(Box::new(LagLog::new(&name, config.late_frames == LateFrames::Drop)));
     run_engine(feed, cam, (config.latency_budget, config.lookahead), options, sinks).map(|mut s| {
         s.name = name;
@@ -466,9 +479,13 @@ impl FrameSink for DropObscured {
     }
 }
 
-/// Counts what leaves: frames out, frames obscured for the deadline, latency.
+/// Counts what leaves: frames out, frames obscured for the deadline or dropped, latency.
 struct MetricsSink {
     metrics: Option<CameraMetrics>,
+    /// `late_frames = "drop"`: the frames detection fell behind for are not sent
+    /// ([`DropObscured`]), so they count as dropped, not as out (a camera that sends nothing
+    /// is not healthy).
+    drops: bool,
 }
 
 impl FrameSink for MetricsSink {
@@ -477,6 +494,8 @@ impl FrameSink for MetricsSink {
             let latency = applied.decoded_at.elapsed();
             if frame.is_filler() {
                 m.frame_filler();
+            } else if applied.fully_obscured && self.drops {
+                m.frame_dropped();
             } else if applied.fully_obscured {
                 m.frame_obscured_deadline(latency);
             } else {

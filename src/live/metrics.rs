@@ -12,7 +12,7 @@
 //! | `veilcam_frames_in_total` | counter | frames received from the camera |
 //! | `veilcam_frames_out_total` | counter | frames sent on (redacted, or obscured for the deadline) |
 //! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection fell behind: a look late or failed, or none close enough (also in `frames_out`) |
-//! | `veilcam_frames_dropped_total` | counter | frames not sent (`late_frames = "drop"`) |
+//! | `veilcam_frames_dropped_total` | counter | frames not sent because detection fell behind (`late_frames = "drop"`; not in `frames_out`) |
 //! | `veilcam_frames_filler_total` | counter | black filler frames sent while the camera was away (not in `frames_out`) |
 //! | `veilcam_detection_lag_seconds` | gauge | how far detection trails the newest camera frame |
 //! | `veilcam_latency_seconds` | histogram | camera frame arrival → frame sent on |
@@ -209,7 +209,8 @@ impl CameraMetrics {
         self.filler.inc();
     }
 
-    /// A frame was not sent because its detection missed the budget or failed.
+    /// A frame was not sent (`late_frames = "drop"`) because detection fell behind for it: its
+    /// look was late or failed, or none came back close enough. Not a frame out.
     pub fn frame_dropped(&self) {
         self.dropped.inc();
     }

@@ -10,13 +10,15 @@
 //!   its ground truth (`faces.json`) to match;
 //! - [`faces_truth`], [`surviving_detail`] and [`check_frames`] measure, frame for frame and
 //!   against that ground truth, how much of each face an output still shows;
-//! - [`run_veilcam`] runs the real CLI binary;
+//! - [`run_veilcam`] runs the real CLI binary; [`http`] makes one request of a server it runs;
 //! - [`labels::vtest_persons`] reads the persons labelled by hand in vtest.avi.
 //!
 //! Each integration test file compiles this module on its own, so not every helper is used
 //! everywhere.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -976,4 +978,25 @@ pub fn assert_faces_gone_background_kept(what: &str, checks: &[FrameCheck], max_
         "{what}: at most {worst:.2} of a face's detail survived; background change {:.2}%, {mad:.2}",
         frac * 100.0
     );
+}
+
+/// A reply of [`http`].
+pub struct Reply {
+    pub status: u16,
+    /// The status line and headers, lower-cased.
+    pub headers: String,
+    pub body: String,
+}
+
+/// One HTTP/1.1 request over a plain TcpStream, every step under a 5 s deadline.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> Reply {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read reply");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
 }
