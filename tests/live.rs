@@ -363,6 +363,9 @@ fn frames_dropped_for_the_deadline_count_as_dropped_and_a_camera_sending_none_is
     assert!(count(&text, "frames_dropped_total") >= 20, "{text}\n{}", live.stderr());
     assert_eq!(count(&text, "frames_out_total"), 0, "{text}");
     assert_eq!(count(&text, "frames_obscured_deadline_total"), 0, "{text}");
+    // Every look comes back 300 ms past the budget: the frames that had one count as late.
+    let late = count(&text, "frames_look_late_total");
+    assert!(late > 0 && late <= count(&text, "frames_dropped_total"), "{text}");
     let health = http(addr, "GET", "/healthz");
     assert_eq!(health.status, 503, "a camera that sends nothing is healthy: {}", health.body);
     assert!(health.body.contains("\"seconds_since_frame_out\":null"), "{}", health.body);

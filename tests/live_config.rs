@@ -361,6 +361,7 @@ fn metrics_are_served_over_http_per_camera() {
     front.frame_obscured_deadline(Duration::from_millis(260));
     front.frame_in();
     front.frame_dropped();
+    front.frame_look_late();
     front.set_detection_lag(Duration::from_millis(80));
     front.reconnect("eos");
     front.reconnect("eos");
@@ -377,6 +378,7 @@ fn metrics_are_served_over_http_per_camera() {
     assert_eq!(f("frames_out_total"), "4");
     assert_eq!(f("frames_obscured_deadline_total"), "1");
     assert_eq!(f("frames_dropped_total"), "1");
+    assert_eq!(f("frames_look_late_total"), "1");
     assert_eq!(f("detection_lag_seconds"), "0.08");
     assert_eq!(f("segments_total"), "1");
     assert_eq!(f("recording_bytes"), "123456");

@@ -494,10 +494,15 @@ impl FrameSink for MetricsSink {
             let latency = applied.decoded_at.elapsed();
             if frame.is_filler() {
                 m.frame_filler();
-            } else if applied.fully_obscured && self.drops {
-                m.frame_dropped();
             } else if applied.fully_obscured {
-                m.frame_obscured_deadline(latency);
+                if self.drops {
+                    m.frame_dropped();
+                } else {
+                    m.frame_obscured_deadline(latency);
+                }
+                if applied.late {
+                    m.frame_look_late();
+                }
             } else {
                 m.frame_out(latency);
             }

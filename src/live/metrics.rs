@@ -13,6 +13,7 @@
 //! | `veilcam_frames_out_total` | counter | frames sent on (redacted, or obscured for the deadline) |
 //! | `veilcam_frames_obscured_deadline_total` | counter | frames sent fully obscured because detection fell behind: a look late or failed, or none close enough (also in `frames_out`) |
 //! | `veilcam_frames_dropped_total` | counter | frames not sent because detection fell behind (`late_frames = "drop"`; not in `frames_out`) |
+//! | `veilcam_frames_look_late_total` | counter | of the frames obscured or dropped for the deadline, those whose own look came back late or failed (the others had no look close enough; only these are helped by a longer `latency_budget_ms`) |
 //! | `veilcam_frames_filler_total` | counter | black filler frames sent while the camera was away (not in `frames_out`) |
 //! | `veilcam_detection_lag_seconds` | gauge | how far detection trails the newest camera frame |
 //! | `veilcam_latency_seconds` | histogram | camera frame arrival → frame sent on |
@@ -73,6 +74,7 @@ struct Families {
     frames_out: Family<CameraLabel, Counter>,
     obscured_deadline: Family<CameraLabel, Counter>,
     dropped: Family<CameraLabel, Counter>,
+    look_late: Family<CameraLabel, Counter>,
     filler: Family<CameraLabel, Counter>,
     detection_lag: Family<CameraLabel, GaugeF64>,
     latency: HistogramFamily,
@@ -90,6 +92,7 @@ impl Families {
             frames_out: Family::default(),
             obscured_deadline: Family::default(),
             dropped: Family::default(),
+            look_late: Family::default(),
             filler: Family::default(),
             detection_lag: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -110,6 +113,11 @@ impl Families {
             self.obscured_deadline.clone(),
         );
         r.register("frames_dropped", "Frames not sent because detection fell behind (late_frames = \"drop\")", self.dropped.clone());
+        r.register(
+            "frames_look_late",
+            "Frames obscured or dropped for the deadline whose own look came back late or failed (the others had no look close enough)",
+            self.look_late.clone(),
+        );
         r.register("frames_filler", "Black filler frames sent while the camera was away", self.filler.clone());
         r.register_with_unit(
             "detection_lag",
@@ -133,6 +141,7 @@ impl Families {
             frames_out: self.frames_out.get_or_create_owned(&label),
             obscured_deadline: self.obscured_deadline.get_or_create_owned(&label),
             dropped: self.dropped.get_or_create_owned(&label),
+            look_late: self.look_late.get_or_create_owned(&label),
             filler: self.filler.get_or_create_owned(&label),
             detection_lag: self.detection_lag.get_or_create_owned(&label),
             latency: self.latency.get_or_create_owned(&label),
@@ -159,6 +168,7 @@ pub struct CameraMetrics {
     frames_out: Counter,
     obscured_deadline: Counter,
     dropped: Counter,
+    look_late: Counter,
     filler: Counter,
     detection_lag: GaugeF64,
     latency: Histogram,
@@ -201,6 +211,13 @@ impl CameraMetrics {
     pub fn frame_obscured_deadline(&self, latency: Duration) {
         self.obscured_deadline.inc();
         self.frame_out(latency);
+    }
+
+    /// A frame obscured or dropped for the deadline ([`frame_obscured_deadline`](Self::frame_obscured_deadline),
+    /// [`frame_dropped`](Self::frame_dropped)) had a look of its own that came back late or
+    /// failed: counted besides.
+    pub fn frame_look_late(&self) {
+        self.look_late.inc();
     }
 
     /// A black filler frame was sent while the camera was away (not a frame out: `/healthz`
