@@ -24,7 +24,7 @@ use crate::audit::masks::{FindingMasks, FindingsWatch};
 use crate::detect::{Class, Detection, DetectorSet, Plan, Planner};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::sink::{Applied, FrameSink};
+use crate::sink::{Applied, FrameSink, ObscuredWhole};
 use crate::output::{commit_all, prepare_all, AtomicOutput, Target};
 use crate::preview::PreviewSink;
 use crate::progress::Progress;
@@ -529,13 +529,11 @@ struct Windowed {
     /// What a glance at the frame found ([`Plan::glance`]).
     glanced: Vec<Detection>,
     decoded_at: Instant,
-    /// Detection fell behind for it (its look was late or failed, or none came back close
-    /// enough before it): the whole picture is obscured.
-    fully_obscured: bool,
+    /// Whether, and why, the whole picture is obscured (detection fell behind for it, or it
+    /// is a filler frame).
+    obscured_whole: Option<ObscuredWhole>,
     /// The plan's [`Plan::grey`].
     grey: bool,
-    /// Its own look was late or failed (`fully_obscured` then too).
-    late: bool,
 }
 
 /// The in-order tail of the pipeline: tracking, the look-ahead window, the fill, and the sinks.
@@ -610,29 +608,32 @@ impl<'t> Redactor<'t> {
             self.last_person_look = None;
         }
         let index = frame.index;
-        let late = found.is_none();
-        let (detections, glanced, fully_obscured) = match found {
+        let (detections, glanced, obscured_whole) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(index, &found.detections);
                 self.last_look = Some(index);
                 if found.persons {
                     self.last_person_look = Some(index);
                 }
-                (found.detections, Vec::new(), !self.persons_cover(index, person_every))
+                let covered = self.persons_cover(index, person_every);
+                (found.detections, Vec::new(), (!covered).then_some(ObscuredWhole::NoLookClose))
             }
-            Some(found) if frame.is_filler() => (found.detections, Vec::new(), true),
+            Some(found) if frame.is_filler() => (found.detections, Vec::new(), Some(ObscuredWhole::Filler)),
             Some(found) => {
                 // A glance's findings (what appeared between two looks) start tracks of their
                 // own; the frame still leans on the tracker for the rest.
                 self.tracker.glimpse(index, &found.detections);
-                (Vec::new(), found.detections, !(self.tracker_covers(index) && self.persons_cover(index, person_every)))
+                let covered = self.tracker_covers(index) && self.persons_cover(index, person_every);
+                (Vec::new(), found.detections, (!covered).then_some(ObscuredWhole::NoLookClose))
             }
-            None => (Vec::new(), Vec::new(), true),
+            None => (Vec::new(), Vec::new(), Some(ObscuredWhole::LookLate)),
         };
+        // A filler frame is obscured whole by nature, whatever its look said.
+        let obscured_whole = if frame.is_filler() { Some(ObscuredWhole::Filler) } else { obscured_whole };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
         self.persons += (detections.len() + glanced.len()) as u64 - faces;
-        self.window.push_back(Windowed { frame, detections, glanced, decoded_at, fully_obscured, grey, late });
+        self.window.push_back(Windowed { frame, detections, glanced, decoded_at, obscured_whole, grey });
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -658,12 +659,12 @@ impl<'t> Redactor<'t> {
 
     /// Obscures every tracked face of one frame (or the whole frame) and hands it to the sinks.
     fn emit(&mut self, item: Windowed) -> Result<()> {
-        let Windowed { mut frame, detections, glanced, decoded_at, fully_obscured, grey, late } = item;
+        let Windowed { mut frame, detections, glanced, decoded_at, obscured_whole, grey } = item;
         let (index, boxes) = (frame.index, self.tracker.boxes_at(frame.index));
         let policy = &mut self.policy;
         let decision = StageTimes::time(&self.times.redact, || {
             frame.with_picture_mut(|pic| {
-                if fully_obscured {
+                if obscured_whole.is_some() {
                     // What leaves when detection fell behind or failed.
                     crate::redact::obscure_all(pic);
                     Decision::default()
@@ -673,12 +674,12 @@ impl<'t> Redactor<'t> {
             })
         })?;
         // A filler frame (a live camera away) is obscured whole by nature, not for a deadline.
-        self.obscured += u64::from(fully_obscured && !frame.is_filler());
-        self.late += u64::from(late);
-        self.filler += u64::from(frame.is_filler());
+        self.obscured += u64::from(obscured_whole.is_some_and(ObscuredWhole::fell_behind));
+        self.late += u64::from(obscured_whole == Some(ObscuredWhole::LookLate));
+        self.filler += u64::from(obscured_whole == Some(ObscuredWhole::Filler));
         self.tracker.forget_before(frame.index + 1);
         self.times.frame_latency(decoded_at);
-        let applied = Applied { detections: &detections, glanced: &glanced, masks: &boxes, decision: &decision, fully_obscured, late, decoded_at };
+        let applied = Applied { detections: &detections, glanced: &glanced, masks: &boxes, decision: &decision, obscured_whole, decoded_at };
         let sinks = &mut self.sinks;
         StageTimes::time(&self.times.encode_wait, || sinks.iter_mut().try_for_each(|sink| sink.push(&frame, &applied)))?;
         self.progress.frame_done();
@@ -777,7 +778,7 @@ mod tests {
 
     impl FrameSink for Obscured {
         fn push(&mut self, _: &Frame, applied: &crate::sink::Applied<'_>) -> Result<()> {
-            self.0.lock().unwrap().push(applied.fully_obscured);
+            self.0.lock().unwrap().push(applied.fully_obscured());
             Ok(())
         }
 

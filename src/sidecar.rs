@@ -130,7 +130,7 @@ impl FrameSink for SidecarWriter {
         self.write(&FrameRecord {
             pts_ns: frame.pts().map(|t| t.nseconds()),
             duration_ns: frame.buffer.duration().map(|t| t.nseconds()),
-            fully_obscured: applied.fully_obscured,
+            fully_obscured: applied.fully_obscured(),
             glanced: applied.glanced,
             ..FrameRecord::new(frame.index, applied.detections, applied.masks, applied.decision)
         })

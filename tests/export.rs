@@ -74,8 +74,7 @@ fn record_template(prefix: &str, pts_of: impl Fn(usize) -> Option<u64>) -> PathB
             glanced: &[],
             masks: &[],
             decision: &veilcam::policy::NO_DECISION,
-            fully_obscured: false,
-            late: false,
+            obscured_whole: None,
             decoded_at: Instant::now(),
         };
         while let Some(mut frame) = source.next_frame().unwrap() {

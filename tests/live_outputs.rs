@@ -29,7 +29,7 @@ use veilcam::source::FrameSource;
 use common::*;
 
 fn nothing() -> Applied<'static> {
-    Applied { detections: &[], glanced: &[], masks: &[], decision: &veilcam::policy::NO_DECISION, fully_obscured: false, late: false, decoded_at: std::time::Instant::now() }
+    Applied { detections: &[], glanced: &[], masks: &[], decision: &veilcam::policy::NO_DECISION, obscured_whole: None, decoded_at: std::time::Instant::now() }
 }
 
 /// Frames of a sample file, looped forever with a continuous timeline.

@@ -90,7 +90,7 @@ struct HeadCount(std::sync::Arc<std::sync::Mutex<Vec<(usize, bool)>>>);
 impl veilcam::sink::FrameSink for HeadCount {
     fn push(&mut self, _: &veilcam::frame::Frame, applied: &veilcam::sink::Applied<'_>) -> veilcam::error::Result<()> {
         let heads = applied.decision.obscured.iter().filter(|o| o.why == veilcam::policy::Why::Head).count();
-        self.0.lock().unwrap().push((heads, applied.fully_obscured));
+        self.0.lock().unwrap().push((heads, applied.fully_obscured()));
         Ok(())
     }
 

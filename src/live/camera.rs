@@ -41,7 +41,7 @@ use crate::progress::Progress;
 use crate::settings::RedactSettings;
 use crate::sink::recorder::{Recorder, RecorderSettings};
 use crate::sink::restream::{Credentials, RestreamSettings, RtspServer};
-use crate::sink::{Applied, FrameSink};
+use crate::sink::{Applied, FrameSink, ObscuredWhole};
 use crate::source::rtsp::{RtspOptions, RtspSource, SourceEvent, Transport};
 use crate::source::FrameSource;
 use crate::stats::StageTimes;
@@ -468,7 +468,7 @@ struct DropObscured(Box<dyn FrameSink>);
 impl FrameSink for DropObscured {
     fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
         // Filler frames are not late frames: they keep the restream alive and go on.
-        if applied.fully_obscured && !frame.is_filler() {
+        if applied.fell_behind() {
             return Ok(());
         }
         self.0.push(frame, applied)
@@ -489,22 +489,22 @@ struct MetricsSink {
 }
 
 impl FrameSink for MetricsSink {
-    fn push(&mut self, frame: &Frame, applied: &Applied<'_>) -> Result<()> {
+    fn push(&mut self, _: &Frame, applied: &Applied<'_>) -> Result<()> {
         if let Some(m) = &self.metrics {
             let latency = applied.decoded_at.elapsed();
-            if frame.is_filler() {
-                m.frame_filler();
-            } else if applied.fully_obscured {
-                if self.drops {
-                    m.frame_dropped();
-                } else {
-                    m.frame_obscured_deadline(latency);
+            match applied.obscured_whole {
+                Some(ObscuredWhole::Filler) => m.frame_filler(),
+                Some(behind) => {
+                    if self.drops {
+                        m.frame_dropped();
+                    } else {
+                        m.frame_obscured_deadline(latency);
+                    }
+                    if behind == ObscuredWhole::LookLate {
+                        m.frame_look_late();
+                    }
                 }
-                if applied.late {
-                    m.frame_look_late();
-                }
-            } else {
-                m.frame_out(latency);
+                None => m.frame_out(latency),
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::output::AtomicOutput;
-use crate::sink::{Applied, FrameSink};
+use crate::sink::{Applied, FrameSink, ObscuredWhole};
 
 /// How often a camera's lag is weighed.
 pub const LAG_WINDOW: Duration = Duration::from_secs(60);
@@ -83,9 +83,10 @@ impl LagWatch {
         LagWatch { window, since: None, frames: 0, obscured: 0, late: 0, behind: false }
     }
 
-    /// Counts one frame seen at `at`, obscured whole or not, and if so `late` (its own look
-    /// late or failed) or not; at the end of a window, what to say of it, if anything.
-    pub fn count(&mut self, obscured: bool, late: bool, at: Instant) -> Option<Lag> {
+    /// Counts one frame seen at `at`, obscured whole because detection fell behind for it or
+    /// not; at the end of a window, what to say of it, if anything.
+    pub fn count(&mut self, obscured_whole: Option<ObscuredWhole>, at: Instant) -> Option<Lag> {
+        let obscured = obscured_whole.is_some_and(ObscuredWhole::fell_behind);
         let since = match self.since {
             Some(since) => since,
             None if obscured => return None,
@@ -99,7 +100,7 @@ impl LagWatch {
         }
         self.frames += 1;
         self.obscured += u64::from(obscured);
-        self.late += u64::from(obscured && late);
+        self.late += u64::from(obscured_whole == Some(ObscuredWhole::LookLate));
         said
     }
 
@@ -135,7 +136,7 @@ impl FrameSink for LagLog {
         if frame.is_filler() {
             return Ok(());
         }
-        match self.watch.count(applied.fully_obscured, applied.late, Instant::now()) {
+        match self.watch.count(applied.obscured_whole, Instant::now()) {
             Some(lag @ Lag::Behind { .. }) => tracing::warn!("camera {}: {}", self.camera, lag.describe(self.dropped)),
             Some(lag @ Lag::KeepingUp { .. }) => tracing::info!("camera {}: {}", self.camera, lag.describe(self.dropped)),
             None => {}
@@ -155,9 +156,13 @@ mod tests {
     /// Feeds `frames` frames at 30 fps from `start`, every `nth` one obscured (0: none), every
     /// other of those because its look was late.
     fn feed(watch: &mut LagWatch, start: Instant, first: u64, frames: u64, nth: u64) -> Vec<Lag> {
-        (first..first + frames)
-            .filter_map(|i| watch.count(nth > 0 && i % nth == 0, nth > 0 && i % (2 * nth) == 0, start + Duration::from_millis(i * 1000 / 30)))
-            .collect()
+        let whole = |i: u64| match nth {
+            0 => None,
+            _ if i.is_multiple_of(2 * nth) => Some(ObscuredWhole::LookLate),
+            _ if i.is_multiple_of(nth) => Some(ObscuredWhole::NoLookClose),
+            _ => None,
+        };
+        (first..first + frames).filter_map(|i| watch.count(whole(i), start + Duration::from_millis(i * 1000 / 30))).collect()
     }
 
     #[test]
@@ -194,7 +199,7 @@ mod tests {
         let mut watch = LagWatch::new(Duration::from_secs(10));
         let start = Instant::now();
         // Two seconds of start-up obscured whole, then every frame looked at in time.
-        let startup: Vec<Lag> = (0..60).filter_map(|i| watch.count(true, false, start + Duration::from_millis(i * 33))).collect();
+        let startup: Vec<Lag> = (0..60).filter_map(|i| watch.count(Some(ObscuredWhole::NoLookClose), start + Duration::from_millis(i * 33))).collect();
         assert!(startup.is_empty());
         assert!(feed(&mut watch, start, 60, 30 * 30, 0).is_empty(), "start-up counted as lag");
     }

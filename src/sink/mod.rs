@@ -27,15 +27,43 @@ pub struct Applied<'a> {
     /// What the policy obscured and kept of those boxes, and the street zones blackened: what
     /// was applied ([`crate::policy::NO_DECISION`] on a frame obscured whole).
     pub decision: &'a Decision,
-    /// The whole picture was obscured because detection fell behind (live mode): its look
-    /// failed or missed its deadline, or no look came back close enough before it. The masks
-    /// then say nothing about the picture.
-    pub fully_obscured: bool,
-    /// Of a frame obscured whole, whether its own look was late or failed (the one cause a
-    /// longer `latency_budget_ms` helps with).
-    pub late: bool,
+    /// Whether, and why, the whole picture was obscured instead of redacted box by box (the
+    /// masks then say nothing about the picture).
+    pub obscured_whole: Option<ObscuredWhole>,
     /// When the frame left the decoder (latency is measured from here).
     pub decoded_at: std::time::Instant,
+}
+
+impl Applied<'_> {
+    /// The whole picture was obscured, for any reason.
+    pub fn fully_obscured(&self) -> bool {
+        self.obscured_whole.is_some()
+    }
+
+    /// The whole picture was obscured because detection fell behind (live mode).
+    pub fn fell_behind(&self) -> bool {
+        self.obscured_whole.is_some_and(ObscuredWhole::fell_behind)
+    }
+}
+
+/// Why a frame's whole picture is obscured instead of redacted box by box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObscuredWhole {
+    /// Detection fell behind (live): the frame's own look came back after its deadline, or
+    /// failed. The one cause a longer `latency_budget_ms` helps with.
+    LookLate,
+    /// Detection fell behind (live): the frame had no look of its own, and none came back close
+    /// enough before it for the tracker to stand in. More cores, or fewer pixels a second, help.
+    NoLookClose,
+    /// A black filler frame, standing in for a live camera that is away: obscured by nature.
+    Filler,
+}
+
+impl ObscuredWhole {
+    /// Whether detection fell behind (a look late, or none close enough), not a filler frame.
+    pub fn fell_behind(self) -> bool {
+        self != ObscuredWhole::Filler
+    }
 }
 
 /// A consumer of redacted frames. `push` is called once per frame in stream order, from one
