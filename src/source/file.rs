@@ -29,6 +29,10 @@ use crate::bus::{self, BusEvent};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 
+/// How long a demuxer's logged error may take to reach the bus before the open gives up
+/// waiting for it ([`DamageLog::demuxer_failure`]).
+const DEMUXER_ERROR_GRACE: Duration = Duration::from_secs(1);
+
 /// Frames the appsink may hold before the decoder waits.
 const APPSINK_MAX_BUFFERS: u32 = 4;
 /// How long one wait for a frame lasts before the bus is checked again.
@@ -102,11 +106,20 @@ impl FileSource {
         let err = |message: String| Error::Decode { path: self.path.clone(), message };
         self.pipeline.set_state(gst::State::Paused).map_err(|_| self.failure_or("cannot start decoding"))?;
         let deadline = std::time::Instant::now() + PREROLL_TIMEOUT;
+        let mut demuxer_failed_at = None;
         loop {
             if std::time::Instant::now() > deadline {
                 return Err(err("timed out opening the file".into()));
             }
             crate::interrupt::check()?;
+            if let Some(failure) = self.damage.demuxer_failure() {
+                // A demuxer's error that decodebin dropped (integrity's docs): it normally
+                // reaches the bus within milliseconds, with GStreamer's full text; if it has
+                // not after a grace period, it never will.
+                if demuxer_failed_at.get_or_insert_with(std::time::Instant::now).elapsed() >= DEMUXER_ERROR_GRACE {
+                    return Err(err(readable_failure(failure)));
+                }
+            }
             let Some(msg) = self.bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
             match msg.view() {
                 gst::MessageView::AsyncDone(..) => break,

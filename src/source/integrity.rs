@@ -19,6 +19,11 @@
 //!   fail for the damage of one; the clean one succeeds when run again.
 //!
 //! Truncation of a container that declares its duration is checked by the source itself.
+//!
+//! The same log watch catches a demuxer's own error ([`DamageLog::demuxer_failure`]): decodebin
+//! drops an error its demuxer posts while decodebin is still plugging it in (a race in
+//! GStreamer 1.22's decodebin2, seen with two files opened at once by `batch`), so the error
+//! never reaches the bus and the file's source would wait for its opening deadline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
@@ -39,6 +44,9 @@ const TRUNCATION_SIGNS: [(&str, &str); 4] = [
 ];
 /// Reports kept word for word; later ones are only counted.
 const MAX_REPORTS: usize = 20;
+/// Debug categories of the demuxers whose element errors the log watch reads (an element error
+/// is logged in the element's category as a warning, "error: TEXT").
+const DEMUXER_CATEGORIES: [&str; 3] = ["qtdemux", "avidemux", "matroskademux"];
 
 /// What a decode lost, as `--salvage` records it in the sidecar and the summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -49,6 +57,9 @@ pub struct Damage {
     pub undecodable_frames: u64,
     /// What GStreamer said about the damage, first reports first.
     pub reports: Vec<String>,
+    /// The first error a watched demuxer logged (see the module's docs).
+    #[serde(skip)]
+    demuxer_error: Option<String>,
 }
 
 impl Damage {
@@ -92,6 +103,16 @@ impl DamageLog {
 
     pub fn gap(&self, gap: Gap) {
         self.lock().gaps.push(gap);
+    }
+
+    /// Records a demuxer's error (the first one is kept).
+    fn demuxer_failed(&self, what: String) {
+        self.lock().demuxer_error.get_or_insert(what);
+    }
+
+    /// The first error a demuxer of this decode logged, whether or not it reached the bus.
+    pub fn demuxer_failure(&self) -> Option<String> {
+        self.lock().demuxer_error.clone()
     }
 
     /// The first report, if anything was damaged.
@@ -188,7 +209,7 @@ fn install_log_watch() {
         if std::env::var_os("GST_DEBUG").is_none() {
             gst::log::remove_default_log_function();
         }
-        let categories = TRUNCATION_SIGNS.iter().map(|(c, _)| (*c, gst::DebugLevel::Warning));
+        let categories = TRUNCATION_SIGNS.iter().map(|(c, _)| *c).chain(DEMUXER_CATEGORIES).map(|c| (c, gst::DebugLevel::Warning));
         for (category, level) in categories.chain([(LIBAV, gst::DebugLevel::Error)]) {
             if gst::DebugCategory::get(category).is_none_or(|c| c.threshold() < level) {
                 gst::log::set_threshold_for_name(category, level);
@@ -207,14 +228,47 @@ fn install_log_watch() {
                 }
                 return;
             }
+            let error = text.strip_prefix("error: ").filter(|_| DEMUXER_CATEGORIES.contains(&category.name()));
             let sign = TRUNCATION_SIGNS.iter().any(|(c, phrase)| category.name() == *c && text.contains(phrase));
-            let Some(object) = object.filter(|_| sign) else { return };
+            let Some(object) = object.filter(|_| sign || error.is_some()) else { return };
             // A pad is shown as `element:pad`.
             let shown = object.to_string();
             let element = shown.split(':').next().unwrap_or_default();
             if let Some(log) = w.demuxers.get(element) {
-                log.report(format!("{element}: {text}"));
+                match error {
+                    Some(error) => log.demuxer_failed(error.trim().to_string()),
+                    None => log.report(format!("{element}: {text}")),
+                }
             }
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error qtdemux logs when a file has no stream it can play, as GStreamer 1.22's
+    /// `GST_ELEMENT_ERROR` logs it: the text, then the debug detail.
+    fn log_element_error(demuxer: &gst::Element) {
+        let category = gst::DebugCategory::get("qtdemux").expect("qtdemux is loaded");
+        gst::warning!(category, obj = demuxer, "error: This file contains no playable streams.");
+        gst::warning!(category, obj = demuxer, "error: no known streams found");
+    }
+
+    #[test]
+    fn a_watched_demuxers_error_is_kept_even_when_it_never_reaches_the_bus() {
+        gst::init().unwrap();
+        let demuxer = gst::ElementFactory::make("qtdemux").build().unwrap();
+        let (watched, other) = (DamageLog::default(), DamageLog::default());
+        register(&watched);
+        register(&other);
+        watch_demuxer(&demuxer, &watched);
+        log_element_error(&demuxer);
+        assert_eq!(watched.demuxer_failure().as_deref(), Some("This file contains no playable streams."));
+        assert!(!watched.has_reports(), "an error is not damage to salvage");
+        assert_eq!(other.demuxer_failure(), None, "another decode's demuxer failed");
+        unwatch(&watched);
+        unwatch(&other);
+    }
 }
