@@ -437,6 +437,9 @@ fn readable_failure(message: String) -> String {
         "not a video or image format GStreamer recognises: it is a text file".into()
     } else if message.contains("Could not determine type of stream") {
         "not a video or image format GStreamer recognises".into()
+    } else if message.contains("contains no playable streams") {
+        // An MP4 cut before its index (mp4mux writes it at the end) says only this.
+        "no stream in it can be played: the file is truncated or damaged, or holds no video".into()
     } else {
         message
     }
