@@ -618,7 +618,8 @@ impl<'t> Redactor<'t> {
                 let covered = self.persons_cover(index, person_every);
                 (found.detections, Vec::new(), (!covered).then_some(ObscuredWhole::NoLookClose))
             }
-            Some(found) if frame.is_filler() => (found.detections, Vec::new(), Some(ObscuredWhole::Filler)),
+            // A filler frame (a live camera away) is obscured whole by nature: decided below.
+            Some(found) if frame.is_filler() => (found.detections, Vec::new(), None),
             Some(found) => {
                 // A glance's findings (what appeared between two looks) start tracks of their
                 // own; the frame still leans on the tracker for the rest.
@@ -628,7 +629,7 @@ impl<'t> Redactor<'t> {
             }
             None => (Vec::new(), Vec::new(), Some(ObscuredWhole::LookLate)),
         };
-        // A filler frame is obscured whole by nature, whatever its look said.
+        // A filler frame is obscured whole whatever its look said.
         let obscured_whole = if frame.is_filler() { Some(ObscuredWhole::Filler) } else { obscured_whole };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;

@@ -348,10 +348,7 @@ fn frames_dropped_for_the_deadline_count_as_dropped_and_a_camera_sending_none_is
     let extra = "latency_budget_ms = 100\nlate_frames = \"drop\"\nmetrics = \"127.0.0.1:0\"";
     let (live, _restream) = live(dir.path(), &cam_url, extra, &[("VEILCAM_DETECTOR_DELAY_MS", "400")]);
     let addr: std::net::SocketAddr = live.wait_for("veilcam: metrics at http://").trim_end_matches(',').trim_end_matches("/metrics").parse().unwrap();
-    let count = |text: &str, name: &str| -> u64 {
-        let series = format!("veilcam_{name}{{camera=\"door\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-    };
+    let count = |text: &str, name: &str| -> u64 { metric_sample(text, &format!("veilcam_{name}{{camera=\"door\"}}")).parse().unwrap() };
     let started = Instant::now();
     let text = loop {
         let text = http(addr, "GET", "/metrics").body;

@@ -16,7 +16,7 @@ use veilcam::config::{load_camera, parse_camera, BystanderPolicy, ZoneKind};
 use veilcam::live::config::{load_live, parse_live, AuthMethod, LateFrames, LiveConfig, Transport};
 use veilcam::live::metrics::{LiveMetrics, MetricsServer, METRICS_CONTENT_TYPE};
 
-use common::http;
+use common::{http, metric_sample};
 
 const PASSWORD: &str = "hunter2-Zq9";
 
@@ -343,12 +343,6 @@ fn start(cameras: &[&str], stale_after: Duration) -> (Arc<LiveMetrics>, MetricsS
     (metrics, server)
 }
 
-fn sample<'a>(text: &'a str, series: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
 #[test]
 fn metrics_are_served_over_http_per_camera() {
     let (metrics, server) = start(&["front_door", "back_yard"], Duration::from_secs(5));
@@ -373,7 +367,7 @@ fn metrics_are_served_over_http_per_camera() {
     assert_eq!(reply.status, 200);
     assert!(reply.headers.contains(&format!("content-type: {METRICS_CONTENT_TYPE}")), "{}", reply.headers);
     let text = reply.body;
-    let f = |name: &str| sample(&text, &format!("veilcam_{name}{{camera=\"front_door\"}}")).to_string();
+    let f = |name: &str| metric_sample(&text, &format!("veilcam_{name}{{camera=\"front_door\"}}")).to_string();
     assert_eq!(f("frames_in_total"), "5");
     assert_eq!(f("frames_out_total"), "4");
     assert_eq!(f("frames_obscured_deadline_total"), "1");
@@ -383,12 +377,12 @@ fn metrics_are_served_over_http_per_camera() {
     assert_eq!(f("segments_total"), "1");
     assert_eq!(f("recording_bytes"), "123456");
     assert_eq!(f("latency_seconds_count"), "4");
-    assert_eq!(sample(&text, "veilcam_latency_seconds_bucket{le=\"0.1\",camera=\"front_door\"}"), "2");
-    assert_eq!(sample(&text, "veilcam_latency_seconds_bucket{le=\"0.25\",camera=\"front_door\"}"), "3");
-    assert_eq!(sample(&text, "veilcam_reconnects_total{camera=\"front_door\",reason=\"eos\"}"), "2");
-    assert_eq!(sample(&text, "veilcam_reconnects_total{camera=\"front_door\",reason=\"stall\"}"), "1");
+    assert_eq!(metric_sample(&text, "veilcam_latency_seconds_bucket{le=\"0.1\",camera=\"front_door\"}"), "2");
+    assert_eq!(metric_sample(&text, "veilcam_latency_seconds_bucket{le=\"0.25\",camera=\"front_door\"}"), "3");
+    assert_eq!(metric_sample(&text, "veilcam_reconnects_total{camera=\"front_door\",reason=\"eos\"}"), "2");
+    assert_eq!(metric_sample(&text, "veilcam_reconnects_total{camera=\"front_door\",reason=\"stall\"}"), "1");
     // The quiet camera shows from the first scrape, at zero.
-    assert_eq!(sample(&text, "veilcam_frames_in_total{camera=\"back_yard\"}"), "0");
+    assert_eq!(metric_sample(&text, "veilcam_frames_in_total{camera=\"back_yard\"}"), "0");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 
     assert_eq!(http(server.local_addr(), "GET", "/nothing").status, 404);
@@ -455,8 +449,8 @@ fn healthz_turns_503_while_a_cameras_recording_is_stopped_by_a_failure() {
     let json: serde_json::Value = serde_json::from_str(&failing.body).unwrap();
     assert_eq!((json["status"].as_str(), json["cameras"][0]["recording_suspended"].as_bool()), (Some("recording_failed"), Some(true)));
     let text = http(server.local_addr(), "GET", "/metrics").body;
-    assert_eq!(sample(&text, "veilcam_recording_failures_total{camera=\"cam\"}"), "1");
-    assert_eq!(sample(&text, "veilcam_recording_suspended{camera=\"cam\"}"), "1");
+    assert_eq!(metric_sample(&text, "veilcam_recording_failures_total{camera=\"cam\"}"), "1");
+    assert_eq!(metric_sample(&text, "veilcam_recording_suspended{camera=\"cam\"}"), "1");
     cam.recording_resumed();
     assert_eq!(http(server.local_addr(), "GET", "/healthz").status, 200);
 }

@@ -209,11 +209,12 @@ pub fn run_camera(cam: &LiveCamera, config: &LiveConfig, services: &LiveServices
         }
         None => vec![Box::new(services.server.mount(&name)?)],
     };
-    if config.late_frames == LateFrames::Drop {
+    let drops = config.late_frames == LateFrames::Drop;
+    if drops {
         sinks = sinks.into_iter().map(|s| Box::new(DropObscured(s)) as Box<dyn FrameSink>).collect();
     }
-    sinks.push(Box::new(MetricsSink { metrics, drops: config.late_frames == LateFrames::Drop }));
-    sinks.push(Box::new(LagLog::new(&name, config.late_frames == LateFrames::Drop)));
+    sinks.push(Box::new(MetricsSink { metrics, drops }));
+    sinks.push(Box::new(LagLog::new(&name, drops)));
     run_engine(feed, cam, (config.latency_budget, config.lookahead), options, sinks).map(|mut s| {
         s.name = name;
         s

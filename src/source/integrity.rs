@@ -22,7 +22,7 @@
 //!
 //! The same log watch catches a demuxer's own error ([`DamageLog::demuxer_failure`]): decodebin
 //! drops an error its demuxer posts while decodebin is still plugging it in (a race in
-//! GStreamer 1.22's decodebin2, seen with two files opened at once by `batch`), so the error
+//! GStreamer 1.22's decodebin2, seen in `batch` on a file opened after another), so the error
 //! never reaches the bus and the file's source would wait for its opening deadline.
 
 use std::collections::HashMap;

@@ -10,7 +10,8 @@
 //!   its ground truth (`faces.json`) to match;
 //! - [`faces_truth`], [`surviving_detail`] and [`check_frames`] measure, frame for frame and
 //!   against that ground truth, how much of each face an output still shows;
-//! - [`run_veilcam`] runs the real CLI binary; [`http`] makes one request of a server it runs;
+//! - [`run_veilcam`] runs the real CLI binary; [`http`] makes one request of a server it runs,
+//!   [`metric_sample`] reads a series of its `/metrics`;
 //! - [`labels::vtest_persons`] reads the persons labelled by hand in vtest.avi.
 //!
 //! Each integration test file compiles this module on its own, so not every helper is used
@@ -999,4 +1000,12 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> Reply {
     let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     Reply { status, headers: head.to_ascii_lowercase(), body: body.to_string() }
+}
+
+/// The value of one series (`name{labels}`) in an OpenMetrics text; panics naming it when it
+/// is missing.
+pub fn metric_sample<'a>(text: &'a str, series: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
 }
