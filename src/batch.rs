@@ -9,7 +9,8 @@
 //! on; the run then exits with code 2 and lists what failed.
 //!
 //! The walk follows symlinks but visits each directory once (by device and inode), never
-//! enters the output directories, and reports anything that is not a regular file (a FIFO, a
+//! enters the output directories or an earlier batch's output directory inside the input tree
+//! (one holding a manifest), and reports anything that is not a regular file (a FIFO, a
 //! device) as a failed file instead of opening it. An output directory equal to the input
 //! directory, or one containing it, is refused before anything is written.
 //!
@@ -300,6 +301,15 @@ impl Walker<'_> {
             self.plan.notes.push(format!("not searched: {} (already visited: a symlink loop or a second link)", dir.display()));
             return;
         }
+        // Found by hostile use: a batch into another directory redacted again the outputs of an
+        // earlier batch kept inside the input tree. Given as the input itself, it is searched.
+        if rel != Path::new("") && holds_batch_record(dir) {
+            self.plan.notes.push(format!(
+                "not searched: {} (the output directory of an earlier veilcam batch; give it as the input directory to redact it again)",
+                dir.display()
+            ));
+            return;
+        }
         let entries = match std::fs::read_dir(dir).and_then(|d| d.collect::<std::io::Result<Vec<_>>>()) {
             Ok(entries) => entries,
             Err(e) => return self.plan.failed.push((dir.to_path_buf(), format!("cannot read directory: {e}"))),
@@ -341,6 +351,11 @@ impl Walker<'_> {
             self.found.push(rel.to_path_buf());
         }
     }
+}
+
+/// Whether `dir` holds the completion manifest of a batch (a regular file, not a link to one).
+fn holds_batch_record(dir: &Path) -> bool {
+    dir.join(manifest::MANIFEST_NAME).symlink_metadata().is_ok_and(|m| m.is_file())
 }
 
 /// Whether `path` names a file batch (and the work queue) redacts: a media extension, not hidden.
@@ -442,6 +457,8 @@ pub enum Refusal {
     InputChanged,
     /// veilcam batch redacted this input before, to other outputs.
     OtherOutputs(Vec<String>),
+    /// veilcam batch wrote it, and it was replaced or changed since.
+    Changed,
 }
 
 impl Refusal {
@@ -449,6 +466,7 @@ impl Refusal {
         match self {
             Refusal::NotWritten => "exists but was not written by veilcam batch; --overwrite replaces it".into(),
             Refusal::InputChanged => "exists, but its input changed since it was redacted; --overwrite redoes it".into(),
+            Refusal::Changed => "exists, but was replaced or changed since veilcam batch wrote it (size or modification time); --overwrite redoes it".into(),
             Refusal::OtherOutputs(before) => {
                 format!("exists, but the input was redacted before to other outputs ({}); --overwrite redoes it", before.join(", "))
             }
@@ -457,21 +475,32 @@ impl Refusal {
 }
 
 /// Decides a job from the manifest's last `record` of its input, the input's `identity` now, the
-/// manifest keys of the outputs it would write and which of them `exist`.
-pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], exist: &[bool], overwrite: bool) -> Decision {
+/// manifest keys of the outputs it would write and the identity of what is `found` at each.
+pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], found: &[Option<Identity>], overwrite: bool) -> Decision {
     let same_outputs = record.is_some_and(|r| r.outputs == keys);
     let same_input = record.is_some_and(|r| r.identity == *identity);
+    let all_exist = found.iter().all(Option::is_some);
+    let untouched = record.is_some_and(|r| untouched(r, found));
     match record {
         // A claimed job whose outputs all exist finished them (outputs appear only complete); only
         // its `done` line was cut off, by a signal.
-        Some(_) if same_input && same_outputs && exist.iter().all(|e| *e) && !overwrite => Decision::Skip,
-        _ if overwrite || !exist.iter().any(|e| *e) => Decision::Run { overwrite },
+        Some(_) if same_input && same_outputs && all_exist && untouched && !overwrite => Decision::Skip,
+        _ if overwrite || found.iter().all(Option::is_none) => Decision::Run { overwrite },
         // veilcam's own outputs of an unfinished job, or of a finished one partly deleted since.
-        Some(r) if same_outputs && (r.state == State::Claimed || same_input) => Decision::Run { overwrite: true },
+        Some(r) if same_outputs && (r.state == State::Claimed || (same_input && untouched)) => Decision::Run { overwrite: true },
         Some(r) if !same_outputs => Decision::Refuse(Refusal::OtherOutputs(r.outputs.clone())),
+        Some(_) if same_input => Decision::Refuse(Refusal::Changed),
         Some(_) => Decision::Refuse(Refusal::InputChanged),
         None => Decision::Refuse(Refusal::NotWritten),
     }
+}
+
+/// Whether every output `found` is as `record` says it was committed (found by hostile use: a
+/// re-run skipped a job whose output had been replaced since). A record without identities (a
+/// `claimed` line, or an older build's) can only say the outputs exist.
+fn untouched(record: &Record, found: &[Option<Identity>]) -> bool {
+    record.written.is_empty()
+        || (record.written.len() == found.len() && record.written.iter().zip(found).all(|(w, f)| f.is_none_or(|f| f == *w)))
 }
 
 /// What every job of a run shares.
@@ -493,11 +522,11 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
     let identity = Identity::of(&job.input)?;
     let outputs = job.outputs();
     let keys: Vec<String> = outputs.iter().map(|p| cx.layout.key(p)).collect();
-    let exist: Vec<bool> = outputs.iter().map(|p| p.symlink_metadata().is_ok()).collect();
-    let overwrite = match decide(cx.manifest.last(&job.key()), &identity, &keys, &exist, cx.options.overwrite) {
+    let found: Vec<Option<Identity>> = outputs.iter().map(|p| Identity::of_entry(p)).collect();
+    let overwrite = match decide(cx.manifest.last(&job.key()), &identity, &keys, &found, cx.options.overwrite) {
         Decision::Skip => return Ok(Outcome::Skipped),
         Decision::Refuse(why) => {
-            let existing = outputs.iter().zip(&exist).find(|(_, e)| **e).map_or(job.output.as_path(), |(p, _)| p);
+            let existing = outputs.iter().zip(&found).find(|(_, f)| f.is_some()).map_or(job.output.as_path(), |(p, _)| p);
             return Err(Error::io(existing, std::io::Error::other(why.message())));
         }
         Decision::Run { overwrite } => overwrite,
@@ -513,13 +542,14 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
     }
-    let record = |state| Record { state, input: job.key(), identity, outputs: keys.clone(), veilcam: env!("CARGO_PKG_VERSION").into() };
-    cx.manifest.append(&record(State::Claimed))?;
+    let record = |state, written| Record { state, input: job.key(), identity, outputs: keys.clone(), written, veilcam: env!("CARGO_PKG_VERSION").into() };
+    cx.manifest.append(&record(State::Claimed, Vec::new()))?;
     let summary = match media_kind(&job.input) {
         MediaKind::Image => still::redact_image(&settings)?,
         MediaKind::Video => pipeline::redact_video(&settings, true)?,
     };
-    cx.manifest.append(&record(State::Done))?;
+    let written = outputs.iter().map(|p| Identity::of(p)).collect::<Result<Vec<_>>>()?;
+    cx.manifest.append(&record(State::Done, written))?;
     Ok(Outcome::Done { frames: summary.frames, faces: summary.faces })
 }
 
@@ -707,6 +737,22 @@ mod tests {
     }
 
     #[test]
+    fn the_walk_skips_an_earlier_batchs_output_directory_but_not_one_given_as_the_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["a.jpg", "redacted/a.jpg", "redacted/sub/b.jpg", "linked/c.jpg"]);
+        std::fs::write(input.join("redacted").join(manifest::MANIFEST_NAME), "").unwrap();
+        // A link named like the record is not one.
+        std::os::unix::fs::symlink(input.join("redacted").join(manifest::MANIFEST_NAME), input.join("linked").join(manifest::MANIFEST_NAME)).unwrap();
+        let plan = plan(&BatchDirs::new(&input, &dir.path().join("out2"), &options(&[])).unwrap());
+        let rels: Vec<_> = plan.jobs.iter().map(|j| j.rel.display().to_string()).collect();
+        assert_eq!(rels, vec!["a.jpg", "linked/c.jpg"]);
+        assert!(plan.notes.iter().any(|n| n.contains("redacted") && n.contains("earlier veilcam batch")), "{:?}", plan.notes);
+        let again = super::plan(&BatchDirs::new(&input.join("redacted"), &dir.path().join("out3"), &options(&[])).unwrap());
+        assert_eq!(again.jobs.len(), 2, "an earlier output given as the input is redacted again: {:?}", again.notes);
+    }
+
+    #[test]
     fn a_path_that_does_not_exist_yet_resolves_through_its_existing_ancestor() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().canonicalize().unwrap();
@@ -720,27 +766,48 @@ mod tests {
         Identity { size, mtime_s: 1, mtime_ns: 0 }
     }
 
+    /// What a job finds at its outputs: the output identity `identity(10)` where one exists.
+    fn found(exist: &[bool]) -> Vec<Option<Identity>> {
+        exist.iter().map(|e| e.then(|| identity(10))).collect()
+    }
+
     fn record(state: State, size: u64, outputs: &[&str]) -> Record {
-        Record { state, input: "a.avi".into(), identity: identity(size), outputs: outputs.iter().map(|s| s.to_string()).collect(), veilcam: "t".into() }
+        Record { state, input: "a.avi".into(), identity: identity(size), outputs: outputs.iter().map(|s| s.to_string()).collect(), written: Vec::new(), veilcam: "t".into() }
+    }
+
+    #[test]
+    fn a_finished_job_whose_output_was_replaced_since_is_not_taken_for_done() {
+        let keys = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
+        let done = Record { written: vec![identity(10), identity(20)], ..record(State::Done, 1, &["a.mp4", "a.mp4.json"]) };
+        let as_written = [Some(identity(10)), Some(identity(20))];
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &as_written, false), Decision::Skip);
+        let replaced = [Some(identity(11)), Some(identity(20))];
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &replaced, false), Decision::Refuse(Refusal::Changed));
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &replaced, true), Decision::Run { overwrite: true });
+        // One output deleted, the other as written: veilcam's own, redone.
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &[Some(identity(10)), None], false), Decision::Run { overwrite: true });
+        // One deleted, the other replaced: not veilcam's any more.
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &[Some(identity(11)), None], false), Decision::Refuse(Refusal::Changed));
+        assert_eq!(decide(Some(&done), &identity(2), &keys, &replaced, false), Decision::Refuse(Refusal::InputChanged));
     }
 
     #[test]
     fn only_a_recorded_finished_job_for_the_same_input_is_skipped() {
         let keys = vec!["a.mp4".to_string()];
         let done = record(State::Done, 1, &["a.mp4"]);
-        assert_eq!(decide(Some(&done), &identity(1), &keys, &[true], false), Decision::Skip);
-        assert_eq!(decide(None, &identity(1), &keys, &[true], false), Decision::Refuse(Refusal::NotWritten));
-        assert_eq!(decide(None, &identity(1), &keys, &[false], false), Decision::Run { overwrite: false });
-        assert_eq!(decide(None, &identity(1), &keys, &[true], true), Decision::Run { overwrite: true });
-        assert_eq!(decide(Some(&done), &identity(2), &keys, &[true], false), Decision::Refuse(Refusal::InputChanged));
-        assert_eq!(decide(Some(&done), &identity(2), &keys, &[false], false), Decision::Run { overwrite: false });
+        assert_eq!(decide(Some(&done), &identity(1), &keys, &found(&[true]), false), Decision::Skip);
+        assert_eq!(decide(None, &identity(1), &keys, &found(&[true]), false), Decision::Refuse(Refusal::NotWritten));
+        assert_eq!(decide(None, &identity(1), &keys, &found(&[false]), false), Decision::Run { overwrite: false });
+        assert_eq!(decide(None, &identity(1), &keys, &found(&[true]), true), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&done), &identity(2), &keys, &found(&[true]), false), Decision::Refuse(Refusal::InputChanged));
+        assert_eq!(decide(Some(&done), &identity(2), &keys, &found(&[false]), false), Decision::Run { overwrite: false });
         let claimed = record(State::Claimed, 1, &["a.mp4", "a.mp4.json"]);
         let with_sidecar = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
-        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, false], false), Decision::Run { overwrite: true });
-        assert_eq!(decide(Some(&claimed), &identity(2), &with_sidecar, &[true, true], false), Decision::Run { overwrite: true });
-        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &[true, true], false), Decision::Skip);
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &found(&[true, false]), false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(2), &with_sidecar, &found(&[true, true]), false), Decision::Run { overwrite: true });
+        assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &found(&[true, true]), false), Decision::Skip);
         assert_eq!(
-            decide(Some(&done), &identity(1), &with_sidecar, &[true, false], false),
+            decide(Some(&done), &identity(1), &with_sidecar, &found(&[true, false]), false),
             Decision::Refuse(Refusal::OtherOutputs(vec!["a.mp4".into()]))
         );
     }

@@ -164,6 +164,46 @@ fn a_changed_input_is_reported_not_skipped() {
 }
 
 #[test]
+fn regression_an_output_replaced_since_the_batch_wrote_it_is_a_failure_not_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(sample("astronaut.png"), input.join("snap.png")).unwrap();
+    assert_eq!(batch(&input, &output).status.code(), Some(0));
+    // The unredacted original copied over the redacted output, by mistake.
+    std::fs::copy(sample("astronaut.png"), output.join("snap.png")).unwrap();
+    let original = std::fs::read(sample("astronaut.png")).unwrap();
+
+    let out = batch(&input, &output);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("0 done, 0 skipped (already done), 1 failed"), "a replaced output is not taken for done:\n{err}");
+    assert!(err.contains("snap.png") && err.contains("replaced or changed since veilcam batch wrote it"), "{err}");
+    assert_eq!(std::fs::read(output.join("snap.png")).unwrap(), original, "the file is left alone");
+
+    let out = batch_with(&input, &output, &["--overwrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(std::fs::read(output.join("snap.png")).unwrap(), original, "--overwrite redacts it again");
+    let again = batch(&input, &output);
+    assert!(stderr(&again).contains("0 done, 1 skipped"), "what --overwrite wrote is done: {}", stderr(&again));
+}
+
+#[test]
+fn regression_an_earlier_batchs_output_directory_inside_the_input_is_not_redacted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("b");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(sample("astronaut.png"), input.join("a.png")).unwrap();
+    assert_eq!(batch(&input, &input.join("redacted")).status.code(), Some(0));
+
+    let out = batch(&input, &dir.path().join("elsewhere"));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 done, 0 skipped"), "{err}");
+    assert_eq!(tree(&dir.path().join("elsewhere")), vec![MANIFEST, "a.png"], "only the input's own file is redacted");
+}
+
+#[test]
 fn regression_videos_that_would_share_an_output_keep_their_source_extension() {
     init();
     let dir = tempfile::tempdir().unwrap();

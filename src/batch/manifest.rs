@@ -6,8 +6,9 @@
 //! only this record: an output is "already done" when the last line for its input names the same
 //! input identity and the same outputs, and they all exist (a `claimed` job whose outputs all
 //! exist finished them, as outputs appear only complete: a signal cut off its `done` line).
-//! Anything else found at an output path was not written by veilcam batch (or belongs to another
-//! input state), and is never taken for done.
+//! A `done` line also records each output's identity as committed, so an output replaced or
+//! changed since is not taken for done either. Anything else found at an output path was not
+//! written by veilcam batch (or belongs to another input state), and is never taken for done.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -47,7 +48,16 @@ impl Identity {
     /// The identity of the file at `path` now (following symlinks).
     pub fn of(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        Ok(Identity { size: meta.len(), mtime_s: meta.mtime(), mtime_ns: meta.mtime_nsec() })
+        Ok(Identity::from_meta(&meta))
+    }
+
+    /// The identity of whatever is at `path` itself (a link is not followed), if anything is.
+    pub fn of_entry(path: &Path) -> Option<Self> {
+        path.symlink_metadata().ok().map(|meta| Identity::from_meta(&meta))
+    }
+
+    fn from_meta(meta: &std::fs::Metadata) -> Self {
+        Identity { size: meta.len(), mtime_s: meta.mtime(), mtime_ns: meta.mtime_nsec() }
     }
 }
 
@@ -62,6 +72,10 @@ pub struct Record {
     pub identity: Identity,
     /// Every output of the job: relative to the output directory when inside it, else absolute.
     pub outputs: Vec<String>,
+    /// On a `done` line, each output's identity as committed, in the order of `outputs` (empty
+    /// on a `claimed` line, and on the lines of older builds, which did not record them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<Identity>,
     /// veilcam version that wrote the line.
     pub veilcam: String,
 }
@@ -135,6 +149,7 @@ mod tests {
             input: input.into(),
             identity: Identity { size: 1, mtime_s: 2, mtime_ns: 3 },
             outputs: vec![format!("{input}.mp4")],
+            written: Vec::new(),
             veilcam: "test".into(),
         }
     }
