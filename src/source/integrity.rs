@@ -57,9 +57,6 @@ pub struct Damage {
     pub undecodable_frames: u64,
     /// What GStreamer said about the damage, first reports first.
     pub reports: Vec<String>,
-    /// The first error a watched demuxer logged (see the module's docs).
-    #[serde(skip)]
-    demuxer_error: Option<String>,
 }
 
 impl Damage {
@@ -82,27 +79,36 @@ pub struct Gap {
 
 /// The damage of one decode, shared with GStreamer's threads.
 #[derive(Clone, Debug, Default)]
-pub struct DamageLog(Arc<Mutex<Damage>>);
+pub struct DamageLog(Arc<Mutex<Logged>>);
+
+/// What the log watch and the bus recorded for one decode.
+#[derive(Debug, Default)]
+struct Logged {
+    damage: Damage,
+    /// The first error a watched demuxer logged (see the module's docs): why the file could
+    /// not be opened, not what a salvaged decode lost.
+    demuxer_error: Option<String>,
+}
 
 impl DamageLog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Damage> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Logged> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn report(&self, what: String) {
-        let mut d = self.lock();
-        if d.reports.len() < MAX_REPORTS {
-            d.reports.push(what);
+        let mut logged = self.lock();
+        if logged.damage.reports.len() < MAX_REPORTS {
+            logged.damage.reports.push(what);
         }
     }
 
     pub fn undecodable(&self, what: String) {
-        self.lock().undecodable_frames += 1;
+        self.lock().damage.undecodable_frames += 1;
         self.report(what);
     }
 
     pub fn gap(&self, gap: Gap) {
-        self.lock().gaps.push(gap);
+        self.lock().damage.gaps.push(gap);
     }
 
     /// Records a demuxer's error (the first one is kept).
@@ -117,26 +123,27 @@ impl DamageLog {
 
     /// The first report, if anything was damaged.
     pub fn first_report(&self) -> Option<String> {
-        let d = self.lock();
+        let logged = self.lock();
+        let d = &logged.damage;
         d.reports.first().cloned().or_else(|| (!d.gaps.is_empty()).then(|| "frames are missing".to_string()))
     }
 
     pub fn has_reports(&self) -> bool {
-        let d = self.lock();
-        !d.reports.is_empty() || d.undecodable_frames > 0
+        let logged = self.lock();
+        !logged.damage.reports.is_empty() || logged.damage.undecodable_frames > 0
     }
 
     /// A copy of what was recorded so far.
     pub fn snapshot(&self) -> Damage {
-        self.lock().clone()
+        self.lock().damage.clone()
     }
 
     pub fn take(&self) -> Damage {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut *self.lock()).damage
     }
 
     pub fn clear_gaps(&self) {
-        self.lock().gaps.clear();
+        self.lock().damage.gaps.clear();
     }
 
     /// Records every frame a video decoder drops (a QoS message from a decoder in a pipeline
