@@ -447,3 +447,23 @@ fn object_keys_with_characters_object_stores_escape_are_redacted_like_any_other(
     let out = download(&servers, &format!("odd-out/{ODD}"), local.path());
     assert_faces_gone(ODD, &clip, &decode_gray(&out));
 }
+
+/// Found by hostile use: `--out s3://bucket//cam2/` was queued, and the worker, asking the store
+/// whether `//cam2/b.mp4` was already there, found the raw input `cam2/b.mp4` and recorded the
+/// job done: the "redacted" output served the unredacted input.
+#[test]
+fn an_output_key_that_would_address_the_input_is_refused_and_nothing_is_queued() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 10);
+    upload(&servers, &clip.path, "slash/b.mp4");
+    for (input, out) in [("slash/", "/slash/"), ("slash/b.mp4", "/slash/b.mp4")] {
+        let args: Vec<String> = ["submit".to_string(), format!("s3://{BUCKET}/{input}"), "--out".into(), format!("s3://{BUCKET}/{out}")].into_iter().chain(OPTIONS.iter().map(|s| s.to_string())).collect();
+        let done = servers.veilcam(&args.iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap();
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(!done.status.success(), "--out s3://{BUCKET}/{out} must be refused:\n{err}");
+        assert!(err.contains(&format!("s3://{BUCKET}/{out}")) && err.contains("cannot address this key"), "{err}");
+    }
+    let s = servers.snapshot();
+    assert!(s.jobs.is_empty(), "nothing queued: {}", status::render(&s));
+}

@@ -33,6 +33,10 @@ impl S3Url {
         if bucket.len() < 3 {
             return Err(QueueError::Usage(format!("{url}: bucket name must have 3 or more characters")));
         }
+        // A prefix ends with `/`; the rest must name its object verbatim.
+        if let Err(why) = verbatim(key.strip_suffix('/').unwrap_or(key)) {
+            return Err(QueueError::Usage(format!("{url}: {UNADDRESSABLE} ({why})")));
+        }
         Ok(S3Url { bucket: bucket.to_string(), key: key.to_string() })
     }
 
@@ -45,6 +49,23 @@ impl std::fmt::Display for S3Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
     }
+}
+
+/// Why a key is refused ([`verbatim`]).
+const UNADDRESSABLE: &str =
+    "cannot address this key (a leading `/`, `//`, `.` and `..` segments and control characters are not supported; rename the object)";
+
+/// The object-store path that addresses the S3 key `key` itself, or why there is none. Found by
+/// hostile use, twice: `Key::from` percent-encodes `%`, `~`, `#`, `[` and more, and `Key::parse`
+/// drops a leading and a trailing `/`, so `/cam2/b.mp4` addressed `cam2/b.mp4`, and a job whose
+/// output was given as `s3://bucket//cam2/b.mp4` found its own raw input there and was recorded
+/// done. Only a key that parses back to itself is used.
+fn verbatim(key: &str) -> Result<Key, String> {
+    let path = Key::parse(key).map_err(|e| e.to_string())?;
+    if path.as_ref() != key {
+        return Err(format!("it would address {:?} instead", path.as_ref()));
+    }
+    Ok(path)
 }
 
 /// How to reach the store.
@@ -121,12 +142,10 @@ impl Store {
         QueueError::Store { url: format!("s3://{}/{key}", self.bucket), message: format!("{what}: {e}") }
     }
 
-    /// The object-store path of `key`, verbatim: the S3 key the user named. (`Key::from`
-    /// would percent-encode `%`, `~`, `#`, `[` and more, and so address another object; found
-    /// by hostile use.) A key object_store cannot address (a control character, `//`, a `.` or
-    /// `..` segment) is refused, naming it.
+    /// The object-store path of `key`, verbatim: the S3 key the user named. A key object_store
+    /// cannot address as it is is refused, naming it ([`verbatim`]).
     fn key(&self, key: &str) -> Result<Key, QueueError> {
-        Key::parse(key).map_err(|e| self.err(key, "cannot address this key (control characters, `//`, `.` and `..` segments are not supported; rename the object)", e))
+        verbatim(key).map_err(|e| self.err(key, UNADDRESSABLE, e))
     }
 
     /// Every object under `prefix` (a "directory": `a/b/`; empty for the whole bucket).
@@ -220,7 +239,7 @@ mod tests {
         for key in ["a/50% off~[1] #2.mp4", "café/ünï cödé 👀.mp4", "x/two%0Alines.mp4"] {
             assert_eq!(store.key(key).unwrap().as_ref(), key);
         }
-        for key in ["a/two\nlines.mp4", "a//b.mp4", "a/../b.mp4"] {
+        for key in ["a/two\nlines.mp4", "a//b.mp4", "a/../b.mp4", "/a/b.mp4", "a/b.mp4/"] {
             let err = store.key(key).unwrap_err().to_string();
             assert!(err.contains(&format!("s3://redaction/{key}")) && err.contains("rename the object"), "{err}");
         }
@@ -232,6 +251,19 @@ mod tests {
         assert_eq!(S3Url::parse("s3://redaction").unwrap().key, "");
         assert!(S3Url::parse("/tmp/x").is_err());
         assert!(S3Url::parse("s3://ab/x").unwrap_err().to_string().contains("3 or more"));
+    }
+
+    /// Found by hostile use: `--out s3://redaction//cam2/` was accepted, and its objects'
+    /// `//cam2/…` keys addressed the inputs under `cam2/`.
+    #[test]
+    fn a_url_whose_key_would_address_another_object_is_refused() {
+        for url in ["s3://redaction//cam2/", "s3://redaction//archive/a.mp4", "s3://redaction/a//b/", "s3://redaction/a/./b.mp4", "s3://redaction/a/../b/"] {
+            let err = S3Url::parse(url).unwrap_err().to_string();
+            assert!(err.contains(url) && err.contains("cannot address this key"), "{url}: {err}");
+        }
+        for url in ["s3://redaction/", "s3://redaction", "s3://redaction/cam2/", "s3://redaction/cam2/a b.mp4"] {
+            assert!(S3Url::parse(url).is_ok(), "{url}");
+        }
     }
 
     #[test]
