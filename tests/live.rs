@@ -516,3 +516,16 @@ fn a_full_recording_disk_keeps_the_restream_going_and_indexes_only_what_was_writ
         assert_faces_hidden(name, &decoded);
     }
 }
+
+/// Found by hostile use: `min_free_mb` above the size of the whole disk was taken, and every
+/// segment was deleted as soon as it closed while `/healthz` said ok, without a word.
+#[test]
+fn a_free_space_floor_no_disk_can_meet_is_refused_at_start_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    // No camera is needed: the floor is checked before any camera is read.
+    let live = Proc::spawn(&mut live_command(dir.path(), "rtsp://127.0.0.1:9/none", "min_free_mb = 100000000000", &[]));
+    let (code, err) = live.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "refused at once, not run (killed after 20 s: no exit code): {err}");
+    assert!(err.contains("live.min_free_mb") && err.contains("every recording would be deleted"), "{err}");
+    assert!(dir_entries(&dir.path().join("recordings")).is_empty(), "nothing recorded: {err}");
+}

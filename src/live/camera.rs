@@ -102,6 +102,7 @@ impl LiveServices {
         let sweeper = match &config.recordings {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                crate::live::retention::check_floor(dir, config.min_free_bytes)?;
                 let mut retention = Retention::new(config.retain, config.min_free_bytes);
                 for cam in &config.cameras {
                     retention.per_camera.insert(cam.name().to_string(), cam.retain);

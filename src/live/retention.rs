@@ -221,6 +221,17 @@ fn candidates(camera_dir: &Path, camera: &str) -> Result<Vec<Candidate>> {
 
 /// Free bytes (for unprivileged users) on the file system holding `path`.
 pub fn free_bytes(path: &Path) -> Result<u64> {
+    let stat = statvfs(path)?;
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+/// Size in bytes of the file system holding `path`.
+fn total_bytes(path: &Path) -> Result<u64> {
+    let stat = statvfs(path)?;
+    Ok(stat.f_blocks as u64 * stat.f_frsize as u64)
+}
+
+fn statvfs(path: &Path) -> Result<libc::statvfs> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::Settings(format!("{}: path contains a NUL byte", path.display())))?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -228,7 +239,46 @@ pub fn free_bytes(path: &Path) -> Result<u64> {
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return Err(Error::io(path, std::io::Error::last_os_error()));
     }
-    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+    Ok(stat)
+}
+
+/// Refuses a free-space floor the file system holding `root` can never meet (found by hostile
+/// use: `min_free_mb = 100000000` was taken, and every segment was deleted as soon as it
+/// closed, without a word).
+pub fn check_floor(root: &Path, min_free_bytes: u64) -> Result<()> {
+    let total = total_bytes(root)?;
+    if min_free_bytes >= total {
+        return Err(Error::Settings(format!(
+            "live.min_free_mb: {} MB is not less than the whole file system holding {} ({} MB): every recording would be deleted as soon as it closed",
+            min_free_bytes >> 20,
+            root.display(),
+            total >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// Says what a sweep deleted for free space, and when the floor cannot be met (once, until it
+/// can again: `unmet` carries that from sweep to sweep). Segments past their age go quietly:
+/// that is what the user asked for.
+fn log_sweep(root: &Path, report: &SweepReport, unmet: &mut bool) {
+    let for_space: Vec<&Deleted> = report.deleted.iter().filter(|d| d.reason == DeleteReason::FreeSpace).collect();
+    if !for_space.is_empty() {
+        let bytes: u64 = for_space.iter().map(|d| d.bytes).sum();
+        tracing::warn!(
+            "deleted {} recorded segment(s) ({} MB), oldest first, because {} had less free space than live.min_free_mb",
+            for_space.len(),
+            bytes >> 20,
+            root.display()
+        );
+    }
+    if report.floor_unmet && !*unmet {
+        tracing::error!(
+            "{} still has less free space than live.min_free_mb with no recording left to delete: new segments go as soon as they close; free space or lower the floor",
+            root.display()
+        );
+    }
+    *unmet = report.floor_unmet;
 }
 
 /// A thread that sweeps every `interval` until stopped.
@@ -246,9 +296,13 @@ impl Sweeper {
             .name("veilcam-retention".into())
             .spawn(move || {
                 let mut last = SweepReport::default();
+                let mut unmet = false;
                 loop {
                     match sweep(&root, &retention) {
-                        Ok(report) => last = report,
+                        Ok(report) => {
+                            log_sweep(&root, &report, &mut unmet);
+                            last = report;
+                        }
                         Err(e) => tracing::error!(error = %e, "retention sweep failed"),
                     }
                     match stopped.recv_timeout(interval) {
