@@ -575,3 +575,89 @@ fn a_local_header_naming_another_file_fails_the_bundle() {
     let (ok, report) = home.verify(&bundle, &[]);
     assert!(!ok && report.contains("local header names it") && report.contains("../evil.sh"), "{report}");
 }
+
+/// `entries` with the manifest edited by `edit` and signed again with `key`: what a signer
+/// who alters their own bundle produces.
+fn resigned(mut all: Vec<(String, zip::CompressionMethod, Vec<u8>)>, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+    let at = all.iter().position(|e| e.0 == MANIFEST).unwrap();
+    let mut manifest: Value = serde_json::from_slice(&all[at].2).unwrap();
+    edit(&mut manifest);
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let signature = minisig::sign(key, &bytes, &veilcam::export::bundle::signature_comment(&key.public()), "timestamp:0\tfile:manifest.json");
+    all[at].2 = bytes;
+    all.iter_mut().find(|e| e.0 == SIGNATURE).unwrap().2 = signature.into_bytes();
+    all
+}
+
+/// Found by hostile use: a `report.txt` stored as a symbolic link to /etc/passwd, listed with
+/// the hash of the link's text and signed, passed `verify`; unzipped, the recipient's
+/// report.txt showed /etc/passwd.
+#[test]
+fn an_entry_stored_as_a_symbolic_link_fails_the_bundle_even_listed_and_signed() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let key = SigningKey::load(&home.keys_dir()).unwrap();
+    const LINK: &str = "/etc/passwd";
+    let all = resigned(entries(&bundle), &key, |m| {
+        let listed = m["files"].as_array_mut().unwrap().iter_mut().find(|f| f["name"] == REPORT).unwrap();
+        use sha2::Digest;
+        listed["sha256"] = json!(veilcam::export::keys::hex(&sha2::Sha256::digest(LINK.as_bytes())));
+        listed["bytes"] = json!(LINK.len());
+    });
+    let mut zip = zip::ZipWriter::new(File::create(&bundle).unwrap());
+    for (name, method, bytes) in &all {
+        let options = zip::write::SimpleFileOptions::default().compression_method(*method);
+        if name == REPORT {
+            zip.add_symlink(name.as_str(), LINK, options).unwrap();
+        } else {
+            zip.start_file(name.as_str(), options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+    }
+    zip.finish().unwrap();
+
+    let public = home.keys_dir().join("veilcam.pub");
+    let (ok, report) = home.verify(&bundle, &["--key", public.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    assert!(report.contains(&format!("FAILED  {}: {REPORT}: stored as a symbolic link", bundle.display())), "{report}");
+}
+
+/// Found by hostile use: a manifest re-signed with an empty file list, in a bundle holding
+/// nothing else, passed `verify` ("all 1 checks passed").
+#[test]
+fn a_signed_manifest_that_lists_no_file_fails_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let key = SigningKey::load(&home.keys_dir()).unwrap();
+    let all: Vec<_> = resigned(entries(&bundle), &key, |m| m["files"] = json!([])).into_iter().filter(|e| e.0 == MANIFEST || e.0 == SIGNATURE).collect();
+    rewrite(&bundle, &all);
+    let public = home.keys_dir().join("veilcam.pub");
+    let (ok, report) = home.verify(&bundle, &["--key", public.to_str().unwrap()]);
+    assert!(!ok, "{report}");
+    assert_eq!(failed(&report), [MANIFEST], "{report}");
+    assert!(report.contains("lists no files"), "{report}");
+}
+
+/// The working copy a manifest says it produced must be among the files it lists (else a
+/// re-signed manifest could leave the video out and still pass).
+#[test]
+fn a_working_copy_the_manifest_names_but_does_not_list_fails_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let key = SigningKey::load(&home.keys_dir()).unwrap();
+    let all: Vec<_> = resigned(entries(&bundle), &key, |m| {
+        m["produced"] = json!({ "working_copy": VIDEO });
+        m["files"].as_array_mut().unwrap().retain(|f| f["name"] != VIDEO);
+    })
+    .into_iter()
+    .filter(|e| e.0 != VIDEO)
+    .collect();
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok, "{report}");
+    assert_eq!(failed(&report), [VIDEO], "{report}");
+    assert!(report.contains("produced.working_copy names it"), "{report}");
+}

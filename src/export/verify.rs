@@ -189,6 +189,16 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
             Vec::new()
         }
     };
+    if entries.is_empty() {
+        report.findings.push(Finding::failed(MANIFEST, "lists no files: a sealed bundle holds at least one"));
+    }
+    for field in ["working_copy", "sidecar"] {
+        let named = manifest.pointer(&format!("/produced/{field}")).and_then(Value::as_str);
+        if let Some(name) = named.filter(|n| !entries.iter().any(|e| e.name == *n)) {
+            // Found by hostile use: a re-signed manifest with an empty file list passed.
+            report.findings.push(Finding::failed(name, format!("produced.{field} names it, but the manifest's files do not list it")));
+        }
+    }
     let scratch = tempfile::tempdir().ok();
     let mut seen = std::collections::BTreeSet::new();
     for entry in &entries {
@@ -442,6 +452,11 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
         if !f.comment().is_empty() {
             return added(format!("{}: a file comment of {} bytes", f.name(), f.comment().len()));
         }
+        if let Some(kind) = f.unix_mode().and_then(not_a_regular_file) {
+            // Found by hostile use: a `report.txt` stored as a link to /etc/passwd passed, and
+            // unzip made the recipient's report.txt show that file. Export writes files only.
+            return Err(format!("{}: stored as a {kind}, not a file; export writes none, so the bundle was altered", f.name()));
+        }
         if let Some(extra) = f.extra_data().filter(|e| !only_zip64_fields(e)) {
             return added(format!("{}: an extra field of {} bytes in the zip directory", f.name(), extra.len()));
         }
@@ -455,6 +470,17 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
         return added(format!("{} bytes after the end of the zip directory", len - end));
     }
     Ok(())
+}
+
+/// What a zip entry's Unix mode makes it when that is not a regular file (a mode without a
+/// file type, as some writers store, counts as a file).
+fn not_a_regular_file(mode: u32) -> Option<&'static str> {
+    match mode & libc::S_IFMT {
+        0 | libc::S_IFREG => None,
+        libc::S_IFLNK => Some("symbolic link"),
+        libc::S_IFDIR => Some("directory"),
+        _ => Some("special file"),
+    }
 }
 
 /// A ZIP64 extra field in a local header: its id and length, then both sizes (20 bytes).
