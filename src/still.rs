@@ -90,6 +90,11 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
 /// (found by hostile use: a 7.8 KB PNG of 1×2,000,000 pixels took 22 s and 5.8 GB).
 pub const MAX_SIDE: u32 = 16_384;
 
+/// The most pixels of an image veilcam redacts, also checked from its header: a medium-format
+/// camera's 100 MP picture fits (found by hostile use: a 2 MB 16-bit PNG of 16,384 × 16,384
+/// took 3.5 GB, and a 632-byte JPEG whose header says 16,000 × 16,000 took 3.3 GB).
+pub const MAX_PIXELS: u64 = 120_000_000;
+
 /// Decodes an image upright (its EXIF orientation applied), refusing one that does not decode cleanly to its end: a truncated or
 /// corrupt JPEG is an error (the lenient decoder would fill the rest with grey), checked by
 /// decoding it once more in zune-jpeg's strict mode.
@@ -102,6 +107,13 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
         .map_err(|e| err(e.to_string()))?;
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(err(format!("{width}×{height} pixels: larger than {MAX_SIDE} on a side")));
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(err(format!("{width}×{height} pixels: more than {} million", MAX_PIXELS / 1_000_000)));
+    }
+    if format == ImageFormat::Png && is_animated_png(&bytes) {
+        // Found by hostile use: only the default image was redacted and written, without a word.
+        return Err(err("an animated PNG: veilcam redacts one picture; convert the animation to a video".into()));
     }
     if format == ImageFormat::Jpeg {
         let options = zune_jpeg::zune_core::options::DecoderOptions::default().set_strict_mode(true);
@@ -117,6 +129,12 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(img.to_rgb8())
+}
+
+/// Whether the PNG in `bytes` is animated (APNG): more than the one picture a viewer without
+/// APNG shows.
+fn is_animated_png(bytes: &[u8]) -> bool {
+    image::codecs::png::PngDecoder::new(std::io::Cursor::new(bytes)).and_then(|d| d.is_apng()).unwrap_or(false)
 }
 
 fn write_image(img: &RgbImage, output: &AtomicOutput) -> Result<()> {

@@ -450,6 +450,57 @@ fn an_image_too_large_on_a_side_is_refused_before_it_is_decoded() {
     assert!(started.elapsed() < Duration::from_secs(5), "refused in {:?}", started.elapsed());
 }
 
+/// Found by hostile use: a 632-byte JPEG whose header says 16,000 × 16,000 (within the side
+/// limit) was decoded whole: 10 s and 3.3 GB. Its pixel count is refused from the header.
+#[test]
+fn an_image_of_too_many_pixels_is_refused_before_it_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    image::RgbImage::from_pixel(16, 16, image::Rgb([90, 120, 150])).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+    // The frame header (SOF0: FF C0, length, precision, height, width) made to say 16000 × 16000.
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline JPEG");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x3E, 0x80, 0x3E, 0x80]);
+    let huge = dir.path().join("huge.jpg");
+    std::fs::write(&huge, &bytes).unwrap();
+    let before = dir_entries(dir.path());
+    let started = Instant::now();
+    let out = redact_within(Duration::from_secs(30), &huge, &dir.path().join("out.jpg"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["huge.jpg", "16000×16000 pixels", "more than 120 million"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "refused in {:?}", started.elapsed());
+}
+
+/// Found by hostile use: an animated PNG was redacted to its default picture alone, exit 0.
+#[test]
+fn an_animated_png_is_refused_not_cut_to_one_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 200, 200])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    // An animation control chunk (acTL: 2 frames, looping) right after the header chunk.
+    let after_ihdr = 8 + 8 + 13 + 4;
+    png.splice(after_ihdr..after_ihdr, png_chunk(b"acTL", &[0, 0, 0, 2, 0, 0, 0, 0]));
+    let anim = dir.path().join("anim.png");
+    std::fs::write(&anim, &png).unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(30), &anim, &dir.path().join("out.png"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["anim.png", "animated PNG"]);
+}
+
+/// A PNG chunk: length, type, data and the CRC-32 of type and data.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = !0u32;
+    for &byte in kind.iter().chain(data) {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(&(!crc).to_be_bytes());
+    chunk
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. No input tag reaches an output
 // ---------------------------------------------------------------------------------------------
