@@ -310,8 +310,9 @@ fn clock_notes(records: &[SegmentRecord]) -> Vec<String> {
     ];
     for r in records.iter().filter(|r| r.recovered) {
         notes.push(format!(
-            "{} was recovered after the recorder was killed: its start comes from its file name (whole seconds), so its \
-             times may be up to 1 s early, and its last second before the kill is lost.",
+            "{} was recovered after the recorder was killed: its start comes from its file name (whole seconds, and not \
+             before the end of the segment before it), so its times may be up to 1 s early, and its last second before the \
+             kill is lost.",
             r.file
         ));
     }

@@ -579,14 +579,26 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
             fs::remove_file(&part).map_err(|e| Error::io(&part, e))?;
             continue;
         }
-        // The name has whole seconds: the recovered start may be up to 1 s early.
-        let start = parse_segment_name(&name).unwrap_or_else(now_ms);
+        let start = match parse_segment_name(&name) {
+            Some(named) => recovered_start(named, &read_index(camera_dir)?),
+            None => now_ms(),
+        };
         if let Some(record) = commit_segment(&part, &final_path, start, true)? {
             tracing::warn!(file = %final_path.display(), frames = record.frames, "recovered an interrupted segment");
             recovered.push(record);
         }
     }
     Ok(recovered)
+}
+
+/// The start of a recovered segment whose name says `named` (whole seconds, rounded down, so
+/// it began within the second after). It began no earlier than the segment before it ended: the
+/// recorder opens the next segment where it closes one. Found by hostile use: taken from its
+/// name alone, a recovered segment overlapped the one before it by 0.84 s, and an export of
+/// 2.0 s from the index held 2.72 s of footage, some from after the requested end.
+fn recovered_start(named: i64, index: &[SegmentRecord]) -> i64 {
+    let before = index.iter().filter(|r| r.start_ms().is_some_and(|s| s <= named)).filter_map(SegmentRecord::end_ms).max();
+    before.map_or(named, |end| end.clamp(named, named + 999))
 }
 
 #[cfg(test)]
@@ -604,6 +616,21 @@ mod tests {
         assert_eq!(parse_segment_name("2026-11-30T19-04-05Z-2.mp4"), Some(ms - 123));
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(parse_rfc3339_ms("2024-02-29T23:59:59Z"), Some(1_709_251_199_000));
+    }
+
+    #[test]
+    fn a_recovered_segment_starts_where_the_one_before_it_ended_within_its_named_second() {
+        let at = |ms: i64| SegmentRecord { file: String::new(), start: format_rfc3339_ms(ms), end: String::new(), frames: 0, bytes: 0, sha256: String::new(), recovered: false };
+        let span = |from: i64, to: i64| SegmentRecord { end: format_rfc3339_ms(to), ..at(from) };
+        let named = 1_796_065_445_000;
+        // The case found: the segment before ended 0.84 s into the recovered one's named second.
+        assert_eq!(recovered_start(named, &[span(named - 1_746, named + 840)]), named + 840);
+        // A gap before it: the name is all there is.
+        assert_eq!(recovered_start(named, &[span(named - 5_000, named - 2_000)]), named);
+        assert_eq!(recovered_start(named, &[]), named);
+        // Never past the named second, nor from a segment that began after it.
+        assert_eq!(recovered_start(named, &[span(named - 3_000, named + 1_500)]), named + 999);
+        assert_eq!(recovered_start(named, &[span(named + 4_000, named + 6_000)]), named);
     }
 
     #[test]
