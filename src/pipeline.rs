@@ -327,12 +327,14 @@ struct Found {
     detections: Vec<Detection>,
     ran: bool,
     persons: bool,
+    /// The face look had nothing to compare with ([`Plan::first_sight`](crate::detect::Plan::first_sight)).
+    first_sight: bool,
 }
 
 impl Found {
     /// No look: the frame skipped detection.
     fn skipped(index: u64) -> Self {
-        Found { index, detections: Vec::new(), ran: false, persons: false }
+        Found { index, detections: Vec::new(), ran: false, persons: false, first_sight: false }
     }
 }
 
@@ -512,7 +514,7 @@ fn detect_stage(
         } else {
             Ok(Vec::new())
         }
-        .map(|detections| Found { index, detections, ran: plan.is_look(), persons: plan.persons });
+        .map(|detections| Found { index, detections, ran: plan.is_look(), persons: plan.persons, first_sight: plan.first_sight });
         drop(frame);
         let failed = result.is_err();
         if tx.send(result).is_err() || (failed && !keep_going) {
@@ -561,6 +563,10 @@ struct Redactor<'t> {
     /// (or none yet): the person boxes (bystanders' bodies, and at night the heads of walkers
     /// whose faces the face models miss) would otherwise be missing from it.
     last_person_look: Option<u64>,
+    /// Live: the first look since the stream began (or since its last cut) that could look for
+    /// small faces; frames leave obscured whole until a look-ahead window after it
+    /// ([`Redactor::warmed_up`]).
+    first_seeing_look: Option<u64>,
     times: &'t StageTimes,
 }
 
@@ -582,6 +588,7 @@ impl<'t> Redactor<'t> {
             max_unlooked,
             last_look: None,
             last_person_look: None,
+            first_seeing_look: None,
             sinks,
             policy,
             tracker: Tracker::new(tracking),
@@ -606,16 +613,23 @@ impl<'t> Redactor<'t> {
             // until a look at or after it comes back, nothing stands in for one.
             self.last_look = None;
             self.last_person_look = None;
+            self.first_seeing_look = None;
         }
         let index = frame.index;
         let (detections, glanced, obscured_whole) = match found {
             Some(found) if found.ran => {
                 self.tracker.observe(index, &found.detections);
-                self.last_look = Some(index);
+                // Live, a face look that could not look for small faces (nothing to compare
+                // with yet) stands neither for its frame nor for those after it.
+                let blind = found.first_sight && self.max_unlooked.is_some();
+                if !blind {
+                    self.last_look = Some(index);
+                    self.first_seeing_look.get_or_insert(index);
+                }
                 if found.persons {
                     self.last_person_look = Some(index);
                 }
-                let covered = self.persons_cover(index, person_every);
+                let covered = !blind && self.persons_cover(index, person_every);
                 (found.detections, Vec::new(), (!covered).then_some(ObscuredWhole::NoLookClose))
             }
             // A filler frame (a live camera away) is obscured whole by nature: decided below.
@@ -630,7 +644,11 @@ impl<'t> Redactor<'t> {
             None => (Vec::new(), Vec::new(), Some(ObscuredWhole::LookLate)),
         };
         // A filler frame is obscured whole whatever its look said.
-        let obscured_whole = if frame.is_filler() { Some(ObscuredWhole::Filler) } else { obscured_whole };
+        let obscured_whole = match obscured_whole {
+            _ if frame.is_filler() => Some(ObscuredWhole::Filler),
+            None if !self.warmed_up(index) => Some(ObscuredWhole::NoLookClose),
+            whole => whole,
+        };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
         self.faces += faces;
         self.persons += (detections.len() + glanced.len()) as u64 - faces;
@@ -640,6 +658,18 @@ impl<'t> Redactor<'t> {
             self.emit(oldest)?;
         }
         Ok(())
+    }
+
+    /// Whether frame `index` may leave with masks: always for files; live, from a tracker's
+    /// hold (a second by default, as far as files look ahead) after the first look since the
+    /// stream began (or since its last cut) that could look for small faces. Every face in view
+    /// is new then, and a small one is found only once it has moved under a look, up to half a
+    /// second in (found by hostile use: on every camera connection a 12×17 px face showed on
+    /// the first frames, found 267 ms in, past the 200 ms look-ahead; at 320×180, 15 fps, found
+    /// 600 ms in). The first second then leaves obscured whole, as a file's first second would
+    /// be masked from looks up to a second after it; later frames lean on the look-ahead.
+    fn warmed_up(&self, index: u64) -> bool {
+        self.max_unlooked.is_none() || self.first_seeing_look.is_some_and(|first| index >= first + self.tracker.settings().hold_frames)
     }
 
     /// Whether the tracker may stand in for a look at frame `index`: always for files; live,
@@ -790,7 +820,9 @@ mod tests {
 
     /// Which of the frames `looks` describes leave obscured whole, from a tail live or not.
     /// Each look: the frame's person cadence (`None`: no person look due) and what came back
-    /// (`None`: no look; `Some(persons)`: a look, with the person detector or not).
+    /// (`None`: no look; `Some(persons)`: a look, with the person detector or not). Live, the
+    /// first second after the first look ([`Redactor::warmed_up`]) is left out of these: the
+    /// tracker holds nothing here (`hold_frames` 0).
     fn obscured_by_tail(live: bool, looks: &[(Option<u64>, Option<bool>)]) -> Vec<bool> {
         gst::init().unwrap();
         let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
@@ -798,11 +830,12 @@ mod tests {
         let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
         let times = StageTimes::default();
         let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Obscured(seen.clone()))];
-        let mut tail = Redactor::new(sinks, policy, TrackerSettings::for_fps(30.0, false), live.then_some(2), Progress::new("test", None, true), &times);
+        let tracking = TrackerSettings { hold_frames: 0, ..TrackerSettings::for_fps(30.0, false) };
+        let mut tail = Redactor::new(sinks, policy, tracking, live.then_some(2), Progress::new("test", None, true), &times);
         for (index, &(person_every, look)) in (0u64..).zip(looks) {
             let frame = Frame { index, buffer: gst::Buffer::with_size(info.size()).unwrap(), info: info.clone() };
             let decoded = Decoded { frame, decoded_at: Instant::now(), grey: true, cut: false, person_every };
-            let found = Found { index, detections: Vec::new(), ran: look.is_some(), persons: look == Some(true) };
+            let found = Found { index, detections: Vec::new(), ran: look.is_some(), persons: look == Some(true), first_sight: false };
             tail.accept(decoded, Some(found)).unwrap();
         }
         tail.finish().unwrap();
@@ -816,6 +849,29 @@ mod tests {
     /// obscured on it. It now leaves obscured whole until a person look comes back, and again
     /// when none came back for twice their cadence; frames without person looks due, and files,
     /// are as before.
+    #[test]
+    fn live_frames_leave_obscured_until_a_second_after_the_first_look_that_could_see_small_faces() {
+        gst::init().unwrap();
+        let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
+        let times = StageTimes::default();
+        let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Obscured(seen.clone()))];
+        let tracking = TrackerSettings { hold_frames: 3, ..TrackerSettings::for_fps(30.0, false) };
+        let mut tail = Redactor::new(sinks, policy, tracking, Some(2), Progress::new("test", None, true), &times);
+        // A look at every frame; the first two had nothing to compare with; a cut at frame 8.
+        for index in 0..14u64 {
+            let frame = Frame { index, buffer: gst::Buffer::with_size(info.size()).unwrap(), info: info.clone() };
+            let decoded = Decoded { frame, decoded_at: Instant::now(), grey: false, cut: index == 8, person_every: None };
+            let found = Found { index, detections: Vec::new(), ran: true, persons: false, first_sight: index < 2 || index == 8 };
+            tail.accept(decoded, Some(found)).unwrap();
+        }
+        tail.finish().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        let expected = [true, true, true, true, true, false, false, false, true, true, true, true, false, false];
+        assert_eq!(seen, expected, "obscured whole, per frame: the first seeing looks at 2 and 9, each with a hold of 3 frames");
+    }
+
     #[test]
     fn live_frames_due_a_person_look_leave_obscured_until_one_comes_back() {
         let (night, face_look, person_look) = (Some(6), Some(false), Some(true));

@@ -71,6 +71,12 @@ pub struct Plan {
     /// one (the frame and those after it are obscured whole until a look at or after it
     /// comes back).
     pub cut: bool,
+    /// A face look with no earlier picture to compare with: a stream's first pictures, or the
+    /// first after a cut. Small faces, which the closer look finds where the picture moved,
+    /// could not be looked for; live, such a look does not stand for its frame, which leaves
+    /// obscured whole (found by hostile use: a 12×17 px face showed on the first frame of
+    /// every camera connection, found only 267 ms in, past the 200 ms look-ahead).
+    pub first_sight: bool,
     /// On a frame without a face look: regions where something appeared since the frame before
     /// where nothing moved lately ([`motion::Stir`]), in tiles of at most [`CLOSER_TILE`], to
     /// search enlarged by [`CLOSER_SCALE`]. A face shown only between two looks is found
@@ -308,12 +314,14 @@ impl Planner {
         } else if faces {
             self.looks_since_persons += 1;
         }
+        let compared = self.recent.front().is_some_and(|&(i, _)| i + self.motion_span <= index);
+        let first_sight = faces && self.small_faces && (cut || !compared);
         let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, &cells, grey) } else { Default::default() };
         self.previous = Some(cells);
         let head_turn = self.looks;
         self.looks += usize::from(faces);
         let second = if grey { self.second_tiles(&closer, pic.width, pic.height) } else { Vec::new() };
-        Plan { faces, persons, closer, shade, head_turn, second, grey, cut, glance }
+        Plan { faces, persons, closer, shade, head_turn, second, grey, cut, first_sight, glance }
     }
 
     /// The tiles where something appeared since the frame before, on a frame whose picture has
