@@ -44,7 +44,11 @@ fn main() -> ExitCode {
     harden_process();
     stop_on_signal();
     let result = run(&cli);
-    if veilcam::interrupt::requested() && result.is_err() {
+    // A signal is how a live camera is stopped: its result says how it ended (found by hostile
+    // use: a stop while recording had failed printed "interrupted; no output written" and exit
+    // 130 instead of the failure and exit 1, after segments had been written and served).
+    let stopped_live = matches!(cli.command, Command::Live(_)) && !matches!(result, Err(veilcam::Error::Interrupted));
+    if veilcam::interrupt::requested() && result.is_err() && !stopped_live {
         if matches!(cli.command, Command::Batch(_)) {
             // Files finished before the interrupt were committed and recorded; a re-run goes on.
             say!("veilcam: interrupted; the file in progress was not written (finished files are kept; run the same command again to go on)");

@@ -661,3 +661,22 @@ fn a_working_copy_the_manifest_names_but_does_not_list_fails_the_bundle() {
     assert_eq!(failed(&report), [VIDEO], "{report}");
     assert!(report.contains("produced.working_copy names it"), "{report}");
 }
+
+/// Found by hostile use: an entry whose listed size alone was wrong was reported as a SHA-256
+/// that "differs" from the very same SHA-256.
+#[test]
+fn a_size_alone_that_differs_is_reported_as_the_size() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let key = SigningKey::load(&home.keys_dir()).unwrap();
+    let all = resigned(entries(&bundle), &key, |m| {
+        let listed = m["files"].as_array_mut().unwrap().iter_mut().find(|f| f["name"] == REPORT).unwrap();
+        listed["bytes"] = json!(listed["bytes"].as_u64().unwrap() + 1);
+    });
+    rewrite(&bundle, &all);
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok, "{report}");
+    let line = report.lines().find(|l| l.starts_with(&format!("FAILED  {REPORT}:"))).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("bytes where the manifest says") && !line.contains("differs"), "{line}");
+}

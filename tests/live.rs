@@ -529,3 +529,25 @@ fn a_free_space_floor_no_disk_can_meet_is_refused_at_start_and_nothing_is_record
     assert!(err.contains("live.min_free_mb") && err.contains("every recording would be deleted"), "{err}");
     assert!(dir_entries(&dir.path().join("recordings")).is_empty(), "nothing recorded: {err}");
 }
+
+/// Found by hostile use: a stop (SIGTERM) while recording had failed (the camera's directory
+/// replaced by a file) exited 130 with "interrupted; no output written", after segments had
+/// been written and the restream served; docs/live.md says it exits 1 with the failure.
+#[test]
+fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_url) = testcam();
+    let (live, _restream) = live(dir.path(), &cam_url, "", &[]);
+    let camera_dir = dir.path().join("recordings/door");
+    let started = Instant::now();
+    while !camera_dir.is_dir() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_dir_all(&camera_dir).unwrap();
+    std::fs::write(&camera_dir, b"not a directory").unwrap();
+    live.wait_for("recording stopped; the restream goes on");
+    live.signal(libc::SIGTERM);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("veilcam: error:") && !err.contains("no output written"), "{err}");
+}

@@ -291,8 +291,15 @@ fn check_file(
         Err(why) => return Finding::failed(name, why),
     };
     if sha256 != entry.sha256 || bytes != entry.bytes {
-        let size = if bytes == entry.bytes { String::new() } else { format!("; {bytes} bytes where the manifest says {}", entry.bytes) };
-        return Finding::failed(name, format!("altered: SHA-256 {sha256} differs from the manifest's {}{size}", entry.sha256));
+        // Found by hostile use: a size-only mismatch was worded as a hash that "differs" from itself.
+        let mut why = Vec::new();
+        if sha256 != entry.sha256 {
+            why.push(format!("SHA-256 {sha256} differs from the manifest's {}", entry.sha256));
+        }
+        if bytes != entry.bytes {
+            why.push(format!("{bytes} bytes where the manifest says {}", entry.bytes));
+        }
+        return Finding::failed(name, format!("altered: {}", why.join("; ")));
     }
     if let Some(why) = read_error {
         return Finding::failed(name, format!("cannot be read back: {why}"));
