@@ -91,8 +91,11 @@ fn failed(report: &str) -> Vec<String> {
     report.lines().filter_map(|l| l.strip_prefix("FAILED  ")).map(|l| l.split(": ").next().unwrap().to_string()).collect()
 }
 
+/// A zip's entries, in order: name, compression, contents.
+type Entries = Vec<(String, zip::CompressionMethod, Vec<u8>)>;
+
 /// Every entry of a zip, in order: name, compression, contents.
-fn entries(bundle: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+fn entries(bundle: &Path) -> Entries {
     let mut zip = zip::ZipArchive::new(File::open(bundle).unwrap()).unwrap();
     (0..zip.len())
         .map(|i| {
@@ -132,7 +135,7 @@ fn flip_in_place(bundle: &Path, name: &str) {
 }
 
 /// `entries` with one byte of `name`'s contents flipped.
-fn with_flipped(mut all: Vec<(String, zip::CompressionMethod, Vec<u8>)>, name: &str) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+fn with_flipped(mut all: Entries, name: &str) -> Entries {
     let entry = all.iter_mut().find(|e| e.0 == name).unwrap();
     let mid = entry.2.len() / 2;
     entry.2[mid] ^= 0x01;
@@ -247,20 +250,16 @@ fn a_bundle_resigned_with_another_key_fails_against_the_expected_key() {
     let bundle = home.bundle();
     // A forger swaps the video and signs a fresh manifest with their own key.
     let forger = SigningKey::generate().unwrap();
-    let mut all = with_flipped(entries(&bundle), VIDEO);
+    let flipped = with_flipped(entries(&bundle), VIDEO);
     let video_sha = {
         use sha2::Digest;
-        veilcam::export::keys::hex(&sha2::Sha256::digest(&all.iter().find(|e| e.0 == VIDEO).unwrap().2))
+        veilcam::export::keys::hex(&sha2::Sha256::digest(&flipped.iter().find(|e| e.0 == VIDEO).unwrap().2))
     };
-    let manifest_at = all.iter().position(|e| e.0 == MANIFEST).unwrap();
-    let mut manifest: Value = serde_json::from_slice(&all[manifest_at].2).unwrap();
-    manifest["files"][0]["sha256"] = json!(video_sha);
-    manifest["signer"]["fingerprint"] = json!(forger.public_fingerprint());
-    manifest["signer"]["public_key"] = json!(forger.public().to_minisign_base64());
-    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
-    let signature = minisig::sign(&forger, &bytes, &veilcam::export::bundle::signature_comment(&forger.public()), "timestamp:0\tfile:manifest.json");
-    all[manifest_at].2 = bytes;
-    all.iter_mut().find(|e| e.0 == SIGNATURE).unwrap().2 = signature.into_bytes();
+    let all = resigned(flipped, &forger, |manifest| {
+        manifest["files"][0]["sha256"] = json!(video_sha);
+        manifest["signer"]["fingerprint"] = json!(forger.public_fingerprint());
+        manifest["signer"]["public_key"] = json!(forger.public().to_minisign_base64());
+    });
     rewrite(&bundle, &all);
 
     // Without the expected key the bundle is consistent, but the report names the forger's key.
@@ -576,9 +575,20 @@ fn a_local_header_naming_another_file_fails_the_bundle() {
     assert!(!ok && report.contains("local header names it") && report.contains("../evil.sh"), "{report}");
 }
 
-/// `entries` with the manifest edited by `edit` and signed again with `key`: what a signer
-/// who alters their own bundle produces.
-fn resigned(mut all: Vec<(String, zip::CompressionMethod, Vec<u8>)>, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+/// A home with a key and a bundle sealed with it, and the bundle's entries with the manifest
+/// edited by `edit` and signed again with that same key: what an owner who alters their own
+/// bundle produces. The zip is not rewritten; the test decides what goes into it.
+fn resigned_by_its_owner(edit: impl FnOnce(&mut Value)) -> (Home, PathBuf, Entries) {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let key = SigningKey::load(&home.keys_dir()).unwrap();
+    let all = resigned(entries(&bundle), &key, edit);
+    (home, bundle, all)
+}
+
+/// `entries` with the manifest edited by `edit` and signed again with `key`.
+fn resigned(mut all: Entries, key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Entries {
     let at = all.iter().position(|e| e.0 == MANIFEST).unwrap();
     let mut manifest: Value = serde_json::from_slice(&all[at].2).unwrap();
     edit(&mut manifest);
@@ -594,12 +604,8 @@ fn resigned(mut all: Vec<(String, zip::CompressionMethod, Vec<u8>)>, key: &Signi
 /// report.txt showed /etc/passwd.
 #[test]
 fn an_entry_stored_as_a_symbolic_link_fails_the_bundle_even_listed_and_signed() {
-    let home = Home::new();
-    home.init_key();
-    let bundle = home.bundle();
-    let key = SigningKey::load(&home.keys_dir()).unwrap();
     const LINK: &str = "/etc/passwd";
-    let all = resigned(entries(&bundle), &key, |m| {
+    let (home, bundle, all) = resigned_by_its_owner(|m| {
         let listed = m["files"].as_array_mut().unwrap().iter_mut().find(|f| f["name"] == REPORT).unwrap();
         use sha2::Digest;
         listed["sha256"] = json!(veilcam::export::keys::hex(&sha2::Sha256::digest(LINK.as_bytes())));
@@ -627,11 +633,8 @@ fn an_entry_stored_as_a_symbolic_link_fails_the_bundle_even_listed_and_signed() 
 /// nothing else, passed `verify` ("all 1 checks passed").
 #[test]
 fn a_signed_manifest_that_lists_no_file_fails_the_bundle() {
-    let home = Home::new();
-    home.init_key();
-    let bundle = home.bundle();
-    let key = SigningKey::load(&home.keys_dir()).unwrap();
-    let all: Vec<_> = resigned(entries(&bundle), &key, |m| m["files"] = json!([])).into_iter().filter(|e| e.0 == MANIFEST || e.0 == SIGNATURE).collect();
+    let (home, bundle, all) = resigned_by_its_owner(|m| m["files"] = json!([]));
+    let all: Vec<_> = all.into_iter().filter(|e| e.0 == MANIFEST || e.0 == SIGNATURE).collect();
     rewrite(&bundle, &all);
     let public = home.keys_dir().join("veilcam.pub");
     let (ok, report) = home.verify(&bundle, &["--key", public.to_str().unwrap()]);
@@ -644,17 +647,11 @@ fn a_signed_manifest_that_lists_no_file_fails_the_bundle() {
 /// re-signed manifest could leave the video out and still pass).
 #[test]
 fn a_working_copy_the_manifest_names_but_does_not_list_fails_the_bundle() {
-    let home = Home::new();
-    home.init_key();
-    let bundle = home.bundle();
-    let key = SigningKey::load(&home.keys_dir()).unwrap();
-    let all: Vec<_> = resigned(entries(&bundle), &key, |m| {
+    let (home, bundle, all) = resigned_by_its_owner(|m| {
         m["produced"] = json!({ "working_copy": VIDEO });
         m["files"].as_array_mut().unwrap().retain(|f| f["name"] != VIDEO);
-    })
-    .into_iter()
-    .filter(|e| e.0 != VIDEO)
-    .collect();
+    });
+    let all: Vec<_> = all.into_iter().filter(|e| e.0 != VIDEO).collect();
     rewrite(&bundle, &all);
     let (ok, report) = home.verify(&bundle, &[]);
     assert!(!ok, "{report}");
@@ -666,11 +663,7 @@ fn a_working_copy_the_manifest_names_but_does_not_list_fails_the_bundle() {
 /// that "differs" from the very same SHA-256.
 #[test]
 fn a_size_alone_that_differs_is_reported_as_the_size() {
-    let home = Home::new();
-    home.init_key();
-    let bundle = home.bundle();
-    let key = SigningKey::load(&home.keys_dir()).unwrap();
-    let all = resigned(entries(&bundle), &key, |m| {
+    let (home, bundle, all) = resigned_by_its_owner(|m| {
         let listed = m["files"].as_array_mut().unwrap().iter_mut().find(|f| f["name"] == REPORT).unwrap();
         listed["bytes"] = json!(listed["bytes"].as_u64().unwrap() + 1);
     });
