@@ -433,7 +433,9 @@ fn decode_stage(
         let decoded_at = Instant::now();
         let index = frame.index;
         if pace.live && frame.is_filler() {
-            // Nothing to look at: it leaves obscured whole, not counted as shed or late.
+            // Nothing to look at: it leaves obscured whole, not counted as shed or late. What
+            // the camera shows when it is back is a new start (a cut).
+            planner.camera_away();
             let skipped = tail.skipped.send(Ok(Found::skipped(index))).is_ok();
             if !skipped || tail.frames.send(Decoded { frame, decoded_at, grey: false, cut: false, person_every: None }).is_err() {
                 break;
@@ -848,6 +850,42 @@ mod tests {
         tail.finish().unwrap();
         let seen = seen.lock().unwrap().clone();
         seen
+    }
+
+    /// A source handing on the frames it holds.
+    struct Frames(std::vec::IntoIter<Frame>);
+
+    impl FrameSource for Frames {
+        fn next_frame(&mut self) -> Result<Option<Frame>> {
+            Ok(self.0.next())
+        }
+    }
+
+    /// Found in review: a live camera back after an absence (filler frames) with the same size
+    /// and view was no cut, so its first second left with masks instead of obscured whole (a
+    /// small face that walked in meanwhile showed until a look could find it).
+    #[test]
+    fn live_the_first_frame_after_filler_frames_reaches_the_tail_as_a_cut() {
+        gst::init().unwrap();
+        let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
+        let frames: Vec<Frame> = (0..12u64)
+            .map(|index| {
+                let mut buffer = gst::Buffer::from_mut_slice(vec![100u8; info.size()]);
+                if (5..8).contains(&index) {
+                    buffer.get_mut().unwrap().set_flags(gst::BufferFlags::GAP);
+                }
+                Frame { index, buffer, info: info.clone() }
+            })
+            .collect();
+        let (plan_tx, _plan_rx) = bounded::<Planned>(0);
+        let (frame_tx, frame_rx) = bounded::<Decoded>(16);
+        let (found_tx, _found_rx) = bounded::<Result<Found>>(16);
+        let planner = Planner::new(1, None, true, 25.0).live();
+        let times = StageTimes::default();
+        let tail = Tail { frames: frame_tx, skipped: found_tx };
+        decode_stage(Frames(frames.into_iter()), planner, plan_tx, tail, Pace::live(Duration::from_millis(250)), &times).unwrap();
+        let cuts: Vec<u64> = frame_rx.try_iter().filter(|d| d.cut).map(|d| d.frame.index).collect();
+        assert_eq!(cuts, [8], "the camera's first frame back is a cut, the filler frames and the still view are not");
     }
 
     /// Live, a stream's first frames and those after a cut leave obscured whole until a hold

@@ -66,13 +66,14 @@ pub struct Plan {
     /// the policy's head masks all follow the same decision.
     pub grey: bool,
     /// The picture changed since the frame before more than motion can change it
-    /// ([`motion::is_cut`]: a cut, or a stream that jumped in time): the frame gets a
+    /// ([`motion::is_cut`]: a cut, or a stream that jumped in time), or a live camera is back
+    /// from an absence ([`Planner::camera_away`]): the frame gets a
     /// look of its own whatever the cadence, and live, no box found before it stands in for
     /// one (the frame and those after it are obscured whole until a look at or after it
     /// comes back).
     pub cut: bool,
     /// A face look with no earlier picture to compare with: a stream's first pictures, or the
-    /// first after a cut. Small faces, which the closer look finds where the picture moved,
+    /// first after a cut (a live camera back from an absence included). Small faces, which the closer look finds where the picture moved,
     /// could not be looked for; live, such a look does not stand for its frame, which leaves
     /// obscured whole (found by hostile use: a 12×17 px face showed on the first frame of
     /// every camera connection, found only 267 ms in, past the 200 ms look-ahead).
@@ -146,6 +147,9 @@ pub struct Planner {
     looks_since_persons: u64,
     /// The cell image of the frame before, to tell a cut ([`Plan::cut`]).
     previous: Option<motion::CellImage>,
+    /// A live camera was away since the frame before ([`Planner::camera_away`]): the next
+    /// frame is a cut.
+    was_away: bool,
     /// Files: the longest a face look may wait, in nanoseconds of the frames' timestamps (the
     /// cadence's spacing at the declared rate, and half a frame), when looks skip frames;
     /// `None` live ([`Planner::live`]), where deadlines pace the looks.
@@ -226,6 +230,7 @@ impl Planner {
             persons_owed: false,
             looks_since_persons: LIVE_LOOKS_PER_PERSON_LOOK,
             previous: None,
+            was_away: false,
             look_gap: look_gap(face_every, fps),
             last_face_look: None,
             stir: motion::Stir::default(),
@@ -287,7 +292,7 @@ impl Planner {
     /// [`GLANCE_BUDGET`] or the frame has a person look.
     pub fn plan(&mut self, index: u64, pts: Option<u64>, pic: &crate::frame::Picture<'_>) -> Plan {
         let cells = motion::CellImage::from_picture(pic);
-        let cut = self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
+        let cut = std::mem::take(&mut self.was_away) || self.previous.as_ref().is_some_and(|previous| motion::is_cut(previous, &cells));
         let overdue = match (self.look_gap, pts, self.last_face_look) {
             (Some(gap), Some(pts), Some(last)) => pts.saturating_sub(last) >= gap,
             _ => false,
@@ -341,6 +346,19 @@ impl Planner {
         }
         self.seconded.next_look(width, height);
         turns::in_turn(&tiles, &mut self.seconded, tiles.len().div_ceil(2))
+    }
+
+    /// A live camera is away (a filler frame stands in for its picture): what it shows when it
+    /// is back is planned as a cut ([`Plan::cut`]), with nothing from before to compare with,
+    /// as at the stream's start. Found in review: a camera back after an absence with the same
+    /// size and view was no cut, so its first look compared with the picture from before the
+    /// absence and its first second left with masks, while at a start or after a cut it
+    /// leaves obscured whole (a small face that walked in meanwhile is found only once it
+    /// moved under a look).
+    pub fn camera_away(&mut self) {
+        self.was_away = true;
+        self.previous = None;
+        self.recent.clear();
     }
 
     /// `plan` was not carried out: its frame skipped detection (live, every detector busy).
@@ -856,6 +874,23 @@ mod tests {
             .collect();
         assert_eq!(plans.iter().map(|p| p.cut).collect::<Vec<_>>(), [false, false, false, true, false]);
         assert_eq!(plans.iter().map(|p| p.faces).collect::<Vec<_>>(), [true, false, true, true, true], "the cut (frame 3) is looked at");
+    }
+
+    /// Found in review: a live camera back after an absence with the same size and view was no
+    /// cut, so its first look compared with the picture from before and did not count as a
+    /// first sight: the frames after it left with masks instead of obscured whole.
+    #[test]
+    fn a_camera_back_from_an_absence_is_a_cut_seen_for_the_first_time() {
+        let (y, u, v) = (vec![90u8; 128 * 64], vec![128u8; 64 * 32], vec![128u8; 64 * 32]);
+        let pic = crate::frame::Picture::from_planes(crate::frame::Layout::I420, 128, 64, [(&y[..], 128), (&u[..], 64), (&v[..], 64)]);
+        let mut planner = Planner::new(2, None, true, 25.0);
+        let before: Vec<Plan> = (0..30).map(|i| planner.plan(i, None, &pic)).collect();
+        assert!(before.iter().all(|p| !p.cut) && !before[28].first_sight, "a still view, compared once a motion span went by");
+        planner.camera_away();
+        let back: Vec<Plan> = (45..55).map(|i| planner.plan(i, None, &pic)).collect();
+        assert_eq!(back.iter().map(|p| p.cut).collect::<Vec<_>>(), [true, false, false, false, false, false, false, false, false, false]);
+        assert!(back[0].faces && back[0].first_sight, "the first frame back is looked at as if for the first time");
+        assert!(back[1].first_sight && !back[3].first_sight, "later looks compare only with pictures from after the absence");
     }
 
     #[test]
