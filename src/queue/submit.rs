@@ -124,14 +124,11 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
     if !(output.key.is_empty() || output.key.ends_with('/')) {
         return Err(QueueError::Usage(format!("--out {output}: for a prefix of inputs, the output is a prefix too (end it with /)")));
     }
-    if output.bucket == input.bucket && (output.key == input.key || input.key.starts_with(&output.key)) {
-        return Err(QueueError::Usage(format!("--out {output} is or contains the input prefix {input}: outputs could land among the inputs")));
-    }
+    apart(input, output)?;
     let mut by_output: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
     for obj in store.list(&input.key).await? {
         let rel = obj.key.strip_prefix(&input.key).unwrap_or(&obj.key).to_string();
-        let inside_output = output.bucket == input.bucket && !output.key.is_empty() && obj.key.starts_with(&output.key);
-        if inside_output || rel.split('/').any(|c| c.starts_with('.')) || !crate::batch::is_media(Path::new(&rel)) {
+        if rel.split('/').any(|c| c.starts_with('.')) || !crate::batch::is_media(Path::new(&rel)) {
             continue;
         }
         by_output.entry(natural(&rel)).or_default().push((rel, obj.etag));
@@ -140,6 +137,26 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
     let pairs = assigned.into_iter().map(|(rel, etag, out_rel)| (format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key)))).collect();
     let refused = refused.into_iter().map(|(rel, why)| (input.with_key(&format!("{}{rel}", input.key)).to_string(), why)).collect();
     Ok((pairs, refused))
+}
+
+/// Refuses an output prefix that is, holds or lies inside the input prefix. Outputs among the
+/// inputs would be taken for inputs: by this submit when the output holds the input, and
+/// inside it by the next submit of the same prefix (found by hostile use: `submit
+/// s3://b/archive/ --out s3://b/archive/red/` was queued, and a later submit of the archive
+/// queued its redacted outputs again).
+fn apart(input: &S3Url, output: &S3Url) -> Result<(), QueueError> {
+    if output.bucket != input.bucket {
+        return Ok(());
+    }
+    if input.key.starts_with(&output.key) {
+        return Err(QueueError::Usage(format!("--out {output} is or contains the input prefix {input}: outputs could land among the inputs")));
+    }
+    if output.key.starts_with(&input.key) {
+        return Err(QueueError::Usage(format!(
+            "--out {output} lies inside the input prefix {input}: a later submit of {input} would take the redacted outputs for inputs; use a prefix outside it"
+        )));
+    }
+    Ok(())
 }
 
 /// Inputs grouped by their natural output (relative keys, with ETags) → (input, ETag, output)
@@ -197,6 +214,21 @@ mod tests {
         let want = [("cam.avi", "cam.avi.mp4"), ("cam.mkv", "cam.mkv.mp4"), ("cam.mp4", "cam.mp4"), ("cam1/a.avi", "cam1/a.mp4"), ("snap.jpg", "snap.jpg")];
         assert_eq!(pairs, want.map(|(a, b)| (a.to_string(), b.to_string())));
         assert!(refused.is_empty());
+    }
+
+    /// Regression (hostile use): an output prefix inside the input prefix was queued, and a
+    /// later submit of the input prefix took the redacted outputs for inputs.
+    #[test]
+    fn an_output_prefix_that_holds_or_lies_inside_the_input_prefix_is_refused() {
+        let url = |u: &str| S3Url::parse(u).unwrap();
+        let refused = |input: &str, out: &str| apart(&url(input), &url(out)).is_err();
+        assert!(refused("s3://bkt/archive/", "s3://bkt/archive/red/"), "inside the input");
+        assert!(refused("s3://bkt/", "s3://bkt/red/"), "inside a whole bucket of inputs");
+        assert!(refused("s3://bkt/archive/", "s3://bkt/archive/"), "the input itself");
+        assert!(refused("s3://bkt/archive/cam1/", "s3://bkt/archive/"), "holding the input");
+        assert!(!refused("s3://bkt/archive/", "s3://bkt/archive-red/"), "a sibling whose name starts alike");
+        assert!(!refused("s3://bkt/archive/", "s3://bkt/redacted/"));
+        assert!(!refused("s3://bkt/archive/", "s3://other/archive/"), "another bucket");
     }
 
     #[test]
