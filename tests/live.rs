@@ -383,6 +383,29 @@ fn restream_sizes_until(url: &str, want: (usize, usize), enough: usize, limit: D
     sizes
 }
 
+/// Found by hostile use: a second `veilcam live` with the same recordings announced a restream
+/// that never served, then failed. It is refused before it announces anything.
+#[test]
+fn a_second_live_with_the_same_recordings_is_refused_before_it_announces_a_restream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_url) = testcam();
+    let (first, _restream) = live(dir.path(), &cam_url, "", &[]);
+    let claim = dir.path().join("recordings/door/.recorder.lock");
+    let started = Instant::now();
+    while !claim.exists() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(claim.exists(), "the first live never started recording\n{}", first.stderr());
+    let second = live_command(dir.path(), &cam_url, "", &[]).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(said.contains("another recorder is recording this camera"), "{said}");
+    assert!(!said.contains("restream at"), "a restream that never serves was announced: {said}");
+    first.signal(libc::SIGINT);
+    let (code, err) = first.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "the first live goes on: {err}");
+}
+
 #[test]
 fn a_camera_that_comes_back_at_another_size_goes_on_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();

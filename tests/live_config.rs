@@ -166,6 +166,7 @@ fn bad_values_are_errors_naming_the_key_and_the_range() {
         ("segment_seconds = 60", "segment_seconds = 0", "live.segment_seconds: 0 is outside 1–3600"),
         ("retain_hours = 72", "retain_hours = -1", "live.retain_hours"),
         ("retain_hours = 72", "retain_hours = nan", "live.retain_hours"),
+        ("retain_hours = 72", "retain_hours = 1e300", "live.retain_hours: 1e300 is not"),
         ("listen = \"127.0.0.1:8554\"", "listen = \"localhost\"", "live.listen: \"localhost\" is not an IP address and port"),
         ("metrics = \"127.0.0.1:9108\"", "metrics = \"9108\"", "live.metrics"),
         ("metrics = \"127.0.0.1:9108\"", "metrics = \"127.0.0.1:8554\"", "also live.listen"),

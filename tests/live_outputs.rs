@@ -545,6 +545,16 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// Found by hostile use: a restream port in use failed with GStreamer's "Failed to attach main
+/// context to RTSP server", not saying the address was in use.
+#[test]
+fn a_busy_restream_port_is_an_error_saying_it_is_in_use() {
+    let taken = std::net::TcpListener::bind(any_port()).unwrap();
+    let addr = taken.local_addr().unwrap();
+    let m = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("port in use").to_string();
+    assert!(m.contains(&addr.to_string()) && m.contains("in use"), "{m}");
+}
+
 #[test]
 fn restream_serves_pushed_frames_to_several_clients_at_once() {
     let server = RtspServer::start(any_port(), None, RestreamSettings::default()).unwrap();

@@ -139,6 +139,18 @@ pub fn verify(bundle: &Path, trusted: Option<&Path>) -> VerifyReport {
     verify_with(bundle, trusted, &default_checks())
 }
 
+/// What a zip error says of the bundle. The zip crate writes an i/o error as "i/o error" alone
+/// (found by hostile use: a bundle with its last 10 bytes cut said no more).
+fn zip_why(e: zip::result::ZipError) -> String {
+    match e {
+        zip::result::ZipError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the zip is cut short: its directory reaches past the end of the file".into()
+        }
+        zip::result::ZipError::Io(e) => format!("i/o error: {e}"),
+        e => e.to_string(),
+    }
+}
+
 /// [`verify`] with the given media checks.
 pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn MediaCheck>]) -> VerifyReport {
     let mut report = VerifyReport { bundle: bundle.to_path_buf(), signer: None, signature_valid: false, expected: None, manifest: None, findings: Vec::new() };
@@ -150,7 +162,7 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
         }
     }
     let bundle_name = bundle.display().to_string();
-    let mut zip = match super::keys::open_regular(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
+    let mut zip = match super::keys::open_regular(bundle).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(zip_why)) {
         Ok(zip) => zip,
         Err(why) => {
             report.findings.push(Finding::failed(&bundle_name, format!("cannot read the bundle: {why}")));
@@ -440,7 +452,7 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
     if !zip.comment().is_empty() {
         return added(format!("a zip comment of {} bytes", zip.comment().len()));
     }
-    let raw = |e: zip::result::ZipError| format!("cannot read the zip directory: {e}");
+    let raw = |e: zip::result::ZipError| format!("cannot read the zip directory: {}", zip_why(e));
     let mut file = File::open(bundle).map_err(|e| format!("cannot read the bundle: {e}"))?;
     let mut first = u64::MAX;
     for i in 0..zip.len() {
@@ -624,5 +636,19 @@ mod tests {
         let report = verify(&bundle, None);
         assert!(!report.ok());
         assert!(report.to_string().contains(&format!("FAILED  {}: cannot read the bundle", bundle.display())), "{report}");
+    }
+
+    /// Found by hostile use: a bundle with its last 10 bytes cut failed with "i/o error" alone.
+    #[test]
+    fn a_bundle_cut_short_fails_saying_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "notes").unwrap();
+        let bundle = dir.path().join("case.zip");
+        seal(&bundle, &[BundleFile { name: "report.txt".into(), path: notes }], serde_json::json!({}), &SigningKey::generate().unwrap()).unwrap();
+        let bytes = std::fs::read(&bundle).unwrap();
+        std::fs::write(&bundle, &bytes[..bytes.len() - 10]).unwrap();
+        let report = verify(&bundle, None).to_string();
+        assert!(report.contains("cannot read the bundle: the zip is cut short"), "{report}");
     }
 }

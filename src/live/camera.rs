@@ -148,6 +148,7 @@ pub enum Ready<'a> {
 /// `on_ready` is told where each camera's restream and the metrics are served once the
 /// servers are up.
 pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready<'_>)) -> Result<LiveSummary> {
+    refuse_held_recordings(config)?;
     let services = LiveServices::start(config)?;
     for cam in &config.cameras {
         on_ready(Ready::Restream { camera: cam.name(), url: &services.restream_url(cam.name()) });
@@ -175,6 +176,21 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
         summary.cameras.push(r?);
     }
     Ok(summary)
+}
+
+/// Refuses, before anything is served or announced, a camera whose recordings another recorder
+/// holds (a second `veilcam live` with the same recordings). Its recorder would be refused
+/// anyway, once its camera answered; found by hostile use: the second `live` first announced
+/// a restream that never served, then failed.
+fn refuse_held_recordings(config: &LiveConfig) -> Result<()> {
+    let Some(dir) = &config.recordings else { return Ok(()) };
+    for cam in &config.cameras {
+        let camera_dir = RecorderSettings::new(dir, cam.name()).camera_dir();
+        if camera_dir.is_dir() {
+            drop(crate::live::segments::claim_recorder(&camera_dir)?);
+        }
+    }
+    Ok(())
 }
 
 /// One camera: RTSP in, the engine in real time, restream + recorder + metrics out.

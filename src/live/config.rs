@@ -381,7 +381,8 @@ fn retain_from_hours(hours: f64) -> std::result::Result<Duration, String> {
     if hours.is_finite() && hours > 0.0 && hours <= MAX_RETAIN_HOURS {
         Ok(Duration::from_secs_f64(hours * 3600.0))
     } else {
-        Err(format!("{hours} is not a number of hours above 0 and at most {MAX_RETAIN_HOURS}"))
+        // `{:?}`: 1e300 is written as such, not as 301 digits (found by hostile use).
+        Err(format!("{hours:?} is not a number of hours above 0 and at most {MAX_RETAIN_HOURS}"))
     }
 }
 

@@ -134,7 +134,7 @@ impl RtspServer {
             server.set_auth(Some(&auth));
         }
         let context = glib::MainContext::new();
-        let source = server.attach(Some(&context)).map_err(|e| err(format!("cannot bind: {e}")))?;
+        let source = server.attach(Some(&context)).map_err(|e| err(format!("cannot bind: {}", bind_failure(listen, &e))))?;
         let port = server.bound_port();
         if port <= 0 {
             return Err(err("cannot bind".into()));
@@ -214,6 +214,16 @@ impl RtspServer {
         mounts.add_factory(&format!("/{camera}"), factory);
         tracing::info!(camera, "restream mount added");
         Ok(state)
+    }
+}
+
+/// Why the RTSP server could not listen on `listen`: GStreamer says only "Failed to attach main
+/// context to RTSP server", so the operating system is asked (found by hostile use: a port in
+/// use gave that message, not "address in use").
+fn bind_failure(listen: SocketAddr, attach: &glib::BoolError) -> String {
+    match std::net::TcpListener::bind(listen) {
+        Err(e) => e.to_string(),
+        Ok(_) => attach.to_string(),
     }
 }
 
