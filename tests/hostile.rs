@@ -435,6 +435,19 @@ fn a_truncated_jpeg_is_refused() {
     assert_failed_cleanly(&out, dir.path(), &before, &["cut.jpg", "truncated"]);
 }
 
+/// Found by hostile use: a JPEG cut in half and closed with an EOI marker was redacted, exit 0,
+/// with its lower half grey (the decoder reads zeros after the marker).
+#[test]
+fn a_truncated_jpeg_closed_with_an_end_marker_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample("faces/grace_hopper.jpg")).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, [&bytes[..bytes.len() / 2], &[0xFF, 0xD9]].concat()).unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(30), &cut, &dir.path().join("out.jpg"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["cut.jpg", "truncated"]);
+}
+
 /// Found by hostile use: a 4 KB PNG of 1×2,000,000 pixels took 22 s and 5.8 GB. Its size is
 /// read from the header and refused before anything is decoded.
 #[test]
