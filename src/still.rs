@@ -96,12 +96,14 @@ pub const MAX_SIDE: u32 = 16_384;
 pub const MAX_PIXELS: u64 = 120_000_000;
 
 /// Why the JPEG `bytes` does not decode cleanly to its end, if it does not, decoding it in
-/// zune-jpeg's strict mode. A sequential (baseline) JPEG is decoded without its closing EOI
-/// marker: one cut short and closed with that marker decoded without an error, the decoder
-/// reading zeros after it (found by hostile use: half the picture came out grey), while without
-/// it a complete picture still decodes and a cut one runs out of data. A progressive JPEG needs
-/// the marker to end its scans, so one cut that way is not told apart (it decodes blurred, or
-/// grey where its first scans are missing).
+/// zune-jpeg's strict mode. A sequential (baseline) JPEG cut short and closed with an EOI marker
+/// decoded without an error, the decoder reading zeros after the marker (found by hostile use:
+/// half the picture came out grey). So its closing marker is put after 64 bits of ones (stuffed
+/// `FF 00` bytes): a complete picture reads no further than its own data, while a cut one reads
+/// on into them, and a run of ones is no Huffman code (the spec reserves it), so it fails.
+/// (Without the marker, a complete picture failed too: the decoder reads ahead.) A progressive
+/// JPEG cut that way is not told apart (it decodes blurred, or grey where its first scans are
+/// missing).
 fn jpeg_damage(bytes: &[u8]) -> Option<String> {
     let strict = |data| zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(data), zune_jpeg::zune_core::options::DecoderOptions::default().set_strict_mode(true));
     let mut headers = strict(bytes);
@@ -112,7 +114,7 @@ fn jpeg_damage(bytes: &[u8]) -> Option<String> {
     let padded;
     let data = match bytes.strip_suffix(&[0xFF, 0xD9]) {
         Some(open) if sequential => {
-            padded = [open, &[0xFF, 0x00].repeat(8), &[0xFF, 0xD9]].concat();
+            padded = [open, &[0xFF, 0x00].repeat(8), &[0xFF, 0xD9][..]].concat();
             &padded[..]
         }
         _ => bytes,
