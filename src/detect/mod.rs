@@ -319,9 +319,8 @@ impl Planner {
         } else if faces {
             self.looks_since_persons += 1;
         }
-        let compared = self.recent.front().is_some_and(|&(i, _)| i + self.motion_span <= index);
+        let (closer, shade, compared) = if faces && self.small_faces { self.closer_regions(index, pic, &cells, grey) } else { Default::default() };
         let first_sight = faces && self.small_faces && (cut || !compared);
-        let (closer, shade) = if faces && self.small_faces { self.closer_regions(index, pic, &cells, grey) } else { Default::default() };
         self.previous = Some(cells);
         let head_turn = self.looks;
         self.looks += usize::from(faces);
@@ -373,19 +372,18 @@ impl Planner {
         }
     }
 
-    /// The regions of `pic` that moved since an earlier look, within the budget, and the dark
+    /// The regions of `pic` that moved since an earlier look, within the budget, the dark
     /// patches among them to look at equalised (colour pictures only: a grey picture is
-    /// equalised whole).
-    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>, current: &motion::CellImage, grey: bool) -> (Vec<Region>, Vec<Region>) {
+    /// equalised whole), and whether there was an earlier look to compare with.
+    fn closer_regions(&mut self, index: u64, pic: &crate::frame::Picture<'_>, current: &motion::CellImage, grey: bool) -> (Vec<Region>, Vec<Region>, bool) {
         // Keep only the newest look old enough to compare with, and those after it.
         let old_enough = |i: u64| i + self.motion_span <= index;
         while self.recent.len() > 1 && old_enough(self.recent[1].0) {
             self.recent.pop_front();
         }
-        let mut regions = match self.recent.front() {
-            Some((i, prev)) if old_enough(*i) => motion::moving_regions(prev, current, pic.width, pic.height, 2 * motion::CELL),
-            _ => Vec::new(),
-        };
+        let earlier = self.recent.front().filter(|(i, _)| old_enough(*i));
+        let compared = earlier.is_some();
+        let mut regions = earlier.map_or_else(Vec::new, |(_, prev)| motion::moving_regions(prev, current, pic.width, pic.height, 2 * motion::CELL));
         // Backlit heads first, on every look; the moving regions share what is left.
         self.looked.next_look(pic.width, pic.height);
         let mut chosen = glow_looks(current, &regions, pic.width, pic.height);
@@ -394,7 +392,7 @@ impl Planner {
         chosen.iter().for_each(|&r| self.looked.looked(r));
         self.recent.push_back((index, current.clone()));
         chosen.extend(turns::within_budget(&mut regions, &mut self.looked, CLOSER_BUDGET - glow_area));
-        (chosen, shade)
+        (chosen, shade, compared)
     }
 
     /// The equalised looks at dark faces in the moving `regions` ([`motion::dark_in_light`]): a
