@@ -551,7 +551,7 @@ fn any_port() -> SocketAddr {
 fn a_busy_restream_port_is_an_error_saying_it_is_in_use() {
     let taken = std::net::TcpListener::bind(any_port()).unwrap();
     let addr = taken.local_addr().unwrap();
-    let m = RtspServer::start(addr, None, RestreamSettings::default()).err().expect("port in use").to_string();
+    let m = RtspServer::start(addr, None, RestreamSettings::default()).expect_err("port in use").to_string();
     assert!(m.contains(&addr.to_string()) && m.contains("in use"), "{m}");
 }
 
