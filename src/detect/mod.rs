@@ -73,10 +73,11 @@ pub struct Plan {
     /// comes back).
     pub cut: bool,
     /// A face look with no earlier picture to compare with: a stream's first pictures, or the
-    /// first after a cut (a live camera back from an absence included). Small faces, which the closer look finds where the picture moved,
-    /// could not be looked for; live, such a look does not stand for its frame, which leaves
-    /// obscured whole (found by hostile use: a 12×17 px face showed on the first frame of
-    /// every camera connection, found only 267 ms in, past the 200 ms look-ahead).
+    /// first after a cut (a live camera back from an absence included). Small faces, which the
+    /// closer look finds where the picture moved, could not be looked for; live, such a look
+    /// does not stand for its frame, which leaves obscured whole (found by hostile use: a
+    /// 12×17 px face showed on the first frame of every camera connection, found only 267 ms
+    /// in, past the 200 ms look-ahead).
     pub first_sight: bool,
     /// On a frame without a face look: regions where something appeared since the frame before
     /// where nothing moved lately ([`motion::Stir`]), in tiles of at most [`CLOSER_TILE`], to

@@ -110,16 +110,7 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
         let Some(found) = store.head(&input.key).await? else {
             return Err(QueueError::Usage(format!("{input}: no such object (end the URL with / for a prefix)")));
         };
-        let out = if output.key.is_empty() || output.key.ends_with('/') {
-            let name = input.key.rsplit('/').next().unwrap_or(&input.key);
-            output.with_key(&format!("{}{}", output.key, natural(name)))
-        } else {
-            output.clone()
-        };
-        if media_kind(Path::new(&out.key)) != media_kind(Path::new(&input.key)) {
-            return Err(QueueError::Usage(format!("{input} and {out} must both be videos or both be images")));
-        }
-        return Ok((vec![(input.key.clone(), found.etag, out)], vec![]));
+        return Ok((vec![(input.key.clone(), found.etag, single_output(input, output)?)], vec![]));
     }
     if !(output.key.is_empty() || output.key.ends_with('/')) {
         return Err(QueueError::Usage(format!("--out {output}: for a prefix of inputs, the output is a prefix too (end it with /)")));
@@ -137,6 +128,26 @@ async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(Stri
     let pairs = assigned.into_iter().map(|(rel, etag, out_rel)| (format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key)))).collect();
     let refused = refused.into_iter().map(|(rel, why)| (input.with_key(&format!("{}{rel}", input.key)).to_string(), why)).collect();
     Ok((pairs, refused))
+}
+
+/// The output of the one object `input`: `output`, or under it by its natural name when it is
+/// a prefix. Refused when it would be the input itself (found in review: `submit
+/// s3://b/cam/a.mp4 --out s3://b/cam/` was queued, to fail at every worker) or another kind of
+/// media.
+fn single_output(input: &S3Url, output: &S3Url) -> Result<S3Url, QueueError> {
+    let out = if output.key.is_empty() || output.key.ends_with('/') {
+        let name = input.key.rsplit('/').next().unwrap_or(&input.key);
+        output.with_key(&format!("{}{}", output.key, natural(name)))
+    } else {
+        output.clone()
+    };
+    if out.bucket == input.bucket && out.key == input.key {
+        return Err(QueueError::Usage(format!("--out {output}: the output would be the input {input} itself")));
+    }
+    if media_kind(Path::new(&out.key)) != media_kind(Path::new(&input.key)) {
+        return Err(QueueError::Usage(format!("{input} and {out} must both be videos or both be images")));
+    }
+    Ok(out)
 }
 
 /// Refuses an output prefix that is, holds or lies inside the input prefix. Outputs among the
@@ -229,6 +240,18 @@ mod tests {
         assert!(!refused("s3://bkt/archive/", "s3://bkt/archive-red/"), "a sibling whose name starts alike");
         assert!(!refused("s3://bkt/archive/", "s3://bkt/redacted/"));
         assert!(!refused("s3://bkt/archive/", "s3://other/archive/"), "another bucket");
+    }
+
+    #[test]
+    fn one_object_goes_under_an_output_prefix_by_its_natural_name_and_never_onto_itself() {
+        let url = |u: &str| S3Url::parse(u).unwrap();
+        let out = |input: &str, output: &str| single_output(&url(input), &url(output)).map(|u| u.to_string());
+        assert_eq!(out("s3://bkt/cam/a.avi", "s3://bkt/red/").unwrap(), "s3://bkt/red/a.mp4");
+        assert_eq!(out("s3://bkt/cam/a.mp4", "s3://bkt/red/b.mkv").unwrap(), "s3://bkt/red/b.mkv");
+        assert!(out("s3://bkt/cam/a.mp4", "s3://bkt/cam/").unwrap_err().to_string().contains("would be the input"));
+        assert!(out("s3://bkt/cam/a.mp4", "s3://bkt/cam/a.mp4").is_err());
+        assert!(out("s3://bkt/cam/a.mp4", "s3://other/cam/").is_ok(), "another bucket");
+        assert!(out("s3://bkt/cam/a.mp4", "s3://bkt/red/a.jpg").unwrap_err().to_string().contains("both be videos"));
     }
 
     #[test]
