@@ -832,11 +832,16 @@ mod tests {
         through_tail(TrackerSettings { hold_frames: 0, ..TrackerSettings::for_fps(30.0, false) }, live.then_some(2), frames)
     }
 
+    /// The video info of the tests' 64×64 I420 frames (GStreamer initialised).
+    fn small_frames() -> std::sync::Arc<gst_video::VideoInfo> {
+        gst::init().unwrap();
+        std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap())
+    }
+
     /// Feeds a tail frames of grey 64×64 pictures, each with whether it is a cut, its person
     /// cadence and what came back; returns, per frame, whether it left obscured whole.
     fn through_tail(tracking: TrackerSettings, max_unlooked: Option<u64>, frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>) -> Vec<bool> {
-        gst::init().unwrap();
-        let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
+        let info = small_frames();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
         let times = StageTimes::default();
@@ -866,8 +871,7 @@ mod tests {
     /// small face that walked in meanwhile showed until a look could find it).
     #[test]
     fn live_the_first_frame_after_filler_frames_reaches_the_tail_as_a_cut() {
-        gst::init().unwrap();
-        let info = std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap());
+        let info = small_frames();
         let frames: Vec<Frame> = (0..12u64)
             .map(|index| {
                 let mut buffer = gst::Buffer::from_mut_slice(vec![100u8; info.size()]);

@@ -383,6 +383,18 @@ fn restream_sizes_until(url: &str, want: (usize, usize), enough: usize, limit: D
     sizes
 }
 
+/// Polls `done` every 50 ms until it holds or `limit` passes; returns whether it held.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// Found by hostile use: a second `veilcam live` with the same recordings announced a restream
 /// that never served, then failed. It is refused before it announces anything.
 #[test]
@@ -391,11 +403,7 @@ fn a_second_live_with_the_same_recordings_is_refused_before_it_announces_a_restr
     let (_cam, cam_url) = testcam();
     let (first, _restream) = live(dir.path(), &cam_url, "", &[]);
     let claim = dir.path().join("recordings/door/.recorder.lock");
-    let started = Instant::now();
-    while !claim.exists() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(claim.exists(), "the first live never started recording\n{}", first.stderr());
+    assert!(wait_until(Duration::from_secs(60), || claim.exists()), "the first live never started recording\n{}", first.stderr());
     let second = live_command(dir.path(), &cam_url, "", &[]).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
     assert_eq!(second.status.code(), Some(1), "{said}");
@@ -562,10 +570,7 @@ fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
     let (_cam, cam_url) = testcam();
     let (live, _restream) = live(dir.path(), &cam_url, "", &[]);
     let camera_dir = dir.path().join("recordings/door");
-    let started = Instant::now();
-    while !camera_dir.is_dir() && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), || camera_dir.is_dir());
     std::fs::remove_dir_all(&camera_dir).unwrap();
     std::fs::write(&camera_dir, b"not a directory").unwrap();
     live.wait_for("recording stopped; the restream goes on");
