@@ -2,6 +2,8 @@
 //! without any of the input's metadata (EXIF, XMP, ICC text) and atomically, together with its
 //! sidecar and stats when asked for.
 
+mod jpeg;
+
 use std::time::Instant;
 
 use image::codecs::jpeg::JpegEncoder;
@@ -95,37 +97,10 @@ pub const MAX_SIDE: u32 = 16_384;
 /// took 3.5 GB, and a 632-byte JPEG whose header says 16,000 × 16,000 took 3.3 GB).
 pub const MAX_PIXELS: u64 = 120_000_000;
 
-/// Why the JPEG `bytes` does not decode cleanly to its end, if it does not, decoding it in
-/// zune-jpeg's strict mode. A sequential (baseline) JPEG cut short and closed with an EOI marker
-/// decoded without an error, the decoder reading zeros after the marker (found by hostile use:
-/// half the picture came out grey). So its closing marker is put after 64 bits of ones (stuffed
-/// `FF 00` bytes): a complete picture reads no further than its own data, while a cut one reads
-/// on into them, and a run of ones is no Huffman code (the spec reserves it), so it fails.
-/// (Without the marker, a complete picture failed too: the decoder reads ahead.) A progressive
-/// JPEG cut that way is not told apart (it decodes blurred, or grey where its first scans are
-/// missing).
-fn jpeg_damage(bytes: &[u8]) -> Option<String> {
-    let strict = |data| zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(data), zune_jpeg::zune_core::options::DecoderOptions::default().set_strict_mode(true));
-    let mut headers = strict(bytes);
-    if let Err(e) = headers.decode_headers() {
-        return Some(format!("{e:?}"));
-    }
-    let sequential = headers.info().is_some_and(|info| info.sof.is_sequential_dct());
-    let padded;
-    let data = match bytes.strip_suffix(&[0xFF, 0xD9]) {
-        Some(open) if sequential => {
-            padded = [open, &[0xFF, 0x00].repeat(8), &[0xFF, 0xD9][..]].concat();
-            &padded[..]
-        }
-        _ => bytes,
-    };
-    strict(data).decode().err().map(|e| format!("{e:?}"))
-}
-
 /// Decodes an image upright (its EXIF orientation applied), refusing one that does not decode
 /// cleanly to its end: a truncated or corrupt JPEG is an error (the lenient decoder would fill
 /// the rest with grey), checked by decoding it once more in zune-jpeg's strict mode
-/// ([`jpeg_damage`]).
+/// ([`jpeg::damage`]).
 fn decode(path: &std::path::Path) -> Result<RgbImage> {
     let err = |message: String| Error::Image { path: path.to_path_buf(), message };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -143,7 +118,7 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
         // Found by hostile use: only the default image was redacted and written, without a word.
         return Err(err("an animated PNG: veilcam redacts one picture; convert the animation to a video".into()));
     }
-    if let Some(why) = (format == ImageFormat::Jpeg).then(|| jpeg_damage(&bytes)).flatten() {
+    if let Some(why) = (format == ImageFormat::Jpeg).then(|| jpeg::damage(&bytes)).flatten() {
         return Err(err(format!("the JPEG is damaged or truncated ({why})")));
     }
     let mut decoder = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format).into_decoder().map_err(|e| err(e.to_string()))?;
@@ -173,33 +148,4 @@ fn write_image(img: &RgbImage, output: &AtomicOutput) -> Result<()> {
         _ => img.write_to(&mut writer, format).map_err(err)?,
     }
     std::io::Write::flush(&mut writer).map_err(|e| Error::io(output.target(), e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A JPEG of `width`×`height` (a gradient, so that its blocks differ) at `quality`.
-    fn jpeg(width: u32, height: u32, quality: u8) -> Vec<u8> {
-        let img = RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8]));
-        let mut bytes = Vec::new();
-        img.write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, quality)).unwrap();
-        bytes
-    }
-
-    /// Complete baseline JPEGs of any size decode without their end marker, and every one cut
-    /// short and closed with the marker is damaged.
-    #[test]
-    fn a_baseline_jpeg_cut_and_closed_with_an_end_marker_is_damaged_and_a_whole_one_is_not() {
-        for (width, height, quality) in [(1, 1, 90), (7, 300, 20), (333, 217, 92), (640, 480, 100), (1000, 9, 50)] {
-            let whole = jpeg(width, height, quality);
-            assert_eq!(jpeg_damage(&whole), None, "{width}×{height} q{quality}");
-            for keep in [whole.len() / 4, whole.len() / 2, whole.len() - 40] {
-                let cut = [&whole[..keep], &[0xFF, 0xD9][..]].concat();
-                if keep > 700 {
-                    assert!(jpeg_damage(&cut).is_some(), "{width}×{height} q{quality}, cut at {keep} of {}", whole.len());
-                }
-            }
-        }
-    }
 }

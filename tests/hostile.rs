@@ -448,6 +448,28 @@ fn a_truncated_jpeg_closed_with_an_end_marker_is_refused() {
     assert_failed_cleanly(&out, dir.path(), &before, &["cut.jpg", "truncated"]);
 }
 
+/// Found by hostile use: a progressive JPEG cut short and closed with an end marker was
+/// redacted, exit 0, blurred where its later scans were missing. Cut within its first scans (the
+/// run of ones finds it) and between its last ones (its coefficients do), it is refused.
+#[test]
+fn a_progressive_jpeg_cut_short_and_closed_with_an_end_marker_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/grace_hopper_progressive.jpg")).unwrap();
+    let whole = dir.path().join("whole.jpg");
+    std::fs::write(&whole, &bytes).unwrap();
+    let out = redact_within(Duration::from_secs(30), &whole, &dir.path().join("whole.out.jpg"), &[]);
+    assert!(out.status.success(), "the whole progressive JPEG is redacted: {}", String::from_utf8_lossy(&out.stderr));
+    // In its second scan, its sixth, and its seventh (the DC refinement, raw bits) with the
+    // three after it missing.
+    for keep in [bytes.len() / 8, bytes.len() / 2, bytes.len() * 103 / 200] {
+        let cut = dir.path().join(format!("cut{keep}.jpg"));
+        std::fs::write(&cut, [&bytes[..keep], &[0xFF, 0xD9]].concat()).unwrap();
+        let before = dir_entries(dir.path());
+        let out = redact_within(Duration::from_secs(30), &cut, &dir.path().join("out.jpg"), &[]);
+        assert_failed_cleanly(&out, dir.path(), &before, &[&format!("cut{keep}.jpg"), "truncated"]);
+    }
+}
+
 /// Found by hostile use: a 4 KB PNG of 1×2,000,000 pixels took 22 s and 5.8 GB. Its size is
 /// read from the header and refused before anything is decoded.
 #[test]
