@@ -423,11 +423,12 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     }
     if !quiet {
         say!(
-            "veilcam: audit of {}: {} frames, {} finding(s), {} frame(s) with a face visible{}",
+            "veilcam: audit of {}: {} frames, {} finding(s), {} frame(s) with a face visible{}{}",
             args.input.display(),
             report.frames,
             report.findings.len(),
             report.frames_with_faces,
+            report.filled_count.map_or(String::new(), |n| format!(" ({n} hit(s) on the sidecar's fills set aside)")),
             if report.clean() { "" } else { " — review them before sharing" }
         );
     }

@@ -131,6 +131,13 @@ fn audit_catches_the_faces_a_weakened_redaction_leaves_and_redact_obscures_its_f
     let (out, with_sidecar) = again(&["--sidecar", sidecar.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{with_sidecar:#}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(reasons(&with_sidecar).iter().any(|r| r == "filled"), "{with_sidecar:#}");
+    assert!(with_sidecar["filled_count"].as_u64() > Some(0), "{with_sidecar:#}");
+    // Found by hostile use: that sidecar given beside the weak output, whose faces it did not
+    // fill, set every hit aside. Only where the picture is a fill is a hit set aside.
+    let replay = ["--hits-from", json.to_str().unwrap(), "--sidecar", sidecar.to_str().unwrap()];
+    let (out, stale) = audit(&weak, &dir.path().join("stale.json"), &replay);
+    assert_eq!(out.status.code(), Some(4), "the weak output's faces stay findings: {stale:#}");
+    assert_eq!(stale["filled_count"], 0, "{stale:#}");
     let (out, blind) = again(&[]);
     assert_eq!(out.status.code(), Some(4), "with neither: {blind:#}");
     let (_, rechecked) = again(&["--recheck"]);

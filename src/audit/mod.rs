@@ -227,6 +227,10 @@ pub struct AuditReport {
     /// The redaction's sidecar by which hits in filled regions were set aside (`--sidecar`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<String>,
+    /// Hits set aside by that sidecar: where it says the redaction filled, and the picture is a
+    /// fill ([`Reason::Filled`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filled_count: Option<u64>,
     /// Frames with at least one hit of a finding.
     pub frames_with_faces: u64,
     pub findings: Vec<Finding>,
@@ -294,6 +298,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut aside = Aside::default();
+    let mut filled_count = 0;
     let mut frames = 0;
     while let Some(frame) = source.next_frame()? {
         crate::interrupt::check()?;
@@ -305,9 +310,10 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         };
         aside.add(Reason::Mosaic, &mosaics);
         let (hits, on_fills): (Vec<Hit>, Vec<Hit>) = match &filled {
-            Some(filled) => hits.into_iter().partition(|h| !filled.covers(index, &h.bbox)),
+            Some(filled) => frame.with_picture(|pic| hits.into_iter().partition(|h| !filled.covers(index, &h.bbox, pic)))?,
             None => (hits, Vec::new()),
         };
+        filled_count += on_fills.len() as u64;
         aside.add(Reason::Filled, &on_fills);
         frame.with_picture(|pic| {
             join(&mut findings, &hits, index, seconds, pic);
@@ -368,6 +374,7 @@ pub fn audit(input: &Path, settings: &AuditSettings, mut progress: impl FnMut(u6
         second_model: looked.second_model,
         hits_from: settings.hits_from.as_ref().map(|p| p.display().to_string()),
         sidecar: settings.sidecar.as_ref().map(|p| p.display().to_string()),
+        filled_count: filled.is_some().then_some(filled_count),
         frames_with_faces,
         findings,
         set_aside_count: aside.count,
