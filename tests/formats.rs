@@ -81,6 +81,36 @@ fn face_detail(source: &[Vec<u8>], frames: &[Vec<u8>], truth: &[Vec<FaceBox>]) -
     out
 }
 
+/// Found by hostile use: a clip stored squeezed to a quarter of its width, with a pixel aspect
+/// ratio of 4:1 that players stretch it back by, was looked at as stored (4 face detections in
+/// 54 frames), and written with the same ratio, so its faces showed when played. It is redacted,
+/// and written, with square pixels at the size players show it.
+#[test]
+fn a_clip_stored_with_non_square_pixels_is_redacted_as_players_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec::new(FRAMES, W as u32, H as u32, Timing::Fps(25, 1), "x264enc speed-preset=ultrafast threads=1 ! mp4mux");
+    let (source, truth) = make_faces_clip(&spec, &dir.path().join("square.mp4"));
+    let source: Vec<Vec<u8>> = (0..FRAMES).map(|i| source.luma(i)).collect();
+    let squeezed = dir.path().join("squeezed.mp4");
+    let caps = format!("video/x-raw,width={},height={H},pixel-aspect-ratio=4/1", W / 4);
+    transcode(&dir.path().join("square.mp4"), &format!("videoscale ! {caps} ! x264enc speed-preset=ultrafast threads=1 ! mp4mux"), &squeezed);
+    let before = probe(&squeezed);
+    assert_eq!((before.width, before.height), ((W / 4) as u32, H as u32), "stored squeezed");
+
+    let output = dir.path().join("out.mp4");
+    redact_ok(&squeezed, &output, FAST);
+    let after = probe(&output);
+    assert_eq!((after.width, after.height), (W as u32, H as u32), "written with square pixels, as played");
+    let played = Probe { width: W as u32, height: H as u32, ..before };
+    assert_same_timing("squeezed.mp4", &played, &after);
+    let leaks: Vec<String> = face_detail(&source, &decode_gray(&output), &truth)
+        .iter()
+        .filter(|(_, _, gain)| *gain > OUTPUT_MAX_GAIN)
+        .map(|(i, id, gain)| format!("frame {i} face {id}: {gain:.2} of its detail survives"))
+        .collect();
+    assert!(leaks.is_empty(), "faces survive redaction:\n{}", leaks.join("\n"));
+}
+
 #[test]
 fn h264_in_mp4_is_redacted_frame_for_frame() {
     redacts_format(

@@ -470,6 +470,39 @@ fn a_progressive_jpeg_cut_short_and_closed_with_an_end_marker_is_refused() {
     }
 }
 
+/// Found by hostile use: a still image named as a video went down the video path, past the
+/// checks of stills: a 248 KB PNG of 16,000 × 16,000 took 3.1 GB, and a truncated JPEG was
+/// redacted. It is refused, saying what it is and how to name it.
+#[test]
+fn a_still_image_named_as_a_video_is_refused_saying_it_is_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("photo.mp4");
+    std::fs::copy(sample("faces/camera.png"), &png).unwrap();
+    let jpeg = dir.path().join("cut.mkv");
+    let bytes = std::fs::read(sample("faces/grace_hopper.jpg")).unwrap();
+    std::fs::write(&jpeg, [&bytes[..bytes.len() / 2], &[0xFF, 0xD9]].concat()).unwrap();
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(30), &png, &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["photo.mp4", "a PNG image, not a video", "name it .png"]);
+    let out = redact_within(Duration::from_secs(30), &jpeg, &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["cut.mkv", "a JPEG image, not a video", "name it .jpg"]);
+}
+
+/// Found by hostile use: frames wider than x264 takes failed with GStreamer's "Can not
+/// initialize x264 encoder", after decoding began; they are refused on opening, saying why.
+#[test]
+fn frames_wider_than_h264_takes_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = dir.path().join("wide.mkv");
+    gst_launch(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=I420,width=20000,height=16,framerate=25/1 ! matroskamux ! filesink location={}",
+        wide.display()
+    ));
+    let before = dir_entries(dir.path());
+    let out = redact_within(Duration::from_secs(30), &wide, &dir.path().join("out.mp4"), &[]);
+    assert_failed_cleanly(&out, dir.path(), &before, &["wide.mkv", "20000×16 pixels", "larger than 16384 on a side"]);
+}
+
 /// Found by hostile use: a 4 KB PNG of 1×2,000,000 pixels took 22 s and 5.8 GB. Its size is
 /// read from the header and refused before anything is decoded.
 #[test]

@@ -1,5 +1,6 @@
-//! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! videoflip ! I420 ! appsink`,
-//! turned upright as the file's orientation tag says.
+//! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! videoflip ! videoscale
+//! ! I420, square pixels ! appsink`, turned upright as the file's orientation tag says, and with
+//! square pixels as players show it ([`square_pixels`]).
 //!
 //! Any container and codec GStreamer can decode works. Only the first video stream is used (a
 //! warning names the file when it has more); other streams go to a `fakesink` (audio, if kept,
@@ -75,6 +76,10 @@ impl FileSource {
         crate::init_gstreamer()?;
         crate::input::check(path)?;
         let decode_err = |message: String| Error::Decode { path: path.to_path_buf(), message };
+        if let Some(format) = still_image(path).map_err(|e| Error::io(path, e))? {
+            let ext = if format == "JPEG" { "jpg" } else { "png" };
+            return Err(decode_err(format!("a {format} image, not a video: name it .{ext} to redact it as an image (whose size and damage are checked)")));
+        }
         let other_streams_end = Arc::new(AtomicU64::new(0));
         let damage = DamageLog::default();
         integrity::register(&damage);
@@ -145,6 +150,7 @@ impl FileSource {
             .and_then(|p| p.current_caps())
             .ok_or_else(|| Error::NoVideo { path: self.path.clone() })?;
         let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
+        too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(err(why)))?;
         self.info = Arc::new(info);
         self.caps = caps;
         let queried = self.pipeline.query_duration::<gst::ClockTime>();
@@ -474,7 +480,8 @@ fn build(
     if let Some(transform) = upright.downcast_ref::<gst_base::BaseTransform>() {
         transform.set_passthrough(true);
     }
-    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
+    let square = square_pixels()?;
+    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).pixel_aspect_ratio(gst::Fraction::new(1, 1)).build();
     let appsink = gst_app::AppSink::builder()
         .name("frames")
         .caps(&caps)
@@ -482,9 +489,9 @@ fn build(
         .max_buffers(APPSINK_MAX_BUFFERS)
         .drop(false)
         .build();
-    pipeline.add_many([&filesrc, &decodebin, &convert, &upright, appsink.upcast_ref()])?;
+    pipeline.add_many([&filesrc, &decodebin, &convert, &upright, &square, appsink.upcast_ref()])?;
     filesrc.link(&decodebin)?;
-    gst::Element::link_many([&convert, &upright, appsink.upcast_ref()])?;
+    gst::Element::link_many([&convert, &upright, &square, appsink.upcast_ref()])?;
 
     let video_linked = Arc::new(AtomicBool::new(false));
     let pipeline_weak = pipeline.downgrade();
@@ -545,6 +552,69 @@ fn build(
     Ok((pipeline, appsink))
 }
 
+/// The largest side of a video frame veilcam redacts: H.264's encoder (x264) takes no more.
+pub const MAX_SIDE: u32 = 16_384;
+
+/// The most pixels of a video frame veilcam redacts: 8K (DCI 8192 × 4320, 35 million) fits.
+/// Frames are held for the look-ahead, a second of them by default, so memory grows with the
+/// frame's size (found by hostile use: a 9 MB clip of 8000 × 8000 frames took 4.6 GB by its
+/// twelfth frame, and its audit 12 GB for two).
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Why frames of `width`×`height` are refused, if they are.
+fn too_large(width: u32, height: u32) -> Option<String> {
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Some(format!("its frames are {width}×{height} pixels: larger than {MAX_SIDE} on a side, the most H.264 takes"));
+    }
+    (u64::from(width) * u64::from(height) > MAX_PIXELS).then(|| {
+        format!("its frames are {width}×{height} pixels: more than {} million a frame (8K is 35 million)", MAX_PIXELS / 1_000_000)
+    })
+}
+
+/// `Some("PNG")` or `Some("JPEG")` when `path` holds one still image, whatever its name:
+/// GStreamer decodes either as a video of one frame, past the checks of still images (found by
+/// hostile use: a 248 KB PNG of 16,000 × 16,000 named `.mp4` took 3.1 GB, an animated one was cut
+/// to its first picture, and a truncated JPEG was redacted). A stream of JPEGs (MJPEG, as IP
+/// cameras dump it) is a video: an end-of-image marker followed by a second image's start.
+fn still_image(path: &Path) -> std::io::Result<Option<&'static str>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; 8];
+    let read = file.read(&mut head)?;
+    if head[..read] == *b"\x89PNG\r\n\x1a\n" {
+        return Ok(Some("PNG"));
+    }
+    if !head[..read].starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(None);
+    }
+    // Look for `FF D9 FF D8` (one image ends, the next begins), across the chunks' seams.
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut last = head[..read].to_vec();
+    loop {
+        let chunk = std::io::BufRead::fill_buf(&mut reader)?;
+        if chunk.is_empty() {
+            return Ok(Some("JPEG"));
+        }
+        let seam = [&last[last.len().saturating_sub(3)..], &chunk[..chunk.len().min(3)]].concat();
+        if seam.windows(4).chain(chunk.windows(4)).any(|w| w == [0xFF, 0xD9, 0xFF, 0xD8]) {
+            return Ok(None);
+        }
+        last = chunk[chunk.len().saturating_sub(3)..].to_vec();
+        let used = chunk.len();
+        std::io::BufRead::consume(&mut reader, used);
+    }
+}
+
+/// A `videoscale` that gives the picture square pixels (with the appsink's
+/// `pixel-aspect-ratio=1/1`), keeping its height and the width players show it at; in
+/// passthrough, without a copy, when its pixels are square already. Found by hostile use: a
+/// clip stored squeezed to a quarter of its width (pixel aspect ratio 4:1) was looked at as
+/// stored, its faces squeezed past what the detector finds, and written with the same ratio,
+/// so players stretched them back, visible.
+pub(crate) fn square_pixels() -> std::result::Result<gst::Element, gst::glib::BoolError> {
+    gst::ElementFactory::make("videoscale").build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +622,35 @@ mod tests {
     fn vtest_head() -> Vec<u8> {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media/vtest.avi")).unwrap();
         bytes[..64 * 1024].to_vec()
+    }
+
+    /// A still image goes to the still path, whatever its name; a stream of JPEGs is a video.
+    #[test]
+    fn one_png_or_jpeg_is_a_still_image_and_a_stream_of_jpegs_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media/faces/camera.png")).unwrap();
+        let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media/faces/grace_hopper.jpg")).unwrap();
+        assert_eq!(still_image(&write("a.mp4", &png)).unwrap(), Some("PNG"));
+        assert_eq!(still_image(&write("b.mp4", &jpeg)).unwrap(), Some("JPEG"));
+        assert_eq!(still_image(&write("c.mp4", &jpeg[..jpeg.len() / 2])).unwrap(), Some("JPEG"), "cut short");
+        // Three images back to back.
+        let stream = [&jpeg[..], &jpeg[..], &jpeg[..]].concat();
+        assert_eq!(still_image(&write("d.mjpeg", &stream)).unwrap(), None);
+        assert_eq!(still_image(&write("e.mp4", &vtest_head())).unwrap(), None);
+    }
+
+    #[test]
+    fn frames_larger_than_8k_or_than_h264_takes_are_refused() {
+        assert_eq!(too_large(7680, 4320), None);
+        assert_eq!(too_large(8192, 4320), None);
+        assert_eq!(too_large(16_384, 16), None);
+        assert!(too_large(8000, 8000).unwrap().contains("8000×8000 pixels: more than 40 million"));
+        assert!(too_large(20_000, 16).unwrap().contains("larger than 16384 on a side"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! A live camera over RTSP: `rtspsrc ! decodebin ! videoconvert ! I420 ! appsink`, wrapped in a
+//! A live camera over RTSP: `rtspsrc ! decodebin ! videoconvert ! videoscale ! I420, square pixels
+//! ! appsink` (as [`super::file::square_pixels`] says why), wrapped in a
 //! small state machine that reconnects with backoff and never blocks its caller for long.
 //!
 //! A live source has no end. Stock `rtspsrc` turns a killed server into a plain EOS and notices
@@ -816,15 +817,16 @@ fn build(url: &CameraUrl, options: &RtspOptions) -> std::result::Result<(gst::Pi
         }
     });
     let convert = gst::ElementFactory::make("videoconvert").build()?;
-    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).build();
+    let square = super::file::square_pixels()?;
+    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420).pixel_aspect_ratio(gst::Fraction::new(1, 1)).build();
     let appsink = gst_app::AppSink::builder()
         .caps(&caps)
         .sync(false)
         .max_buffers(APPSINK_MAX_BUFFERS)
         .drop(false)
         .build();
-    pipeline.add_many([&src, &decodebin, &convert, appsink.upcast_ref()])?;
-    convert.link(&appsink)?;
+    pipeline.add_many([&src, &decodebin, &convert, &square, appsink.upcast_ref()])?;
+    gst::Element::link_many([&convert, &square, appsink.upcast_ref()])?;
 
     let decode_sink = decodebin.static_pad("sink").expect("decodebin has a sink pad");
     src.connect_pad_added(move |_, pad| {
