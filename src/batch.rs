@@ -12,7 +12,8 @@
 //! enters the output directories or an earlier batch's output directory inside the input tree
 //! (one holding a manifest), and reports anything that is not a regular file (a FIFO, a
 //! device) as a failed file instead of opening it. An output directory equal to the input
-//! directory, or one containing it, is refused before anything is written.
+//! directory, or one containing it, is refused before anything is written, and so is one inside
+//! the input tree that already holds footage batch did not write.
 //!
 //! In batch, `--sidecar`, `--preview` and `--stats` name directories: each video gets its own
 //! side outputs there, at its output's relative path (`<out>.json`, `<out stem>.preview.mp4`,
@@ -120,10 +121,19 @@ impl BatchDirs {
     /// output directories. In batch, `options.sidecar`, `.preview` and `.stats` are directories.
     pub fn new(input_dir: &Path, output_dir: &Path, options: &RedactOptions) -> Result<Self> {
         if !input_dir.is_dir() {
-            return Err(Error::io(input_dir, std::io::Error::new(std::io::ErrorKind::NotFound, "is not a directory")));
+            // Found by hostile use: a directory that does not exist was "not a directory".
+            let why = if input_dir.exists() { "is not a directory" } else { "does not exist" };
+            return Err(Error::io(input_dir, std::io::Error::new(std::io::ErrorKind::NotFound, why)));
         }
         let input_canonical = input_dir.canonicalize().map_err(|e| Error::io(input_dir, e))?;
+        let output_resolved = resolve(output_dir).map_err(|e| Error::io(output_dir, e))?;
         let roots = [("-o/--output", Some(output_dir)), ("--sidecar", options.sidecar.as_deref()), ("--preview", options.preview.as_deref()), ("--stats", options.stats.as_deref())];
+        for (flag, dir) in roots {
+            if let Some(dir) = dir {
+                let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
+                refuse_footage_among_outputs(flag, &resolved, &input_canonical, &output_resolved)?;
+            }
+        }
         let mut resolved = Vec::new();
         for (flag, dir) in roots {
             resolved.push(dir.map(|d| check_root(flag, d, &input_canonical)).transpose()?);
@@ -187,6 +197,49 @@ fn check_root(flag: &str, dir: &Path, input: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&resolved).map_err(|e| Error::io(dir, e))?;
     resolved.canonicalize().map_err(|e| Error::io(dir, e))
+}
+
+/// Refuses an output directory (`flag`, resolved `dir`) inside the input tree that already
+/// holds footage veilcam batch did not write there: the walk skips output directories, so that
+/// footage would never be redacted, and `--overwrite` would replace it (found by hostile use:
+/// `batch in -o in/sub --overwrite` replaced the user's `in/sub/a.mp4`). An earlier batch's
+/// output directory (one holding its completion record, or inside one) is its own, and so are
+/// the review videos of `--preview`.
+fn refuse_footage_among_outputs(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<()> {
+    if !dir.starts_with(input) || dir == input || (dir.starts_with(output) && holds_batch_record(output)) {
+        return Ok(());
+    }
+    let previews = format!(".preview.{VIDEO_OUTPUT_EXTENSION}");
+    let footage = walkdir_media(dir).into_iter().find(|p| !(flag == "--preview" && p.to_string_lossy().ends_with(&previews)));
+    match footage {
+        None => Ok(()),
+        Some(found) => Err(Error::Settings(format!(
+            "{flag} {} lies inside the input directory and already holds footage veilcam batch did not write ({}): it would be neither redacted nor safe from --overwrite; use a new or empty directory, or one outside the input",
+            dir.display(),
+            found.display()
+        ))),
+    }
+}
+
+/// The media files under `dir`, without following links, up to the first few.
+fn walkdir_media(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if is_media(&entry.path()) {
+                found.push(entry.path());
+                if found.len() >= 8 {
+                    return found;
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The canonical absolute form of `path`, which need not exist yet: its deepest existing

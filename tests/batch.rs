@@ -270,6 +270,38 @@ fn regression_an_output_tree_inside_the_input_is_never_redacted_again() {
     assert_eq!(tree(&output), vec![MANIFEST, "a.png"]);
 }
 
+/// Found by hostile use: `batch in -o in/sub` skipped the footage already in `in/sub` (an
+/// output directory is never searched), and with `--overwrite` replaced the user's
+/// `in/sub/a.png` with the redaction of `in/a.png`. Such a directory is refused; a new one inside
+/// the input, and an earlier batch's, are not (above).
+#[test]
+fn regression_an_output_directory_inside_the_input_that_holds_footage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("b");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::copy(sample("astronaut.png"), input.join("a.png")).unwrap();
+    std::fs::copy(sample("faces/camera.png"), input.join("sub/a.png")).unwrap();
+    for extra in [&[][..], &["--overwrite"][..]] {
+        let out = batch_with(&input, &input.join("sub"), extra);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("lies inside the input directory and already holds footage veilcam batch did not write"), "{}", stderr(&out));
+        assert_eq!(tree(&input), vec!["a.png", "sub/a.png"], "nothing is written");
+        assert_eq!(std::fs::read(input.join("sub/a.png")).unwrap(), std::fs::read(sample("faces/camera.png")).unwrap());
+    }
+    let out = batch_with(&input, &dir.path().join("out"), &["--preview", input.join("sub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a side output directory too: {}", stderr(&out));
+}
+
+/// Found by hostile use: a batch input that does not exist was "not a directory".
+#[test]
+fn a_batch_input_that_does_not_exist_is_said_not_to_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = batch(&dir.path().join("missing"), &dir.path().join("out"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing: does not exist"), "{}", stderr(&out));
+    assert!(!dir.path().join("out").exists());
+}
+
 #[test]
 fn regression_side_outputs_are_written_per_file_in_their_directories() {
     init();
