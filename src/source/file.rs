@@ -227,7 +227,7 @@ impl FileSource {
         match self.damage.first_report() {
             Some(report) => Err(Error::Decode {
                 path: self.path.clone(),
-                message: format!("the file is damaged ({report}); --salvage redacts the frames that do decode"),
+                message: format!("the file is damaged ({report}); `veilcam redact --salvage` redacts the frames that do decode"),
             }),
             None => Ok(()),
         }
@@ -304,7 +304,7 @@ impl FileSource {
                 }
                 Some(BusEvent::Failure(f)) if self.next_index > 0 => {
                     let message = format!(
-                        "the file is damaged after frame {} ({}); --salvage redacts the frames that do decode",
+                        "the file is damaged after frame {} ({}); `veilcam redact --salvage` redacts the frames that do decode",
                         self.next_index,
                         readable_failure(f.0)
                     );
@@ -443,12 +443,24 @@ fn readable_failure(message: String) -> String {
         "not a video or image format GStreamer recognises: it is a text file".into()
     } else if message.contains("Could not determine type of stream") {
         "not a video or image format GStreamer recognises".into()
+    } else if let Some(kind) = missing_decoder(&message).filter(|kind| !kind.starts_with("video/") && !kind.starts_with("image/")) {
+        // Found by hostile use: a zip or a program given as the input was blamed on the
+        // GStreamer installation ("missing a plug-in"); only a media type lacks a plug-in.
+        format!("not a video or image: GStreamer finds it is {kind}")
     } else if message.contains("contains no playable streams") {
         // An MP4 cut before its index (mp4mux writes it at the end) says only this.
         "no stream in it can be played: the file is truncated or damaged, or holds no video".into()
     } else {
         message
     }
+}
+
+/// The type decodebin found no decoder for, from its "Missing decoder: NAME (TYPE)" line.
+fn missing_decoder(message: &str) -> Option<&str> {
+    let line = &message[message.find("Missing decoder: ")?..];
+    let open = line.find('(')?;
+    let close = open + line[open..].find(')')?;
+    Some(&line[open + 1..close])
 }
 
 fn build(
@@ -622,6 +634,17 @@ mod tests {
     fn vtest_head() -> Vec<u8> {
         let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample_media/vtest.avi")).unwrap();
         bytes[..64 * 1024].to_vec()
+    }
+
+    /// Found by hostile use: a zip given as the input was blamed on the installation.
+    #[test]
+    fn a_file_of_no_media_type_is_said_to_be_no_video_and_a_missing_codec_stays_a_missing_plugin() {
+        let missing = |kind: &str| {
+            format!("Your GStreamer installation is missing a plug-in. [/GstPipeline:veilcam-decode/GstDecodeBin:decodebin0] (../gst/playback/gstdecodebin2.c(4704): gst_decode_bin_expose (): /GstPipeline:veilcam-decode/GstDecodeBin:decodebin0:\nno suitable plugins found:\nMissing decoder: {kind} ({kind})\n)")
+        };
+        assert_eq!(readable_failure(missing("application/zip")), "not a video or image: GStreamer finds it is application/zip");
+        assert_eq!(readable_failure(missing("application/x-executable")), "not a video or image: GStreamer finds it is application/x-executable");
+        assert_eq!(readable_failure(missing("video/x-h266")), missing("video/x-h266"), "a codec GStreamer lacks");
     }
 
     /// A still image goes to the still path, whatever its name; a stream of JPEGs is a video.
