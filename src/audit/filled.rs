@@ -34,7 +34,7 @@ pub const FILLED_MIDDLE: f32 = 0.6;
 pub const FILLED_SHARE: f32 = 0.85;
 
 /// When the sidecar says a hit lies in a fill, how its pixels there must look for the audit to
-/// agree ([`Residue::is_fill`]). Each pixel is compared with the mean of its mosaic block (each
+/// agree (`Residue::is_fill`). Each pixel is compared with the mean of its mosaic block (each
 /// block's rim left out, where the encoder smears the steps between blocks), in levels of 255:
 /// veilcam's fills are flat within each block, up to the encoder's noise, while a face is not.
 /// At most [`FLAT`] on average is a fill whatever the blocks; else at most [`MAX_RESIDUE`], and
@@ -133,7 +133,7 @@ impl Filled {
 
     /// Whether at least [`FILLED_SHARE`] of the middle of `b` ([`FILLED_MIDDLE`]) lies in what
     /// was filled in frame `index`, and `pic`, that frame, looks filled where `b` lies in the
-    /// fill ([`Residue`]).
+    /// fill (by `Residue::is_fill`: [`MAX_RESIDUE`]).
     pub fn covers(&self, index: u64, b: &BBox, pic: &Picture<'_>) -> bool {
         if b.is_empty() {
             return false;

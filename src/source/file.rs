@@ -1,6 +1,6 @@
 //! A video file decoded by GStreamer: `filesrc ! decodebin ! videoconvert ! videoflip ! videoscale
 //! ! I420, square pixels ! appsink`, turned upright as the file's orientation tag says, and with
-//! square pixels as players show it ([`square_pixels`]).
+//! square pixels as players show it (`square_pixels`).
 //!
 //! Any container and codec GStreamer can decode works. Only the first video stream is used (a
 //! warning names the file when it has more); other streams go to a `fakesink` (audio, if kept,

@@ -1,5 +1,5 @@
 //! A live camera over RTSP: `rtspsrc ! decodebin ! videoconvert ! videoscale ! I420, square pixels
-//! ! appsink` (as [`super::file::square_pixels`] says why), wrapped in a
+//! ! appsink` (why square: `source::file::square_pixels`), wrapped in a
 //! small state machine that reconnects with backoff and never blocks its caller for long.
 //!
 //! A live source has no end. Stock `rtspsrc` turns a killed server into a plain EOS and notices
