@@ -781,6 +781,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         touch(&input, &["a.jpg", "sub/b.jpg", "redacted/a.jpg"]);
+        // An earlier batch's output there (one with footage and no record is refused).
+        std::fs::write(input.join("redacted").join(manifest::MANIFEST_NAME), "").unwrap();
         std::os::unix::fs::symlink("..", input.join("sub/loop")).unwrap();
         let layout = BatchDirs::new(&input, &input.join("redacted"), &options(&[])).unwrap();
         let plan = plan(&layout);
