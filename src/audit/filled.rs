@@ -51,6 +51,9 @@ pub const MAX_RESIDUE: f64 = 6.0;
 pub const FLAT: f64 = 1.0;
 /// See [`MAX_RESIDUE`].
 pub const MAX_RESIDUE_SHARE: f64 = 0.3;
+/// The brightest mean luma of a solid fill's pixels (black is 16, or 0 in full range; the
+/// encoder's ringing at the box's edges lifts it).
+pub const SOLID_MAX_LUMA: f64 = 48.0;
 
 /// Points across (and down) a hit's box at which "filled" is tested.
 const SAMPLES: usize = 12;
@@ -97,6 +100,8 @@ enum FrameFill {
 /// The regions a redaction filled irreversibly, frame by frame, from its sidecar.
 pub struct Filled {
     path: PathBuf,
+    /// Solid or mosaic: how the regions were filled.
+    fill: FillMode,
     frames: u64,
     by_frame: BTreeMap<u64, FrameFill>,
 }
@@ -108,11 +113,11 @@ impl Filled {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let sidecar: Sidecar = serde_json::from_reader(std::io::BufReader::new(file))
             .map_err(|e| bad(format!("not a sidecar of veilcam redact: {e}")))?;
-        match sidecar.fill {
-            Some(FillMode::Solid | FillMode::Mosaic) => {}
+        let fill = match sidecar.fill {
+            Some(fill @ (FillMode::Solid | FillMode::Mosaic)) => fill,
             Some(FillMode::Blur) => return Err(bad("its run filled with blur, which can leave a face recognisable; only solid and mosaic fills are taken as hiding a face".into())),
             None => return Err(bad("it does not say how its regions were filled (written by an older veilcam); redact again to get one that does".into())),
-        }
+        };
         if (sidecar.width, sidecar.height) != (width, height) {
             return Err(bad(format!("it is of a {}×{} video, the audited one is {width}×{height}", sidecar.width, sidecar.height)));
         }
@@ -128,7 +133,7 @@ impl Filled {
                 (f.index, fill)
             })
             .collect();
-        Ok(Filled { path: path.to_path_buf(), frames, by_frame })
+        Ok(Filled { path: path.to_path_buf(), fill, frames, by_frame })
     }
 
     /// Whether at least [`FILLED_SHARE`] of the middle of `b` ([`FILLED_MIDDLE`]) lies in what
@@ -142,10 +147,10 @@ impl Filled {
         match self.by_frame.get(&index) {
             Some(FrameFill::Whole) => {
                 let whole = (BBox::new(0.0, 0.0, pic.width as f32, pic.height as f32), Shape::Box);
-                Residue::of(pic, b, &[whole]).is_some_and(|r| r.is_fill())
+                Residue::of(pic, b, &[whole]).is_some_and(|r| r.is_fill(FillMode::Solid))
             }
             Some(FrameFill::Regions(regions)) if !regions.is_empty() => {
-                filled_share(&middle, regions) >= FILLED_SHARE && Residue::of(pic, b, regions).is_some_and(|r| r.is_fill())
+                filled_share(&middle, regions) >= FILLED_SHARE && Residue::of(pic, b, regions).is_some_and(|r| r.is_fill(self.fill))
             }
             _ => false,
         }
@@ -171,6 +176,8 @@ struct Residue {
     within: f64,
     /// Mean distance of a pixel's block's mean from the mean of all.
     between: f64,
+    /// The mean of all.
+    mean: f64,
 }
 
 impl Residue {
@@ -207,12 +214,18 @@ impl Residue {
         Some(Residue {
             within: cells.iter().map(|(cell, v)| (v - block_mean(cell)).abs()).sum::<f64>() / count,
             between: cells.iter().map(|(cell, _)| (block_mean(cell) - mean).abs()).sum::<f64>() / count,
+            mean,
         })
     }
 
-    /// Whether these pixels look like one of veilcam's fills ([`MAX_RESIDUE`]).
-    fn is_fill(self) -> bool {
-        self.within <= FLAT || (self.within <= MAX_RESIDUE && self.within <= MAX_RESIDUE_SHARE * (self.between + 0.5))
+    /// Whether these pixels look like a fill of `mode` ([`MAX_RESIDUE`]): a mosaic's blocks
+    /// flat, a solid fill dark and flat (the encoder rings at a black box's edges, and a solid
+    /// fill has no blocks to differ from each other).
+    fn is_fill(self, mode: FillMode) -> bool {
+        match mode {
+            FillMode::Solid => self.mean <= SOLID_MAX_LUMA && self.within <= MAX_RESIDUE,
+            _ => self.within <= FLAT || (self.within <= MAX_RESIDUE && self.within <= MAX_RESIDUE_SHARE * (self.between + 0.5)),
+        }
     }
 }
 
