@@ -128,15 +128,14 @@ impl BatchDirs {
         let input_canonical = input_dir.canonicalize().map_err(|e| Error::io(input_dir, e))?;
         let output_resolved = resolve(output_dir).map_err(|e| Error::io(output_dir, e))?;
         let roots = [("-o/--output", Some(output_dir)), ("--sidecar", options.sidecar.as_deref()), ("--preview", options.preview.as_deref()), ("--stats", options.stats.as_deref())];
+        // Every root is checked before any is created: a refusal leaves nothing behind.
+        let mut checked = Vec::new();
         for (flag, dir) in roots {
-            if let Some(dir) = dir {
-                let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
-                refuse_footage_among_outputs(flag, &resolved, &input_canonical, &output_resolved)?;
-            }
+            checked.push(dir.map(|d| check_root(flag, d, &input_canonical, &output_resolved)).transpose()?);
         }
         let mut resolved = Vec::new();
-        for (flag, dir) in roots {
-            resolved.push(dir.map(|d| check_root(flag, d, &input_canonical)).transpose()?);
+        for ((_, dir), checked) in roots.iter().zip(checked) {
+            resolved.push(dir.zip(checked).map(|(d, c)| create_root(d, &c)).transpose()?);
         }
         let mut resolved = resolved.into_iter();
         let output_dir = resolved.next().flatten().expect("the output directory is always given");
@@ -178,9 +177,10 @@ impl BatchDirs {
     }
 }
 
-/// Refuses an output directory (`flag`) that is the input directory or contains it, and that is
-/// not a directory; creates it and returns its canonical path.
-fn check_root(flag: &str, dir: &Path, input: &Path) -> Result<PathBuf> {
+/// Refuses an output directory (`flag`) that is the input directory or contains it, that holds
+/// footage among the inputs ([`refuse_footage_among_outputs`]), or that is not a directory;
+/// returns its resolved path.
+fn check_root(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<PathBuf> {
     let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
     if resolved == input {
         return Err(Error::Settings(format!("{flag} {} is the input directory: outputs must go to another directory", dir.display())));
@@ -192,10 +192,16 @@ fn check_root(flag: &str, dir: &Path, input: &Path) -> Result<PathBuf> {
             input.display()
         )));
     }
+    refuse_footage_among_outputs(flag, &resolved, input, output)?;
     if resolved.exists() && !resolved.is_dir() {
         return Err(Error::Settings(format!("{flag} {} is not a directory (in batch it names a directory)", dir.display())));
     }
-    std::fs::create_dir_all(&resolved).map_err(|e| Error::io(dir, e))?;
+    Ok(resolved)
+}
+
+/// Creates the checked output directory `resolved` (given as `dir`); returns its canonical path.
+fn create_root(dir: &Path, resolved: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(resolved).map_err(|e| Error::io(dir, e))?;
     resolved.canonicalize().map_err(|e| Error::io(dir, e))
 }
 
@@ -206,7 +212,7 @@ fn check_root(flag: &str, dir: &Path, input: &Path) -> Result<PathBuf> {
 /// output directory (one holding its completion record, or inside one) is its own, and so are
 /// the review videos of `--preview`.
 fn refuse_footage_among_outputs(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<()> {
-    if !dir.starts_with(input) || dir == input || (dir.starts_with(output) && holds_batch_record(output)) {
+    if !dir.starts_with(input) || (dir.starts_with(output) && holds_batch_record(output)) {
         return Ok(());
     }
     let previews = format!(".preview.{VIDEO_OUTPUT_EXTENSION}");
