@@ -586,10 +586,12 @@ pub struct RedactOptions {
     /// fps; 1 costs twice the detection time, 3 loses faces.
     #[arg(long, help_heading = "Detection", default_value = "auto", value_name = "N|auto", value_parser = parse_cadence)]
     pub detect_every: Cadence,
-    /// Skip the closer look for small faces, at twice native resolution where the picture moves.
+    /// Skip the closer look for small faces, at up to twice native resolution where the picture
+    /// moves.
     ///
     /// By default, regions that moved since the previous detection (and the heads of detected
-    /// persons) are searched again at twice native resolution, within a fixed per-frame budget.
+    /// persons) are searched again at twice native resolution, within a fixed per-frame budget;
+    /// regions taller than 128 px (near, tall movers, whose faces are larger) less enlarged.
     #[arg(long, help_heading = "Detection")]
     pub no_small_faces: bool,
     /// Equalise contrast tile by tile (CLAHE-like) before detection, for backlit, dark and

@@ -94,8 +94,8 @@ fn grown_by_a_block((x, y, w, h): Region) -> Region {
     (x0, y0, x + w + BLOCK - x0, y + h + BLOCK - y0)
 }
 
-/// Chooses the moving regions to look at closely within `budget` source pixels, and marks them
-/// looked at in `map`.
+/// Chooses the moving regions to look at closely within `budget` (what they `cost`: source
+/// pixels at [`CLOSER_SCALE`](super::CLOSER_SCALE)), and marks them looked at in `map`.
 ///
 /// Small movers come first: a face too small for the global pass belongs to a small figure,
 /// and its region is cheap to look at, so small regions (at most [`CLOSER_TILE`] a side) get
@@ -110,19 +110,19 @@ fn grown_by_a_block((x, y, w, h): Region) -> Region {
 /// has waited longest is taken even when it does not fit in the rest (so a mover nearly as
 /// large as the budget gets its turn too). A look spends at most the budget, or half of it and
 /// one region or tile, in both cases.
-pub fn within_budget(regions: &mut [Region], map: &mut LookMap, budget: usize) -> Vec<Region> {
+pub fn within_budget(regions: &mut [Region], map: &mut LookMap, budget: usize, cost: Cost) -> Vec<Region> {
     regions.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
     let (small, large): (Vec<Region>, Vec<Region>) = regions.iter().partition(|r| r.2 <= CLOSER_TILE && r.3 <= CLOSER_TILE);
-    let small_area = area(&small);
-    let chosen = if small_area > budget {
-        let every = take_fitting(small.iter().copied(), budget / 2, false).1.unwrap_or(small.len());
+    let small_cost = total(&small, cost);
+    let chosen = if small_cost > budget {
+        let every = take_fitting(small.iter().copied(), budget / 2, false, cost).1.unwrap_or(small.len());
         let mut chosen = small[..every].to_vec();
-        chosen.extend(longest_waiting(&small[every..], map, budget - area(&chosen), true));
+        chosen.extend(longest_waiting(&small[every..], map, budget - total(&chosen, cost), true, cost));
         chosen
     } else {
         let tiles: Vec<Region> = large.iter().flat_map(|&r| super::tile(r)).collect();
         let mut chosen = small;
-        chosen.extend(longest_waiting(&tiles, map, budget - small_area, small_area <= budget / 2));
+        chosen.extend(longest_waiting(&tiles, map, budget - small_cost, small_cost <= budget / 2, cost));
         chosen
     };
     for &r in &chosen {
@@ -130,6 +130,14 @@ pub fn within_budget(regions: &mut [Region], map: &mut LookMap, budget: usize) -
     }
     map.nothing_waiting_outside(regions);
     chosen
+}
+
+/// What looking at a region closely costs, in the unit of the budget it is chosen within.
+pub type Cost = fn(&Region) -> usize;
+
+/// The cost of a look that enlarges every region alike: its source pixels.
+pub fn source_pixels(r: &Region) -> usize {
+    r.2 * r.3
 }
 
 /// Chooses `n` of `items` (tiles of the moving regions, for a detector that costs the same on
@@ -146,31 +154,31 @@ pub fn in_turn(items: &[Region], map: &mut LookMap, n: usize) -> Vec<Region> {
     chosen
 }
 
-/// Source pixels of `regions`.
-fn area(regions: &[Region]) -> usize {
-    regions.iter().map(|r| r.2 * r.3).sum()
+/// What looking at `regions` costs.
+fn total(regions: &[Region], cost: Cost) -> usize {
+    regions.iter().map(cost).sum()
 }
 
 /// `items`, longest waiting first (smaller first among equals), each that still fits in
 /// `budget` (the first always, if `one_at_least`).
-fn longest_waiting(items: &[Region], map: &LookMap, budget: usize, one_at_least: bool) -> Vec<Region> {
+fn longest_waiting(items: &[Region], map: &LookMap, budget: usize, one_at_least: bool, cost: Cost) -> Vec<Region> {
     let mut order: Vec<(u32, Region)> = items.iter().map(|&r| (map.waited(r), r)).collect();
     order.sort_by_key(|&(waited, r)| (std::cmp::Reverse(waited), r.2 * r.3, r.1, r.0));
-    take_fitting(order.into_iter().map(|(_, r)| r), budget, one_at_least).0
+    take_fitting(order.into_iter().map(|(_, r)| r), budget, one_at_least, cost).0
 }
 
 /// The items of `order` that still fit in `budget`, in that order (the first always, if
 /// `one_at_least`), and the position in `order` of the first one that had to wait.
-fn take_fitting(order: impl Iterator<Item = Region>, budget: usize, one_at_least: bool) -> (Vec<Region>, Option<usize>) {
+fn take_fitting(order: impl Iterator<Item = Region>, budget: usize, one_at_least: bool, cost: Cost) -> (Vec<Region>, Option<usize>) {
     let (mut spent, mut chosen, mut first_waiting) = (0, Vec::new(), None);
     for (k, r) in order.enumerate() {
-        let area = r.2 * r.3;
-        if spent + area > budget && !(k == 0 && one_at_least) {
+        let price = cost(&r);
+        if spent + price > budget && !(k == 0 && one_at_least) {
             // A smaller one further on may still fit.
             first_waiting.get_or_insert(k);
             continue;
         }
-        spent += area;
+        spent += price;
         chosen.push(r);
     }
     (chosen, first_waiting)
@@ -185,7 +193,7 @@ pub fn heads_in_turn(heads: &[Region], turn: usize) -> Vec<Region> {
     let mut heads: Vec<Region> = heads.iter().flat_map(|&h| super::tile(h)).collect();
     heads.sort_by_key(|r| (r.2 * r.3, r.1, r.0));
     let n = heads.len();
-    let from = |start: usize| take_fitting((0..n).map(|k| heads[(start + k) % n]), CLOSER_BUDGET, true);
+    let from = |start: usize| take_fitting((0..n).map(|k| heads[(start + k) % n]), CLOSER_BUDGET, true, source_pixels);
     let (first, waiting) = from(0);
     match waiting {
         // Everything fits in one look, or this is the first.
@@ -215,13 +223,18 @@ mod tests {
         assert_eq!(seen.len(), tiles.len(), "every tile within three looks");
     }
 
+    /// Source pixels of `regions`.
+    fn area(regions: &[Region]) -> usize {
+        total(regions, source_pixels)
+    }
+
     /// `regions` on `looks` successive looks of a 1080p picture.
     fn looks(regions: &[Region], looks: usize) -> Vec<Vec<Region>> {
         let mut map = LookMap::default();
         (0..looks)
             .map(|_| {
                 map.next_look(1920, 1080);
-                within_budget(&mut regions.to_vec(), &mut map, CLOSER_BUDGET)
+                within_budget(&mut regions.to_vec(), &mut map, CLOSER_BUDGET, source_pixels)
             })
             .collect()
     }
@@ -309,9 +322,9 @@ mod tests {
                 .map(|i| ((i * 211 + look * 6) % 1800, 40 + (i % 10) * 100, 60, 80))
                 .collect();
             regions.push(stays);
-            assert!(area(&regions) > CLOSER_BUDGET);
+            assert!(total(&regions, source_pixels) > CLOSER_BUDGET);
             map.next_look(1920, 1080);
-            let chosen = within_budget(&mut regions, &mut map, CLOSER_BUDGET);
+            let chosen = within_budget(&mut regions, &mut map, CLOSER_BUDGET, source_pixels);
             since = if chosen.contains(&stays) { 0 } else { since + 1 };
             assert!(since <= 5, "look {look}: the mover has waited {since} looks");
         }
