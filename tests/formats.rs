@@ -112,6 +112,75 @@ fn a_clip_stored_with_non_square_pixels_is_redacted_as_players_show_it() {
     assert_no_face_survives("squeezed.mp4", &source, &output, &truth);
 }
 
+/// Found by hostile use: an MP4 whose edit list starts the video a second late (an empty edit
+/// first, as ffmpeg writes when the video starts after the audio) prerolled on the gap before
+/// its first frame, in the decoder's placeholder caps without a frame rate, and its first frame
+/// was refused: "the video format changed at frame 0". Every frame is redacted, at its time from
+/// the first frame on: the output starts at its first frame, as GStreamer plays the file (its
+/// running time), without the empty second before it.
+#[test]
+fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec::new(FRAMES, W as u32, H as u32, Timing::Fps(25, 1), "x264enc speed-preset=ultrafast threads=1 ! mp4mux");
+    let (source, truth) = make_faces_clip(&spec, &dir.path().join("plain.mp4"));
+    let source: Vec<Vec<u8>> = (0..FRAMES).map(|i| source.luma(i)).collect();
+    let delayed = dir.path().join("delayed.mp4");
+    std::fs::write(&delayed, with_leading_empty_edit(&std::fs::read(dir.path().join("plain.mp4")).unwrap())).unwrap();
+    let before = probe(&delayed);
+    assert_eq!(before.frames.len(), FRAMES);
+    assert!(before.frames[0].pts >= Some(1_000_000_000), "the video does not start late: {:?}", before.frames[0]);
+
+    let output = dir.path().join("out.mp4");
+    redact_ok(&delayed, &output, FAST);
+    let after = probe(&output);
+    let from_the_first = |p: &Probe| p.frames.iter().map(|f| (f.pts.unwrap() - p.frames[0].pts.unwrap(), f.duration)).collect::<Vec<_>>();
+    assert_eq!((after.width, after.height, after.fps), (before.width, before.height, before.fps));
+    assert_eq!(from_the_first(&after), from_the_first(&before), "every frame, at its time from the first on");
+    assert_no_face_survives("delayed.mp4", &source, &output, &truth);
+}
+
+/// `mp4` (mp4mux's: version 0 boxes, one track, the movie box after the media) with its edit
+/// list replaced by two edits: one second of nothing, then the whole media.
+fn with_leading_empty_edit(mp4: &[u8]) -> Vec<u8> {
+    let be32 = |d: &[u8], at: usize| u32::from_be_bytes(d[at..at + 4].try_into().unwrap());
+    fn boxes(d: &[u8], mut at: usize, end: usize, out: &mut Vec<([u8; 4], usize, usize)>) {
+        while at + 8 <= end {
+            let size = u32::from_be_bytes(d[at..at + 4].try_into().unwrap()) as usize;
+            let kind: [u8; 4] = d[at + 4..at + 8].try_into().unwrap();
+            out.push((kind, at, size));
+            if [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"].contains(&&kind) {
+                boxes(d, at + 8, at + size, out);
+            }
+            at += size;
+        }
+    }
+    let mut found = Vec::new();
+    boxes(mp4, 0, mp4.len(), &mut found);
+    let find = |kind: &[u8; 4]| *found.iter().find(|b| &b.0 == kind).unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind)));
+    let (_, mvhd, _) = find(b"mvhd");
+    assert_eq!(mp4[mvhd + 8], 0, "mvhd version 0");
+    let (timescale, duration) = (be32(mp4, mvhd + 20), be32(mp4, mvhd + 24));
+    let (_, elst, elst_size) = find(b"elst");
+    // Version 0: two edits of (length in the movie's timescale, media time or -1 for nothing,
+    // rate 1.0).
+    let mut new_elst: Vec<u8> = [40u32.to_be_bytes(), *b"elst", 0u32.to_be_bytes(), 2u32.to_be_bytes()].concat();
+    for (length, media_time) in [(timescale, -1i32), (duration, 0)] {
+        new_elst.extend_from_slice(&length.to_be_bytes());
+        new_elst.extend_from_slice(&media_time.to_be_bytes());
+        new_elst.extend_from_slice(&0x0001_0000u32.to_be_bytes());
+    }
+    let mut out = [&mp4[..elst], &new_elst, &mp4[elst + elst_size..]].concat();
+    let grown = new_elst.len() as i64 - elst_size as i64;
+    for &(kind, at, size) in &found {
+        if [b"moov", b"trak", b"edts"].contains(&&kind) && at < elst && elst < at + size {
+            out[at..at + 4].copy_from_slice(&((size as i64 + grown) as u32).to_be_bytes());
+        }
+    }
+    let (_, mdat, _) = find(b"mdat");
+    assert!(mdat < elst, "the media comes before the movie box, so no chunk offset moves");
+    out
+}
+
 #[test]
 fn h264_in_mp4_is_redacted_frame_for_frame() {
     redacts_format(

@@ -55,6 +55,9 @@ pub struct FileSource {
     ended: bool,
     /// The frame decoded last, handed out once the next one (or the end) is known.
     pending: Option<Frame>,
+    /// The first frame, pulled on opening when the file prerolled on a gap before it
+    /// ([`FileSource::first_frame_caps`]), handed out first.
+    first: Option<gst::Sample>,
     /// End (ns, running time) of the latest buffer of any other stream (audio), to tell a
     /// truncated file from one whose audio outlasts its video.
     other_streams_end: Arc<AtomicU64>,
@@ -98,6 +101,7 @@ impl FileSource {
             next_index: 0,
             ended: false,
             pending: None,
+            first: None,
             other_streams_end,
             salvage,
             damage,
@@ -144,15 +148,7 @@ impl FileSource {
                 },
             }
         }
-        let caps = self
-            .appsink
-            .static_pad("sink")
-            .and_then(|p| p.current_caps())
-            .ok_or_else(|| Error::NoVideo { path: self.path.clone() })?;
-        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
-        too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(err(why)))?;
-        self.info = Arc::new(info);
-        self.caps = caps;
+        let prerolled = self.appsink.try_pull_preroll(gst::ClockTime::ZERO);
         let queried = self.pipeline.query_duration::<gst::ClockTime>();
         self.duration = queried.map(|d| self.fragmented_duration().unwrap_or(d));
         if let Some(declared) = truncated_avi_length(&self.path) {
@@ -161,7 +157,40 @@ impl FileSource {
             self.duration = Some(self.duration.map_or(declared, |d| d.max(declared)));
         }
         self.pipeline.set_state(gst::State::Playing).map_err(|_| self.failure_or("cannot start decoding"))?;
+        let caps = match prerolled.as_ref().and_then(|sample| sample.caps_owned()) {
+            Some(caps) => caps,
+            None => self.first_frame_caps(deadline)?,
+        };
+        let err = |message: String| Error::Decode { path: self.path.clone(), message };
+        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
+        too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(err(why)))?;
+        self.info = Arc::new(info);
+        self.caps = caps;
         Ok(())
+    }
+
+    /// The caps of the first frame, which is pulled and kept to be handed out first: for a file
+    /// that prerolled on a gap instead of a frame. An MP4 whose edit list starts the video late
+    /// (ffmpeg writes one when the video starts after the audio) does: the decoder's caps for
+    /// the gap are a placeholder without a frame rate, and taking them for the stream's, its
+    /// first frame was refused as "the video format changed at frame 0" (found by hostile use).
+    fn first_frame_caps(&mut self, deadline: std::time::Instant) -> Result<gst::Caps> {
+        let err = |message: &str| Error::Decode { path: self.path.clone(), message: message.into() };
+        loop {
+            if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
+                let caps = sample.caps_owned().ok_or_else(|| Error::NoVideo { path: self.path.clone() })?;
+                self.first = Some(sample);
+                return Ok(caps);
+            }
+            crate::interrupt::check()?;
+            match bus::poll(&self.bus, gst::ClockTime::ZERO) {
+                Some(BusEvent::Failure(f)) => return Err(err(&readable_failure(f.0))),
+                Some(BusEvent::Eos) => return Err(err("no frames before end of file")),
+                None if self.appsink.is_eos() => return Err(err("no frames before end of file")),
+                None if std::time::Instant::now() > deadline => return Err(err("timed out opening the file")),
+                None => {}
+            }
+        }
     }
 
     /// The duration of a fragmented MP4 (the live recorder's segments) as its fragments' samples
@@ -272,7 +301,7 @@ impl FileSource {
     /// starts the media late does not shift the output), or `None` at end of stream.
     fn pull(&mut self) -> Result<Option<Frame>> {
         loop {
-            if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
+            if let Some(sample) = self.first.take().or_else(|| self.appsink.try_pull_sample(PULL_TIMEOUT)) {
                 let mut buffer = sample
                     .buffer_owned()
                     .ok_or_else(|| Error::Decode { path: self.path.clone(), message: "sample without buffer".into() })?;
