@@ -3,6 +3,7 @@
 //! sidecar and stats when asked for.
 
 mod jpeg;
+mod png;
 
 use std::time::Instant;
 
@@ -101,10 +102,11 @@ pub const MAX_PIXELS: u64 = 120_000_000;
 /// cleanly to its end: a truncated or corrupt JPEG is an error (the lenient decoder would fill
 /// the rest with grey), checked by decoding it once more in zune-jpeg's strict mode
 /// ([`jpeg::damage`]).
-fn decode(path: &std::path::Path) -> Result<RgbImage> {
+pub(crate) fn decode(path: &std::path::Path) -> Result<RgbImage> {
     let err = |message: String| Error::Image { path: path.to_path_buf(), message };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let format = image::guess_format(&bytes).map_err(|_| err("not a JPEG or PNG image".into()))?;
+    let bytes = if format == ImageFormat::Png { png::without_compressed_metadata(&bytes) } else { std::borrow::Cow::Borrowed(&bytes[..]) };
     let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format)
         .into_dimensions()
         .map_err(|e| err(e.to_string()))?;
@@ -128,7 +130,36 @@ fn decode(path: &std::path::Path) -> Result<RgbImage> {
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
     img.apply_orientation(orientation);
+    widen_low_bits(&mut img);
     Ok(img.to_rgb8())
+}
+
+/// Moves the values of a 16-bit image whose data lies in its low bits up to the top bits, as a
+/// viewer that honours the PNG's significant bits shows it: 8-, 10- or 12-bit data stored
+/// without scaling. Found by hostile use: 8-bit data in a 16-bit PNG became values of 0 and 1
+/// as 8 bits, the detector found no face there, and a stretch of contrast showed it in the
+/// output. Data that reaches the top four bits is left as it is (a dark 16-bit photograph stays
+/// dark); alpha is left alone.
+fn widen_low_bits(img: &mut image::DynamicImage) {
+    use image::DynamicImage::*;
+    let (samples, channels, alpha): (&mut [u16], usize, bool) = match img {
+        ImageLuma16(b) => (b, 1, false),
+        ImageLumaA16(b) => (b, 2, true),
+        ImageRgb16(b) => (b, 3, false),
+        ImageRgba16(b) => (b, 4, true),
+        _ => return,
+    };
+    let colour = |i: usize| !alpha || i % channels != channels - 1;
+    let max = samples.iter().enumerate().filter(|&(i, _)| colour(i)).map(|(_, &v)| v).max().unwrap_or(0);
+    if max == 0 || max >= 1 << 12 {
+        return;
+    }
+    let shift = max.leading_zeros();
+    for (i, v) in samples.iter_mut().enumerate() {
+        if colour(i) {
+            *v <<= shift;
+        }
+    }
 }
 
 /// Whether the PNG in `bytes` is animated (APNG): more than the one picture a viewer without

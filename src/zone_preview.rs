@@ -115,9 +115,8 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
 /// Frame `index` of a video (or the image itself) as RGB.
 fn load_frame(input: &Path, index: u64) -> Result<RgbImage> {
     if media_kind(input) == MediaKind::Image {
-        return image::open(input)
-            .map(|i| i.to_rgb8())
-            .map_err(|e| Error::Image { path: input.to_path_buf(), message: e.to_string() });
+        // As `redact` decodes it: upright, within its limits, the same coordinates.
+        return crate::still::decode(input);
     }
     let mut source = FileSource::open(input)?;
     loop {

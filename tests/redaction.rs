@@ -372,6 +372,30 @@ fn redacting_a_png_obscures_the_face_changes_no_other_pixel_and_drops_metadata()
     assert!(kept < 0.3, "{kept:.2} of the face's detail survived");
 }
 
+/// Found by hostile use: a 16-bit PNG whose values use only the low 8 bits (8-bit data stored
+/// without scaling) was black to the detector, which found no face, and was written as 8-bit
+/// values of 0 and 1, in which a stretch of contrast showed the face. Its data is moved up to the
+/// top bits first, as a viewer honouring its significant bits shows it: the face is obscured.
+#[test]
+fn a_16_bit_png_whose_data_uses_only_its_low_bits_has_its_face_obscured() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = astronaut();
+    let (w, h) = original.dimensions();
+    let low = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(u16::from)));
+    let input = dir.path().join("low-bits.png");
+    low.save(&input).unwrap();
+    let as_8_bits = image::open(&input).unwrap().to_rgb8();
+    assert!(as_8_bits.pixels().all(|p| p.0.iter().all(|&v| v <= 1)), "the input is black as 8 bits");
+
+    let output = dir.path().join("out.png");
+    redact_ok(&input, &output, &[]);
+    let redacted = image::open(&output).unwrap().to_rgb8();
+    let face = ASTRONAUT_FACE.ellipse_pixels(w as usize, h as usize);
+    let kept = surviving_detail(&luma(&original), &luma(&redacted), w as usize, &face);
+    assert!(kept < 0.3, "{kept:.2} of the face's detail survived");
+    assert!(change_away_from_face(&luma(&original), &luma(&redacted), w, h) < 1.0, "written as the picture it holds");
+}
+
 #[test]
 fn redacting_a_jpeg_obscures_the_face_keeps_the_rest_and_drops_exif() {
     let dir = tempfile::tempdir().unwrap();
