@@ -178,8 +178,8 @@ impl BatchDirs {
 }
 
 /// Refuses an output directory (`flag`) that is the input directory or contains it, that holds
-/// footage among the inputs ([`refuse_footage_among_outputs`]), or that is not a directory;
-/// returns its resolved path.
+/// footage among the inputs ([`refuse_footage_among_outputs`]), that is not a directory, or that
+/// does not exist yet and is named as a video, image or JSON file is; returns its resolved path.
 fn check_root(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<PathBuf> {
     let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
     if resolved == input {
@@ -193,6 +193,14 @@ fn check_root(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<Pat
         )));
     }
     refuse_footage_among_outputs(flag, &resolved, input, output)?;
+    if !resolved.exists() && (has_media_extension(dir) || dir.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))) {
+        // Found by hostile use: `--sidecar out/a.mp4`, as `redact` takes it, made a directory
+        // `out/a.mp4`, where the output `a.mp4` then could not go.
+        return Err(Error::Settings(format!(
+            "{flag} {} names a file, but in batch it names a directory (each video's file goes there); give a directory",
+            dir.display()
+        )));
+    }
     if resolved.exists() && !resolved.is_dir() {
         return Err(Error::Settings(format!("{flag} {} is not a directory (in batch it names a directory)", dir.display())));
     }
@@ -780,6 +788,27 @@ mod tests {
             let err = BatchDirs::new(&input, &out, &options(&extra)).unwrap_err().to_string();
             assert!(err.contains("input directory"), "{out:?} {extra:?}: {err}");
         }
+    }
+
+    #[test]
+    fn an_output_directory_named_like_a_file_is_refused_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["a.mp4"]);
+        let out = dir.path().join("out");
+        for flag in ["--sidecar", "--preview", "--stats"] {
+            for name in ["a.mp4", "a.json", "b.JPG"] {
+                let side = out.join(name);
+                let err = BatchDirs::new(&input, &out, &options(&[flag, side.to_str().unwrap()])).unwrap_err().to_string();
+                assert!(err.contains("names a file"), "{flag} {name}: {err}");
+            }
+        }
+        let err = BatchDirs::new(&input, &dir.path().join("redacted.mp4"), &options(&[])).unwrap_err().to_string();
+        assert!(err.contains("-o/--output") && err.contains("names a file"), "{err}");
+        assert!(!out.exists() && !dir.path().join("redacted.mp4").exists(), "nothing created");
+        // A directory that already exists is taken whatever its name.
+        std::fs::create_dir_all(out.join("2024.mp4")).unwrap();
+        BatchDirs::new(&input, &out, &options(&["--sidecar", out.join("2024.mp4").to_str().unwrap()])).unwrap();
     }
 
     #[test]
