@@ -476,6 +476,10 @@ fn readable_failure(message: String) -> String {
         // Found by hostile use: a zip or a program given as the input was blamed on the
         // GStreamer installation ("missing a plug-in"); only a media type lacks a plug-in.
         format!("not a video or image: GStreamer finds it is {kind}")
+    } else if message.contains("No pads created") {
+        // A demuxer that found no stream with data in the file: a track without frames (found
+        // by hostile use: a Matroska file whose video track holds no frame).
+        "no frames: the file's tracks hold none, or it is truncated or damaged".into()
     } else if message.contains("contains no playable streams") {
         // An MP4 cut before its index (mp4mux writes it at the end) says only this.
         "no stream in it can be played: the file is truncated or damaged, or holds no video".into()
@@ -674,6 +678,8 @@ mod tests {
         assert_eq!(readable_failure(missing("application/zip")), "not a video or image: GStreamer finds it is application/zip");
         assert_eq!(readable_failure(missing("application/x-executable")), "not a video or image: GStreamer finds it is application/x-executable");
         assert_eq!(readable_failure(missing("video/x-h266")), missing("video/x-h266"), "a codec GStreamer lacks");
+        let no_pads = "GStreamer encountered a general stream error. [/GstPipeline:veilcam-decode/GstDecodeBin:decodebin0/GstMatroskaDemux:matroskademux0] (../gst/matroska/matroska-demux.c(6082): gst_matroska_demux_loop (): /GstPipeline:veilcam-decode/GstDecodeBin:decodebin0/GstMatroskaDemux:matroskademux0:\nNo pads created)";
+        assert_eq!(readable_failure(no_pads.into()), "no frames: the file's tracks hold none, or it is truncated or damaged");
     }
 
     /// A still image goes to the still path, whatever its name; a stream of JPEGs is a video.
