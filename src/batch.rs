@@ -179,7 +179,7 @@ impl BatchDirs {
 
 /// Refuses an output directory (`flag`) that is the input directory or contains it, that holds
 /// footage among the inputs ([`refuse_footage_among_outputs`]), that is not a directory, or that
-/// does not exist yet and is named as a video, image or JSON file is; returns its resolved path.
+/// does not exist yet and is named like a video, image or JSON file; returns its resolved path.
 fn check_root(flag: &str, dir: &Path, input: &Path, output: &Path) -> Result<PathBuf> {
     let resolved = resolve(dir).map_err(|e| Error::io(dir, e))?;
     if resolved == input {

@@ -12,6 +12,7 @@
 //! of the run ([`FindingsWatch`]) and a report of another video fails the run, leaving nothing.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -48,7 +49,7 @@ impl FindingMasks {
     pub fn read(path: &Path) -> Result<Self> {
         let bad = |why: String| Error::Settings(format!("--obscure-findings {}: not an audit report of veilcam: {why}", path.display()));
         let mut text = String::new();
-        std::fs::File::open(path).and_then(|f| std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_REPORT + 1), &mut text)).map_err(|e| Error::io(path, e))?;
+        std::fs::File::open(path).and_then(|f| f.take(MAX_REPORT + 1).read_to_string(&mut text)).map_err(|e| Error::io(path, e))?;
         if text.len() as u64 > MAX_REPORT {
             return Err(bad(format!("larger than {} MiB", MAX_REPORT >> 20)));
         }
