@@ -102,26 +102,47 @@ pub fn source_fps(info: &gstreamer_video::VideoInfo) -> f64 {
     if fps.numer() > 0 && fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 25.0 }
 }
 
-/// The stages of a file run of `s` with `policy` at `fps`: one detector set per worker, the
-/// planner, the tracker settings. Every pass over the same input with the same settings
-/// builds them here, so detections and track ids agree between passes (subject access
+/// The most decoded frames the look-ahead holds, whatever the frame rate: a second at 240 fps.
+pub const LOOKAHEAD_MAX_FRAMES: u64 = 240;
+/// The most bytes of decoded frames the look-ahead holds: a second of 4K at 60 fps fits, 8K at
+/// 30 fps looks ahead 0.7 s.
+pub const LOOKAHEAD_MAX_BYTES: u64 = 1 << 30;
+
+/// The frames held back for a look-ahead of `seconds` at `fps`, each frame `frame_bytes` when
+/// decoded (when known: a live camera's frame size may change, and its look-ahead is bounded by
+/// `live.lookahead_ms` instead). At most [`LOOKAHEAD_MAX_FRAMES`] and [`LOOKAHEAD_MAX_BYTES`]:
+/// memory is bounded by what a clip is, not by what it claims (found by hostile use: a 640×480
+/// clip claiming 10,000 fps held 6,000 frames, 3 GB, for its one-second look-ahead).
+pub fn lookahead_frames(seconds: f64, fps: f64, frame_bytes: Option<usize>) -> u64 {
+    let wanted = ((seconds * fps).round() as u64).min(LOOKAHEAD_MAX_FRAMES);
+    match frame_bytes {
+        Some(bytes) => wanted.min((LOOKAHEAD_MAX_BYTES / bytes.max(1) as u64).max(1)),
+        None => wanted,
+    }
+}
+
+/// The stages of a file run of `s` with `policy` over frames of `info`: one detector set per
+/// worker, the planner, the tracker settings. Every pass over the same input with the same
+/// settings builds them here, so detections and track ids agree between passes (subject access
 /// resolves `--keep-at` in a first pass, [`crate::subject`]).
-pub fn file_stages(s: &RedactSettings, policy: Policy, fps: f64) -> Result<Stages> {
-    stages(s, policy, fps, Pace::FILE)
+pub fn file_stages(s: &RedactSettings, policy: Policy, info: &gstreamer_video::VideoInfo) -> Result<Stages> {
+    stages(s, policy, source_fps(info), Some(info.size()), Pace::FILE)
 }
 
 /// The stages of any run, file or live (which differ in `pace` and in the settings: a live
 /// camera's look-ahead is a fraction of a second): the night profile applied to `policy`, one
 /// detector set per worker with the person model when the policy or the night profile needs
-/// it, the planner, and the tracker settings at `fps`.
-pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, pace: Pace) -> Result<Stages> {
+/// it, the planner, and the tracker settings at `fps` for frames of `frame_bytes`
+/// ([`lookahead_frames`]).
+pub fn stages(s: &RedactSettings, policy: Policy, fps: f64, frame_bytes: Option<usize>, pace: Pace) -> Result<Stages> {
     let policy = policy.at_night(s.night);
     let persons = PersonLoad::for_needs(policy.needs_persons(), policy.needs_persons_at_night());
     let detectors = (0..s.workers).map(|_| detectors(s, &policy, persons)).collect::<Result<Vec<_>>>()?;
-    let planner = s.planner_for(fps, &policy);
+    let window = lookahead_frames(s.lookahead_seconds, fps, frame_bytes);
+    let planner = s.planner_for(fps, window, &policy);
     let tracking = TrackerSettings {
         hold_frames: (s.hold_seconds * fps).round() as u64,
-        lookahead_frames: (s.lookahead_seconds * fps).round() as u64,
+        lookahead_frames: window,
         ..TrackerSettings::for_fps(fps, true)
     };
     Ok(Stages { planner, detectors, policy, tracking, pace: Pace::FILE }.paced(pace))
@@ -167,7 +188,7 @@ pub fn redact_video(s: &RedactSettings, quiet: bool) -> Result<Summary> {
         f.check_size(&s.input, info.width(), info.height())?;
     }
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(keep).obscuring_findings(findings.clone());
-    let stages = file_stages(s, policy, source_fps(&info))?;
+    let stages = file_stages(s, policy, &info)?;
     tracing::debug!(
         "decoding {}: {}x{} at {} fps, {}, faces every {} frame(s), {} worker(s)",
         s.input.display(),
@@ -791,6 +812,20 @@ mod tests {
     use super::*;
     use gstreamer as gst;
     use gstreamer_video as gst_video;
+
+    #[test]
+    fn the_look_ahead_holds_its_seconds_of_frames_within_a_frame_and_a_byte_cap() {
+        let i420 = |w: usize, h: usize| Some(w * h * 3 / 2);
+        assert_eq!(lookahead_frames(1.0, 30.0, i420(1920, 1080)), 30);
+        assert_eq!(lookahead_frames(0.0, 30.0, i420(1920, 1080)), 0, "no look-ahead asked, none held");
+        assert_eq!(lookahead_frames(1.0, 60.0, i420(3840, 2160)), 60, "a second of 4K at 60 fps fits");
+        // A clip claiming 10,000 fps; 8K, whose second at 30 fps is 1.5 GB.
+        assert_eq!(lookahead_frames(1.0, 10_000.0, i420(640, 480)), LOOKAHEAD_MAX_FRAMES);
+        assert_eq!(lookahead_frames(1.0, 30.0, i420(7680, 4320)), 21);
+        assert_eq!(lookahead_frames(5.0, 30.0, i420(16_000, 2_500)), 17, "the largest frames a file may have");
+        // Live: bounded by `live.lookahead_ms` at the assumed rate.
+        assert_eq!(lookahead_frames(0.2, 25.0, None), 5);
+    }
 
     /// Regression: `redact --realtime` took the file stages and changed only their pace, so a
     /// rehearsal did not plan its looks as a live camera does.

@@ -78,24 +78,33 @@ pub enum Cadence {
 pub const FACE_RATE: f64 = 15.0;
 /// Person detections per second of video with `--person-every auto`.
 pub const PERSON_RATE: f64 = 5.0;
+/// The widest cadence: `--detect-every` and `--person-every` accept 1 to this many frames, and an
+/// automatic cadence is never wider.
+pub const CADENCE_MAX: u64 = 30;
+
 impl Cadence {
-    /// The frame interval at `fps` for an automatic rate of `per_second` detections.
-    pub fn frames(self, fps: f64, per_second: f64) -> u64 {
+    /// The frame interval at `fps` for an automatic rate of `per_second` detections, with a
+    /// look-ahead of `window` frames. An automatic interval is never wider than the look-ahead
+    /// (when there is one) nor than [`CADENCE_MAX`], so a face first found at one look also
+    /// masks the frames back to the look before, whatever the frame rate (found by hostile use:
+    /// a clip that claims 10,000 fps was looked at every 667 frames).
+    pub fn frames(self, fps: f64, per_second: f64, window: u64) -> u64 {
+        let most = if window == 0 { CADENCE_MAX } else { window.min(CADENCE_MAX) };
         match self {
             Cadence::Every(n) => n,
-            Cadence::Auto => ((fps / per_second).round() as u64).max(1),
+            Cadence::Auto => ((fps / per_second).round() as u64).clamp(1, most),
         }
     }
 }
 
-/// Parses `auto` or a frame interval from 1 to 30.
+/// Parses `auto` or a frame interval from 1 to [`CADENCE_MAX`].
 pub fn parse_cadence(s: &str) -> std::result::Result<Cadence, String> {
     if s.eq_ignore_ascii_case("auto") {
         return Ok(Cadence::Auto);
     }
     match s.parse::<u64>() {
-        Ok(n) if (1..=30).contains(&n) => Ok(Cadence::Every(n)),
-        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from 1 to 30")),
+        Ok(n) if (1..=CADENCE_MAX).contains(&n) => Ok(Cadence::Every(n)),
+        _ => Err(format!("'{s}' is neither 'auto' nor a whole number from 1 to {CADENCE_MAX}")),
     }
 }
 
@@ -344,18 +353,20 @@ impl RedactSettings {
         check_model(&self.person_model, models::PERSON_MODEL)
     }
 
-    /// The planner for a video at `fps` frames per second; `with_persons` when the policy needs
-    /// the person detector.
-    pub fn planner(&self, fps: f64, with_persons: bool) -> Planner {
-        let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE));
-        Planner::new(self.detect_every.frames(fps, FACE_RATE), person_every, self.small_faces, fps).in_shade(self.face.local_contrast.looks_in_shade())
+    /// The planner for a video at `fps` frames per second with a look-ahead of `window` frames;
+    /// `with_persons` when the policy needs the person detector.
+    pub fn planner(&self, fps: f64, window: u64, with_persons: bool) -> Planner {
+        let person_every = with_persons.then(|| self.person_every.frames(fps, PERSON_RATE, window));
+        let face_every = self.detect_every.frames(fps, FACE_RATE, window);
+        Planner::new(face_every, person_every, self.small_faces, fps).in_shade(self.face.local_contrast.looks_in_shade())
     }
 
-    /// The planner for `policy` at `fps`: [`RedactSettings::planner`], with the person detector
-    /// at its cadence on grey frames when the night profile asks for it.
-    pub fn planner_for(&self, fps: f64, policy: &Policy) -> Planner {
-        let night = policy.needs_persons_at_night().then(|| self.person_every.frames(fps, PERSON_RATE));
-        self.planner(fps, policy.needs_persons()).at_night(night)
+    /// The planner for `policy` at `fps` and a look-ahead of `window` frames:
+    /// [`RedactSettings::planner`], with the person detector at its cadence on grey frames when
+    /// the night profile asks for it.
+    pub fn planner_for(&self, fps: f64, window: u64, policy: &Policy) -> Planner {
+        let night = policy.needs_persons_at_night().then(|| self.person_every.frames(fps, PERSON_RATE, window));
+        self.planner(fps, window, policy.needs_persons()).at_night(night)
     }
 }
 
@@ -413,13 +424,27 @@ mod tests {
 
     #[test]
     fn automatic_cadence_keeps_detections_per_second_across_frame_rates() {
-        assert_eq!(Cadence::Auto.frames(10.0, FACE_RATE), 1);
-        assert_eq!(Cadence::Auto.frames(20.0, FACE_RATE), 1);
-        assert_eq!(Cadence::Auto.frames(25.0, FACE_RATE), 2);
-        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE), 2);
-        assert_eq!(Cadence::Auto.frames(60.0, FACE_RATE), 4);
-        assert_eq!(Cadence::Auto.frames(5.0, PERSON_RATE), 1, "never less than every frame");
-        assert_eq!(Cadence::Every(4).frames(30.0, FACE_RATE), 4);
+        let second = |fps: f64| fps.round() as u64;
+        assert_eq!(Cadence::Auto.frames(10.0, FACE_RATE, second(10.0)), 1);
+        assert_eq!(Cadence::Auto.frames(20.0, FACE_RATE, second(20.0)), 1);
+        assert_eq!(Cadence::Auto.frames(25.0, FACE_RATE, second(25.0)), 2);
+        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE, second(30.0)), 2);
+        assert_eq!(Cadence::Auto.frames(60.0, FACE_RATE, second(60.0)), 4);
+        assert_eq!(Cadence::Auto.frames(5.0, PERSON_RATE, second(5.0)), 1, "never less than every frame");
+        assert_eq!(Cadence::Every(4).frames(30.0, FACE_RATE, second(30.0)), 4);
+        assert_eq!(Cadence::Auto.frames(30.0, FACE_RATE, 0), 2, "without a look-ahead, as with one");
+    }
+
+    #[test]
+    fn an_automatic_cadence_looks_at_least_once_per_look_ahead_whatever_the_frame_rate() {
+        // A clip claiming 10,000 fps: 15 looks a second would be 667 frames apart.
+        assert_eq!(Cadence::Auto.frames(10_000.0, FACE_RATE, 0), CADENCE_MAX);
+        assert_eq!(Cadence::Auto.frames(10_000.0, FACE_RATE, 240), CADENCE_MAX);
+        // A look-ahead cut short by its memory cap: every frame it holds is reached back to.
+        assert_eq!(Cadence::Auto.frames(240.0, FACE_RATE, 10), 10);
+        assert_eq!(Cadence::Auto.frames(30.0, PERSON_RATE, 3), 3, "persons too");
+        // An explicit cadence is the user's.
+        assert_eq!(Cadence::Every(30).frames(10_000.0, FACE_RATE, 10), 30);
     }
 
     #[test]

@@ -14,12 +14,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use gstreamer_video::VideoInfo;
+
 use crate::detect::Class;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::BBox;
 use crate::output::AtomicOutput;
-use crate::pipeline::{file_stages, run_stages, source_fps};
+use crate::pipeline::{file_stages, run_stages};
 use crate::policy::{Keep, Policy};
 use crate::progress::Progress;
 use crate::settings::RedactSettings;
@@ -38,16 +40,16 @@ const CANDIDATES_LISTED: usize = 5;
 pub fn resolve(s: &RedactSettings) -> Result<Keep> {
     let Keep::At { .. } = s.keep else { return Ok(s.keep) };
     let source = FileSource::open_with(&s.input, s.salvage)?;
-    let fps = source_fps(source.info());
-    resolve_in(s, source, fps, &s.input.display().to_string())
+    let info = source.info().clone();
+    resolve_in(s, source, &info, &s.input.display().to_string())
 }
 
-/// [`resolve`] over any source at `fps` (an export's chain of recorded segments), its time
+/// [`resolve`] over any source of frames of `info` (an export's chain of recorded segments), its time
 /// counted from the source's first frame; `label` names the source in errors.
-pub fn resolve_in(s: &RedactSettings, source: impl FrameSource, fps: f64, label: &str) -> Result<Keep> {
+pub fn resolve_in(s: &RedactSettings, source: impl FrameSource, info: &VideoInfo, label: &str) -> Result<Keep> {
     let Keep::At { x, y, time_ns } = s.keep else { return Ok(s.keep) };
     let policy = Policy::new(s.camera.clone(), s.mask_scale, s.shape, s.fill).keeping(s.keep);
-    let stages = file_stages(s, policy, fps)?;
+    let stages = file_stages(s, policy, info)?;
     let lookahead = stages.tracking.lookahead_frames;
     let probe = Arc::new(Mutex::new(Probe::default()));
     let source = UpTo { inner: source, clock: ClipClock::default(), time_ns, lookahead, at: None, last: 0 };

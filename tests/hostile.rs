@@ -355,6 +355,35 @@ fn a_file_declaring_more_frames_a_second_than_its_timestamps_show_is_looked_at_a
     assert!(looked >= 45, "faces were looked for in only {looked} of 100 frames (every 20th frame: 5)");
 }
 
+/// Found by hostile use (session 43): the look-ahead held a second of frames at the rate a clip
+/// says it has, and the automatic cadence looked 15 times a second: a 640×480 clip at 10,000
+/// fps held 6,000 frames (3 GB) and was looked at every 667th frame. The look-ahead now holds
+/// at most 240 frames (and 1 GiB), and an automatic cadence looks at least every 30th frame.
+/// Here faces.mp4 at 640×360, its frames shown in turn 3,000 times at 10,000 fps: without the
+/// caps the look-ahead alone would hold about 1 GB.
+#[test]
+fn a_clip_at_ten_thousand_frames_a_second_is_looked_at_often_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = source_frames(&sample("faces.mp4"), 100, 640, 360);
+    let clip = SourceFrames { info: faces.info.clone(), buffers: faces.buffers.iter().cycle().take(3_000).cloned().collect() };
+    let input = dir.path().join("fast.mp4");
+    // A constant quantizer: x264's default bit rate spread over 10,000 frames a second is grey.
+    encode_frames(&clip, &Timing::Fps(10_000, 1), &format!("{X264_FAST} pass=quant quantizer=23 ! mp4mux"), "", &input);
+    let (output, sidecar, stats) = (dir.path().join("out.mp4"), dir.path().join("out.json"), dir.path().join("stats.json"));
+    let args = ["--sidecar", sidecar.to_str().unwrap(), "--stats", stats.to_str().unwrap()];
+    let out = redact_within(Duration::from_secs(300), &input, &output, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    let frames = sidecar["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3_000);
+    // Every frame shows faces: a frame looked at has detections.
+    let looked = frames.iter().filter(|f| !f["detections"].as_array().unwrap().is_empty()).count();
+    assert!(looked >= 90, "faces were looked for in only {looked} of 3,000 frames (every 30th: 100)");
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let peak = stats["peak_rss_mb"].as_f64().unwrap();
+    assert!(peak < 900.0, "the run peaked at {peak:.0} MB");
+}
+
 /// Found by hostile use (session 33): with a look every second frame (`--detect-every auto` at
 /// 30 fps), a face shown in a single frame between two looks was seen by no look, nothing
 /// carried it, and it went out unmasked with exit 0. A frame where something appears where

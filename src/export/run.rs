@@ -27,7 +27,7 @@ use crate::detect::centerface::DetectWidth;
 use crate::error::{Error, Result};
 use crate::live::segments::{self, format_rfc3339_ms};
 use crate::output::{commit_all, AtomicOutput};
-use crate::pipeline::{file_stages, run_stages, source_fps};
+use crate::pipeline::{file_stages, run_stages};
 use crate::policy::{Keep, Policy};
 use crate::progress::Progress;
 use crate::settings::{media_kind, MediaKind, RedactSettings};
@@ -262,8 +262,8 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
     let keep = match settings.keep {
         Keep::At { .. } => {
             let source = ChainSource::open(selection.parts.clone())?;
-            let fps = source_fps(&caps_info(&source, selection)?);
-            crate::subject::resolve_in(settings, source, fps, &label)?
+            let info = caps_info(&source, selection)?;
+            crate::subject::resolve_in(settings, source, &info, &label)?
         }
         other => other,
     };
@@ -272,7 +272,7 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
     let uses = source.uses();
     let info = caps_info(&source, selection)?;
     let fps = info.fps();
-    let stages = file_stages(settings, policy, source_fps(&info))?;
+    let stages = file_stages(settings, policy, &info)?;
     let video = AtomicOutput::prepare(&dir.join(&names.working_copy), false)?;
     let sidecar = AtomicOutput::prepare(&dir.join(&names.sidecar), false)?;
     let header = SidecarHeader {

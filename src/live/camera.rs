@@ -250,7 +250,7 @@ pub fn run_engine(
 ) -> Result<CameraSummary> {
     let settings = RedactSettings::for_live(options, cam.camera.clone(), lookahead)?;
     let policy = Policy::new(settings.camera.clone(), settings.mask_scale, settings.shape, settings.fill);
-    let stages = stages(&settings, policy, ASSUMED_FPS, Pace::live(budget))?;
+    let stages = stages(&settings, policy, ASSUMED_FPS, None, Pace::live(budget))?;
     let times = StageTimes::default();
     let done = run_stages(feed, stages, sinks, Progress::new("live", None, true), &times)?;
     for sink in done.sinks {
