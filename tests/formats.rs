@@ -333,18 +333,44 @@ fn keep_audio_keeps_sound_and_picture_in_sync_when_the_video_has_an_edit_list() 
         "the derived clip has no edit list, so this test would not test anything: {:?}",
         before.frames[0]
     );
+    assert_audio_kept_in_sync(&input, dir.path(), "B-frame clip with audio");
+}
 
-    let output = dir.path().join("kept.mp4");
+/// Session 42's leftover: an MP4 whose video starts after an empty edit is redacted from its
+/// first frame, and whether its sound stayed in sync was not checked. Here the empty edit is
+/// mp4mux's own, for a picture that starts a second after its sound (as a camera's recording
+/// whose video starts at its first keyframe): with `--keep-audio` the picture still starts a
+/// second after the sound.
+#[test]
+fn keep_audio_keeps_a_picture_that_starts_a_second_after_its_sound_a_second_late() {
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let dir = tempfile::tempdir().unwrap();
+    let encode = format!("{X264_FAST} ! mp4mux name=mux");
+    // 95 buffers of 1024 samples at 44.1 kHz ≈ 2.2 s: the sound outlasts the late picture.
+    let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
+    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
+    let input = make_clip(&spec, &dir.path().join("late-picture.mp4"));
+    let before = probe(&input);
+    let late = before.frames[0].pts.unwrap() as i64 - before.first_audio_pts.unwrap() as i64;
+    assert!(late >= 990_000_000, "the derived clip's picture starts {} ms after its sound, not 1 s", late / 1_000_000);
+    assert_audio_kept_in_sync(&input, dir.path(), "picture a second late");
+}
+
+/// Redacts `input` with `--keep-audio` and checks that the picture starts as long after the
+/// sound as in `input`, within a millisecond, with the same frames.
+fn assert_audio_kept_in_sync(input: &Path, dir: &Path, what: &str) {
+    let before = probe(input);
+    let output = dir.join("kept.mp4");
     let args: Vec<&str> = FAST.iter().copied().chain(["--keep-audio"]).collect();
-    redact_ok(&input, &output, &args);
+    redact_ok(input, &output, &args);
     let after = probe(&output);
-    assert!(after.has_audio);
+    assert!(after.has_audio, "{what}: {:?}", after.elements);
     let offset = |p: &Probe| p.frames[0].pts.unwrap() as i64 - p.first_audio_pts.unwrap() as i64;
     assert!(
         (offset(&after) - offset(&before)).abs() <= 1_000_000,
-        "video starts {} ms after the audio in the output, {} ms in the input",
+        "{what}: video starts {} ms after the audio in the output, {} ms in the input",
         offset(&after) / 1_000_000,
         offset(&before) / 1_000_000
     );
-    assert_same_frames("B-frame clip with audio", &before, &after);
+    assert_same_frames(what, &before, &after);
 }

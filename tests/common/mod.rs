@@ -434,6 +434,8 @@ pub fn source_frames(path: &Path, n: usize, width: u32, height: u32) -> SourceFr
 pub enum Timing {
     /// Constant frame rate `n/d`: frame `i` at `i·d/n` s.
     Fps(i32, i32),
+    /// Constant frame rate `n/d` from a start in milliseconds: frame `i` at `start + i·d/n` s.
+    FpsFrom(i32, i32, u64),
     /// Variable frame rate: frame `i` lasts `gaps_ms[i % len]` milliseconds; caps say 0/1.
     VariableMs(Vec<u64>),
     /// Like `VariableMs`, but the caps carry a nominal rate `n/d` (as phone recordings do).
@@ -449,10 +451,11 @@ impl Timing {
     pub fn stamps(&self, n: usize) -> Vec<(u64, u64)> {
         let mut out = Vec::with_capacity(n);
         match self {
-            Timing::Fps(num, den) => {
+            Timing::Fps(num, den) => return Timing::FpsFrom(*num, *den, 0).stamps(n),
+            Timing::FpsFrom(num, den, start_ms) => {
                 let at = |i: u64| (1_000_000_000u128 * i as u128 * *den as u128 / *num as u128) as u64;
                 for i in 0..n as u64 {
-                    out.push((at(i), at(i + 1) - at(i)));
+                    out.push((start_ms * 1_000_000 + at(i), at(i + 1) - at(i)));
                 }
             }
             Timing::VariableMs(gaps) | Timing::VariableMsNominal(gaps, _, _) => {
@@ -476,7 +479,7 @@ impl Timing {
 
     fn fraction(&self) -> gst::Fraction {
         match self {
-            Timing::Fps(n, d) => gst::Fraction::new(*n, *d),
+            Timing::Fps(n, d) | Timing::FpsFrom(n, d, _) => gst::Fraction::new(*n, *d),
             Timing::VariableMs(_) => gst::Fraction::new(0, 1),
             Timing::VariableMsNominal(_, n, d) | Timing::Jittered(_, _, n, d) => gst::Fraction::new(*n, *d),
         }
