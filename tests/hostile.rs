@@ -347,12 +347,17 @@ fn a_file_declaring_more_frames_a_second_than_its_timestamps_show_is_looked_at_a
     let (output, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
     let out = redact_within(Duration::from_secs(300), &input, &output, &["--sidecar", sidecar.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
-    let frames = sidecar["frames"].as_array().unwrap();
-    assert_eq!(frames.len(), 100);
-    // faces.mp4 shows three faces in every frame: a frame looked at has detections.
-    let looked = frames.iter().filter(|f| !f["detections"].as_array().unwrap().is_empty()).count();
+    let (frames, looked) = frames_looked_at(&sidecar);
+    assert_eq!(frames, 100);
     assert!(looked >= 45, "faces were looked for in only {looked} of 100 frames (every 20th frame: 5)");
+}
+
+/// The frames of a run over faces.mp4's frames, from its `sidecar`, and how many were looked
+/// at: faces.mp4 shows three faces in every frame, so a frame looked at has detections.
+fn frames_looked_at(sidecar: &Path) -> (usize, usize) {
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+    let frames = sidecar["frames"].as_array().unwrap();
+    (frames.len(), frames.iter().filter(|f| !f["detections"].as_array().unwrap().is_empty()).count())
 }
 
 /// Found by hostile use (session 43): the look-ahead held a second of frames at the rate a clip
@@ -373,11 +378,8 @@ fn a_clip_at_ten_thousand_frames_a_second_is_looked_at_often_in_bounded_memory()
     let args = ["--sidecar", sidecar.to_str().unwrap(), "--stats", stats.to_str().unwrap()];
     let out = redact_within(Duration::from_secs(300), &input, &output, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
-    let frames = sidecar["frames"].as_array().unwrap();
-    assert_eq!(frames.len(), 3_000);
-    // Every frame shows faces: a frame looked at has detections.
-    let looked = frames.iter().filter(|f| !f["detections"].as_array().unwrap().is_empty()).count();
+    let (frames, looked) = frames_looked_at(&sidecar);
+    assert_eq!(frames, 3_000);
     assert!(looked >= 90, "faces were looked for in only {looked} of 3,000 frames (every 30th: 100)");
     let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     let peak = stats["peak_rss_mb"].as_f64().unwrap();
