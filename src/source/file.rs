@@ -112,13 +112,12 @@ impl FileSource {
     }
 
     fn preroll(&mut self) -> Result<()> {
-        let err = |message: String| Error::Decode { path: self.path.clone(), message };
         self.pipeline.set_state(gst::State::Paused).map_err(|_| self.failure_or("cannot start decoding"))?;
         let deadline = std::time::Instant::now() + PREROLL_TIMEOUT;
         let mut demuxer_failed_at = None;
         loop {
             if std::time::Instant::now() > deadline {
-                return Err(err("timed out opening the file".into()));
+                return Err(self.decode_error("timed out opening the file"));
             }
             crate::interrupt::check()?;
             if let Some(failure) = self.damage.demuxer_failure() {
@@ -126,7 +125,7 @@ impl FileSource {
                 // reaches the bus within milliseconds, with GStreamer's full text; if it has
                 // not after a grace period, it never will.
                 if demuxer_failed_at.get_or_insert_with(std::time::Instant::now).elapsed() >= DEMUXER_ERROR_GRACE {
-                    return Err(err(readable_failure(failure)));
+                    return Err(self.decode_error(readable_failure(failure)));
                 }
             }
             let Some(msg) = self.bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
@@ -136,14 +135,14 @@ impl FileSource {
                     // A file cut before its first frame has no stream to show either; say
                     // it is cut (found by hostile use: "contains no video stream").
                     return Err(match self.damage.first_report() {
-                        Some(report) => err(format!("no video could be read: the file is truncated or damaged ({report})")),
+                        Some(report) => self.decode_error(format!("no video could be read: the file is truncated or damaged ({report})")),
                         None => Error::NoVideo { path: self.path.clone() },
                     });
                 }
-                gst::MessageView::Eos(..) => return Err(err("no frames before end of file".into())),
+                gst::MessageView::Eos(..) => return Err(self.decode_error("no frames before end of file")),
                 _ => match bus::classify(&msg) {
-                    Some(BusEvent::Failure(f)) => return Err(err(readable_failure(f.0))),
-                    Some(BusEvent::Eos) => return Err(err("no frames before end of file".into())),
+                    Some(BusEvent::Failure(f)) => return Err(self.decode_error(readable_failure(f.0))),
+                    Some(BusEvent::Eos) => return Err(self.decode_error("no frames before end of file")),
                     None => {}
                 },
             }
@@ -161,9 +160,8 @@ impl FileSource {
             Some(caps) => caps,
             None => self.first_frame_caps(deadline)?,
         };
-        let err = |message: String| Error::Decode { path: self.path.clone(), message };
-        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| err(format!("unusable video caps {caps}: {e}")))?;
-        too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(err(why)))?;
+        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| self.decode_error(format!("unusable video caps {caps}: {e}")))?;
+        too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(self.decode_error(why)))?;
         self.info = Arc::new(info);
         self.caps = caps;
         Ok(())
@@ -175,7 +173,6 @@ impl FileSource {
     /// the gap are a placeholder without a frame rate, and taking them for the stream's, its
     /// first frame was refused as "the video format changed at frame 0" (found by hostile use).
     fn first_frame_caps(&mut self, deadline: std::time::Instant) -> Result<gst::Caps> {
-        let err = |message: &str| Error::Decode { path: self.path.clone(), message: message.into() };
         loop {
             if let Some(sample) = self.appsink.try_pull_sample(PULL_TIMEOUT) {
                 let caps = sample.caps_owned().ok_or_else(|| Error::NoVideo { path: self.path.clone() })?;
@@ -184,10 +181,10 @@ impl FileSource {
             }
             crate::interrupt::check()?;
             match bus::poll(&self.bus, gst::ClockTime::ZERO) {
-                Some(BusEvent::Failure(f)) => return Err(err(&readable_failure(f.0))),
-                Some(BusEvent::Eos) => return Err(err("no frames before end of file")),
-                None if self.appsink.is_eos() => return Err(err("no frames before end of file")),
-                None if std::time::Instant::now() > deadline => return Err(err("timed out opening the file")),
+                Some(BusEvent::Failure(f)) => return Err(self.decode_error(readable_failure(f.0))),
+                Some(BusEvent::Eos) => return Err(self.decode_error("no frames before end of file")),
+                None if self.appsink.is_eos() => return Err(self.decode_error("no frames before end of file")),
+                None if std::time::Instant::now() > deadline => return Err(self.decode_error("timed out opening the file")),
                 None => {}
             }
         }
@@ -213,7 +210,12 @@ impl FileSource {
             Some(BusEvent::Failure(f)) => f.0,
             _ => fallback.to_string(),
         };
-        Error::Decode { path: self.path.clone(), message }
+        self.decode_error(message)
+    }
+
+    /// A decoding error of this file.
+    fn decode_error(&self, message: impl Into<String>) -> Error {
+        Error::Decode { path: self.path.clone(), message: message.into() }
     }
 
     pub fn info(&self) -> &Arc<gst_video::VideoInfo> {
@@ -304,10 +306,10 @@ impl FileSource {
             if let Some(sample) = self.first.take().or_else(|| self.appsink.try_pull_sample(PULL_TIMEOUT)) {
                 let mut buffer = sample
                     .buffer_owned()
-                    .ok_or_else(|| Error::Decode { path: self.path.clone(), message: "sample without buffer".into() })?;
+                    .ok_or_else(|| self.decode_error("sample without buffer"))?;
                 if let Some(caps) = sample.caps() {
                     if caps != self.caps.as_ref() {
-                        return Err(Error::Decode { path: self.path.clone(), message: self.format_change(caps) });
+                        return Err(self.decode_error(self.format_change(caps)));
                     }
                 }
                 let running = match (sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>()), buffer.pts()) {
@@ -337,10 +339,10 @@ impl FileSource {
                         self.next_index,
                         readable_failure(f.0)
                     );
-                    return Err(Error::Decode { path: self.path.clone(), message });
+                    return Err(self.decode_error(message));
                 }
                 Some(BusEvent::Failure(f)) => {
-                    return Err(Error::Decode { path: self.path.clone(), message: readable_failure(f.0) })
+                    return Err(self.decode_error(readable_failure(f.0)))
                 }
                 Some(BusEvent::Eos) => {
                     self.check_damage()?;
