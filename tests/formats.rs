@@ -94,9 +94,7 @@ fn face_detail(source: &[Vec<u8>], frames: &[Vec<u8>], truth: &[Vec<FaceBox>]) -
 #[test]
 fn a_clip_stored_with_non_square_pixels_is_redacted_as_players_show_it() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = ClipSpec::new(FRAMES, W as u32, H as u32, Timing::Fps(25, 1), "x264enc speed-preset=ultrafast threads=1 ! mp4mux");
-    let (source, truth) = make_faces_clip(&spec, &dir.path().join("square.mp4"));
-    let source: Vec<Vec<u8>> = (0..FRAMES).map(|i| source.luma(i)).collect();
+    let (source, truth) = faces_clip(&dir.path().join("square.mp4"));
     let squeezed = dir.path().join("squeezed.mp4");
     let caps = format!("video/x-raw,width={},height={H},pixel-aspect-ratio=4/1", W / 4);
     transcode(&dir.path().join("square.mp4"), &format!("videoscale ! {caps} ! x264enc speed-preset=ultrafast threads=1 ! mp4mux"), &squeezed);
@@ -121,9 +119,7 @@ fn a_clip_stored_with_non_square_pixels_is_redacted_as_players_show_it() {
 #[test]
 fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = ClipSpec::new(FRAMES, W as u32, H as u32, Timing::Fps(25, 1), "x264enc speed-preset=ultrafast threads=1 ! mp4mux");
-    let (source, truth) = make_faces_clip(&spec, &dir.path().join("plain.mp4"));
-    let source: Vec<Vec<u8>> = (0..FRAMES).map(|i| source.luma(i)).collect();
+    let (source, truth) = faces_clip(&dir.path().join("plain.mp4"));
     let delayed = dir.path().join("delayed.mp4");
     std::fs::write(&delayed, with_leading_empty_edit(&std::fs::read(dir.path().join("plain.mp4")).unwrap())).unwrap();
     let before = probe(&delayed);
@@ -137,6 +133,14 @@ fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame() {
     assert_eq!((after.width, after.height, after.fps), (before.width, before.height, before.fps));
     assert_eq!(from_the_first(&after), from_the_first(&before), "every frame, at its time from the first on");
     assert_no_face_survives("delayed.mp4", &source, &output, &truth);
+}
+
+/// faces.mp4's first frames at 25 fps, square pixels, in `out` (H.264 with one encoder thread,
+/// the same bytes on every run): the source frames' luma and their faces.
+fn faces_clip(out: &Path) -> (Vec<Vec<u8>>, Vec<Vec<FaceBox>>) {
+    let spec = ClipSpec::new(FRAMES, W as u32, H as u32, Timing::Fps(25, 1), "x264enc speed-preset=ultrafast threads=1 ! mp4mux");
+    let (source, truth) = make_faces_clip(&spec, out);
+    ((0..FRAMES).map(|i| source.luma(i)).collect(), truth)
 }
 
 /// `mp4` (mp4mux's: version 0 boxes, one track, the movie box after the media) with its edit
