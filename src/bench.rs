@@ -44,8 +44,7 @@ pub fn plain_transcode(input: &Path, scratch_dir: &Path, enc: &EncoderSettings) 
     by_name("src")?.set_property("location", input);
     by_name("sink")?.set_property("location", &output);
     let encoder = by_name("enc")?;
-    encoder.set_property("quantizer", enc.crf);
-    encoder.set_property_from_str("pass", "qual");
+    crate::sink::h264::constant_quality(&encoder, enc.crf);
     encoder.set_property_from_str("speed-preset", &enc.preset);
     let frames = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&frames);

@@ -13,6 +13,10 @@ mod common;
 
 use std::path::Path;
 
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+
 use common::*;
 
 /// Encoding speed is not the point here; detection runs at its defaults. The solid fill
@@ -377,4 +381,48 @@ fn assert_audio_kept_in_sync(input: &Path, dir: &Path, what: &str) {
         offset(&before) / 1_000_000
     );
     assert_same_frames(what, &before, &after);
+}
+
+/// The H.264 level of the first video stream of the MP4 `path`, as qtdemux reports it.
+fn h264_level(path: &Path) -> String {
+    init();
+    let desc = "filesrc name=in ! qtdemux ! video/x-h264 ! appsink name=sink sync=false";
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.by_name("in").unwrap().set_property("location", path);
+    let appsink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = appsink.try_pull_sample(gst::ClockTime::from_seconds(10)).expect("a video sample");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let caps = sample.caps().expect("caps").structure(0).expect("a structure").to_owned();
+    caps.get::<String>("level").unwrap_or_else(|e| panic!("{}: no level in {caps}: {e}", path.display()))
+}
+
+/// A noisy night picture keeps its noise, and with it the detail of small faces in it: x264enc
+/// in constant quality caps the peak rate at 2048 kbit/s unless told otherwise, which turned
+/// a 4K night clip into flat blocks at 1 Mbit/s. The output's rate is now bounded only by the
+/// level of its size (3.1 for 1280 × 720 at 25 fps: 14 Mbit/s, over a buffer of a second), and
+/// says that level. Measured: 25.0 Mbit in this clip's second, 3.6 with x264enc's cap.
+#[test]
+fn a_noisy_night_picture_is_encoded_at_the_quality_asked_for_not_at_two_megabits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut frames = vtest_frames(25, 1280, 720);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    frames.edit(|_, f| {
+        for p in &mut f.y {
+            // xorshift: sensor noise of about ±12 levels, different in every frame.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *p = (*p as i32 / 2 + 40 + (state % 25) as i32 - 12).clamp(16, 235) as u8;
+        }
+        f.u.fill(128);
+        f.v.fill(128);
+    });
+    let input = dir.path().join("night.mp4");
+    encode_frames(&frames, &Timing::Fps(25, 1), "x264enc speed-preset=ultrafast pass=quant quantizer=10 ! mp4mux", "", &input);
+    let output = dir.path().join("night.redacted.mp4");
+    redact_ok(&input, &output, &["--preset", "ultrafast", "--crf", "16"]);
+    let kbps = std::fs::metadata(&output).unwrap().len() * 8 / 1000;
+    assert!(kbps > 4 * 2048, "a second of noisy 720p at crf 16 came out at {kbps} kbit/s: squeezed into x264enc's default cap");
+    assert_eq!(h264_level(&output), "3.1", "the level of 1280 × 720 at 25 fps");
 }

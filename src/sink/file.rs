@@ -228,8 +228,8 @@ fn build(
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-encode");
     let (appsrc, convert, filter) = raw_input(caps, info, QUEUE_FRAMES)?;
-    let encoder = gst::ElementFactory::make("x264enc").property("quantizer", enc.crf).property("threads", enc.threads).build()?;
-    encoder.set_property_from_str("pass", "qual");
+    let encoder = gst::ElementFactory::make("x264enc").property("threads", enc.threads).build()?;
+    super::h264::constant_quality(&encoder, enc.crf);
     encoder.set_property_from_str("speed-preset", &enc.preset);
     // No B-frames. With them, frames that come at irregular times (a live camera's recording,
     // any variable-rate video) are reordered so that the last one is presented past the end the

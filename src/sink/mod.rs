@@ -4,6 +4,7 @@
 //! same in-order tail of the pipeline.
 
 pub mod file;
+pub mod h264;
 pub mod recorder;
 pub mod restream;
 

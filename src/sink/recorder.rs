@@ -692,11 +692,8 @@ fn encoder(settings: &RecorderSettings, info: &gst_video::VideoInfo) -> std::res
     } else {
         15
     };
-    let encoder = gst::ElementFactory::make("x264enc")
-        .property("quantizer", settings.quantizer)
-        .property("key-int-max", key_int)
-        .build()?;
-    encoder.set_property_from_str("pass", "qual");
+    let encoder = gst::ElementFactory::make("x264enc").property("key-int-max", key_int).build()?;
+    super::h264::constant_quality(&encoder, settings.quantizer);
     encoder.set_property_from_str("tune", "zerolatency");
     encoder.set_property_from_str("speed-preset", &settings.preset);
     Ok(encoder)
