@@ -37,7 +37,7 @@ fn redact(dir: &Path, input: &Path, name: &str, args: &[&str]) -> PathBuf {
 
 /// Redacts faces.mp4 with `args` and checks every face of every frame against `max_kept`, and
 /// the background outside the face boxes grown by `keep_out`.
-fn faces_gone_background_kept(what: &str, args: &[&str], max_kept: f64, keep_out: f64) {
+fn faces_gone_background_kept(what: &str, args: &[&str], max_kept: Kept, keep_out: f64) {
     let dir = tempfile::tempdir().unwrap();
     let output = redact(dir.path(), &sample("faces.mp4"), "out.mp4", args);
     let (input, truth) = faces_input();
@@ -55,19 +55,19 @@ fn solid_boxes_remove_every_face_and_keep_the_background() {
     let output = redact(dir.path(), &sample("faces.mp4"), "out.mp4", &["--fill", "solid", "--shape", "box"]);
     let (input, truth) = faces_input();
     let checks = check_frames(&input, &output, &truth, W, H, 2.0);
-    assert_faces_gone_background_kept("solid boxes", &checks, SOLID_MAX_KEPT, Some(SOLID_MAX_ENERGY));
+    assert_faces_gone_background_kept("solid boxes", &checks, Kept::Gain(SOLID_MAX_GAIN), Some(SOLID_MAX_ENERGY));
 }
 
 #[test]
 fn a_doubled_mask_scale_removes_every_face_and_keeps_the_background() {
     // Masks twice the detected box reach beyond the tight face box grown 2× (detected boxes
     // are a little larger than faces.json's); the background is judged outside 3×.
-    faces_gone_background_kept("--mask-scale 2", &["--mask-scale", "2"], MOSAIC_MAX_KEPT, 3.0);
+    faces_gone_background_kept("--mask-scale 2", &["--mask-scale", "2"], Kept::Correlation(MOSAIC_MAX_KEPT), 3.0);
 }
 
 #[test]
 fn one_worker_removes_every_face_and_keeps_the_background() {
-    faces_gone_background_kept("--workers 1", &["--workers", "1"], MOSAIC_MAX_KEPT, 2.0);
+    faces_gone_background_kept("--workers 1", &["--workers", "1"], Kept::Correlation(MOSAIC_MAX_KEPT), 2.0);
 }
 
 /// Face height, in pixels of the detector's input, from which a face must be found at a
@@ -96,7 +96,7 @@ fn detecting_at_320_px_wide_removes_every_face_of_20_px_there_and_keeps_the_back
         // The background check keeps out every face; the face check covers the large ones.
         check.faces.retain(|f| faces.iter().any(|b| b.id == f.id));
     }
-    assert_faces_gone_background_kept("--detect-width 320", &checks, MOSAIC_MAX_KEPT, None);
+    assert_faces_gone_background_kept("--detect-width 320", &checks, Kept::Correlation(MOSAIC_MAX_KEPT), None);
 }
 
 /// A camera's resolution must not decide which faces are found: the same street (vtest.avi's
@@ -178,7 +178,7 @@ fn detecting_every_third_frame_hides_faces_on_the_frames_between_looks() {
 
     let (input, truth) = faces_input();
     let checks = check_frames(&input, &output, &truth, W, H, 2.0);
-    assert_faces_gone_background_kept("--detect-every 3", &checks, MOSAIC_MAX_KEPT, None);
+    assert_faces_gone_background_kept("--detect-every 3", &checks, Kept::Correlation(MOSAIC_MAX_KEPT), None);
     let between = checks.iter().enumerate().filter(|(i, _)| !looked.contains(i)).count();
     assert!(between >= 60, "only {between} frames between looks were checked");
 }
@@ -261,5 +261,5 @@ fn a_face_first_detected_late_is_hidden_in_the_frames_before_its_first_detection
     // With the default look-ahead, the frames before the first detection are masked too.
     let output = redact(dir.path(), &clip, "out.mp4", &LATE);
     let checks = check_frames(&input, &output, &truth, W, H, 2.0);
-    assert_faces_gone_background_kept("fade-in, default look-ahead", &checks, MOSAIC_MAX_KEPT, None);
+    assert_faces_gone_background_kept("fade-in, default look-ahead", &checks, Kept::Correlation(MOSAIC_MAX_KEPT), None);
 }

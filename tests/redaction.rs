@@ -30,7 +30,7 @@ fn ground_truth() -> Vec<(u64, Vec<FaceBox>)> {
 
 /// Redacts faces.mp4 with `args` and checks every ground-truth face in every frame (the
 /// worst face of the worst frame, not a typical one), and the background.
-fn redact_faces_and_check(what: &str, args: &[&str], max_kept: f64, max_energy: Option<f64>) {
+fn redact_faces_and_check(what: &str, args: &[&str], max_kept: Kept, max_energy: Option<f64>) {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("redacted.mp4");
     redact_ok(&sample("faces.mp4"), &output, args);
@@ -43,19 +43,19 @@ fn redact_faces_and_check(what: &str, args: &[&str], max_kept: f64, max_energy: 
 
 #[test]
 fn the_default_mosaic_removes_every_face_and_keeps_the_background() {
-    redact_faces_and_check("mosaic (default)", ENCODE_FAST, MOSAIC_MAX_KEPT, None);
+    redact_faces_and_check("mosaic (default)", ENCODE_FAST, Kept::Correlation(MOSAIC_MAX_KEPT), None);
 }
 
 #[test]
 fn the_solid_fill_removes_every_face_and_keeps_the_background() {
     let args: Vec<&str> = ["--fill", "solid"].iter().chain(ENCODE_FAST).copied().collect();
-    redact_faces_and_check("solid", &args, SOLID_MAX_KEPT, Some(SOLID_MAX_ENERGY));
+    redact_faces_and_check("solid", &args, Kept::Gain(SOLID_MAX_GAIN), Some(SOLID_MAX_ENERGY));
 }
 
 #[test]
 fn the_blur_fill_removes_every_face_and_keeps_the_background() {
     let args: Vec<&str> = ["--fill", "blur"].iter().chain(ENCODE_FAST).copied().collect();
-    redact_faces_and_check("blur", &args, BLUR_MAX_KEPT, None);
+    redact_faces_and_check("blur", &args, Kept::Correlation(BLUR_MAX_KEPT), None);
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn a_video_is_redacted_upright_as_its_orientation_shows_it() {
     let input = decode_gray(&sample("faces.mp4"));
     // The frames are compared at faces.mp4's own (upright) size: a sideways output fails here.
     let checks = check_frames(&input, &output, &truth, W, H, 2.0);
-    assert_faces_gone_background_kept("upright from a rotated MP4", &checks, MOSAIC_MAX_KEPT, None);
+    assert_faces_gone_background_kept("upright from a rotated MP4", &checks, Kept::Correlation(MOSAIC_MAX_KEPT), None);
 }
 
 /// CRC-32 (IEEE) as PNG chunks use it.
