@@ -32,7 +32,7 @@ use veilcam::source::file::FileSource;
 use veilcam::source::FrameSource;
 
 /// Bumped whenever a change to the generator changes its output, so cached clips are remade.
-pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/3";
+pub const GENERATOR_VERSION: &str = "veilcam-eval-generator/4";
 pub const DEFAULT_WIDTH: u32 = 1920;
 pub const DEFAULT_HEIGHT: u32 = 1080;
 pub const DEFAULT_FPS: u32 = 25;
