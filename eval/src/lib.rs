@@ -19,6 +19,7 @@
 
 pub mod control;
 pub mod generate;
+pub mod fills;
 pub mod masks;
 pub mod measure;
 pub mod report;

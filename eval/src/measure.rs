@@ -24,6 +24,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::fills::{Fills, MIN_FILLED};
 use super::masks::{percentile, MaskReach};
 use super::scene::Light;
 use super::sprite::{IdentitySet, PROFILE_YAW_DEG};
@@ -266,6 +267,10 @@ pub struct Measurement {
     pub flat_faces: usize,
     /// Scored faces too small to measure after clipping (counted as not redacted).
     pub unmeasurable_faces: usize,
+    /// Faces whose pixels changed as a fill would change them, with less than
+    /// [`MIN_FILLED`] of them under a region the run's sidecar says it filled: the encoder's
+    /// doing, counted as not redacted. `None` when no sidecar was given.
+    pub hidden_without_fill: Option<usize>,
     /// Over-reach of the masks, from the run's sidecar (`None` when there was none).
     pub masks: Option<MaskReach>,
     /// The same recall and leaks per identity set (tuning and held-out side by side). Empty
@@ -279,13 +284,15 @@ pub struct Measurement {
     pub profile: Ratio,
 }
 
-/// Decodes input and output in lockstep and scores every labelled face. With `details`, one
-/// CSV line per scored face is written there.
+/// Decodes input and output in lockstep and scores every labelled face. With `fills` (read
+/// from the run's sidecar), a face counts as redacted only when a filled region also covers it.
+/// With `details`, one CSV line per scored face is written there.
 pub fn measure(
     truth: &Truth,
     input: &Path,
     output: &Path,
     s: &MeasureSettings,
+    fills: Option<&Fills>,
     mut details: Option<&mut dyn Write>,
 ) -> Result<Measurement> {
     let mut src_in = FileSource::open(input)?;
@@ -307,7 +314,7 @@ pub fn measure(
             truth.height
         )));
     }
-    let mut m = Measurement::default();
+    let mut m = Measurement { hidden_without_fill: fills.map(|_| 0), ..Default::default() };
     m.frames.truth_frames = truth.frame_count;
     m.frames.input_duration_s = src_in.duration().map(|d| d.nseconds() as f64 / 1e9);
     m.frames.output_duration_s = src_out.duration().map(|d| d.nseconds() as f64 / 1e9);
@@ -315,7 +322,7 @@ pub fn measure(
         m.buckets.insert(b, Ratio::default());
     }
     if let Some(w) = details.as_deref_mut() {
-        writeln!(w, "frame,track,x,y,w,h,bucket,partial,corr,energy,detail,pixels,redacted,set,light").map_err(|e| EvalError::io("details", e))?;
+        writeln!(w, "frame,track,x,y,w,h,bucket,partial,corr,energy,detail,pixels,redacted,set,light,covered").map_err(|e| EvalError::io("details", e))?;
     }
     let mut tracks: HashMap<u32, (TrackLeak, Option<u64>, u64)> = HashMap::new();
     let track_info: HashMap<u32, &TruthTrack> = truth.tracks.iter().map(|t| (t.id, t)).collect();
@@ -368,7 +375,7 @@ pub fn measure(
                 continue;
             }
             any_scored = true;
-            let redacted = match score {
+            let mut redacted = match score {
                 Some(sc) => {
                     if sc.detail < FLAT_RMS {
                         m.flat_faces += 1;
@@ -380,6 +387,11 @@ pub fn measure(
                     false
                 }
             };
+            let covered = fills.and_then(|f| f.covered(index, face, MEASURE_ELLIPSE));
+            if redacted && covered.is_some_and(|c| c < MIN_FILLED) {
+                redacted = false;
+                *m.hidden_without_fill.get_or_insert(0) += 1;
+            }
             m.recall.add(redacted);
             m.buckets.entry(face.bucket).or_default().add(redacted);
             if let Some(info) = track_info.get(&face.track) {
@@ -404,9 +416,10 @@ pub fn measure(
                 let info = track_info.get(&face.track);
                 let set = info.and_then(|i| i.set).map_or("", |s| s.name());
                 let light = info.and_then(|i| i.light).map_or("", |l| l.name());
+                let covered = covered.map_or(String::new(), |c| format!("{c:.2}"));
                 writeln!(
                     w,
-                    "{index},{},{},{},{},{},{},{},{c:.3},{e:.3},{d:.2},{p},{},{set},{light}",
+                    "{index},{},{},{},{},{},{},{},{c:.3},{e:.3},{d:.2},{p},{},{set},{light},{covered}",
                     face.track,
                     face.x,
                     face.y,

@@ -120,6 +120,9 @@ pub fn table(rows: &[(&str, &Measurement)], fps: f64) -> String {
             if more > 0 { format!(", … {more} more") } else { String::new() },
             m.leaks.tracks.len()
         );
+        if let Some(n) = m.hidden_without_fill {
+            let _ = writeln!(out, "{name}: faces changed as a fill would with no fill over them (counted visible): {n}");
+        }
     }
     out
 }

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use super::generate::{content_key, generate, GenerateSettings, GenerateSummary, MediaPaths, Variant};
+use super::fills::Fills;
 use super::masks::mask_reach;
 use super::measure::{measure, MeasureSettings};
 use super::report::{Report, VariantReport, REPORT_FORMAT};
@@ -196,7 +197,8 @@ fn run_variant(s: &RunSettings, clip_settings: &GenerateSettings, row: &mut Vari
     let file = File::create(&details_path).map_err(|e| EvalError::io(&details_path, e))?;
     let mut details = BufWriter::new(file);
     let started = Instant::now();
-    let mut m = measure(&truth, &clip.video, &output, &s.measure, Some(&mut details))?;
+    let fills = Fills::read(&truth, &sidecar)?;
+    let mut m = measure(&truth, &clip.video, &output, &s.measure, Some(&fills), Some(&mut details))?;
     m.masks = Some(mask_reach(&truth, &sidecar)?);
     row.measure_seconds = Some(started.elapsed().as_secs_f64());
     log(&format!("{name}: redacted in {secs:.1} s, measured in {:.1} s", row.measure_seconds.unwrap_or_default()));

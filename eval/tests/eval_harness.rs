@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use veilcam_eval::control::{make_control, Control};
+use veilcam_eval::fills::Fills;
 use veilcam_eval::generate::{generate, GenerateSettings, MediaPaths, Variant};
 use veilcam_eval::measure::{measure, MeasureSettings, Measurement};
 use veilcam_eval::sprite::IdentitySet;
@@ -47,7 +48,7 @@ fn fixture() -> &'static Fixture {
 fn measure_control(clip: &Clip, control: Control) -> Measurement {
     let out = fixture().dir.path().join(format!("{}-{control:?}.mp4", clip.truth.variant));
     make_control(&clip.truth, &clip.video, &out, control, 21, None).expect("control encodes");
-    measure(&clip.truth, &clip.video, &out, &MeasureSettings::default(), None).expect("measures")
+    measure(&clip.truth, &clip.video, &out, &MeasureSettings::default(), None, None).expect("measures")
 }
 
 fn assert_timing_matches(m: &Measurement) {
@@ -61,7 +62,7 @@ fn an_identical_copy_scores_zero_recall() {
     for clip in [&fixture().day, &fixture().night] {
         let copy = fixture().dir.path().join(format!("{}-copy.mp4", clip.truth.variant));
         std::fs::copy(&clip.video, &copy).expect("copies");
-        let m = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None).expect("measures");
+        let m = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None, None).expect("measures");
         assert!(m.recall.total > 50, "{}: only {} faces", clip.truth.variant, m.recall.total);
         assert_eq!(m.recall.redacted, 0, "{}: {:?}", clip.truth.variant, m.recall);
         assert_eq!(m.leaks.leaked_frames, m.leaks.frames_with_faces);
@@ -97,12 +98,34 @@ fn a_copy_with_every_labelled_face_blacked_out_scores_full_recall() {
 }
 
 #[test]
+fn a_face_changed_with_no_fill_over_it_in_the_sidecar_is_counted_visible() {
+    let clip = &fixture().day;
+    let dir = fixture().dir.path();
+    let (black, black_sidecar, none_sidecar) = (dir.join("fills-black.mp4"), dir.join("fills-black.json"), dir.join("fills-none.json"));
+    make_control(&clip.truth, &clip.video, &black, Control::Blackout, 21, Some(&black_sidecar)).expect("control encodes");
+    make_control(&clip.truth, &clip.video, &dir.join("fills-none.mp4"), Control::Untouched, 21, Some(&none_sidecar)).expect("control encodes");
+    let with = |sidecar| {
+        let fills = Fills::read(&clip.truth, sidecar).expect("sidecar reads");
+        measure(&clip.truth, &clip.video, &black, &MeasureSettings::default(), Some(&fills), None).expect("measures")
+    };
+    // The blacked-out faces with the sidecar of those fills: all hidden, none by the encoder.
+    let filled = with(&black_sidecar);
+    assert_eq!(filled.recall.redacted, filled.recall.total, "{:?}", filled.recall);
+    assert_eq!(filled.hidden_without_fill, Some(0));
+    // The same pictures with a sidecar that filled nothing: every face's change is unexplained.
+    let unfilled = with(&none_sidecar);
+    assert_eq!(unfilled.recall.redacted, 0, "{:?}", unfilled.recall);
+    assert_eq!(unfilled.hidden_without_fill, Some(unfilled.recall.total));
+    assert_eq!(unfilled.leaks.leaked_frames, unfilled.leaks.frames_with_faces);
+}
+
+#[test]
 fn tuning_and_held_out_faces_are_each_scored_honestly() {
     for clip in [&fixture().day, &fixture().night] {
         let name = &clip.truth.variant;
         let copy = fixture().dir.path().join(format!("{name}-copy-sets.mp4"));
         std::fs::copy(&clip.video, &copy).expect("copies");
-        let same = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None).expect("measures");
+        let same = measure(&clip.truth, &clip.video, &copy, &MeasureSettings::default(), None, None).expect("measures");
         let black = measure_control(clip, Control::Blackout);
         for set in IdentitySet::ALL {
             let (s, b) = (&same.sets[&set], &black.sets[&set]);

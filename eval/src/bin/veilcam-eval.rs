@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use veilcam_eval::control::{make_control, Control};
 use veilcam_eval::generate::{self, GenerateSettings, MediaPaths, Variant};
+use veilcam_eval::fills::Fills;
 use veilcam_eval::masks;
 use veilcam_eval::measure::{self, MeasureSettings};
 use veilcam_eval::report::{self, Report, REPORT_FORMAT};
@@ -194,7 +195,8 @@ struct MeasureArgs {
     /// Write one CSV line per scored face here.
     #[arg(long, value_name = "PATH")]
     details: Option<PathBuf>,
-    /// The run's `--sidecar`: adds the masks' over-reach (mask ÷ face area, widest mask).
+    /// The run's `--sidecar`: a face counts as hidden only where the run filled it, and the
+    /// masks' over-reach is added (mask ÷ face area, widest mask).
     #[arg(long, value_name = "PATH")]
     sidecar: Option<PathBuf>,
     #[command(flatten)]
@@ -296,11 +298,13 @@ fn cmd_measure(a: &MeasureArgs) -> Result<()> {
         Some(p) => Some(BufWriter::new(File::create(p).map_err(|e| EvalError::io(p, e))?)),
         None => None,
     };
+    let fills = a.sidecar.as_ref().map(|p| Fills::read(&truth, p)).transpose()?;
     let mut m = measure::measure(
         &truth,
         &a.input,
         &a.output,
         &a.thresholds.settings(),
+        fills.as_ref(),
         details.as_mut().map(|w| w as &mut dyn std::io::Write),
     )?;
     if let Some(sidecar) = &a.sidecar {
