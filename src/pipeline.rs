@@ -6,7 +6,10 @@
 //! ```
 //! The decode thread also plans each frame's detection ([`crate::detect::Planner`]) in frame
 //! order, so the workers keep no state and the result does not depend on how many there are
-//! or which one takes a frame. The redact stage tracks faces and holds a bounded look-ahead window of frames (about a
+//! or which one takes a frame. The one thing that flows back is which face tracks the tracker
+//! lost, for the planner to look again where their motion puts them (`LostBoard`); a file
+//! plans frame N with those of frame N − `LOST_LAG` exactly, so this too is independent of
+//! timing. The redact stage tracks faces and holds a bounded look-ahead window of frames (about a
 //! second) so a detection can also mask the frames before it and the misses around it
 //! ([`crate::track`]). Back-pressure reaches the decoder through the bounded channels, the
 //! window and the appsrc queue, so memory does not grow with clip length. The output appears
@@ -15,7 +18,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -37,10 +40,17 @@ use crate::source::file::FileSource;
 use crate::source::realtime::RealTime;
 use crate::source::Damage;
 use crate::source::FrameSource;
-use crate::track::{Tracker, TrackerSettings};
+use crate::track::{LostFace, Tracker, TrackerSettings};
 
 /// Frames each channel may hold.
 const CHANNEL_DEPTH: usize = 4;
+
+/// Frames by which a file's planner lags the tracker's lost faces ([`LostBoard`]): it plans
+/// frame N with what the tail had lost at frame N − this, exactly, so the plans do not depend
+/// on how far the tail has come (runs agree whatever the workers' timing). More than the
+/// frames the channels hold between the decoder and the tail, so the decoder never waits in
+/// a steady stream.
+const LOST_LAG: u64 = 3 * CHANNEL_DEPTH as u64;
 
 /// What a finished run did.
 #[derive(Clone, Debug)]
@@ -389,12 +399,14 @@ pub fn run_stages(
     let Stages { planner, detectors, policy, tracking, pace } = stages;
     // Live, a frame may go without a look of its own for twice the planned cadence.
     let max_unlooked = pace.live.then(|| 2 * planner.face_every);
+    let lost = LostBoard::default();
     std::thread::scope(|scope| {
         // Live, a frame goes to a detector only if one is free at that moment (a rendezvous
         // channel): a look queued behind others comes back after its frame's deadline, CPU
         // spent for nothing while the frame leaves obscured. Frames without a free detector
         // skip their look and the tracker carries them.
         let plan_depth = if pace.live { 0 } else { CHANNEL_DEPTH };
+        let lost = &lost;
         let (plan_tx, plan_rx) = bounded::<Planned>(plan_depth);
         // Room for every frame that can be in detection at once, so the tail is never starved
         // of a frame whose findings it already holds.
@@ -403,7 +415,7 @@ pub fn run_stages(
         let to_tail = Tail { frames: frame_tx, skipped: found_tx.clone() };
         let decoder = std::thread::Builder::new()
             .name("decode".into())
-            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace, times))
+            .spawn_scoped(scope, move || decode_stage(source, planner, plan_tx, to_tail, pace, lost, times))
             .expect("spawn decode thread");
         for (i, detector) in detectors.into_iter().enumerate() {
             let (rx, tx) = (plan_rx.clone(), found_tx.clone());
@@ -414,10 +426,13 @@ pub fn run_stages(
                 .expect("spawn detect thread");
         }
         drop((plan_rx, found_tx));
-        let redactor = Redactor::new(sinks, policy, tracking, max_unlooked, progress, times);
+        let redactor = Redactor::new(sinks, policy, tracking, max_unlooked, progress, lost, times);
         // The receivers are moved in and dropped on return, which unblocks the other stages on
-        // error.
-        let redacted = redact_stage(frame_rx, found_rx, pace, redactor);
+        // error; so does closing the board of lost faces, for a planner waiting on it.
+        let redacted = {
+            let _closing = ClosedOnDrop(lost);
+            redact_stage(frame_rx, found_rx, pace, redactor)
+        };
         let decoded = decoder.join().unwrap_or_else(|_| Err(Error::Pipeline("decode thread panicked".into())));
         // A decode error explains a short stream: report it first.
         let shed = decoded?;
@@ -433,6 +448,80 @@ struct Tail {
     skipped: Sender<Result<Found>>,
 }
 
+/// The face tracks the tracker lost ([`Tracker::lost_faces`]), passed from the tail back to
+/// the planner, which looks again where their motion puts them
+/// ([`crate::detect::Planner::look_again`]).
+#[derive(Default)]
+struct LostBoard {
+    state: Mutex<Board>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Board {
+    /// The latest frame the tail took.
+    through: Option<u64>,
+    /// What the tracker had lost as of each frame the tail took, from the oldest a plan may
+    /// still ask for (at most the frames between the decoder and the tail, and [`LOST_LAG`]).
+    lost: VecDeque<(u64, Vec<LostFace>)>,
+    /// The tail stopped: nothing more comes.
+    closed: bool,
+}
+
+impl LostBoard {
+    fn board(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The tail took frame `index`, having lost `lost` by then.
+    fn publish(&self, index: u64, lost: Vec<LostFace>) {
+        let mut board = self.board();
+        board.through = Some(index);
+        board.lost.push_back((index, lost));
+        drop(board);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.board().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// The lost faces to plan frame `index` with. Files: those of frame `index` − [`LOST_LAG`]
+    /// exactly, waiting for the tail to take it (it takes every frame before `index` without
+    /// the decoder); none before then, or once the tail stopped. Live: the latest, without
+    /// waiting (a live run depends on timing anyway).
+    fn for_plan(&self, index: u64, live: bool) -> Vec<LostFace> {
+        let mut board = self.board();
+        if live {
+            while board.lost.len() > 1 {
+                board.lost.pop_front();
+            }
+            return board.lost.back().map(|(_, lost)| lost.clone()).unwrap_or_default();
+        }
+        let Some(wanted) = index.checked_sub(LOST_LAG) else { return Vec::new() };
+        while !board.closed && board.through.is_none_or(|t| t < wanted) {
+            board = self.changed.wait(board).unwrap_or_else(PoisonError::into_inner);
+        }
+        while board.lost.front().is_some_and(|(i, _)| *i < wanted) {
+            board.lost.pop_front();
+        }
+        match board.lost.front() {
+            Some((i, lost)) if *i == wanted => lost.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Closes the board when the tail stops, however it stops (a planner may be waiting on it).
+struct ClosedOnDrop<'a>(&'a LostBoard);
+
+impl Drop for ClosedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Pulls frames from the source and plans their detection, until end of stream or until
 /// nobody listens. Each frame goes to the detectors and, by another channel, to the tail.
 /// Live pace: a frame the detectors have no room for skips detection instead of waiting (and,
@@ -443,6 +532,7 @@ fn decode_stage(
     plan_tx: Sender<Planned>,
     tail: Tail,
     pace: Pace,
+    lost: &LostBoard,
     times: &StageTimes,
 ) -> Result<u64> {
     let mut shed = 0;
@@ -464,6 +554,9 @@ fn decode_stage(
             continue;
         }
         let pts = frame.pts().map(|t| t.nseconds());
+        if planner.small_faces {
+            planner.look_again(lost.for_plan(index, pace.live));
+        }
         let plan = frame.with_picture(|pic| planner.plan(index, pts, pic))?;
         let (grey, cut, person_every) = (plan.grey, plan.cut, planner.person_cadence(plan.grey));
         let planned = Planned { frame: frame.share(), plan };
@@ -590,6 +683,8 @@ struct Redactor<'t> {
     /// small faces; frames leave obscured whole until a look-ahead window after it
     /// ([`Redactor::warmed_up`]).
     first_seeing_look: Option<u64>,
+    /// Where the tracker's lost faces go back to the planner.
+    lost: &'t LostBoard,
     times: &'t StageTimes,
 }
 
@@ -605,6 +700,7 @@ impl<'t> Redactor<'t> {
         tracking: TrackerSettings,
         max_unlooked: Option<u64>,
         progress: Progress,
+        lost: &'t LostBoard,
         times: &'t StageTimes,
     ) -> Self {
         Redactor {
@@ -623,6 +719,7 @@ impl<'t> Redactor<'t> {
             obscured: 0,
             late: 0,
             filler: 0,
+            lost,
             times,
         }
     }
@@ -676,6 +773,7 @@ impl<'t> Redactor<'t> {
         self.faces += faces;
         self.persons += (detections.len() + glanced.len()) as u64 - faces;
         self.window.push_back(Windowed { frame, detections, glanced, decoded_at, obscured_whole, grey });
+        self.lost.publish(index, self.tracker.lost_faces(index));
         while self.window.len() as u64 > self.tracker.settings().lookahead_frames {
             let oldest = self.window.pop_front().expect("window is not empty");
             self.emit(oldest)?;
@@ -813,6 +911,46 @@ mod tests {
     use gstreamer as gst;
     use gstreamer_video as gst_video;
 
+    fn lost_at(frame: u64) -> Vec<LostFace> {
+        vec![LostFace { bbox: crate::geometry::BBox::from_xywh(10.0, 10.0, 20.0, 20.0), frame, velocity: [0.0, 0.0], held_until: frame + 5 }]
+    }
+
+    /// A file's plans must not depend on how far the tail has come (an export compares runs
+    /// with one and two workers byte for byte): frame N is planned with what the tracker had
+    /// lost at frame N − LOST_LAG exactly, the planner waiting for the tail to take it.
+    #[test]
+    fn a_file_plans_with_the_lost_faces_of_a_fixed_frame_before_waiting_for_the_tail() {
+        let board = LostBoard::default();
+        assert!(board.for_plan(LOST_LAG - 1, false).is_empty(), "nothing before the lag");
+        std::thread::scope(|scope| {
+            let tail = scope.spawn(|| {
+                for index in 0..=LOST_LAG + 3 {
+                    std::thread::sleep(Duration::from_millis(2));
+                    board.publish(index, if index == 1 { lost_at(index) } else { Vec::new() });
+                }
+            });
+            // Planned as soon as the tail took frame 1, whatever it took after.
+            assert_eq!(board.for_plan(LOST_LAG + 1, false), lost_at(1));
+            assert!(board.for_plan(LOST_LAG + 2, false).is_empty(), "frame 2 had lost none");
+            tail.join().unwrap();
+        });
+        // A tail that stopped leaves no planner waiting.
+        board.close();
+        assert!(board.for_plan(10 * LOST_LAG, false).is_empty());
+    }
+
+    #[test]
+    fn live_plans_with_the_latest_lost_faces_without_waiting() {
+        let board = LostBoard::default();
+        assert!(board.for_plan(100, true).is_empty());
+        board.publish(7, lost_at(7));
+        board.publish(8, lost_at(8));
+        assert_eq!(board.for_plan(100, true), lost_at(8));
+        assert_eq!(board.for_plan(101, true), lost_at(8), "until the tail takes another frame");
+        board.publish(9, Vec::new());
+        assert!(board.for_plan(102, true).is_empty());
+    }
+
     #[test]
     fn the_look_ahead_holds_its_seconds_of_frames_within_a_frame_and_a_byte_cap() {
         let i420 = |w: usize, h: usize| Some(w * h * 3 / 2);
@@ -881,7 +1019,8 @@ mod tests {
         let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
         let times = StageTimes::default();
         let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Obscured(seen.clone()))];
-        let mut tail = Redactor::new(sinks, policy, tracking, max_unlooked, Progress::new("test", None, true), &times);
+        let lost = LostBoard::default();
+        let mut tail = Redactor::new(sinks, policy, tracking, max_unlooked, Progress::new("test", None, true), &lost, &times);
         for (cut, person_every, found) in frames {
             let frame = Frame { index: found.index, buffer: gst::Buffer::with_size(info.size()).unwrap(), info: info.clone() };
             let decoded = Decoded { frame, decoded_at: Instant::now(), grey: true, cut, person_every };
@@ -922,7 +1061,7 @@ mod tests {
         let planner = Planner::new(1, None, true, 25.0).live();
         let times = StageTimes::default();
         let tail = Tail { frames: frame_tx, skipped: found_tx };
-        decode_stage(Frames(frames.into_iter()), planner, plan_tx, tail, Pace::live(Duration::from_millis(250)), &times).unwrap();
+        decode_stage(Frames(frames.into_iter()), planner, plan_tx, tail, Pace::live(Duration::from_millis(250)), &LostBoard::default(), &times).unwrap();
         let cuts: Vec<u64> = frame_rx.try_iter().filter(|d| d.cut).map(|d| d.frame.index).collect();
         assert_eq!(cuts, [8], "the camera's first frame back is a cut, the filler frames and the still view are not");
     }

@@ -39,7 +39,8 @@
 //! - a track missed for longer than its hold is *lost*, but while the frames it was missed in
 //!   are still in the look-ahead window, a detection close to where its trusted motion
 //!   predicts finds it again: the frames between are interpolated and it is held moving on,
-//!   where a new track found once would stand still while the face walks out of its box.
+//!   where a new track found once would stand still while the face walks out of its box. The
+//!   planner is told of such face tracks ([`Tracker::lost_faces`]) and looks closer there.
 
 use std::collections::VecDeque;
 
@@ -609,6 +610,55 @@ impl Tracker {
     pub fn live_tracks(&self) -> usize {
         self.tracks.len()
     }
+
+    /// The face tracks the detector lost as of `frame`, that a detection may still find again:
+    /// with trusted motion, unseen for at least [`LOOK_AGAIN_AFTER`] frames (a look or more
+    /// missed them) and no longer than a lost track may be found again
+    /// (`Track::findable_when_lost`). The planner looks closer where their motion puts them
+    /// ([`crate::detect::Planner::look_again`]): a face that went dark in a glow is found
+    /// again when it comes out, and the frames between are interpolated.
+    pub fn lost_faces(&self, frame: u64) -> Vec<LostFace> {
+        let s = &self.settings;
+        self.tracks
+            .iter()
+            .filter(|t| t.class == Class::Face && t.left_by.is_none())
+            .filter_map(|t| {
+                let unseen = frame.checked_sub(t.last().frame)?;
+                let findable = t.brief_hold.is_none() && t.steps.len() >= TRUSTED_STEPS && unseen <= t.kept(s) + s.lookahead_frames;
+                (findable && unseen >= LOOK_AGAIN_AFTER).then(|| LostFace {
+                    bbox: t.last().bbox,
+                    frame: t.last().frame,
+                    velocity: t.velocity(),
+                    held_until: t.last().frame + t.hold(s),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Frames a face track goes unseen before its place is looked at again
+/// ([`Tracker::lost_faces`]): more than the frames between two looks at the default cadence.
+pub const LOOK_AGAIN_AFTER: u64 = 3;
+
+/// A face track the detector lost: its last detected box and its motion.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LostFace {
+    pub bbox: BBox,
+    /// The frame of that box.
+    pub frame: u64,
+    /// Centre motion per frame.
+    pub velocity: [f32; 2],
+    /// The last frame its held box covers: after it, the face shows if it is still there.
+    pub held_until: u64,
+}
+
+impl LostFace {
+    /// Where its motion puts it in `frame`.
+    pub fn at(&self, frame: u64) -> BBox {
+        let frames = frame as f32 - self.frame as f32;
+        let (dx, dy) = (self.velocity[0] * frames, self.velocity[1] * frames);
+        BBox::new(self.bbox.x1 + dx, self.bbox.y1 + dy, self.bbox.x2 + dx, self.bbox.y2 + dy)
+    }
 }
 
 /// Share of a glance's detection ([`Tracker::glimpse`]) that a track's predicted box must cover
@@ -690,6 +740,29 @@ mod tests {
         let whole = at1.iter().find(|b| b.bbox.center().0 < 200.0).unwrap();
         assert!(whole.bbox.width() >= 59.0 && whole.bbox.x1 <= 101.0, "the face's box stays whole: {:?}", whole.bbox);
         assert!(at1.iter().any(|b| b.track == started[0] && b.origin == Origin::Detected), "the new face is masked where found");
+    }
+
+    /// Issue 13: a face that went dark in a backlight was lost by every look and left unmasked
+    /// once its hold ran out, though a closer look where its motion put it found it again
+    /// (day seed 8, held-out track 3: 30 frames). The tracker names such tracks to the planner.
+    #[test]
+    fn a_face_track_missed_by_the_looks_is_reported_lost_where_its_motion_puts_it() {
+        let mut t = Tracker::new(settings());
+        // Found on every other frame up to 20, moving 3 px a frame; a weak single hit elsewhere.
+        for f in (0..20).step_by(2) {
+            t.observe(f, &[face(100.0 + 3.0 * f as f32, 50.0, 20.0)]);
+        }
+        t.observe(20, &[face(160.0, 50.0, 20.0), Detection { score: 0.3, ..face(400.0, 50.0, 20.0) }]);
+        assert!(t.lost_faces(22).is_empty(), "two frames unseen is the look cadence, not a loss");
+        let lost = t.lost_faces(24);
+        assert_eq!(lost.len(), 1, "the single hit has no motion to follow: {lost:?}");
+        assert_eq!((lost[0].frame, lost[0].held_until), (20, 25));
+        let at = lost[0].at(30);
+        assert!((at.center().0 - 200.0).abs() < 0.5 && (at.center().1 - 60.0).abs() < 0.5, "{at:?}");
+        assert!((at.width() - 20.0).abs() < 1e-3, "it keeps its detected size: {at:?}");
+        // Findable for its hold and the look-ahead after it (5 + 5 frames), then forgotten.
+        assert_eq!(t.lost_faces(30).len(), 1);
+        assert!(t.lost_faces(31).is_empty());
     }
 
     #[test]
