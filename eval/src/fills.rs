@@ -12,26 +12,18 @@
 //! coverage is unknown and the pixel test decides alone.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::masks::{read_sidecar, SidecarBox, SidecarDoc};
 use super::truth::{Truth, TruthFace};
-use super::{EvalError, Result};
+use super::Result;
 
 /// Share of a face's measured ellipse that filled regions must cover for its "hidden" to count.
 /// Partial covers are left to the pixel test (a face half under a mask keeps correlated detail
 /// in its other half); this catches faces with no mask near them.
 pub const MIN_FILLED: f64 = 0.2;
-
-#[derive(Debug, Deserialize)]
-struct Sidecar {
-    width: u32,
-    height: u32,
-    frames: Vec<SidecarFrame>,
-}
 
 #[derive(Debug, Deserialize)]
 struct SidecarFrame {
@@ -47,16 +39,8 @@ struct SidecarFrame {
 #[derive(Clone, Copy, Debug, Deserialize)]
 struct Filled {
     #[serde(rename = "box")]
-    bbox: FillBox,
+    bbox: SidecarBox,
     shape: FillShape,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-struct FillBox {
-    x1: f64,
-    y1: f64,
-    x2: f64,
-    y2: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -102,19 +86,7 @@ pub struct Fills {
 impl Fills {
     /// Reads the fills from `sidecar`, the `--sidecar` of a run on the clip of `truth`.
     pub fn read(truth: &Truth, sidecar: &Path) -> Result<Fills> {
-        let file = File::open(sidecar).map_err(|e| EvalError::io(sidecar, e))?;
-        let doc: Sidecar = serde_json::from_reader(BufReader::new(file))
-            .map_err(|e| EvalError::Mismatch(format!("{}: not a veilcam sidecar: {e}", sidecar.display())))?;
-        if (doc.width, doc.height) != (truth.width, truth.height) {
-            return Err(EvalError::Mismatch(format!(
-                "{} is of a {}x{} video but the truth is {}x{}",
-                sidecar.display(),
-                doc.width,
-                doc.height,
-                truth.width,
-                truth.height
-            )));
-        }
+        let doc: SidecarDoc<SidecarFrame> = read_sidecar(truth, sidecar)?;
         let frames = doc
             .frames
             .into_iter()
@@ -158,29 +130,14 @@ impl Fills {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::truth::SizeBucket;
-
-    fn face(x: u32, y: u32, w: u32, h: u32) -> TruthFace {
-        TruthFace {
-            track: 0,
-            x,
-            y,
-            w,
-            h,
-            full: [x as f32, y as f32, (x + w) as f32, (y + h) as f32],
-            bucket: SizeBucket::of_height(h as f64),
-            partial: false,
-            occluded: 0.0,
-            scored: true,
-        }
-    }
+    use crate::truth::face_box as face;
 
     fn fills(frame: FrameFills) -> Fills {
         Fills { frames: HashMap::from([(7, frame)]) }
     }
 
     fn region(x1: f64, y1: f64, x2: f64, y2: f64, shape: FillShape) -> Filled {
-        Filled { bbox: FillBox { x1, y1, x2, y2 }, shape }
+        Filled { bbox: SidecarBox { x1, y1, x2, y2 }, shape }
     }
 
     #[test]

@@ -42,13 +42,35 @@ use super::sprite::IdentitySet;
 use super::truth::{Truth, TruthFace};
 use super::{EvalError, Result};
 
-/// The part of a sidecar this measurement reads (other fields are ignored).
+/// A sidecar as the harness reads it: its picture size and, of each frame, the fields its
+/// reader needs (`F`; other fields are ignored).
 #[derive(Debug, Deserialize)]
-struct Sidecar {
-    width: u32,
-    height: u32,
-    frames: Vec<SidecarFrame>,
+pub(crate) struct SidecarDoc<F> {
+    pub width: u32,
+    pub height: u32,
+    pub frames: Vec<F>,
 }
+
+/// Reads the sidecar at `path`, of a run on the clip of `truth`.
+pub(crate) fn read_sidecar<F: serde::de::DeserializeOwned>(truth: &Truth, path: &Path) -> Result<SidecarDoc<F>> {
+    let file = File::open(path).map_err(|e| EvalError::io(path, e))?;
+    let doc: SidecarDoc<F> = serde_json::from_reader(BufReader::new(file))
+        .map_err(|e| EvalError::Mismatch(format!("{}: not a veilcam sidecar: {e}", path.display())))?;
+    if (doc.width, doc.height) != (truth.width, truth.height) {
+        return Err(EvalError::Mismatch(format!(
+            "{} is for {}x{} but the truth says {}x{}",
+            path.display(),
+            doc.width,
+            doc.height,
+            truth.width,
+            truth.height
+        )));
+    }
+    Ok(doc)
+}
+
+/// The part of a sidecar this measurement reads.
+type Sidecar = SidecarDoc<SidecarFrame>;
 
 #[derive(Debug, Deserialize)]
 struct SidecarFrame {
@@ -81,12 +103,13 @@ struct SidecarMask {
     left_by: Option<u64>,
 }
 
+/// A box as the sidecar writes it, in source pixels.
 #[derive(Clone, Copy, Debug, Deserialize)]
-struct SidecarBox {
-    x1: f64,
-    y1: f64,
-    x2: f64,
-    y2: f64,
+pub(crate) struct SidecarBox {
+    pub x1: f64,
+    pub y1: f64,
+    pub x2: f64,
+    pub y2: f64,
 }
 
 impl SidecarBox {
@@ -195,19 +218,7 @@ pub struct MaskReach {
 
 /// Reads `sidecar` (the `--sidecar` of a run on the clip of `truth`) and measures its masks.
 pub fn mask_reach(truth: &Truth, sidecar: &Path) -> Result<MaskReach> {
-    let file = File::open(sidecar).map_err(|e| EvalError::io(sidecar, e))?;
-    let doc: Sidecar = serde_json::from_reader(BufReader::new(file))
-        .map_err(|e| EvalError::Mismatch(format!("{}: not a veilcam sidecar: {e}", sidecar.display())))?;
-    if (doc.width, doc.height) != (truth.width, truth.height) {
-        return Err(EvalError::Mismatch(format!(
-            "{} is for {}x{} but the truth says {}x{}",
-            sidecar.display(),
-            doc.width,
-            doc.height,
-            truth.width,
-            truth.height
-        )));
-    }
+    let doc: Sidecar = read_sidecar(truth, sidecar)?;
     Ok(reach(truth, &doc))
 }
 

@@ -550,22 +550,8 @@ pub fn over_redaction(a: &Plane<'_>, b: &Plane<'_>, faces: &[TruthFace], s: &Mea
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::truth::face_box as face;
     use veilcam::frame::{Layout, Picture};
-
-    fn face(x: u32, y: u32, w: u32, h: u32) -> TruthFace {
-        TruthFace {
-            track: 0,
-            x,
-            y,
-            w,
-            h,
-            full: [x as f32, y as f32, (x + w) as f32, (y + h) as f32],
-            bucket: SizeBucket::of_height(h as f64),
-            partial: false,
-            occluded: 0.0,
-            scored: true,
-        }
-    }
 
     /// A textured 64×64 luma image (deterministic, with structure at several scales).
     fn texture(seed: u64) -> Vec<u8> {

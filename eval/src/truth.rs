@@ -177,6 +177,23 @@ impl Truth {
     }
 }
 
+/// A scored, whole face whose box is `x, y, w, h` (for tests).
+#[cfg(test)]
+pub(crate) fn face_box(x: u32, y: u32, w: u32, h: u32) -> TruthFace {
+    TruthFace {
+        track: 0,
+        x,
+        y,
+        w,
+        h,
+        full: [x as f32, y as f32, (x + w) as f32, (y + h) as f32],
+        bucket: SizeBucket::of_height(h as f64),
+        partial: false,
+        occluded: 0.0,
+        scored: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
