@@ -473,10 +473,16 @@ impl LostBoard {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The tail took frame `index`, having lost `lost` by then.
+    /// The tail took frame `index`, having lost `lost` by then. What no plan can ask for any
+    /// more is forgotten here, so the board stays bounded when nobody reads it (a run without
+    /// the closer look, which plans without it): the decoder plans frames after `index`, with
+    /// those of frames after `index` − [`LOST_LAG`].
     fn publish(&self, index: u64, lost: Vec<LostFace>) {
         let mut board = self.board();
         board.through = Some(index);
+        while board.lost.front().is_some_and(|(i, _)| i + LOST_LAG <= index) {
+            board.lost.pop_front();
+        }
         board.lost.push_back((index, lost));
         drop(board);
         self.changed.notify_all();
@@ -923,8 +929,9 @@ mod tests {
         let board = LostBoard::default();
         assert!(board.for_plan(LOST_LAG - 1, false).is_empty(), "nothing before the lag");
         std::thread::scope(|scope| {
+            // The tail never passes the frame before the one planned.
             let tail = scope.spawn(|| {
-                for index in 0..=LOST_LAG + 3 {
+                for index in 0..=LOST_LAG {
                     std::thread::sleep(Duration::from_millis(2));
                     board.publish(index, if index == 1 { lost_at(index) } else { Vec::new() });
                 }
@@ -937,6 +944,19 @@ mod tests {
         // A tail that stopped leaves no planner waiting.
         board.close();
         assert!(board.for_plan(10 * LOST_LAG, false).is_empty());
+    }
+
+    /// Found by review: with the closer look off nobody reads the board, and it kept an entry
+    /// for every frame of the stream (a live camera's grew for as long as it ran).
+    #[test]
+    fn the_board_of_lost_faces_stays_bounded_when_nobody_reads_it() {
+        let board = LostBoard::default();
+        for index in 0..10_000 {
+            board.publish(index, lost_at(index));
+        }
+        assert!(board.board().lost.len() as u64 <= LOST_LAG, "{} entries", board.board().lost.len());
+        // What the next plan asks for is still there.
+        assert_eq!(board.for_plan(10_000 + LOST_LAG - 1, false), lost_at(9_999));
     }
 
     #[test]
