@@ -624,8 +624,7 @@ impl Tracker {
             .filter(|t| t.class == Class::Face && t.left_by.is_none())
             .filter_map(|t| {
                 let unseen = frame.checked_sub(t.last().frame)?;
-                let findable = t.brief_hold.is_none() && t.steps.len() >= TRUSTED_STEPS && unseen <= t.kept(s) + s.lookahead_frames;
-                (findable && unseen >= LOOK_AGAIN_AFTER).then(|| LostFace {
+                (unseen >= LOOK_AGAIN_AFTER && t.findable_when_lost(unseen, s)).then(|| LostFace {
                     bbox: t.last().bbox,
                     frame: t.last().frame,
                     velocity: t.velocity(),

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use veilcam::geometry::BBox;
+use veilcam::redact::{Region, Shape};
 
 use super::masks::{read_sidecar, SidecarBox, SidecarDoc};
 use super::truth::{Truth, TruthFace};
@@ -40,39 +42,21 @@ struct SidecarFrame {
 struct Filled {
     #[serde(rename = "box")]
     bbox: SidecarBox,
-    shape: FillShape,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum FillShape {
-    Ellipse,
-    Box,
+    shape: Shape,
 }
 
 impl Filled {
-    /// Whether the pixel centred at `(x, y)` lies in the filled area.
-    fn contains(&self, x: f64, y: f64) -> bool {
+    /// The region filled, as veilcam's fill took it.
+    fn region(&self) -> Region {
         let b = &self.bbox;
-        if x < b.x1 || x >= b.x2 || y < b.y1 || y >= b.y2 {
-            return false;
-        }
-        match self.shape {
-            FillShape::Box => true,
-            FillShape::Ellipse => {
-                let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
-                let (rx, ry) = ((b.x2 - b.x1) / 2.0, (b.y2 - b.y1) / 2.0);
-                let (dx, dy) = ((x - cx) / rx, (y - cy) / ry);
-                dx * dx + dy * dy <= 1.0
-            }
-        }
+        Region { bbox: BBox::new(b.x1 as f32, b.y1 as f32, b.x2 as f32, b.y2 as f32), shape: self.shape }
     }
 }
 
 /// What one frame had filled.
 #[derive(Debug, Default)]
 struct FrameFills {
-    regions: Vec<Filled>,
+    regions: Vec<Region>,
     zones: bool,
     whole: bool,
 }
@@ -90,7 +74,7 @@ impl Fills {
         let frames = doc
             .frames
             .into_iter()
-            .map(|f| (f.index, FrameFills { regions: f.obscured, zones: !f.street_zones.is_empty(), whole: f.fully_obscured }))
+            .map(|f| (f.index, FrameFills { regions: f.obscured.iter().map(Filled::region).collect(), zones: !f.street_zones.is_empty(), whole: f.fully_obscured }))
             .collect();
         Ok(Fills { frames })
     }
@@ -120,7 +104,7 @@ impl Fills {
                     continue;
                 }
                 inside += 1;
-                filled += frame.regions.iter().any(|r| r.contains(px, py)) as usize;
+                filled += frame.regions.iter().any(|r| r.contains(px as f32, py as f32)) as usize;
             }
         }
         Some(if inside == 0 { 0.0 } else { filled as f64 / inside as f64 })
@@ -136,13 +120,13 @@ mod tests {
         Fills { frames: HashMap::from([(7, frame)]) }
     }
 
-    fn region(x1: f64, y1: f64, x2: f64, y2: f64, shape: FillShape) -> Filled {
-        Filled { bbox: SidecarBox { x1, y1, x2, y2 }, shape }
+    fn region(x1: f32, y1: f32, x2: f32, y2: f32, shape: Shape) -> Region {
+        Region { bbox: BBox::new(x1, y1, x2, y2), shape }
     }
 
     #[test]
     fn a_face_under_its_mask_is_covered_and_one_beside_it_is_not() {
-        let f = fills(FrameFills { regions: vec![region(90.0, 90.0, 160.0, 170.0, FillShape::Ellipse)], ..Default::default() });
+        let f = fills(FrameFills { regions: vec![region(90.0, 90.0, 160.0, 170.0, Shape::Ellipse)], ..Default::default() });
         assert_eq!(f.covered(7, &face(100, 100, 50, 60), 0.85), Some(1.0));
         assert_eq!(f.covered(7, &face(300, 100, 50, 60), 0.85), Some(0.0));
         // A frame the sidecar does not list had nothing filled.
@@ -151,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_mask_over_the_left_half_covers_about_half() {
-        let f = fills(FrameFills { regions: vec![region(0.0, 0.0, 125.0, 400.0, FillShape::Box)], ..Default::default() });
+        let f = fills(FrameFills { regions: vec![region(0.0, 0.0, 125.0, 400.0, Shape::Box)], ..Default::default() });
         let c = f.covered(7, &face(100, 100, 50, 60), 0.85).unwrap();
         assert!((c - 0.5).abs() < 0.05, "{c}");
     }

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::frame::Picture;
 use crate::geometry::BBox;
-use crate::redact::{mosaic_block, FillMode, Shape};
+use crate::redact::{mosaic_block, FillMode, Region, Shape};
 
 use super::mosaic::luma_of;
 
@@ -193,7 +193,7 @@ impl Residue {
             .enumerate()
             .filter_map(|(i, &value)| {
                 let (x, y) = (x0 + i % w, y0 + i / w);
-                let (n, (r, _)) = regions.iter().enumerate().find(|(_, (r, shape))| in_region(r, *shape, x as f32 + 0.5, y as f32 + 0.5))?;
+                let (n, (r, _)) = regions.iter().enumerate().find(|(_, &(bbox, shape))| Region { bbox, shape }.contains(x as f32 + 0.5, y as f32 + 0.5))?;
                 let (block, ox, oy) = (mosaic_block(r), r.x1.floor().max(0.0) as usize, r.y1.floor().max(0.0) as usize);
                 let (dx, dy) = (x.saturating_sub(ox), y.saturating_sub(oy));
                 let inner = |d: usize| (1..block - 1).contains(&(d % block));
@@ -234,21 +234,9 @@ fn filled_share(b: &BBox, regions: &[(BBox, Shape)]) -> f32 {
     let at = |i: usize, from: f32, size: f32| from + size * (i as f32 + 0.5) / SAMPLES as f32;
     let inside = (0..SAMPLES)
         .flat_map(|i| (0..SAMPLES).map(move |j| (at(i, b.x1, b.width()), at(j, b.y1, b.height()))))
-        .filter(|&(x, y)| regions.iter().any(|(r, shape)| in_region(r, *shape, x, y)))
+        .filter(|&(x, y)| regions.iter().any(|&(bbox, shape)| Region { bbox, shape }.contains(x, y)))
         .count();
     inside as f32 / (SAMPLES * SAMPLES) as f32
-}
-
-fn in_region(r: &BBox, shape: Shape, x: f32, y: f32) -> bool {
-    let inside_box = x >= r.x1 && x < r.x2 && y >= r.y1 && y < r.y2;
-    match shape {
-        Shape::Box => inside_box,
-        Shape::Ellipse => {
-            let (cx, cy) = r.center();
-            let (dx, dy) = ((x - cx) / (r.width() / 2.0).max(1e-3), (y - cy) / (r.height() / 2.0).max(1e-3));
-            inside_box && dx * dx + dy * dy <= 1.0
-        }
-    }
 }
 
 #[cfg(test)]

@@ -518,13 +518,8 @@ fn look_again_regions(lost: &[crate::track::LostFace], index: u64, width: usize,
 /// [`LOOK_AGAIN_REACH`] times `lost`'s box where its motion puts it in frame `index`, inside
 /// the picture; `None` when that is (almost) all outside.
 fn look_again_region(lost: &crate::track::LostFace, index: u64, width: usize, height: usize) -> Option<Region> {
-    let b = lost.at(index);
-    let (cx, cy) = b.center();
-    let (hw, hh) = (b.width() * LOOK_AGAIN_REACH / 2.0, b.height() * LOOK_AGAIN_REACH / 2.0);
-    let x0 = (cx - hw).clamp(0.0, width as f32) as usize;
-    let y0 = (cy - hh).clamp(0.0, height as f32) as usize;
-    let x1 = (cx + hw).clamp(0.0, width as f32) as usize;
-    let y1 = (cy + hh).clamp(0.0, height as f32) as usize;
+    let b = lost.at(index).scaled(LOOK_AGAIN_REACH).clamped(width as f32, height as f32);
+    let (x0, y0, x1, y1) = (b.x1 as usize, b.y1 as usize, b.x2 as usize, b.y2 as usize);
     (x1 > x0 + 8 && y1 > y0 + 8).then(|| (x0, y0, x1 - x0, y1 - y0))
 }
 

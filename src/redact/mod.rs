@@ -38,6 +38,23 @@ pub struct Region {
     pub shape: Shape,
 }
 
+impl Region {
+    /// Whether the point `(x, y)` (a pixel's centre is at +0.5) lies in the region: inside its
+    /// box and, for an ellipse, inside the ellipse inscribed in the box.
+    pub fn contains(&self, x: f32, y: f32) -> bool {
+        let r = &self.bbox;
+        let inside_box = x >= r.x1 && x < r.x2 && y >= r.y1 && y < r.y2;
+        match self.shape {
+            Shape::Box => inside_box,
+            Shape::Ellipse => {
+                let (cx, cy) = r.center();
+                let (dx, dy) = ((x - cx) / (r.width() / 2.0).max(1e-3), (y - cy) / (r.height() / 2.0).max(1e-3));
+                inside_box && dx * dx + dy * dy <= 1.0
+            }
+        }
+    }
+}
+
 /// Obscures every region of `pic` with `mode`.
 pub fn redact(pic: &mut PictureMut<'_>, regions: &[Region], mode: FillMode) {
     let (w, h) = (pic.width as f32, pic.height as f32);
