@@ -117,11 +117,12 @@ fn a_clip_stored_with_non_square_pixels_is_redacted_as_players_show_it() {
 /// Found by hostile use: an MP4 whose edit list starts the video a second late (an empty edit
 /// first, as ffmpeg writes when the video starts after the audio) prerolled on the gap before
 /// its first frame, in the decoder's placeholder caps without a frame rate, and its first frame
-/// was refused: "the video format changed at frame 0". Every frame is redacted, at its time from
-/// the first frame on: the output starts at its first frame, as GStreamer plays the file (its
-/// running time), without the empty second before it.
+/// was refused: "the video format changed at frame 0". Every frame is redacted, at its own time:
+/// until session 46 the output started at its first frame (mp4mux starts a lone track there),
+/// every frame a second early and the clip a second short; it now starts after an empty second
+/// as the input does, in MP4 and in MOV.
 #[test]
-fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame() {
+fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame_at_its_own_time() {
     let dir = tempfile::tempdir().unwrap();
     let (source, truth) = faces_clip(&dir.path().join("plain.mp4"));
     let delayed = dir.path().join("delayed.mp4");
@@ -130,13 +131,17 @@ fn an_mp4_whose_video_starts_after_an_empty_edit_is_redacted_frame_for_frame() {
     assert_eq!(before.frames.len(), FRAMES);
     assert!(before.frames[0].pts >= Some(1_000_000_000), "the video does not start late: {:?}", before.frames[0]);
 
-    let output = dir.path().join("out.mp4");
-    redact_ok(&delayed, &output, FAST);
-    let after = probe(&output);
-    let from_the_first = |p: &Probe| p.frames.iter().map(|f| (f.pts.unwrap() - p.frames[0].pts.unwrap(), f.duration)).collect::<Vec<_>>();
-    assert_eq!((after.width, after.height, after.fps), (before.width, before.height, before.fps));
-    assert_eq!(from_the_first(&after), from_the_first(&before), "every frame, at its time from the first on");
-    assert_no_face_survives("delayed.mp4", &source, &output, &truth);
+    for name in ["out.mp4", "out.mov"] {
+        let output = dir.path().join(name);
+        redact_ok(&delayed, &output, FAST);
+        let after = probe(&output);
+        assert_same_frames(name, &before, &after);
+        // This input's movie header still says 0.8 s (the helper adds the empty edit alone); the
+        // output's lasts to the end of its last frame.
+        let last = after.frames.last().unwrap();
+        assert_eq!(after.duration, Some(last.pts.unwrap() + last.duration.unwrap()), "{name}: duration");
+        assert_no_face_survives(name, &source, &output, &truth);
+    }
 }
 
 /// faces.mp4's first frames at 25 fps, square pixels, in `out` (H.264 with one encoder thread,
@@ -362,6 +367,27 @@ fn keep_audio_keeps_a_picture_that_starts_a_second_after_its_sound_a_second_late
     let late = before.frames[0].pts.unwrap() as i64 - before.first_audio_pts.unwrap() as i64;
     assert!(late >= 990_000_000, "the derived clip's picture starts {} ms after its sound, not 1 s", late / 1_000_000);
     assert_audio_kept_in_sync(&input, dir.path(), "picture a second late");
+}
+
+/// The same camera recording redacted at the defaults, which drop the sound: the picture
+/// still starts a second into the output, each frame at its own time. Until session 46 the
+/// output started at the first frame (mp4mux starts a lone track there): every frame a second
+/// early.
+#[test]
+fn a_picture_that_starts_a_second_after_its_dropped_sound_still_starts_a_second_late() {
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let dir = tempfile::tempdir().unwrap();
+    let encode = format!("{X264_FAST} ! mp4mux name=mux");
+    let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
+    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
+    let input = make_clip(&spec, &dir.path().join("late-picture.mp4"));
+    let before = probe(&input);
+    assert!(before.frames[0].pts >= Some(990_000_000), "the derived clip's picture does not start late: {:?}", before.frames[0]);
+    let output = dir.path().join("silent.mp4");
+    redact_ok(&input, &output, FAST);
+    let after = probe(&output);
+    assert!(!after.has_audio, "{:?}", after.elements);
+    assert_same_frames("picture a second late, sound dropped", &before, &after);
 }
 
 /// Redacts `input` with `--keep-audio` and checks that the picture starts as long after the

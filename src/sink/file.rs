@@ -7,6 +7,10 @@
 //! muxer paces that branch, so audio never piles up in memory. The muxer keeps only the tags set
 //! on it (none), so no tag of the input (title, artist, comment, location …) reaches the file.
 //!
+//! A picture whose first frame comes late (an MP4 edit list that starts it after the sound,
+//! the sound dropped) starts as late in the output: mp4mux and qtmux would start it at its first
+//! frame, so the finished file is given an empty edit first ([`super::edit_list`]).
+//!
 //! The appsrc never blocks: [`FileSink::push`] waits for room in its queue itself while watching
 //! the bus, so an encoder, muxer or disk that fails (disk full, a frame size x264 refuses) ends
 //! the run with that error within milliseconds instead of leaving the caller blocked forever
@@ -67,6 +71,11 @@ pub struct FileSink {
     bus: gst::Bus,
     /// Bytes of raw frames the appsrc may hold before `push` waits.
     max_queued: u64,
+    /// Whether the muxer would start the picture at its first frame whatever its time (mp4mux
+    /// and qtmux with the picture alone: [`super::edit_list`]).
+    starts_at_first_frame: bool,
+    /// The first frame's time.
+    first_pts: Option<gst::ClockTime>,
 }
 
 impl FileSink {
@@ -84,7 +93,9 @@ impl FileSink {
             build(output.temp_path(), caps, &info, enc, muxer, audio_from).map_err(|e| missing_or_encode(&target, e))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let max_queued = info.size() as u64 * QUEUE_FRAMES;
-        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus, max_queued };
+        // With the sound kept, mp4mux starts the picture as late after the sound as it was.
+        let starts_at_first_frame = muxer != "matroskamux" && audio_from.is_none();
+        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus, max_queued, starts_at_first_frame, first_pts: None };
         sink.pipeline.set_state(gst::State::Playing).map_err(|_| sink.failure("cannot start the encoder"))?;
         Ok(sink)
     }
@@ -92,6 +103,9 @@ impl FileSink {
     /// Hands one redacted frame to the encoder, waiting while its queue is full.
     pub fn push(&mut self, frame: Frame) -> Result<()> {
         self.wait_for_room()?;
+        if self.first_pts.is_none() {
+            self.first_pts = frame.buffer.pts();
+        }
         self.appsrc.push_buffer(frame.buffer).map_err(|flow| self.failure(&format!("encoder refused frame {}: {flow:?}", frame.index)))?;
         Ok(())
     }
@@ -143,7 +157,15 @@ impl FileSink {
         self.pipeline
             .set_state(gst::State::Null)
             .map_err(|_| encode_err(&self.target, "cannot close the file".into()))?;
-        Ok(self.output.take().expect("finish runs once"))
+        let output = self.output.take().expect("finish runs once");
+        match self.first_pts {
+            Some(late) if self.starts_at_first_frame && late > gst::ClockTime::ZERO => {
+                super::edit_list::start_late(output.temp_path(), late.nseconds())
+                    .map_err(|why| encode_err(&self.target, format!("cannot start the picture {late} late as in the input: {why}")))?;
+            }
+            _ => {}
+        }
+        Ok(output)
     }
 
     /// The error on the bus, or `fallback`.

@@ -3,6 +3,7 @@
 //! encoder, the sidecar, the review video and the live restream and recorder are fed by the
 //! same in-order tail of the pipeline.
 
+pub mod edit_list;
 pub mod file;
 pub mod h264;
 pub mod recorder;
