@@ -38,6 +38,28 @@ pub struct PartUse {
     /// Where its frames sit in the output (ns from the output's start).
     pub out_start_ns: Option<u64>,
     pub out_end_ns: Option<u64>,
+    /// The frame rate the file declares (numerator, denominator); the report states it once
+    /// for the whole output ([`declared_rate`]).
+    #[serde(skip)]
+    pub fps: (i32, i32),
+}
+
+/// The frame rate of an output made of `uses`, as the report states it: the rate every file
+/// with a kept frame declares, or each of them in turn when they differ (a live camera's
+/// recordings declare the rate their frames came at, segment by segment; each frame keeps
+/// its own time either way).
+pub fn declared_rate(uses: &[PartUse]) -> String {
+    let mut rates: Vec<(i32, i32)> = Vec::new();
+    for u in uses.iter().filter(|u| u.frames > 0) {
+        if !rates.contains(&u.fps) {
+            rates.push(u.fps);
+        }
+    }
+    let each: Vec<String> = rates.iter().map(|(n, d)| format!("{n}/{d}")).collect();
+    match each.as_slice() {
+        [one] => one.clone(),
+        many => format!("variable ({})", many.join(", ")),
+    }
 }
 
 /// The least step between two frames of the output (see [`ChainSource::next_frame`]).
@@ -147,7 +169,8 @@ impl ChainSource {
 
 impl Current {
     fn new(source: FileSource, part: Part) -> Self {
-        let used = PartUse { name: part.name.clone(), ..PartUse::default() };
+        let fps = source.info().fps();
+        let used = PartUse { name: part.name.clone(), fps: (fps.numer(), fps.denom()), ..PartUse::default() };
         Current { source, part, first_pts: None, shift: None, used }
     }
 }
@@ -209,6 +232,17 @@ mod tests {
     fn caps(width: i32, rate: i32) -> gst::Caps {
         gst::init().unwrap();
         gst::Caps::builder("video/x-raw").field("format", "I420").field("width", width).field("height", 720).field("framerate", gst::Fraction::new(rate, 1)).build()
+    }
+
+    /// Found in review: an export of segments declaring 26/1 and then 25/1 stated 26/1 for
+    /// the whole output, the first segment's rate.
+    #[test]
+    fn an_output_of_files_declaring_different_rates_is_stated_variable_with_each_rate() {
+        let used = |name: &str, frames: u64, fps: (i32, i32)| PartUse { name: name.into(), frames, fps, ..PartUse::default() };
+        let one = [used("a", 25, (25, 1)), used("b", 25, (25, 1))];
+        assert_eq!(declared_rate(&one), "25/1");
+        let mixed = [used("a", 26, (26, 1)), used("b", 0, (30, 1)), used("c", 25, (25, 1)), used("d", 26, (26, 1))];
+        assert_eq!(declared_rate(&mixed), "variable (26/1, 25/1)", "a file of which no frame is kept states nothing");
     }
 
     #[test]

@@ -310,7 +310,7 @@ fn redact(selection: &Selection, settings: &RedactSettings, dir: &Path, names: &
         duration_ns,
         width: info.width(),
         height: info.height(),
-        fps: format!("{}/{}", fps.numer(), fps.denom()),
+        fps: super::chain::declared_rate(&uses),
         keep,
         uses,
     })
