@@ -17,6 +17,8 @@
 //! in `push_buffer`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -71,9 +73,11 @@ pub struct FileSink {
     bus: gst::Bus,
     /// Bytes of raw frames the appsrc may hold before `push` waits.
     max_queued: u64,
-    /// Whether the muxer would start the picture at its first frame whatever its time (mp4mux
-    /// and qtmux with the picture alone: [`super::edit_list`]).
-    starts_at_first_frame: bool,
+    /// Whether the muxer starts its earliest stream at the file's start (mp4mux and qtmux:
+    /// with the picture alone, the picture; [`super::edit_list`]).
+    starts_earliest_at_zero: bool,
+    /// Whether the audio branch found a sound to keep (set from a streaming thread).
+    sound: Arc<AtomicBool>,
     /// The first frame's time.
     first_pts: Option<gst::ClockTime>,
 }
@@ -89,13 +93,13 @@ impl FileSink {
             return Err(encode_err(&target, why));
         }
         let muxer = muxer_for(&target)?;
-        let (pipeline, appsrc) =
-            build(output.temp_path(), caps, &info, enc, muxer, audio_from).map_err(|e| missing_or_encode(&target, e))?;
+        let sound = Arc::new(AtomicBool::new(false));
+        let (pipeline, appsrc) = build(output.temp_path(), caps, &info, enc, muxer, audio_from.map(|input| (input, Arc::clone(&sound))))
+            .map_err(|e| missing_or_encode(&target, e))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let max_queued = info.size() as u64 * QUEUE_FRAMES;
-        // With the sound kept, mp4mux starts the picture as late after the sound as it was.
-        let starts_at_first_frame = muxer != "matroskamux" && audio_from.is_none();
-        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus, max_queued, starts_at_first_frame, first_pts: None };
+        let starts_earliest_at_zero = muxer != "matroskamux";
+        let sink = FileSink { target, output: Some(output), pipeline, appsrc, bus, max_queued, starts_earliest_at_zero, sound, first_pts: None };
         sink.pipeline.set_state(gst::State::Playing).map_err(|_| sink.failure("cannot start the encoder"))?;
         Ok(sink)
     }
@@ -158,8 +162,10 @@ impl FileSink {
             .set_state(gst::State::Null)
             .map_err(|_| encode_err(&self.target, "cannot close the file".into()))?;
         let output = self.output.take().expect("finish runs once");
+        // With a sound kept, mp4mux starts the picture as long after it as it was.
+        let picture_alone = !self.sound.load(Ordering::SeqCst);
         match self.first_pts {
-            Some(late) if self.starts_at_first_frame && late > gst::ClockTime::ZERO => {
+            Some(late) if self.starts_earliest_at_zero && picture_alone && late > gst::ClockTime::ZERO => {
                 super::edit_list::start_late(output.temp_path(), late.nseconds())
                     .map_err(|why| encode_err(&self.target, format!("cannot start the picture {late} late as in the input: {why}")))?;
             }
@@ -246,7 +252,7 @@ fn build(
     info: &gst_video::VideoInfo,
     enc: &EncoderSettings,
     muxer: &str,
-    audio_from: Option<&Path>,
+    audio_from: Option<(&Path, Arc<AtomicBool>)>,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-encode");
     let (appsrc, convert, filter) = raw_input(caps, info, QUEUE_FRAMES)?;
@@ -275,14 +281,15 @@ fn build(
     // would drop the last frame's duration (it derives durations from the next frame).
     pipeline.add_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &mux, &filesink])?;
     gst::Element::link_many([appsrc.upcast_ref(), &convert, &filter, &encoder, &mux, &filesink])?;
-    if let Some(input) = audio_from {
-        add_audio_branch(&pipeline, input)?;
+    if let Some((input, sound)) = audio_from {
+        add_audio_branch(&pipeline, input, sound)?;
     }
     Ok((pipeline, appsrc))
 }
 
-/// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`.
-fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Result<(), gst::glib::BoolError> {
+/// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`;
+/// `linked` is set once a sound is found.
+fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path, linked: Arc<AtomicBool>) -> std::result::Result<(), gst::glib::BoolError> {
     let filesrc = gst::ElementFactory::make("filesrc").property("location", input).build()?;
     // Only audio is decoded here: other streams leave decodebin still encoded, into a fakesink
     // (found by hostile use: with the video decoded towards audio caps, every input without
@@ -297,14 +304,13 @@ fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path) -> std::result::Resu
     pipeline.add_many([&filesrc, &decodebin])?;
     filesrc.link(&decodebin)?;
     let weak = pipeline.downgrade();
-    let linked = std::sync::atomic::AtomicBool::new(false);
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = weak.upgrade() else { return };
         let is_audio = pad
             .current_caps()
             .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
             .unwrap_or(false);
-        let target = if is_audio && !linked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let target = if is_audio && !linked.swap(true, Ordering::SeqCst) {
             audio_chain(&pipeline)
         } else {
             gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().and_then(|f| {
