@@ -358,13 +358,8 @@ fn keep_audio_keeps_sound_and_picture_in_sync_when_the_video_has_an_edit_list() 
 /// second after the sound.
 #[test]
 fn keep_audio_keeps_a_picture_that_starts_a_second_after_its_sound_a_second_late() {
-    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
     let dir = tempfile::tempdir().unwrap();
-    let encode = format!("{X264_FAST} ! mp4mux name=mux");
-    // 95 buffers of 1024 samples at 44.1 kHz ≈ 2.2 s: the sound outlasts the late picture.
-    let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
-    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
-    let input = make_clip(&spec, &dir.path().join("late-picture.mp4"));
+    let input = picture_a_second_after_its_sound(dir.path());
     let before = probe(&input);
     let late = before.frames[0].pts.unwrap() as i64 - before.first_audio_pts.unwrap() as i64;
     assert!(late >= 990_000_000, "the derived clip's picture starts {} ms after its sound, not 1 s", late / 1_000_000);
@@ -377,12 +372,8 @@ fn keep_audio_keeps_a_picture_that_starts_a_second_after_its_sound_a_second_late
 /// early.
 #[test]
 fn a_picture_that_starts_a_second_after_its_dropped_sound_still_starts_a_second_late() {
-    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
     let dir = tempfile::tempdir().unwrap();
-    let encode = format!("{X264_FAST} ! mp4mux name=mux");
-    let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
-    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
-    let input = make_clip(&spec, &dir.path().join("late-picture.mp4"));
+    let input = picture_a_second_after_its_sound(dir.path());
     let before = probe(&input);
     assert!(before.frames[0].pts >= Some(990_000_000), "the derived clip's picture does not start late: {:?}", before.frames[0]);
     let output = dir.path().join("silent.mp4");
@@ -390,6 +381,17 @@ fn a_picture_that_starts_a_second_after_its_dropped_sound_still_starts_a_second_
     let after = probe(&output);
     assert!(!after.has_audio, "{:?}", after.elements);
     assert_same_frames("picture a second late, sound dropped", &before, &after);
+}
+
+/// A camera's recording in `dir` whose picture starts a second after its sound (mp4mux's own
+/// empty edit before the picture): 30 frames at 25 fps, and 95 buffers of 1024 samples at
+/// 44.1 kHz (about 2.2 s: the sound outlasts the late picture).
+fn picture_a_second_after_its_sound(dir: &Path) -> std::path::PathBuf {
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let encode = format!("{X264_FAST} ! mp4mux name=mux");
+    let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
+    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
+    make_clip(&spec, &dir.join("late-picture.mp4"))
 }
 
 /// Redacts `input` with `--keep-audio` and checks that the picture starts as long after the
