@@ -32,8 +32,8 @@ pub fn start_late(path: &Path, late_ns: u64) -> Result<(), String> {
     let new = with_leading_gap(&moov, late_ns)?;
     file.seek(SeekFrom::Start(moov_at)).map_err(|e| e.to_string())?;
     file.write_all(&new).map_err(|e| e.to_string())?;
-    file.set_len(moov_at + new.len() as u64).map_err(|e| e.to_string())?;
-    file.sync_data().map_err(|e| e.to_string())
+    // Synced with the rest of the output when it is committed.
+    file.set_len(moov_at + new.len() as u64).map_err(|e| e.to_string())
 }
 
 /// The offset of the file's last top-level box, and the whole box when it is the movie box.
