@@ -168,6 +168,8 @@ impl FileSink {
             Some(late) if self.starts_earliest_at_zero && picture_alone && late > gst::ClockTime::ZERO => {
                 super::edit_list::start_late(output.temp_path(), late.nseconds())
                     .map_err(|why| encode_err(&self.target, format!("cannot start the picture {late} late as in the input: {why}")))?;
+                // A player shows nothing before it, as it does with the input.
+                tracing::info!(output = %self.target.display(), starts_at = %late, "the picture starts late, as in the input");
             }
             _ => {}
         }
