@@ -40,6 +40,7 @@ pub mod interrupt;
 pub mod leftover;
 pub mod live;
 pub mod models;
+pub mod mp4box;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::mp4box::{be32, child, children, read_box_header};
 
 /// The index file in each camera directory.
 pub const INDEX_FILE: &str = "index.jsonl";
@@ -406,43 +407,6 @@ pub fn scan_fragments(path: &Path) -> Result<Fragments> {
     Ok(found)
 }
 
-/// `(type, body start, box size)` of the box at `pos`, or `None` at the end or on a cut header.
-fn read_box_header(file: &mut File, pos: u64, len: u64) -> std::io::Result<Option<([u8; 4], u64, u64)>> {
-    if pos + 8 > len {
-        return Ok(None);
-    }
-    let mut header = [0u8; 8];
-    file.seek(SeekFrom::Start(pos))?;
-    file.read_exact(&mut header)?;
-    let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
-    let size = u32::from_be_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
-    let (start, size) = match size {
-        0 => (pos + 8, len - pos),
-        1 => {
-            if pos + 16 > len {
-                return Ok(None);
-            }
-            let mut large = [0u8; 8];
-            file.read_exact(&mut large)?;
-            (pos + 16, u64::from_be_bytes(large))
-        }
-        n => (pos + 8, n),
-    };
-    if size < start - pos {
-        return Ok(None);
-    }
-    Ok(Some((kind, start, size)))
-}
-
-fn be32(body: &[u8], at: usize) -> Option<u32> {
-    body.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-}
-
-/// The first child of `body` of type `kind`.
-fn child<'a>(body: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    children(body).find(|(k, _)| k == kind).map(|(_, b)| b)
-}
-
 /// Timescale and default sample duration from a `moov` body.
 fn track_defaults(moov: &[u8]) -> TrackDefaults {
     let timescale = child(moov, b"trak")
@@ -489,22 +453,6 @@ fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
     }
     let at = 8 + if flags & 0x01 != 0 { 8 } else { 0 } + if flags & 0x02 != 0 { 4 } else { 0 };
     be32(tfhd, at)
-}
-
-/// The child boxes `(type, body)` of a container body (32-bit sizes, as in `moof`).
-fn children(body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        let header = body.get(pos..pos + 8)?;
-        let size = u32::from_be_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        let kind: [u8; 4] = header[4..8].try_into().expect("4 bytes");
-        if size < 8 || pos + size > body.len() {
-            return None;
-        }
-        let child = &body[pos + 8..pos + size];
-        pos += size;
-        Some((kind, child))
-    })
 }
 
 /// Finalises a closed segment: fsyncs `part`, hashes it, renames it to `final_path` and appends

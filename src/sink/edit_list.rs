@@ -12,15 +12,14 @@
 //! media, so no chunk offset moves. A file laid out otherwise is refused (the muxer is veilcam's
 //! own, so that would be a bug, and the run fails instead of writing a shifted file).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// One box: its type and payload (what follows its header).
-struct Atom<'a> {
-    kind: [u8; 4],
-    payload: &'a [u8],
-}
+use crate::mp4box::{be32, be64, children, read_box_header};
+
+/// A box: its type and body.
+type Atom<'a> = ([u8; 4], &'a [u8]);
 
 /// Rewrites the MP4 or MOV at `path` so that its picture starts `late_ns` after the movie
 /// starts (see the module's docs). Returns why not when the file is not laid out as mp4mux and
@@ -37,26 +36,18 @@ pub fn start_late(path: &Path, late_ns: u64) -> Result<(), String> {
 }
 
 /// The offset of the file's last top-level box, and the whole box when it is the movie box.
-fn last_box(file: &mut std::fs::File) -> Result<(u64, Option<Vec<u8>>), String> {
+fn last_box(file: &mut File) -> Result<(u64, Option<Vec<u8>>), String> {
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let (mut at, mut last) = (0u64, None);
-    while at < len {
-        let mut header = [0u8; 16];
-        file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
-        file.read_exact(&mut header[..8]).map_err(|_| format!("a box header is cut off at byte {at}"))?;
-        let size = match u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) {
-            0 => len - at,
-            1 => {
-                file.read_exact(&mut header[8..]).map_err(|_| format!("a box header is cut off at byte {at}"))?;
-                u64::from_be_bytes(header[8..].try_into().expect("8 bytes"))
-            }
-            n => u64::from(n),
-        };
-        if size < 8 || at + size > len {
+    while let Some((kind, _, size)) = read_box_header(file, at, len).map_err(|e| e.to_string())? {
+        if at + size > len {
             return Err(format!("a box of {size} bytes at byte {at} does not fit the file of {len}"));
         }
-        last = Some((at, size, [header[4], header[5], header[6], header[7]]));
+        last = Some((at, size, kind));
         at += size;
+    }
+    if at < len {
+        return Err(format!("a box header is cut off at byte {at}"));
     }
     let Some((at, size, kind)) = last else { return Err("the file is empty".into()) };
     if &kind != b"moov" {
@@ -68,38 +59,28 @@ fn last_box(file: &mut std::fs::File) -> Result<(u64, Option<Vec<u8>>), String> 
     Ok((at, Some(moov)))
 }
 
-/// The boxes of `data`, one after another.
-fn atoms(mut data: &[u8]) -> Result<Vec<Atom<'_>>, String> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let short = || format!("a box is cut off ({} bytes left)", data.len());
-        let size = data.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes"))).ok_or_else(short)?;
-        let (header, size) = match size {
-            1 => (16, data.get(8..16).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))).ok_or_else(short)?),
-            0 => (8, data.len() as u64),
-            n => (8, u64::from(n)),
-        };
-        let size = usize::try_from(size).map_err(|_| short())?;
-        if size < header || size > data.len() {
-            return Err(short());
-        }
-        out.push(Atom { kind: data[4..8].try_into().expect("4 bytes"), payload: &data[header..size] });
-        data = &data[size..];
+/// The child boxes of `body`, which they must fill exactly: the movie box is written back
+/// whole, and a box not read would be lost.
+fn atoms(body: &[u8]) -> Result<Vec<Atom<'_>>, String> {
+    let found: Vec<Atom<'_>> = children(body).collect();
+    let read: usize = found.iter().map(|(_, b)| b.len() + 8).sum();
+    if read != body.len() {
+        return Err(format!("a box is cut off ({} bytes left)", body.len() - read));
     }
-    Ok(out)
+    Ok(found)
 }
 
-/// `payload` as a box of `kind`.
-fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-    let size = u32::try_from(payload.len() + 8).expect("a movie box under 4 GiB");
-    [&size.to_be_bytes()[..], kind, payload].concat()
+/// `body` as a box of `kind`.
+fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let size = u32::try_from(body.len() + 8).expect("a movie box under 4 GiB");
+    [&size.to_be_bytes()[..], kind, body].concat()
 }
 
 /// The movie box `moov` (whole, header included) with every track starting `late_ns` later.
 fn with_leading_gap(moov: &[u8], late_ns: u64) -> Result<Vec<u8>, String> {
     let children = atoms(&moov[8..])?;
-    let mvhd = children.iter().find(|a| &a.kind == b"mvhd").ok_or("no movie header")?;
-    let timescale = u64::from(u32::from_be_bytes(field(mvhd.payload, if mvhd.payload[0] == 1 { 20 } else { 12 }, 4)?.try_into().expect("4 bytes")));
+    let (_, mvhd) = children.iter().find(|(kind, _)| kind == b"mvhd").ok_or("no movie header")?;
+    let timescale = u64::from(be32(mvhd, if mvhd.first() == Some(&1) { 20 } else { 12 }).ok_or_else(|| too_short(mvhd))?);
     if timescale == 0 {
         return Err("the movie's time scale is 0".into());
     }
@@ -108,34 +89,38 @@ fn with_leading_gap(moov: &[u8], late_ns: u64) -> Result<Vec<u8>, String> {
     if late == 0 {
         return Ok(moov.to_vec());
     }
-    let mut payload = Vec::with_capacity(moov.len() + 64);
-    for child in &children {
-        let rewritten = match &child.kind {
-            b"mvhd" => boxed(b"mvhd", &longer(child.payload, 16, 24, late)?),
-            b"trak" => boxed(b"trak", &late_track(child.payload, late)?),
-            kind => boxed(kind, child.payload),
+    let mut body = Vec::with_capacity(moov.len() + 64);
+    for (kind, child) in &children {
+        let rewritten = match kind {
+            b"mvhd" => boxed(b"mvhd", &longer(child, 16, 24, late)?),
+            b"trak" => boxed(b"trak", &late_track(child, late)?),
+            kind => boxed(kind, child),
         };
-        payload.extend_from_slice(&rewritten);
+        body.extend_from_slice(&rewritten);
     }
-    Ok(boxed(b"moov", &payload))
+    Ok(boxed(b"moov", &body))
 }
 
-/// `len` bytes of `payload` at `at`.
-fn field(payload: &[u8], at: usize, len: usize) -> Result<&[u8], String> {
-    payload.get(at..at + len).ok_or_else(|| format!("a header of {} bytes is too short", payload.len()))
+fn too_short(header: &[u8]) -> String {
+    format!("a header of {} bytes is too short", header.len())
 }
 
-/// A movie or track header (`payload`, version 0 or 1) with its duration longer by `late`
-/// ticks of the movie's time scale; the duration lies at `v0_at` (32 bits) in version 0 and at
+/// A header's duration (`header`, version 0 or 1), at `v0_at` (32 bits) in version 0 and at
 /// `v1_at` (64 bits) in version 1.
-fn longer(payload: &[u8], v0_at: usize, v1_at: usize, late: u64) -> Result<Vec<u8>, String> {
-    let mut out = payload.to_vec();
-    if payload.first() == Some(&1) {
-        let d = u64::from_be_bytes(field(payload, v1_at, 8)?.try_into().expect("8 bytes"));
+fn duration(header: &[u8], v0_at: usize, v1_at: usize) -> Result<u64, String> {
+    let d = if header.first() == Some(&1) { be64(header, v1_at) } else { be32(header, v0_at).map(u64::from) };
+    d.ok_or_else(|| too_short(header))
+}
+
+/// A movie or track header (`header`, version 0 or 1) with its [`duration`] longer by `late`
+/// ticks of the movie's time scale.
+fn longer(header: &[u8], v0_at: usize, v1_at: usize, late: u64) -> Result<Vec<u8>, String> {
+    let mut out = header.to_vec();
+    let d = duration(header, v0_at, v1_at)?;
+    if header.first() == Some(&1) {
         out[v1_at..v1_at + 8].copy_from_slice(&d.saturating_add(late).to_be_bytes());
     } else {
-        let d = u32::from_be_bytes(field(payload, v0_at, 4)?.try_into().expect("4 bytes"));
-        let longer = u32::try_from(u64::from(d) + late).map_err(|_| "the movie is too long for a version 0 header")?;
+        let longer = u32::try_from(d + late).map_err(|_| "the movie is too long for a version 0 header")?;
         out[v0_at..v0_at + 4].copy_from_slice(&longer.to_be_bytes());
     }
     Ok(out)
@@ -150,22 +135,17 @@ struct Edit {
     rate: u32,
 }
 
-/// A track box's payload with an empty edit of `late` ticks first, its header longer by it.
+/// A track box's body with an empty edit of `late` ticks first, its header longer by it.
 fn late_track(trak: &[u8], late: u64) -> Result<Vec<u8>, String> {
     let children = atoms(trak)?;
-    let tkhd = children.iter().find(|a| &a.kind == b"tkhd").ok_or("a track without a header")?;
-    let duration = if tkhd.payload.first() == Some(&1) {
-        u64::from_be_bytes(field(tkhd.payload, 28, 8)?.try_into().expect("8 bytes"))
-    } else {
-        u64::from(u32::from_be_bytes(field(tkhd.payload, 20, 4)?.try_into().expect("4 bytes")))
-    };
-    let mut edits = match children.iter().find(|a| &a.kind == b"edts") {
-        Some(edts) => {
-            let elst = atoms(edts.payload)?.into_iter().find(|a| &a.kind == b"elst").ok_or("an edit box without a list")?;
-            read_edits(elst.payload)?
+    let (_, tkhd) = children.iter().find(|(kind, _)| kind == b"tkhd").ok_or("a track without a header")?;
+    let mut edits = match children.iter().find(|(kind, _)| kind == b"edts") {
+        Some((_, edts)) => {
+            let (_, elst) = atoms(edts)?.into_iter().find(|(kind, _)| kind == b"elst").ok_or("an edit box without a list")?;
+            read_edits(elst)?
         }
         // No list: the whole media, from its start.
-        None => vec![Edit { length: duration, media_time: 0, rate: 1 << 16 }],
+        None => vec![Edit { length: duration(tkhd, 20, 28)?, media_time: 0, rate: 1 << 16 }],
     };
     match edits.first_mut() {
         Some(first) if first.media_time == -1 => first.length += late,
@@ -173,46 +153,36 @@ fn late_track(trak: &[u8], late: u64) -> Result<Vec<u8>, String> {
     }
     let edts = boxed(b"edts", &boxed(b"elst", &write_edits(&edits)));
     let mut out = Vec::with_capacity(trak.len() + 64);
-    for child in &children {
-        match &child.kind {
+    for (kind, child) in &children {
+        match kind {
             b"tkhd" => {
-                out.extend_from_slice(&boxed(b"tkhd", &longer(child.payload, 20, 28, late)?));
+                out.extend_from_slice(&boxed(b"tkhd", &longer(child, 20, 28, late)?));
                 // The edit box follows the header, as mp4mux writes it.
                 out.extend_from_slice(&edts);
             }
             b"edts" => {}
-            kind => out.extend_from_slice(&boxed(kind, child.payload)),
+            kind => out.extend_from_slice(&boxed(kind, child)),
         }
     }
     Ok(out)
 }
 
-/// The edits of an edit list box's payload.
+/// The edits of an edit list box's body.
 fn read_edits(elst: &[u8]) -> Result<Vec<Edit>, String> {
     let v1 = elst.first() == Some(&1);
-    let count = u32::from_be_bytes(field(elst, 4, 4)?.try_into().expect("4 bytes")) as usize;
+    let count = be32(elst, 4).ok_or_else(|| too_short(elst))? as usize;
     let size = if v1 { 20 } else { 12 };
-    (0..count)
-        .map(|i| {
-            let e = field(elst, 8 + i * size, size)?;
-            Ok(if v1 {
-                Edit {
-                    length: u64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
-                    media_time: i64::from_be_bytes(e[8..16].try_into().expect("8 bytes")),
-                    rate: u32::from_be_bytes(e[16..].try_into().expect("4 bytes")),
-                }
-            } else {
-                Edit {
-                    length: u64::from(u32::from_be_bytes(e[..4].try_into().expect("4 bytes"))),
-                    media_time: i64::from(i32::from_be_bytes(e[4..8].try_into().expect("4 bytes"))),
-                    rate: u32::from_be_bytes(e[8..].try_into().expect("4 bytes")),
-                }
-            })
+    let edit = |at: usize| -> Option<Edit> {
+        Some(if v1 {
+            Edit { length: be64(elst, at)?, media_time: be64(elst, at + 8)? as i64, rate: be32(elst, at + 16)? }
+        } else {
+            Edit { length: u64::from(be32(elst, at)?), media_time: i64::from(be32(elst, at + 4)? as i32), rate: be32(elst, at + 8)? }
         })
-        .collect()
+    };
+    (0..count).map(|i| edit(8 + i * size).ok_or_else(|| too_short(elst))).collect()
 }
 
-/// An edit list box's payload: version 0 (32-bit fields, as mp4mux writes) when every edit
+/// An edit list box's body: version 0 (32-bit fields, as mp4mux writes) when every edit
 /// fits, else version 1.
 fn write_edits(edits: &[Edit]) -> Vec<u8> {
     let fits = edits.iter().all(|e| u32::try_from(e.length).is_ok() && i32::try_from(e.media_time).is_ok());
@@ -255,10 +225,10 @@ mod tests {
         let plain = [boxed(b"tkhd", &tkhd(2000)), media.clone()].concat();
         let edits_of = |trak: &[u8]| {
             let children = atoms(trak).unwrap();
-            let tkhd = &children[0];
-            assert_eq!((&tkhd.kind, &children[1].kind, &children[2].kind), (b"tkhd", b"edts", b"mdia"));
-            let duration = u32::from_be_bytes(tkhd.payload[20..24].try_into().unwrap());
-            (duration, read_edits(atoms(children[1].payload).unwrap()[0].payload).unwrap())
+            let kinds: Vec<&[u8; 4]> = children.iter().map(|(kind, _)| kind).collect();
+            assert_eq!(kinds, [b"tkhd", b"edts", b"mdia"]);
+            let duration = be32(children[0].1, 20).unwrap();
+            (duration, read_edits(atoms(children[1].1).unwrap()[0].1).unwrap())
         };
         let (duration, edits) = edits_of(&late_track(&plain, 500).unwrap());
         let whole = Edit { length: 2000, media_time: 0, rate: 1 << 16 };
