@@ -570,7 +570,13 @@ fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
     let (_cam, cam_url) = testcam();
     let (live, _restream) = live(dir.path(), &cam_url, "", &[]);
     let camera_dir = dir.path().join("recordings/door");
-    wait_until(Duration::from_secs(30), || camera_dir.is_dir());
+    // Found by CI: replaced as soon as it existed, the directory was sometimes gone before the
+    // recorder claimed it, a failure to start (exit 1 before recording), not the one under test.
+    let recording = || {
+        let mut entries = std::fs::read_dir(&camera_dir).into_iter().flatten().flatten();
+        entries.any(|e| e.file_name().to_string_lossy().ends_with(".mp4.part"))
+    };
+    assert!(wait_until(Duration::from_secs(60), recording), "never started recording\n{}", live.stderr());
     std::fs::remove_dir_all(&camera_dir).unwrap();
     std::fs::write(&camera_dir, b"not a directory").unwrap();
     live.wait_for("recording stopped; the restream goes on");
