@@ -395,6 +395,12 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// Whether the recorder of `camera_dir` writes a segment: past its claim and its recovery.
+fn recording_started(camera_dir: &Path) -> bool {
+    let mut entries = std::fs::read_dir(camera_dir).into_iter().flatten().flatten();
+    entries.any(|e| e.file_name().to_string_lossy().ends_with(".mp4.part"))
+}
+
 /// Found by hostile use: a second `veilcam live` with the same recordings announced a restream
 /// that never served, then failed. It is refused before it announces anything.
 #[test]
@@ -402,8 +408,8 @@ fn a_second_live_with_the_same_recordings_is_refused_before_it_announces_a_restr
     let dir = tempfile::tempdir().unwrap();
     let (_cam, cam_url) = testcam();
     let (first, _restream) = live(dir.path(), &cam_url, "", &[]);
-    let claim = dir.path().join("recordings/door/.recorder.lock");
-    assert!(wait_until(Duration::from_secs(60), || claim.exists()), "the first live never started recording\n{}", first.stderr());
+    let camera_dir = dir.path().join("recordings/door");
+    assert!(wait_until(Duration::from_secs(60), || recording_started(&camera_dir)), "the first live never started recording\n{}", first.stderr());
     let second = live_command(dir.path(), &cam_url, "", &[]).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
     assert_eq!(second.status.code(), Some(1), "{said}");
@@ -572,11 +578,7 @@ fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
     let camera_dir = dir.path().join("recordings/door");
     // Found by CI: replaced as soon as it existed, the directory was sometimes gone before the
     // recorder claimed it, a failure to start (exit 1 before recording), not the one under test.
-    let recording = || {
-        let mut entries = std::fs::read_dir(&camera_dir).into_iter().flatten().flatten();
-        entries.any(|e| e.file_name().to_string_lossy().ends_with(".mp4.part"))
-    };
-    assert!(wait_until(Duration::from_secs(60), recording), "never started recording\n{}", live.stderr());
+    assert!(wait_until(Duration::from_secs(60), || recording_started(&camera_dir)), "never started recording\n{}", live.stderr());
     std::fs::remove_dir_all(&camera_dir).unwrap();
     std::fs::write(&camera_dir, b"not a directory").unwrap();
     live.wait_for("recording stopped; the restream goes on");
