@@ -383,6 +383,31 @@ fn a_picture_that_starts_a_second_after_its_dropped_sound_still_starts_a_second_
     assert_same_frames("picture a second late, sound dropped", &before, &after);
 }
 
+/// Found by review: with the sound kept, an MP4 whose picture and sound both start a second
+/// in (an empty edit before each) came out with both at 0, every frame a second early: mp4mux
+/// starts its earliest stream at the file's start, and only a picture alone was given its lead.
+#[test]
+fn a_picture_and_a_kept_sound_that_both_start_a_second_late_both_still_start_a_second_late() {
+    let dir = tempfile::tempdir().unwrap();
+    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
+    let encode = format!("{X264_FAST} ! mp4mux name=mux");
+    let extra = "audiotestsrc num-buffers=40 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
+    let input = make_clip(&ClipSpec { extra, ..ClipSpec::new(20, 320, 240, Timing::Fps(25, 1), &encode) }, &dir.path().join("both.mp4"));
+    veilcam::sink::edit_list::start_late(&input, 1_000_000_000).unwrap();
+    let before = probe(&input);
+    assert!(before.frames[0].pts >= Some(1_000_000_000), "the picture does not start late: {:?}", before.frames[0]);
+    assert!(before.first_audio_pts >= Some(990_000_000), "the sound does not start late: {:?}", before.first_audio_pts);
+
+    let output = dir.path().join("kept.mp4");
+    let args: Vec<&str> = FAST.iter().copied().chain(["--keep-audio"]).collect();
+    redact_ok(&input, &output, &args);
+    let after = probe(&output);
+    assert!(after.has_audio, "{:?}", after.elements);
+    assert_same_frames("picture and sound a second late, sound kept", &before, &after);
+    let (sound_in, sound_out) = (before.first_audio_pts.unwrap() as i64, after.first_audio_pts.unwrap() as i64);
+    assert!((sound_out - sound_in).abs() <= 1_000_000, "the sound starts at {sound_out} ns, {sound_in} ns in the input");
+}
+
 /// A camera's recording in `dir` whose picture starts a second after its sound (mp4mux's own
 /// empty edit before the picture): 30 frames at 25 fps, and 95 buffers of 1024 samples at
 /// 44.1 kHz (about 2.2 s: the sound outlasts the late picture).

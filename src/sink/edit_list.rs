@@ -1,12 +1,13 @@
 //! A picture that starts late keeps its start in an MP4 or MOV: an empty edit before it.
 //!
-//! mp4mux and qtmux measure each track's start from the earliest stream's, so an output with one
-//! track always starts at its first frame: a video whose first frame comes a second into the
+//! mp4mux and qtmux measure each track's start from the earliest stream's, so an output always
+//! starts at its earliest frame or sound: a video whose first frame comes a second into the
 //! input (an MP4 whose edit list starts the picture late, as a camera's recording whose sound
-//! starts first, once veilcam has dropped the sound) was written a second early, every frame
-//! shifted and the clip a second short. [`start_late`] rewrites the finished file's movie box
-//! the way ffmpeg and mp4mux itself write a late stream: an empty edit of the lateness first,
-//! then the media as before, and the movie and track durations longer by it.
+//! starts first, once veilcam has dropped the sound; or a picture and a kept sound that both
+//! start late) was written a second early, every frame shifted and the clip a second short.
+//! [`start_late`] rewrites the finished file's movie box the way ffmpeg and mp4mux itself write
+//! a late stream: in every track an empty edit of the lateness first, then the media as before,
+//! and the movie and track durations longer by it.
 //!
 //! Only the movie box changes, and it stays where the muxer put it: last in the file, after the
 //! media, so no chunk offset moves. A file laid out otherwise is refused (the muxer is veilcam's

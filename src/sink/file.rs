@@ -7,9 +7,10 @@
 //! muxer paces that branch, so audio never piles up in memory. The muxer keeps only the tags set
 //! on it (none), so no tag of the input (title, artist, comment, location …) reaches the file.
 //!
-//! A picture whose first frame comes late (an MP4 edit list that starts it after the sound,
-//! the sound dropped) starts as late in the output: mp4mux and qtmux would start it at its first
-//! frame, so the finished file is given an empty edit first ([`super::edit_list`]).
+//! A file whose first frame or sound comes late (an MP4 edit list that starts them after the
+//! movie's start) starts as late in the output: mp4mux and qtmux would start the earliest of
+//! them at the file's start, so the finished file is given an empty edit first
+//! ([`super::edit_list`]).
 //!
 //! The appsrc never blocks: [`FileSink::push`] waits for room in its queue itself while watching
 //! the bus, so an encoder, muxer or disk that fails (disk full, a frame size x264 refuses) ends
@@ -17,7 +18,7 @@
 //! in `push_buffer`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,11 +74,11 @@ pub struct FileSink {
     bus: gst::Bus,
     /// Bytes of raw frames the appsrc may hold before `push` waits.
     max_queued: u64,
-    /// Whether the muxer starts its earliest stream at the file's start (mp4mux and qtmux:
-    /// with the picture alone, the picture; [`super::edit_list`]).
+    /// Whether the muxer starts its earliest stream at the file's start (mp4mux and qtmux;
+    /// [`super::edit_list`]).
     starts_earliest_at_zero: bool,
-    /// Whether the audio branch found a sound to keep (set from a streaming thread).
-    sound: Arc<AtomicBool>,
+    /// What the audio branch kept, if anything.
+    sound: Arc<Sound>,
     /// The first frame's time.
     first_pts: Option<gst::ClockTime>,
 }
@@ -93,7 +94,7 @@ impl FileSink {
             return Err(encode_err(&target, why));
         }
         let muxer = muxer_for(&target)?;
-        let sound = Arc::new(AtomicBool::new(false));
+        let sound = Arc::new(Sound::default());
         let (pipeline, appsrc) = build(output.temp_path(), caps, &info, enc, muxer, audio_from.map(|input| (input, Arc::clone(&sound))))
             .map_err(|e| missing_or_encode(&target, e))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
@@ -162,14 +163,18 @@ impl FileSink {
             .set_state(gst::State::Null)
             .map_err(|_| encode_err(&self.target, "cannot close the file".into()))?;
         let output = self.output.take().expect("finish runs once");
-        // With a sound kept, mp4mux starts the picture as long after it as it was.
-        let picture_alone = !self.sound.load(Ordering::SeqCst);
-        match self.first_pts {
-            Some(late) if self.starts_earliest_at_zero && picture_alone && late > gst::ClockTime::ZERO => {
+        // mp4mux starts the earlier of the picture and the sound at the file's start, and the
+        // other as long after it as it was.
+        let first = match (self.first_pts, self.sound.first()) {
+            (Some(picture), Some(sound)) => Some(picture.min(sound)),
+            (picture, sound) => picture.or(sound),
+        };
+        match first {
+            Some(late) if self.starts_earliest_at_zero && late > gst::ClockTime::ZERO => {
                 super::edit_list::start_late(output.temp_path(), late.nseconds())
-                    .map_err(|why| encode_err(&self.target, format!("cannot start the picture {late} late as in the input: {why}")))?;
+                    .map_err(|why| encode_err(&self.target, format!("cannot start the file {late} late as in the input: {why}")))?;
                 // A player shows nothing before it, as it does with the input.
-                tracing::info!(output = %self.target.display(), starts_at = %late, "the picture starts late, as in the input");
+                tracing::info!(output = %self.target.display(), starts_at = %late, "the file starts late, as in the input");
             }
             _ => {}
         }
@@ -183,6 +188,40 @@ impl FileSink {
             _ => fallback.to_string(),
         };
         encode_err(&self.target, message)
+    }
+}
+
+/// What the audio branch kept, told from its streaming threads.
+#[derive(Default)]
+struct Sound {
+    /// A sound to keep was found.
+    found: AtomicBool,
+    /// The running time of its first encoded buffer, in nanoseconds, plus one (0: none yet).
+    first_plus_one: AtomicU64,
+}
+
+impl Sound {
+    /// When the kept sound starts at the muxer, if a sound passed.
+    fn first(&self) -> Option<gst::ClockTime> {
+        let t = self.first_plus_one.load(Ordering::SeqCst);
+        (t > 0).then(|| gst::ClockTime::from_nseconds(t - 1))
+    }
+
+    /// Notes the running times of the buffers leaving `pad`, until the first.
+    fn watch_start(self: &Arc<Self>, pad: &gst::Pad) {
+        let sound = Arc::clone(self);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let segment = pad.sticky_event::<gst::event::Segment>(0);
+            let segment = segment.as_ref().and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
+            let running = info.buffer().and_then(|b| b.pts()).and_then(|pts| segment.map_or(Some(pts), |s| s.to_running_time(pts)));
+            match running {
+                Some(t) => {
+                    sound.first_plus_one.store(t.nseconds() + 1, Ordering::SeqCst);
+                    gst::PadProbeReturn::Remove
+                }
+                None => gst::PadProbeReturn::Ok,
+            }
+        });
     }
 }
 
@@ -254,7 +293,7 @@ fn build(
     info: &gst_video::VideoInfo,
     enc: &EncoderSettings,
     muxer: &str,
-    audio_from: Option<(&Path, Arc<AtomicBool>)>,
+    audio_from: Option<(&Path, Arc<Sound>)>,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSrc), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-encode");
     let (appsrc, convert, filter) = raw_input(caps, info, QUEUE_FRAMES)?;
@@ -290,8 +329,8 @@ fn build(
 }
 
 /// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`;
-/// `linked` is set once a sound is found.
-fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path, linked: Arc<AtomicBool>) -> std::result::Result<(), gst::glib::BoolError> {
+/// `sound` tells when a sound is found and when it starts.
+fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path, sound: Arc<Sound>) -> std::result::Result<(), gst::glib::BoolError> {
     let filesrc = gst::ElementFactory::make("filesrc").property("location", input).build()?;
     // Only audio is decoded here: other streams leave decodebin still encoded, into a fakesink
     // (found by hostile use: with the video decoded towards audio caps, every input without
@@ -312,8 +351,8 @@ fn add_audio_branch(pipeline: &gst::Pipeline, input: &Path, linked: Arc<AtomicBo
             .current_caps()
             .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
             .unwrap_or(false);
-        let target = if is_audio && !linked.swap(true, Ordering::SeqCst) {
-            audio_chain(&pipeline)
+        let target = if is_audio && !sound.found.swap(true, Ordering::SeqCst) {
+            audio_chain(&pipeline, &sound)
         } else {
             gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().and_then(|f| {
                 pipeline.add(&f)?;
@@ -349,7 +388,7 @@ fn demuxers() -> &'static [gst::ElementFactory] {
     DEMUXERS.get_or_init(|| gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DEMUXER, gst::Rank::MARGINAL).into_iter().collect())
 }
 
-fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gst::glib::BoolError> {
+fn audio_chain(pipeline: &gst::Pipeline, sound: &Arc<Sound>) -> std::result::Result<gst::Element, gst::glib::BoolError> {
     let queue = gst::ElementFactory::make("queue").build()?;
     empty_tags(&queue.static_pad("sink").expect("queue has a sink pad"));
     let convert = gst::ElementFactory::make("audioconvert").build()?;
@@ -359,6 +398,7 @@ fn audio_chain(pipeline: &gst::Pipeline) -> std::result::Result<gst::Element, gs
     pipeline.add_many([&queue, &convert, &resample, &encoder])?;
     gst::Element::link_many([&queue, &convert, &resample, &encoder])?;
     encoder.link(&mux)?;
+    sound.watch_start(&encoder.static_pad("src").expect("an encoder has a src pad"));
     for el in [&queue, &convert, &resample, &encoder] {
         el.sync_state_with_parent()?;
     }
