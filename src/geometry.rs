@@ -64,6 +64,11 @@ impl BBox {
         BBox::new(m(self.x1, other.x1), m(self.y1, other.y1), m(self.x2, other.x2), m(self.y2, other.y2))
     }
 
+    /// The box moved by `dx` and `dy`, its size kept.
+    pub fn moved(&self, dx: f32, dy: f32) -> BBox {
+        BBox::new(self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy)
+    }
+
     /// The box grown (or shrunk) about its centre by `factor` in each dimension.
     pub fn scaled(&self, factor: f32) -> BBox {
         let (cx, cy) = self.center();

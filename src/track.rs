@@ -360,22 +360,13 @@ impl Track {
     /// as the motion is trusted. Its size is the detected one: growth is added by `grow`.
     fn extrapolate(&self, o: &Observation, frames: f32) -> BBox {
         let moved = frames.clamp(-self.trusted_motion_frames(), self.trusted_motion_frames());
-        let [vx, vy] = self.velocity();
-        let (cx, cy) = o.bbox.center();
-        let (cx, cy) = (cx + vx * moved, cy + vy * moved);
-        let (hw, hh) = (o.bbox.width() / 2.0, o.bbox.height() / 2.0);
-        BBox::new(cx - hw, cy - hh, cx + hw, cy + hh)
+        moved_with(o.bbox, self.velocity(), moved)
     }
 
     /// Where the track is expected in `frame`, for matching (motion not bounded).
     fn predict(&self, frame: u64) -> BBox {
         let last = self.last();
-        let frames = frame.saturating_sub(last.frame) as f32;
-        let [vx, vy] = self.velocity();
-        let (cx, cy) = last.bbox.center();
-        let (cx, cy) = (cx + vx * frames, cy + vy * frames);
-        let (hw, hh) = (last.bbox.width() / 2.0, last.bbox.height() / 2.0);
-        BBox::new(cx - hw, cy - hh, cx + hw, cy + hh)
+        moved_with(last.bbox, self.velocity(), frame.saturating_sub(last.frame) as f32)
     }
 
     fn add(&mut self, frame: u64, det: &Detection) {
@@ -654,10 +645,13 @@ pub struct LostFace {
 impl LostFace {
     /// Where its motion puts it in `frame`.
     pub fn at(&self, frame: u64) -> BBox {
-        let frames = frame as f32 - self.frame as f32;
-        let (dx, dy) = (self.velocity[0] * frames, self.velocity[1] * frames);
-        BBox::new(self.bbox.x1 + dx, self.bbox.y1 + dy, self.bbox.x2 + dx, self.bbox.y2 + dy)
+        moved_with(self.bbox, self.velocity, frame as f32 - self.frame as f32)
     }
+}
+
+/// `b` moved by `velocity` (per frame) over `frames` (negative: backwards).
+fn moved_with(b: BBox, [vx, vy]: [f32; 2], frames: f32) -> BBox {
+    b.moved(vx * frames, vy * frames)
 }
 
 /// Share of a glance's detection ([`Tracker::glimpse`]) that a track's predicted box must cover

@@ -325,8 +325,7 @@ fn continues(standing: &Finding, first: &Hit, last: &Hit) -> Option<u64> {
     // Per frame towards the weak run (px, centre to centre), when the two hits are near in time.
     let step = beyond.and_then(|b| motion(&b.bbox, &near.bbox, b.frame.abs_diff(near.frame))).unwrap_or((0.0, 0.0));
     let (dx, dy) = (step.0 * gap as f32, step.1 * gap as f32);
-    let predicted = BBox::new(near.bbox.x1 + dx, near.bbox.y1 + dy, near.bbox.x2 + dx, near.bbox.y2 + dy);
-    continuation(&predicted, &to.bbox).map(|_| gap)
+    continuation(&near.bbox.moved(dx, dy), &to.bbox).map(|_| gap)
 }
 
 /// Adds a frame's hits to the findings: a hit continues a finding whose latest box it overlaps

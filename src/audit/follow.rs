@@ -199,7 +199,7 @@ fn search(t: &Template, luma: &Luma, last: &BBox, gap: u64) -> Option<Match> {
     }
     let (dx, dy, ncc, spread) = best?;
     let (dx, dy) = ((dx * t.cell as i64) as f32, (dy * t.cell as i64) as f32);
-    Some(Match { bbox: BBox::new(last.x1 + dx, last.y1 + dy, last.x2 + dx, last.y2 + dy), ncc, spread })
+    Some(Match { bbox: last.moved(dx, dy), ncc, spread })
 }
 
 /// Whether `m`, the best match `gap` + 1 frames after the face was at `last`, lies where the

@@ -98,8 +98,7 @@ impl Letterbox {
     /// Maps a box in input-tensor pixels back to source pixels, clipped to the picture.
     pub fn to_source(&self, b: &BBox) -> BBox {
         let r = b.rescaled(1.0 / self.scale_x(), 1.0 / self.scale_y());
-        let (dx, dy) = (self.crop_x as f32, self.crop_y as f32);
-        BBox::new(r.x1 + dx, r.y1 + dy, r.x2 + dx, r.y2 + dy).clamped(self.src_w as f32, self.src_h as f32)
+        r.moved(self.crop_x as f32, self.crop_y as f32).clamped(self.src_w as f32, self.src_h as f32)
     }
 
     /// Output sample positions along x and y for a plane `plane_w`×`plane_h` of the picture.
