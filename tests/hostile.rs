@@ -871,6 +871,21 @@ fn signal(child: &std::process::Child, sig: libc::c_int) {
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
 }
 
+/// Waits (at most a minute) until `child` catches SIGINT, as its `/proc` status says.
+fn wait_for_sigint_handler(child: &std::process::Child) {
+    let status = format!("/proc/{}/status", child.id());
+    let catches = || {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let caught = text.lines().find_map(|l| l.strip_prefix("SigCgt:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok());
+        caught.is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+    };
+    let started = std::time::Instant::now();
+    while !catches() {
+        assert!(started.elapsed() < Duration::from_secs(60), "veilcam never caught SIGINT");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Waits for the child and returns its exit code and stderr.
 fn finish(mut child: std::process::Child) -> (Option<i32>, String) {
     let mut err = String::new();
@@ -919,6 +934,9 @@ fn an_interruption_at_any_moment_leaves_all_outputs_or_none() {
     for i in 0..10u64 {
         let dir = tempfile::tempdir().unwrap();
         let child = start_redaction(dir.path());
+        // From when it catches SIGINT: before that, a signal kills it as it kills any process
+        // (found by CI review: on a loaded machine 50 ms can come before the handler).
+        wait_for_sigint_handler(&child);
         std::thread::sleep(Duration::from_millis(50 + i * 280));
         signal(&child, libc::SIGINT);
         let (code, err) = finish(child);

@@ -28,6 +28,8 @@ const BLACK: f64 = 20.0;
 struct Proc {
     child: Option<Child>,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Collects stderr until the child closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -35,12 +37,12 @@ impl Proc {
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("veilcam runs");
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (stderr, sink) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&lines));
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        Proc { child: Some(child), lines }
+        Proc { child: Some(child), lines, reader: Some(reader) }
     }
 
     fn stderr(&self) -> String {
@@ -78,7 +80,9 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(20));
         }
         let code = child.wait().unwrap().code();
-        std::thread::sleep(Duration::from_millis(100)); // the reader takes the last lines
+        // The last lines (the summary, the error) are read once the child has closed stderr
+        // (a fixed pause was found too short on a loaded machine).
+        let _ = self.reader.take().expect("waited once").join();
         (code, self.stderr())
     }
 }
@@ -293,6 +297,14 @@ fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
     // (The 40 frames read hold the loop in about 2 runs of 5.)
     assert_faces_hidden("the restream", &frames);
 
+    // A whole segment is recorded before the stop (the restream may be read while the models
+    // still load on a slow machine, so the frames read are no measure of what was recorded).
+    let camera_dir = dir.path().join("recordings/door");
+    let full_segment = || {
+        let index = std::fs::read_to_string(camera_dir.join("index.jsonl")).unwrap_or_default();
+        index.lines().any(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|r| r["frames"].as_u64() >= Some(35)))
+    };
+    assert!(wait_until(Duration::from_secs(60), full_segment), "no whole segment recorded:\n{}", live.stderr());
     // SIGTERM closes the current segment: exit 0, no unfinished file, every segment indexed.
     live.signal(libc::SIGTERM);
     let (code, err) = live.wait(Duration::from_secs(30));
@@ -302,7 +314,6 @@ fn the_restream_and_the_recording_of_a_live_camera_hide_every_face() {
     let audit = std::fs::read_to_string(dir.path().join("home/audit.jsonl")).unwrap();
     assert!(audit.contains("\"live.start\"") && audit.contains("\"live.stop\""), "{audit}");
     assert!(!audit.contains("SECRET-PASSWORD"), "{audit}");
-    let camera_dir = dir.path().join("recordings/door");
     let names = dir_entries(&camera_dir);
     let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".mp4")).collect();
     assert!(segments.len() >= 2, "segments: {names:?}");
@@ -579,7 +590,7 @@ fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
     // Found by CI: replaced as soon as it existed, the directory was sometimes gone before the
     // recorder claimed it, a failure to start (exit 1 before recording), not the one under test.
     assert!(wait_until(Duration::from_secs(60), || recording_started(&camera_dir)), "never started recording\n{}", live.stderr());
-    std::fs::remove_dir_all(&camera_dir).unwrap();
+    vanish(&camera_dir);
     std::fs::write(&camera_dir, b"not a directory").unwrap();
     live.wait_for("recording stopped; the restream goes on");
     live.signal(libc::SIGTERM);

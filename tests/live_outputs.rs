@@ -743,25 +743,6 @@ fn telling(recorder: Recorder) -> (Recorder, Told) {
     (recorder, told)
 }
 
-/// Removes a directory a recorder is writing into. The recorder may make a file in it between
-/// `remove_dir_all`'s listing and its last `rmdir` (seen in CI as `DirectoryNotEmpty`), so the
-/// removal is tried again (a file gone from under it, too) until the directory is gone.
-fn vanish(dir: &Path) {
-    for _ in 0..50 {
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => return,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::NotFound) => {
-                if !dir.exists() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
-        }
-    }
-    panic!("{} kept being written into", dir.display());
-}
-
 #[test]
 fn a_recorder_whose_directory_vanishes_stops_recording_and_finish_reports_it() {
     let root = tempfile::tempdir().unwrap();

@@ -349,6 +349,7 @@ fn a_worker_killed_mid_job_loses_nothing_and_every_output_appears_once_redacted(
     while job_dirs(&work_a).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(!job_dirs(&work_a).is_empty(), "worker a never made its job directory");
     std::thread::sleep(Duration::from_millis(500));
     a.0.kill().unwrap();
     a.0.wait().unwrap();

@@ -97,6 +97,25 @@ pub fn unzip(bundle: &Path, into: &Path) -> Vec<String> {
     names
 }
 
+/// Removes a directory a recorder is writing into. The recorder may make a file in it between
+/// `remove_dir_all`'s listing and its last `rmdir` (seen in CI as `DirectoryNotEmpty`), so the
+/// removal is tried again (a file gone from under it, too) until the directory is gone.
+pub fn vanish(dir: &Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::NotFound) => {
+                if !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} kept being written into", dir.display());
+}
+
 /// Names in `dir`, sorted.
 pub fn dir_entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
