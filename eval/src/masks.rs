@@ -117,6 +117,10 @@ impl SidecarBox {
         (self.x2 - self.x1).max(0.0)
     }
 
+    fn height(&self) -> f64 {
+        (self.y2 - self.y1).max(0.0)
+    }
+
     fn clipped_area(&self, w: f64, h: f64) -> f64 {
         let cw = (self.x2.min(w) - self.x1.max(0.0)).max(0.0);
         let ch = (self.y2.min(h) - self.y1.max(0.0)).max(0.0);
@@ -149,6 +153,26 @@ pub struct WidestMask {
     pub width: f64,
     pub detected_width: f64,
 }
+
+/// One of the masks largest against their own face ([`MaskReach::largest`]): where the ratio's
+/// tail comes from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LargeMask {
+    /// Mask area over its own face's area.
+    pub ratio: f64,
+    pub track: u64,
+    /// The own face (truth track id) and its identity set.
+    pub face: u32,
+    pub set: Option<IdentitySet>,
+    pub frame: u64,
+    pub origin: String,
+    /// The mask's and the face's full box's sizes, in pixels.
+    pub mask_size: [f64; 2],
+    pub face_size: [f64; 2],
+}
+
+/// How many of the largest masks a report lists: one per track, largest first.
+const LARGEST_LISTED: usize = 5;
 
 /// Mask ÷ face area over the masks of one identity set's faces (pairing by own track).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -214,6 +238,8 @@ pub struct MaskReach {
     pub widest: Option<WidestMask>,
     /// Masks wider than 3× their track's median detected width.
     pub wider_than_3x: u64,
+    /// The paired masks largest against their own face, one per track, largest first.
+    pub largest: Vec<LargeMask>,
 }
 
 /// Reads `sidecar` (the `--sidecar` of a run on the clip of `truth`) and measures its masks.
@@ -246,6 +272,7 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     let mut set_ratios: BTreeMap<IdentitySet, Vec<f64>> = BTreeMap::new();
     let mut unlabelled_area: HashMap<u64, f64> = HashMap::new();
     let mut unlabelled_tracks = std::collections::HashSet::new();
+    let mut largest: HashMap<u64, LargeMask> = HashMap::new();
     for (index, m) in masks() {
         r.masks += 1;
         let area = m.bbox.clipped_area(fw, fh);
@@ -259,6 +286,20 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
                 ratios.push(ratio);
                 if let Some(set) = set_of.get(&face) {
                     set_ratios.entry(*set).or_default().push(ratio);
+                }
+                let large = largest.entry(m.track).or_insert_with(LargeMask::default);
+                if ratio > large.ratio {
+                    let [x1, y1, x2, y2] = full.full.map(f64::from);
+                    *large = LargeMask {
+                        ratio,
+                        track: m.track,
+                        face,
+                        set: set_of.get(&face).copied(),
+                        frame: index,
+                        origin: m.origin.clone(),
+                        mask_size: [m.bbox.width(), m.bbox.height()],
+                        face_size: [x2 - x1, y2 - y1],
+                    };
                 }
             }
             Some((_, None)) => r.own_face_absent += 1,
@@ -306,6 +347,9 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
     r.any_face.area_ratio_p50 = percentile(&any_ratios, 50.0);
     r.any_face.area_ratio_p99 = percentile(&any_ratios, 99.0);
     r.any_face.area_ratio_max = any_ratios.last().copied();
+    r.largest = largest.into_values().collect();
+    r.largest.sort_by(|a, b| b.ratio.total_cmp(&a.ratio).then(a.track.cmp(&b.track)));
+    r.largest.truncate(LARGEST_LISTED);
     r
 }
 
@@ -506,6 +550,11 @@ mod tests {
         let widest = r.widest.unwrap();
         assert_eq!((widest.track, widest.frame, widest.ratio), (7, 1, 8.0));
         assert_eq!(r.wider_than_3x, 1);
+        // The tail of the ratio is listed: the track's largest mask, with both sizes.
+        let large = &r.largest[..];
+        assert_eq!(large.len(), 1, "one per track: {large:?}");
+        assert_eq!((large[0].track, large[0].face, large[0].frame, large[0].ratio), (7, 0, 1, 12.0));
+        assert_eq!((large[0].origin.as_str(), large[0].mask_size, large[0].face_size), ("held", [160.0, 10.0], [10.0, 10.0]));
     }
 
     #[test]

@@ -174,6 +174,15 @@ fn condition_table(rows: &[(&str, &Measurement)]) -> String {
     out
 }
 
+/// `21.0x #29 f83 held 47x77/12x14 held_out`: ratio, track, frame, origin, mask and face sizes,
+/// the face's identity set.
+fn large_mask(l: &crate::masks::LargeMask) -> String {
+    let [mw, mh] = l.mask_size;
+    let [fw, fh] = l.face_size;
+    let set = l.set.map_or("-", |s| s.name());
+    format!("{:.1}x #{} f{} {} {mw:.0}x{mh:.0}/{fw:.0}x{fh:.0} {set}", l.ratio, l.track, l.frame, l.origin)
+}
+
 /// Over-reach, measured like recall: mask area over its own track's face area (the old
 /// any-face pairing beside it), masks of tracks with no labelled face, the widest mask against
 /// its track's detected width, and the share of the frame changed away from any face.
@@ -214,6 +223,10 @@ fn reach_table(rows: &[(&str, &Measurement)]) -> String {
         {
             let sets: Vec<String> = r.sets.iter().map(|(set, s)| format!("{} {}/{} ({})", set.name(), num(s.area_ratio_p50, 2), num(s.area_ratio_p99, 2), s.masks)).collect();
             let _ = writeln!(out, "{:<8} mask/face p50/99 per set: {}; masks off-picture own face: {}; of tracks moved on to something unlabelled: {}", name, sets.join(", "), r.own_face_absent, r.moved_on);
+        }
+        if !r.largest.is_empty() {
+            let large: Vec<String> = r.largest.iter().map(large_mask).collect();
+            let _ = writeln!(out, "{:<8} largest mask/face (a track each): {}", name, large.join(", "));
         }
     }
     out
