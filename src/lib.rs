@@ -48,6 +48,7 @@ pub mod preview;
 pub mod progress;
 pub mod queue;
 pub mod redact;
+pub mod running_time;
 pub mod settings;
 pub mod sidecar;
 pub mod sink;

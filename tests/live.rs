@@ -490,8 +490,9 @@ fn the_restream_keeps_serving_black_filler_frames_while_the_camera_is_away() {
         if let Some(killed) = killed_at {
             if restarted.is_none() {
                 black_while_away += usize::from(black);
-                // Three seconds away (past the stall and a reconnect attempt), then it is back.
-                if killed.elapsed() > Duration::from_secs(3) {
+                // Three seconds away (past the stall and a reconnect attempt) and a second of
+                // filler seen (a loaded machine starts it later), then it is back.
+                if killed.elapsed() > Duration::from_secs(3) && black_while_away >= 25 {
                     let back = Proc::spawn(veilcam().arg("testcam").arg(sample("faces.mp4")).args(["--port", &port]));
                     back.wait_for(" in a loop at ");
                     restarted = Some(back);

@@ -287,7 +287,7 @@ fn reach(truth: &Truth, doc: &Sidecar) -> MaskReach {
                 if let Some(set) = set_of.get(&face) {
                     set_ratios.entry(*set).or_default().push(ratio);
                 }
-                let large = largest.entry(m.track).or_insert_with(LargeMask::default);
+                let large = largest.entry(m.track).or_default();
                 if ratio > large.ratio {
                     let [x1, y1, x2, y2] = full.full.map(f64::from);
                     *large = LargeMask {

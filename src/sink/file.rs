@@ -18,8 +18,8 @@
 //! in `push_buffer`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -196,31 +196,25 @@ impl FileSink {
 struct Sound {
     /// A sound to keep was found.
     found: AtomicBool,
-    /// The running time of its first encoded buffer, in nanoseconds, plus one (0: none yet).
-    first_plus_one: AtomicU64,
+    /// The running time of its first encoded buffer: when it starts at the muxer.
+    first: OnceLock<gst::ClockTime>,
 }
 
 impl Sound {
     /// When the kept sound starts at the muxer, if a sound passed.
     fn first(&self) -> Option<gst::ClockTime> {
-        let t = self.first_plus_one.load(Ordering::SeqCst);
-        (t > 0).then(|| gst::ClockTime::from_nseconds(t - 1))
+        self.first.get().copied()
     }
 
     /// Notes the running times of the buffers leaving `pad`, until the first.
     fn watch_start(self: &Arc<Self>, pad: &gst::Pad) {
         let sound = Arc::clone(self);
-        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let segment = pad.sticky_event::<gst::event::Segment>(0);
-            let segment = segment.as_ref().and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
-            let running = info.buffer().and_then(|b| b.pts()).and_then(|pts| segment.map_or(Some(pts), |s| s.to_running_time(pts)));
-            match running {
-                Some(t) => {
-                    sound.first_plus_one.store(t.nseconds() + 1, Ordering::SeqCst);
-                    gst::PadProbeReturn::Remove
-                }
-                None => gst::PadProbeReturn::Ok,
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| match info.buffer().and_then(|b| crate::running_time::on_pad(pad, b)) {
+            Some(t) => {
+                let _ = sound.first.set(t);
+                gst::PadProbeReturn::Remove
             }
+            None => gst::PadProbeReturn::Ok,
         });
     }
 }

@@ -312,10 +312,7 @@ impl FileSource {
                         return Err(self.decode_error(self.format_change(caps)));
                     }
                 }
-                let running = match (sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>()), buffer.pts()) {
-                    (Some(segment), Some(pts)) => segment.to_running_time(pts),
-                    _ => buffer.pts(),
-                };
+                let running = crate::running_time::of_sample(&sample);
                 drop(sample);
                 if running != buffer.pts() {
                     buffer.make_mut().set_pts(running);
@@ -569,12 +566,7 @@ fn build(
                     let end = Arc::clone(&other_end);
                     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                         if let Some(buffer) = info.buffer() {
-                            let segment = pad.sticky_event::<gst::event::Segment>(0);
-                            let running = match (segment.as_ref().and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned()), buffer.pts()) {
-                                (Some(seg), Some(pts)) => seg.to_running_time(pts),
-                                (_, pts) => pts,
-                            };
-                            if let Some(t) = running {
+                            if let Some(t) = crate::running_time::on_pad(pad, buffer) {
                                 let stop = t + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
                                 end.fetch_max(stop.nseconds(), Ordering::Relaxed);
                             }

@@ -649,10 +649,7 @@ impl RtspSource {
         let mut buffer = sample
             .buffer_owned()
             .ok_or_else(|| Error::Pipeline(format!("camera {}: sample without buffer", self.url.shown)))?;
-        let running = match (sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>()), buffer.pts()) {
-            (Some(segment), Some(pts)) => segment.to_running_time(pts),
-            (_, pts) => pts,
-        };
+        let running = crate::running_time::of_sample(&sample);
         let first_of_connection = conn.first.is_none();
         if first_of_connection {
             conn.first = Some(now);
