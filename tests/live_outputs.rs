@@ -410,8 +410,10 @@ fn retention_deletes_old_segments_but_not_held_ones_nor_the_one_being_written() 
     let recorder = record_clip(root.path(), "porch", 1, 100);
     wait_for("two closed segments", Duration::from_secs(20), || recorder.committed().len() >= 2);
     let mut closed = 0;
+    // Settled: no segment committed for a second (a commit's fsync on a loaded disk can take
+    // half of one).
     wait_for("the recorder to settle", Duration::from_secs(20), || {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1000));
         std::mem::replace(&mut closed, recorder.committed().len()) == recorder.committed().len()
     });
     let part = recorder.current_part().expect("a segment is open");
