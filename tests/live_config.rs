@@ -392,7 +392,9 @@ fn metrics_are_served_over_http_per_camera() {
 
 #[test]
 fn healthz_turns_503_when_a_camera_goes_quiet() {
-    let stale_after = Duration::from_millis(500);
+    // Long enough that a loaded machine's pause between a frame and the next request does not
+    // make the camera that keeps sending look quiet too.
+    let stale_after = Duration::from_secs(2);
     let (metrics, server) = start(&["front_door", "back_yard"], stale_after);
     let addr = server.local_addr();
     let feed = |name: &str| {
@@ -414,7 +416,7 @@ fn healthz_turns_503_when_a_camera_goes_quiet() {
     assert_eq!(json["status"], "ok");
 
     // back_yard goes quiet while front_door keeps sending 25 frames a second.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let stale = loop {
         feed("front_door");
         std::thread::sleep(Duration::from_millis(40));
@@ -422,7 +424,7 @@ fn healthz_turns_503_when_a_camera_goes_quiet() {
         if reply.status == 503 {
             break reply;
         }
-        assert!(Instant::now() < deadline, "still {} after 5 s: {}", reply.status, reply.body);
+        assert!(Instant::now() < deadline, "still {} after 10 s: {}", reply.status, reply.body);
     };
     let json: serde_json::Value = serde_json::from_str(&stale.body).unwrap();
     assert_eq!(json["status"], "stale");
@@ -458,12 +460,12 @@ fn healthz_turns_503_while_a_cameras_recording_is_stopped_by_a_failure() {
 
 #[test]
 fn frames_coming_in_but_none_going_out_are_unhealthy() {
-    let (metrics, server) = start(&["cam"], Duration::from_millis(300));
+    let (metrics, server) = start(&["cam"], Duration::from_secs(1));
     let cam = metrics.camera("cam").unwrap();
     cam.frame_in();
     cam.frame_out(Duration::from_millis(10));
     assert_eq!(http(server.local_addr(), "GET", "/healthz").status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while http(server.local_addr(), "GET", "/healthz").status != 503 {
         cam.frame_in(); // the camera keeps sending, but nothing leaves: stuck engine
         assert!(Instant::now() < deadline, "never turned 503");
