@@ -389,10 +389,7 @@ fn a_picture_that_starts_a_second_after_its_dropped_sound_still_starts_a_second_
 #[test]
 fn a_picture_and_a_kept_sound_that_both_start_a_second_late_both_still_start_a_second_late() {
     let dir = tempfile::tempdir().unwrap();
-    require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
-    let encode = format!("{X264_FAST} ! mp4mux name=mux");
-    let extra = "audiotestsrc num-buffers=40 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
-    let input = make_clip(&ClipSpec { extra, ..ClipSpec::new(20, 320, 240, Timing::Fps(25, 1), &encode) }, &dir.path().join("both.mp4"));
+    let input = recording_with_sound(dir.path(), 0);
     veilcam::sink::edit_list::start_late(&input, 1_000_000_000).unwrap();
     let before = probe(&input);
     assert!(before.frames[0].pts >= Some(1_000_000_000), "the picture does not start late: {:?}", before.frames[0]);
@@ -409,14 +406,20 @@ fn a_picture_and_a_kept_sound_that_both_start_a_second_late_both_still_start_a_s
 }
 
 /// A camera's recording in `dir` whose picture starts a second after its sound (mp4mux's own
-/// empty edit before the picture): 30 frames at 25 fps, and 95 buffers of 1024 samples at
-/// 44.1 kHz (about 2.2 s: the sound outlasts the late picture).
+/// empty edit before the picture).
 fn picture_a_second_after_its_sound(dir: &Path) -> std::path::PathBuf {
+    recording_with_sound(dir, 1_000)
+}
+
+/// A camera's recording in `dir` whose picture starts `picture_from_ms` after its sound: 30
+/// frames at 25 fps, and 95 buffers of 1024 samples at 44.1 kHz (about 2.2 s: the sound
+/// outlasts a picture a second late).
+fn recording_with_sound(dir: &Path, picture_from_ms: u64) -> std::path::PathBuf {
     require_elements(&[("avenc_aac", "gstreamer1.0-libav"), ("audiotestsrc", "gstreamer1.0-plugins-base")]);
     let encode = format!("{X264_FAST} ! mp4mux name=mux");
     let extra = "audiotestsrc num-buffers=95 samplesperbuffer=1024 ! audio/x-raw,rate=44100 ! audioconvert ! audioresample ! avenc_aac ! mux.";
-    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, 1_000), &encode) };
-    make_clip(&spec, &dir.join("late-picture.mp4"))
+    let spec = ClipSpec { extra, ..ClipSpec::new(30, 320, 240, Timing::FpsFrom(25, 1, picture_from_ms), &encode) };
+    make_clip(&spec, &dir.join(format!("recording-picture-from-{picture_from_ms}ms.mp4")))
 }
 
 /// Redacts `input` with `--keep-audio` and checks that the picture starts as long after the

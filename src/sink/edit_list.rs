@@ -22,8 +22,8 @@ use crate::mp4box::{be32, be64, children, read_box_header};
 /// A box: its type and body.
 type Atom<'a> = ([u8; 4], &'a [u8]);
 
-/// Rewrites the MP4 or MOV at `path` so that its picture starts `late_ns` after the movie
-/// starts (see the module's docs). Returns why not when the file is not laid out as mp4mux and
+/// Rewrites the MP4 or MOV at `path` so that every track starts `late_ns` later than the muxer
+/// wrote it (see the module's docs). Returns why not when the file is not laid out as mp4mux and
 /// qtmux write it.
 pub fn start_late(path: &Path, late_ns: u64) -> Result<(), String> {
     let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| e.to_string())?;
