@@ -414,6 +414,79 @@ fn bytes_before_after_or_beside_the_entries_fail_the_bundle() {
     assert!(home.verify(&bundle, &[]).0, "the sealed bundle itself verifies");
 }
 
+/// Puts `hidden` right after the compressed data of entry `name`, moving every later entry and
+/// the zip directory along: as part of the entry when `inside` (its compressed size grown in
+/// both headers, its CRC and size left as they are, so the entry still inflates to what was
+/// sealed), else between it and the next entry. What a zip tool never writes, but a hand can.
+fn hide_after_entry(bundle: &Path, name: &str, hidden: &[u8], inside: bool) {
+    let (header, end) = {
+        let mut zip = zip::ZipArchive::new(File::open(bundle).unwrap()).unwrap();
+        let f = zip.by_name(name).unwrap();
+        (f.header_start() as usize, (f.data_start() + f.compressed_size()) as usize)
+    };
+    let mut b = std::fs::read(bundle).unwrap();
+    let u16_at = |b: &[u8], i: usize| usize::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as usize;
+    let add = |b: &mut Vec<u8>, i: usize, n: usize| {
+        let v = (u32_at(b, i) + n) as u32;
+        b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    let end_record = b.windows(4).rposition(|w| w == [0x50, 0x4b, 0x05, 0x06]).unwrap();
+    let mut record = u32_at(&b, end_record + 16);
+    while record < end_record {
+        if u32_at(&b, record + 42) == header && inside {
+            add(&mut b, record + 20, hidden.len());
+        }
+        if u32_at(&b, record + 42) >= end {
+            add(&mut b, record + 42, hidden.len());
+        }
+        record += 46 + u16_at(&b, record + 28) + u16_at(&b, record + 30) + u16_at(&b, record + 32);
+    }
+    if inside {
+        add(&mut b, header + 18, hidden.len());
+    }
+    add(&mut b, end_record + 16, hidden.len());
+    b.splice(end..end, hidden.iter().copied());
+    std::fs::write(bundle, b).unwrap();
+}
+
+/// Found by hostile use: bytes put after the end of a deflated entry's compressed data but
+/// inside its compressed size are shown by no zip reader and pass the CRC and the SHA-256 of
+/// what inflates (an unredacted photo rode in `manifest.json` that way), and up to 24 bytes
+/// between two entries passed as room for a data descriptor, which a bundle never has. Both
+/// fail the bundle, naming where.
+#[test]
+fn bytes_hidden_after_an_entrys_compressed_data_or_between_entries_fail_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let sealed = std::fs::read(&bundle).unwrap();
+    let picture = std::fs::read(common::sample("astronaut.png")).unwrap();
+    for name in [MANIFEST, SIDECAR, REPORT] {
+        hide_after_entry(&bundle, name, &picture[..20_000], true);
+        assert_eq!(entries(&bundle).iter().find(|e| e.0 == name).unwrap().2.len(), content_len(&sealed, name), "{name} still reads as sealed");
+        let (ok, report) = home.verify(&bundle, &[]);
+        assert!(!ok && failed(&report).contains(&name.to_string()), "{name}: {report}");
+        assert!(report.contains("20000 bytes after the end of its compressed data"), "{name}: {report}");
+        std::fs::write(&bundle, &sealed).unwrap();
+    }
+    for n in [1, 24] {
+        hide_after_entry(&bundle, VIDEO, &vec![b'A'; n], false);
+        let (ok, report) = home.verify(&bundle, &[]);
+        assert!(!ok && report.contains(&format!("bytes of no listed entry: {n} bytes at offset")), "{n} bytes: {report}");
+        std::fs::write(&bundle, &sealed).unwrap();
+    }
+    assert!(home.verify(&bundle, &[]).0, "the sealed bundle itself verifies");
+}
+
+/// The length of entry `name`'s content in the zip `bytes`.
+fn content_len(bytes: &[u8], name: &str) -> usize {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut content = Vec::new();
+    zip.by_name(name).unwrap().read_to_end(&mut content).unwrap();
+    content.len()
+}
+
 /// Runs veilcam with a deadline; a run that does not end in time is killed and fails the test.
 fn veilcam_within(home: &Home, args: &[&str], limit: std::time::Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veilcam"))
