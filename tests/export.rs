@@ -133,6 +133,11 @@ impl World {
 
     /// `veilcam export` of the recordings for `from`..`to` (UTC ms) into `out/NAME`.
     fn export(&self, case: &str, from: i64, to: i64, bundle: &str, extra: &[&str]) -> Output {
+        self.export_command(case, from, to, bundle, extra).output().expect("veilcam runs")
+    }
+
+    /// The command of [`World::export`], not yet run.
+    fn export_command(&self, case: &str, from: i64, to: i64, bundle: &str, extra: &[&str]) -> Command {
         let (from, to) = (segments::format_rfc3339_ms(from), segments::format_rfc3339_ms(to));
         let bundle = self.out.join(bundle);
         let recordings = self.recordings.display().to_string();
@@ -141,7 +146,7 @@ impl World {
         let bundle = bundle.display().to_string();
         args.extend(["-o", &bundle]);
         args.extend(extra);
-        self.veilcam(&args)
+        self.command(&args)
     }
 
     /// Every file under the output directory (bundles, and anything left behind).
@@ -432,6 +437,39 @@ fn an_interrupted_export_leaves_no_bundle_no_temp_file_and_no_new_hold() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(child.wait().unwrap().code(), Some(130), "interrupted exit code");
     assert_nothing_left(&world, "int", &kept);
+}
+
+/// Found by hostile use: a bundle that did not fit (a full disk, here a file-size limit)
+/// failed with "i/o error" alone, the cause dropped, after the zip library's own line
+/// "ZipWriter drop failed: Io(..)". The error names the bundle and the cause, and the failed
+/// export leaves no file and no hold.
+#[test]
+fn a_bundle_that_does_not_fit_fails_naming_it_and_the_cause_and_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let world = World::new();
+    let records = world.records();
+    let range = (records[0].start_ms().unwrap(), records.last().unwrap().end_ms().unwrap());
+    assert!(world.export("fits", range.0, range.1, "fits.zip", &[]).status.success());
+    let bundle = std::fs::metadata(world.out.join("fits.zip")).unwrap().len();
+    let x = tempfile::tempdir().unwrap();
+    unzip(&world.out.join("fits.zip"), x.path());
+    let largest_file = manifest(x.path())["files"].as_array().unwrap().iter().map(|f| f["bytes"].as_u64().unwrap()).max().unwrap();
+    // Each file staged for the bundle fits under the limit; the bundle that holds them does not.
+    let limit = (largest_file + bundle) / 2;
+    let holds_before = world.holds();
+    let mut cmd = world.export_command("too-big", range.0, range.1, "too-big.zip", &[]);
+    // SAFETY: setrlimit alone, in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            (libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) == 0).then_some(()).ok_or_else(std::io::Error::last_os_error)
+        });
+    }
+    let err = failed(&cmd.output().unwrap());
+    let bundle_path = world.out.join("too-big.zip").display().to_string();
+    assert_eq!(err.trim(), format!("veilcam: error: {bundle_path}: File too large (os error 27)"), "{err}");
+    assert_eq!(world.out_listing(), ["fits.zip"], "nothing but the earlier bundle");
+    assert_eq!(world.holds(), holds_before, "no hold of the failed case");
 }
 
 /// Found by hostile use: an export killed outright (SIGKILL, the OOM killer) left its staging

@@ -16,7 +16,7 @@
 //! when complete ([`crate::output::AtomicOutput`]); an existing target is never replaced.
 
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -92,10 +92,10 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
         return Err(Error::Settings(format!("bundle manifest field `{field}` is written by seal itself")));
     }
     check_names(files)?;
-    let out = AtomicOutput::prepare(target, false)?;
+    let out = AtomicOutput::prepare(target, false).map_err(never_overwrites)?;
     let file = OpenOptions::new().write(true).truncate(true).open(out.temp_path()).map_err(|e| Error::io(target, e))?;
-    let mut zip = zip::ZipWriter::new(BufWriter::new(file));
-    let zip_err = |e: zip::result::ZipError| Error::io(target, std::io::Error::other(e));
+    let mut zip = zip::ZipWriter::new(FailOnce::new(BufWriter::new(file)));
+    let zip_err = |e: zip::result::ZipError| Error::io(target, zip_io(e));
 
     let sealed_at = crate::live::segments::format_rfc3339_ms(crate::live::segments::now_ms());
     let time = zip_time(&sealed_at);
@@ -133,15 +133,113 @@ pub fn seal(target: &Path, files: &[BundleFile], manifest: Value, key: &SigningK
         zip.start_file(name, options_for(name, bytes.len() as u64, time)).map_err(zip_err)?;
         zip.write_all(bytes).map_err(|e| Error::io(target, e))?;
     }
-    let writer = zip.finish().map_err(zip_err)?;
+    let writer = zip.finish().map_err(zip_err)?.into_inner().map_err(|e| Error::io(target, e))?;
     writer.into_inner().map_err(|e| Error::io(target, e.into_error()))?.sync_all().map_err(|e| Error::io(target, e))?;
-    out.commit()?;
+    out.commit().map_err(never_overwrites)?;
     Ok(SealedBundle {
         path: target.to_path_buf(),
         files: entries,
         manifest_sha256: hex(&Sha256::digest(&manifest_bytes)),
         fingerprint: public.fingerprint(),
     })
+}
+
+/// An existing bundle is named as export names it: an export never overwrites one, so the
+/// generic advice to pass `--overwrite` does not apply (found by hostile use: of two exports
+/// racing to the same name, the loser was told to pass `--overwrite`, which export refuses).
+fn never_overwrites(e: Error) -> Error {
+    match e {
+        Error::OutputExists { path } => super::ExportError::BundleExists { path }.into(),
+        e => e,
+    }
+}
+
+/// The i/o error under a zip error: the zip crate words its own `Io` as "i/o error" alone
+/// (found by hostile use: a full disk was reported as "i/o error", with no cause).
+fn zip_io(e: zip::result::ZipError) -> std::io::Error {
+    match e {
+        zip::result::ZipError::Io(e) => e,
+        e => std::io::Error::other(e),
+    }
+}
+
+/// The bundle's temp file as the zip writer writes it. Its first error is returned, and from
+/// then on it writes nothing and reports success: a zip writer dropped unfinished (on every
+/// error path of [`seal`]) finishes the zip itself and prints its own error when that fails
+/// (found by hostile use: on a full disk export printed "ZipWriter drop failed: Io(..)"
+/// before its error). The file is removed then anyway. [`FailOnce::into_inner`] still fails
+/// with that first error, so no write the zip writer might let pass goes unnoticed.
+struct FailOnce<W> {
+    inner: W,
+    failed: Option<(std::io::ErrorKind, String)>,
+    /// Where the next write goes, and the end of what was written (kept also once failed,
+    /// where the zip writer's own bookkeeping still seeks).
+    at: u64,
+    end: u64,
+}
+
+impl<W: Write + Seek> FailOnce<W> {
+    fn new(inner: W) -> Self {
+        FailOnce { inner, failed: None, at: 0, end: 0 }
+    }
+
+    fn into_inner(self) -> std::io::Result<W> {
+        match self.failed {
+            Some((kind, why)) => Err(std::io::Error::new(kind, why)),
+            None => Ok(self.inner),
+        }
+    }
+
+    /// Passes on the first error, noting it; then the writer is inert.
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            self.failed = Some((e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl<W: Write + Seek> Write for FailOnce<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = match self.failed {
+            Some(_) => buf.len(),
+            None => {
+                let written = self.inner.write(buf);
+                self.note(written)?
+            }
+        };
+        self.at += n as u64;
+        self.end = self.end.max(self.at);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.failed {
+            Some(_) => Ok(()),
+            None => {
+                let flushed = self.inner.flush();
+                self.note(flushed)
+            }
+        }
+    }
+}
+
+impl<W: Write + Seek> Seek for FailOnce<W> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.at = match self.failed {
+            Some(_) => match to {
+                SeekFrom::Start(n) => n,
+                SeekFrom::Current(d) => self.at.saturating_add_signed(d),
+                SeekFrom::End(d) => self.end.saturating_add_signed(d),
+            },
+            None => {
+                let moved = self.inner.seek(to);
+                self.note(moved)?
+            }
+        };
+        self.end = self.end.max(self.at);
+        Ok(self.at)
+    }
 }
 
 /// Why a copy stopped: reading the source file or writing the bundle failed, or a signal.
@@ -152,10 +250,10 @@ enum AddError {
 }
 
 /// Copies one file into the zip, hashing what is written.
-fn add_file<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFile, time: zip::DateTime) -> std::result::Result<FileEntry, AddError> {
+fn add_file<W: Write + Seek>(zip: &mut zip::ZipWriter<W>, f: &BundleFile, time: zip::DateTime) -> std::result::Result<FileEntry, AddError> {
     let mut src = super::keys::open_regular(&f.path).map_err(AddError::Source)?;
     let len = src.metadata().map_err(|e| AddError::Source(Error::io(&f.path, e)))?.len();
-    zip.start_file(f.name.as_str(), options_for(&f.name, len, time)).map_err(|e| AddError::Bundle(std::io::Error::other(e)))?;
+    zip.start_file(f.name.as_str(), options_for(&f.name, len, time)).map_err(|e| AddError::Bundle(zip_io(e)))?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut buf = vec![0u8; CHUNK];
@@ -266,7 +364,9 @@ mod tests {
         let target = dir.path().join("case.zip");
         std::fs::write(&target, b"earlier export").unwrap();
         let err = seal(&target, &[], json!({ "case": "1" }), &key()).unwrap_err();
-        assert!(matches!(err, Error::OutputExists { .. }), "{err}");
+        // Found by hostile use: the error told to pass --overwrite, which export refuses.
+        assert!(matches!(err, Error::Export(crate::export::ExportError::BundleExists { .. })), "{err}");
+        assert!(err.to_string().ends_with("already exists; an export never overwrites a bundle"), "{err}");
         assert_eq!(std::fs::read(&target).unwrap(), b"earlier export");
     }
 
