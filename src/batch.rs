@@ -154,6 +154,23 @@ impl BatchDirs {
         std::iter::once(&self.output_dir).chain([&self.sidecar_dir, &self.preview_dir, &self.stats_dir].into_iter().flatten()).map(PathBuf::as_path).collect()
     }
 
+    /// Refuses an output that a symbolic link under an output directory leads into the input
+    /// tree, outside every output directory (found by hostile use: with `out/x` a link to the
+    /// input directory, `--overwrite` replaced the input `in/a.mp4` with the redaction of
+    /// `in/x/a.mp4`, and without it a new output landed among the inputs).
+    fn check_outside_input(&self, output: &Path) -> Result<()> {
+        let resolved = resolve(output).map_err(|e| Error::io(output, e))?;
+        if !resolved.starts_with(&self.input_canonical) || self.output_roots().iter().any(|root| resolved.starts_with(root)) {
+            return Ok(());
+        }
+        let why = format!(
+            "a symbolic link leads it into the input directory {} (to {}); refusing to write among the inputs",
+            self.input_dir.display(),
+            resolved.display()
+        );
+        Err(Error::io(output, std::io::Error::other(why)))
+    }
+
     /// The manifest's name for an output: relative to the output directory when inside it.
     fn key(&self, output: &Path) -> String {
         output.strip_prefix(&self.output_dir).unwrap_or(output).to_string_lossy().into_owned()
@@ -586,8 +603,11 @@ fn run_job(job: &Job, cx: &Context<'_>) -> Outcome {
 }
 
 fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
-    let identity = Identity::of(&job.input)?;
     let outputs = job.outputs();
+    for out in &outputs {
+        cx.layout.check_outside_input(out)?;
+    }
+    let identity = Identity::of(&job.input)?;
     let keys: Vec<String> = outputs.iter().map(|p| cx.layout.key(p)).collect();
     let found: Vec<Option<Identity>> = outputs.iter().map(|p| Identity::of_entry(p)).collect();
     let overwrite = match decide(cx.manifest.last(&job.key()), &identity, &keys, &found, cx.options.overwrite) {

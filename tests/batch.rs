@@ -239,6 +239,35 @@ fn regression_a_fifo_or_device_in_the_tree_fails_that_file_and_the_batch_goes_on
     assert_eq!(tree(&output), vec![MANIFEST, "a.png"]);
 }
 
+/// Found by hostile use: with `out/x` a link to the input directory, `--overwrite` replaced the
+/// input `in/a.png` with the redaction of `in/x/a.png`; without it, a new output landed among
+/// the inputs. An output a link leads into the input tree fails, and no input is touched.
+#[test]
+fn regression_an_output_that_a_link_leads_into_the_input_fails_and_the_input_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(input.join("x")).unwrap();
+    std::fs::create_dir_all(&output).unwrap();
+    std::fs::copy(sample("astronaut.png"), input.join("a.png")).unwrap();
+    std::fs::copy(sample("faces/camera.png"), input.join("x/a.png")).unwrap();
+    std::fs::copy(sample("faces/camera.png"), input.join("x/new.png")).unwrap();
+    std::os::unix::fs::symlink("../in", output.join("x")).unwrap();
+    let before = tree(&input);
+    let original = std::fs::read(input.join("a.png")).unwrap();
+
+    for extra in [&["--overwrite"][..], &[]] {
+        let out = batch_with(&input, &output, extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        for name in ["x/a.png", "x/new.png"] {
+            let failed = format!("FAILED  {}", input.join(name).display());
+            let line = stderr(&out).lines().find(|l| l.contains(&failed)).map(str::to_string).unwrap_or_default();
+            assert!(line.contains("a symbolic link leads it into the input directory"), "{extra:?} {name}: {}", stderr(&out));
+        }
+        assert_eq!(std::fs::read(input.join("a.png")).unwrap(), original, "{extra:?}: the input is untouched");
+        assert_eq!(tree(&input), before, "{extra:?}: nothing written among the inputs");
+    }
+}
+
 #[test]
 fn regression_a_symlink_loop_is_walked_once() {
     let dir = tempfile::tempdir().unwrap();
