@@ -360,7 +360,7 @@ fn passed(ok: bool) -> ExitCode {
 
 /// `veilcam audit`: lists the faces still visible in a video; exit 4 when any.
 fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
-    use veilcam::output::{commit_all, prepare_all, Target};
+    use veilcam::output::{commit_all, prepare_all, Target, INPUT};
     if !(args.threshold > 0.0 && args.threshold < 1.0) {
         return Err(veilcam::Error::Settings(format!("--threshold {} must be between 0 and 1", args.threshold)));
     }
@@ -372,7 +372,9 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     if let Some(p) = &args.json {
         targets.push(Target { option: "--json", path: p });
     }
-    let mut outputs = prepare_all(&args.input, &targets, args.overwrite)?.into_iter();
+    let reads = [(INPUT, Some(&args.input)), ("--sidecar", args.sidecar.as_ref()), ("--hits-from", args.hits_from.as_ref()), ("--model", args.model.as_ref()), ("--ort-lib", args.ort_lib.as_ref())];
+    let reads: Vec<Target<'_>> = reads.into_iter().filter_map(|(option, path)| path.map(|path| Target { option, path })).collect();
+    let mut outputs = prepare_all(&reads, &targets, args.overwrite)?.into_iter();
     let (sheet_out, json_out) = (args.contact_sheet.as_ref().and_then(|_| outputs.next()), args.json.as_ref().and_then(|_| outputs.next()));
     let settings = veilcam::audit::AuditSettings {
         model: veilcam::models::locate(veilcam::models::FLOAT_FACE_MODEL, args.model.as_deref())?,

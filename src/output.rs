@@ -211,12 +211,18 @@ pub struct Target<'a> {
     pub path: &'a Path,
 }
 
+/// The option name of a run's own input among the files it reads ([`prepare_all`]).
+pub const INPUT: &str = "the input";
+
 /// Checks every output of a run before any work starts, then creates their temp files: each
-/// must differ from the input and from the others (through symlinks, `..` and hard links), may
-/// exist only with `overwrite`, and only as a regular file.
-pub fn prepare_all(input: &Path, targets: &[Target<'_>], overwrite: bool) -> Result<Vec<AtomicOutput>> {
+/// must differ from every file the run `reads` (its input, [`INPUT`], first) and from the
+/// others (through symlinks, `..` and hard links), may exist only with `overwrite`, and only
+/// as a regular file.
+pub fn prepare_all(reads: &[Target<'_>], targets: &[Target<'_>], overwrite: bool) -> Result<Vec<AtomicOutput>> {
     for (i, t) in targets.iter().enumerate() {
-        ensure_distinct(input, t.path)?;
+        for read in reads {
+            ensure_not_read(read, t.path)?;
+        }
         if let Some(other) = targets[..i].iter().find(|o| same_file(o.path, t.path)) {
             let why = format!("{} names the same file as {}", t.option, other.option);
             return Err(Error::io(t.path, std::io::Error::other(why)));
@@ -230,10 +236,21 @@ pub fn prepare_all(input: &Path, targets: &[Target<'_>], overwrite: bool) -> Res
 
 /// Refuses to write an output over its own input.
 pub fn ensure_distinct(input: &Path, output: &Path) -> Result<()> {
-    if same_file(input, output) {
-        return Err(Error::io(output, std::io::Error::other("is the input file; refusing to overwrite the input")));
+    ensure_not_read(&Target { option: INPUT, path: input }, output)
+}
+
+/// Refuses to write an output over a file the run reads (found by hostile use: with
+/// `--overwrite`, `--stats cam.toml` replaced the camera config given as `--config cam.toml`,
+/// and `audit --json r.json` the sidecar it read as `--sidecar r.json`).
+fn ensure_not_read(read: &Target<'_>, output: &Path) -> Result<()> {
+    if !same_file(read.path, output) {
+        return Ok(());
     }
-    Ok(())
+    let why = match read.option {
+        INPUT => "is the input file; refusing to overwrite the input".to_string(),
+        option => format!("is the file of {option}, which this run reads; refusing to overwrite it"),
+    };
+    Err(Error::io(output, std::io::Error::other(why)))
 }
 
 /// Whether two paths name one file: the same canonical path (for a file that does not exist
@@ -395,14 +412,20 @@ mod tests {
         let side = |option, path| Target { option, path };
         let via_dotdot = dir.path().join("sub/../in.mp4");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let config = dir.path().join("cam.toml");
+        std::fs::write(&config, b"config").unwrap();
+        let reads = [side(INPUT, &input), side("--config", &config)];
         for alias in [input.as_path(), via_dotdot.as_path()] {
-            let err = prepare_all(&input, &[side("-o", &out), side("--stats", alias)], true).unwrap_err();
+            let err = prepare_all(&reads, &[side("-o", &out), side("--stats", alias)], true).unwrap_err();
             assert!(err.to_string().contains("is the input"), "{err}");
         }
-        let err = prepare_all(&input, &[side("-o", &out), side("--sidecar", &out)], true).unwrap_err();
+        let err = prepare_all(&reads, &[side("-o", &out), side("--stats", &config)], true).unwrap_err();
+        assert!(err.to_string().ends_with("cam.toml: is the file of --config, which this run reads; refusing to overwrite it"), "{err}");
+        let err = prepare_all(&reads, &[side("-o", &out), side("--sidecar", &out)], true).unwrap_err();
         assert!(err.to_string().contains("--sidecar names the same file as -o"), "{err}");
         assert_eq!(std::fs::read(&input).unwrap(), b"input");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temp file left");
+        assert_eq!(std::fs::read(&config).unwrap(), b"config");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "no temp file left");
     }
 
     #[test]
@@ -411,7 +434,7 @@ mod tests {
         let (video, sidecar) = (dir.path().join("out.mp4"), dir.path().join("out.json"));
         let input = dir.path().join("in.mp4");
         let targets = [Target { option: "-o", path: &video }, Target { option: "--sidecar", path: &sidecar }];
-        let outs = prepare_all(&input, &targets, false).unwrap();
+        let outs = prepare_all(&[Target { option: INPUT, path: &input }], &targets, false).unwrap();
         for o in &outs {
             std::fs::write(o.temp_path(), b"new").unwrap();
         }

@@ -96,7 +96,7 @@ impl Targets {
         let mut wanted = vec![Target { option: "-o", path: &s.output }];
         let optional = [("--sidecar", &s.sidecar), ("--preview", &s.preview), ("--stats", &s.stats)];
         wanted.extend(optional.iter().filter_map(|(option, p)| p.as_deref().map(|path| Target { option, path })));
-        let mut prepared = prepare_all(&s.input, &wanted, s.overwrite)?.into_iter();
+        let mut prepared = prepare_all(&s.reads(), &wanted, s.overwrite)?.into_iter();
         let video = prepared.next().expect("the video output is always prepared");
         let mut next_if = |wanted: bool| if wanted { prepared.next() } else { None };
         let sidecar = next_if(s.sidecar.is_some());

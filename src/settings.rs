@@ -13,6 +13,7 @@ use crate::detect::centerface::{CenterFaceSettings, DetectWidth, DETECT_WIDTH_RA
 use crate::detect::runtime;
 use crate::live::config::{DEFAULT_LOOKAHEAD_MS, LOOKAHEAD_MS_RANGE};
 use crate::error::{Error, Result};
+use crate::output::{Target, INPUT};
 use crate::models;
 use crate::policy::{Keep, NightProfile, Policy};
 use crate::redact::{FillMode, Shape};
@@ -61,6 +62,8 @@ pub struct RedactSettings {
     pub night: NightProfile,
     /// `--obscure-findings`: an audit report whose findings are obscured besides.
     pub findings: Option<PathBuf>,
+    /// `--config`: the camera config `camera` was read from.
+    pub config: Option<PathBuf>,
 }
 
 /// How often a detector runs.
@@ -165,6 +168,17 @@ impl RedactSettings {
             settings.findings = Some(report.clone());
         }
         Ok(settings)
+    }
+
+    /// Every file the run reads (that exists), each with the option naming it: no output may
+    /// replace one ([`crate::output::prepare_all`]).
+    pub fn reads(&self) -> Vec<Target<'_>> {
+        let models = [("--model", &self.model), ("--person-model", &self.person_model), ("the second face model", &self.second_model), ("--ort-lib", &self.ort_lib)];
+        [(INPUT, Some(&self.input)), ("--config", self.config.as_ref()), ("--obscure-findings", self.findings.as_ref())]
+            .into_iter()
+            .chain(models.map(|(option, path)| (option, Some(path))))
+            .filter_map(|(option, path)| path.filter(|p| p.exists()).map(|path| Target { option, path }))
+            .collect()
     }
 
     /// The settings of `a` as a file run or, with `--realtime`, a live rehearsal.
@@ -294,6 +308,7 @@ impl RedactSettings {
             small_faces: !o.no_small_faces,
             realtime: None,
             findings: None,
+            config: o.config.clone(),
             keep: o.keep,
             night: o.night,
         })

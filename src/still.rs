@@ -31,7 +31,7 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
     let mut wanted = vec![Target { option: "-o", path: &s.output }];
     let optional = [("--sidecar", &s.sidecar), ("--stats", &s.stats)];
     wanted.extend(optional.iter().filter_map(|(option, p)| p.as_deref().map(|path| Target { option, path })));
-    let mut prepared = prepare_all(&s.input, &wanted, s.overwrite)?.into_iter();
+    let mut prepared = prepare_all(&s.reads(), &wanted, s.overwrite)?.into_iter();
     let output = prepared.next().expect("the image output is always prepared");
     let sidecar_out = s.sidecar.as_ref().and_then(|_| prepared.next());
     let stats_out = s.stats.as_ref().and_then(|_| prepared.next());

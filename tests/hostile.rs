@@ -668,6 +668,40 @@ fn no_side_output_may_overwrite_the_input() {
     }
 }
 
+/// Found by hostile use: with `--overwrite`, an output could replace a file the run reads
+/// other than its input: `--stats cam.toml` the camera config given as `--config cam.toml`,
+/// `--sidecar audit.json` the report given as `--obscure-findings audit.json`, and `audit
+/// --json r.json` the sidecar it read as `--sidecar r.json`.
+#[test]
+fn no_output_may_overwrite_a_file_the_run_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("faces.mp4");
+    let (config, findings, sidecar) = (dir.path().join("cam.toml"), dir.path().join("audit.json"), dir.path().join("r.json"));
+    std::fs::write(&config, "[cameras.front.zones.street]\nkind = \"street\"\ncoordinates = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.3], [0.0, 0.3]]\n").unwrap();
+    let report = r#"{"width": 1280, "height": 720, "frames": 100, "findings": []}"#;
+    std::fs::write(&findings, report).unwrap();
+    std::fs::write(&sidecar, b"{}").unwrap();
+    let (config_s, findings_s, sidecar_s) = (config.to_str().unwrap(), findings.to_str().unwrap(), sidecar.to_str().unwrap());
+    let out = dir.path().join("out.mp4");
+    let runs: [(&[&str], &str); 2] = [
+        (&["--config", config_s, "--stats", config_s, "--overwrite"], "cam.toml: is the file of --config, which this run reads"),
+        (&["--obscure-findings", findings_s, "--sidecar", findings_s, "--overwrite"], "audit.json: is the file of --obscure-findings, which this run reads"),
+    ];
+    for (args, expect) in runs {
+        let before = dir_entries(dir.path());
+        let run = redact_within(Duration::from_secs(30), &input, &out, args);
+        assert_failed_cleanly(&run, dir.path(), &before, &[expect]);
+    }
+    let before = dir_entries(dir.path());
+    let mut audit = veilcam();
+    audit.args(["-q", "audit"]).arg(&input).args(["--sidecar", sidecar_s, "--json", sidecar_s, "--overwrite"]);
+    let run = run_within(Duration::from_secs(30), audit);
+    assert_failed_cleanly(&run, dir.path(), &before, &["r.json: is the file of --sidecar, which this run reads"]);
+    assert_eq!(std::fs::read(&sidecar).unwrap(), b"{}");
+    assert_eq!(std::fs::read_to_string(&findings).unwrap(), report);
+    assert!(std::fs::read_to_string(&config).unwrap().starts_with("[cameras.front"));
+}
+
 #[test]
 fn an_existing_stats_file_is_kept_without_overwrite() {
     let dir = tempfile::tempdir().unwrap();
