@@ -317,6 +317,10 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                     let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
                     let mut log = veilcam::export::audit::AuditLog::open_default()?;
                     let released = hold::release(&root, case)?;
+                    if released.freed.is_empty() && released.still_held.is_empty() {
+                        // Found by hostile use: a mistyped case id "released" nothing and exited 0.
+                        return Err(veilcam::Error::Settings(hold::holds_nothing(&root, case)?));
+                    }
                     let names = |v: &[std::path::PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
                     log.append(
                         "hold_release",

@@ -685,5 +685,11 @@ fn an_export_verifies_with_the_cli_and_leaves_an_intact_audit_log() {
     assert!(printed.contains("frames decoded, as stated") && printed.contains("frame records, as stated"), "{printed}");
     let recordings = world.recordings.display().to_string();
     assert_ok(&world.veilcam(&["hold", "release", "--case", "cli-1", "--recordings", &recordings]));
+    // Found by hostile use: a mistyped case id, or one released already, "released" nothing and
+    // exited 0, so a typo looked like success.
+    for case in ["cli-1", "cli-l"] {
+        let err = failed(&world.veilcam(&["hold", "release", "--case", case, "--recordings", &recordings]));
+        assert!(err.contains(&format!("case '{case}' holds no segment under")), "{err}");
+    }
     assert_ok(&world.veilcam(&["log", "verify"]));
 }

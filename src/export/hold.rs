@@ -231,6 +231,15 @@ pub struct Released {
     pub still_held: Vec<PathBuf>,
 }
 
+/// Why releasing `case` did nothing: it holds no segment under `root`; the cases that do.
+pub fn holds_nothing(root: &Path, case: &str) -> Result<String> {
+    let mut cases: Vec<String> = list(root)?.into_iter().flat_map(|h| h.cases).collect();
+    cases.sort();
+    cases.dedup();
+    let holding = if cases.is_empty() { "none".to_string() } else { cases.join(", ") };
+    Ok(format!("case '{case}' holds no segment under {} (cases holding segments: {holding}; `veilcam hold list` shows them)", root.display()))
+}
+
 /// Removes `case`'s holds from every segment under `root`.
 pub fn release(root: &Path, case: &str) -> Result<Released> {
     let mut released = Released::default();
