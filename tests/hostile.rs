@@ -296,6 +296,61 @@ fn corrupt_data_mid_stream_is_refused_and_salvage_records_the_gap() {
     assert!(!gaps.is_empty(), "the frames lost in the middle are a gap: {}", json["damage"]);
 }
 
+/// An MP4 of 45 frames (15 fps, a keyframe every 15) whose frames `lost` were never received,
+/// as packet loss leaves a recording: the frames after a lost keyframe refer to it.
+fn with_lost_frames(dir: &Path, lost: std::ops::Range<usize>) -> PathBuf {
+    use gstreamer_app as gst_app;
+    init();
+    let encode = "videotestsrc num-buffers=45 pattern=ball ! video/x-raw,width=160,height=120,framerate=15/1 \
+        ! x264enc key-int-max=15 bframes=0 ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=out sync=false";
+    let encode = gst::parse::launch(encode).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let appsink = encode.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    encode.set_state(gst::State::Playing).unwrap();
+    let (mut caps, mut kept) = (None, Vec::new());
+    for i in 0.. {
+        let Ok(sample) = appsink.pull_sample() else { break };
+        caps = sample.caps_owned();
+        if !lost.contains(&i) {
+            kept.push(sample.buffer_owned().unwrap());
+        }
+    }
+    encode.set_state(gst::State::Null).unwrap();
+    let out = dir.join("lost.mp4");
+    let mux = gst::parse::launch(&format!("appsrc name=in format=time ! h264parse ! mp4mux ! filesink location={}", out.display())).unwrap();
+    let mux = mux.downcast::<gst::Pipeline>().unwrap();
+    let appsrc = mux.by_name("in").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    appsrc.set_caps(caps.as_ref());
+    mux.set_state(gst::State::Playing).unwrap();
+    for buffer in kept {
+        appsrc.push_buffer(buffer).unwrap();
+    }
+    appsrc.end_of_stream().unwrap();
+    let bus = mux.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(..))), "{msg:?}");
+    mux.set_state(gst::State::Null).unwrap();
+    out
+}
+
+/// Found by hostile use: with a keyframe's packets lost, the decoder gave nothing back for the
+/// frames that refer to it and said nothing: 11 of 42 frames vanished, the run succeeded, and
+/// `--salvage` recorded no damage.
+#[test]
+fn frames_the_decoder_gives_nothing_back_for_are_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let lost = with_lost_frames(dir.path(), 14..17);
+    assert_damaged_input_is_refused(&lost, dir.path());
+    let json = assert_salvaged(&lost, dir.path());
+    let damage = &json["damage"];
+    assert!(damage["undecodable_frames"].as_u64().unwrap() >= 9, "{damage}");
+    assert!(damage["reports"][0].as_str().unwrap().contains("could not be decoded, as data they depend on is missing"), "{damage}");
+    // The same clip with nothing lost is clean.
+    let whole = with_lost_frames(dir.path(), 0..0);
+    let out = redact_within(Duration::from_secs(60), &whole, &dir.path().join("whole.mp4"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(probe(&dir.path().join("whole.mp4")).frames.len(), 45);
+}
+
 #[test]
 fn an_intact_file_decodes_cleanly_and_salvage_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,6 +572,11 @@ fn a_still_image_named_as_a_video_is_refused_saying_it_is_an_image() {
     assert_failed_cleanly(&out, dir.path(), &before, &["photo.mp4", "a PNG image, not a video", "name it .png"]);
     let out = redact_within(Duration::from_secs(30), &jpeg, &dir.path().join("out.mp4"), &[]);
     assert_failed_cleanly(&out, dir.path(), &before, &["cut.mkv", "a JPEG image, not a video", "name it .jpg"]);
+    // Found by hostile use: `audit photo.jpg` was told to name it .jpg.
+    let mut audit = veilcam();
+    audit.args(["-q", "audit"]).arg(sample("faces/grace_hopper.jpg"));
+    let out = run_within(Duration::from_secs(30), audit);
+    assert_failed_cleanly(&out, dir.path(), &before, &["grace_hopper.jpg", "a JPEG image, not a video: this command takes videos only"]);
 }
 
 /// Found by hostile use: frames wider than x264 takes failed with GStreamer's "Can not

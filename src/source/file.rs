@@ -7,9 +7,10 @@
 //! is read again by the sink). The pipeline is prerolled on open, so a file that is missing,
 //! empty, truncated or not a video fails before any output exists.
 //!
-//! By default a file must decode cleanly to its end: a frame a decoder cannot decode, a
-//! demuxer that meets the end of the file mid-frame, or a stream that stops short of the
-//! container's duration ends the run with that cause ([`super::integrity`]). With `salvage`
+//! By default a file must decode cleanly to its end: a frame a decoder cannot decode, frames
+//! it gives nothing back for (`FileSource::check_all_decoded`), a demuxer that meets the end of
+//! the file mid-frame, or a stream that stops short of the container's duration ends the run
+//! with that cause ([`super::integrity`]). With `salvage`
 //! the frames that do decode go on with their own timestamps, and what was lost is recorded
 //! as [`Damage`](super::integrity::Damage) (gaps in the timeline, undecodable frames, what GStreamer said).
 
@@ -66,6 +67,8 @@ pub struct FileSource {
     damage: DamageLog,
     /// End of the frame handed out last, to find gaps in a salvaged timeline.
     last_end: Option<gst::ClockTime>,
+    /// Frames given to the video decoder whose pictures this source hands out ([`Fed`]).
+    fed: Fed,
 }
 
 impl FileSource {
@@ -81,13 +84,20 @@ impl FileSource {
         let decode_err = |message: String| Error::Decode { path: path.to_path_buf(), message };
         if let Some(format) = still_image(path).map_err(|e| Error::io(path, e))? {
             let ext = if format == "JPEG" { "jpg" } else { "png" };
-            return Err(decode_err(format!("a {format} image, not a video: name it .{ext} to redact it as an image (whose size and damage are checked)")));
+            // Named as an image already, it reached a video's path by a command that takes only
+            // videos (found by hostile use: `audit photo.jpg` was told to name it .jpg).
+            let hint = match crate::settings::media_kind(path) {
+                crate::settings::MediaKind::Image => "this command takes videos only".to_string(),
+                crate::settings::MediaKind::Video => format!("name it .{ext} to redact it as an image (whose size and damage are checked)"),
+            };
+            return Err(decode_err(format!("a {format} image, not a video: {hint}")));
         }
         let other_streams_end = Arc::new(AtomicU64::new(0));
         let damage = DamageLog::default();
         integrity::register(&damage);
+        let fed = Fed::default();
         let (pipeline, appsink) =
-            build(path, Arc::clone(&other_streams_end), &damage, salvage).map_err(|e| decode_err(e.to_string()))?;
+            build(path, Arc::clone(&other_streams_end), &damage, &fed, salvage).map_err(|e| decode_err(e.to_string()))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         damage.watch_bus(&bus);
         let mut source = FileSource {
@@ -106,6 +116,7 @@ impl FileSource {
             salvage,
             damage,
             last_end: None,
+            fed,
         };
         source.preroll()?;
         Ok(source)
@@ -285,6 +296,31 @@ impl FileSource {
 }
 
 impl FileSource {
+    /// At the end of the stream: every frame given to the video decoder came out of it. A
+    /// decoder that meets frames whose reference is lost (a keyframe cut out by packet loss,
+    /// a recording that starts between keyframes) gives nothing back for them and says
+    /// nothing (found by hostile use: with one keyframe's packets lost from an MPEG-TS
+    /// stream, 11 of 42 frames vanished and the run succeeded). Strict mode fails; salvage
+    /// records the frames as undecodable. Interlaced streams are not counted: a field-coded
+    /// picture reaches the decoder in two halves.
+    fn check_all_decoded(&self) -> Result<()> {
+        let Some(fed) = self.fed.count() else { return Ok(()) };
+        if self.info.interlace_mode() != gst_video::VideoInterlaceMode::Progressive || fed <= self.next_index {
+            return Ok(());
+        }
+        let lost = fed - self.next_index;
+        let what = format!("the decoder gave back {} of the {fed} frames it was given: {lost} could not be decoded, as data they depend on is missing", self.next_index);
+        if !self.salvage {
+            return Err(self.decode_error(format!("the file is damaged ({what}); `veilcam redact --salvage` redacts the frames that do decode")));
+        }
+        // Frames a decoder dropped as corrupt were counted already, as it said so.
+        let unreported = lost.saturating_sub(self.damage.snapshot().undecodable_frames);
+        if unreported > 0 {
+            self.damage.undecodable(unreported, what);
+        }
+        Ok(())
+    }
+
     /// Why frames in `caps` cannot follow the ones so far (one output has one size and rate),
     /// in words: the frame it happened at, what changed, and what the user can do.
     fn format_change(&self, caps: &gst::CapsRef) -> String {
@@ -439,6 +475,7 @@ impl FrameSource for FileSource {
                 }
                 None => {
                     self.ended = true;
+                    self.check_all_decoded()?;
                     let last = match self.pending.take() {
                         Some(mut last) => {
                             self.finish_last(&mut last)?;
@@ -495,19 +532,70 @@ fn missing_decoder(message: &str) -> Option<&str> {
     Some(&line[open + 1..close])
 }
 
+/// How many frames each video decoder of a decode was given, and which decoder feeds the
+/// output: frames in their segment (a decoder clips the others), with data, and neither
+/// headers nor frames the container marks decode-only (a VP8 alt-ref frame is never shown).
+#[derive(Clone, Default)]
+struct Fed {
+    by_decoder: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicU64>>>>,
+    output: Arc<std::sync::OnceLock<Arc<AtomicU64>>>,
+}
+
+impl Fed {
+    /// Counts the frames given to `decoder`.
+    fn watch(&self, decoder: &gst::Element) {
+        let Some(sink) = decoder.static_pad("sink") else { return };
+        let count = Arc::new(AtomicU64::new(0));
+        self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).insert(decoder.name().to_string(), Arc::clone(&count));
+        sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |pad, info| {
+            let shown = |b: &gst::BufferRef| {
+                let skipped = gst::BufferFlags::DECODE_ONLY | gst::BufferFlags::HEADER | gst::BufferFlags::GAP;
+                b.size() > 0 && !b.flags().intersects(skipped) && crate::running_time::on_pad(pad, b).is_some()
+            };
+            let n = match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => u64::from(shown(b)),
+                Some(gst::PadProbeData::BufferList(list)) => list.iter().filter(|b| shown(b)).count() as u64,
+                _ => 0,
+            };
+            count.fetch_add(n, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    /// Notes that decodebin's `pad` is the one the output reads: its decoder, if it has one,
+    /// is the one whose count matters.
+    fn output_from(&self, pad: &gst::Pad) {
+        let decoder = pad.downcast_ref::<gst::GhostPad>().and_then(|g| g.target()).and_then(|t| t.parent_element());
+        let count = decoder.and_then(|d| self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).get(d.name().as_str()).cloned());
+        if let Some(count) = count {
+            let _ = self.output.set(count);
+        }
+    }
+
+    /// Frames given to the output's decoder so far, if it is a video decoder.
+    fn count(&self) -> Option<u64> {
+        self.output.get().map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
 fn build(
     path: &Path,
     other_end: Arc<AtomicU64>,
     damage: &DamageLog,
+    fed: &Fed,
     salvage: bool,
 ) -> std::result::Result<(gst::Pipeline, gst_app::AppSink), gst::glib::BoolError> {
     let pipeline = gst::Pipeline::with_name("veilcam-decode");
     let filesrc = gst::ElementFactory::make("filesrc").property("location", path).build()?;
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
     let log = damage.clone();
+    let counted = fed.clone();
     decodebin.connect("deep-element-added", false, move |args| {
         let element = args[2].get::<gst::Element>().expect("deep-element-added gives an element");
         integrity::harden_decoder(&element, salvage);
+        if element.is::<gst_video::VideoDecoder>() {
+            counted.watch(&element);
+        }
         let is_demuxer = element.factory().is_some_and(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).is_some_and(|k| k.contains("Demux")));
         if is_demuxer {
             integrity::watch_demuxer(&element, &log);
@@ -541,6 +629,7 @@ fn build(
     let pipeline_weak = pipeline.downgrade();
     let linked = Arc::clone(&video_linked);
     let name = crate::one_line(&path.display().to_string());
+    let fed = fed.clone();
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else { return };
         let is_video = pad
@@ -550,6 +639,7 @@ fn build(
         if is_video && !linked.swap(true, Ordering::SeqCst) {
             let Some(convert) = pipeline.by_name("convert") else { return };
             let sink_pad = convert.static_pad("sink").expect("videoconvert has a sink pad");
+            fed.output_from(pad);
             if let Err(e) = pad.link(&sink_pad) {
                 tracing::error!("cannot link video stream: {e:?}");
             }

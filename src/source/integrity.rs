@@ -102,8 +102,9 @@ impl DamageLog {
         }
     }
 
-    pub fn undecodable(&self, what: String) {
-        self.lock().damage.undecodable_frames += 1;
+    /// Records `frames` frames a decoder could not decode, and why.
+    pub fn undecodable(&self, frames: u64, what: String) {
+        self.lock().damage.undecodable_frames += frames;
         self.report(what);
     }
 
@@ -156,7 +157,7 @@ impl DamageLog {
                 let (_, _, stream_time, timestamp, _) = qos.get();
                 let timestamp = stream_time.or(timestamp);
                 let at = timestamp.map_or(String::new(), |t| format!(" at {:.3} s", t.nseconds() as f64 / 1e9));
-                log.undecodable(format!("{from} could not decode the frame{at}"));
+                log.undecodable(1, format!("{from} could not decode the frame{at}"));
             }
             gst::BusSyncReply::Pass
         });
