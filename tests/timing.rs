@@ -69,6 +69,22 @@ fn redacting_an_ntsc_rate_clip_keeps_every_timestamp() {
     assert_eq!(before.fps, (30000, 1001));
 }
 
+/// Found by hostile use: MP4 outputs kept times in 90 kHz ticks, in which a frame of
+/// 24000/1001 or 60000/1001 fps, or of 7 fps, is no whole number: film frames alternated 3754
+/// and 3753 ticks and 7 fps frames drifted by up to 6 µs.
+#[test]
+fn redacting_film_and_odd_rate_clips_keeps_every_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, d) in [(24000, 1001), (60000, 1001), (7, 1)] {
+        let input = make_clip(
+            &ClipSpec::new(24, 320, 240, Timing::Fps(n, d), &format!("{X264_FAST} ! mp4mux")),
+            &dir.path().join(format!("in{n}.mp4")),
+        );
+        let (before, _) = redact_keeps_timing(&format!("{n}/{d} fps clip"), &input, &dir.path().join(format!("out{n}.mp4")));
+        assert_eq!(before.fps, (n, d));
+    }
+}
+
 /// Irregular frame gaps (ms), as a phone or a motion-triggered camera records them.
 const VFR_GAPS: [u64; 7] = [33, 67, 100, 33, 33, 250, 67];
 const VFR_FRAMES: usize = 30;

@@ -301,10 +301,7 @@ fn build(
     encoder.set_property("bframes", 0u32);
     let mux = gst::ElementFactory::make(muxer).name("mux").build()?;
     if mux.has_property("trak-timescale") {
-        // MP4 and MOV keep times in ticks of a track time scale, by default one derived from the
-        // caps' frame rate (2500 a second at 25/1), which rounds a live camera's jittery times to
-        // 0.4 ms. 90 kHz, MPEG's clock, holds every common frame rate and any millisecond exactly.
-        mux.set_property("trak-timescale", 90_000u32);
+        mux.set_property("trak-timescale", track_timescale(info.fps()));
     }
     // The input's tags (title, artist, comment, GPS …) reach the muxer with the audio branch;
     // a muxer that keeps only the tags set on it (none) writes none of them.
@@ -320,6 +317,35 @@ fn build(
         add_audio_branch(&pipeline, input, sound)?;
     }
     Ok((pipeline, appsrc))
+}
+
+/// MPEG's 90 kHz clock, the base of every MP4/MOV output's track time scale.
+const BASE_TIMESCALE: u64 = 90_000;
+/// The largest track time scale chosen for a frame rate (32-bit sample lengths then still hold
+/// frames of 7 minutes).
+const MAX_TIMESCALE: u64 = 10_000_000;
+
+/// The track time scale of an MP4 or MOV output at `fps`. MP4 and MOV keep times in ticks of
+/// it, by default one derived from the caps' frame rate (2500 a second at 25/1), which rounds a
+/// live camera's jittery times to 0.4 ms. 90 kHz holds any millisecond and most rates exactly;
+/// the smallest multiple of it in which one frame is a whole number of ticks holds the rest
+/// (found by hostile use: at 90 kHz frames of 24000/1001 fps alternated 3754 and 3753 ticks,
+/// and 7 fps frames drifted by up to 6 µs): 360 kHz for 24000/1001, 630 kHz for 7 fps.
+fn track_timescale(fps: gst::Fraction) -> u32 {
+    let (n, d) = (u64::try_from(fps.numer()).unwrap_or(0), u64::try_from(fps.denom()).unwrap_or(0));
+    if n == 0 || d == 0 {
+        return BASE_TIMESCALE as u32;
+    }
+    // A frame lasts d/n s, so T·d/n ticks: whole when n / gcd(n, d) divides T.
+    let gcd = |mut a: u64, mut b: u64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let step = n / gcd(n, d);
+    let timescale = BASE_TIMESCALE / gcd(BASE_TIMESCALE, step) * step;
+    u32::try_from(timescale).ok().filter(|&t| u64::from(t) <= MAX_TIMESCALE).unwrap_or(BASE_TIMESCALE as u32)
 }
 
 /// `filesrc ! decodebin` → first audio stream → `audioconvert ! audioresample ! avenc_aac ! mux`;
@@ -418,5 +444,24 @@ impl super::FrameSink for FileSink {
 
     fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
         FileSink::finish(*self).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_track_time_scale_holds_one_frame_in_whole_ticks() {
+        let cases = [((25, 1), 90_000), ((30000, 1001), 90_000), ((24000, 1001), 360_000), ((60000, 1001), 180_000), ((7, 1), 630_000), ((0, 1), 90_000)];
+        for ((n, d), expected) in cases {
+            let t = track_timescale(gst::Fraction::new(n, d));
+            assert_eq!(t, expected, "{n}/{d}");
+            if n > 0 {
+                assert_eq!(u64::from(t) * d as u64 % n as u64, 0, "{n}/{d}: a frame is a whole number of ticks");
+            }
+        }
+        // A rate no bounded multiple of 90 kHz holds stays at 90 kHz.
+        assert_eq!(track_timescale(gst::Fraction::new(1_000_003, 1)), 90_000);
     }
 }
