@@ -702,6 +702,27 @@ fn an_entry_stored_as_a_symbolic_link_fails_the_bundle_even_listed_and_signed() 
     assert!(report.contains(&format!("FAILED  {}: {REPORT}: stored as a symbolic link", bundle.display())), "{report}");
 }
 
+/// Found by hostile use: a report stored setuid and writable by all (mode 4777) passed, and
+/// unzip gives the recipient's copy those permissions (the zip crate writes 777 at most).
+#[test]
+fn an_entry_stored_with_other_permissions_fails_the_bundle() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let all = entries(&bundle);
+    let mut zip = zip::ZipWriter::new(File::create(&bundle).unwrap());
+    for (name, method, bytes) in all {
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
+        let options = if name == REPORT { options.unix_permissions(0o666) } else { options.unix_permissions(0o644) };
+        zip.start_file(name.as_str(), options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let (ok, report) = home.verify(&bundle, &[]);
+    assert!(!ok, "{report}");
+    assert!(report.contains(&format!("{REPORT}: stored with permissions 666; export writes 644")), "{report}");
+}
+
 /// Found by hostile use: a manifest re-signed with an empty file list, in a bundle holding
 /// nothing else, passed `verify` ("all 1 checks passed").
 #[test]

@@ -291,7 +291,7 @@ fn options_for(name: &str, len: u64, time: zip::DateTime) -> SimpleFileOptions {
     SimpleFileOptions::default()
         .compression_method(method)
         .last_modified_time(time)
-        .unix_permissions(0o644)
+        .unix_permissions(super::verify::ENTRY_MODE)
         .large_file(len >= u64::from(u32::MAX))
 }
 

@@ -534,6 +534,11 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
             // unzip made the recipient's report.txt show that file. Export writes files only.
             return Err(format!("{}: stored as a {kind}, not a file; export writes none, so the bundle was altered", f.name()));
         }
+        if let Some(mode) = f.unix_mode().map(|m| m & 0o7777).filter(|&m| m != ENTRY_MODE) {
+            // Found by hostile use: a report stored setuid and writable by all (4777) passed,
+            // and unzip gives the recipient's copy those permissions.
+            return Err(format!("{}: stored with permissions {mode:o}; export writes {ENTRY_MODE:o}, so the bundle was altered", f.name()));
+        }
         if let Some(extra) = f.extra_data().filter(|e| !only_zip64_fields(e)) {
             return added(format!("{}: an extra field of {} bytes in the zip directory", f.name(), extra.len()));
         }
@@ -559,6 +564,9 @@ fn not_a_regular_file(mode: u32) -> Option<&'static str> {
         _ => Some("special file"),
     }
 }
+
+/// The permissions [`super::bundle::seal`] stores with every entry.
+pub const ENTRY_MODE: u32 = 0o644;
 
 /// A ZIP64 extra field in a local header: its id and length, then both sizes (20 bytes).
 const ZIP64_LOCAL_EXTRA: u64 = 20;
