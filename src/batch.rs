@@ -36,8 +36,14 @@ use crate::settings::{media_kind, MediaKind, RedactSettings};
 use crate::still;
 use manifest::{Identity, Manifest, Record, State};
 
-/// Extensions taken as video inputs (images are those of [`media_kind`]).
-const VIDEO_EXTENSIONS: [&str; 10] = ["mp4", "m4v", "mov", "mkv", "avi", "webm", "ts", "mts", "mpg", "mpeg"];
+/// Extensions taken as video inputs (images are those of [`media_kind`]): containers, and the
+/// raw streams DVRs export. A file named so that GStreamer cannot decode fails, reported; one
+/// not named so is left alone with a note only (found by hostile use: `batch -q` over `.3gp` and
+/// `.m2ts` clips exited 0 without redacting them or a word).
+const VIDEO_EXTENSIONS: [&str; 27] = [
+    "mp4", "m4v", "mov", "mkv", "avi", "webm", "ts", "mts", "m2ts", "m2t", "mpg", "mpeg", "vob", "3gp", "3g2", "flv", "wmv", "asf",
+    "ogv", "mxf", "dv", "h264", "264", "h265", "265", "hevc", "mjpeg",
+];
 
 /// Extension of every video output.
 const VIDEO_OUTPUT_EXTENSION: &str = "mp4";
@@ -744,10 +750,12 @@ mod tests {
     fn the_plan_keeps_relative_paths_and_turns_videos_into_mp4() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
-        touch(&input, &["cam1/2026-11-01/a.avi", "cam1/b.MKV", "snap.jpg", "notes.txt", ".hidden.mp4"]);
+        touch(&input, &["cam1/2026-11-01/a.avi", "cam1/b.MKV", "snap.jpg", "notes.txt", ".hidden.mp4", "phone/c.3gp", "dvr/d.m2ts", "dvr/e.h264"]);
         let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
         let plan = plan(&layout);
-        assert_eq!(outputs(&plan, &layout.output_dir), vec!["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "snap.jpg"]);
+        // Found by hostile use: `.3gp` and `.m2ts` clips were left alone, with only a note.
+        let expected = ["cam1/2026-11-01/a.mp4", "cam1/b.mp4", "dvr/d.mp4", "dvr/e.mp4", "phone/c.mp4", "snap.jpg"];
+        assert_eq!(outputs(&plan, &layout.output_dir), expected);
         assert!(plan.failed.is_empty(), "{plan:?}");
         // Other files are left alone, and the user is told which.
         assert_eq!(plan.notes.len(), 2, "{plan:?}");
