@@ -376,8 +376,13 @@ fn audit(args: &cli::AuditArgs, quiet: bool) -> veilcam::Result<ExitCode> {
     if let Some(p) = &args.json {
         targets.push(Target { option: "--json", path: p });
     }
-    let reads = [(INPUT, Some(&args.input)), ("--sidecar", args.sidecar.as_ref()), ("--hits-from", args.hits_from.as_ref()), ("--model", args.model.as_ref()), ("--ort-lib", args.ort_lib.as_ref())];
-    let reads: Vec<Target<'_>> = reads.into_iter().filter_map(|(option, path)| path.map(|path| Target { option, path })).collect();
+    let reads = veilcam::output::reads([
+        (INPUT, Some(args.input.as_path())),
+        ("--sidecar", args.sidecar.as_deref()),
+        ("--hits-from", args.hits_from.as_deref()),
+        ("--model", args.model.as_deref()),
+        ("--ort-lib", args.ort_lib.as_deref()),
+    ]);
     let mut outputs = prepare_all(&reads, &targets, args.overwrite)?.into_iter();
     let (sheet_out, json_out) = (args.contact_sheet.as_ref().and_then(|_| outputs.next()), args.json.as_ref().and_then(|_| outputs.next()));
     let settings = veilcam::audit::AuditSettings {

@@ -214,6 +214,12 @@ pub struct Target<'a> {
 /// The option name of a run's own input among the files it reads ([`prepare_all`]).
 pub const INPUT: &str = "the input";
 
+/// The files a run reads, from each option and the path it names, if any: those that exist,
+/// for [`prepare_all`].
+pub fn reads<'a>(named: impl IntoIterator<Item = (&'static str, Option<&'a Path>)>) -> Vec<Target<'a>> {
+    named.into_iter().filter_map(|(option, path)| path.filter(|p| p.exists()).map(|path| Target { option, path })).collect()
+}
+
 /// Checks every output of a run before any work starts, then creates their temp files: each
 /// must differ from every file the run `reads` (its input, [`INPUT`], first) and from the
 /// others (through symlinks, `..` and hard links), may exist only with `overwrite`, and only

@@ -173,12 +173,15 @@ impl RedactSettings {
     /// Every file the run reads (that exists), each with the option naming it: no output may
     /// replace one ([`crate::output::prepare_all`]).
     pub fn reads(&self) -> Vec<Target<'_>> {
-        let models = [("--model", &self.model), ("--person-model", &self.person_model), ("the second face model", &self.second_model), ("--ort-lib", &self.ort_lib)];
-        [(INPUT, Some(&self.input)), ("--config", self.config.as_ref()), ("--obscure-findings", self.findings.as_ref())]
-            .into_iter()
-            .chain(models.map(|(option, path)| (option, Some(path))))
-            .filter_map(|(option, path)| path.filter(|p| p.exists()).map(|path| Target { option, path }))
-            .collect()
+        crate::output::reads([
+            (INPUT, Some(self.input.as_path())),
+            ("--config", self.config.as_deref()),
+            ("--obscure-findings", self.findings.as_deref()),
+            ("--model", Some(&self.model)),
+            ("--person-model", Some(&self.person_model)),
+            ("the second face model", Some(&self.second_model)),
+            ("--ort-lib", Some(&self.ort_lib)),
+        ])
     }
 
     /// The settings of `a` as a file run or, with `--realtime`, a live rehearsal.

@@ -369,8 +369,13 @@ fn read_entry(zip: &mut zip::ZipArchive<File>, name: &str, limit: u64) -> Result
     if file.size > limit {
         return Err(format!("is {} bytes; at most {limit} expected", file.size));
     }
+    // One byte past the limit, so that an entry of exactly `limit` bytes is read to its end,
+    // where `Entry` checks it.
     let mut bytes = Vec::new();
-    file.take(limit).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("holds more than {limit} bytes"));
+    }
     Ok(bytes)
 }
 
