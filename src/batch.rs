@@ -522,6 +522,18 @@ fn drop_collisions(jobs: Vec<Job>) -> (Vec<Job>, Vec<(PathBuf, String)>) {
                 clashing.insert(input.to_path_buf());
             }
         }
+        // An output that another's path needs as a directory (`a.avi` becomes `a.mp4`, beside a
+        // directory `a.mp4/`; found by hostile use: the loser failed with "File exists (os
+        // error 17)"). Paths under `out` sort right after it.
+        let below = writers.range::<&Path, _>((std::ops::Bound::Excluded(out), std::ops::Bound::Unbounded));
+        for (inner, inner_inputs) in below.take_while(|(inner, _)| inner.starts_with(out)) {
+            let why = format!("{} would be both a file and the directory of {}; rename one of their inputs", out.display(), inner.display());
+            for input in inputs.iter().chain(inner_inputs) {
+                if clashing.insert(input.to_path_buf()) {
+                    failed.push((input.to_path_buf(), why.clone()));
+                }
+            }
+        }
     }
     let jobs = jobs.into_iter().filter(|j| !clashing.contains(&j.input)).collect();
     (jobs, failed)
@@ -762,6 +774,22 @@ mod tests {
         assert!(plan.notes[0].starts_with("not redacted: 1 file(s)") && plan.notes[0].ends_with(": notes.txt"), "{plan:?}");
         // So is a hidden video (found by hostile use: it was skipped without a word).
         assert_eq!(plan.notes[1], "not redacted: 1 hidden file(s) (a name starting with '.'): .hidden.mp4", "{plan:?}");
+    }
+
+    /// Found by hostile use: `a.avi` (output `a.mp4`) beside a directory `a.mp4/` made one of
+    /// them fail with "File exists (os error 17)".
+    #[test]
+    fn an_output_that_another_needs_as_a_directory_fails_both_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input, &["a.avi", "a.mp4/x.png", "a.mp4/y.png", "b.avi"]);
+        let layout = BatchDirs::new(&input, &dir.path().join("out"), &options(&[])).unwrap();
+        let plan = plan(&layout);
+        assert_eq!(outputs(&plan, &layout.output_dir), vec!["b.mp4"]);
+        let mut failed: Vec<_> = plan.failed.iter().map(|(p, why)| (p.strip_prefix(&input).unwrap().display().to_string(), why.clone())).collect();
+        failed.sort();
+        assert_eq!(failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["a.avi", "a.mp4/x.png", "a.mp4/y.png"], "{failed:?}");
+        assert!(failed.iter().all(|(_, why)| why.contains("would be both a file and the directory of")), "{failed:?}");
     }
 
     #[test]
