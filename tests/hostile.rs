@@ -351,6 +351,50 @@ fn frames_the_decoder_gives_nothing_back_for_are_damage() {
     assert_eq!(probe(&dir.path().join("whole.mp4")).frames.len(), 45);
 }
 
+/// An MJPEG AVI (as IP cameras and DVRs record) of 20 frames whose frame 10 is cut short at
+/// half its entropy-coded data, its chunk keeping its size: the rest zeros, or an end-of-image
+/// marker and zeros (`marked`).
+fn with_a_jpeg_frame_cut_short(dir: &Path, marked: bool) -> PathBuf {
+    let whole = dir.join("whole.avi");
+    gst_launch(&format!(
+        "videotestsrc num-buffers=20 pattern=ball ! video/x-raw,width=320,height=240,framerate=10/1,format=I420 ! jpegenc ! avimux ! filesink location={}",
+        whole.display()
+    ));
+    let mut bytes = std::fs::read(&whole).unwrap();
+    let find = |bytes: &[u8], what: &[u8], from: usize| from + bytes[from..].windows(what.len()).position(|w| w == what).unwrap();
+    let mut start = 0;
+    for _ in 0..=10 {
+        start = find(&bytes, b"\xFF\xD8\xFF", start) + 1;
+    }
+    let (scan, end) = (find(&bytes, b"\xFF\xDA", start), find(&bytes, b"\xFF\xD9", start) + 2);
+    let cut = scan + (end - scan) / 2;
+    bytes[cut..end].fill(0);
+    if marked {
+        bytes[cut..cut + 2].copy_from_slice(b"\xFF\xD9");
+    }
+    let damaged = dir.join(if marked { "marked.avi" } else { "cut.avi" });
+    std::fs::write(&damaged, bytes).unwrap();
+    damaged
+}
+
+/// Found by hostile use: a JPEG frame of an MJPEG video cut short decoded as grey blocks, exit
+/// 0 and no word: GStreamer's `jpegdec` patches it up silently. libav's decoder, chosen
+/// instead, reports it.
+#[test]
+fn a_jpeg_frame_cut_short_in_an_mjpeg_video_is_damage() {
+    require_elements(&[("jpegenc", "gstreamer1.0-plugins-good"), ("avdec_mjpeg", "gstreamer1.0-libav")]);
+    for marked in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = with_a_jpeg_frame_cut_short(dir.path(), marked);
+        assert_damaged_input_is_refused(&damaged, dir.path());
+        let json = assert_salvaged(&damaged, dir.path());
+        assert!(json["damage"]["reports"][0].as_str().unwrap().starts_with("libav: "), "{}", json["damage"]);
+        let out = redact_within(Duration::from_secs(60), &dir.path().join("whole.avi"), &dir.path().join("whole.mp4"), &[]);
+        assert!(out.status.success(), "the same video undamaged is clean: {}", stderr(&out));
+        assert_eq!(probe(&dir.path().join("whole.mp4")).frames.len(), 20);
+    }
+}
+
 #[test]
 fn an_intact_file_decodes_cleanly_and_salvage_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -590,6 +590,7 @@ fn build(
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
     let log = damage.clone();
     let counted = fed.clone();
+    integrity::prefer_reporting_decoders(&decodebin);
     decodebin.connect("deep-element-added", false, move |args| {
         let element = args[2].get::<gst::Element>().expect("deep-element-added gives an element");
         integrity::harden_decoder(&element, salvage);

@@ -13,7 +13,9 @@
 //!   so a log function watches their categories for the demuxers of veilcam's pipelines
 //!   ([`watch_demuxer`]);
 //! - a libav decoder concealed an error (a frame cut off at the end of an MPEG-TS or raw H.264
-//!   file decodes with grey blocks and no flag): libav logs it at ERROR level, without naming
+//!   file decodes with grey blocks and no flag; an MJPEG frame cut short or corrupt, for which
+//!   libav's decoder is chosen over the silent `jpegdec`, [`prefer_reporting_decoders`]):
+//!   libav logs it at ERROR level, without naming
 //!   the element, so such a message counts against every decode running at the time
 //!   ([`register`]). Two files decoded at once in one process (`batch --jobs 2`) can thus both
 //!   fail for the damage of one; the clean one succeeds when run again.
@@ -175,6 +177,27 @@ pub fn harden_decoder(element: &gst::Element, salvage: bool) {
     if element.is::<gstreamer_video::VideoDecoder>() && element.find_property("max-errors").is_some() {
         element.set_property("max-errors", if salvage { -1i32 } else { 0i32 });
     }
+}
+
+/// The decoder that `decodebin` is to try instead of one that hides damage: GStreamer's
+/// `jpegdec` decodes a JPEG frame of an MJPEG video that is cut short or corrupt as grey blocks
+/// and says nothing (libjpeg's warnings go nowhere); libav's, whose errors the log watch
+/// reads, reports it ("overread", "error dc").
+const INSTEAD: [(&str, &str); 1] = [("jpegdec", "avdec_mjpeg")];
+
+/// Makes `decodebin` skip the decoders of [`INSTEAD`] where their replacement is installed and
+/// takes the stream, so that a damaged frame is reported like any other decoder's. (libav's
+/// MJPEG decoder takes parsed JPEG frames, as demuxers give them; a raw stream of JPEGs, which
+/// decodebin has no parser for, stays with `jpegdec`.)
+pub fn prefer_reporting_decoders(decodebin: &gst::Element) {
+    // decodebin's "autoplug-select" answers with a `GstAutoplugSelectResult`: 0 try, 2 skip.
+    let Some(result) = gst::glib::Type::from_name("GstAutoplugSelectResult") else { return };
+    decodebin.connect("autoplug-select", false, move |args| {
+        let (caps, factory) = (args[2].get::<gst::Caps>().ok()?, args[3].get::<gst::ElementFactory>().ok()?);
+        let takes = |name: &str| gst::ElementFactory::find(name).is_some_and(|f| f.can_sink_all_caps(&caps));
+        let replaced = INSTEAD.iter().any(|(hides, reports)| factory.name() == *hides && takes(reports));
+        gst::glib::EnumClass::with_type(result)?.to_value(if replaced { 2 } else { 0 })
+    });
 }
 
 /// The decodes being watched: their logs, and their demuxers by element name (GStreamer names
