@@ -34,7 +34,7 @@ pub fn sweep(dir: &Path, is_temp: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     sweep_older_than(dir, MIN_AGE, is_temp)
 }
 
-fn sweep_older_than(dir: &Path, min_age: Duration, is_temp: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+pub(crate) fn sweep_older_than(dir: &Path, min_age: Duration, is_temp: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     entries
         .flatten()

@@ -301,11 +301,12 @@ fn assert_faces_gone(what: &str, clip: &Clip, frames: &[Vec<u8>]) {
 }
 
 fn upload(servers: &Servers, clip: &Path, key: &str) {
-    block_on(servers.store().upload(clip, key)).unwrap();
+    block_on(servers.store().upload(clip, key, None)).unwrap();
 }
 
 fn download(servers: &Servers, key: &str, dir: &Path) -> PathBuf {
     let path = dir.join(key.replace('/', "_"));
+    let _ = std::fs::remove_file(&path);
     block_on(servers.store().download(key, &path)).unwrap();
     path
 }
@@ -467,4 +468,96 @@ fn an_output_key_that_would_address_the_input_is_refused_and_nothing_is_queued()
     }
     let s = servers.snapshot();
     assert!(s.jobs.is_empty(), "nothing queued: {}", status::render(&s));
+}
+
+/// `veilcam submit` of `input` to `out` (keys in the bucket) with the test's options; its output.
+fn submit_output(servers: &Servers, input: &str, out: &str) -> std::process::Output {
+    let args: Vec<String> = ["submit".to_string(), format!("s3://{BUCKET}/{input}"), "--out".into(), format!("s3://{BUCKET}/{out}")].into_iter().chain(OPTIONS.iter().map(|s| s.to_string())).collect();
+    servers.veilcam(&args.iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap()
+}
+
+/// Found by hostile use: an object at the output key was taken for the job's finished output
+/// whoever wrote it (a raw clip beside its input, `cams/b.avi` → `cams/b.mp4`, was recorded as
+/// the redacted output), and a done job whose output was deleted was never made again. Each
+/// output now carries the id of the job that wrote it: an object without one is refused at
+/// submit, failed at once by a worker that meets it, and never replaced.
+#[test]
+fn an_object_no_worker_wrote_is_never_taken_for_an_output_nor_replaced_and_a_lost_output_is_made_again() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 10);
+    let raw = std::fs::read(&clip.path).unwrap();
+    let raw_at = |key: &str| std::fs::read(download(&servers, key, local.path())).unwrap() == raw;
+    for key in ["cams/b.mkv", "cams/b.mp4", "in/a.mp4", "in/c.mp4"] {
+        upload(&servers, &clip.path, key);
+    }
+    // Refused at submit: the raw clip at the output key.
+    let refused = submit_output(&servers, "cams/b.mkv", "cams/");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("s3://redaction/cams/b.mp4 is there already and no veilcam worker wrote it"), "{err}");
+    assert!(servers.snapshot().jobs.is_empty(), "nothing queued");
+    // Queued while the output key was free; a raw object appears there before a worker comes.
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    upload(&servers, &clip.path, "out/c.mp4");
+    let work = tempfile::tempdir().unwrap();
+    let _w = servers.worker("w", work.path(), &[]);
+    let s = servers.wait_until(Duration::from_secs(180), "one done, one failed", &["w"], |s| s.count(State::Done) == 1 && s.count(State::Failed) == 1);
+    let failed = s.jobs.iter().find(|j| j.state == State::Failed).unwrap();
+    assert_eq!(failed.attempt, 1, "nothing a retry could mend: dead-lettered at once");
+    assert!(failed.reason.as_deref().unwrap_or("").contains("no veilcam worker wrote it"), "{}", status::render(&s));
+    assert!(raw_at("cams/b.mp4") && raw_at("out/c.mp4"), "the objects in the way are untouched");
+    assert_faces_gone("a.mp4", &clip, &decode_gray(&download(&servers, "out/a.mp4", local.path())));
+    // A done job whose output is gone is queued again, and made again.
+    block_on(servers.store().delete("out/a.mp4")).unwrap();
+    let again = submit_output(&servers, "in/a.mp4", "out/");
+    let text = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success() && text.contains("1 job(s) queued"), "{text}");
+    servers.wait_until(Duration::from_secs(180), "the lost output made again", &["w"], |_| keys(&servers, "out").contains(&"out/a.mp4".to_string()));
+    assert_faces_gone("a.mp4 again", &clip, &decode_gray(&download(&servers, "out/a.mp4", local.path())));
+    // Its output still there, the job is known and not queued a third time.
+    let known = submit_output(&servers, "in/a.mp4", "out/");
+    let text = String::from_utf8_lossy(&known.stderr);
+    assert!(text.contains("0 job(s) queued, 1 already known"), "{text}");
+}
+
+/// Found by hostile use: a second signal ends a run at once, removing the temp files it knows
+/// of — but not the worker's job directory, so the raw input stayed on the worker's disk.
+#[test]
+fn a_worker_ended_by_a_second_signal_leaves_no_raw_input_behind() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 30);
+    upload(&servers, &clip.path, "in/a.mp4");
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let mut w = servers.worker_with_env("w", work.path(), &[], &[("VEILCAM_DETECTOR_DELAY_MS", "300")]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while job_dirs(work.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the worker never made its job directory:\n{}", servers.log("w"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Into the redaction (the whole input downloaded), where stopping takes a while.
+    let input = || std::fs::read_dir(work.path().join(&job_dirs(work.path())[0])).ok()?.flatten().find(|e| e.file_name().to_string_lossy().starts_with("input"));
+    let size = std::fs::metadata(&clip.path).unwrap().len();
+    while !input().is_some_and(|e| e.metadata().is_ok_and(|m| m.len() == size)) {
+        assert!(Instant::now() < deadline, "the worker never downloaded its input:\n{}", servers.log("w"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = w.0.id() as i32;
+    for _ in 0..2 {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = w.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not end on a second signal");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // 130 when the second signal ended it; 0 if it had stopped cleanly in between.
+    assert!(matches!(status.code(), Some(130 | 0)), "{status:?}\n{}", servers.log("w"));
+    assert!(job_dirs(work.path()).is_empty(), "left behind: {:?}\n{}", job_dirs(work.path()), servers.log("w"));
 }

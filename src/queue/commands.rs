@@ -43,7 +43,7 @@ pub fn worker(a: &WorkerArgs, quiet: bool) -> crate::Result<()> {
         name: format!("{host}-{}", std::process::id()),
     };
     if !quiet {
-        say!("veilcam: worker {} taking jobs from {} ({} at a time)", config.name, config.nats.url, config.jobs);
+        say!("veilcam: worker {} taking jobs from {} ({} at a time)", config.name, super::shown(&config.nats.url), config.jobs);
     }
     let s = super::worker::run(config)?;
     if !quiet {

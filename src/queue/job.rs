@@ -116,6 +116,8 @@ pub fn check_submittable(o: &RedactOptions) -> Result<(), QueueError> {
         (o.preview.is_some(), "--preview"),
         (o.stats.is_some(), "--stats"),
         (o.overwrite, "--overwrite"),
+        // The encoder's threads are the worker machine's business, as the detector's are.
+        (o.encoder_threads != 0, "--encoder-threads"),
     ];
     if let Some((_, flag)) = refused.iter().find(|(set, _)| *set) {
         return Err(QueueError::Usage(format!(
@@ -166,6 +168,8 @@ pub fn options_to_args(o: &RedactOptions) -> Vec<String> {
         o.crf.to_string(),
         "--local-contrast".into(),
         value_name(&o.local_contrast),
+        "--night".into(),
+        value_name(&o.night),
     ];
     for (set, flag) in [(o.no_small_faces, "--no-small-faces"), (o.low_light, "--low-light"), (o.keep_audio, "--keep-audio"), (o.salvage, "--salvage")] {
         if set {
@@ -219,15 +223,16 @@ mod tests {
             crf: 30,
             keep_audio: true,
             salvage: true,
+            night: crate::policy::NightProfile::Off,
             ..RedactOptions::default()
         };
         let back = args_to_options(&options_to_args(&o)).unwrap();
         // Every carried field, compared through Debug (the structs have no PartialEq).
         let carried = |o: &RedactOptions| {
             format!(
-                "{:?} {:?} {} {} {} {} {} {:?} {:?} {} {} {} {:?} {} {} {} {}",
+                "{:?} {:?} {} {} {} {} {} {:?} {:?} {} {} {} {:?} {} {} {} {} {:?}",
                 o.fill, o.shape, o.threshold, o.mask_scale, o.detect_width, o.no_small_faces, o.low_light, o.local_contrast, o.detect_every, o.lookahead, o.hold,
-                o.person_threshold, o.person_every, o.preset, o.crf, o.keep_audio, o.salvage
+                o.person_threshold, o.person_every, o.preset, o.crf, o.keep_audio, o.salvage, o.night
             )
         };
         assert_eq!(carried(&back), carried(&o));

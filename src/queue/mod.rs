@@ -57,7 +57,22 @@ pub enum QueueError {
 
 impl QueueError {
     pub(crate) fn nats(url: &str, what: &str, e: impl std::fmt::Display) -> Self {
-        QueueError::Nats { url: url.to_string(), message: format!("{what}: {e}") }
+        QueueError::Nats { url: shown(url), message: format!("{what}: {e}") }
+    }
+}
+
+/// The user information of a `nats://user:password@host` URL, if it has any.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(info, _)| info)
+}
+
+/// `url` as it may be shown: any user information replaced by `***`.
+pub fn shown(url: &str) -> String {
+    match userinfo(url) {
+        Some(info) => url.replacen(&format!("{info}@"), "***@", 1),
+        None => url.to_string(),
     }
 }
 
@@ -70,10 +85,20 @@ pub struct NatsTarget {
 }
 
 /// Connects to NATS. Credentials: the `.creds` file if given, else `$NATS_USER` +
-/// `$NATS_PASSWORD`, else `$NATS_TOKEN`, else none. The client reconnects by itself (for ever)
-/// after a server restart; requests made while it is away fail and are retried by the caller.
+/// `$NATS_PASSWORD`, else `$NATS_TOKEN`, else none; never in the URL (it is shown in logs and
+/// errors, and command lines are visible to every user). The first connection fails with its
+/// cause (refused, not authorised, no answer); once connected, the client reconnects by itself
+/// (for ever) after a server restart, and requests made while it is away fail and are retried
+/// by the caller.
 pub async fn connect(target: &NatsTarget, name: &str) -> Result<async_nats::Client, QueueError> {
-    let mut options = async_nats::ConnectOptions::new().name(name).retry_on_initial_connect().connection_timeout(Duration::from_secs(5));
+    if let Some(userinfo) = userinfo(&target.url) {
+        let what = if userinfo.contains(':') { "a user and password" } else { "a token or user" };
+        return Err(QueueError::nats(&target.url, "cannot connect", format!("the URL holds {what}; give them in $NATS_USER and $NATS_PASSWORD, $NATS_TOKEN or a --nats-creds file instead")));
+    }
+    // Without `retry_on_initial_connect`, which hid the first connection's cause behind a
+    // later "request timed out" (found by hostile use: a refused connection and a wrong
+    // password read the same).
+    let mut options = async_nats::ConnectOptions::new().name(name).connection_timeout(Duration::from_secs(5));
     let creds = target.creds.clone().or_else(|| std::env::var_os("NATS_CREDS").map(PathBuf::from));
     if let Some(path) = creds {
         check_private(&path)?;
@@ -83,7 +108,6 @@ pub async fn connect(target: &NatsTarget, name: &str) -> Result<async_nats::Clie
     } else if let Ok(token) = std::env::var("NATS_TOKEN") {
         options = options.token(token);
     }
-    // `retry_on_initial_connect` would wait for ever for a server that is not there: bound it.
     tokio::time::timeout(Duration::from_secs(15), options.connect(target.url.as_str()))
         .await
         .map_err(|_| QueueError::nats(&target.url, "cannot connect", "no answer within 15 s"))?
@@ -163,4 +187,22 @@ pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| crate::Error::Pipeline(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by hostile use: a password in `--nats`/`$VEILCAM_NATS` was printed in the worker's
+    /// first line and in every NATS error.
+    #[test]
+    fn a_nats_url_is_shown_without_its_credentials_and_refused_with_them() {
+        assert_eq!(shown("nats://alice:S3cr3t@host:4222"), "nats://***@host:4222");
+        assert_eq!(shown("nats://tok3n@host"), "nats://***@host");
+        assert_eq!(shown("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(shown("nats://host/a@b"), "nats://host/a@b", "an @ after the host is not user information");
+        let target = NatsTarget { url: "nats://alice:S3cr3t@127.0.0.1:9".into(), creds: None };
+        let err = runtime().unwrap().block_on(connect(&target, "test")).unwrap_err().to_string();
+        assert!(err.contains("$NATS_USER") && !err.contains("S3cr3t") && !err.contains("alice"), "{err}");
+    }
 }

@@ -180,7 +180,11 @@ pub fn render(s: &Snapshot) -> String {
         s.dead_letters.len()
     );
     for j in &s.jobs {
-        let mut line = format!("{:<8} {} {} -> {}", j.state.name(), &j.id[..12.min(j.id.len())], j.input, j.output);
+        // A record is whatever was stored under the bucket's key: shown, never trusted to be
+        // ASCII or one line (found by hostile use: a planted non-ASCII id made `jobs` panic,
+        // and an S3 error's XML body broke the one-line-per-job form).
+        let id: String = j.id.chars().take(12).collect();
+        let mut line = format!("{:<8} {id} {} -> {}", j.state.name(), crate::one_line(&j.input), crate::one_line(&j.output));
         if let Some(w) = &j.worker {
             line += &format!(" [{w}, attempt {}]", j.attempt);
         }
@@ -192,7 +196,7 @@ pub fn render(s: &Snapshot) -> String {
             line.push(')');
         }
         if let Some(r) = &j.reason {
-            line += &format!(": {r}");
+            line += &format!(": {}", crate::one_line(r));
         }
         text += &line;
         text.push('\n');

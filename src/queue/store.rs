@@ -84,26 +84,42 @@ pub struct Store {
     inner: Arc<AmazonS3>,
 }
 
-/// An object found by [`Store::list`].
+/// An object found by [`Store::list`] or [`Store::head`].
 #[derive(Clone, Debug)]
 pub struct Listed {
     pub key: String,
     pub size: u64,
     pub etag: Option<String>,
+    /// The job that wrote it, for an output of a worker ([`JOB_METADATA`]; [`Store::head`] only).
+    pub job: Option<String>,
 }
+
+/// The user metadata (`x-amz-meta-veilcam-job`) by which a worker marks each output with the id
+/// of the job that wrote it: an object without it is not veilcam's, never taken for a finished
+/// output and never replaced (found by hostile use: a raw clip at the output key was recorded
+/// as the job's redacted output).
+pub const JOB_METADATA: &str = "veilcam-job";
+
+/// Retries of a failed request, and the pause before the first: it doubles each time (with
+/// jitter), so a store that is away for up to about 15 s does not fail a job (found by hostile
+/// use: with object_store's default 100 ms the four retries were over in half a second, and a
+/// store restart sent every queued job to the dead letters).
+const RETRIES: usize = 4;
+const FIRST_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 fn read_credentials(path: &Path) -> Result<(String, String), QueueError> {
     super::check_private(path)?;
     let bad = |message: String| QueueError::Credentials { path: path.to_path_buf(), message };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let (mut id, mut secret) = (None, None);
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('[')) {
-        let Some((k, v)) = line.split_once('=') else { return Err(bad("a line is not `name = value`".into())) };
+    for (number, line) in text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#') && !l.starts_with('[')) {
+        let Some((k, v)) = line.split_once('=') else { return Err(bad(format!("line {} is not `name = value`", number + 1))) };
+        // A mistyped line may hold the secret: it is never shown, only its number.
         let v = v.trim().trim_matches('"').to_string();
         match k.trim() {
             "access_key_id" | "aws_access_key_id" => id = Some(v),
             "secret_access_key" | "aws_secret_access_key" => secret = Some(v),
-            other => return Err(bad(format!("unknown name {other} (access_key_id, secret_access_key)"))),
+            _ => return Err(bad(format!("line {}: an unknown name (the names are access_key_id and secret_access_key)", number + 1))),
         }
     }
     match (id, secret) {
@@ -121,7 +137,11 @@ impl Store {
             .with_region(if config.region.is_empty() { "us-east-1" } else { config.region.as_str() })
             .with_allow_http(true)
             .with_virtual_hosted_style_request(false)
-            .with_retry(RetryConfig { max_retries: 4, retry_timeout: Duration::from_secs(30), ..Default::default() });
+            .with_retry(RetryConfig {
+                max_retries: RETRIES,
+                retry_timeout: Duration::from_secs(30),
+                backoff: object_store::BackoffConfig { init_backoff: FIRST_RETRY_PAUSE, ..Default::default() },
+            });
         if let Some(e) = &endpoint {
             b = b.with_endpoint(e);
         }
@@ -160,16 +180,20 @@ impl Store {
                 }
                 e => self.err(prefix, "cannot list", e),
             })?;
-            out.push(Listed { key: meta.location.to_string(), size: meta.size, etag: meta.e_tag });
+            out.push(Listed { key: meta.location.to_string(), size: meta.size, etag: meta.e_tag, job: None });
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
-    /// The object's ETag, or `None` when it does not exist.
+    /// The object's size, ETag and writing job, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<Listed>, QueueError> {
-        match self.inner.head(&self.key(key)?).await {
-            Ok(meta) => Ok(Some(Listed { key: key.to_string(), size: meta.size, etag: meta.e_tag })),
+        let head = object_store::GetOptions { head: true, ..Default::default() };
+        match self.inner.get_opts(&self.key(key)?, head).await {
+            Ok(got) => {
+                let job = got.attributes.get(&object_store::Attribute::Metadata(JOB_METADATA.into())).map(|v| v.to_string());
+                Ok(Some(Listed { key: key.to_string(), size: got.meta.size, etag: got.meta.e_tag, job }))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(key, "cannot look up", e)),
         }
@@ -191,10 +215,15 @@ impl Store {
         Ok(n)
     }
 
-    /// Uploads `src` to `key` (multipart for large files; the object appears only complete).
-    pub async fn upload(&self, src: &Path, key: &str) -> Result<u64, QueueError> {
+    /// Uploads `src` to `key` (multipart for large files; the object appears only complete),
+    /// marked as the output of `job` if given ([`JOB_METADATA`]).
+    pub async fn upload(&self, src: &Path, key: &str, job: Option<&str>) -> Result<u64, QueueError> {
         let mut file = tokio::fs::File::open(src).await.map_err(|e| self.err(key, &format!("cannot open {}", src.display()), e))?;
-        let mut writer = object_store::buffered::BufWriter::new(self.inner.clone() as Arc<dyn ObjectStore>, self.key(key)?);
+        let mut marked = object_store::Attributes::new();
+        if let Some(job) = job {
+            marked.insert(object_store::Attribute::Metadata(JOB_METADATA.into()), job.to_string().into());
+        }
+        let mut writer = object_store::buffered::BufWriter::new(self.inner.clone() as Arc<dyn ObjectStore>, self.key(key)?).with_attributes(marked);
         let n = tokio::io::copy(&mut file, &mut writer).await;
         match n {
             Ok(n) => {
@@ -213,7 +242,7 @@ impl Store {
         self.inner.put(&self.key(key)?, bytes.into()).await.map(|_| ()).map_err(|e| self.err(key, "cannot write", e))
     }
 
-    /// Server-side copy.
+    /// Server-side copy (user metadata goes with it).
     pub async fn copy(&self, from: &str, to: &str) -> Result<(), QueueError> {
         self.inner.copy(&self.key(from)?, &self.key(to)?).await.map_err(|e| self.err(to, &format!("cannot copy from {from}"), e))
     }

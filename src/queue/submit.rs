@@ -4,9 +4,10 @@
 //! `veilcam batch` chooses files: media extensions, no hidden names, nothing under the output
 //! prefix) becomes a job whose output keeps the relative key, videos as `.mp4` (videos that
 //! would share an output keep their source extension: `cam.avi` → `cam.avi.mp4`). Another
-//! input URL is one object. A job already done, queued or running is not published again;
-//! JetStream drops a duplicate message within its de-duplication window in any case
-//! (`Nats-Msg-Id` = job id).
+//! input URL is one object. An output key holding an object that no veilcam worker wrote is
+//! refused (it is never replaced). A job queued or running, or done with its output still
+//! there, is not published again; JetStream drops a duplicate message within its
+//! de-duplication window in any case (`Nats-Msg-Id` = job id).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +16,8 @@ use async_nats::HeaderMap;
 
 use super::job::{check_submittable, options_to_args, Job, PinnedConfig};
 use super::status::{self, JobStatus, State};
-use super::store::{S3Url, Store, StoreConfig};
+use super::store::{Listed, S3Url, Store, StoreConfig};
+use super::worker::temp_key;
 use super::{connect, NatsTarget, Queue, QueueError, JOBS_SUBJECT};
 use crate::cli::RedactOptions;
 use crate::settings::{media_kind, MediaKind, RedactSettings};
@@ -50,38 +52,99 @@ pub fn run(req: &SubmitRequest) -> crate::Result<Submitted> {
         let input = S3Url::parse(&req.input)?;
         let output = S3Url::parse(&req.output)?;
         let store = Store::open(&req.store, &input.bucket)?;
-        let (pairs, refused) = plan(&store, &input, &output).await?;
+        let out_store = if output.bucket == input.bucket { store.clone() } else { Store::open(&req.store, &output.bucket)? };
+        let (pairs, mut refused) = plan(&store, &input, &output).await?;
         let client = connect(&req.nats, "veilcam-submit").await?;
         let queue = Queue::open(client, &req.nats.url).await?;
-        let mut done = Submitted { refused, ..Default::default() };
+        let mut outputs = Outputs::new(&out_store, &output, pairs.len()).await?;
+        let mut done = Submitted::default();
         for (object, etag, out) in pairs {
             let job = Job::new(input.with_key(&object).to_string(), etag, out.to_string(), args.clone(), camera.clone());
+            let there = outputs.get(&out.key).await?;
+            if let Some(why) = unwritable(&out, &job.id, there.as_ref()) {
+                refused.push((input.with_key(&object).to_string(), why));
+                continue;
+            }
+            let finished = there.is_some_and(|o| o.job.as_deref() == Some(job.id.as_str()));
             let msg_id = match status::get(&queue, &job.id).await? {
-                Some(s) if s.state != State::Failed => {
+                Some(s) if s.state != State::Failed && (s.state != State::Done || finished) => {
                     done.known.push((job, s.state));
                     continue;
                 }
-                // A failed job submitted again is a new attempt, not a duplicate message.
+                // A failed job, or a done one whose output is gone, submitted again is a new
+                // attempt, not a duplicate message (found by hostile use: a deleted output was
+                // never made again).
                 Some(s) => format!("{}.{}", job.id, s.updated),
                 None => job.id.clone(),
             };
             status::put(&queue, &JobStatus::new(&job, State::Queued)).await;
             let mut headers = HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id.as_str());
-            let ack = queue
-                .js
-                .publish_with_headers(JOBS_SUBJECT, headers, job.to_bytes().into())
-                .await
-                .map_err(|e| QueueError::nats(&queue.url, "cannot publish a job", e))?
-                .await
-                .map_err(|e| QueueError::nats(&queue.url, "job not stored", e))?;
+            let stored = match queue.js.publish_with_headers(JOBS_SUBJECT, headers, job.to_bytes().into()).await {
+                Ok(ack) => ack.await.map_err(|e| QueueError::nats(&queue.url, "job not stored", e)),
+                Err(e) => Err(QueueError::nats(&queue.url, "cannot publish a job", e)),
+            };
+            let ack = match stored {
+                Ok(ack) => ack,
+                Err(e) => {
+                    // Not queued: the state says so, so a later submit tries again (found by
+                    // hostile use: a "queued" state left behind blocked every retry).
+                    let mut st = JobStatus::new(&job, State::Failed);
+                    st.reason = Some(format!("not queued: {e}"));
+                    status::put(&queue, &st).await;
+                    return Err(e.into());
+                }
+            };
             if ack.duplicate {
                 done.known.push((job, State::Queued));
             } else {
                 done.published.push(job);
             }
         }
+        done.refused = refused;
         Ok(done)
+    })
+}
+
+/// The objects at the output keys, looked up once by listing for a prefix of many jobs (each
+/// object found is then looked at for the job that wrote it).
+struct Outputs<'a> {
+    store: &'a Store,
+    listed: Option<std::collections::BTreeSet<String>>,
+}
+
+impl<'a> Outputs<'a> {
+    async fn new(store: &'a Store, output: &S3Url, jobs: usize) -> Result<Outputs<'a>, QueueError> {
+        let many = jobs > 1 && (output.key.is_empty() || output.key.ends_with('/'));
+        let listed = if many { Some(store.list(&output.key).await?.into_iter().map(|o| o.key).collect()) } else { None };
+        Ok(Outputs { store, listed })
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Listed>, QueueError> {
+        if self.listed.as_ref().is_some_and(|l| !l.contains(key)) {
+            return Ok(None);
+        }
+        self.store.head(key).await
+    }
+}
+
+/// S3 takes keys of up to 1024 bytes; SeaweedFS, like most file systems, names of up to 255.
+const MAX_KEY: usize = 1024;
+const MAX_NAME: usize = 255;
+
+/// Why job `id` cannot write `out`, if it cannot: an object there that no worker wrote (found
+/// by hostile use: `submit s3://b/cams/b.avi --out s3://b/cams/` beside a raw `cams/b.mp4` was
+/// queued, and the raw clip recorded as the job's redacted output), or a key too long for the
+/// worker's temp key beside it (found by hostile use: a 240-character name was redacted three
+/// times, failing each time at the upload).
+fn unwritable(out: &S3Url, id: &str, there: Option<&Listed>) -> Option<String> {
+    if there.is_some_and(|o| o.job.is_none()) {
+        return Some(format!("{out} is there already and no veilcam worker wrote it: it is never replaced (move it, or choose another --out)"));
+    }
+    let temp = temp_key(&out.key, id);
+    let longest = temp.split('/').map(str::len).max().unwrap_or(0);
+    (temp.len() > MAX_KEY || longest > MAX_NAME).then(|| {
+        format!("{out}: the name is too long for the worker's temp key beside it ({temp}: at most {MAX_NAME} bytes a name and {MAX_KEY} a key)")
     })
 }
 
@@ -252,6 +315,21 @@ mod tests {
         assert!(out("s3://bkt/cam/a.mp4", "s3://bkt/cam/a.mp4").is_err());
         assert!(out("s3://bkt/cam/a.mp4", "s3://other/cam/").is_ok(), "another bucket");
         assert!(out("s3://bkt/cam/a.mp4", "s3://bkt/red/a.jpg").unwrap_err().to_string().contains("both be videos"));
+    }
+
+    #[test]
+    fn an_object_no_worker_wrote_or_a_name_too_long_for_the_temp_key_is_refused() {
+        let url = |u: &str| S3Url::parse(u).unwrap();
+        let id = "0123456789abcdef0123456789abcdef";
+        let object = |job: Option<&str>| Listed { key: "red/a.mp4".into(), size: 1, etag: None, job: job.map(String::from) };
+        let out = url("s3://bkt/red/a.mp4");
+        assert!(unwritable(&out, id, None).is_none());
+        assert!(unwritable(&out, id, Some(&object(Some("another job")))).is_none(), "another job's output is replaced");
+        assert!(unwritable(&out, id, Some(&object(None))).unwrap().contains("no veilcam worker wrote it"));
+        let long = url(&format!("s3://bkt/red/{}.mp4", "x".repeat(213)));
+        assert!(unwritable(&long, id, None).unwrap().contains("too long"));
+        let fits = url(&format!("s3://bkt/red/{}.mp4", "x".repeat(212)));
+        assert!(unwritable(&fits, id, None).is_none(), "{}", temp_key(&fits.key, id).rsplit('/').next().unwrap().len());
     }
 
     #[test]

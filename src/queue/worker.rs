@@ -1,19 +1,24 @@
 //! `veilcam worker`: takes jobs from the queue, at most `--jobs` at a time, and redacts each
 //! with the engine `veilcam redact` uses.
 //!
-//! One job, step by step (`process`): the job's output already exists → ack, nothing redone;
-//! else the input is streamed into a private (0700) temp directory — the only copy of the raw
-//! input, removed on every path (and, after a `kill -9`, by the next worker started with the
-//! same `--work-dir`) — redacted there, uploaded to a hidden temp key beside the output
+//! One job, step by step (`process`): the job's output already exists, marked as written by
+//! this job (`x-amz-meta-veilcam-job`) → ack, nothing redone; an object there that no worker
+//! wrote is never replaced (the job fails at once); else the input is streamed into a private
+//! (0700) temp directory — the only copy of the raw input, removed on every path (on a second
+//! signal too, and, after a `kill -9`, by the next worker started with the same `--work-dir`,
+//! as nobody holds its lock) — redacted there, uploaded to a hidden temp key beside the output
 //! (`dir/.name.part-<job id>`), copied to the output key, the temp key deleted, and the message
-//! acked. While a job runs, the worker sends in-progress acks every third of `ack_wait`, so
-//! only a dead worker's jobs are redelivered. A failed attempt is nak'ed (delivered again,
-//! after a short delay); the `--max-deliver`-th failure publishes the job and its error on the
-//! dead-letter subject and acks it, so it never blocks the queue. SIGTERM/Ctrl-C: no new job
-//! is taken; the running ones are stopped by the engine's interrupt and nak'ed at once.
+//! acked. While a job runs, the worker sends in-progress acks every third of the consumer's
+//! `ack_wait`, so only a dead worker's jobs are redelivered. A failed attempt is nak'ed
+//! (delivered again, after a short delay); the `--max-deliver`-th failure, or the first that
+//! no retry can mend (the job's options, its pinned config, an object in the way), publishes
+//! the job and its error on the dead-letter subject and acks it, so it never blocks the queue.
+//! SIGTERM/Ctrl-C: no new job is taken; the running ones are stopped by the engine's interrupt
+//! (a download at once) and nak'ed.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{pull, AckPolicy};
@@ -40,13 +45,49 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Prefix of the private per-job directories (`<prefix><pid>-XXXXXX`).
 const JOB_DIR_PREFIX: &str = "veilcam-job-";
 
+/// The most of an unreadable message a dead letter keeps (found by hostile use: a 600 KB
+/// message, escaped into the letter, made it larger than NATS takes, so it was never
+/// dead-lettered and came back every second for ever).
+const LETTER_PAYLOAD: usize = 4096;
+
+/// Job directories of this process, for [`remove_pending`].
+static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Removes the job directories (raw inputs) of this process, as it ends on a signal (their
+/// drop handlers do not run then). Returns how many were removed.
+pub fn remove_pending() -> usize {
+    let Some(pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
+    pending.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
+}
+
 /// A job's own directory in `work_dir`, where its raw input lies: mode 0700 whatever the umask,
-/// so no other user may look in.
-fn job_dir(work_dir: &Path) -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir_in(work_dir)
+/// so no other user may look in; locked while the worker lives ([`crate::leftover`]) and
+/// removed when dropped, or by [`remove_pending`].
+struct JobDir {
+    dir: tempfile::TempDir,
+    _held: std::fs::File,
+}
+
+impl JobDir {
+    fn create(work_dir: &Path) -> std::io::Result<JobDir> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(work_dir)?;
+        let held = crate::leftover::hold_dir(dir.path())?;
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.path().to_path_buf());
+        Ok(JobDir { dir, _held: held })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(self.dir.path());
+    }
 }
 
 /// What the worker's own machine decides (not carried by jobs).
@@ -93,6 +134,9 @@ enum Failure {
     /// Stopped by a signal: nak, no attempt counted against the job.
     Interrupted,
     Error(String),
+    /// What no other attempt can mend (the job's options or config, an object in the way):
+    /// dead-lettered at once.
+    Permanent(String),
 }
 
 impl<E: std::fmt::Display> From<E> for Failure {
@@ -108,6 +152,8 @@ enum Finished {
 
 struct Context {
     config: WorkerConfig,
+    /// The shared consumer's `ack_wait` (the first worker's `--ack-wait`).
+    ack_wait: Duration,
     queue: Queue,
     store: Store,
     work_dir: PathBuf,
@@ -133,22 +179,19 @@ async fn run_async(config: WorkerConfig) -> crate::Result<WorkerSummary> {
     let store = Store::open(&config.store, &config.bucket)?;
     let client = connect(&config.nats, &config.name).await?;
     let queue = Queue::open(client, &config.nats.url).await?;
-    let consumer = queue
-        .jobs
-        .create_consumer(pull::Config {
-            durable_name: Some(WORKERS_CONSUMER.into()),
-            ack_policy: AckPolicy::Explicit,
-            ack_wait: config.ack_wait,
-            // Dead-lettering is the worker's (it knows the error); the server never drops a job.
-            max_deliver: -1,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| QueueError::nats(&config.nats.url, &format!("consumer {WORKERS_CONSUMER}"), e))?;
+    let consumer = shared_consumer(&queue, &config).await?;
+    let ack_wait = consumer.cached_info().config.ack_wait;
+    if ack_wait != config.ack_wait {
+        tracing::warn!(
+            "the queue's workers share an ack wait of {} s, set by the first worker; --ack-wait {} is not used (delete the consumer {WORKERS_CONSUMER} to change it)",
+            ack_wait.as_secs_f64(),
+            config.ack_wait.as_secs_f64()
+        );
+    }
     let metrics = Arc::new(WorkerMetrics::new());
     let _server = config.metrics.map(|addr| MetricsServer::start(addr, metrics.clone())).transpose()?;
-    tracing::info!(worker = %config.name, jobs = config.jobs, "worker taking jobs from {}", config.nats.url);
-    let cx = Arc::new(Context { config, queue, store, work_dir, metrics });
+    tracing::info!(worker = %config.name, jobs = config.jobs, "worker taking jobs from {}", super::shown(&config.nats.url));
+    let cx = Arc::new(Context { config, ack_wait, queue, store, work_dir, metrics });
     let permits = Arc::new(Semaphore::new(cx.config.jobs));
     let mut tasks = JoinSet::new();
     let mut summary = WorkerSummary::default();
@@ -211,6 +254,29 @@ async fn run_async(config: WorkerConfig) -> crate::Result<WorkerSummary> {
     Ok(summary)
 }
 
+/// The pull consumer every worker shares, created by the first with this worker's `--ack-wait`.
+/// A later worker takes it as it is: creating it again would set every worker's ack wait to
+/// this one's (found by hostile use: a worker started with `--ack-wait 3` made a running job of
+/// a worker that sent in-progress acks every 10 s be delivered again, done twice, and its output
+/// written twice).
+async fn shared_consumer(queue: &Queue, config: &WorkerConfig) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, QueueError> {
+    if let Ok(consumer) = queue.jobs.get_consumer(WORKERS_CONSUMER).await {
+        return Ok(consumer);
+    }
+    queue
+        .jobs
+        .create_consumer(pull::Config {
+            durable_name: Some(WORKERS_CONSUMER.into()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            // Dead-lettering is the worker's (it knows the error); the server never drops a job.
+            max_deliver: -1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| QueueError::nats(&config.nats.url, &format!("consumer {WORKERS_CONSUMER}"), e))
+}
+
 /// What happened to one delivered message.
 enum Handled {
     Done,
@@ -238,16 +304,14 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
     let delivered = msg.info().map_or(1, |i| i.delivered);
     let job = match Job::from_bytes(&msg.payload) {
         Ok(job) => job,
-        Err(e) => {
-            let raw = serde_json::from_slice(&msg.payload).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned()));
-            return give_up(cx, &msg, "unreadable", raw, None, &e.to_string(), delivered).await;
-        }
+        Err(e) => return give_up(cx, &msg, "unreadable", unreadable(&msg.payload), None, &e.to_string(), delivered).await,
     };
     let mut st = JobStatus::new(&job, State::Running);
     st.worker = Some(cx.config.name.clone());
     st.attempt = delivered;
-    if delivered > cx.config.max_deliver {
-        // Delivered again after its attempts were used up by workers that died mid-job.
+    if delivered > cx.config.max_deliver && !finished_before(cx, &job).await {
+        // Delivered again after its attempts were used up by workers that died mid-job (one
+        // that died after writing the output but before its ack is not one of them).
         let last = status::get(&cx.queue, &job.id).await.ok().flatten().and_then(|s| s.reason);
         let why = format!("delivered {delivered} times without finishing; last error: {}", last.as_deref().unwrap_or("none recorded (the workers stopped)"));
         return give_up(cx, &msg, &job.id, serde_json::to_value(&job).expect("a job serialises"), Some(st), &why, delivered).await;
@@ -255,7 +319,7 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
     status::put(&cx.queue, &st).await;
     cx.metrics.running.inc();
     let started = Instant::now();
-    let outcome = with_progress(&msg, cx.config.ack_wait, process(cx, &job)).await;
+    let outcome = with_progress(&msg, cx.ack_wait, process(cx, &job)).await;
     cx.metrics.running.dec();
     match outcome {
         Ok(finished) => {
@@ -288,10 +352,12 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
             status::put(&cx.queue, &st).await;
             Handled::Stopped
         }
-        Err(Failure::Error(e)) => {
+        Err(failure @ (Failure::Error(_) | Failure::Permanent(_))) => {
+            let permanent = matches!(failure, Failure::Permanent(_));
+            let (Failure::Error(e) | Failure::Permanent(e)) = failure else { unreachable!() };
             cx.metrics.failed.inc();
             tracing::warn!(job = %job.id, "attempt {delivered} of {} failed: {e}", job.input);
-            if delivered >= cx.config.max_deliver {
+            if permanent || delivered >= cx.config.max_deliver {
                 return give_up(cx, &msg, &job.id, serde_json::to_value(&job).expect("a job serialises"), Some(st), &e, delivered).await;
             }
             st.state = State::Retrying;
@@ -301,6 +367,22 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
             Handled::Retried
         }
     }
+}
+
+/// Whether `job`'s output is there, written by this job.
+async fn finished_before(cx: &Context, job: &Job) -> bool {
+    let Ok(output) = S3Url::parse(&job.output) else { return false };
+    output.bucket == cx.store.bucket && matches!(cx.store.head(&output.key).await, Ok(Some(found)) if found.job.as_deref() == Some(job.id.as_str()))
+}
+
+/// An unreadable message as a dead letter keeps it: its JSON, or its first
+/// [`LETTER_PAYLOAD`] bytes as text.
+fn unreadable(payload: &[u8]) -> serde_json::Value {
+    if payload.len() > LETTER_PAYLOAD {
+        let head = String::from_utf8_lossy(&payload[..LETTER_PAYLOAD]);
+        return serde_json::Value::String(format!("{head}… ({} bytes in all)", payload.len()));
+    }
+    serde_json::from_slice(payload).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(payload).into_owned()))
 }
 
 /// Publishes the dead letter, then acks the job (so it leaves the queue). Should the dead
@@ -387,17 +469,28 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
         }
     }
     if input.key == output.key || output.key.is_empty() {
-        return Err(Failure::Error(format!("output {output} would replace the input")));
+        return Err(Failure::Permanent(format!("output {output} would replace the input")));
     }
-    if cx.store.head(&output.key).await?.is_some() {
-        return Ok(Finished::AlreadyDone);
+    let temp = temp_key(&output.key, &job.id);
+    if let Some(found) = cx.store.head(&output.key).await? {
+        match found.job {
+            // Finished by an earlier delivery, whose worker may have died before removing its
+            // temp key.
+            Some(id) if id == job.id => {
+                let _ = cx.store.delete(&temp).await;
+                return Ok(Finished::AlreadyDone);
+            }
+            // Another job's output (the input changed since, or other options): replaced.
+            Some(_) => {}
+            None => return Err(Failure::Permanent(format!("{output} is there already and no veilcam worker wrote it: it is never replaced (move it, or submit with another --out)"))),
+        }
     }
-    let dir = job_dir(&cx.work_dir)
+    let mut options = job.redact_options().map_err(|e| Failure::Permanent(e.to_string()))?;
+    let dir = JobDir::create(&cx.work_dir)
         .map_err(|e| Failure::Error(format!("cannot create a private temp dir in {}: {e}", cx.work_dir.display())))?;
     let in_path = dir.path().join(format!("input.{}", extension(&input.key)));
     let out_path = dir.path().join(format!("output.{}", extension(&output.key)));
-    cx.store.download(&input.key, &in_path).await?;
-    let mut options = job.redact_options()?;
+    unless_interrupted(cx.store.download(&input.key, &in_path)).await?;
     let local = &cx.config.local;
     options.model = local.model.clone().or(options.model);
     options.person_model = local.person_model.clone();
@@ -409,7 +502,7 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
         options.ort_threads = t;
     }
     if let Some(cfg) = &job.camera {
-        let text = cfg.verified().map_err(Failure::Error)?;
+        let text = cfg.verified().map_err(Failure::Permanent)?;
         let path = dir.path().join("camera.toml");
         std::fs::write(&path, text).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
         options.config = Some(path);
@@ -436,12 +529,13 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
             tracing::debug!("{name}: {e} (interrupted)");
             return Err(Failure::Interrupted);
         }
+        // Settings no worker can run with.
+        Err(e @ (crate::Error::Settings(_) | crate::Error::Config { .. })) => return Err(Failure::Permanent(e.to_string())),
         // Error messages name local temp paths; name the object instead.
         Err(e) => return Err(Failure::Error(e.to_string().replace(&in_path.display().to_string(), &name))),
     };
     let seconds = started.elapsed().as_secs_f64();
-    let temp = temp_key(&output.key, &job.id);
-    cx.store.upload(&out_path, &temp).await?;
+    cx.store.upload(&out_path, &temp, Some(&job.id)).await?;
     let committed = cx.store.copy(&temp, &output.key).await;
     let removed = cx.store.delete(&temp).await;
     committed?;
@@ -452,22 +546,45 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
     Ok(Finished::Done { frames, seconds })
 }
 
-/// Removes job directories left by workers that no longer run (a `kill -9` skips every
-/// cleanup): they may hold a raw input.
-fn remove_stale_job_dirs(work_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(work_dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(JOB_DIR_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else { continue };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            match std::fs::remove_dir_all(entry.path()) {
-                Ok(()) => tracing::info!("removed {} (left by a stopped worker)", entry.path().display()),
-                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+/// Runs `work` (a download) unless the worker is interrupted first: a download that stalls
+/// must not keep the raw input's partial copy past the signal (found by hostile use: a stalled
+/// download held the worker for its whole grace period, and the copy stayed behind).
+async fn unless_interrupted<T>(work: impl std::future::Future<Output = Result<T, QueueError>>) -> Result<T, Failure> {
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            out = &mut work => return out.map_err(Failure::from),
+            _ = tick.tick() => {
+                if crate::interrupt::requested() {
+                    return Err(Failure::Interrupted);
+                }
             }
         }
     }
+}
+
+/// Removes job directories left by workers that no longer run (a `kill -9` skips every
+/// cleanup): they may hold a raw input. A directory is stale when nobody holds its lock and it
+/// is older than a live worker between creating and locking it could be, or its worker's pid is
+/// gone — the pid alone is no proof of life, as a restarted container or a reboot gives it to
+/// another process (found by hostile use: a worker that is pid 1 in its container, killed and
+/// started again, kept its dead predecessor's raw input for good).
+fn remove_stale_job_dirs(work_dir: &Path) {
+    let ours = |name: &str| name.starts_with(JOB_DIR_PREFIX);
+    let of_a_dead_worker = |name: &str| ours(name) && !worker_alive(name);
+    let fresh = crate::leftover::sweep_older_than(work_dir, Duration::ZERO, of_a_dead_worker);
+    for removed in fresh.into_iter().chain(crate::leftover::sweep(work_dir, ours)) {
+        tracing::info!("removed {} (left by a stopped worker)", removed.display());
+    }
+}
+
+/// Whether the process whose pid a job directory's name carries exists.
+fn worker_alive(name: &str) -> bool {
+    let Some(pid) = name.strip_prefix(JOB_DIR_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else { return true };
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let signalled = unsafe { libc::kill(pid, 0) };
+    signalled == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -485,24 +602,40 @@ mod tests {
     fn a_jobs_directory_where_the_raw_input_lies_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let work = tempfile::tempdir().unwrap();
-        let dir = job_dir(work.path()).unwrap();
+        let dir = JobDir::create(work.path()).unwrap();
         let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{mode:o}");
     }
 
+    /// A dead worker's directory is found by its lock, not only its pid (which may be a live
+    /// process's now: here this process's own).
     #[test]
-    fn job_directories_of_dead_workers_are_removed_and_live_ones_kept() {
+    fn job_directories_nobody_holds_are_removed_and_held_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mine = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", std::process::id()));
+        let held = JobDir::create(dir.path()).unwrap();
+        let pid_reused = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", std::process::id()));
         // Pid numbers wrap well below i32::MAX - 1 on Linux: no such process.
-        let dead = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", i32::MAX - 1));
+        let just_killed = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", i32::MAX - 1));
         let other = dir.path().join("unrelated");
-        for d in [&mine, &dead, &other] {
+        for d in [&pid_reused, &other] {
             std::fs::create_dir(d).unwrap();
+        }
+        for d in [held.path(), &pid_reused, &other] {
             std::fs::write(d.join("input.avi"), b"raw").unwrap();
         }
+        // Older than a writer between creating and locking could be.
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::create_dir(&just_killed).unwrap();
         remove_stale_job_dirs(dir.path());
-        assert!(mine.exists() && other.exists() && !dead.exists());
+        assert!(held.path().exists() && other.exists(), "a live worker's and another's are kept");
+        assert!(!pid_reused.exists() && !just_killed.exists(), "both dead workers' are removed");
+    }
+
+    #[test]
+    fn an_unreadable_message_is_kept_in_its_dead_letter_at_bounded_size() {
+        assert_eq!(unreadable(br#"{"a":1}"#), serde_json::json!({"a": 1}));
+        let letter = unreadable(&vec![1u8; 600_000]).to_string();
+        assert!(letter.len() < 8 * LETTER_PAYLOAD && letter.ends_with("… (600000 bytes in all)\""), "{}", &letter[letter.len() - 40..]);
     }
 
     #[test]
