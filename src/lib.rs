@@ -39,6 +39,7 @@ pub mod input;
 pub mod interrupt;
 pub mod leftover;
 pub mod live;
+pub mod metrics_http;
 pub mod models;
 pub mod mp4box;
 pub mod output;

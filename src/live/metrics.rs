@@ -29,9 +29,8 @@
 //! yet done both counts as stale. The body is a short JSON document naming each camera's state.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -42,7 +41,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::metrics_http::{HttpServer, Request, Response};
 
 /// Upper bounds (seconds) of the latency histogram's buckets, dense around the 250 ms budget.
 pub const LATENCY_BUCKETS: [f64; 14] = [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0];
@@ -391,103 +391,42 @@ fn round_ms(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
 }
 
-/// The HTTP server for `/metrics` and `/healthz`, on its own thread; stops when dropped.
+/// The HTTP server for `/metrics` and `/healthz`, on its own thread, bounded against idle and
+/// slow clients ([`crate::metrics_http`]); stops when dropped.
 pub struct MetricsServer {
-    addr: SocketAddr,
-    server: Option<Arc<tiny_http::Server>>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: HttpServer,
 }
 
 impl MetricsServer {
     /// Listens on `addr` (port 0 picks a free port; see [`MetricsServer::local_addr`]).
     pub fn start(addr: SocketAddr, metrics: Arc<LiveMetrics>) -> Result<Self> {
-        let server = tiny_http::Server::http(addr)
-            .map_err(|e| Error::Pipeline(format!("metrics server: cannot listen on {addr}: {e}")))?;
-        let addr = server.server_addr().to_ip().expect("bound to an IP address");
-        let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name("veilcam-metrics".into())
-            .spawn({
-                let (server, stopping) = (server.clone(), stopping.clone());
-                move || serve(&server, &metrics, &stopping)
-            })
-            .map_err(|e| Error::Pipeline(format!("metrics server: cannot start its thread: {e}")))?;
+        let server = HttpServer::start(addr, "veilcam-metrics", "metrics server", Arc::new(move |request: Request<'_>| respond(request, &metrics)))?;
+        let addr = server.local_addr();
         tracing::info!(%addr, "metrics on http://{addr}/metrics, health on http://{addr}/healthz");
-        Ok(MetricsServer { addr, server: Some(server), stopping, thread: Some(thread) })
+        Ok(MetricsServer { server })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
-    /// Stops serving and returns once the port is closed (at most [`STOP_TIMEOUT`] later).
+    /// Stops serving and returns once the port is closed.
     pub fn stop(self) {
-        drop(self);
+        self.server.stop();
     }
 }
 
-/// How long [`MetricsServer::stop`] waits for tiny_http's accept thread to close the port.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        if let Some(server) = &self.server {
-            server.unblock();
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        // Dropping the last handle tells tiny_http's accept thread to stop; it closes the
-        // listening socket on its own thread, which it does not let us join, so wait for it.
-        drop(self.server.take());
-        wait_until_closed(self.addr);
-    }
-}
-
-fn wait_until_closed(addr: SocketAddr) {
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-            Err(_) => return,
-            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-    tracing::warn!(%addr, "metrics server: the port is still open {STOP_TIMEOUT:?} after stopping");
-}
-
-fn serve(server: &tiny_http::Server, metrics: &LiveMetrics, stopping: &AtomicBool) {
-    loop {
-        match server.recv() {
-            Ok(request) => respond(request, metrics),
-            Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(e) => {
-                tracing::warn!("metrics server: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-fn respond(request: tiny_http::Request, metrics: &LiveMetrics) {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let method = request.method().clone();
-    let (status, content_type, body) = match (&method, path.as_str()) {
-        (tiny_http::Method::Get | tiny_http::Method::Head, "/metrics") => (200, METRICS_CONTENT_TYPE, metrics.encode()),
-        (tiny_http::Method::Get | tiny_http::Method::Head, "/healthz") => {
+fn respond(request: Request<'_>, metrics: &LiveMetrics) -> Response {
+    let (status, content_type, body) = match (request.method, request.path) {
+        ("GET" | "HEAD", "/metrics") => (200, METRICS_CONTENT_TYPE, metrics.encode()),
+        ("GET" | "HEAD", "/healthz") => {
             let health = metrics.health();
             let body = serde_json::to_string(&health).expect("health serialises") + "\n";
             (if health.is_healthy() { 200 } else { 503 }, "application/json", body)
         }
-        (tiny_http::Method::Get | tiny_http::Method::Head, _) => (404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n".into()),
+        ("GET" | "HEAD", _) => (404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n".into()),
         _ => (405, "text/plain; charset=utf-8", "only GET and HEAD\n".into()),
     };
-    let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("valid header");
-    let response = tiny_http::Response::from_string(body).with_status_code(status).with_header(header);
-    if let Err(e) = request.respond(response) {
-        tracing::debug!("metrics server: {method} {path}: {e}");
-    }
+    Response { status, content_type, body }
 }

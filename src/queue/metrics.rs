@@ -12,16 +12,15 @@
 //! | `veilcam_queue_frames_total` | counter | frames redacted by this worker |
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::live::metrics::METRICS_CONTENT_TYPE;
+use crate::metrics_http::{HttpServer, Request, Response};
 
 /// The worker's counters; every method is an atomic add or store.
 #[derive(Default)]
@@ -56,51 +55,26 @@ impl WorkerMetrics {
     }
 }
 
-/// `/metrics` on its own thread; stops when dropped.
+/// `/metrics` on its own thread, bounded against idle and slow clients
+/// ([`crate::metrics_http`]); stops when dropped.
 pub struct MetricsServer {
     pub addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: HttpServer,
 }
 
 impl MetricsServer {
     pub fn start(addr: SocketAddr, metrics: Arc<WorkerMetrics>) -> crate::Result<Self> {
-        let server = tiny_http::Server::http(addr).map_err(|e| crate::Error::Pipeline(format!("metrics server: cannot listen on {addr}: {e}")))?;
-        let addr = server.server_addr().to_ip().expect("bound to an IP address");
-        let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name("veilcam-queue-metrics".into())
-            .spawn({
-                let (server, stopping) = (server.clone(), stopping.clone());
-                move || loop {
-                    match server.recv_timeout(Duration::from_millis(200)) {
-                        Ok(Some(request)) => {
-                            let (status, body) = if request.url().split('?').next() == Some("/metrics") { (200, metrics.encode()) } else { (404, "not found: try /metrics\n".into()) };
-                            let header = tiny_http::Header::from_bytes("Content-Type", METRICS_CONTENT_TYPE).expect("valid header");
-                            let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
-                        }
-                        _ if stopping.load(Ordering::SeqCst) => return,
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!("metrics server: {e}"),
-                    }
-                }
-            })
-            .map_err(|e| crate::Error::Pipeline(format!("metrics server: cannot start its thread: {e}")))?;
+        let server = HttpServer::start(addr, "veilcam-queue-metrics", "metrics server", Arc::new(move |request: Request<'_>| respond(request, &metrics)))?;
+        let addr = server.local_addr();
         tracing::info!(%addr, "queue metrics on http://{addr}/metrics");
-        Ok(MetricsServer { addr, server, stopping, thread: Some(thread) })
+        Ok(MetricsServer { addr, _server: server })
     }
 }
 
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// `/metrics` whatever the method; anything else 404.
+fn respond(request: Request<'_>, metrics: &WorkerMetrics) -> Response {
+    let (status, body) = if request.path == "/metrics" { (200, metrics.encode()) } else { (404, "not found: try /metrics\n".into()) };
+    Response { status, content_type: METRICS_CONTENT_TYPE, body }
 }
 
 #[cfg(test)]
