@@ -431,6 +431,33 @@ fn a_second_live_with_the_same_recordings_is_refused_before_it_announces_a_restr
     assert_eq!(code, Some(0), "the first live goes on: {err}");
 }
 
+/// Found by hostile use: with one camera's recording directory a file (or its index corrupt),
+/// both restreams were announced, that camera was never served and nothing was logged;
+/// `/healthz` called it stale, and the cause came out only at shutdown. Every camera's
+/// recordings are checked before anything is announced.
+#[test]
+fn a_camera_that_cannot_record_is_refused_before_any_restream_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    // No camera is needed: recordings are checked before any camera is read.
+    std::fs::write(recordings.join("door"), "x").unwrap();
+    let live = Proc::spawn(&mut live_command(dir.path(), "rtsp://127.0.0.1:9/none", "", &[]));
+    let (code, err) = live.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "refused at once, not run (killed after 20 s: no exit code): {err}");
+    assert!(err.contains("camera door") && err.contains("recordings/door") && err.contains("not a directory"), "{err}");
+    assert!(!err.contains("restream at"), "a restream that never serves was announced: {err}");
+
+    std::fs::remove_file(recordings.join("door")).unwrap();
+    std::fs::create_dir(recordings.join("door")).unwrap();
+    std::fs::write(recordings.join("door/index.jsonl"), "{\"file\": 1}\n").unwrap();
+    let live = Proc::spawn(&mut live_command(dir.path(), "rtsp://127.0.0.1:9/none", "", &[]));
+    let (code, err) = live.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "refused at once, not run (killed after 20 s: no exit code): {err}");
+    assert!(err.contains("camera door") && err.contains("index.jsonl: line 1"), "{err}");
+    assert!(!err.contains("restream at"), "a restream that never serves was announced: {err}");
+}
+
 #[test]
 fn a_camera_that_comes_back_at_another_size_goes_on_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();

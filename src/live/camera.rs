@@ -148,7 +148,7 @@ pub enum Ready<'a> {
 /// `on_ready` is told where each camera's restream and the metrics are served once the
 /// servers are up.
 pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready<'_>)) -> Result<LiveSummary> {
-    refuse_held_recordings(config)?;
+    check_recordings(config)?;
     let services = LiveServices::start(config)?;
     for cam in &config.cameras {
         on_ready(Ready::Restream { camera: cam.name(), url: &services.restream_url(cam.name()) });
@@ -164,7 +164,7 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
                 let services = &services;
                 std::thread::Builder::new()
                     .name(format!("camera-{}", cam.name()))
-                    .spawn_scoped(scope, move || run_camera(cam, config, services, options))
+                    .spawn_scoped(scope, move || log_failure(cam.name(), run_camera(cam, config, services, options)))
                     .expect("spawn camera thread")
             })
             .collect();
@@ -178,19 +178,44 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
     Ok(summary)
 }
 
-/// Refuses, before anything is served or announced, a camera whose recordings another recorder
-/// holds (a second `veilcam live` with the same recordings). Its recorder would be refused
-/// anyway, once its camera answered; found by hostile use: the second `live` first announced
-/// a restream that never served, then failed.
-fn refuse_held_recordings(config: &LiveConfig) -> Result<()> {
+/// Checks, before anything is served or announced, that every camera can record: its
+/// directory is a directory (or can be made: nothing is created before the run starts), no
+/// other recorder holds it (a second `veilcam live` with the same recordings), and its index
+/// reads. Found by hostile use: a camera whose
+/// recording directory was a file, or whose index was corrupt, had its restream announced,
+/// never served it, logged nothing and `/healthz` called it stale as if the camera were
+/// unreachable; the cause came out only at shutdown.
+fn check_recordings(config: &LiveConfig) -> Result<()> {
     let Some(dir) = &config.recordings else { return Ok(()) };
     for cam in &config.cameras {
-        let camera_dir = RecorderSettings::new(dir, cam.name()).camera_dir();
-        if camera_dir.is_dir() {
-            drop(crate::live::segments::claim_recorder(&camera_dir)?);
-        }
+        check_camera_dir(cam.name(), &RecorderSettings::new(dir, cam.name()).camera_dir())?;
     }
     Ok(())
+}
+
+/// One camera's part of [`check_recordings`]; the error names the camera, the path and why.
+fn check_camera_dir(camera: &str, camera_dir: &std::path::Path) -> Result<()> {
+    let cannot = |why: String| Error::Settings(format!("camera {camera}: cannot record into {}: {why}", camera_dir.display()));
+    // The directory, or the nearest of its parents that exists, must be a directory.
+    let Some(existing) = camera_dir.ancestors().find(|p| p.as_os_str().is_empty() || p.exists()) else { return Ok(()) };
+    if !existing.as_os_str().is_empty() && !existing.is_dir() {
+        return Err(cannot(format!("{} is not a directory", existing.display())));
+    }
+    if existing != camera_dir {
+        return Ok(());
+    }
+    drop(crate::live::segments::claim_recorder(camera_dir)?);
+    crate::live::segments::read_index(camera_dir).map_err(|e| cannot(e.to_string()))?;
+    Ok(())
+}
+
+/// Logs a camera's failure when it happens, not only when every camera has stopped: the
+/// other cameras go on, and without this line nothing would say why this one is gone.
+fn log_failure(camera: &str, result: Result<CameraSummary>) -> Result<CameraSummary> {
+    if let Err(e) = &result {
+        tracing::error!(camera, "camera {camera} stopped: {e}");
+    }
+    result
 }
 
 /// One camera: RTSP in, the engine in real time, restream + recorder + metrics out.

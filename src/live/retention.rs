@@ -83,6 +83,16 @@ pub struct SweepReport {
     pub free_bytes: Option<u64>,
     /// The free-space floor is still not met (everything deletable is gone).
     pub floor_unmet: bool,
+    /// Camera directories and segments the sweep could not look at or delete, and why; each
+    /// is logged once per sweep, and the sweep went on with the rest.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A camera directory or segment a sweep left alone for an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub cause: String,
 }
 
 impl SweepReport {
@@ -104,6 +114,12 @@ struct Candidate {
 }
 
 /// Applies `retention` to every camera under `root` once.
+///
+/// A camera directory that cannot be read (its index does not parse) or a segment that cannot
+/// be deleted (a directory named like one) is logged, kept in [`SweepReport::skipped`] and
+/// left alone; the sweep goes on with the others. Found by hostile use: the first such error
+/// ended the sweep, so no other camera's old segments were deleted and the `min_free_mb` floor
+/// was never applied, until the disk filled.
 pub fn sweep(root: &Path, retention: &Retention) -> Result<SweepReport> {
     let now = segments::now_ms();
     let mut report = SweepReport::default();
@@ -114,9 +130,16 @@ pub fn sweep(root: &Path, retention: &Retention) -> Result<SweepReport> {
     for camera_dir in camera_dirs(root)? {
         let camera = camera_dir.file_name().expect("a directory name").to_string_lossy().into_owned();
         let retain_ms = retention.retain_for(&camera).as_millis() as i64;
-        for candidate in candidates(&camera_dir, &camera)? {
+        let found = match candidates(&camera_dir, &camera) {
+            Ok(found) => found,
+            Err(e) => {
+                skip(&mut report, &camera_dir, &e);
+                continue;
+            }
+        };
+        for candidate in found {
             if now - candidate.end_ms > retain_ms {
-                delete(candidate, DeleteReason::Age, &mut report, &mut survivors)?;
+                delete_or_skip(candidate, DeleteReason::Age, &mut report, &mut survivors);
             } else {
                 survivors.push(candidate);
             }
@@ -131,7 +154,7 @@ pub fn sweep(root: &Path, retention: &Retention) -> Result<SweepReport> {
                 report.floor_unmet = true;
                 break;
             };
-            delete(candidate, DeleteReason::FreeSpace, &mut report, &mut left)?;
+            delete_or_skip(candidate, DeleteReason::FreeSpace, &mut report, &mut left);
         }
     }
     report.free_bytes = free_bytes(root).ok();
@@ -139,6 +162,23 @@ pub fn sweep(root: &Path, retention: &Retention) -> Result<SweepReport> {
         tracing::info!(camera = %d.camera, file = %d.file, bytes = d.bytes, reason = ?d.reason, "retention deleted a segment");
     }
     Ok(report)
+}
+
+/// [`delete`], with an error logged and kept in the report instead of ending the sweep.
+fn delete_or_skip(candidate: Candidate, reason: DeleteReason, report: &mut SweepReport, kept: &mut Vec<Candidate>) {
+    let path = candidate.path.clone();
+    if let Err(e) = delete(candidate, reason, report, kept) {
+        skip(report, &path, &e);
+    }
+}
+
+/// Logs that the sweep leaves `path` alone for `cause`, once per sweep.
+fn skip(report: &mut SweepReport, path: &Path, cause: &Error) {
+    if report.skipped.iter().any(|s| s.path == path) {
+        return;
+    }
+    tracing::error!(path = %path.display(), "retention cannot sweep {}: {cause}; going on with the rest", path.display());
+    report.skipped.push(Skipped { path: path.to_path_buf(), cause: cause.to_string() });
 }
 
 /// Deletes `candidate` unless it is held (then it is reported and kept in `kept`).
@@ -329,5 +369,34 @@ impl Drop for Sweeper {
             let _ = self.stop.send(());
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by hostile use: one camera directory with an unreadable index, another with a
+    /// directory named like a segment, and no camera's old segments were deleted any more.
+    #[test]
+    fn one_unreadable_camera_directory_does_not_stop_retention_for_the_others() {
+        let root = tempfile::tempdir().unwrap();
+        let old = "2020-01-01T00-00-00Z.mp4";
+        let (bad_index, odd, good) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
+        for dir in [&bad_index, &odd, &good] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        std::fs::write(bad_index.join(INDEX_FILE), "not a record\n").unwrap();
+        std::fs::write(bad_index.join(old), b"x").unwrap();
+        std::fs::create_dir(odd.join(old)).unwrap();
+        std::fs::write(good.join(old), b"x").unwrap();
+
+        let report = sweep(root.path(), &Retention::new(Duration::from_secs(3600), 0)).unwrap();
+        assert!(!good.join(old).exists(), "the readable camera's old segment is deleted");
+        assert_eq!(report.deleted.iter().map(|d| d.camera.as_str()).collect::<Vec<_>>(), ["c"]);
+        let skipped: Vec<&Path> = report.skipped.iter().map(|s| s.path.as_path()).collect();
+        assert_eq!(skipped, [bad_index.as_path(), odd.join(old).as_path()], "{:?}", report.skipped);
+        assert!(report.skipped[0].cause.contains("line 1"), "{:?}", report.skipped[0]);
+        assert!(bad_index.join(old).exists() && odd.join(old).is_dir(), "what cannot be swept is left alone");
     }
 }

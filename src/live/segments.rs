@@ -226,14 +226,27 @@ pub fn claim_recorder(camera_dir: &Path) -> Result<RecorderClaim> {
 
 /// The records of `camera_dir`'s index, in file order (no index: none). A line that does not
 /// parse is an error naming the file and line: the index is evidence, never silently skipped.
+///
+/// One exception, a **torn last line**: a final line without its newline that does not parse
+/// is what a power cut in the middle of [`append_index`] leaves. It is skipped, with a warning,
+/// and cut off by the next append. That record was never completed, so its segment was never
+/// committed: an export never offered it (its time shows as a gap in the export's report, not
+/// as footage), and failing on it instead would stop retention, the recorder and every export
+/// of the camera for good after one power cut. Anything else that does not parse (a complete
+/// line, or a line before the last) is still an error: exports stay fail-closed.
 pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
     let path = camera_dir.join(INDEX_FILE);
-    let text = match fs::read_to_string(&path) {
+    let text = match File::open(&path).and_then(|mut file| read_sized(&mut file)) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    text.lines()
+    let (whole, torn) = split_torn_tail(&text);
+    if !torn.is_empty() {
+        tracing::warn!(file = %path.display(), "skipping the torn last line of the index (a record a power cut interrupted)");
+    }
+    whole
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
@@ -247,6 +260,28 @@ pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         .collect()
 }
 
+/// The text of an open index, as long as its size says (what is not a regular file, such as
+/// `/dev/full` in the tests, reads as empty rather than without end).
+fn read_sized(file: &mut File) -> std::io::Result<String> {
+    let len = file.metadata()?.len();
+    let mut text = String::new();
+    file.take(len).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Splits an index's text into its whole lines and a torn last line: one without its newline
+/// that does not parse as a record (empty when there is none). A last line without its newline
+/// that parses is whole: only the newline was lost.
+fn split_torn_tail(text: &str) -> (&str, &str) {
+    let keep = text.rfind('\n').map_or(0, |i| i + 1);
+    let tail = &text[keep..];
+    if tail.trim().is_empty() || serde_json::from_str::<SegmentRecord>(tail).is_ok() {
+        (text, "")
+    } else {
+        (&text[..keep], tail)
+    }
+}
+
 /// Whether `name` names a file directly inside a directory: not empty, `.` or `..`, without a
 /// path separator or NUL. An index line naming anything else would lead export, holds and
 /// retention out of the camera directory (found by hostile use: `"../../x.mp4"` and absolute
@@ -255,20 +290,50 @@ fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
-/// Appends one record to the index and fsyncs it. The caller holds the [`lock`]. When the
-/// write fails (a full disk), the index is cut back to its length before, so a partial line
-/// never stays behind to make every later read fail.
-pub fn append_index(camera_dir: &Path, record: &SegmentRecord, _lock: &IndexLock) -> Result<()> {
-    let path = camera_dir.join(INDEX_FILE);
+/// Appends one record to the index and fsyncs it (and the directory). The caller holds the
+/// [`lock`]. When any step fails (a full disk, `EMFILE` or `EIO` on the directory's fsync),
+/// the index is cut back to its length before, so neither a partial line nor a record whose
+/// commit failed stays behind.
+///
+/// The index never holds two records of one file: when it already has `record`'s file (a
+/// retry after a failure that could not take its line back), the same record is left as it
+/// is and a different one replaces it. Found by hostile use: a commit whose directory fsync
+/// failed left its line, the segment went back to `.part`, and every retry of the recorder
+/// appended the same record again (three records of one file, each exported).
+pub fn append_index(camera_dir: &Path, record: &SegmentRecord, lock: &IndexLock) -> Result<()> {
+    let known = read_index(camera_dir)?;
+    if let Some(same) = known.iter().find(|r| r.file == record.file) {
+        if same == record {
+            return Ok(());
+        }
+        tracing::warn!(file = %record.file, "the index already has a record of this segment: replacing it");
+        let records: Vec<SegmentRecord> = known.into_iter().map(|r| if r.file == record.file { record.clone() } else { r }).collect();
+        return rewrite_index(camera_dir, &records, lock);
+    }
     let mut line = serde_json::to_string(record).expect("a record serialises");
     line.push('\n');
-    let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-    if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.sync_all()) {
-        let _ = file.set_len(before).and_then(|()| file.sync_all());
-        return Err(Error::io(&path, e));
+    append_line(&camera_dir.join(INDEX_FILE), &line, || sync_dir(camera_dir))
+}
+
+/// Appends `line` to the index at `path`, fsyncs it and runs `then` (the directory's fsync);
+/// when any of it fails, the index is cut back to its length before. A torn last line (see
+/// [`read_index`]) is cut off first; a last line that only lacks its newline gets it.
+fn append_line(path: &Path, line: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
+    let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    let text = read_sized(&mut file).map_err(|e| Error::io(path, e))?;
+    let (whole, torn) = split_torn_tail(&text);
+    if !torn.is_empty() {
+        tracing::warn!(file = %path.display(), "cutting off the torn last line of the index (a record a power cut interrupted)");
+        file.set_len(whole.len() as u64).map_err(|e| Error::io(path, e))?;
     }
-    sync_dir(camera_dir)
+    let before = whole.len() as u64;
+    let lacks_newline = !whole.is_empty() && !whole.ends_with('\n');
+    let bytes = if lacks_newline { format!("\n{line}") } else { line.to_string() };
+    let written = file.write_all(bytes.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e)).and_then(|()| then());
+    if written.is_err() {
+        let _ = file.set_len(before).and_then(|()| file.sync_all());
+    }
+    written
 }
 
 /// Replaces the index with `records` (temp file, fsync, rename, fsync of the directory). The
@@ -528,7 +593,11 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
             continue;
         }
         let start = match parse_segment_name(&name) {
-            Some(named) => recovered_start(named, &read_index(camera_dir)?),
+            Some(named) => {
+                // Its own record, if a failed commit left one, is no segment before it.
+                let others: Vec<SegmentRecord> = read_index(camera_dir)?.into_iter().filter(|r| r.file != name).collect();
+                recovered_start(named, &others)
+            }
             None => now_ms(),
         };
         if let Some(record) = commit_segment(&part, &final_path, start, true)? {
@@ -695,6 +764,85 @@ mod tests {
         let err = commit_segment(&part, &final_path, 1_000, false).expect_err("the index cannot be written");
         assert!(err.to_string().contains(INDEX_FILE), "{err}");
         assert!(part.exists() && !final_path.exists(), "the segment is back under its .part name");
+    }
+
+    fn record(file: &str) -> SegmentRecord {
+        SegmentRecord {
+            file: file.into(),
+            start: format_rfc3339_ms(1_000),
+            end: format_rfc3339_ms(2_000),
+            frames: 25,
+            bytes: 1,
+            sha256: "00".into(),
+            recovered: false,
+        }
+    }
+
+    /// Found by hostile use: the directory's fsync failed (`EMFILE`) after the index line was
+    /// written; the line stayed, and each retry appended it again.
+    #[test]
+    fn an_index_line_whose_directory_sync_fails_is_taken_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = lock(dir.path()).unwrap();
+        append_index(dir.path(), &record("a.mp4"), &guard).unwrap();
+        let index = dir.path().join(INDEX_FILE);
+        let before = fs::read_to_string(&index).unwrap();
+        let line = serde_json::to_string(&record("b.mp4")).unwrap() + "\n";
+        let failing_sync = || Err(Error::io(dir.path(), std::io::Error::from_raw_os_error(libc::EMFILE)));
+        let err = append_line(&index, &line, failing_sync).expect_err("the directory sync fails");
+        assert!(err.to_string().contains("Too many open files"), "{err}");
+        assert_eq!(fs::read_to_string(&index).unwrap(), before, "the line was taken back");
+    }
+
+    /// Found by hostile use: three identical records of one file after a commit that failed
+    /// part-way and the recorder's retries. Recovery of a `.part` whose record the index
+    /// already holds leaves one record of it.
+    #[test]
+    fn recovery_never_indexes_a_segment_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, _) = fragments_file(false);
+        let name = "2026-11-30T19-04-05Z.mp4";
+        let part = dir.path().join(format!("{name}{PART_SUFFIX}"));
+        fs::write(&part, &bytes).unwrap();
+        let named = parse_segment_name(name).unwrap();
+        // What the failed commit left: its line in the index, the segment back under `.part`.
+        let committed = commit_segment(&part, &dir.path().join(name), named, false).unwrap().unwrap();
+        fs::rename(dir.path().join(name), &part).unwrap();
+        for _ in 0..3 {
+            recover(dir.path()).unwrap();
+            if dir.path().join(name).exists() {
+                fs::rename(dir.path().join(name), &part).unwrap();
+            }
+        }
+        let records = read_index(dir.path()).unwrap();
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!((records[0].file.as_str(), records[0].start_ms(), &records[0].sha256), (name, Some(named), &committed.sha256));
+        // The same record again is no change at all.
+        let guard = lock(dir.path()).unwrap();
+        let text = fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap();
+        append_index(dir.path(), &records[0], &guard).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join(INDEX_FILE)).unwrap(), text);
+    }
+
+    #[test]
+    fn a_torn_last_index_line_is_skipped_and_cut_off_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join(INDEX_FILE);
+        let whole = serde_json::to_string(&record("a.mp4")).unwrap() + "\n";
+        let torn = &serde_json::to_string(&record("b.mp4")).unwrap()[..40];
+        fs::write(&index, format!("{whole}{torn}")).unwrap();
+        assert_eq!(read_index(dir.path()).unwrap(), vec![record("a.mp4")]);
+        let guard = lock(dir.path()).unwrap();
+        append_index(dir.path(), &record("c.mp4"), &guard).unwrap();
+        assert_eq!(read_index(dir.path()).unwrap(), vec![record("a.mp4"), record("c.mp4")]);
+        assert!(!fs::read_to_string(&index).unwrap().contains(torn));
+        // A last line that lost only its newline is a record, and gets its newline back.
+        fs::write(&index, whole.trim_end()).unwrap();
+        append_index(dir.path(), &record("c.mp4"), &guard).unwrap();
+        assert_eq!(read_index(dir.path()).unwrap(), vec![record("a.mp4"), record("c.mp4")]);
+        // Anywhere but at the end, a line that does not parse is still an error.
+        fs::write(&index, format!("{torn}\n{whole}")).unwrap();
+        assert!(read_index(dir.path()).unwrap_err().to_string().contains("line 1"));
     }
 
     #[test]
