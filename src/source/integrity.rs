@@ -185,7 +185,7 @@ pub fn harden_decoder(element: &gst::Element, salvage: bool) {
 /// reads, reports it ("overread", "error dc").
 const INSTEAD: [(&str, &str); 1] = [("jpegdec", "avdec_mjpeg")];
 
-/// Makes `decodebin` skip the decoders of [`INSTEAD`] where their replacement is installed and
+/// Makes `decodebin` skip the decoders of `INSTEAD` where their replacement is installed and
 /// takes the stream, so that a damaged frame is reported like any other decoder's. (libav's
 /// MJPEG decoder takes parsed JPEG frames, as demuxers give them; a raw stream of JPEGs, which
 /// decodebin has no parser for, stays with `jpegdec`.)
