@@ -352,21 +352,24 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
             status::put(&cx.queue, &st).await;
             Handled::Stopped
         }
-        Err(failure @ (Failure::Error(_) | Failure::Permanent(_))) => {
-            let permanent = matches!(failure, Failure::Permanent(_));
-            let (Failure::Error(e) | Failure::Permanent(e)) = failure else { unreachable!() };
-            cx.metrics.failed.inc();
-            tracing::warn!(job = %job.id, "attempt {delivered} of {} failed: {e}", job.input);
-            if permanent || delivered >= cx.config.max_deliver {
-                return give_up(cx, &msg, &job.id, serde_json::to_value(&job).expect("a job serialises"), Some(st), &e, delivered).await;
-            }
-            st.state = State::Retrying;
-            st.reason = Some(e);
-            status::put(&cx.queue, &st).await;
-            let _ = msg.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
-            Handled::Retried
-        }
+        Err(Failure::Error(e)) => failed(cx, &msg, &job, st, e, delivered >= cx.config.max_deliver).await,
+        Err(Failure::Permanent(e)) => failed(cx, &msg, &job, st, e, true).await,
     }
+}
+
+/// A failed attempt of `job`: dead-lettered when `last`, else delivered again after a pause.
+async fn failed(cx: &Context, msg: &Message, job: &Job, mut st: JobStatus, e: String, last: bool) -> Handled {
+    cx.metrics.failed.inc();
+    tracing::warn!(job = %job.id, "attempt {} of {} failed: {e}", st.attempt, job.input);
+    if last {
+        let delivered = st.attempt;
+        return give_up(cx, msg, &job.id, serde_json::to_value(job).expect("a job serialises"), Some(st), &e, delivered).await;
+    }
+    st.state = State::Retrying;
+    st.reason = Some(e);
+    status::put(&cx.queue, &st).await;
+    let _ = msg.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
+    Handled::Retried
 }
 
 /// Whether `job`'s output is there, written by this job.
