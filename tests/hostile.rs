@@ -1188,3 +1188,84 @@ fn outputs_follow_the_umask() {
         assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
     }
 }
+
+/// Found by hostile use: a variable-rate MP4 whose H.264 timing claimed 1,000,000,000 fps
+/// (what x264enc writes for a frame rate of 0/1) was encoded under a second's peak rate split
+/// among a billion frames: every output frame showed the first one's picture (exit 0, the
+/// timestamps exact). The encoder now paces by the frames' timestamps.
+#[test]
+fn a_frame_rate_no_camera_films_at_does_not_freeze_the_output() {
+    use gstreamer_app as gst_app;
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vfr.mp4");
+    // Frames of a moving ball, given to x264enc with a frame rate of 0/1.
+    let frames = gst::parse::launch("videotestsrc num-buffers=40 pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=25/1 ! appsink name=out sync=false").unwrap();
+    let frames = frames.downcast::<gst::Pipeline>().unwrap();
+    let appsink = frames.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let encode = gst::parse::launch(&format!(
+        "appsrc name=in format=time caps=video/x-raw,format=I420,width=320,height=240,framerate=0/1 ! x264enc speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location={}",
+        input.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let appsrc = encode.by_name("in").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    frames.set_state(gst::State::Playing).unwrap();
+    encode.set_state(gst::State::Playing).unwrap();
+    // Irregular times (a pause after every tenth frame), so the container's rate is no
+    // constant one either and the decoder takes the stream's.
+    let at = |i: u64| gst::ClockTime::from_mseconds(i * 40 + i / 10 * 100);
+    for i in 0.. {
+        let Ok(sample) = appsink.pull_sample() else { break };
+        let mut buffer = sample.buffer_owned().unwrap();
+        let b = buffer.make_mut();
+        b.set_pts(at(i));
+        b.set_duration(at(i + 1) - at(i));
+        appsrc.push_buffer(buffer).unwrap();
+    }
+    appsrc.end_of_stream().unwrap();
+    let msg = encode.bus().unwrap().timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    assert!(matches!(msg.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(..))), "{msg:?}");
+    frames.set_state(gst::State::Null).unwrap();
+    encode.set_state(gst::State::Null).unwrap();
+    let output = dir.path().join("out.mp4");
+    let out = redact_within(Duration::from_secs(60), &input, &output, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (before, after) = (decode_gray(&input), decode_gray(&output));
+    assert_eq!(before.len(), after.len());
+    let mean_diff = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>() / a.len() as f64;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        // No face in the picture: the output is the input, re-encoded.
+        assert!(mean_diff(b, a) < 4.0, "frame {i} is not the input's picture (mean difference {:.1})", mean_diff(b, a));
+    }
+}
+
+/// Found by hostile use: top-field-first interlaced video came out bottom-field-first (the
+/// decoder marks the order on each frame, the encoder reads it from the caps alone), so every
+/// pair of fields played in reverse time order on a deinterlacing player.
+#[test]
+fn interlaced_video_keeps_its_field_order() {
+    use gstreamer_app as gst_app;
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    for tff in [true, false] {
+        let input = dir.path().join(format!("interlaced-{tff}.mkv"));
+        gst_launch(&format!(
+            "videotestsrc num-buffers=10 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 ! interlace field-pattern=2:2 top-field-first={tff} \
+             ! x264enc interlaced=true speed-preset=ultrafast ! h264parse ! matroskamux ! filesink location={}",
+            input.display()
+        ));
+        let output = dir.path().join(format!("out-{tff}.mp4"));
+        let out = redact_within(Duration::from_secs(60), &input, &output, &["--overwrite"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let decode = gst::parse::launch(&format!("filesrc location={} ! decodebin ! appsink name=out sync=false", output.display())).unwrap();
+        let decode = decode.downcast::<gst::Pipeline>().unwrap();
+        let appsink = decode.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        decode.set_state(gst::State::Playing).unwrap();
+        let caps = appsink.pull_sample().unwrap().caps_owned().unwrap();
+        decode.set_state(gst::State::Null).unwrap();
+        let order = caps.structure(0).unwrap().get::<String>("field-order").unwrap_or_default();
+        assert_eq!(order, if tff { "top-field-first" } else { "bottom-field-first" }, "{caps}");
+    }
+}

@@ -95,7 +95,8 @@ impl FileSink {
         }
         let muxer = muxer_for(&target)?;
         let sound = Arc::new(Sound::default());
-        let (pipeline, appsrc) = build(output.temp_path(), caps, &info, enc, muxer, audio_from.map(|input| (input, Arc::clone(&sound))))
+        let caps = encodable_caps(caps, &info);
+        let (pipeline, appsrc) = build(output.temp_path(), &caps, &info, enc, muxer, audio_from.map(|input| (input, Arc::clone(&sound))))
             .map_err(|e| missing_or_encode(&target, e))?;
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let max_queued = info.size() as u64 * QUEUE_FRAMES;
@@ -264,6 +265,25 @@ pub(crate) fn raw_input(
         .property("caps", gst_video::VideoCapsBuilder::new().format(format).build())
         .build()?;
     Ok((appsrc, convert, filter))
+}
+
+/// Frame rates above this are taken for a demuxer's or an encoder's placeholder, not a
+/// camera's (phones film slow motion at up to 960 fps).
+const MAX_PLAUSIBLE_FPS: i32 = 1000;
+
+/// The decoder's caps as the encoder takes them: a frame rate no camera films at becomes 0/1
+/// (variable), so x264 paces its rate control by the frames' own timestamps. Found by hostile
+/// use: a variable-rate MP4 whose H.264 timing said 1,000,000,000 fps (what x264enc writes for
+/// 0/1) left x264 under a second's peak rate a billionth of a bit a frame, and every frame of the
+/// output showed the first one's picture (timestamps exact, exit 0).
+fn encodable_caps(caps: &gst::Caps, info: &gst_video::VideoInfo) -> gst::Caps {
+    let fps = info.fps();
+    if fps.denom() <= 0 || fps.numer() / fps.denom() <= MAX_PLAUSIBLE_FPS {
+        return caps.clone();
+    }
+    let mut caps = caps.clone();
+    caps.make_mut().set("framerate", gst::Fraction::new(0, 1));
+    caps
 }
 
 /// The muxer for a target's extension.

@@ -50,7 +50,11 @@ pub struct FileSource {
     appsink: gst_app::AppSink,
     bus: gst::Bus,
     info: Arc<gst_video::VideoInfo>,
+    /// The caps frames are handed out with: the decoder's, and the field order of interlaced
+    /// ones ([`with_field_order`]).
     caps: gst::Caps,
+    /// The decoder's caps, which every frame's must equal.
+    decoded: gst::Caps,
     duration: Option<gst::ClockTime>,
     next_index: u64,
     ended: bool,
@@ -107,6 +111,7 @@ impl FileSource {
             bus,
             info: Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 16, 16).build().expect("valid")),
             caps: gst::Caps::new_empty(),
+            decoded: gst::Caps::new_empty(),
             duration: None,
             next_index: 0,
             ended: false,
@@ -174,7 +179,9 @@ impl FileSource {
         let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| self.decode_error(format!("unusable video caps {caps}: {e}")))?;
         too_large(info.width(), info.height()).map_or(Ok(()), |why| Err(self.decode_error(why)))?;
         self.info = Arc::new(info);
-        self.caps = caps;
+        let first = prerolled.as_ref().or(self.first.as_ref()).and_then(|s| s.buffer());
+        self.caps = first.and_then(|b| with_field_order(&caps, b)).unwrap_or_else(|| caps.clone());
+        self.decoded = caps;
         Ok(())
     }
 
@@ -344,7 +351,7 @@ impl FileSource {
                     .buffer_owned()
                     .ok_or_else(|| self.decode_error("sample without buffer"))?;
                 if let Some(caps) = sample.caps() {
-                    if caps != self.caps.as_ref() {
+                    if caps != self.decoded.as_ref() {
                         return Err(self.decode_error(self.format_change(caps)));
                     }
                 }
@@ -576,6 +583,25 @@ impl Fed {
     fn count(&self) -> Option<u64> {
         self.output.get().map(|c| c.load(Ordering::Relaxed))
     }
+}
+
+/// `caps` with the field order of interlaced frames that the first frame's flags give, where
+/// the caps leave it unsaid (decoders mark it on each buffer): the encoder (x264) takes it from
+/// the caps alone, and encoded top-field-first video as bottom-field-first (found by hostile use: every
+/// field pair of an interlaced H.264 clip came out in reverse time order).
+fn with_field_order(caps: &gst::Caps, first: &gst::BufferRef) -> Option<gst::Caps> {
+    let s = caps.structure(0)?;
+    let interlaced = s.get::<&str>("interlace-mode").is_ok_and(|m| m != "progressive");
+    // `flags()` keeps only the core flags; the video ones sit above them.
+    // SAFETY: reads a field of a buffer the reference keeps alive.
+    let flags = unsafe { (*first.as_ptr()).mini_object.flags };
+    if !interlaced || s.has_field("field-order") || flags & gst_video::VideoBufferFlags::INTERLACED.bits() == 0 {
+        return None;
+    }
+    let tff = flags & gst_video::VideoBufferFlags::TFF.bits() != 0;
+    let mut caps = caps.clone();
+    caps.make_mut().set("field-order", if tff { "top-field-first" } else { "bottom-field-first" });
+    Some(caps)
 }
 
 fn build(
