@@ -203,3 +203,22 @@ pub fn render(s: &Snapshot) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by hostile use: a state record planted with a non-ASCII id made `veilcam jobs`
+    /// panic, and a reason of several lines (an S3 error's XML) broke the one line per job.
+    #[test]
+    fn any_stored_record_is_shown_on_one_line_without_a_panic() {
+        let job = super::super::job::Job::new("s3://b/in/a.mp4".into(), None, "s3://b/out/a.mp4".into(), vec![], None);
+        let mut st = JobStatus::new(&job, State::Failed);
+        st.id = "aéééééééééééééé".into();
+        st.reason = Some("cannot read:\n<Error>\n<Code>NoSuchKey</Code>\n</Error>".into());
+        let text = render(&Snapshot { waiting: 0, unacked: 0, dead_letters: vec![], jobs: vec![st] });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "a summary line and one line for the job: {text}");
+        assert!(lines[1].starts_with("failed   aééééééééééé ") && lines[1].contains("NoSuchKey"), "{}", lines[1]);
+    }
+}
