@@ -440,6 +440,7 @@ pub fn verify(path: &Path, trusted: &[PublicKey]) -> Result<LogReport> {
         number += 1;
         walk.line(number, &raw);
     }
+    walk.require_a_checkpoint(number);
     let mut report = walk.report;
     report.signers.sort();
     report.signers.dedup();
@@ -487,6 +488,21 @@ impl Walk<'_> {
         self.prev_seq = entry.seq;
         self.prev_hash = entry.hash.clone();
         self.report.head = Some((entry.seq, entry.hash));
+    }
+
+    /// With a trusted key, a log of entries but no checkpoint at all fails: every command that
+    /// appends with a key seals what it wrote on close (and `keys init`, the first, seals all
+    /// before it), so such a log lost its checkpoints — a forger who removes them all and
+    /// re-hashes the chain would otherwise leave a log that reads "intact". Said only when
+    /// nothing else is wrong: a damaged or foreign checkpoint is already named.
+    fn require_a_checkpoint(&mut self, last_line: usize) {
+        if !self.trusted.is_empty() && self.report.entries > 0 && self.report.checkpoints == 0 && self.report.problems.is_empty() {
+            let message = format!(
+                "no checkpoint signed by the trusted key in {} entries: its checkpoints were removed, or the log was never sealed with this key",
+                self.report.entries
+            );
+            self.problem(last_line, None, message);
+        }
     }
 
     fn checkpoint(&mut self, number: usize, entry: &Entry) {
@@ -683,6 +699,41 @@ mod tests {
         lines[2] = rehash(&lines[2]);
         write_lines(&path, &lines);
         assert_eq!(problems(&path, Some(&public)), ["line 3 (seq 3): bad checkpoint: signature does not verify"]);
+    }
+
+    /// `lines` made into one chain again, numbered from 1 (what a forger does after removing
+    /// entries).
+    fn rechained(lines: &[String]) -> Vec<String> {
+        let mut prev = GENESIS.to_string();
+        let renumbered = lines.iter().enumerate().map(|(i, line)| {
+            let e: Entry = serde_json::from_str(line).unwrap();
+            let body = Body { seq: i as u64 + 1, time: &e.time, user: &e.user, uid: e.uid, host: &e.host, action: &e.action, details: &e.details, prev: &prev };
+            let mut body = serde_json::to_string(&body).unwrap();
+            body.pop();
+            let line = rehash(&format!("{body}{HASH_FIELD}{}\"}}", "0".repeat(64)));
+            prev = serde_json::from_str::<Entry>(&line).unwrap().hash;
+            line
+        });
+        renumbered.collect()
+    }
+
+    /// Found by hostile use: with every checkpoint removed and the chain re-hashed, `log
+    /// verify` called the log intact against the very key that had sealed it.
+    #[test]
+    fn a_log_stripped_of_its_checkpoints_fails_against_the_trusted_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, public, _) = sealed_log(dir.path(), 3);
+        // A second command, sealing its entry with its own checkpoint.
+        let mut log = AuditLog::open(&path).unwrap().with_key(SigningKey::generate().unwrap());
+        log.append("a4", json!({})).unwrap();
+        log.close().unwrap();
+        let all = lines(&path);
+        let kept: Vec<String> = all.iter().filter(|l| !l.contains(&format!("\"action\":\"{CHECKPOINT}\""))).cloned().collect();
+        assert_eq!((all.len(), kept.len()), (6, 4), "two checkpoints removed");
+        write_lines(&path, &rechained(&kept));
+        assert!(problems(&path, None).is_empty(), "the chain alone is whole");
+        let found = problems(&path, Some(&public));
+        assert_eq!(found, ["line 4: no checkpoint signed by the trusted key in 4 entries: its checkpoints were removed, or the log was never sealed with this key"]);
     }
 
     #[test]
