@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 done; 1 error (nothing written); 2 a batch finished but some files failed;
 //! 3 `--salvage` wrote an output but the input was damaged (gaps listed); 130 interrupted by
-//! Ctrl-C, SIGTERM, SIGHUP or another stop signal (nothing written).
+//! Ctrl-C, SIGTERM, SIGHUP (unless started with it ignored, as by `nohup`) or another stop
+//! signal (nothing written).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ const SALVAGED: u8 = 3;
 const INTERRUPTED: u8 = 130;
 /// How long the stages may take to unwind after a signal before the process is ended anyway.
 const UNWIND_GRACE: Duration = Duration::from_secs(10);
+/// How often a second signal is looked for while the stages unwind.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// Writes one line to stderr. A closed or full stderr must never abort a run (`eprintln!`
 /// panics then), so write errors are ignored.
@@ -85,26 +88,50 @@ const STOP_SIGNALS: [i32; 8] = [
 /// removed by their owners, and `main` exits with code 130. Should the stages not have unwound
 /// after [`UNWIND_GRACE`], or should a second signal come, the unfinished files are removed and
 /// the process ends at once.
+///
+/// One thread, started here, does all of it: no thread need start once a signal has come
+/// (found by hostile use: under a memory limit the grace timer's thread could not start, the
+/// panic took the signal thread with it, and a run hung in GStreamer ignored every signal).
 fn stop_on_signal() {
-    let mut signals = match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
+    let handled = STOP_SIGNALS.into_iter().filter(|&signal| !(signal == libc::SIGHUP && inherited_ignored(signal)));
+    let mut signals = match signal_hook::iterator::Signals::new(handled) {
         Ok(signals) => signals,
         Err(e) => {
             tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
             return;
         }
     };
-    std::thread::spawn(move || {
-        for _ in signals.forever() {
-            if veilcam::interrupt::requested() {
+    let watch = move || {
+        if signals.forever().next().is_none() {
+            return;
+        }
+        if veilcam::interrupt::requested() {
+            end_now();
+        }
+        veilcam::interrupt::request();
+        let deadline = std::time::Instant::now() + UNWIND_GRACE;
+        while std::time::Instant::now() < deadline {
+            if signals.pending().next().is_some() {
                 end_now();
             }
-            veilcam::interrupt::request();
-            std::thread::spawn(|| {
-                std::thread::sleep(UNWIND_GRACE);
-                end_now();
-            });
+            std::thread::sleep(SIGNAL_POLL);
         }
-    });
+        end_now();
+    };
+    if let Err(e) = std::thread::Builder::new().name("veilcam-signals".into()).spawn(watch) {
+        tracing::warn!("cannot handle interrupt signals ({e}): an interrupted run may leave hidden .part files");
+    }
+}
+
+/// Whether `signal` was ignored by the process that started this one: `nohup` ignores SIGHUP so
+/// that a run outlives its terminal, and handling it would undo that (found by hostile use: a
+/// `nohup veilcam batch` ended at logout).
+fn inherited_ignored(signal: i32) -> bool {
+    // SAFETY: reads the signal's disposition without changing it (a null new action).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// What no run may do whatever happens to it: dump its memory, which holds raw frames, in a

@@ -980,7 +980,13 @@ fn a_text_file_is_reported_as_an_unrecognised_format() {
 
 /// Starts a redaction of vtest.avi (with a sidecar and stats) into `dir`.
 fn start_redaction(dir: &Path) -> std::process::Child {
-    veilcam()
+    redaction(dir).spawn().expect("veilcam runs")
+}
+
+/// The command [`start_redaction`] runs.
+fn redaction(dir: &Path) -> Command {
+    let mut command = veilcam();
+    command
         .args(["-q", "redact"])
         .arg(sample("vtest.avi"))
         .arg("-o")
@@ -990,9 +996,8 @@ fn start_redaction(dir: &Path) -> std::process::Child {
         .arg("--stats")
         .arg(dir.join("stats.json"))
         .args(FAST)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("veilcam runs")
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Waits until the redaction started by [`start_redaction`] has made its three temp files.
@@ -1044,6 +1049,28 @@ fn sigterm_and_sighup_stop_the_run_and_leave_nothing() {
         assert!(err.contains("interrupted"), "{err}");
         assert!(dir_entries(dir.path()).is_empty(), "left behind: {:?}", dir_entries(dir.path()));
     }
+}
+
+/// Found by hostile use: veilcam handled SIGHUP even when started with it ignored, so a `nohup
+/// veilcam batch …` ended at logout. A hangup ignored by whoever started the run stays ignored.
+#[test]
+fn a_run_started_under_nohup_outlives_a_hangup() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = redaction(dir.path());
+    // SAFETY: signal(2) in the child before exec, as nohup does.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = command.spawn().expect("veilcam runs");
+    wait_for_sigint_handler(&child);
+    wait_for_temp_files(dir.path());
+    signal(&child, libc::SIGHUP);
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(dir_entries(dir.path()), ["out.json", "out.mp4", "stats.json"]);
 }
 
 /// Found by hostile use: a run killed outright (SIGKILL, the OOM killer, a power cut) cannot
