@@ -274,7 +274,15 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
             audit.append("live.start", started)?;
             let result = veilcam::live::camera::run(&config, &args.options(), &ready);
             let stopped = match &result {
-                Ok(s) => serde_json::json!({ "cameras": cameras, "frames": s.cameras.iter().map(|c| c.frames).sum::<u64>(), "ok": true }),
+                Ok(s) => {
+                    let frames = s.cameras.iter().map(|c| c.frames).sum::<u64>();
+                    let mut stopped = serde_json::json!({ "cameras": cameras, "frames": frames, "ok": s.failed.is_empty() });
+                    if !s.failed.is_empty() {
+                        let failed = s.failed.iter().map(|f| serde_json::json!({ "camera": f.name, "error": f.error.to_string() }));
+                        stopped["failed"] = failed.collect();
+                    }
+                    stopped
+                }
                 Err(e) => serde_json::json!({ "cameras": cameras, "ok": false, "error": e.to_string() }),
             };
             if let Err(e) = audit.append("live.stop", stopped).and_then(|()| audit.close()) {
@@ -293,6 +301,8 @@ fn run_one(cli: &Cli) -> veilcam::Result<ExitCode> {
                     cam.filler
                 );
             }
+            // After the others' summaries: a failed camera, named, makes the exit non-zero.
+            summary.outcome()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Testcam(args) => {

@@ -48,6 +48,13 @@ fn jittery_template() -> &'static Path {
     })
 }
 
+/// The same footage from a camera whose frames come every 60 ms, each stamped 40 ms long: every
+/// segment's MP4 ends its last frame 20 ms before the next segment starts.
+fn late_frames_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| record_template("export-late-", |i| Some(i as u64 * 60_000_000)))
+}
+
 /// Records sample_media/faces.mp4 into 1 s segments under a fresh directory of the target's
 /// temp dir (`PREFIX<pid>`), each frame at the time `pts_of(index)` gives (else its own).
 fn record_template(prefix: &str, pts_of: impl Fn(usize) -> Option<u64>) -> PathBuf {
@@ -276,6 +283,29 @@ fn an_export_of_a_jittery_cameras_recordings_keeps_every_frame_and_verifies() {
     assert_ok(&world.export("2026-118", from, to, "case.zip", &[]));
     let verified = verify::verify(&world.out.join("case.zip"), Some(&world.home.join("keys").join(keys::PUBLIC_FILE)));
     assert!(verified.ok(), "{verified}");
+}
+
+/// A segment ends in the index where the next one starts, so its last frame is on screen until
+/// then, also when its MP4 records a shorter duration for it (a camera's next frame came later
+/// than the last one's stamped length). Found with the fix of the index's segment ends: an
+/// export from just before a segment's start selected the segment before it but kept none of
+/// its frames, so the frame on screen at the export's start was missing.
+#[test]
+fn an_export_from_just_before_a_segment_keeps_the_frame_still_on_screen_from_the_segment_before() {
+    let world = World::of(late_frames_template());
+    let records = world.records();
+    assert!(records.len() >= 2, "{records:?}");
+    assert_eq!(records[0].end, records[1].start, "segments meet");
+    let next = records[1].start_ms().unwrap();
+    // The last frame of the first segment (on screen until `next`), then the frames at 0 and
+    // 60 ms of the second.
+    let (from, to) = (next - 10, next + 100);
+    assert_ok(&world.export("2026-119", from, to, "case.zip", &[]));
+    let x = tempfile::tempdir().unwrap();
+    let names = unzip(&world.out.join("case.zip"), x.path());
+    let video = names.iter().find(|n| n.ends_with(".mp4")).expect("a video in the bundle");
+    assert_eq!(probe(&x.path().join(video)).frames.len(), 3, "{}", std::fs::read_to_string(x.path().join("report.txt")).unwrap());
+    assert_eq!(manifest(x.path())["produced"]["frames"], 3);
 }
 
 #[test]

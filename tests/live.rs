@@ -626,3 +626,36 @@ fn a_stop_while_recording_has_failed_exits_1_with_the_failure() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("veilcam: error:") && !err.contains("no output written"), "{err}");
 }
+
+/// Found by review: when one camera failed, the exit summaries of the other cameras were never
+/// printed (the first failure ended the gathering of the cameras' results). Every camera that
+/// ran to the stop prints its summary; the one that failed is named in the error, exit 1.
+#[test]
+fn every_other_cameras_summary_is_printed_when_one_camera_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cam, cam_url) = testcam();
+    let recordings = dir.path().join("recordings");
+    let text = format!(
+        "[live]\nlisten = \"127.0.0.1:0\"\nrecordings = \"{}\"\nsegment_seconds = 2\n\n\
+         [cameras.door]\nsource = \"{cam_url}\"\n\n[cameras.yard]\nsource = \"{cam_url}\"\n",
+        recordings.display()
+    );
+    let config = dir.path().join("live.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = veilcam();
+    cmd.arg("live").arg("--config").arg(&config).args(["--workers", "1"]).env("VEILCAM_HOME", dir.path().join("home"));
+    let (live, _restream) = start_live(&mut cmd);
+    let (door, yard) = (recordings.join("door"), recordings.join("yard"));
+    let both = || recording_started(&door) && recording_started(&yard);
+    assert!(wait_until(Duration::from_secs(90), both), "never started recording\n{}", live.stderr());
+    // The first camera of the config fails: its recording directory becomes a file.
+    vanish(&door);
+    std::fs::write(&door, b"not a directory").unwrap();
+    live.wait_for("recording stopped; the restream goes on");
+    live.signal(libc::SIGTERM);
+    let (code, err) = live.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("veilcam: camera yard: ") && l.contains(" frames, ")), "yard's summary is missing:\n{err}");
+    assert!(err.contains("veilcam: error: camera door: "), "the failed camera is not named:\n{err}");
+    assert!(!err.lines().any(|l| l.starts_with("veilcam: camera door: ") && l.contains(" frames, ")), "door failed:\n{err}");
+}

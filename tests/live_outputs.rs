@@ -200,6 +200,43 @@ fn recorder_splits_into_utc_named_segments_that_decode_and_match_their_index() {
     }
 }
 
+/// Found by review of a live recording's index: a segment ended where its last frame's nominal
+/// 40 ms ended, while a live camera's next frame (the next segment's first) comes earlier or
+/// later than that, so consecutive segments overlapped (or left a gap) by up to a frame. Each
+/// segment ends exactly where the next one starts.
+#[test]
+fn segments_of_a_jittery_camera_end_exactly_where_the_next_begins() {
+    let root = tempfile::tempdir().unwrap();
+    let mut settings = RecorderSettings::new(root.path(), "cam");
+    settings.segment_seconds = 1;
+    settings.preset = "ultrafast".into();
+    let mut recorder = Recorder::create(settings).unwrap();
+    let mut source = FileSource::open(&sample("faces.mp4")).unwrap();
+    // Every other frame comes 15 ms early, each stamped 40 ms long: a segment's last frame is
+    // followed 25 or 55 ms later, whichever frame the split falls on.
+    let pts_of = |k: u64| gst::ClockTime::from_mseconds(k * 40 - (k % 2) * 15);
+    let mut pushed = 0;
+    while let Some(mut frame) = source.next_frame().unwrap() {
+        let buffer = frame.buffer.make_mut();
+        buffer.set_pts(pts_of(frame.index));
+        buffer.set_duration(gst::ClockTime::from_mseconds(40));
+        recorder.push(&frame, &nothing()).unwrap();
+        pushed += 1;
+    }
+    Box::new(recorder).finish().unwrap();
+    let dir = root.path().join("cam");
+    let records = segments::read_index(&dir).unwrap();
+    assert!(records.len() >= 3, "1 s segments of a 4 s clip: {records:?}");
+    assert_eq!(assert_segments_match_index(&dir, &records), pushed, "every frame in exactly one segment");
+    for (r, next) in records.iter().zip(records.iter().skip(1)) {
+        assert_eq!(r.end, next.start, "{} and {} meet without overlap or gap", r.file, next.file);
+    }
+    // The last segment ends with its last frame's end; the first frame is at 0 ms.
+    let span = records.last().unwrap().end_ms().unwrap() - records[0].start_ms().unwrap();
+    let last_end = (pts_of(pushed - 1) + gst::ClockTime::from_mseconds(40)).mseconds() as i64;
+    assert!((span - last_end).abs() <= 1, "the recording spans {span} ms, its frames {last_end} ms");
+}
+
 #[test]
 fn recorder_starts_a_new_segment_when_timestamps_jump_back_or_caps_change() {
     let root = tempfile::tempdir().unwrap();

@@ -5,7 +5,9 @@
 //!
 //! Trimming is frame-exact: a frame passes when it was shown at some instant of the window
 //! (`start < to && start + duration > from`, in the file's own time from its first frame), so
-//! the output covers the whole requested range and not a frame more. A file whose frames all
+//! the output covers the whole requested range and not a frame more. A recorded segment's last
+//! frame lasts until the segment's end in the index, where the next segment starts, when its
+//! MP4 gives it a shorter duration (`Current::shown_to_its_end`). A file whose frames all
 //! lie past the window's end is closed early.
 //!
 //! What each file gave ([`PartUse`]: frames, its time span, where it sits in the output) is
@@ -110,6 +112,8 @@ struct Current {
     /// Output time of this file's first kept frame minus its own time.
     shift: Option<i128>,
     used: PartUse,
+    /// The latest frame that ended, by its own duration, before the window.
+    before_window: Option<Frame>,
 }
 
 impl ChainSource {
@@ -171,7 +175,22 @@ impl Current {
     fn new(source: FileSource, part: Part) -> Self {
         let fps = source.info().fps();
         let used = PartUse { name: part.name.clone(), fps: (fps.numer(), fps.denom()), ..PartUse::default() };
-        Current { source, part, first_pts: None, shift: None, used }
+        Current { source, part, first_pts: None, shift: None, used, before_window: None }
+    }
+
+    /// The file's last frame, with its start and length, when it ended before the window by
+    /// the duration its MP4 records but is shown into the window by the segment's index: a
+    /// segment's last frame stays on screen until the segment's end, where the next segment
+    /// starts, and the MP4 only knows that frame's nominal duration (a live camera's next frame
+    /// can come later). `None` once any frame of the file was kept, and for files without an
+    /// index record.
+    fn shown_to_its_end(&mut self) -> Option<(Frame, u64, u64)> {
+        let frame = self.before_window.take()?;
+        let record = self.part.record.as_ref()?;
+        let span_ns = u64::try_from(record.end_ms()? - record.start_ms()?).ok()?.saturating_mul(1_000_000);
+        let start = frame.pts()?.nseconds().saturating_sub(self.first_pts?);
+        let shown = self.used.frames == 0 && span_ns > self.part.keep_from_ns && start < self.part.keep_to_ns && span_ns > start;
+        shown.then(|| (frame, start, span_ns - start))
     }
 }
 
@@ -179,30 +198,42 @@ impl FrameSource for ChainSource {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         loop {
             let Some(current) = self.current.as_mut() else { return Ok(None) };
-            let Some(mut frame) = current.source.next_frame()? else {
-                if self.advance()? {
-                    continue;
+            let (mut frame, start, length) = match current.source.next_frame()? {
+                Some(frame) => {
+                    let path = &current.part.path;
+                    let pts = frame
+                        .pts()
+                        .ok_or_else(|| Error::Decode { path: path.clone(), message: format!("frame {} has no timestamp", frame.index) })?
+                        .nseconds();
+                    let first = *current.first_pts.get_or_insert(pts);
+                    let start = pts.saturating_sub(first);
+                    let length = frame.buffer.duration().map_or(1, |d| d.nseconds().max(1));
+                    if start >= current.part.keep_to_ns {
+                        // Every later frame of this file lies past the window too.
+                        if self.advance()? {
+                            continue;
+                        }
+                        return Ok(None);
+                    }
+                    if start + length <= current.part.keep_from_ns {
+                        current.before_window = Some(frame);
+                        continue;
+                    }
+                    (frame, start, length)
                 }
-                return Ok(None);
+                None => match current.shown_to_its_end() {
+                    Some((mut frame, start, length)) => {
+                        frame.buffer.make_mut().set_duration(gst::ClockTime::from_nseconds(length));
+                        (frame, start, length)
+                    }
+                    None => {
+                        if self.advance()? {
+                            continue;
+                        }
+                        return Ok(None);
+                    }
+                },
             };
-            let path = &current.part.path;
-            let pts = frame
-                .pts()
-                .ok_or_else(|| Error::Decode { path: path.clone(), message: format!("frame {} has no timestamp", frame.index) })?
-                .nseconds();
-            let first = *current.first_pts.get_or_insert(pts);
-            let start = pts.saturating_sub(first);
-            let length = frame.buffer.duration().map_or(1, |d| d.nseconds().max(1));
-            if start >= current.part.keep_to_ns {
-                // Every later frame of this file lies past the window too.
-                if self.advance()? {
-                    continue;
-                }
-                return Ok(None);
-            }
-            if start + length <= current.part.keep_from_ns {
-                continue;
-            }
             let shift = *current.shift.get_or_insert(self.cursor_ns as i128 - start as i128);
             // Strictly later than the frame before, by a step the MP4 keeps: a recording with two
             // frames at one instant would otherwise lose one in the working copy.

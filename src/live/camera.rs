@@ -57,10 +57,35 @@ const ASSUMED_FPS: f64 = 25.0;
 /// With no frame from the camera for this long, black filler frames take its place.
 pub const FILLER_AFTER: Duration = Duration::from_secs(1);
 
-/// What a whole `veilcam live` run did, per camera.
+/// What a whole `veilcam live` run did, per camera: one camera's failure does not hide what
+/// the others did.
 #[derive(Debug, Default)]
 pub struct LiveSummary {
+    /// The cameras that ran until the stop, in the config's order.
     pub cameras: Vec<CameraSummary>,
+    /// The cameras that failed, in the config's order, each with what ended it.
+    pub failed: Vec<CameraFailure>,
+}
+
+/// A camera that ended with an error instead of at the stop.
+#[derive(Debug)]
+pub struct CameraFailure {
+    pub name: String,
+    pub error: Error,
+}
+
+impl LiveSummary {
+    /// `Ok` when every camera ran until the stop; otherwise the run's error, naming each camera
+    /// that failed and why (one failure is returned as it is, its camera named).
+    pub fn outcome(self) -> Result<()> {
+        let mut failed = self.failed.into_iter();
+        let Some(first) = failed.next() else { return Ok(()) };
+        let mut message = format!("camera {}: {}", first.name, first.error);
+        for more in failed {
+            message += &format!("; camera {}: {}", more.name, more.error);
+        }
+        Err(Error::Pipeline(message))
+    }
 }
 
 /// What one camera's stream did.
@@ -146,7 +171,9 @@ pub enum Ready<'a> {
 
 /// Runs every camera of `config` until a signal ([`crate::interrupt`]) ends the streams.
 /// `on_ready` is told where each camera's restream and the metrics are served once the
-/// servers are up.
+/// servers are up. An error is one that stopped the whole run (before the cameras started);
+/// a camera that fails is in [`LiveSummary::failed`], beside the summaries of the others
+/// ([`LiveSummary::outcome`] turns it into the run's error).
 pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready<'_>)) -> Result<LiveSummary> {
     check_recordings(config)?;
     let services = LiveServices::start(config)?;
@@ -171,9 +198,14 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Pipeline("camera thread panicked".into())))).collect()
     });
     services.stop();
+    // Every camera's result, not only those before the first failure (found by review: one
+    // failed camera hid the summaries of all the others).
     let mut summary = LiveSummary::default();
-    for r in results {
-        summary.cameras.push(r?);
+    for (cam, result) in config.cameras.iter().zip(results) {
+        match result {
+            Ok(done) => summary.cameras.push(done),
+            Err(error) => summary.failed.push(CameraFailure { name: cam.name().to_string(), error }),
+        }
     }
     Ok(summary)
 }

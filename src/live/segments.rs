@@ -49,7 +49,8 @@ pub struct SegmentRecord {
     pub file: String,
     /// UTC of the first frame, RFC 3339 with milliseconds.
     pub start: String,
-    /// UTC of the end of the last frame.
+    /// UTC of the segment's end: where the next segment of the same recording starts (the
+    /// frame after its last), or the end of its last frame when none follows.
     pub end: String,
     /// Video frames in the file.
     pub frames: u64,
@@ -241,10 +242,15 @@ pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let (whole, torn) = split_torn_tail(&text);
-    if !torn.is_empty() {
+    if !split_torn_tail(&text).1.is_empty() {
         tracing::warn!(file = %path.display(), "skipping the torn last line of the index (a record a power cut interrupted)");
     }
+    parse_index(&path, &text)
+}
+
+/// The records in `text`, the index at `path` (see [`read_index`]; a torn last line is left out).
+fn parse_index(path: &Path, text: &str) -> Result<Vec<SegmentRecord>> {
+    let (whole, _) = split_torn_tail(text);
     whole
         .lines()
         .enumerate()
@@ -301,27 +307,38 @@ fn is_plain_name(name: &str) -> bool {
 /// failed left its line, the segment went back to `.part`, and every retry of the recorder
 /// appended the same record again (three records of one file, each exported).
 pub fn append_index(camera_dir: &Path, record: &SegmentRecord, lock: &IndexLock) -> Result<()> {
-    let known = read_index(camera_dir)?;
+    let path = camera_dir.join(INDEX_FILE);
+    // One read of the index gives both its records (for a record of the same file) and its
+    // text (for a torn last line and the length to cut back to).
+    let (mut file, text) = open_index(&path)?;
+    let known = parse_index(&path, &text)?;
     if let Some(same) = known.iter().find(|r| r.file == record.file) {
         if same == record {
             return Ok(());
         }
         tracing::warn!(file = %record.file, "the index already has a record of this segment: replacing it");
         let records: Vec<SegmentRecord> = known.into_iter().map(|r| if r.file == record.file { record.clone() } else { r }).collect();
+        drop(file);
         return rewrite_index(camera_dir, &records, lock);
     }
     let mut line = serde_json::to_string(record).expect("a record serialises");
     line.push('\n');
-    append_line(&camera_dir.join(INDEX_FILE), &line, || sync_dir(camera_dir))
+    append_line(&mut file, &path, &text, &line, || sync_dir(camera_dir))
 }
 
-/// Appends `line` to the index at `path`, fsyncs it and runs `then` (the directory's fsync);
-/// when any of it fails, the index is cut back to its length before. A torn last line (see
-/// [`read_index`]) is cut off first; a last line that only lacks its newline gets it.
-fn append_line(path: &Path, line: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
+/// Opens the index at `path` for appending (made if missing) and reads its text.
+fn open_index(path: &Path) -> Result<(File, String)> {
     let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
     let text = read_sized(&mut file).map_err(|e| Error::io(path, e))?;
-    let (whole, torn) = split_torn_tail(&text);
+    Ok((file, text))
+}
+
+/// Appends `line` to the index `file` at `path`, whose text is `text` (as [`open_index`] read
+/// it), fsyncs it and runs `then` (the directory's fsync); when any of it fails, the index is
+/// cut back to its length before. A torn last line (see [`read_index`]) is cut off first; a
+/// last line that only lacks its newline gets it.
+fn append_line(file: &mut File, path: &Path, text: &str, line: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
+    let (whole, torn) = split_torn_tail(text);
     if !torn.is_empty() {
         tracing::warn!(file = %path.display(), "cutting off the torn last line of the index (a record a power cut interrupted)");
         file.set_len(whole.len() as u64).map_err(|e| Error::io(path, e))?;
@@ -530,6 +547,21 @@ fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
 /// the index cannot be written, the segment goes back to `part`, for [`recover`] to try again:
 /// a final name is never left without its index line.
 pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: bool) -> Result<Option<SegmentRecord>> {
+    commit_segment_ending(part, final_path, start_ms, recovered, |_| None)
+}
+
+/// [`commit_segment`], with the segment's end (UTC ms) given by `end_of` from what the file
+/// holds (after any cut); `None` takes the file's own duration. The recorder gives the time of
+/// the frame that follows the segment's last, which is where the next segment starts: the
+/// MP4 only knows the last frame's nominal duration, and a live camera's next frame comes
+/// earlier or later than that.
+pub fn commit_segment_ending(
+    part: &Path,
+    final_path: &Path,
+    start_ms: i64,
+    recovered: bool,
+    end_of: impl FnOnce(&Fragments) -> Option<i64>,
+) -> Result<Option<SegmentRecord>> {
     let camera_dir = final_path.parent().expect("a segment lies in a camera directory");
     let fragments = scan_fragments(part)?;
     if fragments.count == 0 {
@@ -547,7 +579,7 @@ pub fn commit_segment(part: &Path, final_path: &Path, start_ms: i64, recovered: 
         file.set_len(fragments.complete_end).map_err(|e| Error::io(part, e))?;
     }
     file.sync_all().map_err(|e| Error::io(part, e))?;
-    let end_ms = start_ms + (fragments.duration_ns / 1_000_000) as i64;
+    let end_ms = end_of(&fragments).unwrap_or(start_ms + (fragments.duration_ns / 1_000_000) as i64);
     let (sha256, bytes) = hash_file(part)?;
     let record = SegmentRecord {
         file: final_path.file_name().expect("a file name").to_string_lossy().into_owned(),
@@ -789,7 +821,8 @@ mod tests {
         let before = fs::read_to_string(&index).unwrap();
         let line = serde_json::to_string(&record("b.mp4")).unwrap() + "\n";
         let failing_sync = || Err(Error::io(dir.path(), std::io::Error::from_raw_os_error(libc::EMFILE)));
-        let err = append_line(&index, &line, failing_sync).expect_err("the directory sync fails");
+        let (mut file, text) = open_index(&index).unwrap();
+        let err = append_line(&mut file, &index, &text, &line, failing_sync).expect_err("the directory sync fails");
         assert!(err.to_string().contains("Too many open files"), "{err}");
         assert_eq!(fs::read_to_string(&index).unwrap(), before, "the line was taken back");
     }

@@ -11,9 +11,11 @@
 //!
 //! Timing: the first frame of a run of contiguous timestamps is pinned to the wall clock (or
 //! just after the previous run's end, so names never go backwards), and every later frame's
-//! UTC is that plus its PTS offset. A timestamp jump (backwards, or forward by more than
-//! [`MAX_GAP`]) or new caps (a camera that came back at another size) ends the run: its
-//! segment is closed and a new pipeline starts a new one.
+//! UTC is that plus its PTS offset. A segment ends where the frame after its last starts, the
+//! next segment's start, so consecutive segments of a run meet to the millisecond in the index
+//! (the MP4 itself ends the last frame after its nominal duration). A timestamp jump
+//! (backwards, or forward by more than [`MAX_GAP`]) or new caps (a camera that came back at
+//! another size) ends the run: its segment is closed and a new pipeline starts a new one.
 //!
 //! A thread per run reads the bus: it commits each segment splitmuxsink closes (fsync, hash,
 //! rename, index line) even while no frame arrives, and records the first failure, which the
@@ -28,7 +30,7 @@
 //! [`Recorder::on_failure`] hears of each failure and each recovery (the live metrics and
 //! `/healthz`), and `finish` returns the failure if recording was suspended at the end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,7 +45,7 @@ use gst::prelude::*;
 use crate::bus::{self, BusEvent};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::live::segments::{self, SegmentRecord, PART_SUFFIX, SEGMENT_EXT};
+use crate::live::segments::{self, Fragments, SegmentRecord, PART_SUFFIX, SEGMENT_EXT};
 use crate::output::AtomicOutput;
 use crate::sink::restream::{EncodedRestream, Served};
 use crate::sink::{Applied, FrameSink};
@@ -126,8 +128,11 @@ impl TimeBase {
 struct Shared {
     camera_dir: PathBuf,
     base: Mutex<Option<TimeBase>>,
-    /// Open segment `.part` path → UTC start (ms).
-    open: Mutex<HashMap<PathBuf, i64>>,
+    /// Open segment `.part` path → where it starts.
+    open: Mutex<HashMap<PathBuf, OpenSegment>>,
+    /// (PTS, end) of each frame pushed into the recording run and not yet in a committed
+    /// segment, in order: a segment ends where the frame after its last starts.
+    pushed: Mutex<VecDeque<(gst::ClockTime, gst::ClockTime)>>,
     /// The first failure of the run, returned by the next `push`.
     failure: Mutex<Option<String>>,
     /// Records of the segments committed so far.
@@ -136,6 +141,18 @@ struct Shared {
     last_end_ms: Mutex<i64>,
     /// Told of each segment committed, with the bytes of the camera's indexed segments.
     on_segment: Mutex<Option<SegmentHook>>,
+}
+
+/// The most frames [`Shared::pushed`] remembers (segments that are never committed must not
+/// make it grow): an hour at 30 fps, far past any segment's length.
+const MAX_PUSHED: usize = 108_000;
+
+/// Where an open segment starts: its UTC (ms) and the running time (the PTS as pushed) of its
+/// first frame, when splitmuxsink said.
+#[derive(Clone, Copy, Debug)]
+struct OpenSegment {
+    start_ms: i64,
+    first: Option<gst::ClockTime>,
 }
 
 /// What a recorder tells of each segment it commits: its record, and the bytes of all the
@@ -240,6 +257,7 @@ impl Recorder {
             camera_dir,
             base: Mutex::new(None),
             open: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(VecDeque::new()),
             failure: Mutex::new(None),
             committed: Mutex::new(recovered),
             last_end_ms: Mutex::new(last_end_ms),
@@ -329,6 +347,7 @@ impl Recorder {
         // in the same second gets a suffix: `…Z-1.mp4`).
         let utc_ms = segments::now_ms().max(last_end);
         *self.shared.base.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeBase { utc_ms, pts });
+        self.shared.pushed.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let caps = frame.info.to_caps().map_err(|e| self.err(format!("frame caps: {e}")))?;
         let restream = self.restream.as_ref();
         let (pipeline, appsrc) = build(&self.settings, &caps, &frame.info, &self.shared, restream, records).map_err(|e| self.err(e.to_string()))?;
@@ -455,7 +474,18 @@ impl Recorder {
         }
         let pts = buffer.pts().expect("set above");
         let end = pts + buffer.duration().unwrap_or(gst::ClockTime::from_mseconds(40));
+        // Known before splitmuxsink can close the segment this frame follows.
+        if run.records {
+            let mut pushed = self.shared.pushed.lock().unwrap_or_else(|e| e.into_inner());
+            if pushed.len() == MAX_PUSHED {
+                pushed.pop_front();
+            }
+            pushed.push_back((pts, end));
+        }
         run.appsrc.push_buffer(buffer).map_err(|flow| {
+            if run.records {
+                self.shared.pushed.lock().unwrap_or_else(|e| e.into_inner()).pop_back();
+            }
             let message = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
             self.err(message.unwrap_or_else(|| format!("the recorder refused frame {}: {flow:?}", frame.index)))
         })?;
@@ -616,13 +646,14 @@ fn spawn_bus_thread(bus: gst::Bus, shared: Arc<Shared>, drained: Arc<Mutex<bool>
 /// Commits the segment a `splitmuxsink-fragment-closed` message names.
 fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     let part = PathBuf::from(s.get::<String>("location").map_err(|e| Error::Pipeline(format!("fragment-closed: {e}")))?);
-    let start_ms = shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&part);
-    let Some(start_ms) = start_ms else {
+    let opened = shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&part);
+    let Some(OpenSegment { start_ms, first }) = opened else {
         return Err(Error::Pipeline(format!("{}: closed but never opened", part.display())));
     };
     // Not the message's running time: that is where splitmuxsink decided to split, which can
     // be a key-frame interval past the segment's last frame.
-    let Some(record) = segments::commit_segment(&part, &final_path(&part), start_ms, false)? else {
+    let end_of = |fragments: &Fragments| segment_end(shared, first?, fragments).map(|end| end.max(start_ms));
+    let Some(record) = segments::commit_segment_ending(&part, &final_path(&part), start_ms, false, end_of)? else {
         return Ok(());
     };
     tracing::info!(file = %record.file, frames = record.frames, bytes = record.bytes, "segment closed");
@@ -634,6 +665,28 @@ fn commit_closed(shared: &Shared, s: &gst::StructureRef) -> Result<()> {
     }
     shared.committed.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     Ok(())
+}
+
+/// The UTC (ms) where a segment whose first frame was pushed at `first` ends: where the frame
+/// after its last starts, which is where the next segment of the run starts (to the
+/// millisecond, by the same [`TimeBase`]), or the end of its last frame when none follows (the
+/// run's last segment). Not the file's own duration: the MP4 gives a segment's last frame its
+/// nominal duration, and a live camera's next frame comes earlier or later than that, so
+/// consecutive segments overlapped or left a gap by up to a frame (found by review of a live
+/// recording's index). Frames up to the segment's last are forgotten. `None` (the file's own
+/// duration then) for a segment cut short, or one whose frames were not all seen.
+fn segment_end(shared: &Shared, first: gst::ClockTime, fragments: &Fragments) -> Option<i64> {
+    let base = (*shared.base.lock().unwrap_or_else(|e| e.into_inner()))?;
+    let mut pushed = shared.pushed.lock().unwrap_or_else(|e| e.into_inner());
+    let at = pushed.partition_point(|&(pts, _)| pts < first);
+    let after = at.checked_add(usize::try_from(fragments.samples).ok()?)?;
+    let end = match pushed.get(after) {
+        Some(&(next, _)) => next,
+        None if after == pushed.len() && after > at => pushed[after - 1].1,
+        None => return None,
+    };
+    pushed.drain(..after);
+    (!fragments.cut_short).then(|| base.utc_of(end))
 }
 
 /// Running time of a sample's buffer: the appsrc's segment starts at 0, so this is the frame's
@@ -711,12 +764,13 @@ fn segment_writer(settings: &RecorderSettings, shared: &Arc<Shared>) -> std::res
     splitmux.connect("format-location-full", false, move |args| {
         let sample = args[2].get::<gst::Sample>().ok();
         let base = *naming.base.lock().unwrap_or_else(|e| e.into_inner());
-        let start_ms = match (base, sample.as_ref().and_then(running_time)) {
+        let first = sample.as_ref().and_then(running_time);
+        let start_ms = match (base, first) {
             (Some(base), Some(running_time)) => base.utc_of(running_time),
             _ => segments::now_ms(),
         };
         let part = naming.name_segment(start_ms);
-        naming.open.lock().unwrap_or_else(|e| e.into_inner()).insert(part.clone(), start_ms);
+        naming.open.lock().unwrap_or_else(|e| e.into_inner()).insert(part.clone(), OpenSegment { start_ms, first });
         Some(part.to_string_lossy().into_owned().to_value())
     });
     Ok(splitmux)
