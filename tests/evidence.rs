@@ -35,12 +35,14 @@ impl Home {
     }
 
     fn veilcam(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_veilcam"))
-            .args(args)
-            .env("VEILCAM_HOME", self.path().join("home"))
-            .env_remove("XDG_DATA_HOME")
-            .output()
-            .expect("veilcam runs")
+        self.command(args).output().expect("veilcam runs")
+    }
+
+    /// The command [`veilcam`](Self::veilcam) runs.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_veilcam"));
+        command.args(args).env("VEILCAM_HOME", self.path().join("home")).env_remove("XDG_DATA_HOME");
+        command
     }
 
     fn keys_dir(&self) -> PathBuf {
@@ -325,6 +327,37 @@ fn verify_is_recorded_in_the_audit_log() {
     assert_eq!(verify.details["case"], "2026-117");
     assert_eq!(verify.details["failed"], json!([VIDEO]));
     assert_eq!(entries.last().unwrap().action, "checkpoint", "sealed on close");
+}
+
+/// Found by hostile use: on a full disk an append was cut short, the torn line stayed, and
+/// every later export refused the log ("line N is incomplete") until it was mended by hand. A
+/// write that fails is taken back.
+#[test]
+fn an_audit_entry_cut_short_by_a_full_disk_is_taken_back() {
+    use std::os::unix::process::CommandExt;
+    let home = Home::new();
+    home.init_key();
+    let log = home.audit_log();
+    let before = std::fs::read(&log).unwrap();
+    // A file-size limit a few bytes past the log's end cuts the next entry short, as a full
+    // disk does.
+    let limit = before.len() as u64 + 40;
+    let mut seal = home.command(&["log", "seal"]);
+    // SAFETY: setrlimit(2) in the child before exec.
+    unsafe {
+        seal.pre_exec(move || {
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit);
+            Ok(())
+        });
+    }
+    let out = seal.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("audit.jsonl"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the cut-short entry was taken back");
+    let verify = home.veilcam(&["log", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(home.veilcam(&["log", "seal"]).status.success(), "the log takes entries again");
 }
 
 #[test]

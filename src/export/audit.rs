@@ -212,8 +212,16 @@ impl AuditLog {
         if line.len() > MAX_ENTRY {
             return Err(Error::Settings(format!("audit entry `{action}` is {} bytes; at most {MAX_ENTRY}", line.len())));
         }
-        // One write of the whole line (O_APPEND), then to disk before anyone relies on it.
-        self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_all()).map_err(|e| Error::io(&self.path, e))?;
+        // One write of the whole line (O_APPEND), then to disk before anyone relies on it. A
+        // write cut short (a full disk) is taken back, so the log stays whole for the next
+        // append (found by hostile use: a torn line made every later export refuse the log).
+        let before = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_all()) {
+            if let Err(undo) = self.file.set_len(before).and_then(|()| self.file.sync_all()) {
+                tracing::warn!("audit log {}: cannot take back a cut-short entry: {undo}", self.path.display());
+            }
+            return Err(Error::io(&self.path, e));
+        }
         Ok(head_seq + 1)
     }
 
