@@ -315,8 +315,7 @@ pub fn plan(layout: &BatchDirs) -> Plan {
     };
     walker.walk(&layout.input_dir, Path::new(""));
     let Walker { mut found, mut plan, unhandled, hidden_media, .. } = walker;
-    plan.notes.extend(unhandled_note(&unhandled));
-    plan.notes.extend(hidden_note(&hidden_media));
+    plan.notes.extend(left_alone_notes("file", "batch", &unhandled, &hidden_media));
     found.sort();
     let (jobs, renamed) = assign_outputs(layout, found);
     plan.notes.extend(renamed);
@@ -345,24 +344,26 @@ struct Walker<'a> {
 /// Files shown by name in the note on files left alone.
 const UNHANDLED_SHOWN: usize = 5;
 
-/// The note on files a batch leaves alone, naming the first few (found by hostile use: a
-/// `.webp`, `.bmp` or `.gif` in the tree was skipped without a word).
-fn unhandled_note(unhandled: &[PathBuf]) -> Option<String> {
-    if unhandled.is_empty() {
-        return None;
+/// The notes on inputs left alone, naming the first few of each kind: `unhandled` ones that are
+/// not a video or image (found by hostile use: a `.webp`, `.bmp` or `.gif` in the tree was
+/// skipped without a word) and `hidden` ones with a media extension (found by hostile use:
+/// `.hidden.mp4` was skipped without a word). `things` names them ("file", "object") and `by`
+/// the command that chose ("batch", "submit"): `veilcam submit` chooses objects as batch
+/// chooses files, and says so the same way.
+pub(crate) fn left_alone_notes(things: &str, by: &str, unhandled: &[PathBuf], hidden: &[PathBuf]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !unhandled.is_empty() {
+        notes.push(format!(
+            "not redacted: {} {things}(s) that are not a video or image {by} handles (videos: {}; images: JPEG, PNG): {}",
+            unhandled.len(),
+            VIDEO_EXTENSIONS.join(", "),
+            first_few(unhandled)
+        ));
     }
-    Some(format!(
-        "not redacted: {} file(s) that are not a video or image batch handles (videos: {}; images: JPEG, PNG): {}",
-        unhandled.len(),
-        VIDEO_EXTENSIONS.join(", "),
-        first_few(unhandled)
-    ))
-}
-
-/// The note on hidden files with a media extension that a batch leaves alone (found by hostile
-/// use: `.hidden.mp4` was skipped without a word), naming the first few.
-fn hidden_note(hidden: &[PathBuf]) -> Option<String> {
-    (!hidden.is_empty()).then(|| format!("not redacted: {} hidden file(s) (a name starting with '.'): {}", hidden.len(), first_few(hidden)))
+    if !hidden.is_empty() {
+        notes.push(format!("not redacted: {} hidden {things}(s) (a name starting with '.'): {}", hidden.len(), first_few(hidden)));
+    }
+    notes
 }
 
 /// The first [`UNHANDLED_SHOWN`] of `paths`, and how many more.
@@ -459,7 +460,7 @@ fn is_hidden(path: &Path) -> bool {
 }
 
 /// Whether `path` has the extension of a video or image batch handles.
-fn has_media_extension(path: &Path) -> bool {
+pub(crate) fn has_media_extension(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     media_kind(path) == MediaKind::Image || VIDEO_EXTENSIONS.contains(&ext.as_str())
 }

@@ -6,9 +6,15 @@
 //! run writing the same target removes the temps of that target that nobody holds: their writer
 //! is gone, and the half-written redaction in them is of no use to anyone. On a file system
 //! without `flock` nothing can be locked, and nothing is swept either.
+//!
+//! A temp directory (an export's staging directory, a queue worker's job directory) is a
+//! [`HeldDir`]: locked while its run lives, removed when dropped, and listed so that a process
+//! ended at once by a second signal removes it too ([`remove_pending`]).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// A temp younger than this is left alone even when unlocked: its writer may be between
@@ -26,6 +32,63 @@ pub fn hold_dir(dir: &Path) -> std::io::Result<File> {
     let file = File::open(dir)?;
     hold(&file)?;
     Ok(file)
+}
+
+/// Temp directories of this process ([`HeldDir`]), for [`remove_pending`].
+static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Removes the temp directories of this process still held ([`HeldDir`]), as it ends at once
+/// on a second signal (their drop handlers do not run then). Returns how many were removed.
+pub fn remove_pending() -> usize {
+    let Some(pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
+    pending.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
+}
+
+/// Whether a [`HeldDir`] must hold its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Creating it fails without the lock: what it holds must be swept after a `kill -9`.
+    Required,
+    /// Without the lock (a file system without `flock`) it is only never swept.
+    IfSupported,
+}
+
+/// A temp directory made by `tempfile`, locked for the run's life ([`hold_dir`]), listed for
+/// [`remove_pending`] from its creation, and removed when dropped.
+pub struct HeldDir {
+    dir: tempfile::TempDir,
+    /// Open on the directory, locked.
+    _held: Option<File>,
+}
+
+impl HeldDir {
+    /// Creates a directory in `parent` as `builder` says (name, permissions), listed and locked.
+    pub fn create(builder: &tempfile::Builder, parent: &Path, lock: Lock) -> std::io::Result<HeldDir> {
+        let dir = builder.tempdir_in(parent)?;
+        crate::interrupt::lock_list(&PENDING).insert(dir.path().to_path_buf());
+        // Made a `HeldDir` before locking, so a failure below removes and unlists it.
+        let mut made = HeldDir { dir, _held: None };
+        match hold_dir(made.path()) {
+            Ok(held) => made._held = Some(held),
+            Err(e) if lock == Lock::Required => return Err(e),
+            Err(e) => tracing::debug!("cannot lock {}: {e}", made.path().display()),
+        }
+        Ok(made)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for HeldDir {
+    /// Removes the directory before it leaves the list, so a process ended at once meanwhile
+    /// still removes it (the `TempDir` then finds nothing left to remove).
+    fn drop(&mut self) {
+        let mut pending = crate::interrupt::lock_list(&PENDING);
+        let _ = std::fs::remove_dir_all(self.dir.path());
+        pending.remove(self.dir.path());
+    }
 }
 
 /// Removes the entries of `dir` whose names `is_temp` accepts and that no live process holds;
@@ -105,5 +168,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".a.new.part"), b"x").unwrap();
         assert!(sweep(dir.path(), is_temp).is_empty(), "its writer may not have locked it yet");
+    }
+
+    #[test]
+    fn a_held_dir_is_locked_listed_while_it_lives_and_removed_when_dropped() {
+        let parent = tempfile::tempdir().unwrap();
+        let held = HeldDir::create(tempfile::Builder::new().prefix("held-"), parent.path(), Lock::Required).unwrap();
+        let path = held.path().to_path_buf();
+        std::fs::write(path.join("raw"), b"x").unwrap();
+        assert!(crate::interrupt::lock_list(&PENDING).contains(&path), "listed for remove_pending");
+        assert!(sweep_older_than(parent.path(), Duration::ZERO, |_| true).is_empty(), "held: never swept");
+        drop(held);
+        assert!(!path.exists() && !crate::interrupt::lock_list(&PENDING).contains(&path), "removed and unlisted");
     }
 }

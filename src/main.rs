@@ -151,7 +151,9 @@ fn harden_process() {
 /// Removes the unfinished outputs and ends the process without running exit handlers (other
 /// threads may still be inside GStreamer or ONNX Runtime).
 fn end_now() -> ! {
-    let removed = veilcam::output::remove_pending() + veilcam::export::run::remove_pending() + veilcam::queue::worker::remove_pending();
+    let files = veilcam::output::remove_pending();
+    veilcam::export::run::remove_pending();
+    let removed = files + veilcam::leftover::remove_pending();
     veilcam::export::hold::remove_pending();
     say!("veilcam: interrupted; {removed} unfinished file(s) removed, no output written");
     // SAFETY: `_exit` ends the process at once; nothing of this process runs after it.

@@ -561,3 +561,88 @@ fn a_worker_ended_by_a_second_signal_leaves_no_raw_input_behind() {
     assert!(matches!(status.code(), Some(130 | 0)), "{status:?}\n{}", servers.log("w"));
     assert!(job_dirs(work.path()).is_empty(), "left behind: {:?}\n{}", job_dirs(work.path()), servers.log("w"));
 }
+
+/// Found in review: `veilcam submit` of a prefix that matched no object (a typo) queued nothing
+/// and exited 0. It is an error naming the prefix, and so is a prefix holding nothing to redact.
+#[test]
+fn submitting_a_prefix_with_nothing_to_redact_fails_naming_the_prefix() {
+    let servers = Servers::start();
+    let done = submit_output(&servers, "no-such-prefix/", "out/");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "an empty prefix must fail:\n{err}");
+    assert!(err.contains(&format!("s3://{BUCKET}/no-such-prefix/: nothing to submit: no object under this prefix")), "{err}");
+    block_on(servers.store().put("only-hidden/.a.mp4", b"x".to_vec())).unwrap();
+    let done = submit_output(&servers, "only-hidden/", "out/");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "a prefix of nothing to redact must fail:\n{err}");
+    assert!(err.contains(&format!("s3://{BUCKET}/only-hidden/: nothing to submit: no video or image under this prefix")) && err.contains(".a.mp4"), "{err}");
+    let s = servers.snapshot();
+    assert!(s.jobs.is_empty(), "nothing queued: {}", status::render(&s));
+}
+
+/// Found in review: objects under a submitted prefix that were hidden or not a video or image
+/// were skipped without a word. They are named, as batch names the files it leaves alone.
+#[test]
+fn objects_a_submit_leaves_alone_are_named() {
+    let servers = Servers::start();
+    for key in ["in/a.mp4", "in/.partial.mp4", "in/.sync/b.mp4", "in/notes.txt", "in/.DS_Store"] {
+        block_on(servers.store().put(key, b"x".to_vec())).unwrap();
+    }
+    let done = submit_output(&servers, "in/", "out/");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success() && err.contains("1 job(s) queued"), "{err}");
+    let note = |start: &str, end: &str| err.lines().any(|l| l.starts_with(start) && l.ends_with(end));
+    assert!(note("veilcam: not redacted: 1 object(s) that are not a video or image submit handles", ": notes.txt"), "{err}");
+    assert!(note("veilcam: not redacted: 2 hidden object(s)", ": .partial.mp4, .sync/b.mp4"), "{err}");
+    assert!(!err.contains(".DS_Store"), "other hidden objects are left alone without a word, as in batch: {err}");
+}
+
+/// `veilcam jobs`' output.
+fn jobs_text(servers: &Servers) -> String {
+    let listed = servers.veilcam(&["jobs"]).output().unwrap();
+    assert!(listed.status.success(), "veilcam jobs: {}", String::from_utf8_lossy(&listed.stderr));
+    String::from_utf8_lossy(&listed.stdout).into_owned()
+}
+
+/// Found in review: `veilcam jobs` showed a job whose worker was killed as "running" for good.
+/// A running worker refreshes its job's record; a record not refreshed within the ack wait is
+/// shown stale, naming the worker and how long it has been silent.
+#[test]
+fn jobs_shows_a_job_whose_worker_was_killed_as_stale_not_running() {
+    let servers = Servers::start();
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 30);
+    upload(&servers, &clip.path, "in/a.mp4");
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    // Slowed (30 frames take at least 9 s), so it runs well past the ack wait.
+    let mut w = servers.worker_with_env("w", work.path(), &[], &[("VEILCAM_DETECTOR_DELAY_MS", "300")]);
+    let pid = w.0.id();
+    let running = |s: &Snapshot| s.jobs.iter().find(|j| j.state == State::Running && j.worker.as_deref().is_some_and(|n| n.ends_with(&format!("-{pid}")))).map(|j| j.updated);
+    let first = running(&servers.wait_until(Duration::from_secs(120), "the job running", &["w"], |s| running(s).is_some())).unwrap();
+    // Alive past the ack wait: its record is refreshed, and it is never shown stale.
+    let wait: u64 = ACK_WAIT.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = jobs_text(&servers);
+        assert!(text.lines().any(|l| l.starts_with("running ")) && !text.lines().any(|l| l.starts_with("stale ")), "a live worker's job:\n{text}\n{}", servers.log("w"));
+        if running(&servers.snapshot()).is_some_and(|updated| updated > first + wait) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the live worker never refreshed its job's record past the ack wait:\n{text}\n{}", servers.log("w"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    w.0.kill().unwrap();
+    w.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = jobs_text(&servers);
+        if let Some(line) = text.lines().find(|l| l.starts_with("stale ")) {
+            assert!(line.contains(&format!("-{pid}, attempt 1]")) && line.contains("said nothing for") && line.contains(&format!("more than the {wait} s ack wait")), "{text}");
+            assert!(text.contains("0 running, 1 stale") && !text.lines().any(|l| l.starts_with("running ")), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the killed worker's job is never shown stale:\n{text}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

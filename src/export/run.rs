@@ -25,6 +25,7 @@ use crate::cli::RedactOptions;
 use crate::config::{FacePolicy, ZoneKind};
 use crate::detect::centerface::DetectWidth;
 use crate::error::{Error, Result};
+use crate::leftover::{HeldDir, Lock};
 use crate::live::segments::{self, format_rfc3339_ms};
 use crate::output::{commit_all, AtomicOutput};
 use crate::pipeline::{file_stages, run_stages};
@@ -89,60 +90,30 @@ pub struct Names {
 /// Name of the report inside a bundle.
 pub const REPORT_NAME: &str = "report.txt";
 
-/// Staging directories of exports in progress, removed by [`remove_pending`] when the process
-/// ends on a second signal (their owners remove them on every other path).
-static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-/// Case records of exports still sealing, removed with the staging directories.
+/// Case records of exports still sealing, removed by [`remove_pending`] when the process ends
+/// on a second signal (with the staging directories, which [`crate::leftover::remove_pending`]
+/// removes).
 static RECORDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Removes the staging directories and case records of exports still running (the process is
-/// about to end).
-pub fn remove_pending() -> usize {
+/// Removes the case records of exports still sealing (the process is about to end).
+pub fn remove_pending() {
     if let Some(records) = crate::interrupt::lock_when_ending(&RECORDS) {
         records.iter().for_each(|r| drop(std::fs::remove_file(r)));
     }
-    let Some(staging) = crate::interrupt::lock_when_ending(&STAGING) else { return 0 };
-    staging.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
 }
 
 /// Random characters in a staging directory's name.
 const STAGING_RANDOM: usize = 6;
 
-/// A hidden directory beside the bundle, removed when dropped.
-struct Staging {
-    dir: tempfile::TempDir,
-    /// Open on the directory, locked for the export's life ([`crate::leftover`]).
-    _held: Option<std::fs::File>,
-}
-
-impl Staging {
-    fn create(bundle: &Path) -> Result<Staging> {
-        let parent = parent_dir(bundle);
-        let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let prefix = format!(".{name}.staging-");
-        // Staging directories of this bundle left by an export that was killed.
-        crate::leftover::sweep(&parent, |n| n.len() == prefix.len() + STAGING_RANDOM && n.starts_with(&prefix));
-        let dir = tempfile::Builder::new().prefix(&prefix).rand_bytes(STAGING_RANDOM).tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
-        crate::interrupt::lock_list(&STAGING).push(dir.path().to_path_buf());
-        // Without the lock (a file system without flock) the directory is only never swept.
-        let held = crate::leftover::hold_dir(dir.path()).inspect_err(|e| tracing::debug!("cannot lock {}: {e}", dir.path().display())).ok();
-        Ok(Staging { dir, _held: held })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Staging {
-    /// Removes the directory before it leaves the list, so a process ended at once meanwhile
-    /// still removes it (the `TempDir` then finds nothing left to remove).
-    fn drop(&mut self) {
-        let mut staging = crate::interrupt::lock_list(&STAGING);
-        let _ = std::fs::remove_dir_all(self.dir.path());
-        staging.retain(|d| d != self.dir.path());
-    }
+/// A hidden staging directory beside the bundle, locked if the file system can
+/// ([`crate::leftover::HeldDir`]) and removed when dropped, after removing those of this bundle
+/// left by an export that was killed.
+fn staging(bundle: &Path) -> Result<HeldDir> {
+    let parent = parent_dir(bundle);
+    let name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.staging-");
+    crate::leftover::sweep(&parent, |n| n.len() == prefix.len() + STAGING_RANDOM && n.starts_with(&prefix));
+    HeldDir::create(tempfile::Builder::new().prefix(&prefix).rand_bytes(STAGING_RANDOM), &parent, Lock::IfSupported).map_err(|e| Error::io(&parent, e))
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -476,7 +447,7 @@ pub fn export(request: &Request, quiet: bool) -> Result<Outcome> {
     let selection = select(&request.sources)?;
     settings.input = selection.parts[0].path.clone();
     settings.keep = keep_in_output(request.keep, &selection)?;
-    let staging = Staging::create(&request.bundle)?;
+    let staging = staging(&request.bundle)?;
     let segments_used: Vec<PathBuf> = match &selection.origin {
         Origin::Recordings { .. } => selection.parts.iter().map(|p| p.path.clone()).collect(),
         Origin::Files { .. } => Vec::new(),
@@ -612,7 +583,7 @@ fn embed_credentials(
 /// Seals the staged files into the signed bundle and records the case as exported (the record
 /// is claimed first, so two exports of one case cannot both finish, and taken back if sealing
 /// fails).
-fn seal(request: &Request, staging: &Staging, names: &Names, facts: &Facts, key: &SigningKey) -> Result<PathBuf> {
+fn seal(request: &Request, staging: &HeldDir, names: &Names, facts: &Facts, key: &SigningKey) -> Result<PathBuf> {
     crate::interrupt::check()?;
     let files: Vec<BundleFile> = [&names.working_copy, &names.sidecar, &names.report]
         .into_iter()

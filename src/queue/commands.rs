@@ -57,6 +57,9 @@ pub fn submit(a: &SubmitArgs, quiet: bool) -> crate::Result<bool> {
     let req = super::submit::SubmitRequest { nats: nats(&a.nats), store: store(&a.s3), input: a.input.clone(), output: a.out.clone(), options: a.options.clone() };
     let done = super::submit::run(&req)?;
     if !quiet {
+        for note in &done.notes {
+            say!("veilcam: {note}");
+        }
         for job in &done.published {
             say!("queued  {} -> {} (job {})", job.input, job.output, &job.id[..12]);
         }

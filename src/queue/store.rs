@@ -100,6 +100,12 @@ pub struct Listed {
 /// as the job's redacted output).
 pub const JOB_METADATA: &str = "veilcam-job";
 
+/// Why the object at `output`, which no veilcam worker wrote (it has no [`JOB_METADATA`]), is
+/// refused as a job's output: by `submit`, and by a worker that finds it there.
+pub fn never_replaced(output: &S3Url) -> String {
+    format!("{output} is there already and no veilcam worker wrote it: it is never replaced (move it, or submit with another --out)")
+}
+
 /// Retries of a failed request, and the pause before the first: it doubles each time (with
 /// jitter), so a store that is away for up to about 15 s does not fail a job (found by hostile
 /// use: with object_store's default 100 ms the four retries were over in half a second, and a

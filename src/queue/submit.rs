@@ -3,14 +3,15 @@
 //! An input URL ending in `/` (or a bare bucket) is a prefix: every media object under it (as
 //! `veilcam batch` chooses files: media extensions, no hidden names, nothing under the output
 //! prefix) becomes a job whose output keeps the relative key, videos as `.mp4` (videos that
-//! would share an output keep their source extension: `cam.avi` → `cam.avi.mp4`). Another
-//! input URL is one object. An output key holding an object that no veilcam worker wrote is
-//! refused (it is never replaced). A job queued or running, or done with its output still
+//! would share an output keep their source extension: `cam.avi` → `cam.avi.mp4`). The objects
+//! left alone are named in notes, as batch names the files it leaves alone, and a prefix with
+//! nothing to redact is an error that names it. Another input URL is one object. An output key
+//! holding an object that no veilcam worker wrote is refused (it is never replaced). A job queued or running, or done with its output still
 //! there, is not published again; JetStream drops a duplicate message within its
 //! de-duplication window in any case (`Nats-Msg-Id` = job id).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_nats::HeaderMap;
 
@@ -40,6 +41,8 @@ pub struct Submitted {
     pub known: Vec<(Job, State)>,
     /// Objects not submitted, with the reason.
     pub refused: Vec<(String, String)>,
+    /// What the listing left alone (hidden objects, objects that are not a video or image).
+    pub notes: Vec<String>,
 }
 
 /// Lists, checks and publishes.
@@ -53,11 +56,11 @@ pub fn run(req: &SubmitRequest) -> crate::Result<Submitted> {
         let output = S3Url::parse(&req.output)?;
         let store = Store::open(&req.store, &input.bucket)?;
         let out_store = if output.bucket == input.bucket { store.clone() } else { Store::open(&req.store, &output.bucket)? };
-        let (pairs, mut refused) = plan(&store, &input, &output).await?;
+        let Plan { pairs, mut refused, notes } = plan(&store, &input, &output).await?;
         let client = connect(&req.nats, "veilcam-submit").await?;
         let queue = Queue::open(client, &req.nats.url).await?;
         let mut outputs = Outputs::new(&out_store, &output, pairs.len()).await?;
-        let mut done = Submitted::default();
+        let mut done = Submitted { notes, ..Submitted::default() };
         for (object, etag, out) in pairs {
             let job = Job::new(input.with_key(&object).to_string(), etag, out.to_string(), args.clone(), camera.clone());
             let there = outputs.get(&out.key).await?;
@@ -139,7 +142,7 @@ const MAX_NAME: usize = 255;
 /// times, failing each time at the upload).
 fn unwritable(out: &S3Url, id: &str, there: Option<&Listed>) -> Option<String> {
     if there.is_some_and(|o| o.job.is_none()) {
-        return Some(format!("{out} is there already and no veilcam worker wrote it: it is never replaced (move it, or choose another --out)"));
+        return Some(super::store::never_replaced(out));
     }
     let temp = temp_key(&out.key, id);
     let longest = temp.split('/').map(str::len).max().unwrap_or(0);
@@ -166,31 +169,66 @@ fn pin_config(options: &RedactOptions) -> crate::Result<Option<PinnedConfig>> {
     Ok(Some(PinnedConfig::new(&path.display().to_string(), options.camera.clone(), text)))
 }
 
-/// (input key, its ETag, output URL) for every object to submit, and the objects refused.
-async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<(Vec<(String, Option<String>, S3Url)>, Vec<(String, String)>), QueueError> {
+/// What a submit publishes: (input key, its ETag, output URL) for every object to submit, the
+/// objects refused with the reason, and notes on the objects left alone.
+struct Plan {
+    pairs: Vec<(String, Option<String>, S3Url)>,
+    refused: Vec<(String, String)>,
+    notes: Vec<String>,
+}
+
+/// The objects of a listing of `prefix` (keys relative to it, with ETags) a submit redacts,
+/// grouped by their natural output, and the notes on those it leaves alone: objects that are
+/// not a video or image, and hidden ones (a name, or a folder of it, starting with `.`) with a
+/// media extension. As in batch, other hidden objects (`.DS_Store`, a worker's temp keys) are
+/// left alone without a word.
+fn choose(prefix: &str, objects: Vec<Listed>) -> (ByOutput, Vec<String>) {
+    let mut by_output = ByOutput::new();
+    let (mut unhandled, mut hidden) = (Vec::new(), Vec::new());
+    for obj in objects {
+        let rel = obj.key.strip_prefix(prefix).unwrap_or(&obj.key).to_string();
+        let media = crate::batch::has_media_extension(Path::new(&rel));
+        if rel.split('/').any(|c| c.starts_with('.')) {
+            if media {
+                hidden.push(PathBuf::from(rel));
+            }
+        } else if !media {
+            unhandled.push(PathBuf::from(rel));
+        } else {
+            by_output.entry(natural(&rel)).or_default().push((rel, obj.etag));
+        }
+    }
+    (by_output, crate::batch::left_alone_notes("object", "submit", &unhandled, &hidden))
+}
+
+async fn plan(store: &Store, input: &S3Url, output: &S3Url) -> Result<Plan, QueueError> {
     let is_prefix = input.key.is_empty() || input.key.ends_with('/');
     if !is_prefix {
         let Some(found) = store.head(&input.key).await? else {
             return Err(QueueError::Usage(format!("{input}: no such object (end the URL with / for a prefix)")));
         };
-        return Ok((vec![(input.key.clone(), found.etag, single_output(input, output)?)], vec![]));
+        return Ok(Plan { pairs: vec![(input.key.clone(), found.etag, single_output(input, output)?)], refused: vec![], notes: vec![] });
     }
     if !(output.key.is_empty() || output.key.ends_with('/')) {
         return Err(QueueError::Usage(format!("--out {output}: for a prefix of inputs, the output is a prefix too (end it with /)")));
     }
     apart(input, output)?;
-    let mut by_output: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
-    for obj in store.list(&input.key).await? {
-        let rel = obj.key.strip_prefix(&input.key).unwrap_or(&obj.key).to_string();
-        if rel.split('/').any(|c| c.starts_with('.')) || !crate::batch::is_media(Path::new(&rel)) {
-            continue;
-        }
-        by_output.entry(natural(&rel)).or_default().push((rel, obj.etag));
+    let listed = store.list(&input.key).await?;
+    let objects = listed.len();
+    let (by_output, notes) = choose(&input.key, listed);
+    // Found in review: a prefix that matched nothing (a typo) queued nothing and exited 0.
+    if by_output.is_empty() {
+        let why = match (objects, notes.is_empty()) {
+            (0, _) => "no object under this prefix".to_string(),
+            (_, true) => "no video or image under this prefix".to_string(),
+            (_, false) => format!("no video or image under this prefix ({})", notes.join("; ")),
+        };
+        return Err(QueueError::Usage(format!("{input}: nothing to submit: {why}")));
     }
     let (assigned, refused) = assign_outputs(by_output);
     let pairs = assigned.into_iter().map(|(rel, etag, out_rel)| (format!("{}{rel}", input.key), etag, output.with_key(&format!("{}{out_rel}", output.key)))).collect();
     let refused = refused.into_iter().map(|(rel, why)| (input.with_key(&format!("{}{rel}", input.key)).to_string(), why)).collect();
-    Ok((pairs, refused))
+    Ok(Plan { pairs, refused, notes })
 }
 
 /// The output of the one object `input`: `output`, or under it by its natural name when it is
@@ -239,7 +277,10 @@ fn apart(input: &S3Url, output: &S3Url) -> Result<(), QueueError> {
 /// shared after that, with the reason.
 type Assigned = (Vec<(String, Option<String>, String)>, Vec<(String, String)>);
 
-fn assign_outputs(by_output: BTreeMap<String, Vec<(String, Option<String>)>>) -> Assigned {
+/// Inputs (relative keys, with ETags) by their natural output.
+type ByOutput = BTreeMap<String, Vec<(String, Option<String>)>>;
+
+fn assign_outputs(by_output: ByOutput) -> Assigned {
     let mut pairs = Vec::new();
     let mut outs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (out_rel, rels) in by_output {

@@ -9,16 +9,16 @@
 //! as nobody holds its lock) — redacted there, uploaded to a hidden temp key beside the output
 //! (`dir/.name.part-<job id>`), copied to the output key, the temp key deleted, and the message
 //! acked. While a job runs, the worker sends in-progress acks every third of the consumer's
-//! `ack_wait`, so only a dead worker's jobs are redelivered. A failed attempt is nak'ed
+//! `ack_wait`, so only a dead worker's jobs are redelivered, and refreshes the job's state
+//! record with each, so `veilcam jobs` shows a dead worker's job stale. A failed attempt is nak'ed
 //! (delivered again, after a short delay); the `--max-deliver`-th failure, or the first that
 //! no retry can mend (the job's options, its pinned config, an object in the way), publishes
 //! the job and its error on the dead-letter subject and acks it, so it never blocks the queue.
 //! SIGTERM/Ctrl-C: no new job is taken; the running ones are stopped by the engine's interrupt
 //! (a download at once) and nak'ed.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{pull, AckPolicy};
@@ -31,8 +31,9 @@ use tokio::task::JoinSet;
 use super::job::Job;
 use super::metrics::{MetricsServer, WorkerMetrics};
 use super::status::{self, JobStatus, State};
-use super::store::{S3Url, Store, StoreConfig};
+use super::store::{Listed, S3Url, Store, StoreConfig};
 use super::{connect, NatsTarget, Queue, QueueError, DEAD_SUBJECT_PREFIX, WORKERS_CONSUMER};
+use crate::leftover::{HeldDir, Lock};
 use crate::settings::{media_kind, MediaKind, RedactSettings};
 
 /// Default seconds a delivered job may go without an ack (or an in-progress ack) before it
@@ -50,44 +51,14 @@ const JOB_DIR_PREFIX: &str = "veilcam-job-";
 /// dead-lettered and came back every second for ever).
 const LETTER_PAYLOAD: usize = 4096;
 
-/// Job directories of this process, for [`remove_pending`].
-static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-
-/// Removes the job directories (raw inputs) of this process, as it ends on a signal (their
-/// drop handlers do not run then). Returns how many were removed.
-pub fn remove_pending() -> usize {
-    let Some(pending) = crate::interrupt::lock_when_ending(&PENDING) else { return 0 };
-    pending.iter().filter(|d| std::fs::remove_dir_all(d).is_ok()).count()
-}
-
 /// A job's own directory in `work_dir`, where its raw input lies: mode 0700 whatever the umask,
-/// so no other user may look in; locked while the worker lives ([`crate::leftover`]) and
-/// removed when dropped, or by [`remove_pending`].
-struct JobDir {
-    dir: tempfile::TempDir,
-    _held: std::fs::File,
-}
-
-impl JobDir {
-    fn create(work_dir: &Path) -> std::io::Result<JobDir> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{JOB_DIR_PREFIX}{}-", std::process::id()))
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir_in(work_dir)?;
-        let held = crate::leftover::hold_dir(dir.path())?;
-        PENDING.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.path().to_path_buf());
-        Ok(JobDir { dir, _held: held })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for JobDir {
-    fn drop(&mut self) {
-        PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(self.dir.path());
-    }
+/// so no other user may look in; locked while the worker lives, removed when dropped, or by
+/// [`crate::leftover::remove_pending`] on a second signal ([`HeldDir`]).
+fn job_dir(work_dir: &Path) -> std::io::Result<HeldDir> {
+    let prefix = format!("{JOB_DIR_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    HeldDir::create(&builder, work_dir, Lock::Required)
 }
 
 /// What the worker's own machine decides (not carried by jobs).
@@ -309,7 +280,10 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
     let mut st = JobStatus::new(&job, State::Running);
     st.worker = Some(cx.config.name.clone());
     st.attempt = delivered;
-    if delivered > cx.config.max_deliver && !finished_before(cx, &job).await {
+    // Looked up once, for the overdue check and for `process`.
+    let there = with_progress(&msg, cx.ack_wait, None, output_object(cx, &job)).await;
+    let finished_before = matches!(&there, Ok(Some(found)) if found.job.as_deref() == Some(job.id.as_str()));
+    if delivered > cx.config.max_deliver && !finished_before {
         // Delivered again after its attempts were used up by workers that died mid-job (one
         // that died after writing the output but before its ack is not one of them).
         let last = status::get(&cx.queue, &job.id).await.ok().flatten().and_then(|s| s.reason);
@@ -319,7 +293,7 @@ async fn handle(cx: &Context, msg: Message) -> Handled {
     status::put(&cx.queue, &st).await;
     cx.metrics.running.inc();
     let started = Instant::now();
-    let outcome = with_progress(&msg, cx.ack_wait, process(cx, &job)).await;
+    let outcome = with_progress(&msg, cx.ack_wait, Some((&cx.queue, &st)), process(cx, &job, there)).await;
     cx.metrics.running.dec();
     match outcome {
         Ok(finished) => {
@@ -372,10 +346,15 @@ async fn failed(cx: &Context, msg: &Message, job: &Job, mut st: JobStatus, e: St
     Handled::Retried
 }
 
-/// Whether `job`'s output is there, written by this job.
-async fn finished_before(cx: &Context, job: &Job) -> bool {
-    let Ok(output) = S3Url::parse(&job.output) else { return false };
-    output.bucket == cx.store.bucket && matches!(cx.store.head(&output.key).await, Ok(Some(found)) if found.job.as_deref() == Some(job.id.as_str()))
+/// The object at `job`'s output key, if any: looked up once a delivery, for the overdue check
+/// (is it there, written by this job?) and for [`process`]. An output [`process`] refuses
+/// before looking (outside this worker's bucket, no key) is not looked up.
+async fn output_object(cx: &Context, job: &Job) -> Result<Option<Listed>, QueueError> {
+    let output = S3Url::parse(&job.output)?;
+    if output.bucket != cx.store.bucket || output.key.is_empty() {
+        return Ok(None);
+    }
+    cx.store.head(&output.key).await
 }
 
 /// An unreadable message as a dead letter keeps it: its JSON, or its first
@@ -425,8 +404,10 @@ async fn ack(msg: &Message) {
     }
 }
 
-/// Runs `work`, telling the server every third of `ack_wait` that the job is still in progress.
-async fn with_progress<T>(msg: &Message, ack_wait: Duration, work: impl std::future::Future<Output = T>) -> T {
+/// Runs `work`, telling the server every third of `ack_wait` that the job is still in progress,
+/// and refreshing the job's `record` (its time), so `veilcam jobs` can tell a running job from
+/// one whose worker died.
+async fn with_progress<T>(msg: &Message, ack_wait: Duration, record: Option<(&Queue, &JobStatus)>, work: impl std::future::Future<Output = T>) -> T {
     let mut tick = tokio::time::interval((ack_wait / 3).max(Duration::from_millis(500)));
     tick.tick().await;
     tokio::pin!(work);
@@ -436,6 +417,9 @@ async fn with_progress<T>(msg: &Message, ack_wait: Duration, work: impl std::fut
             _ = tick.tick() => {
                 if let Err(e) = msg.ack_with(AckKind::Progress).await {
                     tracing::debug!("in-progress ack: {e}");
+                }
+                if let Some((queue, st)) = record {
+                    status::touch(queue, st).await;
                 }
             }
         }
@@ -463,7 +447,8 @@ fn extension(key: &str) -> String {
     }
 }
 
-async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
+/// One attempt at `job`, whose output key holds `there` ([`output_object`]).
+async fn process(cx: &Context, job: &Job, there: Result<Option<Listed>, QueueError>) -> Result<Finished, Failure> {
     let input = S3Url::parse(&job.input)?;
     let output = S3Url::parse(&job.output)?;
     for url in [&input, &output] {
@@ -475,7 +460,7 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
         return Err(Failure::Permanent(format!("output {output} would replace the input")));
     }
     let temp = temp_key(&output.key, &job.id);
-    if let Some(found) = cx.store.head(&output.key).await? {
+    if let Some(found) = there? {
         match found.job {
             // Finished by an earlier delivery, whose worker may have died before removing its
             // temp key.
@@ -485,11 +470,11 @@ async fn process(cx: &Context, job: &Job) -> Result<Finished, Failure> {
             }
             // Another job's output (the input changed since, or other options): replaced.
             Some(_) => {}
-            None => return Err(Failure::Permanent(format!("{output} is there already and no veilcam worker wrote it: it is never replaced (move it, or submit with another --out)"))),
+            None => return Err(Failure::Permanent(super::store::never_replaced(&output))),
         }
     }
     let mut options = job.redact_options().map_err(|e| Failure::Permanent(e.to_string()))?;
-    let dir = JobDir::create(&cx.work_dir)
+    let dir = job_dir(&cx.work_dir)
         .map_err(|e| Failure::Error(format!("cannot create a private temp dir in {}: {e}", cx.work_dir.display())))?;
     let in_path = dir.path().join(format!("input.{}", extension(&input.key)));
     let out_path = dir.path().join(format!("output.{}", extension(&output.key)));
@@ -605,7 +590,7 @@ mod tests {
     fn a_jobs_directory_where_the_raw_input_lies_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let work = tempfile::tempdir().unwrap();
-        let dir = JobDir::create(work.path()).unwrap();
+        let dir = job_dir(work.path()).unwrap();
         let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{mode:o}");
     }
@@ -615,7 +600,7 @@ mod tests {
     #[test]
     fn job_directories_nobody_holds_are_removed_and_held_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let held = JobDir::create(dir.path()).unwrap();
+        let held = job_dir(dir.path()).unwrap();
         let pid_reused = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", std::process::id()));
         // Pid numbers wrap well below i32::MAX - 1 on Linux: no such process.
         let just_killed = dir.path().join(format!("{JOB_DIR_PREFIX}{}-abc", i32::MAX - 1));
