@@ -1090,6 +1090,28 @@ fn temp_files_of_a_killed_run_are_removed_by_the_next_run() {
     assert_eq!(dir_entries(dir.path()), ["out.json", "out.mp4", "stats.json"], "only the outputs are left");
 }
 
+/// Found by hostile use: the warning that removes a killed run's temp file printed the file's
+/// name as it is, so a name holding a line break forged a line of veilcam's own.
+#[test]
+fn a_killed_runs_temp_file_cannot_forge_a_log_line_by_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k\nveilcam: FORGED\r.mp4");
+    let run = || veilcam().args(["redact"]).arg(sample("vtest.avi")).arg("-o").arg(&out).args(FAST).arg("--overwrite").stderr(Stdio::piped()).spawn().unwrap();
+    let child = run();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir_entries(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no temp file appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(1100)); // older than a writer's first moment
+    signal(&child, libc::SIGKILL);
+    finish(child);
+    let (code, err) = finish(run());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left by a run that was killed"), "the temp file was removed: {err}");
+    assert!(!err.lines().any(|l| l.starts_with("veilcam: FORGED")), "{err}");
+}
+
 #[test]
 fn an_interruption_at_any_moment_leaves_all_outputs_or_none() {
     // Interrupts at moments spread over the run: before work starts, while frames flow, while
