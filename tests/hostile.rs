@@ -1090,6 +1090,36 @@ fn temp_files_of_a_killed_run_are_removed_by_the_next_run() {
     assert_eq!(dir_entries(dir.path()), ["out.json", "out.mp4", "stats.json"], "only the outputs are left");
 }
 
+/// Found by hostile use: under `ulimit -n 24` GStreamer could not make its poll descriptors
+/// and spun for minutes, writing a million warnings, before failing with a misleading error.
+/// A limit too low to run is refused at once, naming it; a low soft limit is raised to the
+/// hard one.
+#[test]
+fn an_open_file_limit_too_low_to_run_is_refused_at_once_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_limit = |soft: u64, hard: u64| {
+        let mut command = veilcam();
+        command.args(["-q", "redact"]).arg(sample("vtest.avi")).arg("-o").arg(dir.path().join("out.mp4")).args(FAST).args(["--overwrite"]);
+        // SAFETY: setrlimit(2) in the child before exec.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit);
+                Ok(())
+            });
+        }
+        command.output().unwrap()
+    };
+    let refused = with_limit(24, 24);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("open-file limit is 24") && err.lines().count() == 1, "{err}");
+    assert!(dir_entries(dir.path()).is_empty());
+    let raised = with_limit(24, 1024);
+    assert!(raised.status.success(), "{}", String::from_utf8_lossy(&raised.stderr));
+    assert_eq!(dir_entries(dir.path()), ["out.mp4"]);
+}
+
 /// Found by hostile use: the warning that removes a killed run's temp file printed the file's
 /// name as it is, so a name holding a line break forged a line of veilcam's own.
 #[test]
