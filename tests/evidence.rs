@@ -298,6 +298,27 @@ fn keys_init_is_private_refuses_to_overwrite_and_is_recorded_in_the_audit_log() 
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 }
 
+/// Found by hostile use: with `HOME` unset, keys and the audit log were looked for (and made)
+/// under whatever directory veilcam ran in. The account's home directory stands in for it.
+#[test]
+fn without_home_the_keys_are_looked_for_in_the_accounts_home_not_the_current_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_veilcam"))
+        .args(["keys", "show"])
+        .current_dir(cwd.path())
+        .env_remove("HOME")
+        .env_remove("VEILCAM_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let path = err.split_whitespace().find(|w| w.contains("veilcam.pub")).unwrap_or_else(|| panic!("{err}"));
+        assert!(path.starts_with('/') && path.ends_with("/.local/share/veilcam/keys/veilcam.pub:"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "nothing made in the current directory");
+}
+
 #[test]
 fn a_missing_or_unreadable_key_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;

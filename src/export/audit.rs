@@ -310,17 +310,7 @@ fn who() -> (String, u32, String) {
 
 /// The password database's name for `uid`.
 fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes the strings into
-    // `buf` (valid for its length) and sets `found` to `pwd` on success, or null.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) != 0 || found.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(pwd.pw_name).to_str().ok().map(str::to_string)
-    }
+    keys::account(uid).map(|a| a.name)
 }
 
 /// The hashed part of an entry line (without its newline) and the hash it states, when the

@@ -45,7 +45,9 @@ const SECRET_PAYLOAD: usize = 2 + 8 + 32 + 32;
 const PUBLIC_PAYLOAD: usize = 2 + 8 + 32;
 
 /// veilcam's data directory: `$VEILCAM_HOME`, else `$XDG_DATA_HOME/veilcam`, else
-/// `~/.local/share/veilcam`. Keys and the audit log live under it.
+/// `~/.local/share/veilcam`, where `~` is `$HOME` or, without it, the account's home directory
+/// (found by hostile use: with `HOME` unset, keys and the audit log were made under whatever
+/// directory veilcam ran in). Keys and the audit log live under it.
 pub fn data_dir() -> PathBuf {
     let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(home) = set("VEILCAM_HOME") {
@@ -54,7 +56,37 @@ pub fn data_dir() -> PathBuf {
     if let Some(data) = set("XDG_DATA_HOME") {
         return data.join("veilcam");
     }
-    set("HOME").unwrap_or_else(|| PathBuf::from(".")).join(".local/share/veilcam")
+    // SAFETY: getuid cannot fail.
+    let account_home = || account(unsafe { libc::getuid() }).map(|a| a.home);
+    let home = set("HOME").or_else(account_home).unwrap_or_else(|| {
+        tracing::warn!("no HOME and no home directory for this account: keys and the audit log go under the current directory");
+        PathBuf::from(".")
+    });
+    home.join(".local/share/veilcam")
+}
+
+/// A user account, as the system's password database has it.
+pub(crate) struct Account {
+    pub name: String,
+    pub home: PathBuf,
+}
+
+/// The account of `uid`, when the password database has one.
+pub(crate) fn account(uid: u32) -> Option<Account> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes the strings into
+    // `buf` (valid for its length) and sets `found` to `pwd` on success, or null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) != 0 || found.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_str().ok()?.to_string();
+        let home = PathBuf::from(std::ffi::OsStr::from_bytes(std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes()));
+        Some(Account { name, home })
+    }
 }
 
 /// `$VEILCAM_HOME/keys`, else `$XDG_DATA_HOME/veilcam/keys`, else `~/.local/share/veilcam/keys`.
