@@ -42,6 +42,7 @@ macro_rules! say {
 use veilcam::one_line;
 
 fn main() -> ExitCode {
+    veilcam::detect::runtime::keep_telemetry_off();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     harden_process();

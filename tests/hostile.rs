@@ -1120,6 +1120,28 @@ fn an_open_file_limit_too_low_to_run_is_refused_at_once_naming_it() {
     assert_eq!(dir_entries(dir.path()), ["out.mp4"]);
 }
 
+/// Found by hostile use: ONNX Runtime (1.29 on) logged a `ProcessInfo` event (the program's
+/// path, the OS, a device id) for upload to Microsoft, kept under
+/// `~/.cache/Microsoft/DeveloperTools`, on every run. A privacy tool sends nothing anywhere.
+#[test]
+fn a_run_leaves_no_telemetry_of_onnx_runtime_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out.png");
+    let run = veilcam()
+        .args(["-q", "redact"])
+        .arg(sample("astronaut.png"))
+        .arg("-o")
+        .arg(&out)
+        .env("HOME", home.path())
+        .env("VEILCAM_ORT_LIB", veilcam::detect::runtime::locate_library(None))
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("ORT_DISABLE_TELEMETRY")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(dir_entries(home.path()), ["out.png"], "nothing but the output under HOME");
+}
+
 /// Found by hostile use: the warning that removes a killed run's temp file printed the file's
 /// name as it is, so a name holding a line break forged a line of veilcam's own.
 #[test]

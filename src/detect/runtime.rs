@@ -65,6 +65,22 @@ pub fn locate_library(explicit: Option<&Path>) -> PathBuf {
         })
 }
 
+/// Variable that turns ONNX Runtime's telemetry off on Linux, read once when it starts.
+const TELEMETRY_OFF: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process, unless the user's environment says
+/// otherwise. Since 1.29 ONNX Runtime on Linux logs a `ProcessInfo` event (the program's path,
+/// the OS, a device id) as its environment is created, before the API can turn telemetry off,
+/// keeps it in `~/.cache/Microsoft/DeveloperTools/.onnxruntime/` and uploads it when it can
+/// (found by hostile use). Only this variable, set before the library starts, stops it all.
+/// Call it first thing in `main`, before any thread starts (changing the environment is not
+/// safe while another thread reads it).
+pub fn keep_telemetry_off() {
+    if std::env::var_os(TELEMETRY_OFF).is_none() {
+        std::env::set_var(TELEMETRY_OFF, "1");
+    }
+}
+
 /// The process-wide ONNX Runtime environment, loading the library on first use.
 pub fn environment(library: &Path) -> Result<&'static Environment> {
     let loaded = ENVIRONMENT.get_or_init(|| {
@@ -76,6 +92,8 @@ pub fn environment(library: &Path) -> Result<&'static Environment> {
         let env = ort::init_from(library)
             .map_err(|e| e.to_string())?
             .with_name("veilcam")
+            // The events after start-up ([`keep_telemetry_off`] stops the one at start-up).
+            .with_telemetry(false)
             .build()
             .map_err(|e| e.to_string())?;
         Ok((library.to_path_buf(), env))

@@ -204,6 +204,7 @@ struct MeasureArgs {
 }
 
 fn main() -> ExitCode {
+    veilcam::detect::runtime::keep_telemetry_off();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("VEILCAM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("veilcam=warn"));
