@@ -175,7 +175,7 @@ fn raise_open_file_limit() -> Result<(), String> {
             }
         }
     }
-    if (limit.rlim_cur as u64) < MIN_OPEN_FILES {
+    if limit.rlim_cur < MIN_OPEN_FILES {
         return Err(format!(
             "the open-file limit is {} (ulimit -n), and veilcam needs at least {MIN_OPEN_FILES}; raise it and run again",
             limit.rlim_cur
