@@ -34,6 +34,27 @@ pub fn hold_dir(dir: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// Where the open `file` is now, as the kernel knows it: its directory may have been renamed
+/// since it was opened. `None` once it was removed, or where `/proc` cannot say.
+pub(crate) fn current_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    (path.is_absolute() && !path.to_string_lossy().ends_with(" (deleted)")).then_some(path)
+}
+
+/// Removes `path`, a temp that `held` is open on, or it where it is now when its directory was
+/// renamed under the run (found by hostile use: an output directory renamed mid-run kept the
+/// finished temp files, since removing them by their old paths found nothing).
+pub(crate) fn remove_held(path: &Path, held: Option<&File>, remove: impl Fn(&Path) -> std::io::Result<()>) {
+    if let Err(e) = remove(path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            if let Some(now) = held.and_then(current_path) {
+                let _ = remove(&now);
+            }
+        }
+    }
+}
+
 /// Temp directories of this process ([`HeldDir`]), for [`remove_pending`].
 static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -86,7 +107,7 @@ impl Drop for HeldDir {
     /// still removes it (the `TempDir` then finds nothing left to remove).
     fn drop(&mut self) {
         let mut pending = crate::interrupt::lock_list(&PENDING);
-        let _ = std::fs::remove_dir_all(self.dir.path());
+        remove_held(self.dir.path(), self._held.as_ref(), |p| std::fs::remove_dir_all(p));
         pending.remove(self.dir.path());
     }
 }

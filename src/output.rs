@@ -74,10 +74,18 @@ impl Drop for AtomicOutput {
             // Removed before it leaves the list, both under the list's lock.
             let mut pending = crate::interrupt::lock_list(&PENDING);
             let path = temp.to_path_buf();
-            let _ = temp.close();
+            remove_temp(temp, &self._held);
             pending.remove(&path);
         }
     }
+}
+
+/// Removes a temp file, wherever its directory now is ([`crate::leftover::remove_held`]).
+fn remove_temp(temp: TempPath, held: &File) {
+    let path = temp.to_path_buf();
+    // Left to `remove_held`, which looks where the file is now when its path is gone.
+    let _ = temp.keep();
+    crate::leftover::remove_held(&path, Some(held), |p| std::fs::remove_file(p));
 }
 
 impl AtomicOutput {
@@ -151,7 +159,7 @@ impl AtomicOutput {
         let mut pending = crate::interrupt::lock_list(&PENDING);
         let result = if self.overwrite { temp.persist(&target) } else { temp.persist_noclobber(&target) };
         let result = result.map_err(|e| {
-            let _ = e.path.close();
+            remove_temp(e.path, &self._held);
             e.error
         });
         pending.remove(&temp_path);

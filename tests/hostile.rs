@@ -1142,6 +1142,22 @@ fn a_run_leaves_no_telemetry_of_onnx_runtime_behind() {
     assert_eq!(dir_entries(home.path()), ["out.png"], "nothing but the output under HOME");
 }
 
+/// Found by hostile use: an output directory renamed during a run made the run fail (its
+/// outputs' paths were gone), and its temp files, finished redactions, stayed in the renamed
+/// directory. They are removed wherever their directory went.
+#[test]
+fn an_output_directory_renamed_during_the_run_keeps_no_temp_file() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, moved) = (root.path().join("a"), root.path().join("a2"));
+    std::fs::create_dir(&dir).unwrap();
+    let child = start_redaction(&dir);
+    wait_for_temp_files(&dir);
+    std::fs::rename(&dir, &moved).unwrap();
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(dir_entries(&moved).is_empty(), "left behind: {:?}", dir_entries(&moved));
+}
+
 /// Found by hostile use: the warning that removes a killed run's temp file printed the file's
 /// name as it is, so a name holding a line break forged a line of veilcam's own.
 #[test]
