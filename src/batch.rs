@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::settings::{media_kind, MediaKind, RedactSettings};
 use crate::still;
-use manifest::{Identity, Manifest, Record, State};
+use manifest::{Identity, Manifest, Name, Record, State};
 
 /// Extensions taken as video inputs (images are those of [`media_kind`]): containers, and the
 /// raw streams DVRs export. A file named so that GStreamer cannot decode fails, reported; one
@@ -90,8 +90,8 @@ impl Job {
     }
 
     /// The key of the job in the manifest.
-    fn key(&self) -> String {
-        self.rel.to_string_lossy().into_owned()
+    fn key(&self) -> Name {
+        Name::new(&self.rel)
     }
 }
 
@@ -178,8 +178,8 @@ impl BatchDirs {
     }
 
     /// The manifest's name for an output: relative to the output directory when inside it.
-    fn key(&self, output: &Path) -> String {
-        output.strip_prefix(&self.output_dir).unwrap_or(output).to_string_lossy().into_owned()
+    fn key(&self, output: &Path) -> Name {
+        Name::new(output.strip_prefix(&self.output_dir).unwrap_or(output))
     }
 
     /// The side outputs of an input whose output is `out_rel` (relative to the output dir).
@@ -369,7 +369,7 @@ pub(crate) fn left_alone_notes(things: &str, by: &str, unhandled: &[PathBuf], hi
 /// The first [`UNHANDLED_SHOWN`] of `paths`, and how many more.
 fn first_few(paths: &[PathBuf]) -> String {
     let more = paths.len().saturating_sub(UNHANDLED_SHOWN);
-    let mut shown: Vec<String> = paths.iter().take(UNHANDLED_SHOWN).map(|p| p.display().to_string()).collect();
+    let mut shown: Vec<String> = paths.iter().take(UNHANDLED_SHOWN).map(|p| crate::one_line_path(p)).collect();
     if more > 0 {
         shown.push(format!("and {more} more"));
     }
@@ -384,12 +384,12 @@ impl Walker<'_> {
         };
         if self.skip.iter().any(|root| canonical.starts_with(root)) {
             if canonical.starts_with(&self.layout.input_canonical) {
-                self.plan.notes.push(format!("not searched: {} (an output directory)", dir.display()));
+                self.plan.notes.push(format!("not searched: {} (an output directory)", crate::one_line_path(dir)));
             }
             return;
         }
         if !self.visited.insert((meta.dev(), meta.ino())) {
-            self.plan.notes.push(format!("not searched: {} (already visited: a symlink loop or a second link)", dir.display()));
+            self.plan.notes.push(format!("not searched: {} (already visited: a symlink loop or a second link)", crate::one_line_path(dir)));
             return;
         }
         // Found by hostile use: a batch into another directory redacted again the outputs of an
@@ -397,7 +397,7 @@ impl Walker<'_> {
         if rel != Path::new("") && holds_batch_record(dir) {
             self.plan.notes.push(format!(
                 "not searched: {} (the output directory of an earlier veilcam batch; give it as the input directory to redact it again)",
-                dir.display()
+                crate::one_line_path(dir)
             ));
             return;
         }
@@ -486,8 +486,9 @@ fn assign_outputs(layout: &BatchDirs, inputs: Vec<PathBuf>) -> (Vec<Job>, Vec<St
                 let mut name = rel.file_name().unwrap_or_default().to_os_string();
                 name.push(format!(".{VIDEO_OUTPUT_EXTENSION}"));
                 let renamed = rel.with_file_name(name);
-                let others: Vec<String> = rels.iter().map(|r| r.display().to_string()).collect();
-                notes.push(format!("{} -> {} ({} would all be {})", rel.display(), renamed.display(), others.join(", "), out_rel.display()));
+                let others: Vec<String> = rels.iter().map(|r| crate::one_line_path(r)).collect();
+                let (from, to, shared) = (crate::one_line_path(rel), crate::one_line_path(&renamed), crate::one_line_path(&out_rel));
+                notes.push(format!("{from} -> {to} ({} would all be {shared})", others.join(", ")));
                 renamed
             } else {
                 out_rel.clone()
@@ -518,8 +519,8 @@ fn drop_collisions(jobs: Vec<Job>) -> (Vec<Job>, Vec<(PathBuf, String)>) {
     for (out, inputs) in &writers {
         if inputs.len() > 1 {
             for input in inputs {
-                let others: Vec<String> = inputs.iter().filter(|i| *i != input).map(|i| i.display().to_string()).collect();
-                failed.push((input.to_path_buf(), format!("{} would also be written for {}; rename one of them", out.display(), others.join(", "))));
+                let others: Vec<String> = inputs.iter().filter(|i| *i != input).map(|i| crate::one_line_path(i)).collect();
+                failed.push((input.to_path_buf(), format!("{} would also be written for {}; rename one of them", crate::one_line_path(out), others.join(", "))));
                 clashing.insert(input.to_path_buf());
             }
         }
@@ -528,7 +529,7 @@ fn drop_collisions(jobs: Vec<Job>) -> (Vec<Job>, Vec<(PathBuf, String)>) {
         // error 17)"). Paths under `out` sort right after it.
         let below = writers.range::<&Path, _>((std::ops::Bound::Excluded(out), std::ops::Bound::Unbounded));
         for (inner, inner_inputs) in below.take_while(|(inner, _)| inner.starts_with(out)) {
-            let why = format!("{} would be both a file and the directory of {}; rename one of their inputs", out.display(), inner.display());
+            let why = format!("{} would be both a file and the directory of {}; rename one of their inputs", crate::one_line_path(out), crate::one_line_path(inner));
             for input in inputs.iter().chain(inner_inputs) {
                 if clashing.insert(input.to_path_buf()) {
                     failed.push((input.to_path_buf(), why.clone()));
@@ -559,7 +560,7 @@ pub enum Refusal {
     /// veilcam batch wrote it, from an input that has changed since.
     InputChanged,
     /// veilcam batch redacted this input before, to other outputs.
-    OtherOutputs(Vec<String>),
+    OtherOutputs(Vec<Name>),
     /// veilcam batch wrote it, and it was replaced or changed since.
     Changed,
 }
@@ -571,6 +572,7 @@ impl Refusal {
             Refusal::InputChanged => "exists, but its input changed since it was redacted; --overwrite redoes it".into(),
             Refusal::Changed => "exists, but was replaced or changed since veilcam batch wrote it (size or modification time); --overwrite redoes it".into(),
             Refusal::OtherOutputs(before) => {
+                let before: Vec<String> = before.iter().map(Name::to_string).collect();
                 format!("exists, but the input was redacted before to other outputs ({}); --overwrite redoes it", before.join(", "))
             }
         }
@@ -579,7 +581,7 @@ impl Refusal {
 
 /// Decides a job from the manifest's last `record` of its input, the input's `identity` now, the
 /// manifest keys of the outputs it would write and the identity of what is `found` at each.
-pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[String], found: &[Option<Identity>], overwrite: bool) -> Decision {
+pub fn decide(record: Option<&Record>, identity: &Identity, keys: &[Name], found: &[Option<Identity>], overwrite: bool) -> Decision {
     let same_outputs = record.is_some_and(|r| r.outputs == keys);
     let same_input = record.is_some_and(|r| r.identity == *identity);
     let all_exist = found.iter().all(Option::is_some);
@@ -627,7 +629,7 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
         cx.layout.check_outside_input(out)?;
     }
     let identity = Identity::of(&job.input)?;
-    let keys: Vec<String> = outputs.iter().map(|p| cx.layout.key(p)).collect();
+    let keys: Vec<Name> = outputs.iter().map(|p| cx.layout.key(p)).collect();
     let found: Vec<Option<Identity>> = outputs.iter().map(|p| Identity::of_entry(p)).collect();
     let overwrite = match decide(cx.manifest.last(&job.key()), &identity, &keys, &found, cx.options.overwrite) {
         Decision::Skip => return Ok(Outcome::Skipped),
@@ -661,7 +663,7 @@ fn try_run_job(job: &Job, cx: &Context<'_>) -> Result<Outcome> {
 
 /// `FAILED  <file>: <why>`.
 fn failure_line(path: &Path, why: &str) -> String {
-    format!("FAILED  {}: {}", path.display(), failure_reason(path, why))
+    format!("FAILED  {}: {}", crate::one_line_path(path), failure_reason(path, why))
 }
 
 /// Why `path` failed, without the file named again when the error names it first (found by
@@ -705,8 +707,8 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
                 let Some(job) = queue.lock().expect("queue lock").next() else { return };
                 let outcome = run_job(job, &cx);
                 let line = match &outcome {
-                    Outcome::Done { frames, faces } => format!("done    {} ({frames} frames, {faces} face detections)", job.input.display()),
-                    Outcome::Skipped => format!("skipped {} (already done)", job.input.display()),
+                    Outcome::Done { frames, faces } => format!("done    {} ({frames} frames, {faces} face detections)", crate::one_line_path(&job.input)),
+                    Outcome::Skipped => format!("skipped {} (already done)", crate::one_line_path(&job.input)),
                     Outcome::Failed(e) => failure_line(&job.input, &e.to_string()),
                 };
                 report(line, matches!(outcome, Outcome::Failed(_)));
@@ -919,12 +921,12 @@ mod tests {
     }
 
     fn record(state: State, size: u64, outputs: &[&str]) -> Record {
-        Record { state, input: "a.avi".into(), identity: identity(size), outputs: outputs.iter().map(|s| s.to_string()).collect(), written: Vec::new(), veilcam: "t".into() }
+        Record { state, input: "a.avi".into(), identity: identity(size), outputs: outputs.iter().map(|&s| s.into()).collect(), written: Vec::new(), veilcam: "t".into() }
     }
 
     #[test]
     fn a_finished_job_whose_output_was_replaced_since_is_not_taken_for_done() {
-        let keys = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
+        let keys: Vec<Name> = vec!["a.mp4".into(), "a.mp4.json".into()];
         let done = Record { written: vec![identity(10), identity(20)], ..record(State::Done, 1, &["a.mp4", "a.mp4.json"]) };
         let as_written = [Some(identity(10)), Some(identity(20))];
         assert_eq!(decide(Some(&done), &identity(1), &keys, &as_written, false), Decision::Skip);
@@ -940,7 +942,7 @@ mod tests {
 
     #[test]
     fn only_a_recorded_finished_job_for_the_same_input_is_skipped() {
-        let keys = vec!["a.mp4".to_string()];
+        let keys: Vec<Name> = vec!["a.mp4".into()];
         let done = record(State::Done, 1, &["a.mp4"]);
         assert_eq!(decide(Some(&done), &identity(1), &keys, &found(&[true]), false), Decision::Skip);
         assert_eq!(decide(None, &identity(1), &keys, &found(&[true]), false), Decision::Refuse(Refusal::NotWritten));
@@ -949,7 +951,7 @@ mod tests {
         assert_eq!(decide(Some(&done), &identity(2), &keys, &found(&[true]), false), Decision::Refuse(Refusal::InputChanged));
         assert_eq!(decide(Some(&done), &identity(2), &keys, &found(&[false]), false), Decision::Run { overwrite: false });
         let claimed = record(State::Claimed, 1, &["a.mp4", "a.mp4.json"]);
-        let with_sidecar = vec!["a.mp4".to_string(), "a.mp4.json".to_string()];
+        let with_sidecar: Vec<Name> = vec!["a.mp4".into(), "a.mp4.json".into()];
         assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &found(&[true, false]), false), Decision::Run { overwrite: true });
         assert_eq!(decide(Some(&claimed), &identity(2), &with_sidecar, &found(&[true, true]), false), Decision::Run { overwrite: true });
         assert_eq!(decide(Some(&claimed), &identity(1), &with_sidecar, &found(&[true, true]), false), Decision::Skip);

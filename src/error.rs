@@ -55,6 +55,11 @@ pub enum Error {
     #[error("invalid setting: {0}")]
     Settings(String),
 
+    /// Results could not all be written to stdout (a full disk, an I/O error; not a reader
+    /// that has gone, which is no error).
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] std::io::Error),
+
     #[error("interrupted")]
     Interrupted,
 

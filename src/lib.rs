@@ -13,15 +13,30 @@ pub fn one_line(text: &str) -> String {
     text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
-/// Writes one line of a command's results to stdout. A reader that has gone (`veilcam audit … |
-/// head -1`) must not abort the command, as `println!` would with a panic: the write error is
-/// ignored, what was written to files stays, and the exit code still says what was found.
+/// `path` as one line of plain text, like [`one_line`], with each byte that is not UTF-8 shown
+/// as `\xNN`, so names that differ only in such bytes look different (found by hostile use:
+/// `n\xff.mp4` and `n\xfe.mp4` both printed as `n\u{fffd}.mp4`, as `display()` shows them).
+pub fn one_line_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut shown = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        shown += &one_line(chunk.valid());
+        for byte in chunk.invalid() {
+            shown += &format!("\\x{byte:02x}");
+        }
+    }
+    shown
+}
+
+/// Writes one line of a command's results to stdout ([`stdout`]). A reader that has gone
+/// (`veilcam audit … | head -1`) must not abort the command, as `println!` would with a panic:
+/// what was written to files stays, and the exit code still says what was found. Any other
+/// failed write fails the command when it ends ([`stdout::finish`]).
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::stdout::write_line(format_args!($($arg)*))
+    };
 }
 
 pub mod audit;
@@ -56,6 +71,7 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod still;
+pub mod stdout;
 pub mod subject;
 pub mod testcam;
 pub mod track;

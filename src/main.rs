@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     stop_on_signal();
-    let result = run(&cli);
+    let result = checked_stdout(run(&cli));
     // A signal is how a live camera is stopped: its result says how it ended (found by hostile
     // use: a stop while recording had failed printed "interrupted; no output written" and exit
     // 130 instead of the failure and exit 1, after segments had been written and served).
@@ -70,6 +70,20 @@ fn main() -> ExitCode {
         Err(e) => {
             say!("veilcam: error: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The command's `result`, failed when its results could not all be written to stdout (a full
+/// disk, an I/O error; a reader that has gone is no error): output cut off is no success.
+fn checked_stdout(result: veilcam::Result<ExitCode>) -> veilcam::Result<ExitCode> {
+    match veilcam::stdout::finish() {
+        Ok(()) => result,
+        Err(lost) => {
+            if result.is_err() {
+                say!("veilcam: error: {lost}");
+            }
+            result.and(Err(lost))
         }
     }
 }
@@ -208,7 +222,7 @@ fn run(cli: &Cli) -> veilcam::Result<ExitCode> {
             summary.failed.len()
         );
         for (path, why) in &summary.failed {
-            say!("  failed: {}: {}", path.display(), batch::failure_reason(path, why));
+            say!("  failed: {}: {}", veilcam::one_line_path(path), batch::failure_reason(path, why));
         }
         return Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(SOME_FILES_FAILED) });
     }

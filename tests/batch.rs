@@ -458,3 +458,35 @@ fn file_names_cannot_forge_batch_lines_and_the_record_is_never_written_through_a
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "VICTIM\n");
 }
+
+/// Found by hostile use: `n\xff.png` and `n\xfe.png` were both recorded (and printed) as
+/// `n\u{fffd}.png`, so they shared one record in the manifest and every re-run failed one of
+/// them as "its input changed", without saying which.
+#[test]
+fn inputs_whose_names_differ_only_in_bytes_that_are_not_utf8_are_kept_apart() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let (ff, fe) = (OsStr::from_bytes(b"n\xff.png"), OsStr::from_bytes(b"n\xfe.png"));
+    for name in [ff, fe] {
+        std::fs::copy(sample("astronaut.png"), input.join(name)).unwrap();
+    }
+    let first = batch(&input, &output);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(output.join(ff).is_file() && output.join(fe).is_file(), "each has its own output: {:?}", tree(&output));
+
+    let again = batch(&input, &output);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stderr(&again).contains("0 done, 2 skipped"), "{}", stderr(&again));
+
+    std::fs::copy(sample("faces/camera.png"), input.join(fe)).unwrap();
+    let changed = batch(&input, &output);
+    let err = stderr(&changed);
+    assert_eq!(changed.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 skipped (already done), 1 failed"), "{err}");
+    let failed: Vec<&str> = err.lines().filter(|l| l.starts_with("veilcam: FAILED")).collect();
+    assert_eq!(failed.len(), 1, "{err}");
+    assert!(failed[0].contains("n\\xfe.png") && failed[0].contains("input changed"), "the name shows its bytes escaped: {err}");
+}

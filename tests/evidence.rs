@@ -821,3 +821,39 @@ fn a_size_alone_that_differs_is_reported_as_the_size() {
     let line = report.lines().find(|l| l.starts_with(&format!("FAILED  {REPORT}:"))).unwrap_or_else(|| panic!("{report}"));
     assert!(line.contains("bytes where the manifest says") && !line.contains("differs"), "{line}");
 }
+
+/// `home`'s `veilcam ARGS` with stdout going to `stdout`.
+fn veilcam_to(home: &Home, args: &[&str], stdout: impl Into<std::process::Stdio>) -> Output {
+    home.command(args).stdout(stdout).output().expect("veilcam runs")
+}
+
+/// Found by hostile use: `veilcam log show > full-disk/log.txt` wrote 4096 of 6596 bytes and
+/// exited 0, and `keys show` or `verify` into `/dev/full` printed nothing and exited 0.
+#[test]
+fn results_that_cannot_be_written_to_stdout_fail_the_command_naming_standard_output() {
+    let home = Home::new();
+    home.init_key();
+    for args in [&["keys", "show"][..], &["log", "show"]] {
+        let full = File::options().write(true).open("/dev/full").unwrap();
+        let out = veilcam_to(&home, args, full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write to standard output: No space left on device"), "{args:?}: {err}");
+    }
+}
+
+/// A reader that has gone (`veilcam log show | head -1`) is no error: the command ends as it
+/// would have.
+#[test]
+fn a_reader_that_has_gone_does_not_fail_a_command_that_prints() {
+    let home = Home::new();
+    home.init_key();
+    for args in [&["keys", "show"][..], &["log", "show"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = veilcam_to(&home, args, writer);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}

@@ -11,6 +11,8 @@
 //! written by veilcam batch (or belongs to another input state), and is never taken for done.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -18,7 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
@@ -61,17 +63,88 @@ impl Identity {
     }
 }
 
+/// A path as the manifest records it. A UTF-8 path is its text, as every build wrote it; any
+/// other is `{"bytes_hex": …, "shown": …}`: its bytes in hex, which are what is read back, and
+/// the path escaped for a reader (found by hostile use: `n\xff.mp4` and `n\xfe.mp4` were both
+/// recorded as `n\u{fffd}.mp4`, shared one record, and every re-run failed one of them as
+/// changed).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Name(OsString);
+
+impl Name {
+    pub fn new(path: &Path) -> Self {
+        Name(path.as_os_str().to_os_string())
+    }
+}
+
+impl From<&str> for Name {
+    fn from(text: &str) -> Self {
+        Name(text.into())
+    }
+}
+
+/// The path escaped as [`crate::one_line_path`] shows it.
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::one_line_path(Path::new(&self.0)))
+    }
+}
+
+/// How a [`Name`] is written in a line.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredName {
+    Text(String),
+    Bytes {
+        bytes_hex: String,
+        #[serde(default)]
+        shown: String,
+    },
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let stored = match self.0.to_str() {
+            Some(text) => StoredName::Text(text.into()),
+            None => StoredName::Bytes { bytes_hex: to_hex(self.0.as_bytes()), shown: self.to_string() },
+        };
+        stored.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match StoredName::deserialize(deserializer)? {
+            StoredName::Text(text) => Ok(Name(text.into())),
+            StoredName::Bytes { bytes_hex, .. } => {
+                from_hex(&bytes_hex).map(|bytes| Name(OsString::from_vec(bytes))).ok_or_else(|| serde::de::Error::custom("bytes_hex is not hex"))
+            }
+        }
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+}
+
 /// One line of the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     pub state: State,
     /// Input path relative to the input directory.
-    pub input: String,
+    pub input: Name,
     #[serde(flatten)]
     pub identity: Identity,
     /// Every output of the job: relative to the output directory when inside it, else absolute.
-    pub outputs: Vec<String>,
+    pub outputs: Vec<Name>,
     /// On a `done` line, each output's identity as committed, in the order of `outputs` (empty
     /// on a `claimed` line, and on the lines of older builds, which did not record them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,7 +159,7 @@ pub struct Record {
 pub struct Manifest {
     path: PathBuf,
     /// The last record of each input, as read at open.
-    last: HashMap<String, Record>,
+    last: HashMap<Name, Record>,
     file: Mutex<File>,
 }
 
@@ -126,7 +199,7 @@ impl Manifest {
     }
 
     /// The last record an earlier run wrote for `input` (relative path key).
-    pub fn last(&self, input: &str) -> Option<&Record> {
+    pub fn last(&self, input: &Name) -> Option<&Record> {
         self.last.get(input)
     }
 
@@ -148,7 +221,7 @@ mod tests {
             state,
             input: input.into(),
             identity: Identity { size: 1, mtime_s: 2, mtime_ns: 3 },
-            outputs: vec![format!("{input}.mp4")],
+            outputs: vec![Name::from(format!("{input}.mp4").as_str())],
             written: Vec::new(),
             veilcam: "test".into(),
         }
@@ -163,9 +236,9 @@ mod tests {
         m.append(&record("a", State::Done)).unwrap();
         drop(m);
         let m = Manifest::open(dir.path()).unwrap();
-        assert_eq!(m.last("a"), Some(&record("a", State::Done)));
-        assert_eq!(m.last("b"), Some(&record("b", State::Claimed)));
-        assert_eq!(m.last("c"), None);
+        assert_eq!(m.last(&"a".into()), Some(&record("a", State::Done)));
+        assert_eq!(m.last(&"b".into()), Some(&record("b", State::Claimed)));
+        assert_eq!(m.last(&"c".into()), None);
     }
 
     #[test]
@@ -177,6 +250,26 @@ mod tests {
         m.append(&record("b", State::Done)).unwrap();
         drop(m);
         let m = Manifest::open(dir.path()).unwrap();
-        assert!(m.last("a").is_some() && m.last("b").is_some());
+        assert!(m.last(&"a".into()).is_some() && m.last(&"b".into()).is_some());
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_read_back_byte_for_byte_and_text_names_are_written_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest::open(dir.path()).unwrap();
+        let ff = Name::new(Path::new(std::ffi::OsStr::from_bytes(b"n\xff.mp4")));
+        let fe = Name::new(Path::new(std::ffi::OsStr::from_bytes(b"n\xfe.mp4")));
+        for name in [&ff, &fe] {
+            m.append(&Record { input: name.clone(), outputs: vec![name.clone()], ..record("x", State::Done) }).unwrap();
+        }
+        m.append(&record("a", State::Done)).unwrap();
+        drop(m);
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST_NAME)).unwrap();
+        assert!(text.contains(r#""input":{"bytes_hex":"6eff2e6d7034","shown":"n\\xff.mp4"}"#), "{text}");
+        assert!(text.contains(r#""input":"a","#), "{text}");
+        let m = Manifest::open(dir.path()).unwrap();
+        assert_eq!(m.last(&ff).unwrap().outputs, vec![ff.clone()]);
+        assert_eq!(m.last(&fe).unwrap().outputs, vec![fe.clone()]);
+        assert_eq!(ff.to_string(), "n\\xff.mp4");
     }
 }

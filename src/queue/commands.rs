@@ -83,12 +83,11 @@ pub fn jobs(a: &JobsArgs) -> crate::Result<()> {
         super::status::snapshot(&queue).await
     })?;
     let text = if a.json { serde_json::to_string_pretty(&snapshot).expect("a snapshot serialises") + "\n" } else { super::status::render(&snapshot) };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
+    crate::stdout::write_text(&text);
     if !a.json {
         for d in &snapshot.dead_letters {
             let input = d.job.get("input").and_then(|v| v.as_str()).unwrap_or("?");
-            let _ = writeln!(out, "dead     {input} after {} deliveries: {}", d.deliveries, d.error);
+            crate::out!("dead     {input} after {} deliveries: {}", d.deliveries, d.error);
         }
     }
     Ok(())
