@@ -6,9 +6,10 @@
 //! would share an output keep their source extension: `cam.avi` → `cam.avi.mp4`). The objects
 //! left alone are named in notes, as batch names the files it leaves alone, and a prefix with
 //! nothing to redact is an error that names it. Another input URL is one object. An output key
-//! holding an object that no veilcam worker wrote is refused (it is never replaced). A job queued or running, or done with its output still
-//! there, is not published again; JetStream drops a duplicate message within its
-//! de-duplication window in any case (`Nats-Msg-Id` = job id).
+//! holding an object that no veilcam worker wrote is refused (it is never replaced). A job
+//! queued or running, or done with its output still there, is not published again; JetStream
+//! drops a duplicate message within its de-duplication window in any case (`Nats-Msg-Id` = job
+//! id).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
