@@ -106,7 +106,7 @@ impl Serialize for Name {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let stored = match self.0.to_str() {
             Some(text) => StoredName::Text(text.into()),
-            None => StoredName::Bytes { bytes_hex: to_hex(self.0.as_bytes()), shown: self.to_string() },
+            None => StoredName::Bytes { bytes_hex: crate::export::keys::hex(self.0.as_bytes()), shown: self.to_string() },
         };
         stored.serialize(serializer)
     }
@@ -121,10 +121,6 @@ impl<'de> Deserialize<'de> for Name {
             }
         }
     }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn from_hex(hex: &str) -> Option<Vec<u8>> {

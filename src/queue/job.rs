@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::QueueError;
 use crate::cli::RedactOptions;
 use crate::settings::Cadence;
+use crate::export::keys::hex;
 
 /// Version of the job message; a worker refuses another.
 pub const JOB_VERSION: u32 = 1;
@@ -192,10 +193,6 @@ pub fn args_to_options(args: &[String]) -> Result<RedactOptions, String> {
         return Err(format!("job option {bad} is not one a job may carry"));
     }
     Wire::try_parse_from(std::iter::once("job".to_string()).chain(args.iter().cloned())).map(|w| w.o).map_err(|e| format!("bad job options: {e}"))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
