@@ -39,6 +39,7 @@ macro_rules! out {
     };
 }
 
+pub mod append;
 pub mod audit;
 pub mod batch;
 pub mod bench;

@@ -199,12 +199,13 @@ impl Manifest {
         self.last.get(input)
     }
 
-    /// Appends `record` and flushes it to disk.
+    /// Appends `record` and flushes it to disk; a line cut short is taken back ([`crate::append`]).
     pub fn append(&self, record: &Record) -> Result<()> {
         let mut line = serde_json::to_string(record).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
         line.push('\n');
         let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        (&*file).write_all(line.as_bytes()).and_then(|()| file.sync_data()).map_err(|e| Error::io(&self.path, e))
+        let before = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        crate::append::line(&file, &self.path, before, line.as_bytes(), || Ok(()))
     }
 }
 

@@ -20,7 +20,7 @@
 //! of every break.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -212,16 +212,10 @@ impl AuditLog {
         if line.len() > MAX_ENTRY {
             return Err(Error::Settings(format!("audit entry `{action}` is {} bytes; at most {MAX_ENTRY}", line.len())));
         }
-        // One write of the whole line (O_APPEND), then to disk before anyone relies on it. A
-        // write cut short (a full disk) is taken back, so the log stays whole for the next
-        // append (found by hostile use: a torn line made every later export refuse the log).
+        // One write of the whole line, on disk before anyone relies on it, taken back if cut
+        // short (a full disk), so the log stays whole for the next append.
         let before = self.file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
-        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.sync_all()) {
-            if let Err(undo) = self.file.set_len(before).and_then(|()| self.file.sync_all()) {
-                tracing::warn!("audit log {}: cannot take back a cut-short entry: {undo}", self.path.display());
-            }
-            return Err(Error::io(&self.path, e));
-        }
+        crate::append::line(&self.file, &self.path, before, line.as_bytes(), || Ok(()))?;
         Ok(head_seq + 1)
     }
 

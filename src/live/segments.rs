@@ -242,15 +242,15 @@ pub fn read_index(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    if !split_torn_tail(&text).1.is_empty() {
+    let (whole, torn) = split_torn_tail(&text);
+    if !torn.is_empty() {
         tracing::warn!(file = %path.display(), "skipping the torn last line of the index (a record a power cut interrupted)");
     }
-    parse_index(&path, &text)
+    parse_index(&path, whole)
 }
 
-/// The records in `text`, the index at `path` (see [`read_index`]; a torn last line is left out).
-fn parse_index(path: &Path, text: &str) -> Result<Vec<SegmentRecord>> {
-    let (whole, _) = split_torn_tail(text);
+/// The records in `whole`, the whole lines of the index at `path` (see [`split_torn_tail`]).
+fn parse_index(path: &Path, whole: &str) -> Result<Vec<SegmentRecord>> {
     whole
         .lines()
         .enumerate()
@@ -311,7 +311,8 @@ pub fn append_index(camera_dir: &Path, record: &SegmentRecord, lock: &IndexLock)
     // One read of the index gives both its records (for a record of the same file) and its
     // text (for a torn last line and the length to cut back to).
     let (mut file, text) = open_index(&path)?;
-    let known = parse_index(&path, &text)?;
+    let (whole, torn) = split_torn_tail(&text);
+    let known = parse_index(&path, whole)?;
     if let Some(same) = known.iter().find(|r| r.file == record.file) {
         if same == record {
             return Ok(());
@@ -323,7 +324,7 @@ pub fn append_index(camera_dir: &Path, record: &SegmentRecord, lock: &IndexLock)
     }
     let mut line = serde_json::to_string(record).expect("a record serialises");
     line.push('\n');
-    append_line(&mut file, &path, &text, &line, || sync_dir(camera_dir))
+    append_line(&mut file, &path, (whole, torn), &line, || sync_dir(camera_dir))
 }
 
 /// Opens the index at `path` for appending (made if missing) and reads its text.
@@ -333,24 +334,18 @@ fn open_index(path: &Path) -> Result<(File, String)> {
     Ok((file, text))
 }
 
-/// Appends `line` to the index `file` at `path`, whose text is `text` (as [`open_index`] read
-/// it), fsyncs it and runs `then` (the directory's fsync); when any of it fails, the index is
-/// cut back to its length before. A torn last line (see [`read_index`]) is cut off first; a
-/// last line that only lacks its newline gets it.
-fn append_line(file: &mut File, path: &Path, text: &str, line: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
-    let (whole, torn) = split_torn_tail(text);
+/// Appends `line` to the index `file` at `path`, whose text is `whole` and a `torn` last line
+/// ([`split_torn_tail`] of what [`open_index`] read), fsyncs it and runs `then` (the
+/// directory's fsync); when any of it fails, the index is cut back to its length before. A torn
+/// last line is cut off first; a last line that only lacks its newline gets it.
+fn append_line(file: &mut File, path: &Path, (whole, torn): (&str, &str), line: &str, then: impl FnOnce() -> Result<()>) -> Result<()> {
     if !torn.is_empty() {
         tracing::warn!(file = %path.display(), "cutting off the torn last line of the index (a record a power cut interrupted)");
         file.set_len(whole.len() as u64).map_err(|e| Error::io(path, e))?;
     }
-    let before = whole.len() as u64;
     let lacks_newline = !whole.is_empty() && !whole.ends_with('\n');
     let bytes = if lacks_newline { format!("\n{line}") } else { line.to_string() };
-    let written = file.write_all(bytes.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e)).and_then(|()| then());
-    if written.is_err() {
-        let _ = file.set_len(before).and_then(|()| file.sync_all());
-    }
-    written
+    crate::append::line(file, path, whole.len() as u64, bytes.as_bytes(), then)
 }
 
 /// Replaces the index with `records` (temp file, fsync, rename, fsync of the directory). The
@@ -822,7 +817,7 @@ mod tests {
         let line = serde_json::to_string(&record("b.mp4")).unwrap() + "\n";
         let failing_sync = || Err(Error::io(dir.path(), std::io::Error::from_raw_os_error(libc::EMFILE)));
         let (mut file, text) = open_index(&index).unwrap();
-        let err = append_line(&mut file, &index, &text, &line, failing_sync).expect_err("the directory sync fails");
+        let err = append_line(&mut file, &index, split_torn_tail(&text), &line, failing_sync).expect_err("the directory sync fails");
         assert!(err.to_string().contains("Too many open files"), "{err}");
         assert_eq!(fs::read_to_string(&index).unwrap(), before, "the line was taken back");
     }
