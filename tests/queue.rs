@@ -520,17 +520,32 @@ fn an_object_no_worker_wrote_is_never_taken_for_an_output_nor_replaced_and_a_los
     assert!(text.contains("0 job(s) queued, 1 already known"), "{text}");
 }
 
+/// One 30-frame clip submitted as `in/a.mp4`, and a worker named `w` whose detector is slowed
+/// so that the job takes at least 9 s.
+struct SlowJob {
+    _local: tempfile::TempDir,
+    clip: Clip,
+    /// The worker's work directory.
+    work: tempfile::TempDir,
+    worker: Proc,
+}
+
+fn one_slow_job(servers: &Servers) -> SlowJob {
+    let local = tempfile::tempdir().unwrap();
+    let clip = faces_clip(local.path(), "clip.mp4", 30);
+    upload(servers, &clip.path, "in/a.mp4");
+    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let worker = servers.worker_with_env("w", work.path(), &[], &[("VEILCAM_DETECTOR_DELAY_MS", "300")]);
+    SlowJob { _local: local, clip, work, worker }
+}
+
 /// Found by hostile use: a second signal ends a run at once, removing the temp files it knows
 /// of — but not the worker's job directory, so the raw input stayed on the worker's disk.
 #[test]
 fn a_worker_ended_by_a_second_signal_leaves_no_raw_input_behind() {
     let servers = Servers::start();
-    let local = tempfile::tempdir().unwrap();
-    let clip = faces_clip(local.path(), "clip.mp4", 30);
-    upload(&servers, &clip.path, "in/a.mp4");
-    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
-    let work = tempfile::tempdir().unwrap();
-    let mut w = servers.worker_with_env("w", work.path(), &[], &[("VEILCAM_DETECTOR_DELAY_MS", "300")]);
+    let SlowJob { _local, clip, work, worker: mut w } = one_slow_job(&servers);
     let deadline = Instant::now() + Duration::from_secs(120);
     while job_dirs(work.path()).is_empty() {
         assert!(Instant::now() < deadline, "the worker never made its job directory:\n{}", servers.log("w"));
@@ -610,13 +625,8 @@ fn jobs_text(servers: &Servers) -> String {
 #[test]
 fn jobs_shows_a_job_whose_worker_was_killed_as_stale_not_running() {
     let servers = Servers::start();
-    let local = tempfile::tempdir().unwrap();
-    let clip = faces_clip(local.path(), "clip.mp4", 30);
-    upload(&servers, &clip.path, "in/a.mp4");
-    servers.submit(&format!("s3://{BUCKET}/in/"), &format!("s3://{BUCKET}/out/"), &[]);
-    let work = tempfile::tempdir().unwrap();
-    // Slowed (30 frames take at least 9 s), so it runs well past the ack wait.
-    let mut w = servers.worker_with_env("w", work.path(), &[], &[("VEILCAM_DETECTOR_DELAY_MS", "300")]);
+    // Slowed, so it runs well past the ack wait.
+    let SlowJob { _local, work: _work, worker: mut w, .. } = one_slow_job(&servers);
     let pid = w.0.id();
     let running = |s: &Snapshot| s.jobs.iter().find(|j| j.state == State::Running && j.worker.as_deref().is_some_and(|n| n.ends_with(&format!("-{pid}")))).map(|j| j.updated);
     let first = running(&servers.wait_until(Duration::from_secs(120), "the job running", &["w"], |s| running(s).is_some())).unwrap();
