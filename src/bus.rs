@@ -70,10 +70,29 @@ fn is_benign_warning(text: &str) -> bool {
         || text.contains("Delayed linking failed")
 }
 
-fn describe(src: Option<&gst::Object>, error: &str, debug: Option<&str>) -> BusFailure {
+/// "ERROR [ELEMENT-PATH] (DETAIL)", one line.
+pub fn describe(src: Option<&gst::Object>, error: &str, debug: Option<&str>) -> BusFailure {
     let element = src.map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
-    let detail = debug.map(|d| format!(" ({d})")).unwrap_or_default();
+    let detail = debug.map(detail).filter(|d| !d.is_empty()).map(|d| format!(" ({d})")).unwrap_or_default();
     BusFailure(format!("{error} [{element}]{detail}"))
+}
+
+/// A message's debug text as one line for its reader. GStreamer begins it with where in its
+/// own source the message was posted, `FILE(LINE): FUNCTION (): ELEMENT-PATH:`, then a line
+/// break and the detail; only the detail is kept, its lines joined (found by hostile use: every
+/// error veilcam printed from GStreamer carried an escaped `\n` and a C file name).
+fn detail(debug: &str) -> String {
+    let mut lines = debug.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+    if lines.peek().is_some_and(|first| is_origin(first)) {
+        lines.next();
+    }
+    lines.collect::<Vec<_>>().join("; ")
+}
+
+/// Whether `line` is GStreamer's `FILE(LINE): FUNCTION (): ELEMENT-PATH[:]` origin line (the
+/// colon only when a detail follows).
+fn is_origin(line: &str) -> bool {
+    line.split_once("): ").is_some_and(|(file, rest)| file.contains('(') && rest.contains(" (): "))
 }
 
 #[cfg(test)]
@@ -90,5 +109,15 @@ mod tests {
         let found = poll(&bus, gst::ClockTime::ZERO);
         assert!(matches!(&found, Some(BusEvent::Failure(f)) if f.0.contains("encoder failed")), "{found:?}");
         assert!(poll(&bus, gst::ClockTime::ZERO).is_none(), "nothing left");
+    }
+
+    #[test]
+    fn an_error_reads_as_one_line_without_gstreamers_source_location() {
+        let debug = "../libs/gst/base/gstbasesrc.c(3132): gst_base_src_loop (): /GstPipeline:pipeline0/GstFileSrc:src:\nstreaming stopped, reason error (-5)";
+        assert_eq!(detail(debug), "streaming stopped, reason error (-5)");
+        assert_eq!(detail("../gst/isomp4/qtdemux.c(9001): qtdemux_parse_trak (): /GstPipeline:p/GstQTDemux:d:\n"), "");
+        assert_eq!(detail("../plugins/elements/gstelements_private.c(338): gst_writev_iovecs (): /GstPipeline:e/GstFileSink:f"), "");
+        assert_eq!(detail("no origin here\nsecond line"), "no origin here; second line");
+        assert_eq!(detail("x264 said (3): too big"), "x264 said (3): too big");
     }
 }

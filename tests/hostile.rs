@@ -154,6 +154,9 @@ fn a_full_disk_after_output_started_ends_the_run_with_no_output() {
     let before = dir_entries(dir.path());
     let out = redact_on_a_full_disk(300_000, &sample("vtest.avi"), &dir.path().join("out.mp4"), &[]);
     assert_failed_cleanly(&out, dir.path(), &before, &["out.mp4", "cannot encode"]);
+    // One line for its reader, without where in GStreamer's C source the error was raised.
+    let said = stderr(&out);
+    assert!(said.trim_end().lines().count() == 1 && !said.contains(".c(") && !said.contains("\\n"), "{said}");
     // The same for a preview that runs out of room while the main output still has it.
     let out = redact_on_a_full_disk(
         300_000,

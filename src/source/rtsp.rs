@@ -768,9 +768,7 @@ fn check_bus(conn: &Connection, url: &CameraUrl) -> Option<RetryReason> {
 }
 
 fn describe(msg: &gst::Message, error: &str, debug: Option<&str>) -> String {
-    let element = msg.src().map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
-    let detail = debug.map(|d| format!(" ({d})")).unwrap_or_default();
-    format!("{error} [{element}]{detail}")
+    crate::bus::describe(msg.src(), error, debug).0
 }
 
 /// Builds and starts one connection attempt.
