@@ -93,12 +93,9 @@ impl AtomicOutput {
     pub fn prepare(target: &Path, overwrite: bool) -> Result<Self> {
         crate::interrupt::check()?;
         check_target(target, overwrite)?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(target);
         if !dir.is_dir() {
-            let why = if dir.exists() { format!("{} is not a directory", dir.display()) } else { format!("directory {} does not exist", dir.display()) };
+            let why = if dir.exists() { format!("{} is not a directory", crate::one_line_path(&dir)) } else { format!("directory {} does not exist", crate::one_line_path(&dir)) };
             return Err(Error::io(target, std::io::Error::new(std::io::ErrorKind::NotFound, why)));
         }
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -178,7 +175,13 @@ impl AtomicOutput {
 /// again (a file may have appeared there during the run) before the first rename; if a rename
 /// still fails, the outputs placed before it are removed again (those that replaced an older
 /// file with `--overwrite` cannot be taken back).
-pub fn commit_all(outputs: Vec<AtomicOutput>) -> Result<()> {
+///
+/// The first output, the run's main one (the redacted video or image), is placed last: the
+/// renames are one after another, and a run killed outright between two of them (SIGKILL, a
+/// power cut) must not leave its main output beside missing side outputs, as if it had
+/// finished (found by hostile use). Its main output present says that all were placed. The
+/// directories are synced after, so that the renames outlast a power cut.
+pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<()> {
     crate::interrupt::check()?;
     for out in &outputs {
         out.sync()?;
@@ -186,6 +189,8 @@ pub fn commit_all(outputs: Vec<AtomicOutput>) -> Result<()> {
     for out in &outputs {
         check_target(&out.target, out.overwrite)?;
     }
+    placing_order(&mut outputs);
+    let dirs: BTreeSet<PathBuf> = outputs.iter().map(|out| parent_dir(&out.target)).collect();
     let mut placed: Vec<(PathBuf, bool)> = Vec::new();
     for out in outputs {
         let (target, overwrite) = (out.target.clone(), out.overwrite);
@@ -199,7 +204,26 @@ pub fn commit_all(outputs: Vec<AtomicOutput>) -> Result<()> {
         }
         placed.push((target, overwrite));
     }
+    for dir in dirs {
+        // The outputs are in place: a directory that cannot be synced loses no data now.
+        if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+            tracing::debug!("cannot sync {}: {e}", dir.display());
+        }
+    }
     Ok(())
+}
+
+/// Puts the run's main output (the first) last in `outputs`, the rest as they were.
+fn placing_order<T>(outputs: &mut [T]) {
+    outputs.rotate_left(1.min(outputs.len()));
+}
+
+/// The directory `target` is in (`.` for a bare name).
+fn parent_dir(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// An error unless `path` is named `.EXT` (in any case): an output in a fixed format under
@@ -440,6 +464,17 @@ mod tests {
         assert_eq!(std::fs::read(&input).unwrap(), b"input");
         assert_eq!(std::fs::read(&config).unwrap(), b"config");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "no temp file left");
+    }
+
+    #[test]
+    fn a_runs_main_output_is_placed_after_its_side_outputs() {
+        let mut order = ["video", "sidecar", "preview", "stats"];
+        placing_order(&mut order);
+        assert_eq!(order, ["sidecar", "preview", "stats", "video"]);
+        let mut one = ["video"];
+        placing_order(&mut one);
+        assert_eq!(one, ["video"]);
+        placing_order::<&str>(&mut []);
     }
 
     #[test]
