@@ -6,50 +6,50 @@ use std::path::PathBuf;
 /// Everything that can end a redaction run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: no such file")]
+    #[error("{}: no such file", crate::one_line_path(.path))]
     InputNotFound { path: PathBuf },
 
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", crate::one_line_path(.path))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
 
-    #[error("{path}: cannot decode: {message}")]
+    #[error("{}: cannot decode: {message}", crate::one_line_path(.path))]
     Decode { path: PathBuf, message: String },
 
-    #[error("{path}: contains no video stream")]
+    #[error("{}: contains no video stream", crate::one_line_path(.path))]
     NoVideo { path: PathBuf },
 
-    #[error("{path}: cannot encode: {message}")]
+    #[error("{}: cannot encode: {message}", crate::one_line_path(.path))]
     Encode { path: PathBuf, message: String },
 
-    #[error("{path}: already exists (pass --overwrite to replace it)")]
+    #[error("{}: already exists (pass --overwrite to replace it)", crate::one_line_path(.path))]
     OutputExists { path: PathBuf },
 
-    #[error("{path}: cannot read image: {message}")]
+    #[error("{}: cannot read image: {message}", crate::one_line_path(.path))]
     Image { path: PathBuf, message: String },
 
-    #[error("{path}: cannot write image: {message}")]
+    #[error("{}: cannot write image: {message}", crate::one_line_path(.path))]
     ImageWrite { path: PathBuf, message: String },
 
-    #[error("model {path}: {message}")]
+    #[error("model {}: {message}", crate::one_line_path(.path))]
     Model { path: PathBuf, message: String },
 
-    #[error("ONNX Runtime library {path}: {message}")]
+    #[error("ONNX Runtime library {}: {message}", crate::one_line_path(.path))]
     Runtime { path: PathBuf, message: String },
 
     #[error("detector failed on frame {frame}: {message}")]
     Detect { frame: u64, message: String },
 
-    #[error("{path}: GStreamer element missing: {message}")]
+    #[error("{}: GStreamer element missing: {message}", crate::one_line_path(.path))]
     MissingElement { path: PathBuf, message: String },
 
     #[error("{0}")]
     Pipeline(String),
 
-    #[error("config {path}: {message}")]
+    #[error("config {}: {message}", crate::one_line_path(.path))]
     Config { path: PathBuf, message: String },
 
     #[error("invalid setting: {0}")]
@@ -81,8 +81,24 @@ impl Error {
     /// pipeline failure), so the user knows which file it concerns.
     pub fn naming(self, input: &std::path::Path) -> Self {
         match self {
-            Error::Detect { .. } | Error::Pipeline(_) => Error::Pipeline(format!("{}: {self}", input.display())),
+            Error::Detect { .. } | Error::Pipeline(_) => Error::Pipeline(format!("{}: {self}", crate::one_line_path(input))),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn an_error_names_a_file_whose_name_is_not_utf8_by_its_bytes() {
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/in/n\xff\n.mp4"));
+        let err = Error::io(&path, std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(err.to_string().starts_with(r"/in/n\xff\n.mp4: "), "{err}");
+        let err = Error::Pipeline("detector failed".into()).naming(&path);
+        assert_eq!(err.to_string(), r"/in/n\xff\n.mp4: detector failed");
     }
 }
