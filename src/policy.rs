@@ -19,6 +19,9 @@
 //! An audit's findings (`redact --obscure-findings`, [`FindingMasks`]) are obscured besides,
 //! whatever the rest decides: a person reviewed them and wants them gone.
 //!
+//! A picture too faint for the detectors to vouch for ([`MIN_VOUCHED_SPAN`]: black, or one flat
+//! tone, to a viewer) is obscured whole, whatever was decided.
+//!
 //! [`Policy::decide`] is the one place that decides; its [`Decision`] is what is filled and
 //! what the sidecar records.
 
@@ -29,9 +32,9 @@ use serde::Serialize;
 use crate::audit::masks::FindingMasks;
 use crate::config::{BystanderPolicy, Camera, FacePolicy, ZoneKind};
 use crate::detect::Class;
-use crate::frame::PictureMut;
+use crate::frame::{Layout, Picture, PictureMut};
 use crate::geometry::BBox;
-use crate::redact::{redact, FillMode, Region, Shape};
+use crate::redact::{obscure_all, redact, FillMode, Region, Shape};
 use crate::track::TrackedBox;
 use crate::zones::{point_in_zones, ZoneMask};
 
@@ -159,10 +162,56 @@ pub struct Decision {
     pub street_zones: Vec<String>,
     /// The tracks left visible.
     pub kept: Vec<u64>,
+    /// The whole picture was obscured besides: too faint for the detectors to vouch for it
+    /// ([`MIN_VOUCHED_SPAN`]).
+    #[serde(skip)]
+    pub too_faint: bool,
 }
 
 /// A frame the policy did not decide (obscured whole, or no policy involved).
-pub static NO_DECISION: Decision = Decision { obscured: Vec::new(), street_zones: Vec::new(), kept: Vec::new() };
+pub static NO_DECISION: Decision = Decision { obscured: Vec::new(), street_zones: Vec::new(), kept: Vec::new(), too_faint: false };
+
+/// A picture whose brightness spans fewer levels than this (of 255, from its 0.1th to its 99.9th
+/// percentile: a few stray pixels do not count) is obscured whole: no detector can vouch for it, yet a stretch of its levels can
+/// still show a face (found by hostile use: a face stored in two or three grey levels — an
+/// 8-bit PNG, or a 16-bit one whose 8-bit data a single bright pixel kept from being widened —
+/// was found by no detector and written as it was, and a stretch of the output showed it). To a
+/// viewer such a picture is black, or one flat tone, already.
+pub const MIN_VOUCHED_SPAN: u8 = 8;
+
+/// About how many points of a picture [`light_span`] samples.
+const SPAN_SAMPLES: usize = 16_384;
+
+/// The span of `pic`'s brightness from its 0.1th to its 99.9th percentile, sampled on a grid of
+/// about [`SPAN_SAMPLES`] points (luma, or the mean of R, 2G and B).
+pub fn light_span(pic: &Picture<'_>) -> u8 {
+    let plane = &pic.planes[0];
+    let step = ((pic.width * pic.height / SPAN_SAMPLES) as f64).sqrt().max(1.0) as usize;
+    let mut histogram = [0u32; 256];
+    for y in (0..pic.height).step_by(step) {
+        let row = plane.row(y);
+        for x in (0..pic.width).step_by(step) {
+            let level = match pic.layout {
+                Layout::I420 => row[x],
+                Layout::Rgb => ((u16::from(row[3 * x]) + 2 * u16::from(row[3 * x + 1]) + u16::from(row[3 * x + 2])) / 4) as u8,
+            };
+            histogram[usize::from(level)] += 1;
+        }
+    }
+    let n: u32 = histogram.iter().sum();
+    let percentile = |q: f64| {
+        let target = ((f64::from(n) * q).ceil() as u32).max(1);
+        let mut seen = 0;
+        histogram.iter().position(|&c| {
+            seen += c;
+            seen >= target
+        })
+    };
+    match (percentile(0.001), percentile(0.999)) {
+        (Some(lo), Some(hi)) => (hi - lo) as u8,
+        _ => 0,
+    }
+}
 
 impl Decision {
     /// The regions to fill.
@@ -407,7 +456,12 @@ impl Policy {
     /// picture (the planner's [`crate::detect::Plan::grey`]). Returns the decision, which is
     /// what was applied.
     pub fn apply(&mut self, pic: &mut PictureMut<'_>, index: u64, boxes: &[TrackedBox], grey: bool) -> Decision {
-        let decision = self.decide_at(index, boxes, pic.width, pic.height, grey);
+        let mut decision = self.decide_at(index, boxes, pic.width, pic.height, grey);
+        if light_span(&pic.as_picture()) < MIN_VOUCHED_SPAN {
+            obscure_all(pic);
+            decision.too_faint = true;
+            return decision;
+        }
         redact(pic, &decision.regions(), self.fill);
         if let Some(camera) = &self.camera {
             let stale = self.street.as_ref().is_none_or(|m| (m.width, m.height) != (pic.width, pic.height));
@@ -439,6 +493,23 @@ mod tests {
     use crate::config::{parse_camera, PolicyConfig};
     use crate::geometry::BBox;
     use crate::track::Origin;
+
+    #[test]
+    fn the_light_span_leaves_out_a_few_stray_pixels_in_luma_and_in_rgb() {
+        let (w, h) = (128, 128);
+        let mut rgb: Vec<u8> = (0..w * h).flat_map(|i| [(i % 3) as u8; 3]).collect();
+        rgb[..3 * 10].fill(255); // 10 of 16,384 pixels: under 1 in 1000
+        assert_eq!(light_span(&Picture::from_planes(Layout::Rgb, w, h, [(&rgb[..], w * 3)])), 2);
+        let gradient: Vec<u8> = (0..w * h).flat_map(|i| [(i % w * 2) as u8; 3]).collect();
+        assert!(light_span(&Picture::from_planes(Layout::Rgb, w, h, [(&gradient[..], w * 3)])) > 200);
+        // A black frame of a video (limited range) and a dark one with a lamp: 2 % of it white.
+        let (y, chroma) = (vec![16u8; w * h], vec![128u8; w * h / 4]);
+        let black = Picture::from_planes(Layout::I420, w, h, [(&y[..], w), (&chroma[..], w / 2), (&chroma[..], w / 2)]);
+        assert_eq!(light_span(&black), 0);
+        let lamp: Vec<u8> = (0..w * h).map(|i| if i < w * h / 50 { 235 } else { 16 }).collect();
+        let lit = Picture::from_planes(Layout::I420, w, h, [(&lamp[..], w), (&chroma[..], w / 2), (&chroma[..], w / 2)]);
+        assert!(light_span(&lit) >= MIN_VOUCHED_SPAN);
+    }
 
     fn camera(bystanders: &str) -> Camera {
         let text = format!(

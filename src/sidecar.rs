@@ -58,7 +58,8 @@ pub struct FrameRecord<'a> {
     /// The tracks left visible.
     pub kept: &'a [u64],
     /// The whole picture was obscured: detection fell behind (its look was late or failed, or
-    /// no look came back close enough before it).
+    /// no look came back close enough before it), or the picture was too faint to vouch for
+    /// ([`crate::policy::MIN_VOUCHED_SPAN`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fully_obscured: bool,
 }
@@ -76,7 +77,7 @@ impl<'a> FrameRecord<'a> {
             obscured: &decision.obscured,
             street_zones: &decision.street_zones,
             kept: &decision.kept,
-            fully_obscured: false,
+            fully_obscured: decision.too_faint,
         }
     }
 }

@@ -57,6 +57,13 @@ pub fn redact_image(s: &RedactSettings) -> Result<Summary> {
         let mut pic = PictureMut::from_planes(Layout::Rgb, w, h, [(data, w * 3)]);
         policy.apply(&mut pic, 0, &boxes, grey)
     };
+    if decision.too_faint {
+        tracing::warn!(
+            "{}: the picture is too faint for the detectors to vouch for it (its brightness spans under {} levels); it was obscured whole",
+            crate::one_line_path(&s.input),
+            crate::policy::MIN_VOUCHED_SPAN
+        );
+    }
     write_image(&img, &output)?;
     let mut ready = vec![output];
     if let Some(out) = sidecar_out {

@@ -37,9 +37,10 @@ pub struct Applied<'a> {
 }
 
 impl Applied<'_> {
-    /// The whole picture was obscured, for any reason.
+    /// The whole picture was obscured, for any reason (the policy's too: a picture too faint
+    /// to vouch for).
     pub fn fully_obscured(&self) -> bool {
-        self.obscured_whole.is_some()
+        self.obscured_whole.is_some() || self.decision.too_faint
     }
 
     /// The whole picture was obscured because detection fell behind (live mode).
