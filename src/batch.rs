@@ -22,7 +22,6 @@
 pub mod manifest;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -683,9 +682,7 @@ pub fn run(input_dir: &Path, output_dir: &Path, jobs: usize, options: &RedactOpt
     let report = |line: String, always: bool| {
         if !quiet || always {
             // A closed stderr must not abort the batch: write errors are ignored.
-            bar.suspend(|| {
-                let _ = writeln!(std::io::stderr().lock(), "veilcam: {}", crate::one_line(&line));
-            });
+            bar.suspend(|| say!("veilcam: {line}"));
         }
     };
     for note in &plan.notes {

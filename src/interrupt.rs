@@ -6,6 +6,9 @@
 //! drop handlers as after a failure, and `main` exits with code 130 once every thread has
 //! stopped. Nothing is removed from under a thread that is still writing, and no exit runs
 //! while GStreamer or ONNX Runtime are mid-call.
+//!
+//! The signals are handled, and the process ended when the stages do not unwind in time, by
+//! [`crate::process::stop_on_signal`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -4,6 +4,9 @@
 //! [`source`] (GStreamer decode → appsink) → [`detect`] (CenterFace via ONNX Runtime) →
 //! [`redact`] (irreversible fills) → [`sink`] (appsrc → x264 → mux, atomic [`output`]).
 //! [`pipeline`] wires those stages with bounded channels; [`still`] does the same for one image.
+//!
+//! Before any command runs, the `veilcam` binary sets its process up ([`process`]: no core
+//! dumps, enough open files, signals that stop every stage) and its log ([`logging`]).
 
 /// `text` as one line of plain text: its control characters (a newline or a terminal escape in
 /// a file name, a zip entry's name, a hold's case) are shown escaped, so no name can forge a
@@ -39,6 +42,18 @@ macro_rules! out {
     };
 }
 
+/// Writes one line to stderr (a message or a warning of veilcam's own), as one line
+/// ([`one_line`]): a name holding a newline cannot forge a second line. A closed or full stderr
+/// must never abort a run (`eprintln!` panics then), so write errors are ignored.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = $crate::one_line(&::std::format!($($arg)*)) + "\n";
+        // One write: lines of other threads cannot split it.
+        let _ = ::std::io::Write::write_all(&mut ::std::io::stderr().lock(), line.as_bytes());
+    }};
+}
+
 pub mod append;
 pub mod audit;
 pub mod batch;
@@ -55,6 +70,7 @@ pub mod input;
 pub mod interrupt;
 pub mod leftover;
 pub mod live;
+pub mod logging;
 pub mod metrics_http;
 pub mod models;
 pub mod mp4box;
@@ -62,6 +78,7 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod preview;
+pub mod process;
 pub mod progress;
 pub mod queue;
 pub mod redact;
@@ -116,4 +133,12 @@ pub fn init_gstreamer() -> Result<()> {
     })
     .clone()
     .map_err(|message| Error::MissingElement { path: PathBuf::from("GStreamer"), message })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_stays_one_line_whatever_a_file_name_holds() {
+        assert_eq!(super::one_line("done a\nveilcam: done b\u{1b}[31m"), "done a\\nveilcam: done b\\u{1b}[31m");
+    }
 }

@@ -9,12 +9,15 @@
 //! default fill, street zones blacked out. The detectors therefore always run for a redacted
 //! preview (fail closed: no detector, no preview). Only [`Look::Unredacted`] (the
 //! `--unredacted` flag) draws on the raw frame, and then the PNG shows every face as filmed.
+//!
+//! [`command`] is the `veilcam zones preview` command: the flags, and the lines it prints.
 
 use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
 
-use crate::config::{Camera, ZoneKind};
+use crate::cli::ZonesPreviewArgs;
+use crate::config::{self, Camera, ZoneKind};
 use crate::detect::preprocess::is_grey;
 use crate::detect::{Class, DetectorSet, Plan};
 use crate::error::{Error, Result};
@@ -23,7 +26,7 @@ use crate::geometry::BBox;
 use crate::output::{ensure_distinct, AtomicOutput};
 use crate::policy::Policy;
 use crate::redact::{FillMode, Shape};
-use crate::settings::{media_kind, MediaKind};
+use crate::settings::{media_kind, MediaKind, PersonLoad, RedactSettings};
 use crate::source::file::FileSource;
 use crate::source::FrameSource;
 use crate::track::TrackedBox;
@@ -52,6 +55,37 @@ pub struct ZonePreview<'a> {
     pub look: Look,
     /// Outline what the detectors found.
     pub draw_detections: bool,
+}
+
+/// `veilcam zones preview`: writes the preview of `args`; warns when it is unredacted and,
+/// unless `quiet`, says what was drawn where.
+pub fn command(args: &ZonesPreviewArgs, quiet: bool) -> Result<()> {
+    let camera = config::load_camera(&args.config, args.camera.as_deref())?;
+    // A redacted preview needs the detectors whatever is drawn: fail closed.
+    let settings = (args.detections || !args.unredacted).then(|| RedactSettings::for_preview(args.ort_lib.as_deref())).transpose()?;
+    let detectors = settings.as_ref().map(|s| s.detectors(PersonLoad::for_needs(args.detections || camera.needs_persons(), false))).transpose()?;
+    let look = match &settings {
+        Some(s) if !args.unredacted => Look::Redacted { fill: s.fill, shape: s.shape, mask_scale: s.mask_scale },
+        _ => Look::Unredacted,
+    };
+    let preview = ZonePreview {
+        camera: &camera,
+        input: &args.input,
+        output: args.output.clone(),
+        frame: args.frame,
+        overwrite: args.overwrite,
+        look,
+        draw_detections: args.detections,
+    };
+    let drawn = write(&preview, detectors)?;
+    if args.unredacted {
+        say!("veilcam: warning: {} shows the UNREDACTED frame: faces are visible in it", args.output.display());
+    }
+    if !quiet {
+        let what = if args.unredacted { "the unredacted frame" } else { "the redacted frame" };
+        say!("veilcam: zones of camera '{}' drawn on {what} in {} ({} detections)", camera.name, args.output.display(), drawn);
+    }
+    Ok(())
 }
 
 /// Writes the preview; returns the number of detections found. A redacted preview needs

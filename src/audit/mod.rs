@@ -50,7 +50,8 @@
 //! again where it was lost) → at the end, the verdict on each finding (`findings`) and the
 //! `sheet`.
 //! `mosaic` tells a mosaic fill from a face for every stage; `replay` takes the looks' hits from
-//! an earlier report instead (`--hits-from`).
+//! an earlier report instead (`--hits-from`). [`command`] is the `veilcam audit` command: the
+//! flags, the files it writes and the lines it prints.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,7 @@ use crate::source::file::FileSource;
 use crate::source::FrameSource;
 
 mod around;
+mod command;
 pub mod filled;
 mod findings;
 mod follow;
@@ -77,6 +79,7 @@ mod replay;
 mod sheet;
 
 pub use around::{around_threshold, AROUND_GAP, AROUND_SHARE};
+pub use command::command;
 pub use findings::{confirm_threshold, Finding, CONFIRM_FRAMES, CONFIRM_SHARE, CONFIRM_TRAVEL};
 pub use follow::{FollowSettings, FOLLOW_FRAMES, FOLLOW_GAP, FOLLOW_MIN_DETECTED, FOLLOW_NCC, FOLLOW_NCC_ON_PATH, FOLLOW_RING};
 pub use mosaic::{flat_blocks, mosaic_likeness, FLAT_SHARE, MOSAIC_LIKENESS, SOMEWHAT_BLOCKY};

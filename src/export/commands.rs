@@ -1,17 +1,81 @@
-//! The evidence subcommands: `veilcam keys`, `veilcam verify` and `veilcam log`. Each returns
-//! whether everything checked (the exit code is 0 only then); results go to stdout, one line
-//! per file or problem.
+//! The export subcommands: `veilcam export` and `veilcam hold`, and the evidence subcommands
+//! `veilcam keys`, `veilcam verify` and `veilcam log`. Each evidence subcommand returns whether
+//! everything checked (the exit code is 0 only then); results go to stdout, one line per file
+//! or problem.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::audit::{self, AuditLog};
+use super::hold;
 use super::keys::{self, PublicKey, SigningKey};
+use super::run::{recordings_root, Request};
 use super::verify;
-use crate::cli::{KeysCommand, LogCommand, VerifyArgs};
+use crate::cli::{ExportArgs, HoldCommand, KeysCommand, LogCommand, VerifyArgs};
 use crate::error::Result;
+use crate::one_line;
+
+/// `veilcam export`: the bundle of a case; unless `quiet`, a line saying what it holds, and a
+/// warning for each gap in the recordings.
+pub fn export(args: &ExportArgs, quiet: bool) -> Result<()> {
+    let request = Request::from_args(args)?;
+    let done = super::run::export(&request, quiet)?;
+    if !quiet {
+        say!(
+            "veilcam: case {} exported to {}: {} ({} frames, {:.2} s); {} segment(s) on legal hold",
+            request.case,
+            done.bundle.display(),
+            done.working_copy,
+            done.frames,
+            done.duration_seconds,
+            done.held.len()
+        );
+    }
+    for gap in &done.gaps {
+        say!("veilcam: warning: no recording {}; listed in the report", gap.describe());
+    }
+    Ok(())
+}
+
+/// `veilcam hold list|release`. `list` prints each held segment and its cases on stdout;
+/// `release` records what it freed in the audit log.
+pub fn hold(command: &HoldCommand) -> Result<()> {
+    match command {
+        HoldCommand::List(at) => {
+            let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
+            let held = hold::list(&root)?;
+            for h in &held {
+                out!("{}\t{}", one_line(&h.segment.display().to_string()), one_line(&h.cases.join(",")));
+            }
+            // An export killed outright (SIGKILL) cannot take back the holds it placed
+            // first; they keep raw footage past retention until released.
+            for case in hold::unfinished_cases(&held, &keys::data_dir()) {
+                say!(
+                    "veilcam: case {case}: held, but no export of it finished (one running now, or one that was killed: `veilcam hold release --case {case}` frees its segments)"
+                );
+            }
+        }
+        HoldCommand::Release { case, at } => {
+            let root = recordings_root(at.recordings.as_deref(), at.config.as_deref())?;
+            let mut log = AuditLog::open_default()?;
+            let released = hold::release(&root, case)?;
+            if released.freed.is_empty() && released.still_held.is_empty() {
+                // Found by hostile use: a mistyped case id "released" nothing and exited 0.
+                return Err(crate::Error::Settings(hold::holds_nothing(&root, case)?));
+            }
+            let names = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+            log.append("hold_release", json!({ "case": case, "released": names(&released.freed), "still_held": names(&released.still_held) }))?;
+            log.close()?;
+            say!(
+                "veilcam: case {case}: {} segment(s) released, {} still held by other cases",
+                released.freed.len(),
+                released.still_held.len()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// `veilcam keys init|show`. `init` prints the fingerprint alone on stdout (for scripts) and,
 /// unless `quiet`, where the files are on stderr.
@@ -23,8 +87,7 @@ pub fn keys(command: &KeysCommand, quiet: bool) -> Result<bool> {
             let public = key.public();
             out!("{}", public.fingerprint());
             if !quiet {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
+                say!(
                     "veilcam: new signing key {} (secret, mode 0600) and {} (public, minisign key id {}); its fingerprint is above",
                     dir.join(keys::SECRET_FILE).display(),
                     dir.join(keys::PUBLIC_FILE).display(),
@@ -93,7 +156,7 @@ pub fn log(command: &LogCommand) -> Result<bool> {
         }
         LogCommand::Show(args) => {
             for e in audit::read_entries(&log_path(args.log.as_deref()))? {
-                out!("{}", crate::one_line(&format!("{:>6} {} {}@{} {} {}", e.seq, e.time, e.user, e.host, e.action, e.details)));
+                out!("{}", one_line(&format!("{:>6} {} {}@{} {} {}", e.seq, e.time, e.user, e.host, e.action, e.details)));
             }
             Ok(true)
         }

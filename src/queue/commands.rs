@@ -1,8 +1,6 @@
 //! `veilcam worker`, `submit` and `jobs`: flags turned into the queue's configuration, and the
 //! lines each command prints.
 
-use std::io::Write;
-
 use super::store::{S3Url, StoreConfig};
 use super::worker::{LocalOptions, WorkerConfig};
 use super::NatsTarget;
@@ -14,12 +12,6 @@ fn nats(a: &NatsArgs) -> NatsTarget {
 
 fn store(a: &S3Args) -> StoreConfig {
     StoreConfig { endpoint: a.s3_endpoint.clone(), region: a.s3_region.clone(), credentials: a.s3_credentials.clone() }
-}
-
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
 }
 
 /// Runs a worker until SIGTERM/Ctrl-C (or idle, with `--exit-when-idle`).
