@@ -240,8 +240,7 @@ pub struct LiveConfig {
 
 /// Reads `path` and returns the live configuration.
 pub fn load_live(path: &Path) -> Result<LiveConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_live(&text, path)
+    parse_live(&crate::config::read_text(path)?, path)
 }
 
 /// Parses `text` (read from `path`, named in errors) into a [`LiveConfig`].
