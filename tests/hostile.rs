@@ -274,6 +274,25 @@ fn a_demuxer_error_that_decodebin_drops_still_fails_the_file_at_once_with_its_ca
     }
 }
 
+/// Found by hostile use: a bare MJPEG stream (JPEGs one after another, as a camera's HTTP
+/// stream is saved) has a timestamp on its first frame at most; it was written as a video of one
+/// frame (MP4) or none (MKV), while the run said every frame was done and exited 0.
+#[test]
+fn frames_without_timestamps_are_refused_naming_the_input() {
+    require_elements(&[("jpegenc", "gstreamer1.0-plugins-good"), ("avdec_mjpeg", "gstreamer1.0-libav")]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cam.mjpeg");
+    gst_launch(&format!(
+        "videotestsrc num-buffers=20 pattern=ball ! video/x-raw,width=160,height=120,framerate=10/1 ! jpegenc ! filesink location={}",
+        input.display()
+    ));
+    for output in ["out.mp4", "out.mkv"] {
+        let before = dir_entries(dir.path());
+        let out = redact_within(Duration::from_secs(60), &input, &dir.path().join(output), &[]);
+        assert_failed_cleanly(&out, dir.path(), &before, &["cam.mjpeg", "has no timestamp"]);
+    }
+}
+
 #[test]
 fn truncated_streams_that_declare_no_length_are_refused() {
     let dir = tempfile::tempdir().unwrap();

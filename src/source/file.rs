@@ -43,6 +43,15 @@ const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 const PREROLL_TIMEOUT: Duration = Duration::from_secs(30);
 const NO_VIDEO: &str = "veilcam-no-video";
 
+/// Why frame `index` cannot be written: it has no timestamp, so neither has the output frame
+/// (found by hostile use: a bare MJPEG or MPEG-4 stream, frames without a container, was
+/// written as a video of one frame, or of none, and the run reported every frame done).
+fn untimed(index: u64) -> String {
+    format!(
+        "frame {index} has no timestamp (a bare stream without a container?); put it in a container that gives its frame rate (MKV, MP4) and redact that"
+    )
+}
+
 /// A decoding file.
 pub struct FileSource {
     path: PathBuf,
@@ -359,6 +368,9 @@ impl FileSource {
                 drop(sample);
                 if running != buffer.pts() {
                     buffer.make_mut().set_pts(running);
+                }
+                if running.is_none() {
+                    return Err(self.decode_error(untimed(self.next_index)));
                 }
                 self.check_damage()?;
                 let frame = Frame { index: self.next_index, buffer, info: Arc::clone(&self.info) };
