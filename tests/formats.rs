@@ -228,6 +228,57 @@ fn mjpeg_in_avi_is_redacted_frame_for_frame() {
     );
 }
 
+/// Found by hostile use: an MJPEG camera's recording that turns grey at night (the same size and
+/// rate; only the decoded frames' colorimetry differs) was refused as "the video format
+/// changed", with GStreamer's caps dumped. It is redacted frame for frame.
+#[test]
+fn an_mjpeg_recording_that_turns_grey_at_night_is_redacted_frame_for_frame() {
+    require_elements(&[("jpegenc", "gstreamer1.0-plugins-good"), ("jpegparse", "gstreamer1.0-plugins-bad"), ("avimux", "gstreamer1.0-plugins-good")]);
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_frames(&sample("faces.mp4"), FRAMES, W as u32, H as u32);
+    let truth = faces_truth_scaled(FRAMES, 1.0);
+    let (colour, grey) = (dir.path().join("colour.mjpeg"), dir.path().join("grey.mjpeg"));
+    encode_frames(&src, &Timing::Fps(25, 1), "jpegenc", "", &colour);
+    encode_frames(&src, &Timing::Fps(25, 1), "video/x-raw,format=GRAY8 ! jpegenc", "", &grey);
+    let (colour, grey) = (std::fs::read(colour).unwrap(), std::fs::read(grey).unwrap());
+    let (colour, grey) = (jpegs(&colour), jpegs(&grey));
+    assert_eq!((colour.len(), grey.len()), (FRAMES, FRAMES));
+    for i in 0..FRAMES {
+        let jpeg = if i < FRAMES / 2 { &colour[i] } else { &grey[i] };
+        std::fs::write(dir.path().join(format!("f{i:02}.jpg")), jpeg).unwrap();
+    }
+    let input = dir.path().join("day-night.avi");
+    launch(&format!(
+        "multifilesrc location={}/f%02d.jpg caps=image/jpeg,framerate=25/1 ! jpegparse ! avimux ! filesink location={}",
+        dir.path().display(),
+        input.display()
+    ));
+    let before = probe(&input);
+    assert_eq!(before.frames.len(), FRAMES);
+    let output = dir.path().join("out.mp4");
+    redact_ok(&input, &output, FAST);
+    assert_same_timing("day-night.avi", &before, &probe(&output));
+    let luma: Vec<Vec<u8>> = (0..FRAMES).map(|i| src.luma(i)).collect();
+    assert_no_face_survives("day-night.avi", &luma, &output, &truth);
+}
+
+/// The JPEGs of a bare MJPEG stream, split at each start-of-image marker.
+fn jpegs(stream: &[u8]) -> Vec<&[u8]> {
+    let starts: Vec<usize> = (0..stream.len().saturating_sub(2)).filter(|&i| stream[i..i + 3] == [0xFF, 0xD8, 0xFF]).collect();
+    starts.iter().enumerate().map(|(n, &at)| &stream[at..starts.get(n + 1).copied().unwrap_or(stream.len())]).collect()
+}
+
+/// Runs a `gst-launch`-style pipeline to its end.
+fn launch(desc: &str) {
+    init();
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]).expect("the pipeline ends");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(matches!(msg.view(), gst::MessageView::Eos(..)), "`{desc}` failed: {msg:?}");
+}
+
 #[test]
 fn vp8_in_webm_is_redacted_frame_for_frame() {
     redacts_format(

@@ -43,6 +43,11 @@ const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 const PREROLL_TIMEOUT: Duration = Duration::from_secs(30);
 const NO_VIDEO: &str = "veilcam-no-video";
 
+/// A frame layout in words: "I420, 640×480, progressive, pixel aspect 1/1".
+fn describe_layout(info: &gst_video::VideoInfo) -> String {
+    format!("{}, {}×{}, {}, pixel aspect {}", info.format().to_str(), info.width(), info.height(), info.interlace_mode().to_str(), info.par())
+}
+
 /// Why frame `index` cannot be written: it has no timestamp, so neither has the output frame
 /// (found by hostile use: a bare MJPEG or MPEG-4 stream, frames without a container, was
 /// written as a video of one frame, or of none, and the run reported every frame done).
@@ -337,6 +342,16 @@ impl FileSource {
         Ok(())
     }
 
+    /// Whether frames in `caps` are laid out as the ones so far: the same format, size, rate,
+    /// pixel aspect ratio and interlacing (found by hostile use: an MJPEG camera's recording
+    /// that turned grey at night, the same size, was refused as "the video format changed").
+    fn same_layout(&self, caps: &gst::CapsRef) -> bool {
+        gst_video::VideoInfo::from_caps(caps).is_ok_and(|new| {
+            let layout = |i: &gst_video::VideoInfo| (i.format(), i.width(), i.height(), i.fps(), i.par(), i.interlace_mode());
+            layout(&new) == layout(&self.info)
+        })
+    }
+
     /// Why frames in `caps` cannot follow the ones so far (one output has one size and rate),
     /// in words: the frame it happened at, what changed, and what the user can do.
     fn format_change(&self, caps: &gst::CapsRef) -> String {
@@ -346,7 +361,8 @@ impl FileSource {
                 format!("the picture size changed {at} from {}×{} to {}×{}", self.info.width(), self.info.height(), new.width(), new.height())
             }
             Ok(new) if new.fps() != self.info.fps() => format!("the frame rate changed {at} from {} to {} fps", self.info.fps(), new.fps()),
-            _ => format!("the video format changed {at} to {caps}"),
+            Ok(new) => format!("the video format changed {at} from {} to {}", describe_layout(&self.info), describe_layout(&new)),
+            Err(_) => format!("the video format changed {at} to one veilcam cannot read"),
         };
         format!("{what}; an output holds one size and rate, so split the input where it changes")
     }
@@ -359,10 +375,13 @@ impl FileSource {
                 let mut buffer = sample
                     .buffer_owned()
                     .ok_or_else(|| self.decode_error("sample without buffer"))?;
-                if let Some(caps) = sample.caps() {
-                    if caps != self.decoded.as_ref() {
+                if let Some(caps) = sample.caps().filter(|caps| *caps != self.decoded.as_ref()) {
+                    if !self.same_layout(caps) {
                         return Err(self.decode_error(self.format_change(caps)));
                     }
+                    // Only a description changed (a day/night camera's grey pictures come with
+                    // another colorimetry): the frames are laid out as before.
+                    self.decoded = caps.to_owned();
                 }
                 let running = crate::running_time::of_sample(&sample);
                 drop(sample);
