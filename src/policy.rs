@@ -102,9 +102,15 @@ pub fn parse_clip_time(s: &str) -> Option<u64> {
         if i > 0 && v >= 60 {
             return None;
         }
-        total = total * 60 + v;
+        total = total.checked_mul(60)?.checked_add(v)?;
     }
-    Some(total * 60_000_000_000 + (seconds * 1e9).round() as u64)
+    // A time past what nanoseconds in 64 bits hold (584 years) is no time of a clip (found by
+    // hostile use: `@1e300` was taken as the largest time and shown as such).
+    let fraction = (seconds * 1e9).round();
+    if fraction >= u64::MAX as f64 {
+        return None;
+    }
+    total.checked_mul(60_000_000_000)?.checked_add(fraction as u64)
 }
 
 /// The night profile: what a run does beyond the camera policy on grey (night/infrared)
@@ -698,7 +704,7 @@ mod tests {
         assert_eq!(Keep::parse_at("0.5,0.5@00:03:12"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 192_000_000_000 }));
         assert_eq!(Keep::parse_at("0.5,0.5@1:00:00.250"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 3_600_250_000_000 }));
         assert_eq!(Keep::parse_at("0.5,0.5@02:03"), Ok(Keep::At { x: 0.5, y: 0.5, time_ns: 123_000_000_000 }));
-        for bad in ["0.5,0.5", "0.5@3", "1.5,0.5@3", "0.5,-0.1@3", "0.5,0.5@", "0.5,0.5@1:75", "0.5,0.5@x", "0.5,0.5@-2", "0.5,0.5@1:2:3:4"] {
+        for bad in ["0.5,0.5", "0.5@3", "1.5,0.5@3", "0.5,-0.1@3", "0.5,0.5@", "0.5,0.5@1:75", "0.5,0.5@x", "0.5,0.5@-2", "0.5,0.5@1:2:3:4", "0.5,0.5@1e300", "0.5,0.5@99999999999999999:00:00"] {
             assert!(Keep::parse_at(bad).is_err(), "{bad}");
         }
         assert!(Keep::parse_at("1.5,0.5@3").unwrap_err().contains("outside 0–1"));

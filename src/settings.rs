@@ -214,7 +214,7 @@ impl RedactSettings {
     pub fn new(input: &Path, output: &Path, o: &RedactOptions) -> Result<Self> {
         let bad = |m: String| Err(Error::Settings(m));
         if !(o.threshold > 0.0 && o.threshold < 1.0) {
-            return bad(format!("--threshold {} must be between 0 and 1", o.threshold));
+            return bad(format!("--threshold {} must be above 0 and below 1", o.threshold));
         }
         if !(1.0..=4.0).contains(&o.mask_scale) {
             return bad(format!("--mask-scale {} must be between 1.0 and 4.0", o.mask_scale));
@@ -244,7 +244,7 @@ impl RedactSettings {
             return bad(format!("--hold {} must be between 0 and 5 seconds", o.hold));
         }
         if !(o.person_threshold > 0.0 && o.person_threshold < 1.0) {
-            return bad(format!("--person-threshold {} must be between 0 and 1", o.person_threshold));
+            return bad(format!("--person-threshold {} must be above 0 and below 1", o.person_threshold));
         }
         if o.camera.is_some() && o.config.is_none() {
             return bad("--camera needs --config".into());

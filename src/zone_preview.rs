@@ -149,6 +149,10 @@ pub fn write(p: &ZonePreview<'_>, detectors: Option<DetectorSet>) -> Result<usiz
 /// Frame `index` of a video (or the image itself) as RGB.
 fn load_frame(input: &Path, index: u64) -> Result<RgbImage> {
     if media_kind(input) == MediaKind::Image {
+        if index > 0 {
+            // Found by hostile use: `--frame 3` of a photo drew on the photo without a word.
+            return Err(Error::Settings(format!("--frame {index}: {} is an image, which has frame 0 only", crate::one_line_path(input))));
+        }
         // As `redact` decodes it: upright, within its limits, the same coordinates.
         return crate::still::decode(input);
     }
@@ -220,5 +224,13 @@ mod tests {
         let err = write(&preview, None).expect_err("no detectors, no redacted preview");
         assert!(err.to_string().contains("face detector"), "{err}");
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    }
+
+    #[test]
+    fn a_frame_past_the_first_of_an_image_is_an_error() {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_media/astronaut.png");
+        assert!(load_frame(&input, 0).is_ok());
+        let err = load_frame(&input, 3).unwrap_err().to_string();
+        assert!(err.contains("--frame 3") && err.contains("which has frame 0 only"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use crate::output::{commit_all, prepare_all, Target, INPUT};
 /// [`super::EXIT_FOUND`] otherwise).
 pub fn command(args: &AuditArgs, quiet: bool) -> Result<bool> {
     if !(args.threshold > 0.0 && args.threshold < 1.0) {
-        return Err(Error::Settings(format!("--threshold {} must be between 0 and 1", args.threshold)));
+        return Err(Error::Settings(format!("--threshold {} must be above 0 and below 1", args.threshold)));
     }
     let mut targets = Vec::new();
     if let Some(p) = &args.contact_sheet {
