@@ -146,7 +146,9 @@ pub(crate) fn decode(path: &std::path::Path) -> Result<RgbImage> {
 /// without scaling. Found by hostile use: 8-bit data in a 16-bit PNG became values of 0 and 1
 /// as 8 bits, the detector found no face there, and a stretch of contrast showed it in the
 /// output. Data that reaches the top four bits is left as it is (a dark 16-bit photograph stays
-/// dark); alpha is left alone.
+/// dark); alpha is left alone. A few stray samples above the data (under 1 in 10,000, a hot
+/// pixel) do not count, and saturate (found by hostile use: one pixel at 65,535 kept the data
+/// of such a PNG from being widened).
 fn widen_low_bits(img: &mut image::DynamicImage) {
     use image::DynamicImage::*;
     let (samples, channels, alpha): (&mut [u16], usize, bool) = match img {
@@ -157,14 +159,16 @@ fn widen_low_bits(img: &mut image::DynamicImage) {
         _ => return,
     };
     let colour = |i: usize| !alpha || i % channels != channels - 1;
-    let max = samples.iter().enumerate().filter(|&(i, _)| colour(i)).map(|(_, &v)| v).max().unwrap_or(0);
-    if max == 0 || max >= 1 << 12 {
+    let mut values: Vec<u16> = samples.iter().enumerate().filter(|&(i, _)| colour(i)).map(|(_, &v)| v).collect();
+    let Some(top) = values.len().checked_sub(1 + values.len() / 10_000) else { return };
+    let (_, &mut high, _) = values.select_nth_unstable(top);
+    if high == 0 || high >= 1 << 12 {
         return;
     }
-    let shift = max.leading_zeros();
+    let shift = high.leading_zeros();
     for (i, v) in samples.iter_mut().enumerate() {
         if colour(i) {
-            *v <<= shift;
+            *v = (u32::from(*v) << shift).min(u32::from(u16::MAX)) as u16;
         }
     }
 }

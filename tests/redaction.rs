@@ -376,43 +376,51 @@ fn redacting_a_png_obscures_the_face_changes_no_other_pixel_and_drops_metadata()
 /// without scaling) was black to the detector, which found no face, and was written as 8-bit
 /// values of 0 and 1, in which a stretch of contrast showed the face. Its data is moved up to the
 /// top bits first, as a viewer honouring its significant bits shows it: the face is obscured.
+///
+/// Found by hostile use again: one pixel at 65,535 (a hot pixel) kept such data from being
+/// widened; a few stray samples no longer count.
 #[test]
 fn a_16_bit_png_whose_data_uses_only_its_low_bits_has_its_face_obscured() {
     let dir = tempfile::tempdir().unwrap();
     let original = astronaut();
     let (w, h) = original.dimensions();
-    let low = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(u16::from)));
-    let input = dir.path().join("low-bits.png");
-    low.save(&input).unwrap();
-    let as_8_bits = image::open(&input).unwrap().to_rgb8();
-    assert!(as_8_bits.pixels().all(|p| p.0.iter().all(|&v| v <= 1)), "the input is black as 8 bits");
+    let mut low = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(u16::from)));
+    for hot_pixel in [false, true] {
+        if hot_pixel {
+            low.put_pixel(0, 0, image::Rgb([u16::MAX; 3]));
+        }
+        let input = dir.path().join("low-bits.png");
+        low.save(&input).unwrap();
+        let as_8_bits = image::open(&input).unwrap().to_rgb8();
+        assert!(as_8_bits.pixels().skip(1).all(|p| p.0.iter().all(|&v| v <= 1)), "the input is black as 8 bits");
 
-    let output = dir.path().join("out.png");
-    redact_ok(&input, &output, &[]);
-    let redacted = image::open(&output).unwrap().to_rgb8();
-    let face = ASTRONAUT_FACE.ellipse_pixels(w as usize, h as usize);
-    let kept = surviving_detail(&luma(&original), &luma(&redacted), w as usize, &face);
-    assert!(kept < 0.3, "{kept:.2} of the face's detail survived");
-    assert!(change_away_from_face(&luma(&original), &luma(&redacted), w, h) < 1.0, "written as the picture it holds");
+        let output = dir.path().join("out.png");
+        redact_ok(&input, &output, &["--overwrite"]);
+        let redacted = image::open(&output).unwrap().to_rgb8();
+        let face = ASTRONAUT_FACE.ellipse_pixels(w as usize, h as usize);
+        let kept = surviving_detail(&luma(&original), &luma(&redacted), w as usize, &face);
+        assert!(kept < 0.3, "hot pixel {hot_pixel}: {kept:.2} of the face's detail survived");
+        let changed = change_away_from_face(&luma(&original), &luma(&redacted), w, h);
+        assert!(changed < 1.0, "hot pixel {hot_pixel}: written as the picture it holds ({changed:.2})");
+    }
 }
 
-/// Found by hostile use: a face stored in two or three grey levels — 8-bit data in a 16-bit PNG
-/// with one bright pixel (which keeps its data from being widened), or an 8-bit picture of levels
-/// 0 to 2 — was found by no detector and written as it was, and a stretch of contrast showed it.
-/// A picture too faint for the detectors to vouch for is obscured whole.
+/// Found by hostile use: a face stored in two or three grey levels (an 8-bit picture of levels
+/// 0 to 2, with or without a bright pixel) was found by no detector and written as it was, and
+/// a stretch of contrast showed it. A picture too faint for the detectors to vouch for is
+/// obscured whole.
 #[test]
 fn a_picture_too_faint_to_vouch_for_is_obscured_whole() {
     let dir = tempfile::tempdir().unwrap();
     let original = astronaut();
     let (w, h) = original.dimensions();
-    let mut low = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(u16::from)));
-    low.put_pixel(0, 0, image::Rgb([u16::MAX; 3]));
-    let sixteen = dir.path().join("low-bits-and-one-bright-pixel.png");
-    low.save(&sixteen).unwrap();
-    let three_levels = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(|v| v / 86)));
-    let eight = dir.path().join("three-levels.png");
-    three_levels.save(&eight).unwrap();
-    for input in [sixteen, eight] {
+    let mut three_levels = image::ImageBuffer::from_fn(w, h, |x, y| image::Rgb(original.get_pixel(x, y).0.map(|v| v / 86)));
+    let dark = dir.path().join("three-levels.png");
+    three_levels.save(&dark).unwrap();
+    three_levels.put_pixel(0, 0, image::Rgb([255; 3]));
+    let with_a_hot_pixel = dir.path().join("three-levels-and-one-bright-pixel.png");
+    three_levels.save(&with_a_hot_pixel).unwrap();
+    for input in [dark, with_a_hot_pixel] {
         let (output, sidecar) = (dir.path().join("out.png"), dir.path().join("out.json"));
         redact_ok(&input, &output, &["--sidecar", sidecar.to_str().unwrap(), "--overwrite"]);
         let redacted = image::open(&output).unwrap().to_rgb8();
