@@ -190,7 +190,7 @@ const SPAN_SAMPLES: usize = 16_384;
 
 /// The span of `pic`'s brightness from its 0.1th to its 99.9th percentile, sampled on a grid of
 /// about [`SPAN_SAMPLES`] points (luma, or the mean of R, 2G and B).
-pub fn light_span(pic: &Picture<'_>) -> u8 {
+fn light_span(pic: &Picture<'_>) -> u8 {
     let plane = &pic.planes[0];
     let step = ((pic.width * pic.height / SPAN_SAMPLES) as f64).sqrt().max(1.0) as usize;
     let mut histogram = [0u32; 256];
