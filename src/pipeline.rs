@@ -734,6 +734,10 @@ impl<'t> Redactor<'t> {
     /// is obscured whole); emits the frames that left the look-ahead window.
     fn accept(&mut self, decoded: Decoded, found: Option<Found>) -> Result<()> {
         let Decoded { frame, decoded_at, grey, cut, person_every } = decoded;
+        if cut {
+            // What is found from here on is of another picture: it joins no track of before.
+            self.tracker.cut(frame.index);
+        }
         if cut && self.max_unlooked.is_some() {
             // Live, where the faces were before a cut says nothing about where they are now:
             // until a look at or after it comes back, nothing stands in for one.
@@ -999,12 +1003,12 @@ mod tests {
         assert!(!paced(Pace::FILE).planner.is_live());
     }
 
-    /// Records, per frame the tail hands on, whether it left obscured whole.
-    struct Obscured(std::sync::Arc<std::sync::Mutex<Vec<bool>>>);
+    /// Records, per frame the tail hands on, what `what` reads of it.
+    struct Record<T>(std::sync::Arc<std::sync::Mutex<Vec<T>>>, fn(&crate::sink::Applied<'_>) -> T);
 
-    impl FrameSink for Obscured {
+    impl<T: Send> FrameSink for Record<T> {
         fn push(&mut self, _: &Frame, applied: &crate::sink::Applied<'_>) -> Result<()> {
-            self.0.lock().unwrap().push(applied.fully_obscured());
+            self.0.lock().unwrap().push((self.1)(applied));
             Ok(())
         }
 
@@ -1031,18 +1035,30 @@ mod tests {
         std::sync::Arc::new(gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 64).build().unwrap())
     }
 
-    /// Feeds a tail frames of grey 64×64 pictures, each with whether it is a cut, its person
+    /// Feeds a tail frames of textured 64×64 pictures, each with whether it is a cut, its person
     /// cadence and what came back; returns, per frame, whether it left obscured whole.
     fn through_tail(tracking: TrackerSettings, max_unlooked: Option<u64>, frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>) -> Vec<bool> {
+        recorded_by_tail(tracking, max_unlooked, frames, |applied| applied.fully_obscured())
+    }
+
+    /// [`through_tail`], recording what `what` reads of each frame the tail hands on.
+    fn recorded_by_tail<T: Clone + Send + 'static>(
+        tracking: TrackerSettings,
+        max_unlooked: Option<u64>,
+        frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>,
+        what: fn(&crate::sink::Applied<'_>) -> T,
+    ) -> Vec<T> {
         let info = small_frames();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let policy = Policy::new(None, 1.3, crate::redact::Shape::Box, crate::redact::FillMode::Solid);
         let times = StageTimes::default();
-        let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Obscured(seen.clone()))];
+        let sinks: Vec<Box<dyn FrameSink>> = vec![Box::new(Record(seen.clone(), what))];
         let lost = LostBoard::default();
         let mut tail = Redactor::new(sinks, policy, tracking, max_unlooked, Progress::new("test", None, true), &lost, &times);
         for (cut, person_every, found) in frames {
-            let frame = Frame { index: found.index, buffer: gst::Buffer::with_size(info.size()).unwrap(), info: info.clone() };
+            // A picture with detail: a flat one is obscured whole by the policy whatever the looks.
+            let picture: Vec<u8> = (0..info.size()).map(|i| (i * 37 % 251) as u8).collect();
+            let frame = Frame { index: found.index, buffer: gst::Buffer::from_mut_slice(picture), info: info.clone() };
             let decoded = Decoded { frame, decoded_at: Instant::now(), grey: true, cut, person_every };
             tail.accept(decoded, Some(found)).unwrap();
         }
@@ -1058,6 +1074,24 @@ mod tests {
         fn next_frame(&mut self) -> Result<Option<Frame>> {
             Ok(self.0.next())
         }
+    }
+
+    /// Found by hostile use: a camera knocked sideways (or a view switched) at a look; the face
+    /// found there joined the track of the face before, and the frame between the two looks was
+    /// masked halfway between them, leaving the face of before uncovered. The cut reaches the
+    /// tracker: the frame before it keeps a mask where the face of before stands.
+    #[test]
+    fn a_cut_at_a_look_leaves_the_frame_before_it_masked_where_its_face_was() {
+        let face = |x: f32| vec![Detection { class: Class::Face, bbox: crate::geometry::BBox::from_xywh(x, 20.0, 12.0, 12.0), score: 0.9 }];
+        let looked = |index: u64, detections: Vec<Detection>| Found { index, detections, ran: true, persons: false, first_sight: false };
+        let skipped = |index: u64| Found { index, detections: Vec::new(), ran: false, persons: false, first_sight: false };
+        let frames = [(false, looked(0, face(10.0))), (false, skipped(1)), (false, looked(2, face(10.0))), (false, skipped(3)), (true, looked(4, face(26.0)))];
+        let masks = recorded_by_tail(TrackerSettings::for_fps(25.0, true), None, frames.map(|(cut, found)| (cut, None, found)), |applied| {
+            applied.decision.obscured.iter().map(|o| o.bbox).collect::<Vec<_>>()
+        });
+        let covers = |b: &crate::geometry::BBox, x: f32| b.x1 <= x && x + 12.0 <= b.x2;
+        assert!(masks[3].iter().any(|b| covers(b, 10.0)), "frame 3: the face of before, at x 10-22, is covered: {:?}", masks[3]);
+        assert!(masks[4].iter().any(|b| covers(b, 26.0)), "frame 4: the face after the cut is covered: {:?}", masks[4]);
     }
 
     /// Found in review: a live camera back after an absence (filler frames) with the same size

@@ -162,6 +162,9 @@ struct Track {
     /// The frame of the detection this track last jumped to (a detection away from where it
     /// was predicted, [`Track::jumps_to`]).
     jumped_at: Option<u64>,
+    /// The first frame of a cut after this track was last seen ([`Tracker::cut`]): no
+    /// detection from it on joins this track.
+    cut_at: Option<u64>,
 }
 
 /// Detected sizes a track remembers for its bounds.
@@ -217,12 +220,18 @@ impl Track {
             brief_hold: None,
             left_by: None,
             jumped_at: None,
+            cut_at: None,
         }
     }
 
     /// Whether a detection that overlaps this track's prediction by `overlap` (IoU) leaves its
     /// old path behind ([`Track::left_behind`]): the track's motion is trusted and the detection
     /// does not overlap where it was expected.
+    /// Whether a cut came between this track's last detection and `frame` ([`Tracker::cut`]).
+    fn cut_off(&self, frame: u64) -> bool {
+        self.cut_at.is_some_and(|cut| frame >= cut)
+    }
+
     fn jumps_to(&self, overlap: f32) -> bool {
         self.steps.len() >= TRUSTED_STEPS && overlap < JUMP_IOU
     }
@@ -257,6 +266,7 @@ impl Track {
             brief_hold: Some(gap + after),
             left_by: Some(self.id),
             jumped_at: None,
+            cut_at: self.cut_at,
         }
     }
 
@@ -501,7 +511,7 @@ impl Tracker {
         let mut pairs: Vec<(f32, usize, usize, bool)> = Vec::new();
         for (ti, track) in self.tracks.iter().enumerate() {
             let (unseen, lost) = track.unseen_at(frame, &self.settings);
-            if lost && !track.findable_when_lost(unseen, &self.settings) {
+            if (lost && !track.findable_when_lost(unseen, &self.settings)) || track.cut_off(frame) {
                 continue;
             }
             let predicted = track.predict(frame);
@@ -558,6 +568,18 @@ impl Tracker {
             .collect()
     }
 
+    /// The picture changed at `frame` more than anything in it can move: a cut, or a camera
+    /// that jumped ([`Plan::cut`](crate::detect::Plan::cut)). What is found from `frame` on
+    /// starts tracks of its own and joins none of those seen before, whose boxes stay where
+    /// their own motion puts them, held as when a face is lost (found by hostile use: the face
+    /// found after a cut joined the track of another face before it, and the frame between
+    /// their two looks was masked halfway between them, leaving both faces visible in it).
+    pub fn cut(&mut self, frame: u64) {
+        for track in &mut self.tracks {
+            track.cut_at.get_or_insert(frame);
+        }
+    }
+
     /// Feeds what a glance found in `frame`, between two looks ([`Plan::glance`](crate::detect::Plan::glance)):
     /// a glance adds, it never replaces. Each detection that a track's predicted box already
     /// covers for the most part (half of its area) is left out, so that a partial
@@ -567,7 +589,9 @@ impl Tracker {
     pub fn glimpse(&mut self, frame: u64, detections: &[Detection]) -> Vec<u64> {
         let settings = self.settings;
         let covered = |d: &Detection| {
-            self.tracks.iter().any(|t| t.class == d.class && !t.unseen_at(frame, &settings).1 && t.predict(frame).intersection(&d.bbox) >= GLIMPSE_COVERED * d.bbox.area())
+            self.tracks.iter().any(|t| {
+                t.class == d.class && !t.unseen_at(frame, &settings).1 && !t.cut_off(frame) && t.predict(frame).intersection(&d.bbox) >= GLIMPSE_COVERED * d.bbox.area()
+            })
         };
         let new: Vec<Detection> = detections.iter().filter(|d| !covered(d)).copied().collect();
         new.iter()
@@ -880,6 +904,31 @@ mod tests {
         let a = t.observe(0, &[face(0.0, 0.0, 12.0)])[0];
         let b = t.observe(1, &[face(60.0, 0.0, 12.0)])[0];
         assert_ne!(a, b);
+    }
+
+    /// Found by hostile use: at a cut (a camera bumped 40 px, a view switched), the face found
+    /// after it joined the track of the face before it, and the frame between their two looks
+    /// was masked halfway between them. After a cut, a detection starts a track of its own, and
+    /// the face before it stays covered where it was.
+    #[test]
+    fn a_face_found_after_a_cut_joins_no_track_of_before() {
+        for cut in [false, true] {
+            let mut t = Tracker::new(settings());
+            let a = t.observe(0, &[face(100.0, 100.0, 30.0)])[0];
+            t.observe(2, &[face(100.0, 100.0, 30.0)]);
+            if cut {
+                t.cut(4);
+            }
+            let b = t.observe(4, &[face(140.0, 100.0, 30.0)])[0];
+            assert_eq!(a == b, !cut, "cut {cut}: joined");
+            if cut {
+                assert!(!covered(&t, 3, 3, (115.0, 115.0)).is_empty(), "the face before the cut is covered where it stands in frame 3");
+            }
+        }
+        let mut t = Tracker::new(settings());
+        t.observe(0, &[face(100.0, 100.0, 30.0)]);
+        t.cut(2);
+        assert_eq!(t.glimpse(3, &[face(100.0, 100.0, 30.0)]).len(), 1, "a glance after a cut is not covered by a track of before");
     }
 
     /// Frames `from..=to` in which some box of `t` contains the point `(x, y)`.
