@@ -85,6 +85,9 @@ pub struct FileSource {
     damage: DamageLog,
     /// End of the frame handed out last, to find gaps in a salvaged timeline.
     last_end: Option<gst::ClockTime>,
+    /// How far the first frame's timestamp lies after its running time: a recording cut from
+    /// a longer one starts at 5 s, its container's duration counting from 0.
+    start_offset: Option<gst::ClockTime>,
     /// Frames given to the video decoder whose pictures this source hands out ([`Fed`]).
     fed: Fed,
 }
@@ -135,6 +138,7 @@ impl FileSource {
             salvage,
             damage,
             last_end: None,
+            start_offset: None,
             fed,
         };
         source.preroll()?;
@@ -385,6 +389,9 @@ impl FileSource {
                 }
                 let running = crate::running_time::of_sample(&sample);
                 drop(sample);
+                if let (None, Some(pts), Some(running)) = (self.start_offset, buffer.pts(), running) {
+                    self.start_offset = Some(pts.saturating_sub(running));
+                }
                 if running != buffer.pts() {
                     buffer.make_mut().set_pts(running);
                 }
@@ -432,6 +439,9 @@ impl FileSource {
     /// ends with a plain end-of-stream), and gives the last frame the rest of the duration.
     fn finish_last(&self, last: &mut Frame) -> Result<()> {
         let (Some(duration), Some(pts)) = (self.duration, last.pts()) else { return Ok(()) };
+        // In running time, as the frames' timestamps are (found by hostile use: an MKV whose
+        // timestamps start at 5 s was refused as "stream ended at 1.60 s of 6.60 s").
+        let duration = duration.saturating_sub(self.start_offset.unwrap_or(gst::ClockTime::ZERO));
         let frame_len = last.buffer.duration().filter(|d| d.nseconds() > 1).unwrap_or(gst::ClockTime::from_mseconds(40));
         let video_end = pts + frame_len;
         let end = video_end.max(gst::ClockTime::from_nseconds(self.other_streams_end.load(Ordering::Relaxed)));
