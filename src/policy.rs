@@ -177,9 +177,9 @@ pub struct Decision {
 /// A frame the policy did not decide (obscured whole, or no policy involved).
 pub static NO_DECISION: Decision = Decision { obscured: Vec::new(), street_zones: Vec::new(), kept: Vec::new(), too_faint: false };
 
-/// A picture whose brightness spans fewer levels than this (of 255, from its 0.1th to its 99.9th
-/// percentile: a few stray pixels do not count) is obscured whole: no detector can vouch for it, yet a stretch of its levels can
-/// still show a face (found by hostile use: a face stored in two or three grey levels — an
+/// A picture whose brightness spans fewer levels than this (of 255, from the 0.1st to the 99.9th
+/// percentile: a few stray pixels do not count) is obscured whole: no detector can vouch for it,
+/// yet a stretch of its levels can still show a face (found by hostile use: a face stored in two or three grey levels — an
 /// 8-bit PNG, or a 16-bit one whose 8-bit data a single bright pixel kept from being widened —
 /// was found by no detector and written as it was, and a stretch of the output showed it). To a
 /// viewer such a picture is black, or one flat tone, already.
@@ -188,7 +188,7 @@ pub const MIN_VOUCHED_SPAN: u8 = 8;
 /// About how many points of a picture [`light_span`] samples.
 const SPAN_SAMPLES: usize = 16_384;
 
-/// The span of `pic`'s brightness from its 0.1th to its 99.9th percentile, sampled on a grid of
+/// The span of `pic`'s brightness from the 0.1st to the 99.9th percentile, sampled on a grid of
 /// about [`SPAN_SAMPLES`] points (luma, or the mean of R, 2G and B).
 fn light_span(pic: &Picture<'_>) -> u8 {
     let plane = &pic.planes[0];
