@@ -178,22 +178,11 @@ pub fn load_camera(path: &Path, name: Option<&str>) -> Result<Camera> {
 /// The largest config file veilcam reads: a property zone of 200,000 points takes about 6 MiB.
 pub const MAX_CONFIG: u64 = 16 << 20;
 
-/// The text of the config file `path`: a regular file of at most [`MAX_CONFIG`] bytes (found by
-/// hostile use: `--config /dev/zero` grew to 9 GB before any error, and a directory was
-/// reported as "Is a directory" without saying it was the config).
+/// The text of the config file `path`: a regular file of at most [`MAX_CONFIG`] bytes
+/// ([`crate::input::read_small`]), named in the error.
 pub fn read_text(path: &Path) -> Result<String> {
-    use std::io::Read;
     let err = |message: String| Error::Config { path: path.to_path_buf(), message };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(err("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG + 1).read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
-    if bytes.len() as u64 > MAX_CONFIG {
-        return Err(err(format!("larger than {} MiB: not a config file", MAX_CONFIG >> 20)));
-    }
+    let bytes = crate::input::read_small(path, MAX_CONFIG).map_err(|e| err(e.to_string()))?;
     String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))
 }
 
@@ -302,13 +291,22 @@ mod tests {
     fn a_config_that_is_no_regular_file_or_too_large_is_refused_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let err = load_camera(dir.path(), None).unwrap_err().to_string();
-        assert!(err.starts_with("config ") && err.ends_with(": not a regular file"), "{err}");
+        assert!(err.starts_with("config ") && err.ends_with(": is not a regular file (a directory)"), "{err}");
         let err = load_camera(Path::new("/dev/zero"), None).unwrap_err().to_string();
-        assert_eq!(err, "config /dev/zero: not a regular file");
+        assert_eq!(err, "config /dev/zero: is not a regular file (a character device)");
+        // Found by hostile use: a FIFO with no writer was waited on for ever.
+        let fifo = dir.path().join("fifo.toml");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = load_camera(&fifo, None).unwrap_err().to_string();
+        assert!(err.ends_with("fifo.toml: is not a regular file (a FIFO)"), "{err}");
         let big = dir.path().join("big.toml");
         std::fs::File::create(&big).unwrap().set_len(MAX_CONFIG + 1).unwrap();
         let err = load_camera(&big, None).unwrap_err().to_string();
-        assert!(err.ends_with("big.toml: larger than 16 MiB: not a config file"), "{err}");
+        assert!(err.ends_with("big.toml: is larger than 16 MiB"), "{err}");
+        std::fs::File::create(&big).unwrap().set_len(MAX_CONFIG).unwrap();
+        let err = load_camera(&big, None).unwrap_err().to_string();
+        assert!(!err.contains("larger"), "a config of exactly the limit is read: {err}");
         let err = load_camera(&dir.path().join("none.toml"), None).unwrap_err().to_string();
         assert!(err.starts_with("config ") && err.contains("No such file"), "{err}");
     }

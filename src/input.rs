@@ -31,6 +31,28 @@ pub fn check(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The bytes of the small file `path` (a config, a report, a key): a regular file of at most
+/// `max` bytes. A FIFO, device or directory is refused with what it is, without waiting on it
+/// (it is opened non-blocking), and a larger file without reading past `max` (found by hostile
+/// use: `--config /dev/zero` grew to 9 GB, and `--config FIFO` waited for ever).
+pub fn read_small(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(kind_of(&meta)));
+    }
+    let mut bytes = Vec::new();
+    // One byte past the limit, so that a file of exactly `max` bytes is read whole.
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        let size = if max >= 1 << 20 { format!("{} MiB", max >> 20) } else { format!("{max} bytes") };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("is larger than {size}")));
+    }
+    Ok(bytes)
+}
+
 /// "is not a regular file (…)" with what the file is instead.
 pub fn kind_of(meta: &std::fs::Metadata) -> String {
     format!("is not a regular file (a {})", type_name(&meta.file_type()))

@@ -12,7 +12,6 @@
 //! of the run ([`FindingsWatch`]) and a report of another video fails the run, leaving nothing.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -47,13 +46,9 @@ pub struct FindingMasks {
 impl FindingMasks {
     /// Reads the report `veilcam audit --json` wrote.
     pub fn read(path: &Path) -> Result<Self> {
-        let bad = |why: String| Error::Settings(format!("--obscure-findings {}: not an audit report of veilcam: {why}", path.display()));
-        let mut text = String::new();
-        std::fs::File::open(path).and_then(|f| f.take(MAX_REPORT + 1).read_to_string(&mut text)).map_err(|e| Error::io(path, e))?;
-        if text.len() as u64 > MAX_REPORT {
-            return Err(bad(format!("larger than {} MiB", MAX_REPORT >> 20)));
-        }
-        let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let bad = |why: String| Error::Settings(format!("--obscure-findings {}: not an audit report of veilcam: {why}", crate::one_line_path(path)));
+        let bytes = crate::input::read_small(path, MAX_REPORT).map_err(|e| Error::io(path, e))?;
+        let report: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         let number = |key: &str| report[key].as_u64().ok_or_else(|| bad(format!("no \"{key}\"")));
         let (width, height, frames) = (number("width")?, number("height")?, number("frames")?);
         let findings = report["findings"].as_array().ok_or_else(|| bad("no \"findings\"".into()))?;

@@ -25,9 +25,9 @@ pub(super) struct Recorded {
 
 impl Recorded {
     pub(super) fn read(path: &Path, second_threshold: f32) -> Result<Self> {
-        let bad = |why: &str| Error::Settings(format!("{}: not a complete audit report: {why}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        let bad = |why: &str| Error::Settings(format!("{}: not a complete audit report: {why}", crate::one_line_path(path)));
+        let bytes = crate::input::read_small(path, super::masks::MAX_REPORT).map_err(|e| Error::io(path, e))?;
+        let report: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(&e.to_string()))?;
         let aside = report["set_aside"].as_array().ok_or_else(|| bad("no set_aside"))?;
         if report["set_aside_count"].as_u64() != Some(aside.len() as u64) {
             return Err(bad("set_aside lists only part of the hits it set aside"));

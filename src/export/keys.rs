@@ -17,7 +17,7 @@
 //! its first 8 bytes (minisign prints them as 16 upper-case hex digits, last byte first).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -344,10 +344,11 @@ pub fn open_regular(path: &Path) -> Result<File> {
 
 /// Reads a key or certificate file of at most [`MAX_KEY_FILE`] bytes as text.
 pub(crate) fn read_small(path: &Path) -> Result<String> {
-    let file = open_regular(path)?;
-    let mut text = String::new();
-    file.take(MAX_KEY_FILE).read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
-    Ok(text)
+    let bytes = crate::input::read_small(path, MAX_KEY_FILE).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::InputNotFound { path: path.to_path_buf() },
+        _ => Error::io(path, e),
+    })?;
+    String::from_utf8(bytes).map_err(|_| invalid(path, "is not UTF-8 text".into()))
 }
 
 fn invalid(path: &Path, why: String) -> Error {

@@ -658,7 +658,7 @@ pub fn recordings_root(explicit: Option<&Path>, config: Option<&Path>) -> Result
         return Ok(dir.to_path_buf());
     }
     let Some(config) = config else { return Err(ExportError::NoRecordingsDir.into()) };
-    let text = std::fs::read_to_string(config).map_err(|e| Error::io(config, e))?;
+    let text = crate::config::read_text(config)?;
     let parsed: crate::config::Config = crate::config::parse_toml(&text, config)?;
     let dir = parsed.live.and_then(|l| l.recordings).ok_or(ExportError::NoRecordingsDir)?;
     Ok(if dir.is_absolute() { dir } else { parent_dir(config).join(dir) })
@@ -719,6 +719,18 @@ mod tests {
     use crate::live::segments::SegmentRecord;
 
     const T0: i64 = 1_795_183_200_000; // 2026-11-20T14:00:00Z
+
+    #[test]
+    fn the_recordings_root_comes_only_from_a_config_that_is_a_small_regular_file() {
+        // Found by review: `--config /dev/zero` was read to its (no) end, a FIFO waited on.
+        let dir = tempfile::tempdir().unwrap();
+        let err = recordings_root(None, Some(dir.path())).unwrap_err().to_string();
+        assert!(err.starts_with("config ") && err.ends_with("is not a regular file (a directory)"), "{err}");
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big).unwrap().set_len(crate::config::MAX_CONFIG + 1).unwrap();
+        let err = recordings_root(None, Some(&big)).unwrap_err().to_string();
+        assert!(err.ends_with("big.toml: is larger than 16 MiB"), "{err}");
+    }
 
     fn part(start: i64, end: i64) -> Part {
         let record = SegmentRecord {

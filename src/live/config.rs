@@ -401,12 +401,17 @@ fn restream_auth(a: &AuthTable, base_dir: &Path) -> std::result::Result<Restream
     Ok(RestreamAuth { user: a.user.clone(), password, method: a.method.unwrap_or_default() })
 }
 
+/// The largest password file read: a password is one line.
+const MAX_PASSWORD_FILE: u64 = 64 << 10;
+
 /// The file's contents without one trailing newline (as `echo pass > file` writes it).
 fn read_password_file(path: &Path) -> std::result::Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("live.auth.password_file: {}: {e}", path.display()))?;
+    let at = |why: String| format!("live.auth.password_file: {}: {why}", crate::one_line_path(path));
+    let bytes = crate::input::read_small(path, MAX_PASSWORD_FILE).map_err(|e| at(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| at("is not UTF-8 text".into()))?;
     let password = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
     if password.contains('\n') {
-        return Err(format!("live.auth.password_file: {}: holds more than one line", path.display()));
+        return Err(at("holds more than one line".into()));
     }
     Ok(Secret::new(password))
 }
