@@ -35,6 +35,7 @@ use crate::detect::Class;
 use crate::frame::{Layout, Picture, PictureMut};
 use crate::geometry::BBox;
 use crate::redact::{obscure_all, redact, FillMode, Region, Shape};
+use crate::stats::quantile_bin;
 use crate::track::TrackedBox;
 use crate::zones::{point_in_zones, ZoneMask};
 
@@ -204,16 +205,7 @@ fn light_span(pic: &Picture<'_>) -> u8 {
             histogram[usize::from(level)] += 1;
         }
     }
-    let n: u32 = histogram.iter().sum();
-    let percentile = |q: f64| {
-        let target = ((f64::from(n) * q).ceil() as u32).max(1);
-        let mut seen = 0;
-        histogram.iter().position(|&c| {
-            seen += c;
-            seen >= target
-        })
-    };
-    match (percentile(0.001), percentile(0.999)) {
+    match (quantile_bin(&histogram, 0.001), quantile_bin(&histogram, 0.999)) {
         (Some(lo), Some(hi)) => (hi - lo) as u8,
         _ => 0,
     }

@@ -32,19 +32,26 @@ impl Histogram {
 
     /// The upper edge (ms) of the bucket holding the `p`-th percentile; `None` when empty.
     pub fn percentile_ms(&self, p: f64) -> Option<u64> {
-        if self.total == 0 {
-            return None;
-        }
-        let rank = ((p / 100.0) * self.total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0u64;
-        for (ms, &c) in self.counts.iter().enumerate() {
-            seen += c as u64;
-            if seen >= rank {
-                return Some(ms as u64 + 1);
-            }
-        }
-        Some(BUCKETS as u64 + 1)
+        quantile_bin(&self.counts, p / 100.0).map(|ms| ms as u64 + 1)
     }
+}
+
+/// The bin of the histogram `counts` that holds its `q`-quantile (`q` in 0..=1): the first bin
+/// whose running count reaches ⌈q·n⌉ of its n samples (at least the first sample). `None` when
+/// the histogram is empty.
+pub fn quantile_bin<C: Copy + Into<u64>>(counts: &[C], q: f64) -> Option<usize> {
+    let n: u64 = counts.iter().map(|&c| c.into()).sum();
+    rank_bin(counts, ((n as f64 * q).ceil() as u64).max(1))
+}
+
+/// The bin of the histogram `counts` that holds its sample of rank `rank` (from 1) in sorted
+/// order; `None` past its last sample.
+pub fn rank_bin<C: Copy + Into<u64>>(counts: &[C], rank: u64) -> Option<usize> {
+    let mut seen = 0u64;
+    counts.iter().position(|&c| {
+        seen += c.into();
+        seen >= rank
+    })
 }
 
 /// Busy time of each stage, summed over its threads.

@@ -165,15 +165,8 @@ fn widen_low_bits(img: &mut image::DynamicImage) {
         histogram[usize::from(v)] += 1;
     }
     let count: u64 = histogram.iter().sum();
-    let Some(top) = count.checked_sub(1 + count / 10_000) else { return };
-    // The value of rank `top` (from 0) in sorted order.
-    let mut seen = 0;
-    let Some(high) = histogram.iter().position(|&c| {
-        seen += c;
-        seen > top
-    }) else {
-        return;
-    };
+    // The highest value once up to 1 in 10,000 samples above it are left out.
+    let Some(high) = crate::stats::rank_bin(&histogram, count - count / 10_000) else { return };
     let high = high as u16;
     if high == 0 || high >= 1 << 12 {
         return;

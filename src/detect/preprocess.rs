@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::frame::{Layout, Picture, Plane};
 use crate::geometry::BBox;
+use crate::stats::quantile_bin;
 
 /// Largest extra downscaling of one side that [`Letterbox::fit_width`] accepts to avoid padding.
 pub const MAX_SQUEEZE: f64 = 0.05;
@@ -456,23 +457,14 @@ pub fn normalise_light(tensor: &mut Array4<f32>, content_w: usize, content_h: us
     let plane = h * w;
     let data = tensor.as_slice_mut().expect("a detector input is contiguous");
     let mut histogram = [0u32; 256];
-    let mut n = 0u32;
     for y in (0..ch).step_by(2) {
         for x in (0..cw).step_by(2) {
             let i = y * w + x;
             let level = (data[i] + data[plane + i] + data[2 * plane + i]) / 3.0;
             histogram[level.clamp(0.0, 255.0) as usize] += 1;
-            n += 1;
         }
     }
-    let percentile = |q: f64| {
-        let target = (n as f64 * q).ceil() as u32;
-        let mut seen = 0;
-        histogram.iter().position(|&c| {
-            seen += c;
-            seen >= target.max(1)
-        }).unwrap_or(255) as f32
-    };
+    let percentile = |q: f64| quantile_bin(&histogram, q).unwrap_or(255) as f32;
     let (lo, hi) = (percentile(0.01), percentile(0.99));
     if hi - lo >= MIN_LIGHT_SPAN {
         return 1.0;
