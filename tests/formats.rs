@@ -248,7 +248,7 @@ fn an_mjpeg_recording_that_turns_grey_at_night_is_redacted_frame_for_frame() {
         std::fs::write(dir.path().join(format!("f{i:02}.jpg")), jpeg).unwrap();
     }
     let input = dir.path().join("day-night.avi");
-    launch(&format!(
+    gst_launch(&format!(
         "multifilesrc location={}/f%02d.jpg caps=image/jpeg,framerate=25/1 ! jpegparse ! avimux ! filesink location={}",
         dir.path().display(),
         input.display()
@@ -266,17 +266,6 @@ fn an_mjpeg_recording_that_turns_grey_at_night_is_redacted_frame_for_frame() {
 fn jpegs(stream: &[u8]) -> Vec<&[u8]> {
     let starts: Vec<usize> = (0..stream.len().saturating_sub(2)).filter(|&i| stream[i..i + 3] == [0xFF, 0xD8, 0xFF]).collect();
     starts.iter().enumerate().map(|(n, &at)| &stream[at..starts.get(n + 1).copied().unwrap_or(stream.len())]).collect()
-}
-
-/// Runs a `gst-launch`-style pipeline to its end.
-fn launch(desc: &str) {
-    init();
-    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]).expect("the pipeline ends");
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(matches!(msg.view(), gst::MessageView::Eos(..)), "`{desc}` failed: {msg:?}");
 }
 
 #[test]

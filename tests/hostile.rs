@@ -63,22 +63,6 @@ fn assert_failed_cleanly(out: &Output, dir: &Path, before: &[String], expect: &[
     assert_eq!(dir_entries(dir), before, "files appeared or vanished in {}", dir.display());
 }
 
-/// Runs a `gst-launch`-style pipeline to its end (for making damaged and tagged media).
-fn gst_launch(desc: &str) {
-    init();
-    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-        .unwrap_or_else(|| panic!("`{desc}` did not finish"));
-    pipeline.set_state(gst::State::Null).unwrap();
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("`{desc}` failed: {}", e.error());
-    }
-}
-
 /// `faces.mp4`'s H.264 stream remuxed by `mux` (e.g. `mpegtsmux`), then cut to 45 %.
 fn truncated_remux(dir: &Path, name: &str, mux: &str) -> PathBuf {
     let whole = dir.join(format!("whole-{name}"));

@@ -278,6 +278,7 @@ fn decode(path: &Path, mut on_frame: Option<FrameSink<'_>>) -> Probe {
     let mut frames = Vec::new();
     let mut info: Option<gst_video::VideoInfo> = None;
     let mut fps = (0, 1);
+    let mut every_stream_ended = false;
     loop {
         if let Some(sample) = appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
             let caps = sample.caps().expect("sample caps");
@@ -306,18 +307,20 @@ fn decode(path: &Path, mut on_frame: Option<FrameSink<'_>>) -> Probe {
             info = Some(this_info);
             continue;
         }
-        if appsink.is_eos() {
-            break;
-        }
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             match msg.view() {
                 gst::MessageView::Error(e) => {
                     let _ = pipeline.set_state(gst::State::Null);
                     panic!("{}: decoding failed: {} ({:?})", path.display(), e.error(), e.debug());
                 }
-                gst::MessageView::Eos(..) => {}
+                gst::MessageView::Eos(..) => every_stream_ended = true,
                 _ => {}
             }
+        }
+        // The pipeline's end, not the picture's: on a busy host the sound's first buffer could
+        // still be on its way when the last frame came (`first_audio_pts` was then missing).
+        if appsink.is_eos() && every_stream_ended {
+            break;
         }
         assert!(Instant::now() < deadline, "{}: decoding timed out after {} frames", path.display(), frames.len());
     }
@@ -619,6 +622,23 @@ pub fn encode_frames(src: &SourceFrames, timing: &Timing, encode: &str, extra: &
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Runs the pipeline `desc` (`gst-launch-1.0` syntax) to its end, panicking with GStreamer's
+/// error if it fails.
+pub fn gst_launch(desc: &str) {
+    init();
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(PIPELINE_TIMEOUT.as_secs()), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .unwrap_or_else(|| panic!("`{desc}` did not finish"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+    }
 }
 
 /// Re-encodes `input` as is (`filesrc ! decodebin ! videoconvert ! {encode} ! filesink`): the
