@@ -71,6 +71,8 @@ pub fn type_name(t: &std::fs::FileType) -> &'static str {
         "socket"
     } else if t.is_dir() {
         "directory"
+    } else if t.is_symlink() {
+        "symbolic link"
     } else {
         "special file"
     }

@@ -612,6 +612,13 @@ pub fn recover(camera_dir: &Path) -> Result<Vec<SegmentRecord>> {
         .collect();
     parts.sort();
     for part in parts {
+        // Found by hostile use: a `.part` that was a symbolic link had the file it points to, out
+        // of the recordings, cut and indexed as a segment. Veilcam writes regular files only.
+        let meta = fs::symlink_metadata(&part).map_err(|e| Error::io(&part, e))?;
+        if !meta.file_type().is_file() {
+            let why = format!("{}: no segment veilcam wrote; move it out of the recordings", crate::input::kind_of(&meta));
+            return Err(Error::io(&part, std::io::Error::other(why)));
+        }
         let final_path = PathBuf::from(part.to_str().expect("checked above").trim_end_matches(PART_SUFFIX));
         let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if final_path.exists() {
@@ -775,6 +782,22 @@ mod tests {
         assert_eq!(commit_segment(&part, &final_path, 1_000, false).unwrap(), None);
         assert!(!part.exists() && !final_path.exists());
         assert!(read_index(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn recovery_refuses_a_part_that_is_a_symbolic_link_and_leaves_what_it_points_to_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, _) = fragments_file(true);
+        let outside = dir.path().join("outside.mp4");
+        fs::write(&outside, &bytes).unwrap();
+        let camera = dir.path().join("cam1");
+        fs::create_dir(&camera).unwrap();
+        let part = camera.join("2026-11-30T19-04-05Z.mp4.part");
+        std::os::unix::fs::symlink(&outside, &part).unwrap();
+        let err = recover(&camera).expect_err("a symbolic link is no segment").to_string();
+        assert!(err.contains("2026-11-30T19-04-05Z.mp4.part") && err.contains("is not a regular file (a symbolic link)"), "{err}");
+        assert_eq!(fs::read(&outside).unwrap(), bytes, "the file it points to is untouched");
+        assert!(part.symlink_metadata().is_ok() && read_index(&camera).unwrap().is_empty(), "nothing renamed or indexed");
     }
 
     /// Found by hostile use: on a full disk the index line failed after the rename, leaving a
