@@ -217,10 +217,26 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
 /// recording directory was a file, or whose index was corrupt, had its restream announced,
 /// never served it, logged nothing and `/healthz` called it stale as if the camera were
 /// unreachable; the cause came out only at shutdown.
+///
+/// Nor may two cameras record into one directory (found by hostile use: with `rec/b -> a`, both
+/// restreams were announced, camera a stopped at its first segment, and the error blamed "a
+/// second veilcam live").
 fn check_recordings(config: &LiveConfig) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let Some(dir) = &config.recordings else { return Ok(()) };
+    let mut directories: Vec<(&str, (u64, u64))> = Vec::new();
     for cam in &config.cameras {
-        check_camera_dir(cam.name(), &RecorderSettings::new(dir, cam.name()).camera_dir())?;
+        let camera_dir = RecorderSettings::new(dir, cam.name()).camera_dir();
+        check_camera_dir(cam.name(), &camera_dir)?;
+        let Ok(meta) = std::fs::metadata(&camera_dir) else { continue };
+        if let Some((other, _)) = directories.iter().find(|(_, id)| *id == (meta.dev(), meta.ino())) {
+            return Err(Error::Settings(format!(
+                "cameras {other} and {} would record into the same directory ({}); give each camera its own",
+                cam.name(),
+                crate::one_line_path(&camera_dir)
+            )));
+        }
+        directories.push((cam.name(), (meta.dev(), meta.ino())));
     }
     Ok(())
 }
@@ -587,5 +603,23 @@ impl FrameSink for MetricsSink {
 
     fn finish(self: Box<Self>) -> Result<Option<AtomicOutput>> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_cameras_recording_into_one_directory_are_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rec/a")).unwrap();
+        std::os::unix::fs::symlink("a", dir.path().join("rec/b")).unwrap();
+        let text = "[live]\nrecordings = \"rec\"\n[cameras.a]\nsource = \"rtsp://127.0.0.1:9/a\"\n[cameras.b]\nsource = \"rtsp://127.0.0.1:9/b\"\n";
+        let config = crate::live::config::parse_live(text, &dir.path().join("live.toml")).unwrap();
+        let err = check_recordings(&config).unwrap_err().to_string();
+        assert!(err.contains("cameras a and b would record into the same directory"), "{err}");
+        std::fs::remove_file(dir.path().join("rec/b")).unwrap();
+        check_recordings(&config).expect("each camera its own directory");
     }
 }
