@@ -688,7 +688,7 @@ struct Redactor<'t> {
     /// Live: the first look since the stream began (or since its last cut) that could look for
     /// small faces; frames leave obscured whole until a look-ahead window after it
     /// ([`Redactor::warmed_up`]).
-    first_seeing_look: Option<u64>,
+    first_seeing_look: Option<(u64, Option<gstreamer::ClockTime>)>,
     /// Where the tracker's lost faces go back to the planner.
     lost: &'t LostBoard,
     times: &'t StageTimes,
@@ -754,7 +754,7 @@ impl<'t> Redactor<'t> {
                 let blind = found.first_sight && self.max_unlooked.is_some();
                 if !blind {
                     self.last_look = Some(index);
-                    self.first_seeing_look.get_or_insert(index);
+                    self.first_seeing_look.get_or_insert((index, frame.buffer.pts()));
                 }
                 if found.persons {
                     self.last_person_look = Some(index);
@@ -776,7 +776,7 @@ impl<'t> Redactor<'t> {
         // A filler frame is obscured whole whatever its look said.
         let obscured_whole = match obscured_whole {
             _ if frame.is_filler() => Some(ObscuredWhole::Filler),
-            None if !self.warmed_up(index) => Some(ObscuredWhole::NoLookClose),
+            None if !self.warmed_up(index, frame.buffer.pts()) => Some(ObscuredWhole::NoLookClose),
             whole => whole,
         };
         let faces = detections.iter().chain(&glanced).filter(|d| d.class == Class::Face).count() as u64;
@@ -799,8 +799,17 @@ impl<'t> Redactor<'t> {
     /// the first frames, found 267 ms in, past the 200 ms look-ahead; at 320×180, 15 fps, found
     /// 600 ms in). The first second then leaves obscured whole, as a file's first second would
     /// be masked from looks up to a second after it; later frames lean on the look-ahead.
-    fn warmed_up(&self, index: u64) -> bool {
-        self.max_unlooked.is_none() || self.first_seeing_look.is_some_and(|first| index >= first + self.tracker.settings().hold_frames)
+    ///
+    /// The hold is counted in the frames' own time where they have timestamps: a live camera's
+    /// rate is not known when its settings are made (found by hostile use: at 2 fps the first
+    /// 27 frames, 13.5 s, left obscured whole; at 60 fps the hold would have lasted 0.4 s).
+    fn warmed_up(&self, index: u64, pts: Option<gstreamer::ClockTime>) -> bool {
+        let settings = self.tracker.settings();
+        self.max_unlooked.is_none()
+            || self.first_seeing_look.is_some_and(|(first, first_pts)| match (first_pts, pts) {
+                (Some(first_pts), Some(pts)) => pts.saturating_sub(first_pts).nseconds() as u128 >= settings.hold().as_nanos(),
+                _ => index >= first + settings.hold_frames,
+            })
     }
 
     /// Whether the tracker may stand in for a look at frame `index`: always for files; live,
@@ -1041,8 +1050,24 @@ mod tests {
         recorded_by_tail(tracking, max_unlooked, frames, |applied| applied.fully_obscured())
     }
 
+    /// [`through_tail`] with frames timestamped `interval` apart, as a camera's are.
+    fn through_tail_every(interval: Duration, tracking: TrackerSettings, max_unlooked: Option<u64>, frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>) -> Vec<bool> {
+        recorded_by_tail_every(Some(interval), tracking, max_unlooked, frames, |applied| applied.fully_obscured())
+    }
+
     /// [`through_tail`], recording what `what` reads of each frame the tail hands on.
     fn recorded_by_tail<T: Clone + Send + 'static>(
+        tracking: TrackerSettings,
+        max_unlooked: Option<u64>,
+        frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>,
+        what: fn(&crate::sink::Applied<'_>) -> T,
+    ) -> Vec<T> {
+        recorded_by_tail_every(None, tracking, max_unlooked, frames, what)
+    }
+
+    /// [`recorded_by_tail`] with frames timestamped `interval` apart (`None`: untimed).
+    fn recorded_by_tail_every<T: Clone + Send + 'static>(
+        interval: Option<Duration>,
         tracking: TrackerSettings,
         max_unlooked: Option<u64>,
         frames: impl IntoIterator<Item = (bool, Option<u64>, Found)>,
@@ -1058,7 +1083,10 @@ mod tests {
         for (cut, person_every, found) in frames {
             // A picture with detail: a flat one is obscured whole by the policy whatever the looks.
             let picture: Vec<u8> = (0..info.size()).map(|i| (i * 37 % 251) as u8).collect();
-            let frame = Frame { index: found.index, buffer: gst::Buffer::from_mut_slice(picture), info: info.clone() };
+            let mut buffer = gst::Buffer::from_mut_slice(picture);
+            let pts = interval.map(|i| gst::ClockTime::from_nseconds(i.as_nanos() as u64 * found.index));
+            buffer.get_mut().unwrap().set_pts(pts);
+            let frame = Frame { index: found.index, buffer, info: info.clone() };
             let decoded = Decoded { frame, decoded_at: Instant::now(), grey: true, cut, person_every };
             tail.accept(decoded, Some(found)).unwrap();
         }
@@ -1133,6 +1161,25 @@ mod tests {
         let seen = through_tail(TrackerSettings { hold_frames: 3, ..TrackerSettings::for_fps(30.0, false) }, Some(2), frames);
         let expected = [true, true, true, true, true, false, false, false, true, true, true, true, false, false];
         assert_eq!(seen, expected, "obscured whole, per frame: the first seeing looks at 2 and 9, each with a hold of 3 frames");
+    }
+
+    /// Found by hostile use: a live camera's settings are made at an assumed 25 fps (its own
+    /// rate is not known then), and the hold after the first seeing look was counted in those
+    /// frames: a 2 fps camera left its first 27 frames (13.5 s) obscured whole, and at 60 fps
+    /// the hold would have ended 0.4 s in. It lasts its second of the frames' own time.
+    #[test]
+    fn live_the_hold_after_the_first_seeing_look_lasts_a_second_of_the_cameras_own_time() {
+        let assumed = TrackerSettings::for_fps(25.0, false);
+        let looks = |n: u64| {
+            (0..n).map(|index| (false, None, Found { index, detections: Vec::new(), ran: true, persons: false, first_sight: index < 2 }))
+        };
+        // 2 fps: the first seeing look at frame 2 (1.0 s); a second later is frame 4.
+        let seen = through_tail_every(Duration::from_millis(500), assumed, Some(2), looks(8));
+        assert_eq!(seen, [true, true, true, true, false, false, false, false], "at 2 fps");
+        // 60 fps: a second after frame 2 is frame 62.
+        let seen = through_tail_every(Duration::from_nanos(16_666_667), assumed, Some(2), looks(70));
+        let first_clear = seen.iter().position(|&obscured| !obscured);
+        assert_eq!(first_clear, Some(62), "at 60 fps: {seen:?}");
     }
 
     /// Regression: live, a frame on which person looks were due was decided by face looks

@@ -73,9 +73,17 @@ pub struct TrackerSettings {
     /// detection, instead of `hold_frames`, when there is a look-ahead (live, without one, it
     /// cannot be known that the face was not found again, and it is held `hold_frames`).
     pub single_hit_frames: u64,
+    /// The frame rate these frame counts were made for (live, an assumed one until the camera's
+    /// own is known): how long `hold_frames` lasts ([`TrackerSettings::hold`]).
+    pub fps: f64,
 }
 
 impl TrackerSettings {
+    /// How long `hold_frames` lasts at the rate the settings were made for.
+    pub fn hold(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.hold_frames as f64 / self.fps.clamp(1.0, 120.0))
+    }
+
     /// Defaults scaled to the frame rate: hold and look-ahead of about one second.
     pub fn for_fps(fps: f64, lookahead: bool) -> Self {
         let second = fps.clamp(1.0, 120.0).round() as u64;
@@ -85,6 +93,7 @@ impl TrackerSettings {
             growth_per_frame: 0.04,
             drift_per_frame: (DRIFT_PER_SECOND / fps.clamp(1.0, 120.0)) as f32,
             single_hit_frames: (SINGLE_HIT_SECONDS * fps.clamp(1.0, 120.0)).round() as u64,
+            fps,
         }
     }
 }
@@ -731,7 +740,7 @@ mod tests {
     }
 
     fn settings() -> TrackerSettings {
-        TrackerSettings { hold_frames: 5, lookahead_frames: 5, growth_per_frame: 0.0, drift_per_frame: 0.25, single_hit_frames: 5 }
+        TrackerSettings { hold_frames: 5, lookahead_frames: 5, growth_per_frame: 0.0, drift_per_frame: 0.25, single_hit_frames: 5, fps: 25.0 }
     }
 
     #[test]
