@@ -145,7 +145,7 @@ pub fn serve_with(clip: &Path, addr: SocketAddr, mount: &str, options: TestCamOp
         let (context, main_loop, server) = (context.clone(), main_loop.clone(), server.clone());
         std::thread::Builder::new()
             .name("testcam-server".into())
-            .spawn(move || run_server(context, main_loop, server, ready_tx))
+            .spawn(move || run_server(context, main_loop, server, addr, ready_tx))
             .map_err(|e| Error::Pipeline(format!("testcam: cannot start the server thread: {e}")))?
     };
     let port = match ready_rx.recv_timeout(START_TIMEOUT) {
@@ -358,6 +358,7 @@ fn run_server(
     context: glib::MainContext,
     main_loop: glib::MainLoop,
     server: rtsp_server::RTSPServer,
+    addr: SocketAddr,
     ready: mpsc::Sender<std::result::Result<u16, String>>,
 ) {
     let guard = match context.acquire() {
@@ -370,7 +371,8 @@ fn run_server(
     let source = match server.attach(Some(&context)) {
         Ok(source) => source,
         Err(e) => {
-            let _ = ready.send(Err(e.to_string()));
+            // Found by hostile use: a port in use read "Failed to attach main context to RTSP server".
+            let _ = ready.send(Err(crate::sink::restream::bind_failure(addr, &e)));
             return;
         }
     };

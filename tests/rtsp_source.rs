@@ -416,7 +416,7 @@ fn a_test_camera_on_a_port_in_use_or_with_a_missing_clip_is_an_error_naming_it()
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let err = testcam::serve(&sample("faces.mp4"), addr, "cam").unwrap_err().to_string();
-    assert!(err.contains(&addr.to_string()), "{err}");
+    assert!(err.contains(&addr.to_string()) && err.contains("in use"), "the system's reason, not GStreamer's: {err}");
     let missing = sample("no-such-clip.mp4");
     let err = testcam::serve(&missing, any_port(), "cam").unwrap_err().to_string();
     assert!(err.contains("no-such-clip.mp4"), "{err}");

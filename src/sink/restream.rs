@@ -220,7 +220,7 @@ impl RtspServer {
 /// Why the RTSP server could not listen on `listen`: GStreamer says only "Failed to attach main
 /// context to RTSP server", so the operating system is asked (found by hostile use: a port in
 /// use gave that message, not "address in use").
-fn bind_failure(listen: SocketAddr, attach: &glib::BoolError) -> String {
+pub(crate) fn bind_failure(listen: SocketAddr, attach: &glib::BoolError) -> String {
     match std::net::TcpListener::bind(listen) {
         Err(e) => e.to_string(),
         Ok(_) => attach.to_string(),
