@@ -55,6 +55,24 @@ fn late_frames_template() -> &'static Path {
     TEMPLATE.get_or_init(|| record_template("export-late-", |i| Some(i as u64 * 60_000_000)))
 }
 
+/// Where [`long_frame_template`]'s long frame starts and how long it is shown (ms into the recording).
+const LONG_FRAME_AT_MS: u64 = 360;
+const LONG_FRAME_MS: u64 = 450;
+
+/// The same footage from a camera that sends a frame every 40 ms but stalls once: its frame at
+/// 360 ms stays on screen 450 ms, until the next one at 810 ms (as a live camera's frame before a
+/// jitter hiccup or a dropout), inside the first segment.
+fn long_frame_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let step = LONG_FRAME_AT_MS / 40;
+        record_template("export-long-", move |i| {
+            let stall = if i as u64 > step { LONG_FRAME_MS - 40 } else { 0 };
+            Some((i as u64 * 40 + stall) * 1_000_000)
+        })
+    })
+}
+
 /// Records sample_media/faces.mp4 into 1 s segments under a fresh directory of the target's
 /// temp dir (`PREFIX<pid>`), each frame at the time `pts_of(index)` gives (else its own).
 fn record_template(prefix: &str, pts_of: impl Fn(usize) -> Option<u64>) -> PathBuf {
@@ -193,18 +211,57 @@ fn manifest(dir: &Path) -> Value {
 /// The frames of the recording shown at some instant of `from`..`to` (UTC ms), counted from
 /// the decoded segments themselves: the independent expectation for the export's trimming.
 fn frames_shown(world: &World, from: i64, to: i64) -> u64 {
-    let mut count = 0;
+    shown(world, from, to).len() as u64
+}
+
+/// When each frame of the recording shown at some instant of `from`..`to` is shown (UTC ms, start
+/// and end), from the decoded segments: a frame from its timestamp until the next frame's, a
+/// segment's last frame until the segment's end in the index (docs/export.md, Trimming).
+fn shown(world: &World, from: i64, to: i64) -> Vec<(f64, f64)> {
+    let mut kept = Vec::new();
     for record in world.records() {
-        let start_ms = record.start_ms().unwrap();
+        let (start_ms, end_ms) = (record.start_ms().unwrap() as f64, record.end_ms().unwrap() as f64);
         let probe = probe(&world.camera_dir().join(&record.file));
-        let first = probe.frames[0].pts.unwrap();
-        for f in &probe.frames {
-            let start = start_ms as f64 + (f.pts.unwrap() - first) as f64 / 1e6;
-            let end = start + f.duration.unwrap() as f64 / 1e6;
-            count += u64::from(start < to as f64 && end > from as f64);
+        let mut pts: Vec<u64> = probe.frames.iter().map(|f| f.pts.unwrap()).collect();
+        pts.sort_unstable();
+        let at = |p: u64| start_ms + (p - pts[0]) as f64 / 1e6;
+        for (i, &p) in pts.iter().enumerate() {
+            let start = at(p);
+            let end = pts.get(i + 1).map_or(end_ms, |&next| at(next));
+            if start < to as f64 && end > from as f64 {
+                kept.push((start, end));
+            }
         }
     }
-    count
+    kept
+}
+
+/// The working copy in `bundle` times its frames exactly as the recording showed them: one
+/// frame for each of `expected` (UTC ms, start and end), each at its start's offset from the first
+/// one's (the recording runs on without a gap here) and the copy lasting until the last one's end.
+fn assert_timed_as_shown(world: &World, bundle: &str, expected: &[(f64, f64)]) {
+    let x = tempfile::tempdir().unwrap();
+    let names = unzip(&world.out.join(bundle), x.path());
+    let video = names.iter().find(|n| n.ends_with(".mp4")).expect("a video in the bundle");
+    let report = std::fs::read_to_string(x.path().join("report.txt")).unwrap();
+    let produced = probe(&x.path().join(video));
+    let out: Vec<f64> = produced.frames.iter().map(|f| f.pts.unwrap() as f64 / 1e6).collect();
+    assert_eq!(out.len(), expected.len(), "frames: copy {out:?}, recording {expected:?}\n{report}");
+    let first = expected[0].0;
+    for (i, (o_start, (s_start, _))) in out.iter().zip(expected).enumerate() {
+        assert!((o_start - (s_start - first)).abs() <= 2.0, "frame {i} at {o_start} ms in the copy, shown at {} ms in the recording\n{report}", s_start - first);
+    }
+    // Decoders stamp every frame 1/fps long; the MP4's own duration is where its last frame ends.
+    let end = produced.duration.expect("the copy has a duration") as f64 / 1e6;
+    let last = expected.last().unwrap().1 - first;
+    assert!((end - last).abs() <= 2.0, "the copy ends at {end} ms, the recording's last kept frame at {last} ms\n{report}");
+    let m = manifest(x.path());
+    assert_eq!(m["produced"]["frames"], expected.len() as u64);
+    let seconds = m["produced"]["duration_seconds"].as_f64().unwrap();
+    let length = (expected.last().unwrap().1 - first) / 1e3;
+    assert!((seconds - length).abs() <= 0.002, "manifest says {seconds} s, the frames were shown {length} s\n{report}");
+    let verified = verify::verify(&world.out.join(bundle), Some(&world.home.join("keys").join(keys::PUBLIC_FILE)));
+    assert!(verified.ok(), "{verified}");
 }
 
 #[test]
@@ -306,6 +363,61 @@ fn an_export_from_just_before_a_segment_keeps_the_frame_still_on_screen_from_the
     let video = names.iter().find(|n| n.ends_with(".mp4")).expect("a video in the bundle");
     assert_eq!(probe(&x.path().join(video)).frames.len(), 3, "{}", std::fs::read_to_string(x.path().join("report.txt")).unwrap());
     assert_eq!(manifest(x.path())["produced"]["frames"], 3);
+}
+
+/// Found by hostile use: export took every frame as lasting 1/fps, so a range inside a live
+/// camera's long frame (a stall, the frame before a dropout) was refused as "no frame of the
+/// sources lies in the requested range", a range starting inside one lost it, and a range ending
+/// inside one was cut short. A frame is shown until the next one.
+#[test]
+fn a_frame_shown_longer_than_one_frame_time_is_kept_whole_wherever_the_range_meets_it() {
+    let world = World::of(long_frame_template());
+    let records = world.records();
+    let t0 = records[0].start_ms().unwrap();
+    let long = (t0 + LONG_FRAME_AT_MS as i64) as f64;
+    let is_long = |(start, end): (f64, f64)| (start - long).abs() <= 1.0 && (end - start - LONG_FRAME_MS as f64).abs() <= 1.0;
+    let inside = (t0 + LONG_FRAME_AT_MS as i64 + 150, t0 + LONG_FRAME_AT_MS as i64 + 300);
+    let expected = shown(&world, inside.0, inside.1);
+    assert!(expected.len() == 1 && is_long(expected[0]), "the recording holds the long frame: {expected:?}");
+    // The range lies inside it, starts inside it, ends inside it.
+    let ranges = [
+        ("inside", inside),
+        ("starts-inside", (inside.0, t0 + (LONG_FRAME_AT_MS + LONG_FRAME_MS) as i64 + 90)),
+        ("ends-inside", (t0 + LONG_FRAME_AT_MS as i64 - 70, inside.1)),
+    ];
+    for (case, (from, to)) in ranges {
+        let expected = shown(&world, from, to);
+        assert!(expected.iter().any(|&f| is_long(f)) && expected.len() > 1 || case == "inside", "{case}: {expected:?}");
+        let out = world.export(case, from, to, &format!("{case}.zip"), &[]);
+        assert_ok(&out);
+        assert_timed_as_shown(&world, &format!("{case}.zip"), &expected);
+    }
+    // The same with the segment given as a file (`--from`/`--to` from its first frame).
+    let file = world.camera_dir().join(&records[0].file).display().to_string();
+    let (from, to) = ((LONG_FRAME_AT_MS + 150) as f64 / 1e3, (LONG_FRAME_AT_MS + 300) as f64 / 1e3);
+    let (from, to) = (format!("{from:.3}"), format!("{to:.3}"));
+    let out = world
+        .command(&["export", "--case", "file-inside", "--basis", "b", "--requester", "r", "--input", &file, "--from", &from, "--to", &to])
+        .arg("-o")
+        .arg(world.out.join("file-inside.zip"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_timed_as_shown(&world, "file-inside.zip", &shown(&world, inside.0, inside.1));
+}
+
+/// A segment's last frame is shown until the segment's end in the index, where the next segment
+/// starts, no longer and no shorter than its MP4 says; across segments of a jittery camera the
+/// working copy keeps every frame's own time.
+#[test]
+fn an_export_across_segments_times_every_frame_as_the_recording_showed_it() {
+    let world = World::of(jittery_template());
+    let records = world.records();
+    assert!(records.len() >= 3, "{records:?}");
+    assert!(records.windows(2).all(|w| w[0].end == w[1].start), "segments meet: {records:?}");
+    let (from, to) = (records[0].start_ms().unwrap() + 210, records[2].start_ms().unwrap() + 530);
+    assert_ok(&world.export("2026-120", from, to, "case.zip", &[]));
+    assert_timed_as_shown(&world, "case.zip", &shown(&world, from, to));
 }
 
 #[test]
@@ -722,4 +834,70 @@ fn an_export_verifies_with_the_cli_and_leaves_an_intact_audit_log() {
         assert!(err.contains(&format!("case '{case}' holds no segment under")), "{err}");
     }
     assert_ok(&world.veilcam(&["log", "verify"]));
+}
+
+/// `export` with `--camera` and the given recordings, range and bundle.
+fn export_camera(world: &World, case: &str, camera: &str, from: i64, to: i64, bundle: &str) -> Output {
+    let (from, to) = (segments::format_rfc3339_ms(from), segments::format_rfc3339_ms(to));
+    let recordings = world.recordings.display().to_string();
+    world
+        .command(&["export", "--case", case, "--basis", "b", "--requester", "r", "--camera", camera, "--from", &from, "--to", &to, "--recordings", &recordings])
+        .arg("-o")
+        .arg(world.out.join(bundle))
+        .output()
+        .unwrap()
+}
+
+/// Found by hostile use: `--camera front_door/` was taken and recorded as camera "front_door/"
+/// (a working copy named `…_front_door-_…`), and a path to the camera's directory was refused as
+/// "no directory X" although X exists. A camera is a name, as in the config and the recordings
+/// directory.
+#[test]
+fn a_camera_given_as_a_path_is_refused_saying_to_give_its_name() {
+    let world = World::new();
+    let first = world.records()[0].start_ms().unwrap();
+    let absolute = world.camera_dir().display().to_string();
+    for (i, camera) in [format!("{CAMERA}/"), format!("./{CAMERA}"), absolute, ".".into(), "..".into()].iter().enumerate() {
+        let err = failed(&export_camera(&world, &format!("cam-{i}"), camera, first, first + 1000, &format!("cam-{i}.zip")));
+        assert!(err.contains(&format!("--camera '{camera}' is not a camera name")), "{err}");
+        assert!(err.contains("the name of its directory under the recordings directory"), "{err}");
+        assert!(err.contains(&format!("(cameras recorded there: {CAMERA})")), "{err}");
+    }
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+    assert!(world.holds().is_empty());
+    assert_ok(&export_camera(&world, "cam-name", CAMERA, first, first + 1000, "cam-name.zip"));
+}
+
+/// Found by hostile use: `--input A --input A` was exported, and the signed manifest and the
+/// report described both parts as the same frames of A. The same file (by another path, or a
+/// hard link to it) given twice is refused naming it; a copy is another file.
+#[test]
+fn the_same_file_given_twice_as_input_is_refused_naming_it() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.mp4");
+    std::fs::copy(sample("faces.mp4"), &a).unwrap();
+    let link = dir.path().join("link.mp4");
+    std::fs::hard_link(&a, &link).unwrap();
+    let copy = dir.path().join("copy.mp4");
+    std::fs::copy(&a, &copy).unwrap();
+    let export = |case: &str, second: &Path| {
+        let (a, second) = (a.display().to_string(), second.display().to_string());
+        world
+            .command(&["export", "--case", case, "--basis", "b", "--requester", "r", "--input", &a, "--input", &second, "--from", "3.5", "--to", "4.5"])
+            .arg("-o")
+            .arg(world.out.join(format!("{case}.zip")))
+            .output()
+            .unwrap()
+    };
+    for (i, second) in [a.clone(), link, dir.path().join(".").join("a.mp4")].iter().enumerate() {
+        let err = failed(&export(&format!("twice-{i}"), second));
+        assert!(err.contains(&format!("{}: given twice with --input (as {} and as", second.display(), a.display())), "{err}");
+    }
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+    assert_ok(&export("copy", &copy));
+    let x = tempfile::tempdir().unwrap();
+    unzip(&world.out.join("copy.zip"), x.path());
+    let used: Vec<String> = manifest(x.path())["sources"].as_array().unwrap().iter().map(|s| s["used"].to_string()).collect();
+    assert!(used.len() == 2 && used[0] != used[1], "each part says what it gave: {used:?}");
 }

@@ -4,11 +4,16 @@
 //! played as a frozen picture). Frame indices count from 0 over the whole stream.
 //!
 //! Trimming is frame-exact: a frame passes when it was shown at some instant of the window
-//! (`start < to && start + duration > from`, in the file's own time from its first frame), so
-//! the output covers the whole requested range and not a frame more. A recorded segment's last
-//! frame lasts until the segment's end in the index, where the next segment starts, when its
-//! MP4 gives it a shorter duration (`Current::shown_to_its_end`). A file whose frames all
-//! lie past the window's end is closed early.
+//! (`start < to && end > from`, in the file's own time from its first frame), so the output
+//! covers the whole requested range and not a frame more. A frame is shown from its timestamp
+//! until the next frame's: its display interval, whatever duration its MP4 sample or the decoder
+//! states (a live camera's last frame before a dropout, or one before a late frame, lasts far
+//! longer than 1/fps). The frames are therefore read one ahead. A file's last frame lasts its
+//! own duration, a recorded segment's last frame until the segment's end in the index, where the
+//! next segment starts (`Current::last_length`). Each frame passed keeps its own timestamp
+//! (shifted) and gets its display interval as its duration, so the working copy times every
+//! kept frame as the source showed it. A file is closed as soon as a frame starting at or past
+//! the window's end is read.
 //!
 //! What each file gave ([`PartUse`]: frames, its time span, where it sits in the output) is
 //! kept for the report.
@@ -112,8 +117,10 @@ struct Current {
     /// Output time of this file's first kept frame minus its own time.
     shift: Option<i128>,
     used: PartUse,
-    /// The latest frame that ended, by its own duration, before the window.
-    before_window: Option<Frame>,
+    /// The latest frame read and its start (own time): its end is the next frame's start.
+    held: Option<(Frame, u64)>,
+    /// No frame is read from the file any more (its end, or a frame past the window was read).
+    drained: bool,
 }
 
 impl ChainSource {
@@ -175,55 +182,40 @@ impl Current {
     fn new(source: FileSource, part: Part) -> Self {
         let fps = source.info().fps();
         let used = PartUse { name: part.name.clone(), fps: (fps.numer(), fps.denom()), ..PartUse::default() };
-        Current { source, part, first_pts: None, shift: None, used, before_window: None }
+        Current { source, part, first_pts: None, shift: None, used, held: None, drained: false }
     }
 
-    /// The file's last frame, with its start and length, when it ended before the window by
-    /// the duration its MP4 records but is shown into the window by the segment's index: a
-    /// segment's last frame stays on screen until the segment's end, where the next segment
-    /// starts, and the MP4 only knows that frame's nominal duration (a live camera's next frame
-    /// can come later). `None` once any frame of the file was kept, and for files without an
-    /// index record.
-    fn shown_to_its_end(&mut self) -> Option<(Frame, u64, u64)> {
-        let frame = self.before_window.take()?;
-        let record = self.part.record.as_ref()?;
-        let span_ns = u64::try_from(record.end_ms()? - record.start_ms()?).ok()?.saturating_mul(1_000_000);
-        let start = frame.pts()?.nseconds().saturating_sub(self.first_pts?);
-        let shown = self.used.frames == 0 && span_ns > self.part.keep_from_ns && start < self.part.keep_to_ns && span_ns > start;
-        shown.then(|| (frame, start, span_ns - start))
+    /// How long the file's last frame, starting at `start` (own time), is shown: a recorded
+    /// segment's until the segment's end in the index (where the next segment starts, also when
+    /// the MP4 gives that frame a shorter or a longer duration), a file's for the duration the
+    /// file gives it (the rest of the container's duration, [`FileSource`]).
+    fn last_length(&self, frame: &Frame, start: u64) -> u64 {
+        let span_ns = self
+            .part
+            .record
+            .as_ref()
+            .and_then(|r| u64::try_from(r.end_ms()? - r.start_ms()?).ok())
+            .map(|ms| ms.saturating_mul(1_000_000));
+        match span_ns {
+            Some(span) if span > start => span - start,
+            _ => own_length(frame),
+        }
     }
+}
+
+/// The duration a decoded frame states (at least 1 ns).
+fn own_length(frame: &Frame) -> u64 {
+    frame.buffer.duration().map_or(1, |d| d.nseconds().max(1))
 }
 
 impl FrameSource for ChainSource {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         loop {
             let Some(current) = self.current.as_mut() else { return Ok(None) };
-            let (mut frame, start, length) = match current.source.next_frame()? {
-                Some(frame) => {
-                    let path = &current.part.path;
-                    let pts = frame
-                        .pts()
-                        .ok_or_else(|| Error::Decode { path: path.clone(), message: format!("frame {} has no timestamp", frame.index) })?
-                        .nseconds();
-                    let first = *current.first_pts.get_or_insert(pts);
-                    let start = pts.saturating_sub(first);
-                    let length = frame.buffer.duration().map_or(1, |d| d.nseconds().max(1));
-                    if start >= current.part.keep_to_ns {
-                        // Every later frame of this file lies past the window too.
-                        if self.advance()? {
-                            continue;
-                        }
-                        return Ok(None);
-                    }
-                    if start + length <= current.part.keep_from_ns {
-                        current.before_window = Some(frame);
-                        continue;
-                    }
-                    (frame, start, length)
-                }
-                None => match current.shown_to_its_end() {
-                    Some((mut frame, start, length)) => {
-                        frame.buffer.make_mut().set_duration(gst::ClockTime::from_nseconds(length));
+            let (mut frame, start, length) = if current.drained {
+                match current.held.take() {
+                    Some((frame, start)) => {
+                        let length = current.last_length(&frame, start);
                         (frame, start, length)
                     }
                     None => {
@@ -232,8 +224,37 @@ impl FrameSource for ChainSource {
                         }
                         return Ok(None);
                     }
-                },
+                }
+            } else {
+                match current.source.next_frame()? {
+                    Some(frame) => {
+                        let path = &current.part.path;
+                        let pts = frame
+                            .pts()
+                            .ok_or_else(|| Error::Decode { path: path.clone(), message: format!("frame {} has no timestamp", frame.index) })?
+                            .nseconds();
+                        let first = *current.first_pts.get_or_insert(pts);
+                        let start = pts.saturating_sub(first);
+                        let Some((previous, previous_start)) = current.held.replace((frame, start)) else { continue };
+                        if start >= current.part.keep_to_ns {
+                            // This frame and every later one lie past the window.
+                            current.held = None;
+                            current.drained = true;
+                        }
+                        // Shown until the next frame; two frames at one instant keep their own
+                        // duration (the output places them a step apart, below).
+                        let length = if start > previous_start { start - previous_start } else { own_length(&previous) };
+                        (previous, previous_start, length)
+                    }
+                    None => {
+                        current.drained = true;
+                        continue;
+                    }
+                }
             };
+            if start >= current.part.keep_to_ns || start.saturating_add(length) <= current.part.keep_from_ns {
+                continue;
+            }
             let shift = *current.shift.get_or_insert(self.cursor_ns as i128 - start as i128);
             // Strictly later than the frame before, by a step the MP4 keeps: a recording with two
             // frames at one instant would otherwise lose one in the working copy.
@@ -248,6 +269,7 @@ impl FrameSource for ChainSource {
             let buffer = frame.buffer.make_mut();
             buffer.set_pts(gst::ClockTime::from_nseconds(out));
             buffer.set_dts(gst::ClockTime::NONE);
+            buffer.set_duration(gst::ClockTime::from_nseconds(length));
             frame.index = self.next_index;
             self.next_index += 1;
             self.cursor_ns = out + length;

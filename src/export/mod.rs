@@ -43,6 +43,12 @@ pub enum ExportError {
     #[error("unknown camera '{camera}': no directory {dir} (cameras recorded under {root}: {known})")]
     UnknownCamera { camera: String, dir: PathBuf, root: PathBuf, known: String },
 
+    #[error("--camera '{camera}' is not a camera name: give the camera's name as in the config ([cameras.NAME]), which is the name of its directory under the recordings directory {root}, not a path (cameras recorded there: {known})")]
+    CameraNotAName { camera: String, root: PathBuf, known: String },
+
+    #[error("{path}: given twice with --input (as {first} and as {path}, the same file): a file is one part of an export once; give it once")]
+    SameInput { path: PathBuf, first: PathBuf },
+
     #[error("camera '{camera}' has no recordings between {from} and {to} (recorded: {recorded})")]
     NoRecordings { camera: String, from: String, to: String, recorded: String },
 

@@ -686,10 +686,12 @@ impl Request {
             };
             let range = UtcRange::parse(from, to)?;
             let root = recordings_root(a.recordings.as_deref(), o.config.as_deref())?;
+            select::check_camera_name(&root, &camera)?;
             Sources::Recordings { root, camera, range }
         } else {
             let from_ns = a.from.as_deref().map(|t| select::parse_offset("--from", t)).transpose()?;
             let to_ns = a.to.as_deref().map(|t| select::parse_offset("--to", t)).transpose()?;
+            select::check_distinct_inputs(&a.inputs)?;
             Sources::Files { inputs: a.inputs.clone(), from_ns, to_ns }
         };
         let mut options = o.clone();

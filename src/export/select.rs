@@ -230,12 +230,27 @@ pub fn from_recordings(root: &Path, camera: &str, range: UtcRange) -> Result<Sel
 
 /// The camera's directory under `root`, or an error listing the cameras there are.
 fn camera_dir(root: &Path, camera: &str) -> Result<PathBuf> {
-    let single = Path::new(camera).components().count() == 1
-        && matches!(Path::new(camera).components().next(), Some(std::path::Component::Normal(_)));
+    check_camera_name(root, camera)?;
     let dir = root.join(camera);
-    if single && dir.join(INDEX_FILE).is_file() {
+    if dir.join(INDEX_FILE).is_file() {
         return Ok(dir);
     }
+    Err(ExportError::UnknownCamera { camera: camera.to_string(), dir, root: root.to_path_buf(), known: known_cameras(root) }.into())
+}
+
+/// `--camera` is a name (`front_door`, as in the config and the recordings directory), never a
+/// path: one with a `/` (`cam1/`, `./cam1`, an absolute path), `.`, `..` or nothing is refused
+/// saying so (found by hostile use: `cam1/` was recorded as camera "cam1/", a path to an
+/// existing camera directory was refused as "no directory").
+pub fn check_camera_name(root: &Path, camera: &str) -> Result<()> {
+    if camera.is_empty() || camera.contains('/') || camera == "." || camera == ".." || camera.contains('\0') {
+        return Err(ExportError::CameraNotAName { camera: camera.to_string(), root: root.to_path_buf(), known: known_cameras(root) }.into());
+    }
+    Ok(())
+}
+
+/// The cameras with recordings under `root`, for error messages.
+fn known_cameras(root: &Path) -> String {
     let mut known: Vec<String> = std::fs::read_dir(root)
         .map(|entries| {
             entries
@@ -246,8 +261,25 @@ fn camera_dir(root: &Path, camera: &str) -> Result<PathBuf> {
         })
         .unwrap_or_default();
     known.sort();
-    let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-    Err(ExportError::UnknownCamera { camera: camera.to_string(), dir, root: root.to_path_buf(), known }.into())
+    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+}
+
+/// Every `--input` is a different file: the same file given twice (by two paths, a hard link or
+/// a symbolic link to it: one device and inode) is refused naming it (found by hostile use: both
+/// parts of `--input A --input A` were described as the same frames of A in the signed
+/// manifest). Inputs that cannot be read are left to [`crate::input::check`].
+pub fn check_distinct_inputs(inputs: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen: Vec<((u64, u64), &PathBuf)> = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        let Ok(meta) = std::fs::metadata(path) else { continue };
+        let id = (meta.dev(), meta.ino());
+        if let Some((_, first)) = seen.iter().find(|(seen_id, _)| *seen_id == id) {
+            return Err(ExportError::SameInput { path: path.clone(), first: (*first).clone() }.into());
+        }
+        seen.push((id, path));
+    }
+    Ok(())
 }
 
 /// `first start – last end` of what a camera recorded, for the "no recordings" error.
@@ -327,6 +359,7 @@ pub fn from_files(inputs: &[PathBuf], from_ns: Option<u64>, to_ns: Option<u64>) 
             return Err(ExportError::BadRange("--to is not after --from".into()).into());
         }
     }
+    check_distinct_inputs(inputs)?;
     let mut parts = Vec::new();
     let mut start_ns = 0u64;
     for path in inputs {

@@ -442,10 +442,17 @@ impl FileSource {
         // In running time, as the frames' timestamps are (found by hostile use: an MKV whose
         // timestamps start at 5 s was refused as "stream ended at 1.60 s of 6.60 s").
         let duration = duration.saturating_sub(self.start_offset.unwrap_or(gst::ClockTime::ZERO));
-        let frame_len = last.buffer.duration().filter(|d| d.nseconds() > 1).unwrap_or(gst::ClockTime::from_mseconds(40));
+        let stated = last.buffer.duration().filter(|d| d.nseconds() > 1).unwrap_or(gst::ClockTime::from_mseconds(40));
+        // The container may give the last frame longer than the decoder's 1/fps (a camera's
+        // frame before a stall): it is shown until its frame's end in the container.
+        let fed_end = self.fed.end().filter(|&end| end > pts + stated);
+        if let Some(end) = fed_end {
+            last.buffer.make_mut().set_duration(end - pts);
+        }
+        let frame_len = fed_end.map_or(stated, |end| end - pts);
         let video_end = pts + frame_len;
         let end = video_end.max(gst::ClockTime::from_nseconds(self.other_streams_end.load(Ordering::Relaxed)));
-        let slack = (frame_len * 2).max(gst::ClockTime::from_mseconds(200));
+        let slack = (stated * 2).max(gst::ClockTime::from_mseconds(200));
         if end + slack < duration && self.salvage {
             self.damage.report(format!("the stream ends at {:.2} s of {:.2} s", end.nseconds() as f64 / 1e9, duration.nseconds() as f64 / 1e9));
             self.damage.gap(Gap { from_ns: end.nseconds(), to_ns: duration.nseconds() });
@@ -461,7 +468,7 @@ impl FileSource {
         }
         // The container's duration is the video's own only when there is no other stream.
         let video_only = self.other_streams_end.load(Ordering::Relaxed) == 0;
-        if video_only && duration > video_end && duration - pts <= frame_len * 4 {
+        if video_only && duration > video_end && duration - pts <= stated * 4 {
             last.buffer.make_mut().set_duration(duration - pts);
         } else if last.buffer.duration().is_none_or(|d| d.nseconds() <= 1) {
             last.buffer.make_mut().set_duration(frame_len);
@@ -587,14 +594,17 @@ fn missing_decoder(message: &str) -> Option<&str> {
 struct Fed {
     by_decoder: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicU64>>>>,
     output: Arc<std::sync::OnceLock<Arc<AtomicU64>>>,
+    /// See [`Fed::end`].
+    demuxed_end: Arc<AtomicU64>,
+    demuxed_watched: Arc<AtomicBool>,
 }
 
 impl Fed {
     /// Counts the frames given to `decoder`.
     fn watch(&self, decoder: &gst::Element) {
         let Some(sink) = decoder.static_pad("sink") else { return };
-        let count = Arc::new(AtomicU64::new(0));
-        self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).insert(decoder.name().to_string(), Arc::clone(&count));
+        let given = Arc::new(AtomicU64::new(0));
+        self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).insert(decoder.name().to_string(), Arc::clone(&given));
         sink.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |pad, info| {
             let shown = |b: &gst::BufferRef| {
                 let skipped = gst::BufferFlags::DECODE_ONLY | gst::BufferFlags::HEADER | gst::BufferFlags::GAP;
@@ -605,7 +615,7 @@ impl Fed {
                 Some(gst::PadProbeData::BufferList(list)) => list.iter().filter(|b| shown(b)).count() as u64,
                 _ => 0,
             };
-            count.fetch_add(n, Ordering::Relaxed);
+            given.fetch_add(n, Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
     }
@@ -614,15 +624,52 @@ impl Fed {
     /// is the one whose count matters.
     fn output_from(&self, pad: &gst::Pad) {
         let decoder = pad.downcast_ref::<gst::GhostPad>().and_then(|g| g.target()).and_then(|t| t.parent_element());
-        let count = decoder.and_then(|d| self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).get(d.name().as_str()).cloned());
-        if let Some(count) = count {
-            let _ = self.output.set(count);
+        let given = decoder.and_then(|d| self.by_decoder.lock().unwrap_or_else(|e| e.into_inner()).get(d.name().as_str()).cloned());
+        if let Some(given) = given {
+            let _ = self.output.set(given);
         }
     }
 
     /// Frames given to the output's decoder so far, if it is a video decoder.
     fn count(&self) -> Option<u64> {
         self.output.get().map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Where the demuxer's first video stream ends by the container's own frame durations
+    /// (running time), if known: decoders and parsers stamp every frame 1/fps long, while the
+    /// container gives each frame until the next (a live camera's frame before a stall).
+    fn end(&self) -> Option<gst::ClockTime> {
+        let end = self.demuxed_end.load(Ordering::Relaxed);
+        (end > 0).then(|| gst::ClockTime::from_nseconds(end))
+    }
+
+    /// Follows the end of `demuxer`'s first video stream ([`Fed::end`]).
+    fn watch_demuxer(&self, demuxer: &gst::Element) {
+        let end = Arc::clone(&self.demuxed_end);
+        let taken = Arc::clone(&self.demuxed_watched);
+        demuxer.connect_pad_added(move |_, pad| {
+            let is_video = pad
+                .current_caps()
+                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                .unwrap_or_else(|| pad.name().starts_with("video"));
+            if !is_video || taken.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let end = Arc::clone(&end);
+            pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |pad, info| {
+                let note = |b: &gst::BufferRef| {
+                    if let (Some(at), Some(length)) = (crate::running_time::on_pad(pad, b), b.duration()) {
+                        end.fetch_max((at + length).nseconds(), Ordering::Relaxed);
+                    }
+                };
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => note(b),
+                    Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(note),
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            });
+        });
     }
 }
 
@@ -667,6 +714,7 @@ fn build(
         let is_demuxer = element.factory().is_some_and(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).is_some_and(|k| k.contains("Demux")));
         if is_demuxer {
             integrity::watch_demuxer(&element, &log);
+            counted.watch_demuxer(&element);
         }
         None
     });
