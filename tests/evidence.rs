@@ -676,7 +676,8 @@ fn an_entry_inflating_past_its_listed_size_fails_without_being_read_to_its_end()
     assert!(std::fs::metadata(&bundle).unwrap().len() < 5 << 20, "the bomb is small on disk");
     let (ok, report) = home.verify(&bundle, &[]);
     assert!(!ok);
-    let line = report.lines().find(|l| l.contains(VIDEO)).unwrap();
+    // The line of its content (the deflated entry where export stores video fails its header too).
+    let line = report.lines().find(|l| l.contains(VIDEO) && l.contains("altered: SHA-256")).unwrap();
     let read: u64 = line.split("; ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"));
     assert!(read <= listed + (2 << 20), "read {read} bytes of an entry listed as {listed}: {line}");
 }
@@ -856,4 +857,59 @@ fn a_reader_that_has_gone_does_not_fail_a_command_that_prints() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
     }
+}
+
+/// Offsets of `name`'s local header and of its zip directory record in the zip `bytes`.
+fn header_offsets(bytes: &[u8], name: &str) -> (usize, usize) {
+    let u16_at = |i: usize| usize::from(u16::from_le_bytes([bytes[i], bytes[i + 1]]));
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let end = bytes.windows(4).rposition(|w| w == [0x50, 0x4b, 0x05, 0x06]).unwrap();
+    let (count, mut at) = (u16_at(end + 10), u32_at(end + 16));
+    for _ in 0..count {
+        let len = u16_at(at + 28);
+        if &bytes[at + 46..at + 46 + len] == name.as_bytes() {
+            return (u32_at(at + 42), at);
+        }
+        at += 46 + len + u16_at(at + 30) + u16_at(at + 32);
+    }
+    panic!("{name} is not in the zip directory");
+}
+
+/// Found by hostile use: header fields that no hash covers, changed after sealing, passed
+/// `verify` ("all 4 checks passed") while `unzip` and Python's zipfile then refuse the bundle:
+/// the encryption flag in the zip directory ("unable to get password"), a zeroed CRC-32 in a
+/// local header ("bad CRC"), the data-descriptor flag in a local header ("overlapped
+/// components"); the local time and size and "version made by" went unchecked too. The
+/// bundle's headers must be those export writes; the finding names the entry and the field.
+#[test]
+fn a_zip_header_field_changed_after_sealing_fails_naming_the_entry_and_the_field() {
+    let home = Home::new();
+    home.init_key();
+    let bundle = home.bundle();
+    let pristine = std::fs::read(&bundle).unwrap();
+    let (local, central) = header_offsets(&pristine, REPORT);
+    let crc = pristine[local + 14..local + 18].to_vec();
+    let cases: [(&str, usize, &[u8], &str); 8] = [
+        ("encryption flag in the zip directory", central + 8, &[0x01, 0], "the flags in its zip directory record: 0x0001 (encrypted)"),
+        ("zeroed CRC-32 in the local header", local + 14, &crc, "the CRC-32 in its local header (0x00000000)"),
+        ("data-descriptor flag in the local header", local + 6, &[0x08, 0], "the flags in its local header (0x0008 (data descriptor))"),
+        ("local modification time", local + 10, &[0x01, 0], "the modification time in its local header"),
+        ("local uncompressed size", local + 22, &[0x01, 0, 0, 0], "the sizes in its local header"),
+        ("version made by (MS-DOS, not Unix)", central + 4, &[0, 0x03], "the version made by in its zip directory record"),
+        ("DOS read-only attribute", central + 38, &[0x01, 0, 0, 0], "the external attributes in its zip directory record"),
+        ("version needed in the local header", local + 4, &[0x01, 0], "the version needed to extract in its local header"),
+    ];
+    for (what, at, mask, words) in cases {
+        let mut bytes = pristine.clone();
+        for (i, m) in mask.iter().enumerate() {
+            bytes[at + i] ^= m;
+        }
+        std::fs::write(&bundle, &bytes).unwrap();
+        let (ok, report) = home.verify(&bundle, &[]);
+        assert!(!ok, "{what}: {report}");
+        assert!(failed(&report).contains(&REPORT.to_string()), "{what}: the finding names the entry: {report}");
+        assert!(report.contains(words), "{what}: {report}");
+    }
+    std::fs::write(&bundle, &pristine).unwrap();
+    assert!(home.verify(&bundle, &[]).0, "the bundle as sealed verifies");
 }

@@ -901,3 +901,40 @@ fn the_same_file_given_twice_as_input_is_refused_naming_it() {
     let used: Vec<String> = manifest(x.path())["sources"].as_array().unwrap().iter().map(|s| s["used"].to_string()).collect();
     assert!(used.len() == 2 && used[0] != used[1], "each part says what it gave: {used:?}");
 }
+
+/// Found by hostile use: a newline in an --input file name (chosen by whoever supplied the
+/// footage) wrote a forged "Gaps:" line into the signed report.txt, and one in --basis a forged
+/// "Requester:" line; `verify` still passed. Typed text with a control character is refused;
+/// a file name is shown with its control characters escaped, on its own line.
+#[test]
+fn free_text_cannot_forge_a_line_of_the_signed_report() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("dvr.mp4 (1 bytes)\nGaps: 1 part(s) of the range have NO recording (withheld)\nx.mp4");
+    std::fs::copy(sample("faces.mp4"), &input).unwrap();
+    let input = input.display().to_string();
+    let run = |case: &str, basis: &str, requester: &str, operator: &str| {
+        let args = ["export", "--case", case, "--basis", basis, "--requester", requester, "--operator", operator, "--input", &input, "--from", "0", "--to", "1"];
+        world.command(&args).arg("-o").arg(world.out.join(format!("{case}.zip"))).output().unwrap()
+    };
+    for (flag, out) in [
+        ("--basis", run("c1", "court order\nRequester:   Someone Else", "r", "o")),
+        ("--requester", run("c2", "b", "police\r", "o")),
+        ("--operator", run("c3", "b", "r", "owner\u{1b}[2J")),
+    ] {
+        let err = failed(&out);
+        assert!(err.contains(&format!("{flag} '")) && err.contains("control character"), "{flag}: {err}");
+    }
+    assert!(world.out_listing().is_empty(), "{:?}", world.out_listing());
+
+    assert_ok(&run("c4", "court order", "police", "owner"));
+    let bundle = world.out.join("c4.zip");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&bundle).unwrap()).unwrap();
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("report.txt").unwrap(), &mut report).unwrap();
+    let gaps: Vec<&str> = report.lines().filter(|l| l.starts_with("Gaps:")).collect();
+    assert_eq!(gaps, ["Gaps: none; the sources cover the whole range."], "{report}");
+    assert!(report.contains("dvr.mp4 (1 bytes)\\nGaps: 1 part(s)"), "the name, escaped: {report}");
+    let verified = world.command(&["verify", &bundle.display().to_string()]).output().unwrap();
+    assert_ok(&verified);
+}

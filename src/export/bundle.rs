@@ -284,10 +284,15 @@ fn zip_time(rfc3339: &str) -> zip::DateTime {
     zip::DateTime::from_date_and_time(y, mo as u8, d as u8, h as u8, mi as u8, s as u8).unwrap_or_default()
 }
 
+/// Whether the entry `name` is deflated (text) rather than stored (media); `verify` requires it.
+pub(crate) fn deflates(name: &str) -> bool {
+    let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    DEFLATED_EXTENSIONS.contains(&ext.as_str())
+}
+
 /// Deflate for text, store for media; ZIP64 for files from 4 GiB.
 fn options_for(name: &str, len: u64, time: zip::DateTime) -> SimpleFileOptions {
-    let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let method = if DEFLATED_EXTENSIONS.contains(&ext.as_str()) { CompressionMethod::Deflated } else { CompressionMethod::Stored };
+    let method = if deflates(name) { CompressionMethod::Deflated } else { CompressionMethod::Stored };
     SimpleFileOptions::default()
         .compression_method(method)
         .last_modified_time(time)

@@ -213,12 +213,14 @@ fn definition(title: &str, sources: &[Ingredient], edit: &str, fingerprint: &str
         .enumerate()
         .map(|(i, s)| {
             serde_json::json!({
-                "title": s.name,
+                // Shown by C2PA tools as text: one line (found by hostile use: an --input
+                // file name holding a newline reached the ingredient's name unescaped).
+                "title": crate::one_line(&s.name),
                 "format": mime_of(&s.name),
                 "relationship": if i == 0 { "parentOf" } else { "componentOf" },
                 "label": label(i),
                 "hash": format!("sha256:{}", s.sha256),
-                "description": format!("source {} (SHA-256 {})", s.name, s.sha256),
+                "description": format!("source {} (SHA-256 {})", crate::one_line(&s.name), s.sha256),
             })
         })
         .collect();
@@ -316,6 +318,16 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// Found by hostile use: an --input file name holding a newline reached the C2PA
+    /// ingredient's name (shown by C2PA tools as text) unescaped.
+    #[test]
+    fn an_ingredient_name_is_one_line() {
+        let sources = [Ingredient { name: "a.mp4\nGaps: none\tb.mp4".into(), sha256: "00".into() }];
+        let json = definition("w.mp4", &sources, "faces obscured", "ff");
+        assert_eq!(json["ingredients"][0]["title"], "a.mp4\\nGaps: none\\tb.mp4");
+        assert_eq!(json["ingredients"][0]["description"], "source a.mp4\\nGaps: none\\tb.mp4 (SHA-256 00)");
+    }
 
     #[test]
     fn the_credential_is_made_once_and_its_key_is_readable_only_by_the_owner() {

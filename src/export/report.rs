@@ -3,8 +3,6 @@
 //! two never disagree. Sections follow evidence practice: what was received, what was done
 //! (and by which veilcam, models and settings), what was produced, and what a re-run repeats.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use super::chain::PartUse;
@@ -141,30 +139,42 @@ pub fn provenance(c: &CredentialFact) -> Vec<String> {
     ]
 }
 
+/// Appends one line of the report, formatted like `writeln!`, with every control character in
+/// it shown as an escape ([`crate::one_line`]): free text (file names, --basis, --requester,
+/// --operator, zone names, paths) cannot break a line and forge another one of the signed report
+/// (found by hostile use: an --input file name holding a newline wrote a fake "Gaps:" line).
+/// The report's own text holds no control character, so only what was filled in is changed.
+macro_rules! put_line {
+    ($r:expr, $($arg:tt)*) => {{
+        let text: String = format!($($arg)*);
+        $r.push_str(&crate::one_line(&text));
+        $r.push('\n');
+    }};
+}
+
 /// Renders the report.
 pub fn render(f: &Facts) -> String {
     let mut r = String::new();
     let line = |r: &mut String, text: &str| {
-        r.push_str(text);
-        r.push('\n');
+        put_line!(r, "{text}");
     };
-    let _ = writeln!(r, "veilcam export report: case {}", f.case);
+    put_line!(r, "veilcam export report: case {}", f.case);
     line(&mut r, &"=".repeat(40));
-    let _ = writeln!(r, "Basis:      {}", f.basis);
-    let _ = writeln!(r, "Requester:  {}", f.requester);
-    let _ = writeln!(r, "Operator:   {}", f.operator);
-    let _ = writeln!(r, "Exported:   {} (UTC)", f.exported_at);
-    let _ = writeln!(r, "veilcam:    {}", f.veilcam_version);
+    put_line!(r, "Basis:      {}", f.basis);
+    put_line!(r, "Requester:  {}", f.requester);
+    put_line!(r, "Operator:   {}", f.operator);
+    put_line!(r, "Exported:   {} (UTC)", f.exported_at);
+    put_line!(r, "veilcam:    {}", f.veilcam_version);
     line(&mut r, "");
     line(&mut r, "1. Received");
     line(&mut r, "-----------");
     match &f.origin {
         Origin::Recordings { root, camera, .. } => {
-            let _ = writeln!(r, "Recordings of camera '{camera}' under {}.", root.display());
+            put_line!(r, "Recordings of camera '{camera}' under {}.", root.display());
         }
         Origin::Files { .. } => line(&mut r, "Files given by the operator (--input)."),
     }
-    let _ = writeln!(r, "Requested range: {}", f.range);
+    put_line!(r, "Requested range: {}", f.range);
     line(&mut r, "Sources (SHA-256):");
     for s in &f.sources {
         let span = match (&s.start, &s.end) {
@@ -172,31 +182,31 @@ pub fn render(f: &Facts) -> String {
             _ => String::new(),
         };
         let frames = s.frames_indexed.map_or(String::new(), |n| format!(", {n} frames indexed"));
-        let _ = writeln!(r, "  {}  {} ({} bytes{span}{frames}{})", s.sha256, s.name, s.bytes, if s.recovered { ", recovered" } else { "" });
-        let _ = writeln!(r, "      hash checked against: {}", s.hash_checked_against);
+        put_line!(r, "  {}  {} ({} bytes{span}{frames}{})", s.sha256, s.name, s.bytes, if s.recovered { ", recovered" } else { "" });
+        put_line!(r, "      hash checked against: {}", s.hash_checked_against);
     }
     if f.gaps.is_empty() {
         line(&mut r, "Gaps: none; the sources cover the whole range.");
     } else {
-        let _ = writeln!(r, "Gaps: {} part(s) of the range have NO recording; the working copy runs on across them:", f.gaps.len());
+        put_line!(r, "Gaps: {} part(s) of the range have NO recording; the working copy runs on across them:", f.gaps.len());
         for g in &f.gaps {
-            let _ = writeln!(r, "  - {}", g.describe());
+            put_line!(r, "  - {}", g.describe());
         }
     }
     line(&mut r, "Clock:");
     for n in &f.clock_notes {
-        let _ = writeln!(r, "  - {n}");
+        put_line!(r, "  - {n}");
     }
     line(&mut r, "");
     line(&mut r, "2. Done");
     line(&mut r, "-------");
-    let _ = writeln!(r, "Redacted by veilcam {} (the same engine as `veilcam redact`), decoded with GStreamer.", f.veilcam_version);
+    put_line!(r, "Redacted by veilcam {} (the same engine as `veilcam redact`), decoded with GStreamer.", f.veilcam_version);
     line(&mut r, "Models (SHA-256):");
     for m in &f.models {
-        let _ = writeln!(r, "  {}  {} ({})", m.sha256, m.file, m.role);
+        put_line!(r, "  {}  {} ({})", m.sha256, m.file, m.role);
     }
     let p = &f.policy;
-    let _ = writeln!(
+    put_line!(
         r,
         "Policy: faces {}, bystanders {}, keep visible: {}; camera config: {}",
         p.faces,
@@ -205,24 +215,24 @@ pub fn render(f: &Facts) -> String {
         p.camera_config.as_deref().unwrap_or("none (every face obscured)")
     );
     for z in &p.zones {
-        let _ = writeln!(r, "  zone '{}' ({}): {:?}", z.name, z.kind, z.coordinates);
+        put_line!(r, "  zone '{}' ({}): {:?}", z.name, z.kind, z.coordinates);
     }
-    let _ = writeln!(r, "Settings: {}", serde_json::to_string(&f.settings).unwrap_or_default());
+    put_line!(r, "Settings: {}", serde_json::to_string(&f.settings).unwrap_or_default());
     line(&mut r, "Trimming: every frame shown at some instant of the range is kept, no other; frames keep their own durations.");
     if !f.holds.is_empty() {
-        let _ = writeln!(r, "Legal hold placed for case {} on {} source segment(s) (released with `veilcam hold release --case {}`).", f.case, f.holds.len(), f.case);
+        put_line!(r, "Legal hold placed for case {} on {} source segment(s) (released with `veilcam hold release --case {}`).", f.case, f.holds.len(), f.case);
     }
     line(&mut r, "");
     line(&mut r, "3. Produced");
     line(&mut r, "-----------");
     let o = &f.produced;
-    let _ = writeln!(
+    put_line!(
         r,
         "{}: {} frames, {:.3} s, {}x{} at {} fps (H.264 in MP4); {} face and {} person detections.",
         o.working_copy, o.frames, o.duration_seconds, o.width, o.height, o.fps, o.face_detections, o.person_detections
     );
-    let _ = writeln!(r, "{}: per frame, what was detected and what was obscured.", o.sidecar);
-    let _ = writeln!(r, "{}: this report. manifest.json: these facts, the SHA-256 of every file, signed (Ed25519).", o.report);
+    put_line!(r, "{}: per frame, what was detected and what was obscured.", o.sidecar);
+    put_line!(r, "{}: this report. manifest.json: these facts, the SHA-256 of every file, signed (Ed25519).", o.report);
     line(&mut r, "Where each source sits in the working copy:");
     for s in &f.sources {
         let u = &s.used;
@@ -233,7 +243,7 @@ pub fn render(f: &Facts) -> String {
                         .map_or(format!("{:.3} s", ns as f64 / 1e9), |ms| format_rfc3339_ms(ms + (ns / 1_000_000) as i64)),
                     None => format!("{:.3} s into the file", ns as f64 / 1e9),
                 };
-                let _ = writeln!(
+                put_line!(
                     r,
                     "  {:>9.3} s to {:>9.3} s: {} frames of {} ({} to {})",
                     a as f64 / 1e9,
@@ -245,7 +255,7 @@ pub fn render(f: &Facts) -> String {
                 );
             }
             _ => {
-                let _ = writeln!(r, "  no frame of {} lies in the range", s.name);
+                put_line!(r, "  no frame of {} lies in the range", s.name);
             }
         }
     }
@@ -253,13 +263,13 @@ pub fn render(f: &Facts) -> String {
     line(&mut r, "4. Repeatability");
     line(&mut r, "----------------");
     for n in &f.repeatability {
-        let _ = writeln!(r, "  - {n}");
+        put_line!(r, "  - {n}");
     }
     line(&mut r, "");
     line(&mut r, "5. Provenance");
     line(&mut r, "-------------");
     for n in &f.provenance {
-        let _ = writeln!(r, "  - {n}");
+        put_line!(r, "  - {n}");
     }
     r
 }

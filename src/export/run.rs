@@ -679,6 +679,16 @@ impl Request {
         if let Some((_, flag)) = unused.iter().find(|(given, _)| *given) {
             return Err(Error::Settings(format!("export does not take {flag}")));
         }
+        for (flag, text) in [("--basis", Some(&a.basis)), ("--requester", Some(&a.requester)), ("--operator", a.operator.as_ref())] {
+            if let Some(text) = text.filter(|t| t.chars().any(char::is_control)) {
+                // Found by hostile use: a newline in --basis wrote a forged line into the
+                // signed report.txt. The report escapes such characters too.
+                return Err(Error::Settings(format!(
+                    "{flag} '{}' holds a line break or another control character; give it as one line of text",
+                    crate::one_line(text)
+                )));
+            }
+        }
         let sources = if a.inputs.is_empty() {
             let camera = o.camera.clone().ok_or_else(|| Error::Settings("export needs --camera NAME (or --input FILE)".into()))?;
             let (Some(from), Some(to)) = (&a.from, &a.to) else {

@@ -4,7 +4,9 @@
 //! Checked, in order:
 //! 1. the zip itself, including bytes that belong to no listed entry (a second entry under an
 //!    existing name hides that way: zip readers keep only one of them) and anything before,
-//!    after or beside the entries (a zip comment, extra fields);
+//!    after or beside the entries (a zip comment, extra fields), and every header field no hash
+//!    covers: the zip's structure must be exactly the one [`super::bundle::seal`] writes
+//!    (`check_structure`);
 //! 2. `manifest.json.minisig`: a valid signature of `manifest.json` by the key the manifest
 //!    names, and, with `--key`, that this key is the expected one (a bundle re-signed with
 //!    another key fails then; the fingerprint it was signed with is always reported);
@@ -171,6 +173,9 @@ pub fn verify_with(bundle: &Path, trusted: Option<&Path>, checks: &[Box<dyn Medi
     }
     if let Err(why) = check_envelope(&mut zip, bundle) {
         report.findings.push(Finding::failed(&bundle_name, why));
+    }
+    if let Err((name, why)) = check_structure(&mut zip, bundle) {
+        report.findings.push(Finding::failed(name.as_deref().unwrap_or(&bundle_name), why));
     }
     let manifest_bytes = match read_entry(&mut zip, MANIFEST, MAX_MANIFEST) {
         Ok(bytes) => bytes,
@@ -559,6 +564,240 @@ fn check_envelope(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), 
     Ok(())
 }
 
+/// The fixed part of a zip header (local or central), as far as both hold the same fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    needed: u16,
+    flags: u16,
+    method: u16,
+    time: u16,
+    date: u16,
+    crc: u32,
+    compressed: u32,
+    size: u32,
+    name_len: u16,
+    extra_len: u16,
+}
+
+impl Header {
+    /// From a header's bytes where `needed` starts (byte 4 of a local header, 6 of a central one).
+    fn parse(b: &[u8]) -> Header {
+        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Header {
+            needed: u16_at(0),
+            flags: u16_at(2),
+            method: u16_at(4),
+            time: u16_at(6),
+            date: u16_at(8),
+            crc: u32_at(10),
+            compressed: u32_at(14),
+            size: u32_at(18),
+            name_len: u16_at(22),
+            extra_len: u16_at(24),
+        }
+    }
+}
+
+/// The zip's headers must be exactly those [`super::bundle::seal`] writes (found by hostile
+/// use: with the encryption flag set in the zip directory, a zeroed CRC-32 or the
+/// data-descriptor flag in a local header, `verify` passed bundles that `unzip` and Python's
+/// zipfile then refuse, as no hash covers those fields). For every entry, in the order of the
+/// zip directory: its local header starts where the entry before it ends (the first at byte
+/// 0) and agrees with its directory record in every field they share (version needed, flags,
+/// method, time, CRC-32, sizes, name); the flags are those seal writes (none, or only "UTF-8
+/// name" for a name that is not ASCII: no encryption, no data descriptor); the method is the
+/// one seal picks for the name; "version made by" is Unix and the version needed; the record
+/// names disk 0, no internal attributes and a regular file with [`ENTRY_MODE`]. The directory
+/// starts where the last entry ends, and its end record counts exactly its entries, its size
+/// and its start. The CRC-32 itself is checked against the content where the content is read.
+/// Returns the entry (when one is at fault) and what differs.
+fn check_structure(zip: &mut zip::ZipArchive<File>, bundle: &Path) -> Result<(), (Option<String>, String)> {
+    use std::io::BufReader;
+    const MAX32: u32 = u32::MAX;
+    let whole = |why: String| (None, why);
+    let io = |e: std::io::Error| (None, format!("cannot read the zip's headers: {e}"));
+    // What the zip crate read of each entry, in the zip directory's order.
+    let mut parsed = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let f = zip.by_index_raw(i).map_err(|e| whole(format!("cannot read entry {i}: {}", zip_why(e))))?;
+        parsed.push((f.name().to_string(), f.name_raw().to_vec(), f.header_start(), f.data_start(), f.compressed_size(), f.size()));
+    }
+    let directory = zip.central_directory_start();
+    let mut file = BufReader::new(File::open(bundle).map_err(io)?);
+    file.seek(SeekFrom::Start(directory)).map_err(io)?;
+    let mut records = Vec::with_capacity(parsed.len());
+    let mut at = directory;
+    for _ in 0..parsed.len() {
+        let mut fixed = [0u8; 46];
+        file.read_exact(&mut fixed).map_err(io)?;
+        if fixed[..4] != [0x50, 0x4b, 0x01, 0x02] {
+            return Err(whole("a zip directory record is not where the one before it ends (the bundle was altered)".into()));
+        }
+        let header = Header::parse(&fixed[6..]);
+        let comment = u16::from_le_bytes([fixed[32], fixed[33]]);
+        let mut name = vec![0u8; usize::from(header.name_len)];
+        file.read_exact(&mut name).map_err(io)?;
+        let rest = i64::from(header.extra_len) + i64::from(comment);
+        file.seek_relative(rest).map_err(io)?;
+        at += 46 + header.name_len as u64 + rest as u64;
+        records.push((fixed, header, name));
+    }
+    let directory_end = at;
+    let mut expected_start = 0u64;
+    for ((entry, name_raw, header_start, data_start, compressed, size), (fixed, central, name)) in parsed.iter().zip(&records) {
+        let differs = |field: &str, place: &str, found: String, writes: String| -> Result<(), (Option<String>, String)> {
+            Err((Some(entry.clone()), format!("{field} in its {place}: {found}, where export writes {writes}: the bundle was altered after sealing")))
+        };
+        if name != name_raw {
+            return Err(whole("the zip directory does not match what the zip reader found (the bundle was altered)".into()));
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
+        let zip64 = central.compressed == MAX32 || central.size == MAX32 || u32_at(42) == MAX32;
+        // What seal writes for this entry.
+        let method = if super::bundle::deflates(entry) { 8 } else { 0 };
+        let base_version = if method == 8 { 20 } else { 10 };
+        let flags = if name_raw.is_ascii() { 0 } else { 1 << 11 };
+        if central.method != method {
+            return differs("the compression method", "zip directory record", central.method.to_string(), method.to_string());
+        }
+        if central.flags != flags {
+            return differs("the flags", "zip directory record", flag_names(central.flags), flag_names(flags));
+        }
+        if central.needed != base_version && !(zip64 && central.needed == 45) {
+            return differs("the version needed to extract", "zip directory record", central.needed.to_string(), base_version.to_string());
+        }
+        if u16_at(4) != 0x0300 | central.needed {
+            return differs("the version made by", "zip directory record", format!("{:#06x}", u16_at(4)), format!("{:#06x}", 0x0300 | central.needed));
+        }
+        if u16_at(34) != 0 || u16_at(36) != 0 {
+            return differs("the disk number and internal attributes", "zip directory record", format!("{} and {}", u16_at(34), u16_at(36)), "0 and 0".into());
+        }
+        let external = (libc::S_IFREG | ENTRY_MODE) << 16;
+        if u32_at(38) != external {
+            return differs("the external attributes", "zip directory record", format!("{:#010x}", u32_at(38)), format!("{external:#010x}"));
+        }
+        if *header_start != expected_start {
+            let why = if *header_start > expected_start { "bytes of no entry before it" } else { "it overlaps the entry before it" };
+            return Err((Some(entry.clone()), format!("its local header is at offset {header_start}, not at {expected_start} where the entry before it ends ({why}): the bundle was altered after sealing")));
+        }
+        // The local header, bounded: 30 bytes, its name and its extra field (at most 64 KiB).
+        file.seek(SeekFrom::Start(*header_start)).map_err(io)?;
+        let mut head = [0u8; 30];
+        file.read_exact(&mut head).map_err(io)?;
+        if head[..4] != [0x50, 0x4b, 0x03, 0x04] {
+            return Err((Some(entry.clone()), format!("no local header at offset {header_start}, where the zip directory says it is: the bundle was altered after sealing")));
+        }
+        let local = Header::parse(&head[4..]);
+        let mut local_name = vec![0u8; usize::from(local.name_len)];
+        file.read_exact(&mut local_name).map_err(io)?;
+        let mut local_extra = vec![0u8; usize::from(local.extra_len)];
+        file.read_exact(&mut local_extra).map_err(io)?;
+        let shared = [
+            ("the version needed to extract", local.needed, central.needed),
+            ("the flags", local.flags, central.flags),
+            ("the compression method", local.method, central.method),
+            ("the modification time", local.time, central.time),
+            ("the modification date", local.date, central.date),
+        ];
+        for (field, found, writes) in shared {
+            if found != writes {
+                let (found, writes) = if field == "the flags" { (flag_names(found), flag_names(writes)) } else { (found.to_string(), writes.to_string()) };
+                return Err((Some(entry.clone()), format!("{field} in its local header ({found}) differs from its zip directory record ({writes}): the bundle was altered after sealing")));
+            }
+        }
+        if local.crc != central.crc {
+            return Err((Some(entry.clone()), format!("the CRC-32 in its local header ({:#010x}) differs from its zip directory record ({:#010x}): the bundle was altered after sealing", local.crc, central.crc)));
+        }
+        if local_name != *name_raw {
+            return Err((Some(entry.clone()), format!("its local header names it {:?}: the bundle was altered after sealing", String::from_utf8_lossy(&local_name))));
+        }
+        // Sizes: as in the directory; for a ZIP64 entry (4 GiB and more) both sizes are in
+        // the local header's ZIP64 field, which must be the only extra field there.
+        let local_sizes = if local.compressed == MAX32 && local.size == MAX32 {
+            match local_extra.as_slice() {
+                [1, 0, 16, 0, rest @ ..] if rest.len() == 16 => {
+                    let size = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+                    let compressed_size = u64::from_le_bytes(rest[8..].try_into().expect("8 bytes"));
+                    Some((compressed_size, size))
+                }
+                _ => None,
+            }
+        } else if local_extra.is_empty() {
+            Some((u64::from(local.compressed), u64::from(local.size)))
+        } else {
+            None
+        };
+        match local_sizes {
+            Some(sizes) if sizes == (*compressed, *size) => {}
+            Some((c, s)) => {
+                return Err((Some(entry.clone()), format!("the sizes in its local header ({c} compressed, {s} bytes) differ from its zip directory record ({compressed} compressed, {size} bytes): the bundle was altered after sealing")));
+            }
+            None => return Err((Some(entry.clone()), format!("its local header holds an extra field of {} bytes that export does not write: the bundle was altered after sealing", local_extra.len()))),
+        }
+        if method == 0 && compressed != size {
+            return Err((Some(entry.clone()), format!("stored, yet {compressed} bytes compressed for {size} bytes: the bundle was altered after sealing")));
+        }
+        if *data_start != header_start + 30 + u64::from(local.name_len) + u64::from(local.extra_len) {
+            return Err(whole("the zip reader's view of a local header differs from its bytes (the bundle was altered)".into()));
+        }
+        expected_start = data_start + compressed;
+    }
+    if directory != expected_start {
+        return Err(whole(format!("the zip directory starts at offset {directory}, not at {expected_start} where the last entry ends: the bundle was altered after sealing")));
+    }
+    // The end record (after the ZIP64 end record and its locator, where there are those).
+    file.seek(SeekFrom::Start(directory_end)).map_err(io)?;
+    let mut signature = [0u8; 4];
+    file.read_exact(&mut signature).map_err(io)?;
+    let mut end_at = directory_end;
+    if signature == [0x50, 0x4b, 0x06, 0x06] {
+        let mut size = [0u8; 8];
+        file.read_exact(&mut size).map_err(io)?;
+        end_at += 12 + u64::from_le_bytes(size) + 20;
+        file.seek(SeekFrom::Start(end_at)).map_err(io)?;
+        file.read_exact(&mut signature).map_err(io)?;
+    }
+    if signature != [0x50, 0x4b, 0x05, 0x06] {
+        return Err(whole("no end of the zip directory where the directory ends (the bundle was altered)".into()));
+    }
+    let mut end = [0u8; 18];
+    file.read_exact(&mut end).map_err(io)?;
+    let u16_at = |i: usize| u16::from_le_bytes([end[i], end[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([end[i], end[i + 1], end[i + 2], end[i + 3]]);
+    let count = u16::try_from(records.len()).unwrap_or(u16::MAX);
+    let size = u32::try_from(directory_end - directory).unwrap_or(MAX32);
+    let start = u32::try_from(directory).unwrap_or(MAX32);
+    let found = (u16_at(0), u16_at(2), u16_at(4), u16_at(6), u32_at(8), u32_at(12));
+    let writes = (0, 0, count, count, size, start);
+    if found != writes && !(end_at != directory_end && (found.2 == u16::MAX || found.4 == MAX32 || found.5 == MAX32)) {
+        return Err(whole(format!(
+            "the end of the zip directory says disks {} and {}, {} and {} entries, {} bytes at offset {}; export writes disks 0 and 0, {count} and {count} entries, {size} bytes at offset {start}: the bundle was altered after sealing",
+            found.0, found.1, found.2, found.3, found.4, found.5
+        )));
+    }
+    Ok(())
+}
+
+/// Zip header flags in words, for a finding.
+fn flag_names(flags: u16) -> String {
+    if flags == 0 {
+        return "none".into();
+    }
+    let mut names = Vec::new();
+    for (bit, name) in [(0, "encrypted"), (3, "data descriptor"), (11, "UTF-8 name")] {
+        if flags & (1 << bit) != 0 {
+            names.push(name.to_string());
+        }
+    }
+    let others = flags & !(1 | 1 << 3 | 1 << 11);
+    if others != 0 {
+        names.push(format!("other bits {others:#06x}"));
+    }
+    format!("{flags:#06x} ({})", names.join(", "))
+}
+
 /// What a zip entry's Unix mode makes it when that is not a regular file (a mode without a
 /// file type, as some writers store, counts as a file).
 fn not_a_regular_file(mode: u32) -> Option<&'static str> {
@@ -697,6 +936,73 @@ mod tests {
         assert!(!report.ok());
         assert_eq!(report.failures().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["video.mp4"]);
         assert!(report.to_string().contains("FAILED  video.mp4: case \"7\" says no"), "{report}");
+    }
+
+    /// A sealed bundle with two entries (a stored one and a deflated one), its bytes and the
+    /// offsets of `report.txt`'s local header and zip directory record.
+    fn sealed_with_headers(dir: &Path) -> (PathBuf, Vec<u8>, usize, usize) {
+        let (video, notes) = (dir.join("v.mp4"), dir.join("n.txt"));
+        std::fs::write(&video, vec![1u8; 1000]).unwrap();
+        std::fs::write(&notes, b"report report report").unwrap();
+        let files = [BundleFile { name: "video.mp4".into(), path: video }, BundleFile { name: "report.txt".into(), path: notes }];
+        let bundle = dir.join("case.zip");
+        seal(&bundle, &files, serde_json::json!({ "case": "7" }), &SigningKey::generate().unwrap()).unwrap();
+        let bytes = std::fs::read(&bundle).unwrap();
+        let local = bytes.windows(34).position(|w| w[..4] == [0x50, 0x4b, 0x03, 0x04] && &w[30..] == b"repo").unwrap();
+        let central = bytes.windows(50).position(|w| w[..4] == [0x50, 0x4b, 0x01, 0x02] && &w[46..] == b"repo").unwrap();
+        (bundle, bytes, local, central)
+    }
+
+    /// The structure check of each field export writes: a sealed bundle passes it, and a change
+    /// of one header field that no hash covers fails it, naming the entry and the field.
+    #[test]
+    fn the_zip_structure_must_be_the_one_export_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bundle, pristine, local, central) = sealed_with_headers(dir.path());
+        let check = |bytes: &[u8]| {
+            std::fs::write(&bundle, bytes).unwrap();
+            let mut zip = zip::ZipArchive::new(File::open(&bundle).unwrap()).unwrap();
+            check_structure(&mut zip, &bundle)
+        };
+        assert_eq!(check(&pristine), Ok(()));
+        let end = pristine.len() - 22;
+        let cases: [(usize, &[u8], Option<&str>, &str); 14] = [
+            (central + 8, &[0x01, 0], Some("report.txt"), "the flags in its zip directory record: 0x0001 (encrypted)"),
+            (local + 6, &[0x01, 0], Some("report.txt"), "the flags in its local header (0x0001 (encrypted))"),
+            (local + 6, &[0x08, 0], Some("report.txt"), "(0x0008 (data descriptor))"),
+            (local + 6, &[0, 0x08], Some("report.txt"), "(0x0800 (UTF-8 name))"),
+            (central + 10, &[0x08, 0], Some("report.txt"), "the compression method in its zip directory record: 0, where export writes 8"),
+            (local + 10, &[0x02, 0], Some("report.txt"), "the modification time in its local header"),
+            (local + 12, &[0x01, 0], Some("report.txt"), "the modification date in its local header"),
+            (local + 14, &[0x01, 0, 0, 0], Some("report.txt"), "the CRC-32 in its local header"),
+            (local + 18, &[0x01, 0, 0, 0], Some("report.txt"), "the sizes in its local header"),
+            (central + 4, &[0x01, 0], Some("report.txt"), "the version made by in its zip directory record: 0x0315"),
+            (central + 36, &[0x01, 0], Some("report.txt"), "the disk number and internal attributes"),
+            (central + 40, &[0, 0x01, 0, 0], None, ""),
+            (end + 8, &[0x01, 0], None, "the end of the zip directory says"),
+            (end + 4, &[0x01, 0], None, "the end of the zip directory says disks 1 and 0"),
+        ];
+        for (at, mask, entry, words) in cases {
+            let mut bytes = pristine.clone();
+            for (i, m) in mask.iter().enumerate() {
+                bytes[at + i] ^= m;
+            }
+            let Ok(mut zip) = std::fs::write(&bundle, &bytes).map_err(|_| ()).and_then(|_| zip::ZipArchive::new(File::open(&bundle).unwrap()).map_err(|_| ())) else {
+                continue; // the zip crate refuses it already
+            };
+            let (name, why) = check_structure(&mut zip, &bundle).expect_err(words);
+            if entry.is_some() {
+                assert_eq!(name.as_deref(), entry, "{why}");
+            }
+            assert!(why.contains(words), "{why}");
+        }
+    }
+
+    #[test]
+    fn flags_are_named_in_words() {
+        assert_eq!(flag_names(0), "none");
+        assert_eq!(flag_names(0x0009), "0x0009 (encrypted, data descriptor)");
+        assert_eq!(flag_names(0x0802), "0x0802 (UTF-8 name, other bits 0x0002)");
     }
 
     #[test]
