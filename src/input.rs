@@ -53,6 +53,14 @@ pub fn read_small(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Which file `path` is, following symbolic links: its device and inode, the same for every
+/// path to one file (another spelling, a hard link, a symbolic link). `None` when it cannot be
+/// read.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|meta| (meta.dev(), meta.ino()))
+}
+
 /// "is not a regular file (…)" with what the file is instead.
 pub fn kind_of(meta: &std::fs::Metadata) -> String {
     format!("is not a regular file (a {})", type_name(&meta.file_type()))

@@ -269,11 +269,9 @@ fn known_cameras(root: &Path) -> String {
 /// parts of `--input A --input A` were described as the same frames of A in the signed
 /// manifest). Inputs that cannot be read are left to [`crate::input::check`].
 pub fn check_distinct_inputs(inputs: &[PathBuf]) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let mut seen: Vec<((u64, u64), &PathBuf)> = Vec::with_capacity(inputs.len());
     for path in inputs {
-        let Ok(meta) = std::fs::metadata(path) else { continue };
-        let id = (meta.dev(), meta.ino());
+        let Some(id) = crate::input::file_id(path) else { continue };
         if let Some((_, first)) = seen.iter().find(|(seen_id, _)| *seen_id == id) {
             return Err(ExportError::SameInput { path: path.clone(), first: (*first).clone() }.into());
         }

@@ -222,21 +222,20 @@ pub fn run(config: &LiveConfig, options: &RedactOptions, on_ready: &dyn Fn(Ready
 /// restreams were announced, camera a stopped at its first segment, and the error blamed "a
 /// second veilcam live").
 fn check_recordings(config: &LiveConfig) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let Some(dir) = &config.recordings else { return Ok(()) };
     let mut directories: Vec<(&str, (u64, u64))> = Vec::new();
     for cam in &config.cameras {
         let camera_dir = RecorderSettings::new(dir, cam.name()).camera_dir();
         check_camera_dir(cam.name(), &camera_dir)?;
-        let Ok(meta) = std::fs::metadata(&camera_dir) else { continue };
-        if let Some((other, _)) = directories.iter().find(|(_, id)| *id == (meta.dev(), meta.ino())) {
+        let Some(id) = crate::input::file_id(&camera_dir) else { continue };
+        if let Some((other, _)) = directories.iter().find(|(_, seen)| *seen == id) {
             return Err(Error::Settings(format!(
                 "cameras {other} and {} would record into the same directory ({}); give each camera its own",
                 cam.name(),
                 crate::one_line_path(&camera_dir)
             )));
         }
-        directories.push((cam.name(), (meta.dev(), meta.ino())));
+        directories.push((cam.name(), id));
     }
     Ok(())
 }
